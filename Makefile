@@ -1,0 +1,46 @@
+# attnkit: every target creates and uses the virtual environment in .venv by itself.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+KIT    := $(VENV)/bin/attnkit
+STAMP  := $(VENV)/.installed
+PYTEST := $(PY) -m pytest
+# Two workers on this kind of machine; override with `make test JOBS=1`.
+JOBS   ?= 2
+
+.PHONY: setup test test-slow demo verilog rtl bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/install-system-deps.sh
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	sh scripts/install-system-deps.sh
+	touch $(STAMP)
+
+test: setup
+	$(PYTEST) -q -n $(JOBS) -m "not slow"
+
+test-slow: setup
+	$(PYTEST) -q -n $(JOBS) -m slow
+
+# The main job on the shipped defaults.
+demo: setup
+	$(KIT) verilog mac -o build/verilog
+	$(KIT) rtl-test mac --vectors 10000 --seed 2026
+	@echo "demo: Verilog in build/verilog/, simulation logs under build/rtl/"
+
+verilog: setup
+	$(KIT) verilog mac -o build/verilog
+
+rtl: setup
+	$(KIT) rtl-test mac --vectors 10000 --seed 2026
+	$(KIT) rtl-test mac --sim icarus --vectors 10000 --seed 2026 || echo "rtl: icarus run skipped or failed (see above)"
+
+bench: setup
+	$(PY) bench/run.py
+
+clean:
+	rm -rf build .pytest_cache .hypothesis
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

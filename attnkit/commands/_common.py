@@ -1,0 +1,44 @@
+"""Argument and output conventions shared by the subcommands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Sequence
+
+
+def add_json(parser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON value on stdout and nothing else there")
+
+
+def add_set(parser) -> None:
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config field, e.g. --set acc_fmt.overflow=AP_WRAP (repeatable)")
+
+
+def emit(args, value: Any, columns: Sequence[str] | None = None) -> None:
+    """Print ``value`` as JSON (``--json``) or as a plain table for a person."""
+    if getattr(args, "json", False):
+        json.dump(value, sys.stdout, indent=1, default=str)
+        sys.stdout.write("\n")
+        return
+    rows = value if isinstance(value, list) else [value]
+    columns = list(columns or (rows[0].keys() if rows else []))
+    if isinstance(value, dict):
+        width = max(map(len, columns), default=0)
+        for c in columns:
+            print(f"{c:<{width}}  {_fmt(value.get(c))}")
+        return
+    cells = [[_fmt(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return ", ".join(map(str, v)) if v else "-"
+    return str(v)

@@ -1,0 +1,33 @@
+"""attnkit rtl-test BLOCK: run a block's cocotb testbench against its golden model."""
+
+import random
+import sys
+
+from attnkit.commands._common import add_json, add_set, emit
+from attnkit.hw import blocks
+from attnkit.testbench import runner, toolchain
+
+NAME = "rtl-test"
+HELP = "simulate an RTL block under Verilator or Icarus and check it bit for bit against its golden model"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("block", metavar="BLOCK", help=f"block name ({', '.join(blocks.names())})")
+    p.add_argument("--sim", default="verilator", choices=toolchain.SIMULATORS, help="HDL simulator (default: verilator)")
+    p.add_argument("--vectors", type=int, default=10_000, metavar="N", help="input vectors to check (default: 10000)")
+    p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (default: a fresh one, printed)")
+    p.add_argument("--waves", action="store_true", help="dump waveforms under build/rtl for GTKWave")
+    add_set(p)
+    add_json(p)
+
+
+def run(args) -> int:
+    seed = args.seed if args.seed is not None else random.randrange(1 << 31)
+    result = runner.run(args.block, args.sets, sim=args.sim, vectors=args.vectors, seed=seed, waves=args.waves,
+                        log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    emit(args, result, ["block", "simulator", "vectors", "mismatches", "cycles", "predicted_cycles", "seed",
+                        "build_s", "run_s", "log"] + (["waves"] if args.waves else []))
+    if result["mismatches"] or result.get("latency_errors"):
+        print(f"rtl-test {args.block}: FAILED, see {result['log']}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,22 @@
+"""attnkit verilog BLOCK: export a block's RTL as Verilog."""
+
+from attnkit.commands._common import add_json, add_set, emit
+from attnkit.hw import blocks
+
+NAME = "verilog"
+HELP = "export an RTL block to Verilog (writes DIR/BLOCK.v)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("block", metavar="BLOCK", help=f"block name ({', '.join(blocks.names())})")
+    p.add_argument("-o", "--out", default="build/verilog", metavar="DIR", help="output folder (default: build/verilog)")
+    add_set(p)
+    add_json(p)
+
+
+def run(args) -> int:
+    block = blocks.get(args.block)
+    params = block.load_params(args.sets)
+    path = blocks.write_verilog(block, params, args.out)
+    emit(args, {"block": block.name, "verilog": str(path), "lines": path.read_text().count("\n")})
+    return 0

@@ -1,0 +1,214 @@
+"""Config loading: YAML -> plain data -> frozen dataclass, with ``--set`` edits.
+
+Every parameter object in attnkit is a frozen dataclass, and every level
+(golden model, simulator, RTL, testbench) reads the same object. A config is
+read into plain data, ``--set dotted.key=value`` edits that data, and
+:func:`build` turns it into the dataclass, checking each key and type and
+naming the file and key path of anything wrong.
+
+Dataclasses check their own value ranges in ``__post_init__`` by raising
+:class:`FieldError` (the field is then named in the message) or ValueError.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import enum
+import types
+import typing
+from pathlib import Path
+from typing import Any, Iterable, Literal, TypeVar, Union
+
+import yaml
+
+from attnkit.errors import ConfigError
+
+T = TypeVar("T")
+
+
+class FieldError(ValueError):
+    """An impossible value for one field of a parameter dataclass."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Read a YAML file, turning I/O and syntax errors into one-line ConfigErrors."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{path}: {where}YAML syntax error: {problem}") from None
+
+
+def to_data(obj: Any) -> Any:
+    """The plain-data (YAML-able) form of a parameter object."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, enum.Enum):
+        return obj.name
+    if isinstance(obj, (list, tuple)):
+        return [to_data(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_data(v) for k, v in obj.items()}
+    return obj
+
+
+def apply_sets(data: dict, sets: Iterable[str]) -> dict:
+    """Return a copy of ``data`` with each ``dotted.key=value`` applied.
+
+    Values are parsed as YAML scalars (``4`` is an int, ``true`` a bool).
+    Keys must already exist, so a typo is refused rather than ignored.
+    """
+    data = copy.deepcopy(data)
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set array_2d.rows=64")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        parts = key.split(".")
+        for depth, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                where = ".".join(parts[:depth]) or "top level"
+                known = ", ".join(sorted(node)) if isinstance(node, dict) else "none"
+                raise ConfigError(f"--set {key}: unknown key {part!r} at {where} (known: {known})")
+            if depth == len(parts) - 1:
+                node[part] = value
+            else:
+                node = node[part]
+    return data
+
+
+def build(cls: type[T], data: Any, source: str, path: str = "") -> T:
+    """Build dataclass ``cls`` from plain data, refusing anything wrong.
+
+    ``source`` names where the data came from (a file, or ``defaults``) and
+    ``path`` is the key path of ``data`` inside it; both go into errors.
+    """
+    where = f"{source}: {path}" if path else source
+    if isinstance(data, str) and hasattr(cls, "from_string"):
+        try:
+            return cls.from_string(data)
+        except ValueError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of {cls.__name__} fields, got {_describe(data)}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (expected one of: {', '.join(fields)})")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, f in fields.items():
+        key = f"{path}.{name}" if path else name
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], source, key)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{source}: {key}: missing (required by {cls.__name__})")
+    try:
+        return cls(**kwargs)
+    except FieldError as e:
+        key = f"{path}.{e.field}" if path else e.field
+        raise ConfigError(f"{source}: {key}: {e.message}") from None
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def load(cls: type[T], path: str | Path | None = None, sets: Iterable[str] = (),
+         default: T | None = None) -> T:
+    """Load ``cls`` from a YAML file (or from ``default``/``cls()``), then apply ``sets``."""
+    sets = list(sets)
+    if path is not None:
+        data, source = load_yaml(path), str(path)
+        if data is None:
+            raise ConfigError(f"{path}: the file is empty")
+    else:
+        data, source = to_data(default if default is not None else cls()), "defaults"
+    if sets:
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping at the top level")
+        data = apply_sets(data, sets)
+        source += " with --set"
+    return build(cls, data, source)
+
+
+def _describe(value: Any) -> str:
+    return "nothing" if value is None else f"{type(value).__name__} {value!r}"
+
+
+def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
+    where = f"{source}: {key}"
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        if len(inner) == 1:
+            return _convert(inner[0], value, source, key)
+        return value
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{where}: expected one of {', '.join(map(str, choices))}, got {_describe(value)}")
+        return value
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {_describe(value)}")
+        args = typing.get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(args) != len(value):
+                raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
+            items = [_convert(a, v, source, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value))]
+        else:
+            item_tp = args[0] if args else Any
+            items = [_convert(item_tp, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {_describe(value)}")
+        _, vt = typing.get_args(tp) or (Any, Any)
+        return {k: _convert(vt, v, source, f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, source, key)
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        names = [m.name for m in tp]
+        if isinstance(value, tp):
+            return value
+        if isinstance(value, str) and value in names:
+            return tp[value]
+        raise ConfigError(f"{where}: expected one of {', '.join(names)}, got {_describe(value)}")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {_describe(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {_describe(value)}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {_describe(value)}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {_describe(value)}")
+        return value
+    return value

@@ -1,0 +1,96 @@
+"""Run a block's cocotb testbench under Verilator or Icarus and collect its result.
+
+Builds go to ``build/rtl/<block>-<sim>-<hash>/`` keyed by the Verilog text,
+so a second run of the same configuration reuses the compiled model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+from attnkit import config
+from attnkit.errors import AttnkitError
+from attnkit.hw import blocks
+from attnkit.testbench import toolchain
+
+# Amaranth's generated Verilog trips Verilator's width lints; they are warnings, not errors.
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3"]
+
+
+def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vectors: int = 10_000,
+        seed: int = 1, waves: bool = False, build_root: str | Path = "build/rtl",
+        dut_sets: Iterable[str] = (), log: Callable[[str], None] = lambda msg: None) -> dict:
+    """Export ``block_name`` to Verilog, simulate its testbench, and return the result record.
+
+    ``dut_sets`` builds the DUT from parameters that differ from the golden
+    model's: mutation tests use it to prove that the testbench sees a difference.
+    """
+    block = blocks.get(block_name)
+    sets = list(sets)
+    params = block.load_params(sets)
+    dut_params = block.load_params(sets + list(dut_sets)) if dut_sets else params
+    if vectors < 1:
+        raise AttnkitError(f"--vectors {vectors}: expected at least 1")
+    reason = toolchain.unavailable_reason(sim)
+    if reason:
+        raise AttnkitError(f"--sim {sim}: {reason}")
+    log(f"rtl-test {block.name}: {sim}, {vectors} vectors, seed {seed}")
+
+    from cocotb_tools.runner import get_runner
+
+    build_root = Path(build_root).resolve()
+    staging = build_root / "staging"
+    verilog = blocks.write_verilog(block, dut_params, staging).read_text()
+    key = hashlib.sha256(f"{sim}:{waves}:{verilog}".encode()).hexdigest()[:12]
+    build_dir = build_root / f"{block.name}-{sim}-{key}"
+    src = build_dir / f"{block.name}.v"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    if not src.exists() or src.read_text() != verilog:
+        src.write_text(verilog)
+
+    runner = get_runner(sim)
+    t0 = time.perf_counter()
+    try:
+        runner.build(sources=[src], hdl_toplevel=block.name, build_dir=build_dir,
+                     build_args=VERILATOR_ARGS if sim == "verilator" else [],
+                     timescale=("1ns", "1ps"), waves=waves, log_file=build_dir / "build.log")
+    except Exception as e:
+        raise AttnkitError(f"{sim} could not build {block.name}: {e} (see {build_dir / 'build.log'})") from None
+    build_s = time.perf_counter() - t0
+
+    run_dir = build_dir / f"run-seed{seed}-n{vectors}"
+    run_dir.mkdir(exist_ok=True)
+    result_path = run_dir / "result.json"
+    result_path.unlink(missing_ok=True)
+    tb_env = {"params": config.to_data(params), "vectors": vectors, "seed": seed, "result": str(result_path)}
+    t0 = time.perf_counter()
+    try:
+        runner.test(test_module=block.testbench, hdl_toplevel=block.name, build_dir=build_dir,
+                    test_dir=run_dir, extra_env={"ATTNKIT_TB": json.dumps(tb_env)}, waves=waves,
+                    log_file=run_dir / "sim.log", results_xml=str(run_dir / "results.xml"))
+    except (Exception, SystemExit):
+        pass  # a failing cocotb test still writes its result file; judged below
+    run_s = time.perf_counter() - t0
+    if not result_path.exists():
+        raise AttnkitError(f"the {block.name} testbench under {sim} wrote no result (see {run_dir / 'sim.log'})")
+    result = json.loads(result_path.read_text())
+    waves_files = sorted(str(p) for p in run_dir.glob("*.[vf][cs][dt]")) if waves else []
+    return {
+        "block": block.name,
+        "simulator": sim,
+        "vectors": result["checked"],
+        "mismatches": result["mismatches"] + result["missing"],
+        "cycles": result["cycles"],
+        "predicted_cycles": result["predicted_cycles"],
+        "seed": seed,
+        **{k: v for k, v in result.items() if k not in ("checked", "mismatches", "missing", "cycles",
+                                                          "predicted_cycles")},
+        "build_s": round(build_s, 3),
+        "run_s": round(run_s, 3),
+        "log": str(run_dir / "sim.log"),
+        **({"waves": waves_files} if waves else {}),
+    }

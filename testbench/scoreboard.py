@@ -1,0 +1,59 @@
+"""The one place where a DUT's outputs are checked against the golden model."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Iterable
+
+
+class Scoreboard:
+    """Compares an output stream, in order, against the values the golden model expects.
+
+    Each expected item may carry a context (an input index, a cycle) that is
+    reported with a mismatch. ``check`` is called once per DUT output.
+    """
+
+    def __init__(self, name: str, expected: Iterable[Any], max_reports: int = 10, log=None):
+        self.name = name
+        self._expected = deque(expected)
+        self.checked = 0
+        self.mismatches = 0
+        self.unexpected = 0
+        self.reports: list[str] = []
+        self._max_reports = max_reports
+        self._log = log
+
+    @property
+    def pending(self) -> int:
+        return len(self._expected)
+
+    def check(self, actual: Any, **context) -> bool:
+        if not self._expected:
+            self.unexpected += 1
+            self._report(f"{self.name}: unexpected output {actual!r} {context}")
+            return False
+        want = self._expected.popleft()
+        self.checked += 1
+        if actual == want:
+            return True
+        self.mismatches += 1
+        self._report(f"{self.name}[{self.checked - 1}]: got {actual!r}, expected {want!r} {context}")
+        return False
+
+    def _report(self, text: str) -> None:
+        if len(self.reports) < self._max_reports:
+            self.reports.append(text)
+            if self._log is not None:
+                self._log.error(text)
+
+    def result(self) -> dict:
+        return {
+            "checked": self.checked,
+            "mismatches": self.mismatches + self.unexpected,
+            "missing": self.pending,
+            "first_mismatches": self.reports,
+        }
+
+    @property
+    def passed(self) -> bool:
+        return self.mismatches == 0 and self.unexpected == 0 and not self._expected
