@@ -4,13 +4,21 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 KIT    := $(VENV)/bin/attnkit
 STAMP  := $(VENV)/.installed
+SCALESIM_VENV  := .venv-scalesim
+SCALESIM_STAMP := $(SCALESIM_VENV)/.installed
 PYTEST := $(PY) -m pytest
 # Two workers on this kind of machine; override with `make test JOBS=1`.
 JOBS   ?= 2
 
 .PHONY: setup test test-slow demo verilog rtl bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(SCALESIM_STAMP)
+
+# SCALE-Sim (the cross-check for our GEMM cycles) pins numpy < 2.4, so it lives in its own venv.
+$(SCALESIM_STAMP): scripts/requirements-scalesim.txt
+	test -x $(SCALESIM_VENV)/bin/python || $(PYTHON) -m venv $(SCALESIM_VENV)
+	$(SCALESIM_VENV)/bin/python -m pip install -q -r scripts/requirements-scalesim.txt
+	touch $(SCALESIM_STAMP)
 
 $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -1,0 +1,105 @@
+"""Architecture parameters: one frozen dataclass per kind of machine, loaded from configs/arch/*.yaml.
+
+Every level reads these objects: the simulator's engines, and the RTL
+engines sized from the same file. Keys follow DESIGN.md (``clock_hz``,
+``array_2d.rows``, ``global_buffer.bytes``, ``dram.bandwidth_bytes_per_s``...).
+Add a field with a default rather than a second place to set a parameter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from attnkit.config import FieldError
+
+
+def _positive(obj, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not value > 0:
+            raise FieldError(name, f"{value!r}; it must be positive")
+
+
+@dataclass(frozen=True)
+class Array2D:
+    """An R x C PE array. ``dataflow``: output-, weight- or input-stationary."""
+
+    rows: int = 256
+    cols: int = 256
+    dataflow: Literal["os", "ws", "is"] = "os"
+    ops: tuple[str, ...] = ("mac",)       # what one PE can do; each has an energy-table entry
+    regfile_entries: int = 0              # per-PE register file (words)
+
+    def __post_init__(self):
+        _positive(self, "rows", "cols")
+        if self.regfile_entries < 0:
+            raise FieldError("regfile_entries", f"{self.regfile_entries}; it must be 0 or more")
+
+    @property
+    def pes(self) -> int:
+        return self.rows * self.cols
+
+
+@dataclass(frozen=True)
+class Array1D:
+    """A row of PEs beside the 2D array (``pes: 0`` for none)."""
+
+    pes: int = 0
+    ops: tuple[str, ...] = ("max", "add", "mac", "div")
+    regfile_entries: int = 0
+
+    def __post_init__(self):
+        if self.pes < 0:
+            raise FieldError("pes", f"{self.pes}; it must be 0 or more")
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """On-chip global buffer. One read or write action moves ``row_bits``."""
+
+    bytes: int = 16 * 2**20
+    banks: int = 32
+    row_bits: int = 4096
+
+    def __post_init__(self):
+        _positive(self, "bytes", "banks", "row_bits")
+
+
+@dataclass(frozen=True)
+class Dram:
+    bandwidth_bytes_per_s: float = 400 * 2**30
+    access_bits: int = 64                 # one DRAM read/write action moves this many bits
+
+    def __post_init__(self):
+        _positive(self, "bandwidth_bytes_per_s", "access_bits")
+
+
+@dataclass(frozen=True)
+class SpatialArch:
+    """A spatial accelerator: 2D array, optional 1D array, global buffer, DRAM."""
+
+    name: str = "systolic"
+    kind: Literal["spatial"] = "spatial"
+    engine: str = "gemm"                  # the engine `attnkit simulate` runs when --engine is not given
+    energy: str = "fusemax-45nm"          # energy table: configs/energy/<energy>.yaml
+    clock_hz: float = 940e6
+    word_bits: int = 16
+    array_2d: Array2D = field(default_factory=Array2D)
+    array_1d: Array1D = field(default_factory=Array1D)
+    global_buffer: Buffer = field(default_factory=Buffer)
+    dram: Dram = field(default_factory=Dram)
+
+    def __post_init__(self):
+        _positive(self, "clock_hz", "word_bits")
+
+    @property
+    def word_bytes(self) -> float:
+        return self.word_bits / 8
+
+    @property
+    def dram_words_per_cycle(self) -> float:
+        return self.dram.bandwidth_bytes_per_s / self.clock_hz / self.word_bytes
+
+
+ARCH_KINDS = {"spatial": SpatialArch}

@@ -1,0 +1,87 @@
+"""Energy per action and area per component, from configs/energy/<name>.yaml (Accelergy-style).
+
+A table names components (``mac``, ``global_buffer``, ``dram``...), each with
+its actions' energies and its area, and the source of every number. An
+engine counts actions as ``{"component.action": count}`` and instances as
+``{"component": count}``; this module turns them into picojoules and square
+millimetres with a per-component breakdown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Mapping
+
+from attnkit import config
+from attnkit.config import FieldError
+from attnkit.errors import AttnkitError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass(frozen=True)
+class Action:
+    energy_pj: float
+    bits: int = 0                 # data moved by one action (0: a compute operation)
+    source: str = ""
+
+    def __post_init__(self):
+        if self.energy_pj < 0:
+            raise FieldError("energy_pj", f"{self.energy_pj}; energy cannot be negative")
+
+
+@dataclass(frozen=True)
+class Component:
+    actions: dict[str, Action] = field(default_factory=dict)
+    area_um2: float = 0.0
+    static_mw: float = 0.0        # leakage, charged per second of latency when asked
+    source: str = ""
+
+    def __post_init__(self):
+        if self.area_um2 < 0:
+            raise FieldError("area_um2", f"{self.area_um2}; area cannot be negative")
+
+
+@dataclass(frozen=True)
+class EnergyTable:
+    name: str
+    source: str
+    components: dict[str, Component]
+
+    def energy(self, actions: Mapping[str, float]) -> tuple[float, dict[str, float]]:
+        """Total picojoules and picojoules per component for ``{"component.action": count}``."""
+        breakdown: dict[str, float] = {}
+        for key, count in actions.items():
+            comp, _, act = key.partition(".")
+            try:
+                pj = self.components[comp].actions[act].energy_pj
+            except KeyError:
+                raise AttnkitError(f"energy table {self.name!r} has no action {key!r}") from None
+            breakdown[comp] = breakdown.get(comp, 0.0) + pj * count
+        return sum(breakdown.values()), breakdown
+
+    def area_mm2(self, instances: Mapping[str, float]) -> tuple[float, dict[str, float]]:
+        """Total square millimetres and per component for ``{"component": instances}``."""
+        breakdown = {}
+        for comp, n in instances.items():
+            if comp not in self.components:
+                raise AttnkitError(f"energy table {self.name!r} has no component {comp!r}")
+            breakdown[comp] = self.components[comp].area_um2 * n * 1e-6
+        return sum(breakdown.values()), breakdown
+
+    def static_pj(self, instances: Mapping[str, float], seconds: float) -> float:
+        return sum(self.components[c].static_mw * n for c, n in instances.items()) * 1e9 * seconds
+
+
+@lru_cache(maxsize=None)
+def load_table(name_or_path: str) -> EnergyTable:
+    """A table by name (configs/energy/<name>.yaml) or by path."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = CONFIG_DIR / "energy" / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = sorted(p.stem for p in (CONFIG_DIR / "energy").glob("*.yaml"))
+        raise AttnkitError(f"no energy table {name_or_path!r} (known: {', '.join(known) or 'none'})")
+    return config.load(EnergyTable, path)

@@ -1,0 +1,39 @@
+"""The simulator's engines, by name.
+
+Each module in this package that simulates something defines
+``ENGINES = {"name": function}``, where ``function(arch, workload, table,
+mode="closed")`` returns a :class:`attnkit.sim.result.Result` (``mode`` is
+``"closed"`` for the closed form or ``"event"`` for the event-driven run).
+Modules are found by name, so a new engine is a new module: the CLI, sweeps
+and reports pick it up with no other change.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import lru_cache
+from typing import Callable
+
+from attnkit.errors import AttnkitError
+
+
+@lru_cache(maxsize=None)
+def registry() -> dict[str, Callable]:
+    found: dict[str, Callable] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for name, fn in getattr(module, "ENGINES", {}).items():
+            if name in found:
+                raise RuntimeError(f"engine {name!r} is defined twice (second in {module.__name__})")
+            found[name] = fn
+    return found
+
+
+def get(name: str) -> Callable:
+    engines = registry()
+    if name not in engines:
+        raise AttnkitError(f"unknown engine {name!r} (known engines: {', '.join(sorted(engines)) or 'none'})")
+    return engines[name]

@@ -1,0 +1,63 @@
+"""Workload parameters, loaded from configs/workloads/*.yaml (``kind`` picks the class).
+
+Names follow DESIGN.md: ``batch``, ``heads``, ``kv_heads``, ``head_dim``,
+``seq_len`` (prefill: queries = keys), ``context`` (decode: KV length),
+``d_model``, ``ffn``; a GEMM is C[m x n] = A[m x k] B[k x n].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from attnkit.config import FieldError
+
+
+def _at_least(obj, minimum: int, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if value < minimum:
+            raise FieldError(name, f"{value!r}; it must be at least {minimum}")
+
+
+@dataclass(frozen=True)
+class GemmWorkload:
+    name: str = "gemm"
+    kind: Literal["gemm"] = "gemm"
+    m: int = 256
+    n: int = 256
+    k: int = 256
+
+    def __post_init__(self):
+        _at_least(self, 1, "m", "n", "k")
+
+
+@dataclass(frozen=True)
+class AttentionWorkload:
+    """Multi-head attention (and, for end-to-end runs, its transformer layer)."""
+
+    name: str = "bert"
+    kind: Literal["attention"] = "attention"
+    batch: int = 64
+    heads: int = 12
+    kv_heads: int = 0          # 0: same as heads (multi-head); fewer: grouped-query
+    head_dim: int = 64
+    seq_len: int = 1024        # prefill: queries = keys
+    context: int = 0           # decode: KV-cache length (one query per sequence); 0 for prefill
+    d_model: int = 768
+    ffn: int = 3072
+    causal: bool = False
+
+    def __post_init__(self):
+        _at_least(self, 1, "batch", "heads", "head_dim", "seq_len", "d_model", "ffn")
+        _at_least(self, 0, "kv_heads", "context")
+        if self.kv_heads and self.heads % self.kv_heads:
+            raise FieldError("kv_heads", f"{self.kv_heads} does not divide heads = {self.heads}")
+
+    @property
+    def groups(self) -> int:
+        """KV heads actually used."""
+        return self.kv_heads or self.heads
+
+
+WORKLOAD_KINDS = {"gemm": GemmWorkload, "attention": AttentionWorkload}
