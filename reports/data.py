@@ -1,0 +1,109 @@
+"""Report inputs: result files read into tables, each recognised by its columns.
+
+An input is a CSV or JSON file, or a folder holding ``results.csv`` /
+``results.json`` / ``*.json``. Each becomes a :class:`Table` whose ``kind``
+says which figure families can use it:
+
+- ``reproduce``: rows with model, seq_len, design, latency_s, energy_pj (``attnkit reproduce``);
+- ``sweep``: one row per design point with latency_s, energy_pj, area_mm2 (``attnkit sweep``);
+- ``rtl``: rows with block, cycles, predicted_cycles (``attnkit rtl-test --json``);
+- ``simulate``: rows with engine, cycles, energy_breakdown (``attnkit simulate --json``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attnkit.errors import AttnkitError
+
+KINDS = {
+    "reproduce": {"model", "seq_len", "design", "latency_s", "energy_pj"},
+    "rtl": {"block", "cycles", "predicted_cycles"},
+    "sweep": {"latency_s", "energy_pj", "area_mm2"},
+    "simulate": {"engine", "cycles", "energy_pj"},
+}
+
+
+@dataclass
+class Table:
+    kind: str
+    source: Path
+    rows: list[dict[str, Any]]
+    meta: dict[str, Any] = field(default_factory=dict)   # e.g. the command that produced it
+
+
+def _number(text: str) -> Any:
+    if text == "":
+        return None
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text[:1] in "{[":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
+    return text
+
+
+def _read_rows(path: Path) -> tuple[list[dict], dict]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise AttnkitError(f"{path}: cannot read: {e.strerror or e}") from None
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise AttnkitError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+        meta = {}
+        if isinstance(data, dict) and isinstance(data.get("rows"), list):
+            meta = {k: v for k, v in data.items() if k != "rows"}
+            data = data["rows"]
+        rows = data if isinstance(data, list) else [data]
+        if not all(isinstance(r, dict) for r in rows):
+            raise AttnkitError(f"{path}: expected a JSON object or a list of objects")
+        return rows, meta
+    if path.suffix == ".csv":
+        reader = csv.DictReader(text.splitlines())
+        if not reader.fieldnames:
+            raise AttnkitError(f"{path}: empty CSV (no header)")
+        rows = [{k: _number(v) for k, v in r.items() if k is not None} for r in reader]
+        return rows, {}
+    raise AttnkitError(f"{path}: unsupported input (expected .csv, .json or a folder of them)")
+
+
+def _kind(rows: list[dict], path: Path) -> str:
+    keys = set().union(*(r.keys() for r in rows)) if rows else set()
+    for kind, needed in KINDS.items():
+        if needed <= keys:
+            return kind
+    raise AttnkitError(f"{path}: not a result file attnkit knows (columns: {', '.join(sorted(keys)) or 'none'}; "
+                       f"expected the columns of one of: " +
+                       "; ".join(f"{k} ({', '.join(sorted(v))})" for k, v in KINDS.items()) + ")")
+
+
+def load(path: str | Path) -> list[Table]:
+    path = Path(path)
+    if path.is_dir():
+        files = [p for p in (path / "results.csv", path / "results.json") if p.exists()]
+        files = files[:1] or sorted(path.glob("*.json"))
+        if not files:
+            raise AttnkitError(f"{path}: folder holds no results.csv, results.json or *.json")
+        return [t for f in files for t in load(f)]
+    if not path.exists():
+        raise AttnkitError(f"{path}: no such file")
+    rows, meta = _read_rows(path)
+    if not rows:
+        raise AttnkitError(f"{path}: holds no rows")
+    return [Table(_kind(rows, path), path, rows, meta)]
+
+
+def load_all(paths) -> list[Table]:
+    return [t for p in paths for t in load(p)]

@@ -1,0 +1,48 @@
+"""Energy per component (stacked bars) for each design.
+
+Reads ``reproduce`` rows (one bar per design and model, at the shortest
+sequence length every design ran) and ``simulate`` rows (one bar per run);
+both carry ``energy_breakdown`` ({component: pJ}).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from attnkit.reports.figure import Figure, si_seq, subplots
+
+TITLE = "Energy breakdown"
+
+
+def _bars(rows, label):
+    return [(label(r), r["energy_breakdown"]) for r in rows if isinstance(r.get("energy_breakdown"), dict)]
+
+
+def figures(tables) -> list[Figure]:
+    bars, note = [], ""
+    for t in tables:
+        if t.kind == "reproduce":
+            seq = min(int(r["seq_len"]) for r in t.rows)
+            rows = [r for r in t.rows if int(r["seq_len"]) == seq]
+            bars += _bars(rows, lambda r: f"{r['model']}\n{r['design']}")
+            note = f"Sequence length {si_seq(seq)}."
+        elif t.kind == "simulate":
+            bars += _bars(t.rows, lambda r: f"{r['engine']}\n{r.get('workload', '')}".strip())
+    if not bars:
+        return []
+    comps = sorted({c for _, b in bars for c in b}, key=lambda c: -sum(b.get(c, 0) for _, b in bars))
+    fig, (ax,) = subplots(1, "Energy per component", width=max(6.0, 0.55 * len(bars) + 2), height=4.2)
+    x = np.arange(len(bars))
+    bottom = np.zeros(len(bars))
+    unit, scale = ("mJ", 1e-9) if max(sum(b.values()) for _, b in bars) > 1e9 else ("uJ", 1e-6)
+    for i, c in enumerate(comps):
+        vals = np.array([b.get(c, 0.0) for _, b in bars]) * scale
+        ax.bar(x, vals, 0.7, bottom=bottom, label=c, color=f"C{i % 10}")
+        bottom += vals
+    ax.set_xticks(x, [lbl for lbl, _ in bars], rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel(f"energy ({unit})")
+    ax.set_xlabel("model / design")
+    ax.legend(title="component", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    table = [{"bar": lbl.replace("\n", " "), **{c: b.get(c, 0.0) for c in comps}} for lbl, b in bars]
+    return [Figure("energy-breakdown", "Energy per component", fig, table, f"{note} Energies in pJ in the table.")]

@@ -1,0 +1,50 @@
+"""Latency against sequence length, log-log, per design, with the roofline bound.
+
+Reads ``reproduce`` tables. Rows may carry ``bound_compute_s`` (the 2D
+array's MACs at full rate) and ``bound_dram_s`` (the compulsory DRAM traffic
+at full bandwidth); the roofline drawn is the larger of the two.
+"""
+
+from __future__ import annotations
+
+from attnkit.reports.figure import Figure, si_seq, subplots
+
+TITLE = "Latency against sequence length"
+
+
+def figures(tables) -> list[Figure]:
+    out = []
+    for t in tables:
+        if t.kind != "reproduce":
+            continue
+        models = list(dict.fromkeys(r["model"] for r in t.rows))
+        designs = list(dict.fromkeys(r["design"] for r in t.rows))
+        fig, axes = subplots(len(models), "Attention latency against sequence length")
+        table = []
+        for ax, model in zip(axes, models):
+            rows = [r for r in t.rows if r["model"] == model and r.get("latency_s")]
+            for i, d in enumerate(designs):
+                pts = sorted((int(r["seq_len"]), r["latency_s"]) for r in rows if r["design"] == d)
+                if pts:
+                    ax.loglog(*zip(*pts), marker="o", ms=3, color=f"C{i}", label=d)
+                    table += [{"model": model, "design": d, "seq_len": s, "latency_s": v} for s, v in pts]
+            bound = {}  # the lowest bound any design has at each length
+            for r in rows:
+                b = max(r.get("bound_compute_s") or 0, r.get("bound_dram_s") or 0)
+                if b:
+                    s = int(r["seq_len"])
+                    bound[s] = min(bound.get(s, b), b)
+            if bound:
+                pts = sorted(bound.items())
+                ax.loglog(*zip(*pts), ls="--", color="black", lw=1, label="roofline (compute, DRAM)")
+            seqs = sorted({int(r["seq_len"]) for r in rows})
+            ax.set_xticks(seqs, [si_seq(s) for s in seqs])
+            ax.minorticks_off()
+            ax.set_title(model)
+            ax.set_xlabel("sequence length (tokens)")
+            ax.set_ylabel("latency (s)")
+            ax.legend()
+        fig.tight_layout()
+        out.append(Figure("latency", "Latency against sequence length", fig, table,
+                          "Log-log; the dashed line is the roofline bound where the rows carry it."))
+    return out

@@ -1,0 +1,44 @@
+"""Utilisation of the 2D and 1D arrays per design and sequence length.
+
+Reads ``reproduce`` tables (``util_2d``, ``util_1d``).
+"""
+
+from __future__ import annotations
+
+from attnkit.reports.figure import Figure, si_seq, subplots
+
+TITLE = "Array utilisation"
+
+
+def figures(tables) -> list[Figure]:
+    out = []
+    for t in tables:
+        if t.kind != "reproduce" or not any("util_2d" in r for r in t.rows):
+            continue
+        models = list(dict.fromkeys(r["model"] for r in t.rows))
+        designs = list(dict.fromkeys(r["design"] for r in t.rows))
+        fig, axes = subplots(len(models), "Array utilisation (solid: 2D array, dashed: 1D array)")
+        table = []
+        for ax, model in zip(axes, models):
+            rows = [r for r in t.rows if r["model"] == model]
+            seqs = sorted({int(r["seq_len"]) for r in rows})
+            for i, d in enumerate(designs):
+                pts = sorted((int(r["seq_len"]), r.get("util_2d"), r.get("util_1d")) for r in rows if r["design"] == d)
+                if not pts:
+                    continue
+                s, u2, u1 = zip(*pts)
+                ax.semilogx(s, u2, marker="o", ms=3, color=f"C{i}", label=f"{d} 2D")
+                if any(v is not None for v in u1):
+                    ax.semilogx(s, u1, marker="s", ms=3, ls="--", color=f"C{i}", label=f"{d} 1D")
+                table += [{"model": model, "design": d, "seq_len": a, "util_2d": b, "util_1d": c}
+                          for a, b, c in pts]
+            ax.set_xticks(seqs, [si_seq(x) for x in seqs])
+            ax.minorticks_off()
+            ax.set_ylim(0, 1.05)
+            ax.set_title(model)
+            ax.set_xlabel("sequence length (tokens)")
+            ax.set_ylabel("utilisation (fraction of PE-cycles)")
+        axes[0].legend(ncols=2)
+        fig.tight_layout()
+        out.append(Figure("utilisation", "Utilisation of the 2D and 1D arrays", fig, table))
+    return out

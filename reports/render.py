@@ -1,0 +1,128 @@
+"""Draw every figure family on the inputs and write the report: PNG + SVG figures,
+report.md, and one self-contained report.html (images embedded, tables beside them).
+
+Figure families are the modules ``reports/fig_*.py``, found by name: each
+defines ``TITLE`` and ``figures(tables) -> list[Figure]`` (empty when its
+inputs are absent). Adding the figures of a new engine is one new module.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import importlib
+import pkgutil
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from attnkit import __version__, reports
+from attnkit.reports.data import Table, load_all
+from attnkit.reports.figure import Figure
+
+
+def families():
+    for info in sorted(pkgutil.iter_modules(reports.__path__), key=lambda i: i.name):
+        if info.name.startswith("fig_"):
+            yield importlib.import_module(f"{reports.__name__}.{info.name}")
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if v is None:
+        return ""
+    return str(v)
+
+
+def _columns(f: Figure) -> list[str]:
+    return f.columns or (list(f.table[0].keys()) if f.table else [])
+
+
+def _md_table(f: Figure) -> str:
+    cols = _columns(f)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in f.table]
+    return "\n".join(lines)
+
+
+def _html_table(f: Figure) -> str:
+    cols = _columns(f)
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>"
+                   for r in f.table)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+img{max-width:100%;border:1px solid #ddd}table{border-collapse:collapse;font-size:12px;margin:0.5em 0 2em}
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3f3}
+details{margin-bottom:1em}code,pre{background:#f6f6f6;padding:2px 4px}"""
+
+
+def render(inputs, out_dir: str | Path, command: str | None = None, log=lambda msg: None) -> dict:
+    """Write the report for ``inputs`` (paths) into ``out_dir``; return what was written."""
+    t0 = time.perf_counter()
+    tables: list[Table] = load_all(inputs)
+    out = Path(out_dir)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    command = command or "attnkit report " + " ".join(shlex.quote(str(p)) for p in inputs) + f" -o {shlex.quote(str(out))}"
+    sections = []
+    for family in families():
+        for f in family.figures(tables):
+            png, svg = out / "figures" / f"{f.name}.png", out / "figures" / f"{f.name}.svg"
+            f.fig.savefig(png)
+            f.fig.savefig(svg)
+            plt.close(f.fig)
+            log(f"report: drew {png}")
+            sections.append((family.TITLE, f, png))
+    _write_md(out / "report.md", tables, sections, command)
+    _write_html(out / "report.html", tables, sections, command)
+    return {"report_html": str(out / "report.html"), "report_md": str(out / "report.md"),
+            "figures": [str(p) for _, _, p in sections], "inputs": [str(t.source) for t in tables],
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _provenance(tables, command) -> list[tuple[str, str]]:
+    return [("attnkit version", __version__), ("reproduce with", command),
+            ("python", f"{platform.python_version()} on {platform.machine()}"),
+            ("inputs", ", ".join(f"{t.source} ({t.kind}, {len(t.rows)} rows)" for t in tables))] + \
+           [(f"{t.source.name}: {k}", str(v)) for t in tables for k, v in t.meta.items() if not isinstance(v, list)]
+
+
+def _write_md(path, tables, sections, command):
+    lines = ["# attnkit report", ""]
+    lines += [f"- **{k}**: `{v}`" if k == "reproduce with" else f"- **{k}**: {v}" for k, v in _provenance(tables, command)]
+    for title, f, png in sections:
+        lines += ["", f"## {f.title}", "", f"![{f.title}](figures/{png.name})", ""]
+        if f.caption:
+            lines += [f.caption, ""]
+        lines += [_md_table(f)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _write_html(path, tables, sections, command):
+    prov = "".join(f"<tr><th>{html.escape(k)}</th><td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
+                   for k, v in _provenance(tables, command))
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>attnkit report</title><style>{CSS}</style>"
+             f"</head><body><h1>attnkit report</h1><table>{prov}</table>"]
+    if not sections:
+        parts.append("<p>No figure family applies to these inputs.</p>")
+    for title, f, png in sections:
+        data = base64.b64encode(png.read_bytes()).decode()
+        parts.append(f"<h2>{html.escape(f.title)}</h2><img alt='{html.escape(f.title)}' "
+                     f"src='data:image/png;base64,{data}'>")
+        if f.caption:
+            parts.append(f"<p>{html.escape(f.caption)}</p>")
+        parts.append(f"<details><summary>numbers behind this figure ({len(f.table)} rows)</summary>"
+                     f"{_html_table(f)}</details>")
+    parts.append("</body></html>")
+    path.write_text("".join(parts))
+
+
+def main_command_line() -> str:
+    return "attnkit " + " ".join(shlex.quote(a) for a in sys.argv[1:])

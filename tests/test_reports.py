@@ -1,0 +1,117 @@
+"""Reports: every figure family draws from its inputs, the HTML is self-contained and
+opens in headless Chromium with every image loaded, bad inputs are named."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from attnkit.errors import AttnkitError
+from attnkit.reports import data
+from attnkit.reports.render import render
+
+
+def _reproduce_rows():
+    """Rows shaped like `attnkit reproduce --json` output (numbers made up for drawing)."""
+    rows = []
+    for model, e in (("BERT", 64), ("XLM", 128)):
+        for s in (1024, 4096, 16384):
+            for design, slow in (("flat", 7.0), ("fusemax", 1.0)):
+                lat = slow * s * s * e * 1e-12
+                rows.append({"model": model, "seq_len": s, "design": design, "latency_s": lat,
+                             "energy_pj": lat * 1e12, "util_2d": 0.9 / slow, "util_1d": 1.0,
+                             "dram_bytes": s * 1e5, "bound_compute_s": s * s * e * 1e-12 * 0.9,
+                             "bound_dram_s": s * 1e-7,
+                             "energy_breakdown": {"mac": lat * 6e11, "dram": lat * 4e11},
+                             "paper_speedup": 7.6 if design == "fusemax" else None})
+    return rows
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    rep = tmp_path / "reproduce"
+    rep.mkdir()
+    (rep / "results.json").write_text(json.dumps(_reproduce_rows()))
+    rtl = tmp_path / "rtl.json"
+    rtl.write_text(json.dumps([{"block": "mac", "simulator": "verilator", "vectors": 100, "mismatches": 0,
+                                "cycles": 140, "predicted_cycles": 140, "seed": 1}]))
+    return [rep, rtl]
+
+
+def test_report_draws_every_applicable_family(inputs, tmp_path):
+    out = render(inputs, tmp_path / "report")
+    names = sorted(p.rsplit("/", 1)[1] for p in out["figures"])
+    assert names == ["energy-breakdown.png", "latency.png", "rtl-cycles.png", "speedup-fusemax.png",
+                     "utilisation.png"]
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert html.count("<img ") == 5 and "src='data:image/png;base64," in html
+    assert "attnkit report" in (tmp_path / "report" / "report.md").read_text()
+    for p in out["figures"]:
+        assert (tmp_path / "report" / "figures" / p.rsplit("/", 1)[1].replace(".png", ".svg")).exists()
+
+
+def test_every_figure_has_labels_title_and_legend(inputs):
+    import matplotlib.pyplot as plt
+    from attnkit.reports.render import families
+    tables = data.load_all(inputs)
+    for family in families():
+        for f in family.figures(tables):
+            assert f.fig._suptitle is not None and f.fig._suptitle.get_text(), f.name
+            for ax in f.fig.axes:
+                if not ax.get_visible():
+                    continue
+                assert ax.get_xlabel() and ax.get_ylabel(), (f.name, ax.get_title())
+                assert "(" in ax.get_ylabel(), f"{f.name}: y label without a unit: {ax.get_ylabel()!r}"
+                if len(ax.lines) + len(ax.containers) > 1:
+                    assert ax.get_legend() is not None or any(a.get_legend() for a in f.fig.axes), f.name
+            plt.close(f.fig)
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    return None
+
+
+def test_html_report_loads_every_image_in_headless_chromium(inputs, tmp_path):
+    browser = _chromium()
+    if not browser:
+        pytest.skip("Chromium is not installed (`make setup` installs it where apt-get is usable)")
+    render(inputs, tmp_path / "report")
+    page = tmp_path / "probe.html"
+    probe = ("<script>window.addEventListener('load',()=>{const i=[...document.images];"
+             "document.title='loaded '+i.filter(x=>x.complete&&x.naturalWidth>0).length+' of '+i.length;});</script>")
+    page.write_text((tmp_path / "report" / "report.html").read_text().replace("</body>", probe + "</body>"))
+    r = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
+                        page.as_uri()], capture_output=True, text=True, timeout=120)
+    m = re.search(r"<title>loaded (\d+) of (\d+)</title>", r.stdout)
+    assert m, r.stderr[-2000:]
+    assert m.group(1) == m.group(2) == "5"
+
+
+@pytest.mark.parametrize("content,suffix,needle", [
+    (None, ".json", "no such file"),
+    ("{not json", ".json", "not valid JSON (line 1"),
+    ("a,b\n1,2\n", ".csv", "not a result file attnkit knows (columns: a, b"),
+    ("", ".csv", "empty CSV"),
+    ("x", ".txt", "unsupported input"),
+])
+def test_bad_inputs_are_named(tmp_path, content, suffix, needle):
+    path = tmp_path / f"input{suffix}"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(AttnkitError) as e:
+        data.load(path)
+    assert str(path) in str(e.value) and needle in str(e.value)
+
+
+def test_cli_bad_input_is_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "attnkit", "report", str(tmp_path / "nope.csv"), "-o", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "nope.csv: no such file" in r.stderr
