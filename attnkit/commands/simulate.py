@@ -1,0 +1,42 @@
+"""attnkit simulate: cycles, energy, area and utilisation of an engine on a workload."""
+
+from attnkit.commands._common import add_json, add_set, emit
+
+NAME = "simulate"
+HELP = "simulate an engine on a workload: cycles, latency, energy, area, utilisation, DRAM bytes"
+
+_SHOWN = ("engine", "cycles", "compute_cycles", "latency_s", "energy_pj", "area_mm2",
+          "util_2d", "util_1d", "dram_bytes")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--arch", required=True, metavar="A.yaml",
+                   help="architecture: a path, or a shipped name from configs/arch/ (e.g. systolic)")
+    p.add_argument("--workload", required=True, metavar="W.yaml",
+                   help="workload: a path, or a shipped name from configs/workloads/ (e.g. gemm)")
+    p.add_argument("--engine", default=None, metavar="NAME", help="engine to run (default: the arch's `engine` key)")
+    p.add_argument("--mode", choices=("closed", "event"), default="closed",
+                   help="closed form (default, fast) or the event-driven run (exact, small problems)")
+    add_set(p)
+    add_json(p)
+
+
+def run(args) -> int:
+    from attnkit.sim import api
+    result = api.simulate(args.arch, args.workload, engine=args.engine, sets=args.sets, mode=args.mode)
+    record = result.to_json()
+    if args.json:
+        emit(args, record)
+        return 0
+    emit(args, {k: record[k] for k in _SHOWN if k in record})
+    total = record["energy_pj"] or 1.0
+    print("energy breakdown (pJ):")
+    for comp, pj in sorted(record["energy_breakdown"].items(), key=lambda kv: -kv[1]):
+        print(f"  {comp:<16} {pj:12.4g}  {100 * pj / total:5.1f}%")
+    if record.get("area_breakdown"):
+        print("area breakdown (mm^2):")
+        for comp, mm2 in sorted(record["area_breakdown"].items(), key=lambda kv: -kv[1]):
+            print(f"  {comp:<16} {mm2:12.4g}")
+    return 0
+
+
