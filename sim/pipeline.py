@@ -1,0 +1,291 @@
+"""The simulator's core: a pipeline of stages stepped tile by tile, event-driven or in closed form.
+
+An engine describes its schedule as a :class:`Pipeline` (stages in order,
+each bound to a resource such as ``"dram"``, ``"array_2d"``, ``"array_1d"``
+or a buffer port) and a *tile program*: the per-stage durations, in cycles,
+of every tile, written compactly with :class:`Repeat` so that a million
+identical tiles cost one entry::
+
+    from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run
+
+    pipe = Pipeline((Stage("load", "dram"), Stage("mac", "array_2d"), Stage("store", "dram_wr")), depth=2)
+    program = [(40, 10, 0), Repeat(999_998, [(40, 50, 8)]), (0, 50, 8)]   # one tuple per tile
+    t = run(pipe, program, mode="event")        # or mode="closed"
+    t.cycles, t.busy["array_2d"], t.tiles
+
+Semantics (both modes): stage ``s`` of tile ``i`` starts when stage ``s-1``
+of tile ``i`` has finished, stage ``s`` of tile ``i-1`` has finished (each
+stage handles tiles in order) and its resource is free; stage 0 of tile
+``i`` also waits for the last stage of tile ``i - depth`` (``depth`` buffer
+slots: 2 is double buffering, 0 is unbounded). ``cycles`` is when the last
+stage of the last tile ends. A zero duration is allowed (the stage has
+nothing to do for that tile).
+
+``mode="event"`` is a discrete-event simulation: a heap of finish events,
+one queue per resource (several stages may share one resource; a free
+resource serves the waiting request of the oldest tile first). It expands
+every tile, so it is for small problems and as the reference.
+
+``mode="closed"`` evaluates the same schedule as the max-plus recurrence
+``end[s][i] = max(end[s-1][i], end[s][i-1], [s=0] end[S-1][i-depth]) + d[s][i]``
+and, inside every :class:`Repeat`, stops as soon as the state has become
+periodic (the state after repetition ``k`` equals the state after ``k-p``
+plus the same number of cycles in every component) and jumps over the
+remaining repetitions. For identical tiles this is the classic
+``prologue + iterations x II + epilogue`` (see :func:`uniform_cycles`),
+found rather than assumed, so it is exact wherever the recurrence holds:
+the closed form requires each resource to be used by a single stage, and
+then agrees with the event-driven run cycle for cycle.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Sequence, Union
+
+Tile = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    resource: str
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    stages: tuple[Stage, ...]
+    depth: int = 2          # buffer slots between the first and last stage (0: unbounded)
+
+    def __post_init__(self):
+        if not self.stages:
+            raise ValueError("a pipeline needs at least one stage")
+        if self.depth < 0:
+            raise ValueError(f"depth {self.depth}: it must be 0 or more")
+
+    @property
+    def resources(self) -> list[str]:
+        return list(dict.fromkeys(s.resource for s in self.stages))
+
+    @property
+    def dedicated(self) -> bool:
+        return len(self.resources) == len(self.stages)
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """``count`` repetitions of ``body`` (tiles and nested Repeats), in order."""
+
+    count: int
+    body: tuple = ()
+
+    def __init__(self, count: int, body: Iterable):
+        object.__setattr__(self, "count", int(count))
+        object.__setattr__(self, "body", tuple(body))
+
+
+Program = Sequence[Union[Tile, Repeat]]
+
+
+@dataclass
+class Timing:
+    cycles: int
+    tiles: int
+    busy: dict[str, int] = field(default_factory=dict)    # cycles each resource works
+
+    def utilisation(self, resource: str) -> float:
+        return self.busy.get(resource, 0) / self.cycles if self.cycles else 0.0
+
+
+def run(pipe: Pipeline, program: Program, mode: str = "closed") -> Timing:
+    if mode == "event":
+        return run_event(pipe, program)
+    if mode == "closed":
+        return run_closed(pipe, program)
+    raise ValueError(f"mode {mode!r}: expected 'closed' or 'event'")
+
+
+def expand(program: Program) -> Iterator[Tile]:
+    """Every tile of a program, in order."""
+    for item in program:
+        if isinstance(item, Repeat):
+            for _ in range(item.count):
+                yield from expand(item.body)
+        else:
+            yield item
+
+
+def totals(pipe: Pipeline, program: Program) -> tuple[int, dict[str, int]]:
+    """Number of tiles and busy cycles per resource, without stepping the schedule."""
+    n, per_stage = _totals(program, len(pipe.stages))
+    busy = dict.fromkeys(pipe.resources, 0)
+    for stage, d in zip(pipe.stages, per_stage):
+        busy[stage.resource] += d
+    return n, busy
+
+
+def _totals(program: Program, nstages: int) -> tuple[int, list[int]]:
+    n, sums = 0, [0] * nstages
+    for item in program:
+        if isinstance(item, Repeat):
+            k, s = _totals(item.body, nstages)
+            n += item.count * k
+            sums = [a + item.count * b for a, b in zip(sums, s)]
+        else:
+            if len(item) != nstages:
+                raise ValueError(f"tile {item} has {len(item)} durations for {nstages} stages")
+            n += 1
+            sums = [a + b for a, b in zip(sums, item)]
+    return n, sums
+
+
+def uniform_cycles(durations: Tile, n: int, depth: int = 2) -> int:
+    """Cycles of ``n`` identical tiles: prologue + (n - 1) x II + epilogue.
+
+    II is the slowest stage; prologue + epilogue is one tile's pass through
+    every stage. Exact when the buffer loop is not the bottleneck
+    (``depth == 0`` or ``max(d) * depth >= sum(d)``); otherwise use :func:`run`.
+    """
+    ii = max(durations)
+    if depth and ii * depth < sum(durations):
+        raise ValueError("the buffer loop is the bottleneck: use run()")
+    return sum(durations) + (n - 1) * ii if n else 0
+
+
+# ----------------------------------------------------------------------------- event-driven
+
+def run_event(pipe: Pipeline, program: Program) -> Timing:
+    tiles = list(expand(program))
+    n, S, D = len(tiles), len(pipe.stages), pipe.depth
+    for t in tiles:
+        if len(t) != S:
+            raise ValueError(f"tile {t} has {len(t)} durations for {S} stages")
+    res_of = [s.resource for s in pipe.stages]
+    done = [[False] * n for _ in range(S)]
+    end_last = [0] * n
+    queued = set()
+    waiting: dict[str, list] = {r: [] for r in pipe.resources}   # heap of (tile, stage)
+    free = dict.fromkeys(pipe.resources, True)
+    events: list = []                                             # (time, tile, stage)
+    busy = dict.fromkeys(pipe.resources, 0)
+    now = 0
+
+    def ready(s: int, i: int) -> bool:
+        if i >= n or (s, i) in queued:
+            return False
+        if s > 0 and not done[s - 1][i]:
+            return False
+        if i > 0 and not done[s][i - 1]:
+            return False
+        if s == 0 and D and i >= D and not done[S - 1][i - D]:
+            return False
+        return True
+
+    def offer(s: int, i: int) -> None:
+        if ready(s, i):
+            queued.add((s, i))
+            heapq.heappush(waiting[res_of[s]], (i, s))
+
+    def dispatch() -> None:
+        for r, q in waiting.items():
+            if free[r] and q:
+                i, s = heapq.heappop(q)
+                free[r] = False
+                busy[r] += tiles[i][s]
+                heapq.heappush(events, (now + tiles[i][s], i, s))
+
+    if n:
+        offer(0, 0)
+        dispatch()
+    while events:
+        now = events[0][0]
+        finished = []
+        while events and events[0][0] == now:
+            _, i, s = heapq.heappop(events)
+            done[s][i] = True
+            free[res_of[s]] = True
+            if s == S - 1:
+                end_last[i] = now
+            finished.append((s, i))
+        for s, i in finished:
+            offer(s + 1, i) if s + 1 < S else None
+            offer(s, i + 1)
+            if s == S - 1 and D:
+                offer(0, i + D)
+        dispatch()
+    return Timing(cycles=end_last[-1] if n else 0, tiles=n, busy=busy)
+
+
+# ----------------------------------------------------------------------------- closed form
+
+_MAX_PERIOD = 8       # repetitions compared when looking for a periodic state
+
+
+class _State:
+    """end[s] of the previous tile per stage, and the last ``depth`` ends of the last stage."""
+
+    __slots__ = ("end", "hist")
+
+    def __init__(self, nstages: int, depth: int):
+        self.end = [0] * nstages
+        self.hist = deque([0] * depth, maxlen=depth) if depth else None
+
+    def vector(self) -> tuple[int, ...]:
+        return tuple(self.end) + (tuple(self.hist) if self.hist is not None else ())
+
+    def shift(self, delta: int) -> None:
+        self.end = [e + delta for e in self.end]
+        if self.hist is not None:
+            self.hist = deque((h + delta for h in self.hist), maxlen=self.hist.maxlen)
+
+    def step(self, d: Tile) -> None:
+        end = self.end
+        prev = end[0]
+        if self.hist is not None:
+            prev = max(prev, self.hist[0])      # the buffer slot of tile i - depth
+        t = prev + d[0]
+        end[0] = t
+        for s in range(1, len(end)):
+            t = max(t, end[s]) + d[s]
+            end[s] = t
+        if self.hist is not None:
+            self.hist.append(t)
+
+
+def run_closed(pipe: Pipeline, program: Program) -> Timing:
+    if not pipe.dedicated:
+        raise ValueError("the closed form needs one resource per stage; use mode='event' for shared resources")
+    n, busy = totals(pipe, program)
+    state = _State(len(pipe.stages), pipe.depth)
+    _closed(state, program)
+    return Timing(cycles=state.end[-1] if n else 0, tiles=n, busy=busy)
+
+
+def _closed(state: _State, program: Program) -> None:
+    for item in program:
+        if not isinstance(item, Repeat):
+            state.step(item)
+            continue
+        if item.count <= 0:
+            continue
+        history = [state.vector()]
+        k = 0
+        while k < item.count:
+            _closed(state, item.body)
+            k += 1
+            vec = state.vector()
+            history.append(vec)
+            for p in range(1, min(_MAX_PERIOD, len(history) - 1) + 1):
+                old = history[-1 - p]
+                delta = vec[0] - old[0]
+                if all(a - b == delta for a, b in zip(vec, old)):
+                    q = (item.count - k) // p
+                    if q:
+                        state.shift(q * delta)
+                        k += q * p
+                        history = [state.vector()]
+                    break
+            if len(history) > _MAX_PERIOD + 1:
+                history.pop(0)
