@@ -30,11 +30,18 @@ class Array2D:
     dataflow: Literal["os", "ws", "is"] = "os"
     ops: tuple[str, ...] = ("mac",)       # what one PE can do; each has an energy-table entry
     regfile_entries: int = 0              # per-PE register file (words)
+    tile_depth: int = 0                   # streamed words per row/column staged per buffer half (0: as many as fit)
 
     def __post_init__(self):
         _positive(self, "rows", "cols")
         if self.regfile_entries < 0:
             raise FieldError("regfile_entries", f"{self.regfile_entries}; it must be 0 or more")
+        if self.tile_depth < 0:
+            raise FieldError("tile_depth", f"{self.tile_depth}; it must be 0 (automatic) or more")
+
+    def tile_words(self, depth: int) -> int:
+        """Words of one array tile: rows x depth and depth x cols operands plus a rows x cols result."""
+        return self.rows * depth + depth * self.cols + self.rows * self.cols
 
     @property
     def pes(self) -> int:
@@ -92,6 +99,15 @@ class SpatialArch:
 
     def __post_init__(self):
         _positive(self, "clock_hz", "word_bits")
+        # A double-buffered array tile must fit the global buffer (depth 1 at least).
+        a = self.array_2d
+        depth = max(a.tile_depth, 1)
+        need = 2 * a.tile_words(depth) * self.word_bits // 8
+        if need > self.global_buffer.bytes:
+            key = "array_2d.tile_depth" if a.tile_depth else "global_buffer.bytes"
+            raise FieldError(key, f"a double-buffered {a.rows} x {depth} + {depth} x {a.cols} + {a.rows} x {a.cols}"
+                             f" tile of {self.word_bits}-bit words needs {need} bytes, more than"
+                             f" global_buffer.bytes = {self.global_buffer.bytes}")
 
     @property
     def word_bytes(self) -> float:
