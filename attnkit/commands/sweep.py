@@ -1,0 +1,45 @@
+"""attnkit sweep SPEC.yaml: run a design-space sweep and append one CSV row per design point."""
+
+from pathlib import Path
+
+from attnkit.commands._common import add_json, emit
+
+NAME = "sweep"
+HELP = "run a design-space sweep (configs/sweeps/*.yaml); writes DIR/results.csv (and .parquet), one row per point"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("spec", metavar="SPEC.yaml", help="sweep spec: a path, or a name in configs/sweeps/")
+    p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="worker processes (default: one per core; 1 runs in this process)")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: build/sweeps/<spec name>)")
+    p.add_argument("--resume", action="store_true",
+                   help="complete an interrupted sweep in DIR: run only the points not in DIR/results.csv")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local: a process pool on this machine; dask: a Dask cluster (default: local)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="Dask scheduler to connect to, e.g. tcp://10.0.0.5:8786 (default: start a LocalCluster)")
+    p.add_argument("--chunk", type=int, default=None, metavar="N",
+                   help="points per task (default: up to 500, about four tasks per worker)")
+    p.add_argument("--dry-run", action="store_true", help="check and expand the spec, run nothing")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_json(p)
+
+
+def run(args) -> int:
+    from attnkit.errors import AttnkitError
+    from attnkit.sim import sweep, sweep_run
+    if args.chunk is not None and args.chunk < 1:
+        raise AttnkitError(f"--chunk {args.chunk}: expected at least 1")
+    if args.jobs is not None and args.jobs < 1:
+        raise AttnkitError(f"--jobs {args.jobs}: expected at least 1")
+    plan = sweep.load_spec(args.spec)
+    if args.dry_run:
+        emit(args, {"spec": plan.spec_path, "name": plan.name, "points": len(plan.ids),
+                    "rejected_by_constraints": plan.rejected, "columns": plan.columns})
+        return 0
+    out = args.out or str(Path("build/sweeps") / Path(plan.spec_path).stem)
+    summary = sweep_run.run(plan, out, jobs=args.jobs, resume=args.resume, executor=args.executor,
+                            scheduler=args.scheduler, chunk=args.chunk, progress=not args.no_progress)
+    emit(args, summary)
+    return 0

@@ -1,0 +1,547 @@
+"""Sweep specs (configs/sweeps/*.yaml): parse, validate and expand into design points.
+
+A spec names a base architecture and workloads and the parameters to vary::
+
+    name: fusemax-arrays
+    arch: fusemax                    # a name in configs/arch/ or a path (or a list of them)
+    workloads: [bert, trxl, t5, xlm] # names in configs/workloads/ or paths
+    engine: fusemax                  # optional: default each arch's own ``engine``
+    mode: closed                     # closed | event
+    parameters:                      # grid axes: their cartesian product
+      array_2d.rows: [64, 128, 256]                    # a list
+      global_buffer.bytes: {start: 1048576, stop: 33554432, factor: 2}   # geometric range
+      clock_hz: {start: 5.0e+8, stop: 1.0e+9, num: 6}  # linear range, num values
+      array_1d.pes: {start: 64, stop: 256, step: 64}   # arithmetic range (stop included)
+      workload.seq_len: [1024, 4096]                   # "workload." keys edit the workload
+      word_bits: {uniform: [8, 16]}  # random: uniform, loguniform, randint, choice
+    samples: 100                     # random draws, crossed with the grid (needs the random axes)
+    seed: 7
+    zip:                             # lists that vary together (one axis)
+      array_2d.rows: [64, 128]
+      array_2d.cols: [64, 128]
+    let:                             # named helper values (CSV columns, usable below)
+      pes: array_2d.rows * array_2d.cols
+    derived:                         # config keys computed from the others
+      array_1d.pes: array_2d.cols
+    constraints:                     # points where any is false are left out...
+      - pes <= 65536
+      - area_mm2 <= 400              # ...or, when it names a metric, marked infeasible after simulation
+
+Parameter names are the ``--set`` keys of :func:`attnkit.sim.api.simulate`
+(arch keys plain, workload keys prefixed ``workload.``); each is checked
+against the loaded base objects, and each value converted to the field's
+type, before any point runs. Expressions are parsed with :mod:`ast` and
+only arithmetic, comparisons, boolean operators, names, numbers, strings and
+the functions in :data:`FUNCTIONS` are accepted; the checked tree is then
+compiled (no name lookup reaches Python's builtins).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import hashlib
+import itertools
+import math
+import random
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from attnkit import config
+from attnkit.errors import ConfigError
+from attnkit.sim import api
+from attnkit.sim.result import Result
+
+SPEC_KEYS = ("name", "description", "arch", "workloads", "engine", "mode", "parameters", "samples", "seed",
+             "zip", "let", "derived", "constraints")
+WORKLOAD_PREFIX = "workload."
+FUNCTIONS = {"min": min, "max": max, "abs": abs, "round": round, "int": int, "float": float,
+             "log2": math.log2, "log10": math.log10, "log": math.log, "sqrt": math.sqrt, "exp": math.exp,
+             "ceil": math.ceil, "floor": math.floor, "pow": pow}
+RANDOM_FORMS = ("uniform", "loguniform", "randint", "choice")
+# The metrics a constraint may name; such a constraint is checked after simulation.
+METRICS = tuple(f.name for f in dataclasses.fields(Result) if f.type in ("int", "float")) + ("latency_s",)
+AXES = ("arch", "workload")     # the two built-in axes: which base arch and workload config
+
+_ALLOWED_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Call,
+                  ast.Name, ast.Load, ast.Constant, ast.Attribute,
+                  ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.USub, ast.UAdd,
+                  ast.Not, ast.And, ast.Or, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+
+
+class Expr:
+    """A checked expression over dotted names (``array_2d.rows * 2 <= workload.seq_len``)."""
+
+    def __init__(self, text: str, where: str):
+        if not isinstance(text, (str, int, float)) or isinstance(text, bool):
+            raise ConfigError(f"{where}: expected an expression, got {text!r}")
+        self.text = str(text)
+        try:
+            tree = ast.parse(self.text, mode="eval")
+        except SyntaxError as e:
+            raise ConfigError(f"{where}: {self.text!r}: syntax error: {e.msg}") from None
+        self.names: dict[str, str] = {}   # dotted name -> identifier in the compiled code
+        tree = _Rewrite(self, where).visit(tree)
+        ast.fix_missing_locations(tree)
+        self.tree = tree
+
+    @property
+    def code(self):
+        code = getattr(self, "_code", None)
+        if code is None:   # compiled lazily: code objects do not pickle, the tree does
+            code = self._code = compile(self.tree, "<sweep>", "eval")
+        return code
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if k != "_code"}
+
+    def __call__(self, env: dict[str, Any]) -> Any:
+        local = {ident: env[name] for name, ident in self.names.items()}
+        return eval(self.code, {"__builtins__": {}, **FUNCTIONS}, local)  # the tree is whitelisted above
+
+
+class _Rewrite(ast.NodeTransformer):
+    """Refuse every node but the whitelisted ones; turn dotted names into plain identifiers."""
+
+    def __init__(self, expr: Expr, where: str):
+        self.expr, self.where = expr, where
+
+    def generic_visit(self, node):
+        if not isinstance(node, _ALLOWED_NODES):
+            raise ConfigError(f"{self.where}: {self.expr.text!r}: {type(node).__name__} is not allowed "
+                              f"(only arithmetic, comparisons, and/or/not, names and {', '.join(FUNCTIONS)})")
+        return super().generic_visit(node)
+
+    def _name(self, dotted: str, node) -> ast.Name:
+        ident = self.expr.names.setdefault(dotted, f"_v{len(self.expr.names)}")
+        return ast.copy_location(ast.Name(id=ident, ctx=ast.Load()), node)
+
+    def visit_Name(self, node):
+        if node.id in FUNCTIONS:
+            raise ConfigError(f"{self.where}: {self.expr.text!r}: {node.id} is a function; call it")
+        return self._name(node.id, node)
+
+    def visit_Attribute(self, node):
+        parts, inner = [node.attr], node.value
+        while isinstance(inner, ast.Attribute):
+            parts.append(inner.attr)
+            inner = inner.value
+        if not isinstance(inner, ast.Name):
+            raise ConfigError(f"{self.where}: {self.expr.text!r}: only dotted names are allowed")
+        return self._name(".".join([inner.id, *reversed(parts)]), node)
+
+    def visit_Call(self, node):
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:
+            raise ConfigError(f"{self.where}: {self.expr.text!r}: only calls of {', '.join(FUNCTIONS)} are allowed")
+        node.args = [self.visit(a) for a in node.args]
+        return node
+
+    def visit_Constant(self, node):
+        if not isinstance(node.value, (int, float, str, bool)):
+            raise ConfigError(f"{self.where}: {self.expr.text!r}: constant {node.value!r} is not allowed")
+        return node
+
+
+@dataclass
+class Plan:
+    """A validated spec: base objects loaded once, the columns of every point, the points themselves."""
+
+    spec_path: str
+    name: str
+    engine: str | None
+    mode: str
+    archs: dict[str, Any]                   # axis value -> loaded base arch
+    workloads: dict[str, Any]               # axis value -> loaded base workload
+    params: list[str]                       # swept keys, in column order (grid, zip, random)
+    lets: dict[str, Expr]
+    derived: dict[str, Expr]
+    pre: list[Expr]                         # constraints over parameters: filter points
+    post: list[Expr]                        # constraints naming metrics: checked after simulation
+    base_refs: list[str]                    # config keys read by expressions but not swept
+    points: list[tuple] = field(default_factory=list)   # values for `columns`, one tuple per point
+    ids: list[str] = field(default_factory=list)
+    rejected: int = 0                       # points left out by constraints over parameters
+    evaluate: Any = None                    # fn(arch, workload, engine, mode) -> Result | dict
+
+    @property
+    def columns(self) -> list[str]:
+        """The parameter columns of a row (after ``point_id``)."""
+        return [*AXES, *self.params, *self.lets, *[d for d in self.derived if d not in self.params]]
+
+    @property
+    def edit_keys(self) -> list[str]:
+        """Config keys a point sets (swept then derived), in the order they are applied."""
+        return [*self.params, *[d for d in self.derived if d not in self.params]]
+
+
+def field_type(obj, dotted: str):
+    """The type hint of the field at ``dotted`` in dataclass ``obj``, or None if there is no such field."""
+    for part in dotted.split("."):
+        if not dataclasses.is_dataclass(obj):
+            return None
+        hints = _hints(type(obj))
+        if part not in hints:
+            return None
+        tp, obj = hints[part], getattr(obj, part)
+    return tp
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls) -> dict:
+    """Type hints of a dataclass's init fields (cached: typing.get_type_hints is slow)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+
+
+def get_path(obj, dotted: str):
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def set_path(obj, dotted: str, value):
+    """``obj`` with the field at ``dotted`` replaced (like ``--set``; each level's checks run again)."""
+    head, _, rest = dotted.partition(".")
+    if rest:
+        value = set_path(getattr(obj, head), rest, value)
+    return dataclasses.replace(obj, **{head: value})
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """("workload", "seq_len") for "workload.seq_len", ("arch", "array_2d.rows") for "array_2d.rows"."""
+    if key.startswith(WORKLOAD_PREFIX):
+        return "workload", key[len(WORKLOAD_PREFIX):]
+    return "arch", key
+
+
+def point_id(keys, values) -> str:
+    """A stable id from a point's swept keys and values (same point, same id, whatever the key order)."""
+    text = "\x1f".join(f"{k}={v!r}" for k, v in sorted(zip(keys, values)))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def load_spec(path: str | Path, evaluate=None) -> Plan:
+    """Read, validate and expand a sweep spec; every mistake is a one-line ConfigError naming file and key."""
+    path = Path(api.resolve(path, "sweeps"))
+    data = config.load_yaml(path)
+    src = str(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{src}: expected a mapping at the top level")
+    unknown = [k for k in data if k not in SPEC_KEYS]
+    if unknown:
+        raise ConfigError(f"{src}: unknown key {unknown[0]!r} (expected one of: {', '.join(SPEC_KEYS)})")
+    for key in ("arch", "workloads"):
+        if key not in data:
+            raise ConfigError(f"{src}: {key}: missing")
+
+    def names(key):
+        v = data[key]
+        v = [v] if isinstance(v, str) else v
+        if not isinstance(v, list) or not v or not all(isinstance(x, str) for x in v):
+            raise ConfigError(f"{src}: {key}: expected a config name or a non-empty list of them, got {data[key]!r}")
+        return v
+
+    archs = {a: _load(api.load_arch, a, path, "arch") for a in names("arch")}
+    workloads = {w: _load(api.load_workload, w, path, "workloads") for w in names("workloads")}
+    engine = data.get("engine")
+    if engine is not None and not isinstance(engine, str):
+        raise ConfigError(f"{src}: engine: expected an engine name, got {engine!r}")
+    if engine is not None:
+        from attnkit.sim import engines
+        try:
+            engines.get(engine)
+        except Exception as e:
+            raise ConfigError(f"{src}: engine: {e}") from None
+    mode = data.get("mode", "closed")
+    if mode not in ("closed", "event"):
+        raise ConfigError(f"{src}: mode: expected closed or event, got {mode!r}")
+
+    def check_key(key: str, where: str):
+        axis, sub = split_key(key)
+        bases = archs if axis == "arch" else workloads
+        for name, obj in bases.items():
+            tp = field_type(obj, sub)
+            if tp is None:
+                raise ConfigError(f"{src}: {where}: unknown parameter {key!r} ({axis} {name!r} has no field {sub!r})")
+        return tp
+
+    def convert(key: str, value, where: str):
+        return convert_value(archs, workloads, key, value, src, where)
+
+    # Grid axes, random axes, zipped axes.
+    grid: dict[str, list] = {}
+    rand: dict[str, tuple[str, list]] = {}
+    params = _mapping(data, "parameters", src)
+    for key, spec in params.items():
+        where = f"parameters.{key}"
+        check_key(key, where)
+        if isinstance(spec, dict) and len(spec) == 1 and next(iter(spec)) in RANDOM_FORMS:
+            form, args = next(iter(spec.items()))
+            rand[key] = (form, _random_args(form, args, src, where))
+            continue
+        values = _values(spec, src, where)
+        grid[key] = [convert(key, v, f"{where}[{i}]") for i, v in enumerate(values)]
+    zipped = _mapping(data, "zip", src)
+    lengths = set()
+    for key, spec in zipped.items():
+        where = f"zip.{key}"
+        check_key(key, where)
+        if key in params:
+            raise ConfigError(f"{src}: {where}: {key!r} is also under parameters")
+        values = _values(spec, src, where)
+        lengths.add(len(values))
+        zipped[key] = [convert(key, v, f"{where}[{i}]") for i, v in enumerate(values)]
+    if len(lengths) > 1:
+        raise ConfigError(f"{src}: zip: the lists differ in length ({', '.join(map(str, sorted(lengths)))})")
+
+    samples = data.get("samples")
+    if rand and samples is None:
+        raise ConfigError(f"{src}: samples: missing (parameters {', '.join(rand)} are random)")
+    if samples is not None:
+        if not rand:
+            raise ConfigError(f"{src}: samples: given but no parameter is random ({', '.join(RANDOM_FORMS)})")
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise ConfigError(f"{src}: samples: expected a positive integer, got {samples!r}")
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigError(f"{src}: seed: expected an integer, got {seed!r}")
+    draws: list[tuple] = [()]
+    if rand:
+        rng = random.Random(seed)
+        draws = []
+        for i in range(samples):
+            draws.append(tuple(convert(k, _draw(rng, *rand[k]), f"parameters.{k} (sample {i})") for k in rand))
+
+    swept = [*grid, *zipped, *rand]
+    # Expressions: let (helpers), derived (config keys), constraints.
+    known = set(swept) | {*AXES}
+    lets: dict[str, Expr] = {}
+    for name, text in _mapping(data, "let", src).items():
+        where = f"let.{name}"
+        if not name.isidentifier():
+            raise ConfigError(f"{src}: {where}: a let name must be a plain identifier")
+        if name in known or name in METRICS or _is_config_key(name, archs, workloads):
+            raise ConfigError(f"{src}: {where}: {name!r} is already a parameter, metric or config key")
+        lets[name] = Expr(text, f"{src}: {where}")
+        known.add(name)
+    derived: dict[str, Expr] = {}
+    for key, text in _mapping(data, "derived", src).items():
+        where = f"derived.{key}"
+        check_key(key, where)
+        if key in swept:
+            raise ConfigError(f"{src}: {where}: {key!r} is also swept")
+        derived[key] = Expr(text, f"{src}: {where}")
+    constraints = data.get("constraints", [])
+    if not isinstance(constraints, list):
+        raise ConfigError(f"{src}: constraints: expected a list of expressions")
+    cons = [Expr(c, f"{src}: constraints[{i}]") for i, c in enumerate(constraints)]
+
+    # Every name an expression reads must exist; config keys not swept read the base value.
+    base_refs: list[str] = []
+    scope = set(known)
+
+    def check_names(e: Expr, where: str, allow_metrics: bool):
+        for n in e.names:
+            if n in scope or (allow_metrics and n in METRICS):
+                continue
+            if _is_config_key(n, archs, workloads):
+                if n not in base_refs:
+                    base_refs.append(n)
+                continue
+            raise ConfigError(f"{src}: {where}: {e.text!r} names {n!r}, which is no parameter, let, derived key, "
+                              f"config key{' or metric (' + ', '.join(METRICS) + ')' if allow_metrics else ''}")
+
+    for name, e in lets.items():
+        scope.discard(name)   # a let reads only what comes before it
+        check_names(e, f"let.{name}", False)
+        scope.add(name)
+    for key, e in derived.items():
+        check_names(e, f"derived.{key}", False)
+        scope.add(key)
+    for i, e in enumerate(cons):
+        check_names(e, f"constraints[{i}]", True)
+    pre = [e for e in cons if not set(e.names) & set(METRICS)]
+    post = [e for e in cons if set(e.names) & set(METRICS)]
+
+    plan = Plan(str(path), str(data.get("name", path.stem)), engine, mode, archs, workloads,
+                swept, lets, derived, pre, post, base_refs, evaluate=evaluate)
+    _expand(plan, grid, zipped, draws, src)
+    return plan
+
+
+def convert_value(archs, workloads, key: str, value, src: str, where: str):
+    """``value`` checked and converted to the type of config field ``key`` (as a YAML file or --set would be)."""
+    axis, sub = split_key(key)
+    for obj in (archs if axis == "arch" else workloads).values():
+        tp = field_type(obj, sub)
+        if tp is int and isinstance(value, float) and value.is_integer():
+            value = int(value)   # an expression such as 2 ** 7 or 256 / 2 that lands on an integer
+        value = config._convert(tp, value, src, where)
+    return value
+
+
+def _is_config_key(name: str, archs, workloads) -> bool:
+    axis, sub = split_key(name)
+    bases = archs if axis == "arch" else workloads
+    return all(field_type(o, sub) is not None for o in bases.values())
+
+
+def _load(loader, name: str, spec: Path, key: str):
+    """A base config by name (configs/...), by path, or by a path relative to the spec's folder."""
+    near = spec.parent / name
+    try:
+        return loader(near if near.is_file() else name)
+    except ConfigError as e:
+        raise ConfigError(f"{spec}: {key}: {name!r}: {e}") from None
+
+
+def _mapping(data: dict, key: str, src: str) -> dict:
+    v = data.get(key) or {}
+    if not isinstance(v, dict):
+        raise ConfigError(f"{src}: {key}: expected a mapping, got {v!r}")
+    return dict(v)
+
+
+def _values(spec, src: str, where: str) -> list:
+    """The values of one grid axis: a list, a scalar, {values: [...]} or a range."""
+    if isinstance(spec, dict):
+        if set(spec) == {"values"}:
+            spec = spec["values"]
+        else:
+            return _range(spec, src, where)
+    if not isinstance(spec, list):
+        spec = [spec]
+    if not spec:
+        raise ConfigError(f"{src}: {where}: empty grid (no values)")
+    return spec
+
+
+def _range(spec: dict, src: str, where: str) -> list:
+    kinds = [k for k in ("step", "factor", "num") if k in spec]
+    extra = set(spec) - {"start", "stop", "step", "factor", "num"}
+    if extra or len(kinds) != 1 or not {"start", "stop"} <= set(spec):
+        raise ConfigError(f"{src}: {where}: expected a list, {{values: [...]}}, {{start, stop, step|factor|num}} "
+                          f"or one of {{{': [...]}, {'.join(RANDOM_FORMS)}: [...]}}, got {spec!r}")
+    start, stop, how = spec["start"], spec["stop"], kinds[0]
+    by = spec[how]
+    for k, v in (("start", start), ("stop", stop), (how, by)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(f"{src}: {where}.{k}: expected a number, got {v!r}")
+    out: list = []
+    if how == "num":
+        if not isinstance(by, int) or by < 1:
+            raise ConfigError(f"{src}: {where}.num: expected a positive integer, got {by!r}")
+        out = [start] if by == 1 else [start + (stop - start) * i / (by - 1) for i in range(by)]
+        if all(isinstance(v, int) for v in (start, stop)) and all(float(v).is_integer() for v in out):
+            out = [int(v) for v in out]
+    elif how == "step":
+        if by <= 0:
+            raise ConfigError(f"{src}: {where}.step: expected a positive number, got {by!r}")
+        i = 0
+        while start + i * by <= stop * (1 + 1e-12) and i <= 1_000_000:
+            out.append(start + i * by)
+            i += 1
+    else:
+        if by <= 1 or start <= 0:
+            raise ConfigError(f"{src}: {where}: a geometric range needs start > 0 and factor > 1")
+        v = start
+        while v <= stop * (1 + 1e-12) and len(out) <= 1_000_000:
+            out.append(v)
+            v = v * by
+    if not out:
+        raise ConfigError(f"{src}: {where}: empty grid (start {start} is past stop {stop})")
+    return out
+
+
+def _random_args(form: str, args, src: str, where: str) -> list:
+    if form == "choice":
+        if not isinstance(args, list) or not args:
+            raise ConfigError(f"{src}: {where}.choice: expected a non-empty list, got {args!r}")
+        return args
+    if (not isinstance(args, list) or len(args) != 2
+            or any(isinstance(a, bool) or not isinstance(a, (int, float)) for a in args)):
+        raise ConfigError(f"{src}: {where}.{form}: expected [low, high], got {args!r}")
+    lo, hi = args
+    if hi < lo or (form == "loguniform" and lo <= 0) or (form == "randint" and not all(isinstance(a, int) for a in args)):
+        raise ConfigError(f"{src}: {where}.{form}: {args!r} is not a valid range")
+    return args
+
+
+def _draw(rng: random.Random, form: str, args: list):
+    if form == "choice":
+        return args[rng.randrange(len(args))]
+    lo, hi = args
+    if form == "randint":
+        return rng.randint(lo, hi)
+    if form == "uniform":
+        return rng.uniform(lo, hi)
+    return math.exp(rng.uniform(math.log(lo), math.log(hi)))
+
+
+def base_env(plan: Plan, arch_name: str, workload_name: str) -> dict[str, Any]:
+    """Values of config keys that expressions read but no point sets (from the base objects)."""
+    env = {}
+    for key in plan.base_refs:
+        axis, sub = split_key(key)
+        env[key] = get_path(plan.archs[arch_name] if axis == "arch" else plan.workloads[workload_name], sub)
+    return env
+
+
+def _expand(plan: Plan, grid: dict, zipped: dict, draws: list[tuple], src: str) -> None:
+    """Fill plan.points/ids: arch x arch axes x workload x workload axes (workload varies fastest)."""
+    zip_rows = list(zip(*zipped.values())) or [()]
+    keys = list(grid)
+    arch_keys = [k for k in keys if split_key(k)[0] == "arch"]
+    wl_keys = [k for k in keys if split_key(k)[0] == "workload"]
+    n_grid, n_zip = len(keys), len(zipped)
+    order = [keys.index(k) for k in [*arch_keys, *wl_keys]]     # product order -> grid order
+    axes = [list(plan.archs), *[grid[k] for k in arch_keys], list(plan.workloads), *[grid[k] for k in wl_keys]]
+    lets, derived, pre = list(plan.lets.items()), list(plan.derived.items()), plan.pre
+    swept = plan.params
+    id_keys = [*AXES, *swept]
+    needs_env = bool(lets or derived or pre)
+    seen = set()
+    base_cache: dict = {}
+    for combo in itertools.product(*axes):
+        a, wl = combo[0], combo[1 + len(arch_keys)]
+        prod = combo[1:1 + len(arch_keys)] + combo[2 + len(arch_keys):]
+        gvals = [None] * n_grid
+        for i, v in zip(order, prod):
+            gvals[i] = v
+        for z in zip_rows:
+            for d in draws:
+                values = (a, wl, *gvals, *z, *d)
+                pid = point_id(id_keys, values)
+                if pid in seen:
+                    continue
+                seen.add(pid)
+                if needs_env:
+                    env = base_cache.get((a, wl))
+                    if env is None:
+                        env = base_cache[(a, wl)] = base_env(plan, a, wl)
+                    env = {**env, "arch": a, "workload": wl, **dict(zip(swept, values[2:]))}
+                    extra = []
+                    try:
+                        for name, e in lets:
+                            env[name] = e(env)
+                            extra.append(env[name])
+                        for key, e in derived:
+                            env[key] = convert_value(plan.archs, plan.workloads, key, e(env), src, f"derived.{key}")
+                            if key not in swept:
+                                extra.append(env[key])
+                        if not all(e(env) for e in pre):
+                            plan.rejected += 1
+                            continue
+                    except ConfigError:
+                        raise
+                    except Exception as err:
+                        raise ConfigError(f"{src}: evaluating the expressions at point {dict(zip(plan.columns, values))}: "
+                                          f"{type(err).__name__}: {err}") from None
+                    values = (*values, *extra)
+                plan.points.append(values)
+                plan.ids.append(pid)
+    if not plan.points:
+        raise ConfigError(f"{src}: constraints: no design point satisfies them ({plan.rejected} rejected)")
