@@ -116,6 +116,8 @@ class _Rewrite(ast.NodeTransformer):
         return super().generic_visit(node)
 
     def _name(self, dotted: str, node) -> ast.Name:
+        if "__" in dotted:
+            raise ConfigError(f"{self.where}: {self.expr.text!r}: name {dotted!r} is not allowed")
         ident = self.expr.names.setdefault(dotted, f"_v{len(self.expr.names)}")
         return ast.copy_location(ast.Name(id=ident, ctx=ast.Load()), node)
 
@@ -164,6 +166,7 @@ class Plan:
     points: list[tuple] = field(default_factory=list)   # values for `columns`, one tuple per point
     ids: list[str] = field(default_factory=list)
     rejected: int = 0                       # points left out by constraints over parameters
+    order: list = field(default_factory=list)   # (name, is_derived, Expr): lets and derived keys, dependencies first
     evaluate: Any = None                    # fn(arch, workload, engine, mode) -> Result | dict
 
     @property
@@ -340,12 +343,16 @@ def load_spec(path: str | Path, evaluate=None) -> Plan:
     cons = [Expr(c, f"{src}: constraints[{i}]") for i, c in enumerate(constraints)]
 
     # Every name an expression reads must exist; config keys not swept read the base value.
+    # Lets and derived keys are evaluated in dependency order (a let may read a derived key and back).
     base_refs: list[str] = []
-    scope = set(known)
+    defined = {**{n: ("let", e) for n, e in lets.items()}, **{k: ("derived", e) for k, e in derived.items()}}
+
+    def is_metric(n: str) -> bool:
+        return n in METRICS and n not in known and n not in derived and not _is_config_key(n, archs, workloads)
 
     def check_names(e: Expr, where: str, allow_metrics: bool):
         for n in e.names:
-            if n in scope or (allow_metrics and n in METRICS):
+            if n in known or n in derived or (allow_metrics and is_metric(n)):
                 continue
             if _is_config_key(n, archs, workloads):
                 if n not in base_refs:
@@ -354,20 +361,33 @@ def load_spec(path: str | Path, evaluate=None) -> Plan:
             raise ConfigError(f"{src}: {where}: {e.text!r} names {n!r}, which is no parameter, let, derived key, "
                               f"config key{' or metric (' + ', '.join(METRICS) + ')' if allow_metrics else ''}")
 
-    for name, e in lets.items():
-        scope.discard(name)   # a let reads only what comes before it
-        check_names(e, f"let.{name}", False)
-        scope.add(name)
-    for key, e in derived.items():
-        check_names(e, f"derived.{key}", False)
-        scope.add(key)
+    for name, (kind, e) in defined.items():
+        check_names(e, f"{kind}.{name}", False)
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(n: str, stack: tuple):
+        if state.get(n) == 2:
+            return
+        if state.get(n) == 1:
+            raise ConfigError(f"{src}: {defined[n][0]}.{n}: depends on itself ({' -> '.join((*stack, n))})")
+        state[n] = 1
+        for dep in defined[n][1].names:
+            if dep in defined:
+                visit(dep, (*stack, n))
+        state[n] = 2
+        order.append(n)
+
+    for n in defined:
+        visit(n, ())
     for i, e in enumerate(cons):
         check_names(e, f"constraints[{i}]", True)
-    pre = [e for e in cons if not set(e.names) & set(METRICS)]
-    post = [e for e in cons if set(e.names) & set(METRICS)]
+    pre = [e for e in cons if not any(is_metric(n) for n in e.names)]
+    post = [e for e in cons if any(is_metric(n) for n in e.names)]
 
     plan = Plan(str(path), str(data.get("name", path.stem)), engine, mode, archs, workloads,
                 swept, lets, derived, pre, post, base_refs, evaluate=evaluate)
+    plan.order = [(n, defined[n][0] == "derived", defined[n][1]) for n in order]
     _expand(plan, grid, zipped, draws, src)
     return plan
 
@@ -499,10 +519,11 @@ def _expand(plan: Plan, grid: dict, zipped: dict, draws: list[tuple], src: str) 
     n_grid, n_zip = len(keys), len(zipped)
     order = [keys.index(k) for k in [*arch_keys, *wl_keys]]     # product order -> grid order
     axes = [list(plan.archs), *[grid[k] for k in arch_keys], list(plan.workloads), *[grid[k] for k in wl_keys]]
-    lets, derived, pre = list(plan.lets.items()), list(plan.derived.items()), plan.pre
+    steps, pre = plan.order, plan.pre
+    out_names = [*plan.lets, *plan.derived]
     swept = plan.params
     id_keys = [*AXES, *swept]
-    needs_env = bool(lets or derived or pre)
+    needs_env = bool(steps or pre)
     seen = set()
     base_cache: dict = {}
     for combo in itertools.product(*axes):
@@ -523,15 +544,11 @@ def _expand(plan: Plan, grid: dict, zipped: dict, draws: list[tuple], src: str) 
                     if env is None:
                         env = base_cache[(a, wl)] = base_env(plan, a, wl)
                     env = {**env, "arch": a, "workload": wl, **dict(zip(swept, values[2:]))}
-                    extra = []
                     try:
-                        for name, e in lets:
-                            env[name] = e(env)
-                            extra.append(env[name])
-                        for key, e in derived:
-                            env[key] = convert_value(plan.archs, plan.workloads, key, e(env), src, f"derived.{key}")
-                            if key not in swept:
-                                extra.append(env[key])
+                        for name, is_derived, e in steps:
+                            v = e(env)
+                            env[name] = convert_value(plan.archs, plan.workloads, name, v, src,
+                                                      f"derived.{name}") if is_derived else v
                         if not all(e(env) for e in pre):
                             plan.rejected += 1
                             continue
@@ -540,7 +557,7 @@ def _expand(plan: Plan, grid: dict, zipped: dict, draws: list[tuple], src: str) 
                     except Exception as err:
                         raise ConfigError(f"{src}: evaluating the expressions at point {dict(zip(plan.columns, values))}: "
                                           f"{type(err).__name__}: {err}") from None
-                    values = (*values, *extra)
+                    values = (*values, *[env[n] for n in out_names])
                 plan.points.append(values)
                 plan.ids.append(pid)
     if not plan.points:
