@@ -31,6 +31,8 @@ class Array2D:
     ops: tuple[str, ...] = ("mac",)       # what one PE can do; each has an energy-table entry
     regfile_entries: int = 0              # per-PE register file (words)
     tile_depth: int = 0                   # streamed words per row/column staged per buffer half (0: as many as fit)
+    operand_registers: bool = False       # each MAC operand is latched in a PE register (1 write + 1 read per use),
+                                          # as in FLAT's 3-register PE; False: operands come off the network
 
     def __post_init__(self):
         _positive(self, "rows", "cols")
@@ -96,9 +98,10 @@ class SpatialArch:
     array_1d: Array1D = field(default_factory=Array1D)
     global_buffer: Buffer = field(default_factory=Buffer)
     dram: Dram = field(default_factory=Dram)
+    exp_taylor_macs: int = 6              # exp(x - m) on a PE with no exp unit: 1 add + this many MACs (Taylor series)
 
     def __post_init__(self):
-        _positive(self, "clock_hz", "word_bits")
+        _positive(self, "clock_hz", "word_bits", "exp_taylor_macs")
         # A double-buffered array tile must fit the global buffer (depth 1 at least).
         a = self.array_2d
         depth = max(a.tile_depth, 1)
