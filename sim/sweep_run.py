@@ -296,6 +296,7 @@ def run(plan: Plan, out: str | Path, jobs: int | None = None, resume: bool = Fal
         size = chunk or max(1, min(500, math.ceil(len(pending) / (jobs * 4))))
         chunks = [pending[i:i + size] for i in range(0, len(pending), size)]
         t_start = time.perf_counter()
+        startup = 0.0
         if not chunks:
             pass
         elif executor == "local" and jobs == 1:
@@ -304,9 +305,9 @@ def run(plan: Plan, out: str | Path, jobs: int | None = None, resume: bool = Fal
             for c in chunks:
                 take(ev.chunk(c), len(c))
         elif executor == "local":
-            _run_pool(plan, metric_columns, chunks, jobs, take)
+            startup = _run_pool(plan, metric_columns, chunks, jobs, take)
         else:
-            _run_dask(plan, metric_columns, chunks, jobs, scheduler, take)
+            startup = _run_dask(plan, metric_columns, chunks, jobs, scheduler, take)
         t_end = time.perf_counter()
     finally:
         appender.close()
@@ -319,7 +320,8 @@ def run(plan: Plan, out: str | Path, jobs: int | None = None, resume: bool = Fal
         "errors": stats["errors"], "infeasible": stats["infeasible"], "rejected_by_constraints": plan.rejected,
         "param_columns": plan.columns, "executor": executor, "jobs": jobs, "chunk": size,
         "seconds": time.perf_counter() - t0,
-        "dispatch_seconds": t_end - t_start,
+        "startup_seconds": startup,                  # pool or cluster start (and connection)
+        "dispatch_seconds": t_end - t_start - startup,
     }
     summary["points_per_s"] = ran / summary["seconds"] if summary["seconds"] > 0 else None
     (out / "sweep.json").write_text(json.dumps(summary, indent=1))
@@ -348,10 +350,13 @@ def _small(plan: Plan) -> Plan:
     return dataclasses.replace(plan, points=[], ids=[])
 
 
-def _run_pool(plan, metric_columns, chunks, jobs, take) -> None:
+def _run_pool(plan, metric_columns, chunks, jobs, take) -> float:
+    """Run the chunks on a process pool; return the pool's start-up seconds (workers start lazily: ~0)."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    t0 = time.perf_counter()
     with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
                              initargs=(_small(plan), metric_columns)) as pool:
+        startup = time.perf_counter() - t0
         futures = {pool.submit(_pool_chunk, c): len(c) for c in chunks}
         try:
             for f in as_completed(futures):
@@ -360,12 +365,15 @@ def _run_pool(plan, metric_columns, chunks, jobs, take) -> None:
             for f in futures:
                 f.cancel()
             raise
+    return startup
 
 
-def _run_dask(plan, metric_columns, chunks, jobs, scheduler, take) -> None:
+def _run_dask(plan, metric_columns, chunks, jobs, scheduler, take) -> float:
+    """Run the chunks on a Dask cluster (a LocalCluster unless ``scheduler``); return its start-up seconds."""
     import logging
 
     from distributed import Client, LocalCluster, as_completed
+    t0 = time.perf_counter()
     cluster = None
     try:
         if scheduler:
@@ -377,6 +385,7 @@ def _run_dask(plan, metric_columns, chunks, jobs, scheduler, take) -> None:
             cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=logging.ERROR)
             client = Client(cluster)
+        startup = time.perf_counter() - t0
         try:
             small = client.scatter(_small(plan), broadcast=True)
             futures = {}
@@ -389,3 +398,4 @@ def _run_dask(plan, metric_columns, chunks, jobs, scheduler, take) -> None:
     finally:
         if cluster is not None:
             cluster.close()
+    return startup
