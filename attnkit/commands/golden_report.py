@@ -1,0 +1,29 @@
+"""attnkit golden-report: the golden models' error against float64, as a table."""
+
+import sys
+from pathlib import Path
+
+from attnkit.commands._common import add_json, emit
+from attnkit.models.error import golden_error_table, to_markdown
+
+NAME = "golden-report"
+HELP = "measure every golden model against float64 (max/mean abs error, ULPs); writes build/golden/error.md"
+COLUMNS = ("function", "max_abs_err", "mean_abs_err", "max_ulp", "inputs")
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--out", default="build/golden/error.md", metavar="FILE",
+                   help="Markdown table to write (default: build/golden/error.md)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    p.add_argument("--quick", action="store_true", help="smaller attention problems")
+    add_json(p)
+
+
+def run(args) -> int:
+    rows = golden_error_table(args.seed, args.quick)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(to_markdown(rows, args.seed))
+    emit(args, rows, COLUMNS)
+    print(f"written {out}", file=sys.stderr)
+    return 0

@@ -1,0 +1,409 @@
+"""Attention at function level: the float64 reference, and the fixed-point 1-pass cascade tile by tile.
+
+This module is the specification of the FuseMax-style engine (an R x C array
+of MAC PEs computing ``Q K^T`` and ``P V``, and a 1D row unit with the exp
+and reciprocal ROMs holding the running max, sum and output). All formats
+are in one frozen dataclass, :class:`AttentionNumerics`.
+
+Datapath, for one query row ``q`` against keys ``k_j`` and values ``v_j`` (all
+raw integers of ``in_fmt``):
+
+1. Score (2D array, MAC): ``s_j = q . k_j`` summed exactly (the products of
+   two ``in_fmt`` values need ``2*width`` bits; the sum of ``d`` of them is
+   exact in the wide MAC accumulator), then converted into ``score_fmt``
+   (its rounding and overflow).
+2. Logit (row unit, one multiplier): ``t_j = s_j * c`` with the constant
+   ``c = scale * log2(e)`` quantised into ``scale_fmt`` (``scale`` defaults to
+   ``1/sqrt(d)``), computed exactly and truncated into ``logit_fmt``
+   (``AP_TRN``), then clamped *symmetrically* to ``[min_raw + 1, max_raw]``.
+   ``t`` is the score in base-2 units: ``exp(scale * s) = 2^t``.
+3. Masking: a masked key (``mask`` False, ``causal`` future key, padding)
+   gets the logit code ``logit_fmt.min_raw``, which is reserved for -inf:
+   its probability is exactly 0. No unmasked logit can take that code.
+4. Exponent and mantissa: ``e_j = floor(t_j)`` (the integer field of the
+   logit), ``E_j = 2^(t_j - e_j)`` from the exp unit's table with linear
+   interpolation (:func:`attnkit.models.exp.exp2_mantissa`; ``Pm =
+   exp.table_fmt.frac_bits`` fraction bits, ``E_j`` in ``[1, 2]``). The
+   probability weight is ``p_j = E_j * 2^e_j``, held as mantissa and exponent.
+5. The cascade, per key tile ``T`` (FuseMax's Einsums; the running max ``M``
+   is an *integer*, a base-2 exponent):
+
+   ``LM = max_{j in T} e_j``; ``M' = max(M, LM)`` (``M`` starts at -inf);
+   ``PRM = 2^(M - M')`` (an exact right shift by ``M' - M``);
+   ``SLN_j = E_j * 2^(e_j - M')`` (``E_j`` shifted right by ``M' - e_j``);
+   ``RD' = RD * PRM + sum_j SLN_j``; ``RNV' = RNV * PRM + sum_j SLN_j * v_j``.
+
+   ``RD`` and ``RNV`` are *exact* (Kulisch) accumulators: they hold
+   ``Pm + S`` fraction bits below ``2^M``, where ``S = 2^I - 1`` is the
+   largest possible ``M - e_j`` (``I = logit_fmt.int_bits``; 63 by default).
+   No shift in the cascade can then drop a nonzero bit: every ``SLN_j`` is
+   an integer multiple of ``2^-(Pm + S)`` relative to any later ``M``. So
+   ``RD = 2^-M * sum_j p_j`` and ``RNV = 2^-M * sum_j p_j v_j`` exactly,
+   whatever the tiling and whatever the order of the tiles: **tiled equals
+   untiled bit for bit for every tile size** (dividing the sequence or not),
+   and the running max only decides where the window of bits sits.
+   :func:`accumulator_bits` gives the widths (about 80 bits for ``RD`` and
+   100 for ``RNV`` at the defaults and 64K keys); that is the price of
+   tiling-independent results, paid in the row unit's registers, not in
+   the 2D array.
+6. Normalisation (row unit, once per row): leading-one detect ``z`` of ``RD``;
+   ``L = RD * 2^-z`` in ``[1, 2)`` truncated to ``W = recip.work_fmt.frac_bits``
+   bits; ``y = 1/L`` by the reciprocal unit's seed table and Newton-Raphson
+   steps (:func:`attnkit.models.recip.recip_mantissa`); ``N = RNV * 2^-z``
+   truncated into ``norm_fmt``; ``out = N * y`` rounded into ``out_fmt``.
+   A fully masked row has ``RD = 0`` and gives ``out = 0``: defined, not NaN.
+
+The NumPy model computes the same integers directly: it splits each
+``E_j * 2^(e_j - e_min)`` into 16-bit digits and forms the digit sums with
+float64 GEMMs that are exact (every partial sum stays below 2^53), then
+joins the digits in Python integers; it loops over key tiles and query
+chunks only. :func:`cascade_state` gives the row unit's registers ``(M, RD,
+RNV)`` after each key tile, for an RTL testbench to compare against.
+
+Error against float64 attention (defaults; see ``attnkit golden-report`` and
+:func:`error_bound`): on random inputs and adversarial rows, max abs error a
+little under one ULP of ``out_fmt`` (2^-12), the dominant terms being the
+logit truncation (``ln2 * 2^-12`` relative per weight) and the output
+rounding. :func:`error_bound` states the bound the tests check; it holds
+while no logit saturates (``|scale * q.k * log2 e| < 2^(I-1) - 1``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from attnkit.config import FieldError
+from attnkit.models.exp import LOG2E, ExpParams, exp2_mantissa, exp2_table
+from attnkit.models.fixed import Overflow, QFormat, Rounding, mul
+from attnkit.models.recip import RecipParams, recip_mantissa, seed_table
+
+DIGIT = 16  # bits per digit of the exact accumulators in the NumPy model
+_CHUNK = 1 << 21  # logits per query chunk (bounds memory)
+
+
+def _default_exp() -> ExpParams:
+    return ExpParams(table_bits=6, table_fmt=QFormat(False, 2, 16, Rounding.AP_RND))
+
+
+@dataclass(frozen=True)
+class AttentionNumerics:
+    """Every format of the attention datapath (see the module docstring for where each applies)."""
+
+    in_fmt: QFormat = field(default_factory=lambda: QFormat(True, 4, 12))
+    score_fmt: QFormat = field(default_factory=lambda: QFormat(True, 16, 24, Rounding.AP_TRN, Overflow.AP_SAT))
+    scale: Optional[float] = None
+    scale_fmt: QFormat = field(default_factory=lambda: QFormat(False, 1, 20, Rounding.AP_RND, Overflow.AP_SAT))
+    logit_fmt: QFormat = field(default_factory=lambda: QFormat(True, 6, 12, Rounding.AP_TRN, Overflow.AP_SAT))
+    exp: ExpParams = field(default_factory=_default_exp)
+    recip: RecipParams = field(default_factory=RecipParams)
+    norm_fmt: QFormat = field(default_factory=lambda: QFormat(True, 6, 24, Rounding.AP_TRN, Overflow.AP_SAT))
+    out_fmt: QFormat = field(default_factory=lambda: QFormat(True, 4, 12, Rounding.AP_RND, Overflow.AP_SAT))
+    partial_fmt: QFormat = field(default_factory=lambda: QFormat(True, 30, 30, Rounding.AP_TRN, Overflow.AP_SAT))
+    partial_l_fmt: QFormat = field(default_factory=lambda: QFormat(False, 30, 30, Rounding.AP_TRN, Overflow.AP_SAT))
+
+    def __post_init__(self):
+        if not self.in_fmt.signed:
+            raise FieldError("in_fmt.signed", "q, k and v are signed")
+        if self.in_fmt.width > 24:
+            raise FieldError("in_fmt", f"{self.in_fmt.width}-bit inputs; at most 24 so q.k is exact in the model")
+        if self.score_fmt.width > 40:
+            raise FieldError("score_fmt", f"{self.score_fmt.width} bits; at most 40 so score * scale fits int64")
+        if self.scale is not None and not (0 < self.scale < 2 / LOG2E):
+            raise FieldError("scale", f"{self.scale}; expected 0 < scale < {2 / LOG2E:.4g} (scale * log2 e must fit scale_fmt)")
+        if self.scale_fmt.signed or self.scale_fmt.int_bits < 1 or self.scale_fmt.width > 22:
+            raise FieldError("scale_fmt", f"{self.scale_fmt}: expected an unsigned format with at least 1 integer"
+                             " bit and at most 22 bits")
+        if not self.logit_fmt.signed or not 2 <= self.logit_fmt.int_bits <= 8:
+            raise FieldError("logit_fmt.int_bits", f"{self.logit_fmt}: expected a signed format with 2 to 8 integer bits"
+                             " (the spread of the exact accumulators is 2^int_bits)")
+        if self.logit_fmt.frac_bits < self.exp.table_bits:
+            raise FieldError("exp.table_bits", f"{self.exp.table_bits} index bits but logit_fmt has only"
+                             f" {self.logit_fmt.frac_bits} fraction bits")
+        if self.exp.table_fmt.frac_bits > 20:
+            raise FieldError("exp.table_fmt.frac_bits", f"{self.exp.table_fmt.frac_bits}; at most 20 for the exact model")
+        if self.norm_fmt.width + self.recip.work_fmt.width > 62:
+            raise FieldError("norm_fmt", f"{self.norm_fmt} times {self.recip.work_fmt} does not fit 62 bits")
+        if self.norm_fmt.frac_bits < self.out_fmt.frac_bits:
+            raise FieldError("norm_fmt.frac_bits", f"{self.norm_fmt.frac_bits}; at least out_fmt.frac_bits = {self.out_fmt.frac_bits}")
+        if self.norm_fmt.int_bits < self.in_fmt.int_bits + 2:
+            raise FieldError("norm_fmt.int_bits", f"{self.norm_fmt.int_bits}; RNV / 2^z reaches 2 * max|v|, so at least"
+                             f" in_fmt.int_bits + 2 = {self.in_fmt.int_bits + 2}")
+        if self.partial_fmt.frac_bits != self.partial_l_fmt.frac_bits:
+            raise FieldError("partial_l_fmt.frac_bits", "must equal partial_fmt.frac_bits (O and l share the scale of M)")
+        if not self.partial_fmt.signed or self.partial_l_fmt.signed:
+            raise FieldError("partial_fmt.signed", "partial O is signed and partial l unsigned")
+
+    # -- derived quantities ---------------------------------------------------------
+    @property
+    def mantissa_bits(self) -> int:
+        """``Pm``: fraction bits of the probability mantissa ``E``."""
+        return self.exp.table_fmt.frac_bits
+
+    @property
+    def e_min(self) -> int:
+        """The lowest exponent ``floor(t)`` of an unmasked logit."""
+        return (self.logit_fmt.min_raw + 1) >> self.logit_fmt.frac_bits
+
+    @property
+    def e_max(self) -> int:
+        return self.logit_fmt.max_raw >> self.logit_fmt.frac_bits
+
+    @property
+    def spread(self) -> int:
+        """``S``: the largest ``M - e_j``; the exact accumulators keep ``Pm + S`` fraction bits below ``2^M``."""
+        return self.e_max - self.e_min
+
+    def scale_for(self, head_dim: int) -> float:
+        return self.scale if self.scale is not None else 1.0 / math.sqrt(head_dim)
+
+    def logit_const(self, head_dim: int) -> int:
+        """Raw ``c = scale * log2(e)`` in ``scale_fmt``."""
+        c = int(self.scale_fmt.quantize(self.scale_for(head_dim) * LOG2E))
+        if c <= 0:
+            raise ValueError(f"scale * log2 e = {self.scale_for(head_dim) * LOG2E:.3g} quantises to 0 in {self.scale_fmt}")
+        return c
+
+
+def accumulator_bits(num: AttentionNumerics, n_keys: int) -> dict:
+    """Integer and fraction bits of the row unit's exact accumulators for ``n_keys`` keys (relative to ``2^M``)."""
+    frac = num.mantissa_bits + num.spread
+    lsum_int = 1 + max(1, math.ceil(math.log2(max(n_keys, 1)))) + 1
+    return {"rd": {"int_bits": lsum_int, "frac_bits": frac, "width": lsum_int + frac},
+            "rnv": {"int_bits": lsum_int + num.in_fmt.int_bits, "frac_bits": frac + num.in_fmt.frac_bits,
+                    "width": lsum_int + num.in_fmt.width + frac}}
+
+
+# -- reference --------------------------------------------------------------------------
+def attention_reference(q, k, v, scale: float | None = None, mask=None, causal: bool = False) -> np.ndarray:
+    """float64 attention ``softmax(scale * q k^T) v`` on real values; fully masked rows give 0."""
+    q, k, v = (np.asarray(a, np.float64) for a in (q, k, v))
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    keep = _keep(q.shape[-2], k.shape[-2], mask, causal)
+    s = np.matmul(q, np.swapaxes(k, -1, -2)) * scale
+    s = np.where(keep, s, -np.inf)
+    m = np.max(s, axis=-1, keepdims=True)
+    w = np.where(keep, np.exp(s - np.where(np.isfinite(m), m, 0.0)), 0.0)
+    l = np.sum(w, axis=-1, keepdims=True)
+    o = np.matmul(w, v)
+    return np.divide(o, l, out=np.zeros(o.shape), where=l > 0)
+
+
+def _keep(nq: int, nk: int, mask, causal: bool):
+    keep = np.ones((nq, nk), bool)
+    if causal:  # queries are the last nq positions of the nk-long sequence
+        keep &= np.arange(nk)[None, :] <= np.arange(nq)[:, None] + (nk - nq)
+    if mask is not None:
+        keep = keep & np.asarray(mask, bool)
+    return keep
+
+
+# -- the fixed-point datapath -----------------------------------------------------------
+def _exact_matmul(a, b, bound: float) -> np.ndarray:
+    """``a @ b`` of integer arrays via float64 BLAS; exact because every partial sum is below ``bound`` <= 2^53."""
+    if bound >= 2.0 ** 53:
+        raise ValueError("integer GEMM would not be exact in float64; use fewer keys per tile")
+    return np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(np.int64)
+
+
+def logits(q, k, num: AttentionNumerics, keep) -> np.ndarray:
+    """Steps 1-3: raw logits in ``logit_fmt`` (masked keys get ``min_raw``), shape ``(..., Q, N)``."""
+    d = q.shape[-1]
+    fi = num.in_fmt
+    prod_fmt = QFormat(True, 2 * fi.int_bits + max(1, math.ceil(math.log2(d))), 2 * fi.frac_bits)
+    s = _exact_matmul(q, np.swapaxes(k, -1, -2), d * float(1 << (2 * fi.width - 2)))
+    s = num.score_fmt._from_scale(s, prod_fmt.frac_bits, min(prod_fmt.width, 62))
+    t = mul(s, num.score_fmt, np.int64(num.logit_const(d)), num.scale_fmt, num.logit_fmt.with_(overflow=Overflow.AP_SAT))
+    t = np.maximum(t, num.logit_fmt.min_raw + 1)
+    return np.where(keep, t, num.logit_fmt.min_raw)
+
+
+def _digit_sums(t, v, num: AttentionNumerics, table):
+    """Digits (base 2^16, last axis) of ``sum_j E_j 2^(e_j - e_min)`` and of ``sum_j E_j 2^(e_j - e_min) v_j``."""
+    masked = t == num.logit_fmt.min_raw
+    e_man, e = exp2_mantissa(np.where(masked, 0, t), num.logit_fmt.frac_bits, num.exp, table)
+    e_man = np.where(masked, 0, e_man)
+    a = np.where(masked, 0, e - num.e_min)
+    qd, rd = a // DIGIT, a % DIGIT
+    x = e_man << rd
+    lo, hi = x & ((1 << DIGIT) - 1), x >> DIGIT
+    ndig = num.spread // DIGIT + 2 + (num.mantissa_bits + 2) // DIGIT
+    vmax = float(1 << (num.in_fmt.width - 1))
+    limb_max = float(max(1 << DIGIT, 1 << (num.mantissa_bits + 1)))
+    bound = t.shape[-1] * limb_max * vmax
+    o = np.zeros(t.shape[:-1] + (v.shape[-1], ndig), np.int64)
+    l = np.zeros(t.shape[:-1] + (ndig,), np.int64)
+    for kd in range(ndig):
+        limb = np.where(qd == kd, lo, 0) + np.where(qd == kd - 1, hi, 0)
+        if not limb.any():
+            continue
+        l[..., kd] = limb.sum(axis=-1)
+        o[..., kd] = _exact_matmul(limb, v, bound)
+    return o, l
+
+
+def _join(digits) -> np.ndarray:
+    """Digits (last axis, base 2^16) -> object array of Python ints."""
+    out = np.zeros(digits.shape[:-1], dtype=object)
+    for kd in range(digits.shape[-1]):
+        out = out + (digits[..., kd].astype(object) << (DIGIT * kd))
+    return out
+
+
+def _shift_obj(x, sh):
+    """``floor(x * 2^-sh)`` for object (Python int) arrays and integer shifts of either sign."""
+    sh = np.asarray(sh, dtype=object)
+    pos = np.asarray(sh >= 0, bool)
+    x = np.asarray(x, dtype=object)
+    right = np.asarray(x >> np.where(pos, sh, 0).astype(object), dtype=object)
+    left = np.asarray(x << np.where(pos, 0, -sh).astype(object), dtype=object)
+    return np.where(pos, right, left)
+
+
+def _bit_length_obj(x) -> np.ndarray:
+    """``bit_length`` of non-negative Python ints in an object array (0 for 0), as int64."""
+    _, e = np.frexp(x.astype(np.float64))
+    e = e.astype(np.int64)
+    too_big = (e > 0) & np.asarray(_shift_obj(x, np.maximum(e - 1, 0).astype(object)) == 0, bool)
+    return e - too_big
+
+
+def normalise(o, l, num: AttentionNumerics) -> np.ndarray:
+    """Step 6: ``out = o / l`` for integers ``o`` (``..., D``) and ``l`` (``...``) on a common scale (it cancels).
+
+    ``o`` is a sum of weights times raw ``v`` (``in_fmt``), so it carries ``in_fmt.frac_bits`` more.
+    """
+    o = np.asarray(o, dtype=object)
+    l = np.asarray(l, dtype=object)
+    zero = np.asarray(l == 0, bool)
+    l1 = np.where(zero, 1, l)
+    z = _bit_length_obj(l1) - 1
+    w = num.recip.work_fmt.frac_bits
+    lm = _shift_obj(l1, (z - w).astype(object)).astype(np.int64)
+    y = recip_mantissa(lm, num.recip)
+    g = num.norm_fmt
+    n = _shift_obj(o, (z - g.frac_bits + num.in_fmt.frac_bits)[..., None].astype(object))  # o carries v's fraction bits
+    n = np.clip(n, g.min_raw, g.max_raw).astype(np.int64) if g.overflow is Overflow.AP_SAT else \
+        g.saturate_or_wrap((n & ((1 << 62) - 1)).astype(np.int64))
+    out = mul(n, g, y[..., None], num.recip.work_fmt, num.out_fmt)
+    return np.where(zero[..., None], 0, out)
+
+
+def _check(q, k, v, num):
+    q, k, v = (np.asarray(a, np.int64) for a in (q, k, v))
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ValueError(f"shapes q {q.shape}, k {k.shape}, v {v.shape} do not make an attention")
+    for name, a in (("q", q), ("k", k), ("v", v)):
+        if a.size and (a.min() < num.in_fmt.min_raw or a.max() > num.in_fmt.max_raw):
+            raise ValueError(f"{name} holds values outside {num.in_fmt}")
+    return q, k, v
+
+
+def exact_sums(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False, tile_k: int | None = None,
+               tile_q: int | None = None, trace: bool = False):
+    """The cascade's exact sums over key tiles: ``(O, l, M)`` with ``O``, ``l`` Python-int object arrays.
+
+    ``O`` and ``l`` are in units of ``2^(e_min - Pm)`` (absolute, not relative
+    to ``M``); ``M`` is the final running max (``e_min`` for a fully masked
+    row, whose ``l`` is 0). With ``trace`` also returns, per key tile, the
+    row unit's registers ``(M, RD, RNV)`` relative to ``2^M`` with ``Pm + S``
+    fraction bits.
+    """
+    q, k, v = _check(q, k, v, num)
+    nq, nk = q.shape[-2], k.shape[-2]
+    tile_k = nk if tile_k is None else int(tile_k)
+    if tile_k < 1:
+        raise ValueError(f"tile_k = {tile_k}; expected at least 1")
+    keep = _keep(nq, nk, mask, causal)
+    table = exp2_table(num.exp)
+    tile_q = tile_q or max(1, min(nq, _CHUNK // max(1, min(tile_k, nk))))
+    batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2], keep.shape[:-2])
+    ndig = None
+    o_dig, l_dig = None, None
+    m_run = np.full(batch + (nq,), num.e_min - 1, np.int64)  # -inf
+    states = []
+    for j0 in range(0, nk, tile_k):
+        kt, vt = k[..., j0:j0 + tile_k, :], v[..., j0:j0 + tile_k, :]
+        o_parts, l_parts, m_parts = [], [], []
+        for i0 in range(0, nq, tile_q):
+            kp = np.broadcast_to(keep, keep.shape[:-2] + (nq, nk))[..., i0:i0 + tile_q, j0:j0 + tile_k]
+            t = logits(q[..., i0:i0 + tile_q, :], kt, num, kp)
+            o, l = _digit_sums(t, vt, num, table)
+            o_parts.append(o)
+            l_parts.append(l)
+            tm = np.where(t == num.logit_fmt.min_raw, num.e_min - 1, t >> num.logit_fmt.frac_bits)
+            m_parts.append(tm.max(axis=-1) if tm.shape[-1] else np.full(tm.shape[:-1], num.e_min - 1))
+        o = np.concatenate(o_parts, axis=-3)
+        o = np.broadcast_to(o, batch + o.shape[-3:])
+        l = np.concatenate(l_parts, axis=-2)
+        l = np.broadcast_to(l, batch + l.shape[-2:])
+        o_dig = o.copy() if o_dig is None else o_dig + o
+        l_dig = l.copy() if l_dig is None else l_dig + l
+        m_run = np.maximum(m_run, np.broadcast_to(np.concatenate(m_parts, axis=-1), batch + (nq,)))
+        if trace:
+            sh = (np.maximum(m_run, num.e_min) - num.e_min - num.spread).astype(object)
+            states.append((np.maximum(m_run, num.e_min), _shift_obj(_join(l_dig), sh),
+                           _shift_obj(_join(o_dig), sh[..., None])))
+    if o_dig is None:  # no keys
+        o_dig = np.zeros(batch + (nq, v.shape[-1], 1), np.int64)
+        l_dig = np.zeros(batch + (nq, 1), np.int64)
+    result = (_join(o_dig), _join(l_dig), np.maximum(m_run, num.e_min))
+    return result + (states,) if trace else result
+
+
+def attention(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False, tile_k: int | None = None,
+              tile_q: int | None = None) -> np.ndarray:
+    """The 1-pass cascade, key tile by key tile (``tile_k`` keys, default all); raw ``out_fmt``, shape ``(..., Q, D)``.
+
+    ``q`` is ``(..., Q, D)``, ``k`` and ``v`` ``(..., N, D)``, raw ``in_fmt``;
+    ``mask`` (True = keep) broadcasts to ``(..., Q, N)``; ``causal`` masks
+    keys after each query, the queries being the last ``Q`` of the ``N``
+    positions. ``tile_q`` only chunks the work; it never changes a value.
+    """
+    o, l, _ = exact_sums(q, k, v, num, mask, causal, tile_k, tile_q)
+    return normalise(o, l, num)
+
+
+def attention_untiled(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False) -> np.ndarray:
+    """The same cascade with one key tile spanning the whole sequence."""
+    return attention(q, k, v, num, mask, causal, tile_k=None)
+
+
+def decode_attention(q, k, v, num: AttentionNumerics, mask=None, tile_k: int | None = None) -> np.ndarray:
+    """One query ``q`` (``..., D``) against a KV cache ``k``, ``v`` (``..., N, D``); ``mask`` (``..., N``) for padding."""
+    q = np.asarray(q, np.int64)[..., None, :]
+    m = None if mask is None else np.asarray(mask, bool)[..., None, :]
+    return attention(q, k, v, num, m, False, tile_k)[..., 0, :]
+
+
+def cascade_state(q, k, v, num: AttentionNumerics, tile_k: int, mask=None, causal: bool = False):
+    """The row unit's registers after each key tile: a list of ``(M, RD, RNV)`` (Python ints, ``Pm + S`` fraction bits)."""
+    return exact_sums(q, k, v, num, mask, causal, tile_k, trace=True)[3]
+
+
+def error_bound(num: AttentionNumerics, v_absmax: float, head_dim: int) -> float:
+    """A bound on ``|attention - attention_reference|`` (real units) while no logit saturates.
+
+    Each weight ``2^t`` carries a relative error of at most ``delta``: the
+    logit truncation (``ln2 * 2^-f_t``), the scale constant's rounding over
+    the logit spread (``ln2 * 2^I * rho``), the table's interpolation
+    (``(ln2)^2 / 8 * 4^-table_bits``) and its rounding (``2^-Pm``). A
+    weighted average whose weights move by a factor within ``1 +- delta``
+    moves by at most ``2 delta / (1 - delta) * 2 max|v|``; the reciprocal
+    adds its relative error (seed ``2^-(seed_bits+1)`` squared per NR step,
+    plus ``2^-(W-2)``) times ``max|v|``, the truncation of ``N`` one ULP of
+    ``norm_fmt``, and the output rounding one ULP of ``out_fmt``.
+    """
+    ln2 = math.log(2.0)
+    c = num.scale_for(head_dim) * LOG2E
+    cq = num.scale_fmt.to_float(num.logit_const(head_dim))
+    rho = abs(cq - c) / c
+    delta = (ln2 * 2.0 ** -num.logit_fmt.frac_bits + ln2 * 2.0 ** num.logit_fmt.int_bits * rho
+             + ln2 ** 2 / 8 * 4.0 ** -num.exp.table_bits + 2.0 ** -num.mantissa_bits)
+    r = num.recip
+    seed = 2.0 ** -(r.seed_bits + 1)
+    eps_r = seed ** (2 ** r.iters) + 2.0 ** -(r.work_fmt.frac_bits - 2)
+    return (4 * delta / (1 - delta) + eps_r) * v_absmax + num.norm_fmt.lsb + num.out_fmt.lsb
