@@ -1,0 +1,69 @@
+"""Softmax in four orders: error against float64, masks, all-equal rows, extremes (hypothesis)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+from attnkit import config
+from attnkit.errors import ConfigError
+from attnkit.models.softmax import ORDERS, SoftmaxParams, softmax_reference
+
+P = SoftmaxParams()
+F = P.in_fmt
+LSB = P.prob_fmt.lsb
+
+
+def rows(draw_shape=st.tuples(st.integers(1, 5), st.integers(1, 70))):
+    return draw_shape.flatmap(lambda s: st.tuples(
+        hnp.arrays(np.int64, s, elements=st.one_of(st.integers(F.min_raw + 1, F.max_raw),
+                                                   st.sampled_from([F.min_raw + 1, F.max_raw, 0]))),
+        hnp.arrays(bool, s)))
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_random_rows_within_bound(order):
+    rng = np.random.default_rng(3)
+    x = F.quantize(rng.uniform(-8, 8, (64, 200)))
+    y = P.prob_fmt.to_float(ORDERS[order](x, P))
+    assert np.abs(y - softmax_reference(x, F)).max() < 1.0 * LSB
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=rows(), order=st.sampled_from(list(ORDERS)))
+def test_property_any_row_mask_and_range(data, order):
+    x, mask = data
+    y = ORDERS[order](x, P, mask=mask)
+    ref = softmax_reference(x, F, mask)
+    assert y.shape == x.shape and y.dtype == np.int64
+    yf = P.prob_fmt.to_float(y)
+    # masked entries and fully masked rows are exactly 0
+    assert np.all(y[~mask] == 0)
+    assert np.all(y[~mask.any(axis=-1)] == 0)
+    # within 2 ULP plus the exp unit's relative error over the row sum
+    assert np.abs(yf - ref).max() <= 2 * LSB + 2e-4 * ref.max(initial=0)
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_all_equal_rows_are_uniform(order):
+    for val in (F.min_raw + 1, 0, F.max_raw):
+        x = np.full((2, 50), val)
+        y = ORDERS[order](x, P)
+        assert np.all(y == y[0, 0])
+        assert abs(P.prob_fmt.to_float(y[0, 0]) - 1 / 50) <= LSB
+
+
+def test_orders_agree_when_one_tile():
+    rng = np.random.default_rng(5)
+    x = F.quantize(rng.uniform(-8, 8, (8, 32)))
+    from attnkit.models.softmax import softmax_1pass, softmax_2pass, softmax_3pass
+    a = softmax_3pass(x, P)
+    np.testing.assert_array_equal(softmax_2pass(x, P, tile=32), a)
+    np.testing.assert_array_equal(softmax_1pass(x, P, tile=32), a)
+
+
+def test_mismatched_recip_input_is_refused_by_name():
+    with pytest.raises(ConfigError, match=r"^sm.yaml: sm.recip.in_fmt: "):
+        config.build(SoftmaxParams, {"recip": {"in_fmt": "ap_ufixed<8,4>"}}, "sm.yaml", "sm")
+    with pytest.raises(ConfigError, match=r"sm.tile"):
+        config.build(SoftmaxParams, {"tile": 0}, "sm.yaml", "sm")
