@@ -60,11 +60,11 @@ joins the digits in Python integers; it loops over key tiles and query
 chunks only. :func:`cascade_state` gives the row unit's registers ``(M, RD,
 RNV)`` after each key tile, for an RTL testbench to compare against.
 
-Error against float64 attention (defaults; see ``attnkit golden-report`` and
-:func:`error_bound`): on random inputs and adversarial rows, max abs error a
-little under one ULP of ``out_fmt`` (2^-12), the dominant terms being the
-logit truncation (``ln2 * 2^-12`` relative per weight) and the output
-rounding. :func:`error_bound` states the bound the tests check; it holds
+Error against float64 attention (defaults, 512 x 512 x 64, seed 0; see
+``attnkit golden-report`` and :func:`error_bound`): max abs error 2.4e-4
+(1.0 ULP of ``out_fmt``, lsb 2^-12), mean 6.2e-5; causal 2.6e-4 (1.08 ULP).
+The dominant terms are the output rounding and the logit truncation
+(``ln2 * 2^-12`` relative per weight). :func:`error_bound` states the bound the tests check; it holds
 while no logit saturates (``|scale * q.k * log2 e| < 2^(I-1) - 1``).
 """
 

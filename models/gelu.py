@@ -18,8 +18,9 @@ The table is computed at construction from ``erfc`` (a positive-term series,
 accurate to about 1e-16 over the table's range), never pasted.
 
 Error against float64 ``x * Phi(x)`` (defaults; see ``attnkit golden-report``):
-at most about 3.3e-4 in ``|x| < 5.5``, from the linear interpolation
-(``|delta''| / 8 * 2^-10``, largest near 0 where ``delta'' = -2 phi(0)``); at
+max abs error 9.8e-5 (409 ULP of the 2^-22 activation lsb), mean 7.9e-6, over
+212,294 inputs in [-8, 8); it is the linear interpolation (at most
+``|delta''| / 8 * 2^-10``, ``|delta''| <= 2 phi(0)``, so below 1.0e-4); at
 ``|x| >= 5.5`` the dropped ``delta`` is below ``5.5 * (1 - Phi(5.5)) = 1.0e-7``.
 Every table entry is within 2^-22 of ``delta`` (truncation).
 """

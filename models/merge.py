@@ -25,7 +25,8 @@ and an order define it bit for bit (:func:`decode_split` folds left in the
 given order), and any split is within :func:`error_bound` of float64.
 
 Error against float64 decode attention (defaults; see ``attnkit
-golden-report``): within one ULP of ``out_fmt`` on random splits; each merge
+golden-report``): max abs error 1.5e-4 (0.61 ULP of ``out_fmt``), mean 6.1e-5,
+on random splits into 1 to 10 pieces merged in random orders; each merge
 adds at most one ULP of ``partial_fmt`` (2^-30 relative to ``2^m``) to ``O``
 and ``l``.
 """
