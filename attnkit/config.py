@@ -36,6 +36,11 @@ class FieldError(ValueError):
         self.message = message
 
 
+def required(default: Any) -> Any:
+    """A dataclass field that a config file must give, though Python code may rely on its default."""
+    return dataclasses.field(default=default, metadata={"required": True})
+
+
 def load_yaml(path: str | Path) -> Any:
     """Read a YAML file, turning I/O and syntax errors into one-line ConfigErrors."""
     path = Path(path)
@@ -118,7 +123,8 @@ def build(cls: type[T], data: Any, source: str, path: str = "") -> T:
         key = f"{path}.{name}" if path else name
         if name in data:
             kwargs[name] = _convert(hints[name], data[name], source, key)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+        elif f.metadata.get("required") or (f.default is dataclasses.MISSING
+                                             and f.default_factory is dataclasses.MISSING):
             raise ConfigError(f"{source}: {key}: missing (required by {cls.__name__})")
     try:
         return cls(**kwargs)
@@ -204,6 +210,11 @@ def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
             raise ConfigError(f"{where}: expected an integer, got {_describe(value)}")
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 4e9 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {_describe(value)}")
         return float(value)

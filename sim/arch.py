@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from attnkit.config import FieldError
+from attnkit.config import FieldError, required
 
 
 def _positive(obj, *names: str) -> None:
@@ -25,8 +25,8 @@ def _positive(obj, *names: str) -> None:
 class Array2D:
     """An R x C PE array. ``dataflow``: output-, weight- or input-stationary."""
 
-    rows: int = 256
-    cols: int = 256
+    rows: int = required(256)
+    cols: int = required(256)
     dataflow: Literal["os", "ws", "is"] = "os"
     ops: tuple[str, ...] = ("mac",)       # what one PE can do; each has an energy-table entry
     regfile_entries: int = 0              # per-PE register file (words)
@@ -67,7 +67,7 @@ class Array1D:
 class Buffer:
     """On-chip global buffer. One read or write action moves ``row_bits``."""
 
-    bytes: int = 16 * 2**20
+    bytes: int = required(16 * 2**20)
     banks: int = 32
     row_bits: int = 4096
 
@@ -77,7 +77,7 @@ class Buffer:
 
 @dataclass(frozen=True)
 class Dram:
-    bandwidth_bytes_per_s: float = 400 * 2**30
+    bandwidth_bytes_per_s: float = required(400 * 2**30)
     access_bits: int = 64                 # one DRAM read/write action moves this many bits
 
     def __post_init__(self):
@@ -92,7 +92,7 @@ class SpatialArch:
     kind: Literal["spatial"] = "spatial"
     engine: str = "gemm"                  # the engine `attnkit simulate` runs when --engine is not given
     energy: str = "fusemax-45nm"          # energy table: configs/energy/<energy>.yaml
-    clock_hz: float = 940e6
+    clock_hz: float = required(940e6)
     word_bits: int = 16
     array_2d: Array2D = field(default_factory=Array2D)
     array_1d: Array1D = field(default_factory=Array1D)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from attnkit.config import FieldError
+from attnkit.config import FieldError, required
 
 
 def _at_least(obj, minimum: int, *names: str) -> None:
@@ -24,9 +24,9 @@ def _at_least(obj, minimum: int, *names: str) -> None:
 class GemmWorkload:
     name: str = "gemm"
     kind: Literal["gemm"] = "gemm"
-    m: int = 256
-    n: int = 256
-    k: int = 256
+    m: int = required(256)
+    n: int = required(256)
+    k: int = required(256)
 
     def __post_init__(self):
         _at_least(self, 1, "m", "n", "k")
@@ -38,11 +38,11 @@ class AttentionWorkload:
 
     name: str = "bert"
     kind: Literal["attention"] = "attention"
-    batch: int = 64
-    heads: int = 12
+    batch: int = required(64)
+    heads: int = required(12)
     kv_heads: int = 0          # 0: same as heads (multi-head); fewer: grouped-query
-    head_dim: int = 64
-    seq_len: int = 1024        # prefill: queries = keys
+    head_dim: int = required(64)
+    seq_len: int = required(1024)  # prefill: queries = keys
     context: int = 0           # decode: KV-cache length (one query per sequence); 0 for prefill
     d_model: int = 768
     ffn: int = 3072

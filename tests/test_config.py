@@ -1,0 +1,34 @@
+"""Config loading rules shared by every parameter object."""
+
+import pytest
+
+from attnkit import config
+from attnkit.errors import ConfigError
+from attnkit.sim import api
+
+
+def test_a_config_file_must_give_required_keys(tmp_path):
+    path = tmp_path / "gemm.yaml"
+    path.write_text("kind: gemm\nm: 64\nn: 64\n")
+    with pytest.raises(ConfigError, match=r"gemm.yaml: k: missing \(required by GemmWorkload\)"):
+        api.load_workload(path)
+
+
+def test_required_nested_keys_are_named_with_their_path(tmp_path):
+    path = tmp_path / "arch.yaml"
+    path.write_text("kind: spatial\nclock_hz: 1e9\narray_2d: {rows: 8}\nglobal_buffer: {bytes: 65536}\n"
+                    "dram: {bandwidth_bytes_per_s: 1.0e+9}\n")
+    with pytest.raises(ConfigError, match=r"arch.yaml: array_2d.cols: missing"):
+        api.load_arch(path)
+
+
+def test_exponent_without_a_dot_is_a_number():
+    arch = api.load_arch("systolic", ["dram.bandwidth_bytes_per_s=4e9", "clock_hz=1e9"])
+    assert arch.dram.bandwidth_bytes_per_s == 4e9 and arch.clock_hz == 1e9
+
+
+def test_wrong_type_and_unknown_set_key():
+    with pytest.raises(ConfigError, match=r"array_2d.rows: expected an integer, got str 'many'"):
+        api.load_arch("systolic", ["array_2d.rows=many"])
+    with pytest.raises(ConfigError, match=r"--set array_2d.rowz: unknown key 'rowz' at array_2d"):
+        api.load_arch("systolic", ["array_2d.rowz=4"])
