@@ -36,12 +36,15 @@ class Action:
 class Component:
     actions: dict[str, Action] = field(default_factory=dict)
     area_um2: float = 0.0
+    capacity_bytes: int = 0       # a memory whose area_um2 is for this capacity (scales linearly); 0: not a memory
     static_mw: float = 0.0        # leakage, charged per second of latency when asked
     source: str = ""
 
     def __post_init__(self):
         if self.area_um2 < 0:
             raise FieldError("area_um2", f"{self.area_um2}; area cannot be negative")
+        if self.capacity_bytes < 0:
+            raise FieldError("capacity_bytes", f"{self.capacity_bytes}; it must be 0 or more")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,13 @@ class EnergyTable:
                 raise AttnkitError(f"energy table {self.name!r} has no component {comp!r}")
             breakdown[comp] = self.components[comp].area_um2 * n * 1e-6
         return sum(breakdown.values()), breakdown
+
+    def memory_instances(self, component: str, capacity_bytes: float) -> float:
+        """How many of the table's ``component`` a memory of ``capacity_bytes`` counts as, for area."""
+        comp = self.components.get(component)
+        if comp is None:
+            raise AttnkitError(f"energy table {self.name!r} has no component {component!r}")
+        return capacity_bytes / comp.capacity_bytes if comp.capacity_bytes else 1.0
 
     def static_pj(self, instances: Mapping[str, float], seconds: float) -> float:
         return sum(self.components[c].static_mw * n for c, n in instances.items()) * 1e9 * seconds

@@ -32,3 +32,13 @@ def test_wrong_type_and_unknown_set_key():
         api.load_arch("systolic", ["array_2d.rows=many"])
     with pytest.raises(ConfigError, match=r"--set array_2d.rowz: unknown key 'rowz' at array_2d"):
         api.load_arch("systolic", ["array_2d.rowz=4"])
+
+
+def test_buffer_area_scales_with_capacity():
+    from attnkit.sim.energy import load_table
+    small = api.simulate("systolic", "gemm", sets=["global_buffer.bytes=4194304"])
+    big = api.simulate("systolic", "gemm", sets=["global_buffer.bytes=33554432"])
+    table = load_table("fusemax-45nm")
+    assert big.area_breakdown["global_buffer"] == pytest.approx(8 * small.area_breakdown["global_buffer"])
+    assert big.area_breakdown["global_buffer"] == pytest.approx(
+        2 * table.components["global_buffer"].area_um2 * 1e-6)

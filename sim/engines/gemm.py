@@ -81,7 +81,7 @@ def simulate(arch, workload, table, mode: str = "closed") -> Result:
         "dram.write": sums[OUT] * bits / arch.dram.access_bits,
     }
     energy, breakdown = table.energy(actions)
-    instances = {"mac": R * C, "global_buffer": 1}
+    instances = {"mac": R * C, "global_buffer": table.memory_instances("global_buffer", arch.global_buffer.bytes)}
     area, area_breakdown = table.area_mm2(instances)
     static = table.static_pj(instances, timing.cycles / arch.clock_hz)
     if static:
