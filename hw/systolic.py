@@ -6,15 +6,15 @@ control enter row ``r`` at the left and move one PE right per cycle; in a QK
 wave a Q element enters column ``c`` at the top and moves one PE down per
 cycle, so PE(r, c) meets K[r, e] and Q[c, e] in the same cycle.
 
-- QK wave (output-stationary): ``acc = sum_e x * q``, with the MAC PE's
-  arithmetic (:mod:`attnkit.models.mac`): each product converted to the
-  accumulator format, each sum converted by its overflow mode. A ``done``
-  pulse marks the cycle the finished score is in ``acc``.
-- PV wave (weight-stationary): each PE holds a probability in one of two
-  slots (ping-pong, so the next tile's probabilities can be written while the
-  current ones are used); partial sums flow down the column,
-  ``psum_out = psum_in + x * p``, so the bottom of column ``c`` yields
-  ``sum_r p[r, c] * V[r, f]`` for ``f = 0, 1, ...``: the column reduction.
+- QK wave (output-stationary): ``acc = sum_e x * q``, exact (the golden
+  model sums q.k exactly before converting it). A ``done`` pulse marks the
+  cycle the finished score is in ``acc``.
+- PV wave (weight-stationary): each PE holds a probability ``E * 2^-sh`` in
+  one of two slots (ping-pong, so the next tile's probabilities can be
+  written while the current ones are used); partial sums flow down the
+  column, ``psum_out = psum_in + x * E << (spread - sh)``, so the bottom of
+  column ``c`` yields ``sum_r p[r, c] * V[r, f]`` for ``f = 0, 1, ...``
+  exactly: the column reduction.
 
 The column max and sum reductions of the scores are in
 :mod:`attnkit.hw.row_unit` (they need the exp unit between them).
@@ -24,12 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Array, Module, Signal, signed
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of
-from attnkit.models.fixed import QFormat
 
 QK, PV = 0, 1
 
@@ -41,25 +39,21 @@ Ctl = data.StructLayout({"valid": 1, "mode": 1, "first": 1, "last": 1, "slot": 1
 
 @dataclass(frozen=True)
 class ArrayFormats:
-    """Formats the array computes in (all taken from the golden numerics)."""
-    q: QFormat
-    k: QFormat
-    v: QFormat
-    p: QFormat          # probabilities held in the PEs
-    score_acc: QFormat  # QK accumulator
-    pv_acc: QFormat     # PV partial sums
+    """Widths of the array's exact datapath (from :class:`attnkit.hw.attention_params.RtlAttentionParams`).
+
+    QK: ``acc = sum_e k * q`` exactly (``acc_width`` bits). PV: a PE holds a probability as mantissa
+    ``E`` (``e_width`` bits) and right shift ``sh`` (``0..spread``); it adds ``(v * E) << (spread - sh)``
+    to the partial sum (``psum_width`` bits), so the column sum is exact (a Kulisch accumulator).
+    """
+    in_width: int
+    acc_width: int
+    e_width: int
+    spread: int
+    psum_width: int
 
     @property
-    def x_width(self) -> int:
-        return max(self.k.width, self.v.width)
-
-    @property
-    def b_width(self) -> int:
-        return max(self.q.width, self.p.width)
-
-
-def _product(fa: QFormat, fb: QFormat) -> QFormat:
-    return QFormat(True, fa.int_bits + fb.int_bits, fa.frac_bits + fb.frac_bits)
+    def sh_width(self) -> int:
+        return max(1, self.spread.bit_length())
 
 
 class SystolicPE(wiring.Component):
@@ -68,38 +62,37 @@ class SystolicPE(wiring.Component):
     def __init__(self, f: ArrayFormats):
         self.f = f
         super().__init__({
-            "x_in": In(signed(f.x_width)), "ctl_in": In(Ctl),
-            "x_out": Out(signed(f.x_width)), "ctl_out": Out(Ctl),
-            "q_in": In(shape_of(f.q)), "q_out": Out(shape_of(f.q)),
-            "psum_in": In(shape_of(f.pv_acc)), "psum_out": Out(shape_of(f.pv_acc)),
-            "acc": Out(shape_of(f.score_acc)), "done": Out(1),
-            "p_we": In(1), "p_slot": In(1), "p_data": In(shape_of(f.p)),
+            "x_in": In(signed(f.in_width)), "ctl_in": In(Ctl),
+            "x_out": Out(signed(f.in_width)), "ctl_out": Out(Ctl),
+            "q_in": In(signed(f.in_width)), "q_out": Out(signed(f.in_width)),
+            "psum_in": In(signed(f.psum_width)), "psum_out": Out(signed(f.psum_width)),
+            "acc": Out(signed(f.acc_width)), "done": Out(1),
+            "p_we": In(1), "p_slot": In(1), "p_e": In(unsigned(f.e_width)), "p_sh": In(unsigned(f.sh_width)),
         })
 
     def elaborate(self, platform):
         m = Module()
         f = self.f
-        p_slots = Array(Signal(shape_of(f.p), name=f"p{i}") for i in range(2))
+        p_e = Array(Signal(unsigned(f.e_width), name=f"p_e{i}") for i in range(2))
+        p_sh = Array(Signal(unsigned(f.sh_width), name=f"p_sh{i}") for i in range(2))
         with m.If(self.p_we):
-            m.d.sync += p_slots[self.p_slot].eq(self.p_data)
+            m.d.sync += [p_e[self.p_slot].eq(self.p_e), p_sh[self.p_slot].eq(self.p_sh)]
 
         ctl = self.ctl_in
         m.d.sync += [self.x_out.eq(self.x_in), self.ctl_out.eq(ctl), self.q_out.eq(self.q_in)]
-        k = v = self.x_in  # K and V arrive sign-extended to the wider of the two
-        qk_prod = Signal(shape_of(f.score_acc))
-        pv_prod = Signal(shape_of(f.pv_acc))
-        m.d.comb += [
-            qk_prod.eq(resize(k * self.q_in, _product(f.k, f.q), f.score_acc)),
-            pv_prod.eq(resize(v * p_slots[ctl.slot], _product(f.v, f.p), f.pv_acc)),
-        ]
+        # One multiplier: x * q in a QK beat, x * E in a PV beat.
+        b = Mux(ctl.mode == PV, p_e[ctl.slot] + Const(0, signed(2)), self.q_in)
+        prod = Signal(signed(f.in_width + max(f.in_width, f.e_width + 1)))
+        m.d.comb += prod.eq(self.x_in * b)
         m.d.sync += self.done.eq(ctl.valid & (ctl.mode == QK) & ctl.last)
         with m.If(ctl.valid & (ctl.mode == QK)):
             with m.If(ctl.first):
-                m.d.sync += self.acc.eq(qk_prod)
+                m.d.sync += self.acc.eq(prod)
             with m.Else():
-                m.d.sync += self.acc.eq(saturate_or_wrap(self.acc + qk_prod, f.score_acc))
+                m.d.sync += self.acc.eq(self.acc + prod)
+        aligned = prod << (f.spread - p_sh[ctl.slot])[:f.sh_width]
         with m.If(ctl.valid & (ctl.mode == PV)):
-            m.d.sync += self.psum_out.eq(saturate_or_wrap(self.psum_in + pv_prod, f.pv_acc))
+            m.d.sync += self.psum_out.eq(self.psum_in + aligned)
         with m.Else():
             m.d.sync += self.psum_out.eq(0)
         return m
@@ -112,13 +105,14 @@ class SystolicArray(wiring.Component):
     def __init__(self, rows: int, cols: int, f: ArrayFormats):
         self.rows, self.cols, self.f = rows, cols, f
         super().__init__({
-            "x": In(signed(f.x_width)).array(rows), "ctl": In(Ctl).array(rows),
-            "q": In(shape_of(f.q)).array(cols),
-            "psum": Out(shape_of(f.pv_acc)).array(cols),       # bottom of each column
+            "x": In(signed(f.in_width)).array(rows), "ctl": In(Ctl).array(rows),
+            "q": In(signed(f.in_width)).array(cols),
+            "psum": Out(signed(f.psum_width)).array(cols),       # bottom of each column
             "psum_valid": Out(1).array(cols),
-            "acc": Out(shape_of(f.score_acc)).array(cols, rows),  # acc[c][r]
-            "done": Out(1).array(cols),                          # the last row of column c finished a score
-            "p_we": In(1).array(cols, rows), "p_slot": In(1).array(cols), "p_data": In(shape_of(f.p)).array(cols),
+            "acc": Out(signed(f.acc_width)).array(cols, rows),   # acc[c][r]
+            "done": Out(1).array(cols),                          # row 0 of column c has a finished score
+            "p_we": In(1).array(cols), "p_slot": In(1).array(cols),
+            "p_e": In(unsigned(f.e_width)).array(cols, rows), "p_sh": In(unsigned(f.sh_width)).array(cols, rows),
         })
 
     def elaborate(self, platform):
@@ -132,13 +126,13 @@ class SystolicArray(wiring.Component):
                 top_q, top_psum = (self.q[c], 0) if r == 0 else (pe[r - 1][c].q_out, pe[r - 1][c].psum_out)
                 m.d.comb += [
                     p.x_in.eq(left_x), p.ctl_in.eq(left_ctl), p.q_in.eq(top_q), p.psum_in.eq(top_psum),
-                    p.p_we.eq(self.p_we[c][r]), p.p_slot.eq(self.p_slot[c]), p.p_data.eq(self.p_data[c]),
+                    p.p_we.eq(self.p_we[c]), p.p_slot.eq(self.p_slot[c]),
+                    p.p_e.eq(self.p_e[c][r]), p.p_sh.eq(self.p_sh[c][r]),
                     self.acc[c][r].eq(p.acc),
                 ]
-            # the bottom PE's psum is valid one cycle after it saw a PV beat
         for c in range(C):
             last = pe[R - 1][c]
-            valid = Signal(name=f"psum_valid_{c}")
+            valid = Signal(name=f"psum_valid_{c}")   # the bottom PE's psum is valid one cycle after a PV beat
             m.d.sync += valid.eq(last.ctl_in.valid & (last.ctl_in.mode == PV))
-            m.d.comb += [self.psum[c].eq(last.psum_out), self.psum_valid[c].eq(valid), self.done[c].eq(last.done)]
+            m.d.comb += [self.psum[c].eq(last.psum_out), self.psum_valid[c].eq(valid), self.done[c].eq(pe[0][c].done)]
         return m

@@ -1,0 +1,167 @@
+"""Parameters and schedule of the RTL attention engine (pure Python: the simulator reads them too).
+
+One frozen dataclass, :class:`RtlAttentionParams`, holds the architecture
+(``array_2d.rows`` R keys per tile, ``array_2d.cols`` C queries per block,
+``clock_hz``), the workload (``head_dim`` d, ``seq_len`` N, ``causal``) and
+the golden numerics (:class:`attnkit.models.attention.AttentionNumerics`).
+The RTL (:mod:`attnkit.hw.attention`), its testbench and the simulator's
+engine ``rtl-attention`` are all built from it.
+
+The schedule (what the controller issues; see :mod:`attnkit.hw.attention`):
+the problem's ``4 N`` input rows (Q, K, V, mask) arrive one per cycle; then
+the array runs slots of ``d`` cycles, QK of tile ``t`` in slot ``2t`` and PV
+of tile ``t`` in slot ``2t + 3`` (tiles ``t = b J + j``: query block ``b``,
+key tile ``j``), so that in steady state every slot is busy and the row
+unit's work for tile ``t`` (logits, running max, exp, sums) overlaps the QK
+of tile ``t + 1`` and the PV of tile ``t - 1``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from attnkit.config import FieldError
+from attnkit.models.attention import AttentionNumerics, accumulator_bits
+from attnkit.sim.arch import Array2D, SpatialArch
+from attnkit.sim.workload import AttentionWorkload
+
+# Pipeline depths of the row unit that the schedule depends on (the RTL is built to them).
+DRAIN = 1          # the bottom PE's partial-sum register: PV beat f of row R-1 -> the lane
+OUT_STAGES = 1     # RNV update -> the output multiply (n * 1/l) -> the output row
+
+
+def _default_arch() -> SpatialArch:
+    return SpatialArch(name="rtl-attention-4x4", engine="rtl-attention", clock_hz=100e6,
+                       array_2d=Array2D(rows=4, cols=4, dataflow="os"))
+
+
+def _default_workload() -> AttentionWorkload:
+    return AttentionWorkload(name="rtl-attention", batch=1, heads=1, head_dim=16, seq_len=72,
+                             d_model=16, ffn=64)
+
+
+def clog2(n: int) -> int:
+    return max(1, math.ceil(math.log2(max(n, 1))))
+
+
+@dataclass(frozen=True)
+class RtlAttentionParams:
+    arch: SpatialArch = field(default_factory=_default_arch)
+    workload: AttentionWorkload = field(default_factory=_default_workload)
+    numerics: AttentionNumerics = field(default_factory=AttentionNumerics)
+
+    def __post_init__(self):
+        R, C, d, N = self.rows, self.cols, self.head_dim, self.seq_len
+        if self.workload.context:
+            raise FieldError("workload.context", f"{self.workload.context}; the RTL engine runs prefill (context: 0)")
+        if R < 2 or C < 1:
+            raise FieldError("arch.array_2d.rows", f"{R} x {C}; the engine needs at least 2 rows and 1 column")
+        # The row unit's work for one tile must fit between its QK and its PV slot (2 d cycles).
+        if R + 4 > 2 * d:
+            raise FieldError("workload.head_dim", f"{d}; an array of {R} rows needs head_dim >= {(R + 5) // 2} so the"
+                             " row unit finishes a tile's exp within the two slots before its PV")
+        if C > 2 * d * self.tiles_per_block:
+            raise FieldError("arch.array_2d.cols", f"{C}; at most 2 * head_dim * key tiles output rows per block")
+        if N > 4096:
+            raise FieldError("workload.seq_len", f"{N}; the RTL engine buffers the whole sequence, at most 4096")
+
+    # -- sizes ----------------------------------------------------------------------
+    @property
+    def rows(self) -> int:
+        return self.arch.array_2d.rows
+
+    @property
+    def cols(self) -> int:
+        return self.arch.array_2d.cols
+
+    @property
+    def head_dim(self) -> int:
+        return self.workload.head_dim
+
+    @property
+    def seq_len(self) -> int:
+        return self.workload.seq_len
+
+    @property
+    def causal(self) -> bool:
+        return self.workload.causal
+
+    @property
+    def tiles_per_block(self) -> int:
+        """J: key tiles of R keys (the last one padded with masked keys)."""
+        return -(-self.seq_len // self.rows)
+
+    @property
+    def blocks(self) -> int:
+        """B: query blocks of C queries (the last one padded; its padding is never output)."""
+        return -(-self.seq_len // self.cols)
+
+    @property
+    def tiles(self) -> int:
+        return self.blocks * self.tiles_per_block
+
+    @property
+    def input_rows(self) -> int:
+        """Q, K, V and mask rows, one per input beat."""
+        return 4 * self.seq_len
+
+    def queries_in_block(self, b: int) -> int:
+        return min(self.cols, self.seq_len - b * self.cols)
+
+    # -- widths ---------------------------------------------------------------------
+    @property
+    def in_width(self) -> int:
+        return self.numerics.in_fmt.width
+
+    @property
+    def payload_width(self) -> int:
+        """An input beat holds a row of d values, or a mask row of J R bits."""
+        return max(self.head_dim * self.in_width, self.tiles_per_block * self.rows)
+
+    @property
+    def acc_width(self) -> int:
+        """The PE's exact QK accumulator: d products of two in_fmt values."""
+        return 2 * self.in_width + clog2(self.head_dim) + 1
+
+    @property
+    def e_width(self) -> int:
+        """The probability mantissa E (in [1, 2], Pm fraction bits) held by a PE."""
+        return self.numerics.exp.table_fmt.width
+
+    @property
+    def spread(self) -> int:
+        return self.numerics.spread
+
+    @property
+    def psum_width(self) -> int:
+        """The exact PV partial sum: E * v aligned over the spread, summed over R rows."""
+        return self.e_width + self.in_width + 1 + self.spread + clog2(self.rows) + 1
+
+    @property
+    def rd_width(self) -> int:
+        return accumulator_bits(self.numerics, self.seq_len)["rd"]["width"]
+
+    @property
+    def rnv_width(self) -> int:
+        return accumulator_bits(self.numerics, self.seq_len)["rnv"]["width"] + 1   # signed
+
+    # -- schedule -------------------------------------------------------------------
+    @property
+    def slots(self) -> int:
+        """Array slots of d cycles: QK(t) in 2t, PV(t) in 2t + 3."""
+        return 2 * self.tiles + 2
+
+    @property
+    def lane_output_delay(self) -> int:
+        """Cycles from the end of a PV slot to its column's output row (PE rows, drain, output stage)."""
+        return self.rows + DRAIN + OUT_STAGES
+
+    def mac_cycles_used(self) -> int:
+        """PE-cycles doing QK or PV work on real (unpadded) keys and queries."""
+        n, d = self.seq_len, self.head_dim
+        return 2 * n * n * d
+
+    def mac_cycles_busy(self) -> int:
+        """PE-cycles in slots that hold a wave (padding included)."""
+        return 2 * self.tiles * self.head_dim * self.rows * self.cols

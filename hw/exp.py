@@ -1,0 +1,172 @@
+"""The exp unit in RTL, the twin of :mod:`attnkit.models.exp`, bit for bit.
+
+:class:`Exp2` is ``2^y`` for ``y <= 0`` (raw, ``frac_bits`` fraction bits)
+converted into an output format: the integer part becomes a right shift, the
+fraction indexes a ``2^table_bits + 1`` entry ROM (``lib.memory.Memory``, two
+read ports for the interpolation's two neighbours). :class:`Exp` puts the
+``x * log2(e)`` product in front, as :func:`attnkit.models.exp.exp` does.
+Both are pipelines with a fixed latency (``LATENCY`` cycles from an input
+to its output) behind ``lib.stream`` interfaces; the pipeline stalls while
+the output is offered and not taken.
+
+Also here: variable shifts with ap_fixed rounding, shared with the
+reciprocal and row units.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, EnableInserter, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from attnkit.hw.fixed import round_shift, saturate_or_wrap, shape_of
+from attnkit.models.exp import ExpParams, exp2_table
+from attnkit.models.fixed import QFormat, Rounding
+
+
+def shift_right_var(raw, sh, width: int, rounding: Rounding):
+    """``raw >> sh`` (``sh >= 0`` unsigned, ``raw`` at most ``width`` bits) with rounding, as
+    :func:`attnkit.models.exp.shift_right` computes it. Shifts beyond ``width + 1`` give the
+    same result as ``width + 1`` (and as the model's cap of 62), so the shifter is capped there."""
+    cap = width + 1
+    shc = Mux(sh > cap, cap, sh)[:cap.bit_length()]
+    floor = raw >> shc
+    if rounding is Rounding.AP_TRN:
+        return floor
+    one = Const(1, unsigned(cap + 2))
+    ext = raw + Const(0, signed(cap + 2)) if raw.shape().signed else raw   # sign-extend, as int64 does
+    rem = ext.as_unsigned()[:cap + 1] & ((one << shc) - 1)[:cap + 1]
+    half = ((one << shc) >> 1)[:cap + 1]
+    nz = shc != 0
+    if rounding is Rounding.AP_RND:
+        return floor + (nz & (rem >= half))
+    return floor + (nz & ((rem > half) | ((rem == half) & floor[0])))
+
+
+def shift_signed_var(raw, sh, width: int, rounding: Rounding, max_left: int):
+    """``raw * 2^-sh`` for a signed per-value shift: right with rounding, left exact (at most ``max_left``)."""
+    neg = sh < 0
+    right = shift_right_var(raw, Mux(neg, 0, sh).as_unsigned(), width, rounding)
+    lsh = Mux(neg, -sh, 0).as_unsigned()
+    lsh = Mux(lsh > max_left, max_left, lsh)
+    left = raw << lsh[:max(1, max_left.bit_length())]
+    return Mux(neg, left, right)
+
+
+def _stream_pipeline(m: Module, unit, stages: int) -> tuple[Signal, list[Signal]]:
+    """Valid bits of a ``stages``-deep pipeline behind ``unit.i``/``unit.o``; returns ``advance``
+    (the pipeline moves this cycle) and the valid bit of each stage."""
+    advance = Signal()
+    m.d.comb += [advance.eq(~unit.o.valid | unit.o.ready), unit.i.ready.eq(advance)]
+    valid = [Signal(name=f"valid_s{k}") for k in range(stages)]
+    with m.If(advance):
+        m.d.sync += valid[0].eq(unit.i.valid)
+        for k in range(1, stages):
+            m.d.sync += valid[k].eq(valid[k - 1])
+    m.d.comb += unit.o.valid.eq(valid[-1])
+    return advance, valid
+
+
+class Exp2Mantissa(wiring.Component):
+    """``2^y`` for raw ``y`` (``frac_bits`` fraction bits) as mantissa ``e`` (``p.mantissa_bits``
+    fraction bits, in [1, 2]) and exponent ``n = floor(y)``:
+    :func:`attnkit.models.exp.exp2_mantissa`. Payload ``zero`` forces ``e = 0`` (a masked logit)."""
+
+    LATENCY = 2
+
+    def __init__(self, p: ExpParams, frac_bits: int, y_width: int):
+        self.p, self.frac_bits, self.y_width = p, frac_bits, y_width
+        if frac_bits < p.table_bits:
+            raise ValueError(f"exp2 needs at least {p.table_bits} fraction bits in its argument, got {frac_bits}")
+        self.n_width = max(2, y_width - frac_bits + 1)
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({"y": signed(y_width), "zero": 1}))),
+            "o": Out(stream.Signature(data.StructLayout({"e": unsigned(p.table_fmt.width + 1),
+                                                         "n": signed(self.n_width)}))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p, fy = self.p, self.frac_bits
+        tf = p.table_fmt
+        table = [int(v) for v in exp2_table(p)]
+        m.submodules.rom = rom = Memory(shape=unsigned(tf.width), depth=len(table), init=table)
+        rd0, rd1 = rom.read_port(), rom.read_port()
+        low = fy - p.table_bits
+
+        core = Module()
+        y = self.i.p.y
+        f = y.as_unsigned()[:fy]
+        i = f >> low
+        n1, r1, zero1 = Signal(signed(self.n_width)), Signal(max(1, low)), Signal()
+        core.d.comb += [rd0.addr.eq(i), rd1.addr.eq(i + 1)]
+        core.d.sync += [n1.eq(y >> fy), r1.eq(f[:low] if low else 0), zero1.eq(self.i.p.zero)]
+        t0, t1 = rd0.data + Const(0, signed(2)), rd1.data + Const(0, signed(2))   # as signed
+        e = t0 + round_shift((t1 - t0) * r1, low, tf.rounding)
+        core.d.sync += [self.o.p.e.eq(Mux(zero1, 0, e)), self.o.p.n.eq(n1)]
+
+        advance, _ = _stream_pipeline(m, self, self.LATENCY)
+        m.submodules.core = EnableInserter(advance)(core)
+        m.d.comb += [rd0.en.eq(advance), rd1.en.eq(advance)]
+        return m
+
+
+class Exp2(wiring.Component):
+    """``2^y`` for raw ``y <= 0`` with ``frac_bits`` fraction bits, into ``out``:
+    :func:`attnkit.models.exp.exp2_to` (the mantissa, then a rounding right shift by ``-n``)."""
+
+    LATENCY = Exp2Mantissa.LATENCY + 1
+
+    def __init__(self, p: ExpParams, frac_bits: int, y_width: int, out: QFormat):
+        self.p, self.frac_bits, self.y_width, self.out = p, frac_bits, y_width, out
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({"y": signed(y_width), "zero": 1}))),
+            "o": Out(stream.Signature(shape_of(out))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p, out = self.p, self.out
+        m.submodules.man = man = Exp2Mantissa(p, self.frac_bits, self.y_width)
+        wiring.connect(m, wiring.flipped(self.i), man.i)
+        sh = Signal(signed(man.n_width + 8))
+        m.d.comb += sh.eq((p.mantissa_bits - out.frac_bits) - man.o.p.n)
+        shifted = shift_signed_var(man.o.p.e + Const(0, signed(2)), sh, p.table_fmt.width + 2, out.rounding,
+                                   max_left=max(0, out.frac_bits - p.mantissa_bits))
+        with m.If(~self.o.valid | self.o.ready):
+            m.d.sync += [self.o.valid.eq(man.o.valid), self.o.p.eq(saturate_or_wrap(shifted, out))]
+        m.d.comb += man.o.ready.eq(~self.o.valid | self.o.ready)
+        return m
+
+
+class Exp(wiring.Component):
+    """``exp(x)`` for raw ``x`` of ``p.in_fmt`` (above 0 clamped to 0), raw in ``p.out_fmt``:
+    :func:`attnkit.models.exp.exp`. The ``x * log2(e)`` product is computed in the input cycle."""
+
+    LATENCY = Exp2.LATENCY
+
+    def __init__(self, p: ExpParams):
+        self.p = p
+        super().__init__({
+            "i": In(stream.Signature(shape_of(p.in_fmt))),
+            "o": Out(stream.Signature(shape_of(p.out_fmt))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self.p
+        m.submodules.exp2 = e2 = Exp2(p, p.arg_fmt.frac_bits, p.arg_fmt.width, p.out_fmt)
+        x = Mux(self.i.p > 0, 0, self.i.p)
+        prod_fmt = QFormat(True, p.in_fmt.int_bits + p.log2e_fmt.int_bits + 1,
+                           p.in_fmt.frac_bits + p.log2e_fmt.frac_bits)
+        y = saturate_or_wrap(round_shift(x * Const(p.log2e_raw, unsigned(p.log2e_fmt.width)),
+                                         prod_fmt.frac_bits - p.arg_fmt.frac_bits, p.arg_fmt.rounding), p.arg_fmt)
+        ys = Signal(shape_of(p.arg_fmt))
+        m.d.comb += ys.eq(y)
+        m.d.comb += [
+            e2.i.valid.eq(self.i.valid), e2.i.p.y.eq(Mux(ys > 0, 0, ys)), e2.i.p.zero.eq(0),
+            self.i.ready.eq(e2.i.ready),
+        ]
+        wiring.connect(m, e2.o, wiring.flipped(self.o))
+        return m
