@@ -16,6 +16,7 @@ parameter of the plan (default :func:`attnkit.sim.api.simulate`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -266,6 +267,13 @@ def run(plan: Plan, out: str | Path, jobs: int | None = None, resume: bool = Fal
     pending = [(pid, v) for pid, v in zip(plan.ids, plan.points) if pid not in done]
     n_before = len(plan.ids) - len(pending)
 
+    stack = contextlib.ExitStack()
+    client, startup = None, 0.0
+    if executor == "dask" and pending:
+        # Connect (or start the LocalCluster) before writing anything, so a bad address changes no file.
+        t = time.perf_counter()
+        client = stack.enter_context(_dask_client(jobs, scheduler))
+        startup = time.perf_counter() - t
     appender = _Appender(csv_path)
     stats = {"errors": 0, "infeasible": 0}
     bar = _bar(len(pending), progress)
@@ -296,7 +304,6 @@ def run(plan: Plan, out: str | Path, jobs: int | None = None, resume: bool = Fal
         size = chunk or max(1, min(500, math.ceil(len(pending) / (jobs * 4))))
         chunks = [pending[i:i + size] for i in range(0, len(pending), size)]
         t_start = time.perf_counter()
-        startup = 0.0
         if not chunks:
             pass
         elif executor == "local" and jobs == 1:
@@ -307,11 +314,12 @@ def run(plan: Plan, out: str | Path, jobs: int | None = None, resume: bool = Fal
         elif executor == "local":
             startup = _run_pool(plan, metric_columns, chunks, jobs, take)
         else:
-            startup = _run_dask(plan, metric_columns, chunks, jobs, scheduler, take)
+            _run_dask(plan, metric_columns, chunks, client, take)
         t_end = time.perf_counter()
     finally:
         appender.close()
         bar.close()
+        stack.close()
     parquet = write_parquet(csv_path)
     ran = len(plan.ids) - n_before
     summary = {
@@ -321,7 +329,7 @@ def run(plan: Plan, out: str | Path, jobs: int | None = None, resume: bool = Fal
         "param_columns": plan.columns, "executor": executor, "jobs": jobs, "chunk": size,
         "seconds": time.perf_counter() - t0,
         "startup_seconds": startup,                  # pool or cluster start (and connection)
-        "dispatch_seconds": t_end - t_start - startup,
+        "dispatch_seconds": t_end - t_start - (startup if executor == "local" else 0.0),
     }
     summary["points_per_s"] = ran / summary["seconds"] if summary["seconds"] > 0 else None
     (out / "sweep.json").write_text(json.dumps(summary, indent=1))
@@ -368,34 +376,35 @@ def _run_pool(plan, metric_columns, chunks, jobs, take) -> float:
     return startup
 
 
-def _run_dask(plan, metric_columns, chunks, jobs, scheduler, take) -> float:
-    """Run the chunks on a Dask cluster (a LocalCluster unless ``scheduler``); return its start-up seconds."""
+@contextlib.contextmanager
+def _dask_client(jobs: int, scheduler: str | None):
+    """A Dask client: to ``scheduler`` if given, else to a LocalCluster of ``jobs`` single-thread workers."""
     import logging
 
-    from distributed import Client, LocalCluster, as_completed
-    t0 = time.perf_counter()
-    cluster = None
-    try:
-        if scheduler:
-            try:
-                client = Client(scheduler, timeout="10s")
-            except (OSError, TimeoutError) as e:
-                raise AttnkitError(f"--scheduler {scheduler}: cannot connect: {e}") from None
-        else:
-            cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.ERROR)
-            client = Client(cluster)
-        startup = time.perf_counter() - t0
+    from distributed import Client, LocalCluster
+    if scheduler:
         try:
-            small = client.scatter(_small(plan), broadcast=True)
-            futures = {}
-            for c in chunks:
-                futures[client.submit(_dask_chunk, small, metric_columns, c, pure=False)] = len(c)
-            for f in as_completed(futures):
-                take(f.result(), futures[f])
-        finally:
-            client.close()
-    finally:
-        if cluster is not None:
-            cluster.close()
-    return startup
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as e:
+            raise AttnkitError(f"--scheduler {scheduler}: cannot connect: {e}") from None
+        with client:
+            yield client
+        return
+    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client
+
+
+def _run_dask(plan, metric_columns, chunks, client, take) -> None:
+    """Run the chunks on the client's cluster, taking results as they finish."""
+    from distributed import as_completed
+    small = client.scatter(_small(plan), broadcast=True)
+    futures = {}
+    for c in chunks:
+        futures[client.submit(_dask_chunk, small, metric_columns, c, pure=False)] = len(c)
+    try:
+        for f in as_completed(futures):
+            take(f.result(), futures[f])
+    except BaseException:
+        client.cancel(list(futures))
+        raise

@@ -177,3 +177,19 @@ def test_dask_local_cluster_equals_local(tmp_path):
     h1, r1 = rows_of(tmp_path / "local" / "results.csv")
     h2, r2 = rows_of(tmp_path / "dask" / "results.csv")
     assert h1 == h2 and len(r1) == len(plan.ids) and sorted(r1) == sorted(r2)
+
+
+def test_dask_scheduler_address_equals_local(tmp_path):
+    """--scheduler ADDRESS: connect to a running cluster (here one we start on this machine)."""
+    distributed = pytest.importorskip("distributed")
+    import logging
+    plan = plan_for(tmp_path)
+    sweep_run.run(plan, tmp_path / "local", jobs=1, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster:
+        s = sweep_run.run(plan, tmp_path / "remote", executor="dask", scheduler=cluster.scheduler_address,
+                          chunk=50, progress=False)
+    assert s["ran"] == len(plan.ids)
+    h1, r1 = rows_of(tmp_path / "local" / "results.csv")
+    h2, r2 = rows_of(tmp_path / "remote" / "results.csv")
+    assert h1 == h2 and sorted(r1) == sorted(r2)
