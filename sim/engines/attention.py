@@ -21,7 +21,8 @@ Engines (``fn(arch, workload, table, mode)``; the workload is an
 - ``flat``: the 3-pass softmax. A tile is a block of Rq query rows against
   all keys: QK and AV on 2D, max, exp + sum, divide on 1D (one op per
   element per pass), blocks software-pipelined three deep. The mapper picks
-  Rq (powers of two times the array width, or fractions of it) and whether
+  Rq (powers of two times or fractions of the array width, or the largest
+  block whose scores fit) and whether
   the score block stays in the buffer (three blocks must fit) or streams
   through DRAM (4 words per element: S written and read back, P written and
   read back); fastest wins, then the least DRAM traffic.
@@ -296,17 +297,27 @@ def serial(arch, w, table, mode="closed"):
 
 # ----------------------------------------------------------------------------- 3-pass (FLAT)
 
-def _flat_candidates(s: Shape, C: int):
+def _flat_candidates(arch, s: Shape):
+    """Row-block sizes to try: powers of two around the array width, and the largest that fits."""
+    C = arch.array_2d.cols
+    cands = set()
     r = C
     while r > 1:
         r //= 2
-        yield r
+        cands.add(r)
     r = C
-    while True:
-        yield r
-        if r >= s.P:
-            break
+    while r < s.P:
+        cands.add(r)
         r *= 2
+    cands.add(s.P)
+    words = arch.global_buffer.bytes * 8 // arch.word_bits
+    room = words - _flat_staging(arch, s)
+    cands.add(max(1, min(s.P, room // (FLAT_PIPE.depth * (s.M + s.E + s.F)))))   # largest resident block
+    return sorted(c for c in cands if c <= s.P)
+
+
+def _flat_staging(arch, s: Shape) -> int:
+    return 2 * 2 * arch.array_2d.rows * max(s.E, s.F)               # double-buffered K/V tiles
 
 
 def _flat_block(arch, s: Shape, rq: int, spill: bool) -> tuple[int, int, int, float]:
@@ -334,7 +345,7 @@ def _flat_program(arch, s: Shape, rq: int, spill: bool) -> list:
 def _flat_fits(arch, s: Shape, rq: int, spill: bool) -> bool:
     words = arch.global_buffer.bytes * 8 // arch.word_bits
     R = arch.array_2d.rows
-    staging = 2 * 2 * R * max(s.E, s.F)                            # double-buffered K/V tiles
+    staging = _flat_staging(arch, s)
     block = rq * (s.E + s.F) + (2 * R * rq if spill else rq * s.M)  # Q, O; scores (or their staging)
     return FLAT_PIPE.depth * block + staging <= words
 
@@ -345,7 +356,7 @@ def flat(arch, w, table, mode="closed"):
     _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
     pipe = FLAT_PIPE
     best = None
-    for rq in _flat_candidates(s, arch.array_2d.cols):
+    for rq in _flat_candidates(arch, s):
         for spill in (False, True):
             if not _flat_fits(arch, s, rq, spill):
                 continue
