@@ -102,17 +102,17 @@ def stall_between(cascade: tuple[Einsum, ...], on_2d: frozenset[str]) -> list[st
     named = by_name(cascade)
     needed: set[str] = set()
 
-    def walk(name: str, first: bool) -> None:
+    def walk(name: str) -> None:
         for dep in named[name].after:
             if dep in on_2d:
                 continue
             if dep not in needed:
                 needed.add(dep)
-                walk(dep, False)
+                walk(dep)
 
     for e in cascade:
         if e.name in on_2d:
-            walk(e.name, True)
+            walk(e.name)
     # Only 1D Einsums that themselves depend on 2D work of the same tile make the 2D wait.
     def depends_on_2d(name: str, seen=None) -> bool:
         seen = seen or set()
