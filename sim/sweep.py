@@ -205,12 +205,24 @@ def get_path(obj, dotted: str):
     return obj
 
 
-def set_path(obj, dotted: str, value):
-    """``obj`` with the field at ``dotted`` replaced (like ``--set``; each level's checks run again)."""
-    head, _, rest = dotted.partition(".")
-    if rest:
-        value = set_path(getattr(obj, head), rest, value)
-    return dataclasses.replace(obj, **{head: value})
+def apply_edits(obj, edits):
+    """``obj`` with every ``(dotted key, value)`` of ``edits`` set, each dataclass replaced once.
+
+    Each level is rebuilt once with all its new fields, so every check in
+    ``__post_init__`` sees the point's final values (as building the whole
+    config from YAML + ``--set`` would), never a half-edited design.
+    """
+    here: dict = {}
+    nested: dict[str, list] = {}
+    for key, value in edits:
+        head, _, rest = key.partition(".")
+        if rest:
+            nested.setdefault(head, []).append((rest, value))
+        else:
+            here[head] = value
+    for head, sub in nested.items():
+        here[head] = apply_edits(here.get(head, getattr(obj, head)), sub)
+    return dataclasses.replace(obj, **here) if here else obj
 
 
 def split_key(key: str) -> tuple[str, str]:

@@ -9,8 +9,8 @@ installed.
 
 Workers load nothing per point: the plan (base arch and workloads, already
 built) goes to each worker once, and each point's parameters are applied as
-path edits (:func:`attnkit.sim.sweep.set_path`, ``dataclasses.replace`` at
-each level, so every field check runs again). The evaluation function is a
+path edits (:func:`attnkit.sim.sweep.apply_edits`: ``dataclasses.replace``
+once per level, so every field check sees the point's final values). The evaluation function is a
 parameter of the plan (default :func:`attnkit.sim.api.simulate`).
 """
 
@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterable
 from attnkit.errors import AttnkitError, ConfigError
 from attnkit.sim import api
 from attnkit.sim.result import Result
-from attnkit.sim.sweep import AXES, Plan, set_path, split_key
+from attnkit.sim.sweep import AXES, Plan, apply_edits, split_key
 
 STATUS = ("feasible", "violated", "error", "other_metrics")
 MAX_PROBES = 16
@@ -80,10 +80,7 @@ class _Evaluator:
             if len(self.cache) > 4096:
                 self.cache.clear()
             try:
-                obj = base
-                for i, sub in edits:
-                    obj = set_path(obj, sub, values[i])
-                hit = (obj, None)
+                hit = (apply_edits(base, [(sub, values[i]) for i, sub in edits]), None)
             except Exception as e:   # an impossible combination: recorded in the point's row
                 hit = (None, f"{type(e).__name__}: {e}")
             self.cache[key] = hit

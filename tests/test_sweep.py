@@ -127,6 +127,30 @@ def test_path_edits_equal_the_set_path(tmp_path):
     assert arch.array_2d.dataflow == "ws" and arch.clock_hz == 7.5e8 and wl.k == 96
 
 
+def test_checks_see_the_final_design_not_a_half_edited_one(tmp_path):
+    """Shrinking the buffer and the tile depth together: valid at the end, though not after the first edit alone."""
+    write_spec(tmp_path, """\
+        parameters:
+          global_buffer.bytes: [262144]
+          array_2d.tile_depth: [0, 4096]
+        """)
+    (tmp_path / "arch.yaml").write_text(ARCH.replace("cols: 16}", "cols: 16, tile_depth: 4096}"))
+    plan = sweep.load_spec(tmp_path / "spec.yaml")
+    from attnkit.sim.sweep_run import _Evaluator
+    ev = _Evaluator(plan)
+    got = {}
+    for values in plan.points:
+        arch, err = ev._edited(plan.archs[values[0]], ev.arch_edits, values)
+        got[values[3]] = err
+        try:
+            want = api.load_arch(api.load_arch(tmp_path / "arch.yaml"),
+                                 ["global_buffer.bytes=262144", f"array_2d.tile_depth={values[3]}"])
+            assert arch == want
+        except ConfigError as e:
+            assert err and str(e).removeprefix("--set: ") in err
+    assert got[0] is None and "needs 525312 bytes" in got[4096]
+
+
 @pytest.mark.parametrize("body,needle", [
     ("parameters: {array_2d.rowz: [8]}", "parameters.array_2d.rowz: unknown parameter 'array_2d.rowz'"),
     ("parameters: {workload.seq_len: [8]}", "unknown parameter 'workload.seq_len'"),
