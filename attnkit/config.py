@@ -70,11 +70,13 @@ def to_data(obj: Any) -> Any:
     return obj
 
 
-def apply_sets(data: dict, sets: Iterable[str]) -> dict:
+def apply_sets(data: dict, sets: Iterable[str], cls: type | None = None) -> dict:
     """Return a copy of ``data`` with each ``dotted.key=value`` applied.
 
     Values are parsed as YAML scalars (``4`` is an int, ``true`` a bool).
-    Keys must already exist, so a typo is refused rather than ignored.
+    A key must exist in ``data`` or, when ``cls`` (the dataclass ``data``
+    describes) is given, be one of its fields: a file need not list a field
+    that has a default for ``--set`` to change it, but a typo is refused.
     """
     data = copy.deepcopy(data)
     for item in sets:
@@ -85,18 +87,29 @@ def apply_sets(data: dict, sets: Iterable[str]) -> dict:
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             value = raw
-        node = data
+        node, node_cls = data, cls
         parts = key.split(".")
         for depth, part in enumerate(parts):
-            if not isinstance(node, dict) or part not in node:
+            fields = _field_types(node_cls)
+            if not isinstance(node, dict) or (part not in node and part not in fields):
                 where = ".".join(parts[:depth]) or "top level"
-                known = ", ".join(sorted(node)) if isinstance(node, dict) else "none"
-                raise ConfigError(f"--set {key}: unknown key {part!r} at {where} (known: {known})")
+                known = sorted(set(node) | set(fields)) if isinstance(node, dict) else []
+                raise ConfigError(f"--set {key}: unknown key {part!r} at {where} (known: {', '.join(known) or 'none'})")
             if depth == len(parts) - 1:
                 node[part] = value
             else:
-                node = node[part]
+                node_cls = fields.get(part)
+                node = node.setdefault(part, {}) if node_cls is not None else node[part]
     return data
+
+
+def _field_types(cls) -> dict[str, type]:
+    """Field name -> dataclass type (or None for a leaf) of dataclass ``cls``."""
+    if cls is None or not dataclasses.is_dataclass(cls):
+        return {}
+    hints = typing.get_type_hints(cls)
+    return {f.name: (hints[f.name] if dataclasses.is_dataclass(hints[f.name]) else None)
+            for f in dataclasses.fields(cls) if f.init}
 
 
 def build(cls: type[T], data: Any, source: str, path: str = "") -> T:
@@ -148,7 +161,7 @@ def load(cls: type[T], path: str | Path | None = None, sets: Iterable[str] = (),
     if sets:
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping at the top level")
-        data = apply_sets(data, sets)
+        data = apply_sets(data, sets, cls)
         source += " with --set"
     return build(cls, data, source)
 

@@ -47,14 +47,14 @@ def _load_kind(path: str | Path, folder: str, kinds: dict, sets: list[str]):
         raise ConfigError(f"{path}: kind: expected one of {', '.join(kinds)}, got {kind!r}")
     source = str(path)
     if sets:
-        data = config.apply_sets(data, sets)
+        data = config.apply_sets(data, sets, kinds[kind])
         source += " with --set"
     return config.build(kinds[kind], data, source)
 
 
 def _edit(obj, sets: list[str]):
     """An already-loaded parameter object with ``sets`` applied."""
-    return config.build(type(obj), config.apply_sets(config.to_data(obj), sets), "--set")
+    return config.build(type(obj), config.apply_sets(config.to_data(obj), sets, type(obj)), "--set")
 
 
 def load_arch(arch, sets: Iterable[str] = ()):

@@ -42,3 +42,13 @@ def test_buffer_area_scales_with_capacity():
     assert big.area_breakdown["global_buffer"] == pytest.approx(8 * small.area_breakdown["global_buffer"])
     assert big.area_breakdown["global_buffer"] == pytest.approx(
         2 * table.components["global_buffer"].area_um2 * 1e-6)
+
+
+def test_set_reaches_a_field_the_file_does_not_list(tmp_path):
+    path = tmp_path / "arch.yaml"
+    path.write_text("kind: spatial\nclock_hz: 1.0e+9\narray_2d: {rows: 8, cols: 8}\nglobal_buffer: {bytes: 65536}\n"
+                    "dram: {bandwidth_bytes_per_s: 1.0e+9}\n")
+    arch = api.load_arch(path, ["array_2d.regfile_entries=16", "array_1d.pes=8"])
+    assert arch.array_2d.regfile_entries == 16 and arch.array_1d.pes == 8
+    with pytest.raises(ConfigError, match=r"unknown key 'pez' at array_1d"):
+        api.load_arch(path, ["array_1d.pez=8"])
