@@ -92,7 +92,7 @@ def _kind(rows: list[dict], path: Path) -> str:
 def load(path: str | Path) -> list[Table]:
     path = Path(path)
     if path.is_dir():
-        files = [p for p in (path / "results.csv", path / "results.json") if p.exists()]
+        files = [p for p in (path / "results.json", path / "results.csv") if p.exists()]
         files = files[:1] or sorted(path.glob("*.json"))
         if not files:
             raise AttnkitError(f"{path}: folder holds no results.csv, results.json or *.json")
@@ -103,6 +103,20 @@ def load(path: str | Path) -> list[Table]:
     if not rows:
         raise AttnkitError(f"{path}: holds no rows")
     return [Table(_kind(rows, path), path, rows, meta)]
+
+
+def points(rows: list[dict]) -> list[dict]:
+    """Design-point rows (``attnkit reproduce`` mixes them with summary rows)."""
+    return [r for r in rows if r.get("row", "point") == "point" and r.get("latency_s") is not None]
+
+
+def attention_points(rows: list[dict]) -> list[dict]:
+    """Design-point rows of attention alone (not the end-to-end layer)."""
+    return [r for r in points(rows) if r.get("scope", "attention") == "attention"]
+
+
+def summaries(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r.get("row") == "summary"]
 
 
 def load_all(paths) -> list[Table]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from attnkit.reports.data import attention_points
 from attnkit.reports.figure import Figure, si_seq, subplots
 
 TITLE = "Energy breakdown"
@@ -22,12 +23,13 @@ def figures(tables) -> list[Figure]:
     bars, note = [], ""
     for t in tables:
         if t.kind == "reproduce":
-            seq = min(int(r["seq_len"]) for r in t.rows)
-            rows = [r for r in t.rows if int(r["seq_len"]) == seq]
-            bars += _bars(rows, lambda r: f"{r['model']}\n{r['design']}")
+            pts = attention_points(t.rows)
+            seq = min(int(r["seq_len"]) for r in pts)
+            rows = [r for r in pts if int(r["seq_len"]) == seq]
+            bars += _bars(rows, lambda r: f"{r['model']} / {r['design']}")
             note = f"Sequence length {si_seq(seq)}."
         elif t.kind == "simulate":
-            bars += _bars(t.rows, lambda r: f"{r['engine']}\n{r.get('workload', '')}".strip())
+            bars += _bars(t.rows, lambda r: f"{r['engine']} / {r.get('workload', '')}".strip(" /"))
     if not bars:
         return []
     comps = sorted({c for _, b in bars for c in b}, key=lambda c: -sum(b.get(c, 0) for _, b in bars))
@@ -44,5 +46,5 @@ def figures(tables) -> list[Figure]:
     ax.set_xlabel("model / design")
     ax.legend(title="component", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
-    table = [{"bar": lbl.replace("\n", " "), **{c: b.get(c, 0.0) for c in comps}} for lbl, b in bars]
+    table = [{"bar": lbl, **{c: b.get(c, 0.0) for c in comps}} for lbl, b in bars]
     return [Figure("energy-breakdown", "Energy per component", fig, table, f"{note} Energies in pJ in the table.")]

@@ -7,7 +7,8 @@ at full bandwidth); the roofline drawn is the larger of the two.
 
 from __future__ import annotations
 
-from attnkit.reports.figure import Figure, si_seq, subplots
+from attnkit.reports.data import attention_points
+from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
 
 TITLE = "Latency against sequence length"
 
@@ -17,12 +18,13 @@ def figures(tables) -> list[Figure]:
     for t in tables:
         if t.kind != "reproduce":
             continue
-        models = list(dict.fromkeys(r["model"] for r in t.rows))
-        designs = list(dict.fromkeys(r["design"] for r in t.rows))
+        points_ = attention_points(t.rows)
+        models = list(dict.fromkeys(r["model"] for r in points_))
+        designs = list(dict.fromkeys(r["design"] for r in points_))
         fig, axes = subplots(len(models), "Attention latency against sequence length")
         table = []
         for ax, model in zip(axes, models):
-            rows = [r for r in t.rows if r["model"] == model and r.get("latency_s")]
+            rows = [r for r in points_ if r["model"] == model]
             for i, d in enumerate(designs):
                 pts = sorted((int(r["seq_len"]), r["latency_s"]) for r in rows if r["design"] == d)
                 if pts:
@@ -43,8 +45,7 @@ def figures(tables) -> list[Figure]:
             ax.set_title(model)
             ax.set_xlabel("sequence length (tokens)")
             ax.set_ylabel("latency (s)")
-            ax.legend()
-        fig.tight_layout()
+        shared_legend(fig, axes)
         out.append(Figure("latency", "Latency against sequence length", fig, table,
                           "Log-log; the dashed line is the roofline bound where the rows carry it."))
     return out

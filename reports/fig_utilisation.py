@@ -5,7 +5,8 @@ Reads ``reproduce`` tables (``util_2d``, ``util_1d``).
 
 from __future__ import annotations
 
-from attnkit.reports.figure import Figure, si_seq, subplots
+from attnkit.reports.data import attention_points
+from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
 
 TITLE = "Array utilisation"
 
@@ -13,14 +14,15 @@ TITLE = "Array utilisation"
 def figures(tables) -> list[Figure]:
     out = []
     for t in tables:
-        if t.kind != "reproduce" or not any("util_2d" in r for r in t.rows):
+        points_ = attention_points(t.rows) if t.kind == "reproduce" else []
+        if not any("util_2d" in r for r in points_):
             continue
-        models = list(dict.fromkeys(r["model"] for r in t.rows))
-        designs = list(dict.fromkeys(r["design"] for r in t.rows))
+        models = list(dict.fromkeys(r["model"] for r in points_))
+        designs = list(dict.fromkeys(r["design"] for r in points_))
         fig, axes = subplots(len(models), "Array utilisation (solid: 2D array, dashed: 1D array)")
         table = []
         for ax, model in zip(axes, models):
-            rows = [r for r in t.rows if r["model"] == model]
+            rows = [r for r in points_ if r["model"] == model]
             seqs = sorted({int(r["seq_len"]) for r in rows})
             for i, d in enumerate(designs):
                 pts = sorted((int(r["seq_len"]), r.get("util_2d"), r.get("util_1d")) for r in rows if r["design"] == d)
@@ -38,7 +40,6 @@ def figures(tables) -> list[Figure]:
             ax.set_title(model)
             ax.set_xlabel("sequence length (tokens)")
             ax.set_ylabel("utilisation (fraction of PE-cycles)")
-        axes[0].legend(ncols=2)
-        fig.tight_layout()
+        shared_legend(fig, axes)
         out.append(Figure("utilisation", "Utilisation of the 2D and 1D arrays", fig, table))
     return out

@@ -50,3 +50,14 @@ def subplots(n: int, title: str, width: float = 5.2, height: float = 3.6):
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
+
+
+def shared_legend(fig, axes, per_row: int = 4) -> None:
+    """One legend below all axes (labels merged across them), then a layout that leaves it room."""
+    handles = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, h)
+    rows = (len(handles) + per_row - 1) // per_row
+    fig.legend(handles.values(), handles.keys(), loc="lower center", ncols=min(len(handles), per_row), fontsize=8)
+    fig.tight_layout(rect=(0, 0.025 + 0.045 * rows / ((len(axes) + 1) // 2), 1, 1))

@@ -76,7 +76,10 @@ def run(sets=(), models=None, seq_lens=None, mode: str = "closed") -> list[dict]
                            "latency_s": r.latency_s, "energy_pj": r.energy_pj, "util_2d": r.util_2d,
                            "util_1d": r.util_1d, "dram_bytes": r.dram_bytes, "cycles": r.cycles,
                            "einsum_util_2d": r.extra.get("einsum_util_2d"),
-                           "einsum_util_1d": r.extra.get("einsum_util_1d")}
+                           "einsum_util_1d": r.extra.get("einsum_util_1d"),
+                           "bound_compute_s": r.extra.get("bound_compute_s"),
+                           "bound_dram_s": r.extra.get("bound_dram_s"),
+                           "energy_breakdown": r.energy_breakdown}
                     if published and scope == "attention":
                         lat = ref["latency_s"].get(model, {}).get(L, {}).get(design)
                         dram = ref["dram_bytes"].get(model, {}).get(L, {}).get(design)

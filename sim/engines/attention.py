@@ -172,7 +172,7 @@ def _area(arch, table) -> tuple[float, dict]:
             if op in names and names[op] in table.components:
                 inst[names[op]] = inst.get(names[op], 0) + n
     if "global_buffer" in table.components:
-        inst["global_buffer"] = arch.global_buffer.bytes / 2**24      # the table's area is for 16 MiB
+        inst["global_buffer"] = table.memory_instances("global_buffer", arch.global_buffer.bytes)
     return table.area_mm2(inst)
 
 
@@ -187,6 +187,9 @@ def _result(name, arch, table, timing, acc: Acc, s: Shape, extra: dict) -> Resul
         "busy_2d": timing.busy.get("array_2d", 0) / cyc if cyc else 0.0,
         "busy_1d": timing.busy.get("array_1d", 0) / cyc if cyc else 0.0,
         "tiles": timing.tiles,
+        # roofline: the busier array at full rate, and the compulsory Q, K, V, O traffic at full bandwidth
+        "bound_compute_s": max(acc.ops_2d / pes2, acc.ops_1d / pes1 if pes1 else 0.0) / arch.clock_hz,
+        "bound_dram_s": arch.word_bytes * s.B * (s.P + s.M) * (s.E + s.F) / arch.dram.bandwidth_bytes_per_s,
         **extra,
     }
     return Result(engine=name, cycles=cyc, clock_hz=arch.clock_hz, energy_pj=energy, area_mm2=area,
