@@ -26,9 +26,11 @@ from attnkit.models.attention import AttentionNumerics, accumulator_bits
 from attnkit.sim.arch import Array2D, SpatialArch
 from attnkit.sim.workload import AttentionWorkload
 
-# Pipeline depths of the row unit that the schedule depends on (the RTL is built to them).
-DRAIN = 1          # the bottom PE's partial-sum register: PV beat f of row R-1 -> the lane
-OUT_STAGES = 1     # RNV update -> the output multiply (n * 1/l) -> the output row
+# Pipeline depths after the array that the schedule depends on (the RTL is built to them).
+# A PV beat issued in cycle x reaches row R-1 of column 0 in cycle x + R (the bank read register,
+# then R - 1 hops) and its column sum is in the lane's input register in cycle x + R + 1.
+OUT_STAGES = 2     # RNV update + n = sat(RNV 2^-z) register, then out = rnd(n * y) into the output row
+EMIT_STAGES = 1    # the output row register (full flag) in front of the output stream
 
 
 def _default_arch() -> SpatialArch:
@@ -155,7 +157,7 @@ class RtlAttentionParams:
     @property
     def lane_output_delay(self) -> int:
         """Cycles from the end of a PV slot to its column's output row (PE rows, drain, output stage)."""
-        return self.rows + DRAIN + OUT_STAGES
+        return self.rows + OUT_STAGES + EMIT_STAGES
 
     def mac_cycles_used(self) -> int:
         """PE-cycles doing QK or PV work on real (unpadded) keys and queries."""

@@ -25,8 +25,11 @@ class Block:
     component: Callable            # params -> wiring.Component
     testbench: str                 # cocotb test module
     doc: str
+    loader: Callable | None = None  # (sets, path) -> params, for blocks sized by arch + workload configs
 
     def load_params(self, sets: Iterable[str] = (), path: str | None = None):
+        if self.loader is not None:
+            return self.loader(list(sets), path)
         return config.load(self.params, path, sets)
 
 
@@ -37,7 +40,32 @@ def _mac() -> Block:
                  "signed fixed-point multiply-accumulate PE")
 
 
-_FACTORIES = {"mac": _mac}
+def _attention() -> Block:
+    from attnkit.hw.attention import AttentionEngine
+    from attnkit.hw.attention_params import RtlAttentionParams
+    return Block("attention", RtlAttentionParams, AttentionEngine, "attnkit.testbench.attention_tb",
+                 "fused attention engine: R x C systolic array + row unit, 1-pass cascade",
+                 loader=_load_attention)
+
+
+def _load_attention(sets: list[str], path: str | None = None):
+    """configs/arch/rtl-attention-4x4.yaml (or ``path``) + configs/workloads/rtl-attention.yaml, with
+    ``--set`` split as ``attnkit simulate`` does (``workload.`` keys edit the workload)."""
+    from attnkit.hw.attention import check_timing
+    from attnkit.sim import api
+    from attnkit.sim.engines.rtl_attention import params_of
+    arch_sets, workload_sets = api.split_sets(sets)
+    arch = api.load_arch(path or "rtl-attention-4x4", arch_sets)
+    workload = api.load_workload("rtl-attention", workload_sets)
+    params = params_of(arch, workload)
+    try:
+        check_timing(params)
+    except ValueError as e:
+        raise AttnkitError(f"attention: {e}") from None
+    return params
+
+
+_FACTORIES = {"mac": _mac, "attention": _attention}
 
 
 def names() -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -19,6 +20,9 @@ from attnkit.testbench import toolchain
 
 # Amaranth's generated Verilog trips Verilator's width lints; they are warnings, not errors.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3"]
+# The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, which breaks the
+# split (parallel) C++ build of larger designs; cocotb runs make itself, so it goes in through MAKEFLAGS.
+VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vectors: int = 10_000,
@@ -54,12 +58,20 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
 
     runner = get_runner(sim)
     t0 = time.perf_counter()
+    saved = os.environ.get("MAKEFLAGS")
+    if sim == "verilator":
+        os.environ["MAKEFLAGS"] = f"{saved} {VERILATOR_MAKEFLAGS}" if saved else VERILATOR_MAKEFLAGS
     try:
         runner.build(sources=[src], hdl_toplevel=block.name, build_dir=build_dir,
                      build_args=VERILATOR_ARGS if sim == "verilator" else [],
                      timescale=("1ns", "1ps"), waves=waves, log_file=build_dir / "build.log")
     except Exception as e:
         raise AttnkitError(f"{sim} could not build {block.name}: {e} (see {build_dir / 'build.log'})") from None
+    finally:
+        if saved is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = saved
     build_s = time.perf_counter() - t0
 
     run_dir = build_dir / f"run-seed{seed}-n{vectors}"
