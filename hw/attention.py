@@ -181,7 +181,10 @@ class AttentionEngine(wiring.Component):
                 m.d.sync += [full[c].eq(1), rows[c].eq(Cat(*lane.out_row))]
         m.d.comb += [self.o.valid.eq(full[cur]), self.o.p.eq(rows[cur]), core_en.eq(~(self.o.valid & ~self.o.ready))]
         with m.If(self.o.valid & self.o.ready):
-            m.d.sync += [full[cur].eq(0), emitted.eq(emitted + 1)]
+            m.d.sync += emitted.eq(emitted + 1)
+            for c in range(C):
+                with m.If(cur == c):
+                    m.d.sync += full[c].eq(0)
             last_in_block = (cur == C - 1) | (eb * C + cur == N - 1)
             m.d.sync += cur.eq(Mux(last_in_block, 0, cur + 1))
             with m.If(last_in_block):

@@ -104,7 +104,10 @@ class RowLane(wiring.Component):
         t_reg, keep_reg, t_valid = Signal(shape_of(num.logit_fmt)), Signal(), Signal()
         m.d.sync += t_valid.eq(reading)
         with m.If(reading):
-            m.d.sync += [eb[idx].eq(e_now), t_reg.eq(t), keep_reg.eq(keep),
+            for r in range(R):  # explicit enables rather than an Array write (an incomplete case in Verilog)
+                with m.If(idx == r):
+                    m.d.sync += eb[r].eq(e_now)
+            m.d.sync += [t_reg.eq(t), keep_reg.eq(keep),
                          lm.eq(Mux(idx == 0, e_now, Mux(e_now > lm, e_now, lm)))]
 
         # the tile's flags, latched at the end of its logit pass
@@ -123,7 +126,10 @@ class RowLane(wiring.Component):
         e_ready = Signal()
         m.d.sync += e_ready.eq(0)
         with m.If(ex.o.valid):
-            m.d.sync += [Eb[eo].eq(ex.o.p.e), eo.eq(Mux(eo == R - 1, 0, eo + 1))]
+            for r in range(R):
+                with m.If(eo == r):
+                    m.d.sync += Eb[r].eq(ex.o.p.e)
+            m.d.sync += eo.eq(Mux(eo == R - 1, 0, eo + 1))
             with m.If(eo == R - 1):
                 m.d.sync += e_ready.eq(1)
 

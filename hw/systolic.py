@@ -75,8 +75,9 @@ class SystolicPE(wiring.Component):
         f = self.f
         p_e = Array(Signal(unsigned(f.e_width), name=f"p_e{i}") for i in range(2))
         p_sh = Array(Signal(unsigned(f.sh_width), name=f"p_sh{i}") for i in range(2))
-        with m.If(self.p_we):
-            m.d.sync += [p_e[self.p_slot].eq(self.p_e), p_sh[self.p_slot].eq(self.p_sh)]
+        for i in range(2):  # explicit enables rather than an Array write (which exports as an incomplete case)
+            with m.If(self.p_we & (self.p_slot == i)):
+                m.d.sync += [p_e[i].eq(self.p_e), p_sh[i].eq(self.p_sh)]
 
         ctl = self.ctl_in
         m.d.sync += [self.x_out.eq(self.x_in), self.ctl_out.eq(ctl), self.q_out.eq(self.q_in)]
