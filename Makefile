@@ -10,7 +10,7 @@ PYTEST := $(PY) -m pytest
 # Two workers on this kind of machine; override with `make test JOBS=1`.
 JOBS   ?= 2
 
-.PHONY: setup test test-slow demo verilog rtl bench clean
+.PHONY: setup test test-slow demo reproduce sweep golden verilog rtl bench clean
 
 setup: $(STAMP) $(SCALESIM_STAMP)
 
@@ -33,11 +33,30 @@ test: setup
 test-slow: setup
 	$(PYTEST) -q -n $(JOBS) -m slow
 
-# The main job on the shipped defaults.
+# The main job on the shipped defaults: reproduce FuseMax, sweep its design space,
+# check the RTL against the golden models under Verilator, and draw the report.
+DEMO := build/demo
 demo: setup
-	$(KIT) verilog mac -o build/verilog
-	$(KIT) rtl-test mac --vectors 10000 --seed 2026
-	@echo "demo: Verilog in build/verilog/, simulation logs under build/rtl/"
+	@mkdir -p $(DEMO)
+	$(KIT) reproduce fusemax --out build/reproduce/fusemax > $(DEMO)/reproduce.txt
+	@tail -n 30 $(DEMO)/reproduce.txt
+	$(KIT) sweep fusemax-arrays --out build/sweeps/fusemax-arrays --resume
+	$(KIT) pareto build/sweeps/fusemax-arrays/results.csv --minimize latency_s energy_pj area_mm2 \
+		--by workload workload.seq_len -o build/sweeps/fusemax-arrays/pareto.csv > /dev/null
+	$(KIT) rtl-test mac --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-mac.json
+	$(KIT) report build/reproduce/fusemax build/sweeps/fusemax-arrays $(DEMO)/rtl-*.json -o build/reports/demo
+	@echo "demo: report at build/reports/demo/report.html (and report.md)"
+
+reproduce: setup
+	$(KIT) reproduce fusemax
+
+sweep: setup
+	$(KIT) sweep fusemax-arrays --resume
+	$(KIT) pareto build/sweeps/fusemax-arrays/results.csv --minimize latency_s energy_pj area_mm2 \
+		--by workload workload.seq_len -o build/sweeps/fusemax-arrays/pareto.csv
+
+golden: setup
+	$(KIT) golden-report
 
 verilog: setup
 	$(KIT) verilog mac -o build/verilog
