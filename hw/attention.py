@@ -67,7 +67,7 @@ class AttentionEngine(wiring.Component):
 
         # ---- buffers: Q by column bank, K and V by row bank, one row of d values per word
         def bank(name, depth):
-            mem = Memory(shape=unsigned(d * W), depth=max(2, depth), init=[])
+            mem = Memory(shape=unsigned(d * W), depth=max(2, depth), init=[0] * max(2, depth))
             core.submodules[name] = mem
             return mem, mem.write_port(), mem.read_port()
 

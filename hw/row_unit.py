@@ -62,7 +62,7 @@ class RowLane(wiring.Component):
         fi = num.in_fmt.frac_bits
 
         # ---- the mask memory of this lane's queries (written while loading)
-        m.submodules.mask = mask = Memory(shape=unsigned(J * R), depth=max(2, B), init=[])
+        m.submodules.mask = mask = Memory(shape=unsigned(J * R), depth=max(2, B), init=[0] * max(2, B))
         mw, mr = mask.write_port(), mask.read_port()
 
         # ---- QK side: counters of the tile whose scores are read
