@@ -99,6 +99,7 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
         "cycles": result["cycles"],
         "predicted_cycles": result["predicted_cycles"],
         "seed": seed,
+        "sets": sets,
         **{k: v for k, v in result.items() if k not in ("checked", "mismatches", "missing", "cycles",
                                                           "predicted_cycles")},
         "build_s": round(build_s, 3),
