@@ -10,7 +10,7 @@ PYTEST := $(PY) -m pytest
 # Two workers on this kind of machine; override with `make test JOBS=1`.
 JOBS   ?= 2
 
-.PHONY: setup test test-slow demo reproduce sweep golden verilog rtl bench clean
+.PHONY: setup test test-slow demo reproduce sweep golden verilog rtl lint bench clean
 
 setup: $(STAMP) $(SCALESIM_STAMP)
 
@@ -44,6 +44,7 @@ demo: setup
 	$(KIT) pareto build/sweeps/fusemax-arrays/results.csv --minimize latency_s energy_pj area_mm2 \
 		--by workload workload.seq_len -o build/sweeps/fusemax-arrays/pareto.csv > /dev/null
 	$(KIT) rtl-test mac --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-mac.json
+	$(KIT) rtl-test attention --vectors 8 --seed 2026 --json > $(DEMO)/rtl-attention.json
 	$(KIT) report build/reproduce/fusemax build/sweeps/fusemax-arrays $(DEMO)/rtl-*.json -o build/reports/demo
 	@echo "demo: report at build/reports/demo/report.html (and report.md)"
 
@@ -60,10 +61,22 @@ golden: setup
 
 verilog: setup
 	$(KIT) verilog mac -o build/verilog
+	$(KIT) verilog attention -o build/verilog
 
+# The RTL blocks against their golden models under Verilator, then Icarus.
 rtl: setup
 	$(KIT) rtl-test mac --vectors 10000 --seed 2026
-	$(KIT) rtl-test mac --sim icarus --vectors 10000 --seed 2026 || echo "rtl: icarus run skipped or failed (see above)"
+	$(KIT) rtl-test attention --vectors 20 --seed 2026
+	$(KIT) rtl-test attention --set array_2d.rows=8 --set array_2d.cols=8 --set workload.head_dim=16 \
+		--set workload.seq_len=100 --vectors 20 --seed 2026
+	$(KIT) rtl-test mac --sim icarus --vectors 10000 --seed 2026
+	$(KIT) rtl-test attention --sim icarus --set array_2d.rows=2 --set array_2d.cols=2 \
+		--set workload.head_dim=8 --set workload.seq_len=13 --set workload.causal=true --vectors 8 --seed 31
+
+# verilator --lint-only -Wall on the exported Verilog, warnings counted by kind.
+lint: setup
+	sh scripts/lint_verilog.sh attention
+	sh scripts/lint_verilog.sh mac
 
 bench: setup
 	$(PY) bench/run.py
