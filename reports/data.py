@@ -28,6 +28,9 @@ KINDS = {
 }
 
 
+CONFIG_FILES = ("config.json", "sweep.json")
+
+
 @dataclass
 class Table:
     kind: str
@@ -93,10 +96,15 @@ def load(path: str | Path) -> list[Table]:
     path = Path(path)
     if path.is_dir():
         files = [p for p in (path / "results.json", path / "results.csv") if p.exists()]
-        files = files[:1] or sorted(path.glob("*.json"))
+        files = files[:1] or sorted(p for p in path.glob("*.json") if p.name not in CONFIG_FILES)
         if not files:
             raise AttnkitError(f"{path}: folder holds no results.csv, results.json or *.json")
-        return [t for f in files for t in load(f)]
+        tables = [t for f in files for t in load(f)]
+        for name in CONFIG_FILES:  # the configuration a run saved beside its results
+            if (path / name).exists():
+                for t in tables:
+                    t.meta.setdefault("configuration", _read_rows(path / name)[0][0])
+        return tables
     if not path.exists():
         raise AttnkitError(f"{path}: no such file")
     rows, meta = _read_rows(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from attnkit.reports.data import attention_points
 from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
 
+ORDER = 20   # place in the report
 TITLE = "Latency against sequence length"
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from attnkit.reports.figure import Figure, si_seq, subplots
 from attnkit.sim import pareto
 
+ORDER = 50   # place in the report
 TITLE = "Pareto fronts of the sweep"
 MAX_PANELS = 4
 

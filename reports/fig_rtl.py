@@ -9,6 +9,7 @@ import numpy as np
 
 from attnkit.reports.figure import Figure, subplots
 
+ORDER = 60   # place in the report
 TITLE = "RTL cycles: predicted and measured"
 
 
@@ -25,15 +26,17 @@ def figures(tables) -> list[Figure]:
     rows = [r for t in tables if t.kind == "rtl" for r in t.rows]
     if not rows:
         return []
-    fig, (ax,) = subplots(1, "Cycles: event-driven prediction vs HDL simulation",
+    fig, (ax,) = subplots(1, "Cycles: predicted vs measured in HDL simulation",
                           width=max(6.0, 0.7 * len(rows) + 2), height=4.0)
     x = np.arange(len(rows))
-    ax.bar(x - 0.2, [r["predicted_cycles"] for r in rows], 0.4, label="predicted (simulator)", color="C0")
+    ax.bar(x - 0.2, [r["predicted_cycles"] for r in rows], 0.4, label="predicted (cycle model)", color="C0")
     ax.bar(x + 0.2, [r["cycles"] for r in rows], 0.4, label="measured (HDL simulation)", color="C1")
     ax.set_xticks(x, [_label(r) for r in rows], rotation=45, ha="right", fontsize=7)
     ax.set_ylabel("first input to last output (cycles)")
     ax.set_xlabel("configuration")
-    ax.set_yscale("log")
+    values = [r["cycles"] for r in rows] + [r["predicted_cycles"] for r in rows]
+    if min(values) > 0 and max(values) / min(values) > 100:
+        ax.set_yscale("log")
     ax.legend()
     fig.tight_layout()
     table = [{"configuration": _label(r), "predicted_cycles": r["predicted_cycles"], "cycles": r["cycles"],

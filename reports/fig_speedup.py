@@ -14,6 +14,7 @@ import numpy as np
 from attnkit.reports.data import points, summaries
 from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
 
+ORDER = 10   # place in the report
 TITLE = "Speedup and energy over the baseline"
 METRICS = {  # name: (value from design row d and baseline row b, summary metric, axis label)
     "speedup": (lambda d, b: b["latency_s"] / d["latency_s"], "mean_speedup_vs_flat", "speedup over {base} (x)"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 from attnkit.reports.data import attention_points
 from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
 
+ORDER = 30   # place in the report
 TITLE = "Array utilisation"
 
 

@@ -2,8 +2,9 @@
 report.md, and one self-contained report.html (images embedded, tables beside them).
 
 Figure families are the modules ``reports/fig_*.py``, found by name: each
-defines ``TITLE`` and ``figures(tables) -> list[Figure]`` (empty when its
-inputs are absent). Adding the figures of a new engine is one new module.
+defines ``TITLE``, ``ORDER`` (its place in the report) and
+``figures(tables) -> list[Figure]`` (empty when its inputs are absent; a
+Figure whose ``fig`` is None is a table alone). Adding the figures of a new engine is one new module.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import yaml
 
 from attnkit import __version__, reports
 from attnkit.reports.data import Table, load_all
@@ -26,9 +28,10 @@ from attnkit.reports.figure import Figure
 
 
 def families():
-    for info in sorted(pkgutil.iter_modules(reports.__path__), key=lambda i: i.name):
-        if info.name.startswith("fig_"):
-            yield importlib.import_module(f"{reports.__name__}.{info.name}")
+    """The figure families, in their ``ORDER``."""
+    found = [importlib.import_module(f"{reports.__name__}.{info.name}")
+             for info in pkgutil.iter_modules(reports.__path__) if info.name.startswith("fig_")]
+    return sorted(found, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 
 def _fmt(v) -> str:
@@ -74,16 +77,18 @@ def render(inputs, out_dir: str | Path, command: str | None = None, log=lambda m
     sections = []
     for family in families():
         for f in family.figures(tables):
-            png, svg = out / "figures" / f"{f.name}.png", out / "figures" / f"{f.name}.svg"
-            f.fig.savefig(png)
-            f.fig.savefig(svg)
-            plt.close(f.fig)
-            log(f"report: drew {png}")
+            png = None
+            if f.fig is not None:
+                png, svg = out / "figures" / f"{f.name}.png", out / "figures" / f"{f.name}.svg"
+                f.fig.savefig(png)
+                f.fig.savefig(svg)
+                plt.close(f.fig)
+                log(f"report: drew {png}")
             sections.append((family.TITLE, f, png))
     _write_md(out / "report.md", tables, sections, command)
     _write_html(out / "report.html", tables, sections, command)
     return {"report_html": str(out / "report.html"), "report_md": str(out / "report.md"),
-            "figures": [str(p) for _, _, p in sections], "inputs": [str(t.source) for t in tables],
+            "figures": [str(p) for _, _, p in sections if p], "inputs": [str(t.source) for t in tables],
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
@@ -91,17 +96,26 @@ def _provenance(tables, command) -> list[tuple[str, str]]:
     return [("attnkit version", __version__), ("reproduce with", command),
             ("python", f"{platform.python_version()} on {platform.machine()}"),
             ("inputs", ", ".join(f"{t.source} ({t.kind}, {len(t.rows)} rows)" for t in tables))] + \
-           [(f"{t.source.name}: {k}", str(v)) for t in tables for k, v in t.meta.items() if not isinstance(v, list)]
+           [(f"{t.source.name}: {k}", str(v)) for t in tables for k, v in t.meta.items()
+            if not isinstance(v, (list, dict))]
+
+
+def _configurations(tables) -> list[tuple[str, str]]:
+    """(input, YAML text) of each configuration saved beside an input's results."""
+    return [(str(t.source), yaml.safe_dump(t.meta["configuration"], sort_keys=False, width=100))
+            for t in tables if isinstance(t.meta.get("configuration"), dict)]
 
 
 def _write_md(path, tables, sections, command):
     lines = ["# attnkit report", ""]
     lines += [f"- **{k}**: `{v}`" if k == "reproduce with" else f"- **{k}**: {v}" for k, v in _provenance(tables, command)]
     for title, f, png in sections:
-        lines += ["", f"## {f.title}", "", f"![{f.title}](figures/{png.name})", ""]
+        lines += ["", f"## {f.title}", ""] + ([f"![{f.title}](figures/{png.name})", ""] if png else [])
         if f.caption:
             lines += [f.caption, ""]
         lines += [_md_table(f)]
+    for source, text in _configurations(tables):
+        lines += ["", f"## Configuration of {source}", "", "```yaml", text.rstrip(), "```"]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -113,13 +127,20 @@ def _write_html(path, tables, sections, command):
     if not sections:
         parts.append("<p>No figure family applies to these inputs.</p>")
     for title, f, png in sections:
-        data = base64.b64encode(png.read_bytes()).decode()
-        parts.append(f"<h2>{html.escape(f.title)}</h2><img alt='{html.escape(f.title)}' "
-                     f"src='data:image/png;base64,{data}'>")
+        parts.append(f"<h2>{html.escape(f.title)}</h2>")
+        if png:
+            data = base64.b64encode(png.read_bytes()).decode()
+            parts.append(f"<img alt='{html.escape(f.title)}' src='data:image/png;base64,{data}'>")
         if f.caption:
             parts.append(f"<p>{html.escape(f.caption)}</p>")
-        parts.append(f"<details><summary>numbers behind this figure ({len(f.table)} rows)</summary>"
-                     f"{_html_table(f)}</details>")
+        if png:
+            parts.append(f"<details><summary>numbers behind this figure ({len(f.table)} rows)</summary>"
+                         f"{_html_table(f)}</details>")
+        else:
+            parts.append(_html_table(f))
+    for source, text in _configurations(tables):
+        parts.append(f"<h2>Configuration of {html.escape(source)}</h2><details><summary>as run</summary>"
+                     f"<pre>{html.escape(text)}</pre></details>")
     parts.append("</body></html>")
     path.write_text("".join(parts))
 

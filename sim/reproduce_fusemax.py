@@ -165,10 +165,19 @@ SUMMARY_COLUMNS = ["metric", "scope", "model", "design", "ours", "paper", "ratio
 DEFAULT_OUT = "build/reproduce/fusemax"
 
 
+def configuration(sets=(), models=None) -> dict:
+    """The architectures and workloads a run used, as plain data (saved beside the results)."""
+    arch_sets, wl_sets = split_sets(sets)
+    return {"sets": list(sets),
+            "archs": {a: config.to_data(load_arch(a, arch_sets)) for a in dict.fromkeys(a for a, _ in DESIGNS.values())},
+            "workloads": {m: config.to_data(load_workload(m, wl_sets)) for m in (models or anchors()["models"])}}
+
+
 def main(sets=(), out=DEFAULT_OUT, models=None, seq_lens=None) -> list[dict]:
     t0 = time.perf_counter()
     rows = run(sets, models, seq_lens)
     path = write(rows, out)
+    (path / "config.json").write_text(json.dumps(configuration(sets, models), indent=1))
     print(f"reproduce fusemax: {sum(r['row'] == 'point' for r in rows)} points in"
           f" {time.perf_counter() - t0:.2f} s; wrote {path}/results.csv and results.json", file=sys.stderr)
     return rows
