@@ -31,6 +31,8 @@ class Array2D:
     ops: tuple[str, ...] = ("mac",)       # what one PE can do; each has an energy-table entry
     regfile_entries: int = 0              # per-PE register file (words)
     tile_depth: int = 0                   # streamed words per row/column staged per buffer half (0: as many as fit)
+    fold_overlap: bool = False            # a fold's operands enter while the previous fold drains (accumulators
+                                          # double-buffered in the PE), so a GEMM pays the fill once, not per fold
     operand_registers: bool = False       # each MAC operand is latched in a PE register (1 write + 1 read per use),
                                           # as in FLAT's 3-register PE; False: operands come off the network
 

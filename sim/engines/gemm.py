@@ -11,7 +11,8 @@ double-buffered). One chunk is one tile of a two-stage pipeline:
   half is free by then: depth-2 double buffering), at
   ``dram.bandwidth_bytes_per_s``; two drain tiles write the last results.
 - ``array`` (resource ``array_2d``): the fold's cycles (the first chunk
-  carries the fill), or longer if the global buffer's ports
+  carries the fill; with ``array_2d.fold_overlap`` only the GEMM's very
+  first chunk does), or longer if the global buffer's ports
   (``banks x row_bits`` per cycle) cannot feed it.
 
 Reuse follows capacity: beside the double-buffered tiles, the buffer keeps
@@ -52,25 +53,20 @@ def simulate(arch, workload, table, mode: str = "closed") -> Result:
     sr, sc, T = systolic.mapping(df, m, n, k)
     fr, fc = ceil(sr / R), ceil(sc / C)
     words = arch.global_buffer.bytes * 8 // arch.word_bits
-    L = min(a.tile_depth, T) if a.tile_depth else max(1, min(T, (words // 2 - R * C) // (R + C)))
-    room = words - 2 * a.tile_words(L)
-    plan = _plan(df, R, C, sr, sc, T, L, room)
-    records = _program(plan)
-
+    if a.tile_depth:
+        depths = [min(a.tile_depth, T)]
+    else:  # the mapper: the largest depth that fits, and smaller ones that leave room for reuse
+        largest = max(1, min(T, (words // 2 - R * C) // (R + C)))
+        depths = sorted({largest} | {d for d in (2 ** i for i in range(6, 40)) if d < largest})
+    best = None
+    for L in depths:
+        timing, records, plan = _schedule(arch, df, R, C, sr, sc, T, L, words, mode)
+        _, sums = pipeline._totals(records, 5)
+        key = (timing.cycles, sums[IN] + sums[OUT], -L)   # fastest, then least DRAM traffic, then deepest
+        if best is None or key < best[0]:
+            best = (key, L, timing, records, plan, sums)
+    _, L, timing, records, plan, sums = best
     word_bytes = arch.word_bits / 8
-    dram_bpc = arch.dram.bandwidth_bytes_per_s / arch.clock_hz
-    gb_bpc = arch.global_buffer.banks * arch.global_buffer.row_bits / 8
-
-    def timed(rec, out_delayed):
-        dram = ceil((rec[IN] + out_delayed) * word_bytes / dram_bpc)
-        feed = ceil((rec[GB_RD] + rec[GB_WR]) * word_bytes / gb_bpc)
-        return (dram, max(rec[ARRAY], feed))
-
-    program, fifo = _delay_outputs(records, (0, 0), timed)
-    program += [(ceil(out * word_bytes / dram_bpc), 0) for out in fifo]     # drain the last results
-    timing = pipeline.run(PIPE, program, mode)
-
-    _, sums = pipeline._totals(records, 5)
     macs = m * n * k
     bits = arch.word_bits
     actions = {
@@ -98,6 +94,27 @@ def simulate(arch, workload, table, mode: str = "closed") -> Result:
     )
 
 
+
+def _schedule(arch, df, R, C, sr, sc, T, L, words, mode):
+    """Time the GEMM with streamed depth ``L`` per tile: (timing, tile records, plan)."""
+    room = words - 2 * arch.array_2d.tile_words(L)
+    plan = _plan(df, R, C, sr, sc, T, L, room, arch.array_2d.fold_overlap)
+    records = _program(plan)
+
+    word_bytes = arch.word_bits / 8
+    dram_bpc = arch.dram.bandwidth_bytes_per_s / arch.clock_hz
+    gb_bpc = arch.global_buffer.banks * arch.global_buffer.row_bits / 8
+
+    def timed(rec, out_delayed):
+        dram = ceil((rec[IN] + out_delayed) * word_bytes / dram_bpc)
+        feed = ceil((rec[GB_RD] + rec[GB_WR]) * word_bytes / gb_bpc)
+        return (dram, max(rec[ARRAY], feed))
+
+    program, fifo = _delay_outputs(records, (0, 0), timed)
+    program += [(ceil(out * word_bytes / dram_bpc), 0) for out in fifo]     # drain the last results
+    return pipeline.run(PIPE, program, mode), records, plan
+
+
 def _check_widths(arch, table) -> None:
     """The table's action widths must be the architecture's, or the counts would be in the wrong unit."""
     for key, want in (("global_buffer", arch.global_buffer.row_bits), ("dram", arch.dram.access_bits)):
@@ -110,7 +127,7 @@ def _check_widths(arch, table) -> None:
                                    f" but the architecture's {key} width is {want} bits")
 
 
-def _plan(df, R, C, sr, sc, T, L, room) -> dict:
+def _plan(df, R, C, sr, sc, T, L, room, overlap=False) -> dict:
     """What stays on chip, and the fold/chunk geometry."""
     if df == "os":
         col_res = T * C <= room                        # B's column block, reused by the inner row loop
@@ -121,13 +138,14 @@ def _plan(df, R, C, sr, sc, T, L, room) -> dict:
         stream_res = T * sr <= room - (T * C if psum_res else 0)
         keep = {"psum": psum_res, "stream": stream_res}
     return {"df": df, "R": R, "C": C, "sr": sr, "sc": sc, "T": T, "L": L, "keep": keep,
-            "fill": systolic.fill_cycles(df, R, C)}
+            "fill": systolic.fill_cycles(df, R, C), "overlap": overlap}
 
 
 def _chunk(p, rr, cc, r, c, first, last, l):
     """The record of one tile: chunk of length l of fold (r, c), rr x cc of it used."""
     keep, fr = p["keep"], ceil(p["sr"] / p["R"])
-    array = l + (p["fill"] if first else 0)
+    fill = first and (not p["overlap"] or (r == 0 and c == 0))
+    array = l + (p["fill"] if fill else 0)
     if p["df"] == "os":
         load_a = rr * l if (c == 0 or not keep["row"]) else 0
         load_b = l * cc if (r == 0 or not keep["col"]) else 0
