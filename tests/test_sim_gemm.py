@@ -109,5 +109,6 @@ def test_automatic_tile_depth_is_never_slower_than_the_largest():
     words = 65536 * 8 // 16
     largest = (words // 2 - 16 * 16) // 32
     fixed = api.simulate("systolic", "gemm", sets=base + [f"array_2d.tile_depth={largest}"])
-    assert auto.cycles <= fixed.cycles
-    assert auto.extra["tile_depth"] <= largest
+    # here the largest depth leaves no room to keep B's column block, so a smaller one wins
+    assert auto.cycles < fixed.cycles and auto.dram_bytes < fixed.dram_bytes
+    assert auto.extra["tile_depth"] < largest
