@@ -106,6 +106,7 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
     try:
         runner.test(test_module=block.testbench, hdl_toplevel=block.name, build_dir=build_dir,
                     test_dir=run_dir, extra_env={"ATTNKIT_TB": json.dumps(tb_env)}, waves=waves,
+                    plusargs=[f"+dumpfile_path={run_dir / block.name}.fst"] if sim == "icarus" and waves else [],
                     log_file=run_dir / "sim.log", results_xml=str(run_dir / "results.xml"))
     except (Exception, SystemExit):
         pass  # a failing cocotb test still writes its result file; judged below
@@ -113,7 +114,8 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
     if not result_path.exists():
         raise AttnkitError(f"the {block.name} testbench under {sim} wrote no result (see {run_dir / 'sim.log'})")
     result = json.loads(result_path.read_text())
-    waves_files = sorted(str(p) for p in run_dir.glob("*.[vf][cs][dt]")) if waves else []
+    # each run's waves land in its own directory (Verilator's dump.vcd, Icarus's <block>.fst)
+    waves_files = sorted(str(p) for p in run_dir.iterdir() if p.suffix in (".vcd", ".fst")) if waves else []
     return {
         "block": block.name,
         "simulator": sim,

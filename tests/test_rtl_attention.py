@@ -83,6 +83,17 @@ def test_icarus_first_problem():
     _check(_sets(2, 2, 8, 7, True), 2, 5, sim="icarus")
 
 
+def test_icarus_waves_listed():
+    """--waves reports the wave file this run wrote, in the run's own directory."""
+    _require("icarus")
+    r = runner.run("attention", _sets(2, 2, 8, 4, False), sim="icarus", vectors=1, seed=6, waves=True,
+                   build_root=BUILD)
+    assert r["mismatches"] == 0
+    (fst,) = r["waves"]
+    assert Path(fst).parent == Path(r["log"]).parent and Path(fst).suffix == ".fst"
+    assert Path(fst).stat().st_size > 0
+
+
 @pytest.mark.slow
 def test_testbench_catches_a_wrong_dut():
     """A DUT built causal, checked against the non-causal golden model, must be caught."""
