@@ -55,9 +55,8 @@ def simulate(arch, workload, table, mode: str = "closed") -> Result:
     words = arch.global_buffer.bytes * 8 // arch.word_bits
     if a.tile_depth:
         depths = [min(a.tile_depth, T)]
-    else:  # the mapper: the largest depth that fits, and smaller ones that leave room for reuse
-        largest = max(1, min(T, (words // 2 - R * C) // (R + C)))
-        depths = sorted({largest} | {d for d in (2 ** i for i in range(6, 40)) if d < largest})
+    else:  # the mapper: the largest depth that fits, and the deepest that leaves room for each reuse
+        depths = _depth_candidates(df, R, C, sr, T, words)
     best = None
     for L in depths:
         timing, records, plan = _schedule(arch, df, R, C, sr, sc, T, L, words, mode)
@@ -93,6 +92,16 @@ def simulate(arch, workload, table, mode: str = "closed") -> Result:
                "mode": mode},
     )
 
+
+
+def _depth_candidates(df, R, C, sr, T, words) -> list[int]:
+    """Tile depths worth timing: the largest that fits, and for each amount of on-chip reuse
+    (see :func:`_plan`) the deepest tile that still leaves room for it."""
+    def deepest(room_needed):   # room = words - 2 (R L + L C + R C) >= room_needed
+        return min(T, (words - 2 * R * C - room_needed) // (2 * (R + C)))
+    other = sr * T                                     # os: all of A; ws/is: the whole streamed operand
+    needs = (0, T * C, T * C + other, other)
+    return sorted({max(1, deepest(0))} | {d for d in map(deepest, needs) if d >= 1})
 
 
 def _schedule(arch, df, R, C, sr, sc, T, L, words, mode):
