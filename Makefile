@@ -73,10 +73,10 @@ rtl: setup
 	$(KIT) rtl-test attention --sim icarus --set array_2d.rows=2 --set array_2d.cols=2 \
 		--set workload.head_dim=8 --set workload.seq_len=13 --set workload.causal=true --vectors 8 --seed 31
 
-# verilator --lint-only -Wall on the exported Verilog, warnings counted by kind.
+# verilator --lint-only -Wall on the exported Verilog, warnings counted by kind (hw/lint.py).
 lint: setup
-	sh scripts/lint_verilog.sh attention
-	sh scripts/lint_verilog.sh mac
+	$(PY) -m attnkit.hw.lint attention
+	$(PY) -m attnkit.hw.lint mac
 
 bench: setup
 	$(PY) bench/run.py
