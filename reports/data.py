@@ -123,6 +123,15 @@ def attention_points(rows: list[dict]) -> list[dict]:
     return [r for r in points(rows) if r.get("scope", "attention") == "attention"]
 
 
+def per_model(rows: list[dict]) -> tuple[list[str], dict[str, list[dict]]]:
+    """The designs (in order of appearance) and the rows of each model (in order of appearance)."""
+    designs = list(dict.fromkeys(r["design"] for r in rows))
+    models: dict[str, list[dict]] = {}
+    for r in rows:
+        models.setdefault(r["model"], []).append(r)
+    return designs, models
+
+
 def summaries(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r.get("row") == "summary"]
 

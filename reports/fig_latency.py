@@ -7,7 +7,7 @@ at full bandwidth); the roofline drawn is the larger of the two.
 
 from __future__ import annotations
 
-from attnkit.reports.data import attention_points
+from attnkit.reports.data import attention_points, per_model
 from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
 
 ORDER = 20   # place in the report
@@ -19,13 +19,10 @@ def figures(tables) -> list[Figure]:
     for t in tables:
         if t.kind != "reproduce":
             continue
-        points_ = attention_points(t.rows)
-        models = list(dict.fromkeys(r["model"] for r in points_))
-        designs = list(dict.fromkeys(r["design"] for r in points_))
+        designs, models = per_model(attention_points(t.rows))
         fig, axes = subplots(len(models), "Attention latency against sequence length")
         table = []
-        for ax, model in zip(axes, models):
-            rows = [r for r in points_ if r["model"] == model]
+        for ax, (model, rows) in zip(axes, models.items()):
             for i, d in enumerate(designs):
                 pts = sorted((int(r["seq_len"]), r["latency_s"]) for r in rows if r["design"] == d)
                 if pts:

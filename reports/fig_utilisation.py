@@ -5,7 +5,7 @@ Reads ``reproduce`` tables (``util_2d``, ``util_1d``).
 
 from __future__ import annotations
 
-from attnkit.reports.data import attention_points
+from attnkit.reports.data import attention_points, per_model
 from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
 
 ORDER = 30   # place in the report
@@ -18,12 +18,10 @@ def figures(tables) -> list[Figure]:
         points_ = attention_points(t.rows) if t.kind == "reproduce" else []
         if not any("util_2d" in r for r in points_):
             continue
-        models = list(dict.fromkeys(r["model"] for r in points_))
-        designs = list(dict.fromkeys(r["design"] for r in points_))
+        designs, models = per_model(points_)
         fig, axes = subplots(len(models), "Array utilisation (solid: 2D array, dashed: 1D array)")
         table = []
-        for ax, model in zip(axes, models):
-            rows = [r for r in points_ if r["model"] == model]
+        for ax, (model, rows) in zip(axes, models.items()):
             seqs = sorted({int(r["seq_len"]) for r in rows})
             for i, d in enumerate(designs):
                 pts = sorted((int(r["seq_len"]), r.get("util_2d"), r.get("util_1d")) for r in rows if r["design"] == d)

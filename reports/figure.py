@@ -52,8 +52,9 @@ def subplots(n: int, title: str, width: float = 5.2, height: float = 3.6):
     return fig, flat[:n]
 
 
-def shared_legend(fig, axes, per_row: int = 4) -> None:
+def shared_legend(fig, axes) -> None:
     """One legend below all axes (labels merged across them), then a layout that leaves it room."""
+    per_row = 4 if len(axes) > 1 else 2   # a lone panel is half as wide
     handles = {}
     for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels()):
