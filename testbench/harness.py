@@ -51,10 +51,11 @@ async def start(dut, inputs: dict[str, int], period_ns: int = 10, reset_cycles: 
 
 
 def finish(dut, tb: TbConfig, scoreboard, **extra) -> None:
-    """Write the result file and fail the cocotb test if the scoreboard saw a mismatch."""
-    tb.write_result(**scoreboard.result(), **extra)
-    assert scoreboard.passed, f"{scoreboard.mismatches} mismatches, {scoreboard.pending} outputs missing: " \
-                              f"{scoreboard.reports[:3]}"
+    """Write the result file (``extra`` adds or overrides fields) and fail the cocotb test
+    if the scoreboard saw a mismatch or a missing output."""
+    tb.write_result(**{**scoreboard.result(), **extra})
+    r = scoreboard.result()
+    assert scoreboard.passed, f"{r['mismatches']} mismatches, {r['missing']} outputs missing: {r['first_mismatches'][:3]}"
 
 
 __all__ = ["TbConfig", "start", "finish", "cocotb"]

@@ -9,8 +9,11 @@ from typing import Any, Iterable
 class Scoreboard:
     """Compares an output stream, in order, against the values the golden model expects.
 
-    Each expected item may carry a context (an input index, a cycle) that is
-    reported with a mismatch. ``check`` is called once per DUT output.
+    ``check`` is called once per DUT output, with any context (an input
+    index, a cycle) worth reporting beside a mismatch. Items may be rows
+    (tuples): a mismatch then names the first differing element. A
+    testbench that learns expectations as it goes adds them with ``expect``
+    and, when outputs stop coming, ``drop_pending`` counts the rest missing.
     """
 
     def __init__(self, name: str, expected: Iterable[Any], max_reports: int = 10, log=None):
@@ -19,9 +22,22 @@ class Scoreboard:
         self.checked = 0
         self.mismatches = 0
         self.unexpected = 0
+        self.missing = 0
         self.reports: list[str] = []
         self._max_reports = max_reports
         self._log = log
+
+    def expect(self, items: Iterable[Any]) -> None:
+        self._expected.extend(items)
+
+    def drop_pending(self, **context) -> int:
+        """Count every still-expected item as missing (the DUT stopped producing them)."""
+        n = len(self._expected)
+        if n:
+            self.missing += n
+            self._expected.clear()
+            self._report(f"{self.name}: {n} outputs missing {context}")
+        return n
 
     @property
     def pending(self) -> int:
@@ -37,7 +53,12 @@ class Scoreboard:
         if actual == want:
             return True
         self.mismatches += 1
-        self._report(f"{self.name}[{self.checked - 1}]: got {actual!r}, expected {want!r} {context}")
+        where = f"{self.name}[{self.checked - 1}]"
+        if isinstance(actual, tuple) and isinstance(want, tuple) and len(actual) == len(want):
+            j = next(i for i, (a, w) in enumerate(zip(actual, want)) if a != w)
+            self._report(f"{where}[{j}]: got {actual[j]!r}, expected {want[j]!r} {context}")
+        else:
+            self._report(f"{where}: got {actual!r}, expected {want!r} {context}")
         return False
 
     def _report(self, text: str) -> None:
@@ -50,10 +71,10 @@ class Scoreboard:
         return {
             "checked": self.checked,
             "mismatches": self.mismatches + self.unexpected,
-            "missing": self.pending,
+            "missing": self.missing + self.pending,
             "first_mismatches": self.reports,
         }
 
     @property
     def passed(self) -> bool:
-        return self.mismatches == 0 and self.unexpected == 0 and not self._expected
+        return self.mismatches == 0 and self.unexpected == 0 and self.missing == 0 and not self._expected
