@@ -29,7 +29,6 @@ from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.attention_params import RtlAttentionParams
 from attnkit.hw.exp import Exp2Mantissa
-from attnkit.hw.recip import RecipMantissa
 from attnkit.hw.row_unit import RowLane
 from attnkit.hw.systolic import PV, QK, ArrayFormats, SystolicArray
 
@@ -109,7 +108,6 @@ class AttentionEngine(wiring.Component):
         slot = Signal(range(p.slots + 1))
         jq, bq, jp = Signal(range(max(2, J))), Signal(range(max(2, B))), Signal(range(max(2, J)))
         par_q, par_p = Signal(), Signal()      # tile parity: free-running across problems, as the row unit's
-        tq_done, tp_started = Signal(range(T + 1)), Signal(range(T + 1))
         desc = Signal(desc_layout)
         is_qk = (state == RUN) & ~slot[0] & (slot < 2 * T)
         is_pv = (state == RUN) & slot[0] & (slot >= 3)

@@ -8,9 +8,6 @@ read ports for the interpolation's two neighbours). :class:`Exp` puts the
 Both are pipelines with a fixed latency (``LATENCY`` cycles from an input
 to its output) behind ``lib.stream`` interfaces; the pipeline stalls while
 the output is offered and not taken.
-
-Also here: variable shifts with ap_fixed rounding, shared with the
-reciprocal and row units.
 """
 
 from __future__ import annotations
@@ -20,52 +17,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from attnkit.hw.fixed import round_shift, saturate_or_wrap, shape_of
+from attnkit.hw.fixed import round_shift, saturate_or_wrap, shape_of, shift_signed_var
+from attnkit.hw.pipeline import stream_pipeline
 from attnkit.models.exp import ExpParams, exp2_table
-from attnkit.models.fixed import QFormat, Rounding
-
-
-def shift_right_var(raw, sh, width: int, rounding: Rounding):
-    """``raw >> sh`` (``sh >= 0`` unsigned, ``raw`` at most ``width`` bits) with rounding, as
-    :func:`attnkit.models.exp.shift_right` computes it. Shifts beyond ``width + 1`` give the
-    same result as ``width + 1`` (and as the model's cap of 62), so the shifter is capped there."""
-    cap = width + 1
-    shc = Mux(sh > cap, cap, sh)[:cap.bit_length()]
-    floor = raw >> shc
-    if rounding is Rounding.AP_TRN:
-        return floor
-    one = Const(1, unsigned(cap + 2))
-    ext = raw + Const(0, signed(cap + 2)) if raw.shape().signed else raw   # sign-extend, as int64 does
-    rem = ext.as_unsigned()[:cap + 1] & ((one << shc) - 1)[:cap + 1]
-    half = ((one << shc) >> 1)[:cap + 1]
-    nz = shc != 0
-    if rounding is Rounding.AP_RND:
-        return floor + (nz & (rem >= half))
-    return floor + (nz & ((rem > half) | ((rem == half) & floor[0])))
-
-
-def shift_signed_var(raw, sh, width: int, rounding: Rounding, max_left: int):
-    """``raw * 2^-sh`` for a signed per-value shift: right with rounding, left exact (at most ``max_left``)."""
-    neg = sh < 0
-    right = shift_right_var(raw, Mux(neg, 0, sh).as_unsigned(), width, rounding)
-    lsh = Mux(neg, -sh, 0).as_unsigned()
-    lsh = Mux(lsh > max_left, max_left, lsh)
-    left = raw << lsh[:max(1, max_left.bit_length())]
-    return Mux(neg, left, right)
-
-
-def _stream_pipeline(m: Module, unit, stages: int) -> tuple[Signal, list[Signal]]:
-    """Valid bits of a ``stages``-deep pipeline behind ``unit.i``/``unit.o``; returns ``advance``
-    (the pipeline moves this cycle) and the valid bit of each stage."""
-    advance = Signal()
-    m.d.comb += [advance.eq(~unit.o.valid | unit.o.ready), unit.i.ready.eq(advance)]
-    valid = [Signal(name=f"valid_s{k}") for k in range(stages)]
-    with m.If(advance):
-        m.d.sync += valid[0].eq(unit.i.valid)
-        for k in range(1, stages):
-            m.d.sync += valid[k].eq(valid[k - 1])
-    m.d.comb += unit.o.valid.eq(valid[-1])
-    return advance, valid
+from attnkit.models.fixed import QFormat
 
 
 class Exp2Mantissa(wiring.Component):
@@ -106,7 +61,7 @@ class Exp2Mantissa(wiring.Component):
         e = t0 + round_shift((t1 - t0) * r1, low, tf.rounding)
         core.d.sync += [self.o.p.e.eq(Mux(zero1, 0, e)), self.o.p.n.eq(n1)]
 
-        advance, _ = _stream_pipeline(m, self, self.LATENCY)
+        advance, _ = stream_pipeline(m, self, self.LATENCY)
         m.submodules.core = EnableInserter(advance)(core)
         m.d.comb += [rd0.en.eq(advance), rd1.en.eq(advance)]
         return m

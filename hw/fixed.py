@@ -2,12 +2,14 @@
 
 :func:`resize` builds the combinational logic that converts a value of one
 ``QFormat`` into another with the target's rounding and overflow modes,
-exactly as ``QFormat.resize`` does on integers.
+exactly as ``QFormat.resize`` does on integers; :func:`shift_right_var` and
+:func:`shift_signed_var` are the run-time (per-value) shifts of
+:func:`attnkit.models.fixed.round_shift`.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Mux, Shape, Value, signed, unsigned
+from amaranth.hdl import Const, Mux, Shape, Value, signed, unsigned
 
 from attnkit.models.fixed import Overflow, QFormat, Rounding
 
@@ -43,3 +45,32 @@ def saturate_or_wrap(value: Value, fmt: QFormat) -> Value:
 def resize(value: Value, src: QFormat, dst: QFormat) -> Value:
     """``value`` of format ``src`` converted to ``dst``: round, then overflow."""
     return saturate_or_wrap(round_shift(value, src.frac_bits - dst.frac_bits, dst.rounding), dst)
+
+
+def shift_right_var(raw, sh, width: int, rounding: Rounding):
+    """``raw >> sh`` (``sh >= 0`` unsigned, ``raw`` at most ``width`` bits) with rounding, as
+    :func:`attnkit.models.fixed.round_shift` computes it. Shifts beyond ``width + 1`` give the
+    same result as ``width + 1`` (and as the model's cap of 62), so the shifter is capped there."""
+    cap = width + 1
+    shc = Mux(sh > cap, cap, sh)[:cap.bit_length()]
+    floor = raw >> shc
+    if rounding is Rounding.AP_TRN:
+        return floor
+    one = Const(1, unsigned(cap + 2))
+    ext = raw + Const(0, signed(cap + 2)) if raw.shape().signed else raw   # sign-extend, as int64 does
+    rem = ext.as_unsigned()[:cap + 1] & ((one << shc) - 1)[:cap + 1]
+    half = ((one << shc) >> 1)[:cap + 1]
+    nz = shc != 0
+    if rounding is Rounding.AP_RND:
+        return floor + (nz & (rem >= half))
+    return floor + (nz & ((rem > half) | ((rem == half) & floor[0])))
+
+
+def shift_signed_var(raw, sh, width: int, rounding: Rounding, max_left: int):
+    """``raw * 2^-sh`` for a signed per-value shift: right with rounding, left exact (at most ``max_left``)."""
+    neg = sh < 0
+    right = shift_right_var(raw, Mux(neg, 0, sh).as_unsigned(), width, rounding)
+    lsh = Mux(neg, -sh, 0).as_unsigned()
+    lsh = Mux(lsh > max_left, max_left, lsh)
+    left = raw << lsh[:max(1, max_left.bit_length())]
+    return Mux(neg, left, right)

@@ -9,13 +9,13 @@ a value it has already normalised with :func:`leading_one`.
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, EnableInserter, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, EnableInserter, Module, Mux, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from attnkit.hw.exp import _stream_pipeline
 from attnkit.hw.fixed import resize, shape_of
+from attnkit.hw.pipeline import stream_pipeline
 from attnkit.models.recip import RecipParams, seed_table
 
 
@@ -65,7 +65,7 @@ class RecipMantissa(wiring.Component):
             y, m_s = y_n, m_n
         core.d.comb += self.o.p.eq(y)
 
-        advance, _ = _stream_pipeline(m, self, self.LATENCY)
+        advance, _ = stream_pipeline(m, self, self.LATENCY)
         m.submodules.core = EnableInserter(advance)(core)
         m.d.comb += rd.en.eq(advance)
         return m

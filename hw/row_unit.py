@@ -23,14 +23,14 @@ waits, so the lane's cycle offsets are the schedule's.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.attention_params import RtlAttentionParams
-from attnkit.hw.exp import Exp2Mantissa, shift_signed_var
-from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of
+from attnkit.hw.exp import Exp2Mantissa
+from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_signed_var
 from attnkit.hw.recip import RecipMantissa, leading_one
 from attnkit.models.fixed import Overflow, QFormat, Rounding
 
@@ -111,7 +111,7 @@ class RowLane(wiring.Component):
                          lm.eq(Mux(idx == 0, e_now, Mux(e_now > lm, e_now, lm)))]
 
         # the tile's flags, latched at the end of its logit pass
-        first, last, parity, query_ok = Signal(), Signal(), Signal(), Signal()
+        first, last, parity = Signal(), Signal(), Signal()
         lm_done = Signal()
         m.d.sync += lm_done.eq(reading & (idx == R - 1))
         with m.If(reading & (idx == R - 1)):
@@ -185,7 +185,7 @@ class RowLane(wiring.Component):
         m.d.comb += nsh.eq(z_use - g.frac_bits + fi)
         n_val = saturate_or_wrap(shift_signed_var(new, nsh, p.rnv_width, Rounding.AP_TRN,
                                                   max_left=max(0, g.frac_bits - fi)), g)
-        n_reg, n_valid, n_last, n_zero = Signal(shape_of(g)), Signal(), Signal(), Signal()
+        n_reg, n_valid, n_last = Signal(shape_of(g)), Signal(), Signal()
         m.d.sync += n_valid.eq(0)
         with m.If(self.psum_valid):
             m.d.sync += [rnv[i].eq(rnv[i + 1]) for i in range(d - 1)]

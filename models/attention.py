@@ -78,8 +78,8 @@ import numpy as np
 
 from attnkit.config import FieldError
 from attnkit.models.exp import LOG2E, ExpParams, exp2_mantissa, exp2_table
-from attnkit.models.fixed import Overflow, QFormat, Rounding, mul
-from attnkit.models.recip import RecipParams, recip_mantissa, seed_table
+from attnkit.models.fixed import Overflow, QFormat, Rounding, mul, round_shift, wide
+from attnkit.models.recip import RecipParams, recip_mantissa
 
 DIGIT = 16  # bits per digit of the exact accumulators in the NumPy model
 _CHUNK = 1 << 21  # logits per query chunk (bounds memory)
@@ -253,21 +253,16 @@ def _join(digits) -> np.ndarray:
     return out
 
 
-def _shift_obj(x, sh):
-    """``floor(x * 2^-sh)`` for object (Python int) arrays and integer shifts of either sign."""
-    sh = np.asarray(sh, dtype=object)
-    pos = np.asarray(sh >= 0, bool)
-    x = np.asarray(x, dtype=object)
-    right = np.asarray(x >> np.where(pos, sh, 0).astype(object), dtype=object)
-    left = np.asarray(x << np.where(pos, 0, -sh).astype(object), dtype=object)
-    return np.where(pos, right, left)
+def _floor_shift(x, sh):
+    """``floor(x * 2^-sh)``, exact on Python ints, for shifts of either sign."""
+    return round_shift(wide(x), wide(sh), Rounding.AP_TRN)
 
 
 def _bit_length_obj(x) -> np.ndarray:
     """``bit_length`` of non-negative Python ints in an object array (0 for 0), as int64."""
     _, e = np.frexp(x.astype(np.float64))
     e = e.astype(np.int64)
-    too_big = (e > 0) & np.asarray(_shift_obj(x, np.maximum(e - 1, 0).astype(object)) == 0, bool)
+    too_big = (e > 0) & np.asarray(_floor_shift(x, np.maximum(e - 1, 0).astype(object)) == 0, bool)
     return e - too_big
 
 
@@ -282,10 +277,10 @@ def normalise(o, l, num: AttentionNumerics) -> np.ndarray:
     l1 = np.where(zero, 1, l)
     z = _bit_length_obj(l1) - 1
     w = num.recip.work_fmt.frac_bits
-    lm = _shift_obj(l1, (z - w).astype(object)).astype(np.int64)
+    lm = _floor_shift(l1, (z - w).astype(object)).astype(np.int64)
     y = recip_mantissa(lm, num.recip)
     g = num.norm_fmt
-    n = _shift_obj(o, (z - g.frac_bits + num.in_fmt.frac_bits)[..., None].astype(object))  # o carries v's fraction bits
+    n = _floor_shift(o, (z - g.frac_bits + num.in_fmt.frac_bits)[..., None].astype(object))  # o carries v's fraction bits
     n = np.clip(n, g.min_raw, g.max_raw).astype(np.int64) if g.overflow is Overflow.AP_SAT else \
         g.saturate_or_wrap((n & ((1 << 62) - 1)).astype(np.int64))
     out = mul(n, g, y[..., None], num.recip.work_fmt, num.out_fmt)
@@ -321,7 +316,6 @@ def exact_sums(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False,
     table = exp2_table(num.exp)
     tile_q = tile_q or max(1, min(nq, _CHUNK // max(1, min(tile_k, nk))))
     batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2], keep.shape[:-2])
-    ndig = None
     o_dig, l_dig = None, None
     m_run = np.full(batch + (nq,), num.e_min - 1, np.int64)  # -inf
     states = []
@@ -345,8 +339,8 @@ def exact_sums(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False,
         m_run = np.maximum(m_run, np.broadcast_to(np.concatenate(m_parts, axis=-1), batch + (nq,)))
         if trace:
             sh = (np.maximum(m_run, num.e_min) - num.e_min - num.spread).astype(object)
-            states.append((np.maximum(m_run, num.e_min), _shift_obj(_join(l_dig), sh),
-                           _shift_obj(_join(o_dig), sh[..., None])))
+            states.append((np.maximum(m_run, num.e_min), _floor_shift(_join(l_dig), sh),
+                           _floor_shift(_join(o_dig), sh[..., None])))
     if o_dig is None:  # no keys
         o_dig = np.zeros(batch + (nq, v.shape[-1], 1), np.int64)
         l_dig = np.zeros(batch + (nq, 1), np.int64)

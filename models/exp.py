@@ -46,28 +46,6 @@ from attnkit.models.fixed import Overflow, QFormat, Rounding, mul, round_shift
 LOG2E = 1.0 / math.log(2.0)
 
 
-def shift_right(raw, sh, rounding: Rounding) -> np.ndarray:
-    """``raw >> sh`` with a per-element shift ``sh >= 0`` and the given rounding; shifts >= 62 give the rounding of 0."""
-    raw = np.asarray(raw, np.int64)
-    sh = np.minimum(np.asarray(sh, np.int64), 62)
-    floor = raw >> sh
-    if rounding is Rounding.AP_TRN:
-        return floor
-    one = np.int64(1)
-    half = np.where(sh > 0, one << np.maximum(sh - 1, 0), 0)
-    rem = raw & ((one << sh) - 1)
-    if rounding is Rounding.AP_RND:
-        return floor + ((sh > 0) & (rem >= half))
-    return floor + ((sh > 0) & ((rem > half) | ((rem == half) & ((floor & 1) == 1))))
-
-
-def shift_signed(raw, sh, rounding: Rounding) -> np.ndarray:
-    """``raw * 2^-sh`` for a per-element shift of either sign (left shifts are exact)."""
-    sh = np.asarray(sh, np.int64)
-    raw = np.asarray(raw, np.int64)
-    return np.where(sh >= 0, shift_right(raw, np.maximum(sh, 0), rounding), raw << np.clip(-sh, 0, 62))
-
-
 @dataclass(frozen=True)
 class ExpParams:
     """Formats and table size of the exp unit (``exp(x)`` for ``x <= 0``)."""
@@ -152,4 +130,4 @@ def exp2_to(y, frac_bits: int, p: ExpParams, out: QFormat, table: np.ndarray | N
     """``2^y`` (``y <= 0`` raw with ``frac_bits`` fraction bits) converted into ``out``."""
     e, n = exp2_mantissa(y, frac_bits, p, table)
     sh = (p.mantissa_bits - out.frac_bits) - n  # n <= 0 adds to the right shift
-    return out.saturate_or_wrap(shift_signed(e, sh, out.rounding))
+    return out.saturate_or_wrap(round_shift(e, sh, out.rounding))

@@ -158,19 +158,44 @@ class QFormat:
         return mul(a, self, b, self, self)
 
 
-def round_shift(raw, shift: int, rounding: Rounding) -> np.ndarray:
-    """Drop ``shift`` low bits of ``raw`` with the given rounding."""
-    raw = np.asarray(raw, dtype=np.int64)
-    if shift <= 0:
-        return raw << -shift
-    floor = raw >> shift
-    if rounding is Rounding.AP_TRN:
-        return floor
-    half = np.int64(1) << (shift - 1)
-    rem = raw & ((np.int64(1) << shift) - 1)
-    if rounding is Rounding.AP_RND:
-        return floor + (rem >= half)
-    return floor + ((rem > half) | ((rem == half) & ((floor & 1) == 1)))
+def round_shift(raw, shift, rounding: Rounding) -> np.ndarray:
+    """``raw * 2**-shift``: dropped bits rounded by ``rounding``, left shifts exact.
+
+    ``shift`` is one int or one per element, of either sign. On int64 arrays
+    right shifts of 62 or more give the rounding of ``raw >> 62`` (every model
+    value rounds to 0 or -1 there) and left shifts stop at 62; on arrays of
+    Python ints (:func:`wide`) every shift is exact, for accumulators wider
+    than int64.
+    """
+    exact = np.asarray(raw).dtype == object
+    dt = object if exact else np.int64
+    raw = np.asarray(raw, dtype=dt)
+    if np.ndim(shift) == 0 and shift <= 0:
+        return np.asarray(raw << -shift, dtype=dt)
+    shift = np.asarray(shift, dtype=dt)
+    neg = np.asarray(shift < 0, bool)
+    right = np.where(neg, 0, shift if exact else np.minimum(shift, 62)).astype(dt)
+    floor = raw >> right
+    if rounding is not Rounding.AP_TRN:
+        pos = np.asarray(right > 0, bool)
+        half = np.asarray(1, dtype=dt) << (np.where(pos, right, 1).astype(dt) - 1)
+        rem = raw - (floor << right)
+        if rounding is Rounding.AP_RND:
+            up = rem >= half
+        else:
+            up = (rem > half) | ((rem == half) & ((floor & 1) == 1))
+        inc = pos & np.asarray(up, bool)
+        floor = floor + (inc.astype(object) if exact else inc)   # Python bools add exactly to Python ints
+    if shift.ndim == 0:
+        return np.asarray(floor, dtype=dt)
+    lsh = np.where(neg, -shift, 0)
+    left = raw << (lsh.astype(dt) if exact else np.minimum(lsh, 62))
+    return np.asarray(np.where(neg, left, floor), dtype=dt)
+
+
+def wide(x) -> np.ndarray:
+    """``x`` as an array of Python ints: exact integer arithmetic at any width (slower than int64)."""
+    return np.asarray(x, dtype=object)
 
 
 def _magnitude(f: QFormat) -> int:

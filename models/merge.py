@@ -37,9 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnkit.models.attention import AttentionNumerics, _shift_obj, error_bound as _attn_bound, exact_sums, normalise
-from attnkit.models.exp import shift_right
-from attnkit.models.fixed import Rounding
+from attnkit.models.attention import AttentionNumerics, error_bound as _attn_bound, exact_sums, normalise
+from attnkit.models.fixed import round_shift, wide
 
 
 @dataclass(frozen=True)
@@ -67,20 +66,9 @@ def partial(q, k, v, num: AttentionNumerics, mask=None, tile_k: int | None = Non
 
 def _round_obj(x, sh, fmt):
     """Python-int array ``x * 2^-sh`` rounded by ``fmt.rounding``, then ``fmt``'s overflow."""
-    sh = np.asarray(sh, dtype=object)
-    floor = _shift_obj(x, sh)
-    if fmt.rounding is not Rounding.AP_TRN:
-        pos = np.asarray(sh >= 1, bool)
-        s1 = np.where(pos, sh, 1).astype(object)
-        rem = x - (floor << s1)
-        half = np.ones_like(rem) << (s1 - 1)
-        if fmt.rounding is Rounding.AP_RND:
-            up = np.asarray(rem >= half, bool)
-        else:
-            up = np.asarray((rem > half) | ((rem == half) & ((floor & 1) == 1)), bool)
-        floor = floor + (pos & up).astype(np.int64).astype(object)
     big = 1 << 62
-    return fmt.saturate_or_wrap(np.asarray(np.clip(floor, -big, big - 1), dtype=object).astype(np.int64))
+    y = round_shift(wide(x), wide(sh), fmt.rounding)
+    return fmt.saturate_or_wrap(np.asarray(np.clip(y, -big, big - 1), dtype=object).astype(np.int64))
 
 
 def merge(a: Partial, b: Partial, num: AttentionNumerics) -> Partial:
@@ -88,8 +76,8 @@ def merge(a: Partial, b: Partial, num: AttentionNumerics) -> Partial:
     m = np.maximum(a.m, b.m)
     fo, fl = num.partial_fmt, num.partial_l_fmt
     da, db = (m - a.m), (m - b.m)
-    o = fo.add(shift_right(a.o, da[..., None], fo.rounding), shift_right(b.o, db[..., None], fo.rounding))
-    l = fl.add(shift_right(a.l, da, fl.rounding), shift_right(b.l, db, fl.rounding))
+    o = fo.add(round_shift(a.o, da[..., None], fo.rounding), round_shift(b.o, db[..., None], fo.rounding))
+    l = fl.add(round_shift(a.l, da, fl.rounding), round_shift(b.l, db, fl.rounding))
     return Partial(o, l, m)
 
 

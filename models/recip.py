@@ -33,8 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attnkit.config import FieldError
-from attnkit.models.exp import shift_signed
-from attnkit.models.fixed import Overflow, QFormat, Rounding, mul
+from attnkit.models.fixed import Overflow, QFormat, Rounding, mul, round_shift
 
 
 @dataclass(frozen=True)
@@ -108,11 +107,11 @@ def recip(x, p: RecipParams) -> np.ndarray:
     xs = np.where(pos, x, 1)
     z = bit_length(xs) - 1
     w = p.work_fmt.frac_bits
-    m = shift_signed(xs, z - w, Rounding.AP_TRN)
+    m = round_shift(xs, z - w, Rounding.AP_TRN)
     y = recip_mantissa(m, p)
     # 1/x = y * 2^(fi - z): y has w fraction bits, the output out.frac_bits.
     sh = w - p.out_fmt.frac_bits - (p.in_fmt.frac_bits - z)
     big = sh < -(62 - p.work_fmt.width)
-    out = p.out_fmt.saturate_or_wrap(shift_signed(y, np.where(big, 0, sh), p.out_fmt.rounding))
+    out = p.out_fmt.saturate_or_wrap(round_shift(y, np.where(big, 0, sh), p.out_fmt.rounding))
     out = np.where(big, p.out_fmt.saturate_or_wrap(np.int64(p.out_fmt.max_raw)), out)
     return np.where(pos, out, p.out_fmt.max_raw)

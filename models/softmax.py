@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from attnkit.config import FieldError
-from attnkit.models.exp import ExpParams, exp, exp2_table
+from attnkit.models.exp import ExpParams, exp
 from attnkit.models.fixed import Overflow, QFormat, Rounding, add, mul
 from attnkit.models.recip import RecipParams, recip
 

@@ -65,16 +65,14 @@ def test_rtl_in_amaranth_simulator(p):
     s = stimulus(p, 600, np.random.default_rng(5))
     expected = mac(s.a, s.b, s.first, p).tolist()
     dut = Mac(p)
-    got, cycles = [], []
+    got = []
 
     async def bench(ctx):
-        cycle = 0
         for k in range(s.a.size + p.pipeline + 1):
             if k < s.a.size:
                 for _ in range(int(s.idle[k])):
                     ctx.set(dut.valid, 0)
                     await ctx.tick()
-                    cycle += 1
                     if ctx.get(dut.acc_valid):
                         got.append(ctx.get(dut.acc))
                 ctx.set(dut.a, int(s.a[k]))
@@ -84,7 +82,6 @@ def test_rtl_in_amaranth_simulator(p):
             else:
                 ctx.set(dut.valid, 0)
             await ctx.tick()
-            cycle += 1
             if ctx.get(dut.acc_valid):
                 got.append(ctx.get(dut.acc))
 
