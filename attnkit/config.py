@@ -135,7 +135,7 @@ def build(cls: type[T], data: Any, source: str, path: str = "") -> T:
     for name, f in fields.items():
         key = f"{path}.{name}" if path else name
         if name in data:
-            kwargs[name] = _convert(hints[name], data[name], source, key)
+            kwargs[name] = convert(hints[name], data[name], source, key)
         elif f.metadata.get("required") or (f.default is dataclasses.MISSING
                                              and f.default_factory is dataclasses.MISSING):
             raise ConfigError(f"{source}: {key}: missing (required by {cls.__name__})")
@@ -170,7 +170,7 @@ def _describe(value: Any) -> str:
     return "nothing" if value is None else f"{type(value).__name__} {value!r}"
 
 
-def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
+def convert(tp: Any, value: Any, source: str, key: str) -> Any:
     where = f"{source}: {key}"
     origin = typing.get_origin(tp)
     if tp is Any:
@@ -181,7 +181,7 @@ def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
             return None
         inner = [a for a in args if a is not type(None)]
         if len(inner) == 1:
-            return _convert(inner[0], value, source, key)
+            return convert(inner[0], value, source, key)
         return value
     if origin is Literal:
         choices = typing.get_args(tp)
@@ -195,16 +195,16 @@ def _convert(tp: Any, value: Any, source: str, key: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
-            items = [_convert(a, v, source, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value))]
+            items = [convert(a, v, source, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value))]
         else:
             item_tp = args[0] if args else Any
-            items = [_convert(item_tp, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
+            items = [convert(item_tp, v, source, f"{key}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{where}: expected a mapping, got {_describe(value)}")
         _, vt = typing.get_args(tp) or (Any, Any)
-        return {k: _convert(vt, v, source, f"{key}.{k}") for k, v in value.items()}
+        return {k: convert(vt, v, source, f"{key}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
         return build(tp, value, source, key)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):

@@ -74,6 +74,18 @@ class EnergyTable:
             breakdown[comp] = self.components[comp].area_um2 * n * 1e-6
         return sum(breakdown.values()), breakdown
 
+    def check_widths(self, arch) -> None:
+        """The table's data widths must be the architecture's (global buffer row, DRAM access),
+        or action counts derived from the architecture would be in the wrong unit."""
+        for key, want in (("global_buffer", arch.global_buffer.row_bits), ("dram", arch.dram.access_bits)):
+            comp = self.components.get(key)
+            if comp is None:
+                raise AttnkitError(f"energy table {self.name!r} has no component {key!r}")
+            for name, act in comp.actions.items():
+                if act.bits and act.bits != want:
+                    raise AttnkitError(f"energy table {self.name!r}: {key}.{name} moves {act.bits} bits,"
+                                       f" but the architecture's {key} width is {want} bits")
+
     def memory_instances(self, component: str, capacity_bytes: float) -> float:
         """How many of the table's ``component`` a memory of ``capacity_bytes`` counts as, for area."""
         comp = self.components.get(component)

@@ -119,18 +119,20 @@ def expand(program: Program) -> Iterator[Tile]:
 
 def totals(pipe: Pipeline, program: Program) -> tuple[int, dict[str, int]]:
     """Number of tiles and busy cycles per resource, without stepping the schedule."""
-    n, per_stage = _totals(program, len(pipe.stages))
+    n, per_stage = column_sums(program, len(pipe.stages))
     busy = dict.fromkeys(pipe.resources, 0)
     for stage, d in zip(pipe.stages, per_stage):
         busy[stage.resource] += d
     return n, busy
 
 
-def _totals(program: Program, nstages: int) -> tuple[int, list[int]]:
+def column_sums(program: Program, nstages: int) -> tuple[int, list[int]]:
+    """Tile count and the sum of each column of a program of ``nstages``-tuples, Repeats expanded
+    arithmetically (engines use it for their own per-tile records too)."""
     n, sums = 0, [0] * nstages
     for item in program:
         if isinstance(item, Repeat):
-            k, s = _totals(item.body, nstages)
+            k, s = column_sums(item.body, nstages)
             n += item.count * k
             sums = [a + item.count * b for a, b in zip(sums, s)]
         else:

@@ -411,7 +411,7 @@ def convert_value(archs, workloads, key: str, value, src: str, where: str):
         tp = field_type(obj, sub)
         if tp is int and isinstance(value, float) and value.is_integer():
             value = int(value)   # an expression such as 2 ** 7 or 256 / 2 that lands on an integer
-        value = config._convert(tp, value, src, where)
+        value = config.convert(tp, value, src, where)
     return value
 
 
@@ -528,7 +528,7 @@ def _expand(plan: Plan, grid: dict, zipped: dict, draws: list[tuple], src: str) 
     keys = list(grid)
     arch_keys = [k for k in keys if split_key(k)[0] == "arch"]
     wl_keys = [k for k in keys if split_key(k)[0] == "workload"]
-    n_grid, n_zip = len(keys), len(zipped)
+    n_grid = len(keys)
     order = [keys.index(k) for k in [*arch_keys, *wl_keys]]     # product order -> grid order
     axes = [list(plan.archs), *[grid[k] for k in arch_keys], list(plan.workloads), *[grid[k] for k in wl_keys]]
     steps, pre = plan.order, plan.pre

@@ -26,12 +26,12 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from attnkit.errors import AttnkitError, ConfigError
 from attnkit.sim import api
 from attnkit.sim.result import Result
-from attnkit.sim.sweep import AXES, Plan, apply_edits, split_key
+from attnkit.sim.sweep import Plan, apply_edits, split_key
 
 STATUS = ("feasible", "violated", "error", "other_metrics")
 MAX_PROBES = 16

@@ -2,7 +2,6 @@
 
 import pytest
 
-from attnkit import config
 from attnkit.errors import ConfigError
 from attnkit.sim import api
 
@@ -52,3 +51,11 @@ def test_set_reaches_a_field_the_file_does_not_list(tmp_path):
     assert arch.array_2d.regfile_entries == 16 and arch.array_1d.pes == 8
     with pytest.raises(ConfigError, match=r"unknown key 'pez' at array_1d"):
         api.load_arch(path, ["array_1d.pez=8"])
+
+
+@pytest.mark.parametrize("arch,workload", [("systolic", "gemm"), ("fusemax", "bert")])
+def test_every_engine_refuses_an_energy_table_of_other_widths(arch, workload):
+    from attnkit.errors import AttnkitError
+    with pytest.raises(AttnkitError, match=r"global_buffer.read moves 4096 bits, but the architecture's "
+                                           r"global_buffer width is 2048 bits"):
+        api.simulate(arch, workload, sets=["global_buffer.row_bits=2048"])

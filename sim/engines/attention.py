@@ -177,6 +177,7 @@ def _area(arch, table) -> tuple[float, dict]:
 
 
 def _result(name, arch, table, timing, acc: Acc, s: Shape, extra: dict) -> Result:
+    table.check_widths(arch)
     energy, breakdown = table.energy(acc.actions)
     area, area_breakdown = _area(arch, table)
     cyc = timing.cycles

@@ -46,7 +46,7 @@ def simulate(arch, workload, table, mode: str = "closed") -> Result:
     a = arch.array_2d
     if "mac" not in a.ops:
         raise AttnkitError(f"engine gemm needs 'mac' in array_2d.ops (got {', '.join(a.ops) or 'none'})")
-    _check_widths(arch, table)
+    table.check_widths(arch)
 
     R, C, df = a.rows, a.cols, a.dataflow
     m, n, k = workload.m, workload.n, workload.k
@@ -60,7 +60,7 @@ def simulate(arch, workload, table, mode: str = "closed") -> Result:
     best = None
     for L in depths:
         timing, records, plan = _schedule(arch, df, R, C, sr, sc, T, L, words, mode)
-        _, sums = pipeline._totals(records, 5)
+        _, sums = pipeline.column_sums(records, 5)
         key = (timing.cycles, sums[IN] + sums[OUT], -L)   # fastest, then least DRAM traffic, then deepest
         if best is None or key < best[0]:
             best = (key, L, timing, records, plan, sums)
@@ -122,18 +122,6 @@ def _schedule(arch, df, R, C, sr, sc, T, L, words, mode):
     program, fifo = _delay_outputs(records, (0, 0), timed)
     program += [(ceil(out * word_bytes / dram_bpc), 0) for out in fifo]     # drain the last results
     return pipeline.run(PIPE, program, mode), records, plan
-
-
-def _check_widths(arch, table) -> None:
-    """The table's action widths must be the architecture's, or the counts would be in the wrong unit."""
-    for key, want in (("global_buffer", arch.global_buffer.row_bits), ("dram", arch.dram.access_bits)):
-        comp = table.components.get(key)
-        if comp is None:
-            raise AttnkitError(f"energy table {table.name!r} has no component {key!r}")
-        for name, act in comp.actions.items():
-            if act.bits and act.bits != want:
-                raise AttnkitError(f"energy table {table.name!r}: {key}.{name} moves {act.bits} bits,"
-                                   f" but the architecture's {key} width is {want} bits")
 
 
 def _plan(df, R, C, sr, sc, T, L, room, overlap=False) -> dict:
