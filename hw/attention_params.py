@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from attnkit.config import FieldError
 from attnkit.models.attention import AttentionNumerics, accumulator_bits
-from attnkit.sim.arch import Array2D, SpatialArch
+from attnkit.sim.arch import SpatialArch
 from attnkit.sim.workload import AttentionWorkload
 
 # Pipeline depths after the array that the schedule depends on (the RTL is built to them).
@@ -33,24 +33,16 @@ OUT_STAGES = 2     # RNV update + n = sat(RNV 2^-z) register, then out = rnd(n *
 EMIT_STAGES = 1    # the output row register (full flag) in front of the output stream
 
 
-def _default_arch() -> SpatialArch:
-    return SpatialArch(name="rtl-attention-4x4", engine="rtl-attention", clock_hz=100e6,
-                       array_2d=Array2D(rows=4, cols=4, dataflow="os"))
-
-
-def _default_workload() -> AttentionWorkload:
-    return AttentionWorkload(name="rtl-attention", batch=1, heads=1, head_dim=16, seq_len=72,
-                             d_model=16, ffn=64)
-
-
 def clog2(n: int) -> int:
     return max(1, math.ceil(math.log2(max(n, 1))))
 
 
 @dataclass(frozen=True)
 class RtlAttentionParams:
-    arch: SpatialArch = field(default_factory=_default_arch)
-    workload: AttentionWorkload = field(default_factory=_default_workload)
+    # No defaults for the sizes: they come from the arch and workload configs (configs/arch/rtl-attention-*.yaml,
+    # configs/workloads/rtl-attention.yaml), the one place they are set.
+    arch: SpatialArch
+    workload: AttentionWorkload
     numerics: AttentionNumerics = field(default_factory=AttentionNumerics)
 
     def __post_init__(self):
