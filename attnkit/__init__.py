@@ -3,7 +3,12 @@
 The levels of one design live side by side and install as subpackages:
 ``attnkit.models`` (bit-exact golden models), ``attnkit.sim`` (cycle-level
 simulator), ``attnkit.hw`` (Amaranth RTL), ``attnkit.testbench`` (cocotb),
-``attnkit.reports`` (plots and reports).
+``attnkit.reports`` (plots and reports), ``attnkit.hls`` (HLS C++).
+
+The Python API (:mod:`attnkit.api`) is available at the top level:
+``attnkit.simulate``, ``reproduce``, ``sweep``, ``pareto``, ``report``,
+``load_arch``, ``load_workload``, ``configs``, ``verilog``, ``rtl_test``.
+It is imported on first use, so ``import attnkit`` stays cheap.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -12,3 +17,17 @@ try:
     __version__ = version("attnkit")
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
+
+__all__ = ["simulate", "reproduce", "sweep", "pareto", "report", "load_arch", "load_workload", "configs",
+           "engines", "blocks", "verilog", "rtl_test", "Rows", "__version__"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from attnkit import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'attnkit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -236,3 +236,86 @@ def convert(tp: Any, value: Any, source: str, key: str) -> Any:
             raise ConfigError(f"{where}: expected a string, got {_describe(value)}")
         return value
     return value
+
+
+# --- Config names and the search path ---------------------------------------------------------
+#
+# A config is given by path, or by name: ``fusemax`` in folder ``arch`` is the first
+# ``<root>/arch/fusemax.yaml`` over the roots ./configs, each entry of ATTNKIT_CONFIG_PATH
+# (colon-separated), then the configs shipped in the package. A user's own designs thus live
+# in their own repository and can shadow a shipped one of the same name.
+
+# Installed, the shipped configs are package data (attnkit/configs/); in the source tree they
+# sit beside the package, as DESIGN.md lays out.
+_INSTALLED = Path(__file__).resolve().parent / "configs"
+SHIPPED = _INSTALLED if _INSTALLED.is_dir() else Path(__file__).resolve().parent.parent / "configs"
+FOLDERS = ("arch", "workloads", "energy", "sweeps", "anchors")
+_SUFFIXES = (".yaml", ".yml")
+
+
+def search_path() -> list[tuple[str, Path]]:
+    """The config roots in search order, each with where it came from."""
+    import os
+    roots = [("./configs", Path.cwd() / "configs")]
+    for entry in os.environ.get("ATTNKIT_CONFIG_PATH", "").split(os.pathsep):
+        if entry:
+            roots.append(("ATTNKIT_CONFIG_PATH", Path(entry).expanduser()))
+    roots.append(("shipped", SHIPPED))
+    seen, unique = set(), []
+    for origin, root in roots:
+        key = root.resolve() if root.exists() else root
+        if key not in seen:
+            seen.add(key)
+            unique.append((origin, root))
+    return unique
+
+
+def candidates(name: str, folder: str) -> list[Path]:
+    """Every file on the search path that the name ``name`` in ``folder`` could mean, first wins."""
+    found = []
+    for _, root in search_path():
+        for suffix in _SUFFIXES:
+            p = root / folder / f"{name}{suffix}"
+            if p.is_file():
+                found.append(p)
+                break
+    return found
+
+
+_shadow_noted: set[tuple[str, str]] = set()
+
+
+def resolve(name_or_path: str | Path, folder: str) -> Path:
+    """A config by path, or by name through the search path (``fusemax`` -> .../arch/fusemax.yaml).
+
+    A name found in two places uses the first and says so once on stderr; a
+    name found nowhere is a ConfigError listing where it looked.
+    """
+    p = Path(name_or_path)
+    if p.is_file() or p.suffix in _SUFFIXES or len(p.parts) > 1:
+        return p
+    found = candidates(str(name_or_path), folder)
+    if not found:
+        looked = ", ".join(str(root / folder) for _, root in search_path())
+        known = sorted(names(folder))
+        raise ConfigError(f"no {folder} config named {str(name_or_path)!r} (looked in: {looked}; "
+                          f"known names: {', '.join(known) or 'none'})")
+    if len(found) > 1 and (folder, str(name_or_path)) not in _shadow_noted:
+        import sys
+        _shadow_noted.add((folder, str(name_or_path)))
+        print(f"attnkit: note: {folder} config {str(name_or_path)!r} is in {len(found)} places on the search path; "
+              f"using {found[0]} (not {', '.join(map(str, found[1:]))})", file=sys.stderr)
+    return found[0]
+
+
+def names(folder: str) -> dict[str, list[Path]]:
+    """Every config name in ``folder`` on the search path, with the files it could mean (first wins)."""
+    out: dict[str, list[Path]] = {}
+    for _, root in search_path():
+        d = root / folder
+        if not d.is_dir():
+            continue
+        for f in sorted(d.iterdir()):
+            if f.suffix in _SUFFIXES and f.is_file():
+                out.setdefault(f.stem, []).append(f)
+    return out

@@ -14,17 +14,14 @@ from attnkit import config
 from attnkit.errors import ConfigError
 from attnkit.sim import engines
 from attnkit.sim.arch import ARCH_KINDS
-from attnkit.sim.energy import CONFIG_DIR, load_table
+from attnkit.sim.energy import load_table
 from attnkit.sim.result import Result
 from attnkit.sim.workload import WORKLOAD_KINDS
 
 
 def resolve(path: str | Path, folder: str) -> Path:
-    """A config by path, or by name in configs/<folder>/ (``fusemax`` -> configs/arch/fusemax.yaml)."""
-    p = Path(path)
-    if p.exists() or p.suffix in (".yaml", ".yml"):
-        return p
-    return CONFIG_DIR / folder / f"{path}.yaml"
+    """A config by path, or by name through the search path (see :func:`attnkit.config.resolve`)."""
+    return config.resolve(path, folder)
 
 
 def split_sets(sets: Iterable[str]) -> tuple[list[str], list[str]]:

@@ -18,7 +18,7 @@ from attnkit import config
 from attnkit.config import FieldError
 from attnkit.errors import AttnkitError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+CONFIG_DIR = config.SHIPPED      # the shipped configs (names resolve through config.resolve's search path)
 
 
 @dataclass(frozen=True)
@@ -99,11 +99,5 @@ class EnergyTable:
 
 @lru_cache(maxsize=None)
 def load_table(name_or_path: str) -> EnergyTable:
-    """A table by name (configs/energy/<name>.yaml) or by path."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = CONFIG_DIR / "energy" / f"{name_or_path}.yaml"
-    if not path.exists():
-        known = sorted(p.stem for p in (CONFIG_DIR / "energy").glob("*.yaml"))
-        raise AttnkitError(f"no energy table {name_or_path!r} (known: {', '.join(known) or 'none'})")
-    return config.load(EnergyTable, path)
+    """A table by path, or by name through the config search path (``<root>/energy/<name>.yaml``)."""
+    return config.load(EnergyTable, config.resolve(name_or_path, "energy"))

@@ -25,8 +25,8 @@ class Result:
     def latency_s(self) -> float:
         return self.cycles / self.clock_hz
 
-    def to_json(self) -> dict[str, Any]:
-        """The flat record the CLI prints and sweeps write (DESIGN.md's JSON keys first)."""
+    def to_dict(self) -> dict[str, Any]:
+        """The flat record ``attnkit simulate --json`` prints and sweeps write (DESIGN.md's JSON keys first)."""
         return {
             "engine": self.engine,
             "cycles": self.cycles,
@@ -41,3 +41,5 @@ class Result:
             "area_breakdown": self.area_breakdown,
             "actions": self.actions,
         }
+
+    to_json = to_dict     # the older name, kept for callers that use it

@@ -97,7 +97,7 @@ class _Evaluator:
             res = self.fn(arch, workload, plan.engine, plan.mode)
         except Exception as e:
             return None, f"{type(e).__name__}: {e}"
-        return flatten(res.to_json() if isinstance(res, Result) else dict(res)), None
+        return flatten(res.to_dict() if isinstance(res, Result) else dict(res)), None
 
     def row(self, pid: str, values: tuple) -> list:
         m, err = self.metrics(values)
@@ -340,7 +340,7 @@ def _csv_line(row: list) -> str:
 
 
 def _standard_metrics() -> list[str]:
-    return [k for k in Result("", 0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0).to_json() if k not in
+    return [k for k in Result("", 0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0).to_dict() if k not in
             ("energy_breakdown", "area_breakdown", "actions")]
 
 

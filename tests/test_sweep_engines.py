@@ -48,7 +48,7 @@ def test_shipped_spec_loads_and_rows_equal_simulate_with_sets(spec, tmp_path):
         try:
             arch = api.load_arch(api.load_arch(values[0]), api.split_sets(sets)[0])
             wl = api.load_workload(api.load_workload(values[1]), api.split_sets(sets)[1])
-            want = api.simulate(arch, wl, plan.engine, mode=plan.mode).to_json()
+            want = api.simulate(arch, wl, plan.engine, mode=plan.mode).to_dict()
         except Exception as e:   # an impossible design: the sweep recorded the same reason
             reason = " ".join(str(e).split()).removeprefix("--set: ")
             assert row["error"] and reason in row["error"], (row["error"], e)

@@ -29,9 +29,10 @@ def _param_columns(results: str) -> list[str]:
 def run(args) -> int:
     import sys
 
+    from attnkit import api
     from attnkit.sim import pareto
     rows = pareto.read_rows(args.results)
-    found = pareto.front_by(rows, args.minimize, args.maximize, args.by, source=args.results)
+    found = api.pareto(rows, args.minimize, args.maximize, args.by, source=args.results)
     if args.out:
         pareto.write_rows(found, args.out)
     if args.json:

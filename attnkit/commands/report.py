@@ -3,7 +3,6 @@
 import sys
 
 from attnkit.commands._common import add_json, emit
-from attnkit.reports.render import main_command_line, render
 
 NAME = "report"
 HELP = "draw energy/latency/utilisation/Pareto/RTL figures from result files and write DIR/report.html and report.md"
@@ -17,8 +16,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    result = render(args.inputs, args.out, command=main_command_line(),
-                    log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    from attnkit import api
+    from attnkit.reports.render import main_command_line
+    result = api.report(args.inputs, args.out, command=main_command_line(),
+                        log=lambda msg: print(msg, file=sys.stderr, flush=True))
     emit(args, result, ["report_html", "report_md", "figures", "seconds"])
     if not args.json:
         print(f"report: open {result['report_html']}", file=sys.stderr)

@@ -5,7 +5,7 @@ import sys
 
 from attnkit.commands._common import add_json, add_set, emit
 from attnkit.hw import blocks
-from attnkit.testbench import runner, toolchain
+from attnkit.testbench import toolchain
 
 NAME = "rtl-test"
 HELP = "simulate an RTL block under Verilator or Icarus and check it bit for bit against its golden model"
@@ -22,9 +22,10 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
+    from attnkit import api
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
-    result = runner.run(args.block, args.sets, sim=args.sim, vectors=args.vectors, seed=seed, waves=args.waves,
-                        log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    result = api.rtl_test(args.block, vectors=args.vectors, seed=seed, sim=args.sim, set=args.sets, waves=args.waves,
+                          log=lambda msg: print(msg, file=sys.stderr, flush=True))
     emit(args, result, ["block", "simulator", "vectors", "mismatches", "cycles", "predicted_cycles", "seed",
                         "build_s", "run_s", "log"] + (["waves"] if args.waves else []))
     if result["mismatches"] or result.get("latency_errors"):

@@ -11,10 +11,10 @@ _SHOWN = ("engine", "cycles", "compute_cycles", "latency_s", "energy_pj", "area_
 
 def add_arguments(p) -> None:
     p.add_argument("--arch", required=True, metavar="A.yaml",
-                   help="architecture: a path, or a shipped name from configs/arch/ (e.g. systolic)")
+                   help="architecture: a path, or a name on the config search path (`attnkit configs arch`; e.g. systolic)")
     p.add_argument("--workload", required=True, metavar="W.yaml",
-                   help="workload: a path, or a shipped name from configs/workloads/ (e.g. gemm)")
-    p.add_argument("--engine", default=None, metavar="NAME", help="engine to run (default: the arch's `engine` key)")
+                   help="workload: a path, or a name on the config search path (`attnkit configs workloads`; e.g. gemm)")
+    p.add_argument("--engine", default=None, metavar="NAME", help="engine to run (default: the arch's `engine` key; `attnkit configs --engines` lists them)")
     p.add_argument("--mode", choices=("closed", "event"), default="closed",
                    help="closed form (default, fast) or the event-driven run (exact, small problems)")
     add_set(p)
@@ -22,9 +22,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from attnkit.sim import api
-    result = api.simulate(args.arch, args.workload, engine=args.engine, sets=args.sets, mode=args.mode)
-    record = result.to_json()
+    from attnkit import api
+    record = api.simulate(args.arch, args.workload, engine=args.engine, mode=args.mode, set=args.sets).to_dict()
     if args.json:
         emit(args, record)
         return 0

@@ -1,7 +1,5 @@
 """attnkit sweep SPEC.yaml: run a design-space sweep and append one CSV row per design point."""
 
-from pathlib import Path
-
 from attnkit.commands._common import add_json, emit
 
 NAME = "sweep"
@@ -9,7 +7,7 @@ HELP = "run a design-space sweep (configs/sweeps/*.yaml); writes DIR/results.csv
 
 
 def add_arguments(p) -> None:
-    p.add_argument("spec", metavar="SPEC.yaml", help="sweep spec: a path, or a name in configs/sweeps/")
+    p.add_argument("spec", metavar="SPEC.yaml", help="sweep spec: a path, or a name on the config search path (`attnkit configs sweeps`)")
     p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
                    help="worker processes (default: one per core; 1 runs in this process)")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: build/sweeps/<spec name>)")
@@ -27,19 +25,11 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from attnkit.errors import AttnkitError
-    from attnkit.sim import sweep, sweep_run
-    if args.chunk is not None and args.chunk < 1:
-        raise AttnkitError(f"--chunk {args.chunk}: expected at least 1")
-    if args.jobs is not None and args.jobs < 1:
-        raise AttnkitError(f"--jobs {args.jobs}: expected at least 1")
-    plan = sweep.load_spec(args.spec)
+    from attnkit import api
     if args.dry_run:
-        emit(args, {"spec": plan.spec_path, "name": plan.name, "points": len(plan.ids),
-                    "rejected_by_constraints": plan.rejected, "columns": plan.columns})
+        emit(args, api.sweep_plan(args.spec))
         return 0
-    out = args.out or str(Path("build/sweeps") / Path(plan.spec_path).stem)
-    summary = sweep_run.run(plan, out, jobs=args.jobs, resume=args.resume, executor=args.executor,
-                            scheduler=args.scheduler, chunk=args.chunk, progress=not args.no_progress)
-    emit(args, summary)
+    rows = api.sweep(args.spec, out=args.out, jobs=args.jobs, resume=args.resume, executor=args.executor,
+                     scheduler=args.scheduler, chunk=args.chunk, progress=not args.no_progress)
+    emit(args, rows.summary)
     return 0

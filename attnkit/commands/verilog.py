@@ -15,8 +15,7 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    block = blocks.get(args.block)
-    params = block.load_params(args.sets)
-    path = blocks.write_verilog(block, params, args.out)
-    emit(args, {"block": block.name, "verilog": str(path), "lines": path.read_text().count("\n")})
+    from attnkit import api
+    path = api.verilog(args.block, args.out, set=args.sets)
+    emit(args, {"block": args.block, "verilog": str(path), "lines": path.read_text().count("\n")})
     return 0

@@ -1,0 +1,237 @@
+"""The Python API: the same verbs as the command line, for notebooks and scripts.
+
+Every ``attnkit`` command is a thin layer over one function here, so a
+notebook and a shell get the same numbers::
+
+    import attnkit
+    r = attnkit.simulate("fusemax", "bert", set={"workload.seq_len": 4096})
+    r.cycles, r.latency_s, r.to_dict()["energy_breakdown"]
+
+Configs are given as paths, as names (resolved through the search path:
+./configs, then ``ATTNKIT_CONFIG_PATH``, then the shipped configs; see
+:func:`configs`) or as parameter objects already loaded with
+:func:`load_arch` / :func:`load_workload`. ``set`` takes the same edits as
+``--set``: a mapping ``{"array_2d.rows": 64, "workload.seq_len": 4096}`` or a
+list of ``"key=value"`` strings; keys starting with ``workload.`` edit the
+workload. Mistakes raise :class:`attnkit.errors.AttnkitError` (the CLI
+prints these as one line).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from attnkit.errors import AttnkitError
+
+SetArg = Mapping[str, Any] | Iterable[str] | None
+
+
+def _sets(set: SetArg) -> list[str]:
+    """``--set``-style strings from a mapping or a list of ``key=value`` strings."""
+    if set is None:
+        return []
+    if isinstance(set, str):
+        return [set]
+    if isinstance(set, Mapping):
+        import yaml
+        out = []
+        for key, value in set.items():
+            text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
+            out.append(f"{key}={text.removesuffix(chr(10) + '...').strip()}")
+        return out
+    return list(set)
+
+
+class Rows(list):
+    """A list of result rows (dicts), as the CLI's ``--json`` prints them."""
+
+    def to_pandas(self):
+        """The rows as a pandas DataFrame (needs pandas installed)."""
+        try:
+            import pandas
+        except ImportError:
+            raise AttnkitError("Rows.to_pandas needs pandas: pip install pandas") from None
+        return pandas.DataFrame(list(self))
+
+
+# --- Configs ------------------------------------------------------------------------------------
+
+def load_arch(arch, set: SetArg = None):
+    """The frozen architecture object for a path, a name or an already-loaded object, with ``set`` applied."""
+    from attnkit.sim import api
+    return api.load_arch(arch, _sets(set))
+
+
+def load_workload(workload, set: SetArg = None):
+    """The frozen workload object for a path, a name or an already-loaded object, with ``set`` applied."""
+    from attnkit.sim import api
+    return api.load_workload(workload, _sets(set))
+
+
+def configs(folder: str | None = None) -> Rows:
+    """Every config name on the search path and the file it resolves to.
+
+    One row per (folder, name): ``folder``, ``name``, ``path`` (the winner),
+    ``origin`` (``./configs``, ``ATTNKIT_CONFIG_PATH`` or ``shipped``) and
+    ``shadows`` (the files of the same name further down the path).
+    """
+    from attnkit import config
+    folders = config.FOLDERS if folder is None else (folder,)
+    if folder is not None and folder not in config.FOLDERS:
+        raise AttnkitError(f"unknown config folder {folder!r} (known: {', '.join(config.FOLDERS)})")
+    origin = {root.resolve(): name for name, root in config.search_path() if root.exists()}
+    rows = Rows()
+    for f in folders:
+        for name, paths in sorted(config.names(f).items()):
+            root = paths[0].parent.parent.resolve()
+            rows.append({"folder": f, "name": name, "path": str(paths[0]), "origin": origin.get(root, "?"),
+                         "shadows": [str(p) for p in paths[1:]]})
+    return rows
+
+
+# --- Simulation, reproduction, sweeps -----------------------------------------------------------
+
+def simulate(arch, workload, engine: str | None = None, mode: str = "closed", set: SetArg = None):
+    """Run ``engine`` (default: the arch's own) on a workload; a :class:`attnkit.sim.result.Result`.
+
+    ``mode`` is ``"closed"`` (closed form, fast) or ``"event"`` (the
+    event-driven run, exact, for small problems). ``result.to_dict()`` is what
+    ``attnkit simulate --json`` prints.
+    """
+    from attnkit.sim import api
+    if mode not in ("closed", "event"):
+        raise AttnkitError(f"mode {mode!r}: expected 'closed' or 'event'")
+    return api.simulate(arch, workload, engine=engine, sets=_sets(set), mode=mode)
+
+
+def engines() -> list[str]:
+    """The engine names ``simulate`` and sweeps accept (built-in and from plugins)."""
+    from attnkit.sim import engines as registry
+    return sorted(registry.registry())
+
+
+def reproduce_targets() -> dict[str, str]:
+    """Reproduction targets by name: the modules ``attnkit.sim.reproduce_<name>``, found by name."""
+    from attnkit import sim
+    return {info.name.removeprefix("reproduce_").replace("_", "-"): f"attnkit.sim.{info.name}"
+            for info in sorted(pkgutil.iter_modules(sim.__path__), key=lambda i: i.name)
+            if info.name.startswith("reproduce_")}
+
+
+def reproduce_module(name: str):
+    targets = reproduce_targets()
+    if name not in targets:
+        raise AttnkitError(f"unknown reproduction {name!r} (known: {', '.join(targets) or 'none'})")
+    return importlib.import_module(targets[name])
+
+
+def reproduce(name: str, out: str | Path | None = None, set: SetArg = None,
+              models: Sequence[str] | None = None, seq_lens: Sequence[int] | None = None) -> Rows:
+    """Rerun a paper's evaluation (``fusemax``, ...) from first principles, beside the paper's figures.
+
+    Returns the rows ``attnkit reproduce NAME --json`` prints (``row`` is
+    ``"point"`` or ``"summary"``) and writes them to ``out``/results.csv and
+    results.json (default ``build/reproduce/NAME``).
+    """
+    module = reproduce_module(name)
+    out = str(out) if out is not None else f"build/reproduce/{name}"
+    return Rows(module.main(sets=_sets(set), out=out, models=models, seq_lens=seq_lens))
+
+
+def sweep(spec, out: str | Path | None = None, jobs: int | None = None, resume: bool = False,
+          executor: str = "local", scheduler: str | None = None, chunk: int | None = None,
+          progress: bool = False) -> Rows:
+    """Run a design-space sweep (a spec path or name, see README "Sweeps"); its rows.
+
+    Rows are appended to ``out``/results.csv as points finish (default
+    ``build/sweeps/<spec name>``), so an interrupted sweep loses nothing and
+    ``resume=True`` completes it. Returns every row of results.csv, values
+    parsed; ``.to_pandas()`` gives a DataFrame.
+    """
+    from attnkit.sim import pareto as pareto_mod
+    from attnkit.sim import sweep as sweep_mod
+    from attnkit.sim import sweep_run
+    if chunk is not None and chunk < 1:
+        raise AttnkitError(f"chunk {chunk}: expected at least 1")
+    if jobs is not None and jobs < 1:
+        raise AttnkitError(f"jobs {jobs}: expected at least 1")
+    if executor not in ("local", "dask"):
+        raise AttnkitError(f"executor {executor!r}: expected 'local' or 'dask'")
+    plan = sweep_mod.load_spec(spec)
+    out = Path(out) if out is not None else Path("build/sweeps") / Path(plan.spec_path).stem
+    summary = sweep_run.run(plan, out, jobs=jobs, resume=resume, executor=executor, scheduler=scheduler,
+                            chunk=chunk, progress=progress)
+    rows = Rows(pareto_mod.read_rows(out / "results.csv"))
+    rows.summary = summary
+    return rows
+
+
+def sweep_plan(spec) -> dict:
+    """A sweep spec checked and expanded, nothing run (``attnkit sweep --dry-run``)."""
+    from attnkit.sim import sweep as sweep_mod
+    plan = sweep_mod.load_spec(spec)
+    return {"spec": plan.spec_path, "name": plan.name, "points": len(plan.ids),
+            "rejected_by_constraints": plan.rejected, "columns": plan.columns}
+
+
+def pareto(rows, minimize: Sequence[str] = (), maximize: Sequence[str] = (), by: Sequence[str] = (),
+           source: str = "rows") -> Rows:
+    """The Pareto front of ``rows`` (a list of dicts, or a results.csv path) over the chosen metrics.
+
+    One front per value of the ``by`` columns. Rows that failed or are
+    infeasible are left out. ``source`` names the rows in error messages.
+    """
+    from attnkit.sim import pareto as pareto_mod
+    if isinstance(rows, (str, Path)):
+        source, rows = str(rows), pareto_mod.read_rows(rows)
+    if isinstance(minimize, str) or isinstance(maximize, str) or isinstance(by, str):
+        raise AttnkitError("pareto: minimize, maximize and by take lists of column names")
+    return Rows(pareto_mod.front_by(list(rows), list(minimize), list(maximize), list(by), source=source))
+
+
+# --- Reports and RTL ----------------------------------------------------------------------------
+
+def report(inputs: str | Path | Sequence[str | Path], out: str | Path, command: str | None = None,
+           log=None) -> dict:
+    """Figures, ``out``/report.md and a self-contained ``out``/report.html from result files or folders.
+
+    ``inputs``: what ``reproduce``, ``sweep``, ``simulate`` (JSON) and
+    ``rtl-test`` (JSON) wrote. Returns the paths written and the figure count.
+    """
+    from attnkit.reports.render import render
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    return render([str(i) for i in inputs], out, command=command, log=log or (lambda msg: None))
+
+
+def blocks() -> list[str]:
+    """The RTL block names (built-in and from plugins)."""
+    from attnkit.hw import blocks as registry
+    return registry.names()
+
+
+def verilog(block: str, out: str | Path = "build/verilog", set: SetArg = None) -> Path:
+    """Export an RTL block to ``out``/BLOCK.v, sized by its configs with ``set`` applied; the path."""
+    from attnkit.hw import blocks as registry
+    b = registry.get(block)
+    return registry.write_verilog(b, b.load_params(_sets(set)), out)
+
+
+def rtl_test(block: str, vectors: int = 1000, seed: int | None = None, sim: str = "verilator",
+             set: SetArg = None, waves: bool = False, log=None) -> dict:
+    """Simulate a block's cocotb testbench and check it bit for bit against its golden model.
+
+    Returns what ``attnkit rtl-test --json`` prints: block, simulator,
+    vectors, mismatches, cycles, predicted_cycles, seed, and the log's path.
+    """
+    import random
+
+    from attnkit.testbench import runner, toolchain
+    if sim not in toolchain.SIMULATORS:
+        raise AttnkitError(f"sim {sim!r}: expected one of {', '.join(toolchain.SIMULATORS)}")
+    seed = seed if seed is not None else random.randrange(1 << 31)
+    return runner.run(block, _sets(set), sim=sim, vectors=vectors, seed=seed, waves=waves,
+                      log=log or (lambda msg: None))
