@@ -123,4 +123,6 @@ class SpatialArch:
         return self.dram.bandwidth_bytes_per_s / self.clock_hz / self.word_bytes
 
 
-ARCH_KINDS = {"spatial": SpatialArch}
+from attnkit.models.edgemoe import FpgaArch  # noqa: E402  (Edge-MoE: kind fpga)
+
+ARCH_KINDS = {"spatial": SpatialArch, "fpga": FpgaArch}

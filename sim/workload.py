@@ -60,4 +60,6 @@ class AttentionWorkload:
         return self.kv_heads or self.heads
 
 
-WORKLOAD_KINDS = {"gemm": GemmWorkload, "attention": AttentionWorkload}
+from attnkit.models.edgemoe import VitMoeWorkload  # noqa: E402  (Edge-MoE: kind vit-moe)
+
+WORKLOAD_KINDS = {"gemm": GemmWorkload, "attention": AttentionWorkload, "vit-moe": VitMoeWorkload}
