@@ -23,15 +23,26 @@ import matplotlib.pyplot as plt
 import yaml
 
 from attnkit import __version__, reports
+from attnkit.errors import AttnkitError
 from attnkit.reports.data import Table, load_all
 from attnkit.reports.figure import Figure
 
 
 def families():
-    """The figure families, in their ``ORDER``."""
-    found = [importlib.import_module(f"{reports.__name__}.{info.name}")
-             for info in pkgutil.iter_modules(reports.__path__) if info.name.startswith("fig_")]
-    return sorted(found, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
+    """The figure families, in their ``ORDER``: ``reports/fig_*.py``, then the ``attnkit.figures``
+    entry points (plugin modules of the same shape, see :mod:`attnkit.plugins`)."""
+    from attnkit import plugins
+    found: dict[str, object] = {}
+    origin: dict[str, str] = {}
+    for info in pkgutil.iter_modules(reports.__path__):
+        if info.name.startswith("fig_"):
+            module = importlib.import_module(f"{reports.__name__}.{info.name}")
+            plugins.merge("figure family", found, origin, info.name.removeprefix("fig_"), module, module.__name__)
+    for name, who, module in plugins.load("attnkit.figures"):
+        if not callable(getattr(module, "figures", None)):
+            raise AttnkitError(f"{who}: expected a module with figures(tables), TITLE and ORDER")
+        plugins.merge("figure family", found, origin, name, module, who)
+    return sorted(found.values(), key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 
 def _fmt(v) -> str:

@@ -5,7 +5,9 @@ Each module in this package that simulates something defines
 mode="closed")`` returns a :class:`attnkit.sim.result.Result` (``mode`` is
 ``"closed"`` for the closed form or ``"event"`` for the event-driven run).
 Modules are found by name, so a new engine is a new module: the CLI, sweeps
-and reports pick it up with no other change.
+and reports pick it up with no other change. Other installed packages add
+engines the same way through the ``attnkit.engines`` entry-point group
+(:mod:`attnkit.plugins`).
 """
 
 from __future__ import annotations
@@ -20,16 +22,12 @@ from attnkit.errors import AttnkitError
 
 @lru_cache(maxsize=None)
 def registry() -> dict[str, Callable]:
-    found: dict[str, Callable] = {}
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for name, fn in getattr(module, "ENGINES", {}).items():
-            if name in found:
-                raise RuntimeError(f"engine {name!r} is defined twice (second in {module.__name__})")
-            found[name] = fn
-    return found
+    """Every engine by name: this package's modules, then the ``attnkit.engines`` entry points."""
+    from attnkit import plugins
+    builtin = [(module.__name__, module) for module in
+               (importlib.import_module(f"{__name__}.{info.name}")
+                for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))]
+    return plugins.collect("engine", "attnkit.engines", "ENGINES", builtin)
 
 
 def get(name: str) -> Callable:
