@@ -13,7 +13,7 @@ Interfaces (``lib.stream``):
 
 The controller runs the schedule of :mod:`attnkit.hw.attention_params`: slots
 of d cycles, QK of tile ``t`` in slot ``2t`` and PV of tile ``t`` in slot
-``2t + 3``. Each row of the array reads its own bank of K and V (key ``k``
+``2t + 3``; a causal problem's blocks skip the key tiles the mask empties. Each row of the array reads its own bank of K and V (key ``k``
 is in bank ``k mod R``), each column its bank of Q, one cycle later than the
 row or column before (the systolic skew). Nothing inside waits: the only
 flow control is that the whole core stops while an output row is offered and
@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.attention_params import RtlAttentionParams
 from attnkit.hw.exp import Exp2Mantissa
-from attnkit.hw.row_unit import RowLane
+from attnkit.hw.row_unit import RowLane, last_key_tile
 from attnkit.hw.systolic import PV, QK, ArrayFormats, SystolicArray
 
 
@@ -107,6 +107,7 @@ class AttentionEngine(wiring.Component):
         e = Signal(range(max(2, d)))
         slot = Signal(range(p.slots + 1))
         jq, bq, jp = Signal(range(max(2, J))), Signal(range(max(2, B))), Signal(range(max(2, J)))
+        bp = Signal(range(max(2, B)))          # PV's block: a causal block's key tiles end at J_b (last_key_tile)
         par_q, par_p = Signal(), Signal()      # tile parity: free-running across problems, as the row unit's
         desc = Signal(desc_layout)
         is_qk = (state == RUN) & ~slot[0] & (slot < 2 * T)
@@ -121,11 +122,15 @@ class AttentionEngine(wiring.Component):
             with core.If(e == d - 1):
                 core.d.sync += slot.eq(slot + 1)
                 with core.If(is_qk):
-                    core.d.sync += [jq.eq(Mux(jq == J - 1, 0, jq + 1)), par_q.eq(~par_q)]
-                    with core.If(jq == J - 1):
+                    q_last = last_key_tile(p, jq, bq)
+                    core.d.sync += [jq.eq(Mux(q_last, 0, jq + 1)), par_q.eq(~par_q)]
+                    with core.If(q_last):
                         core.d.sync += bq.eq(Mux(bq == B - 1, 0, bq + 1))
                 with core.If(is_pv):
-                    core.d.sync += [jp.eq(Mux(jp == J - 1, 0, jp + 1)), par_p.eq(~par_p)]
+                    p_last = last_key_tile(p, jp, bp)
+                    core.d.sync += [jp.eq(Mux(p_last, 0, jp + 1)), par_p.eq(~par_p)]
+                    with core.If(p_last):
+                        core.d.sync += bp.eq(Mux(bp == B - 1, 0, bp + 1))
                 with core.If(slot == p.slots - 1):
                     core.d.sync += [state.eq(DRAIN), slot.eq(0)]
         busy = Signal(32)

@@ -10,10 +10,13 @@ engine ``rtl-attention`` are all built from it.
 The schedule (what the controller issues; see :mod:`attnkit.hw.attention`):
 the problem's ``4 N`` input rows (Q, K, V, mask) arrive one per cycle; then
 the array runs slots of ``d`` cycles, QK of tile ``t`` in slot ``2t`` and PV
-of tile ``t`` in slot ``2t + 3`` (tiles ``t = b J + j``: query block ``b``,
-key tile ``j``), so that in steady state every slot is busy and the row
+of tile ``t`` in slot ``2t + 3`` (tiles in order: query block ``b``, then key
+tile ``j < J_b``), so that in steady state every slot is busy and the row
 unit's work for tile ``t`` (logits, running max, exp, sums) overlaps the QK
-of tile ``t + 1`` and the PV of tile ``t - 1``.
+of tile ``t + 1`` and the PV of tile ``t - 1``. A causal problem skips the key
+tiles its mask empties: block ``b`` runs ``J_b`` key tiles (:meth:`key_tiles`),
+those holding a key at or before its last query; the tiles it keeps (the
+diagonal ones included) run in full, the mask applied in the row unit.
 """
 
 from __future__ import annotations
@@ -49,13 +52,16 @@ class RtlAttentionParams:
         R, C, d, N = self.rows, self.cols, self.head_dim, self.seq_len
         if self.workload.context:
             raise FieldError("workload.context", f"{self.workload.context}; the RTL engine runs prefill (context: 0)")
+        if self.workload.kv_heads not in (0, self.workload.heads):
+            raise FieldError("workload.kv_heads", f"{self.workload.kv_heads}; the RTL engine runs one head with its"
+                             " own K/V (kv_heads: 0 or heads)")
         if R < 2 or C < 1:
             raise FieldError("arch.array_2d.rows", f"{R} x {C}; the engine needs at least 2 rows and 1 column")
         # The row unit's work for one tile must fit between its QK and its PV slot (2 d cycles).
         if R + 4 > 2 * d:
             raise FieldError("workload.head_dim", f"{d}; an array of {R} rows needs head_dim >= {(R + 5) // 2} so the"
                              " row unit finishes a tile's exp within the two slots before its PV")
-        if C > 2 * d * self.tiles_per_block:
+        if C > 2 * d * self.key_tiles(0):   # a block's rows leave before the next block's (J_b grows with b)
             raise FieldError("arch.array_2d.cols", f"{C}; at most 2 * head_dim * key tiles output rows per block")
         if N > 4096:
             raise FieldError("workload.seq_len", f"{N}; the RTL engine buffers the whole sequence, at most 4096")
@@ -91,9 +97,16 @@ class RtlAttentionParams:
         """B: query blocks of C queries (the last one padded; its padding is never output)."""
         return -(-self.seq_len // self.cols)
 
+    def key_tiles(self, b: int) -> int:
+        """J_b: key tiles query block ``b`` runs (causal: only those with a key <= its last query)."""
+        if not self.causal:
+            return self.tiles_per_block
+        last_query = min((b + 1) * self.cols, self.seq_len) - 1
+        return last_query // self.rows + 1
+
     @property
     def tiles(self) -> int:
-        return self.blocks * self.tiles_per_block
+        return sum(self.key_tiles(b) for b in range(self.blocks))
 
     @property
     def input_rows(self) -> int:
@@ -152,9 +165,9 @@ class RtlAttentionParams:
         return self.rows + OUT_STAGES + EMIT_STAGES
 
     def mac_cycles_used(self) -> int:
-        """PE-cycles doing QK or PV work on real (unpadded) keys and queries."""
+        """PE-cycles doing QK or PV work on real (unpadded) key/query pairs the mask (causal) keeps."""
         n, d = self.seq_len, self.head_dim
-        return 2 * n * n * d
+        return 2 * (n * (n + 1) // 2 if self.causal else n * n) * d
 
     def mac_cycles_busy(self) -> int:
         """PE-cycles in slots that hold a wave (padding included)."""

@@ -35,6 +35,17 @@ from attnkit.hw.recip import RecipMantissa, leading_one
 from attnkit.models.fixed import Overflow, QFormat, Rounding
 
 
+def last_key_tile(p: RtlAttentionParams, j, b):
+    """True when key tile ``j`` is the last that query block ``b`` runs: ``j == J_b - 1``
+    (:meth:`RtlAttentionParams.key_tiles`; a causal block stops at the tile holding its last query)."""
+    J = p.tiles_per_block
+    if not p.causal:
+        return j == J - 1
+    R, C, N = p.rows, p.cols, p.seq_len
+    end = b * C + C                                   # one past the block's last query (before the N clamp)
+    return (j == J - 1) | ((j + 1) * R >= Mux(end > N, N, end))
+
+
 class RowLane(wiring.Component):
     def __init__(self, p: RtlAttentionParams, column: int):
         self.p, self.column = p, column
@@ -75,8 +86,9 @@ class RowLane(wiring.Component):
         with m.If(reading):
             with m.If(idx == R - 1):
                 m.d.sync += busy.eq(0)
-                m.d.sync += [jq.eq(Mux(jq == J - 1, 0, jq + 1)), tq.eq(~tq)]
-                with m.If(jq == J - 1):
+                q_last = last_key_tile(p, jq, bq)
+                m.d.sync += [jq.eq(Mux(q_last, 0, jq + 1)), tq.eq(~tq)]
+                with m.If(q_last):
                     m.d.sync += bq.eq(Mux(bq == B - 1, 0, bq + 1))
             with m.Else():
                 m.d.sync += [busy.eq(1), cnt.eq(idx + 1)]
@@ -115,7 +127,7 @@ class RowLane(wiring.Component):
         lm_done = Signal()
         m.d.sync += lm_done.eq(reading & (idx == R - 1))
         with m.If(reading & (idx == R - 1)):
-            m.d.sync += [first.eq(jq == 0), last.eq(jq == J - 1), parity.eq(tq)]
+            m.d.sync += [first.eq(jq == 0), last.eq(last_key_tile(p, jq, bq)), parity.eq(tq)]
 
         # ---- exp unit: mantissas of the tile's logits, in row order
         m.submodules.exp = ex = Exp2Mantissa(num.exp, lf, num.logit_fmt.width)
@@ -192,11 +204,12 @@ class RowLane(wiring.Component):
             m.d.sync += [rnv[d - 1].eq(new), f.eq(Mux(f == d - 1, 0, f + 1))]
             with m.If(f0):
                 m.d.sync += [rsh_hold.eq(rsh), z_hold.eq(z_live), zero_hold.eq(zero_live), y_hold.eq(y_live)]
+            p_last = last_key_tile(p, jp, bp)
             with m.If(f == d - 1):
-                m.d.sync += jp.eq(Mux(jp == J - 1, 0, jp + 1))
-                with m.If(jp == J - 1):
+                m.d.sync += jp.eq(Mux(p_last, 0, jp + 1))
+                with m.If(p_last):
                     m.d.sync += bp.eq(Mux(bp == B - 1, 0, bp + 1))
-            with m.If(jp == J - 1):
+            with m.If(p_last):
                 m.d.sync += [n_reg.eq(n_val), n_valid.eq(1), n_last.eq((f == d - 1) & (bp * C + self.column < N))]
 
         # ---- output stage: out = rnd(n * y), shifted into the output row

@@ -141,7 +141,8 @@ async def attention_problems(dut):
     window = p.slots * d
     finish(dut, tb, sb, checked=tb.vectors, cycles=cycle_counts[0] if cycle_counts else 0,
            predicted_cycles=predicted, latency_errors=latency_errors,
-           cycles_per_problem=sorted(set(cycle_counts)), elements=tb.vectors * n * d,
+           cycles_per_problem=sorted(set(cycle_counts)), elements=tb.vectors * n * d, causal=p.causal,
+           tiles=p.tiles, tiles_unmasked=p.blocks * p.tiles_per_block,   # causal: the tiles skipped are the difference
            kinds={kd: kinds.count(kd) for kd in KINDS},
            array_busy_cycles=busy_counts[0] if busy_counts else 0, array_window_cycles=window,
            steady_util_2d=(busy_counts[0] / window) if busy_counts else 0.0,

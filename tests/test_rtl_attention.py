@@ -52,6 +52,29 @@ FAST = [((2, 2, 8, 7, False), 4, 11), ((4, 4, 8, 18, True), 4, 12)]
 def test_verilator_bit_and_cycle_exact(shape, problems, seed):
     r = _check(_sets(*shape), problems, seed)
     assert r["kinds"] == {"plain": 1, "random-mask": 1, "sparse-mask": 1, "corners": 1}
+    if shape[4]:   # causal, N = 18 on 4 x 4: blocks run 1, 2, 3, 4, 5 key tiles (15 of 25)
+        assert (r["tiles"], r["tiles_unmasked"]) == (15, 25)
+
+
+CAUSAL = [  # (R, C, d, N, causal), problems, seed: 50 causal problems, ragged N, 2x2 .. 8x8 and non-square
+    ((2, 2, 8, 37, True), 10, 41),
+    ((4, 4, 16, 45, True), 10, 42),
+    ((8, 8, 16, 61, True), 10, 43),
+    ((8, 2, 8, 29, True), 10, 44),
+    ((2, 8, 8, 23, True), 10, 45),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shape,problems,seed", CAUSAL)
+def test_verilator_causal_matrix(shape, problems, seed):
+    """Causal problems skip the key tiles the mask empties, bit- and cycle-exact."""
+    r = _check(_sets(*shape), problems, seed)
+    R, C, d, n, _ = shape
+    blocks, J = -(-n // C), -(-n // R)
+    assert r["tiles_unmasked"] == blocks * J
+    # block b keeps the key tiles up to the one holding its last query
+    assert r["tiles"] == sum((min((b + 1) * C, n) - 1) // R + 1 for b in range(blocks)) < blocks * J
 
 
 SLOW = [  # (R, C, d, N, causal), problems, seed: 210 problems

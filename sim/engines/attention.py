@@ -68,6 +68,23 @@ class Shape:
     P: int          # queries
     E: int
     F: int
+    Bkv: int = 0    # batch x kv_heads: K/V tensors (each shared by h query heads)
+    h: int = 1      # query heads per K/V head (grouped-query attention; 1: multi-head)
+    causal: bool = False   # query i sees keys 0..i (prefill only)
+
+    def key_tiles(self, q_end: int, R: int) -> int:
+        """Key tiles of R keys that queries before ``q_end`` need (causal: up to the tile holding q_end - 1)."""
+        M1 = ceil(self.M / R)
+        return min(M1, (q_end - 1) // R + 1) if self.causal else M1
+
+    def keys(self, q_end: int, R: int) -> int:
+        """Keys those tiles hold (the last tile's padding beyond M left out)."""
+        return min(self.M, self.key_tiles(q_end, R) * R)
+
+    @property
+    def unmasked(self) -> int:
+        """(key, query) pairs the mask keeps, per head: useful work."""
+        return self.P * (self.P + 1) // 2 if self.causal else self.M * self.P
 
 
 @dataclass
@@ -93,13 +110,13 @@ def _shape(arch, w) -> Shape:
         raise AttnkitError(f"attention engines run on a spatial architecture, not {getattr(arch, 'kind', arch)!r}")
     if getattr(w, "kind", None) != "attention":
         raise AttnkitError(f"attention engines run an attention workload, not {getattr(w, 'kind', w)!r}")
-    if w.causal:
-        raise AttnkitError("workload.causal: the FuseMax engines model non-causal attention only")
     if arch.array_1d.pes < 1:
         raise AttnkitError(f"arch {arch.name!r}: array_1d.pes = 0, but these engines need a 1D array")
     M = w.context or w.seq_len
     P = 1 if w.context else w.seq_len
-    return Shape(B=w.batch * w.heads, M=M, P=P, E=w.head_dim, F=w.head_dim)
+    # Decode (context > 0): the one query is the newest position and sees every key, so causal masks nothing.
+    return Shape(B=w.batch * w.heads, M=M, P=P, E=w.head_dim, F=w.head_dim, Bkv=w.batch * w.groups,
+                 h=w.heads // w.groups, causal=bool(w.causal and not w.context))
 
 
 def _need_ops(arch, where: str, einsums, cas) -> None:
@@ -133,16 +150,21 @@ def _dram(arch, acc: Acc, read_words: float, write_words: float) -> None:
     acc.dram_bytes += (read_words + write_words) * arch.word_bits / 8
 
 
-def _charge(acc: Acc, arch, where: str, e: cascade.Einsum, units: float, s: Shape) -> None:
-    """Compute and register-file actions of ``units`` units of Einsum ``e`` on array ``where``."""
+def _charge(acc: Acc, arch, where: str, e: cascade.Einsum, units: float, s: Shape,
+            useful: float | None = None) -> None:
+    """Compute and register-file actions of ``units`` units of Einsum ``e`` on array ``where``;
+    ``useful`` of them (default all) count towards utilisation (a causal diagonal tile computes its
+    masked elements too: energy, not useful work)."""
     has_exp = "exp" in getattr(arch, where).ops
     acts = e.actions(s.E, s.F, has_exp, arch.exp_taylor_macs)
-    slots = e.cycles(s.E, s.F, has_exp, arch.exp_taylor_macs) * units
+    per = e.cycles(s.E, s.F, has_exp, arch.exp_taylor_macs)
+    slots = per * units
+    ops = per * (units if useful is None else useful)
     for k, v in acts.items():
         acc.add(k, v * units)
     if where == "array_2d":
-        acc.ops_2d += slots
-        acc.einsum_2d[e.name] = acc.einsum_2d.get(e.name, 0.0) + slots
+        acc.ops_2d += ops
+        acc.einsum_2d[e.name] = acc.einsum_2d.get(e.name, 0.0) + ops
         rf = "regfile_2d"
         macs = acts.get("mac.mac", 0) * units
         if arch.array_2d.operand_registers:
@@ -158,8 +180,8 @@ def _charge(acc: Acc, arch, where: str, e: cascade.Einsum, units: float, s: Shap
             acc.add(f"{rf}.read", slots)         # elementwise: read operand, write result
             acc.add(f"{rf}.write", slots if e.kind != "max" else 0)
     else:
-        acc.ops_1d += slots
-        acc.einsum_1d[e.name] = acc.einsum_1d.get(e.name, 0.0) + slots
+        acc.ops_1d += ops
+        acc.einsum_1d[e.name] = acc.einsum_1d.get(e.name, 0.0) + ops
         acc.add("regfile_1d.read", slots)
         acc.add("regfile_1d.write", slots)
 
@@ -190,7 +212,7 @@ def _result(name, arch, table, timing, acc: Acc, s: Shape, extra: dict) -> Resul
         "tiles": timing.tiles,
         # roofline: the busier array at full rate, and the compulsory Q, K, V, O traffic at full bandwidth
         "bound_compute_s": max(acc.ops_2d / pes2, acc.ops_1d / pes1 if pes1 else 0.0) / arch.clock_hz,
-        "bound_dram_s": arch.word_bytes * s.B * (s.P + s.M) * (s.E + s.F) / arch.dram.bandwidth_bytes_per_s,
+        "bound_dram_s": arch.word_bytes * (s.B * s.P + s.Bkv * s.M) * (s.E + s.F) / arch.dram.bandwidth_bytes_per_s,
         **extra,
     }
     return Result(engine=name, cycles=cyc, clock_hz=arch.clock_hz, energy_pj=energy, area_mm2=area,
@@ -235,50 +257,93 @@ def _one_pass(arch, w, table, mode, binding: str, serial: bool, name: str) -> Re
         raise AttnkitError(f"arch {arch.name!r}: global_buffer.bytes = {arch.global_buffer.bytes} cannot hold"
                            f" {TILE_PIPE.depth} {R}-key K/V tiles and one {C}-query group")
     M1, G = ceil(s.M / R), ceil(s.P / C)
-    gq = min(G, room // per_group)                    # query groups per resident block
+    # The query groups that share one K/V head: position group g of each of its h query heads, in
+    # position order, each with the key tiles it needs (causal: up to its last query's tile).
+    nq = [min(C, s.P - g * C) for g in range(G)]
+    Js = [s.key_tiles(g * C + nq[g], R) for g in range(G) for _ in range(s.h)]
+    nqs = [nq[g] for g in range(G) for _ in range(s.h)]
+    gq = min(len(Js), room // per_group)             # query groups per resident block
     wb = arch.word_bits / 8
     kv = _dram_cycles(arch, R * (E + F) * wb)
     q = _dram_cycles(arch, C * E * wb)
     o = _dram_cycles(arch, C * F * wb)
 
-    def row(g: int, first: bool, last: bool) -> list:
-        """One key tile against the block's g query groups (K/V fetched once, by the first group)."""
-        fetch = q if first else 0                     # Q groups are fetched with the first key tile
-        store = o if last else 0                      # the last key tile is followed by AV; O goes out
-        t1 = (d1 + av) if last else d1
-        return [(kv + fetch + store, d2, t1)] + ([Repeat(g - 1, [(fetch + store, d2, t1)])] if g > 1 else [])
+    def tile(first: bool, last: bool, fetch_kv: bool) -> tuple:
+        """One key tile of one query group: Q comes with its first key tile, O leaves after its last
+        (which AV follows on the 1D array); the row's first tile brings the K/V tile."""
+        return ((kv if fetch_kv else 0) + (q if first else 0) + (o if last else 0), d2, (d1 + av) if last else d1)
 
-    def block(g: int) -> list:
-        if M1 == 1:
-            return row(g, True, True)
-        return row(g, True, False) + ([Repeat(M1 - 2, row(g, False, False))] if M1 > 2 else []) + row(g, False, True)
+    def row(first: bool, n_last: int, n_cont: int) -> list:
+        """One key tile against the block's groups that need it: n_last end there, n_cont go on."""
+        runs = [(last, n) for last, n in ((True, n_last), (False, n_cont)) if n]
+        lead, n0 = runs[0]
+        rest = [(lead, n0 - 1)] + runs[1:]
+        return [tile(first, lead, True)] + _rle_runs([(tile(first, last, False), n) for last, n in rest])
 
-    nfull, last = divmod(G, gq)
-    per_head = ([Repeat(nfull, block(gq))] if nfull else []) + (block(last) if last else [])
-    program = [Repeat(s.B, per_head)]
+    def block(J: tuple) -> list:
+        """Key tiles outer, the block's query groups inner (J: their key tiles, ascending); rows change
+        only where a group starts or stops, so each run of equal rows is one Repeat."""
+        Jmax = J[-1]
+        cuts = sorted({0, 1, Jmax} | {j - 1 for j in J} | {j for j in J if j < Jmax})
+        prog = []
+        for a, b in zip(cuts, cuts[1:]):
+            if a >= Jmax:
+                break
+            n_last = sum(1 for j in J if j == a + 1)
+            n_cont = sum(1 for j in J if j > a + 1)
+            r = row(a == 0, n_last, n_cont)
+            prog += r if b - a == 1 else [Repeat(b - a, r)]
+        return prog
+
+    blocks = [tuple(Js[i:i + gq]) for i in range(0, len(Js), gq)]
+    per_kv_head = _rle_runs([(b, 1) for b in blocks], expand=block)
+    program = [Repeat(s.Bkv, per_kv_head)]
     if serial:
         program = _merge_arrays(program)
     timing = pipeline.run(SERIAL_PIPE if serial else TILE_PIPE, program, mode)
 
-    # Actions: useful (unpadded) work only; padded PEs are idle.
+    # Actions: the work of the tiles run (padded PEs idle); utilisation counts the unmasked work only.
     acc = Acc()
-    elems, tq, qs = s.B * s.M * s.P, s.B * M1 * s.P, s.B * s.P
+    heads = s.Bkv
+    elems = heads * s.h * sum(n * s.keys(g * C + n, R) for g, n in enumerate(nq))
+    tq = heads * sum(n * j for n, j in zip(nqs, Js))
+    qs = s.B * s.P
+    useful = {"element": s.B * s.unmasked, "tile_query": tq, "query": qs}
     units = {"element": elems, "tile_query": tq, "query": qs}
     for e in cas:
-        _charge(acc, arch, "array_2d" if e.name in on_2d else "array_1d", e, units[e.per], s)
-    nblocks = s.B * (nfull + (1 if last else 0))
-    kv_words = nblocks * s.M * (E + F)
+        _charge(acc, arch, "array_2d" if e.name in on_2d else "array_1d", e, units[e.per], s, useful[e.per])
+    kv_keys = sum(min(s.M, b[-1] * R) for b in blocks)   # each block fetches the key tiles its last group needs
+    kv_words = heads * kv_keys * (E + F)
     _dram(arch, acc, kv_words + s.B * s.P * E, s.B * s.P * F)
     # Buffer: DRAM fills written; every tile reads its Q group and K/V tile; RNV (F per query)
     # lives in the buffer when it does not fit the 1D register file; O written then read out.
     rnv_in_gb = F + 4 > arch.array_1d.regfile_entries
-    tiles = s.B * M1 * G
+    tiles = heads * sum(Js)
     _gb(arch, acc,
         reads=tiles * (C * E + R * (E + F)) + (2 * F * tq if rnv_in_gb else 0) + s.B * s.P * F,
         writes=kv_words + s.B * s.P * E + (F * tq if rnv_in_gb else 0) + s.B * s.P * F)
     extra = {"design": name, "binding": binding, "pipelined": not serial, "ii_2d": d2, "ii_1d": d1,
-             "query_groups_per_block": gq, "key_tiles": M1, "mode": mode}
+             "query_groups_per_block": gq, "key_tiles": M1, "tiles_run": tiles, "tiles_unmasked": s.B * M1 * G,
+             "kv_fetches_per_kv_head": len(blocks), "mode": mode}
     return _result(name, arch, table, timing, acc, s, extra)
+
+
+def _rle_runs(runs, expand=None) -> list:
+    """(item, count) runs as a program: equal neighbours merged, a run of more than one a Repeat.
+    ``expand`` turns an item into its program (default: the item is one tile)."""
+    merged: list = []
+    for item, n in runs:
+        if n <= 0:
+            continue
+        if merged and merged[-1][0] == item:
+            merged[-1][1] += n
+        else:
+            merged.append([item, n])
+    out = []
+    for item, n in merged:
+        body = expand(item) if expand else [item]
+        out += body if n == 1 else [Repeat(n, body)]
+    return out
 
 
 def _merge_arrays(program):
@@ -324,34 +389,67 @@ def _flat_staging(arch, s: Shape) -> int:
     return 2 * 2 * arch.array_2d.rows * max(s.E, s.F)               # double-buffered K/V tiles
 
 
-def _flat_block(arch, s: Shape, rq: int, spill: bool) -> tuple[int, int, int, float]:
-    """(dram, 2D, 1D) cycles of one block of ``rq`` query rows, and its DRAM words."""
+def _flat_block(arch, s: Shape, n: int, keys: int, spill: bool, kv_words: int) -> tuple[int, int, int, float]:
+    """(dram, 2D, 1D) cycles of one block of ``n`` query rows against ``keys`` keys (causal: the key
+    tiles up to its last row; the diagonal ones in full), fetching ``kv_words`` of K/V, and its DRAM words."""
     R, C, N1 = arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.pes
     has_exp = "exp" in arch.array_1d.ops
     named = cascade.by_name(cascade.THREE_PASS)
-    M1 = ceil(s.M / R)
-    d2 = M1 * ceil(rq / C) * (s.E + s.F)
-    per_elem_1d = sum(named[n].cycles(s.E, s.F, has_exp, arch.exp_taylor_macs)
-                      for n in ("M", "SN", "SD", "A"))
-    d1 = rq * ceil(s.M / N1) * per_elem_1d
-    words = rq * (s.E + s.F) + s.M * (s.E + s.F) + (4 * rq * s.M if spill else 0)
+    d2 = ceil(keys / R) * ceil(n / C) * (s.E + s.F)
+    per_elem_1d = sum(named[k].cycles(s.E, s.F, has_exp, arch.exp_taylor_macs) for k in ("M", "SN", "SD", "A"))
+    d1 = n * ceil(keys / N1) * per_elem_1d
+    words = n * (s.E + s.F) + kv_words + (4 * n * keys if spill else 0)
     return _dram_cycles(arch, words * arch.word_bits / 8), d2, d1, words
 
 
-def _flat_program(arch, s: Shape, rq: int, spill: bool) -> list:
-    nfull, last = divmod(s.P, rq)
-    body = [Repeat(nfull, [_flat_block(arch, s, rq, spill)[:3]])] if nfull else []
-    if last:
-        body.append(_flat_block(arch, s, last, spill)[:3])
-    return [Repeat(s.B, body)]
+def _flat_rows(s: Shape, rq: int, R: int) -> list[tuple[tuple[int, int], int]]:
+    """One head's row blocks in order, as runs ((rows, keys they see), how many)."""
+    nfull, rem = divmod(s.P, rq)
+    out = []
+    k = 0
+    while k < nfull:               # causal: blocks seeing the same key tiles form one run
+        t = ceil((k + 1) * rq / R)
+        k2 = min(nfull - 1, t * R // rq - 1) if s.causal else nfull - 1
+        out.append(((rq, s.keys((k + 1) * rq, R)), k2 - k + 1))
+        k = k2 + 1
+    if rem:
+        out.append(((rem, s.keys(s.P, R)), 1))
+    return out
 
 
-def _flat_fits(arch, s: Shape, rq: int, spill: bool) -> bool:
+def _flat_plan(arch, s: Shape, rq: int, spill: bool, resident: bool) -> tuple[list, float]:
+    """The tile program (one Repeat per K/V head) and its DRAM words.
+
+    FLAT's row-granular tiling: a block of ``rq`` query rows runs QK, the softmax passes and AV
+    against the keys it sees. With ``resident`` the head's K and V stay in the buffer while all
+    its row blocks, and those of the other query heads sharing them (grouped-query), stream past:
+    they are fetched once per K/V head, by its first block. Otherwise every block fetches them again.
+    """
+    R = arch.array_2d.rows
+    rows = _flat_rows(s, rq, R)
+    per_block = lambda n, keys, kv: _flat_block(arch, s, n, keys, spill, kv)
+    stream = [(per_block(n, k, 0 if resident else k * (s.E + s.F)), c) for (n, k), c in rows]
+    head = _rle_runs([(b[:3], c) for b, c in stream])
+    words = sum(b[3] * c for b, c in stream) * s.h
+    if resident:
+        (n0, k0), _ = rows[0]
+        kv_all = s.M * (s.E + s.F)
+        first = per_block(n0, k0, kv_all)
+        rest = [(stream[0][0], stream[0][1] - 1)] + stream[1:]
+        kv_head = ([first[:3]] + _rle_runs([(b[:3], c) for b, c in rest])
+                   + _rle_runs([(tuple(head), s.h - 1)], expand=list))
+        words += kv_all
+    else:
+        kv_head = _rle_runs([(tuple(head), s.h)], expand=list)
+    return [Repeat(s.Bkv, kv_head)], words * s.Bkv
+
+
+def _flat_fits(arch, s: Shape, rq: int, spill: bool, resident: bool) -> bool:
     words = arch.global_buffer.bytes * 8 // arch.word_bits
     R = arch.array_2d.rows
-    staging = _flat_staging(arch, s)
+    kv = s.M * (s.E + s.F) if resident else _flat_staging(arch, s)   # the whole K/V, or its streamed tiles
     block = rq * (s.E + s.F) + (2 * R * rq if spill else rq * s.M)  # Q, O; scores (or their staging)
-    return FLAT_PIPE.depth * block + staging <= words
+    return FLAT_PIPE.depth * block + kv <= words
 
 
 def flat(arch, w, table, mode="closed"):
@@ -362,35 +460,36 @@ def flat(arch, w, table, mode="closed"):
     best = None
     for rq in _flat_candidates(arch, s):
         for spill in (False, True):
-            if not _flat_fits(arch, s, rq, spill):
-                continue
-            cyc = pipeline.run(pipe, _flat_program(arch, s, rq, spill), "closed").cycles
-            key = (cyc, _flat_block(arch, s, rq, spill)[3] * ceil(s.P / rq))
-            if best is None or key < best[0]:
-                best = (key, rq, spill)
+            for resident in (False, True):
+                if not _flat_fits(arch, s, rq, spill, resident):
+                    continue
+                program, words = _flat_plan(arch, s, rq, spill, resident)
+                key = (pipeline.run(pipe, program, "closed").cycles, words)   # fastest, then least DRAM
+                if best is None or key < best[0]:
+                    best = (key, rq, spill, resident, program)
     if best is None:
         raise AttnkitError(f"arch {arch.name!r}: global_buffer.bytes = {arch.global_buffer.bytes} cannot hold"
                            f" even one FLAT row block")
-    _, rq, spill = best
-    timing = pipeline.run(pipe, _flat_program(arch, s, rq, spill), mode)
+    (_, dram_words), rq, spill, resident, program = best
+    timing = pipeline.run(pipe, program, mode)
 
     acc = Acc()
-    elems = s.B * s.M * s.P
+    rows = _flat_rows(s, rq, arch.array_2d.rows)
+    elems = s.B * sum(n * k * c for (n, k), c in rows)
     for e in cascade.THREE_PASS:
-        _charge(acc, arch, "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d", e, elems, s)
-    nblocks = s.B * ceil(s.P / rq)
-    kv_words = nblocks * s.M * (s.E + s.F)
+        _charge(acc, arch, "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d", e, elems, s,
+                s.B * s.unmasked)
     spilled = 2 * elems if spill else 0
+    kv_words = dram_words - s.B * s.P * (s.E + s.F) - 2 * spilled
     _dram(arch, acc, kv_words + s.B * s.P * s.E + spilled, s.B * s.P * s.F + spilled)
     # Buffer: S written, read by the max and exp passes; P written, read by the divide pass;
     # A written, read by AV; Q and K per QK tile, V per AV tile; DRAM fills and write-backs.
-    M1, cols = ceil(s.M / arch.array_2d.rows), ceil(rq / arch.array_2d.cols)
-    qk_tiles = nblocks * M1 * cols
+    qk_tiles = s.B * sum(ceil(k / arch.array_2d.rows) * ceil(n / arch.array_2d.cols) * c for (n, k), c in rows)
     qtile = min(rq, arch.array_2d.cols)
     _gb(arch, acc,
         reads=4 * elems + qk_tiles * (qtile * s.E + arch.array_2d.rows * (s.E + s.F)) + s.B * s.P * s.F + spilled,
         writes=3 * elems + kv_words + s.B * s.P * s.E + s.B * s.P * s.F + spilled)
-    extra = {"design": "flat", "row_block": rq, "spilled": spill, "mode": mode}
+    extra = {"design": "flat", "row_block": rq, "spilled": spill, "kv_resident": resident, "mode": mode}
     return _result("flat", arch, table, timing, acc, s, extra)
 
 
@@ -404,7 +503,9 @@ def unfused(arch, w, table, mode="closed"):
     has_exp = "exp" in arch.array_1d.ops
     named = cascade.by_name(cascade.THREE_PASS)
     M1, P1 = ceil(s.M / R), ceil(s.P / C)
-    elems = s.B * s.M * s.P
+    # Causal: each R x C tile of the score tensor above the diagonal is skipped; the others run in full.
+    q_ends = [min((p + 1) * C, s.P) for p in range(P1)]
+    elems = s.B * sum((e - p * C) * s.keys(e, R) for p, e in enumerate(q_ends))
     words = arch.global_buffer.bytes * 8 // arch.word_bits
     off = elems > words // 2                          # the score tensor does not fit: through DRAM
     wb = arch.word_bits / 8
@@ -421,7 +522,7 @@ def unfused(arch, w, table, mode="closed"):
         ("A", (io(1, 1), 0, row_1d("A"))),
         ("AV", (max(av_in, io(1, 0)), s.F, 0)),
     ]
-    n = s.B * M1 * P1
+    n = s.B * sum(s.key_tiles(e, R) for e in q_ends)
     program = [Repeat(n, [d]) for _, d in phases]
     # Phases are separated by barriers: run each on its own and add.
     cycles, busy, tiles = 0, {}, 0
@@ -435,9 +536,13 @@ def unfused(arch, w, table, mode="closed"):
 
     acc = Acc()
     for e in cascade.THREE_PASS:
-        _charge(acc, arch, "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d", e, elems, s)
+        _charge(acc, arch, "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d", e, elems, s,
+                s.B * s.unmasked)
     inter = 7 * elems if off else 0                    # S w, S r x2, P w, P r, A w, A r
-    _dram(arch, acc, s.B * (s.M + s.P) * s.E + s.B * s.M * s.F + (4 * elems if off else 0),
+    # K and V of a K/V head are read once for its h query heads (run back to back) when they fit
+    # half the buffer beside the tiles in flight; otherwise once per query head.
+    kv_reads = s.Bkv if s.M * (s.E + s.F) <= words // 2 else s.B
+    _dram(arch, acc, s.B * s.P * s.E + kv_reads * s.M * (s.E + s.F) + (4 * elems if off else 0),
           s.B * s.P * s.F + (3 * elems if off else 0))
     _gb(arch, acc, reads=4 * elems + n * (R + C) * s.E + n * R * s.F, writes=3 * elems + inter)
     return _result("unfused", arch, table, timing, acc, s, {"design": "unfused", "spilled": off, "mode": mode})

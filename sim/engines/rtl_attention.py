@@ -1,7 +1,8 @@
 """Engine ``rtl-attention``: the cycles of the RTL attention engine (:mod:`attnkit.hw.attention`).
 
-The engine's schedule, tile by tile (tile ``t = b J + j``: query block ``b``
-of C queries, key tile ``j`` of R keys), as stages of the pipeline core
+The engine's schedule, tile by tile (query block ``b`` of C queries, then its
+key tiles ``j < J_b`` of R keys; causal blocks skip the tiles their mask
+empties, :meth:`RtlAttentionParams.key_tiles`), as stages of the pipeline core
 (:mod:`attnkit.sim.pipeline`), each on its own resource:
 
 ====== =========== ==================== =============================================
@@ -47,23 +48,26 @@ def params_of(arch, workload) -> RtlAttentionParams:
 
 def program(p: RtlAttentionParams) -> list:
     """Stage durations of every tile (see the module docstring), one Repeat per run of identical tiles."""
-    d, R, J, B = p.head_dim, p.rows, p.tiles_per_block, p.blocks
+    d, R, B = p.head_dim, p.rows, p.blocks
 
     def tile(load: int = 0, last_of: int | None = None) -> tuple:
         norm, emit = (OUT_STAGES, EMIT_STAGES + p.queries_in_block(last_of)) if last_of is not None else (0, 0)
         return (load, 2 * d, d, d, R, norm, emit)
 
     def block(b: int, load: int = 0) -> list:
+        J = p.key_tiles(b)
         if J == 1:
             return [tile(load, b)]
-        return [tile(load), Repeat(J - 2, [tile()]), tile(0, b)]
+        return [tile(load)] + ([Repeat(J - 2, [tile()])] if J > 2 else []) + [tile(0, b)]
 
-    prog = block(0, p.input_rows)
-    if B > 2:
-        prog.append(Repeat(B - 2, block(1)))
-    if B > 1:
-        prog += block(B - 1)
-    return prog
+    if not p.causal:   # identical middle blocks: one Repeat
+        prog = block(0, p.input_rows)
+        if B > 2:
+            prog.append(Repeat(B - 2, block(1)))
+        if B > 1:
+            prog += block(B - 1)
+        return prog
+    return [x for b in range(B) for x in block(b, p.input_rows if b == 0 else 0)]
 
 
 def cycles(p: RtlAttentionParams, mode: str = "event") -> int:
@@ -78,7 +82,7 @@ def rtl_attention(arch, workload, table, mode: str = "closed") -> Result:
     window = p.slots * d                       # from the first QK beat to the end of the last PV slot
     actions = {
         "mac.mac": float(busy_pe_cycles),
-        "max.max": float(p.tiles * C * R),
+        "max.max": float(p.tiles * C * R),    # the kept tiles run in full (the mask applied in the row unit)
         "exp.exp": float(p.tiles * C * R),
         "adder.add": float(p.tiles * C * (R + d)),
         "divider.div": float(N),
