@@ -123,6 +123,107 @@ class SpatialArch:
         return self.dram.bandwidth_bytes_per_s / self.clock_hz / self.word_bytes
 
 
+@dataclass(frozen=True)
+class DecodeKernels:
+    """Tile shapes of the decode kernels (engines ``fa2``, ``flashdecoding``, ``lean``) on a machine.
+
+    ``block_n`` is the key block of a tile (0: LeanAttention's rule, 256 keys
+    for head dim <= 64 and 128 for <= 128; larger head dims are refused).
+    ``fa2_block_m`` and ``split_block_m`` are the query rows a tile computes
+    (padded: a decode tile has one query per head, or a group of them).
+    """
+
+    block_n: int = 0
+    fa2_block_m: int = 128       # FlashAttention-2 forward kernel's kBlockM (sm80, head dim 64/128)
+    split_block_m: int = 64      # FlashDecoding's split-KV kernel and LeanAttention's LeanTile: 64 query rows
+    max_splits: int = 128        # FlashDecoding's cap on splits
+
+    def __post_init__(self):
+        if self.block_n < 0:
+            raise FieldError("block_n", f"{self.block_n}; it must be 0 (by head dim) or more")
+        _positive(self, "fa2_block_m", "split_block_m", "max_splits")
+
+
+@dataclass(frozen=True)
+class GpuUnit:
+    """One SM: its math rates per cycle, and what one resident CTA achieves on its own."""
+
+    tensor_flops_per_cycle: float = required(2048.0)   # dense fp16 tensor-core FLOP per cycle per SM
+    exp_per_cycle: float = required(16.0)              # SFU exp2 results per cycle per SM
+    fp32_per_cycle: float = 64.0                       # FP32 FMA per cycle per SM (merges of partials)
+    cta_bandwidth_bytes_per_s: float = required(8e10)  # DRAM bytes/s one CTA streams on its own (latency-bound)
+    cta_fixed_s: float = required(1e-5)                # fixed time per CTA (launch, Q load, output write)
+
+    def __post_init__(self):
+        _positive(self, "tensor_flops_per_cycle", "exp_per_cycle", "fp32_per_cycle", "cta_bandwidth_bytes_per_s")
+        if self.cta_fixed_s < 0:
+            raise FieldError("cta_fixed_s", f"{self.cta_fixed_s}; it must be 0 or more")
+
+
+@dataclass(frozen=True)
+class GpuArch:
+    """A GPU: ``units`` SMs with ``ctas_per_unit`` resident CTAs each, sharing HBM (decode engines)."""
+
+    name: str = "gpu"
+    kind: Literal["gpu"] = "gpu"
+    engine: str = "lean"
+    energy: str = "horowitz-45nm"
+    clock_hz: float = required(1.41e9)
+    units: int = required(108)
+    ctas_per_unit: int = required(2)
+    word_bits: int = 16
+    die_mm2: float = 0.0
+    dram: Dram = field(default_factory=Dram)
+    unit: GpuUnit = field(default_factory=GpuUnit)
+    kernels: DecodeKernels = field(default_factory=DecodeKernels)
+
+    def __post_init__(self):
+        _positive(self, "clock_hz", "units", "ctas_per_unit", "word_bits")
+        if self.die_mm2 < 0:
+            raise FieldError("die_mm2", f"{self.die_mm2}; it must be 0 or more")
+
+    @property
+    def word_bytes(self) -> float:
+        return self.word_bits / 8
+
+
+@dataclass(frozen=True)
+class MulticoreArch:
+    """``units`` cores, each a small FuseMax-style 2D + 1D array with its own buffer, sharing DRAM (decode engines).
+
+    One CTA (a unit of scheduled work) runs on a core at a time
+    (``ctas_per_unit`` is 1); a core's DMA is double-buffered, so its tile
+    time is the longer of its array time and its K/V transfer.
+    """
+
+    name: str = "multicore"
+    kind: Literal["multicore"] = "multicore"
+    engine: str = "lean"
+    energy: str = "fusemax-45nm"
+    clock_hz: float = required(940e6)
+    units: int = required(4)
+    word_bits: int = 16
+    array_2d: Array2D = field(default_factory=lambda: Array2D(rows=64, cols=8))
+    array_1d: Array1D = field(default_factory=lambda: Array1D(pes=8))
+    global_buffer: Buffer = field(default_factory=lambda: Buffer(bytes=256 * 1024))
+    dram: Dram = field(default_factory=Dram)
+    kernels: DecodeKernels = field(default_factory=DecodeKernels)
+    exp_taylor_macs: int = 6
+
+    def __post_init__(self):
+        _positive(self, "clock_hz", "units", "word_bits", "exp_taylor_macs")
+        if self.array_1d.pes < 1:
+            raise FieldError("array_1d.pes", f"{self.array_1d.pes}; a decode core needs a 1D array (1 or more)")
+
+    @property
+    def ctas_per_unit(self) -> int:
+        return 1
+
+    @property
+    def word_bytes(self) -> float:
+        return self.word_bits / 8
+
+
 from attnkit.models.edgemoe import FpgaArch  # noqa: E402  (Edge-MoE: kind fpga)
 
-ARCH_KINDS = {"spatial": SpatialArch, "fpga": FpgaArch}
+ARCH_KINDS = {"spatial": SpatialArch, "fpga": FpgaArch, "gpu": GpuArch, "multicore": MulticoreArch}

@@ -62,4 +62,33 @@ class AttentionWorkload:
 
 from attnkit.models.edgemoe import VitMoeWorkload  # noqa: E402  (Edge-MoE: kind vit-moe)
 
-WORKLOAD_KINDS = {"gemm": GemmWorkload, "attention": AttentionWorkload, "vit-moe": VitMoeWorkload}
+
+@dataclass(frozen=True)
+class DecodeWorkload:
+    """Decode-phase attention: one new query per sequence and head against a KV cache of ``context`` keys.
+
+    ``kv_heads`` (0: = ``heads``) is the number of K/V heads; each serves
+    ``heads / kv_heads`` query heads (grouped-query attention).
+    """
+
+    name: str = "decode"
+    kind: Literal["decode"] = "decode"
+    batch: int = required(1)
+    heads: int = required(32)
+    kv_heads: int = 0
+    head_dim: int = required(128)
+    context: int = required(65536)
+
+    def __post_init__(self):
+        _at_least(self, 1, "batch", "heads", "head_dim", "context")
+        _at_least(self, 0, "kv_heads")
+        if self.kv_heads and self.heads % self.kv_heads:
+            raise FieldError("kv_heads", f"{self.kv_heads} does not divide heads = {self.heads}")
+
+    @property
+    def groups(self) -> int:
+        """KV heads actually used."""
+        return self.kv_heads or self.heads
+
+
+WORKLOAD_KINDS = {"gemm": GemmWorkload, "attention": AttentionWorkload, "vit-moe": VitMoeWorkload, "decode": DecodeWorkload}

@@ -1,0 +1,419 @@
+"""Decode-attention engines: ``fa2``, ``flashdecoding``, ``lean`` (LeanAttention and its baselines).
+
+Engines (``fn(arch, workload, table, mode="closed")``): the workload is a
+:class:`~attnkit.sim.workload.DecodeWorkload` (one new query per sequence
+and query head against ``context`` cached keys; ``kv_heads`` K/V heads);
+the architecture is a ``gpu`` (:class:`~attnkit.sim.arch.GpuArch`: SMs,
+resident CTAs per SM, HBM) or a ``multicore`` accelerator
+(:class:`~attnkit.sim.arch.MulticoreArch`: cores, each a small 2D + 1D array,
+sharing DRAM). The three engines differ only in their schedule, from
+:mod:`attnkit.models.schedule` (tiles of ``block_n`` keys):
+
+- ``fa2``: FlashAttention-2's forward kernel as the FlashDecoding blog ran
+  it: one CTA per (batch, *query* head) walking the whole context, its tile
+  ``fa2_block_m`` query rows (one real). With grouped-query heads the
+  ``heads / kv_heads`` CTAs of a group stream the same K/V; on a GPU their
+  repeated reads are served by L2, so DRAM counts K/V once per KV head; a
+  multicore accelerator has no shared cache and reads it once per query head.
+- ``flashdecoding``: the split-KV kernel: ``S`` splits per (batch, KV head)
+  from :func:`~attnkit.models.schedule.flashdecoding_splits` (``slots =
+  units x ctas_per_unit``), the group's queries packed in one tile of
+  ``split_block_m`` rows; when ``S > 1`` each CTA writes a partial and a
+  second kernel (one CTA per head, after the first kernel) reads and merges
+  the ``S`` partials.
+- ``lean``: LeanAttention's stream-K schedule over ``G = units x
+  ctas_per_unit`` CTAs (:func:`~attnkit.models.schedule.lean_schedule`),
+  tiles as flashdecoding's; a peer writes its partial, a host waits for its
+  head's peers and merges their partials in context order.
+
+Timing (closed form; the stream-K cost model of Osama et al., a + b [peers > 1]
++ c iters + d (peers - 1)):
+
+- ``a`` = the CTA's fixed time (GPU: ``unit.cta_fixed_s``; multicore: the
+  array's fill ``rows + cols`` cycles plus loading the queries and writing the output);
+- ``c`` per key: GPU ``max(mem + comp, k comp)`` with ``mem = K/V bytes per key /
+  unit.cta_bandwidth_bytes_per_s`` (one CTA's own stream), ``comp = (4 rows d /
+  tensor_flops_per_cycle + rows / exp_per_cycle) / clock`` for the tile's
+  padded rows, and ``k`` the CTAs resident on that SM (they share its math);
+  multicore ``max(2D, 1D, DMA)`` per tile: the 2D array runs ``ceil(block_n /
+  rows) x ceil(queries / cols)`` passes of ``2 d + exp_taylor_macs + 3``
+  cycles (QK, LM, SLN, SLD, SLNV), the 1D array ``ceil(queries / pes)`` of
+  ``2 d + exp_taylor_macs + 5``, the DMA the tile's K/V at the full DRAM bandwidth;
+- ``b`` = writing a partial (``queries x (d + 2)`` fp32 words: O, m, l);
+  ``d`` = reading one and merging it (2 exps and ``2 d + 2`` FMAs per query);
+- the CTAs of a wave share DRAM: while their demand exceeds
+  ``dram.bandwidth_bytes_per_s`` all streams slow in proportion (piecewise,
+  as CTAs finish); waves: ``ceil(CTAs / (units x ctas_per_unit))``, each
+  starting when the previous one has ended.
+
+``--json`` adds: ``ctas``, ``waves``, ``grid``, ``splits``, ``block_n``,
+``unit_busy_s`` and ``unit_tiles`` (per unit), ``partials_merged_per_head``
+(per (batch, KV head)), ``dram_floor_s`` (K/V bytes over the DRAM
+bandwidth) and ``dram_fraction`` (DRAM bytes over latency x bandwidth).
+Only the closed form exists (``mode="event"`` is refused). :func:`run`
+returns the per-CTA timeline too (for the report's schedule figure).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+from attnkit.errors import AttnkitError
+from attnkit.models import schedule as sch
+from attnkit.sim.result import Result
+
+PARTIAL_BYTES = 4        # partials (O, m, l) are fp32
+
+
+@dataclass(frozen=True)
+class Problem:
+    batch: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    context: int
+    block_n: int
+
+    @property
+    def group(self) -> int:
+        return self.heads // self.kv_heads
+
+    @property
+    def blocks(self) -> int:
+        return ceil(self.context / self.block_n)
+
+
+def problem(engine: str, arch, workload) -> Problem:
+    """Check the pair and return the decode problem; refusals are one-line AttnkitErrors."""
+    if getattr(arch, "kind", None) not in ("gpu", "multicore"):
+        raise AttnkitError(f"engine {engine} runs on a gpu or multicore architecture (e.g. a100, fusemax-decode),"
+                           f" not {getattr(arch, 'kind', arch)!r}")
+    if getattr(workload, "kind", None) != "decode":
+        raise AttnkitError(f"engine {engine} runs a decode workload (kind: decode, e.g. configs/workloads/decode.yaml),"
+                           f" not {getattr(workload, 'kind', workload)!r}")
+    d = workload.head_dim
+    try:
+        block_n = sch.block_n_for(d)
+    except ValueError as e:
+        raise AttnkitError(f"engine {engine}: workload.{e}") from None
+    if arch.kernels.block_n:
+        block_n = arch.kernels.block_n
+    return Problem(workload.batch, workload.heads, workload.groups, d, workload.context, block_n)
+
+
+class _Costs:
+    """Per-machine costs: seconds per key of a CTA, fixed, partial and merge times, DRAM."""
+
+    def __init__(self, arch, p: Problem):
+        self.arch, self.p = arch, p
+        self.gpu = arch.kind == "gpu"
+        self.units = arch.units
+        self.slots = arch.units * arch.ctas_per_unit
+        self.dram_bw = arch.dram.bandwidth_bytes_per_s
+        self.key_bytes = 2 * p.head_dim * arch.word_bytes          # K and V of one key of one head
+
+    def rows(self, queries: int, fa2: bool) -> int:
+        """Query rows a tile computes: GPU tiles are padded to the kernel's block, accelerators use what they have."""
+        k = self.arch.kernels
+        if not self.gpu:
+            return queries
+        block = k.fa2_block_m if fa2 else k.split_block_m
+        return block * ceil(queries / block)
+
+    def key_time(self, queries: int, fa2: bool, resident: int) -> float:
+        """Seconds per key for one CTA (its own stream, before DRAM sharing)."""
+        a, d, rows = self.arch, self.p.head_dim, self.rows(queries, fa2)
+        if self.gpu:
+            u = a.unit
+            comp = (4 * rows * d / u.tensor_flops_per_cycle + rows / u.exp_per_cycle) / a.clock_hz
+            mem = self.key_bytes / u.cta_bandwidth_bytes_per_s
+            return max(mem + comp, resident * comp)
+        bn = self.p.block_n
+        c2 = ceil(bn / a.array_2d.rows) * ceil(rows / a.array_2d.cols) * (2 * d + a.exp_taylor_macs + 3)
+        c1 = ceil(rows / a.array_1d.pes) * (2 * d + a.exp_taylor_macs + 5)
+        return max(max(c2, c1) / a.clock_hz / bn, self.key_bytes / self.dram_bw)
+
+    def flops_per_key(self, queries: int, fa2: bool) -> float:
+        return 4 * self.rows(queries, fa2) * self.p.head_dim
+
+    def fixed(self, queries: int) -> float:
+        a = self.arch
+        if self.gpu:
+            return a.unit.cta_fixed_s
+        io = 2 * queries * self.p.head_dim * a.word_bytes / self.dram_bw
+        return (a.array_2d.rows + a.array_2d.cols) / a.clock_hz + io
+
+    def partial_bytes(self, queries: int) -> float:
+        return queries * (self.p.head_dim + 2) * PARTIAL_BYTES
+
+    def partial_write(self, queries: int) -> float:
+        bw = self.arch.unit.cta_bandwidth_bytes_per_s if self.gpu else self.dram_bw
+        return self.partial_bytes(queries) / bw
+
+    def merge(self, queries: int) -> float:
+        """Read one partial and fold it into the running one."""
+        a, d = self.arch, self.p.head_dim
+        if self.gpu:
+            u = a.unit
+            math = queries * (2 / u.exp_per_cycle + (2 * d + 2) / u.fp32_per_cycle) / a.clock_hz
+        else:
+            math = ceil(queries / a.array_1d.pes) * (2 * d + 2 * (a.exp_taylor_macs + 1) + 2) / a.clock_hz
+        return self.partial_write(queries) + math
+
+
+@dataclass
+class Cta:
+    """One scheduled CTA and its timing (filled in by :func:`_time_wave`)."""
+
+    index: int
+    ranges: tuple            # TileRange, in the order walked
+    queries: int             # query rows it serves (real, not padded)
+    fa2: bool
+    dram_share: float = 1.0  # DRAM bytes per streamed byte (1/group for fa2's L2-served reads)
+    unit: int = 0
+    wave: int = 0
+    start: float = 0.0       # wave start
+    stream_end: float = 0.0
+    end: float = 0.0
+    range_ends: tuple = ()   # when each range's last tile is done
+
+    @property
+    def tiles(self) -> int:
+        return sum(r.tiles for r in self.ranges)
+
+
+def _keys(r, p: Problem) -> int:
+    a, b = r.keys(p.block_n, p.context)
+    return b - a
+
+
+def _share(jobs: list[tuple[float, float, float]], bw: float) -> list[list[tuple[float, float]]]:
+    """Streams starting together: ``jobs`` = (bytes, own rate bytes/s, DRAM bytes per byte).
+
+    While the DRAM demand ``sum rate x share`` exceeds ``bw`` every stream is
+    slowed by the same factor. Returns each job's progress as breakpoints
+    ``[(t, bytes done), ...]`` from t = 0.
+    """
+    n = len(jobs)
+    done = [0.0] * n
+    prog = [[(0.0, 0.0)] for _ in range(n)]
+    active = [i for i in range(n) if jobs[i][0] > 0]
+    t = 0.0
+    while active:
+        demand = sum(jobs[i][1] * jobs[i][2] for i in active)
+        scale = min(1.0, bw / demand) if demand > 0 else 1.0
+        rates = {i: jobs[i][1] * scale for i in active}
+        dt = min((jobs[i][0] - done[i]) / rates[i] for i in active)
+        t += dt
+        still = []
+        for i in active:
+            done[i] = min(jobs[i][0], done[i] + rates[i] * dt)
+            prog[i].append((t, done[i]))
+            if jobs[i][0] - done[i] > 1e-9 * jobs[i][0]:
+                still.append(i)
+        active = still
+    return prog
+
+
+def _at(prog: list[tuple[float, float]], x: float) -> float:
+    """Time at which the stream reaches ``x`` bytes (linear between breakpoints)."""
+    for (t0, b0), (t1, b1) in zip(prog, prog[1:]):
+        if x <= b1 + 1e-9 * max(b1, 1.0):
+            return t0 if b1 == b0 else t0 + (t1 - t0) * (x - b0) / (b1 - b0)
+    return prog[-1][0]
+
+
+def _time_wave(ctas: list[Cta], costs: _Costs, start: float) -> None:
+    """Place a wave's CTAs on units round-robin, share DRAM, set stream and range end times."""
+    p = costs.p
+    resident = {}
+    for i, c in enumerate(ctas):
+        c.unit = i % costs.units
+        resident[c.unit] = resident.get(c.unit, 0) + 1
+    jobs, cums = [], []
+    for c in ctas:
+        kt = costs.key_time(c.queries, c.fa2, resident[c.unit])
+        keys = [_keys(r, p) for r in c.ranges]
+        total = sum(keys) * costs.key_bytes
+        jobs.append((total, costs.key_bytes / kt, c.dram_share))
+        acc, cum = 0, []
+        for k in keys:
+            acc += k * costs.key_bytes
+            cum.append(acc)
+        cums.append(cum)
+    progs = _share(jobs, costs.dram_bw)
+    for c, prog, cum in zip(ctas, progs, cums):
+        c.start = start
+        f = costs.fixed(c.queries)
+        c.range_ends = tuple(start + f + _at(prog, x) for x in cum)
+        c.stream_end = c.range_ends[-1] if cum else start + f
+        c.end = c.stream_end
+
+
+def _waves(ctas: list[Cta], slots: int) -> list[list[Cta]]:
+    return [ctas[i:i + slots] for i in range(0, len(ctas), slots)]
+
+
+def _run_kernel(ctas: list[Cta], costs: _Costs, start: float, tail) -> float:
+    """Time CTAs wave by wave from ``start``; ``tail(cta)`` adds what follows its stream. Returns the end."""
+    t = start
+    for w, wave in enumerate(_waves(ctas, costs.slots)):
+        for c in wave:
+            c.wave = w
+        _time_wave(wave, costs, t)
+        for c in wave:
+            c.end = c.stream_end + tail(c)
+        t = max(c.end for c in wave)
+    return t
+
+
+def _schedule_ctas(name: str, p: Problem, costs: _Costs):
+    """The engine's CTAs (kernel 1) and, for FlashDecoding, its split count."""
+    if name == "fa2":
+        s = sch.fa2_schedule(p.batch, p.heads, p.context, p.block_n)       # per query head
+        share = 1.0 / p.group if costs.gpu else 1.0
+        return [Cta(i, rs, 1, True, share) for i, rs in enumerate(s.ctas)], s, 1
+    if name == "flashdecoding":
+        splits = sch.flashdecoding_splits(p.batch, p.kv_heads, p.blocks, costs.slots, costs.arch.kernels.max_splits)
+        s = sch.flashdecoding_schedule(p.batch, p.kv_heads, p.context, p.block_n, splits)
+        return [Cta(i, rs, p.group, False) for i, rs in enumerate(s.ctas)], s, splits
+    s = sch.lean_schedule(p.batch, p.kv_heads, p.context, p.block_n, costs.slots)
+    return [Cta(i, rs, p.group, False) for i, rs in enumerate(s.ctas)], s, 1
+
+
+@dataclass
+class Run:
+    """An engine's result with its schedule and per-CTA timeline."""
+
+    result: Result
+    schedule: sch.Schedule
+    ctas: list[Cta]
+    combine: list[Cta]        # FlashDecoding's second kernel (empty otherwise)
+
+
+def run(name: str, arch, workload, table, mode: str = "closed") -> Run:
+    """Simulate engine ``name`` (fa2, flashdecoding, lean) and keep its timeline."""
+    if mode != "closed":
+        raise AttnkitError(f"engine {name} has a closed form only (mode 'closed'), not {mode!r}")
+    p = problem(name, arch, workload)
+    costs = _Costs(arch, p)
+    ctas, s, splits = _schedule_ctas(name, p, costs)
+    pw, mg = costs.partial_write(p.group), costs.merge(p.group)
+    combine: list[Cta] = []
+    partial_traffic = 0.0
+    merged = {}
+    if name == "fa2":
+        end = _run_kernel(ctas, costs, 0.0, lambda c: 0.0)
+    elif name == "flashdecoding":
+        end = _run_kernel(ctas, costs, 0.0, lambda c: pw if splits > 1 else 0.0)
+        if splits > 1:
+            heads = s.ranges_by_head()
+            combine = [Cta(i, (), p.group, False) for i in range(len(heads))]
+            for key, pieces in heads.items():
+                merged[key] = len(pieces) - 1
+            n_of = [len(v) for v in heads.values()]
+            # The combine kernel streams no K/V: each CTA reads its head's partials and merges them.
+            t = end
+            for w, wave in enumerate(_waves(combine, costs.slots)):
+                for i, c in enumerate(wave):
+                    c.wave, c.unit, c.start = w, i % costs.units, t
+                    c.stream_end = c.end = t + costs.fixed(p.group) + n_of[c.index] * mg
+                t = max(c.end for c in wave)
+            end = t
+            partial_traffic = 2 * sum(n_of) * costs.partial_bytes(p.group)
+    else:
+        end = _lean(ctas, s, costs, pw, mg, merged)
+        partial_traffic = 2 * sum(merged.values()) * costs.partial_bytes(p.group)
+    return Run(_result(name, arch, table, p, costs, s, ctas, combine, end, splits, merged, partial_traffic),
+               s, ctas, combine)
+
+
+def _lean(ctas, s, costs, pw, mg, merged) -> float:
+    """Time the stream-K kernel: peers write partials, each host waits for its peers and merges."""
+    _time_wave(ctas, costs, 0.0)            # G <= slots: one wave
+    ready: dict[tuple[int, int], list[float]] = {}
+    shift = {}
+    for c in ctas:
+        sh = 0.0
+        ends = []
+        for r, e in zip(c.ranges, c.range_ends):
+            e += sh
+            ends.append(e)
+            if not r.host:
+                sh += pw                      # the partial goes out before the CTA walks on
+                ready.setdefault((r.batch, r.kv_head), []).append(e + pw)
+        c.range_ends, shift[c.index] = tuple(ends), sh
+        c.stream_end = ends[-1]
+        c.end = c.stream_end
+    heads = s.ranges_by_head()
+    for c in ctas:
+        last = c.ranges[-1]
+        if last.host:
+            n = len(heads[(last.batch, last.kv_head)])
+            merged[(last.batch, last.kv_head)] = n - 1
+            if n > 1:
+                c.end = max(c.stream_end, max(ready[(last.batch, last.kv_head)])) + (n - 1) * mg
+        for r in c.ranges[:-1]:
+            if r.host:
+                merged[(r.batch, r.kv_head)] = 0
+    return max(c.end for c in ctas)
+
+
+def _result(name, arch, table, p, costs, s, ctas, combine, end, splits, merged, partial_traffic) -> Result:
+    kv_bytes = p.batch * p.kv_heads * p.context * costs.key_bytes
+    stream_bytes = sum(_keys(r, p) for c in ctas for r in c.ranges) * costs.key_bytes
+    dram_kv = sum(_keys(r, p) * costs.key_bytes * c.dram_share for c in ctas for r in c.ranges)
+    qo_bytes = 2 * p.batch * p.heads * p.head_dim * arch.word_bytes
+    dram = dram_kv + qo_bytes + partial_traffic
+    flops = sum(costs.flops_per_key(c.queries, c.fa2) * c.tiles * p.block_n for c in ctas)
+    exps = sum(costs.rows(c.queries, c.fa2) * c.tiles * p.block_n for c in ctas)
+    latency = end
+    cycles = max(1, round(latency * arch.clock_hz))
+    busy = [0.0] * costs.units
+    tiles = [0] * costs.units
+    for c in list(ctas) + list(combine):
+        busy[c.unit] += c.end - c.start
+        tiles[c.unit] += c.tiles
+    actions = {"dram.read": (dram - p.batch * p.heads * p.head_dim * arch.word_bytes) * 8 / arch.dram.access_bits,
+               "dram.write": p.batch * p.heads * p.head_dim * arch.word_bytes * 8 / arch.dram.access_bits,
+               "mac.mac": flops / 2}
+    energy, breakdown = table.energy(actions)
+    if costs.gpu:
+        area, area_breakdown = arch.die_mm2, {"die": arch.die_mm2}
+        peak_flops = arch.units * arch.unit.tensor_flops_per_cycle * arch.clock_hz
+        peak_exp = arch.units * arch.unit.exp_per_cycle * arch.clock_hz
+        util_2d, util_1d = flops / (peak_flops * latency), exps / (peak_exp * latency)
+    else:
+        a = arch
+        inst = {"mac": a.array_2d.pes * a.units,
+                "global_buffer": table.memory_instances("global_buffer", a.global_buffer.bytes) * a.units}
+        area, area_breakdown = table.area_mm2(inst)
+        util_2d = (flops / 2) / (a.array_2d.pes * a.units * latency * a.clock_hz)
+        util_1d = min(1.0, sum(c.tiles for c in ctas) * ceil(costs.rows(p.group, False) / a.array_1d.pes)
+                      * (2 * p.head_dim + a.exp_taylor_macs + 5) / (a.array_1d.pes * a.units * latency * a.clock_hz))
+    heads_order = sorted(merged) if merged else [(b, h) for b in range(p.batch) for h in range(p.kv_heads)]
+    extra = {
+        "ctas": len(ctas) + len(combine), "grid": len(ctas), "waves": max(c.wave for c in ctas) + 1,
+        "splits": splits, "block_n": p.block_n, "group": p.group,
+        "unit_busy_s": busy, "unit_tiles": tiles,
+        "partials_merged_per_head": [merged.get(k, 0) for k in heads_order],
+        "kv_bytes": kv_bytes, "streamed_bytes": stream_bytes,
+        "dram_floor_s": kv_bytes / costs.dram_bw,
+        "dram_fraction": dram / (latency * costs.dram_bw),
+        "mode": "closed",
+    }
+    return Result(engine=name, cycles=cycles, clock_hz=arch.clock_hz, energy_pj=energy, area_mm2=area,
+                  util_2d=util_2d, util_1d=util_1d, dram_bytes=dram, energy_breakdown=breakdown,
+                  area_breakdown=area_breakdown, actions=actions, extra=extra)
+
+
+def _engine(name):
+    def simulate(arch, workload, table, mode: str = "closed") -> Result:
+        return run(name, arch, workload, table, mode).result
+    simulate.__name__ = name
+    simulate.__doc__ = f"Engine ``{name}`` (see :mod:`attnkit.sim.engines.decode`)."
+    return simulate
+
+
+ENGINES = {name: _engine(name) for name in ("fa2", "flashdecoding", "lean")}
