@@ -187,9 +187,14 @@ class Axi:
     """The memory port: ``bits`` per beat (one beat per cycle)."""
 
     bits: int = required(256)
+    # cycles from a burst request to its first beat, paid once per dataflow stage by the cycle model
+    # (vitis_hls.tcl: config_interface -m_axi_latency 64)
+    latency: int = 64
 
     def __post_init__(self):
         _positive(self, "bits")
+        if isinstance(self.latency, bool) or not isinstance(self.latency, int) or self.latency < 0:
+            raise FieldError("latency", f"{self.latency!r}; expected a whole number of cycles >= 0")
         if self.bits % 32:
             raise FieldError("bits", f"{self.bits}; expected a multiple of 32 (whole activations per beat)")
 
@@ -248,6 +253,20 @@ class LayerNormUnit:
 
 
 @dataclass(frozen=True)
+class Device:
+    """The FPGA's resources, for the cycle model's fit check (xczu9eg: AMD DS891, Zynq UltraScale+ MPSoC
+    product table: 2,520 DSP slices, 912 36-Kb block RAMs, 274,080 CLB LUTs, 548,160 CLB flip-flops)."""
+
+    dsps: int = 2520
+    bram36: int = 912
+    luts: int = 274080
+    ffs: int = 548160
+
+    def __post_init__(self):
+        _positive(self, "dsps", "bram36", "luts", "ffs")
+
+
+@dataclass(frozen=True)
 class FpgaArch:
     """An HLS dataflow engine on an FPGA (arch kind ``fpga``): clock, memory port, units, numerics."""
 
@@ -265,6 +284,7 @@ class FpgaArch:
     gate: GateUnit = field(default_factory=GateUnit)
     layernorm: LayerNormUnit = field(default_factory=LayerNormUnit)
     numerics: EdgeMoeNumerics = field(default_factory=EdgeMoeNumerics)
+    device: Device = field(default_factory=Device)   # the part's resources (fit check)
 
     def __post_init__(self):
         _positive(self, "clock_hz")
