@@ -3,12 +3,15 @@
 Each block names its parameter dataclass (the one every level reads), the
 Amaranth component built from it, and its cocotb testbench module. The CLI
 commands ``verilog``, ``rtl-test`` and ``synth`` all go through this table,
-so adding a block is one entry here.
+so adding a block is one entry in ``BLOCKS`` (or, from another package, an
+``attnkit.blocks`` entry point: :mod:`attnkit.plugins`).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -65,17 +68,46 @@ def _load_attention(sets: list[str], path: str | None = None):
     return params
 
 
-_FACTORIES = {"mac": _mac, "attention": _attention}
+def _merge() -> Block:
+    from attnkit.hw.merge import Merge
+    from attnkit.hw.merge_params import MergeParams
+    return Block("merge", MergeParams, Merge, "attnkit.testbench.merge_tb",
+                 "LeanAttention merge unit: two partials (O, m, l) in, one out", loader=_load_merge)
+
+
+def _load_merge(sets: list[str], path: str | None = None):
+    """configs/blocks/merge.yaml (or ``path``) with ``--set`` edits."""
+    from attnkit.hw.merge_params import MergeParams, load
+    from attnkit.sim import api
+    return load(MergeParams, api.resolve(path or "merge", "blocks"), sets)
+
+
+def _gelu() -> Block:
+    from attnkit.hw.gelu import Gelu, RtlGeluParams
+    return Block("gelu", RtlGeluParams, Gelu, "attnkit.testbench.gelu_tb",
+                 "Edge-MoE GELU: ReLU(x) - delta(|x|), delta by table with linear interpolation, 16 lanes")
+
+
+BLOCKS = {"mac": _mac, "attention": _attention, "merge": _merge, "gelu": _gelu}
+
+
+@lru_cache(maxsize=None)
+def registry() -> dict[str, Callable[[], Block]]:
+    """Block factories by name: this table, then the ``attnkit.blocks`` entry points (plugins
+    offering ``BLOCKS = {name: factory}``, see :mod:`attnkit.plugins`)."""
+    from attnkit import plugins
+    return plugins.collect("block", "attnkit.blocks", "BLOCKS", [(__name__, sys.modules[__name__])])
 
 
 def names() -> list[str]:
-    return sorted(_FACTORIES)
+    return sorted(registry())
 
 
 def get(name: str) -> Block:
-    if name not in _FACTORIES:
+    factories = registry()
+    if name not in factories:
         raise AttnkitError(f"unknown block {name!r} (known blocks: {', '.join(names())})")
-    return _FACTORIES[name]()
+    return factories[name]()
 
 
 def write_verilog(block: Block, params, out_dir: str | Path) -> Path:
