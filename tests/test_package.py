@@ -1,0 +1,229 @@
+"""attnkit as an installed package: the wheel in a fresh virtual environment, plugins from outside the
+repository, the config search path, the README's Python example and the examples/ scripts.
+
+The wheel is built and installed once per session into a new venv (pip's cache keeps it to
+about half a minute); every command then runs from a temporary directory, so nothing can
+come from the source tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def run(cmd, cwd, env=None, check=True):
+    p = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, cmd))} -> {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
+    return p
+
+
+@pytest.fixture(scope="session")
+def fresh_venv(tmp_path_factory):
+    """A new venv with attnkit installed from its wheel (not editable)."""
+    base = tmp_path_factory.mktemp("wheel")
+    run([PY, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist", ROOT], cwd=base)
+    wheel = next((base / "dist").glob("attnkit-*.whl"))
+    run([PY, "-m", "venv", base / "venv"], cwd=base)
+    vpy = base / "venv" / "bin" / "python"
+    run([vpy, "-m", "pip", "install", "-q", wheel], cwd=base)
+    return base / "venv" / "bin"
+
+
+@pytest.fixture
+def elsewhere(tmp_path):
+    """A working directory with no configs/ and no source tree, and an environment without our venv."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "ATTNKIT_CONFIG_PATH", "VIRTUAL_ENV")}
+    return tmp_path, env
+
+
+def test_wheel_works_from_any_directory(fresh_venv, elsewhere):
+    cwd, env = elsewhere
+    kit = fresh_venv / "attnkit"
+    sim = json.loads(run([kit, "simulate", "--arch", "fusemax", "--workload", "bert", "--json"], cwd, env).stdout)
+    assert sim["engine"] == "fusemax" and sim["cycles"] > 0
+    rows = json.loads(run([kit, "reproduce", "fusemax", "--json"], cwd, env).stdout)
+    assert len([r for r in rows if r["row"] == "point"]) == 192
+    assert (cwd / "build" / "reproduce" / "fusemax" / "results.csv").is_file()
+    run([kit, "verilog", "mac", "-o", "v"], cwd, env)
+    assert "module mac" in (cwd / "v" / "mac.v").read_text()
+    # the installed package is the one that ran, not the source tree
+    where = run([fresh_venv / "python", "-c", "import attnkit.config as c; print(c.SHIPPED)"], cwd, env).stdout
+    assert str(fresh_venv.parent) in where and str(ROOT) not in where
+
+
+def test_version_agrees_with_metadata(fresh_venv, elsewhere):
+    cwd, env = elsewhere
+    meta = run([fresh_venv / "python", "-c", "import importlib.metadata as m; print(m.version('attnkit'))"],
+               cwd, env).stdout.strip()
+    assert run([fresh_venv / "attnkit", "--version"], cwd, env).stdout.strip() == f"attnkit {meta}"
+    assert run([fresh_venv / "python", "-m", "attnkit", "--version"], cwd, env).stdout.strip() == f"attnkit {meta}"
+    assert run([PY, "-m", "attnkit", "--version"], cwd, env).stdout.strip().startswith("attnkit ")
+
+
+# --- plugins -------------------------------------------------------------------------------------
+
+def _install_plugin(src: Path, target: Path) -> None:
+    """pip-install a plugin package into ``target`` (put on PYTHONPATH), leaving our venv untouched."""
+    run([PY, "-m", "pip", "install", "-q", "--no-deps", "--target", target, src], cwd=src.parent)
+
+
+@pytest.fixture(scope="module")
+def roofline_plugin(tmp_path_factory):
+    base = tmp_path_factory.mktemp("plugin")
+    src = base / "plugin_engine"
+    shutil.copytree(ROOT / "examples" / "plugin_engine", src, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    _install_plugin(src, base / "site")
+    return base / "site"
+
+
+def _env_with(*paths: Path) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(map(str, paths))
+    env.pop("ATTNKIT_CONFIG_PATH", None)
+    return env
+
+
+def test_plugin_engine_in_simulate_and_sweep(roofline_plugin, tmp_path):
+    env = _env_with(roofline_plugin)
+    kit = [PY, "-m", "attnkit"]
+    out = run([*kit, "simulate", "--arch", "fusemax", "--workload", "bert", "--engine", "example-roofline",
+               "--json"], tmp_path, env).stdout
+    r = json.loads(out)
+    # 2 N^2 d MACs per (batch, head) on 256 x 256 PEs: 64 * 12 * 2 * 1024^2 * 64 / 65536
+    assert r["engine"] == "example-roofline" and r["compute_cycles"] == 64 * 12 * 2 * 1024 ** 2 * 64 // 65536
+    fusemax = json.loads(run([*kit, "simulate", "--arch", "fusemax", "--workload", "bert", "--json"],
+                             tmp_path, env).stdout)
+    assert r["cycles"] <= fusemax["cycles"]        # a bound: the real engine can only be slower
+    assert r["dram_bytes"] == fusemax["dram_bytes"]  # both move Q, K, V and O once
+    spec = tmp_path / "roof.yaml"
+    spec.write_text("name: roof\narch: fusemax\nworkloads: [bert, xlm]\nengine: example-roofline\n"
+                    "parameters:\n  array_2d.rows: [64, 256]\n")
+    run([*kit, "sweep", spec, "--jobs", "2", "--out", tmp_path / "sw", "--no-progress"], tmp_path, env)
+    lines = (tmp_path / "sw" / "results.csv").read_text().splitlines()
+    assert len(lines) == 1 + 4 and all("example-roofline" in line for line in lines[1:])
+    # without the plugin on the path the engine is unknown, in one line
+    p = run([*kit, "simulate", "--arch", "fusemax", "--workload", "bert", "--engine", "example-roofline"],
+            tmp_path, _env_with(), check=False)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "unknown engine 'example-roofline'" in p.stderr
+
+
+def test_plugin_defining_an_engine_twice_is_one_line(roofline_plugin, tmp_path):
+    src = tmp_path / "dup"
+    (src / "attnkit_dup").mkdir(parents=True)
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "attnkit-dup"\nversion = "0.1"\n'
+        '[project.entry-points."attnkit.engines"]\ndup = "attnkit_dup"\n'
+        '[tool.setuptools]\npackages = ["attnkit_dup"]\n')
+    (src / "attnkit_dup" / "__init__.py").write_text(
+        "from attnkit_roofline import roofline\nENGINES = {'example-roofline': roofline}\n")
+    _install_plugin(src, tmp_path / "site")
+    p = run([PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "bert"], tmp_path,
+            _env_with(roofline_plugin, tmp_path / "site"), check=False)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
+    assert "engine 'example-roofline' is defined twice" in p.stderr
+    assert "attnkit-dup" in p.stderr and "attnkit-roofline" in p.stderr
+
+
+def test_plugin_shadowing_a_builtin_engine_is_refused(tmp_path):
+    src = tmp_path / "shadow"
+    (src / "attnkit_shadow").mkdir(parents=True)
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "attnkit-shadow"\nversion = "0.1"\n'
+        '[project.entry-points."attnkit.engines"]\nshadow = "attnkit_shadow"\n'
+        '[tool.setuptools]\npackages = ["attnkit_shadow"]\n')
+    (src / "attnkit_shadow" / "__init__.py").write_text("ENGINES = {'fusemax': print}\n")
+    _install_plugin(src, tmp_path / "site")
+    p = run([PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "bert"], tmp_path,
+            _env_with(tmp_path / "site"), check=False)
+    assert p.returncode == 2 and "engine 'fusemax' is defined twice: by attnkit.sim.engines" in p.stderr
+
+
+# --- the config search path ----------------------------------------------------------------------
+
+def test_search_path_order_shadowing_and_misses(tmp_path, monkeypatch):
+    from attnkit import api, config
+    from attnkit.errors import ConfigError
+    mine, theirs = tmp_path / "mine", tmp_path / "theirs"
+    for root, clock in ((tmp_path / "configs", 1e9), (mine, 2e9), (theirs, 3e9)):
+        (root / "arch").mkdir(parents=True)
+        text = (config.SHIPPED / "arch" / "fusemax.yaml").read_text()
+        (root / "arch" / "fusemax.yaml").write_text(text.replace("clock_hz: 940.0e+6", f"clock_hz: {clock}"))
+    (theirs / "arch" / "only-theirs.yaml").write_text((config.SHIPPED / "arch" / "flat.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ATTNKIT_CONFIG_PATH", f"{mine}{os.pathsep}{theirs}")
+    assert api.load_arch("fusemax").clock_hz == 1e9            # ./configs first
+    (tmp_path / "configs" / "arch" / "fusemax.yaml").unlink()
+    assert api.load_arch("fusemax").clock_hz == 2e9            # then ATTNKIT_CONFIG_PATH, in order
+    assert api.load_arch("only-theirs").name == "flat"
+    listing = {(r["folder"], r["name"]): r for r in api.configs("arch")}
+    row = listing[("arch", "fusemax")]
+    assert row["origin"] == "ATTNKIT_CONFIG_PATH" and row["path"] == str(mine / "arch" / "fusemax.yaml")
+    assert row["shadows"] == [str(theirs / "arch" / "fusemax.yaml"), str(config.SHIPPED / "arch" / "fusemax.yaml")]
+    assert listing[("arch", "flat")]["origin"] == "shipped"
+    with pytest.raises(ConfigError) as e:
+        api.load_arch("no-such-arch")
+    for root in (tmp_path / "configs", mine, theirs, config.SHIPPED):
+        assert str(root / "arch") in str(e.value)
+
+
+def test_shadowed_name_is_noted_once_on_stderr(tmp_path):
+    (tmp_path / "configs" / "workloads").mkdir(parents=True)
+    shutil.copy(ROOT / "configs" / "workloads" / "bert.yaml", tmp_path / "configs" / "workloads" / "bert.yaml")
+    p = run([PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "bert", "--json"], tmp_path,
+            _env_with())
+    json.loads(p.stdout)                                       # stdout stays one JSON value
+    notes = [line for line in p.stderr.splitlines() if "is in 2 places" in line]
+    assert len(notes) == 1 and str(tmp_path / "configs" / "workloads" / "bert.yaml") in notes[0]
+    listing = json.loads(run([PY, "-m", "attnkit", "configs", "workloads", "--json"], tmp_path, _env_with()).stdout)
+    bert = next(r for r in listing if r["name"] == "bert")
+    assert bert["origin"] == "./configs" and len(bert["shadows"]) == 1
+
+
+# --- documentation that runs ---------------------------------------------------------------------
+
+def test_readme_python_example_runs(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Python API"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    (tmp_path / "readme_example.py").write_text(code)
+    p = run([PY, "readme_example.py"], tmp_path, _env_with())
+    assert "FuseMax over FLAT at 4K" in p.stdout
+    assert (tmp_path / "build" / "examples" / "api" / "results.csv").is_file()
+
+
+def test_example_sweep_custom_arch(tmp_path):
+    p = run([PY, ROOT / "examples" / "sweep_custom_arch.py", tmp_path / "out"], tmp_path, _env_with())
+    assert "81 points" in p.stdout
+    assert (tmp_path / "out" / "front.png").stat().st_size > 10_000
+
+
+@pytest.mark.rtl
+def test_example_rtl_block(tmp_path):
+    p = run([PY, ROOT / "examples" / "rtl_block.py", tmp_path / "out"], tmp_path, _env_with())
+    assert "2000 vectors, 0 mismatches" in p.stdout
+    assert (tmp_path / "out" / "mac.v").is_file()
+
+
+def test_python_api_matches_the_cli(tmp_path):
+    import attnkit
+    api_record = attnkit.simulate("fusemax", "xlm", set={"workload.seq_len": 4096, "array_2d.rows": 128}).to_dict()
+    cli = run([PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "xlm", "--set",
+               "workload.seq_len=4096", "--set", "array_2d.rows=128", "--json"], tmp_path, _env_with())
+    assert json.loads(cli.stdout) == json.loads(json.dumps(api_record))
+    assert attnkit.load_arch("fusemax", set=["array_2d.rows=128"]).array_2d.rows == 128
+    with pytest.raises(attnkit.errors.AttnkitError, match="unknown key 'rowz'"):
+        attnkit.simulate("fusemax", "bert", set={"array_2d.rowz": 1})
