@@ -1,0 +1,443 @@
+"""Engine ``edgemoe``: cycles of one M3ViT image on Edge-MoE (Sarkar et al., ICCAD 2023), stage by stage.
+
+``simulate(arch, workload, table, mode)`` takes an ``FpgaArch`` (kind ``fpga``,
+``configs/arch/zcu102-edgemoe.yaml``) and a ``VitMoeWorkload`` (kind
+``vit-moe``, ``configs/workloads/m3vit.yaml``), builds
+:class:`attnkit.models.edgemoe.EdgeMoeParams` from them and returns a
+:class:`attnkit.sim.result.Result` whose ``extra`` holds ``stages`` (cycles per
+stage kind over the image), ``layers`` (cycles per layer), ``rows`` (every
+stage of every layer with its compute, memory and weight-load cycles),
+``fps`` and ``resources`` (the fit check). :func:`derive` gives the rows alone.
+
+The count is derived from the loop nests of the public HLS code
+(sharc-lab/Edge-MoE; see ANCHORS.md): every stage is one HLS function call
+whose inner loops are dataflow processes running at the same time, so a
+stage takes the longest of
+
+- each compute loop: trip count x II (all II = 1 except the gate's softmax,
+  II = 3), with the unit sizes of the arch config (linear ``in x out``,
+  attention ``lanes x dims``, gate ``experts x dims``, ``layernorm.elements``);
+- each memory port: the bits it moves / ``axi.bits`` per cycle (every HLS
+  bundle has its own PS port, vivado.tcl; reads and writes are separate AXI
+  channels). One loop iteration moves one 256-bit block (8 activations,
+  16 weights), so a port narrower than that stretches the loop;
+
+plus ``axi.latency`` (the m_axi latency, once per call). Stages run one after
+another (``#pragma HLS pipeline off`` on the layer loop), except the weight
+loads: with ``weight_overlap`` (linear weights ping-pong buffered) each load
+runs beside the call just before it in ViT_compute.cpp / moe.cpp (load Q
+beside LayerNorm 1, K beside Q, V beside Q x K, projection beside A x V,
+FC1 or the gate weights beside LayerNorm 2, FC2 beside FC1; per expert, its
+FC2 beside its FC1 and the next expert's FC1 beside this FC2; the first
+expert's FC1 beside the output zeroing), and the pair takes the longer of
+the two; without it, loads add. Not counted: pipeline fill depths and the
+fixed latencies of the exp/sqrt/divide units (the public code has no
+schedule report), so this is an initiation-interval count: a lower bound
+on the board's cycles by those depths.
+
+MoE layers: ``workload.active_experts`` experts have patches; patch ``t``
+goes to active experts ``(k t + i) mod A`` for ``i < top_k`` (distinct,
+queues as even as the count allows). Each active expert's FC1 and FC2
+weights are loaded once per layer, in order.
+
+Energy: only the DRAM traffic is costed (the arch's energy table, per
+64-bit access); no source gives the FPGA's per-operation energy, so compute
+energy is not counted and ``area_mm2`` is 0 (an FPGA's area is its part).
+
+Fit check (:func:`resources`): DSP slices from the multipliers each unit
+unrolls (from the code) times the DSP48E2 tiles a product of those widths
+needs (a 27 x 18 signed multiplier, AMD UG579), and 36-Kb block RAMs from the
+on-chip arrays of the code tiled into BRAM aspect ratios (UG573). LUTs and
+flip-flops are not estimated (no per-unit source). A design over the part's
+DSPs or block RAMs is refused: ``AttnkitError`` (exit 2) naming both numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from attnkit.errors import AttnkitError
+from attnkit.models.edgemoe import EdgeMoeParams, FpgaArch, VitMoeWorkload
+from attnkit.sim.result import Result
+
+PIXEL_BITS = 8          # pixel_t = ap_ufixed<8,0> (datatypes.hpp)
+PATCH_WEIGHT_BITS = 16  # wt_patch_embed_t = ap_fixed<16,0>
+GATE_SOFTMAX_II = 3     # moe.cpp update_softmax_info: #pragma HLS pipeline rewind II=3
+# Bundles (ViT_compute.cpp m_axi pragmas), each on its own PS port (vivado.tcl).
+PORTS = ("inout1", "inout2", "inout3", "inout4", "weights")
+
+
+def cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass
+class Stage:
+    """One HLS call: its loops (name -> (trips, II)) and its port traffic ((port, 'r'|'w') -> bits)."""
+
+    name: str
+    loops: dict[str, tuple[int, int]] = field(default_factory=dict)
+    traffic: dict[tuple[str, str], int] = field(default_factory=dict)
+    serial: int = 0                      # cycles of loops that run one after another inside the call
+
+    def move(self, port: str, rw: str, transfers: int, bits: int) -> "Stage":
+        self.traffic[(port, rw)] = self.traffic.get((port, rw), 0) + transfers * bits
+        return self
+
+    def cycles(self, a: FpgaArch) -> tuple[int, int, int]:
+        """(total, compute, memory) cycles: the longest concurrent loop or port, plus the serial part and the latency."""
+        compute = max((n * ii for n, ii in self.loops.values()), default=0) + self.serial
+        memory = max((cdiv(bits, a.axi.bits) for bits in self.traffic.values()), default=0)
+        return max(compute, memory) + a.axi.latency, compute, memory
+
+    def bytes(self, rw: str) -> int:
+        return sum(b for (_, d), b in self.traffic.items() if d == rw) // 8
+
+
+@dataclass
+class Row:
+    layer: str
+    stage: str
+    cycles: int              # what the stage adds to the image's timeline
+    compute: int             # longest compute loop (with serial parts)
+    memory: int              # longest port transfer
+    load: int = 0            # the weight load that runs beside it (or before it, without overlap)
+    read_bytes: int = 0      # over all ports, the load's included
+    write_bytes: int = 0
+    loops: str = ""
+
+    @property
+    def dram_bytes(self) -> int:
+        return self.read_bytes + self.write_bytes
+
+    def to_dict(self, clock_hz: float) -> dict:
+        return {"layer": self.layer, "stage": self.stage, "cycles": self.cycles,
+                "latency_s": self.cycles / clock_hz, "compute_cycles": self.compute,
+                "memory_cycles": self.memory, "load_cycles": self.load, "dram_bytes": self.dram_bytes,
+                "loops": self.loops}
+
+
+class _Model:
+    def __init__(self, p: EdgeMoeParams):
+        self.p, self.a, self.w = p, p.arch, p.workload
+        n = p.numerics
+        self.aw = n.act_fmt.width
+        self.blk = self.a.attention.dims                    # activations per 256-bit block (FEATURE_BLOCK_SIZE)
+        self.bbits = self.blk * self.aw                     # one block, one loop iteration's transfer
+        self.wpb = self.bbits // n.weight_fmt.width         # weights per block (WEIGHT_BLOCK_SIZE)
+        self.bpb = self.bbits // n.bias_fmt.width           # biases per block
+        self.T = self.w.tokens
+
+    def nb(self, dim: int, per: int | None = None) -> int:
+        return cdiv(dim, per or self.blk)
+
+    # -- weight loads (linear.cpp load_linear_weights / load_linear_bias) --------------------
+    def load_linear(self, name: str, out_dim: int, in_dim: int) -> Stage:
+        wt = out_dim * cdiv(in_dim, self.wpb)
+        bias = cdiv(out_dim, self.bpb)
+        s = Stage(name, {"weights": (wt, 1)}, serial=bias)   # the bias load is a second call, after the weights
+        return s.move("weights", "r", wt + bias, self.bbits)
+
+    # -- compute stages ---------------------------------------------------------------------
+    def linear(self, name: str, out_dim: int, in_dim: int, length: int, src: str, dst: str,
+               score: bool = False) -> Stage:
+        """compute_linear: read, MAC and write processes in dataflow; ``length`` patches."""
+        L = self.a.linear
+        s = Stage(name, {"mac": (length * cdiv(out_dim, L.out_size) * cdiv(in_dim, L.in_size), 1),
+                         "read": (length * self.nb(in_dim), 1), "write": (length * self.nb(out_dim), 1)})
+        s.move(src, "r", length * self.nb(in_dim), self.bbits)
+        s.move(dst, "w", length * self.nb(out_dim), self.bbits)
+        if score:   # write_out_stream_indirect with use_score: out[t] += y * p reads what it adds to
+            s.move(dst, "r", length * self.nb(out_dim), self.bbits)
+        return s
+
+    def layernorm(self, name: str) -> Stage:
+        e = self.nb(self.w.d_model, self.a.layernorm.elements)
+        # per patch: accumulate then output, the patch loop in dataflow: T + 1 slots of e cycles
+        s = Stage(name, {"accumulate+output": ((self.T + 1) * e, 1)})
+        s.move("inout2", "r", self.T * e, self.bbits).move("inout1", "w", self.T * e, self.bbits)
+        return s
+
+    def load_norms(self) -> Stage:
+        e = self.nb(self.w.d_model, self.a.layernorm.elements)
+        bits = self.a.layernorm.elements * self.p.numerics.norm_fmt.width
+        return Stage("load_norms", {"4 vectors": (4 * e, 1)}).move("weights", "r", 4 * e, bits)
+
+    def add(self, name: str) -> Stage:
+        n = self.T * self.nb(self.w.d_model, self.a.layernorm.elements)
+        s = Stage(name, {"add": (n, 1)})
+        return s.move("inout2", "r", n, self.bbits).move("inout3", "r", n, self.bbits).move("inout2", "w", n, self.bbits)
+
+    def _attn_trips(self) -> tuple[int, int]:
+        """(query blocks, key x block iterations): blocks of ``lanes`` over T + lanes - 1 (the stagger),
+        the last block returning early after ``(T + lanes - 1) mod lanes`` keys when that is not 0."""
+        lanes, T = self.a.attention.lanes, self.T
+        limit = T + lanes - 1
+        blocks = cdiv(limit, lanes)
+        keys = blocks * T
+        over = limit % lanes
+        if over:
+            keys -= T - over
+        return blocks, keys
+
+    def qk(self) -> Stage:
+        lanes, T = self.a.attention.lanes, self.T
+        blocks, keys = self._attn_trips()
+        nbh = self.nb(self.w.d_model)
+        heads_bits = 2 ** math.ceil(math.log2(self.w.heads)) * self.aw        # heads_t: roundup_p2(H) values
+        info_bits = 2 ** math.ceil(math.log2(2 * self.w.heads)) * self.aw     # softmax_info_row_t
+        s = Stage("qk", {"q.k": (keys * nbh, 1), "softmax": (keys * lanes, 1)})
+        s.move("inout3", "r", keys * nbh, self.bbits)          # K again for every query block
+        s.move("inout2", "r", T * nbh, self.bbits)             # Q once
+        s.move("inout1", "w", keys * lanes, heads_bits)        # scores, per key and lane
+        s.move("inout4", "w", T, info_bits)                    # (1/sum, max) per query
+        return s
+
+    def av(self) -> Stage:
+        lanes, T = self.a.attention.lanes, self.T
+        blocks, keys = self._attn_trips()
+        nbh = self.nb(self.w.d_model)
+        heads_bits = 2 ** math.ceil(math.log2(self.w.heads)) * self.aw
+        info_bits = 2 ** math.ceil(math.log2(2 * self.w.heads)) * self.aw
+        s = Stage("av", {"p.v": (keys * nbh, 1), "read scores": (keys * lanes, 1)})
+        s.move("inout2", "r", keys * nbh, self.bbits)          # V again for every query block
+        s.move("inout1", "r", keys * lanes, heads_bits)
+        s.move("inout4", "r", T, info_bits)
+        s.move("inout1", "w", T * nbh, self.bbits)
+        return s
+
+    def gate(self) -> Stage:
+        g, E, T = self.a.gate, self.w.experts, self.T
+        per_patch = self.nb(self.w.d_model, g.dims) + GATE_SOFTMAX_II * E   # scores, then softmax; top-k beside it
+        s = Stage("gate", {"scores+softmax": (T * per_patch, 1)})
+        return s.move("inout1", "r", T * self.nb(self.w.d_model, g.dims), g.dims * self.aw)
+
+    def load_gate(self) -> Stage:
+        g, E = self.a.gate, self.w.experts
+        n = E * self.nb(self.w.d_model, g.dims)
+        return Stage("load_gate", {"w_gate": (n, 1)}).move("weights", "r", n, g.dims * self.p.numerics.weight_fmt.width)
+
+    def zero(self) -> Stage:
+        n = self.T * self.nb(self.w.d_model, self.a.layernorm.elements)
+        return Stage("zero", {"zero": (n, 1)}).move("inout3", "w", n, self.bbits)
+
+    def patch_embed(self) -> Stage:
+        w, P = self.w, self.w.patch
+        ppb = max(1, (self.bbits // PIXEL_BITS) // P)            # patches per image beat
+        rows = w.height // P
+        across = cdiv(w.width // P, ppb)
+        acc = w.channels * P * across * self.nb(w.d_model)       # per row of patches, II = 1
+        out = (w.width // P) * self.nb(w.d_model)
+        # rows of patches in dataflow: accumulate of row r+1 beside the output of row r
+        s = Stage("patch_embed", {"accumulate": (rows * acc, 1)})
+        s.serial = out + self.nb(w.d_model)                     # the last row's output, the class token
+        s.move("inout1", "r", rows * w.channels * P * across, self.bbits)
+        s.move("inout2", "w", rows * out + self.nb(w.d_model), self.bbits)
+        s.move("weights", "r", rows * out + self.nb(w.d_model), self.bbits)   # pos_embed
+        return s
+
+    # -- routing ----------------------------------------------------------------------------
+    def queues(self) -> list[int]:
+        A, k = self.w.active_experts, self.w.top_k
+        counts = [0] * A
+        for t in range(self.T):
+            for i in range(k):
+                counts[(k * t + i) % A] += 1
+        return counts
+
+
+def _fmt_loops(s: Stage) -> str:
+    return "; ".join(f"{name} {n}x{ii}" for name, (n, ii) in s.loops.items()) + (f"; serial {s.serial}" if s.serial else "")
+
+
+def derive(p: EdgeMoeParams) -> list[Row]:
+    """Every stage of one image in order, with the cycles it adds (see the module docstring)."""
+    m, a, w = _Model(p), p.arch, p.workload
+    D = w.d_model
+    rows: list[Row] = []
+
+    def put(layer: str, stage: Stage, beside: Stage | None = None):
+        total, comp, mem = stage.cycles(a)
+        load = beside.cycles(a)[0] if beside is not None else 0
+        cyc = max(total, load) if a.weight_overlap else total + load
+        both = [stage] + ([beside] if beside is not None else [])
+        rows.append(Row(layer, stage.name, cyc, comp, mem, load,
+                        sum(x.bytes("r") for x in both), sum(x.bytes("w") for x in both),
+                        _fmt_loops(stage) + (f"; beside {beside.name}: {_fmt_loops(beside)}" if beside else "")))
+
+    put("embed", m.patch_embed())
+    for layer in range(w.layers):
+        L = f"L{layer}"
+        put(L, m.load_norms())
+        put(L, m.layernorm("norm1"), m.load_linear("load q", D, D))
+        put(L, m.linear("q", D, D, m.T, "inout1", "inout2"), m.load_linear("load k", D, D))
+        put(L, m.linear("k", D, D, m.T, "inout1", "inout3"))
+        put(L, m.qk(), m.load_linear("load v", D, D))
+        put(L, m.linear("v", D, D, m.T, "inout1", "inout2"))
+        put(L, m.av(), m.load_linear("load proj", D, D))
+        put(L, m.linear("proj", D, D, m.T, "inout1", "inout3"))
+        put(L, m.add("add1"))
+        if not w.is_moe(layer):
+            put(L, m.layernorm("norm2"), m.load_linear("load fc1", w.ffn, D))
+            put(L, m.linear("fc1", w.ffn, D, m.T, "inout1", "inout4"), m.load_linear("load fc2", D, w.ffn))
+            put(L, m.linear("fc2", D, w.ffn, m.T, "inout4", "inout3"))
+        else:
+            put(L, m.layernorm("norm2"), m.load_gate())
+            put(L, m.gate())
+            q = m.queues()
+            put(L, m.zero(), m.load_linear("load expert fc1", w.expert_ffn, D))
+            for j, n in enumerate(q):
+                fc1 = m.linear(f"expert{j} fc1", w.expert_ffn, D, n, "inout1", "inout4")
+                put(L, fc1, m.load_linear("load expert fc2", D, w.expert_ffn))
+                nxt = m.load_linear("load expert fc1", w.expert_ffn, D) if j + 1 < len(q) else None
+                put(L, m.linear(f"expert{j} fc2", D, w.expert_ffn, n, "inout4", "inout3", score=True), nxt)
+        put(L, m.add("add2"))
+    return rows
+
+
+def stage_kind(name: str) -> str:
+    """The stage kind a row is summed under (``expert3 fc1`` -> ``expert fc1``)."""
+    if name.startswith("expert"):
+        return "expert " + name.split(" ", 1)[1]
+    return {"norm1": "layernorm", "norm2": "layernorm", "load_norms": "layernorm", "add1": "residual",
+            "add2": "residual", "zero": "residual"}.get(name, name)
+
+
+# -- resources ------------------------------------------------------------------------------------
+
+def dsp_per_mult(a_bits: int, b_bits: int) -> int:
+    """DSP48E2 slices for an ``a x b``-bit signed product: the 27 x 18 multiplier tiled (UG579)."""
+    return min(cdiv(a_bits, 27) * cdiv(b_bits, 18), cdiv(b_bits, 27) * cdiv(a_bits, 18))
+
+
+_BRAM36 = [(512, 72), (1024, 36), (2048, 18), (4096, 9), (8192, 4), (16384, 2), (32768, 1)]
+_BRAM18 = [(512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)]
+
+
+def bram36(depth: int, width: int) -> float:
+    """36-Kb block RAMs for a ``depth x width`` array: the best aspect ratio of BRAM36 or BRAM18 (0.5) (UG573);
+    arrays under 1 Kb go to registers or LUT RAM (0)."""
+    if depth * width < 1024:
+        return 0.0
+    best = min(cdiv(width, wd) * cdiv(depth, dp) for dp, wd in _BRAM36)
+    half = min(cdiv(width, wd) * cdiv(depth, dp) for dp, wd in _BRAM18) / 2
+    return min(best, half)
+
+
+def resources(p: EdgeMoeParams) -> dict:
+    """DSP slices and 36-Kb block RAMs of the design by unit, beside the part's; ``fits``."""
+    a, w, n = p.arch, p.workload, p.numerics
+    A, Wt = n.act_fmt.width, n.weight_fmt.width
+    sw = lambda f: f.width + (0 if f.signed else 1)   # noqa: E731  (signed width a DSP sees)
+    L, at, g, e = a.linear, a.attention, a.gate, a.layernorm.elements
+    gl = n.gelu
+    dsp = {
+        "linear": L.in_size * L.out_size * dsp_per_mult(A, Wt),
+        "attention q.k": at.lanes * at.dims * dsp_per_mult(A, A) + at.lanes * dsp_per_mult(A, A),   # + the scale
+        "attention p.v": at.lanes * at.dims * dsp_per_mult(A, A) + at.lanes * w.heads * dsp_per_mult(A, A),
+        "gate": g.experts * g.dims * dsp_per_mult(A, Wt),
+        "layernorm": e * (2 * dsp_per_mult(A, A) + dsp_per_mult(A, A) + dsp_per_mult(A, n.norm_fmt.width)),
+        "patch embed": a.attention.dims * max(1, (a.attention.dims * A // PIXEL_BITS) // w.patch) * w.patch
+        * dsp_per_mult(PIXEL_BITS + 1, PATCH_WEIGHT_BITS),
+        "gelu": a.gelu.units * dsp_per_mult(sw(gl.table_fmt) + 1, gl.act_fmt.frac_bits - gl.step_bits + 1),
+    }
+    blk = a.attention.dims
+    bbits = blk * A
+    maxin = max(w.d_model, w.ffn, w.expert_ffn)
+    maxprod = w.d_model * max(w.d_model, w.ffn, w.expert_ffn)
+    wpb = bbits // Wt
+    T = w.tokens
+    ppb = max(1, (bbits // PIXEL_BITS) // w.patch)
+    bram = {
+        "linear weights (ping + pong)": 2 * bram36(cdiv(maxprod, L.in_size * L.out_size), L.in_size * L.out_size * Wt),
+        "linear weight cache": L.out_size * max(1, L.in_size // wpb) * bram36(cdiv(maxin, L.in_size), bbits),
+        "linear input blocks": bram36(cdiv(maxin, L.in_size), L.in_size * A),
+        "attention q/acc blocks": 2 * at.lanes * bram36(cdiv(w.d_model, blk), bbits),
+        "patch embed weights": bram36(w.d_model // blk * w.channels * w.patch, blk * w.patch * PATCH_WEIGHT_BITS),
+        "patch rows (ping + pong)": 2 * bram36(cdiv(w.width // w.patch, ppb) * cdiv(w.d_model, blk), ppb * bbits),
+        "gate weights": bram36(cdiv(w.d_model, g.dims), g.experts * g.dims * Wt),
+        "expert queues and scores": 2 * w.experts * bram36(T, 32),
+        "gelu tables": a.gelu.units * bram36(gl.table_size, gl.table_fmt.width),
+        "layernorm weights": 4 * bram36(cdiv(w.d_model, e), e * n.norm_fmt.width),
+    }
+    d = a.device
+    used_dsp, used_bram = sum(dsp.values()), math.ceil(sum(bram.values()))
+    return {"part": a.part, "dsp": used_dsp, "dsp_available": d.dsps, "bram36": used_bram,
+            "bram36_available": d.bram36, "luts": None, "ffs": None,
+            "luts_available": d.luts, "ffs_available": d.ffs,
+            "fits": used_dsp <= d.dsps and used_bram <= d.bram36,
+            "dsp_by_unit": dsp, "bram36_by_buffer": {k: round(v, 1) for k, v in bram.items()},
+            "note": "DSP: unrolled multipliers x DSP48E2 tiles; BRAM: on-chip arrays of the HLS code; LUT/FF not estimated"}
+
+
+def check_fit(p: EdgeMoeParams) -> dict:
+    """:func:`resources`, refusing a design that does not fit its part (one line with the numbers)."""
+    r = resources(p)
+    if not r["fits"]:
+        over = []
+        if r["dsp"] > r["dsp_available"]:
+            top = max(r["dsp_by_unit"], key=r["dsp_by_unit"].get)
+            over.append(f"DSP {r['dsp']} > {r['dsp_available']} (largest: {top} {r['dsp_by_unit'][top]})")
+        if r["bram36"] > r["bram36_available"]:
+            top = max(r["bram36_by_buffer"], key=r["bram36_by_buffer"].get)
+            over.append(f"BRAM36 {r['bram36']} > {r['bram36_available']} (largest: {top} {r['bram36_by_buffer'][top]:g})")
+        raise AttnkitError(f"edgemoe: the design does not fit the {r['part']}: " + "; ".join(over))
+    return r
+
+
+# -- the engine -----------------------------------------------------------------------------------
+
+def params_of(arch, workload) -> EdgeMoeParams:
+    if not isinstance(arch, FpgaArch):
+        raise AttnkitError(f"engine edgemoe needs an arch of kind fpga, got kind {getattr(arch, 'kind', '?')!r}")
+    if not isinstance(workload, VitMoeWorkload):
+        raise AttnkitError(f"engine edgemoe needs a workload of kind vit-moe, got kind {getattr(workload, 'kind', '?')!r}")
+    try:
+        return EdgeMoeParams(arch, workload)
+    except ValueError as e:
+        raise AttnkitError(f"edgemoe: {e}") from None
+
+
+def simulate(arch, workload, table, mode: str = "closed") -> Result:
+    """One batch of images (one after another, as ViT_compute's image loop runs them); both modes
+    give the same count (the schedule is static)."""
+    if mode not in ("closed", "event"):
+        raise AttnkitError(f"edgemoe: mode {mode!r}; expected closed or event")
+    p = params_of(arch, workload)
+    fit = check_fit(p)
+    rows = derive(p)
+    per_image = sum(r.cycles for r in rows)
+    images = workload.batch
+    cycles = per_image * images
+    dram_bytes = images * sum(r.dram_bytes for r in rows)
+    stages: dict[str, int] = {}
+    layers: dict[str, int] = {}
+    for r in rows:
+        stages[stage_kind(r.stage)] = stages.get(stage_kind(r.stage), 0) + r.cycles
+        layers[r.layer] = layers.get(r.layer, 0) + r.cycles
+    m = _Model(p)
+    w = workload
+    lin = arch.linear.macs
+    linear_macs = 0
+    for layer in range(w.layers):
+        linear_macs += 4 * m.T * w.d_model * w.d_model
+        linear_macs += (2 * w.top_k * m.T * w.d_model * w.expert_ffn) if w.is_moe(layer) else 2 * m.T * w.d_model * w.ffn
+    attn_macs = w.layers * 2 * m.T * m.T * w.d_model
+    bits = table.components["dram"].actions["read"].bits if "dram" in table.components else 64
+    actions = {"dram.read": images * 8 * sum(r.read_bytes for r in rows) / bits,
+               "dram.write": images * 8 * sum(r.write_bytes for r in rows) / bits}
+    energy, breakdown = table.energy(actions)
+    actions.update({"linear.mac": float(images * linear_macs), "attention.mac": float(images * attn_macs)})
+    return Result(
+        engine="edgemoe", cycles=cycles, clock_hz=arch.clock_hz, energy_pj=energy, area_mm2=0.0,
+        util_2d=images * linear_macs / (lin * cycles), util_1d=images * attn_macs / (arch.attention.lanes * arch.attention.dims * cycles),
+        dram_bytes=float(dram_bytes), energy_breakdown=breakdown, area_breakdown={}, actions=actions,
+        extra={"cycles_per_image": per_image, "images": images, "fps": arch.clock_hz / per_image,
+               "active_experts": w.active_experts, "axi_bits": arch.axi.bits, "weight_overlap": arch.weight_overlap,
+               "stages": stages, "layers": layers, "resources": fit,
+               "energy_note": "DRAM traffic only (compute energy has no FPGA source); area 0 (an FPGA's area is its part)",
+               "rows": [r.to_dict(arch.clock_hz) for r in rows]})
+
+
+ENGINES = {"edgemoe": simulate}

@@ -1,0 +1,158 @@
+"""``attnkit reproduce edgemoe``: M3ViT on Edge-MoE, per layer and per stage, at two port widths and two expert counts.
+
+Runs engine ``edgemoe`` (:mod:`attnkit.sim.engines.edgemoe`) on
+``configs/arch/zcu102-edgemoe.yaml`` + ``configs/workloads/m3vit.yaml`` (with
+``--set`` edits) in four configurations: memory port ``axi.bits`` 256 (the
+HLS masters) and 128 (the ZCU102's PS ports behind them, as the bitstream is
+built), each with 16 and with 2 distinct active experts per MoE layer.
+
+Rows (``"row": "point"``): for each configuration, one per layer (``embed``,
+``L0`` .. ``L11``), one per stage kind summed over the image (``layer`` =
+``all``) and the image total (``layer`` = ``image``, ``stage`` = ``total``,
+with ``fps``): keys ``layer``, ``stage``, ``cycles``, ``latency_s``, ``share``
+(of the image), ``axi_bits``, ``active_experts``. Summary rows (``"row":
+"summary"``): per-image cycles and frames per second of each configuration,
+the effect of experts and port width, and the paper's figures from
+``configs/anchors/edgemoe.yaml`` (display only; ANCHORS.md has no latency for
+Edge-MoE, so no ratio is computed against a paper latency).
+
+Also writes ``DIR/derivation.md``: every stage of one dense and one MoE layer
+with its loops (trip count x II), compute, memory and weight-load cycles, at
+each port width. ``models``/``seq_lens`` filters do not apply (one model, one
+length) and are refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+from attnkit import config
+from attnkit.errors import AttnkitError
+from attnkit.models.edgemoe import EdgeMoeParams
+from attnkit.sim import api
+from attnkit.sim.engines.edgemoe import derive, stage_kind
+
+ARCH, WORKLOAD = "zcu102-edgemoe", "m3vit"
+PORTS = (256, 128)
+EXPERTS = (16, 2)
+COLUMNS = ["row", "axi_bits", "active_experts", "layer", "stage", "cycles", "latency_s", "share", "fps",
+           "metric", "ours", "paper", "ratio"]
+POINT_COLUMNS = ["axi_bits", "active_experts", "layer", "stage", "cycles", "latency_s", "share"]
+SUMMARY_COLUMNS = ["metric", "axi_bits", "active_experts", "ours", "paper", "ratio"]
+DEFAULT_OUT = "build/reproduce/edgemoe"
+
+
+def anchors() -> dict:
+    return config.load_yaml(config.resolve("edgemoe", "anchors"))
+
+
+def configurations(sets=()) -> list[tuple[int, int, list[str]]]:
+    """(axi_bits, active_experts, sets) of the four runs; the user's sets first, ours override them."""
+    return [(b, e, list(sets) + [f"axi.bits={b}", f"workload.active_experts={e}"]) for b in PORTS for e in EXPERTS]
+
+
+def _points(bits: int, experts: int, result) -> list[dict]:
+    clock, total = result.clock_hz, result.extra["cycles_per_image"]
+    base = {"row": "point", "axi_bits": bits, "active_experts": experts}
+    rows = [{**base, "layer": layer, "stage": "layer", "cycles": c, "latency_s": c / clock, "share": c / total}
+            for layer, c in result.extra["layers"].items()]
+    rows += [{**base, "layer": "all", "stage": kind, "cycles": c, "latency_s": c / clock, "share": c / total}
+             for kind, c in result.extra["stages"].items()]
+    rows.append({**base, "layer": "image", "stage": "total", "cycles": total, "latency_s": total / clock,
+                 "share": 1.0, "fps": clock / total})
+    return rows
+
+
+def run(sets=()) -> tuple[list[dict], dict]:
+    ref = anchors()
+    rows, totals, results = [], {}, {}
+    for bits, experts, s in configurations(sets):
+        r = api.simulate(ARCH, WORKLOAD, engine="edgemoe", sets=s)
+        results[(bits, experts)] = r
+        totals[(bits, experts)] = r.extra["cycles_per_image"]
+        rows += _points(bits, experts, r)
+    summary = []
+    for (bits, experts), c in totals.items():
+        r = results[(bits, experts)]
+        summary.append({"row": "summary", "metric": "cycles per image", "axi_bits": bits, "active_experts": experts,
+                        "ours": c, "paper": None, "ratio": None})
+        summary.append({"row": "summary", "metric": "frames per second", "axi_bits": bits,
+                        "active_experts": experts, "ours": r.clock_hz / c, "paper": None, "ratio": None})
+    for bits in PORTS:
+        hi, lo = totals[(bits, EXPERTS[0])], totals[(bits, EXPERTS[1])]
+        summary.append({"row": "summary", "metric": f"cycles, {EXPERTS[1]} experts / {EXPERTS[0]}", "axi_bits": bits,
+                        "active_experts": None, "ours": lo / hi, "paper": None, "ratio": None})
+    for e in EXPERTS:
+        summary.append({"row": "summary", "metric": f"cycles, axi {PORTS[1]} / {PORTS[0]}", "axi_bits": None,
+                        "active_experts": e, "ours": totals[(PORTS[1], e)] / totals[(PORTS[0], e)],
+                        "paper": None, "ratio": None})
+    any_r = next(iter(results.values()))
+    summary.append({"row": "summary", "metric": "clock (Hz)", "axi_bits": None, "active_experts": None,
+                    "ours": any_r.clock_hz, "paper": ref["clock_hz"],
+                    "ratio": any_r.clock_hz / ref["clock_hz"]})
+    fit = any_r.extra["resources"]
+    summary.append({"row": "summary", "metric": f"DSP slices used (of {fit['dsp_available']})", "axi_bits": None,
+                    "active_experts": None, "ours": fit["dsp"], "paper": None, "ratio": None})
+    summary.append({"row": "summary", "metric": f"BRAM36 used (of {fit['bram36_available']})", "axi_bits": None,
+                    "active_experts": None, "ours": fit["bram36"], "paper": None, "ratio": None})
+    for key, what in (("energy_efficiency_vs_gpu", "energy efficiency vs GPU (paper only)"),
+                      ("energy_efficiency_vs_cpu", "energy efficiency vs CPU (paper only)")):
+        summary.append({"row": "summary", "metric": what, "axi_bits": None, "active_experts": None,
+                        "ours": None, "paper": ref[key], "ratio": None})
+    return rows + summary, results
+
+
+def derivation(sets=()) -> str:
+    """Markdown: every stage of the first dense and the first MoE layer, at each port width (16 experts)."""
+    lines = ["# Edge-MoE cycle derivation", "",
+             "Each stage is one HLS call; its cycles are the longest of its concurrent loops (trips x II),"
+             " its port transfers (bits / axi.bits) and, beside it, the weight load that overlaps it;"
+             " plus the m_axi latency. See sim/engines/edgemoe.py.", ""]
+    for bits in PORTS:
+        p = EdgeMoeParams.load(ARCH, WORKLOAD, list(sets) + [f"axi.bits={bits}"])
+        rows = derive(p)
+        w = p.workload
+        dense = next(f"L{i}" for i in range(w.layers) if not w.is_moe(i)) if not all(w.is_moe(i) for i in range(w.layers)) else None
+        moe = next((f"L{i}" for i in range(w.layers) if w.is_moe(i)), None)
+        for layer in [x for x in ("embed", dense, moe) if x]:
+            lines += [f"## axi.bits = {bits}, {layer} (active experts {w.active_experts})", "",
+                      "| stage | cycles | compute | memory | load beside | loops |", "| --- | --- | --- | --- | --- | --- |"]
+            for r in rows:
+                if r.layer == layer:
+                    lines.append(f"| {r.stage} | {r.cycles} | {r.compute} | {r.memory} | {r.load} | {r.loops} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def write(rows: list[dict], out: str | Path) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.csv", "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
+        wr.writeheader()
+        for r in rows:
+            wr.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in COLUMNS})
+    (out / "results.json").write_text(json.dumps(rows, indent=1))
+    return out
+
+
+def main(sets=(), out=DEFAULT_OUT, models=None, seq_lens=None) -> list[dict]:
+    if models or seq_lens:
+        raise AttnkitError("reproduce edgemoe runs one model (M3ViT, 129 tokens): --models and --seq-lens do not"
+                           " apply (use --set workload.KEY=VALUE)")
+    t0 = time.perf_counter()
+    rows, results = run(sets)
+    path = write(rows, out)
+    (path / "derivation.md").write_text(derivation(sets))
+    arch_sets, wl_sets = api.split_sets(sets)
+    (path / "config.json").write_text(json.dumps({
+        "sets": list(sets), "runs": [{"axi_bits": b, "active_experts": e} for b, e, _ in configurations(sets)],
+        "archs": {ARCH: config.to_data(api.load_arch(ARCH, arch_sets))},
+        "workloads": {WORKLOAD: config.to_data(api.load_workload(WORKLOAD, wl_sets))}}, indent=1))
+    print(f"reproduce edgemoe: {len(results)} configurations in {time.perf_counter() - t0:.2f} s;"
+          f" wrote {path}/results.csv, results.json and derivation.md", file=sys.stderr)
+    return rows
