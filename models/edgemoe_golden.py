@@ -51,7 +51,12 @@ Kernels (shapes: ``T`` tokens, ``N`` features):
 
 Error against float64 (the same quantised inputs and weights, exact
 arithmetic; ``attnkit golden-report``, :func:`error_rows`, bounds in
-:data:`ERROR_BOUNDS`): see the table in that command's output. Truncation
+:data:`ERROR_BOUNDS`, seed 0, 129 tokens): max abs error exp 2.4e-7 (1.0
+ULP of 2^-22), recip 2.4e-7 (1.0), rsqrt 7.6e-6 (32; its output lsb is 8
+ULP), linear FC1+GELU 8.8e-5 (370), FC2 9.9e-5 (414), online softmax 1.3e-5
+(55: the running sum adds up to 129 truncated exps), attention 2.4e-5 (100),
+LayerNorm 4.8e-5 (200), gate weights 9.1e-7 (3.8), whole layer dense 4.1e-4
+and MoE 2.4e-4 (outputs up to about 5). Truncation
 biases every accumulated product by at most one ``A`` lsb (2^-22) downward,
 so a sum of ``n`` products is within ``n * 2^-22`` of exact; the GELU table
 adds at most 1.0e-4, the exp unit about 2^-22 relative, the reciprocal and
@@ -394,3 +399,78 @@ def weight_values(wts: dict, p: EdgeMoeParams) -> dict:
         f = fmt.get(k, n.weight_fmt if k.endswith("_w") else n.bias_fmt)
         out[k] = f.to_float(v)
     return out
+
+
+# -- error against float64 (attnkit golden-report) ---------------------------------------------
+
+_LSB = 2.0 ** -22
+ERROR_BOUNDS = {
+    # max abs error against float64 that the tests hold the rows of error_rows() to (defaults)
+    "edgemoe exp": 2 * _LSB,                       # the 2^f interpolation and the output truncation: 1 lsb each
+    "edgemoe recip": 2 * _LSB,                     # two Newton steps leave < 2^-28 relative; output truncation
+    "edgemoe rsqrt": 64 * _LSB,                    # 2^-27 relative work precision x outputs up to 2^11, truncation
+    "edgemoe linear FC1+GELU": 1.13 * 192 * _LSB + 1.0e-4 + _LSB,   # <1 lsb per truncated product, GELU slope
+                                                   # <= 1.13, the GELU table's 1.0e-4
+    "edgemoe linear FC2": 768 * _LSB,              # < 1 lsb per truncated product
+    "edgemoe online softmax": 2 * 129 * _LSB,      # up to T truncated exps (and rescales) in a sum >= 1
+    "edgemoe attention": 1.0e-4,                   # the softmax's error times sum |v| plus T truncated products
+    "edgemoe layernorm": 2.0e-4,                   # truncated mean/variance terms times rstd, then w, b
+    "edgemoe gate weights": 1.0e-5,                # 16 exps in the sum; scores off by < 192 lsb
+    "edgemoe layer dense": 2.0e-3,                 # the above through LN, attention, MLP, residuals
+    "edgemoe layer MoE": 2.0e-3,
+}
+
+def error_rows(rng, quick: bool = False) -> list[dict]:
+    """Rows ``function, max_abs_err, mean_abs_err, max_ulp, inputs`` (ULPs of ``act_fmt``) for the Edge-MoE golden models."""
+    from attnkit.models.error import error_stats
+    from attnkit.models.exp import exp
+    from attnkit.models.recip import recip
+
+    p = EdgeMoeParams.load()
+    n, w = p.numerics, p.workload
+    A = n.act_fmt
+    rows = []
+
+    def row(name, y, ref, inputs, fmt=A):
+        st = error_stats(fmt.to_float(y), ref, A.lsb)
+        rows.append({"function": name, "max_abs_err": st["max_abs_err"], "mean_abs_err": st["mean_abs_err"],
+                     "max_ulp": st["max_ulp"], "inputs": f"{st['inputs']} ({inputs})"})
+
+    x = A.quantize(np.linspace(-24, 0, 200_001))
+    row("edgemoe exp", exp(x, n.exp), np.exp(A.to_float(x)), "a grid on [-24, 0]", n.exp.out_fmt)
+    x = A.quantize(np.linspace(1, w.tokens, 200_001))
+    row("edgemoe recip", recip(x, n.recip), 1 / A.to_float(x), f"a grid on [1, {w.tokens}]", n.recip.out_fmt)
+    x = A.quantize(np.geomspace(n.ln_eps, 256, 200_001))
+    row("edgemoe rsqrt", rsqrt(x, n.rsqrt), 1 / np.sqrt(A.to_float(x)), f"a log grid on [{n.ln_eps:g}, 256]",
+        n.rsqrt.out_fmt)
+
+    T = 32 if quick else w.tokens
+    wts = random_layer_weights(p, False, 1)
+    wf = weight_values(wts, p)
+    xs = random_tokens(p, rng, T)
+    xv = A.to_float(xs)
+    row("edgemoe linear FC1+GELU", linear(xs, wts["fc1_w"], wts["fc1_b"], p, gelu=True),
+        ref_linear(xv, wf["fc1_w"], wf["fc1_b"], True), f"{T} tokens, {w.d_model} -> {w.ffn}, N(0,1) inputs")
+    h = A.quantize(np.clip(rng.normal(0, 1, (T, w.ffn)), -8, 8))
+    row("edgemoe linear FC2", linear(h, wts["fc2_w"], wts["fc2_b"], p),
+        ref_linear(A.to_float(h), wf["fc2_w"], wf["fc2_b"]), f"{T} tokens, {w.ffn} -> {w.d_model}")
+    s = A.quantize(rng.normal(0, 3, (256, w.tokens)))
+    row("edgemoe online softmax", online_softmax(s, p), ref_softmax(A.to_float(s)),
+        f"256 rows of {w.tokens} N(0,3) scores")
+    q, k, v = (random_tokens(p, rng, T) for _ in range(3))
+    row("edgemoe attention", attention(q, k, v, p),
+        ref_attention(A.to_float(q), A.to_float(k), A.to_float(v), w.heads), f"{T} tokens, {w.heads} x {w.head_dim}, N(0,1)")
+    lx = A.quantize(rng.normal(0.5, 2, (T, w.d_model)))
+    row("edgemoe layernorm", layernorm(lx, wts["ln1_w"], wts["ln1_b"], p),
+        ref_layernorm(A.to_float(lx), wf["ln1_w"], wf["ln1_b"], n.ln_eps), f"{T} tokens of N(0.5, 2)")
+    mw = random_layer_weights(p, True, 2)
+    mf = weight_values(mw, p)
+    g = gate(xs, mw["gate_w"], p)
+    ref_w = np.take_along_axis(ref_softmax(xv @ mf["gate_w"].T), g.indices, axis=1)
+    row("edgemoe gate weights", g.weights, ref_w, f"{T} tokens x top-{w.top_k} of {w.experts} (the golden's choice)")
+    for moe_layer, wl, wlf in ((False, wts, wf), (True, mw, mf)):
+        tr = {}
+        y = layer(xs, wl, p, moe_layer, tr)
+        ref = ref_layer(xv, wlf, p, moe_layer, tr["gate"].indices if moe_layer else None)
+        row(f"edgemoe layer {'MoE' if moe_layer else 'dense'}", y, ref, f"{T} tokens, seeded weights, N(0,1) input")
+    return rows

@@ -117,7 +117,8 @@ def _attention(rng, quick: bool) -> list[dict]:
 def golden_error_table(seed: int = 0, quick: bool = False) -> list[dict]:
     """Rows ``function, max_abs_err, mean_abs_err, max_ulp, inputs`` for every golden model, at defaults."""
     rng = np.random.default_rng(seed)
-    return _units(rng) + _softmax(rng) + _attention(rng, quick)
+    from attnkit.models.edgemoe_golden import error_rows as _edgemoe
+    return _units(rng) + _softmax(rng) + _attention(rng, quick) + _edgemoe(rng, quick)
 
 
 def to_markdown(rows: list[dict], seed: int) -> str:
