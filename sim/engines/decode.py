@@ -177,10 +177,8 @@ class Cta:
     stream_end: float = 0.0
     end: float = 0.0
     range_ends: tuple = ()   # when each range's last tile is done
-
-    @property
-    def tiles(self) -> int:
-        return sum(r.tiles for r in self.ranges)
+    keys: tuple = ()         # keys of each range (set by _with_keys)
+    tiles: int = 0
 
 
 def _keys(r, p: Problem) -> int:
@@ -188,32 +186,42 @@ def _keys(r, p: Problem) -> int:
     return b - a
 
 
+def _with_keys(ctas: list[Cta], p: Problem) -> list[Cta]:
+    bn, n = p.block_n, p.context
+    for c in ctas:
+        c.keys = tuple(min(n, r.last * bn) - r.first * bn for r in c.ranges)
+        c.tiles = sum(r.last - r.first for r in c.ranges)
+    return ctas
+
+
 def _share(jobs: list[tuple[float, float, float]], bw: float) -> list[list[tuple[float, float]]]:
     """Streams starting together: ``jobs`` = (bytes, own rate bytes/s, DRAM bytes per byte).
 
     While the DRAM demand ``sum rate x share`` exceeds ``bw`` every stream is
     slowed by the same factor. Returns each job's progress as breakpoints
-    ``[(t, bytes done), ...]`` from t = 0.
+    ``[(t, bytes done), ...]`` from t = 0 (identical jobs share one list).
     """
-    n = len(jobs)
-    done = [0.0] * n
-    prog = [[(0.0, 0.0)] for _ in range(n)]
-    active = [i for i in range(n) if jobs[i][0] > 0]
+    kinds = list(dict.fromkeys(jobs))
+    count = {j: 0 for j in kinds}
+    for j in jobs:
+        count[j] += 1
+    done = {j: 0.0 for j in kinds}
+    prog = {j: [(0.0, 0.0)] for j in kinds}
+    active = [j for j in kinds if j[0] > 0]
     t = 0.0
     while active:
-        demand = sum(jobs[i][1] * jobs[i][2] for i in active)
+        demand = sum(count[j] * j[1] * j[2] for j in active)
         scale = min(1.0, bw / demand) if demand > 0 else 1.0
-        rates = {i: jobs[i][1] * scale for i in active}
-        dt = min((jobs[i][0] - done[i]) / rates[i] for i in active)
+        dt = min((j[0] - done[j]) / (j[1] * scale) for j in active)
         t += dt
         still = []
-        for i in active:
-            done[i] = min(jobs[i][0], done[i] + rates[i] * dt)
-            prog[i].append((t, done[i]))
-            if jobs[i][0] - done[i] > 1e-9 * jobs[i][0]:
-                still.append(i)
+        for j in active:
+            done[j] = min(j[0], done[j] + j[1] * scale * dt)
+            prog[j].append((t, done[j]))
+            if j[0] - done[j] > 1e-9 * j[0]:
+                still.append(j)
         active = still
-    return prog
+    return [prog[j] for j in jobs]
 
 
 def _at(prog: list[tuple[float, float]], x: float) -> float:
@@ -231,22 +239,28 @@ def _time_wave(ctas: list[Cta], costs: _Costs, start: float) -> None:
     for i, c in enumerate(ctas):
         c.unit = i % costs.units
         resident[c.unit] = resident.get(c.unit, 0) + 1
-    jobs, cums = [], []
+    kts, fixed, memo = {}, {}, {}
+    jobs = []
     for c in ctas:
-        kt = costs.key_time(c.queries, c.fa2, resident[c.unit])
-        keys = [_keys(r, p) for r in c.ranges]
-        total = sum(keys) * costs.key_bytes
-        jobs.append((total, costs.key_bytes / kt, c.dram_share))
-        acc, cum = 0, []
-        for k in keys:
-            acc += k * costs.key_bytes
-            cum.append(acc)
-        cums.append(cum)
+        key = (c.queries, c.fa2, resident[c.unit])
+        if key not in kts:
+            kts[key] = costs.key_time(*key)
+        jobs.append((sum(c.keys) * costs.key_bytes, costs.key_bytes / kts[key], c.dram_share))
     progs = _share(jobs, costs.dram_bw)
-    for c, prog, cum in zip(ctas, progs, cums):
+    for c, prog in zip(ctas, progs):
         c.start = start
-        f = costs.fixed(c.queries)
-        c.range_ends = tuple(start + f + _at(prog, x) for x in cum)
+        if c.queries not in fixed:
+            fixed[c.queries] = costs.fixed(c.queries)
+        f = fixed[c.queries]
+        memo_key = (id(prog), c.keys)
+        if memo_key not in memo:
+            acc, ends = 0, []
+            for k in c.keys:
+                acc += k * costs.key_bytes
+                ends.append(_at(prog, acc))
+            memo[memo_key] = ends
+        cum = memo[memo_key]
+        c.range_ends = tuple(start + f + e for e in cum)
         c.stream_end = c.range_ends[-1] if cum else start + f
         c.end = c.stream_end
 
@@ -273,13 +287,13 @@ def _schedule_ctas(name: str, p: Problem, costs: _Costs):
     if name == "fa2":
         s = sch.fa2_schedule(p.batch, p.heads, p.context, p.block_n)       # per query head
         share = 1.0 / p.group if costs.gpu else 1.0
-        return [Cta(i, rs, 1, True, share) for i, rs in enumerate(s.ctas)], s, 1
+        return _with_keys([Cta(i, rs, 1, True, share) for i, rs in enumerate(s.ctas)], p), s, 1
     if name == "flashdecoding":
         splits = sch.flashdecoding_splits(p.batch, p.kv_heads, p.blocks, costs.slots, costs.arch.kernels.max_splits)
         s = sch.flashdecoding_schedule(p.batch, p.kv_heads, p.context, p.block_n, splits)
-        return [Cta(i, rs, p.group, False) for i, rs in enumerate(s.ctas)], s, splits
+        return _with_keys([Cta(i, rs, p.group, False) for i, rs in enumerate(s.ctas)], p), s, splits
     s = sch.lean_schedule(p.batch, p.kv_heads, p.context, p.block_n, costs.slots)
-    return [Cta(i, rs, p.group, False) for i, rs in enumerate(s.ctas)], s, 1
+    return _with_keys([Cta(i, rs, p.group, False) for i, rs in enumerate(s.ctas)], p), s, 1
 
 
 @dataclass
@@ -362,12 +376,15 @@ def _lean(ctas, s, costs, pw, mg, merged) -> float:
 
 def _result(name, arch, table, p, costs, s, ctas, combine, end, splits, merged, partial_traffic) -> Result:
     kv_bytes = p.batch * p.kv_heads * p.context * costs.key_bytes
-    stream_bytes = sum(_keys(r, p) for c in ctas for r in c.ranges) * costs.key_bytes
-    dram_kv = sum(_keys(r, p) * costs.key_bytes * c.dram_share for c in ctas for r in c.ranges)
+    stream_bytes = sum(sum(c.keys) for c in ctas) * costs.key_bytes
+    dram_kv = sum(sum(c.keys) * costs.key_bytes * c.dram_share for c in ctas)
     qo_bytes = 2 * p.batch * p.heads * p.head_dim * arch.word_bytes
     dram = dram_kv + qo_bytes + partial_traffic
-    flops = sum(costs.flops_per_key(c.queries, c.fa2) * c.tiles * p.block_n for c in ctas)
-    exps = sum(costs.rows(c.queries, c.fa2) * c.tiles * p.block_n for c in ctas)
+    tiles_of: dict[tuple[int, bool], int] = {}
+    for c in ctas:
+        tiles_of[(c.queries, c.fa2)] = tiles_of.get((c.queries, c.fa2), 0) + c.tiles
+    flops = sum(costs.flops_per_key(qn, fa) * t * p.block_n for (qn, fa), t in tiles_of.items())
+    exps = sum(costs.rows(qn, fa) * t * p.block_n for (qn, fa), t in tiles_of.items())
     latency = end
     cycles = max(1, round(latency * arch.clock_hz))
     busy = [0.0] * costs.units
