@@ -199,7 +199,7 @@ def report(inputs: str | Path | Sequence[str | Path], out: str | Path, command: 
     """Figures, ``out``/report.md and a self-contained ``out``/report.html from result files or folders.
 
     ``inputs``: what ``reproduce``, ``sweep``, ``simulate`` (JSON) and
-    ``rtl-test`` (JSON) wrote. Returns the paths written and the figure count.
+    ``rtl-test`` (JSON) wrote. Returns the paths of report.html, report.md and the figures.
     """
     from attnkit.reports.render import render
     if isinstance(inputs, (str, Path)):

@@ -227,3 +227,22 @@ def test_python_api_matches_the_cli(tmp_path):
     assert attnkit.load_arch("fusemax", set=["array_2d.rows=128"]).array_2d.rows == 128
     with pytest.raises(attnkit.errors.AttnkitError, match="unknown key 'rowz'"):
         attnkit.simulate("fusemax", "bert", set={"array_2d.rowz": 1})
+
+
+def test_python_sweep_report_and_dataframe(tmp_path):
+    import attnkit
+    spec = tmp_path / "small.yaml"
+    spec.write_text("name: small\narch: fusemax\nworkloads: [bert]\nengine: fusemax\n"
+                    "parameters:\n  array_2d.rows: [64, 128, 256]\n  workload.seq_len: [1024, 4096]\n")
+    rows = attnkit.sweep(spec, out=tmp_path / "sw", jobs=1)
+    assert len(rows) == 6 and rows.summary["points"] == 6
+    by_shape = {(r["array_2d.rows"], r["workload.seq_len"]): r for r in rows}
+    direct = attnkit.simulate("fusemax", "bert", set={"array_2d.rows": 128, "workload.seq_len": 4096})
+    assert by_shape[(128, 4096)]["cycles"] == direct.cycles
+    front = attnkit.pareto(tmp_path / "sw" / "results.csv", minimize=["latency_s", "area_mm2"],
+                           by=["workload.seq_len"])
+    assert 2 <= len(front) <= 6
+    frame = rows.to_pandas()
+    assert list(frame["cycles"]) == [r["cycles"] for r in rows]
+    out = attnkit.report([tmp_path / "sw"], tmp_path / "report")
+    assert Path(out["report_html"]).is_file() and len(out["figures"]) >= 1
