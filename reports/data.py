@@ -8,6 +8,8 @@ says which figure families can use it:
 - ``sweep``: one row per design point with latency_s, energy_pj, area_mm2 (``attnkit sweep``);
 - ``rtl``: rows with block, cycles, predicted_cycles (``attnkit rtl-test --json``);
 - ``simulate``: rows with engine, cycles, energy_breakdown (``attnkit simulate --json``).
+- ``decode``: rows with engine, units, context, latency_s (``attnkit reproduce leanattention``; its
+  ``"row": "timeline"`` rows give each CTA's unit, start and end).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ KINDS = {
     "rtl": {"block", "cycles", "predicted_cycles"},
     "sweep": {"latency_s", "energy_pj", "area_mm2"},
     "simulate": {"engine", "cycles", "energy_pj"},
+    "decode": {"engine", "units", "context", "latency_s"},
 }
 
 
