@@ -18,22 +18,34 @@ Engines (``fn(arch, workload, table, mode)``; the workload is an
   and SLNV on 2D), the ablation's "+cascade" step.
 - ``fusemax-serial``: FuseMax's binding with no overlap between the arrays
   (depth-1 pipeline), the ablation's "+architecture" step.
-- ``flat``: the 3-pass softmax. A tile is a block of Rq query rows against
-  all keys: QK and AV on 2D, max, exp + sum, divide on 1D (one op per
-  element per pass), blocks software-pipelined three deep. The mapper picks
-  Rq (powers of two times or fractions of the array width, or the largest
-  block whose scores fit) and whether
-  the score block stays in the buffer (three blocks must fit) or streams
-  through DRAM (4 words per element: S written and read back, P written and
-  read back); fastest wins, then the least DRAM traffic.
+- ``flat``: the 3-pass softmax with FLAT's row-granular tiling. A tile is a
+  block of Rq query rows against all keys: QK and AV on 2D, max, exp + sum,
+  divide on 1D (one op per element per pass), blocks software-pipelined
+  three deep. The mapper picks Rq (powers of two times or fractions of the
+  array width, or the largest block whose scores fit), whether the score
+  block stays in the buffer (three blocks must fit) or streams through DRAM
+  (4 words per element: S written and read back, P written and read back),
+  and whether the head's K and V stay resident in the buffer across its row
+  blocks (fetched once per K/V head) or are fetched again by every block;
+  fastest wins, then the least DRAM traffic.
 - ``unfused``: QK, max, exp + sum, divide, AV one after another over whole
   tensors; intermediates larger than the buffer go through DRAM.
 - ``<engine>-layer``: the attention plus the transformer layer's Q, K, V, O
   projections and two FFN matmuls, each run by engine ``gemm`` on the same
   2D array (one after another).
 
+Causal prefill (``workload.causal``): every engine skips the key tiles that
+the mask empties for a query group or row block (those after the tile holding
+its last query) and runs the diagonal tiles in full, the mask applied; their
+masked elements cost energy but are not useful work. Grouped-query attention
+(``workload.kv_heads`` < ``heads``): the h = heads / kv_heads query heads of a
+K/V head run back to back, so a K/V tile is fetched once for all of them
+where the buffer holds it (FuseMax: a resident block of query groups spans
+the heads; FLAT: the head's K/V stay resident; unfused: K/V reused when they
+fit half the buffer); compute is unchanged.
+
 Utilisation is useful work over (PEs x cycles): padding (a sequence that is
-not a multiple of the tile) and stalls show up as lost utilisation. Energy
+not a multiple of the tile), masked elements and stalls show up as lost utilisation. Energy
 is action counts times the table; register-file accesses follow
 ``array_2d.operand_registers`` (FLAT's PE latches both operands and the
 accumulator: 3 reads + 3 writes per MAC; FuseMax's takes operands off the

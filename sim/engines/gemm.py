@@ -2,7 +2,9 @@
 
 The GEMM is cut into folds (R x C blocks of the array mapping, see
 :mod:`attnkit.sim.systolic`), visited column fold outer, row fold inner (as
-SCALE-Sim does), and each fold's streamed dimension T into chunks of
+SCALE-Sim does) or, for ``os``, row fold outer and column fold inner (the
+loop order a mapper chooses: which operand stays resident across the inner
+folds), and each fold's streamed dimension T into chunks of
 ``array_2d.tile_depth`` words (0: the largest that fits the buffer
 double-buffered). One chunk is one tile of a two-stage pipeline:
 
@@ -16,11 +18,15 @@ double-buffered). One chunk is one tile of a two-stage pipeline:
   (``banks x row_bits`` per cycle) cannot feed it.
 
 Reuse follows capacity: beside the double-buffered tiles, the buffer keeps
-the operand the inner loop reuses (os: B's column block; ws/is: the
-partial-sum block) if it fits, then the whole other streamed operand if
-that fits too; anything that does not fit is fetched again (partial sums
-spill to DRAM). The JSON adds ``compute_cycles`` (array alone, SCALE-Sim's
-convention), ``folds``, ``tiles`` and ``tile_depth``.
+the operand the inner loop reuses (os, column order: B's column block, row
+order: A's row block; ws/is: the partial-sum block) if it fits, then the
+whole other streamed operand if that fits too; anything that does not fit
+is fetched again (partial sums spill to DRAM). The mapper times every
+(loop order, tile depth) worth trying and keeps the fastest, then the one
+moving the least DRAM traffic; the compute (fold) cycles are the same for
+all. The JSON adds ``compute_cycles`` (array alone, SCALE-Sim's
+convention), ``folds``, ``tiles``, ``tile_depth`` and ``loop_order``
+(``col``: column folds outer; ``row``: row folds outer).
 """
 
 from __future__ import annotations
@@ -53,17 +59,34 @@ def simulate(arch, workload, table, mode: str = "closed") -> Result:
     sr, sc, T = systolic.mapping(df, m, n, k)
     fr, fc = ceil(sr / R), ceil(sc / C)
     words = arch.global_buffer.bytes * 8 // arch.word_bits
-    if a.tile_depth:
-        depths = [min(a.tile_depth, T)]
-    else:  # the mapper: the largest depth that fits, and the deepest that leaves room for each reuse
-        depths = _depth_candidates(df, R, C, sr, T, words)
-    best = None
-    for L in depths:
-        timing, records, plan = _schedule(arch, df, R, C, sr, sc, T, L, words, mode)
+    orders = ("col", "row") if df == "os" else ("col",)
+    jobs = []
+    for order in orders:
+        if a.tile_depth:
+            depths = [min(a.tile_depth, T)]
+        else:  # the mapper: the largest depth that fits, and the deepest that leaves room for each reuse
+            depths = _depth_candidates(df, R, C, sr, sc, T, words, order)
+        jobs += [(order, L, None) for L in depths]
+    if df == "os" and a.fold_overlap and not a.tile_depth:
+        bw = arch.dram_words_per_cycle
+        jobs += [("blk", L, (mb, nb)) for mb, nb, L in _blocked_candidates(R, C, sr, sc, T, words, bw)]
+    # Each candidate's cycles are at least its array cycles and its DRAM traffic at full bandwidth:
+    # time them in the order of that bound and skip those whose bound exceeds the best time.
+    dram_bpc = arch.dram.bandwidth_bytes_per_s / arch.clock_hz
+    planned = []
+    for order, L, blocks in jobs:
+        plan, records = _records(arch, df, R, C, sr, sc, T, L, words, order, blocks)
         _, sums = pipeline.column_sums(records, 5)
-        key = (timing.cycles, sums[IN] + sums[OUT], -L)   # fastest, then least DRAM traffic, then deepest
+        bound = max(sums[ARRAY], (sums[IN] + sums[OUT]) * arch.word_bits / 8 / dram_bpc)
+        planned.append((bound, sums[IN] + sums[OUT], -L, order, plan, records, sums))
+    best = None
+    for bound, traffic, negL, order, plan, records, sums in sorted(planned, key=lambda x: x[:4]):
+        if best is not None and (bound > best[0][0] or (bound >= best[0][0] and traffic >= best[0][1])):
+            continue                                  # cannot be faster, nor as fast with less traffic
+        timing = _time(arch, records, mode)
+        key = (timing.cycles, traffic, negL, order)   # fastest, then least DRAM traffic, then deepest
         if best is None or key < best[0]:
-            best = (key, L, timing, records, plan, sums)
+            best = (key, -negL, timing, records, plan, sums)
     _, L, timing, records, plan, sums = best
     word_bytes = arch.word_bits / 8
     macs = m * n * k
@@ -89,27 +112,70 @@ def simulate(arch, workload, table, mode: str = "closed") -> Result:
         energy_breakdown=breakdown, area_breakdown=area_breakdown, actions=actions,
         extra={"compute_cycles": systolic.scalesim_compute_cycles(df, R, C, m, n, k),
                "dataflow": df, "folds": fr * fc, "tiles": timing.tiles - 2, "tile_depth": L,
-               "mode": mode},
+               "loop_order": plan["order"], "fold_block": plan.get("blocks"), "mode": mode},
     )
 
 
 
-def _depth_candidates(df, R, C, sr, T, words) -> list[int]:
+def _depth_candidates(df, R, C, sr, sc, T, words, order="col") -> list[int]:
     """Tile depths worth timing: the largest that fits, and for each amount of on-chip reuse
     (see :func:`_plan`) the deepest tile that still leaves room for it."""
     def deepest(room_needed):   # room = words - 2 (R L + L C + R C) >= room_needed
         return min(T, (words - 2 * R * C - room_needed) // (2 * (R + C)))
-    other = sr * T                                     # os: all of A; ws/is: the whole streamed operand
-    needs = (0, T * C, T * C + other, other)
+    if order == "row":                                 # os, row folds outer: A's row blocks, then all of B
+        inner, other = 2 * R * T, T * sc
+    else:                                              # os: B's column block, all of A; ws/is: psums, stream
+        inner, other = T * C, sr * T
+    needs = (0, inner, inner + other, other)
     return sorted({max(1, deepest(0))} | {d for d in map(deepest, needs) if d >= 1})
 
 
-def _schedule(arch, df, R, C, sr, sc, T, L, words, mode):
-    """Time the GEMM with streamed depth ``L`` per tile: (timing, tile records, plan)."""
-    room = words - 2 * arch.array_2d.tile_words(L)
-    plan = _plan(df, R, C, sr, sc, T, L, room, arch.array_2d.fold_overlap)
-    records = _program(plan)
+def _blocked_candidates(R, C, sr, sc, T, words, bw, keep=2) -> list[tuple[int, int, int]]:
+    """(mb, nb, L) for the blocked os order: blocks of mb x nb folds whose A rows (mb R x L) and B
+    columns (L x nb C) are double-buffered in the buffer, the k loop cut into chunks of L when
+    the whole depth does not fit (the block's partial sums then wait in the buffer). A is read
+    once per column block, B once per row block; the ``keep`` best by a first-principles estimate
+    (max of the fold cycles and the traffic over the bandwidth; then traffic) are timed."""
+    fr, fc = ceil(sr / R), ceil(sc / C)
 
+    def sizes(n):
+        out, v = {n}, 1
+        while v < n:
+            out.add(v)
+            v *= 2
+        return out
+
+    cands = []
+    for mb in sizes(fr):
+        for nb in sizes(fc):
+            per = 2 * (mb * R + nb * C)                  # words per unit of depth, double-buffered
+            L = (words - 2 * R * C) // per
+            if L < T:
+                L = (words - 2 * R * C - mb * nb * R * C) // per
+                if L < 1:
+                    continue
+                L = ceil(T / ceil(T / L))                # equal chunks
+            traffic = sr * T * ceil(fc / nb) + T * sc * ceil(fr / mb) + sr * sc
+            cands.append((max(fr * fc * T, traffic / bw), traffic, -L, mb, nb))
+    return [(mb, nb, -negL) for _, _, negL, mb, nb in sorted(cands)[:keep]]
+
+
+def _records(arch, df, R, C, sr, sc, T, L, words, order="col", blocks=None):
+    """The plan and tile records (words and cycles, untimed) of one mapping."""
+    room = words - 2 * arch.array_2d.tile_words(L)
+    plan = _plan(df, R, C, sr, sc, T, L, room, arch.array_2d.fold_overlap, order)
+    plan["blocks"] = blocks
+    return plan, (_blocked_program(plan) if order == "blk" else _program(plan))
+
+
+def _schedule(arch, df, R, C, sr, sc, T, L, words, mode, order="col", blocks=None):
+    """Time the GEMM with streamed depth ``L`` per tile: (timing, tile records, plan)."""
+    plan, records = _records(arch, df, R, C, sr, sc, T, L, words, order, blocks)
+    return _time(arch, records, mode), records, plan
+
+
+def _time(arch, records, mode):
+    """Time tile records on the two-stage pipeline (DRAM, then array or buffer ports)."""
     word_bytes = arch.word_bits / 8
     dram_bpc = arch.dram.bandwidth_bytes_per_s / arch.clock_hz
     gb_bpc = arch.global_buffer.banks * arch.global_buffer.row_bits / 8
@@ -121,12 +187,23 @@ def _schedule(arch, df, R, C, sr, sc, T, L, words, mode):
 
     program, fifo = _delay_outputs(records, (0, 0), timed)
     program += [(ceil(out * word_bytes / dram_bpc), 0) for out in fifo]     # drain the last results
-    return pipeline.run(PIPE, program, mode), records, plan
+    return pipeline.run(PIPE, program, mode)
 
 
-def _plan(df, R, C, sr, sc, T, L, room, overlap=False) -> dict:
-    """What stays on chip, and the fold/chunk geometry."""
-    if df == "os":
+def _plan(df, R, C, sr, sc, T, L, room, overlap=False, order="col") -> dict:
+    """What stays on chip, and the fold/chunk geometry.
+
+    ``keep["row"]``: A is not fetched again by column folds after the first; ``keep["col"]``: B is
+    not fetched again by row folds after the first. Column order (columns outer) needs B's column
+    block for the one and all of A for the other; row order needs A's row block and all of B.
+    """
+    if df == "os" and order == "row":
+        # A's row block, reused by the inner column loop; double-buffered, so the next row fold's
+        # block streams in during this one's column folds (spread over its tiles)
+        row_res = 2 * R * T <= room
+        col_res = T * sc <= room - (2 * R * T if row_res else 0)   # all of B, reused by every row fold
+        keep = {"col": col_res, "row": row_res}
+    elif df == "os":
         col_res = T * C <= room                        # B's column block, reused by the inner row loop
         row_res = sr * T <= room - (T * C if col_res else 0)   # all of A, reused by every column fold
         keep = {"col": col_res, "row": row_res}
@@ -135,7 +212,7 @@ def _plan(df, R, C, sr, sc, T, L, room, overlap=False) -> dict:
         stream_res = T * sr <= room - (T * C if psum_res else 0)
         keep = {"psum": psum_res, "stream": stream_res}
     return {"df": df, "R": R, "C": C, "sr": sr, "sc": sc, "T": T, "L": L, "keep": keep,
-            "fill": systolic.fill_cycles(df, R, C), "overlap": overlap}
+            "fill": systolic.fill_cycles(df, R, C), "overlap": overlap, "order": order}
 
 
 def _chunk(p, rr, cc, r, c, first, last, l):
@@ -143,7 +220,16 @@ def _chunk(p, rr, cc, r, c, first, last, l):
     keep, fr = p["keep"], ceil(p["sr"] / p["R"])
     fill = first and (not p["overlap"] or (r == 0 and c == 0))
     array = l + (p["fill"] if fill else 0)
-    if p["df"] == "os":
+    if p["df"] == "os" and p["order"] == "row" and keep["row"]:
+        # row 0 fetches its A block with its first column fold; every row prefetches the next one's,
+        # l / fc of it per tile of depth l (its share of the row's fc x T streamed cycles)
+        nxt = min(p["R"], p["sr"] - (r + 1) * p["R"]) if r + 1 < fr else 0
+        load_a = (rr * l if (r == 0 and c == 0) else 0) + nxt * l / ceil(p["sc"] / p["C"])
+        load_b = l * cc if (r == 0 or not keep["col"]) else 0
+        out = rr * cc if last else 0
+        dram_in = load_a + load_b
+        gb_rd, gb_wr = rr * l + l * cc, out
+    elif p["df"] == "os":
         load_a = rr * l if (c == 0 or not keep["row"]) else 0
         load_b = l * cc if (r == 0 or not keep["col"]) else 0
         out = rr * cc if last else 0
@@ -186,7 +272,33 @@ def _column(p, cc, c) -> list:
     return prog
 
 
+def _row(p, rr, r) -> list:
+    """Row order: row fold r's column folds (c matters only as 0 / not 0 in :func:`_chunk`)."""
+    C, sc = p["C"], p["sc"]
+    fc = ceil(sc / C)
+    if fc == 1:
+        return _fold(p, rr, sc, r, 0)
+    prog = _fold(p, rr, C, r, 0)
+    if fc > 2:
+        prog.append(Repeat(fc - 2, _fold(p, rr, C, r, 1)))
+    prog += _fold(p, rr, sc - (fc - 1) * C, r, fc - 1)
+    return prog
+
+
 def _program(p) -> list:
+    if p["order"] == "row":
+        R, sr = p["R"], p["sr"]
+        fr = ceil(sr / R)
+        if fr == 1:
+            return _row(p, sr, 0)
+        # row 0 (fetches its own A block), rows 1..fr-3 (identical), fr-2 (prefetches the last,
+        # possibly partial, row's block), fr-1 (prefetches nothing)
+        prog = _row(p, R, 0)
+        if fr > 3:
+            prog.append(Repeat(fr - 3, _row(p, R, 1)))
+        if fr > 2:
+            prog += _row(p, R, fr - 2)
+        return prog + _row(p, sr - (fr - 1) * R, fr - 1)
     C, sc = p["C"], p["sc"]
     fc = ceil(sc / C)
     if fc == 1:
@@ -196,6 +308,77 @@ def _program(p) -> list:
         prog.append(Repeat(fc - 2, _column(p, C, 1)))
     prog += _column(p, sc - (fc - 1) * C, fc - 1)
     return prog
+
+
+def _blocked_program(p) -> list:
+    """Order ``blk`` (os): column blocks of nb folds outer, row blocks of mb folds, k chunks of L,
+    then the block's folds. A block-chunk's A rows and B columns stream in while the block-chunk
+    before it computes (double-buffered), spread evenly over its tiles; the GEMM's first one is
+    fetched before it starts. Partial sums of an unfinished chunk stay in the buffer."""
+    R, C, sr, sc, T, L = p["R"], p["C"], p["sr"], p["sc"], p["T"], p["L"]
+    mb, nb = p["blocks"]
+
+    def folds(n, size, per):    # blocks of ``per`` fold widths, as runs (block, how many)
+        nfull, rem = divmod(n, size)
+        nblk, left = divmod(nfull, per)
+        runs = [((size,) * per, nblk)] if nblk else []
+        tail = (size,) * left + ((rem,) if rem else ())
+        if tail:
+            runs.append((tail, 1))
+        return runs
+
+    nch = ceil(T / L)
+    chunks = [(L, i == 0, i == nch - 1) for i in range(nch - 1)] + [(T - (nch - 1) * L, nch == 1, True)]
+
+    def block_chunk(rows, cols, chunk, first_of_gemm):
+        l, kf, kl = chunk
+        n = len(rows) * len(cols)
+        load = l * (sum(rows) + sum(cols))
+        def tile(rr, cc, lead):
+            dram = (load if lead else 0) if first_of_gemm else load / n
+            out = rr * cc if kl else 0
+            gb_rd = rr * l + l * cc + (0 if kf else rr * cc) + out
+            gb_wr = (0 if kl else rr * cc) + dram
+            return (dram, out, l + (p["fill"] if lead and first_of_gemm else 0), gb_rd, gb_wr)
+        prog = []
+        for i, rr in enumerate(rows):
+            runs = [(tile(rr, cc, i == 0 and j == 0), 1) for j, cc in enumerate(cols)]
+            prog += _rle(runs)
+        return prog
+
+    def row_block(rows, cols, first_of_gemm):
+        prog = block_chunk(rows, cols, chunks[0], first_of_gemm)
+        return prog + _rle([(c, 1) for c in chunks[1:]], lambda c: block_chunk(rows, cols, c, False))
+
+    col_blocks, row_blocks = folds(sc, C, nb), folds(sr, R, mb)
+    (first_rows, k0), rest = row_blocks[0], row_blocks[1:]
+    later_rows = [(first_rows, k0 - 1)] + rest       # the GEMM's first row block is timed apart
+
+    def col_block(cols, first):
+        runs = later_rows if first else row_blocks
+        prog = row_block(first_rows, cols, True) if first else []
+        return prog + _rle(runs, lambda rows: row_block(rows, cols, False))
+
+    (cols0, n0), crest = col_blocks[0], col_blocks[1:]
+    prog = col_block(cols0, True)
+    return prog + _rle([(cols0, n0 - 1)] + crest, lambda cols: col_block(cols, False))
+
+
+def _rle(runs, expand=None) -> list:
+    """(item, count) runs as a program: equal neighbours merged, a run of more than one a Repeat."""
+    merged: list = []
+    for item, n in runs:
+        if n <= 0:
+            continue
+        if merged and merged[-1][0] == item:
+            merged[-1][1] += n
+        else:
+            merged.append([item, n])
+    out = []
+    for item, n in merged:
+        body = expand(item) if expand else [item]
+        out += body if n == 1 else [Repeat(n, body)]
+    return out
 
 
 def _delay_outputs(program, fifo, timed):
