@@ -246,3 +246,39 @@ def test_python_sweep_report_and_dataframe(tmp_path):
     assert list(frame["cycles"]) == [r["cycles"] for r in rows]
     out = attnkit.report([tmp_path / "sw"], tmp_path / "report")
     assert Path(out["report_html"]).is_file() and len(out["figures"]) >= 1
+
+
+def test_plugin_block_and_figure_family(tmp_path):
+    """An outside package adds an RTL block (here: the MAC under another name) and a figure family."""
+    src = tmp_path / "extras"
+    (src / "attnkit_extras").mkdir(parents=True)
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "attnkit-extras"\nversion = "0.1"\n'
+        '[project.entry-points."attnkit.blocks"]\nextras = "attnkit_extras.blocks"\n'
+        '[project.entry-points."attnkit.figures"]\ncount = "attnkit_extras.fig_count"\n'
+        '[tool.setuptools]\npackages = ["attnkit_extras"]\n')
+    pkg = src / "attnkit_extras"
+    (pkg / "__init__.py").write_text("")
+    (pkg / "blocks.py").write_text(
+        "from attnkit.hw.blocks import Block\n"
+        "def _mac2():\n"
+        "    from attnkit.hw.mac import Mac\n"
+        "    from attnkit.models.mac import MacParams\n"
+        "    return Block('mac2', MacParams, Mac, 'attnkit.testbench.mac_tb', 'the MAC, from a plugin')\n"
+        "BLOCKS = {'mac2': _mac2}\n")
+    (pkg / "fig_count.py").write_text(
+        "from attnkit.reports.figure import Figure\n"
+        "TITLE = 'Rows per input (plugin)'\nORDER = 99\n"
+        "def figures(tables):\n"
+        "    return [Figure('plugin-count', TITLE, None, [{'input': str(t.source), 'rows': len(t.rows)}\n"
+        "                                                 for t in tables])]\n")
+    _install_plugin(src, tmp_path / "site")
+    env = _env_with(tmp_path / "site")
+    kit = [PY, "-m", "attnkit"]
+    run([*kit, "verilog", "mac2", "-o", tmp_path / "v", "--set", "pipeline=2"], tmp_path, env)
+    assert "module mac2" in (tmp_path / "v" / "mac2.v").read_text()
+    run([*kit, "reproduce", "fusemax", "--models", "bert", "--seq-lens", "1024", "--out", tmp_path / "r"],
+        tmp_path, env)
+    run([*kit, "report", tmp_path / "r", "-o", tmp_path / "rep"], tmp_path, env)
+    assert "Rows per input (plugin)" in (tmp_path / "rep" / "report.md").read_text()
