@@ -10,7 +10,7 @@ PYTEST := $(PY) -m pytest
 # Two workers on this kind of machine; override with `make test JOBS=1`.
 JOBS   ?= 2
 
-.PHONY: setup test test-slow demo reproduce sweep golden verilog rtl lint bench clean
+.PHONY: setup test test-slow demo reproduce sweep golden csim verilog rtl lint bench clean
 
 setup: $(STAMP) $(SCALESIM_STAMP)
 
@@ -45,6 +45,7 @@ demo: setup
 		--by workload workload.seq_len -o build/sweeps/fusemax-arrays/pareto.csv > /dev/null
 	$(KIT) rtl-test mac --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-mac.json
 	$(KIT) rtl-test attention --vectors 8 --seed 2026 --json > $(DEMO)/rtl-attention.json
+	$(KIT) csim layer --vectors 1 --json > $(DEMO)/csim-layer.json
 	$(KIT) report build/reproduce/fusemax build/sweeps/fusemax-arrays $(DEMO)/rtl-*.json -o build/reports/demo
 	@echo "demo: report at build/reports/demo/report.html (and report.md)"
 
@@ -58,6 +59,15 @@ sweep: setup
 
 golden: setup
 	$(KIT) golden-report
+
+# The Edge-MoE HLS kernels C-simulated with g++ against the golden models (builds cached in build/hls/).
+csim: setup
+	$(KIT) csim linear --vectors 300
+	$(KIT) csim attention --vectors 100
+	$(KIT) csim gelu --vectors 20000
+	$(KIT) csim layernorm --vectors 300
+	$(KIT) csim gate --vectors 300
+	$(KIT) csim layer --vectors 2
 
 verilog: setup
 	$(KIT) verilog mac -o build/verilog

@@ -170,15 +170,18 @@ def build(kernel: str, p: EdgeMoeParams, root: Path | str = BUILD) -> Path:
         return exe
     out_dir = exe.parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "params.h").write_text(params_header(p))
+    tmp = exe.with_name(f"{exe.name}.{os.getpid()}.tmp")   # parallel test workers may build the same kernel
+    hdr_tmp = out_dir / f"params.h.{os.getpid()}.tmp"
+    hdr_tmp.write_text(params_header(p))
+    os.replace(hdr_tmp, out_dir / "params.h")
     sources = (*KERNEL_SOURCES[kernel], "harness.cpp")
     cmd = [compiler(), *FLAGS, f"-DCSIM_KERNEL_{kernel.upper()}", f"-I{out_dir}", f"-I{SRC}", f"-I{ap_types_dir()}",
-           *[str(SRC / s) for s in sources], "-o", str(exe) + ".tmp"]
+           *[str(SRC / s) for s in sources], "-o", str(tmp)]
     print(f"csim: building {kernel} ({' '.join(sources)})", file=sys.stderr)
     res = subprocess.run(cmd, capture_output=True, text=True)
     (out_dir / "compile.log").write_text(" ".join(cmd) + "\n" + res.stdout + res.stderr)
     if res.returncode != 0:
         first = next((ln for ln in res.stderr.splitlines() if "error" in ln), res.stderr.strip()[:200])
         raise AttnkitError(f"g++ failed building {kernel}: {first} (log: {out_dir / 'compile.log'})")
-    os.replace(str(exe) + ".tmp", exe)
+    os.replace(tmp, exe)
     return exe
