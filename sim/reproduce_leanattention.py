@@ -162,7 +162,9 @@ def _timeline(runner, b, h, kv, d, ctx, base) -> list[dict]:
             units = runner.arch.units
             for c in ctas:
                 if kernel == 1 and c.ranges:
-                    roles = {("host" if r.host else "peer") for r in c.ranges}
+                    # FlashDecoding's splits all write partials for the combine kernel
+                    split = run.result.extra["splits"] > 1
+                    roles = {("host" if r.host and not split else "peer") for r in c.ranges}
                     role = roles.pop() if len(roles) == 1 else "peer+host"
                 else:
                     role = "combine"
