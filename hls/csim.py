@@ -52,7 +52,8 @@ def _chunks(n: int, size: int):
 
 def _acts(p, rng, shape, sd=None):
     A = p.numerics.act_fmt
-    sd = rng.choice([0.25, 1.0, 4.0]) if sd is None else sd
+    # mostly trained-network scales; 1 in 5 large enough that sums wrap (AP_WRAP must agree too)
+    sd = rng.choice([0.25, 1.0, 4.0, 0.5, 150.0]) if sd is None else sd
     return A.quantize(np.clip(rng.normal(0, sd, shape), -500, 500))
 
 
@@ -113,7 +114,7 @@ def _attention(p, n, rng, case):
     case.put([n])
     for i in range(n):
         length = w.tokens if i == 0 else int(rng.integers(1, 41))
-        sd = [1.0, 0.5, 3.0][i % 3]
+        sd = [1.0, 0.5, 3.0, 40.0][i % 4]         # 40: scores far beyond fm_t's range wrap
         q, k, v = (_acts(p, rng, (length, w.d_model), sd) for _ in range(3))
         if i == 1:
             k[:] = k[0]                         # every key equal: uniform probabilities
@@ -128,7 +129,7 @@ def _gate(p, n, rng, case):
     chunks = _chunks(n, w.tokens)
     case.put([len(chunks)])
     for start, length in chunks:
-        x = _acts(p, rng, (length, w.d_model), 1.0)
+        x = _acts(p, rng, (length, w.d_model))
         if start == 0:
             x[0] = 0                           # every score 0: the tie rule picks experts 0, 1
         wg = nm.weight_fmt.quantize(np.clip(rng.normal(0, 1 / np.sqrt(w.d_model), (E, w.d_model)), -1.99, 1.99))

@@ -35,7 +35,12 @@ default: an additive edit, never a second place to set a value.
 
 The golden kernels (bit-exact specification of ``hls/``) are in
 :mod:`attnkit.models.edgemoe_golden`; the HLS ``params.h`` is generated from
-this object by :mod:`attnkit.hls.build`.
+this object by :mod:`attnkit.hls.build`. For RTL blocks: the GELU unit is
+``edgemoe_golden.gelu_unit`` (= :func:`attnkit.models.gelu.gelu` with
+``numerics.gelu``); the online-softmax unit is ``edgemoe_golden.online_softmax``
+(probabilities) and ``online_softmax_state`` (running max, sum and 1/sum after
+the last key), i.e. :func:`attnkit.models.softmax.softmax_edgemoe` on
+``edgemoe_golden.softmax_params(p)``.
 """
 
 from __future__ import annotations

@@ -51,12 +51,12 @@ Kernels (shapes: ``T`` tokens, ``N`` features):
 
 Error against float64 (the same quantised inputs and weights, exact
 arithmetic; ``attnkit golden-report``, :func:`error_rows`, bounds in
-:data:`ERROR_BOUNDS`, seed 0, 129 tokens): max abs error exp 2.4e-7 (1.0
-ULP of 2^-22), recip 2.4e-7 (1.0), rsqrt 7.6e-6 (32; its output lsb is 8
-ULP), linear FC1+GELU 8.8e-5 (370), FC2 9.9e-5 (414), online softmax 1.3e-5
-(55: the running sum adds up to 129 truncated exps), attention 2.4e-5 (100),
-LayerNorm 4.8e-5 (200), gate weights 9.1e-7 (3.8), whole layer dense 4.1e-4
-and MoE 2.4e-4 (outputs up to about 5). Truncation
+:data:`ERROR_BOUNDS`; ``attnkit golden-report``, seed 0, 129 tokens): max
+abs error (ULPs of 2^-22) exp 2.4e-7 (1.0), recip 2.4e-7 (1.0), rsqrt 7.6e-6
+(32; its own lsb is 8 ULP), linear FC1+GELU 8.8e-5 (370), FC2 9.9e-5 (415),
+online softmax 1.3e-5 (55: the running sum adds up to 129 truncated exps),
+attention 2.3e-5 (95), LayerNorm 5.5e-5 (231), gate weights 9.7e-7 (4.1),
+whole layer dense 4.0e-4 and MoE 2.1e-4 (outputs up to about 5). Truncation
 biases every accumulated product by at most one ``A`` lsb (2^-22) downward,
 so a sum of ``n`` products is within ``n * 2^-22`` of exact; the GELU table
 adds at most 1.0e-4, the exp unit about 2^-22 relative, the reciprocal and
@@ -77,8 +77,8 @@ from attnkit.models.recip import bit_length
 from attnkit.models.softmax import SoftmaxParams, softmax_2pass, _prep, _running
 
 
-def _tr(prod, frac_bits: int, A: QFormat) -> np.ndarray:
-    """A product with ``A.frac_bits + frac_bits`` fraction bits truncated onto A's grid (not yet wrapped)."""
+def _tr(prod, frac_bits: int) -> np.ndarray:
+    """A product truncated by ``frac_bits`` (the second factor's fraction bits) onto A's grid (not yet wrapped)."""
     return np.asarray(prod, np.int64) >> frac_bits
 
 
@@ -92,7 +92,7 @@ def linear(x, w, b, p: EdgeMoeParams, bias_fmt: QFormat | None = None, gelu: boo
     x, w, b = np.asarray(x, np.int64), np.asarray(w, np.int64), np.asarray(b, np.int64)
     acc = np.broadcast_to(b << (A.frac_bits - bf.frac_bits), (x.shape[0], w.shape[0])).copy()
     for i in range(x.shape[1]):
-        acc += _tr(x[:, i:i + 1] * w[None, :, i], wf.frac_bits, A)
+        acc += _tr(x[:, i:i + 1] * w[None, :, i], wf.frac_bits)
     y = A.saturate_or_wrap(acc)
     return gelu_unit(y, p) if gelu else y
 
@@ -120,9 +120,9 @@ def scores(q, k, p: EdgeMoeParams) -> np.ndarray:
         for b0 in range(h * D, (h + 1) * D, blk):
             part = np.zeros((q.shape[0], k.shape[0]), np.int64)
             for i in range(b0, b0 + blk):
-                part += _tr(q[:, i:i + 1] * k[None, :, i], A.frac_bits, A)
+                part += _tr(q[:, i:i + 1] * k[None, :, i], A.frac_bits)
             part = A.saturate_or_wrap(part)
-            out[h] += _tr(part * p.attn_scale_raw, A.frac_bits, A)
+            out[h] += _tr(part * p.attn_scale_raw, A.frac_bits)
     return A.saturate_or_wrap(out)
 
 
@@ -150,7 +150,7 @@ def attention(q, k, v, p: EdgeMoeParams) -> np.ndarray:
     for h in range(H):
         vh = v[:, h * D:(h + 1) * D]
         for j in range(vh.shape[0]):
-            out[:, h * D:(h + 1) * D] += _tr(prob[h, :, j:j + 1] * vh[None, j, :], A.frac_bits, A)
+            out[:, h * D:(h + 1) * D] += _tr(prob[h, :, j:j + 1] * vh[None, j, :], A.frac_bits)
     return A.saturate_or_wrap(out)
 
 
@@ -192,15 +192,15 @@ def layernorm(x, w, b, p: EdgeMoeParams) -> np.ndarray:
     n = p.numerics
     A, rf = n.act_fmt, n.rsqrt.out_fmt
     x, w, b = np.asarray(x, np.int64), np.asarray(w, np.int64), np.asarray(b, np.int64)
-    t = A.saturate_or_wrap(_tr(x * p.ln_inv_n_raw, A.frac_bits, A))
+    t = A.saturate_or_wrap(_tr(x * p.ln_inv_n_raw, A.frac_bits))
     mean = A.saturate_or_wrap(np.sum(t, axis=-1, keepdims=True))
-    msq = A.saturate_or_wrap(np.sum(_tr(x * t, A.frac_bits, A), axis=-1, keepdims=True))
-    sq = A.saturate_or_wrap(_tr(mean * mean, A.frac_bits, A))
+    msq = A.saturate_or_wrap(np.sum(_tr(x * t, A.frac_bits), axis=-1, keepdims=True))
+    sq = A.saturate_or_wrap(_tr(mean * mean, A.frac_bits))
     var = A.saturate_or_wrap(msq - sq + n.eps_raw)
     r = rsqrt(var, n.rsqrt)
     y = A.saturate_or_wrap(x - mean)
-    y = A.saturate_or_wrap(_tr(y * r, rf.frac_bits, A))
-    y = A.saturate_or_wrap(_tr(y * w, n.norm_fmt.frac_bits, A))
+    y = A.saturate_or_wrap(_tr(y * r, rf.frac_bits))
+    y = A.saturate_or_wrap(_tr(y * w, n.norm_fmt.frac_bits))
     return A.saturate_or_wrap(y + (b << (A.frac_bits - n.bias_fmt.frac_bits)))
 
 
@@ -258,7 +258,7 @@ def moe(x, wg, w1, b1, w2, b2, p: EdgeMoeParams, g: GateResult | None = None) ->
         rows = g.queues[e, :g.queue_lens[e]]
         h = linear(x[rows], w1[e], b1[e], p, gelu=True)
         y = linear(h, w2[e], b2[e], p)
-        out[rows] = A.saturate_or_wrap(out[rows] + _tr(y * g.queue_weights[e, :g.queue_lens[e], None], A.frac_bits, A))
+        out[rows] = A.saturate_or_wrap(out[rows] + _tr(y * g.queue_weights[e, :g.queue_lens[e], None], A.frac_bits))
     return out
 
 
