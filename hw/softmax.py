@@ -1,0 +1,190 @@
+"""Edge-MoE's online-softmax unit in RTL, the twin of :func:`attnkit.models.softmax.softmax_edgemoe`, bit for bit.
+
+It runs on the formats of :func:`attnkit.models.edgemoe_golden.softmax_params`
+(Edge-MoE's activations ``ap_fixed<32,10>`` for scores, running sum and
+probabilities), which is what :func:`attnkit.models.edgemoe_golden.online_softmax`
+computes. A row of scores comes in twice, as Edge-MoE streams it twice (the
+Q x K pass keeps the running statistics, the attention x V pass recomputes
+the probabilities):
+
+- **pass 1**: per score ``s`` (keys in order): ``m' = max(m, s)`` (``m`` starts
+  at the format minimum), ``l = tr(l * exp(m - m')) + exp(s - m')`` (``l``
+  from 0). After the row's last score, ``r = recip(l)``.
+- **pass 2**: per score, ``p = tr(exp(s - m) * r)``.
+
+A score equal to the format's minimum code counts as masked (its ``exp`` is 0),
+as in the golden model.
+
+Interfaces (``lib.stream``):
+
+- ``i``: ``s`` (raw ``numerics.in_fmt``), ``last`` (the row's last score),
+  ``pass2`` (0: pass 1, 1: pass 2). Pass-2 scores use the statistics of the
+  most recent row whose pass 1 has ended; each row's pass 2 must come before
+  the next row's pass 1 ends.
+- ``o``: ``p`` (raw ``numerics.prob_fmt``) and ``last``, one per pass-2 score,
+  in order. Pass-1 scores give no output.
+
+Timing: one score per cycle. A pass-2 score's probability is offered
+``LATENCY`` = 4 cycles after it is taken (the two exp units, 3 stages, then
+the product into the output register). After a pass-1 ``last`` the unit takes
+no input for ``STATS_GAP`` cycles (the sum leaves the exp pipeline, then the
+reciprocal: normalise, seed and Newton steps, denormalise), so a row of ``n``
+scores takes ``2 n + STATS_GAP`` cycles back to back. The whole pipeline
+stalls while ``o`` is offered and not taken.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from attnkit.config import FieldError
+from attnkit.errors import ConfigError
+from attnkit.hw.exp import Exp
+from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_signed_var
+from attnkit.hw.recip import RecipMantissa, leading_one
+from attnkit.models.fixed import QFormat, Rounding
+from attnkit.models.softmax import SoftmaxParams
+
+
+def _edgemoe_softmax() -> SoftmaxParams:
+    from attnkit.models.edgemoe import EdgeMoeParams, FpgaArch, VitMoeWorkload
+    from attnkit.models.edgemoe_golden import softmax_params
+    return softmax_params(EdgeMoeParams(FpgaArch(), VitMoeWorkload()))
+
+
+@dataclass(frozen=True)
+class RtlSoftmaxParams:
+    """The RTL online softmax: the golden model's formats (``attnkit rtl-test`` loads them from the
+    Edge-MoE arch config, ``numerics``, through :func:`attnkit.models.edgemoe_golden.softmax_params`)."""
+
+    numerics: SoftmaxParams = field(default_factory=_edgemoe_softmax)
+
+    def __post_init__(self):
+        n = self.numerics
+        if n.exp.in_fmt.frac_bits > n.in_fmt.frac_bits + 8:
+            raise FieldError("numerics.exp.in_fmt", "at most 8 more fraction bits than the scores")
+        w, ri = n.recip.work_fmt, n.recip.in_fmt
+        if w.frac_bits - n.recip.out_fmt.frac_bits - ri.frac_bits < -(62 - w.width):
+            raise FieldError("numerics.recip", "the reciprocal's output shift can exceed 62 bits; not built in RTL")
+
+
+def load(sets: list[str], path: str | None = None) -> RtlSoftmaxParams:
+    """From the Edge-MoE configs (``zcu102-edgemoe`` or ``path``, with ``m3vit``) through
+    :func:`attnkit.models.edgemoe_golden.softmax_params`; ``--set`` keys as ``attnkit simulate`` takes them."""
+    from attnkit.models.edgemoe import EdgeMoeParams
+    from attnkit.models.edgemoe_golden import softmax_params
+    p = EdgeMoeParams.load(path or "zcu102-edgemoe", "m3vit", sets)
+    try:
+        return RtlSoftmaxParams(softmax_params(p))
+    except FieldError as e:
+        raise ConfigError(f"softmax: {e}") from None
+
+
+class Softmax(wiring.Component):
+    LATENCY = Exp.LATENCY + 1
+
+    def __init__(self, p: RtlSoftmaxParams):
+        self.p = p
+        n = p.numerics
+        self.recip_latency = 1 + 2 * n.recip.iters
+        # idle cycles after a pass-1 last is taken: it leaves the exp pipeline (Exp.LATENCY), the final
+        # sum is registered and handed to the mantissa unit (1), whose result is registered as r while
+        # the next score can already be taken
+        self.STATS_GAP = Exp.LATENCY + 1 + self.recip_latency
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({"s": shape_of(n.in_fmt), "last": 1, "pass2": 1}))),
+            "o": Out(stream.Signature(data.StructLayout({"p": shape_of(n.prob_fmt), "last": 1}))),
+        })
+
+    def row_cycles(self, n: int) -> int:
+        """Cycles between the first pass-1 score of a row of ``n`` and the first of the next, back to back."""
+        return 2 * n + self.STATS_GAP
+
+    def elaborate(self, platform):
+        m = Module()
+        n = self.p.numerics
+        fin, ex, sf, rp = n.in_fmt, n.exp, n.sum_fmt, n.recip
+        W = fin.width
+        MIN = Const(fin.min_raw, signed(W))
+
+        advance = Signal()
+        busy = Signal()
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance & ~busy)]
+        take = self.i.valid & self.i.ready
+
+        # -- stage 0: running max, the two exp arguments ---------------------------------------
+        m_run, m_row = Signal(signed(W)), Signal(signed(W), init=fin.min_raw)
+        row_start = Signal(init=1)
+        s, last, pass2 = self.i.p.s, self.i.p.last, self.i.p.pass2
+        keep = s != MIN
+        m_old = Mux(row_start, MIN, m_run)
+        sk = Mux(keep, s, MIN)
+        m_new = Signal(signed(W))
+        m.d.comb += m_new.eq(Mux(sk > m_old, sk, m_old))
+        diff = fin.with_(int_bits=fin.int_bits + 1)           # s - m, exact
+        d_f = resize(m_old - m_new, diff, ex.in_fmt)
+        d_e = resize(s - Mux(pass2, m_row, m_new), diff, ex.in_fmt)
+        with m.If(take & ~pass2):
+            m.d.sync += [m_run.eq(m_new), row_start.eq(last)]
+            with m.If(last):
+                m.d.sync += [m_row.eq(m_new), busy.eq(1)]
+
+        # Two exp units held in step with the side band: always fed and always drained while the
+        # pipeline advances, so every stage stays full and moves exactly when `advance` is high.
+        m.submodules.exp_f = exp_f = Exp(ex)
+        m.submodules.exp_e = exp_e = Exp(ex)
+        for unit, arg in ((exp_f, d_f), (exp_e, d_e)):
+            m.d.comb += [unit.i.valid.eq(1), unit.i.p.eq(arg), unit.o.ready.eq(advance)]
+
+        # side band: valid, pass2, last, keep, first, through Exp.LATENCY stages
+        band = [(take, pass2, last, keep, row_start)]
+        for k in range(Exp.LATENCY):
+            regs = tuple(Signal(name=f"{nm}{k + 1}") for nm in ("v", "pass2_", "last", "keep", "first"))
+            with m.If(advance):
+                m.d.sync += [r.eq(x) for r, x in zip(regs, band[-1])]
+            band.append(regs)
+        v3, pass2_3, last3, keep3, first3 = band[-1]
+
+        # -- stage 3: the running sum (pass 1) or the probability (pass 2) -------------------------
+        f, e = exp_f.o.p, Mux(keep3, exp_e.o.p, 0)
+        l_reg = Signal(shape_of(sf))
+        l_prev = Mux(first3, 0, l_reg)
+        prod = resize(l_prev * f, sf.with_(frac_bits=sf.frac_bits + ex.out_fmt.frac_bits), sf)
+        l_new = Signal(shape_of(sf))
+        m.d.comb += l_new.eq(saturate_or_wrap(prod + resize(e, ex.out_fmt, sf), sf))
+        r_reg = Signal(shape_of(rp.out_fmt))
+        pf = n.prob_fmt
+        y = resize(e * r_reg, QFormat(False, ex.out_fmt.int_bits + rp.out_fmt.int_bits,
+                                      ex.out_fmt.frac_bits + rp.out_fmt.frac_bits), pf)
+        l_fin, go = Signal(shape_of(sf)), Signal()
+        m.d.sync += go.eq(0)
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(v3 & pass2_3), self.o.p.p.eq(y), self.o.p.last.eq(last3)]
+            with m.If(v3 & ~pass2_3):
+                m.d.sync += l_reg.eq(l_new)
+                with m.If(last3):
+                    m.d.sync += [l_fin.eq(l_new), go.eq(1)]
+
+        # -- the reciprocal of the final sum: models.recip.recip -----------------------------------
+        wf = rp.work_fmt
+        pos = l_fin > 0
+        xs = Mux(pos, l_fin, 1).as_unsigned()[:sf.width]
+        z = leading_one(m, xs, "z")
+        mant = shift_signed_var(xs, z - wf.frac_bits, sf.width, Rounding.AP_TRN, max_left=wf.frac_bits)
+        m.submodules.recip = recip = RecipMantissa(rp)
+        z_hold, pos_hold = Signal.like(z), Signal()
+        m.d.comb += [recip.i.valid.eq(go), recip.i.p.eq(mant[:wf.width]), recip.o.ready.eq(1)]
+        with m.If(go):
+            m.d.sync += [z_hold.eq(z), pos_hold.eq(pos)]
+        base = wf.frac_bits - rp.out_fmt.frac_bits - rp.in_fmt.frac_bits      # the shift is base + z
+        sh = Signal(signed(len(z) + abs(base).bit_length() + 2))
+        m.d.comb += sh.eq(base + z_hold)
+        out = saturate_or_wrap(shift_signed_var(recip.o.p, sh, wf.width, rp.out_fmt.rounding,
+                                                max_left=max(0, -base)), rp.out_fmt)
+        with m.If(recip.o.valid):
+            m.d.sync += [r_reg.eq(Mux(pos_hold, out, rp.out_fmt.max_raw)), busy.eq(0)]
+        return m
