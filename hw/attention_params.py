@@ -55,6 +55,9 @@ class RtlAttentionParams:
         if self.workload.kv_heads not in (0, self.workload.heads):
             raise FieldError("workload.kv_heads", f"{self.workload.kv_heads}; the RTL engine runs one head with its"
                              " own K/V (kv_heads: 0 or heads)")
+        if self.workload.batch * self.workload.heads != 1:
+            raise FieldError("workload.heads", f"batch {self.workload.batch} x heads {self.workload.heads}; the RTL"
+                             " engine runs one attention problem (batch: 1, heads: 1)")
         if R < 2 or C < 1:
             raise FieldError("arch.array_2d.rows", f"{R} x {C}; the engine needs at least 2 rows and 1 column")
         # The row unit's work for one tile must fit between its QK and its PV slot (2 d cycles).

@@ -430,36 +430,54 @@ def _flat_rows(s: Shape, rq: int, R: int) -> list[tuple[tuple[int, int], int]]:
 
 
 def _flat_plan(arch, s: Shape, rq: int, spill: bool, resident: bool) -> tuple[list, float]:
-    """The tile program (one Repeat per K/V head) and its DRAM words.
+    """The tile program (one part per K/V head) and its DRAM words.
 
     FLAT's row-granular tiling: a block of ``rq`` query rows runs QK, the softmax passes and AV
     against the keys it sees. With ``resident`` the head's K and V stay in the buffer while all
     its row blocks, and those of the other query heads sharing them (grouped-query), stream past:
-    they are fetched once per K/V head, by its first block. Otherwise every block fetches them again.
+    they are fetched once per K/V head. The first K/V head's arrive with the first blocks that see
+    them; each next head's stream in during the blocks of the one before (double-buffered), an
+    equal share per block. Otherwise every block fetches the K/V it sees.
     """
     R = arch.array_2d.rows
     rows = _flat_rows(s, rq, R)
     per_block = lambda n, keys, kv: _flat_block(arch, s, n, keys, spill, kv)
-    stream = [(per_block(n, k, 0 if resident else k * (s.E + s.F)), c) for (n, k), c in rows]
-    head = _rle_runs([(b[:3], c) for b, c in stream])
-    words = sum(b[3] * c for b, c in stream) * s.h
-    if resident:
-        (n0, k0), _ = rows[0]
-        kv_all = s.M * (s.E + s.F)
-        first = per_block(n0, k0, kv_all)
-        rest = [(stream[0][0], stream[0][1] - 1)] + stream[1:]
-        kv_head = ([first[:3]] + _rle_runs([(b[:3], c) for b, c in rest])
-                   + _rle_runs([(tuple(head), s.h - 1)], expand=list))
-        words += kv_all
+    kv_all = s.M * (s.E + s.F)
+    if not resident:
+        stream = [(per_block(n, k, k * (s.E + s.F)), c) for (n, k), c in rows]
+        head = _rle_runs([(b[:3], c) for b, c in stream])
+        words = sum(b[3] * c for b, c in stream) * s.h
+        return [Repeat(s.Bkv, _rle_runs([(tuple(head), s.h)], expand=list))], words * s.Bkv
+
+    share = kv_all / (s.h * sum(c for _, c in rows))          # the next K/V head's, per block
+
+    def kv_head(first: bool, prefetch: bool) -> list:
+        sh = share if prefetch else 0
+        blocks = [(per_block(n, k, sh), c) for (n, k), c in rows]
+        if first:   # the first K/V head arrives as its first query head's blocks first see each key tile
+            own, seen = [], 0
+            for ((n, k), c), (b, _) in zip(rows, blocks):
+                own += [(per_block(n, k, (k - seen) * (s.E + s.F) + sh)[:3], 1), (b[:3], c - 1)]
+                seen = k
+        else:
+            own = [(b[:3], c) for b, c in blocks]
+        one = _rle_runs([(b[:3], c) for b, c in blocks])
+        return _rle_runs(own) + _rle_runs([(tuple(one), s.h - 1)], expand=list)
+
+    if s.Bkv == 1:
+        program = kv_head(True, False)
     else:
-        kv_head = _rle_runs([(tuple(head), s.h)], expand=list)
-    return [Repeat(s.Bkv, kv_head)], words * s.Bkv
+        program = kv_head(True, True) + _rle_runs([(0, s.Bkv - 2)], expand=lambda _: kv_head(False, True)) \
+            + kv_head(False, False)
+    words = s.Bkv * (s.h * sum((n * (s.E + s.F) + (4 * n * k if spill else 0)) * c for (n, k), c in rows) + kv_all)
+    return program, words
 
 
 def _flat_fits(arch, s: Shape, rq: int, spill: bool, resident: bool) -> bool:
     words = arch.global_buffer.bytes * 8 // arch.word_bits
     R = arch.array_2d.rows
-    kv = s.M * (s.E + s.F) if resident else _flat_staging(arch, s)   # the whole K/V, or its streamed tiles
+    # the K/V head in use and the next one (when there is one), or the streamed K/V tiles
+    kv = (2 if s.Bkv > 1 else 1) * s.M * (s.E + s.F) if resident else _flat_staging(arch, s)
     block = rq * (s.E + s.F) + (2 * R * rq if spill else rq * s.M)  # Q, O; scores (or their staging)
     return FLAT_PIPE.depth * block + kv <= words
 
@@ -469,16 +487,21 @@ def flat(arch, w, table, mode="closed"):
     _need_ops(arch, "array_2d", cascade.THREE_PASS_2D, cascade.THREE_PASS)
     _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
     pipe = FLAT_PIPE
-    best = None
+    plans = []
     for rq in _flat_candidates(arch, s):
         for spill in (False, True):
             for resident in (False, True):
-                if not _flat_fits(arch, s, rq, spill, resident):
-                    continue
-                program, words = _flat_plan(arch, s, rq, spill, resident)
-                key = (pipeline.run(pipe, program, "closed").cycles, words)   # fastest, then least DRAM
-                if best is None or key < best[0]:
-                    best = (key, rq, spill, resident, program)
+                if _flat_fits(arch, s, rq, spill, resident):
+                    program, words = _flat_plan(arch, s, rq, spill, resident)
+                    bound = max(pipeline.column_sums(program, 3)[1])   # the busiest stage, never overlapped
+                    plans.append((bound, words, rq, spill, resident, program))
+    best = None
+    for bound, words, rq, spill, resident, program in sorted(plans, key=lambda x: x[:5]):
+        if best is not None and (bound > best[0][0] or (bound >= best[0][0] and words >= best[0][1])):
+            continue                                  # cannot be faster, nor as fast with less DRAM
+        key = (pipeline.run(pipe, program, "closed").cycles, words)   # fastest, then least DRAM
+        if best is None or key < best[0]:
+            best = (key, rq, spill, resident, program)
     if best is None:
         raise AttnkitError(f"arch {arch.name!r}: global_buffer.bytes = {arch.global_buffer.bytes} cannot hold"
                            f" even one FLAT row block")
