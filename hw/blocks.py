@@ -83,12 +83,18 @@ def _load_merge(sets: list[str], path: str | None = None):
 
 
 def _gelu() -> Block:
-    from attnkit.hw.gelu import Gelu, RtlGeluParams
+    from attnkit.hw.gelu import Gelu, RtlGeluParams, load
     return Block("gelu", RtlGeluParams, Gelu, "attnkit.testbench.gelu_tb",
-                 "Edge-MoE GELU: ReLU(x) - delta(|x|), delta by table with linear interpolation, 16 lanes")
+                 "Edge-MoE GELU: ReLU(x) - delta(|x|), delta by table with linear interpolation", loader=load)
 
 
-BLOCKS = {"mac": _mac, "attention": _attention, "merge": _merge, "gelu": _gelu}
+def _softmax() -> Block:
+    from attnkit.hw.softmax import RtlSoftmaxParams, Softmax, load
+    return Block("softmax", RtlSoftmaxParams, Softmax, "attnkit.testbench.softmax_tb",
+                 "Edge-MoE online softmax: running max and sum, then exp(s - max) * (1/sum)", loader=load)
+
+
+BLOCKS = {"mac": _mac, "attention": _attention, "merge": _merge, "gelu": _gelu, "softmax": _softmax}
 
 
 @lru_cache(maxsize=None)

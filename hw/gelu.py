@@ -8,6 +8,9 @@ from ``cutoff`` up (and for the format minimum, whose ``|x|`` wraps to itself).
 Interfaces (``lib.stream``), ``L = lanes`` GELU units side by side (Edge-MoE
 has 16, one per output of its linear unit):
 
+The block is sized from the Edge-MoE arch config (``numerics.gelu``, ``gelu.units``
+lanes; :func:`load`).
+
 - ``i``: one beat carries ``L`` activations of ``numerics.act_fmt`` (raw two's
   complement), lane ``k`` at bits ``[k W, (k+1) W)``, ``W = act_fmt.width``.
 - ``o``: one beat of ``L`` results of ``act_fmt``, same packing.
@@ -28,6 +31,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from attnkit.config import FieldError
+from attnkit.errors import ConfigError
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of
 from attnkit.hw.pipeline import stream_pipeline
 from attnkit.models.gelu import GeluParams, delta_table
@@ -74,6 +78,17 @@ def _lane(core: Module, m: Module, p: GeluParams, x, out, k: int, table: list[in
     delta = Mux(inside1, resize(dl, p.table_fmt, f), 0)
     core.d.sync += out.eq(saturate_or_wrap(relu1 - delta, f))
     return [rd0, rd1]
+
+
+def load(sets: list[str], path: str | None = None) -> RtlGeluParams:
+    """From the Edge-MoE configs (``zcu102-edgemoe`` or ``path``, with ``m3vit``): ``numerics.gelu``
+    and ``gelu.units`` lanes; ``--set`` keys as ``attnkit simulate`` takes them."""
+    from attnkit.models.edgemoe import EdgeMoeParams
+    p = EdgeMoeParams.load(path or "zcu102-edgemoe", "m3vit", sets)
+    try:
+        return RtlGeluParams(p.numerics.gelu, p.arch.gelu.units)
+    except FieldError as e:
+        raise ConfigError(f"gelu: {e}") from None
 
 
 class Gelu(wiring.Component):

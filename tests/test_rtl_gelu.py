@@ -42,13 +42,13 @@ def test_verilator_10k_vectors_bit_exact(tmp_path):
 def test_testbench_catches_a_wrong_table(tmp_path):
     """A DUT whose table entries have one fraction bit fewer must be caught."""
     _require("verilator")
-    r = runner.run("gelu", ["lanes=4"], vectors=2000, seed=4, build_root=tmp_path,
-                   dut_sets=["numerics.table_fmt.frac_bits=21"])
+    r = runner.run("gelu", ["gelu.units=4"], vectors=2000, seed=4, build_root=tmp_path,
+                   dut_sets=["numerics.gelu.table_fmt=ap_ufixed<21,0,AP_TRN,AP_SAT>"])
     assert r["mismatches"] > 0
 
 
 @pytest.mark.slow
 def test_icarus_bit_exact(tmp_path):
     _require("icarus")
-    r = runner.run("gelu", ["lanes=4"], sim="icarus", vectors=3000, seed=11, build_root=tmp_path)
+    r = runner.run("gelu", ["gelu.units=4"], sim="icarus", vectors=3000, seed=11, build_root=tmp_path)
     assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (3000, 0, 0)
