@@ -1,13 +1,24 @@
-"""Pareto fronts of a sweep: latency against energy, area as colour, the front highlighted.
+"""Pareto fronts of a sweep: the choices a designer trades, with the front's designs named.
 
 Reads ``sweep`` tables (``attnkit sweep`` results). Points are compared only
-within one workload: one panel per workload (up to four), at the shortest
-sequence length swept when the sweep varies it. The front is over latency
-and energy (both minimised), from :func:`attnkit.sim.pareto.front`.
+within one workload, at the longest sequence length swept (where attention
+dominates) when the sweep varies it. One row of two panels per workload (up
+to four):
+
+- latency against area (both minimised), energy as colour: the largest array
+  is fastest but not smallest, so the front runs from small-and-slow to
+  large-and-fast; its designs are labelled by the parameters the sweep varied;
+- throughput per mm^2 (tokens per second per mm^2: batch x sequence length /
+  latency / area; maximised) against energy per token (minimised), area as
+  colour: which designs use their silicon best, and at what energy.
+
+Fronts come from :func:`attnkit.sim.pareto.front`; the table lists the
+latency/area front's designs with every metric drawn.
 """
 
 from __future__ import annotations
 
+import matplotlib.colors
 import matplotlib.ticker
 import numpy as np
 
@@ -16,7 +27,9 @@ from attnkit.sim import pareto
 
 ORDER = 50   # place in the report
 TITLE = "Pareto fronts of the sweep"
-MAX_PANELS = 4
+MAX_PANELS = 4          # workloads drawn
+MAX_LABELS = 9          # front designs labelled per panel
+HIDDEN = ("array_1d.pes",)   # derived from the array's columns in the shipped specs: labelled by RxC
 
 
 def _scale(set_scale, values, axis) -> None:
@@ -29,46 +42,144 @@ def _scale(set_scale, values, axis) -> None:
         axis.set_major_formatter(matplotlib.ticker.ScalarFormatter(useOffset=False))
 
 
+def _norm(values):
+    """Colour scale: logarithmic over a decade or more, else linear."""
+    lo, hi = float(min(values)), float(max(values))
+    if lo > 0 and hi / lo >= 10:
+        return matplotlib.colors.LogNorm(lo, hi)
+    return matplotlib.colors.Normalize(lo, hi if hi > lo else lo * 1.01 + 1e-30)
+
+
+def _varied(rows) -> list[str]:
+    """Configuration keys (dotted, or clock_hz) that take more than one value among ``rows``."""
+    keys = [k for k in rows[0] if ("." in k or k == "clock_hz") and not k.startswith(
+        ("energy_breakdown.", "area_breakdown.", "actions.", "einsum_util", "workload.")) and k not in HIDDEN]
+    return [k for k in keys if len({r.get(k) for r in rows}) > 1]
+
+
+def label(row, keys) -> str:
+    """A design named by its varied parameters: 256x256, 16 MiB, 940 MHz, then any others as k=v."""
+    parts, keys = [], list(keys)
+    if "array_2d.rows" in keys and "array_2d.cols" in keys:
+        parts.append(f"{row['array_2d.rows']}x{row['array_2d.cols']}")
+        keys = [k for k in keys if k not in ("array_2d.rows", "array_2d.cols")]
+    for k in keys:
+        v = row.get(k)
+        if k == "global_buffer.bytes" and v:
+            parts.append(f"{v / 2**20:g} MiB")
+        elif k == "clock_hz" and v:
+            parts.append(f"{v / 1e6:g} MHz")
+        else:
+            parts.append(f"{k.rsplit('.', 1)[-1]}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}")
+    return ", ".join(parts)
+
+
+def _tokens(row, seq_key) -> float:
+    """Tokens one run processes: batch x sequence length (batch from the workload config, if it loads)."""
+    seq = row.get(seq_key) if seq_key else None
+    batch = 1
+    try:
+        from attnkit.sim.api import load_workload
+        w = load_workload(row.get("workload"))
+        batch = getattr(w, "batch", 1)
+        seq = seq or getattr(w, "seq_len", None) or getattr(w, "context", None)
+    except Exception:           # a workload given by a path that is not here: per sequence
+        pass
+    return batch * (seq or 1)
+
+
+def _annotate(ax, pts, texts) -> None:
+    """Label front points left to right, at most MAX_LABELS, one label per spot; labels in the right
+    third of the panel go to the left of their point so they stay inside it."""
+    spots, picked = set(), []
+    for (x, y), t in zip(pts, texts):
+        spot = (round(float(np.log10(x)), 1), round(float(np.log10(y)), 1))
+        if spot not in spots:
+            spots.add(spot)
+            picked.append(((x, y), t))
+    step = max(1, -(-len(picked) // MAX_LABELS))
+    xs = [p[0] for p, _ in picked]
+    lo, hi = np.log10(min(xs)), np.log10(max(xs))
+    for i, ((x, y), t) in enumerate(picked):
+        if i % step and i != len(picked) - 1:
+            continue
+        right = hi > lo and (np.log10(x) - lo) / (hi - lo) > 0.66
+        ax.annotate(t, (x, y), xytext=(-6 if right else 6, 6 if i % 2 else -11), textcoords="offset points",
+                    fontsize=6.5, color="darkred", ha="right" if right else "left")
+
+
 def figures(tables) -> list[Figure]:
     out = []
     for t in tables:
         if t.kind != "sweep":
             continue
-        rows = [r for r in t.rows if not r.get("error") and r.get("latency_s") and r.get("energy_pj")]
+        rows = [r for r in t.rows if not r.get("error") and r.get("latency_s") and r.get("energy_pj")
+                and r.get("area_mm2")]
         if not rows:
             continue
         seq_key = "workload.seq_len" if any("workload.seq_len" in r for r in rows) else None
         if seq_key:
-            seq = min(r[seq_key] for r in rows)
+            seq = max(r[seq_key] for r in rows)
             rows = [r for r in rows if r[seq_key] == seq]
         workloads = list(dict.fromkeys(r.get("workload", "all") for r in rows))[:MAX_PANELS]
-        title = f"Sweep {t.source.parent.name}: latency against energy" + (f" at {si_seq(seq)} tokens" if seq_key else "")
-        fig, axes = subplots(len(workloads), title)
+        keys = _varied(rows)
+        at = f" at {si_seq(int(seq))} tokens" if seq_key else ""
+        title = f"Sweep {t.source.parent.name}: latency against area, and throughput per mm$^2$" + at
+        fig, axes = subplots(2 * len(workloads), title, width=6.2, height=4.4)
         table = []
-        areas = np.array([r.get("area_mm2") or 0.0 for r in rows])
-        norm = (areas.min(), areas.max() if areas.max() > areas.min() else areas.min() + 1)
-        for ax, w in zip(axes, workloads):
+        for i, w in enumerate(workloads):
+            ax, ax2 = axes[2 * i], axes[2 * i + 1]
             group = [r for r in rows if r.get("workload", "all") == w]
-            on_front = pareto.front(group, minimize=["latency_s", "energy_pj"])
-            lat = [r["latency_s"] for r in group]
-            en = [r["energy_pj"] * 1e-12 for r in group]
-            sc = ax.scatter(lat, en, c=[r.get("area_mm2") or 0.0 for r in group], s=10, cmap="viridis",
-                            vmin=norm[0], vmax=norm[1], alpha=0.7, label="design points")
-            front_sorted = sorted(on_front, key=lambda r: r["latency_s"])
-            ax.plot([r["latency_s"] for r in front_sorted], [r["energy_pj"] * 1e-12 for r in front_sorted],
-                    color="red", marker="o", ms=4, mfc="none", lw=1.2, label="Pareto front")
-            _scale(ax.set_xscale, lat, ax.xaxis)
-            _scale(ax.set_yscale, en, ax.yaxis)
-            ax.set_title(f"{w} ({len(group)} points, {len(on_front)} on the front)")
-            ax.set_xlabel("latency (s)")
-            ax.set_ylabel("energy (J)")
-            ax.legend(fontsize=7)
-            fig.colorbar(sc, ax=ax, label="area (mm$^2$)")
-            keep = [k for k in group[0] if not k.startswith(("energy_breakdown.", "area_breakdown.", "actions.",
-                                                               "einsum_util"))]
-            table += [{k: r.get(k) for k in ("workload", *[c for c in keep if "." in c or c in ("clock_hz",)],
-                                              "latency_s", "energy_pj", "area_mm2")} for r in front_sorted]
+            energies = np.array([r["energy_pj"] * 1e-12 for r in group])     # colour scales per panel
+            areas = np.array([r["area_mm2"] for r in group])
+            for r in group:
+                tok = _tokens(r, seq_key)
+                r["_density"] = tok / r["latency_s"] / r["area_mm2"]
+                r["_energy_per_token"] = r["energy_pj"] * 1e-12 / tok
+            # latency against area, energy as colour
+            front = sorted(pareto.front(group, minimize=["latency_s", "area_mm2"]), key=lambda r: r["area_mm2"])
+            sc = ax.scatter([r["area_mm2"] for r in group], [r["latency_s"] for r in group],
+                            c=[r["energy_pj"] * 1e-12 for r in group], s=12, cmap="viridis", alpha=0.75,
+                            norm=_norm(energies),
+                            label="design points")
+            ax.plot([r["area_mm2"] for r in front], [r["latency_s"] for r in front], color="red", marker="o",
+                    ms=5, mfc="none", lw=1.2, label="front (latency, area)")
+            _annotate(ax, [(r["area_mm2"], r["latency_s"]) for r in front], [label(r, keys) for r in front])
+            _scale(ax.set_xscale, [r["area_mm2"] for r in group], ax.xaxis)
+            _scale(ax.set_yscale, [r["latency_s"] for r in group], ax.yaxis)
+            ax.set_title(f"{w}: {len(group)} designs, {len(front)} on the front", fontsize=9)
+            ax.set_xlabel("area (mm$^2$)")
+            ax.set_ylabel("latency (s)")
+            ax.legend(fontsize=7, loc="upper right")
+            fig.colorbar(sc, ax=ax, label="energy (J)")
+            # throughput per mm^2 against energy per token, area as colour
+            front2 = sorted(pareto.front(group, minimize=["_energy_per_token"], maximize=["_density"]),
+                            key=lambda r: r["_energy_per_token"])
+            sc2 = ax2.scatter([r["_energy_per_token"] * 1e6 for r in group], [r["_density"] for r in group],
+                              c=[r["area_mm2"] for r in group], s=12, cmap="plasma", alpha=0.75,
+                              norm=_norm(areas), label="design points")
+            ax2.plot([r["_energy_per_token"] * 1e6 for r in front2], [r["_density"] for r in front2], color="red",
+                     marker="o", ms=5, mfc="none", lw=1.2, label="front (throughput/mm$^2$, energy)")
+            _annotate(ax2, [(r["_energy_per_token"] * 1e6, r["_density"]) for r in front2],
+                      [label(r, keys) for r in front2])
+            _scale(ax2.set_xscale, [r["_energy_per_token"] * 1e6 for r in group], ax2.xaxis)
+            _scale(ax2.set_yscale, [r["_density"] for r in group], ax2.yaxis)
+            ax2.set_title(f"{w}: throughput per mm$^2$ against energy per token", fontsize=9)
+            ax2.set_xlabel("energy per token ($\\mu$J)")
+            ax2.set_ylabel("throughput (tokens/s per mm$^2$)")
+            ax2.legend(fontsize=7, loc="lower right")
+            fig.colorbar(sc2, ax=ax2, label="area (mm$^2$)")
+            on2 = {id(r) for r in front2}
+            table += [{"workload": w, "design": label(r, keys), **{k: r.get(k) for k in keys},
+                       "latency_s": r["latency_s"], "area_mm2": r["area_mm2"], "energy_pj": r["energy_pj"],
+                       "tokens_per_s_per_mm2": r["_density"], "energy_per_token_j": r["_energy_per_token"],
+                       "on_density_front": id(r) in on2} for r in front]
+            for r in group:
+                r.pop("_density", None)
+                r.pop("_energy_per_token", None)
         fig.tight_layout()
         out.append(Figure("pareto", title, fig, table,
-                          "Red: the latency/energy Pareto front of each workload; the table lists the front's designs."))
+                          "Left: the latency/area front of each workload (red, labelled by the parameters swept),"
+                          " energy as colour. Right: throughput per mm$^2$ against energy per token, area as"
+                          " colour, its own front in red. The table lists the latency/area front's designs."))
     return out
