@@ -82,6 +82,23 @@ def _load_merge(sets: list[str], path: str | None = None):
     return load(MergeParams, api.resolve(path or "merge", "blocks"), sets)
 
 
+def _decode() -> Block:
+    from attnkit.hw.decode import DecodeEngine
+    from attnkit.hw.decode_params import RtlDecodeParams
+    return Block("decode", RtlDecodeParams, DecodeEngine, "attnkit.testbench.decode_tb",
+                 "decode engine: N attention cores fed by a stream-K tile scheduler, partials merged per head",
+                 loader=_load_decode)
+
+
+def _load_decode(sets: list[str], path: str | None = None):
+    """configs/arch/rtl-decode-2core.yaml (or ``path``) + configs/workloads/rtl-decode.yaml, ``--set`` split
+    as ``attnkit simulate`` does (``workload.`` keys edit the workload)."""
+    from attnkit.sim import api
+    from attnkit.sim.engines.rtl_decode import params_of
+    arch_sets, workload_sets = api.split_sets(sets)
+    return params_of(api.load_arch(path or "rtl-decode-2core", arch_sets), api.load_workload("rtl-decode", workload_sets))
+
+
 def _gelu() -> Block:
     from attnkit.hw.gelu import Gelu, RtlGeluParams, load
     return Block("gelu", RtlGeluParams, Gelu, "attnkit.testbench.gelu_tb",
@@ -94,7 +111,7 @@ def _softmax() -> Block:
                  "Edge-MoE online softmax: running max and sum, then exp(s - max) * (1/sum)", loader=load)
 
 
-BLOCKS = {"mac": _mac, "attention": _attention, "merge": _merge, "gelu": _gelu, "softmax": _softmax}
+BLOCKS = {"mac": _mac, "attention": _attention, "merge": _merge, "decode": _decode, "gelu": _gelu, "softmax": _softmax}
 
 
 @lru_cache(maxsize=None)

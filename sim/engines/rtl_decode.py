@@ -1,0 +1,166 @@
+"""Engine ``rtl-decode``: the cycles of the RTL decode engine (:mod:`attnkit.hw.decode`).
+
+The engine's work, from :func:`attnkit.models.schedule.lean_schedule` with
+``grid = units`` (constants in :mod:`attnkit.hw.decode_params`):
+
+========= ============== ================================ ==========================================
+what      resource       duration                         when it may start
+========= ============== ================================ ==========================================
+load      input          ``input_rows`` (1 per cycle)     cycle 0
+range     core c         ``keys + ITEM_OVERHEAD``         core c free (its ranges in order), load done
+group     host           ``pieces + 2 + recip + G``       host free (groups in order) and every piece
+                                                          of the group written (its range's end)
+========= ============== ================================ ==========================================
+
+``mode="event"`` runs it as a discrete-event simulation: the load, every
+tile range and every KV group is a task on its resource, started when its
+resource is free and its inputs are ready (the event core of
+:mod:`attnkit.sim.pipeline` steps one pipeline in tile order, which a join
+of several cores' ranges into one host task does not fit, so the events are
+stepped here with the same rules). ``mode="closed"`` is the max-plus closed
+form: a core's range ends at ``L + sum of its ranges so far``; the host's
+group ``i`` starts at ``max(end of group i-1, max over its pieces of their
+ends)``. The count runs from the first input beat to the last output row,
+as the testbench counts it on the Verilated RTL; both modes agree cycle for
+cycle (tests/test_hw_decode.py).
+"""
+
+from __future__ import annotations
+
+import heapq
+
+from attnkit import config
+from attnkit.errors import ConfigError
+from attnkit.hw.decode_params import ITEM_OVERHEAD, RtlDecodeParams
+from attnkit.sim.result import Result
+
+
+def params_of(arch, workload) -> RtlDecodeParams:
+    """The RTL decode engine's parameter object for a multicore architecture and a decode workload."""
+    if getattr(workload, "kind", None) != "decode":
+        raise ConfigError(f"engine rtl-decode runs decode workloads, not {getattr(workload, 'kind', workload)!r}")
+    if getattr(arch, "kind", None) != "multicore":
+        raise ConfigError(f"engine rtl-decode runs on a multicore architecture, not {getattr(arch, 'kind', arch)!r}")
+    return config.build(RtlDecodeParams, {"arch": config.to_data(arch), "workload": config.to_data(workload)},
+                        f"{arch.name} + {workload.name}")
+
+
+def host_cycles(p: RtlDecodeParams, pieces: int) -> int:
+    """The host's cycles on one KV group of ``pieces`` partials: fold, normalise, emit G rows."""
+    return pieces + 2 + (1 + 2 * p.numerics.recip.iters) + p.group
+
+
+def range_cycles(keys: int) -> int:
+    return keys + ITEM_OVERHEAD
+
+
+def _closed(p: RtlDecodeParams) -> dict:
+    load = p.input_rows
+    ends, busy = {}, []
+    for c in range(p.units):
+        t = load
+        for j, (_g, a, b) in enumerate(p.items(c)):
+            t += range_cycles(b - a)
+            ends[(c, j)] = t
+        busy.append(t - load)
+    host, host_busy = 0, 0
+    for ps in p.pieces():
+        start = max([host] + [ends[x] for x in ps])
+        host = start + host_cycles(p, len(ps))
+        host_busy += host_cycles(p, len(ps))
+    return {"cycles": host, "core_busy": busy, "host_busy": host_busy, "load": load}
+
+
+def _event(p: RtlDecodeParams) -> dict:
+    """Discrete events: (time, kind, ...) popped in time order; a task starts when its resource is free
+    and its inputs are ready, and schedules its end."""
+    items = [p.items(c) for c in range(p.units)]
+    pieces = p.pieces()
+    waiting_for = {}                                  # (core, range) -> KV group
+    for i, ps in enumerate(pieces):
+        for x in ps:
+            waiting_for[x] = i
+    missing = [len(ps) for ps in pieces]
+    events = [(p.input_rows, 0, "load_done", None)]
+    seq = 1
+    busy = [0] * p.units
+    host_free, host_next, host_busy, end = True, 0, 0, 0
+    load = p.input_rows
+
+    def push(t, kind, arg):
+        nonlocal seq
+        heapq.heappush(events, (t, seq, kind, arg))
+        seq += 1
+
+    def host_try(now):
+        nonlocal host_free, host_next, host_busy
+        if host_free and host_next < len(pieces) and missing[host_next] == 0:
+            d = host_cycles(p, len(pieces[host_next]))
+            host_free = False
+            host_busy += d
+            push(now + d, "group_done", host_next)
+            host_next += 1
+
+    while events:
+        now, _, kind, arg = heapq.heappop(events)
+        if kind == "load_done":
+            for c in range(p.units):
+                if items[c]:
+                    push(now + range_cycles(items[c][0][2] - items[c][0][1]), "range_done", (c, 0))
+        elif kind == "range_done":
+            c, j = arg
+            busy[c] += range_cycles(items[c][j][2] - items[c][j][1])
+            missing[waiting_for[(c, j)]] -= 1
+            if j + 1 < len(items[c]):
+                g, a, b = items[c][j + 1]
+                push(now + range_cycles(b - a), "range_done", (c, j + 1))
+            host_try(now)
+        elif kind == "group_done":
+            host_free, end = True, now
+            host_try(now)
+    return {"cycles": end, "core_busy": busy, "host_busy": host_busy, "load": load}
+
+
+def timing(p: RtlDecodeParams, mode: str = "event") -> dict:
+    if mode == "event":
+        return _event(p)
+    if mode == "closed":
+        return _closed(p)
+    raise ValueError(f"mode {mode!r}: expected 'closed' or 'event'")
+
+
+def cycles(p: RtlDecodeParams, mode: str = "event") -> int:
+    return timing(p, mode)["cycles"]
+
+
+def rtl_decode(arch, workload, table, mode: str = "closed") -> Result:
+    p = params_of(arch, workload)
+    t = timing(p, mode)
+    cyc = t["cycles"]
+    G, D, n = p.group, p.head_dim, p.context
+    keys = p.kv_groups * n
+    merges = sum(len(ps) - 1 for ps in p.pieces()) * G
+    actions = {
+        "mac.mac": float(2 * keys * G * D),           # q.k and p.v per key and query lane
+        "exp.exp": float(keys * G),
+        "max.max": float(keys * G + merges),
+        "adder.add": float(keys * G * (D + 1) + merges * (D + 1)),
+        "divider.div": float(p.batch * p.heads),
+    }
+    energy, breakdown = table.energy(actions)
+    area, area_breakdown = table.area_mm2({"mac": p.units * G * 2 * D, "exp": p.units * G, "max": p.units * G,
+                                           "adder": p.units * G * (D + 1), "divider": G})
+    core_time = sum(t["core_busy"])
+    return Result(
+        engine="rtl-decode", cycles=cyc, clock_hz=arch.clock_hz, energy_pj=energy, area_mm2=area,
+        util_2d=core_time / (p.units * cyc) if cyc else 0.0,
+        util_1d=t["host_busy"] / cyc if cyc else 0.0,
+        dram_bytes=float((2 * keys * D + p.batch * p.heads * 2 * D) * arch.word_bytes),
+        energy_breakdown=breakdown, area_breakdown=area_breakdown, actions=actions,
+        extra={"mode": mode, "units": p.units, "block_n": p.block_n, "tiles_per_unit": p.schedule.tiles_per_cta(),
+               "unit_busy_cycles": t["core_busy"], "host_busy_cycles": t["host_busy"], "load_cycles": t["load"],
+               "partials_merged": merges, "group": G},
+    )
+
+
+ENGINES = {"rtl-decode": rtl_decode}
