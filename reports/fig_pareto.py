@@ -98,12 +98,12 @@ def _annotate(ax, pts, texts) -> None:
             spots.add(spot)
             picked.append(((x, y), t))
     step = max(1, -(-len(picked) // MAX_LABELS))
-    xs = [p[0] for p, _ in picked]
-    lo, hi = np.log10(min(xs)), np.log10(max(xs))
+    f = np.log10 if ax.get_xscale() == "log" else (lambda v: v)
+    lo, hi = (f(v) for v in ax.get_xlim())
     for i, ((x, y), t) in enumerate(picked):
         if i % step and i != len(picked) - 1:
             continue
-        right = hi > lo and (np.log10(x) - lo) / (hi - lo) > 0.66
+        right = hi > lo and (f(x) - lo) / (hi - lo) > 0.6
         ax.annotate(t, (x, y), xytext=(-6 if right else 6, 6 if i % 2 else -11), textcoords="offset points",
                     fontsize=6.5, color="darkred", ha="right" if right else "left")
 
@@ -144,9 +144,9 @@ def figures(tables) -> list[Figure]:
                             label="design points")
             ax.plot([r["area_mm2"] for r in front], [r["latency_s"] for r in front], color="red", marker="o",
                     ms=5, mfc="none", lw=1.2, label="front (latency, area)")
-            _annotate(ax, [(r["area_mm2"], r["latency_s"]) for r in front], [label(r, keys) for r in front])
             _scale(ax.set_xscale, [r["area_mm2"] for r in group], ax.xaxis)
             _scale(ax.set_yscale, [r["latency_s"] for r in group], ax.yaxis)
+            _annotate(ax, [(r["area_mm2"], r["latency_s"]) for r in front], [label(r, keys) for r in front])
             ax.set_title(f"{w}: {len(group)} designs, {len(front)} on the front", fontsize=9)
             ax.set_xlabel("area (mm$^2$)")
             ax.set_ylabel("latency (s)")
@@ -160,10 +160,10 @@ def figures(tables) -> list[Figure]:
                               norm=_norm(areas), label="design points")
             ax2.plot([r["_energy_per_token"] * 1e6 for r in front2], [r["_density"] for r in front2], color="red",
                      marker="o", ms=5, mfc="none", lw=1.2, label="front (throughput/mm$^2$, energy)")
-            _annotate(ax2, [(r["_energy_per_token"] * 1e6, r["_density"]) for r in front2],
-                      [label(r, keys) for r in front2])
             _scale(ax2.set_xscale, [r["_energy_per_token"] * 1e6 for r in group], ax2.xaxis)
             _scale(ax2.set_yscale, [r["_density"] for r in group], ax2.yaxis)
+            _annotate(ax2, [(r["_energy_per_token"] * 1e6, r["_density"]) for r in front2],
+                      [label(r, keys) for r in front2])
             ax2.set_title(f"{w}: throughput per mm$^2$ against energy per token", fontsize=9)
             ax2.set_xlabel("energy per token ($\\mu$J)")
             ax2.set_ylabel("throughput (tokens/s per mm$^2$)")
