@@ -41,13 +41,16 @@ demo: setup
 	$(KIT) reproduce fusemax --out build/reproduce/fusemax > $(DEMO)/reproduce.txt
 	@tail -n 30 $(DEMO)/reproduce.txt
 	$(KIT) reproduce leanattention --out build/reproduce/leanattention > $(DEMO)/reproduce-lean.txt
+	$(KIT) reproduce llm --out build/reproduce/llm > $(DEMO)/reproduce-llm.txt
+	$(KIT) sweep llm-arrays --out build/sweeps/llm-arrays --resume
 	$(KIT) sweep fusemax-arrays --out build/sweeps/fusemax-arrays --resume
 	$(KIT) pareto build/sweeps/fusemax-arrays/results.csv --minimize latency_s energy_pj area_mm2 \
 		--by workload workload.seq_len -o build/sweeps/fusemax-arrays/pareto.csv > /dev/null
 	$(KIT) rtl-test mac --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-mac.json
 	$(KIT) rtl-test attention --vectors 8 --seed 2026 --json > $(DEMO)/rtl-attention.json
+	$(KIT) rtl-test attention --set workload.causal=true --vectors 4 --seed 2026 --json > $(DEMO)/rtl-attention-causal.json
 	$(KIT) csim layer --vectors 1 --json > $(DEMO)/csim-layer.json
-	$(KIT) report build/reproduce/fusemax build/reproduce/leanattention build/sweeps/fusemax-arrays $(DEMO)/rtl-*.json -o build/reports/demo
+	$(KIT) report build/reproduce/fusemax build/reproduce/leanattention build/reproduce/llm build/sweeps/fusemax-arrays build/sweeps/llm-arrays $(DEMO)/rtl-*.json -o build/reports/demo
 	@echo "demo: report at build/reports/demo/report.html (and report.md)"
 
 reproduce: setup
