@@ -33,7 +33,9 @@ from attnkit.models.recip import seed_table
 
 SRC = Path(__file__).resolve().parent
 BUILD = Path("build/hls")
-FLAGS = ("-std=c++17", "-O2", "-w")
+# -Wall on our code; the HLS pragmas are unknown to g++, and ap_private's temporaries trip
+# g++'s (maybe-)uninitialized analysis once inlined at -O2.
+FLAGS = ("-std=c++17", "-O2", "-Wall", "-Wno-unknown-pragmas", "-Wno-uninitialized", "-Wno-maybe-uninitialized")
 KERNEL_SOURCES = {
     "linear": ("linear.cpp",),
     "gelu": ("gelu.cpp",),
@@ -175,7 +177,7 @@ def build(kernel: str, p: EdgeMoeParams, root: Path | str = BUILD) -> Path:
     hdr_tmp.write_text(params_header(p))
     os.replace(hdr_tmp, out_dir / "params.h")
     sources = (*KERNEL_SOURCES[kernel], "harness.cpp")
-    cmd = [compiler(), *FLAGS, f"-DCSIM_KERNEL_{kernel.upper()}", f"-I{out_dir}", f"-I{SRC}", f"-I{ap_types_dir()}",
+    cmd = [compiler(), *FLAGS, f"-DCSIM_KERNEL_{kernel.upper()}", f"-I{out_dir}", f"-I{SRC}", "-isystem", str(ap_types_dir()),
            *[str(SRC / s) for s in sources], "-o", str(tmp)]
     print(f"csim: building {kernel} ({' '.join(sources)})", file=sys.stderr)
     res = subprocess.run(cmd, capture_output=True, text=True)

@@ -15,7 +15,7 @@
 // ---- raw bits <-> ap types ----------------------------------------------------------------
 template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
 inline i64 raw_of(const ap_fixed<W, I, Q, O, N>& v) {
-    ap_int<W> r;
+    ap_int<W> r = 0;
     r.range(W - 1, 0) = v.range(W - 1, 0);
     return r.to_int64();
 }
@@ -26,7 +26,7 @@ inline i64 raw_of(const ap_ufixed<W, I, Q, O, N>& v) {
 }
 template <class T>
 inline T of_raw(i64 r) {
-    T v;
+    T v = 0;
     v.range(T::width - 1, 0) = r;
     return v;
 }
