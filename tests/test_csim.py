@@ -181,3 +181,17 @@ def test_gate_tie_rule_and_queues(params):
     assert g.queues[0, :g.queue_lens[0]].tolist() == [0, 2]
     assert g.weights[0, 0] == g.weights[0, 1]
     assert 0 <= A.quantize(1 / 16) - g.weights[0, 0] <= 1    # 1/16, truncated through 1/sum
+
+
+def test_no_model_constant_in_the_hls_sources(params):
+    # sizes and formats come from the generated params.h only (64 is the int64 word, not a head dim)
+    import re
+    w = params.workload
+    sizes = {w.tokens, w.patches, w.d_model, w.ffn, w.expert_ffn, 3 * w.d_model, 177, 22}
+    for path in sorted(hb.SRC.glob("*.[ch]*")):
+        if path.suffix not in (".cpp", ".h"):
+            continue
+        code = re.sub(r"//[^\n]*", "", path.read_text())
+        found = {int(v) for v in re.findall(r"\b\d+\b", code)} & sizes
+        assert not found, f"{path.name} writes {sorted(found)} itself"
+        assert "ap_fixed<" not in code.replace("const ap_fixed<", "").replace("ap_fixed<W, I, Q, O, N>", ""), path.name
