@@ -86,9 +86,13 @@ def render(inputs, out_dir: str | Path, command: str | None = None, log=lambda m
     (out / "figures").mkdir(parents=True, exist_ok=True)
     command = command or "attnkit report " + " ".join(shlex.quote(str(p)) for p in inputs) + f" -o {shlex.quote(str(out))}"
     sections = []
+    used: dict[str, int] = {}
     for family in families():
         for f in family.figures(tables):
             png = None
+            used[f.name] = used.get(f.name, 0) + 1
+            if used[f.name] > 1:   # the same family drawn for a second input (two reproductions, two sweeps)
+                f.name = f"{f.name}-{used[f.name]}"
             if f.fig is not None:
                 png, svg = out / "figures" / f"{f.name}.png", out / "figures" / f"{f.name}.svg"
                 f.fig.savefig(png)
