@@ -195,3 +195,13 @@ def test_no_model_constant_in_the_hls_sources(params):
         found = {int(v) for v in re.findall(r"\b\d+\b", code)} & sizes
         assert not found, f"{path.name} writes {sorted(found)} itself"
         assert "ap_fixed<" not in code.replace("const ap_fixed<", "").replace("ap_fixed<W, I, Q, O, N>", ""), path.name
+
+
+def test_cli_exits_1_on_a_mismatch(monkeypatch, capsys):
+    from attnkit.cli import main
+    real = G.gelu_unit
+    monkeypatch.setattr(G, "gelu_unit", lambda x, p: real(x, p) + 1)
+    assert main(["csim", "gelu", "--vectors", "50", "--json"]) == 1
+    import json
+    out = json.loads(capsys.readouterr().out)
+    assert out["mismatches"] == 50 and out["first_mismatch"]["vector"] == 0
