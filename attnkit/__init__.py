@@ -7,7 +7,7 @@ simulator), ``attnkit.hw`` (Amaranth RTL), ``attnkit.testbench`` (cocotb),
 
 The Python API (:mod:`attnkit.api`) is available at the top level:
 ``attnkit.simulate``, ``reproduce``, ``sweep``, ``pareto``, ``report``,
-``load_arch``, ``load_workload``, ``configs``, ``verilog``, ``rtl_test``.
+``load_arch``, ``load_workload``, ``configs``, ``verilog``, ``rtl_test``, ``synth``.
 It is imported on first use, so ``import attnkit`` stays cheap.
 """
 
@@ -19,7 +19,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
 __all__ = ["simulate", "reproduce", "sweep", "pareto", "report", "load_arch", "load_workload", "configs",
-           "engines", "blocks", "verilog", "rtl_test", "Rows", "__version__"]
+           "engines", "blocks", "verilog", "rtl_test", "synth", "Rows", "__version__"]
 
 
 def __getattr__(name: str):

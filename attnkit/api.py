@@ -235,3 +235,18 @@ def rtl_test(block: str, vectors: int = 1000, seed: int | None = None, sim: str 
     seed = seed if seed is not None else random.randrange(1 << 31)
     return runner.run(block, _sets(set), sim=sim, vectors=vectors, seed=seed, waves=waves,
                       log=log or (lambda msg: None))
+
+
+def synth(block: str, target: str, set: SetArg = None, pnr: bool = False, device: str | None = None,
+          out: str | Path = "build/synth", freq_mhz: float = 100.0, pnr_timeout_s: float | None = 3600,
+          log=None) -> dict:
+    """Synthesise an RTL block for ``target`` (``xcup``, ``xc7``, ``ecp5``, ``ice40``) with open tools.
+
+    Returns what ``attnkit synth --json`` prints: block, target, device, luts,
+    ffs, dsps, brams, carry, fmax_mhz (with ``pnr``, ECP5 only), fits and,
+    when it does not fit, ``over`` (what exceeds the device). Cached by a hash
+    of the Verilog and the tool arguments.
+    """
+    from attnkit.hw import synth as flow
+    return flow.synthesize(block, target, _sets(set), pnr=pnr, device=device, build_root=out,
+                           freq_mhz=freq_mhz, pnr_timeout_s=pnr_timeout_s, log=log or (lambda msg: None))

@@ -249,7 +249,7 @@ def convert(tp: Any, value: Any, source: str, key: str) -> Any:
 # sit beside the package, as DESIGN.md lays out.
 _INSTALLED = Path(__file__).resolve().parent / "configs"
 SHIPPED = _INSTALLED if _INSTALLED.is_dir() else Path(__file__).resolve().parent.parent / "configs"
-FOLDERS = ("arch", "workloads", "energy", "sweeps", "anchors", "blocks")
+FOLDERS = ("arch", "workloads", "energy", "sweeps", "anchors", "blocks", "devices")
 _SUFFIXES = (".yaml", ".yml")
 
 

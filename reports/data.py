@@ -8,8 +8,10 @@ says which figure families can use it:
 - ``sweep``: one row per design point with latency_s, energy_pj, area_mm2 (``attnkit sweep``);
 - ``rtl``: rows with block, cycles, predicted_cycles (``attnkit rtl-test --json``);
 - ``simulate``: rows with engine, cycles, energy_breakdown (``attnkit simulate --json``).
+- ``synth``: rows with block, target, luts, ffs, dsps (``attnkit synth --json``);
 - ``decode``: rows with engine, units, context, latency_s (``attnkit reproduce leanattention``; its
   ``"row": "timeline"`` rows give each CTA's unit, start and end).
+- ``edgemoe``: rows with layer, stage, cycles, axi_bits, active_experts (``attnkit reproduce edgemoe``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ KINDS = {
     "sweep": {"latency_s", "energy_pj", "area_mm2"},
     "simulate": {"engine", "cycles", "energy_pj"},
     "decode": {"engine", "units", "context", "latency_s"},
+    "edgemoe": {"layer", "stage", "cycles", "axi_bits", "active_experts"},
+    "synth": {"block", "target", "luts", "ffs", "dsps"},
 }
 
 

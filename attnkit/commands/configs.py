@@ -3,7 +3,7 @@
 from attnkit.commands._common import add_json, emit
 
 NAME = "configs"
-HELP = ("list config names (arch, workloads, energy, sweeps, anchors, blocks) and the file each resolves to: "
+HELP = ("list config names (arch, workloads, energy, sweeps, anchors, blocks, devices) and the file each resolves to: "
         "./configs, then ATTNKIT_CONFIG_PATH (colon-separated), then the shipped configs")
 
 
