@@ -25,6 +25,8 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	sh scripts/install-system-deps.sh
+	@echo "setup: compiling the YoWASP tools once for this machine (about a minute, cached in ~/.cache/YoWASP)"
+	$(PY) -c "from attnkit.hw.synth import warm_up; warm_up()"
 	touch $(STAMP)
 
 test: setup
