@@ -5,16 +5,25 @@
 Newton-Raphson steps, one pipeline stage per product, as
 :func:`attnkit.models.recip.recip_mantissa`. The attention row unit feeds it
 a value it has already normalised with :func:`leading_one`.
+
+:class:`Recip` is the whole unit, ``1/x`` for raw ``x`` of ``p.in_fmt`` into
+``p.out_fmt`` (:func:`attnkit.models.recip.recip`, ``big`` shift and ``x <= 0``
+cases included), a fixed-latency stream pipeline (:mod:`attnkit.hw.pipeline`):
+
+- ``i``: ``In(stream.Signature(in_fmt))``, ``o``: ``Out(stream.Signature(out_fmt))``;
+- ``LATENCY = 3 + 2 * iters`` cycles from an input taken to its output offered
+  (the leading-one normalisation stage, :class:`RecipMantissa`, the output
+  shift stage); the pipeline holds while ``o`` is offered and not taken.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, EnableInserter, Module, Mux, Signal, unsigned
+from amaranth.hdl import Const, EnableInserter, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from attnkit.hw.fixed import resize, shape_of
+from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_signed_var
 from attnkit.hw.pipeline import stream_pipeline
 from attnkit.models.recip import RecipParams, seed_table
 
@@ -68,4 +77,65 @@ class RecipMantissa(wiring.Component):
         advance, _ = stream_pipeline(m, self, self.LATENCY)
         m.submodules.core = EnableInserter(advance)(core)
         m.d.comb += rd.en.eq(advance)
+        return m
+
+
+class Recip(wiring.Component):
+    """``1/x`` for raw ``x`` of ``p.in_fmt``, raw in ``p.out_fmt``; ``x <= 0`` gives ``out_fmt``'s
+    maximum. Stages: normalise (leading one, ``m`` in [1, 2) in ``work_fmt``), :class:`RecipMantissa`
+    (its ``z`` and ``x > 0`` carried beside it), shift ``y * 2^(fi - z)`` into ``out_fmt``."""
+
+    def __init__(self, p: RecipParams):
+        self.p = p
+        self.mantissa = RecipMantissa(p)
+        self.LATENCY = 1 + self.mantissa.LATENCY + 1
+        super().__init__({
+            "i": In(stream.Signature(shape_of(p.in_fmt))),
+            "o": Out(stream.Signature(shape_of(p.out_fmt))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        p, fin, out = self.p, self.p.in_fmt, self.p.out_fmt
+        w, ww = p.work_fmt.frac_bits, p.work_fmt.width
+        m.submodules.mantissa = rc = self.mantissa
+        iw = fin.width
+
+        # -- normalise: z = bit_length(x) - 1, m = x * 2^(w - z) truncated, as models.recip.recip ----
+        x = self.i.p
+        pos = x > 0
+        xs = Mux(pos, x.as_unsigned(), 1)[:iw]
+        z = leading_one(m, xs, "z")
+        lz = Signal(range(max(2, iw)), name="lz")
+        m.d.comb += lz.eq((iw - 1) - z)
+        aligned = (xs << lz)[:iw]          # the leading one at bit iw - 1
+        mant = aligned >> (iw - 1 - w) if iw - 1 > w else aligned << (w - (iw - 1))
+        v1, m1, z1, pos1 = Signal(), Signal(shape_of(p.work_fmt)), Signal.like(z, name="z1"), Signal()
+        advance1 = ~v1 | rc.i.ready
+        m.d.comb += [self.i.ready.eq(advance1), rc.i.valid.eq(v1), rc.i.p.eq(m1)]
+        with m.If(advance1):
+            m.d.sync += [v1.eq(self.i.valid), m1.eq(mant), z1.eq(z), pos1.eq(pos)]
+
+        # -- z and x > 0 ride beside the mantissa pipeline, moving when it moves ---------------------
+        advance_rc = ~rc.o.valid | rc.o.ready
+        zk, pk = z1, pos1
+        for k in range(rc.LATENCY):
+            zn, pn = Signal.like(z, name=f"z_s{k}"), Signal(name=f"pos_s{k}")
+            with m.If(advance_rc):
+                m.d.sync += [zn.eq(zk), pn.eq(pk)]
+            zk, pk = zn, pn
+
+        # -- 1/x = y * 2^(fi - z): y has w fraction bits, the output out.frac_bits ------------------
+        const = w - out.frac_bits - fin.frac_bits
+        sh_bits = max(abs(const), abs(const + iw)).bit_length() + 2
+        sh = Signal(signed(sh_bits))
+        m.d.comb += sh.eq(const + zk)
+        big = sh < -(62 - ww)       # the model's shift limit; its result is out_fmt's maximum
+        max_left = max(0, min(-const, 62 - ww))
+        shifted = shift_signed_var(rc.o.p, sh, ww, out.rounding, max_left=max_left)
+        res = Mux(pk & ~big, saturate_or_wrap(shifted, out), Const(out.max_raw, shape_of(out)))
+        advance_out = ~self.o.valid | self.o.ready
+        with m.If(advance_out):
+            m.d.sync += [self.o.valid.eq(rc.o.valid), self.o.p.eq(res)]
+        m.d.comb += rc.o.ready.eq(advance_out)
         return m
