@@ -111,7 +111,22 @@ def _softmax() -> Block:
                  "Edge-MoE online softmax: running max and sum, then exp(s - max) * (1/sum)", loader=load)
 
 
-BLOCKS = {"mac": _mac, "attention": _attention, "merge": _merge, "decode": _decode, "gelu": _gelu, "softmax": _softmax}
+def _exp() -> Block:
+    from attnkit.hw.exp import Exp
+    from attnkit.models.exp import ExpParams
+    return Block("exp", ExpParams, Exp, "attnkit.testbench.unit_tb",
+                 "exp(x) for x <= 0: x log2(e), 2^f by table and interpolation, a shift (a stream pipeline)")
+
+
+def _recip() -> Block:
+    from attnkit.hw.recip import Recip
+    from attnkit.models.recip import RecipParams
+    return Block("recip", RecipParams, Recip, "attnkit.testbench.unit_tb",
+                 "1/x: leading-one normalisation, seed table, Newton-Raphson steps, a shift (a stream pipeline)")
+
+
+BLOCKS = {"mac": _mac, "attention": _attention, "merge": _merge, "decode": _decode, "gelu": _gelu, "softmax": _softmax,
+          "exp": _exp, "recip": _recip}
 
 
 @lru_cache(maxsize=None)
