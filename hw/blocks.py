@@ -92,11 +92,15 @@ def _decode() -> Block:
 
 def _load_decode(sets: list[str], path: str | None = None):
     """configs/arch/rtl-decode-2core.yaml (or ``path``) + configs/workloads/rtl-decode.yaml, ``--set`` split
-    as ``attnkit simulate`` does (``workload.`` keys edit the workload)."""
+    as ``attnkit simulate`` does (``workload.`` keys edit the workload, ``numerics.`` keys the golden formats)."""
+    from attnkit.models.attention import AttentionNumerics
     from attnkit.sim import api
     from attnkit.sim.engines.rtl_decode import params_of
-    arch_sets, workload_sets = api.split_sets(sets)
-    return params_of(api.load_arch(path or "rtl-decode-2core", arch_sets), api.load_workload("rtl-decode", workload_sets))
+    num_sets = [s.removeprefix("numerics.") for s in sets if s.startswith("numerics.")]
+    arch_sets, workload_sets = api.split_sets([s for s in sets if not s.startswith("numerics.")])
+    numerics = config.load(AttentionNumerics, None, num_sets) if num_sets else None
+    return params_of(api.load_arch(path or "rtl-decode-2core", arch_sets), api.load_workload("rtl-decode", workload_sets),
+                     numerics)
 
 
 def _gelu() -> Block:

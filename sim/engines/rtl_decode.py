@@ -35,14 +35,17 @@ from attnkit.hw.decode_params import ITEM_OVERHEAD, RtlDecodeParams
 from attnkit.sim.result import Result
 
 
-def params_of(arch, workload) -> RtlDecodeParams:
-    """The RTL decode engine's parameter object for a multicore architecture and a decode workload."""
+def params_of(arch, workload, numerics=None) -> RtlDecodeParams:
+    """The RTL decode engine's parameter object for a multicore architecture and a decode workload
+    (golden numerics by default)."""
     if getattr(workload, "kind", None) != "decode":
         raise ConfigError(f"engine rtl-decode runs decode workloads, not {getattr(workload, 'kind', workload)!r}")
     if getattr(arch, "kind", None) != "multicore":
         raise ConfigError(f"engine rtl-decode runs on a multicore architecture, not {getattr(arch, 'kind', arch)!r}")
-    return config.build(RtlDecodeParams, {"arch": config.to_data(arch), "workload": config.to_data(workload)},
-                        f"{arch.name} + {workload.name}")
+    data = {"arch": config.to_data(arch), "workload": config.to_data(workload)}
+    if numerics is not None:
+        data["numerics"] = config.to_data(numerics)
+    return config.build(RtlDecodeParams, data, f"{arch.name} + {workload.name}")
 
 
 def host_cycles(p: RtlDecodeParams, pieces: int) -> int:

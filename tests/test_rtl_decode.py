@@ -1,0 +1,71 @@
+"""The Verilated decode engine against the golden schedule-driven decode, and its cycles against `rtl-decode`.
+
+Default suite: one small build (2 cores, MHA, 3 groups split 5/4 tiles so a
+group's partials are merged), four problems (one of each kind). Slow
+(``make test-slow``): 52 problems over five builds, 2 to 4 cores, MHA, GQA
+and MQA, uneven splits (short last tiles, groups split over 2 and 3 cores),
+and a DUT with a wrong partial rounding that must be caught.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from attnkit.sim import api
+from attnkit.testbench import runner, toolchain
+
+pytestmark = pytest.mark.rtl
+
+BUILD = Path(__file__).resolve().parent.parent / "build" / "rtl-tests"
+
+
+def _sets(units, batch, heads, kv, d, n, bn):
+    return [f"units={units}", f"kernels.block_n={bn}", f"workload.batch={batch}", f"workload.heads={heads}",
+            f"workload.kv_heads={kv}", f"workload.head_dim={d}", f"workload.context={n}"]
+
+
+def _check(cfg, problems, seed):
+    reason = toolchain.unavailable_reason("verilator")
+    assert reason is None, reason
+    sets = _sets(*cfg)
+    r = runner.run("decode", sets, vectors=problems, seed=seed, build_root=BUILD)
+    assert (r["vectors"], r["mismatches"]) == (problems, 0), r["first_mismatches"]
+    arch_sets, wl_sets = api.split_sets(sets)
+    for mode in ("event", "closed"):
+        predicted = api.simulate(api.load_arch("rtl-decode-2core", arch_sets), "rtl-decode", engine="rtl-decode",
+                                 sets=["workload." + s for s in wl_sets], mode=mode).cycles
+        assert r["cycles_per_problem"] == [predicted], mode
+    assert r["latency_errors"] == 0
+    return r
+
+
+def test_verilator_bit_and_cycle_exact():
+    r = _check((2, 1, 3, 3, 4, 10, 4), 4, 11)
+    assert r["kinds"] == {"random": 1, "small": 1, "peaked": 1, "corners": 1}
+    assert r["tiles_per_unit"] == [5, 4] and max(r["pieces_per_group"]) == 2
+
+
+SLOW = [  # (units, batch, heads, kv_heads, head_dim, context, block_n), problems, seed: 52 problems
+    ((2, 1, 6, 3, 8, 20, 8), 12, 21),     # GQA G=2, the shipped config: 5/4 tiles
+    ((3, 2, 2, 2, 8, 37, 8), 12, 22),     # MHA, 3 cores, 4/3/3 tiles, short last tile
+    ((4, 1, 8, 2, 8, 50, 8), 12, 23),     # GQA G=4, 4 cores, 4/4/3/3 tiles
+    ((4, 2, 4, 1, 4, 27, 4), 8, 24),      # MQA, 4 cores
+    ((3, 1, 2, 1, 16, 23, 4), 8, 25),     # one group over 3 cores (3 pieces merged), d=16
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cfg,problems,seed", SLOW)
+def test_verilator_matrix(cfg, problems, seed):
+    r = _check(cfg, problems, seed)
+    assert len(set(r["tiles_per_unit"])) > 1 or max(r["pieces_per_group"]) > 1
+
+
+@pytest.mark.slow
+def test_testbench_catches_a_wrong_dut():
+    """A DUT whose partials round to nearest (the golden model truncates) must be caught."""
+    reason = toolchain.unavailable_reason("verilator")
+    assert reason is None, reason
+    r = runner.run("decode", _sets(2, 1, 3, 3, 4, 10, 4), vectors=4, seed=3, build_root=BUILD,
+                   dut_sets=["numerics.partial_fmt.rounding=AP_RND"])
+    assert r["mismatches"] > 0
