@@ -44,15 +44,18 @@ demo: setup
 	@tail -n 30 $(DEMO)/reproduce.txt
 	$(KIT) reproduce leanattention --out build/reproduce/leanattention > $(DEMO)/reproduce-lean.txt
 	$(KIT) reproduce llm --out build/reproduce/llm > $(DEMO)/reproduce-llm.txt
+	$(KIT) reproduce edgemoe --out build/reproduce/edgemoe > $(DEMO)/reproduce-edgemoe.txt
 	$(KIT) sweep llm-arrays --out build/sweeps/llm-arrays --resume
 	$(KIT) sweep fusemax-arrays --out build/sweeps/fusemax-arrays --resume
 	$(KIT) pareto build/sweeps/fusemax-arrays/results.csv --minimize latency_s energy_pj area_mm2 \
 		--by workload workload.seq_len -o build/sweeps/fusemax-arrays/pareto.csv > /dev/null
 	$(KIT) rtl-test mac --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-mac.json
 	$(KIT) rtl-test attention --vectors 8 --seed 2026 --json > $(DEMO)/rtl-attention.json
+	$(KIT) rtl-test gelu --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-gelu.json
+	$(KIT) rtl-test softmax --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-softmax.json
 	$(KIT) rtl-test attention --set workload.causal=true --vectors 4 --seed 2026 --json > $(DEMO)/rtl-attention-causal.json
 	$(KIT) csim layer --vectors 1 --json > $(DEMO)/csim-layer.json
-	$(KIT) report build/reproduce/fusemax build/reproduce/leanattention build/reproduce/llm build/sweeps/fusemax-arrays build/sweeps/llm-arrays $(DEMO)/rtl-*.json -o build/reports/demo
+	$(KIT) report build/reproduce/fusemax build/reproduce/leanattention build/reproduce/llm build/reproduce/edgemoe build/sweeps/fusemax-arrays build/sweeps/llm-arrays $(DEMO)/rtl-*.json -o build/reports/demo
 	@echo "demo: report at build/reports/demo/report.html (and report.md)"
 
 reproduce: setup
@@ -78,6 +81,8 @@ csim: setup
 verilog: setup
 	$(KIT) verilog mac -o build/verilog
 	$(KIT) verilog attention -o build/verilog
+	$(KIT) verilog gelu -o build/verilog
+	$(KIT) verilog softmax -o build/verilog
 
 # The RTL blocks against their golden models under Verilator, then Icarus.
 rtl: setup
@@ -85,7 +90,11 @@ rtl: setup
 	$(KIT) rtl-test attention --vectors 20 --seed 2026
 	$(KIT) rtl-test attention --set array_2d.rows=8 --set array_2d.cols=8 --set workload.head_dim=16 \
 		--set workload.seq_len=100 --vectors 20 --seed 2026
+	$(KIT) rtl-test gelu --vectors 10000 --seed 2026
+	$(KIT) rtl-test softmax --vectors 10000 --seed 2026
 	$(KIT) rtl-test mac --sim icarus --vectors 10000 --seed 2026
+	$(KIT) rtl-test gelu --sim icarus --set gelu.units=4 --vectors 3000 --seed 2026
+	$(KIT) rtl-test softmax --sim icarus --vectors 1500 --seed 2026
 	$(KIT) rtl-test attention --sim icarus --set array_2d.rows=2 --set array_2d.cols=2 \
 		--set workload.head_dim=8 --set workload.seq_len=13 --set workload.causal=true --vectors 8 --seed 31
 
