@@ -54,6 +54,8 @@ demo: setup
 	$(KIT) rtl-test gelu --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-gelu.json
 	$(KIT) rtl-test softmax --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-softmax.json
 	$(KIT) rtl-test attention --set workload.causal=true --vectors 4 --seed 2026 --json > $(DEMO)/rtl-attention-causal.json
+	$(KIT) rtl-test merge --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-merge.json
+	$(KIT) rtl-test decode --vectors 8 --seed 2026 --json > $(DEMO)/rtl-decode.json
 	$(KIT) csim layer --vectors 1 --json > $(DEMO)/csim-layer.json
 	$(KIT) report build/reproduce/fusemax build/reproduce/leanattention build/reproduce/llm build/reproduce/edgemoe build/sweeps/fusemax-arrays build/sweeps/llm-arrays $(DEMO)/rtl-*.json -o build/reports/demo
 	@echo "demo: report at build/reports/demo/report.html (and report.md)"
@@ -83,6 +85,8 @@ verilog: setup
 	$(KIT) verilog attention -o build/verilog
 	$(KIT) verilog gelu -o build/verilog
 	$(KIT) verilog softmax -o build/verilog
+	$(KIT) verilog merge -o build/verilog
+	$(KIT) verilog decode -o build/verilog
 
 # The RTL blocks against their golden models under Verilator, then Icarus.
 rtl: setup
@@ -92,6 +96,10 @@ rtl: setup
 		--set workload.seq_len=100 --vectors 20 --seed 2026
 	$(KIT) rtl-test gelu --vectors 10000 --seed 2026
 	$(KIT) rtl-test softmax --vectors 10000 --seed 2026
+	$(KIT) rtl-test merge --vectors 10000 --seed 2026
+	$(KIT) rtl-test decode --vectors 20 --seed 2026
+	$(KIT) rtl-test decode --set units=4 --set workload.heads=8 --set workload.kv_heads=2 \
+		--set workload.context=50 --vectors 12 --seed 2026
 	$(KIT) rtl-test mac --sim icarus --vectors 10000 --seed 2026
 	$(KIT) rtl-test gelu --sim icarus --set gelu.units=4 --vectors 3000 --seed 2026
 	$(KIT) rtl-test softmax --sim icarus --vectors 1500 --seed 2026
