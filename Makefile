@@ -110,6 +110,8 @@ rtl: setup
 lint: setup
 	$(PY) -m attnkit.hw.lint attention
 	$(PY) -m attnkit.hw.lint mac
+	$(PY) -m attnkit.hw.lint gelu
+	$(PY) -m attnkit.hw.lint softmax
 
 bench: setup
 	$(PY) bench/run.py

@@ -183,8 +183,8 @@ class Softmax(wiring.Component):
         base = wf.frac_bits - rp.out_fmt.frac_bits - rp.in_fmt.frac_bits      # the shift is base + z
         sh = Signal(signed(len(z) + abs(base).bit_length() + 2))
         m.d.comb += sh.eq(base + z_hold)
-        out = saturate_or_wrap(shift_signed_var(recip.o.p, sh, wf.width, rp.out_fmt.rounding,
-                                                max_left=max(0, -base)), rp.out_fmt)
+        shifted = shift_signed_var(recip.o.p, sh, wf.width, rp.out_fmt.rounding, max_left=max(0, -base))
+        out = saturate_or_wrap(shifted + Const(0, signed(2)), rp.out_fmt)   # as signed: no constant compare
         with m.If(recip.o.valid):
             m.d.sync += [r_reg.eq(Mux(pos_hold, out, rp.out_fmt.max_raw)), busy.eq(0)]
         return m
