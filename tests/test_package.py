@@ -58,6 +58,9 @@ def test_wheel_works_from_any_directory(fresh_venv, elsewhere):
     assert (cwd / "build" / "reproduce" / "fusemax" / "results.csv").is_file()
     run([kit, "verilog", "mac", "-o", "v"], cwd, env)
     assert "module mac" in (cwd / "v" / "mac.v").read_text()
+    # the HLS sources are package data: C-simulation builds them from the installed package
+    csim = json.loads(run([kit, "csim", "gelu", "--vectors", "200", "--json"], cwd, env).stdout)
+    assert csim["kernel"] == "gelu" and csim["vectors"] == 200 and csim["mismatches"] == 0
     # the installed package is the one that ran, not the source tree
     where = run([fresh_venv / "python", "-c", "import attnkit.config as c; print(c.SHIPPED)"], cwd, env).stdout
     assert str(fresh_venv.parent) in where and str(ROOT) not in where
