@@ -10,7 +10,7 @@ PYTEST := $(PY) -m pytest
 # Two workers on this kind of machine; override with `make test JOBS=1`.
 JOBS   ?= 2
 
-.PHONY: setup test test-slow demo reproduce sweep golden csim verilog rtl lint bench clean
+.PHONY: setup test test-slow demo reproduce sweep golden csim synth verilog rtl lint bench clean
 
 setup: $(STAMP) $(SCALESIM_STAMP)
 
@@ -57,7 +57,9 @@ demo: setup
 	$(KIT) rtl-test merge --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-merge.json
 	$(KIT) rtl-test decode --vectors 8 --seed 2026 --json > $(DEMO)/rtl-decode.json
 	$(KIT) csim layer --vectors 1 --json > $(DEMO)/csim-layer.json
-	$(KIT) report build/reproduce/fusemax build/reproduce/leanattention build/reproduce/llm build/reproduce/edgemoe build/sweeps/fusemax-arrays build/sweeps/llm-arrays $(DEMO)/rtl-*.json -o build/reports/demo
+	$(KIT) synth mac --target xcup --json > $(DEMO)/synth-mac-xcup.json
+	$(KIT) synth mac --target ecp5 --pnr --json > $(DEMO)/synth-mac-ecp5.json
+	$(KIT) report build/reproduce/fusemax build/reproduce/leanattention build/reproduce/llm build/reproduce/edgemoe build/sweeps/fusemax-arrays build/sweeps/llm-arrays $(DEMO)/rtl-*.json $(DEMO)/synth-*.json -o build/reports/demo
 	@echo "demo: report at build/reports/demo/report.html (and report.md)"
 
 reproduce: setup
@@ -79,6 +81,23 @@ csim: setup
 	$(KIT) csim layernorm --vectors 300
 	$(KIT) csim gate --vectors 300
 	$(KIT) csim layer --vectors 2
+
+# Every RTL block through Yosys for UltraScale+ and ECP5 (the attention engine at 2x2, 4x4 and 8x8),
+# the small blocks placed and routed on ECP5, then the report. Slow: the exact-accumulator attention
+# engine takes minutes (2x2) to an hour (8x8) per target; results are cached in build/synth.
+# A block that does not fit its device prints its numbers and exit status 2; the table goes on.
+SYNTH := build/synth/table
+SYNTH_BLOCKS = $(filter-out attention,$(shell $(PY) -c "import attnkit; print(' '.join(attnkit.blocks()))"))
+synth: setup
+	@mkdir -p $(SYNTH)
+	@for t in xcup ecp5; do for b in $(SYNTH_BLOCKS); do echo "synth $$b $$t"; \
+		$(KIT) synth $$b --target $$t --json > $(SYNTH)/$$b-$$t.json || [ $$? = 2 ] || exit 1; done; \
+		for r in 2 4 8; do echo "synth attention $${r}x$${r} $$t"; \
+		$(KIT) synth attention --target $$t --set array_2d.rows=$$r --set array_2d.cols=$$r \
+			--json > $(SYNTH)/attention$${r}x$${r}-$$t.json || [ $$? = 2 ] || exit 1; done; done
+	@for b in $(SYNTH_BLOCKS); do echo "place and route $$b"; \
+		$(KIT) synth $$b --target ecp5 --pnr --json > $(SYNTH)/$$b-ecp5-pnr.json || [ $$? = 2 ] || exit 1; done
+	$(KIT) report $(SYNTH) -o build/reports/synth
 
 verilog: setup
 	$(KIT) verilog mac -o build/verilog
