@@ -104,6 +104,8 @@ verilog: setup
 	$(KIT) verilog attention -o build/verilog
 	$(KIT) verilog gelu -o build/verilog
 	$(KIT) verilog softmax -o build/verilog
+	$(KIT) verilog exp -o build/verilog
+	$(KIT) verilog recip -o build/verilog
 	$(KIT) verilog merge -o build/verilog
 	$(KIT) verilog decode -o build/verilog
 
@@ -115,6 +117,8 @@ rtl: setup
 		--set workload.seq_len=100 --vectors 20 --seed 2026
 	$(KIT) rtl-test gelu --vectors 10000 --seed 2026
 	$(KIT) rtl-test softmax --vectors 10000 --seed 2026
+	$(KIT) rtl-test exp --vectors 65536 --seed 2026
+	$(KIT) rtl-test recip --vectors 65536 --seed 2026
 	$(KIT) rtl-test merge --vectors 10000 --seed 2026
 	$(KIT) rtl-test decode --vectors 20 --seed 2026
 	$(KIT) rtl-test decode --set units=4 --set workload.heads=8 --set workload.kv_heads=2 \
@@ -122,6 +126,8 @@ rtl: setup
 	$(KIT) rtl-test mac --sim icarus --vectors 10000 --seed 2026
 	$(KIT) rtl-test gelu --sim icarus --set gelu.units=4 --vectors 3000 --seed 2026
 	$(KIT) rtl-test softmax --sim icarus --vectors 1500 --seed 2026
+	$(KIT) rtl-test exp --sim icarus --vectors 3000 --seed 2026
+	$(KIT) rtl-test recip --sim icarus --vectors 3000 --seed 2026
 	$(KIT) rtl-test attention --sim icarus --set array_2d.rows=2 --set array_2d.cols=2 \
 		--set workload.head_dim=8 --set workload.seq_len=13 --set workload.causal=true --vectors 8 --seed 31
 
