@@ -8,16 +8,19 @@ splits it over ``grid = units`` CTAs, computing exactly
 
 Interfaces (``lib.stream``), parameters :class:`attnkit.hw.decode_params.RtlDecodeParams`:
 
-- ``i``: the problem, one row per beat, for each (batch ``b``, KV head ``h``)
-  in order: one beat with the group's G queries (query head ``h G + g`` at
-  bits ``[g D W, (g+1) D W)``, element ``e`` of it ``W`` bits further each),
-  then ``context`` K rows, then ``context`` V rows (D values of ``in_fmt``).
+- ``i``: the problem, as the DRAM port delivers it (``P = rows_per_beat``
+  rows of D values of ``in_fmt`` per beat, row ``i`` at bits ``[i D W, (i+1)
+  D W)``, element ``e`` of a row ``W`` bits further each): for each (batch
+  ``b``, KV head ``h``) in order one beat with the group's G queries (query
+  head ``h G + g`` as row ``g``); then the K rows of every group in (batch,
+  KV head, key) order, P per beat (the last beat padded); then the V rows
+  likewise.
 - ``o``: ``batch x heads`` output rows in (batch, query head) order, D
   values of ``out_fmt`` each.
 
 Structure and schedule:
 
-- Buffers: Q (one word per KV group), K and V (one row per word); each core
+- Buffers: Q (one word per KV group), K and V (P rows per word); each core
   has its own read port on each, so cores never wait for one another.
 - Tile scheduler: per core, a descriptor ROM of its tile ranges
   ``(KV group, first key, last key)`` in the order ``lean_schedule`` gives
@@ -42,7 +45,7 @@ Structure and schedule:
   G rows, one per cycle. A group of ``k`` pieces takes ``k + 2 + recip
   latency + G`` cycles of the host.
 
-The problem's rows are taken one per cycle (``input_rows``), the cores start
+The problem's beats are taken one per cycle (``input_beats``), the cores start
 in the cycle after the last one, and the engine takes the next problem after
 its last output row. The only stall is the output's ``ready``: while a row
 is offered and not taken the host waits (the cores go on).
@@ -86,7 +89,8 @@ class DecodeCore(wiring.Component):
         super().__init__({
             "run": In(1),
             "q_addr": Out(range(max(2, p.kv_groups))), "q_data": In(unsigned(G * D * W)),
-            "kv_addr": Out(range(max(2, p.kv_rows))), "k_data": In(unsigned(D * W)), "v_data": In(unsigned(D * W)),
+            "kv_addr": Out(range(max(2, p.kv_words))),
+            "k_data": In(unsigned(p.rows_per_beat * D * W)), "v_data": In(unsigned(p.rows_per_beat * D * W)),
             "p_we": Out(1), "p_addr": Out(range(max(2, n_items))), "p_data": Out(lanes_layout(p)),
         })
 
@@ -110,8 +114,13 @@ class DecodeCore(wiring.Component):
         key = Signal(range(N + 1))
         cnt = Signal(range(PIPE_CYCLES + 1))
         issue = Signal()
-        m.d.comb += [self.q_addr.eq(rom_q[j]), self.kv_addr.eq(rom_base[j] + key),
+        # key row r = base + key lives in word r / P, row r mod P of it (P a power of two)
+        lg = p.rows_per_beat.bit_length() - 1
+        r = Signal(range(max(2, p.kv_rows + N + 1)))
+        sel = Signal(range(max(2, p.rows_per_beat)))
+        m.d.comb += [r.eq(rom_base[j] + key), self.q_addr.eq(rom_q[j]), self.kv_addr.eq(r >> lg),
                      issue.eq(state == STREAM), self.p_addr.eq(j)]
+        m.d.sync += sel.eq(r[:lg] if lg else 0)
 
         with m.Switch(state):
             with m.Case(IDLE):           # doubles as the query fetch of range 0
@@ -140,9 +149,10 @@ class DecodeCore(wiring.Component):
         q_reg = Signal(unsigned(G * D * W))
         with m.If(state == LATCH):
             m.d.sync += q_reg.eq(self.q_data)
-        kd = [self.k_data.word_select(e, W).as_signed() for e in range(D)]
+        k_row = self.k_data.word_select(sel, D * W)
+        kd = [k_row.word_select(e, W).as_signed() for e in range(D)]
         vd1, vd2, vd3 = (Signal(unsigned(D * W), name=f"vd{i}") for i in (1, 2, 3))
-        m.d.sync += [vd1.eq(self.v_data), vd2.eq(vd1), vd3.eq(vd2)]
+        m.d.sync += [vd1.eq(self.v_data.word_select(sel, D * W)), vd2.eq(vd1), vd3.eq(vd2)]
 
         acc_fmt = QFormat(True, p.acc_width - 2 * fi, 2 * fi)
         prod_fmt = QFormat(True, num.score_fmt.int_bits + num.scale_fmt.int_bits + 1,
@@ -212,34 +222,28 @@ class DecodeEngine(wiring.Component):
         D, W, G, N, H = p.head_dim, p.in_width, p.group, p.context, p.kv_groups
         U = p.units
 
-        # ---- buffers, loaded one row per beat: per KV group a Q beat, N K rows, N V rows
+        # ---- buffers, loaded one beat per cycle: the Q beats of every KV group, then the K words, then the V words
+        P, KW = p.rows_per_beat, p.kv_words
         m.submodules.qmem = qmem = Memory(shape=unsigned(G * D * W), depth=max(2, H), init=[])
-        m.submodules.kmem = kmem = Memory(shape=unsigned(D * W), depth=max(2, p.kv_rows), init=[])
-        m.submodules.vmem = vmem = Memory(shape=unsigned(D * W), depth=max(2, p.kv_rows), init=[])
+        m.submodules.kmem = kmem = Memory(shape=unsigned(P * D * W), depth=max(2, KW), init=[])
+        m.submodules.vmem = vmem = Memory(shape=unsigned(P * D * W), depth=max(2, KW), init=[])
         qw, kw, vw = qmem.write_port(), kmem.write_port(), vmem.write_port()
         LOAD, RUN = 0, 1
         state = Signal()
-        grp = Signal(range(max(2, H)))
-        row = Signal(range(2 * N + 1))          # 0: Q, 1..N: K, N+1..2N: V
-        kv = Signal(range(max(2, p.kv_rows + 1)))   # K/V row address of the current row
+        sec = Signal(2)                          # 0: Q, 1: K, 2: V
+        cnt = Signal(range(max(2, H, KW)))
         take = Signal()
         m.d.comb += [self.i.ready.eq(state == LOAD), take.eq(self.i.valid & (state == LOAD))]
-        is_k = (row >= 1) & (row <= N)
-        m.d.comb += [qw.addr.eq(grp), qw.data.eq(self.i.p), qw.en.eq(take & (row == 0)),
-                     kw.addr.eq(kv), kw.data.eq(self.i.p[:D * W]), kw.en.eq(take & is_k),
-                     vw.addr.eq(kv), vw.data.eq(self.i.p[:D * W]), vw.en.eq(take & (row > N))]
+        m.d.comb += [qw.addr.eq(cnt), qw.data.eq(self.i.p[:G * D * W]), qw.en.eq(take & (sec == 0)),
+                     kw.addr.eq(cnt), kw.data.eq(self.i.p[:P * D * W]), kw.en.eq(take & (sec == 1)),
+                     vw.addr.eq(cnt), vw.data.eq(self.i.p[:P * D * W]), vw.en.eq(take & (sec == 2))]
         with m.If(take):
-            with m.If(row == 2 * N):
-                m.d.sync += [row.eq(0), kv.eq(kv + 1), grp.eq(grp + 1)]
-                with m.If(grp == H - 1):
-                    m.d.sync += [state.eq(RUN), grp.eq(0), kv.eq(0)]
-            with m.Else():
-                m.d.sync += row.eq(row + 1)
-                # K rows and V rows of a group share addresses: rewind after the K rows
-                with m.If(row == N):
-                    m.d.sync += kv.eq(kv - (N - 1))
-                with m.Elif(row != 0):
-                    m.d.sync += kv.eq(kv + 1)
+            last = Mux(sec == 0, cnt == H - 1, cnt == KW - 1)
+            m.d.sync += cnt.eq(Mux(last, 0, cnt + 1))
+            with m.If(last):
+                m.d.sync += sec.eq(Mux(sec == 2, 0, sec + 1))
+                with m.If(sec == 2):
+                    m.d.sync += state.eq(RUN)
 
         # ---- cores and their partial memories
         lay = lanes_layout(p)

@@ -12,6 +12,7 @@ simulator's engine ``rtl-decode`` all take it from :meth:`RtlDecodeParams.schedu
 Cycle constants of the RTL (the engine ``rtl-decode`` and the RTL are built
 to them; :mod:`attnkit.hw.decode` says where each cycle goes):
 
+- the problem's ``input_beats`` are taken one per cycle;
 - a core spends ``keys + ITEM_OVERHEAD`` cycles on a tile range of ``keys``
   keys (query fetch 2, one key per cycle, 4 pipeline cycles, 1 to write the
   partial) and its partial is visible to the host the next cycle;
@@ -112,9 +113,23 @@ class RtlDecodeParams:
         return lean_schedule(self.batch, self.kv_heads, self.context, self.block_n, self.units)
 
     @property
-    def input_rows(self) -> int:
-        """Per (batch, KV head): one beat of the group's G queries, then its K rows, then its V rows."""
-        return self.kv_groups * (1 + 2 * self.context)
+    def rows_per_beat(self) -> int:
+        """P: K or V rows per input beat. The input stream is the DRAM port: as many D-element rows as
+        ``dram.bandwidth_bytes_per_s / clock_hz`` bytes hold, rounded down to a power of two (1 to 64)."""
+        words = self.arch.dram.bandwidth_bytes_per_s / self.arch.clock_hz / self.arch.word_bytes
+        rows = max(1, int(words // self.head_dim))
+        return min(64, 1 << (rows.bit_length() - 1))
+
+    @property
+    def kv_words(self) -> int:
+        """Words of the K (and V) buffer: P rows each, the last one padded."""
+        return -(-self.kv_rows // self.rows_per_beat)
+
+    @property
+    def input_beats(self) -> int:
+        """One beat per KV group with its G queries, then the K rows and the V rows, P per beat
+        (rows in (batch, KV head, key) order, the last beat of each padded)."""
+        return self.kv_groups + 2 * self.kv_words
 
     # -- widths ---------------------------------------------------------------------
     @property
@@ -122,8 +137,12 @@ class RtlDecodeParams:
         return self.numerics.in_fmt.width
 
     @property
+    def row_width(self) -> int:
+        return self.head_dim * self.in_width
+
+    @property
     def payload_width(self) -> int:
-        return self.group * self.head_dim * self.in_width
+        return max(self.group, self.rows_per_beat) * self.row_width
 
     @property
     def acc_width(self) -> int:

@@ -6,10 +6,10 @@ golden schedule-driven decode (:func:`attnkit.models.decode.decode_scheduled` th
 random values, small values (logits near 0, so exponents tie across pieces),
 peaked scores (one key per head dominates: partials whose maxima are far
 apart) and corner values (every input at the format's extremes, so logits
-saturate). All of a problem's input rows are packed before the run and
-written one per cycle in a loop that does nothing else; output rows are
-sampled only while they come out (the engine computes in between with no
-Python in the loop).
+saturate). A problem's input is packed beforehand into the DRAM port's wide
+beats (``rows_per_beat`` K or V rows each) and written one per cycle in a
+loop that does nothing else; output rows are sampled only while they come
+out: while the cores compute, no Python runs.
 """
 
 from __future__ import annotations
@@ -62,20 +62,19 @@ def golden(p: RtlDecodeParams, q, k, v) -> np.ndarray:
 
 
 def beats(p: RtlDecodeParams, q, k, v) -> list[int]:
-    """Input rows: per (batch, KV head), the group's queries in one beat, then K rows, then V rows."""
-    w, G, D = p.in_width, p.group, p.head_dim
+    """Input beats: per (batch, KV head) one with the group's queries; then K rows, then V rows, P per beat."""
+    w, G, D, P = p.in_width, p.group, p.head_dim, p.rows_per_beat
     lo = (1 << w) - 1
-    shifts = [w * i for i in range(G * D)]
 
-    def row(r):
-        return sum((int(x) & lo) << s for x, s in zip(r, shifts))
+    def pack(rows):
+        flat = np.asarray(rows).reshape(-1)
+        return sum((int(x) & lo) << (w * i) for i, x in enumerate(flat.tolist()))
 
-    out = []
-    for b in range(p.batch):
-        for h in range(p.kv_heads):
-            out.append(row(np.asarray(q[b, h * G:(h + 1) * G]).reshape(-1)))
-            out += [row(r) for r in k[b, h]]
-            out += [row(r) for r in v[b, h]]
+    q = np.asarray(q).reshape(p.batch, p.kv_heads, G, D)
+    out = [pack(q[b, h]) for b in range(p.batch) for h in range(p.kv_heads)]
+    for x in (k, v):
+        rows = np.asarray(x).reshape(-1, D)
+        out += [pack(rows[i:i + P]) for i in range(0, len(rows), P)]
     return out
 
 
@@ -122,7 +121,7 @@ async def decode_problems(dut):
             await FallingEdge(dut.clk)
         valid.value = 1
         t_first = get_sim_time("ns") + PERIOD_NS // 2        # taken at the next rising edge
-        for b in stream:             # the engine takes one row per cycle while loading
+        for b in stream:             # the engine takes one beat per cycle while loading
             payload.value = b
             await FallingEdge(dut.clk)
         valid.value = 0

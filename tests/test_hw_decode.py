@@ -62,7 +62,7 @@ def test_golden_through_the_schedule_is_split_and_merge(cfg):
             bounds = [p.items(c)[j][1] for c, j in ps] + [p.context]
             want = decode_split(q[b, h * G:(h + 1) * G], k[b, h][None], v[b, h][None], p.numerics, bounds)
             np.testing.assert_array_equal(out[b, h * G:(h + 1) * G], want)
-    assert len(beats(p, q, k, v)) == p.input_rows
+    assert len(beats(p, q, k, v)) == p.input_beats
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)
@@ -81,7 +81,7 @@ def test_cycles_by_hand():
     """2 cores, 3 groups of 3 tiles (4+4+2 keys): core 0 does group 0 and 2 tiles of group 1, core 1 the rest."""
     p = _params(2, 1, 3, 3, 4, 10, 4)
     assert p.items(0) == [(0, 0, 10), (1, 0, 8)] and p.items(1) == [(1, 8, 10), (2, 0, 10)]
-    load = 3 * (1 + 20)
+    load = 3 + 2 * -(-30 // p.rows_per_beat)
     c0 = [load + range_cycles(10), load + range_cycles(10) + range_cycles(8)]
     c1 = [load + range_cycles(2), load + range_cycles(2) + range_cycles(10)]
     g0 = c0[0] + host_cycles(p, 1)

@@ -6,7 +6,7 @@ The engine's work, from :func:`attnkit.models.schedule.lean_schedule` with
 ========= ============== ================================ ==========================================
 what      resource       duration                         when it may start
 ========= ============== ================================ ==========================================
-load      input          ``input_rows`` (1 per cycle)     cycle 0
+load      input          ``input_beats`` (1 per cycle)    cycle 0
 range     core c         ``keys + ITEM_OVERHEAD``         core c free (its ranges in order), load done
 group     host           ``pieces + 2 + recip + G``       host free (groups in order) and every piece
                                                           of the group written (its range's end)
@@ -58,7 +58,7 @@ def range_cycles(keys: int) -> int:
 
 
 def _closed(p: RtlDecodeParams) -> dict:
-    load = p.input_rows
+    load = p.input_beats
     ends, busy = {}, []
     for c in range(p.units):
         t = load
@@ -84,11 +84,11 @@ def _event(p: RtlDecodeParams) -> dict:
         for x in ps:
             waiting_for[x] = i
     missing = [len(ps) for ps in pieces]
-    events = [(p.input_rows, 0, "load_done", None)]
+    events = [(p.input_beats, 0, "load_done", None)]
     seq = 1
     busy = [0] * p.units
     host_free, host_next, host_busy, end = True, 0, 0, 0
-    load = p.input_rows
+    load = p.input_beats
 
     def push(t, kind, arg):
         nonlocal seq
