@@ -34,7 +34,7 @@ from attnkit import config
 from attnkit.errors import AttnkitError
 from attnkit.models.edgemoe import EdgeMoeParams
 from attnkit.sim import api
-from attnkit.sim.engines.edgemoe import derive, stage_kind
+from attnkit.sim.engines.edgemoe import derive
 
 ARCH, WORKLOAD = "zcu102-edgemoe", "m3vit"
 PORTS = (256, 128)

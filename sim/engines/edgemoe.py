@@ -64,8 +64,7 @@ from attnkit.sim.result import Result
 PIXEL_BITS = 8          # pixel_t = ap_ufixed<8,0> (datatypes.hpp)
 PATCH_WEIGHT_BITS = 16  # wt_patch_embed_t = ap_fixed<16,0>
 GATE_SOFTMAX_II = 3     # moe.cpp update_softmax_info: #pragma HLS pipeline rewind II=3
-# Bundles (ViT_compute.cpp m_axi pragmas), each on its own PS port (vivado.tcl).
-PORTS = ("inout1", "inout2", "inout3", "inout4", "weights")
+# Ports are the m_axi bundles of ViT_compute.cpp (inout1..4, weights), each on its own PS port (vivado.tcl).
 
 
 def cdiv(a: int, b: int) -> int:
@@ -416,10 +415,8 @@ def simulate(arch, workload, table, mode: str = "closed") -> Result:
     for r in rows:
         stages[stage_kind(r.stage)] = stages.get(stage_kind(r.stage), 0) + r.cycles
         layers[r.layer] = layers.get(r.layer, 0) + r.cycles
-    m = _Model(p)
-    w = workload
-    lin = arch.linear.macs
-    linear_macs = 0
+    m, w = _Model(p), workload
+    linear_macs = 0     # useful MACs (the unit's padding of a partial block not counted)
     for layer in range(w.layers):
         linear_macs += 4 * m.T * w.d_model * w.d_model
         linear_macs += (2 * w.top_k * m.T * w.d_model * w.expert_ffn) if w.is_moe(layer) else 2 * m.T * w.d_model * w.ffn
@@ -431,7 +428,8 @@ def simulate(arch, workload, table, mode: str = "closed") -> Result:
     actions.update({"linear.mac": float(images * linear_macs), "attention.mac": float(images * attn_macs)})
     return Result(
         engine="edgemoe", cycles=cycles, clock_hz=arch.clock_hz, energy_pj=energy, area_mm2=0.0,
-        util_2d=images * linear_macs / (lin * cycles), util_1d=images * attn_macs / (arch.attention.lanes * arch.attention.dims * cycles),
+        util_2d=images * linear_macs / (arch.linear.macs * cycles),
+        util_1d=images * attn_macs / (arch.attention.lanes * arch.attention.dims * cycles),
         dram_bytes=float(dram_bytes), energy_breakdown=breakdown, area_breakdown={}, actions=actions,
         extra={"cycles_per_image": per_image, "images": images, "fps": arch.clock_hz / per_image,
                "active_experts": w.active_experts, "axi_bits": arch.axi.bits, "weight_overlap": arch.weight_overlap,
