@@ -55,6 +55,7 @@ network and keeps accumulators and intermediates in its register file).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from math import ceil
 
 from attnkit.errors import AttnkitError
@@ -405,13 +406,17 @@ def _flat_block(arch, s: Shape, n: int, keys: int, spill: bool, kv_words: int) -
     """(dram, 2D, 1D) cycles of one block of ``n`` query rows against ``keys`` keys (causal: the key
     tiles up to its last row; the diagonal ones in full), fetching ``kv_words`` of K/V, and its DRAM words."""
     R, C, N1 = arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.pes
-    has_exp = "exp" in arch.array_1d.ops
-    named = cascade.by_name(cascade.THREE_PASS)
     d2 = ceil(keys / R) * ceil(n / C) * (s.E + s.F)
-    per_elem_1d = sum(named[k].cycles(s.E, s.F, has_exp, arch.exp_taylor_macs) for k in ("M", "SN", "SD", "A"))
-    d1 = n * ceil(keys / N1) * per_elem_1d
+    d1 = n * ceil(keys / N1) * _softmax_slots(s.E, s.F, "exp" in arch.array_1d.ops, arch.exp_taylor_macs)
     words = n * (s.E + s.F) + kv_words + (4 * n * keys if spill else 0)
     return _dram_cycles(arch, words * arch.word_bits / 8), d2, d1, words
+
+
+@lru_cache(maxsize=None)
+def _softmax_slots(E: int, F: int, has_exp: bool, taylor_macs: int) -> int:
+    """1D issue slots per score element of FLAT's softmax passes (max, exp, sum, divide)."""
+    named = cascade.by_name(cascade.THREE_PASS)
+    return sum(named[k].cycles(E, F, has_exp, taylor_macs) for k in ("M", "SN", "SD", "A"))
 
 
 def _flat_rows(s: Shape, rq: int, R: int) -> list[tuple[tuple[int, int], int]]:
