@@ -152,11 +152,13 @@ def get(name: str) -> Block:
     return factories[name]()
 
 
-def write_verilog(block: Block, params, out_dir: str | Path) -> Path:
-    """Elaborate ``block`` with ``params`` and write ``out_dir/<name>.v``."""
+def write_verilog(block: Block, params, out_dir: str | Path, wrap: Callable | None = None) -> Path:
+    """Elaborate ``block`` with ``params`` and write ``out_dir/<name>.v``; ``wrap`` (component ->
+    component of the same signature, e.g. :class:`attnkit.hw.mutate.Stuck`) injects a fault."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    text = verilog.convert(block.component(params), name=block.name, emit_src=False)
+    component = block.component(params)
+    text = verilog.convert(wrap(component) if wrap else component, name=block.name, emit_src=False)
     path = out_dir / f"{block.name}.v"
     path.write_text(text)
     return path

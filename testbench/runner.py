@@ -43,11 +43,13 @@ endmodule
 
 def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vectors: int = 10_000,
         seed: int = 1, waves: bool = False, build_root: str | Path = "build/rtl",
-        dut_sets: Iterable[str] = (), log: Callable[[str], None] = lambda msg: None) -> dict:
+        dut_sets: Iterable[str] = (), dut_wrap: Callable | None = None,
+        log: Callable[[str], None] = lambda msg: None) -> dict:
     """Export ``block_name`` to Verilog, simulate its testbench, and return the result record.
 
     ``dut_sets`` builds the DUT from parameters that differ from the golden
-    model's: mutation tests use it to prove that the testbench sees a difference.
+    model's, and ``dut_wrap`` wraps the built DUT (:mod:`attnkit.hw.mutate`):
+    mutation tests use them to prove that the testbench sees a difference.
     """
     block = blocks.get(block_name)
     sets = list(sets)
@@ -64,7 +66,7 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
 
     build_root = Path(build_root).resolve()
     staging = build_root / "staging"
-    verilog = blocks.write_verilog(block, dut_params, staging).read_text()
+    verilog = blocks.write_verilog(block, dut_params, staging, wrap=dut_wrap).read_text()
     build_args = VERILATOR_ARGS if sim == "verilator" else ICARUS_ARGS
     make = VERILATOR_MAKEFLAGS if sim == "verilator" else ""
     key = hashlib.sha256(f"{sim}:{waves}:{build_args}:{make}:{verilog}".encode()).hexdigest()[:12]
@@ -103,7 +105,7 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
     run_dir.mkdir(exist_ok=True)
     result_path = run_dir / "result.json"
     result_path.unlink(missing_ok=True)
-    tb_env = {"params": config.to_data(params), "vectors": vectors, "seed": seed, "result": str(result_path)}
+    tb_env = {"block": block.name, "params": config.to_data(params), "vectors": vectors, "seed": seed, "result": str(result_path)}
     t0 = time.perf_counter()
     try:
         runner.test(test_module=block.testbench, hdl_toplevel=block.name, build_dir=build_dir,
