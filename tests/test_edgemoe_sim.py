@@ -108,3 +108,24 @@ def test_reproduce_edgemoe(tmp_path):
     assert "| qk |" in (tmp_path / "derivation.md").read_text()
     with pytest.raises(AttnkitError, match="--models"):
         rep.main(out=tmp_path, models=["bert"])
+
+
+@pytest.mark.parametrize("sets", [[], ["workload.cls_token=false"], ["workload.width=272"], ["attention.lanes=8"]])
+def test_attention_trips_equal_the_loop_nest_walked(sets):
+    """attention.cpp's Q x K nest walked literally: FOR_BLOCK over T + lanes - 1 in steps of lanes, every key,
+    returning once a block past the last query reaches (T + lanes - 1) mod lanes keys."""
+    from attnkit.sim.engines.edgemoe import _Model
+    p = EdgeMoeParams.load(sets=sets)
+    T, lanes = p.workload.tokens, p.arch.attention.lanes
+    limit, trips = T + lanes - 1, 0
+    over = limit % lanes
+    done = False
+    for base in range(0, limit, lanes):
+        for k in range(T):
+            if over > 0 and base >= T and k >= over:
+                done = True
+                break
+            trips += 1
+        if done:
+            break
+    assert _Model(p)._attn_trips() == (-(-limit // lanes), trips)

@@ -35,6 +35,11 @@ fixed latencies of the exp/sqrt/divide units (the public code has no
 schedule report), so this is an initiation-interval count: a lower bound
 on the board's cycles by those depths.
 
+The gate runs its patches one after another (its patch loop is not
+pipelined): per patch the score loop (``d_model / gate.dims`` iterations)
+then the softmax over the experts at II = 3, with top-k beside the softmax
+(independent calls on the same scores).
+
 MoE layers: ``workload.active_experts`` experts have patches; patch ``t``
 goes to active experts ``(k t + i) mod A`` for ``i < top_k`` (distinct,
 queues as even as the count allows). Each active expert's FC1 and FC2
