@@ -103,3 +103,27 @@ def test_icarus_random_and_corners_bit_exact(block):
     r = runner.run(block, sim="icarus", vectors=400, seed=11, build_root=BUILD)
     assert (r["vectors"], r["mismatches"], r["exhaustive"]) == (400, 0, False)
     assert (r["latency_errors"], r["timing_errors"]) == (0, 0) and r["cycles"] == r["predicted_cycles"]
+
+
+BIG = ["in_fmt.int_bits=-20", "in_fmt.frac_bits=32", "out_fmt.int_bits=32", "out_fmt.frac_bits=30"]
+
+
+def test_big_shift_format_reaches_both_cases():
+    from attnkit.models.recip import recip
+    p = blocks.get("recip").load_params(BIG)
+    y = recip(np.arange(1, 4096), p)
+    assert (y[:3] == p.out_fmt.max_raw).all() and (y[3:] < p.out_fmt.max_raw).all()
+
+
+@pytest.mark.parametrize("sets", [
+    # a 62-bit output: for x < 4 lsb the output shift passes the golden's 62-bit limit (`big`, the
+    # format's maximum), from 4 lsb on y is shifted left by up to 32, unsaturated
+    BIG,
+    # signed input (x <= 0 gives the maximum), a narrow wrapping output rounding to even
+    ["in_fmt.signed=true", "in_fmt.int_bits=6", "in_fmt.frac_bits=6", "out_fmt.overflow=AP_WRAP",
+     "out_fmt.int_bits=4", "out_fmt.rounding=AP_RND_CONV"],
+], ids=["big-shift", "signed-wrap"])
+def test_icarus_recip_formats_whole_space(sets):
+    _require("icarus")
+    r = runner.run("recip", sets, sim="icarus", vectors=1 << 12, seed=3, build_root=BUILD)
+    assert (r["vectors"], r["mismatches"], r["exhaustive"], r["latency_errors"]) == (1 << 12, 0, True, 0)
