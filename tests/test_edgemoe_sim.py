@@ -129,3 +129,9 @@ def test_attention_trips_equal_the_loop_nest_walked(sets):
         if done:
             break
     assert _Model(p)._attn_trips() == (-(-limit // lanes), trips)
+
+
+def test_a_wider_mlp_overflows_the_block_ram():
+    """FC1 of 4608 x 192 needs ping-pong weight buffers of 2 x 399 BRAM36: over the xczu9eg's 912."""
+    with pytest.raises(AttnkitError, match=r"BRAM36 \d+ > 912 \(largest: linear weights \(ping \+ pong\) 798\)"):
+        api.simulate("zcu102-edgemoe", "m3vit", sets=["workload.ffn=4608"])
