@@ -608,8 +608,10 @@ def _layer(attn_fn, name):
         ops_1d = att.util_1d * arch.array_1d.pes * att.cycles
         actions = dict(att.actions)
         parts = {"attention": att.cycles}
+        done: dict = {}                  # Q, K, V (multi-head) have one shape: map it once
         for gname, g in layer_gemms(w):
-            r = gemm(arch, g, table, mode)
+            shape = (g.m, g.n, g.k)
+            r = done[shape] = done.get(shape) or gemm(arch, g, table, mode)
             macs = g.m * g.n * g.k
             regs = 3 * macs if arch.array_2d.operand_registers else macs   # as in attention's MACs
             extra_acts = {"regfile_2d.read": regs, "regfile_2d.write": regs}
