@@ -8,6 +8,13 @@ read ports for the interpolation's two neighbours). :class:`Exp` puts the
 Both are pipelines with a fixed latency (``LATENCY`` cycles from an input
 to its output) behind ``lib.stream`` interfaces; the pipeline stalls while
 the output is offered and not taken.
+
+:class:`Exp` is the ``exp`` block (:mod:`attnkit.hw.blocks`):
+
+- ``i``: ``In(stream.Signature(in_fmt))``, ``o``: ``Out(stream.Signature(out_fmt))``;
+- ``LATENCY = 3``: the ``x * log2(e)`` product in the input cycle, the ROM read
+  and the interpolation (``Exp2Mantissa``, 2 stages), the output shift (1
+  stage); one input per cycle.
 """
 
 from __future__ import annotations

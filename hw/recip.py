@@ -132,7 +132,8 @@ class Recip(wiring.Component):
         m.d.comb += sh.eq(const + zk)
         big = sh < -(62 - ww)       # the model's shift limit; its result is out_fmt's maximum
         max_left = max(0, min(-const, 62 - ww))
-        shifted = shift_signed_var(rc.o.p, sh, ww, out.rounding, max_left=max_left)
+        # signed, so saturation's lower bound is no constant comparison of an unsigned value (lint)
+        shifted = shift_signed_var(rc.o.p + Const(0, signed(2)), sh, ww + 2, out.rounding, max_left=max_left)
         res = Mux(pk & ~big, saturate_or_wrap(shifted, out), Const(out.max_raw, shape_of(out)))
         advance_out = ~self.o.valid | self.o.ready
         with m.If(advance_out):

@@ -229,6 +229,7 @@ def to_int(v, signed: bool):
 async def unit_vectors(dut):
     name = dut._name
     block = blocks.get(name)
+    assert name in UNITS, f"block {name!r} has no entry in attnkit.testbench.unit_tb.UNITS (known: {', '.join(UNITS)})"
     unit = UNITS[name]
     tb = TbConfig.from_env(block.params)
     p = tb.params
