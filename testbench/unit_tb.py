@@ -8,7 +8,8 @@ entry in :data:`UNITS` (the block name, which is the Verilog top's name, and
 its golden function); the block's testbench module is this one.
 
 Stimulus: when ``vectors >= 2^in_fmt.width`` every input of the format, once
-each, in a seeded random order (``exhaustive: true`` in the result);
+each, in a seeded random order (``exhaustive: true`` in the result;
+``space_covered`` is the share of the input space checked);
 otherwise corner cases (the format's limits and their neighbours, 0, +-1,
 +-2^k and +-2^k +- 1 for every bit k) followed by uniform random inputs.
 The inputs run in three phases, each starting with the pipeline empty:
@@ -279,7 +280,8 @@ async def unit_vectors(dut):
             predicted += int(pd[-1]) + 1
     sb.drop_pending(phase="end")
     finish(dut, tb, sb, cycles=cycles, predicted_cycles=predicted, latency=L, latency_errors=lat_err,
-           timing_errors=timing, exhaustive=exhaustive, input_space=1 << fin.width, stalls=n_stalls,
+           timing_errors=timing, exhaustive=exhaustive, input_space=1 << fin.width,
+           space_covered=round(np.unique(x).size / (1 << fin.width), 6), stalls=n_stalls,
            gap_cycles=n_gaps, phase_cycles=phase_cycles, simulated_cycles=drv.cycle,
            **({"watchdog": failure} if failure else {}))
     assert failure is None, failure

@@ -81,7 +81,8 @@ def test_backpressure_prediction_matches_a_cycle_model():
 def test_verilator_whole_input_space_bit_exact(block, width):
     _require("verilator")
     r = runner.run(block, vectors=1 << width, seed=1, build_root=BUILD)
-    assert (r["vectors"], r["mismatches"], r["input_space"], r["exhaustive"]) == (1 << width, 0, 1 << width, True)
+    assert (r["vectors"], r["mismatches"], r["input_space"], r["exhaustive"], r["space_covered"]) == \
+        (1 << width, 0, 1 << width, True, 1.0)
     assert (r["latency_errors"], r["timing_errors"]) == (0, 0)
     assert r["cycles"] == r["predicted_cycles"] and r["stalls"] > 0 and r["gap_cycles"] > 0
 
@@ -101,7 +102,7 @@ def test_testbench_catches_a_wrong_dut(block, dut_sets, latency_off):
 def test_icarus_random_and_corners_bit_exact(block):
     _require("icarus")
     r = runner.run(block, sim="icarus", vectors=400, seed=11, build_root=BUILD)
-    assert (r["vectors"], r["mismatches"], r["exhaustive"]) == (400, 0, False)
+    assert (r["vectors"], r["mismatches"], r["exhaustive"]) == (400, 0, False) and 0 < r["space_covered"] <= 400 / 2**16
     assert (r["latency_errors"], r["timing_errors"]) == (0, 0) and r["cycles"] == r["predicted_cycles"]
 
 
