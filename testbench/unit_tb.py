@@ -281,7 +281,7 @@ async def unit_vectors(dut):
     sb.drop_pending(phase="end")
     finish(dut, tb, sb, cycles=cycles, predicted_cycles=predicted, latency=L, latency_errors=lat_err,
            timing_errors=timing, exhaustive=exhaustive, input_space=1 << fin.width,
-           space_covered=round(np.unique(x).size / (1 << fin.width), 6), stalls=n_stalls,
+           space_covered=np.unique(x).size / (1 << fin.width), stalls=n_stalls,
            gap_cycles=n_gaps, phase_cycles=phase_cycles, simulated_cycles=drv.cycle,
            **({"watchdog": failure} if failure else {}))
     assert failure is None, failure
