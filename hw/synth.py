@@ -34,34 +34,11 @@ import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Callable
 
 from attnkit import config
-from attnkit.config import FieldError, required
 from attnkit.errors import AttnkitError
-
-Target = Literal["xcup", "xc7", "ecp5", "ice40"]
-
-
-@dataclass(frozen=True)
-class Device:
-    """An FPGA part and what it holds (``configs/devices/<name>.yaml``), with the data sheet it comes from."""
-
-    name: str = required("")
-    target: Target = required("ecp5")
-    part: str = ""
-    luts: int = required(0)
-    ffs: int = required(0)
-    dsps: int = required(0)
-    brams: int = required(0)
-    pnr: tuple[str, ...] = ()      # nextpnr's device arguments (ECP5 only)
-    source: str = required("")
-
-    def __post_init__(self):
-        for name in ("luts", "ffs", "dsps", "brams"):
-            if getattr(self, name) < 0:
-                raise FieldError(name, f"{getattr(self, name)}; it must be 0 or more")
-
+from attnkit.sim.arch import Device, load_device   # FPGA parts, configs/devices/
 
 @dataclass(frozen=True)
 class _Flow:
@@ -93,15 +70,6 @@ FLOWS: dict[str, _Flow] = {
     "ice40": _Flow("synth_ice40 -dsp -top {top}", "ice40up5k", luts={"SB_LUT4": 1}, ffs=("SB_DFF",),
                    dsps=("SB_MAC16",), brams={"SB_RAM40_4K": 1}, carries=("SB_CARRY",)),
 }
-
-
-def load_device(name: str | None, target: str) -> Device:
-    if target not in FLOWS:
-        raise AttnkitError(f"unknown target {target!r} (known: {', '.join(FLOWS)})")
-    dev = config.load(Device, config.resolve(name or FLOWS[target].device, "devices"))
-    if dev.target != target:
-        raise AttnkitError(f"device {dev.name} is a {dev.target} part, not {target}")
-    return dev
 
 
 def count(cells: dict[str, int], target: str) -> dict:
@@ -176,8 +144,8 @@ def synthesize(block_name: str, target: str, sets=(), pnr: bool = False, device:
         raise AttnkitError(f"--pnr: place and route is available for ecp5 (nextpnr-ecp5), not {target}")
     block = blocks.get(block_name)
     sets = list(sets)
-    dev = load_device(device, target)
     flow = FLOWS[target]
+    dev = load_device(device or flow.device, target)
     staging = Path(build_root) / "staging"
     verilog = blocks.write_verilog(block, block.load_params(sets), staging).read_text()
     script = flow.script.format(top=block.name, json=f"{block.name}.json")

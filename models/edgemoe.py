@@ -258,20 +258,6 @@ class LayerNormUnit:
 
 
 @dataclass(frozen=True)
-class Device:
-    """The FPGA's resources, for the cycle model's fit check (xczu9eg: AMD DS891, Zynq UltraScale+ MPSoC
-    product table: 2,520 DSP slices, 912 36-Kb block RAMs, 274,080 CLB LUTs, 548,160 CLB flip-flops)."""
-
-    dsps: int = 2520
-    bram36: int = 912
-    luts: int = 274080
-    ffs: int = 548160
-
-    def __post_init__(self):
-        _positive(self, "dsps", "bram36", "luts", "ffs")
-
-
-@dataclass(frozen=True)
 class FpgaArch:
     """An HLS dataflow engine on an FPGA (arch kind ``fpga``): clock, memory port, units, numerics."""
 
@@ -279,7 +265,6 @@ class FpgaArch:
     kind: Literal["fpga"] = "fpga"
     engine: str = "edgemoe"
     energy: str = "horowitz-45nm"
-    part: str = "xczu9eg-ffvb1156-2-e"
     clock_hz: float = required(300e6)
     axi: Axi = field(default_factory=Axi)
     weight_overlap: bool = True           # weights double-buffered: loading overlaps compute
@@ -289,7 +274,7 @@ class FpgaArch:
     gate: GateUnit = field(default_factory=GateUnit)
     layernorm: LayerNormUnit = field(default_factory=LayerNormUnit)
     numerics: EdgeMoeNumerics = field(default_factory=EdgeMoeNumerics)
-    device: Device = field(default_factory=Device)   # the part's resources (fit check)
+    device: str = "xczu9eg"               # the FPGA part (configs/devices/<name>.yaml: its resources, for the fit check)
 
     def __post_init__(self):
         _positive(self, "clock_hz")

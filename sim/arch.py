@@ -227,3 +227,37 @@ class MulticoreArch:
 from attnkit.models.edgemoe import FpgaArch  # noqa: E402  (Edge-MoE: kind fpga)
 
 ARCH_KINDS = {"spatial": SpatialArch, "fpga": FpgaArch, "gpu": GpuArch, "multicore": MulticoreArch}
+
+
+# --- FPGA parts -------------------------------------------------------------------------------------
+# What a device holds, read by `attnkit synth` (the fit of a synthesised block) and by engines that
+# place a design on a part (edgemoe's fit check): one file per part, configs/devices/<name>.yaml.
+
+@dataclass(frozen=True)
+class Device:
+    """An FPGA part and what it holds (``configs/devices/<name>.yaml``), with the data sheet it comes from."""
+
+    name: str = required("")
+    target: Literal["xcup", "xc7", "ecp5", "ice40"] = required("ecp5")
+    part: str = ""
+    luts: int = required(0)
+    ffs: int = required(0)
+    dsps: int = required(0)
+    brams: int = required(0)
+    pnr: tuple[str, ...] = ()      # nextpnr's device arguments (ECP5 only)
+    source: str = required("")
+
+    def __post_init__(self):
+        for name in ("luts", "ffs", "dsps", "brams"):
+            if getattr(self, name) < 0:
+                raise FieldError(name, f"{getattr(self, name)}; it must be 0 or more")
+
+
+def load_device(name: str, target: str | None = None) -> Device:
+    """A device by name (``configs/devices/<name>.yaml`` on the search path), checked against ``target``."""
+    from attnkit import config
+    from attnkit.errors import AttnkitError
+    dev = config.load(Device, config.resolve(name, "devices"))
+    if target is not None and dev.target != target:
+        raise AttnkitError(f"device {dev.name} is a {dev.target} part, not {target}")
+    return dev

@@ -29,7 +29,7 @@ def test_count_by_target():
     assert synth.count(cells, "xcup") == {"luts": 16 + 15 + 16, "ffs": 35, "dsps": 1, "brams": 2.5, "carry": 2}
     ecp5 = {"LUT4": 46, "CCU2C": 17, "TRELLIS_DPR16X4": 2, "TRELLIS_FF": 35, "MULT18X18D": 4, "DP16KD": 3}
     assert synth.count(ecp5, "ecp5") == {"luts": 46 + 34 + 8, "ffs": 35, "dsps": 4, "brams": 3, "carry": 17}
-    dev = synth.load_device(None, "ice40")
+    dev = synth.load_device("ice40up5k", "ice40")
     assert synth.fits({"luts": 6000, "ffs": 10, "dsps": 9, "brams": 0}, dev) == ["6,000 LUTs > 5,280", "9 DSPs > 8"]
 
 

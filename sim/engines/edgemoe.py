@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 
 from attnkit.errors import AttnkitError
 from attnkit.models.edgemoe import EdgeMoeParams, FpgaArch, VitMoeWorkload
+from attnkit.sim.arch import load_device
 from attnkit.sim.result import Result
 
 PIXEL_BITS = 8          # pixel_t = ap_ufixed<8,0> (datatypes.hpp)
@@ -365,12 +366,12 @@ def resources(p: EdgeMoeParams) -> dict:
         "gelu tables": a.gelu.units * bram36(gl.table_size, gl.table_fmt.width),
         "layernorm weights": 4 * bram36(cdiv(w.d_model, e), e * n.norm_fmt.width),
     }
-    d = a.device
+    d = load_device(a.device, "xcup")
     used_dsp, used_bram = sum(dsp.values()), math.ceil(sum(bram.values()))
-    return {"part": a.part, "dsp": used_dsp, "dsp_available": d.dsps, "bram36": used_bram,
-            "bram36_available": d.bram36, "luts": None, "ffs": None,
+    return {"part": d.part, "dsp": used_dsp, "dsp_available": d.dsps, "bram36": used_bram,
+            "bram36_available": d.brams, "luts": None, "ffs": None,
             "luts_available": d.luts, "ffs_available": d.ffs,
-            "fits": used_dsp <= d.dsps and used_bram <= d.bram36,
+            "fits": used_dsp <= d.dsps and used_bram <= d.brams,
             "dsp_by_unit": dsp, "bram36_by_buffer": {k: round(v, 1) for k, v in bram.items()},
             "note": "DSP: unrolled multipliers x DSP48E2 tiles; BRAM: on-chip arrays of the HLS code; LUT/FF not estimated"}
 
