@@ -113,9 +113,10 @@ def ready_schedule(cycles: int, rng: np.random.Generator) -> np.ndarray:
     ``P_STALL`` share of the time; bursts, as a busy consumer stalls."""
     low_mean = 3.0
     high_mean = low_mean * (1 - P_STALL) / P_STALL
-    out, level = [], 1
-    while sum(len(r) for r in out) < cycles:
+    out, level, total = [], 1, 0
+    while total < cycles:
         out.append(np.full(int(rng.geometric(1 / (high_mean if level else low_mean))), level, np.int64))
+        total += out[-1].size
         level ^= 1
     return np.concatenate(out)[:cycles] if out else np.ones(0, np.int64)
 
