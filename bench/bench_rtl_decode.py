@@ -1,7 +1,7 @@
 """The RTL decode engine: simulated cycles per second under Verilator (cocotb), and its cycle model's speed.
 
 The shipped configs (configs/arch/rtl-decode-2core.yaml, configs/workloads/rtl-decode.yaml:
-2 cores, 6 query heads on 3 KV heads, head dim 8, 20 keys, tiles of 8 split 5/4)
+2 cores, 6 query heads on 3 KV heads, head dim 4, 20 keys, tiles of 8 split 5/4)
 and the same problem on 4 cores. Verilator's figure is the testbench's simulated
 cycles (first input row to last output row, every problem) over the wall time
 spent in the simulator and its drive loop (the golden model's time excluded;
@@ -25,7 +25,7 @@ def run():
             runner.run("decode", sets, vectors=1, seed=1, build_root=tmp)      # build outside the timing
             r = runner.run("decode", sets, vectors=24, seed=1, build_root=tmp)
             assert r["mismatches"] == 0 and r["latency_errors"] == 0, r["first_mismatches"]
-            rows.append({"name": f"rtl_decode {label} (d8, 6/3 heads, 20 keys): cocotb + Verilator",
+            rows.append({"name": f"rtl_decode {label} (d4, 6/3 heads, 20 keys): cocotb + Verilator",
                          "value": r["vectors"] * r["cycles"] / r["sim_wall_s"], "unit": "cycles/s",
                          "note": f"{r['vectors']} problems x {r['cycles']} cycles in {r['sim_wall_s']} s,"
                                  f" tiles per core {r['tiles_per_unit']}"})
