@@ -1,7 +1,9 @@
 """The exp and reciprocal units in RTL against their golden models over their whole input spaces,
 through the CLI's runner and the shared stream-unit testbench (testbench/unit_tb.py).
 
-Builds go to the repository's build/rtl (keyed by the Verilog's hash), so a second run reuses them.
+Builds go under the repository's build/rtl (keyed by the Verilog's hash), so a second run reuses
+them; each test function has its own folder there, since the runner stages a block's Verilog under
+one name per folder and parallel workers building one block differently must not share it.
 """
 
 from pathlib import Path
@@ -18,7 +20,12 @@ from attnkit.testbench.unit_tb import corners, inputs, predict_backpressure, pre
 
 pytestmark = pytest.mark.rtl
 
-BUILD = Path(__file__).resolve().parents[1] / "build" / "rtl"
+BUILD = Path(__file__).resolve().parents[1] / "build" / "rtl" / "test_rtl_units"
+
+
+@pytest.fixture
+def build_root(request):
+    return BUILD / request.node.originalname
 
 
 def _require(sim):
@@ -78,9 +85,9 @@ def test_backpressure_prediction_matches_a_cycle_model():
 
 
 @pytest.mark.parametrize("block, width", [("exp", 16), ("recip", 16)])
-def test_verilator_whole_input_space_bit_exact(block, width):
+def test_verilator_whole_input_space_bit_exact(block, width, build_root):
     _require("verilator")
-    r = runner.run(block, vectors=1 << width, seed=1, build_root=BUILD)
+    r = runner.run(block, vectors=1 << width, seed=1, build_root=build_root)
     assert (r["vectors"], r["mismatches"], r["input_space"], r["exhaustive"], r["space_covered"]) == \
         (1 << width, 0, 1 << width, True, 1.0)
     assert (r["latency_errors"], r["timing_errors"]) == (0, 0)
@@ -91,17 +98,17 @@ def test_verilator_whole_input_space_bit_exact(block, width):
     ("exp", ["out_fmt.rounding=AP_TRN"], False),       # truncates where the golden rounds
     ("recip", ["iters=0"], True),                       # no Newton-Raphson step: wrong values, 2 cycles early
 ])
-def test_testbench_catches_a_wrong_dut(block, dut_sets, latency_off):
+def test_testbench_catches_a_wrong_dut(block, dut_sets, latency_off, build_root):
     _require("verilator")
-    r = runner.run(block, vectors=3000, seed=5, build_root=BUILD, dut_sets=dut_sets)
+    r = runner.run(block, vectors=3000, seed=5, build_root=build_root, dut_sets=dut_sets)
     assert r["mismatches"] > 0
     assert (r["latency_errors"] > 0) == latency_off
 
 
 @pytest.mark.parametrize("block", ["exp", "recip"])
-def test_icarus_random_and_corners_bit_exact(block):
+def test_icarus_random_and_corners_bit_exact(block, build_root):
     _require("icarus")
-    r = runner.run(block, sim="icarus", vectors=400, seed=11, build_root=BUILD)
+    r = runner.run(block, sim="icarus", vectors=400, seed=11, build_root=build_root)
     assert (r["vectors"], r["mismatches"], r["exhaustive"]) == (400, 0, False) and 0 < r["space_covered"] <= 400 / 2**16
     assert (r["latency_errors"], r["timing_errors"]) == (0, 0) and r["cycles"] == r["predicted_cycles"]
 
@@ -124,7 +131,7 @@ def test_big_shift_format_reaches_both_cases():
     ["in_fmt.signed=true", "in_fmt.int_bits=6", "in_fmt.frac_bits=6", "out_fmt.overflow=AP_WRAP",
      "out_fmt.int_bits=4", "out_fmt.rounding=AP_RND_CONV"],
 ], ids=["big-shift", "signed-wrap"])
-def test_icarus_recip_formats_whole_space(sets):
+def test_icarus_recip_formats_whole_space(sets, build_root):
     _require("icarus")
-    r = runner.run("recip", sets, sim="icarus", vectors=1 << 12, seed=3, build_root=BUILD)
+    r = runner.run("recip", sets, sim="icarus", vectors=1 << 12, seed=3, build_root=build_root)
     assert (r["vectors"], r["mismatches"], r["exhaustive"], r["latency_errors"]) == (1 << 12, 0, True, 0)
