@@ -30,7 +30,8 @@ Checked: every output bit for bit in order (:class:`Scoreboard`); every
 output's latency (from the cycle its input was taken to the cycle it is first
 offered) equals ``LATENCY`` when no output stall fell in between, and lies in
 ``[LATENCY, LATENCY + stalls in between]`` otherwise; in phases 1 and 2 each
-accept and output cycle equals its prediction (``timing_errors``).
+accept and output cycle equals its prediction (``timing_errors``); no output
+comes while no input is outstanding (``early_outputs``).
 ``cycles`` and ``predicted_cycles`` sum phases 1 and 2. A watchdog ends a
 phase at ``2 x its bound + 100`` cycles and fails in one line naming the unit,
 the seed, the cycle and the output it was waiting for.
@@ -155,10 +156,12 @@ class Driver:
         self.o_valid, self.o_ready, self.o_payload = dut.o__valid, dut.o__ready, dut.o__payload
         self.garbage = rng.integers(0, 1 << in_width, 64).tolist()
         self.cycle = 0   # across phases, for messages
+        self.early = 0
 
     async def phase(self, xs: list[int], gaps: list[int], ready: list[int], limit: int):
         """Returns (accept cycles, first-offered cycles, output cycles, stall cycles, raw outputs),
-        cycles counted from this phase's first; raises Watchdog past ``limit`` cycles."""
+        cycles counted from this phase's first; raises Watchdog past ``limit`` cycles. Counts in
+        ``self.early`` the outputs taken while no input was outstanding."""
         n, nr = len(xs), len(ready)
         acc, offered, done, stalls, outs = [], [], [], [], []
         k, wait, c, since = 0, 0, 0, -1
@@ -166,10 +169,10 @@ class Driver:
         i_valid, i_ready, i_payload = self.i_valid, self.i_ready, self.i_payload
         o_valid, o_ready, o_payload = self.o_valid, self.o_ready, self.o_payload
         fall, ro, mask, garbage = self.fall, self.ro, self.mask, self.garbage
-        while len(done) < n:
+        while k < n or len(done) < n:
             if c >= limit:
-                raise Watchdog(f"cycle {self.cycle + c}: waiting for output {len(done)} of {n} in this phase"
-                               f" ({len(acc)} inputs taken)")
+                raise Watchdog(f"cycle {self.cycle + c}: {len(acc)} of {n} inputs taken, {len(done)} outputs"
+                               f" in this phase, waiting for {'input ' + str(k) if k < n else 'output ' + str(len(done))}")
             await fall
             offer = 1 if (k < n and wait == 0) else 0
             if offer:
@@ -191,6 +194,8 @@ class Driver:
                 if since < 0:
                     since = c
                 if r:
+                    if len(done) >= len(acc):
+                        self.early += 1
                     outs.append(o_payload.value)
                     offered.append(since)
                     done.append(c)
@@ -276,16 +281,20 @@ async def unit_vectors(dut):
         phase_cycles[phase] = (done[-1] + 1) if done else 0
         if phase != "mixed" and m:
             pa, pd = predict_gaps(gaps, L) if phase == "gaps" else predict_backpressure(m, ready, L)
-            timing += int(np.count_nonzero((np.asarray(acc) != pa) | (np.asarray(done) != pd)))
-            cycles += done[-1] + 1
+            if len(acc) == len(done) == m:
+                timing += int(np.count_nonzero((np.asarray(acc) != pa) | (np.asarray(done) != pd)))
+            else:
+                timing += m
+            cycles += (done[-1] + 1) if done else 0
             predicted += int(pd[-1]) + 1
     sb.drop_pending(phase="end")
     finish(dut, tb, sb, cycles=cycles, predicted_cycles=predicted, latency=L, latency_errors=lat_err,
            timing_errors=timing, exhaustive=exhaustive, input_space=1 << fin.width,
            space_covered=np.unique(x).size / (1 << fin.width), stalls=n_stalls,
-           gap_cycles=n_gaps, phase_cycles=phase_cycles, simulated_cycles=drv.cycle,
+           gap_cycles=n_gaps, phase_cycles=phase_cycles, simulated_cycles=drv.cycle, early_outputs=drv.early,
            **({"watchdog": failure} if failure else {}))
     assert failure is None, failure
+    assert drv.early == 0, f"{drv.early} outputs came with no input outstanding"
     assert lat_err == 0, f"{lat_err} outputs with a latency other than {L} (stalls accounted)"
     assert timing == 0 and cycles == predicted, \
         f"{timing} inputs or outputs off their predicted cycle; {cycles} cycles, predicted {predicted}"

@@ -135,3 +135,17 @@ def test_icarus_recip_formats_whole_space(sets, build_root):
     _require("icarus")
     r = runner.run("recip", sets, sim="icarus", vectors=1 << 12, seed=3, build_root=build_root)
     assert (r["vectors"], r["mismatches"], r["exhaustive"], r["latency_errors"]) == (1 << 12, 0, True, 0)
+
+
+@pytest.mark.parametrize("port, value, field", [
+    ("o.valid", 0, "watchdog"),           # never offers an output: the watchdog ends the run
+    ("i.ready", 0, "early_outputs"),      # claims to take nothing, yet outputs come
+])
+def test_stuck_handshake_fails_in_bounded_time(port, value, field, build_root):
+    _require("icarus")
+    from attnkit.hw.mutate import Stuck
+    r = runner.run("exp", sim="icarus", vectors=300, seed=2, build_root=build_root,
+                   dut_wrap=lambda c: Stuck(c, port, value))
+    assert r["mismatches"] > 0 and r[field]
+    if field == "watchdog":
+        assert r["watchdog"].startswith("exp seed 2: watchdog in phase gaps, cycle ")
