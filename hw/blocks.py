@@ -152,13 +152,18 @@ def get(name: str) -> Block:
     return factories[name]()
 
 
+def verilog_text(block: Block, params, wrap: Callable | None = None) -> str:
+    """The Verilog of ``block`` built from ``params``; ``wrap`` (component -> component of the same
+    signature, e.g. :class:`attnkit.hw.mutate.Stuck`) injects a fault."""
+    component = block.component(params)
+    return verilog.convert(wrap(component) if wrap else component, name=block.name, emit_src=False)
+
+
 def write_verilog(block: Block, params, out_dir: str | Path, wrap: Callable | None = None) -> Path:
-    """Elaborate ``block`` with ``params`` and write ``out_dir/<name>.v``; ``wrap`` (component ->
-    component of the same signature, e.g. :class:`attnkit.hw.mutate.Stuck`) injects a fault."""
+    """Elaborate ``block`` with ``params`` and write ``out_dir/<name>.v``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    component = block.component(params)
-    text = verilog.convert(wrap(component) if wrap else component, name=block.name, emit_src=False)
+    text = verilog_text(block, params, wrap)
     path = out_dir / f"{block.name}.v"
     path.write_text(text)
     return path

@@ -146,8 +146,7 @@ def synthesize(block_name: str, target: str, sets=(), pnr: bool = False, device:
     sets = list(sets)
     flow = FLOWS[target]
     dev = load_device(device or flow.device, target)
-    staging = Path(build_root) / "staging"
-    verilog = blocks.write_verilog(block, block.load_params(sets), staging).read_text()
+    verilog = blocks.verilog_text(block, block.load_params(sets))
     script = flow.script.format(top=block.name, json=f"{block.name}.json")
     pnr_args = [*dev.pnr, "--out-of-context", "--freq", str(freq_mhz)] if pnr else []
     key = hashlib.sha256("\x1f".join([verilog, script, json.dumps(config.to_data(dev)), " ".join(pnr_args),

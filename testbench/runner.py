@@ -65,8 +65,7 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
     from cocotb_tools.runner import get_runner
 
     build_root = Path(build_root).resolve()
-    staging = build_root / "staging"
-    verilog = blocks.write_verilog(block, dut_params, staging, wrap=dut_wrap).read_text()
+    verilog = blocks.verilog_text(block, dut_params, wrap=dut_wrap)   # in memory: parallel runs never share a file
     build_args = VERILATOR_ARGS if sim == "verilator" else ICARUS_ARGS
     make = VERILATOR_MAKEFLAGS if sim == "verilator" else ""
     key = hashlib.sha256(f"{sim}:{waves}:{build_args}:{make}:{verilog}".encode()).hexdigest()[:12]

@@ -28,6 +28,9 @@ def run(args) -> int:
                           log=lambda msg: print(msg, file=sys.stderr, flush=True))
     emit(args, result, ["block", "simulator", "vectors", "mismatches", "cycles", "predicted_cycles", "seed",
                         "build_s", "run_s", "log"] + (["waves"] if args.waves else []))
+    if result.get("watchdog"):
+        print(f"rtl-test {result['watchdog']} (see {result['log']})", file=sys.stderr)
+        return 1
     if result["mismatches"] or result.get("latency_errors"):
         print(f"rtl-test {args.block}: FAILED, see {result['log']}", file=sys.stderr)
         return 1

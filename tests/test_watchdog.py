@@ -1,0 +1,38 @@
+"""A DUT that stops producing outputs fails its testbench within the watchdog, never hangs (issue 12).
+
+The faults are made by wrapping the built block (:class:`attnkit.hw.mutate.Stuck`), so the design
+itself is untouched: an output valid stuck low (rows never come out) and an input ready stuck low
+(the engine never takes a problem).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from attnkit.hw.mutate import Stuck
+from attnkit.testbench import runner
+
+pytestmark = pytest.mark.rtl
+
+SMALL = ["array_2d.rows=2", "array_2d.cols=2", "workload.head_dim=8", "workload.seq_len=6"]
+
+
+@pytest.mark.parametrize("port", ["o.valid", "i.ready"])
+def test_attention_dut_that_stops_fails_within_the_watchdog(port, tmp_path):
+    from attnkit.hw import blocks
+    from attnkit.sim.engines.rtl_attention import cycles as predict
+    r = runner.run("attention", SMALL, vectors=3, seed=11, build_root=tmp_path,
+                   dut_wrap=lambda c: Stuck(c, port))
+    msg = r["watchdog"]
+    assert msg.startswith("attention: watchdog:") and "seed 11" in msg and "waiting for out[0]" in msg
+    assert r["mismatches"] == 6           # the first problem's rows, missing; the test ends there
+    limit = 2 * predict(blocks.get("attention").load_params(SMALL), "event") + 1000
+    fired_at = int(re.search(r"at cycle (\d+)", msg).group(1))
+    assert fired_at <= limit + 256 + 100                 # one watchdog step and the reset/load cycles
+
+
+def test_a_healthy_dut_never_trips_it(tmp_path):
+    r = runner.run("attention", SMALL, vectors=3, seed=11, build_root=tmp_path)
+    assert "watchdog" not in r and r["mismatches"] == 0 and r["cycles"] == r["predicted_cycles"]
