@@ -24,7 +24,6 @@ length) and are refused.
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -35,6 +34,7 @@ from attnkit.errors import AttnkitError
 from attnkit.models.edgemoe import EdgeMoeParams
 from attnkit.sim import api
 from attnkit.sim.engines.edgemoe import derive
+from attnkit.sim.result import write_results
 
 ARCH, WORKLOAD = "zcu102-edgemoe", "m3vit"
 PORTS = (256, 128)
@@ -129,15 +129,7 @@ def derivation(sets=()) -> str:
 
 
 def write(rows: list[dict], out: str | Path) -> Path:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "results.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        wr.writeheader()
-        for r in rows:
-            wr.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in COLUMNS})
-    (out / "results.json").write_text(json.dumps(rows, indent=1))
-    return out
+    return write_results(rows, out, COLUMNS)
 
 
 def main(sets=(), out=DEFAULT_OUT, models=None, seq_lens=None) -> list[dict]:

@@ -22,7 +22,6 @@ left out, since the paper did not publish other array sizes).
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -33,6 +32,7 @@ from attnkit import config
 from attnkit.sim import engines
 from attnkit.sim.api import load_arch, load_workload, split_sets
 from attnkit.sim.energy import CONFIG_DIR, load_table
+from attnkit.sim.result import write_results
 
 DESIGNS = {                     # design: (arch config, attention engine)
     "flat": ("flat", "flat"),
@@ -148,15 +148,7 @@ def _get(d, *keys):
 
 
 def write(rows: list[dict], out: str | Path) -> Path:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "results.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        wr.writeheader()
-        for r in rows:
-            wr.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in COLUMNS})
-    (out / "results.json").write_text(json.dumps(rows, indent=1))
-    return out
+    return write_results(rows, out, COLUMNS)
 
 
 POINT_COLUMNS = ["model", "seq_len", "design", "scope", "latency_s", "paper_latency_s", "latency_ratio",

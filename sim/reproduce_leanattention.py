@@ -31,9 +31,7 @@ refused (the settings are fixed above).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -44,6 +42,7 @@ from attnkit.errors import AttnkitError
 from attnkit.sim.api import load_arch, load_workload, split_sets
 from attnkit.sim.energy import CONFIG_DIR, load_table
 from attnkit.sim.engines import decode
+from attnkit.sim.result import write_results
 
 ENGINES = ("fa2", "flashdecoding", "lean")
 CONTEXTS = [1024 << i for i in range(10)]                     # 1K .. 512K
@@ -204,15 +203,7 @@ def run(sets=(), seq_lens=None) -> list[dict]:
 
 
 def write(rows: list[dict], out: str | Path) -> Path:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "results.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        wr.writeheader()
-        for r in rows:
-            wr.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in COLUMNS})
-    (out / "results.json").write_text(json.dumps(rows, indent=1))
-    return out
+    return write_results(rows, out, COLUMNS)
 
 
 def main(sets=(), out=DEFAULT_OUT, models=None, seq_lens=None) -> list[dict]:

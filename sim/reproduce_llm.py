@@ -24,7 +24,6 @@ is a stored result.
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -36,6 +35,7 @@ from attnkit.errors import AttnkitError
 from attnkit.sim import engines
 from attnkit.sim.api import load_arch, load_workload, split_sets
 from attnkit.sim.energy import load_table
+from attnkit.sim.result import write_results
 
 MODELS = ("llama3-8b", "llama3-70b")
 LAYERS = {"llama3-8b": 32, "llama3-70b": 80}          # ANCHORS.md, public model cards
@@ -138,15 +138,7 @@ def summary(rows: list[dict]) -> list[dict]:
 
 
 def write(rows: list[dict], out: str | Path) -> Path:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "results.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=COLUMNS, extrasaction="ignore")
-        wr.writeheader()
-        for r in rows:
-            wr.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in COLUMNS})
-    (out / "results.json").write_text(json.dumps(rows, indent=1))
-    return out
+    return write_results(rows, out, COLUMNS)
 
 
 def configuration(sets=(), models=None) -> dict:

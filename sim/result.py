@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import json
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence
 
 
 @dataclass
@@ -43,3 +46,16 @@ class Result:
         }
 
     to_json = to_dict     # the older name, kept for callers that use it
+
+
+def write_results(rows: list[dict], out: str | Path, columns: Sequence[str]) -> Path:
+    """A reproduction's rows as ``out``/results.csv (``columns``, blanks for None) and results.json (all)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.csv", "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
+        wr.writeheader()
+        for r in rows:
+            wr.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+    (out / "results.json").write_text(json.dumps(rows, indent=1))
+    return out
