@@ -291,3 +291,22 @@ def _closed(state: _State, program: Program) -> None:
                     break
             if len(history) > _MAX_PERIOD + 1:
                 history.pop(0)
+
+
+def run_length(runs, expand=None) -> list:
+    """A program from ``(item, count)`` runs: equal neighbours merged, a run of more than one a
+    :class:`Repeat` (so the closed form sees the period). ``expand`` turns an item into its
+    program (default: the item is one record)."""
+    merged: list = []
+    for item, n in runs:
+        if n <= 0:
+            continue
+        if merged and merged[-1][0] == item:
+            merged[-1][1] += n
+        else:
+            merged.append([item, n])
+    out = []
+    for item, n in merged:
+        body = expand(item) if expand else [item]
+        out += body if n == 1 else [Repeat(n, body)]
+    return out

@@ -60,7 +60,7 @@ from math import ceil
 
 from attnkit.errors import AttnkitError
 from attnkit.sim import cascade, pipeline
-from attnkit.sim.pipeline import Pipeline, Repeat, Stage
+from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run_length
 from attnkit.sim.result import Result
 from attnkit.sim.workload import GemmWorkload
 
@@ -291,7 +291,7 @@ def _one_pass(arch, w, table, mode, binding: str, serial: bool, name: str) -> Re
         runs = [(last, n) for last, n in ((True, n_last), (False, n_cont)) if n]
         lead, n0 = runs[0]
         rest = [(lead, n0 - 1)] + runs[1:]
-        return [tile(first, lead, True)] + _rle_runs([(tile(first, last, False), n) for last, n in rest])
+        return [tile(first, lead, True)] + run_length([(tile(first, last, False), n) for last, n in rest])
 
     def block(J: tuple) -> list:
         """Key tiles outer, the block's query groups inner (J: their key tiles, ascending); rows change
@@ -309,7 +309,7 @@ def _one_pass(arch, w, table, mode, binding: str, serial: bool, name: str) -> Re
         return prog
 
     blocks = [tuple(Js[i:i + gq]) for i in range(0, len(Js), gq)]
-    per_kv_head = _rle_runs([(b, 1) for b in blocks], expand=block)
+    per_kv_head = run_length([(b, 1) for b in blocks], expand=block)
     program = [Repeat(s.Bkv, per_kv_head)]
     if serial:
         program = _merge_arrays(program)
@@ -339,24 +339,6 @@ def _one_pass(arch, w, table, mode, binding: str, serial: bool, name: str) -> Re
              "query_groups_per_block": gq, "key_tiles": M1, "tiles_run": tiles, "tiles_unmasked": s.B * M1 * G,
              "kv_fetches_per_kv_head": len(blocks), "mode": mode}
     return _result(name, arch, table, timing, acc, s, extra)
-
-
-def _rle_runs(runs, expand=None) -> list:
-    """(item, count) runs as a program: equal neighbours merged, a run of more than one a Repeat.
-    ``expand`` turns an item into its program (default: the item is one tile)."""
-    merged: list = []
-    for item, n in runs:
-        if n <= 0:
-            continue
-        if merged and merged[-1][0] == item:
-            merged[-1][1] += n
-        else:
-            merged.append([item, n])
-    out = []
-    for item, n in merged:
-        body = expand(item) if expand else [item]
-        out += body if n == 1 else [Repeat(n, body)]
-    return out
 
 
 def _merge_arrays(program):
@@ -450,9 +432,9 @@ def _flat_plan(arch, s: Shape, rq: int, spill: bool, resident: bool) -> tuple[li
     kv_all = s.M * (s.E + s.F)
     if not resident:
         stream = [(per_block(n, k, k * (s.E + s.F)), c) for (n, k), c in rows]
-        head = _rle_runs([(b[:3], c) for b, c in stream])
+        head = run_length([(b[:3], c) for b, c in stream])
         words = sum(b[3] * c for b, c in stream) * s.h
-        return [Repeat(s.Bkv, _rle_runs([(tuple(head), s.h)], expand=list))], words * s.Bkv
+        return [Repeat(s.Bkv, run_length([(tuple(head), s.h)], expand=list))], words * s.Bkv
 
     share = kv_all / (s.h * sum(c for _, c in rows))          # the next K/V head's, per block
 
@@ -466,13 +448,13 @@ def _flat_plan(arch, s: Shape, rq: int, spill: bool, resident: bool) -> tuple[li
                 seen = k
         else:
             own = [(b[:3], c) for b, c in blocks]
-        one = _rle_runs([(b[:3], c) for b, c in blocks])
-        return _rle_runs(own) + _rle_runs([(tuple(one), s.h - 1)], expand=list)
+        one = run_length([(b[:3], c) for b, c in blocks])
+        return run_length(own) + run_length([(tuple(one), s.h - 1)], expand=list)
 
     if s.Bkv == 1:
         program = kv_head(True, False)
     else:
-        program = kv_head(True, True) + _rle_runs([(0, s.Bkv - 2)], expand=lambda _: kv_head(False, True)) \
+        program = kv_head(True, True) + run_length([(0, s.Bkv - 2)], expand=lambda _: kv_head(False, True)) \
             + kv_head(False, False)
     words = s.Bkv * (s.h * sum((n * (s.E + s.F) + (4 * n * k if spill else 0)) * c for (n, k), c in rows) + kv_all)
     return program, words
@@ -542,7 +524,7 @@ def unfused(arch, w, table, mode="closed"):
     R, C, N1 = arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.pes
     has_exp = "exp" in arch.array_1d.ops
     named = cascade.by_name(cascade.THREE_PASS)
-    M1, P1 = ceil(s.M / R), ceil(s.P / C)
+    P1 = ceil(s.P / C)
     # Causal: each R x C tile of the score tensor above the diagonal is skipped; the others run in full.
     q_ends = [min((p + 1) * C, s.P) for p in range(P1)]
     elems = s.B * sum((e - p * C) * s.keys(e, R) for p, e in enumerate(q_ends))

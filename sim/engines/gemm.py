@@ -35,7 +35,7 @@ from math import ceil
 
 from attnkit.errors import AttnkitError
 from attnkit.sim import pipeline, systolic
-from attnkit.sim.pipeline import Pipeline, Repeat, Stage
+from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run_length
 from attnkit.sim.result import Result
 
 PIPE = Pipeline((Stage("dram", "dram"), Stage("array", "array_2d")), depth=2)
@@ -343,12 +343,12 @@ def _blocked_program(p) -> list:
         prog = []
         for i, rr in enumerate(rows):
             runs = [(tile(rr, cc, i == 0 and j == 0), 1) for j, cc in enumerate(cols)]
-            prog += _rle(runs)
+            prog += run_length(runs)
         return prog
 
     def row_block(rows, cols, first_of_gemm):
         prog = block_chunk(rows, cols, chunks[0], first_of_gemm)
-        return prog + _rle([(c, 1) for c in chunks[1:]], lambda c: block_chunk(rows, cols, c, False))
+        return prog + run_length([(c, 1) for c in chunks[1:]], lambda c: block_chunk(rows, cols, c, False))
 
     col_blocks, row_blocks = folds(sc, C, nb), folds(sr, R, mb)
     (first_rows, k0), rest = row_blocks[0], row_blocks[1:]
@@ -357,28 +357,11 @@ def _blocked_program(p) -> list:
     def col_block(cols, first):
         runs = later_rows if first else row_blocks
         prog = row_block(first_rows, cols, True) if first else []
-        return prog + _rle(runs, lambda rows: row_block(rows, cols, False))
+        return prog + run_length(runs, lambda rows: row_block(rows, cols, False))
 
     (cols0, n0), crest = col_blocks[0], col_blocks[1:]
     prog = col_block(cols0, True)
-    return prog + _rle([(cols0, n0 - 1)] + crest, lambda cols: col_block(cols, False))
-
-
-def _rle(runs, expand=None) -> list:
-    """(item, count) runs as a program: equal neighbours merged, a run of more than one a Repeat."""
-    merged: list = []
-    for item, n in runs:
-        if n <= 0:
-            continue
-        if merged and merged[-1][0] == item:
-            merged[-1][1] += n
-        else:
-            merged.append([item, n])
-    out = []
-    for item, n in merged:
-        body = expand(item) if expand else [item]
-        out += body if n == 1 else [Repeat(n, body)]
-    return out
+    return prog + run_length([(cols0, n0 - 1)] + crest, lambda cols: col_block(cols, False))
 
 
 def _delay_outputs(program, fifo, timed):
