@@ -234,7 +234,6 @@ def _at(prog: list[tuple[float, float]], x: float) -> float:
 
 def _time_wave(ctas: list[Cta], costs: _Costs, start: float) -> None:
     """Place a wave's CTAs on units round-robin, share DRAM, set stream and range end times."""
-    p = costs.p
     resident = {}
     for i, c in enumerate(ctas):
         c.unit = i % costs.units
