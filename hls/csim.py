@@ -125,7 +125,7 @@ def _attention(p, n, rng, case):
 
 def _gate(p, n, rng, case):
     w, nm = p.workload, p.numerics
-    E, K = w.experts, w.top_k
+    E = w.experts
     chunks = _chunks(n, w.tokens)
     case.put([len(chunks)])
     for start, length in chunks:
