@@ -4,7 +4,7 @@ Default suite: one small build (2 cores, MHA, 3 groups split 5/4 tiles so a
 group's partials are merged), four problems (one of each kind). Slow
 (``make test-slow``): 52 problems over five builds, 2 to 4 cores, MHA, GQA
 and MQA, uneven splits (short last tiles, groups split over 2 and 3 cores),
-and a DUT with a wrong partial rounding that must be caught.
+and a DUT with coarse partials that must be caught.
 """
 
 from pathlib import Path
@@ -63,9 +63,9 @@ def test_verilator_matrix(cfg, problems, seed):
 
 @pytest.mark.slow
 def test_testbench_catches_a_wrong_dut():
-    """A DUT whose partials round to nearest (the golden model truncates) must be caught."""
+    """A DUT whose partials keep 6 fraction bits (the golden model's 30) must be caught."""
     reason = toolchain.unavailable_reason("verilator")
     assert reason is None, reason
     r = runner.run("decode", _sets(2, 1, 3, 3, 4, 10, 4), vectors=4, seed=3, build_root=BUILD,
-                   dut_sets=["numerics.partial_fmt.rounding=AP_RND"])
+                   dut_sets=["numerics.partial_fmt.frac_bits=6", "numerics.partial_l_fmt.frac_bits=6"])
     assert r["mismatches"] > 0
