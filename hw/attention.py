@@ -15,7 +15,10 @@ The controller runs the schedule of :mod:`attnkit.hw.attention_params`: slots
 of d cycles, QK of tile ``t`` in slot ``2t`` and PV of tile ``t`` in slot
 ``2t + 3``; a causal problem's blocks skip the key tiles the mask empties. Each row of the array reads its own bank of K and V (key ``k``
 is in bank ``k mod R``), each column its bank of Q, one cycle later than the
-row or column before (the systolic skew). Nothing inside waits: the only
+row or column before (the systolic skew). The running sum and output
+accumulators are exact (Kulisch) by default, or finite with
+``numerics.acc_frac_bits`` fraction bits and ``numerics.acc_rounding`` (the
+golden model's :func:`attnkit.models.attention.finite_sums`). Nothing inside waits: the only
 flow control is that the whole core stops while an output row is offered and
 not taken, so a slow consumer delays the engine without changing any value.
 """
@@ -145,7 +148,8 @@ class AttentionEngine(wiring.Component):
             dl.append(nxt)
 
         fmts = ArrayFormats(in_width=W, acc_width=p.acc_width, e_width=p.e_width, spread=p.spread,
-                            psum_width=p.psum_width)
+                            psum_width=p.psum_width, acc_frac_bits=p.numerics.acc_frac_bits,
+                            mantissa_bits=p.numerics.mantissa_bits, rounding=p.numerics.acc_rounding)
         core.submodules.array = arr = SystolicArray(R, C, fmts)
         for r in range(R):
             (_, _, krd), (_, _, vrd) = kb[r], vb[r]

@@ -145,7 +145,10 @@ class RtlAttentionParams:
 
     @property
     def psum_width(self) -> int:
-        """The exact PV partial sum: E * v aligned over the spread, summed over R rows."""
+        """The PV partial sum: E * v aligned over the spread (exact) or rounded to acc_frac_bits, summed over R rows."""
+        if self.numerics.finite:   # rounded terms with acc_frac_bits fraction bits below 2^M'
+            up = max(0, self.numerics.acc_frac_bits - self.numerics.mantissa_bits)
+            return self.e_width + self.in_width + 1 + up + clog2(self.rows) + 1
         return self.e_width + self.in_width + 1 + self.spread + clog2(self.rows) + 1
 
     @property

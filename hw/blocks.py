@@ -9,6 +9,7 @@ so adding a block is one entry in ``BLOCKS`` (or, from another package, an
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -53,14 +54,19 @@ def _attention() -> Block:
 
 def _load_attention(sets: list[str], path: str | None = None):
     """configs/arch/rtl-attention-4x4.yaml (or ``path``) + configs/workloads/rtl-attention.yaml, with
-    ``--set`` split as ``attnkit simulate`` does (``workload.`` keys edit the workload)."""
+    ``--set`` split as ``attnkit simulate`` does (``workload.`` keys edit the workload, ``numerics.`` keys
+    the golden formats, e.g. ``numerics.acc_frac_bits=20``)."""
     from attnkit.hw.attention import check_timing
+    from attnkit.models.attention import AttentionNumerics
     from attnkit.sim import api
     from attnkit.sim.engines.rtl_attention import params_of
-    arch_sets, workload_sets = api.split_sets(sets)
+    num_sets = [s.removeprefix("numerics.") for s in sets if s.startswith("numerics.")]
+    arch_sets, workload_sets = api.split_sets([s for s in sets if not s.startswith("numerics.")])
     arch = api.load_arch(path or "rtl-attention-4x4", arch_sets)
     workload = api.load_workload("rtl-attention", workload_sets)
     params = params_of(arch, workload)
+    if num_sets:
+        params = dataclasses.replace(params, numerics=config.load(AttentionNumerics, None, num_sets))
     try:
         check_timing(params)
     except ValueError as e:

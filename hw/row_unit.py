@@ -13,6 +13,9 @@ order the golden model (:mod:`attnkit.models.attention`) defines:
    sum E << (S - (M' - e))`` (exact, Kulisch);
 4. as the PV column sums arrive (one per cycle), ``RNV'[f] = RNV[f] >> (M' - M)
    + SLNV[f]`` (exact), RNV kept in a rotating register of ``d`` entries;
+   with finite accumulators (``numerics.acc_frac_bits`` = F) every shift in 3
+   and 4 is rounded by ``numerics.acc_rounding`` and the terms are
+   ``rnd(E 2^(F - Pm - (M' - e)))`` (:func:`attnkit.models.attention.finite_sums`);
 5. after the last key tile: ``z`` = leading one of ``RD``, ``y = 1/(RD 2^-z)``
    (:class:`attnkit.hw.recip.RecipMantissa`), and per element
    ``n = sat(RNV 2^-z)``, ``out = rnd(n * y)``, into the output row.
@@ -30,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.attention_params import RtlAttentionParams
 from attnkit.hw.exp import Exp2Mantissa
-from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_signed_var
+from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_right_var, shift_signed_var
 from attnkit.hw.recip import RecipMantissa, leading_one
 from attnkit.models.fixed import Overflow, QFormat, Rounding
 
@@ -155,19 +158,26 @@ class RowLane(wiring.Component):
 
         # ---- probabilities into the PEs, and the running sum
         rd = Signal(unsigned(p.rd_width))
+        rnd = num.acc_rounding
+        if num.finite:
+            up, down = max(0, num.acc_frac_bits - num.mantissa_bits), max(0, num.mantissa_bits - num.acc_frac_bits)
         terms = []
         for r in range(R):
             sh = Signal(unsigned(self.sh_width), name=f"sh{r}")
             m.d.comb += sh.eq(Mux(Eb[r] == 0, 0, (M - eb[r])[:self.sh_width]))
             m.d.comb += [self.p_e[r].eq(Eb[r]), self.p_sh[r].eq(sh)]
-            terms.append(Eb[r] << (S - sh)[:self.sh_width])
+            if num.finite:
+                terms.append(shift_right_var(Eb[r] << up, sh + down, p.e_width + up, rnd))
+            else:
+                terms.append(Eb[r] << (S - sh)[:self.sh_width])
         sld = Signal(unsigned(p.rd_width))
         m.d.comb += sld.eq(sum(terms))
         m.d.comb += [self.p_we.eq(e_ready), self.p_slot.eq(parity)]
         norm_start = Signal()
         m.d.sync += norm_start.eq(e_ready & last)
         with m.If(e_ready):
-            m.d.sync += rd.eq(Mux(first, 0, rd >> rsh) + sld)
+            rd_old = shift_right_var(rd, rsh, p.rd_width, rnd) if num.finite else rd >> rsh
+            m.d.sync += rd.eq(Mux(first, 0, rd_old) + sld)
 
         # ---- normalisation of the last tile: z = leading one of RD, y = 1 / (RD 2^-z)
         rp = num.recip
@@ -191,7 +201,8 @@ class RowLane(wiring.Component):
         rsh_use = Mux(f0, rsh, rsh_hold)
         z_use = Mux(f0, z_live, z_hold)
         new = Signal(signed(p.rnv_width))
-        m.d.comb += new.eq(Mux(jp == 0, 0, rnv[0] >> rsh_use) + self.psum)
+        rnv_old = shift_right_var(rnv[0], rsh_use, p.rnv_width, rnd) if num.finite else rnv[0] >> rsh_use
+        m.d.comb += new.eq(Mux(jp == 0, 0, rnv_old) + self.psum)
         g = num.norm_fmt
         nsh = Signal(signed(len(z) + 3))
         m.d.comb += nsh.eq(z_use - g.frac_bits + fi)

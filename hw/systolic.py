@@ -14,7 +14,9 @@ cycle, so PE(r, c) meets K[r, e] and Q[c, e] in the same cycle.
   written while the current ones are used); partial sums flow down the
   column, ``psum_out = psum_in + x * E << (spread - sh)``, so the bottom of
   column ``c`` yields ``sum_r p[r, c] * V[r, f]`` for ``f = 0, 1, ...``
-  exactly: the column reduction.
+  exactly: the column reduction. With finite accumulators
+  (``ArrayFormats.acc_frac_bits`` = F) a PE adds ``rnd((x * E) 2^(F - Pm - sh))``
+  instead, the rounding of the golden model's finite mode.
 
 The column max and sum reductions of the scores are in
 :mod:`attnkit.hw.row_unit` (they need the exp unit between them).
@@ -23,10 +25,14 @@ The column max and sum reductions of the scores are in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
+
+from attnkit.hw.fixed import shift_right_var
+from attnkit.models.fixed import Rounding
 
 
 QK, PV = 0, 1
@@ -50,6 +56,10 @@ class ArrayFormats:
     e_width: int
     spread: int
     psum_width: int
+    # Finite accumulators (AttentionNumerics.acc_frac_bits): the PE adds rnd((v * E) 2^(F - Pm - sh)) instead.
+    acc_frac_bits: Optional[int] = None
+    mantissa_bits: int = 0
+    rounding: Rounding = Rounding.AP_TRN
 
     @property
     def sh_width(self) -> int:
@@ -91,7 +101,11 @@ class SystolicPE(wiring.Component):
                 m.d.sync += self.acc.eq(prod)
             with m.Else():
                 m.d.sync += self.acc.eq(self.acc + prod)
-        aligned = prod << (f.spread - p_sh[ctl.slot])[:f.sh_width]
+        if f.acc_frac_bits is None:
+            aligned = prod << (f.spread - p_sh[ctl.slot])[:f.sh_width]
+        else:
+            up, down = max(0, f.acc_frac_bits - f.mantissa_bits), max(0, f.mantissa_bits - f.acc_frac_bits)
+            aligned = shift_right_var(prod << up, p_sh[ctl.slot] + down, len(prod) + up, f.rounding)
         with m.If(ctl.valid & (ctl.mode == PV)):
             m.d.sync += self.psum_out.eq(self.psum_in + aligned)
         with m.Else():

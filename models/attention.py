@@ -104,6 +104,10 @@ class AttentionNumerics:
     out_fmt: QFormat = field(default_factory=lambda: QFormat(True, 4, 12, Rounding.AP_RND, Overflow.AP_SAT))
     partial_fmt: QFormat = field(default_factory=lambda: QFormat(True, 30, 30, Rounding.AP_TRN, Overflow.AP_SAT))
     partial_l_fmt: QFormat = field(default_factory=lambda: QFormat(False, 30, 30, Rounding.AP_TRN, Overflow.AP_SAT))
+    # Running sum and output accumulators: None = exact (Kulisch, Pm + S fraction bits below 2^M); an int F =
+    # finite, F fraction bits below 2^M (RNV F + in_fmt.frac_bits), every shift rounded by acc_rounding.
+    acc_frac_bits: Optional[int] = None
+    acc_rounding: Rounding = Rounding.AP_TRN
 
     def __post_init__(self):
         if not self.in_fmt.signed:
@@ -136,12 +140,20 @@ class AttentionNumerics:
             raise FieldError("partial_l_fmt.frac_bits", "must equal partial_fmt.frac_bits (O and l share the scale of M)")
         if not self.partial_fmt.signed or self.partial_l_fmt.signed:
             raise FieldError("partial_fmt.signed", "partial O is signed and partial l unsigned")
+        if self.acc_frac_bits is not None and not 1 <= self.acc_frac_bits <= 28:
+            raise FieldError("acc_frac_bits", f"{self.acc_frac_bits}; expected 1 to 28 fraction bits (or null:"
+                             " exact), so the model's terms fit int64")
 
     # -- derived quantities ---------------------------------------------------------
     @property
     def mantissa_bits(self) -> int:
         """``Pm``: fraction bits of the probability mantissa ``E``."""
         return self.exp.table_fmt.frac_bits
+
+    @property
+    def finite(self) -> bool:
+        """True when the running sum and output accumulators are finite (``acc_frac_bits`` set)."""
+        return self.acc_frac_bits is not None
 
     @property
     def e_min(self) -> int:
@@ -169,8 +181,9 @@ class AttentionNumerics:
 
 
 def accumulator_bits(num: AttentionNumerics, n_keys: int) -> dict:
-    """Integer and fraction bits of the row unit's exact accumulators for ``n_keys`` keys (relative to ``2^M``)."""
-    frac = num.mantissa_bits + num.spread
+    """Integer and fraction bits of the row unit's accumulators for ``n_keys`` keys (relative to ``2^M``):
+    exact, ``Pm + S`` fraction bits; finite, ``acc_frac_bits``."""
+    frac = num.acc_frac_bits if num.finite else num.mantissa_bits + num.spread
     lsum_int = 1 + max(1, math.ceil(math.log2(max(n_keys, 1)))) + 1
     return {"rd": {"int_bits": lsum_int, "frac_bits": frac, "width": lsum_int + frac},
             "rnv": {"int_bits": lsum_int + num.in_fmt.int_bits, "frac_bits": frac + num.in_fmt.frac_bits,
@@ -307,6 +320,8 @@ def exact_sums(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False,
     row unit's registers ``(M, RD, RNV)`` relative to ``2^M`` with ``Pm + S``
     fraction bits.
     """
+    if num.finite:
+        raise ValueError("exact_sums is the exact mode; numerics with acc_frac_bits set: finite_sums")
     q, k, v = _check(q, k, v, num)
     nq, nk = q.shape[-2], k.shape[-2]
     tile_k = nk if tile_k is None else int(tile_k)
@@ -348,6 +363,71 @@ def exact_sums(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False,
     return result + (states,) if trace else result
 
 
+def _finite_terms(x, sh, num: AttentionNumerics):
+    """``x * 2^(F - Pm - sh)`` rounded by ``acc_rounding``: one weight (``x = E``) or weighted value (``E v``)
+    aligned to ``F`` fraction bits below ``2^M'`` (``sh = M' - e``)."""
+    up, down = max(0, num.acc_frac_bits - num.mantissa_bits), max(0, num.mantissa_bits - num.acc_frac_bits)
+    return round_shift(np.asarray(x, np.int64) << up, sh + down, num.acc_rounding)
+
+
+def finite_sums(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False, tile_k: int | None = None,
+                tile_q: int | None = None, trace: bool = False):
+    """The cascade with finite accumulators (``num.acc_frac_bits`` = F): ``(RNV, RD, M)`` after the last key tile.
+
+    Per key tile, as the row unit computes it: ``M' = max(M, LM)``; ``RD' =
+    rnd(RD 2^-(M'-M)) + sum_j rnd(E_j 2^(F - Pm - (M' - e_j)))`` and ``RNV'[f] =
+    rnd(RNV[f] 2^-(M'-M)) + sum_j rnd(E_j v_jf 2^(F - Pm - (M' - e_j)))``, every
+    ``rnd`` by ``acc_rounding`` (the sums themselves are exact integers). ``RD``
+    has ``F`` fraction bits below ``2^M``, ``RNV`` ``F + in_fmt.frac_bits``;
+    int64 arrays. With ``trace`` also the list of ``(M, RD, RNV)`` per key tile.
+    """
+    if not num.finite:
+        raise ValueError("finite_sums needs numerics with acc_frac_bits set (exact mode: exact_sums)")
+    q, k, v = _check(q, k, v, num)
+    nq, nk, d = q.shape[-2], k.shape[-2], v.shape[-1]
+    bits = accumulator_bits(num, nk)
+    if bits["rnv"]["width"] + 1 > 62 or num.mantissa_bits + 2 + num.in_fmt.width + bits["rd"]["frac_bits"] > 62:
+        raise ValueError(f"acc_frac_bits = {num.acc_frac_bits}: the accumulators for {nk} keys exceed int64")
+    tile_k = nk if tile_k is None else int(tile_k)
+    if tile_k < 1:
+        raise ValueError(f"tile_k = {tile_k}; expected at least 1")
+    keep = _keep(nq, nk, mask, causal)
+    batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2], keep.shape[:-2])
+    q = np.broadcast_to(q, batch + q.shape[-2:])
+    k = np.broadcast_to(k, batch + k.shape[-2:])
+    v = np.broadcast_to(v, batch + v.shape[-2:])
+    keep = np.broadcast_to(keep, batch + (nq, nk))
+    table = exp2_table(num.exp)
+    neg = num.e_min - 1
+    tile_q = tile_q or max(1, min(nq, (1 << 20) // max(1, min(tile_k, nk) * d)))
+    m_run = np.full(batch + (nq,), neg, np.int64)
+    rd = np.zeros(batch + (nq,), np.int64)
+    rnv = np.zeros(batch + (nq, d), np.int64)
+    states = []
+    for j0 in range(0, nk, tile_k):
+        kt, vt = k[..., j0:j0 + tile_k, :], v[..., j0:j0 + tile_k, :]
+        for i0 in range(0, nq, tile_q):
+            rows = slice(i0, i0 + tile_q)
+            t = logits(q[..., rows, :], kt, num, keep[..., rows, j0:j0 + tile_k])
+            masked = t == num.logit_fmt.min_raw
+            e_man, e = exp2_mantissa(np.where(masked, 0, t), num.logit_fmt.frac_bits, num.exp, table)
+            e_man = np.where(masked, 0, e_man).astype(np.int64)
+            e = np.where(masked, neg, e)
+            m_old = m_run[..., rows]
+            m_new = np.maximum(m_old, e.max(axis=-1))
+            sh = np.where(masked, 0, m_new[..., None] - e)
+            rd[..., rows] = round_shift(rd[..., rows], m_new - m_old, num.acc_rounding) + \
+                _finite_terms(e_man, sh, num).sum(axis=-1)
+            terms = _finite_terms(e_man[..., None] * vt[..., None, :, :], sh[..., None], num)
+            rnv[..., rows, :] = round_shift(rnv[..., rows, :], (m_new - m_old)[..., None], num.acc_rounding) + \
+                terms.sum(axis=-2)
+            m_run[..., rows] = m_new
+        if trace:
+            states.append((np.maximum(m_run, num.e_min), rd.copy(), rnv.copy()))
+    result = (rnv, rd, np.maximum(m_run, num.e_min))
+    return result + (states,) if trace else result
+
+
 def attention(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False, tile_k: int | None = None,
               tile_q: int | None = None) -> np.ndarray:
     """The 1-pass cascade, key tile by key tile (``tile_k`` keys, default all); raw ``out_fmt``, shape ``(..., Q, D)``.
@@ -357,7 +437,8 @@ def attention(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False, 
     keys after each query, the queries being the last ``Q`` of the ``N``
     positions. ``tile_q`` only chunks the work; it never changes a value.
     """
-    o, l, _ = exact_sums(q, k, v, num, mask, causal, tile_k, tile_q)
+    sums = finite_sums if num.finite else exact_sums
+    o, l, _ = sums(q, k, v, num, mask, causal, tile_k, tile_q)
     return normalise(o, l, num)
 
 
@@ -374,8 +455,10 @@ def decode_attention(q, k, v, num: AttentionNumerics, mask=None, tile_k: int | N
 
 
 def cascade_state(q, k, v, num: AttentionNumerics, tile_k: int, mask=None, causal: bool = False):
-    """The row unit's registers after each key tile: a list of ``(M, RD, RNV)`` (Python ints, ``Pm + S`` fraction bits)."""
-    return exact_sums(q, k, v, num, mask, causal, tile_k, trace=True)[3]
+    """The row unit's registers after each key tile: a list of ``(M, RD, RNV)`` (exact: Python ints, ``Pm + S``
+    fraction bits; finite: int64, ``acc_frac_bits``)."""
+    sums = finite_sums if num.finite else exact_sums
+    return sums(q, k, v, num, mask, causal, tile_k, trace=True)[3]
 
 
 def error_bound(num: AttentionNumerics, v_absmax: float, head_dim: int) -> float:
