@@ -461,7 +461,8 @@ def cascade_state(q, k, v, num: AttentionNumerics, tile_k: int, mask=None, causa
     return sums(q, k, v, num, mask, causal, tile_k, trace=True)[3]
 
 
-def error_bound(num: AttentionNumerics, v_absmax: float, head_dim: int) -> float:
+def error_bound(num: AttentionNumerics, v_absmax: float, head_dim: int, n_keys: int | None = None,
+                tile_k: int | None = None) -> float:
     """A bound on ``|attention - attention_reference|`` (real units) while no logit saturates.
 
     Each weight ``2^t`` carries a relative error of at most ``delta``: the
@@ -473,6 +474,15 @@ def error_bound(num: AttentionNumerics, v_absmax: float, head_dim: int) -> float
     adds its relative error (seed ``2^-(seed_bits+1)`` squared per NR step,
     plus ``2^-(W-2)``) times ``max|v|``, the truncation of ``N`` one ULP of
     ``norm_fmt``, and the output rounding one ULP of ``out_fmt``.
+
+    Finite accumulators (``acc_frac_bits`` = F; ``n_keys`` needed, ``tile_k``
+    default all) add the accumulation error: each of the ``n_keys`` terms and
+    each of the ``T = ceil(n_keys / tile_k)`` rescalings rounds by at most
+    ``eps = 2^-F`` (``AP_TRN``; half that rounding to nearest) relative to the
+    final ``2^M``, where the exact ``RD`` is at least 1 (the largest weight's
+    ``E``). So ``|dRD| <= B = (n_keys + T) eps``, ``|dRNV| <= B 2^-f_in``, and
+    ``|RNV'/RD' - RNV/RD| <= (B 2^-f_in + B max|v|) / (1 - B)``, itself passed
+    through the reciprocal's relative error.
     """
     ln2 = math.log(2.0)
     c = num.scale_for(head_dim) * LOG2E
@@ -483,4 +493,14 @@ def error_bound(num: AttentionNumerics, v_absmax: float, head_dim: int) -> float
     r = num.recip
     seed = 2.0 ** -(r.seed_bits + 1)
     eps_r = seed ** (2 ** r.iters) + 2.0 ** -(r.work_fmt.frac_bits - 2)
-    return (4 * delta / (1 - delta) + eps_r) * v_absmax + num.norm_fmt.lsb + num.out_fmt.lsb
+    bound = (4 * delta / (1 - delta) + eps_r) * v_absmax + num.norm_fmt.lsb + num.out_fmt.lsb
+    if not num.finite:
+        return bound
+    if n_keys is None:
+        raise ValueError("the finite-accumulator bound needs n_keys")
+    tiles = -(-n_keys // (tile_k or n_keys)) if n_keys else 0
+    eps = 2.0 ** -num.acc_frac_bits * (1.0 if num.acc_rounding is Rounding.AP_TRN else 0.5)
+    b = (n_keys + tiles) * eps
+    if b >= 1:
+        return math.inf
+    return bound + (b * num.in_fmt.lsb + b * v_absmax) / (1 - b) * (1 + eps_r)

@@ -114,6 +114,69 @@ def _attention(rng, quick: bool) -> list[dict]:
     return rows
 
 
+# Accumulator modes of the attention golden model that golden-report measures: (label, acc_frac_bits, rounding)
+NUMERICS_MODES = (("exact", None, "AP_TRN"), ("F8 AP_RND", 8, "AP_RND"), ("F12 AP_TRN", 12, "AP_TRN"),
+                  ("F12 AP_RND", 12, "AP_RND"), ("F16 AP_TRN", 16, "AP_TRN"), ("F16 AP_RND", 16, "AP_RND"),
+                  ("F20 AP_TRN", 20, "AP_TRN"))
+NUMERICS_TILES = (4, 16, 64, None)   # None: one tile of every key
+
+
+def attention_problem(rng, n: int, d: int, num=None):
+    """golden-report's attention inputs (raw ``in_fmt``): N(0,1) q and k, U[-8, 8) v, half the keys equal and
+    one peaked key."""
+    from attnkit.models.attention import AttentionNumerics
+    f = (num or AttentionNumerics()).in_fmt
+    q = f.quantize(np.clip(rng.normal(0, 1, (n, d)), -7, 7))
+    k = f.quantize(np.clip(rng.normal(0, 1, (n, d)), -7, 7))
+    v = f.quantize(rng.uniform(-8, 8 - f.lsb, (n, d)))
+    k[: n // 2] = k[0]
+    k[n // 2] = f.quantize(np.clip(f.to_float(q[1]) * 2, -8, 7.9))
+    return q, k, v
+
+
+def numerics_error_table(seed: int = 0, quick: bool = False, modes=NUMERICS_MODES, tiles=NUMERICS_TILES) -> list[dict]:
+    """The attention cascade in each accumulator mode (exact, and finite ``acc_frac_bits``/``acc_rounding``) and
+    key tile size against float64: rows ``mode, acc_frac_bits, acc_rounding, tile_k, max_abs_err, mean_abs_err,
+    max_ulp, bound`` (``bound``: :func:`attnkit.models.attention.error_bound` for these inputs)."""
+    import dataclasses
+
+    from attnkit.models.attention import AttentionNumerics, attention, attention_reference, error_bound
+    from attnkit.models.fixed import Rounding
+
+    rng = np.random.default_rng(seed)
+    base = AttentionNumerics()
+    n, d = (128, 64) if quick else (512, 64)
+    q, k, v = attention_problem(rng, n, d, base)
+    f = base.in_fmt
+    ref = attention_reference(f.to_float(q), f.to_float(k), f.to_float(v))
+    vmax = float(np.abs(f.to_float(v)).max())
+    rows = []
+    for label, frac, rounding in modes:
+        num = dataclasses.replace(base, acc_frac_bits=frac, acc_rounding=Rounding(rounding))
+        for tk in tiles:
+            tile = n if tk is None else min(tk, n)
+            st = error_stats(num.out_fmt.to_float(attention(q, k, v, num, tile_k=tile)), ref, num.out_fmt.lsb)
+            rows.append({"mode": label, "acc_frac_bits": frac, "acc_rounding": rounding if frac else None,
+                         "tile_k": tile, "max_abs_err": st["max_abs_err"], "mean_abs_err": st["mean_abs_err"],
+                         "max_ulp": st["max_ulp"], "bound": error_bound(num, vmax, d, n, tile),
+                         "inputs": f"{n} x {n} x {d}"})
+    return rows
+
+
+def numerics_markdown(rows: list[dict], seed: int) -> str:
+    head = ("| mode | tile_k | max_abs_err | mean_abs_err | max_ulp | bound |\n"
+            "| --- | --- | --- | --- | --- | --- |\n")
+    body = "".join(f"| {r['mode']} | {r['tile_k']} | {r['max_abs_err']:.3g} | {r['mean_abs_err']:.3g} |"
+                   f" {r['max_ulp']:.3g} | {r['bound']:.3g} |\n" for r in rows)
+    inputs = rows[0]["inputs"] if rows else ""
+    return (f"\n## Attention accumulator modes\n\nThe 1-pass cascade with exact (Kulisch) or finite running sum"
+            f" and output accumulators (`numerics.acc_frac_bits` F fraction bits below 2^M, `numerics.acc_rounding`),"
+            f" per key tile size, against float64; {inputs}: N(0,1) q and k, U[-8,8) v, repeated and peaked keys,"
+            f" seed {seed}. `max_ulp` is in ULPs of out_fmt; `bound` (absolute, like max_abs_err) is"
+            " `attnkit.models.attention.error_bound` for these inputs (inf: F too small for a bound).\n\n"
+            + head + body)
+
+
 def golden_error_table(seed: int = 0, quick: bool = False) -> list[dict]:
     """Rows ``function, max_abs_err, mean_abs_err, max_ulp, inputs`` for every golden model, at defaults."""
     rng = np.random.default_rng(seed)
@@ -129,4 +192,4 @@ def to_markdown(rows: list[dict], seed: int) -> str:
             " function's output format.\n\n" + head + body)
 
 
-__all__ = ["error_stats", "golden_error_table", "to_markdown", "QFormat"]
+__all__ = ["error_stats", "golden_error_table", "to_markdown", "numerics_error_table", "numerics_markdown", "QFormat"]
