@@ -12,6 +12,7 @@ says which figure families can use it:
 - ``decode``: rows with engine, units, context, latency_s (``attnkit reproduce leanattention``; its
   ``"row": "timeline"`` rows give each CTA's unit, start and end).
 - ``edgemoe``: rows with layer, stage, cycles, axi_bits, active_experts (``attnkit reproduce edgemoe``).
+- ``mutants``: rows with block, mutant, kind, verdict, caught_by (``attnkit rtl-mutate --json``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ KINDS = {
     "decode": {"engine", "units", "context", "latency_s"},
     "edgemoe": {"layer", "stage", "cycles", "axi_bits", "active_experts"},
     "synth": {"block", "target", "luts", "ffs", "dsps"},
+    "mutants": {"block", "mutant", "kind", "verdict", "caught_by"},
 }
 
 
