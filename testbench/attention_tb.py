@@ -7,6 +7,14 @@ fully masked query rows and key tiles, and corner values (every input at the
 format's extremes, so logits saturate, and all-equal rows). Inputs are driven
 one row per cycle and outputs sampled only while rows come out, so Python
 does not run every cycle of the compute.
+
+From problem ``BACKPRESSURE_FROM`` on, every other round of the four kinds
+drops ``o.ready`` at random (``P_STALL`` of the cycles a row is offered; its
+own generator, so the problems are those of a run without it). The engine
+freezes in a stall cycle, so such a problem takes its predicted cycles plus
+its stall cycles; ``cycles_per_problem`` counts cycles less stalls. The
+functional coverage of :mod:`attnkit.testbench.coverage` is sampled on every
+problem and reported as ``coverage`` (per point: bins hit, declared, hits).
 """
 
 from __future__ import annotations
@@ -20,11 +28,18 @@ from cocotb.utils import get_sim_time
 
 from attnkit.hw.attention_params import RtlAttentionParams
 from attnkit.models.attention import attention
+from attnkit.testbench.coverage import AttentionCoverage, summary
 from attnkit.testbench.harness import TbConfig, Watchdog, finish, start
 from attnkit.testbench.scoreboard import Scoreboard
 
 PERIOD_NS = 10
 KINDS = ("plain", "random-mask", "sparse-mask", "corners")
+BACKPRESSURE_FROM, P_STALL = len(KINDS), 0.3
+
+
+def backpressure(k: int) -> bool:
+    """Problem ``k`` runs with ``o.ready`` dropped at random (every other round of the kinds)."""
+    return k >= BACKPRESSURE_FROM and (k // len(KINDS)) % 2 == 1
 
 
 def problem(p: RtlAttentionParams, k: int, rng: np.random.Generator):
@@ -92,7 +107,8 @@ async def attention_problems(dut):
     sb = Scoreboard("out", [], log=dut._log)   # one item per output row
     # a problem's first row comes at most `predicted` cycles after the previous problem's last
     watchdog = Watchdog(dut, tb, sb, expected_gap=predicted, period_ns=PERIOD_NS)
-    latency_errors = 0
+    latency_errors = total_stalls = 0
+    cov, ready_rng = AttentionCoverage(p), np.random.default_rng([tb.seed, 1])
     cycle_counts, kinds, busy_counts = [], [], []
     busy_before = 0
     model_s, t_start = 0.0, time.perf_counter()
@@ -100,6 +116,7 @@ async def attention_problems(dut):
         t0 = time.perf_counter()
         q, kk, v, mask, kind = problem(p, k, rng)
         want = attention(q, kk, v, p.numerics, mask=mask, causal=p.causal, tile_k=p.rows)
+        cov.problem(q, kk, v, mask)
         sb.expect(tuple(row) for row in want.tolist())
         stream = beats(p, q, kk, v, mask)
         model_s += time.perf_counter() - t0
@@ -115,20 +132,28 @@ async def attention_problems(dut):
                 t_first = get_sim_time("ns")
         await FallingEdge(dut.clk)
         dut.i__valid.value = 0
-        rows, t_last = 0, t_first
+        rows, t_last, stalls, bp = 0, t_first, 0, backpressure(k)
         while rows < n:            # the watchdog ends the test if rows stop coming
             if not dut.o__valid.value:
                 await RisingEdge(dut.o__valid)
                 await FallingEdge(dut.clk)
                 continue
+            if bp and ready_rng.random() < P_STALL:   # the row waits: the engine freezes this cycle
+                dut.o__ready.value = 0
+                stalls += 1
+                await FallingEdge(dut.clk)
+                continue
+            dut.o__ready.value = 1
             sb.check(tuple(unpack(int(dut.o__payload.value), d, ow)), problem=k, kind=kind, row=rows)
             rows += 1
             t_last = get_sim_time("ns") + PERIOD_NS // 2       # taken at the next rising edge
             await FallingEdge(dut.clk)
-        cyc = int(round((t_last - t_first) / PERIOD_NS)) + 1
+        cyc = int(round((t_last - t_first) / PERIOD_NS)) + 1 - stalls
         cycle_counts.append(cyc)
         kinds.append(kind)
         latency_errors += cyc != predicted
+        total_stalls += stalls
+        cov.output(stalls)
         busy = int(dut.busy_cycles.value)
         busy_counts.append((busy - busy_before) % (1 << 32))
         busy_before = busy
@@ -145,5 +170,6 @@ async def attention_problems(dut):
            array_busy_cycles=busy_counts[0] if busy_counts else 0, array_window_cycles=window,
            steady_util_2d=(busy_counts[0] / window) if busy_counts else 0.0,
            util_2d=p.mac_cycles_used() / (R * C * cycle_counts[0]) if cycle_counts else 0.0,
-           sim_wall_s=round(sim_s, 4), model_wall_s=round(model_s, 4))
+           sim_wall_s=round(sim_s, 4), model_wall_s=round(model_s, 4), output_stalls=total_stalls,
+           coverage=cov.report(), coverage_total=summary(cov.report()))
     assert latency_errors == 0, f"cycles {sorted(set(cycle_counts))} but the simulator predicts {predicted}"

@@ -1,0 +1,130 @@
+"""Functional coverage of the attention testbench, with ``cocotb-coverage``: which scenarios a run reached.
+
+:class:`AttentionCoverage` declares the points below (cover points of
+``cocotb_coverage.coverage``, named ``<prefix>.<point>``) and samples them
+from each problem the testbench drives (:meth:`~AttentionCoverage.problem`,
+from its inputs and the golden model's logits) and from what the output
+stream did (:meth:`~AttentionCoverage.output`); :meth:`~AttentionCoverage.report`
+gives, per point, ``{"hit": bins hit, "declared": bins declared, "bins": {bin: hits}}``.
+
+- ``running_max``: per query row and key tile after its first unmasked one, the
+  tile's largest exponent (``floor`` of the logit, what the row unit's running
+  max ``M`` tracks) against ``M`` so far: ``rises``, ``stays`` or ``falls``;
+- ``row_mask``: per query row: ``unmasked``, ``partial``, ``fully-masked``;
+- ``tile_mask``: per query row and key tile: ``full``, ``partial``, ``empty``;
+- ``equal_scores``: per query row with two or more keys kept: ``all-equal`` logits or ``varied``;
+- ``extremes``: per problem, which inputs reach their format's limits (``q-min`` ... ``v-max``) and
+  whether a logit saturates at the top of ``logit_fmt`` (``logit-max``);
+- ``ragged_tile``: per problem, ``ragged`` when the last key tile holds fewer than R keys;
+- ``backpressure``: per problem, ``stalled`` if an output row waited for ``o.ready``, else ``none``.
+
+Every bin is reachable by the shipped testbench for a suitable configuration
+(``ragged`` needs ``seq_len`` not a multiple of ``array_2d.rows``; ``stalled`` at
+least two rounds of the problem kinds, :data:`attnkit.testbench.attention_tb.BACKPRESSURE_FROM`).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from cocotb_coverage.coverage import CoverPoint, coverage_db
+
+from attnkit.models.attention import logits
+
+POINTS = {
+    "running_max": ("rises", "stays", "falls"),
+    "row_mask": ("unmasked", "partial", "fully-masked"),
+    "tile_mask": ("full", "partial", "empty"),
+    "equal_scores": ("all-equal", "varied"),
+    "extremes": ("q-min", "q-max", "k-min", "k-max", "v-min", "v-max", "logit-max"),
+    "ragged_tile": ("ragged",),
+    "backpressure": ("none", "stalled"),
+}
+MULTI = {"extremes"}       # one sample may hit several bins (a set of labels)
+_instances = itertools.count()
+
+
+class AttentionCoverage:
+    """The attention cover points under a fresh name (``prefix`` plus a counter, so that two instances
+    in one process never share bins)."""
+
+    def __init__(self, p, prefix: str = "attention"):
+        self.p = p
+        self.prefix = f"{prefix}{next(_instances)}"
+        self._sample = {name: self._point(name, bins) for name, bins in POINTS.items()}
+
+    def _point(self, name: str, bins):
+        rel = (lambda got, b: b in got) if name in MULTI else None
+
+        @CoverPoint(f"{self.prefix}.{name}", xf=lambda x: x, bins=list(bins), rel=rel, inj=name not in MULTI)
+        def sample(x):
+            pass
+        return sample
+
+    def _many(self, name: str, labels) -> None:
+        s = self._sample[name]
+        for label in labels:
+            s(label)
+
+    def problem(self, q, k, v, mask) -> None:
+        """Sample one problem's inputs (raw ``in_fmt``, N x d; ``mask`` N x N, True = keep), causal mask applied."""
+        p, num = self.p, self.p.numerics
+        n, R = p.seq_len, p.rows
+        keep = np.asarray(mask, bool)
+        if p.causal:
+            keep = keep & np.tri(n, n, dtype=bool)
+        t = logits(np.asarray(q, np.int64), np.asarray(k, np.int64), num, keep)
+        lf = num.logit_fmt
+        e = t >> lf.frac_bits
+        kept = keep.sum(axis=1)
+        self._many("row_mask", np.where(kept == n, "unmasked", np.where(kept == 0, "fully-masked", "partial")).tolist())
+        tiles = [slice(j, min(j + R, n)) for j in range(0, n, R)]
+        tile_kept = np.stack([keep[:, s].sum(axis=1) for s in tiles], axis=1)      # rows x tiles
+        sizes = np.array([s.stop - s.start for s in tiles])
+        self._many("tile_mask", np.where(tile_kept == sizes, "full",
+                                         np.where(tile_kept == 0, "empty", "partial")).ravel().tolist())
+        neg = np.iinfo(np.int64).min
+        tile_max = np.stack([np.where(keep[:, s], e[:, s], neg).max(axis=1) for s in tiles], axis=1)
+        run = np.full(n, neg)
+        steps = []
+        for j in range(len(tiles)):
+            has = tile_kept[:, j] > 0
+            seen = has & (run != neg)
+            m = tile_max[:, j]
+            steps += np.where(m[seen] > run[seen], "rises", np.where(m[seen] == run[seen], "stays", "falls")).tolist()
+            run = np.where(has, np.maximum(run, m), run)
+        self._many("running_max", steps)
+        tk = np.where(keep, t, lf.max_raw + 1)
+        lo, hi = tk.min(axis=1), np.where(keep, t, lf.min_raw).max(axis=1)
+        two = kept >= 2
+        self._many("equal_scores", np.where(lo[two] == hi[two], "all-equal", "varied").tolist())
+        f = num.in_fmt
+        hit = {f"{name}-{end}" for name, x in (("q", q), ("k", k), ("v", v))
+               for end, raw in (("min", f.min_raw), ("max", f.max_raw)) if np.any(np.asarray(x) == raw)}
+        if np.any(keep & (t == lf.max_raw)):
+            hit.add("logit-max")
+        self._sample["extremes"](frozenset(hit))
+        if n % R:
+            self._sample["ragged_tile"]("ragged")
+
+    def output(self, stall_cycles: int) -> None:
+        """Sample one problem's output stream: the cycles an offered row waited for ``o.ready``."""
+        self._sample["backpressure"]("stalled" if stall_cycles else "none")
+
+    def report(self) -> dict:
+        out = {}
+        for name in POINTS:
+            item = coverage_db[f"{self.prefix}.{name}"]
+            bins = {str(b): int(h) for b, h in item.detailed_coverage.items()}
+            out[name] = {"hit": sum(h > 0 for h in bins.values()), "declared": len(bins), "bins": bins}
+        return out
+
+
+def summary(report: dict) -> dict:
+    """Bins hit and declared over every point, and the points with a bin never hit."""
+    hit = sum(r["hit"] for r in report.values())
+    declared = sum(r["declared"] for r in report.values())
+    return {"hit": hit, "declared": declared,
+            "missed": {name: [b for b, h in r["bins"].items() if not h] for name, r in report.items()
+                       if r["hit"] < r["declared"]}}
