@@ -32,7 +32,7 @@ def figures(tables) -> list[Figure]:
     designs = list(dict.fromkeys(label(r) for r in rows))
     targets = list(dict.fromkeys(r["target"] for r in rows))
     by = {(label(r), r["target"]): r for r in rows}
-    fig, axes = subplots(len(RESOURCES), "Resources per block and size (log scale; missing bar: none used)",
+    fig, axes = subplots(len(RESOURCES), "Resources per block, size and target",
                          width=max(5.2, 0.5 * len(designs) * len(targets) / 2 + 3), height=3.8)
     x = np.arange(len(designs))
     w = 0.8 / len(targets)
@@ -45,7 +45,11 @@ def figures(tables) -> list[Figure]:
         ax.set_ylabel(f"{name} (count)")
         ax.set_xlabel("block and size")
         ax.set_title(name)
-        if any(by[(d, t)][key] for d in designs for t in targets if (d, t) in by):
+        used = [by[(d, t)][key] for d in designs for t in targets if (d, t) in by and by[(d, t)][key]]
+        if not used:
+            ax.text(0.5, 0.5, "none used", transform=ax.transAxes, ha="center", va="center", color="0.4")
+            ax.set_yticks([])
+        elif max(used) / min(used) > 10:   # sizes span decades: log; otherwise the bars read better linear
             ax.set_yscale("log")
     shared_legend(fig, axes)
     table = [{"block": label(r), "target": r["target"], "device": r.get("device"),
