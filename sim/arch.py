@@ -226,7 +226,10 @@ class MulticoreArch:
 
 from attnkit.models.edgemoe import FpgaArch  # noqa: E402  (Edge-MoE: kind fpga)
 
-ARCH_KINDS = {"spatial": SpatialArch, "fpga": FpgaArch, "gpu": GpuArch, "multicore": MulticoreArch}
+from attnkit.sim.engines.attention_numerics import NumericsArch  # noqa: E402  (kind numerics: number formats)
+
+ARCH_KINDS = {"spatial": SpatialArch, "fpga": FpgaArch, "gpu": GpuArch, "multicore": MulticoreArch,
+              "numerics": NumericsArch}
 
 
 # --- FPGA parts -------------------------------------------------------------------------------------

@@ -1,0 +1,122 @@
+"""Engine ``attention-numerics``: the accuracy (and, optionally, the FPGA cost) of one attention number format.
+
+Arch kind ``numerics`` (:class:`NumericsArch`, e.g. ``configs/arch/attention-numerics.yaml``):
+the RTL attention engine's array (``rows`` keys per tile, ``cols`` queries per
+block), its golden numerics (:class:`attnkit.models.attention.AttentionNumerics`,
+swept as ``numerics.acc_frac_bits``, ``numerics.in_fmt.frac_bits``, ...), how
+many seeded random problems to measure, and ``synth``: a Yosys target
+(``ecp5``, ``xcup``, ...) or ``""`` for none. The workload is an attention
+workload (``head_dim``, ``seq_len``, ``causal``).
+
+The engine runs the golden model (:func:`attnkit.models.attention.attention`,
+key tile = ``rows``, bit for bit what the RTL engine computes) on ``problems``
+random problems (:func:`attnkit.models.error.attention_problem`, seed
+``seed``) and compares with float64. ``Result.cycles`` is the RTL engine's
+cycle count (engine ``rtl-attention``); energy and area are not modelled (0).
+Extras: ``max_abs_err``, ``mean_abs_err``, ``max_ulp`` (of ``out_fmt``),
+``bound`` (:func:`attnkit.models.attention.error_bound`), the accumulator
+widths ``rd_bits``/``rnv_bits``/``psum_bits``, and with ``synth`` the
+synthesis figures ``luts``, ``ffs``, ``dsps``, ``brams`` (``attnkit synth
+attention``; minutes per design, cached by the Verilog's hash).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from attnkit import config
+from attnkit.config import FieldError
+from attnkit.models.attention import AttentionNumerics, attention, attention_reference, error_bound
+from attnkit.sim.result import Result
+
+SYNTH_TARGETS = ("", "ecp5", "xcup", "xc7", "ice40")
+
+
+@dataclass(frozen=True)
+class NumericsArch:
+    """One number format of the RTL attention engine, measured by engine ``attention-numerics``."""
+
+    name: str = "attention-numerics"
+    kind: Literal["numerics"] = "numerics"
+    engine: str = "attention-numerics"
+    energy: str = "fusemax-45nm"          # not used (energy is not modelled); the simulate API loads it
+    clock_hz: float = 100e6
+    rows: int = 2
+    cols: int = 2
+    numerics: AttentionNumerics = field(default_factory=AttentionNumerics)
+    problems: int = 4
+    seed: int = 0
+    synth: str = ""
+
+    def __post_init__(self):
+        if self.rows < 2 or self.cols < 1:
+            raise FieldError("rows", f"{self.rows} x {self.cols}; the engine needs at least 2 rows and 1 column")
+        if self.problems < 1:
+            raise FieldError("problems", f"{self.problems}; at least 1")
+        if self.synth not in SYNTH_TARGETS:
+            raise FieldError("synth", f"{self.synth!r}; expected one of {', '.join(map(repr, SYNTH_TARGETS))}")
+
+
+def _leaves(data, prefix=""):
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from _leaves(v, f"{prefix}{k}.")
+    else:
+        yield prefix[:-1], data
+
+
+def numerics_sets(num: AttentionNumerics) -> list[str]:
+    """``numerics.*`` --set strings for the fields of ``num`` that differ from the defaults."""
+    base = dict(_leaves(config.to_data(AttentionNumerics())))
+    return [f"numerics.{k}={'null' if v is None else v}" for k, v in _leaves(config.to_data(num)) if base.get(k) != v]
+
+
+def _rtl_params(arch: NumericsArch, workload):
+    from attnkit.sim import api
+    from attnkit.sim.engines.rtl_attention import params_of
+    spatial = api.load_arch("rtl-attention-4x4", [f"array_2d.rows={arch.rows}", f"array_2d.cols={arch.cols}",
+                                                  f"array_1d.pes={arch.cols}"])
+    return dataclasses.replace(params_of(spatial, workload), numerics=arch.numerics)
+
+
+def attention_numerics(arch, workload, table, mode: str = "closed") -> Result:
+    from attnkit.errors import ConfigError
+    from attnkit.models.error import attention_problem, error_stats
+    from attnkit.sim.engines.rtl_attention import cycles
+
+    if not isinstance(arch, NumericsArch):
+        raise ConfigError(f"engine attention-numerics runs arch kind numerics, not {getattr(arch, 'kind', arch)!r}")
+    if getattr(workload, "kind", None) != "attention":
+        raise ConfigError("engine attention-numerics runs attention workloads")
+    p = _rtl_params(arch, workload)
+    num, n, d = arch.numerics, workload.seq_len, workload.head_dim
+    rng = np.random.default_rng(arch.seed)
+    f = num.in_fmt
+    errs, refs, vmax = [], [], 0.0
+    for _ in range(arch.problems):
+        q, k, v = attention_problem(rng, n, d, num)
+        ref = attention_reference(f.to_float(q), f.to_float(k), f.to_float(v), causal=workload.causal)
+        out = attention(q, k, v, num, causal=workload.causal, tile_k=arch.rows)
+        errs.append(num.out_fmt.to_float(out))
+        refs.append(ref)
+        vmax = max(vmax, float(np.abs(f.to_float(v)).max()))
+    st = error_stats(np.stack(errs), np.stack(refs), num.out_fmt.lsb)
+    extra = {"max_abs_err": st["max_abs_err"], "mean_abs_err": st["mean_abs_err"], "max_ulp": st["max_ulp"],
+             "bound": error_bound(num, vmax, d, n, arch.rows), "rd_bits": p.rd_width, "rnv_bits": p.rnv_width,
+             "psum_bits": p.psum_width, "problems": arch.problems}
+    if arch.synth:
+        from attnkit import api as kit
+        sets = [f"array_2d.rows={arch.rows}", f"array_2d.cols={arch.cols}", f"workload.head_dim={d}",
+                f"workload.seq_len={n}", f"workload.causal={str(workload.causal).lower()}", *numerics_sets(num)]
+        s = kit.synth("attention", arch.synth, set=sets)
+        extra.update({k: s.get(k) for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz")})
+    return Result(engine="attention-numerics", cycles=cycles(p, "closed" if mode == "closed" else "event"),
+                  clock_hz=arch.clock_hz, energy_pj=0.0, area_mm2=0.0, util_2d=0.0, util_1d=0.0, dram_bytes=0.0,
+                  extra=extra)
+
+
+ENGINES = {"attention-numerics": attention_numerics}
