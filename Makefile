@@ -54,6 +54,8 @@ demo: setup
 	$(KIT) rtl-test gelu --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-gelu.json
 	$(KIT) rtl-test softmax --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-softmax.json
 	$(KIT) rtl-test attention --set workload.causal=true --vectors 4 --seed 2026 --json > $(DEMO)/rtl-attention-causal.json
+	$(KIT) rtl-test attention --set array_2d.rows=2 --set array_2d.cols=2 --set workload.head_dim=8 --set numerics.acc_frac_bits=16 --set numerics.acc_rounding=AP_RND --vectors 8 --seed 2026 --json > $(DEMO)/rtl-attention-f16.json
+	$(KIT) golden-report --quick --numerics --out $(DEMO)/golden-numerics.md > $(DEMO)/golden-numerics.txt
 	$(KIT) rtl-test merge --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-merge.json
 	$(KIT) rtl-test decode --vectors 8 --seed 2026 --json > $(DEMO)/rtl-decode.json
 	$(KIT) csim layer --vectors 1 --json > $(DEMO)/csim-layer.json
@@ -72,6 +74,13 @@ sweep: setup
 
 golden: setup
 	$(KIT) golden-report
+
+# Attention number formats: accuracy vs accumulator width/rounding and input/probability formats, ECP5 LUTs/FFs
+# for the accumulator axis (synthesis: minutes per design, cached under build/synth).
+sweep-numerics: setup
+	$(KIT) sweep attention-numerics --resume --jobs 1
+	$(KIT) pareto build/sweeps/attention-numerics/results.csv --minimize max_abs_err luts ffs \
+		-o build/sweeps/attention-numerics/pareto.csv
 
 # The Edge-MoE HLS kernels C-simulated with g++ against the golden models (builds cached in build/hls/).
 csim: setup
