@@ -17,7 +17,7 @@ Extras: ``max_abs_err``, ``mean_abs_err``, ``max_ulp`` (of ``out_fmt``),
 ``bound`` (:func:`attnkit.models.attention.error_bound`), the accumulator
 widths ``rd_bits``/``rnv_bits``/``psum_bits``, and with ``synth`` the
 synthesis figures ``luts``, ``ffs``, ``dsps``, ``brams`` (``attnkit synth
-attention``; minutes per design, cached by the Verilog's hash).
+attention``; minutes per design, cached by the Verilog's hash; None without).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from attnkit.models.attention import AttentionNumerics, attention, attention_ref
 from attnkit.sim.result import Result
 
 SYNTH_TARGETS = ("", "ecp5", "xcup", "xc7", "ice40")
+SYNTH_KEYS = ("luts", "ffs", "dsps", "brams", "fmax_mhz")
 
 
 @dataclass(frozen=True)
@@ -108,12 +109,13 @@ def attention_numerics(arch, workload, table, mode: str = "closed") -> Result:
     extra = {"max_abs_err": st["max_abs_err"], "mean_abs_err": st["mean_abs_err"], "max_ulp": st["max_ulp"],
              "bound": error_bound(num, vmax, d, n, arch.rows), "rd_bits": p.rd_width, "rnv_bits": p.rnv_width,
              "psum_bits": p.psum_width, "problems": arch.problems}
+    extra.update(dict.fromkeys(SYNTH_KEYS))      # always present: a sweep's columns come from its first point
     if arch.synth:
         from attnkit import api as kit
         sets = [f"array_2d.rows={arch.rows}", f"array_2d.cols={arch.cols}", f"workload.head_dim={d}",
                 f"workload.seq_len={n}", f"workload.causal={str(workload.causal).lower()}", *numerics_sets(num)]
         s = kit.synth("attention", arch.synth, set=sets)
-        extra.update({k: s.get(k) for k in ("luts", "ffs", "dsps", "brams", "fmax_mhz")})
+        extra.update({k: s.get(k) for k in SYNTH_KEYS})
     return Result(engine="attention-numerics", cycles=cycles(p, "closed" if mode == "closed" else "event"),
                   clock_hz=arch.clock_hz, energy_pj=0.0, area_mm2=0.0, util_2d=0.0, util_1d=0.0, dram_bytes=0.0,
                   extra=extra)
