@@ -9,7 +9,7 @@ import cocotb
 from cocotb.triggers import FallingEdge, RisingEdge
 
 from attnkit.models.mac import MacParams, mac
-from attnkit.testbench.harness import TbConfig, finish, start
+from attnkit.testbench.harness import TbConfig, Watchdog, finish, start
 from attnkit.testbench.scoreboard import Scoreboard
 
 
@@ -56,8 +56,11 @@ async def mac_vectors(dut):
     lo, hi = p.in_fmt.min_raw, p.in_fmt.max_raw
 
     await start(dut, {"a": 0, "b": 0, "valid": 0, "first": 0})
-    k, cycle, end = 0, 0, int(in_cycle[-1]) + p.pipeline + 8
-    while cycle <= end and (k < s.a.size or sb.pending):
+    # outputs follow their inputs by `pipeline` cycles: the longest gap is the longest idle run plus that;
+    # a PE that stops producing fails there (the loop itself waits for every output)
+    watchdog = Watchdog(dut, tb, sb, expected_gap=int(s.idle.max(initial=0)) + 1 + p.pipeline)
+    k, cycle = 0, 0
+    while k < s.a.size or sb.pending:
         await RisingEdge(dut.clk)
         if k < s.a.size and in_cycle[k] == cycle:
             dut.a.value, dut.b.value = int(s.a[k]), int(s.b[k])
@@ -71,6 +74,7 @@ async def mac_vectors(dut):
             sb.check(dut.acc.value.to_signed(), cycle=cycle)
             out_cycles.append(cycle)
         cycle += 1
+    watchdog.stop()
 
     n_out = min(len(out_cycles), s.a.size)
     latency = np.asarray(out_cycles[:n_out]) - in_cycle[:n_out]

@@ -23,7 +23,7 @@ from cocotb.triggers import FallingEdge
 from attnkit.hw.merge import Merge
 from attnkit.hw.merge_params import MergeParams
 from attnkit.models.merge import Partial, merge, partial
-from attnkit.testbench.harness import TbConfig, finish, start
+from attnkit.testbench.harness import TbConfig, Watchdog, finish, start
 from attnkit.testbench.scoreboard import Scoreboard
 
 
@@ -151,6 +151,8 @@ async def merge_pairs(dut):
     dut._log.info(f"merge d={p.head_dim}: {n} pairs ({n_bulk} streamed, {n_stall} with stalls), seed {tb.seed}")
 
     await start(dut, {"i__valid": 0, "i__payload": 0, "o__ready": 1})
+    # the bulk outputs are checked after the bulk loop (at most n_bulk + 50 cycles): that is the longest gap
+    watchdog = Watchdog(dut, tb, sb, expected_gap=n_bulk + Merge.LATENCY + 50)
     await FallingEdge(dut.clk)
     # bulk: one pair per cycle (input k is taken at rising edge k), output always ready; the outputs
     # are collected raw and checked afterwards
@@ -178,8 +180,8 @@ async def merge_pairs(dut):
     # what it shows after a falling edge is what the next rising edge decides on.
     valid_in.value = 0
     await FallingEdge(dut.clk)         # the last bulk output is taken
-    k, idle, seen = n_bulk, 0, 0
-    while (k < n or sb.pending) and idle < 200:
+    k, seen = n_bulk, 0
+    while k < n or sb.pending:         # a DUT that stops producing: the watchdog ends the test
         go = k < n and rng.random() < 0.7
         ready = rng.random() < 0.6
         valid_in.value, dut.o__ready.value = int(go), int(ready)
@@ -191,9 +193,9 @@ async def merge_pairs(dut):
             seen += 1
         if go and (not offered or ready):   # the pipeline advances: the input is taken
             k += 1
-        idle = 0 if go or offered else idle + 1
         await FallingEdge(dut.clk)
     valid_in.value = 0
+    watchdog.stop()
     finish(dut, tb, sb, cycles=cycles, predicted_cycles=predicted, latency=Merge.LATENCY,
            bulk_vectors=n_bulk, stall_vectors=n_stall, sim_wall_s=round(sim_s, 4), model_wall_s=round(model_s, 4),
            cycles_per_s=round(cycles / sim_s, 1) if sim_s > 0 else 0.0)
