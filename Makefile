@@ -10,7 +10,7 @@ PYTEST := $(PY) -m pytest
 # Two workers on this kind of machine; override with `make test JOBS=1`.
 JOBS   ?= 2
 
-.PHONY: setup test test-slow demo reproduce sweep golden csim synth verilog rtl lint bench clean
+.PHONY: setup test test-slow demo reproduce sweep golden csim synth verilog rtl mutate lint bench clean
 
 setup: $(STAMP) $(SCALESIM_STAMP)
 
@@ -139,6 +139,13 @@ rtl: setup
 	$(KIT) rtl-test recip --sim icarus --vectors 3000 --seed 2026
 	$(KIT) rtl-test attention --sim icarus --set array_2d.rows=2 --set array_2d.cols=2 \
 		--set workload.head_dim=8 --set workload.seq_len=13 --set workload.causal=true --vectors 8 --seed 31
+
+# Injected faults: every mutant of mac, exp, recip and attention through the block's ordinary testbench
+# under Icarus (a few minutes); fails if one survives that is not proven equivalent; then the table as a report.
+mutate: setup
+	@mkdir -p build/mutants
+	$(KIT) rtl-mutate all --json -o build/mutants/mutants.json > /dev/null
+	$(KIT) report build/mutants/mutants.json -o build/reports/mutants
 
 # verilator --lint-only -Wall on the exported Verilog, warnings counted by kind (hw/lint.py).
 lint: setup
