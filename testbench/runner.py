@@ -28,6 +28,9 @@ VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O3 OPT_GLOBAL=-O2"
 # only fires under Verilog-2005 semantics; cocotb compiles with -g2012, where declaration initialisers
 # make no event, so a process whose inputs never change (a mux of registers) would stay X. The last -g wins.
 ICARUS_ARGS = ["-g2005"]
+# Verilator: X assignments and uninitialised variables take random values (seeded at run time by
+# +verilator+seed, with +verilator+rand+reset+2), so no result can depend on them.
+X_RANDOM_ARGS = ["--x-assign", "unique", "--x-initial", "unique"]
 # Icarus dumps waves from a module compiled beside the design. cocotb's own declares a SystemVerilog
 # `string`, which -g2005 rejects; this one is plain Verilog (the path may come in as a plusarg).
 ICARUS_DUMP = """module attnkit_dump();
@@ -43,13 +46,15 @@ endmodule
 
 def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vectors: int = 10_000,
         seed: int = 1, waves: bool = False, build_root: str | Path = "build/rtl",
-        dut_sets: Iterable[str] = (), dut_wrap: Callable | None = None,
+        dut_sets: Iterable[str] = (), dut_wrap: Callable | None = None, x_seed: int | None = None,
         log: Callable[[str], None] = lambda msg: None) -> dict:
     """Export ``block_name`` to Verilog, simulate its testbench, and return the result record.
 
     ``dut_sets`` builds the DUT from parameters that differ from the golden
     model's, and ``dut_wrap`` wraps the built DUT (:mod:`attnkit.hw.mutate`):
     mutation tests use them to prove that the testbench sees a difference.
+    ``x_seed`` (Verilator only) builds with ``--x-assign unique --x-initial unique`` and starts every
+    uninitialised bit at a random value from that seed, so a result cannot hang on undefined state.
     """
     block = blocks.get(block_name)
     sets = list(sets)
@@ -67,6 +72,10 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
     build_root = Path(build_root).resolve()
     verilog = blocks.verilog_text(block, dut_params, wrap=dut_wrap)   # in memory: parallel runs never share a file
     build_args = VERILATOR_ARGS if sim == "verilator" else ICARUS_ARGS
+    if x_seed is not None:
+        if sim != "verilator":
+            raise AttnkitError(f"x_seed: random initial values are a Verilator option, not {sim}'s")
+        build_args = build_args + X_RANDOM_ARGS
     make = VERILATOR_MAKEFLAGS if sim == "verilator" else ""
     key = hashlib.sha256(f"{sim}:{waves}:{build_args}:{make}:{verilog}".encode()).hexdigest()[:12]
     build_dir = build_root / f"{block.name}-{sim}-{key}"
@@ -109,7 +118,8 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
     try:
         runner.test(test_module=block.testbench, hdl_toplevel=block.name, build_dir=build_dir,
                     test_dir=run_dir, extra_env={"ATTNKIT_TB": json.dumps(tb_env)}, waves=waves,
-                    plusargs=[f"+dumpfile_path={run_dir / block.name}.fst"] if sim == "icarus" and waves else [],
+                    plusargs=([f"+dumpfile_path={run_dir / block.name}.fst"] if sim == "icarus" and waves else [])
+                    + (["+verilator+rand+reset+2", f"+verilator+seed+{x_seed}"] if x_seed is not None else []),
                     log_file=run_dir / "sim.log", results_xml=str(run_dir / "results.xml"))
     except (Exception, SystemExit):
         pass  # a failing cocotb test still writes its result file; judged below
