@@ -51,3 +51,39 @@ def test_sweep_spec_expands_and_evaluates_accuracy(tmp_path):
     assert len(rows) == 2 and all(r["error"] == "" for r in rows)
     errs = {r["numerics.acc_frac_bits"]: float(r["max_abs_err"]) for r in rows}
     assert errs["10"] > errs[""] > 0
+
+
+def test_shipped_spec_rows_equal_simulate(tmp_path):
+    """Points of the shipped spec (those without synthesis) through the sweep equal the simulate API."""
+    plan = load_spec("configs/sweeps/attention-numerics.yaml")
+    synth_col = plan.columns.index("synth")
+    pick = [i for i, p in enumerate(plan.points) if p[synth_col] == ""][::10]
+    plan.points = [plan.points[i] for i in pick]
+    plan.ids = [plan.ids[i] for i in pick]
+    sweep_run.run(plan, tmp_path, jobs=1, progress=False)
+    from attnkit.sim.pareto import read_rows
+    rows = {r["point_id"]: r for r in read_rows(tmp_path / "results.csv")}
+    assert len(rows) == len(pick) >= 3
+    for pid, values in zip(plan.ids, plan.points):
+        sets = [f"{k}={'null' if v is None else getattr(v, 'value', v)}" for k, v in zip(plan.columns, values)
+                if k in plan.edit_keys and v != ""]   # synth "" is the YAML's value
+        want = api.simulate("attention-numerics", "rtl-attention", plan.engine, sets).to_dict()   # from the YAML
+        assert not rows[pid]["error"], rows[pid]["error"]
+        for k in ("cycles", "max_abs_err", "mean_abs_err", "bound", "rd_bits", "psum_bits"):
+            assert rows[pid][k] == pytest.approx(want[k], rel=1e-12), k
+
+
+def test_synth_sets_rebuild_the_same_numerics():
+    """The --set strings the engine passes to `attnkit synth` rebuild exactly the swept numerics."""
+    import dataclasses
+
+    from attnkit import config
+    from attnkit.models.attention import AttentionNumerics
+    from attnkit.models.fixed import QFormat, Rounding
+    from attnkit.sim.engines.attention_numerics import numerics_sets
+    num = dataclasses.replace(AttentionNumerics(), acc_frac_bits=12, acc_rounding=Rounding.AP_RND,
+                              in_fmt=QFormat(True, 4, 10))
+    num = dataclasses.replace(num, exp=dataclasses.replace(num.exp, table_fmt=num.exp.table_fmt.with_(frac_bits=12)))
+    sets = [s.removeprefix("numerics.") for s in numerics_sets(num)]
+    assert config.load(AttentionNumerics, None, sets) == num
+    assert numerics_sets(AttentionNumerics()) == []

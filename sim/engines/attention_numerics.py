@@ -71,9 +71,12 @@ def _leaves(data, prefix=""):
 
 
 def numerics_sets(num: AttentionNumerics) -> list[str]:
-    """``numerics.*`` --set strings for the fields of ``num`` that differ from the defaults."""
+    """``numerics.*`` --set strings for the fields of ``num`` that differ from the defaults: every leaf of each
+    top-level field that differs (a set of one leaf of an absent format would start from QFormat's defaults)."""
     base = dict(_leaves(config.to_data(AttentionNumerics())))
-    return [f"numerics.{k}={'null' if v is None else v}" for k, v in _leaves(config.to_data(num)) if base.get(k) != v]
+    leaves = list(_leaves(config.to_data(num)))
+    changed = {k.split(".")[0] for k, v in leaves if base.get(k) != v}
+    return [f"numerics.{k}={'null' if v is None else v}" for k, v in leaves if k.split(".")[0] in changed]
 
 
 def _rtl_params(arch: NumericsArch, workload):
