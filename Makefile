@@ -54,6 +54,8 @@ demo: setup
 	$(KIT) rtl-test gelu --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-gelu.json
 	$(KIT) rtl-test softmax --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-softmax.json
 	$(KIT) rtl-test attention --set workload.causal=true --vectors 4 --seed 2026 --json > $(DEMO)/rtl-attention-causal.json
+	$(KIT) rtl-test attention --sim icarus --set array_2d.rows=2 --set array_2d.cols=2 --set workload.head_dim=8 \
+		--set workload.seq_len=7 --vectors 8 --seed 2026 --json > $(DEMO)/rtl-attention-coverage.json
 	$(KIT) rtl-test attention --set array_2d.rows=2 --set array_2d.cols=2 --set workload.head_dim=8 --set numerics.acc_frac_bits=16 --set numerics.acc_rounding=AP_RND --vectors 8 --seed 2026 --json > $(DEMO)/rtl-attention-f16.json
 	$(KIT) golden-report --quick --numerics --out $(DEMO)/golden-numerics.md > $(DEMO)/golden-numerics.txt
 	$(KIT) rtl-test merge --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-merge.json

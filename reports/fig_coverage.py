@@ -26,9 +26,10 @@ def figures(tables) -> list[Figure]:
         frac = [r["coverage"][p]["hit"] / r["coverage"][p]["declared"] if p in r["coverage"] else 0.0 for p in points]
         ax.bar(x - 0.4 + w * (i + 0.5), frac, w, label=_label(r), color=f"C{i}")
     ax.set_xticks(x, points, rotation=30, ha="right")
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.15 + 0.09 * len(runs))     # room above the bars for the legend
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("bins hit / declared")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     table, full = [], 0
     for r in runs:

@@ -27,6 +27,7 @@ def figures(tables) -> list[Figure]:
         if n.any():
             ax.bar(x, n, 0.6, bottom=bottom, label=verdict, color=color)
             bottom += n
+    ax.set_ylim(0, 1.3 * bottom.max())   # room for the legend
     ax.set_xticks(x, blocks)
     ax.set_xlabel("block")
     ax.set_ylabel("mutants")

@@ -73,3 +73,14 @@ def test_rtl_test_reports_every_declared_bin_hit():
     assert r["mismatches"] == 0 and r["latency_errors"] == 0 and r["output_stalls"] > 0
     assert r["coverage_total"] == {"hit": 21, "declared": 21, "missed": {}}
     assert {name: c["hit"] for name, c in r["coverage"].items()} == {name: len(b) for name, b in POINTS.items()}
+
+
+def test_report_draws_a_coverage_table():
+    from attnkit.reports import fig_coverage
+    from attnkit.reports.data import Table
+    rep = _sampled([], 1)
+    rows = [{"block": "attention", "simulator": "icarus", "cycles": 1, "predicted_cycles": 1, "vectors": 1,
+             "coverage": rep}]
+    (f,) = fig_coverage.figures([Table("rtl", Path("x.json"), rows)])
+    assert len(f.table) == len(POINTS) and f.caption == "0 of 1 runs hit every declared bin."
+    assert {r["point"]: r["missed"] for r in f.table}["ragged_tile"] == "ragged"

@@ -104,3 +104,16 @@ def test_every_mutant_is_caught_or_proven_equivalent(tmp_path):
     assert {r["block"] for r in caught} == {"mac", "exp", "recip", "attention"}
     # each equivalent is named with its proof
     assert all(r["equivalence"] for r in records if r["verdict"] == "equivalent")
+
+
+def test_report_draws_the_mutant_table(tmp_path):
+    from attnkit.reports import data, fig_mutants
+    recs = [{"block": "mac", "mutant": "m1", "kind": "stuck-valid", "change": "c", "verdict": "caught",
+             "caught_by": "watchdog, values", "mismatches": 3, "latency_errors": 0, "equivalence": ""},
+            {"block": "exp", "mutant": "m2", "kind": "overflow-mode", "change": "c", "verdict": "equivalent",
+             "caught_by": "", "mismatches": 0, "latency_errors": 0, "equivalence": "proof"}]
+    (tmp_path / "m.json").write_text(json.dumps(recs))
+    tables = data.load(tmp_path / "m.json")
+    assert [t.kind for t in tables] == ["mutants"]
+    (f,) = fig_mutants.figures(tables)
+    assert [r["mutant"] for r in f.table] == ["m1", "m2"] and f.caption.startswith("1 of 2 mutants (2 kinds")
