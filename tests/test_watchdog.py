@@ -19,7 +19,7 @@ pytestmark = pytest.mark.rtl
 SMALL = ["array_2d.rows=2", "array_2d.cols=2", "workload.head_dim=8", "workload.seq_len=6"]
 
 
-@pytest.mark.parametrize("port", ["o.valid", "i.ready"])
+@pytest.mark.parametrize("port", ["o.valid", pytest.param("i.ready", marks=pytest.mark.slow)])
 def test_attention_dut_that_stops_fails_within_the_watchdog(port, tmp_path):
     from attnkit.hw import blocks
     from attnkit.sim.engines.rtl_attention import cycles as predict
@@ -31,8 +31,3 @@ def test_attention_dut_that_stops_fails_within_the_watchdog(port, tmp_path):
     limit = 2 * predict(blocks.get("attention").load_params(SMALL), "event") + 1000
     fired_at = int(re.search(r"at cycle (\d+)", msg).group(1))
     assert fired_at <= limit + 256 + 100                 # one watchdog step and the reset/load cycles
-
-
-def test_a_healthy_dut_never_trips_it(tmp_path):
-    r = runner.run("attention", SMALL, vectors=3, seed=11, build_root=tmp_path)
-    assert "watchdog" not in r and r["mismatches"] == 0 and r["cycles"] == r["predicted_cycles"]
