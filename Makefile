@@ -83,6 +83,7 @@ sweep-numerics: setup
 	$(KIT) sweep attention-numerics --resume --jobs 1
 	$(KIT) pareto build/sweeps/attention-numerics/results.csv --minimize max_abs_err luts ffs \
 		-o build/sweeps/attention-numerics/pareto.csv
+	$(KIT) report build/sweeps/attention-numerics -o build/reports/numerics
 
 # The Edge-MoE HLS kernels C-simulated with g++ against the golden models (builds cached in build/hls/).
 csim: setup
