@@ -87,3 +87,20 @@ def test_synth_sets_rebuild_the_same_numerics():
     sets = [s.removeprefix("numerics.") for s in numerics_sets(num)]
     assert config.load(AttentionNumerics, None, sets) == num
     assert numerics_sets(AttentionNumerics()) == []
+
+
+def test_report_figure_draws_the_front():
+    from pathlib import Path
+
+    from attnkit.reports import fig_numerics
+    from attnkit.reports.data import Table
+
+    def row(w, rnd, err, luts):
+        return {"numerics.acc_frac_bits": w, "numerics.acc_rounding": f"Rounding.{rnd}",
+                "numerics.in_fmt.frac_bits": 12, "numerics.exp.table_fmt.frac_bits": 16, "max_abs_err": err,
+                "luts": luts, "ffs": 1, "synth": "ecp5", "problems": 4}
+    rows = [row(None, "AP_TRN", 2e-4, 20000), row(8, "AP_TRN", 0.3, 11000), row(8, "AP_RND", 0.04, 12500),
+            row(12, "AP_RND", 2e-3, 12000), row(20, "AP_RND", 2e-4, 14000)]
+    (f,) = fig_numerics.figures([Table("sweep", Path("x.csv"), rows)])
+    assert [t["mode"] for t in f.table] == ["F8 AP_TRN", "F12 AP_RND", "F20 AP_RND"]   # exact and F8 RND dominated
+    assert fig_numerics.figures([Table("sweep", Path("y.csv"), [{"cycles": 1}])]) == []
