@@ -46,6 +46,13 @@ raw integers of ``in_fmt``):
    100 for ``RNV`` at the defaults and 64K keys); that is the price of
    tiling-independent results, paid in the row unit's registers, not in
    the 2D array.
+
+   *Finite mode* (``acc_frac_bits`` = F, ``acc_rounding``): ``RD`` keeps F
+   fraction bits below ``2^M`` and ``RNV`` F + ``in_fmt.frac_bits``; each term
+   ``SLN_j`` and each rescaling ``RD * PRM`` is rounded there (the standard
+   online-softmax rescaling, the shift exact in position since ``M`` is an
+   exponent), so results depend on the tile size (:func:`finite_sums`);
+   :func:`error_bound` adds the accumulation error.
 6. Normalisation (row unit, once per row): leading-one detect ``z`` of ``RD``;
    ``L = RD * 2^-z`` in ``[1, 2)`` truncated to ``W = recip.work_fmt.frac_bits``
    bits; ``y = 1/L`` by the reciprocal unit's seed table and Newton-Raphson
