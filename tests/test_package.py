@@ -104,6 +104,8 @@ def test_plugin_engine_in_simulate_and_sweep(roofline_plugin, tmp_path):
     out = run([*kit, "simulate", "--arch", "fusemax", "--workload", "bert", "--engine", "example-roofline",
                "--json"], tmp_path, env).stdout
     r = json.loads(out)
+    listed = json.loads(run([*kit, "configs", "--engines", "--json"], tmp_path, env).stdout)
+    assert {"name": "example-roofline"} in listed and {"name": "fusemax"} in listed
     # 2 N^2 d MACs per (batch, head) on 256 x 256 PEs: 64 * 12 * 2 * 1024^2 * 64 / 65536
     assert r["engine"] == "example-roofline" and r["compute_cycles"] == 64 * 12 * 2 * 1024 ** 2 * 64 // 65536
     fusemax = json.loads(run([*kit, "simulate", "--arch", "fusemax", "--workload", "bert", "--json"],

@@ -11,11 +11,17 @@ def add_arguments(p) -> None:
     from attnkit.config import FOLDERS
     p.add_argument("folder", nargs="?", choices=FOLDERS, metavar="FOLDER",
                    help=f"only this folder ({', '.join(FOLDERS)})")
+    p.add_argument("--engines", action="store_true", help="list the engine names instead (plugins included)")
+    p.add_argument("--blocks", action="store_true", help="list the RTL block names instead (plugins included)")
     add_json(p)
 
 
 def run(args) -> int:
     from attnkit import api, config
+    if args.engines or args.blocks:
+        names = api.engines() if args.engines else api.blocks()
+        emit(args, [{"name": n} for n in names] if args.json else {"names": names})
+        return 0
     rows = api.configs(args.folder)
     if args.json:
         emit(args, list(rows))
