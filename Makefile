@@ -137,6 +137,8 @@ rtl: setup
 		--set workload.context=50 --vectors 12 --seed 2026
 	$(KIT) rtl-test mac --sim icarus --vectors 10000 --seed 2026
 	$(KIT) rtl-test gelu --sim icarus --set gelu.units=4 --vectors 3000 --seed 2026
+	$(KIT) rtl-test merge --sim icarus --vectors 2000 --seed 2026
+	$(KIT) rtl-test decode --sim icarus --vectors 4 --seed 2026
 	$(KIT) rtl-test softmax --sim icarus --vectors 1500 --seed 2026
 	$(KIT) rtl-test exp --sim icarus --vectors 3000 --seed 2026
 	$(KIT) rtl-test recip --sim icarus --vectors 3000 --seed 2026
