@@ -123,7 +123,7 @@ verilog: setup
 
 # The RTL blocks against their golden models under Verilator, then Icarus.
 rtl: setup
-	$(KIT) rtl-test mac --vectors 10000 --seed 2026
+	$(KIT) rtl-test mac --vectors 66000 --seed 2026
 	$(KIT) rtl-test attention --vectors 20 --seed 2026
 	$(KIT) rtl-test attention --set array_2d.rows=8 --set array_2d.cols=8 --set workload.head_dim=16 \
 		--set workload.seq_len=100 --vectors 20 --seed 2026

@@ -22,7 +22,9 @@ class MacStimulus:
 
 
 def stimulus(p: MacParams, n: int, rng: np.random.Generator) -> MacStimulus:
-    """Corner cases first (so they are in every run), then random accumulations with gaps."""
+    """Corner cases first (so they are in every run), then random accumulations with gaps. When ``n``
+    leaves room for every operand pair (2^(2 x width) of them), the rest starts with all of them, in a
+    seeded random order, so the multiplier is checked over its whole input space."""
     lo, hi = p.in_fmt.min_raw, p.in_fmt.max_raw
     run = 48  # long enough to drive any accumulator of <= 2x the input width past its limit
     corner = [(lo, lo), (lo, hi), (hi, hi), (0, 0), (lo, 0), (hi, lo)]
@@ -31,8 +33,15 @@ def stimulus(p: MacParams, n: int, rng: np.random.Generator) -> MacStimulus:
     lengths = [run] * len(corner) + [5]
     a, b = np.concatenate(a), np.concatenate(b)
     rest = max(0, n - a.size)
-    a = np.concatenate([a, rng.integers(lo, hi + 1, rest)])[:n]
-    b = np.concatenate([b, rng.integers(lo, hi + 1, rest)])[:n]
+    span = hi - lo + 1
+    if rest >= span * span:
+        pairs = rng.permutation(span * span)
+        ra = np.concatenate([lo + pairs // span, rng.integers(lo, hi + 1, rest - pairs.size)])
+        rb = np.concatenate([lo + pairs % span, rng.integers(lo, hi + 1, rest - pairs.size)])
+    else:
+        ra, rb = rng.integers(lo, hi + 1, rest), rng.integers(lo, hi + 1, rest)
+    a = np.concatenate([a, ra])[:n]
+    b = np.concatenate([b, rb])[:n]
     while sum(lengths) < n:
         lengths.append(int(rng.integers(1, 33)))
     starts = np.cumsum([0] + lengths[:-1])
@@ -82,5 +91,6 @@ async def mac_vectors(dut):
     finish(dut, tb, sb,
            cycles=(out_cycles[-1] - int(in_cycle[0]) + 1) if out_cycles else 0,
            predicted_cycles=int(in_cycle[-1] - in_cycle[0]) + 1 + p.pipeline,
-           latency_errors=latency_errors)
+           latency_errors=latency_errors,
+           operand_pairs_covered=len(set(zip(s.a.tolist(), s.b.tolist()))) / (hi - lo + 1) ** 2)
     assert latency_errors == 0, f"{latency_errors} outputs did not appear {p.pipeline} cycles after their input"

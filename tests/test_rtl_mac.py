@@ -15,10 +15,12 @@ def _require(sim):
         pytest.skip(reason)
 
 
-def test_verilator_10k_vectors_bit_exact(tmp_path):
+def test_verilator_every_operand_pair_bit_exact(tmp_path):
+    """66,000 inputs: the corner runs, then all 2^16 pairs of 8-bit operands in accumulations of 1..32."""
     _require("verilator")
-    r = runner.run("mac", vectors=10_000, seed=2026, build_root=tmp_path)
-    assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (10_000, 0, 0)
+    r = runner.run("mac", vectors=66_000, seed=2026, build_root=tmp_path)
+    assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (66_000, 0, 0)
+    assert r["operand_pairs_covered"] == 1.0
     assert r["cycles"] == r["predicted_cycles"]
 
 
