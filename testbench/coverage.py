@@ -1,4 +1,4 @@
-"""Functional coverage of the attention testbench, with ``cocotb-coverage``: which scenarios a run reached.
+"""Functional coverage of the attention and decode testbenches, with ``cocotb-coverage``: which scenarios a run reached.
 
 :class:`AttentionCoverage` declares the points below (cover points of
 ``cocotb_coverage.coverage``, named ``<prefix>.<point>``) and samples them
@@ -21,6 +21,24 @@ gives, per point, ``{"hit": bins hit, "declared": bins declared, "bins": {bin: h
 Every bin is reachable by the shipped testbench for a suitable configuration
 (``ragged`` needs ``seq_len`` not a multiple of ``array_2d.rows``; ``stalled`` at
 least two rounds of the problem kinds, :data:`attnkit.testbench.attention_tb.BACKPRESSURE_FROM`).
+
+:class:`DecodeCoverage` does the same for the decode testbench, sampled per
+problem from the schedule the engine runs (``RtlDecodeParams.schedule``,
+LeanAttention's stream-K split over the ``units`` cores) by
+:meth:`~DecodeCoverage.problem`; :meth:`~DecodeCoverage.report` has the same shape:
+
+- ``head_cross``: per core, ``yes`` if its tile ranges span two or more heads, else ``no``;
+- ``pieces``: per (batch, KV head), the partials its host merges: ``1`` ... ``N`` (N = ``units``);
+- ``peer_then_host``: ``yes`` per core that finishes one head as a peer and then hosts the next;
+- ``group``: per problem, ``gqa`` (query heads per KV head > 1) or ``mha`` (1).
+
+The schedule and the group are fixed by a configuration, so one run cannot
+hit every decode bin: with consecutive tile ranges of near-equal length a head
+spread over all N cores (``N`` pieces) is longer than a core's share, so every
+head is, and none is merged from one piece. Two runs cover them all, e.g.
+(``units = 3``, ``block_n = 8``) ``heads = kv_heads = 1``, ``context = 24``
+(MHA, 3 pieces) and ``heads = 8``, ``kv_heads = 4``, ``context = 9`` (GQA, 1 and
+2 pieces, crossing and not, peer then host); :func:`merged` adds reports up.
 """
 
 from __future__ import annotations
@@ -45,14 +63,14 @@ MULTI = {"extremes"}       # one sample may hit several bins (a set of labels)
 _instances = itertools.count()
 
 
-class AttentionCoverage:
-    """The attention cover points under a fresh name (``prefix`` plus a counter, so that two instances
+class _Covered:
+    """Cover points ``{name: bins}`` under a fresh name (``prefix`` plus a counter, so that two instances
     in one process never share bins)."""
 
-    def __init__(self, p, prefix: str = "attention"):
-        self.p = p
+    def __init__(self, p, points: dict, prefix: str):
+        self.p, self.points = p, points
         self.prefix = f"{prefix}{next(_instances)}"
-        self._sample = {name: self._point(name, bins) for name, bins in POINTS.items()}
+        self._sample = {name: self._point(name, bins) for name, bins in points.items()}
 
     def _point(self, name: str, bins):
         rel = (lambda got, b: b in got) if name in MULTI else None
@@ -66,6 +84,21 @@ class AttentionCoverage:
         s = self._sample[name]
         for label in labels:
             s(label)
+
+    def report(self) -> dict:
+        out = {}
+        for name in self.points:
+            item = coverage_db[f"{self.prefix}.{name}"]
+            bins = {str(b): int(h) for b, h in item.detailed_coverage.items()}
+            out[name] = {"hit": sum(h > 0 for h in bins.values()), "declared": len(bins), "bins": bins}
+        return out
+
+
+class AttentionCoverage(_Covered):
+    """The attention cover points (:data:`POINTS`)."""
+
+    def __init__(self, p, prefix: str = "attention"):
+        super().__init__(p, POINTS, prefix)
 
     def problem(self, q, k, v, mask) -> None:
         """Sample one problem's inputs (raw ``in_fmt``, N x d; ``mask`` N x N, True = keep), causal mask applied."""
@@ -112,14 +145,6 @@ class AttentionCoverage:
         """Sample one problem's output stream: the cycles an offered row waited for ``o.ready``."""
         self._sample["backpressure"]("stalled" if stall_cycles else "none")
 
-    def report(self) -> dict:
-        out = {}
-        for name in POINTS:
-            item = coverage_db[f"{self.prefix}.{name}"]
-            bins = {str(b): int(h) for b, h in item.detailed_coverage.items()}
-            out[name] = {"hit": sum(h > 0 for h in bins.values()), "declared": len(bins), "bins": bins}
-        return out
-
 
 def summary(report: dict) -> dict:
     """Bins hit and declared over every point, and the points with a bin never hit."""
@@ -128,3 +153,38 @@ def summary(report: dict) -> dict:
     return {"hit": hit, "declared": declared,
             "missed": {name: [b for b, h in r["bins"].items() if not h] for name, r in report.items()
                        if r["hit"] < r["declared"]}}
+
+
+def decode_bins(units: int) -> dict:
+    """The decode points' bins for ``units`` cores."""
+    return {"head_cross": ("yes", "no"), "pieces": tuple(str(i) for i in range(1, units + 1)),
+            "peer_then_host": ("yes",), "group": ("mha", "gqa")}
+
+
+class DecodeCoverage(_Covered):
+    """The decode cover points (:func:`decode_bins` of ``p.units``), same mechanism and report."""
+
+    def __init__(self, p, prefix: str = "decode"):
+        super().__init__(p, decode_bins(p.units), prefix)
+
+    def problem(self) -> None:
+        """Sample one problem: what the schedule has its cores and host do (its values do not change that)."""
+        s = self.p.schedule
+        for rs in s.ctas:
+            self._sample["head_cross"]("yes" if len({(r.batch, r.kv_head) for r in rs}) > 1 else "no")
+            if any(not a.host and b.host for a, b in zip(rs, rs[1:])):
+                self._sample["peer_then_host"]("yes")
+        self._many("pieces", [str(len(v)) for v in s.ranges_by_head().values()])
+        self._sample["group"]("gqa" if self.p.group > 1 else "mha")
+
+
+def merged(*reports: dict) -> dict:
+    """Several runs' reports of the same points as one: hits added per bin."""
+    out: dict = {}
+    for rep in reports:
+        for name, r in rep.items():
+            bins = out.setdefault(name, {})
+            for b, h in r["bins"].items():
+                bins[b] = bins.get(b, 0) + h
+    return {name: {"hit": sum(h > 0 for h in bins.values()), "declared": len(bins), "bins": bins}
+            for name, bins in out.items()}

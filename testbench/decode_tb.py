@@ -9,7 +9,9 @@ apart) and corner values (every input at the format's extremes, so logits
 saturate). A problem's input is packed beforehand into the DRAM port's wide
 beats (``rows_per_beat`` K or V rows each) and written one per cycle in a
 loop that does nothing else; output rows are sampled only while they come
-out: while the cores compute, no Python runs.
+out: while the cores compute, no Python runs. The decode coverage of
+:mod:`attnkit.testbench.coverage` (heads crossed, pieces merged, peer then
+host, GQA or MHA) is sampled on every problem and reported as ``coverage``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from cocotb.utils import get_sim_time
 
 from attnkit.hw.decode_params import RtlDecodeParams
 from attnkit.models.decode import decode_scheduled
+from attnkit.testbench.coverage import DecodeCoverage, summary
 from attnkit.testbench.harness import TbConfig, Watchdog, finish, start
 from attnkit.testbench.scoreboard import Scoreboard
 
@@ -111,12 +114,14 @@ async def decode_problems(dut):
     watchdog = Watchdog(dut, tb, sb, expected_gap=predicted, period_ns=PERIOD_NS)
     latency_errors = 0
     cycle_counts, kinds = [], []
+    cov = DecodeCoverage(p)
     model_s, t_start = 0.0, time.perf_counter()
     valid, payload, o_valid, o_payload = dut.i__valid, dut.i__payload, dut.o__valid, dut.o__payload
     for k in range(tb.vectors):
         t0 = time.perf_counter()
         q, kk, v, kind = problem(p, k, rng)
         sb.expect(expected_rows(p, golden(p, q, kk, v)))
+        cov.problem()
         stream = beats(p, q, kk, v)
         model_s += time.perf_counter() - t0
         await FallingEdge(dut.clk)
@@ -152,5 +157,6 @@ async def decode_problems(dut):
            kinds={kd: kinds.count(kd) for kd in KINDS}, units=p.units, tiles_per_unit=p.schedule.tiles_per_cta(),
            pieces_per_group=[len(x) for x in p.pieces()],
            sim_wall_s=round(sim_s, 4), model_wall_s=round(model_s, 4),
-           cycles_per_s=round(sum(cycle_counts) / sim_s, 1) if sim_s > 0 else 0.0)
+           cycles_per_s=round(sum(cycle_counts) / sim_s, 1) if sim_s > 0 else 0.0,
+           coverage=cov.report(), coverage_total=summary(cov.report()))
     assert latency_errors == 0, f"cycles {sorted(set(cycle_counts))} but the simulator predicts {predicted}"
