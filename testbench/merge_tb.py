@@ -92,6 +92,10 @@ def random_pairs(p: MergeParams, n: int, rng: np.random.Generator) -> tuple[Part
     a, b = parts
     close = rng.random(n) < 0.3                               # exponents close together (and equal)
     b.m[close] = np.clip(a.m[close] + rng.integers(-2, 3, close.sum()), num.e_min, num.e_max)
+    span = num.e_max - num.e_min + 1
+    if n >= span * span:   # room for the exponent path's whole input space: every (m_a, m_b), seeded order
+        pairs = rng.permutation(span * span)
+        a.m[:pairs.size], b.m[:pairs.size] = num.e_min + pairs // span, num.e_min + pairs % span
     return a, b
 
 
@@ -198,4 +202,5 @@ async def merge_pairs(dut):
     watchdog.stop()
     finish(dut, tb, sb, cycles=cycles, predicted_cycles=predicted, latency=Merge.LATENCY,
            bulk_vectors=n_bulk, stall_vectors=n_stall, sim_wall_s=round(sim_s, 4), model_wall_s=round(model_s, 4),
-           cycles_per_s=round(cycles / sim_s, 1) if sim_s > 0 else 0.0)
+           cycles_per_s=round(cycles / sim_s, 1) if sim_s > 0 else 0.0,
+           exponent_pairs_covered=len(set(zip(a.m.tolist(), b.m.tolist()))) / (p.numerics.e_max - p.numerics.e_min + 1) ** 2)

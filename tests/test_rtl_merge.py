@@ -48,6 +48,7 @@ def test_verilator_10k_pairs_bit_exact():
     assert (r["vectors"], r["mismatches"]) == (10_000, 0), r["first_mismatches"]
     assert r["cycles"] == r["predicted_cycles"] == r["bulk_vectors"] + 2
     assert r["stall_vectors"] == 500
+    assert r["exponent_pairs_covered"] == 1.0      # every (m_a, m_b) of the exponent path, 64 x 64
 
 
 @pytest.mark.slow
