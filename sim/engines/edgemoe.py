@@ -63,7 +63,7 @@ import math
 from dataclasses import dataclass, field
 
 from attnkit.errors import AttnkitError
-from attnkit.models.edgemoe import EdgeMoeParams, FpgaArch, VitMoeWorkload
+from attnkit.models.edgemoe import EdgeMoeParams, FpgaArch
 from attnkit.sim.arch import load_device
 from attnkit.sim.result import Result
 
@@ -394,14 +394,7 @@ def check_fit(p: EdgeMoeParams) -> dict:
 # -- the engine -----------------------------------------------------------------------------------
 
 def params_of(arch, workload) -> EdgeMoeParams:
-    if not isinstance(arch, FpgaArch):
-        raise AttnkitError(f"engine edgemoe needs an arch of kind fpga, got kind {getattr(arch, 'kind', '?')!r}")
-    if not isinstance(workload, VitMoeWorkload):
-        raise AttnkitError(f"engine edgemoe needs a workload of kind vit-moe, got kind {getattr(workload, 'kind', '?')!r}")
-    try:
-        return EdgeMoeParams(arch, workload)
-    except ValueError as e:
-        raise AttnkitError(f"edgemoe: {e}") from None
+    return EdgeMoeParams.of(arch, workload)
 
 
 def simulate(arch, workload, table, mode: str = "closed") -> Result:
