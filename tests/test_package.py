@@ -82,6 +82,21 @@ def _install_plugin(src: Path, target: Path) -> None:
     run([PY, "-m", "pip", "install", "-q", "--no-deps", "--target", target, src], cwd=src.parent)
 
 
+def _plugin_package(root: Path, name: str, groups: dict[str, str], files: dict[str, str]) -> Path:
+    """A minimal plugin distribution ``attnkit-<name>`` with package ``attnkit_<name>``: ``groups`` maps an
+    entry-point group to its ``entry = module`` line, ``files`` a module file name to its text."""
+    src, pkg = root / name, f"attnkit_{name}"
+    (src / pkg).mkdir(parents=True)
+    eps = "".join(f'[project.entry-points."{g}"]\n{line}\n' for g, line in groups.items())
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        f'[project]\nname = "attnkit-{name}"\nversion = "0.1"\n{eps}'
+        f'[tool.setuptools]\npackages = ["{pkg}"]\n')
+    for fname, text in {"__init__.py": "", **files}.items():
+        (src / pkg / fname).write_text(text)
+    return src
+
+
 @pytest.fixture(scope="module")
 def roofline_plugin(tmp_path_factory):
     base = tmp_path_factory.mktemp("plugin")
@@ -125,15 +140,8 @@ def test_plugin_engine_in_simulate_and_sweep(roofline_plugin, tmp_path):
 
 
 def test_plugin_defining_an_engine_twice_is_one_line(roofline_plugin, tmp_path):
-    src = tmp_path / "dup"
-    (src / "attnkit_dup").mkdir(parents=True)
-    (src / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
-        '[project]\nname = "attnkit-dup"\nversion = "0.1"\n'
-        '[project.entry-points."attnkit.engines"]\ndup = "attnkit_dup"\n'
-        '[tool.setuptools]\npackages = ["attnkit_dup"]\n')
-    (src / "attnkit_dup" / "__init__.py").write_text(
-        "from attnkit_roofline import roofline\nENGINES = {'example-roofline': roofline}\n")
+    src = _plugin_package(tmp_path, "dup", {"attnkit.engines": 'dup = "attnkit_dup"'}, {
+        "__init__.py": "from attnkit_roofline import roofline\nENGINES = {'example-roofline': roofline}\n"})
     _install_plugin(src, tmp_path / "site")
     p = run([PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "bert"], tmp_path,
             _env_with(roofline_plugin, tmp_path / "site"), check=False)
@@ -143,14 +151,8 @@ def test_plugin_defining_an_engine_twice_is_one_line(roofline_plugin, tmp_path):
 
 
 def test_plugin_shadowing_a_builtin_engine_is_refused(tmp_path):
-    src = tmp_path / "shadow"
-    (src / "attnkit_shadow").mkdir(parents=True)
-    (src / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
-        '[project]\nname = "attnkit-shadow"\nversion = "0.1"\n'
-        '[project.entry-points."attnkit.engines"]\nshadow = "attnkit_shadow"\n'
-        '[tool.setuptools]\npackages = ["attnkit_shadow"]\n')
-    (src / "attnkit_shadow" / "__init__.py").write_text("ENGINES = {'fusemax': print}\n")
+    src = _plugin_package(tmp_path, "shadow", {"attnkit.engines": 'shadow = "attnkit_shadow"'},
+                          {"__init__.py": "ENGINES = {'fusemax': print}\n"})
     _install_plugin(src, tmp_path / "site")
     p = run([PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "bert"], tmp_path,
             _env_with(tmp_path / "site"), check=False)
@@ -255,29 +257,21 @@ def test_python_sweep_report_and_dataframe(tmp_path):
 
 def test_plugin_block_and_figure_family(tmp_path):
     """An outside package adds an RTL block (here: the MAC under another name) and a figure family."""
-    src = tmp_path / "extras"
-    (src / "attnkit_extras").mkdir(parents=True)
-    (src / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
-        '[project]\nname = "attnkit-extras"\nversion = "0.1"\n'
-        '[project.entry-points."attnkit.blocks"]\nextras = "attnkit_extras.blocks"\n'
-        '[project.entry-points."attnkit.figures"]\ncount = "attnkit_extras.fig_count"\n'
-        '[tool.setuptools]\npackages = ["attnkit_extras"]\n')
-    pkg = src / "attnkit_extras"
-    (pkg / "__init__.py").write_text("")
-    (pkg / "blocks.py").write_text(
-        "from attnkit.hw.blocks import Block\n"
-        "def _mac2():\n"
-        "    from attnkit.hw.mac import Mac\n"
-        "    from attnkit.models.mac import MacParams\n"
-        "    return Block('mac2', MacParams, Mac, 'attnkit.testbench.mac_tb', 'the MAC, from a plugin')\n"
-        "BLOCKS = {'mac2': _mac2}\n")
-    (pkg / "fig_count.py").write_text(
-        "from attnkit.reports.figure import Figure\n"
-        "TITLE = 'Rows per input (plugin)'\nORDER = 99\n"
-        "def figures(tables):\n"
-        "    return [Figure('plugin-count', TITLE, None, [{'input': str(t.source), 'rows': len(t.rows)}\n"
-        "                                                 for t in tables])]\n")
+    src = _plugin_package(tmp_path, "extras", {"attnkit.blocks": 'extras = "attnkit_extras.blocks"',
+                                               "attnkit.figures": 'count = "attnkit_extras.fig_count"'}, {
+        "blocks.py":
+            "from attnkit.hw.blocks import Block\n"
+            "def _mac2():\n"
+            "    from attnkit.hw.mac import Mac\n"
+            "    from attnkit.models.mac import MacParams\n"
+            "    return Block('mac2', MacParams, Mac, 'attnkit.testbench.mac_tb', 'the MAC, from a plugin')\n"
+            "BLOCKS = {'mac2': _mac2}\n",
+        "fig_count.py":
+            "from attnkit.reports.figure import Figure\n"
+            "TITLE = 'Rows per input (plugin)'\nORDER = 99\n"
+            "def figures(tables):\n"
+            "    return [Figure('plugin-count', TITLE, None, [{'input': str(t.source), 'rows': len(t.rows)}\n"
+            "                                                 for t in tables])]\n"})
     _install_plugin(src, tmp_path / "site")
     env = _env_with(tmp_path / "site")
     kit = [PY, "-m", "attnkit"]
