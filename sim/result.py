@@ -45,8 +45,6 @@ class Result:
             "actions": self.actions,
         }
 
-    to_json = to_dict     # the older name, kept for callers that use it
-
 
 def write_results(rows: list[dict], out: str | Path, columns: Sequence[str]) -> Path:
     """A reproduction's rows as ``out``/results.csv (``columns``, blanks for None) and results.json (all)."""
