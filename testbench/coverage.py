@@ -30,7 +30,10 @@ LeanAttention's stream-K split over the ``units`` cores) by
 - ``head_cross``: per core, ``yes`` if its tile ranges span two or more heads, else ``no``;
 - ``pieces``: per (batch, KV head), the partials its host merges: ``1`` ... ``N`` (N = ``units``);
 - ``peer_then_host``: ``yes`` per core that finishes one head as a peer and then hosts the next;
-- ``group``: per problem, ``gqa`` (query heads per KV head > 1) or ``mha`` (1).
+- ``group``: per problem, ``gqa`` (query heads per KV head > 1) or ``mha`` (1);
+- ``backpressure``: per problem, ``stalled`` if an output row waited for ``o.ready``, else ``none``
+  (:meth:`~DecodeCoverage.output`; ``stalled`` needs at least two rounds of the problem kinds,
+  :data:`attnkit.testbench.decode_tb.BACKPRESSURE_FROM`).
 
 The schedule and the group are fixed by a configuration, so one run cannot
 hit every decode bin: with consecutive tile ranges of near-equal length a head
@@ -158,7 +161,7 @@ def summary(report: dict) -> dict:
 def decode_bins(units: int) -> dict:
     """The decode points' bins for ``units`` cores."""
     return {"head_cross": ("yes", "no"), "pieces": tuple(str(i) for i in range(1, units + 1)),
-            "peer_then_host": ("yes",), "group": ("mha", "gqa")}
+            "peer_then_host": ("yes",), "group": ("mha", "gqa"), "backpressure": POINTS["backpressure"]}
 
 
 class DecodeCoverage(_Covered):
@@ -176,6 +179,10 @@ class DecodeCoverage(_Covered):
                 self._sample["peer_then_host"]("yes")
         self._many("pieces", [str(len(v)) for v in s.ranges_by_head().values()])
         self._sample["group"]("gqa" if self.p.group > 1 else "mha")
+
+    def output(self, stall_cycles: int) -> None:
+        """Sample one problem's output stream: the cycles an offered row waited for ``o.ready``."""
+        self._sample["backpressure"]("stalled" if stall_cycles else "none")
 
 
 def merged(*reports: dict) -> dict:

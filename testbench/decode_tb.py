@@ -11,7 +11,18 @@ beats (``rows_per_beat`` K or V rows each) and written one per cycle in a
 loop that does nothing else; output rows are sampled only while they come
 out: while the cores compute, no Python runs. The decode coverage of
 :mod:`attnkit.testbench.coverage` (heads crossed, pieces merged, peer then
-host, GQA or MHA) is sampled on every problem and reported as ``coverage``.
+host, GQA or MHA, back-pressure) is sampled on every problem and reported as
+``coverage``.
+
+From problem ``BACKPRESSURE_FROM`` on, every other round of the four kinds
+drops ``o.ready`` at random (``P_STALL`` of the cycles a row is offered; its
+own generator, so the problems are those of a run without it), as the
+attention testbench does. Unlike the attention engine, the decode engine
+does not freeze in a stall: only the host waits, the cores go on. So a
+stalled problem takes :func:`stalled_cycles` (the ``rtl-decode`` closed form
+with each KV group's host time lengthened by the stall cycles of its rows),
+which the testbench checks cycle for cycle; ``cycles_per_problem`` counts
+cycles less that delay (``stall_delay``, never more than ``output_stalls``).
 """
 
 from __future__ import annotations
@@ -31,6 +42,28 @@ from attnkit.testbench.scoreboard import Scoreboard
 
 PERIOD_NS = 10
 KINDS = ("random", "small", "peaked", "corners")
+BACKPRESSURE_FROM, P_STALL = len(KINDS), 0.3
+
+
+def backpressure(k: int) -> bool:
+    """Problem ``k`` runs with ``o.ready`` dropped at random (every other round of the kinds)."""
+    return k >= BACKPRESSURE_FROM and (k // len(KINDS)) % 2 == 1
+
+
+def stalled_cycles(p: RtlDecodeParams, stalls) -> int:
+    """The cycles of a problem whose output rows of KV group ``i`` waited ``stalls[i]`` cycles for ``o.ready``:
+    the host's time on group ``i`` grows by that much, the cores' ranges do not move (they never wait)."""
+    from attnkit.sim.engines.rtl_decode import host_cycles, range_cycles
+    ends = {}
+    for c in range(p.units):
+        t = p.input_beats
+        for j, (_g, a, b) in enumerate(p.items(c)):
+            t += range_cycles(b - a)
+            ends[(c, j)] = t
+    host = 0
+    for ps, s in zip(p.pieces(), stalls, strict=True):
+        host = max([host] + [ends[x] for x in ps]) + host_cycles(p, len(ps)) + s
+    return host
 
 
 def problem(p: RtlDecodeParams, k: int, rng: np.random.Generator):
@@ -107,16 +140,22 @@ async def decode_problems(dut):
                   f" {p.context}, block_n {p.block_n}, tiles per core {p.schedule.tiles_per_cta()}: {tb.vectors}"
                   f" problems, seed {tb.seed}, predicted {predicted} cycles each")
 
+    if stalled_cycles(p, [0] * p.kv_groups) != predicted:     # the stall model must be the simulator's without stalls
+        raise AssertionError(f"decode_tb.stalled_cycles gives {stalled_cycles(p, [0] * p.kv_groups)} without stalls,"
+                             f" rtl-decode {predicted}")
+
     await start(dut, {"i__valid": 0, "i__payload": 0, "o__ready": 1})
     sb = Scoreboard("out", [], log=dut._log)
     # a problem's first row comes at most `predicted` cycles after the previous problem's last; a DUT that
     # stops producing (or never takes input) fails there in one line
     watchdog = Watchdog(dut, tb, sb, expected_gap=predicted, period_ns=PERIOD_NS)
-    latency_errors = 0
+    latency_errors = total_stalls = total_delay = stalled_problems = 0
     cycle_counts, kinds = [], []
-    cov = DecodeCoverage(p)
+    cov, ready_rng = DecodeCoverage(p), np.random.default_rng([tb.seed, 1])
+    G = p.group
     model_s, t_start = 0.0, time.perf_counter()
     valid, payload, o_valid, o_payload = dut.i__valid, dut.i__payload, dut.o__valid, dut.o__payload
+    ready = dut.o__ready
     for k in range(tb.vectors):
         t0 = time.perf_counter()
         q, kk, v, kind = problem(p, k, rng)
@@ -133,20 +172,32 @@ async def decode_problems(dut):
             payload.value = b
             await FallingEdge(dut.clk)
         valid.value = 0
-        rows, t_last = 0, t_first
+        rows, t_last, bp = 0, t_first, backpressure(k)
+        stalls = [0] * p.kv_groups   # per KV group: the host emits its G rows
         while rows < rows_out:       # the watchdog ends the test if rows stop coming
             if not o_valid.value:
                 await RisingEdge(o_valid)
                 await FallingEdge(dut.clk)
                 continue
+            if bp and ready_rng.random() < P_STALL:   # the row waits: the host holds it this cycle
+                ready.value = 0
+                stalls[rows // G] += 1
+                await FallingEdge(dut.clk)
+                continue
+            ready.value = 1
             sb.check(unpack(int(o_payload.value), d, ow), problem=k, kind=kind, row=rows)
             rows += 1
             t_last = get_sim_time("ns") + PERIOD_NS // 2
             await FallingEdge(dut.clk)
         cyc = int(round((t_last - t_first) / PERIOD_NS)) + 1
-        cycle_counts.append(cyc)
+        delay = stalled_cycles(p, stalls) - predicted
+        cycle_counts.append(cyc - delay)
         kinds.append(kind)
-        latency_errors += cyc != predicted
+        latency_errors += cyc != predicted + delay
+        total_stalls += sum(stalls)
+        total_delay += delay
+        stalled_problems += sum(stalls) > 0
+        cov.output(sum(stalls))
 
     watchdog.stop()
     wall = time.perf_counter() - t_start
@@ -157,6 +208,8 @@ async def decode_problems(dut):
            kinds={kd: kinds.count(kd) for kd in KINDS}, units=p.units, tiles_per_unit=p.schedule.tiles_per_cta(),
            pieces_per_group=[len(x) for x in p.pieces()],
            sim_wall_s=round(sim_s, 4), model_wall_s=round(model_s, 4),
-           cycles_per_s=round(sum(cycle_counts) / sim_s, 1) if sim_s > 0 else 0.0,
+           cycles_per_s=round((sum(cycle_counts) + total_delay) / sim_s, 1) if sim_s > 0 else 0.0,
+           output_stalls=total_stalls, stall_delay=total_delay, stalled_problems=stalled_problems,
            coverage=cov.report(), coverage_total=summary(cov.report()))
-    assert latency_errors == 0, f"cycles {sorted(set(cycle_counts))} but the simulator predicts {predicted}"
+    assert latency_errors == 0, (f"cycles less stall delay {sorted(set(cycle_counts))} but the simulator predicts"
+                                 f" {predicted}")

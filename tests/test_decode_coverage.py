@@ -19,16 +19,23 @@ MHA_3 = ["units=3", "workload.heads=1", "workload.kv_heads=1", "workload.context
 GQA_3 = ["units=3", "workload.heads=8", "workload.kv_heads=4", "workload.context=9"]
 
 
-def _sampled(sets, problems=2):
+def _sampled(sets, stalls=(0, 5)):
+    """One problem per entry of ``stalls``, its output stream stalled that many cycles."""
     cov = DecodeCoverage(blocks.get("decode").load_params(sets))
-    for _ in range(problems):
+    for s in stalls:
         cov.problem()
+        cov.output(s)
     return cov.report()
 
 
 def test_bins_follow_the_cores():
     assert _sampled([])["pieces"]["declared"] == 2
     assert _sampled(["units=4"])["pieces"]["bins"].keys() == {"1", "2", "3", "4"}
+
+
+def test_backpressure_is_sampled_from_the_output_stream():
+    assert _sampled([], stalls=(0, 0, 2))["backpressure"]["bins"] == {"none": 2, "stalled": 1}
+    assert summary(_sampled([], stalls=(0,)))["missed"]["backpressure"] == ["stalled"]
 
 
 def test_each_configuration_hits_what_its_schedule_does():
@@ -65,7 +72,8 @@ def test_rtl_test_runs_hit_every_declared_decode_bin():
     root = Path(__file__).resolve().parents[1]
     reports = []
     for sets in (MHA_3, GQA_3):
-        cmd = [sys.executable, "-m", "attnkit", "rtl-test", "decode", "--vectors", "4", "--seed", "2026", "--json"]
+        # 8 problems: the second round of the four kinds runs with back-pressure
+        cmd = [sys.executable, "-m", "attnkit", "rtl-test", "decode", "--vectors", "8", "--seed", "2026", "--json"]
         for s in sets:
             cmd += ["--set", s]
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=root)

@@ -1,7 +1,8 @@
 """The Verilated decode engine against the golden schedule-driven decode, and its cycles against `rtl-decode`.
 
 Default suite: one small build (2 cores, MHA, 3 groups split 5/4 tiles so a
-group's partials are merged), four problems (one of each kind). Slow
+group's partials are merged), four problems (one of each kind); on the same
+build, eight problems of which the last four see random output back-pressure. Slow
 (``make test-slow``): 52 problems over five builds, 2 to 4 cores, MHA, GQA
 and MQA, uneven splits (short last tiles, groups split over 2 and 3 cores),
 and a DUT with coarse partials that must be caught.
@@ -43,6 +44,16 @@ def test_verilator_bit_and_cycle_exact():
     r = _check((2, 1, 3, 3, 4, 10, 4), 4, 11)
     assert r["kinds"] == {"random": 1, "small": 1, "peaked": 1, "corners": 1}
     assert r["tiles_per_unit"] == [5, 4] and max(r["pieces_per_group"]) == 2
+
+
+def test_verilator_back_pressure():
+    """Problems 4-7 run with o.ready dropped at random: bit-exact, and the cycles are the prediction with each
+    group's host time lengthened by its stalls (the cores go on), on the build of the test above."""
+    r = _check((2, 1, 3, 3, 4, 10, 4), 8, 12)
+    assert r["stalled_problems"] >= 1 and r["output_stalls"] > 0
+    assert 0 < r["stall_delay"] <= r["output_stalls"]
+    assert r["coverage"]["backpressure"]["bins"] == {"none": 8 - r["stalled_problems"],
+                                                     "stalled": r["stalled_problems"]}
 
 
 SLOW = [  # (units, batch, heads, kv_heads, head_dim, context, block_n), problems, seed: 52 problems
