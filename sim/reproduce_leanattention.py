@@ -32,9 +32,6 @@ refused (the settings are fixed above).
 from __future__ import annotations
 
 import dataclasses
-import sys
-import time
-from pathlib import Path
 from statistics import fmean
 
 from attnkit import config
@@ -42,7 +39,6 @@ from attnkit.errors import AttnkitError
 from attnkit.sim.api import load_arch, load_workload, split_sets
 from attnkit.sim.energy import CONFIG_DIR, load_table
 from attnkit.sim.engines import decode
-from attnkit.sim.result import write_results
 
 ENGINES = ("fa2", "flashdecoding", "lean")
 CONTEXTS = [1024 << i for i in range(10)]                     # 1K .. 512K
@@ -59,7 +55,6 @@ SUMMARY_COLUMNS = ["metric", "study", "arch", "units", "context", "ours", "paper
 TIMELINE_COLUMNS = ["engine", "arch", "units", "unit", "slot", "kernel", "start_s", "end_s", "tiles", "role"]
 COLUMNS = ["row"] + POINT_COLUMNS + ["dram_bytes", "dram_floor_s", "metric", "ours", "paper", "ratio"] + \
     [c for c in TIMELINE_COLUMNS if c not in POINT_COLUMNS]
-DEFAULT_OUT = "build/reproduce/leanattention"
 
 
 def anchors() -> dict:
@@ -175,7 +170,10 @@ def _timeline(runner, b, h, kv, d, ctx, base) -> list[dict]:
     return rows
 
 
-def run(sets=(), seq_lens=None) -> list[dict]:
+def run(sets=(), models=None, seq_lens=None) -> list[dict]:
+    if models:
+        raise AttnkitError("reproduce leanattention has fixed batch/head settings (see its module docstring);"
+                           " --models does not apply (use --seq-lens for contexts)")
     ref = anchors()
     arch_sets, wl_sets = split_sets(sets)
     published = not sets
@@ -200,19 +198,3 @@ def run(sets=(), seq_lens=None) -> list[dict]:
         runner = a100 if name == "a100" else runners.get(units) or _Runner(load_arch(accel, [f"units={units}"]))
         timelines += _timeline(runner, b, h, kv, d, ctx, base)
     return rows + summ + timelines
-
-
-def write(rows: list[dict], out: str | Path) -> Path:
-    return write_results(rows, out, COLUMNS)
-
-
-def main(sets=(), out=DEFAULT_OUT, models=None, seq_lens=None) -> list[dict]:
-    if models:
-        raise AttnkitError("reproduce leanattention has fixed batch/head settings (see its module docstring);"
-                           " --models does not apply (use --seq-lens for contexts)")
-    t0 = time.perf_counter()
-    rows = run(sets, seq_lens)
-    path = write(rows, out)
-    print(f"reproduce leanattention: {sum(r['row'] == 'point' for r in rows)} points in"
-          f" {time.perf_counter() - t0:.2f} s; wrote {path}/results.csv and results.json", file=sys.stderr)
-    return rows
