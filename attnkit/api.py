@@ -20,7 +20,10 @@ prints these as one line).
 from __future__ import annotations
 
 import importlib
+import json
 import pkgutil
+import sys
+import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -134,11 +137,41 @@ def reproduce(name: str, out: str | Path | None = None, set: SetArg = None,
 
     Returns the rows ``attnkit reproduce NAME --json`` prints (``row`` is
     ``"point"`` or ``"summary"``) and writes them to ``out``/results.csv and
-    results.json (default ``build/reproduce/NAME``).
+    results.json (default ``build/reproduce/NAME``), then prints one line
+    (what ran, how long, what was written) to stderr.
+
+    A target is a module ``attnkit.sim.reproduce_<name>`` (sim/reproduce_<name>.py)
+    that only computes rows; writing is done here, once for all targets. It defines
+
+    - ``run(sets=(), models=None, seq_lens=None) -> list[dict]``: the rows
+      (``"row"``: ``"point"``, ``"summary"``, or the target's own kinds); a
+      filter it cannot apply raises :class:`AttnkitError`;
+    - ``COLUMNS``: results.csv's columns (results.json keeps every key);
+      ``POINT_COLUMNS`` and ``SUMMARY_COLUMNS``: what the CLI shows;
+    - optionally ``configuration(sets, models) -> dict``: the archs and
+      workloads it used, written as config.json;
+    - optionally ``files(sets) -> {file name: text}``: more files for the
+      folder (named in the stderr line);
+    - optionally ``counted(rows) -> str``: what the stderr line counts
+      (default ``"N points"``, the point rows).
     """
+    from attnkit.sim.result import write_results
     module = reproduce_module(name)
+    sets = _sets(set)
     out = str(out) if out is not None else f"build/reproduce/{name}"
-    return Rows(module.main(sets=_sets(set), out=out, models=models, seq_lens=seq_lens))
+    t0 = time.perf_counter()
+    rows = module.run(sets=sets, models=models, seq_lens=seq_lens)
+    path = write_results(rows, out, module.COLUMNS)
+    extra = module.files(sets) if hasattr(module, "files") else {}
+    for file, text in extra.items():
+        (path / file).write_text(text)
+    if hasattr(module, "configuration"):
+        (path / "config.json").write_text(json.dumps(module.configuration(sets, models), indent=1))
+    counted = module.counted(rows) if hasattr(module, "counted") else f"{sum(r['row'] == 'point' for r in rows)} points"
+    written = ["results.csv", "results.json", *extra]
+    print(f"reproduce {name}: {counted} in {time.perf_counter() - t0:.2f} s;"
+          f" wrote {path}/{', '.join(written[:-1])} and {written[-1]}", file=sys.stderr)
+    return Rows(rows)
 
 
 def sweep(spec, out: str | Path | None = None, jobs: int | None = None, resume: bool = False,

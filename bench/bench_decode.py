@@ -29,10 +29,10 @@ def run():
         for engine in ENGINES:
             rows.append({"name": f"{engine} on {arch}, closed form, per point", "value": _per_point(arch, engine) * 1e3,
                          "unit": "ms", "note": "batch 1/16, 32/64 heads, dim 64/128, context 1K/64K/512K"})
-    from attnkit.sim import reproduce_leanattention as lean
+    import attnkit
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
-        rows_ = lean.main(out=out)
+        rows_ = attnkit.reproduce("leanattention", out=out)
         rows.append({"name": "reproduce leanattention (all studies)", "value": time.perf_counter() - t0, "unit": "s",
                      "note": f"{sum(r['row'] == 'point' for r in rows_)} point rows"})
     return rows

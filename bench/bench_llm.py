@@ -3,6 +3,7 @@
 import tempfile
 import time
 
+import attnkit
 from attnkit.sim import reproduce_llm
 
 
@@ -12,7 +13,7 @@ def run():
     with tempfile.TemporaryDirectory() as out:
         for _ in range(3):
             t0 = time.perf_counter()
-            rows = reproduce_llm.main(out=out)
+            rows = attnkit.reproduce("llm", out=out)
             best = min(best, time.perf_counter() - t0)
     n = sum(r["row"] == "point" for r in rows)
     return [{"name": "reproduce llm: full study, files written (best of 3)", "value": best, "unit": "s",

@@ -5,14 +5,15 @@ import time
 from pathlib import Path
 
 from attnkit.reports.render import render
-from attnkit.sim.reproduce_fusemax import run as reproduce, write
+from attnkit.sim.reproduce_fusemax import COLUMNS, run as reproduce
+from attnkit.sim.result import write_results
 
 
 def run():
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         rows = reproduce()
-        write(rows, Path(tmp) / "reproduce")
+        write_results(rows, Path(tmp) / "reproduce", COLUMNS)
         t_rep = time.perf_counter() - t0
         out = render([Path(tmp) / "reproduce"], Path(tmp) / "report")
     return [

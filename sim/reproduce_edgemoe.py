@@ -16,7 +16,7 @@ the effect of experts and port width, and the paper's figures from
 ``configs/anchors/edgemoe.yaml`` (display only; ANCHORS.md has no latency for
 Edge-MoE, so no ratio is computed against a paper latency).
 
-Also writes ``DIR/derivation.md``: every stage of one dense and one MoE layer
+Also writes ``DIR/derivation.md`` (:func:`files`): every stage of one dense and one MoE layer
 with its loops (trip count x II), compute, memory and weight-load cycles, at
 each port width. ``models``/``seq_lens`` filters do not apply (one model, one
 length) and are refused.
@@ -24,17 +24,11 @@ length) and are refused.
 
 from __future__ import annotations
 
-import json
-import sys
-import time
-from pathlib import Path
-
 from attnkit import config
 from attnkit.errors import AttnkitError
 from attnkit.models.edgemoe import EdgeMoeParams
 from attnkit.sim import api
 from attnkit.sim.engines.edgemoe import derive
-from attnkit.sim.result import write_results
 
 ARCH, WORKLOAD = "zcu102-edgemoe", "m3vit"
 PORTS = (256, 128)
@@ -43,7 +37,6 @@ COLUMNS = ["row", "axi_bits", "active_experts", "layer", "stage", "cycles", "lat
            "metric", "ours", "paper", "ratio"]
 POINT_COLUMNS = ["axi_bits", "active_experts", "layer", "stage", "cycles", "latency_s", "share"]
 SUMMARY_COLUMNS = ["metric", "axi_bits", "active_experts", "ours", "paper", "ratio"]
-DEFAULT_OUT = "build/reproduce/edgemoe"
 
 
 def anchors() -> dict:
@@ -67,7 +60,10 @@ def _points(bits: int, experts: int, result) -> list[dict]:
     return rows
 
 
-def run(sets=()) -> tuple[list[dict], dict]:
+def run(sets=(), models=None, seq_lens=None) -> list[dict]:
+    if models or seq_lens:
+        raise AttnkitError("reproduce edgemoe runs one model (M3ViT, 129 tokens): --models and --seq-lens do not"
+                           " apply (use --set workload.KEY=VALUE)")
     ref = anchors()
     rows, totals, results = [], {}, {}
     for bits, experts, s in configurations(sets):
@@ -103,7 +99,7 @@ def run(sets=()) -> tuple[list[dict], dict]:
                       ("energy_efficiency_vs_cpu", "energy efficiency vs CPU (paper only)")):
         summary.append({"row": "summary", "metric": what, "axi_bits": None, "active_experts": None,
                         "ours": None, "paper": ref[key], "ratio": None})
-    return rows + summary, results
+    return rows + summary
 
 
 def derivation(sets=()) -> str:
@@ -128,23 +124,16 @@ def derivation(sets=()) -> str:
     return "\n".join(lines)
 
 
-def write(rows: list[dict], out: str | Path) -> Path:
-    return write_results(rows, out, COLUMNS)
+def files(sets=()) -> dict[str, str]:
+    return {"derivation.md": derivation(sets)}
 
 
-def main(sets=(), out=DEFAULT_OUT, models=None, seq_lens=None) -> list[dict]:
-    if models or seq_lens:
-        raise AttnkitError("reproduce edgemoe runs one model (M3ViT, 129 tokens): --models and --seq-lens do not"
-                           " apply (use --set workload.KEY=VALUE)")
-    t0 = time.perf_counter()
-    rows, results = run(sets)
-    path = write(rows, out)
-    (path / "derivation.md").write_text(derivation(sets))
+def configuration(sets=(), models=None) -> dict:
     arch_sets, wl_sets = api.split_sets(sets)
-    (path / "config.json").write_text(json.dumps({
-        "sets": list(sets), "runs": [{"axi_bits": b, "active_experts": e} for b, e, _ in configurations(sets)],
-        "archs": {ARCH: config.to_data(api.load_arch(ARCH, arch_sets))},
-        "workloads": {WORKLOAD: config.to_data(api.load_workload(WORKLOAD, wl_sets))}}, indent=1))
-    print(f"reproduce edgemoe: {len(results)} configurations in {time.perf_counter() - t0:.2f} s;"
-          f" wrote {path}/results.csv, results.json and derivation.md", file=sys.stderr)
-    return rows
+    return {"sets": list(sets), "runs": [{"axi_bits": b, "active_experts": e} for b, e, _ in configurations(sets)],
+            "archs": {ARCH: config.to_data(api.load_arch(ARCH, arch_sets))},
+            "workloads": {WORKLOAD: config.to_data(api.load_workload(WORKLOAD, wl_sets))}}
+
+
+def counted(rows: list[dict]) -> str:
+    return f"{len({(r['axi_bits'], r['active_experts']) for r in rows if r['row'] == 'point'})} configurations"

@@ -22,17 +22,12 @@ left out, since the paper did not publish other array sizes).
 
 from __future__ import annotations
 
-import json
-import sys
-import time
-from pathlib import Path
 from statistics import fmean, geometric_mean
 
 from attnkit import config
 from attnkit.sim import engines
 from attnkit.sim.api import load_arch, load_workload, split_sets
 from attnkit.sim.energy import CONFIG_DIR, load_table
-from attnkit.sim.result import write_results
 
 DESIGNS = {                     # design: (arch config, attention engine)
     "flat": ("flat", "flat"),
@@ -147,14 +142,9 @@ def _get(d, *keys):
     return d
 
 
-def write(rows: list[dict], out: str | Path) -> Path:
-    return write_results(rows, out, COLUMNS)
-
-
 POINT_COLUMNS = ["model", "seq_len", "design", "scope", "latency_s", "paper_latency_s", "latency_ratio",
                  "speedup_vs_flat", "energy_vs_flat", "util_2d", "util_1d", "dram_bytes", "paper_dram_bytes"]
 SUMMARY_COLUMNS = ["metric", "scope", "model", "design", "ours", "paper", "ratio"]
-DEFAULT_OUT = "build/reproduce/fusemax"
 
 
 def configuration(sets=(), models=None) -> dict:
@@ -163,13 +153,3 @@ def configuration(sets=(), models=None) -> dict:
     return {"sets": list(sets),
             "archs": {a: config.to_data(load_arch(a, arch_sets)) for a in dict.fromkeys(a for a, _ in DESIGNS.values())},
             "workloads": {m: config.to_data(load_workload(m, wl_sets)) for m in (models or anchors()["models"])}}
-
-
-def main(sets=(), out=DEFAULT_OUT, models=None, seq_lens=None) -> list[dict]:
-    t0 = time.perf_counter()
-    rows = run(sets, models, seq_lens)
-    path = write(rows, out)
-    (path / "config.json").write_text(json.dumps(configuration(sets, models), indent=1))
-    print(f"reproduce fusemax: {sum(r['row'] == 'point' for r in rows)} points in"
-          f" {time.perf_counter() - t0:.2f} s; wrote {path}/results.csv and results.json", file=sys.stderr)
-    return rows

@@ -24,10 +24,7 @@ is a stored result.
 
 from __future__ import annotations
 
-import json
 import sys
-import time
-from pathlib import Path
 from statistics import fmean
 
 from attnkit import config
@@ -35,14 +32,12 @@ from attnkit.errors import AttnkitError
 from attnkit.sim import engines
 from attnkit.sim.api import load_arch, load_workload, split_sets
 from attnkit.sim.energy import load_table
-from attnkit.sim.result import write_results
 
 MODELS = ("llama3-8b", "llama3-70b")
 LAYERS = {"llama3-8b": 32, "llama3-70b": 80}          # ANCHORS.md, public model cards
 SEQ_LENS = (4096, 8192, 16384, 32768, 65536, 131072)
 DESIGNS = {"fusemax": ("fusemax", "fusemax"), "flat": ("flat", "flat"), "unfused": ("unfused", "unfused")}
 DECODE = {"tpot_attn_s": "fusemax-decode", "tpot_attn_a100_s": "a100"}   # column: arch of engine lean
-DEFAULT_OUT = "build/reproduce/llm"
 
 POINT_COLUMNS = ["model", "seq_len", "design", "causal", "kv_heads", "latency_s", "energy_pj", "util_2d",
                  "dram_bytes", "causal_speedup", "gqa_speedup", "gqa_dram_factor", "speedup_vs_flat",
@@ -137,22 +132,8 @@ def summary(rows: list[dict]) -> list[dict]:
     return out
 
 
-def write(rows: list[dict], out: str | Path) -> Path:
-    return write_results(rows, out, COLUMNS)
-
-
 def configuration(sets=(), models=None) -> dict:
     arch_sets, wl_sets = split_sets(sets)
     return {"sets": list(sets), "layers": LAYERS, "decode_archs": DECODE,
             "archs": {a: config.to_data(load_arch(a, arch_sets)) for a in dict.fromkeys(a for a, _ in DESIGNS.values())},
             "workloads": {m: config.to_data(load_workload(m, wl_sets)) for m in (models or MODELS)}}
-
-
-def main(sets=(), out=DEFAULT_OUT, models=None, seq_lens=None) -> list[dict]:
-    t0 = time.perf_counter()
-    rows = run(sets, models, seq_lens)
-    path = write(rows, out)
-    (path / "config.json").write_text(json.dumps(configuration(sets, models), indent=1))
-    print(f"reproduce llm: {sum(r['row'] == 'point' for r in rows)} points in {time.perf_counter() - t0:.2f} s;"
-          f" wrote {path}/results.csv and results.json", file=sys.stderr)
-    return rows

@@ -46,8 +46,8 @@ def test_flashdecoding_split_heuristic():
 
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory):
-    from attnkit.sim import reproduce_leanattention as lean
-    return lean.main(out=tmp_path_factory.mktemp("lean"))
+    import attnkit
+    return attnkit.reproduce("leanattention", out=tmp_path_factory.mktemp("lean"))
 
 
 def _summary(rows, metric, study="a100", units=None, context=None):
@@ -190,7 +190,8 @@ def test_report_draws_both_decode_families(rows, tmp_path):
     from attnkit.reports import fig_decode_speedup, fig_decode_timeline
     from attnkit.reports.data import load
     from attnkit.sim import reproduce_leanattention as lean
-    tables = load(lean.write(rows, tmp_path))
+    from attnkit.sim.result import write_results
+    tables = load(write_results(rows, tmp_path, lean.COLUMNS))
     assert [t.kind for t in tables] == ["decode"]
     speed = fig_decode_speedup.figures(tables)
     timeline = fig_decode_timeline.figures(tables)

@@ -96,8 +96,8 @@ def test_wrong_kinds_refused():
 
 
 def test_reproduce_edgemoe(tmp_path):
-    from attnkit.sim import reproduce_edgemoe as rep
-    rows = rep.main(out=tmp_path)
+    import attnkit
+    rows = attnkit.reproduce("edgemoe", out=tmp_path)
     totals = {(r["axi_bits"], r["active_experts"]): r["cycles"] for r in rows
               if r["row"] == "point" and r["layer"] == "image"}
     assert set(totals) == {(256, 16), (256, 2), (128, 16), (128, 2)}
@@ -107,7 +107,8 @@ def test_reproduce_edgemoe(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text()) == rows
     assert "| qk |" in (tmp_path / "derivation.md").read_text()
     with pytest.raises(AttnkitError, match="--models"):
-        rep.main(out=tmp_path, models=["bert"])
+        attnkit.reproduce("edgemoe", out=tmp_path / "refused", models=["bert"])
+    assert not (tmp_path / "refused").exists()
 
 
 @pytest.mark.parametrize("sets", [[], ["workload.cls_token=false"], ["workload.width=272"], ["attention.lanes=8"]])

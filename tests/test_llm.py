@@ -9,7 +9,8 @@ from math import ceil
 
 import pytest
 
-from attnkit.sim import engines, reproduce_fusemax, reproduce_llm
+import attnkit
+from attnkit.sim import engines, reproduce_fusemax
 from attnkit.sim.api import load_arch, load_workload, simulate
 from attnkit.sim.energy import load_table
 from attnkit.sim.engines.attention import TILE_PIPE, layer_gemms
@@ -179,7 +180,7 @@ def test_bert_qkv_gemm_keeps_an_operand_resident():
 
 
 def test_reproduce_llm(tmp_path):
-    rows = reproduce_llm.main(out=tmp_path, seq_lens=[4096, 65536])
+    rows = attnkit.reproduce("llm", out=tmp_path, seq_lens=[4096, 65536])
     pts = [r for r in rows if r["row"] == "point"]
     assert len(pts) == 2 * 2 * 3
     for r in pts:

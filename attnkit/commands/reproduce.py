@@ -1,11 +1,16 @@
 """attnkit reproduce TARGET: rerun a paper's evaluation with the simulator, beside the paper's figures.
 
 Targets are the modules ``attnkit.sim.reproduce_<target>``, found by name
-(see :func:`attnkit.api.reproduce_targets`). Each defines
-``main(sets, out, models, seq_lens) -> rows`` (rows with ``"row"`` either
-``"point"`` or ``"summary"``), ``POINT_COLUMNS`` and ``SUMMARY_COLUMNS`` (what
-a person is shown), and writes DIR/results.csv and DIR/results.json
-(default build/reproduce/TARGET).
+(see :func:`attnkit.api.reproduce_targets`). A target only computes rows; it
+defines ``run(sets=(), models=None, seq_lens=None) -> rows`` (rows with
+``"row"`` either ``"point"`` or ``"summary"``; a filter it cannot apply raises
+AttnkitError), ``COLUMNS`` (results.csv's), ``POINT_COLUMNS`` and
+``SUMMARY_COLUMNS`` (what a person is shown), and optionally
+``configuration(sets, models)`` (config.json), ``files(sets)`` (more files)
+and ``counted(rows)`` (what the progress line counts).
+:func:`attnkit.api.reproduce` runs it, times it, writes DIR/results.csv,
+DIR/results.json and those files (default build/reproduce/TARGET) and prints
+one progress line to stderr.
 """
 
 from __future__ import annotations
