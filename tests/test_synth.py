@@ -95,3 +95,24 @@ def test_synth_records_make_a_report(tmp_path, cache):
     assert any("synth-resources" in f for f in map(str, out["figures"]))
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "Resources per block, size and target" in md and "xczu9eg" in md and "ice40up5k" in md
+
+
+def test_attention_records_are_drawn_against_array_size():
+    """The size figure names each design from its parameters (no sets = the shipped 4x4, d16, exact engine)
+    and keeps one point per size, preferring the placed-and-routed record."""
+    from attnkit.reports import fig_synth
+    from attnkit.reports.data import Table
+
+    def rec(sets, luts, fmax=None):
+        return {"block": "attention", "target": "ecp5", "device": "lfe5um-85f", "sets": sets, "luts": luts,
+                "ffs": luts // 3, "dsps": 1, "brams": 0, "carry": 0, "fmax_mhz": fmax, "fits": True}
+    f16 = ["numerics.acc_frac_bits=16", "numerics.acc_rounding=AP_RND"]
+    rows = [rec(["array_2d.rows=2", "array_2d.cols=2"], 100), rec([], 400), rec(f16, 300),
+            rec(f16, 300, fmax=29.4), rec(["array_2d.rows=8", "array_2d.cols=8"], 1600)]
+    assert fig_synth.label(rows[1]) == "attention 4x4 d16 exact" and fig_synth.label(rows[2]) == \
+        "attention 4x4 d16 F16 RND"
+    figs = {f.name: f for f in fig_synth.figures([Table("synth", "t", rows)])}
+    size = figs["synth-attention-size"].table
+    assert [(r["format"], r["array"], r["luts"], r["fmax_mhz"]) for r in size] == \
+        [("F16 RND", "4x4", 300, 29.4), ("exact", "2x2", 100, None), ("exact", "4x4", 400, None),
+         ("exact", "8x8", 1600, None)]
