@@ -77,6 +77,9 @@ def apply_sets(data: dict, sets: Iterable[str], cls: type | None = None) -> dict
     A key must exist in ``data`` or, when ``cls`` (the dataclass ``data``
     describes) is given, be one of its fields: a file need not list a field
     that has a default for ``--set`` to change it, but a typo is refused.
+    Setting one field of a nested dataclass the file leaves out (or writes as
+    text, like ``ap_fixed<16,4>``) edits that field of the value the parent
+    gives it (its default or default_factory), keeping the other fields.
     """
     data = copy.deepcopy(data)
     for item in sets:
@@ -98,9 +101,35 @@ def apply_sets(data: dict, sets: Iterable[str], cls: type | None = None) -> dict
             if depth == len(parts) - 1:
                 node[part] = value
             else:
+                if fields.get(part) is not None:
+                    node[part] = _nested_data(node_cls, part, node.get(part, dataclasses.MISSING),
+                                              f"--set {key}: cannot edit {'.'.join(parts[:depth + 1])}")
                 node_cls = fields.get(part)
-                node = node.setdefault(part, {}) if node_cls is not None else node[part]
+                node = node[part]
     return data
+
+
+def _nested_data(parent: type, name: str, current: Any, where: str) -> Any:
+    """The plain data of dataclass field ``name`` of ``parent`` as a mapping one of its fields can be set in.
+
+    Absent from the data: the parent's default for the field, in full (not the
+    nested class's own defaults, which the parent may override). Text (a
+    ``from_string`` format): parsed. A mapping is kept: the file's keys, the
+    nested class's defaults for the rest, as :func:`build` reads it.
+    """
+    f = next(f for f in dataclasses.fields(parent) if f.name == name)
+    tp = typing.get_type_hints(parent)[name]
+    if current is dataclasses.MISSING:
+        if f.metadata.get("required"):
+            return {}                   # the file must give it; build says so
+        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        return to_data(default) if dataclasses.is_dataclass(default) else {}
+    if isinstance(current, str) and hasattr(tp, "from_string"):
+        try:
+            return to_data(tp.from_string(current))
+        except ValueError as e:
+            raise ConfigError(f"{where}: {e}") from None
+    return current
 
 
 def _field_types(cls) -> dict[str, type]:

@@ -59,3 +59,57 @@ def test_every_engine_refuses_an_energy_table_of_other_widths(arch, workload):
     with pytest.raises(AttnkitError, match=r"global_buffer.read moves 4096 bits, but the architecture's "
                                            r"global_buffer width is 2048 bits"):
         api.simulate(arch, workload, sets=["global_buffer.row_bits=2048"])
+
+
+# --- --set of one field of a nested format the YAML leaves implicit ---------------------------------------------
+# The parent dataclass's default (its default_factory) is the value the field has; an override edits exactly
+# that one field of it, not a fresh instance of the nested class with that class's own defaults.
+
+def _one_field_changed(before, after, path: str, value):
+    """``after`` equals ``before`` but for the dotted ``path``, which holds ``value``."""
+    from attnkit.config import to_data
+    a, b = to_data(before), to_data(after)
+    node = a
+    *parents, leaf = path.split(".")
+    for p in parents:
+        node = node[p]
+    assert node[leaf] != value, f"{path} already {value!r}: the check would prove nothing"
+    node[leaf] = value
+    assert b == a
+
+
+@pytest.mark.parametrize("arch,path,value", [
+    # out_fmt is not in the YAML: the golden default ap_fixed<16,4,AP_RND,AP_SAT>, not QFormat() = <16,8,TRN,WRAP>
+    ("attention-numerics", "numerics.out_fmt.frac_bits", 10),
+    ("attention-numerics", "numerics.partial_fmt.rounding", "AP_RND"),
+    # exp is in the YAML without in_fmt: ExpParams' in_fmt default (ap_fixed<16,6>), not QFormat's
+    ("attention-numerics", "numerics.exp.in_fmt.frac_bits", 12),
+    # exp is not in the YAML at all: EdgeMoeNumerics' own exp unit (10 table bits, saturating formats)
+    ("zcu102-edgemoe", "numerics.exp.table_bits", 9),
+    ("zcu102-edgemoe", "numerics.recip.iters", 3),
+    ("zcu102-edgemoe", "numerics.recip.work_fmt.rounding", "AP_RND"),
+])
+def test_set_one_field_of_a_nested_default_keeps_the_others(arch, path, value):
+    before = api.load_arch(arch)
+    after = api.load_arch(arch, [f"{path}={value}"])
+    _one_field_changed(before, after, path, value)
+
+
+def test_set_one_field_of_a_format_the_yaml_gives_as_text():
+    # zcu102-edgemoe.yaml writes act_fmt as ap_fixed<32,10,AP_TRN,AP_WRAP>
+    before = api.load_arch("zcu102-edgemoe")
+    assert str(before.numerics.act_fmt) == "ap_fixed<32,10,AP_TRN,AP_WRAP>"
+    after = api.load_arch("zcu102-edgemoe", ["numerics.weight_fmt.overflow=AP_SAT"])
+    assert str(after.numerics.weight_fmt) == "ap_fixed<16,2,AP_TRN,AP_SAT>"
+    _one_field_changed(before, after, "numerics.weight_fmt.overflow", "AP_SAT")
+
+
+def test_set_on_a_nested_default_still_refuses_typos_and_bad_text(tmp_path):
+    with pytest.raises(ConfigError, match=r"--set numerics.out_fmt.frac_bitz: unknown key 'frac_bitz' at "
+                                          r"numerics.out_fmt \(known: frac_bits, int_bits, overflow, rounding, signed\)"):
+        api.load_arch("attention-numerics", ["numerics.out_fmt.frac_bitz=10"])
+    path = tmp_path / "arch.yaml"
+    path.write_text((api.resolve("zcu102-edgemoe", "arch")).read_text().replace("ap_fixed<16,2,", "ap_fixed<16;2,"))
+    with pytest.raises(ConfigError, match=r"--set numerics.weight_fmt.overflow: cannot edit numerics.weight_fmt: "
+                                          r"cannot parse fixed-point format 'ap_fixed<16;2,"):
+        api.load_arch(path, ["numerics.weight_fmt.overflow=AP_SAT"])
