@@ -1,0 +1,209 @@
+"""The attention engine under Verilator with the clock and the stimulus in C++: no Python per cycle.
+
+``run(sets, vectors, seed)`` checks the same problems as
+:mod:`attnkit.testbench.attention_tb` (its :func:`problem`, :func:`beats`,
+back-pressure rounds and the golden :func:`attnkit.models.attention.attention`),
+bit for bit through :class:`attnkit.testbench.scoreboard.Scoreboard`, and each
+problem's cycles against the ``rtl-attention`` cycle prediction. It returns
+the record ``attnkit rtl-test attention --fast`` prints (vectors, mismatches,
+latency_errors, cycles, predicted_cycles, sim_wall_s, build_s, ...).
+
+The pieces, for other uses:
+
+- :func:`build` compiles a block's Verilog with ``stream_harness.cpp`` (a
+  generic Verilator main for one input stream ``i`` and one output stream
+  ``o`` of any payload width) into ``build/rtl/<block>-fast-<hash>/obj/harness``,
+  keyed by the Verilog and the tool arguments; a second build of the same
+  design only recompiles the harness if it changed.
+- :func:`simulate` writes the problems' input beats to one file, runs the
+  binary (reset, every beat handshaken on ``i``, ``o.ready`` dropped at
+  random where asked, a per-problem cycle limit) and returns per problem the
+  output beats, cycles (less stalls) and stalls, and the wall time of the C++
+  cycle loop alone.
+- :func:`prepare` and :func:`score` are the attention testbench's stimulus
+  and check, split so a test can tamper with an expectation in between.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import struct
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from attnkit.errors import AttnkitError
+from attnkit.hw import blocks
+from attnkit.testbench import runner, toolchain
+
+HARNESS = Path(__file__).with_name("stream_harness.cpp")
+# Verilator's own arguments as the cocotb runner builds with; the class is always Vdut for the harness.
+FAST_ARGS = runner.VERILATOR_ARGS + ["--prefix", "Vdut"]
+STALL_ONE = 1 << 16            # the harness's unit of P(o.ready low)
+
+
+def _words(bits: int) -> int:
+    return -(-bits // 32)
+
+
+def build(block_name: str, params, build_root: str | Path = "build/rtl", verilog: str | None = None,
+          log: Callable[[str], None] = lambda msg: None) -> tuple[Path, float]:
+    """Compile ``block_name`` (built from ``params``) with the stream harness; returns (binary, seconds)."""
+    reason = toolchain.unavailable_reason("verilator")
+    if reason:
+        raise AttnkitError(f"--fast: {reason}")
+    block = blocks.get(block_name)
+    verilog = verilog if verilog is not None else blocks.verilog_text(block, params)
+    key = hashlib.sha256(f"fast:{FAST_ARGS}:{runner.VERILATOR_MAKEFLAGS}:{verilog}".encode()).hexdigest()[:12]
+    build_dir = Path(build_root).resolve() / f"{block.name}-fast-{key}"
+    obj = build_dir / "obj"
+    src = build_dir / f"{block.name}.v"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    if not src.exists() or src.read_text() != verilog:
+        src.write_text(verilog)
+    log_path = build_dir / "build.log"
+    t0 = time.perf_counter()
+    with open(log_path, "a") as out:
+        def sh(cmd):
+            out.write("$ " + shlex.join(cmd) + "\n")
+            out.flush()
+            if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode:
+                raise AttnkitError(f"verilator could not build {block.name} with the stream harness (see {log_path})")
+
+        if not (obj / "Vdut.mk").exists():   # verilate once per design; make below redoes only what changed
+            log(f"verilating {block.name} ({len(verilog) // 1000} kB of Verilog) in {build_dir}")
+            sh(["verilator", *FAST_ARGS, "--cc", "--exe", "--top-module", block.name, "--Mdir", str(obj),
+                "-o", "harness", str(HARNESS), str(src)])
+        sh(["make", "-s", "-C", str(obj), "-f", "Vdut.mk", f"-j{os.cpu_count() or 1}",
+            *shlex.split(runner.VERILATOR_MAKEFLAGS), "harness"])
+    return obj / "harness", time.perf_counter() - t0
+
+
+@dataclass
+class Stimulus:
+    """One problem for the harness: input beats (ints), how many output beats, P(o.ready low)."""
+    beats: list[int]
+    out_beats: int
+    p_stall: float = 0.0
+
+
+def simulate(binary: Path, stimuli: list[Stimulus], in_bits: int, out_bits: int, cycle_limit: int,
+             seed: int = 1, work_dir: str | Path | None = None) -> dict:
+    """Run ``binary`` on ``stimuli``; returns outputs (per problem, a list of ints), cycles, stalls,
+    status ("ok" or "watchdog") and wall_s (the C++ cycle loop only)."""
+    iw, ow = _words(in_bits), _words(out_bits)
+    work = Path(work_dir or binary.parent)
+    work.mkdir(parents=True, exist_ok=True)
+    tag = f"{os.getpid()}-{time.monotonic_ns()}"
+    inp, outp = work / f"in-{tag}.bin", work / f"out-{tag}.bin"
+    with open(inp, "wb") as f:
+        f.write(b"ATSI" + struct.pack("<III", iw, ow, len(stimuli)) + struct.pack("<QQ", seed, cycle_limit))
+        for s in stimuli:
+            f.write(struct.pack("<III", len(s.beats), s.out_beats, min(STALL_ONE - 1, round(s.p_stall * STALL_ONE))))
+            f.write(b"".join(int(b).to_bytes(4 * iw, "little") for b in s.beats))
+    try:
+        proc = subprocess.run([str(binary), str(inp), str(outp)], capture_output=True, text=True)
+        if proc.returncode or not outp.exists():
+            raise AttnkitError(f"the stream harness failed ({proc.returncode}): {proc.stderr.strip()}")
+        data = outp.read_bytes()
+    finally:
+        inp.unlink(missing_ok=True)
+        outp.unlink(missing_ok=True)
+    if data[:4] != b"ATSO":
+        raise AttnkitError(f"the stream harness wrote no result: {proc.stderr.strip()}")
+    done, status = struct.unpack_from("<II", data, 4)
+    (wall,) = struct.unpack_from("<d", data, 12)
+    pos, outputs, cycles, stalls = 20, [], [], []
+    for _ in range(done):
+        c, st, n = struct.unpack_from("<QQI", data, pos)
+        pos += 20
+        row = 4 * ow
+        outputs.append([int.from_bytes(data[pos + j * row: pos + (j + 1) * row], "little") for j in range(n)])
+        pos += n * row
+        cycles.append(c)
+        stalls.append(st)
+    return {"outputs": outputs, "cycles": cycles, "stalls": stalls, "wall_s": wall,
+            "status": {0: "ok", 1: "watchdog"}.get(status, f"status {status}"), "message": proc.stderr.strip()}
+
+
+@dataclass
+class Case:
+    """One attention problem: its kind, the golden output rows and the harness stimulus."""
+    kind: str
+    want: list[tuple]
+    stimulus: Stimulus
+
+
+def prepare(p, vectors: int, seed: int) -> tuple[list[Case], float]:
+    """The problems attention_tb checks for this seed (same generator, kinds and back-pressure rounds)
+    with their golden outputs; returns (cases, seconds in the golden model)."""
+    from attnkit.models.attention import attention
+    from attnkit.testbench.attention_tb import P_STALL, backpressure, beats, problem
+
+    rng = np.random.default_rng(seed)
+    cases, t0 = [], time.perf_counter()
+    for k in range(vectors):
+        q, kk, v, mask, kind = problem(p, k, rng)
+        want = attention(q, kk, v, p.numerics, mask=mask, causal=p.causal, tile_k=p.rows)
+        cases.append(Case(kind, [tuple(r) for r in want.tolist()],
+                          Stimulus(beats(p, q, kk, v, mask), p.seq_len, P_STALL if backpressure(k) else 0.0)))
+    return cases, time.perf_counter() - t0
+
+
+def score(p, cases: list[Case], sim: dict, predicted: int) -> dict:
+    """Every output row against the golden one, and every problem's cycles against ``predicted``."""
+    from attnkit.testbench.attention_tb import unpack
+    from attnkit.testbench.scoreboard import Scoreboard
+
+    d, ow = p.head_dim, p.numerics.out_fmt.width
+    sb = Scoreboard("out", [])
+    for k, case in enumerate(cases):
+        sb.expect(case.want)
+        if k >= len(sim["outputs"]):
+            continue
+        for r, value in enumerate(sim["outputs"][k]):
+            sb.check(tuple(unpack(value, d, ow)), problem=k, kind=case.kind, row=r)
+        if len(sim["outputs"][k]) < len(case.want):
+            sb.drop_pending(problem=k)
+    r = sb.result()
+    cyc = sim["cycles"]
+    return {"vectors": len(cyc), "mismatches": r["mismatches"] + r["missing"],
+            "latency_errors": sum(c != predicted for c in cyc) + (len(cases) - len(cyc)),
+            "cycles": cyc[0] if cyc else 0, "predicted_cycles": predicted,
+            "cycles_per_problem": sorted(set(cyc)), "output_stalls": sum(sim["stalls"]),
+            "first_mismatches": r["first_mismatches"]}
+
+
+def run(sets: Iterable[str] = (), vectors: int = 100, seed: int = 1, build_root: str | Path = "build/rtl",
+        log: Callable[[str], None] = lambda msg: None) -> dict:
+    """Build, simulate and check ``vectors`` attention problems; the ``rtl-test --fast`` record."""
+    from attnkit.sim.engines.rtl_attention import cycles as predict
+
+    sets = list(sets)
+    if vectors < 1:
+        raise AttnkitError(f"--vectors {vectors}: expected at least 1")
+    p = blocks.get("attention").load_params(sets)
+    log(f"rtl-test attention --fast: {p.rows}x{p.cols}, d={p.head_dim}, N={p.seq_len}, {vectors} vectors, seed {seed}")
+    binary, build_s = build("attention", p, build_root, log=log)
+    log(f"built in {build_s:.1f} s; golden model for {vectors} problems")
+    cases, model_s = prepare(p, vectors, seed)
+    predicted = predict(p, "event")
+    # a problem takes its predicted cycles plus its stalls (each output row waits a geometric number)
+    limit = 2 * predicted + 1000 + 20 * p.seq_len
+    t0 = time.perf_counter()
+    sim = simulate(binary, [c.stimulus for c in cases], p.payload_width, p.head_dim * p.numerics.out_fmt.width,
+                   limit, seed=seed)
+    run_s = time.perf_counter() - t0
+    result = {"block": "attention", "simulator": "verilator-fast", **score(p, cases, sim, predicted), "seed": seed,
+              "sets": sets, "sim_wall_s": round(sim["wall_s"], 4), "model_wall_s": round(model_s, 4),
+              "cycles_per_s": round((sum(sim["cycles"]) + sum(sim["stalls"])) / sim["wall_s"]) if sim["wall_s"] > 0 else 0,
+              "build_s": round(build_s, 3), "run_s": round(run_s, 3), "log": str(binary.parent.parent / "build.log")}
+    if sim["status"] != "ok":
+        result["watchdog"] = f"attention --fast: {sim['message']} (seed {seed})"
+    return result
