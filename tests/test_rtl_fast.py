@@ -1,0 +1,77 @@
+"""The attention engine in the C++ stream harness (:mod:`attnkit.testbench.fast`): bit- and cycle-exact.
+
+Default suite: a 2x2, d 8, causal N 13 build, eight problems (the four kinds,
+then the same with random back-pressure), checked against the golden model
+and the cycle prediction; then the same simulated outputs scored against a
+tampered expectation and a wrong prediction (the checks can fail), and a
+cycle limit below the problem's length (the watchdog ends the run).
+Slow (``make test-slow``): 16x16, head dim 64, N 1024, two problems.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from attnkit.hw import blocks
+from attnkit.sim.engines.rtl_attention import cycles as predict
+from attnkit.testbench import fast
+from conftest import require_simulator
+
+pytestmark = pytest.mark.rtl
+
+BUILD = Path(__file__).resolve().parent.parent / "build" / "rtl-tests"
+SMALL = ["array_2d.rows=2", "array_2d.cols=2", "workload.head_dim=8", "workload.seq_len=13", "workload.causal=true"]
+BIG = ["array_2d.rows=16", "array_2d.cols=16", "workload.head_dim=64", "workload.seq_len=1024"]
+
+
+@pytest.fixture(scope="module")
+def small():
+    require_simulator("verilator")
+    p = blocks.get("attention").load_params(SMALL)
+    binary, _ = fast.build("attention", p, BUILD)
+    cases, _ = fast.prepare(p, 8, seed=21)
+    sim = fast.simulate(binary, [c.stimulus for c in cases], p.payload_width,
+                        p.head_dim * p.numerics.out_fmt.width, cycle_limit=10 * predict(p, "event"), seed=21)
+    return p, binary, cases, sim
+
+
+def test_fast_bit_and_cycle_exact(small):
+    p, _, cases, sim = small
+    predicted = predict(p, "event")
+    r = fast.score(p, cases, sim, predicted)
+    assert sim["status"] == "ok"
+    assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (8, 0, 0), r["first_mismatches"]
+    assert r["cycles_per_problem"] == [predicted]
+    assert sum(sim["stalls"][:4]) == 0 and all(s > 0 for s in sim["stalls"][4:])   # back-pressure from problem 4
+
+
+def test_fast_catches_a_wrong_value_and_wrong_cycles(small):
+    p, _, cases, sim = small
+    k, row, e = 5, 7, 3
+    want = list(cases[k].want[row])
+    want[e] += 1
+    cases = list(cases)
+    cases[k] = fast.Case(cases[k].kind, cases[k].want[:row] + [tuple(want)] + cases[k].want[row + 1:], cases[k].stimulus)
+    r = fast.score(p, cases, sim, predict(p, "event"))
+    assert r["mismatches"] == 1
+    assert f"[{e}]: got {want[e] - 1}, expected {want[e]}" in r["first_mismatches"][0]
+    assert f"'problem': {k}" in r["first_mismatches"][0] and f"'row': {row}" in r["first_mismatches"][0]
+    assert fast.score(p, cases, sim, predict(p, "event") + 1)["latency_errors"] == 8
+
+
+def test_fast_watchdog(small):
+    p, binary, cases, _ = small
+    sim = fast.simulate(binary, [c.stimulus for c in cases[:2]], p.payload_width,
+                        p.head_dim * p.numerics.out_fmt.width, cycle_limit=100)
+    assert sim["status"] == "watchdog" and "limit 100" in sim["message"]
+    r = fast.score(p, cases[:2], sim, predict(p, "event"))
+    assert r["mismatches"] > 0 and r["latency_errors"] == 2
+
+
+@pytest.mark.slow
+def test_fast_16x16_d64_n1024():
+    require_simulator("verilator")
+    # the build root `attnkit rtl-test --fast` uses: the 16x16 model takes long to compile, once
+    r = fast.run(BIG, vectors=2, seed=3, build_root=BUILD.parent / "rtl")
+    assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (2, 0, 0), r["first_mismatches"]
+    assert r["cycles_per_problem"] == [r["predicted_cycles"]]
