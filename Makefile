@@ -165,6 +165,10 @@ lint: setup
 	$(PY) -m attnkit.hw.lint mac
 	$(PY) -m attnkit.hw.lint gelu
 	$(PY) -m attnkit.hw.lint softmax
+	$(PY) -m attnkit.hw.lint exp
+	$(PY) -m attnkit.hw.lint recip
+	$(PY) -m attnkit.hw.lint merge
+	$(PY) -m attnkit.hw.lint decode
 
 bench: setup
 	$(PY) bench/run.py

@@ -53,7 +53,7 @@ is offered and not taken the host waits (the cores go on).
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -61,7 +61,7 @@ from amaranth.lib.wiring import In, Out
 from attnkit.hw.decode_params import ITEM_OVERHEAD, RtlDecodeParams
 from attnkit.hw.exp import Exp2Mantissa
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_signed_var
-from attnkit.hw.merge import merge_comb, partial_layout
+from attnkit.hw.merge import fit_unsigned, merge_comb, partial_layout
 from attnkit.hw.merge_params import MergeParams
 from attnkit.hw.recip import RecipMantissa, leading_one
 from attnkit.models.fixed import Overflow, QFormat, Rounding
@@ -76,6 +76,15 @@ def merge_params(p: RtlDecodeParams) -> MergeParams:
 
 def lanes_layout(p: RtlDecodeParams) -> data.ArrayLayout:
     return data.ArrayLayout(partial_layout(merge_params(p)), p.group)
+
+
+def pick(elems, index: Value) -> Value:
+    """``elems[index]``, the table padded with zeros to every value of ``index``'s width: what an ``Array``
+    reads past its end anyway (the counters step one past their tables), made explicit so that the
+    generated case statement is complete."""
+    elems = [Value.cast(x) for x in elems]
+    pad = (1 << len(index)) - len(elems)
+    return Array(elems + [Const(0, elems[0].shape())] * pad)[index]
 
 
 class DecodeCore(wiring.Component):
@@ -103,10 +112,10 @@ class DecodeCore(wiring.Component):
         n_items = len(self.items)
 
         # descriptor ROM (the stream-K assignment of this core)
-        rom_q = Array(Const(g, range(max(2, p.kv_groups))) for g, _, _ in items)
-        rom_base = Array(Const(g * N, range(max(2, p.kv_rows))) for g, _, _ in items)
-        rom_a = Array(Const(a, range(N + 1)) for _, a, _ in items)
-        rom_last = Array(Const(b - 1, range(N + 1)) for _, _, b in items)
+        rom_q = [Const(g, range(max(2, p.kv_groups))) for g, _, _ in items]
+        rom_base = [Const(g * N, range(max(2, p.kv_rows))) for g, _, _ in items]
+        rom_a = [Const(a, range(N + 1)) for _, a, _ in items]
+        rom_last = [Const(b - 1, range(N + 1)) for _, _, b in items]
 
         IDLE, FETCH, LATCH, STREAM, DRAIN, FIN, DONE = range(7)
         state = Signal(range(7))
@@ -118,10 +127,18 @@ class DecodeCore(wiring.Component):
         lg = p.rows_per_beat.bit_length() - 1
         r = Signal(range(max(2, p.kv_rows + N + 1)))
         sel = Signal(range(max(2, p.rows_per_beat)))
-        m.d.comb += [r.eq(rom_base[j] + key), self.q_addr.eq(rom_q[j]), self.kv_addr.eq(r >> lg),
+        m.d.comb += [r.eq(pick(rom_base, j) + key), self.q_addr.eq(pick(rom_q, j)), self.kv_addr.eq(r >> lg),
                      issue.eq(state == STREAM), self.p_addr.eq(j)]
         m.d.sync += sel.eq(r[:lg] if lg else 0)
 
+        # the key and drain counters step outside the state switch, which then assigns state and j in its last
+        # case (the Verilog case statements are complete)
+        with m.If(state == LATCH):
+            m.d.sync += key.eq(pick(rom_a, j))
+        with m.Elif(state == STREAM):
+            m.d.sync += [key.eq(key + 1), cnt.eq(0)]
+        with m.Elif(state == DRAIN):
+            m.d.sync += cnt.eq(cnt + 1)
         with m.Switch(state):
             with m.Case(IDLE):           # doubles as the query fetch of range 0
                 with m.If(self.run):
@@ -129,18 +146,16 @@ class DecodeCore(wiring.Component):
             with m.Case(FETCH):          # q_addr shows range j; its data is latched next cycle
                 m.d.sync += state.eq(LATCH)
             with m.Case(LATCH):
-                m.d.sync += [state.eq(STREAM), key.eq(rom_a[j])]
+                m.d.sync += state.eq(STREAM)
             with m.Case(STREAM):
-                m.d.sync += key.eq(key + 1)
-                with m.If(key == rom_last[j]):
-                    m.d.sync += [state.eq(DRAIN), cnt.eq(0)]
+                with m.If(key == pick(rom_last, j)):
+                    m.d.sync += state.eq(DRAIN)
             with m.Case(DRAIN):
-                m.d.sync += cnt.eq(cnt + 1)
                 with m.If(cnt == PIPE_CYCLES - 1):
                     m.d.sync += state.eq(FIN)
             with m.Case(FIN):            # the partial of range j is written
                 m.d.sync += [j.eq(j + 1), state.eq(Mux(j == n_items - 1, DONE, FETCH))]
-            with m.Case(DONE):
+            with m.Default():            # DONE (and the unused code 7)
                 with m.If(~self.run):
                     m.d.sync += [state.eq(IDLE), j.eq(0)]
         # ---- the key pipeline: s1 (K/V data), s2 (logit registered, exp in), s4 (exp out, accumulate)
@@ -199,8 +214,8 @@ class DecodeCore(wiring.Component):
             left = max(0, fo.frac_bits - num.mantissa_bits)
             lane = self.p_data[g]
             m.d.comb += [lane.m.eq(mx),
-                         lane.l.eq(saturate_or_wrap(shift_signed_var(l_acc[g], shp, p.l_acc_width, fl.rounding,
-                                                                     max_left=left), fl))]
+                         lane.l.eq(fit_unsigned(shift_signed_var(l_acc[g], shp, p.l_acc_width, fl.rounding,
+                                                                 max_left=left), fl))]
             for f in range(D):
                 m.d.comb += lane.o[f].eq(saturate_or_wrap(shift_signed_var(o_acc[g][f], shp + fi, p.o_acc_width,
                                                                            fo.rounding, max_left=left), fo))
@@ -275,30 +290,30 @@ class DecodeEngine(wiring.Component):
         # ---- host: per KV group, wait for its pieces, fold them, normalise, emit G rows
         pieces = p.pieces()
         steps = [(c, j, k == len(ps) - 1) for ps in pieces for k, (c, j) in enumerate(ps)]
-        ready = Array(Cat(*[flags[c][j] for c, j in ps]).all() for ps in pieces)
+        ready = [Cat(*[flags[c][j] for c, j in ps]).all() for ps in pieces]
         S = len(steps)
-        st_core = Array(Const(c, range(max(2, U))) for c, _, _ in steps)
-        st_item = Array(Const(j, range(max(2, max(len(x.items) for x in cores)))) for _, j, _ in steps)
-        st_last = Array(Const(int(last), 1) for _, _, last in steps)
+        st_core = [Const(c, range(max(2, U))) for c, _, _ in steps]
+        st_item = [Const(j, range(max(2, max(len(x.items) for x in cores)))) for _, j, _ in steps]
+        st_last = [Const(int(last), 1) for _, _, last in steps]
 
         WAIT, READ, FOLD, NORM, RECIP, EMIT = range(6)
         hs = Signal(range(6))
         head = Signal(range(max(2, H)))
         sp = Signal(range(max(2, S + 1)))
         issue = Signal()
-        m.d.comb += issue.eq(((hs == WAIT) & (state == RUN) & ready[head]) | (hs == READ))
+        m.d.comb += issue.eq(((hs == WAIT) & (state == RUN) & pick(ready, head)) | (hs == READ))
         for c in range(U):
-            m.d.comb += pmems[c].addr.eq(st_item[sp])
+            m.d.comb += pmems[c].addr.eq(pick(st_item, sp))
         rd_valid, rd_first, rd_core = Signal(), Signal(), Signal(range(max(2, U)))
         m.d.sync += rd_valid.eq(issue)
         with m.If(issue):
-            m.d.sync += [rd_first.eq(hs == WAIT), rd_core.eq(st_core[sp]), sp.eq(sp + 1)]
-            with m.If(st_last[sp]):
+            m.d.sync += [rd_first.eq(hs == WAIT), rd_core.eq(pick(st_core, sp)), sp.eq(sp + 1)]
+            with m.If(pick(st_last, sp)):
                 m.d.sync += hs.eq(FOLD)
             with m.Else():
                 m.d.sync += hs.eq(READ)
 
-        pdata = lay(Array(pm.data for pm in pmems)[rd_core])
+        pdata = lay(pick([pm.data for pm in pmems], rd_core))
         acc = Signal(lay)
         mp = merge_params(p)
         merged = Signal(lay)
@@ -334,8 +349,10 @@ class DecodeEngine(wiring.Component):
                 m.d.sync += out_rows[g].eq(Cat(*outs))
 
         emit_g = Signal(range(max(2, G)))
-        m.d.comb += [self.o.valid.eq(hs == EMIT), self.o.p.eq(Array(out_rows)[emit_g])]
+        m.d.comb += [self.o.valid.eq(hs == EMIT), self.o.p.eq(pick(out_rows, emit_g))]
         with m.Switch(hs):
+            with m.Case(WAIT, READ):  # the fold's issue logic above
+                pass
             with m.Case(FOLD):       # the last piece is folded in this cycle
                 m.d.sync += hs.eq(NORM)
             with m.Case(NORM):       # the reciprocal unit takes l
@@ -343,8 +360,10 @@ class DecodeEngine(wiring.Component):
             with m.Case(RECIP):
                 with m.If(recips[0].o.valid):
                     m.d.sync += [hs.eq(EMIT), emit_g.eq(0)]
-            with m.Case(EMIT):
-                with m.If(self.o.ready):
+            with m.Default():        # EMIT; the unused codes 6 and 7 go back to WAIT
+                with m.If(hs != EMIT):
+                    m.d.sync += hs.eq(WAIT)
+                with m.Elif(self.o.ready):
                     m.d.sync += emit_g.eq(emit_g + 1)
                     with m.If(emit_g == G - 1):
                         m.d.sync += [hs.eq(WAIT), head.eq(head + 1)]

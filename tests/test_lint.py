@@ -5,9 +5,12 @@ import pytest
 from attnkit.hw.lint import GENERATOR_STYLE, lint
 
 SMALL = ["array_2d.rows=2", "array_2d.cols=2", "workload.head_dim=8", "workload.seq_len=13", "workload.causal=true"]
+# 3 cores (tables and core selects not a power of two long), GQA with 2 query heads per KV head
+DECODE_3 = ["units=3", "workload.heads=8", "workload.kv_heads=4", "workload.context=9"]
 
 
-@pytest.mark.parametrize("block,sets", [("mac", []), ("attention", SMALL), ("attention", [])])
+@pytest.mark.parametrize("block,sets", [("mac", []), ("attention", SMALL), ("attention", []), ("exp", []),
+                                        ("recip", []), ("merge", []), ("decode", DECODE_3)])
 def test_only_generator_style_warnings(block, sets, tmp_path):
     kinds = lint(block, sets, tmp_path)
     assert set(kinds) <= GENERATOR_STYLE, {k: n for k, n in kinds.items() if k not in GENERATOR_STYLE}
