@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shlex
 import struct
 import subprocess
@@ -80,6 +81,11 @@ def build(block_name: str, params, build_root: str | Path = "build/rtl", verilog
             log(f"verilating {block.name} ({len(verilog) // 1000} kB of Verilog) in {build_dir}")
             sh(["verilator", *FAST_ARGS, "--cc", "--exe", "--top-module", block.name, "--Mdir", str(obj),
                 "-o", "harness", str(HARNESS), str(src)])
+        # the member holding the clock's last value for edge detection (see stream_harness.cpp)
+        prev = sorted(set(re.findall(r"\b__Vtrigprevexpr___TOP__clk__\d+\b", (obj / "Vdut___024root.h").read_text())))
+        clock_h = f"#define CLK_PREV {prev[0]}\n" if len(prev) == 1 else "// no single clock edge member: settle every cycle\n"
+        if not (obj / "harness_clock.h").exists() or (obj / "harness_clock.h").read_text() != clock_h:
+            (obj / "harness_clock.h").write_text(clock_h)
         sh(["make", "-s", "-C", str(obj), "-f", "Vdut.mk", f"-j{os.cpu_count() or 1}",
             *shlex.split(runner.VERILATOR_MAKEFLAGS), "harness"])
     return obj / "harness", time.perf_counter() - t0
@@ -94,9 +100,10 @@ class Stimulus:
 
 
 def simulate(binary: Path, stimuli: list[Stimulus], in_bits: int, out_bits: int, cycle_limit: int,
-             seed: int = 1, work_dir: str | Path | None = None) -> dict:
+             seed: int = 1, work_dir: str | Path | None = None, settle_every_cycle: bool = False) -> dict:
     """Run ``binary`` on ``stimuli``; returns outputs (per problem, a list of ints), cycles, stalls,
-    status ("ok" or "watchdog") and wall_s (the C++ cycle loop only)."""
+    status ("ok" or "watchdog") and wall_s (the C++ cycle loop only). ``settle_every_cycle`` runs the
+    harness's reference clocking (an evaluation with the clock low in every cycle)."""
     iw, ow = _words(in_bits), _words(out_bits)
     work = Path(work_dir or binary.parent)
     work.mkdir(parents=True, exist_ok=True)
@@ -108,7 +115,8 @@ def simulate(binary: Path, stimuli: list[Stimulus], in_bits: int, out_bits: int,
             f.write(struct.pack("<III", len(s.beats), s.out_beats, min(STALL_ONE - 1, round(s.p_stall * STALL_ONE))))
             f.write(b"".join(int(b).to_bytes(4 * iw, "little") for b in s.beats))
     try:
-        proc = subprocess.run([str(binary), str(inp), str(outp)], capture_output=True, text=True)
+        proc = subprocess.run([str(binary), str(inp), str(outp)] + (["--settle-every-cycle"] if settle_every_cycle else []),
+                              capture_output=True, text=True)
         if proc.returncode or not outp.exists():
             raise AttnkitError(f"the stream harness failed ({proc.returncode}): {proc.stderr.strip()}")
         data = outp.read_bytes()
