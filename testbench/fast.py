@@ -47,6 +47,17 @@ HARNESS = Path(__file__).with_name("stream_harness.cpp")
 # Verilator's own arguments as the cocotb runner builds with; the class is always Vdut for the harness.
 FAST_ARGS = runner.VERILATOR_ARGS + ["--prefix", "Vdut"]
 STALL_ONE = 1 << 16            # the harness's unit of P(o.ready low)
+VERILATED, MADE_WITH = "verilated.ok", "make_flags.txt"   # stamps in the object directory
+# gcc -O3 on the model of a large design (16x16, d 64: 6 MB of Verilog) takes far longer than the
+# simulation it saves, so such models compile at -O1.
+BIG_VERILOG_CHARS = 2_000_000
+
+
+def make_flags_for(verilog: str) -> str:
+    """The make variables the model compiles with: the cocotb runner's, -O1 for large designs."""
+    if len(verilog) > BIG_VERILOG_CHARS:
+        return runner.VERILATOR_MAKEFLAGS.replace("OPT_FAST=-O3", "OPT_FAST=-O1")
+    return runner.VERILATOR_MAKEFLAGS
 
 
 def _words(bits: int) -> int:
@@ -77,17 +88,25 @@ def build(block_name: str, params, build_root: str | Path = "build/rtl", verilog
             if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode:
                 raise AttnkitError(f"verilator could not build {block.name} with the stream harness (see {log_path})")
 
-        if not (obj / "Vdut.mk").exists():   # verilate once per design; make below redoes only what changed
+        if not (obj / VERILATED).exists():   # verilate once per design; make below redoes only what changed
             log(f"verilating {block.name} ({len(verilog) // 1000} kB of Verilog) in {build_dir}")
             sh(["verilator", *FAST_ARGS, "--cc", "--exe", "--top-module", block.name, "--Mdir", str(obj),
                 "-o", "harness", str(HARNESS), str(src)])
+            (obj / VERILATED).touch()
+        make_flags = make_flags_for(verilog)
+        if (obj / MADE_WITH).exists() and (obj / MADE_WITH).read_text() != make_flags:
+            for f in [*obj.glob("*.o"), *obj.glob("*.a"), *obj.glob("*.gch"), obj / "harness"]:
+                f.unlink(missing_ok=True)   # objects compiled with other flags
+        (obj / MADE_WITH).write_text(make_flags)
         # the member holding the clock's last value for edge detection (see stream_harness.cpp)
         prev = sorted(set(re.findall(r"\b__Vtrigprevexpr___TOP__clk__\d+\b", (obj / "Vdut___024root.h").read_text())))
         clock_h = f"#define CLK_PREV {prev[0]}\n" if len(prev) == 1 else "// no single clock edge member: settle every cycle\n"
         if not (obj / "harness_clock.h").exists() or (obj / "harness_clock.h").read_text() != clock_h:
             (obj / "harness_clock.h").write_text(clock_h)
         sh(["make", "-s", "-C", str(obj), "-f", "Vdut.mk", f"-j{os.cpu_count() or 1}",
-            *shlex.split(runner.VERILATOR_MAKEFLAGS), "harness"])
+            *shlex.split(make_flags), "harness"])
+        if make_flags != runner.VERILATOR_MAKEFLAGS:
+            log(f"compiled with {make_flags} ({len(verilog) // 1000} kB of Verilog)")
     return obj / "harness", time.perf_counter() - t0
 
 
