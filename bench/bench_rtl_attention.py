@@ -1,30 +1,52 @@
-"""The RTL attention engine: simulated cycles per second under Verilator (cocotb) and Amaranth's Python simulator.
+"""The RTL attention engine: simulated cycles per second under Verilator (cocotb and the C++ harness) and Amaranth.
 
 Same engine (4x4 array, head dim 16, 72 tokens: the shipped rtl-attention
-configs), same stimulus. Verilator's figure is the testbench's simulated
-cycles over the wall time spent in the simulator and its drive loop (the
-golden model's time is excluded; cocotb start-up is outside the loop);
-the Amaranth figure is a whole problem in ``amaranth.sim``.
+configs), same stimulus: the 24 problems of seed 1, back-pressure rounds
+included. The cocotb figure is the testbench's simulated cycles over the wall
+time spent in the simulator and its drive loop (the golden model's time is
+excluded; cocotb start-up is outside the loop). The fast figure
+(:mod:`attnkit.testbench.fast`, ``rtl-test --fast``) is the C++ harness's
+simulated cycles (stalls included) over the wall time of its cycle loop; its
+CPU-time figure (the harness process's user time, file reading included) says
+what the machine's other load takes away. The Amaranth figure is a whole
+problem in ``amaranth.sim``. All three are checked bit for bit and cycle for
+cycle before they count.
 """
 
+import resource
 import tempfile
+import time
 
 import numpy as np
 
 from attnkit.hw import attention_pysim, blocks
-from attnkit.testbench import runner
+from attnkit.sim.engines.rtl_attention import cycles as predict
+from attnkit.testbench import fast, runner
 from attnkit.testbench.attention_tb import problem
 
 SETS = ["array_2d.rows=4", "array_2d.cols=4", "workload.head_dim=16", "workload.seq_len=72"]
+PROBLEMS = 24
 
 
 def run():
     p = blocks.get("attention").load_params(SETS)
     with tempfile.TemporaryDirectory() as tmp:
         runner.run("attention", SETS, vectors=1, seed=1, build_root=tmp)   # build outside the timing
-        r = runner.run("attention", SETS, vectors=24, seed=1, build_root=tmp)
+        r = runner.run("attention", SETS, vectors=PROBLEMS, seed=1, build_root=tmp)
+        binary, build_s = fast.build("attention", p, tmp)
+        cases, _ = fast.prepare(p, PROBLEMS, seed=1)
+        t0 = time.perf_counter()
+        cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+        sim = fast.simulate(binary, [c.stimulus for c in cases], p.payload_width,
+                            p.head_dim * p.numerics.out_fmt.width, cycle_limit=10 * predict(p, "event"), seed=1)
+        cpu_s = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - cpu0
+        process_s = time.perf_counter() - t0
     assert r["mismatches"] == 0 and r["latency_errors"] == 0, r["first_mismatches"]
+    f = fast.score(p, cases, sim, r["predicted_cycles"])
+    assert (f["vectors"], f["mismatches"], f["latency_errors"]) == (PROBLEMS, 0, 0), f["first_mismatches"]
     veri = r["vectors"] * r["cycles"] / r["sim_wall_s"]
+    fast_cycles = sum(sim["cycles"]) + sum(sim["stalls"])
+    fast_rate, fast_cpu_rate = fast_cycles / sim["wall_s"], fast_cycles / cpu_s
     rng = np.random.default_rng(1)
     a = attention_pysim.run(p, [problem(p, 0, rng)[:4]])
     assert a["cycles"] == [r["cycles"]]
@@ -32,9 +54,16 @@ def run():
     return [
         {"name": "rtl_attention 4x4 d16 N72: cocotb + Verilator", "value": veri, "unit": "cycles/s",
          "note": f"{r['vectors']} problems x {r['cycles']} cycles in {r['sim_wall_s']} s"},
+        {"name": "rtl_attention 4x4 d16 N72: C++ harness + Verilator (--fast)", "value": fast_rate, "unit": "cycles/s",
+         "note": f"{fast_cycles} cycles ({sum(sim['stalls'])} stalls) in {sim['wall_s']:.3f} s of cycle loop,"
+                 f" {process_s:.3f} s with the process and files; {fast_rate / veri:.1f}x cocotb,"
+                 f" {fast_rate / ama:.0f}x Amaranth; model built in {build_s:.0f} s"},
+        {"name": "rtl_attention 4x4 d16 N72: C++ harness, per CPU second", "value": fast_cpu_rate, "unit": "cycles/s",
+         "note": f"{cpu_s:.3f} s of user time in the harness process"},
         {"name": "rtl_attention 4x4 d16 N72: Amaranth Python simulator", "value": ama, "unit": "cycles/s",
          "note": f"{a['total_cycles']} cycles in {a['wall_s']:.2f} s"},
         {"name": "rtl_attention: Verilator / Amaranth", "value": veri / ama, "unit": "x"},
+        {"name": "rtl_attention: C++ harness / cocotb", "value": fast_rate / veri, "unit": "x"},
         {"name": "rtl_attention 4x4 d16 N72: steady-state array utilisation (RTL counter)",
          "value": r["steady_util_2d"], "unit": "fraction",
          "note": f"{r['array_busy_cycles']} busy of {r['array_window_cycles']} cycles from the first QK beat to the last PV slot"},
