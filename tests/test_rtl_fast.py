@@ -8,6 +8,8 @@ cycle limit below the problem's length (the watchdog ends the run).
 Slow (``make test-slow``): 16x16, head dim 64, N 1024, two problems.
 """
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,10 @@ def test_fast_clocking_matches_the_reference(small):
     ref = fast.simulate(binary, [c.stimulus for c in cases], p.payload_width, p.head_dim * p.numerics.out_fmt.width,
                         cycle_limit=10 * predict(p, "event"), seed=21, settle_every_cycle=True)
     assert (ref["outputs"], ref["cycles"], ref["stalls"]) == (sim["outputs"], sim["cycles"], sim["stalls"])
+
+
+def test_fast_cli_refuses_other_blocks():
+    r = subprocess.run([sys.executable, "-m", "attnkit", "rtl-test", "mac", "--fast", "--vectors", "2"],
+                       capture_output=True, text=True)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("attnkit: error: --fast runs the attention block")
