@@ -5,13 +5,16 @@ group's partials are merged), four problems (one of each kind); on the same
 build, eight problems of which the last four see random output back-pressure. Slow
 (``make test-slow``): 52 problems over five builds, 2 to 4 cores, MHA, GQA
 and MQA, uneven splits (short last tiles, groups split over 2 and 3 cores),
-and a DUT with coarse partials that must be caught.
+and two wrong DUTs that must be caught: coarse partials, and a host that
+ignores ``o.ready``.
 """
 
+import re
 from pathlib import Path
 
 import pytest
 
+from attnkit.hw import mutate
 from attnkit.sim import api
 from attnkit.testbench import runner, toolchain
 
@@ -80,3 +83,18 @@ def test_testbench_catches_a_wrong_dut():
     r = runner.run("decode", _sets(2, 1, 3, 3, 4, 10, 4), vectors=4, seed=3, build_root=BUILD,
                    dut_sets=["numerics.partial_fmt.frac_bits=6", "numerics.partial_l_fmt.frac_bits=6"])
     assert r["mismatches"] > 0
+
+
+@pytest.mark.slow
+def test_testbench_catches_a_dut_that_ignores_back_pressure():
+    """A DUT whose host sees o.ready tied to 1 drops the rows offered in stall cycles: the back-pressured
+    problems must fail (rows out of place, then missing: the watchdog ends the run)."""
+    reason = toolchain.unavailable_reason("verilator")
+    assert reason is None, reason
+    r = runner.run("decode", _sets(2, 1, 3, 3, 4, 10, 4), vectors=8, seed=12, build_root=BUILD,
+                   dut_wrap=lambda c: mutate.Stuck(c, "o.ready", 1))
+    assert r["mismatches"] > 0
+    # the first four problems (no back-pressure) pass; the first wrong row is in a back-pressured one
+    wrong = [int(k) for rep in r["first_mismatches"] for k in re.findall(r"'problem': (\d+)", rep)]
+    wrong += [int(k) // 3 for k in re.findall(r"waiting for out\[(\d+)\]", r.get("watchdog", ""))]  # 3 rows each
+    assert wrong and min(wrong) >= 4, r["first_mismatches"]
