@@ -12,8 +12,16 @@ separates those from warnings that would point at the design:
 - DECLFILENAME: one file holds every module of the hierarchy.
 
 Anything else (LATCH, MULTIDRIVEN, UNDRIVEN, CASEINCOMPLETE, COMBDLY,
-BLKSEQ, ...) is a design finding. Run ``python -m attnkit.hw.lint BLOCK
-[--set k=v ...]``; the full log goes to ``build/lint/BLOCK.lint.log``.
+BLKSEQ, ...) is a design finding. Two that Amaranth designs draw, and their fixes:
+UNSIGNED (a compare constant because its operand is unsigned, such as
+clamping a sum of unsigned values at 0: clamp only the side that can
+overflow, :func:`attnkit.hw.merge.fit_unsigned`) and CASEINCOMPLETE (an
+``Array`` read whose index is wider than the table: pad it,
+:func:`attnkit.hw.decode.pick`; a ``Switch`` over a state code with unused
+values, whose trailing cases Yosys drops when they assign nothing: end it in
+``m.Default()``).
+
+Run ``python -m attnkit.hw.lint BLOCK [--set k=v ...]``; the full log goes to ``build/lint/BLOCK.lint.log``.
 """
 
 from __future__ import annotations
