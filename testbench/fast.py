@@ -6,7 +6,10 @@ back-pressure rounds and the golden :func:`attnkit.models.attention.attention`),
 bit for bit through :class:`attnkit.testbench.scoreboard.Scoreboard`, and each
 problem's cycles against the ``rtl-attention`` cycle prediction. It returns
 the record ``attnkit rtl-test attention --fast`` prints (vectors, mismatches,
-latency_errors, cycles, predicted_cycles, sim_wall_s, build_s, ...).
+latency_errors, cycles, predicted_cycles, sim_wall_s, build_s, ...). Unlike
+the cocotb testbench it samples no functional coverage and reads no
+``busy_cycles`` counter, and its back-pressure draws come from the harness's
+own generator (the same problems stall, at other cycles).
 
 The pieces, for other uses:
 
