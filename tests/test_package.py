@@ -61,6 +61,10 @@ def test_wheel_works_from_any_directory(fresh_venv, elsewhere):
     # the HLS sources are package data: C-simulation builds them from the installed package
     csim = json.loads(run([kit, "csim", "gelu", "--vectors", "200", "--json"], cwd, env).stdout)
     assert csim["kernel"] == "gelu" and csim["vectors"] == 200 and csim["mismatches"] == 0
+    # so is the C++ harness rtl-test --fast compiles
+    harness = run([fresh_venv / "python", "-c", "from attnkit.testbench import fast; print(fast.HARNESS.is_file())"],
+                  cwd, env).stdout
+    assert harness.strip() == "True"
     # the installed package is the one that ran, not the source tree
     where = run([fresh_venv / "python", "-c", "import attnkit.config as c; print(c.SHIPPED)"], cwd, env).stdout
     assert str(fresh_venv.parent) in where and str(ROOT) not in where
