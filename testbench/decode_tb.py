@@ -51,19 +51,9 @@ def backpressure(k: int) -> bool:
 
 
 def stalled_cycles(p: RtlDecodeParams, stalls) -> int:
-    """The cycles of a problem whose output rows of KV group ``i`` waited ``stalls[i]`` cycles for ``o.ready``:
-    the host's time on group ``i`` grows by that much, the cores' ranges do not move (they never wait)."""
-    from attnkit.sim.engines.rtl_decode import host_cycles, range_cycles
-    ends = {}
-    for c in range(p.units):
-        t = p.input_beats
-        for j, (_g, a, b) in enumerate(p.items(c)):
-            t += range_cycles(b - a)
-            ends[(c, j)] = t
-    host = 0
-    for ps, s in zip(p.pieces(), stalls, strict=True):
-        host = max([host] + [ends[x] for x in ps]) + host_cycles(p, len(ps)) + s
-    return host
+    """The cycles of a problem whose output rows of KV group ``i`` waited ``stalls[i]`` cycles for ``o.ready``."""
+    from attnkit.sim.engines.rtl_decode import timing
+    return timing(p, "closed", stalls)["cycles"]
 
 
 def problem(p: RtlDecodeParams, k: int, rng: np.random.Generator):

@@ -77,6 +77,23 @@ def test_event_and_closed_form_agree_on_a_sweep():
         assert cycles(p, "event") == cycles(p, "closed"), (units, kv, g, n, bn)
 
 
+def test_output_stalls_delay_the_host_only():
+    """Stalls on group i's rows lengthen the host's time on it, not the cores'; both modes agree, and the
+    problem grows by at most the stalls' sum (less when the host would have waited for pieces anyway)."""
+    from attnkit.sim.engines.rtl_decode import timing
+    rng = np.random.default_rng(5)
+    for units, kv, g, n, bn in [(2, 1, 3, 10, 4), (3, 2, 2, 33, 8), (4, 3, 1, 16, 4)]:
+        p = _params(units, 2, kv * g, kv, 4, n, bn)
+        stalls = rng.integers(0, 6, len(p.pieces())).tolist()
+        ev, cl = timing(p, "event", stalls), timing(p, "closed", stalls)
+        assert ev["cycles"] == cl["cycles"] and ev["host_busy"] == cl["host_busy"]
+        assert cl["host_busy"] == timing(p, "closed")["host_busy"] + sum(stalls)
+        assert cycles(p, "closed") <= cl["cycles"] <= cycles(p, "closed") + sum(stalls)
+        assert cl["core_busy"] == timing(p, "closed")["core_busy"]
+    with pytest.raises(ValueError, match="stall counts"):
+        timing(p, "closed", [0])
+
+
 def test_cycles_by_hand():
     """2 cores, 3 groups of 3 tiles (4+4+2 keys): core 0 does group 0 and 2 tiles of group 1, core 1 the rest."""
     p = _params(2, 1, 3, 3, 4, 10, 4)

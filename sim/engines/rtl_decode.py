@@ -57,7 +57,16 @@ def range_cycles(keys: int) -> int:
     return keys + ITEM_OVERHEAD
 
 
-def _closed(p: RtlDecodeParams) -> dict:
+def _host(p: RtlDecodeParams, stalls) -> list[int]:
+    """The host's cycles per KV group, each lengthened by the cycles its output rows waited for ``o.ready``."""
+    pieces = p.pieces()
+    stalls = [0] * len(pieces) if stalls is None else list(stalls)
+    if len(stalls) != len(pieces):
+        raise ValueError(f"{len(stalls)} stall counts for {len(pieces)} KV groups")
+    return [host_cycles(p, len(ps)) + s for ps, s in zip(pieces, stalls)]
+
+
+def _closed(p: RtlDecodeParams, stalls=None) -> dict:
     load = p.input_beats
     ends, busy = {}, []
     for c in range(p.units):
@@ -67,18 +76,17 @@ def _closed(p: RtlDecodeParams) -> dict:
             ends[(c, j)] = t
         busy.append(t - load)
     host, host_busy = 0, 0
-    for ps in p.pieces():
-        start = max([host] + [ends[x] for x in ps])
-        host = start + host_cycles(p, len(ps))
-        host_busy += host_cycles(p, len(ps))
+    for ps, d in zip(p.pieces(), _host(p, stalls)):
+        host = max([host] + [ends[x] for x in ps]) + d
+        host_busy += d
     return {"cycles": host, "core_busy": busy, "host_busy": host_busy, "load": load}
 
 
-def _event(p: RtlDecodeParams) -> dict:
+def _event(p: RtlDecodeParams, stalls=None) -> dict:
     """Discrete events: (time, kind, ...) popped in time order; a task starts when its resource is free
     and its inputs are ready, and schedules its end."""
     items = [p.items(c) for c in range(p.units)]
-    pieces = p.pieces()
+    pieces, host_time = p.pieces(), _host(p, stalls)
     waiting_for = {}                                  # (core, range) -> KV group
     for i, ps in enumerate(pieces):
         for x in ps:
@@ -98,7 +106,7 @@ def _event(p: RtlDecodeParams) -> dict:
     def host_try(now):
         nonlocal host_free, host_next, host_busy
         if host_free and host_next < len(pieces) and missing[host_next] == 0:
-            d = host_cycles(p, len(pieces[host_next]))
+            d = host_time[host_next]
             host_free = False
             host_busy += d
             push(now + d, "group_done", host_next)
@@ -124,11 +132,13 @@ def _event(p: RtlDecodeParams) -> dict:
     return {"cycles": end, "core_busy": busy, "host_busy": host_busy, "load": load}
 
 
-def timing(p: RtlDecodeParams, mode: str = "event") -> dict:
+def timing(p: RtlDecodeParams, mode: str = "event", stalls=None) -> dict:
+    """Cycles and busy times; ``stalls[i]``: cycles the output rows of KV group ``i`` waited for ``o.ready``
+    (the host waits that much longer on the group; the cores never wait)."""
     if mode == "event":
-        return _event(p)
+        return _event(p, stalls)
     if mode == "closed":
-        return _closed(p)
+        return _closed(p, stalls)
     raise ValueError(f"mode {mode!r}: expected 'closed' or 'event'")
 
 
