@@ -103,7 +103,7 @@ csim: setup
 # device prints its numbers and exit status 2; the table goes on.
 SYNTH := build/synth/table
 SYNTH_BLOCKS = $(filter-out attention,$(shell $(PY) -c "import attnkit; print(' '.join(attnkit.blocks()))"))
-# decode takes 85% of the LFE5UM-85F's LUTs: placing and routing it would take hours here, so it is left out
+# decode takes 88% of the LFE5UM-85F's LUTs: placing and routing it would take hours here, so it is left out
 SYNTH_PNR = $(filter-out decode,$(SYNTH_BLOCKS))
 SYNTH_F16 = --set numerics.acc_frac_bits=16 --set numerics.acc_rounding=AP_RND
 # $(call synth_record,NAME,ARGS): attnkit synth ARGS --json into $(SYNTH)/NAME.json
