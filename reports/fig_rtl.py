@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnkit.reports.figure import Figure, subplots
+from attnkit.reports.figure import Figure, shared_legend, subplots
 
 ORDER = 60   # place in the report
 TITLE = "RTL cycles: predicted and measured"
@@ -49,8 +49,7 @@ def figures(tables) -> list[Figure]:
     values = [r["cycles"] for r in rows] + [r["predicted_cycles"] for r in rows]
     if min(values) > 0 and max(values) / min(values) > 100:
         ax.set_yscale("log")
-    ax.legend()
-    fig.tight_layout()
+    shared_legend(fig, [ax])      # below the axes: inside, it covers the tallest bars
     table = [{"configuration": _label(r), "predicted_cycles": r["predicted_cycles"], "cycles": r["cycles"],
               "difference": r["cycles"] - r["predicted_cycles"], "vectors": r.get("vectors"),
               "mismatches": r.get("mismatches")} for r in rows]
