@@ -61,7 +61,7 @@ from amaranth.lib.wiring import In, Out
 from attnkit.hw.decode_params import ITEM_OVERHEAD, RtlDecodeParams
 from attnkit.hw.exp import Exp2Mantissa
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_signed_var
-from attnkit.hw.merge import fit_unsigned, merge_comb, partial_layout
+from attnkit.hw.merge import merge_comb, partial_layout
 from attnkit.hw.merge_params import MergeParams
 from attnkit.hw.recip import RecipMantissa, leading_one
 from attnkit.models.fixed import Overflow, QFormat, Rounding
@@ -214,8 +214,8 @@ class DecodeCore(wiring.Component):
             left = max(0, fo.frac_bits - num.mantissa_bits)
             lane = self.p_data[g]
             m.d.comb += [lane.m.eq(mx),
-                         lane.l.eq(fit_unsigned(shift_signed_var(l_acc[g], shp, p.l_acc_width, fl.rounding,
-                                                                 max_left=left), fl))]
+                         lane.l.eq(saturate_or_wrap(shift_signed_var(l_acc[g], shp, p.l_acc_width, fl.rounding,
+                                                                     max_left=left), fl))]
             for f in range(D):
                 m.d.comb += lane.o[f].eq(saturate_or_wrap(shift_signed_var(o_acc[g][f], shp + fi, p.o_acc_width,
                                                                            fo.rounding, max_left=left), fo))
@@ -234,7 +234,7 @@ class DecodeEngine(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p, num = self.p, self.p.numerics
-        D, W, G, N, H = p.head_dim, p.in_width, p.group, p.context, p.kv_groups
+        D, W, G, H = p.head_dim, p.in_width, p.group, p.kv_groups
         U = p.units
 
         # ---- buffers, loaded one beat per cycle: the Q beats of every KV group, then the K words, then the V words

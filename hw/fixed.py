@@ -35,9 +35,14 @@ def round_shift(value: Value, shift: int, rounding: Rounding) -> Value:
 
 
 def saturate_or_wrap(value: Value, fmt: QFormat) -> Value:
-    """Fit ``value`` (already at ``fmt``'s scale) into ``fmt``'s width by its overflow mode."""
+    """Fit ``value`` (already at ``fmt``'s scale) into ``fmt``'s width by its overflow mode. An unsigned
+    ``value`` cannot fall below a ``min_raw`` of 0 or less, so it is clamped at the top only (no
+    comparison that is always false, which lint flags as UNSIGNED)."""
     if fmt.overflow is Overflow.AP_SAT:
-        value = Mux(value > fmt.max_raw, fmt.max_raw, Mux(value < fmt.min_raw, fmt.min_raw, value))
+        if not value.shape().signed and fmt.min_raw <= 0:
+            value = Mux(value > fmt.max_raw, fmt.max_raw, value)
+        else:
+            value = Mux(value > fmt.max_raw, fmt.max_raw, Mux(value < fmt.min_raw, fmt.min_raw, value))
     low = value[:fmt.width]
     return low.as_signed() if fmt.signed else low
 

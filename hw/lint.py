@@ -14,8 +14,8 @@ separates those from warnings that would point at the design:
 Anything else (LATCH, MULTIDRIVEN, UNDRIVEN, CASEINCOMPLETE, COMBDLY,
 BLKSEQ, ...) is a design finding. Two that Amaranth designs draw, and their fixes:
 UNSIGNED (a compare constant because its operand is unsigned, such as
-clamping a sum of unsigned values at 0: clamp only the side that can
-overflow, :func:`attnkit.hw.merge.fit_unsigned`) and CASEINCOMPLETE (an
+clamping a sum of unsigned values at 0: :func:`attnkit.hw.fixed.saturate_or_wrap`
+clamps an unsigned value at the top only) and CASEINCOMPLETE (an
 ``Array`` read whose index is wider than the table: pad it,
 :func:`attnkit.hw.decode.pick`; a ``Switch`` over a state code with unused
 values, whose trailing cases Yosys drops when they assign nothing: end it in

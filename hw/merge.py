@@ -28,14 +28,13 @@ engine's host uses for its fold (one merge per cycle).
 
 from __future__ import annotations
 
-from amaranth.hdl import EnableInserter, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import EnableInserter, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.fixed import saturate_or_wrap, shift_right_var
 from attnkit.hw.merge_params import MergeParams
 from attnkit.hw.pipeline import stream_pipeline
-from attnkit.models.fixed import Overflow, QFormat
 
 
 def partial_layout(p: MergeParams) -> data.StructLayout:
@@ -53,25 +52,14 @@ def _aligned(m: Module, a, b, p: MergeParams, sync: bool, name: str):
     return mx, da, db
 
 
-def fit_unsigned(value: Value, fmt: QFormat) -> Value:
-    """:func:`saturate_or_wrap` for an unsigned ``value`` (``l``: shifted sums of non-negative values) into the
-    unsigned ``fmt``: it can only overflow at the top, so only the top is clamped (the bottom clamp,
-    ``value < 0``, could never fire)."""
-    if value.shape().signed or fmt.signed:
-        raise ValueError(f"fit_unsigned: an unsigned value into an unsigned format, not {value.shape()} into {fmt}")
-    if fmt.overflow is Overflow.AP_SAT:
-        value = Mux(value > fmt.max_raw, fmt.max_raw, value)
-    return value[:fmt.width]
-
-
 def _sum(p: MergeParams, a, b, da, db):
     """The merged ``(o list, l)`` of two partials whose shifts are ``da``, ``db``."""
     num = p.numerics
     fo, fl = num.partial_fmt, num.partial_l_fmt
     o = [saturate_or_wrap(shift_right_var(a.o[k], da, p.o_width, fo.rounding)
                           + shift_right_var(b.o[k], db, p.o_width, fo.rounding), fo) for k in range(p.head_dim)]
-    l = fit_unsigned(shift_right_var(a.l, da, p.l_width, fl.rounding)
-                     + shift_right_var(b.l, db, p.l_width, fl.rounding), fl)
+    l = saturate_or_wrap(shift_right_var(a.l, da, p.l_width, fl.rounding)
+                         + shift_right_var(b.l, db, p.l_width, fl.rounding), fl)
     return o, l
 
 

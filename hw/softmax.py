@@ -184,7 +184,7 @@ class Softmax(wiring.Component):
         sh = Signal(signed(len(z) + abs(base).bit_length() + 2))
         m.d.comb += sh.eq(base + z_hold)
         shifted = shift_signed_var(recip.o.p, sh, wf.width, rp.out_fmt.rounding, max_left=max(0, -base))
-        out = saturate_or_wrap(shifted + Const(0, signed(2)), rp.out_fmt)   # as signed: no constant compare
+        out = saturate_or_wrap(shifted, rp.out_fmt)
         with m.If(recip.o.valid):
             m.d.sync += [r_reg.eq(Mux(pos_hold, out, rp.out_fmt.max_raw)), busy.eq(0)]
         return m
