@@ -1,5 +1,10 @@
 """Helpers shared by the test modules."""
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from attnkit.testbench import toolchain
@@ -12,3 +17,14 @@ def require_simulator(sim: str) -> None:
     assert sim != "verilator" or reason is None, reason
     if reason:
         pytest.skip(reason)
+
+
+def rtl_test_cli(block: str, sets=(), vectors: int = 8, seed: int = 2026) -> dict:
+    """``attnkit rtl-test BLOCK --json`` as a user runs it (a new process, from the repository root); its
+    record, after checking it exited 0."""
+    cmd = [sys.executable, "-m", "attnkit", "rtl-test", block, "--vectors", str(vectors), "--seed", str(seed), "--json"]
+    for s in sets:
+        cmd += ["--set", s]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert p.returncode == 0, p.stderr[-2000:]
+    return json.loads(p.stdout)

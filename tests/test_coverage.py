@@ -3,9 +3,6 @@ that `rtl-test attention --json` reports every declared bin hit for a suitable r
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +11,7 @@ import pytest
 from attnkit.hw import blocks
 from attnkit.testbench.attention_tb import KINDS, backpressure, problem
 from attnkit.testbench.coverage import POINTS, AttentionCoverage, summary
+from conftest import rtl_test_cli
 
 RAGGED = ["array_2d.rows=2", "array_2d.cols=2", "workload.head_dim=8", "workload.seq_len=7"]
 
@@ -63,13 +61,7 @@ def test_two_instances_do_not_share_bins():
 @pytest.mark.slow
 @pytest.mark.rtl
 def test_rtl_test_reports_every_declared_bin_hit():
-    root = Path(__file__).resolve().parents[1]
-    cmd = [sys.executable, "-m", "attnkit", "rtl-test", "attention", "--vectors", "8", "--seed", "2026", "--json"]
-    for s in RAGGED:
-        cmd += ["--set", s]
-    p = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
-    assert p.returncode == 0, p.stderr[-2000:]
-    r = json.loads(p.stdout)
+    r = rtl_test_cli("attention", RAGGED)
     assert r["mismatches"] == 0 and r["latency_errors"] == 0 and r["output_stalls"] > 0
     assert r["coverage_total"] == {"hit": 21, "declared": 21, "missed": {}}
     assert {name: c["hit"] for name, c in r["coverage"].items()} == {name: len(b) for name, b in POINTS.items()}

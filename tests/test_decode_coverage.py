@@ -3,15 +3,11 @@ which bins, and that `rtl-test decode --json` runs of two configurations togethe
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from attnkit.hw import blocks
 from attnkit.testbench.coverage import DecodeCoverage, decode_bins, merged, summary
+from conftest import rtl_test_cli
 
 # units = 3, block_n = 8 (configs/arch/rtl-decode-2core.yaml): one head over all three cores (MHA), and four
 # KV heads of two tiles each over 3 + 3 + 2 tiles (GQA): heads in one piece and in two, cores crossing and not
@@ -69,16 +65,9 @@ def test_no_single_lean_schedule_merges_both_one_and_all_pieces():
 @pytest.mark.slow
 @pytest.mark.rtl
 def test_rtl_test_runs_hit_every_declared_decode_bin():
-    root = Path(__file__).resolve().parents[1]
     reports = []
     for sets in (MHA_3, GQA_3):
-        # 8 problems: the second round of the four kinds runs with back-pressure
-        cmd = [sys.executable, "-m", "attnkit", "rtl-test", "decode", "--vectors", "8", "--seed", "2026", "--json"]
-        for s in sets:
-            cmd += ["--set", s]
-        p = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
-        assert p.returncode == 0, p.stderr[-2000:]
-        r = json.loads(p.stdout)
+        r = rtl_test_cli("decode", sets)   # 8 problems: the second round of the four kinds is back-pressured
         assert r["mismatches"] == 0 and r["latency_errors"] == 0
         assert r["coverage_total"] == summary(r["coverage"])
         reports.append(r["coverage"])
