@@ -32,7 +32,7 @@ def attention_size(r) -> dict | None:
     from attnkit.hw import blocks
     try:
         p = blocks.get("attention").load_params(_sets(r))
-    except Exception:        # a record from another version of the block: fall back to its sets
+    except ValueError:       # sets another version of the block took (ConfigError): fall back to the sets
         return None
     f = p.numerics.acc_frac_bits
     fmt = "exact" if f is None else f"F{f} {p.numerics.acc_rounding.name.removeprefix('AP_')}"
