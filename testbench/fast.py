@@ -103,9 +103,7 @@ def build(block_name: str, params, build_root: str | Path = "build/rtl", verilog
             for f in [*obj.glob("*.o"), *obj.glob("*.a"), *obj.glob("*.gch"), obj / "harness"]:
                 f.unlink(missing_ok=True)   # objects compiled with other flags
         (obj / MADE_WITH).write_text(make_flags)
-        # the member holding the clock's last value for edge detection (see stream_harness.cpp)
-        prev = sorted(set(re.findall(r"\b__Vtrigprevexpr___TOP__clk__\d+\b", (obj / "Vdut___024root.h").read_text())))
-        clock_h = f"#define CLK_PREV {prev[0]}\n" if len(prev) == 1 else "// no single clock edge member: settle every cycle\n"
+        clock_h = clock_header(obj)
         if not (obj / "harness_clock.h").exists() or (obj / "harness_clock.h").read_text() != clock_h:
             (obj / "harness_clock.h").write_text(clock_h)
         sh(["make", "-s", "-C", str(obj), "-f", "Vdut.mk", f"-j{os.cpu_count() or 1}",
@@ -113,6 +111,18 @@ def build(block_name: str, params, build_root: str | Path = "build/rtl", verilog
         if make_flags != runner.VERILATOR_MAKEFLAGS:
             log(f"compiled with {make_flags} ({len(verilog) // 1000} kB of Verilog)")
     return obj / "harness", time.perf_counter() - t0
+
+
+def clock_header(obj: Path) -> str:
+    """``harness_clock.h`` for the model in ``obj``: the Verilator internals the harness's cheaper
+    clocking needs (see stream_harness.cpp), defined only where this Verilator generated them."""
+    prev = sorted(set(re.findall(r"\b__Vtrigprevexpr___TOP__clk__\d+\b", (obj / "Vdut___024root.h").read_text())))
+    if len(prev) != 1:
+        return "// no single clock edge member: settle every cycle\n"
+    code = "".join(f.read_text() for f in sorted(obj.glob("Vdut___024root__*.cpp")))
+    phases = all(re.search(rf"^bool Vdut___024root___eval_phase__{ph}\(Vdut___024root\* vlSelf\) {{", code, re.M)
+                 for ph in ("act", "nba"))
+    return f"#define CLK_PREV {prev[0]}\n" + ("#define EDGE_EVAL 1\n" if phases else "")
 
 
 @dataclass
