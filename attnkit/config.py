@@ -41,20 +41,65 @@ def required(default: Any) -> Any:
     return dataclasses.field(default=default, metadata={"required": True})
 
 
-def load_yaml(path: str | Path) -> Any:
-    """Read a YAML file, turning I/O and syntax errors into one-line ConfigErrors."""
+def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> Any:
+    """Read a YAML file, turning I/O and syntax errors into one-line ConfigErrors.
+
+    A mapping with ``extends: NAME`` is that config with this file's keys laid
+    over it: mappings merge key by key, any other value (a list, a number)
+    replaces the base's. NAME resolves like a command-line name, in the folder
+    this file is in (``arch``, ``workloads``, ...; a file extending its own
+    name gets the next one on the search path), or is a path relative to this
+    file. So a design that differs from another in a few keys states only
+    those, and a value derived once lives in one file.
+    """
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
     try:
-        return yaml.safe_load(text)
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(f"{path}: {where}YAML syntax error: {problem}") from None
+    if isinstance(data, dict) and "extends" in data:
+        data = dict(data)
+        base = _base_path(path, data.pop("extends"))
+        if base.resolve() in {p.resolve() for p in (*_chain, path)}:
+            cycle = " -> ".join(str(p) for p in (*_chain, path, base))
+            raise ConfigError(f"{path}: extends: a cycle ({cycle})")
+        base_data = load_yaml(base, (*_chain, path))
+        if not isinstance(base_data, dict):
+            raise ConfigError(f"{path}: extends: {base} is not a mapping")
+        data = _overlay(base_data, data)
+    return data
+
+
+def _base_path(path: Path, name: Any) -> Path:
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{path}: extends: expected a config name or path, got {_describe(name)}")
+    if name.endswith(_SUFFIXES) or "/" in name:
+        return path.parent / name
+    folder = path.parent.name if path.parent.name in FOLDERS else None
+    if folder is None:
+        raise ConfigError(f"{path}: extends: {name!r} is a name, but {path.parent} is not one of the config folders "
+                          f"({', '.join(FOLDERS)}); give a path relative to the file")
+    # the first file of that name on the search path other than this one, so that ./configs/arch/a100.yaml
+    # can extend the shipped a100
+    found = [c for c in candidates(name, folder) if c.resolve() != path.resolve()]
+    if not found:
+        looked = ", ".join(str(root / folder) for _, root in search_path())
+        raise ConfigError(f"{path}: extends: no other {folder} config named {name!r} (looked in: {looked})")
+    return found[0]
+
+
+def _overlay(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _overlay(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def to_data(obj: Any) -> Any:

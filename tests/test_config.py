@@ -113,3 +113,55 @@ def test_set_on_a_nested_default_still_refuses_typos_and_bad_text(tmp_path):
     with pytest.raises(ConfigError, match=r"--set numerics.weight_fmt.overflow: cannot edit numerics.weight_fmt: "
                                           r"cannot parse fixed-point format 'ap_fixed<16;2,"):
         api.load_arch(path, ["numerics.weight_fmt.overflow=AP_SAT"])
+
+
+# --- extends: a config as another one with a few keys changed -------------------------------------
+
+def test_extends_overlays_mappings_key_by_key(tmp_path, monkeypatch):
+    from attnkit import config
+    (tmp_path / "configs" / "arch").mkdir(parents=True)
+    (tmp_path / "configs" / "arch" / "big.yaml").write_text(
+        "extends: fusemax\nname: big\narray_2d: {rows: 512}\nglobal_buffer: {bytes: 33554432}\n")
+    monkeypatch.chdir(tmp_path)
+    base, big = api.load_arch("fusemax"), api.load_arch("big")
+    assert (big.name, big.array_2d.rows, big.global_buffer.bytes) == ("big", 512, 33554432)
+    assert big.array_2d.cols == base.array_2d.cols and big.array_1d == base.array_1d   # the rest inherited
+    assert big.array_2d.ops == base.array_2d.ops and big.clock_hz == base.clock_hz
+    assert "extends" not in config.load_yaml(tmp_path / "configs" / "arch" / "big.yaml")
+
+
+def test_a_list_replaces_the_base_list(tmp_path):
+    (tmp_path / "arch").mkdir()
+    (tmp_path / "arch" / "base.yaml").write_text((api.resolve("flat", "arch")).read_text())
+    (tmp_path / "arch" / "top.yaml").write_text("extends: base.yaml\narray_2d: {ops: [mac]}\n")
+    assert api.load_arch(tmp_path / "arch" / "top.yaml").array_2d.ops == ("mac",)
+
+
+def test_a_file_extending_its_own_name_gets_the_shipped_one(tmp_path, monkeypatch):
+    (tmp_path / "configs" / "arch").mkdir(parents=True)
+    (tmp_path / "configs" / "arch" / "a100.yaml").write_text("extends: a100\nunits: 54\n")
+    monkeypatch.chdir(tmp_path)
+    mine = api.load_arch("a100")
+    assert mine.units == 54 and mine.unit.cta_fixed_s > 0 and mine.name == "a100"
+
+
+def test_shipped_configs_state_a_derived_constant_once():
+    """h100 takes a100's blog-derived per-CTA figures through extends, not by copying them."""
+    h100 = api.resolve("h100", "arch").read_text()
+    assert "extends: a100" in h100 and "cta_fixed_s" not in h100.split("extends")[1]
+    assert api.load_arch("h100").unit.cta_fixed_s == api.load_arch("a100").unit.cta_fixed_s
+
+
+@pytest.mark.parametrize("text, message", [
+    ("extends: no-such-arch\n", r"top.yaml: extends: no other arch config named 'no-such-arch' \(looked in: "),
+    ("extends: 3\n", r"top.yaml: extends: expected a config name or path, got int 3"),
+    ("extends: top.yaml\n", r"top.yaml: extends: a cycle \("),
+    ("extends: loop.yaml\n", r"extends: a cycle \(.*top.yaml -> .*loop.yaml -> .*top.yaml\)"),
+])
+def test_bad_extends_is_one_line(tmp_path, text, message):
+    (tmp_path / "arch").mkdir()
+    (tmp_path / "arch" / "top.yaml").write_text(text)
+    (tmp_path / "arch" / "loop.yaml").write_text("extends: top.yaml\n")
+    with pytest.raises(ConfigError, match=message) as e:
+        api.load_arch(tmp_path / "arch" / "top.yaml")
+    assert "\n" not in str(e.value)

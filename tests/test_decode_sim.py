@@ -59,7 +59,7 @@ def _summary(rows, metric, study="a100", units=None, context=None):
 
 def test_gpu_constants_are_derived_once_from_one_blog_point():
     """a100.yaml's two non-data-sheet constants are what the engines solve from the batch 1 / 64K times,
-    and h100.yaml holds the same numbers (no second derivation)."""
+    and h100.yaml inherits them from a100.yaml through ``extends`` (no second derivation, no copy)."""
     from attnkit.sim.gpu_calibration import derive
     d = derive()
     a100, h100 = api.load_arch("a100").unit, api.load_arch("h100").unit
