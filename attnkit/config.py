@@ -160,7 +160,7 @@ def _nested_data(parent: type, name: str, current: Any, where: str) -> Any:
     Absent from the data: the parent's default for the field, in full (not the
     nested class's own defaults, which the parent may override). Text (a
     ``from_string`` format): parsed. A mapping is kept: the file's keys, the
-    nested class's defaults for the rest, as :func:`build` reads it.
+    parent's default for the rest, as :func:`build` reads it.
     """
     f = next(f for f in dataclasses.fields(parent) if f.name == name)
     tp = typing.get_type_hints(parent)[name]
@@ -209,7 +209,7 @@ def build(cls: type[T], data: Any, source: str, path: str = "") -> T:
     for name, f in fields.items():
         key = f"{path}.{name}" if path else name
         if name in data:
-            kwargs[name] = convert(hints[name], data[name], source, key)
+            kwargs[name] = convert(hints[name], _with_parent_default(f, hints[name], data[name]), source, key)
         elif f.metadata.get("required") or (f.default is dataclasses.MISSING
                                              and f.default_factory is dataclasses.MISSING):
             raise ConfigError(f"{source}: {key}: missing (required by {cls.__name__})")
@@ -220,6 +220,20 @@ def build(cls: type[T], data: Any, source: str, path: str = "") -> T:
         raise ConfigError(f"{source}: {key}: {e.message}") from None
     except ValueError as e:
         raise ConfigError(f"{where}: {e}") from None
+
+
+def _with_parent_default(f: dataclasses.Field, tp: Any, value: Any) -> Any:
+    """A nested dataclass given as a partial mapping: the keys it leaves out take the value the parent's
+    default gives them (which may differ from the nested class's own defaults), except those the nested
+    class requires a file to give."""
+    if f.metadata.get("required") or not isinstance(value, dict) or not dataclasses.is_dataclass(tp):
+        return value
+    default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+    if not dataclasses.is_dataclass(default):
+        return value
+    base = {k: v for k, v in to_data(default).items()
+            if not next((g for g in dataclasses.fields(tp) if g.name == k)).metadata.get("required")}
+    return _overlay(base, value)
 
 
 def load(cls: type[T], path: str | Path | None = None, sets: Iterable[str] = (),

@@ -83,9 +83,9 @@ def _merge() -> Block:
 
 def _load_merge(sets: list[str], path: str | None = None):
     """configs/blocks/merge.yaml (or ``path``) with ``--set`` edits."""
-    from attnkit.hw.merge_params import MergeParams, load
+    from attnkit.hw.merge_params import MergeParams
     from attnkit.sim import api
-    return load(MergeParams, api.resolve(path or "merge", "blocks"), sets)
+    return config.load(MergeParams, api.resolve(path or "merge", "blocks"), sets)
 
 
 def _decode() -> Block:

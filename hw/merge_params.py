@@ -40,28 +40,3 @@ class MergeParams:
     @property
     def partial_width(self) -> int:
         return self.head_dim * self.o_width + self.l_width + self.m_width
-
-
-def with_defaults(data, defaults):
-    """``data`` (plain YAML data) over ``defaults`` (plain data of the dataclass's defaults), key by key, so
-    that ``--set numerics.partial_fmt.rounding=...`` edits one field of a format the file does not list."""
-    if not isinstance(data, dict) or not isinstance(defaults, dict):
-        return data
-    out = dict(defaults)
-    for k, v in data.items():
-        out[k] = with_defaults(v, defaults.get(k)) if k in defaults else v
-    return out
-
-
-def load(cls, path, sets=()):
-    """Load ``cls`` from the YAML file ``path`` (defaults filled in) with ``--set`` edits."""
-    from attnkit import config
-    from attnkit.errors import ConfigError
-
-    data = config.load_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    data = with_defaults(data, config.to_data(cls()))
-    sets = list(sets)
-    source = str(path) + (" with --set" if sets else "")
-    return config.build(cls, config.apply_sets(data, sets, cls) if sets else data, source)

@@ -165,3 +165,18 @@ def test_bad_extends_is_one_line(tmp_path, text, message):
     with pytest.raises(ConfigError, match=message) as e:
         api.load_arch(tmp_path / "arch" / "top.yaml")
     assert "\n" not in str(e.value)
+
+
+def test_a_partial_nested_mapping_keeps_the_parents_default_for_the_rest(tmp_path):
+    """merge.yaml giving one field of numerics.partial_fmt: the others are AttentionNumerics' partial_fmt,
+    not QFormat's own defaults (one rule for files and --set, in attnkit.config)."""
+    from attnkit.hw import blocks
+    from attnkit.models.attention import AttentionNumerics
+    path = tmp_path / "merge.yaml"
+    path.write_text("head_dim: 4\nnumerics: {partial_fmt: {rounding: AP_RND}}\n")
+    got = blocks.get("merge").load_params([], str(path)).numerics
+    want = AttentionNumerics().partial_fmt
+    assert got.partial_fmt.rounding.name == "AP_RND" and got.partial_fmt.rounding != want.rounding
+    assert (got.partial_fmt.int_bits, got.partial_fmt.frac_bits, got.partial_fmt.overflow) == \
+        (want.int_bits, want.frac_bits, want.overflow)
+    assert got.logit_fmt == AttentionNumerics().logit_fmt
