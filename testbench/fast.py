@@ -18,11 +18,12 @@ The pieces, for other uses:
   ``o`` of any payload width) into ``build/rtl/<block>-fast-<hash>/obj/harness``,
   keyed by the Verilog and the tool arguments; a second build of the same
   design only recompiles the harness if it changed.
-- :func:`simulate` writes the problems' input beats to one file, runs the
-  binary (reset, every beat handshaken on ``i``, ``o.ready`` dropped at
-  random where asked, a per-problem cycle limit) and returns per problem the
-  output beats, cycles (less stalls) and stalls, and the wall time of the C++
-  cycle loop alone.
+- :func:`simulate` writes the problems' input beats to a file per harness
+  process (``jobs`` of them, each a contiguous share of the problems), runs
+  the binaries at once (reset, every beat handshaken on ``i``, ``o.ready``
+  dropped at random where asked, a per-problem cycle limit) and returns per
+  problem the output beats, cycles (less stalls) and stalls, and the wall
+  time of the C++ cycle loops alone.
 - :func:`prepare` and :func:`score` are the attention testbench's stimulus
   and check, split so a test can tamper with an expectation in between.
 """
@@ -134,31 +135,65 @@ class Stimulus:
 
 
 def simulate(binary: Path, stimuli: list[Stimulus], in_bits: int, out_bits: int, cycle_limit: int,
-             seed: int = 1, work_dir: str | Path | None = None, settle_every_cycle: bool = False) -> dict:
+             seed: int = 1, work_dir: str | Path | None = None, settle_every_cycle: bool = False,
+             jobs: int = 1) -> dict:
     """Run ``binary`` on ``stimuli``; returns outputs (per problem, a list of ints), cycles, stalls,
-    status ("ok" or "watchdog") and wall_s (the C++ cycle loop only). ``settle_every_cycle`` runs the
-    harness's reference clocking (an evaluation with the clock low in every cycle)."""
+    status ("ok" or "watchdog") and wall_s (the C++ cycle loop only; with ``jobs`` > 1, the longest of
+    the processes'). ``jobs`` harness processes each take a contiguous share of the problems at once;
+    a problem's back-pressure draws depend on its index and ``seed`` only, so the results are the same
+    for any ``jobs``. ``settle_every_cycle`` runs the harness's reference clocking (an evaluation with
+    the clock low in every cycle)."""
+    if jobs < 1:
+        raise AttnkitError(f"--jobs {jobs}: expected at least 1")
     iw, ow = _words(in_bits), _words(out_bits)
     work = Path(work_dir or binary.parent)
     work.mkdir(parents=True, exist_ok=True)
+    jobs = min(jobs, max(1, len(stimuli)))
+    bounds = [len(stimuli) * j // jobs for j in range(jobs + 1)]
     tag = f"{os.getpid()}-{time.monotonic_ns()}"
-    inp, outp = work / f"in-{tag}.bin", work / f"out-{tag}.bin"
-    with open(inp, "wb") as f:
-        f.write(b"ATSI" + struct.pack("<III", iw, ow, len(stimuli)) + struct.pack("<QQ", seed, cycle_limit))
+    files, procs = [], []
+    try:
+        for j in range(jobs):
+            inp, outp, err = (work / f"{kind}-{tag}-{j}.bin" for kind in ("in", "out", "err"))
+            files += [inp, outp, err]
+            _write_input(inp, stimuli[bounds[j]:bounds[j + 1]], iw, ow, seed, cycle_limit, first=bounds[j])
+            with open(err, "w") as err_file:
+                procs.append(subprocess.Popen([str(binary), str(inp), str(outp)]
+                                              + (["--settle-every-cycle"] if settle_every_cycle else []),
+                                              stdout=subprocess.DEVNULL, stderr=err_file))
+        result = {"outputs": [], "cycles": [], "stalls": [], "wall_s": 0.0, "status": "ok", "message": ""}
+        for j, proc in enumerate(procs):
+            proc.wait()
+            chunk = _read_output(files[3 * j + 1], ow, proc.returncode, files[3 * j + 2].read_text().strip())
+            if result["status"] != "ok":
+                continue            # results after the first failing share are not a prefix: drop them
+            for key in ("outputs", "cycles", "stalls"):
+                result[key] += chunk[key]
+            result["wall_s"] = max(result["wall_s"], chunk["wall_s"])
+            result["status"], result["message"] = chunk["status"], chunk["message"]
+        return result
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        for f in files:
+            f.unlink(missing_ok=True)
+
+
+def _write_input(path: Path, stimuli: list[Stimulus], iw: int, ow: int, seed: int, cycle_limit: int, first: int):
+    with open(path, "wb") as f:
+        f.write(b"ATSI" + struct.pack("<III", iw, ow, len(stimuli)) + struct.pack("<QQI", seed, cycle_limit, first))
         for s in stimuli:
             f.write(struct.pack("<III", len(s.beats), s.out_beats, min(STALL_ONE - 1, round(s.p_stall * STALL_ONE))))
             f.write(b"".join(int(b).to_bytes(4 * iw, "little") for b in s.beats))
-    try:
-        proc = subprocess.run([str(binary), str(inp), str(outp)] + (["--settle-every-cycle"] if settle_every_cycle else []),
-                              capture_output=True, text=True)
-        if proc.returncode or not outp.exists():
-            raise AttnkitError(f"the stream harness failed ({proc.returncode}): {proc.stderr.strip()}")
-        data = outp.read_bytes()
-    finally:
-        inp.unlink(missing_ok=True)
-        outp.unlink(missing_ok=True)
+
+
+def _read_output(path: Path, ow: int, returncode: int, stderr: str) -> dict:
+    if returncode or not path.exists():
+        raise AttnkitError(f"the stream harness failed ({returncode}): {stderr}")
+    data = path.read_bytes()
     if data[:4] != b"ATSO":
-        raise AttnkitError(f"the stream harness wrote no result: {proc.stderr.strip()}")
+        raise AttnkitError(f"the stream harness wrote no result: {stderr}")
     done, status = struct.unpack_from("<II", data, 4)
     (wall,) = struct.unpack_from("<d", data, 12)
     pos, outputs, cycles, stalls = 20, [], [], []
@@ -171,7 +206,7 @@ def simulate(binary: Path, stimuli: list[Stimulus], in_bits: int, out_bits: int,
         cycles.append(c)
         stalls.append(st)
     return {"outputs": outputs, "cycles": cycles, "stalls": stalls, "wall_s": wall,
-            "status": {0: "ok", 1: "watchdog"}.get(status, f"status {status}"), "message": proc.stderr.strip()}
+            "status": {0: "ok", 1: "watchdog"}.get(status, f"status {status}"), "message": stderr}
 
 
 @dataclass
@@ -223,13 +258,16 @@ def score(p, cases: list[Case], sim: dict, predicted: int) -> dict:
 
 
 def run(sets: Iterable[str] = (), vectors: int = 100, seed: int = 1, build_root: str | Path = "build/rtl",
-        log: Callable[[str], None] = lambda msg: None) -> dict:
-    """Build, simulate and check ``vectors`` attention problems; the ``rtl-test --fast`` record."""
+        log: Callable[[str], None] = lambda msg: None, jobs: int = 1) -> dict:
+    """Build, simulate and check ``vectors`` attention problems in ``jobs`` harness processes; the
+    ``rtl-test --fast`` record (``cycles_per_s`` counts all processes' cycles over the run's wall time)."""
     from attnkit.sim.engines.rtl_attention import cycles as predict
 
     sets = list(sets)
     if vectors < 1:
         raise AttnkitError(f"--vectors {vectors}: expected at least 1")
+    if jobs < 1:
+        raise AttnkitError(f"--jobs {jobs}: expected at least 1")
     p = blocks.get("attention").load_params(sets)
     log(f"rtl-test attention --fast: {p.rows}x{p.cols}, d={p.head_dim}, N={p.seq_len}, {vectors} vectors, seed {seed}")
     binary, build_s = build("attention", p, build_root, log=log)
@@ -240,10 +278,10 @@ def run(sets: Iterable[str] = (), vectors: int = 100, seed: int = 1, build_root:
     limit = 2 * predicted + 1000 + 20 * p.seq_len
     t0 = time.perf_counter()
     sim = simulate(binary, [c.stimulus for c in cases], p.payload_width, p.head_dim * p.numerics.out_fmt.width,
-                   limit, seed=seed)
+                   limit, seed=seed, jobs=jobs)
     run_s = time.perf_counter() - t0
     result = {"block": "attention", "simulator": "verilator-fast", **score(p, cases, sim, predicted), "seed": seed,
-              "sets": sets, "sim_wall_s": round(sim["wall_s"], 4), "model_wall_s": round(model_s, 4),
+              "sets": sets, "jobs": min(jobs, vectors), "sim_wall_s": round(sim["wall_s"], 4), "model_wall_s": round(model_s, 4),
               "cycles_per_s": round((sum(sim["cycles"]) + sum(sim["stalls"])) / sim["wall_s"]) if sim["wall_s"] > 0 else 0,
               "build_s": round(build_s, 3), "run_s": round(run_s, 3), "log": str(binary.parent.parent / "build.log")}
     if sim["status"] != "ok":

@@ -16,6 +16,8 @@
 //
 // IN_FILE (little-endian): u32 magic "ATSI", u32 in_words, u32 out_words, u32 problems,
 //   u64 seed (back-pressure generator), u64 cycle_limit (per problem, stalls included),
+//   u32 first_problem (the index of this file's first problem among all: messages and back-pressure draws use
+//   it, so a problem stalls at the same cycles however the problems are split over harness processes),
 //   then per problem: u32 in_beats, u32 out_beats, u32 stall (P(o.ready low) in 1/65536 while o.valid),
 //   in_beats x in_words u32 payload words (least significant first).
 // OUT_FILE: u32 magic "ATSO", u32 problems done, u32 status (0 ok, 1 watchdog, 2 port width mismatch),
@@ -102,7 +104,8 @@ int main(int argc, char** argv) {
     if (!f) { perror(argv[1]); return 2; }
     uint32_t hdr[4];
     uint64_t seed, limit;
-    if (!rd(f, hdr, sizeof hdr) || memcmp(hdr, "ATSI", 4) || !rd(f, &seed, 8) || !rd(f, &limit, 8)) {
+    uint32_t first_problem;
+    if (!rd(f, hdr, sizeof hdr) || memcmp(hdr, "ATSI", 4) || !rd(f, &seed, 8) || !rd(f, &limit, 8) || !rd(f, &first_problem, 4)) {
         fprintf(stderr, "%s: not a stream harness input\n", argv[1]);
         return 2;
     }
@@ -128,7 +131,6 @@ int main(int argc, char** argv) {
     std::vector<uint32_t> taken(n, 0);
     std::vector<std::vector<uint32_t>> out(n);
     std::vector<uint32_t> zero(in_words > out_words ? in_words : out_words, 0);
-    uint64_t rng = seed;
     const uint32_t* applied = nullptr;   // the input beat on i.payload
 #ifdef CLK_PREV
     const bool settle_always = settle_flag;
@@ -146,6 +148,7 @@ int main(int argc, char** argv) {
         for (uint32_t k = 0; k < n && status == 0; ++k) {
             Problem& p = problems[k];
             out[k].resize((size_t)p.out_beats * out_words);
+            uint64_t rng = seed ^ (0xd1b54a32d192ed03ULL * ((uint64_t)first_problem + k + 1));   // this problem's draws
             uint32_t sent = 0, got = 0;
             uint64_t elapsed = 0, first = 0, last = 0, held = 0;
             bool started = false;
@@ -191,7 +194,7 @@ int main(int argc, char** argv) {
                 ++elapsed;
                 if (elapsed > limit) {
                     fprintf(stderr, "watchdog: problem %u: %u of %u input beats taken, %u of %u output beats after %llu cycles (limit %llu)\n",
-                            k, sent, p.in_beats, got, p.out_beats, (unsigned long long)elapsed, (unsigned long long)limit);
+                            first_problem + k, sent, p.in_beats, got, p.out_beats, (unsigned long long)elapsed, (unsigned long long)limit);
                     status = 1;
                     break;
                 }

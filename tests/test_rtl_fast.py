@@ -70,6 +70,26 @@ def test_fast_watchdog(small):
     assert r["mismatches"] > 0 and r["latency_errors"] == 2
 
 
+def test_fast_results_do_not_depend_on_the_number_of_processes(small):
+    """Three harness processes on shares of the problems: the same outputs, cycles and stalls (each
+    problem's back-pressure draws come from its index and the seed), in problem order."""
+    p, binary, cases, sim = small
+    par = fast.simulate(binary, [c.stimulus for c in cases], p.payload_width, p.head_dim * p.numerics.out_fmt.width,
+                        cycle_limit=10 * predict(p, "event"), seed=21, jobs=3)
+    assert par["status"] == "ok"
+    assert (par["outputs"], par["cycles"], par["stalls"]) == (sim["outputs"], sim["cycles"], sim["stalls"])
+
+
+def test_fast_watchdog_in_a_later_process_names_the_problem(small):
+    p, binary, cases, _ = small
+    stimuli = [c.stimulus for c in cases[:4]]
+    stimuli[3] = fast.Stimulus(stimuli[3].beats[:-1], stimuli[3].out_beats)   # a beat short: no last output
+    sim = fast.simulate(binary, stimuli, p.payload_width, p.head_dim * p.numerics.out_fmt.width,
+                        cycle_limit=10 * predict(p, "event"), seed=21, jobs=2)
+    assert sim["status"] == "watchdog" and "watchdog: problem 3: 51 of 51 input beats" in sim["message"]
+    assert sim["cycles"] == [predict(p, "event")] * 3 + [0]     # problems 0..2 done, 3 cut off, in order
+
+
 @pytest.mark.slow
 def test_fast_16x16_d64_n1024():
     require_simulator("verilator")
@@ -95,3 +115,13 @@ def test_fast_cli_refuses_other_blocks():
                        capture_output=True, text=True)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and lines[0].startswith("attnkit: error: --fast runs the attention block")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["mac", "--jobs", "2"], "attnkit: error: --jobs 2: only --fast runs problems in several processes"),
+    (["attention", "--fast", "--jobs", "0"], "attnkit: error: --jobs 0: expected at least 1"),
+])
+def test_fast_cli_refuses_bad_jobs(args, message):
+    r = subprocess.run([sys.executable, "-m", "attnkit", "rtl-test", *args, "--vectors", "2"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.strip() == message

@@ -19,6 +19,9 @@ def add_arguments(p) -> None:
     p.add_argument("--waves", action="store_true", help="dump waveforms under build/rtl for GTKWave")
     p.add_argument("--fast", action="store_true",
                    help="attention only: clock and stimulus in a C++ Verilator harness instead of cocotb (same checks)")
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="with --fast: harness processes running a share of the problems each (default: 1;"
+                        " the results do not depend on it)")
     add_set(p)
     add_json(p)
 
@@ -27,10 +30,11 @@ def run(args) -> int:
     from attnkit import api
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
     result = api.rtl_test(args.block, vectors=args.vectors, seed=seed, sim=args.sim, set=args.sets, waves=args.waves,
-                          log=lambda msg: print(msg, file=sys.stderr, flush=True), fast=args.fast)
+                          log=lambda msg: print(msg, file=sys.stderr, flush=True), fast=args.fast,
+                          jobs=args.jobs)
     emit(args, result, ["block", "simulator", "vectors", "mismatches", "cycles", "predicted_cycles", "seed",
                         "build_s", "run_s", "log"] + (["waves"] if args.waves else [])
-         + (["latency_errors", "sim_wall_s", "cycles_per_s"] if args.fast else []))
+         + (["latency_errors", "jobs", "sim_wall_s", "cycles_per_s"] if args.fast else []))
     if result.get("watchdog"):
         print(f"rtl-test {result['watchdog']} (see {result['log']})", file=sys.stderr)
         return 1
