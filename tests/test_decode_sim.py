@@ -118,6 +118,19 @@ def test_accelerator_study_at_1_2_4_8_cores(rows):
     assert t[1] > 1.9 * t[2] and t[2] > t[4] >= t[8]
 
 
+def test_accelerator_means_apart_for_mha_and_gqa(rows):
+    """The accelerator's summary splits its means: with the cores' work balanced (32 heads x batch 1/4/16
+    over 1..8 cores) and one DRAM, MHA leaves lean nothing to gain over fa2; with 32/8 GQA fa2 fetches
+    each KV head once per query head, 4x the bytes of lean's once per group, and the DRAM-bound
+    accelerator pays about that."""
+    line = {(r["metric"], r["units"]): r["ours"] for r in rows if r["row"] == "summary" and r["study"] == "fusemax-decode"}
+    for u in (1, 2, 4, 8):
+        assert line[("mean_speedup_vs_fa2_mha", u)] == pytest.approx(1.0, abs=0.01)
+        assert line[("mean_speedup_vs_fa2_gqa", u)] == pytest.approx(32 / 8, rel=0.01)
+        mean = line[("mean_speedup_vs_fa2", u)]
+        assert mean == pytest.approx((line[("mean_speedup_vs_fa2_mha", u)] + line[("mean_speedup_vs_fa2_gqa", u)]) / 2)
+
+
 def test_timelines_cover_every_engine(rows):
     tl = [r for r in rows if r["row"] == "timeline"]
     for arch in ("a100", "fusemax-decode"):
