@@ -3,8 +3,10 @@
 Reads ``decode`` tables (``attnkit reproduce leanattention``): lean's point
 rows carry ``speedup_vs_fa2`` and ``speedup_vs_flashdecoding``. One panel
 per (arch, units); per baseline, the mean over the batch/head settings at
-each context (line) and their range (band). The paper's mean claims are
-dashed lines and its maxima black markers where the summary rows carry them.
+each context (line) and their range (band). A panel whose settings mix
+multi-head and grouped-query attention draws the two means apart (solid and
+dotted), as their gains differ in kind. The paper's mean claims are dashed
+lines and its maxima black markers where the summary rows carry them.
 """
 
 from __future__ import annotations
@@ -40,16 +42,24 @@ def _figure(lean, summ):
         rows = [r for r in lean if r["arch"] == arch and r["units"] == units]
         ctxs = sorted({int(r["context"]) for r in rows})
         x = np.arange(len(ctxs))
+        kinds = {"MHA": [r for r in rows if r["kv_heads"] == r["heads"]],
+                 "GQA": [r for r in rows if r["kv_heads"] < r["heads"]]}
+        kinds = {k: v for k, v in kinds.items() if v} if all(kinds.values()) else {"": rows}
         for i, base in enumerate(BASELINES):
             key = f"speedup_vs_{base}"
             vals = [[r[key] for r in rows if int(r["context"]) == c] for c in ctxs]
-            mean = [fmean(v) for v in vals]
-            ax.plot(x, mean, marker="o", ms=3, color=f"C{i}", label=f"over {base} (mean of settings)")
             ax.fill_between(x, [min(v) for v in vals], [max(v) for v in vals], color=f"C{i}", alpha=0.15,
                             label=f"over {base} (range)")
-            for c, m, v in zip(ctxs, mean, vals):
-                table.append({"arch": arch, "units": units, "baseline": base, "context": c, "mean_speedup": m,
-                              "min_speedup": min(v), "max_speedup": max(v), "settings": len(v)})
+            for kind, part in kinds.items():
+                kv = [[r[key] for r in part if int(r["context"]) == c] for c in ctxs]
+                mean = [fmean(v) for v in kv]
+                ax.plot(x, mean, marker="s" if kind == "GQA" else "o", ms=3, color=f"C{i}",
+                        ls=":" if kind == "GQA" else "-",
+                        label=f"over {base} (mean of {kind + ' ' if kind else ''}settings)")
+                for c, m, v in zip(ctxs, mean, kv):
+                    table.append({"arch": arch, "units": units, "baseline": base, "attention": kind or "all",
+                                  "context": c, "mean_speedup": m, "min_speedup": min(v), "max_speedup": max(v),
+                                  "settings": len(v)})
             for s in summ:
                 if s.get("arch") != arch or s.get("units") != units or s.get("paper") is None:
                     continue
@@ -64,7 +74,9 @@ def _figure(lean, summ):
         ax.set_ylabel("speedup (x)")
         ax.set_title(f"{arch}, {units} units")
     shared_legend(fig, axes)
-    caption = ("Lines: lean's mean speedup over the stated batch/head settings at each context; bands: the "
-               "range over settings; dashed: the paper's mean claims; stars: its maxima (A100 only).")
+    caption = ("Lines: lean's mean speedup over the stated batch/head settings at each context (solid: multi-head "
+               "settings, or all of them; dotted: grouped-query ones, where fa2 reads each KV head once per query "
+               "head); bands: the range over settings; dashed: the paper's mean claims; stars: its maxima (A100 only).")
     return Figure("decode-speedup", "LeanAttention: speedup against context", fig, table, caption,
-                  ["arch", "units", "baseline", "context", "mean_speedup", "min_speedup", "max_speedup", "settings"])
+                  ["arch", "units", "baseline", "attention", "context", "mean_speedup", "min_speedup", "max_speedup",
+                   "settings"])
