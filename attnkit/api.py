@@ -78,7 +78,8 @@ def configs(folder: str | None = None) -> Rows:
     """Every config name on the search path and the file it resolves to.
 
     One row per (folder, name): ``folder``, ``name``, ``path`` (the winner),
-    ``origin`` (``./configs``, ``ATTNKIT_CONFIG_PATH`` or ``shipped``) and
+    ``origin`` (``./configs``, ``ATTNKIT_CONFIG_PATH`` or ``shipped``),
+    ``extends`` (the config the winner lays its keys over, or None) and
     ``shadows`` (the files of the same name further down the path).
     """
     from attnkit import config
@@ -91,7 +92,7 @@ def configs(folder: str | None = None) -> Rows:
         for name, paths in sorted(config.names(f).items()):
             root = paths[0].parent.parent.resolve()
             rows.append({"folder": f, "name": name, "path": str(paths[0]), "origin": origin.get(root, "?"),
-                         "shadows": [str(p) for p in paths[1:]]})
+                         "extends": config.extends_of(paths[0]), "shadows": [str(p) for p in paths[1:]]})
     return rows
 
 

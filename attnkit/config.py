@@ -77,6 +77,15 @@ def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> Any:
     return data
 
 
+def extends_of(path: str | Path) -> str | None:
+    """The ``extends:`` name a config file gives, or None (also for a file that does not parse)."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return str(data["extends"]) if isinstance(data, dict) and "extends" in data else None
+
+
 def _base_path(path: Path, name: Any) -> Path:
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{path}: extends: expected a config name or path, got {_describe(name)}")

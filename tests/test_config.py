@@ -180,3 +180,10 @@ def test_a_partial_nested_mapping_keeps_the_parents_default_for_the_rest(tmp_pat
     assert (got.partial_fmt.int_bits, got.partial_fmt.frac_bits, got.partial_fmt.overflow) == \
         (want.int_bits, want.frac_bits, want.overflow)
     assert got.logit_fmt == AttentionNumerics().logit_fmt
+
+
+def test_configs_lists_what_a_config_extends():
+    from attnkit import api as kit
+    rows = {r["name"]: r for r in kit.configs("arch")}
+    assert rows["h100"]["extends"] == "a100" and rows["unfused"]["extends"] == "flat"
+    assert rows["a100"]["extends"] is None

@@ -37,6 +37,8 @@ def emit(args, value: Any, columns: Sequence[str] | None = None) -> None:
 
 
 def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
     if isinstance(v, float):
         return f"{v:.4g}"
     if isinstance(v, (list, tuple)):

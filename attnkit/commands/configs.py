@@ -30,5 +30,5 @@ def run(args) -> int:
     for origin, root in config.search_path():
         print(f"  {origin:<20} {root}{'' if root.is_dir() else '  (missing)'}")
     print()
-    emit(args, rows, ["folder", "name", "origin", "path", "shadows"])
+    emit(args, rows, ["folder", "name", "origin", "extends", "path", "shadows"])
     return 0
