@@ -51,7 +51,7 @@ demo: setup
 		--by workload workload.seq_len -o build/sweeps/fusemax-arrays/pareto.csv > /dev/null
 	$(KIT) rtl-test mac --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-mac.json
 	$(KIT) rtl-test attention --vectors 8 --seed 2026 --json > $(DEMO)/rtl-attention.json
-	$(KIT) rtl-test attention --fast --jobs 2 --vectors 100 --seed 2026 --json > $(DEMO)/rtl-attention-fast.json
+	$(KIT) rtl-test attention --fast --vectors 100 --seed 2026 --json > $(DEMO)/rtl-attention-fast.json
 	$(KIT) rtl-test gelu --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-gelu.json
 	$(KIT) rtl-test softmax --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-softmax.json
 	$(KIT) rtl-test attention --set workload.causal=true --vectors 4 --seed 2026 --json > $(DEMO)/rtl-attention-causal.json

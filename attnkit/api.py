@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import pkgutil
 import sys
 import time
@@ -255,14 +256,15 @@ def verilog(block: str, out: str | Path = "build/verilog", set: SetArg = None) -
 
 
 def rtl_test(block: str, vectors: int = 1000, seed: int | None = None, sim: str = "verilator",
-             set: SetArg = None, waves: bool = False, log=None, fast: bool = False, jobs: int = 1) -> dict:
+             set: SetArg = None, waves: bool = False, log=None, fast: bool = False, jobs: int | None = None) -> dict:
     """Simulate a block's cocotb testbench and check it bit for bit against its golden model.
 
     Returns what ``attnkit rtl-test --json`` prints: block, simulator,
     vectors, mismatches, cycles, predicted_cycles, seed, and the log's path.
     ``fast`` (attention, Verilator only) runs the same problems with the clock
     and stimulus in C++ (:mod:`attnkit.testbench.fast`) instead of cocotb, in
-    ``jobs`` harness processes at once (the results do not depend on ``jobs``).
+    ``jobs`` harness processes at once (default: one per core; the results do
+    not depend on ``jobs``).
     """
     import random
 
@@ -275,8 +277,9 @@ def rtl_test(block: str, vectors: int = 1000, seed: int | None = None, sim: str 
         if block != "attention" or sim != "verilator" or waves:
             raise AttnkitError(f"--fast runs the attention block under Verilator without waves, not {block!r}"
                                f" under {sim}{' with --waves' if waves else ''}")
-        return fast_tb.run(_sets(set), vectors=vectors, seed=seed, log=log or (lambda msg: None), jobs=jobs)
-    if jobs != 1:
+        return fast_tb.run(_sets(set), vectors=vectors, seed=seed, log=log or (lambda msg: None),
+                           jobs=jobs if jobs is not None else os.cpu_count() or 1)
+    if jobs not in (None, 1):
         raise AttnkitError(f"--jobs {jobs}: only --fast runs problems in several processes")
     return runner.run(block, _sets(set), sim=sim, vectors=vectors, seed=seed, waves=waves,
                       log=log or (lambda msg: None))

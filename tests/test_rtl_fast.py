@@ -125,3 +125,14 @@ def test_fast_cli_refuses_bad_jobs(args, message):
     r = subprocess.run([sys.executable, "-m", "attnkit", "rtl-test", *args, "--vectors", "2"],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.strip() == message
+
+
+def test_fast_runs_one_process_per_core_by_default(monkeypatch):
+    import os
+
+    from attnkit import api
+    asked = []
+    monkeypatch.setattr(fast, "run", lambda sets, vectors, seed, log, jobs: asked.append(jobs) or {})
+    api.rtl_test("attention", vectors=4, seed=1, fast=True)
+    api.rtl_test("attention", vectors=4, seed=1, fast=True, jobs=3)
+    assert asked == [os.cpu_count() or 1, 3]

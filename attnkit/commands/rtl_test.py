@@ -19,9 +19,9 @@ def add_arguments(p) -> None:
     p.add_argument("--waves", action="store_true", help="dump waveforms under build/rtl for GTKWave")
     p.add_argument("--fast", action="store_true",
                    help="attention only: clock and stimulus in a C++ Verilator harness instead of cocotb (same checks)")
-    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
-                   help="with --fast: harness processes running a share of the problems each (default: 1;"
-                        " the results do not depend on it)")
+    p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
+                   help="with --fast: harness processes running a share of the problems each (default: one per"
+                        " core; the results do not depend on it)")
     add_set(p)
     add_json(p)
 
