@@ -163,10 +163,12 @@ def simulate(binary: Path, stimuli: list[Stimulus], in_bits: int, out_bits: int,
                                               stdout=subprocess.DEVNULL, stderr=err_file))
         result = {"outputs": [], "cycles": [], "stalls": [], "wall_s": 0.0, "status": "ok", "message": ""}
         for j, proc in enumerate(procs):
+            if result["status"] != "ok":
+                proc.kill()         # results after the first failing share would not be a prefix
+                proc.wait()
+                continue
             proc.wait()
             chunk = _read_output(files[3 * j + 1], ow, proc.returncode, files[3 * j + 2].read_text().strip())
-            if result["status"] != "ok":
-                continue            # results after the first failing share are not a prefix: drop them
             for key in ("outputs", "cycles", "stalls"):
                 result[key] += chunk[key]
             result["wall_s"] = max(result["wall_s"], chunk["wall_s"])

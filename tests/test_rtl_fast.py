@@ -88,6 +88,12 @@ def test_fast_watchdog_in_a_later_process_names_the_problem(small):
                         cycle_limit=10 * predict(p, "event"), seed=21, jobs=2)
     assert sim["status"] == "watchdog" and "watchdog: problem 3: 51 of 51 input beats" in sim["message"]
     assert sim["cycles"] == [predict(p, "event")] * 3 + [0]     # problems 0..2 done, 3 cut off, in order
+    stimuli = [c.stimulus for c in cases[:4]]
+    stimuli[1] = fast.Stimulus(stimuli[1].beats[:-1], stimuli[1].out_beats)   # in the first share
+    sim = fast.simulate(binary, stimuli, p.payload_width, p.head_dim * p.numerics.out_fmt.width,
+                        cycle_limit=10 * predict(p, "event"), seed=21, jobs=2)
+    assert sim["status"] == "watchdog" and "watchdog: problem 1:" in sim["message"]
+    assert sim["cycles"] == [predict(p, "event"), 0]            # the later share's results are dropped
 
 
 @pytest.mark.slow
