@@ -120,9 +120,11 @@ class Acc:
 
 def _shape(arch, w) -> Shape:
     if getattr(arch, "kind", None) != "spatial":
-        raise AttnkitError(f"attention engines run on a spatial architecture, not {getattr(arch, 'kind', arch)!r}")
+        raise AttnkitError(f"attention engines run on a spatial architecture (e.g. fusemax, flat), "
+                           f"not {getattr(arch, 'kind', arch)!r}")
     if getattr(w, "kind", None) != "attention":
-        raise AttnkitError(f"attention engines run an attention workload, not {getattr(w, 'kind', w)!r}")
+        raise AttnkitError(f"attention engines run an attention workload (kind: attention, e.g. bert, llama3-8b), "
+                           f"not {getattr(w, 'kind', w)!r}")
     if arch.array_1d.pes < 1:
         raise AttnkitError(f"arch {arch.name!r}: array_1d.pes = 0, but these engines need a 1D array")
     M = w.context or w.seq_len
