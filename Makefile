@@ -101,8 +101,10 @@ csim: setup
 # cached in build/synth, so a rerun redoes only what changed. Each record is written to a .tmp file and moved
 # into place when done, so an interrupted run leaves no half-written record. A block that does not fit its
 # device prints its numbers and exit status 2; the table goes on.
+# every RTL block in the registry (plugins included), so a new block joins lint and synth by itself
+BLOCKS = $(shell $(PY) -c "import attnkit; print(' '.join(attnkit.blocks()))")
 SYNTH := build/synth/table
-SYNTH_BLOCKS = $(filter-out attention,$(shell $(PY) -c "import attnkit; print(' '.join(attnkit.blocks()))"))
+SYNTH_BLOCKS = $(filter-out attention,$(BLOCKS))
 # decode takes 88% of the LFE5UM-85F's LUTs: placing and routing it would take hours here, so it is left out
 SYNTH_PNR = $(filter-out decode,$(SYNTH_BLOCKS))
 SYNTH_F16 = --set numerics.acc_frac_bits=16 --set numerics.acc_rounding=AP_RND
@@ -162,14 +164,7 @@ mutate: setup
 
 # verilator --lint-only -Wall on the exported Verilog, warnings counted by kind (hw/lint.py).
 lint: setup
-	$(PY) -m attnkit.hw.lint attention
-	$(PY) -m attnkit.hw.lint mac
-	$(PY) -m attnkit.hw.lint gelu
-	$(PY) -m attnkit.hw.lint softmax
-	$(PY) -m attnkit.hw.lint exp
-	$(PY) -m attnkit.hw.lint recip
-	$(PY) -m attnkit.hw.lint merge
-	$(PY) -m attnkit.hw.lint decode
+	@for b in $(BLOCKS); do echo "$(PY) -m attnkit.hw.lint $$b"; $(PY) -m attnkit.hw.lint $$b || exit 1; done
 
 bench: setup
 	$(PY) bench/run.py

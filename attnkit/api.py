@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import pkgutil
 import sys
 import time
@@ -277,8 +276,7 @@ def rtl_test(block: str, vectors: int = 1000, seed: int | None = None, sim: str 
         if block != "attention" or sim != "verilator" or waves:
             raise AttnkitError(f"--fast runs the attention block under Verilator without waves, not {block!r}"
                                f" under {sim}{' with --waves' if waves else ''}")
-        return fast_tb.run(_sets(set), vectors=vectors, seed=seed, log=log or (lambda msg: None),
-                           jobs=jobs if jobs is not None else os.cpu_count() or 1)
+        return fast_tb.run(_sets(set), vectors=vectors, seed=seed, log=log or (lambda msg: None), jobs=jobs)
     if jobs not in (None, 1):
         raise AttnkitError(f"--jobs {jobs}: only --fast runs problems in several processes")
     return runner.run(block, _sets(set), sim=sim, vectors=vectors, seed=seed, waves=waves,

@@ -176,7 +176,7 @@ def _nested_data(parent: type, name: str, current: Any, where: str) -> Any:
     if current is dataclasses.MISSING:
         if f.metadata.get("required"):
             return {}                   # the file must give it; build says so
-        default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+        default = _field_default(f)
         return to_data(default) if dataclasses.is_dataclass(default) else {}
     if isinstance(current, str) and hasattr(tp, "from_string"):
         try:
@@ -231,18 +231,22 @@ def build(cls: type[T], data: Any, source: str, path: str = "") -> T:
         raise ConfigError(f"{where}: {e}") from None
 
 
+def _field_default(f: dataclasses.Field) -> Any:
+    """The value a dataclass gives field ``f`` when it is not passed (MISSING if none)."""
+    return f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+
+
 def _with_parent_default(f: dataclasses.Field, tp: Any, value: Any) -> Any:
     """A nested dataclass given as a partial mapping: the keys it leaves out take the value the parent's
     default gives them (which may differ from the nested class's own defaults), except those the nested
     class requires a file to give."""
     if f.metadata.get("required") or not isinstance(value, dict) or not dataclasses.is_dataclass(tp):
         return value
-    default = f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
+    default = _field_default(f)
     if not dataclasses.is_dataclass(default):
         return value
-    base = {k: v for k, v in to_data(default).items()
-            if not next((g for g in dataclasses.fields(tp) if g.name == k)).metadata.get("required")}
-    return _overlay(base, value)
+    required = {g.name for g in dataclasses.fields(tp) if g.metadata.get("required")}
+    return _overlay({k: v for k, v in to_data(default).items() if k not in required}, value)
 
 
 def load(cls: type[T], path: str | Path | None = None, sets: Iterable[str] = (),

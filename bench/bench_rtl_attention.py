@@ -38,15 +38,19 @@ def run():
         r = runner.run("attention", SETS, vectors=PROBLEMS, seed=1, build_root=tmp)
         binary, build_s = fast.build("attention", p, tmp)
         cases, _ = fast.prepare(p, PROBLEMS, seed=1)
+
+        def harness(jobs):
+            return fast.simulate(binary, [c.stimulus for c in cases], p.payload_width,
+                                 p.head_dim * p.numerics.out_fmt.width, cycle_limit=10 * predict(p, "event"), seed=1,
+                                 jobs=jobs)
+
         t0 = time.perf_counter()
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
-        sim = fast.simulate(binary, [c.stimulus for c in cases], p.payload_width,
-                            p.head_dim * p.numerics.out_fmt.width, cycle_limit=10 * predict(p, "event"), seed=1)
+        sim = harness(1)
         cpu_s = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - cpu0
         process_s = time.perf_counter() - t0
-        jobs = os.cpu_count() or 1
-        par = fast.simulate(binary, [c.stimulus for c in cases], p.payload_width, p.head_dim * p.numerics.out_fmt.width,
-                            cycle_limit=10 * predict(p, "event"), seed=1, jobs=jobs)
+        par = harness(os.cpu_count() or 1)
+        jobs = par["jobs"]
     assert (par["outputs"], par["cycles"], par["stalls"]) == (sim["outputs"], sim["cycles"], sim["stalls"])
     assert r["mismatches"] == 0 and r["latency_errors"] == 0, r["first_mismatches"]
     f = fast.score(p, cases, sim, r["predicted_cycles"])

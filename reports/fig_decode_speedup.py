@@ -44,7 +44,7 @@ def _figure(lean, summ):
         x = np.arange(len(ctxs))
         kinds = {"MHA": [r for r in rows if r["kv_heads"] == r["heads"]],
                  "GQA": [r for r in rows if r["kv_heads"] < r["heads"]]}
-        kinds = {k: v for k, v in kinds.items() if v} if all(kinds.values()) else {"": rows}
+        kinds = kinds if all(kinds.values()) else {"": rows}
         for i, base in enumerate(BASELINES):
             key = f"speedup_vs_{base}"
             vals = [[r[key] for r in rows if int(r["context"]) == c] for c in ctxs]

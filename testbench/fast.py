@@ -138,8 +138,9 @@ def simulate(binary: Path, stimuli: list[Stimulus], in_bits: int, out_bits: int,
              seed: int = 1, work_dir: str | Path | None = None, settle_every_cycle: bool = False,
              jobs: int = 1) -> dict:
     """Run ``binary`` on ``stimuli``; returns outputs (per problem, a list of ints), cycles, stalls,
-    status ("ok" or "watchdog") and wall_s (the C++ cycle loop only; with ``jobs`` > 1, the longest of
-    the processes'). ``jobs`` harness processes each take a contiguous share of the problems at once;
+    status ("ok" or "watchdog"), wall_s (the C++ cycle loop only; with ``jobs`` > 1, the longest of
+    the processes') and jobs (the processes run: no more than problems). ``jobs`` harness processes
+    each take a contiguous share of the problems at once;
     a problem's back-pressure draws depend on its index and ``seed`` only, so the results are the same
     for any ``jobs``. ``settle_every_cycle`` runs the harness's reference clocking (an evaluation with
     the clock low in every cycle)."""
@@ -161,7 +162,8 @@ def simulate(binary: Path, stimuli: list[Stimulus], in_bits: int, out_bits: int,
                 procs.append(subprocess.Popen([str(binary), str(inp), str(outp)]
                                               + (["--settle-every-cycle"] if settle_every_cycle else []),
                                               stdout=subprocess.DEVNULL, stderr=err_file))
-        result = {"outputs": [], "cycles": [], "stalls": [], "wall_s": 0.0, "status": "ok", "message": ""}
+        result = {"outputs": [], "cycles": [], "stalls": [], "wall_s": 0.0, "status": "ok", "message": "",
+                  "jobs": jobs}
         for j, proc in enumerate(procs):
             if result["status"] != "ok":
                 proc.kill()         # results after the first failing share would not be a prefix
@@ -260,14 +262,16 @@ def score(p, cases: list[Case], sim: dict, predicted: int) -> dict:
 
 
 def run(sets: Iterable[str] = (), vectors: int = 100, seed: int = 1, build_root: str | Path = "build/rtl",
-        log: Callable[[str], None] = lambda msg: None, jobs: int = 1) -> dict:
-    """Build, simulate and check ``vectors`` attention problems in ``jobs`` harness processes; the
-    ``rtl-test --fast`` record (``cycles_per_s`` counts all processes' cycles over the run's wall time)."""
+        log: Callable[[str], None] = lambda msg: None, jobs: int | None = None) -> dict:
+    """Build, simulate and check ``vectors`` attention problems in ``jobs`` harness processes (default:
+    one per core); the ``rtl-test --fast`` record (``cycles_per_s`` counts all processes' cycles over
+    the run's wall time)."""
     from attnkit.sim.engines.rtl_attention import cycles as predict
 
     sets = list(sets)
     if vectors < 1:
         raise AttnkitError(f"--vectors {vectors}: expected at least 1")
+    jobs = jobs if jobs is not None else os.cpu_count() or 1
     if jobs < 1:
         raise AttnkitError(f"--jobs {jobs}: expected at least 1")
     p = blocks.get("attention").load_params(sets)
@@ -283,7 +287,7 @@ def run(sets: Iterable[str] = (), vectors: int = 100, seed: int = 1, build_root:
                    limit, seed=seed, jobs=jobs)
     run_s = time.perf_counter() - t0
     result = {"block": "attention", "simulator": "verilator-fast", **score(p, cases, sim, predicted), "seed": seed,
-              "sets": sets, "jobs": min(jobs, vectors), "sim_wall_s": round(sim["wall_s"], 4), "model_wall_s": round(model_s, 4),
+              "sets": sets, "jobs": sim["jobs"], "sim_wall_s": round(sim["wall_s"], 4), "model_wall_s": round(model_s, 4),
               "cycles_per_s": round((sum(sim["cycles"]) + sum(sim["stalls"])) / sim["wall_s"]) if sim["wall_s"] > 0 else 0,
               "build_s": round(build_s, 3), "run_s": round(run_s, 3), "log": str(binary.parent.parent / "build.log")}
     if sim["status"] != "ok":

@@ -2,6 +2,7 @@
 
 import pytest
 
+from attnkit.hw import blocks
 from attnkit.hw.lint import GENERATOR_STYLE, lint
 
 SMALL = ["array_2d.rows=2", "array_2d.cols=2", "workload.head_dim=8", "workload.seq_len=13", "workload.causal=true"]
@@ -9,8 +10,11 @@ SMALL = ["array_2d.rows=2", "array_2d.cols=2", "workload.head_dim=8", "workload.
 DECODE_3 = ["units=3", "workload.heads=8", "workload.kv_heads=4", "workload.context=9"]
 
 
-@pytest.mark.parametrize("block,sets", [("mac", []), ("attention", SMALL), ("attention", []), ("exp", []),
-                                        ("recip", []), ("merge", []), ("decode", DECODE_3)])
+# every registered block on its shipped configs (as `make lint`), and two more shapes
+CASES = [(name, []) for name in blocks.names()] + [("attention", SMALL), ("decode", DECODE_3)]
+
+
+@pytest.mark.parametrize("block,sets", CASES)
 def test_only_generator_style_warnings(block, sets, tmp_path):
     kinds = lint(block, sets, tmp_path)
     assert set(kinds) <= GENERATOR_STYLE, {k: n for k, n in kinds.items() if k not in GENERATOR_STYLE}

@@ -16,7 +16,8 @@ import pytest
 from attnkit.hw import blocks
 from attnkit.models.attention import attention
 from attnkit.sim import api
-from attnkit.testbench import runner, toolchain
+from attnkit.testbench import runner
+from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
 
@@ -30,7 +31,7 @@ def _sets(R, C, d, n, causal, frac, rounding):
 
 
 def _check(sets, problems, seed):
-    assert toolchain.unavailable_reason("verilator") is None
+    require_simulator("verilator")
     r = runner.run("attention", sets, vectors=problems, seed=seed, build_root=BUILD)
     assert (r["vectors"], r["mismatches"]) == (problems, 0), r["first_mismatches"]
     arch_sets, wl_sets = api.split_sets([s for s in sets if not s.startswith("numerics.")])
@@ -83,7 +84,7 @@ def test_finite_engine_matrix(shape, problems, seed):
 
 @pytest.mark.slow
 def test_exact_dut_against_finite_golden_is_caught():
-    assert toolchain.unavailable_reason("verilator") is None
+    require_simulator("verilator")
     sets = _sets(2, 2, 8, 7, False, 8, "AP_TRN")
     r = runner.run("attention", sets, vectors=4, seed=3, build_root=BUILD, dut_sets=["numerics.acc_frac_bits=null"])
     assert r["mismatches"] > 0

@@ -16,7 +16,8 @@ import pytest
 
 from attnkit.hw import mutate
 from attnkit.sim import api
-from attnkit.testbench import runner, toolchain
+from attnkit.testbench import runner
+from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
 
@@ -29,8 +30,7 @@ def _sets(units, batch, heads, kv, d, n, bn):
 
 
 def _check(cfg, problems, seed):
-    reason = toolchain.unavailable_reason("verilator")
-    assert reason is None, reason
+    require_simulator("verilator")
     sets = _sets(*cfg)
     r = runner.run("decode", sets, vectors=problems, seed=seed, build_root=BUILD)
     assert (r["vectors"], r["mismatches"]) == (problems, 0), r["first_mismatches"]
@@ -78,8 +78,7 @@ def test_verilator_matrix(cfg, problems, seed):
 @pytest.mark.slow
 def test_testbench_catches_a_wrong_dut():
     """A DUT whose partials keep 6 fraction bits (the golden model's 30) must be caught."""
-    reason = toolchain.unavailable_reason("verilator")
-    assert reason is None, reason
+    require_simulator("verilator")
     r = runner.run("decode", _sets(2, 1, 3, 3, 4, 10, 4), vectors=4, seed=3, build_root=BUILD,
                    dut_sets=["numerics.partial_fmt.frac_bits=6", "numerics.partial_l_fmt.frac_bits=6"])
     assert r["mismatches"] > 0
@@ -89,8 +88,7 @@ def test_testbench_catches_a_wrong_dut():
 def test_testbench_catches_a_dut_that_ignores_back_pressure():
     """A DUT whose host sees o.ready tied to 1 drops the rows offered in stall cycles: the back-pressured
     problems must fail (rows out of place, then missing: the watchdog ends the run)."""
-    reason = toolchain.unavailable_reason("verilator")
-    assert reason is None, reason
+    require_simulator("verilator")
     r = runner.run("decode", _sets(2, 1, 3, 3, 4, 10, 4), vectors=8, seed=12, build_root=BUILD,
                    dut_wrap=lambda c: mutate.Stuck(c, "o.ready", 1))
     assert r["mismatches"] > 0

@@ -133,12 +133,11 @@ def test_fast_cli_refuses_bad_jobs(args, message):
     assert r.returncode == 2 and r.stderr.strip() == message
 
 
-def test_fast_runs_one_process_per_core_by_default(monkeypatch):
+def test_fast_runs_one_process_per_core_by_default(small, monkeypatch):
     import os
 
-    from attnkit import api
-    asked = []
-    monkeypatch.setattr(fast, "run", lambda sets, vectors, seed, log, jobs: asked.append(jobs) or {})
-    api.rtl_test("attention", vectors=4, seed=1, fast=True)
-    api.rtl_test("attention", vectors=4, seed=1, fast=True, jobs=3)
-    assert asked == [os.cpu_count() or 1, 3]
+    p, binary, cases, _ = small
+    monkeypatch.setattr(fast, "build", lambda *a, **k: (binary, 0.0))     # the small build, already made
+    r = fast.run(SMALL, vectors=8, seed=21, build_root=BUILD)
+    assert r["jobs"] == min(8, os.cpu_count() or 1) and (r["mismatches"], r["latency_errors"]) == (0, 0)
+    assert fast.run(SMALL, vectors=2, seed=21, build_root=BUILD, jobs=3)["jobs"] == 2   # no more than problems

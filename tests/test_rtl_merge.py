@@ -12,17 +12,14 @@ import numpy as np
 import pytest
 
 from attnkit.hw import blocks
-from attnkit.testbench import runner, toolchain
+from attnkit.testbench import runner
 from attnkit.testbench.merge_tb import corners, expected, stimulus
+from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
 
 BUILD = Path(__file__).resolve().parent.parent / "build" / "rtl-tests"
 
-
-def _require():
-    reason = toolchain.unavailable_reason("verilator")
-    assert reason is None, reason
 
 
 def test_corner_set_covers_the_issue_cases():
@@ -43,7 +40,7 @@ def test_corner_set_covers_the_issue_cases():
 
 
 def test_verilator_10k_pairs_bit_exact():
-    _require()
+    require_simulator("verilator")
     r = runner.run("merge", vectors=10_000, seed=2026, build_root=BUILD)
     assert (r["vectors"], r["mismatches"]) == (10_000, 0), r["first_mismatches"]
     assert r["cycles"] == r["predicted_cycles"] == r["bulk_vectors"] + 2
@@ -53,7 +50,7 @@ def test_verilator_10k_pairs_bit_exact():
 
 @pytest.mark.slow
 def test_testbench_catches_a_wrong_dut():
-    _require()
+    require_simulator("verilator")
     r = runner.run("merge", vectors=3000, seed=4, build_root=BUILD,
                    dut_sets=["numerics.partial_fmt.rounding=AP_RND"])
     assert r["mismatches"] > 0
@@ -61,7 +58,7 @@ def test_testbench_catches_a_wrong_dut():
 
 @pytest.mark.slow
 def test_verilator_rounding_partials_and_wide_head():
-    _require()
+    require_simulator("verilator")
     sets = ["head_dim=12", "numerics.partial_fmt.rounding=AP_RND", "numerics.partial_l_fmt.rounding=AP_RND_CONV"]
     r = runner.run("merge", sets, vectors=5000, seed=8, build_root=BUILD)
     assert (r["vectors"], r["mismatches"]) == (5000, 0), r["first_mismatches"]
