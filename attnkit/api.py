@@ -64,14 +64,14 @@ class Rows(list):
 
 def load_arch(arch, set: SetArg = None):
     """The frozen architecture object for a path, a name or an already-loaded object, with ``set`` applied."""
-    from attnkit.sim import api
-    return api.load_arch(arch, _sets(set))
+    from attnkit.params import kinds
+    return kinds.load_arch(arch, _sets(set))
 
 
 def load_workload(workload, set: SetArg = None):
     """The frozen workload object for a path, a name or an already-loaded object, with ``set`` applied."""
-    from attnkit.sim import api
-    return api.load_workload(workload, _sets(set))
+    from attnkit.params import kinds
+    return kinds.load_workload(workload, _sets(set))
 
 
 def configs(folder: str | None = None) -> Rows:
@@ -82,7 +82,7 @@ def configs(folder: str | None = None) -> Rows:
     ``extends`` (the config the winner lays its keys over, or None) and
     ``shadows`` (the files of the same name further down the path).
     """
-    from attnkit import config
+    from attnkit.params import config
     folders = config.FOLDERS if folder is None else (folder,)
     if folder is not None and folder not in config.FOLDERS:
         raise AttnkitError(f"unknown config folder {folder!r} (known: {', '.join(config.FOLDERS)})")
@@ -105,10 +105,10 @@ def simulate(arch, workload, engine: str | None = None, mode: str = "closed", se
     event-driven run, exact, for small problems). ``result.to_dict()`` is what
     ``attnkit simulate --json`` prints.
     """
-    from attnkit.sim import api
+    from attnkit.sim import engines as registry
     if mode not in ("closed", "event"):
         raise AttnkitError(f"mode {mode!r}: expected 'closed' or 'event'")
-    return api.simulate(arch, workload, engine=engine, sets=_sets(set), mode=mode)
+    return registry.simulate(arch, workload, engine=engine, sets=_sets(set), mode=mode)
 
 
 def engines() -> list[str]:

@@ -4,7 +4,7 @@ import dataclasses
 import tempfile
 import time
 
-from attnkit.sim import api
+from attnkit.params import kinds
 from attnkit.sim.energy import load_table
 from attnkit.sim.engines.decode import ENGINES
 
@@ -12,8 +12,8 @@ POINTS = [(b, h, d, c) for b in (1, 16) for h in (32, 64) for d in (64, 128) for
 
 
 def _per_point(arch_name, engine):
-    arch = api.load_arch(arch_name)
-    table, base = load_table(arch.energy), api.load_workload("decode")
+    arch = kinds.load_arch(arch_name)
+    table, base = load_table(arch.energy), kinds.load_workload("decode")
     fn = ENGINES[engine]
     ws = [dataclasses.replace(base, batch=b, heads=h, kv_heads=h, head_dim=d, context=c) for b, h, d, c in POINTS]
     n, t0 = 0, time.perf_counter()

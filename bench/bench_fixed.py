@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from attnkit.models.fixed import Overflow, QFormat, Rounding
+from attnkit.params.fixed import Overflow, QFormat, Rounding
 
 
 def run():

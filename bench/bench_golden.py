@@ -4,11 +4,15 @@ import time
 
 import numpy as np
 
-from attnkit.models.attention import AttentionNumerics, attention
-from attnkit.models.exp import ExpParams, exp
-from attnkit.models.gelu import GeluParams, gelu
+from attnkit.params.numerics import AttentionNumerics
+from attnkit.models.attention import attention
+from attnkit.params.numerics import ExpParams
+from attnkit.models.exp import exp
+from attnkit.params.numerics import GeluParams
+from attnkit.models.gelu import gelu
 from attnkit.models.merge import decode_split, split_bounds
-from attnkit.models.softmax import SoftmaxParams, softmax_1pass
+from attnkit.params.numerics import SoftmaxParams
+from attnkit.models.softmax import softmax_1pass
 
 
 def _timed(fn):

@@ -7,7 +7,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from attnkit.hw.mac import Mac
-from attnkit.models.mac import MacParams
+from attnkit.params.numerics import MacParams
 from attnkit.testbench import runner
 
 

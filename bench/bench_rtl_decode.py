@@ -13,7 +13,7 @@ largest problem the RTL buffers (8,192 K rows: 2 KV groups of 4,096 keys, 1,024 
 
 import time
 
-from attnkit.sim import api
+from attnkit.params import kinds
 from attnkit.sim.engines.rtl_decode import cycles, params_of
 from attnkit.testbench import runner
 
@@ -34,7 +34,7 @@ def run():
                      "note": f"{r['vectors']} problems, {simulated:,} cycles ({r['cycles']} each unstalled,"
                              f" {r['output_stalls']} output stall cycles) in {r['sim_wall_s']} s,"
                              f" tiles per core {r['tiles_per_unit']}"})
-    p = params_of(api.load_arch("rtl-decode-2core", ["units=4"]), api.load_workload("rtl-decode", [
+    p = params_of(kinds.load_arch("rtl-decode-2core", ["units=4"]), kinds.load_workload("rtl-decode", [
         "batch=1", "context=4096", "heads=8", "kv_heads=2", "head_dim=4"]))
     p.schedule
     for mode in ("event", "closed"):

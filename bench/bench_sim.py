@@ -3,7 +3,9 @@
 import dataclasses
 import time
 
-from attnkit.sim import api, scalesim_bridge
+from attnkit.params import kinds
+
+from attnkit.sim import scalesim_bridge
 from attnkit.sim.energy import load_table
 from attnkit.sim.engines.gemm import simulate
 
@@ -21,7 +23,7 @@ def _per_second(fn, seconds=1.0):
 
 
 def run():
-    arch, work = api.load_arch("systolic"), api.load_workload("gemm")
+    arch, work = kinds.load_arch("systolic"), kinds.load_workload("gemm")
     table = load_table(arch.energy)
     shapes = [(m, n, k) for m in (64, 1000, 4096) for n in (128, 777) for k in (256, 3000)]
 
@@ -37,7 +39,7 @@ def run():
     rows.append({"name": "gemm engine, closed form, one 1M x 16K x 16K GEMM", "value": time.perf_counter() - t0,
                  "unit": "s", "note": f"{r.extra['tiles']:,} tiles, {r.cycles:,} cycles"})
     small = dataclasses.replace(work, m=256, n=256, k=256)
-    arch_small = api.load_arch(arch, ["array_2d.rows=32", "array_2d.cols=32", "dram.bandwidth_bytes_per_s=4.0e+10"])
+    arch_small = kinds.load_arch(arch, ["array_2d.rows=32", "array_2d.cols=32", "dram.bandwidth_bytes_per_s=4.0e+10"])
     rows.append({"name": "gemm engine, event-driven (32x32, 256^3, 64 tiles)",
                  "value": _per_second(lambda i: simulate(arch_small, small, table, mode="event"), 0.5),
                  "unit": "GEMMs/s"})
@@ -50,7 +52,7 @@ def run():
     t0 = time.perf_counter()
     ours, count = [], 0
     for rr, cc, df, gemms in SIDE_BY_SIDE:
-        a = api.load_arch(arch, [f"array_2d.rows={rr}", f"array_2d.cols={cc}", f"array_2d.dataflow={df}"])
+        a = kinds.load_arch(arch, [f"array_2d.rows={rr}", f"array_2d.cols={cc}", f"array_2d.dataflow={df}"])
         got = []
         for m, n, k in gemms:
             got.append(simulate(a, dataclasses.replace(work, m=m, n=n, k=k), table).extra["compute_cycles"])

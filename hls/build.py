@@ -24,10 +24,10 @@ import sys
 from pathlib import Path
 
 from attnkit.errors import AttnkitError
-from attnkit.models.edgemoe import EdgeMoeParams
+from attnkit.params.edgemoe import EdgeMoeParams
 from attnkit.models.edgemoe_golden import rsqrt_seed_table
 from attnkit.models.exp import exp2_table
-from attnkit.models.fixed import QFormat
+from attnkit.params.fixed import QFormat
 from attnkit.models.gelu import delta_table
 from attnkit.models.recip import seed_table
 

@@ -31,7 +31,7 @@ from attnkit.errors import AttnkitError
 from attnkit.hls import KERNELS
 from attnkit.hls.build import BUILD, build, build_path
 from attnkit.models import edgemoe_golden as G
-from attnkit.models.edgemoe import EdgeMoeParams
+from attnkit.params.edgemoe import EdgeMoeParams
 
 
 class _Case:

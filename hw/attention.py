@@ -30,7 +30,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from attnkit.hw.attention_params import RtlAttentionParams
+from attnkit.params.rtl_attention import RtlAttentionParams
 from attnkit.hw.exp import Exp2Mantissa
 from attnkit.hw.row_unit import RowLane, last_key_tile
 from attnkit.hw.systolic import PV, QK, ArrayFormats, SystolicArray

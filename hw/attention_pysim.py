@@ -12,7 +12,7 @@ import numpy as np
 from amaranth.sim import Simulator
 
 from attnkit.hw.attention import AttentionEngine
-from attnkit.hw.attention_params import RtlAttentionParams
+from attnkit.params.rtl_attention import RtlAttentionParams
 
 
 def run(p: RtlAttentionParams, problems: list, max_cycles: int = 10**7) -> dict:

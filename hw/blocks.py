@@ -1,7 +1,8 @@
 """The RTL blocks the kit can export, test and synthesise, by name.
 
-Each block names its parameter dataclass (the one every level reads), the
-Amaranth component built from it, and its cocotb testbench module. The CLI
+Each block names its parameter dataclass (the one every level reads, loaded
+from ``configs/blocks/<name>.yaml`` by :func:`attnkit.params.blocks.load`),
+the Amaranth component built from it, and its cocotb testbench module. The CLI
 commands ``verilog``, ``rtl-test`` and ``synth`` all go through this table,
 so adding a block is one entry in ``BLOCKS`` (or, from another package, an
 ``attnkit.blocks`` entry point: :mod:`attnkit.plugins`).
@@ -9,7 +10,6 @@ so adding a block is one entry in ``BLOCKS`` (or, from another package, an
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 
 from amaranth.back import verilog
 
-from attnkit import config
+from attnkit.params import blocks as param_files
 from attnkit.errors import AttnkitError
 
 
@@ -29,108 +29,71 @@ class Block:
     component: Callable            # params -> wiring.Component
     testbench: str                 # cocotb test module
     doc: str
-    loader: Callable | None = None  # (sets, path) -> params, for blocks sized by arch + workload configs
+    check: Callable | None = None  # params -> None, raising ValueError for a design the RTL cannot build
 
     def load_params(self, sets: Iterable[str] = (), path: str | None = None):
-        if self.loader is not None:
-            return self.loader(list(sets), path)
-        return config.load(self.params, path, sets)
+        """The block's parameters from ``path`` or ``configs/blocks/<name>.yaml`` (:func:`attnkit.params.blocks.load`)."""
+        params = param_files.load(self.params, self.name, sets, path)
+        if self.check is not None:
+            try:
+                self.check(params)
+            except ValueError as e:
+                raise AttnkitError(f"{self.name}: {e}") from None
+        return params
 
 
 def _mac() -> Block:
     from attnkit.hw.mac import Mac
-    from attnkit.models.mac import MacParams
+    from attnkit.params.numerics import MacParams
     return Block("mac", MacParams, Mac, "attnkit.testbench.mac_tb",
                  "signed fixed-point multiply-accumulate PE")
 
 
 def _attention() -> Block:
-    from attnkit.hw.attention import AttentionEngine
-    from attnkit.hw.attention_params import RtlAttentionParams
+    from attnkit.hw.attention import AttentionEngine, check_timing
+    from attnkit.params.rtl_attention import RtlAttentionParams
     return Block("attention", RtlAttentionParams, AttentionEngine, "attnkit.testbench.attention_tb",
-                 "fused attention engine: R x C systolic array + row unit, 1-pass cascade",
-                 loader=_load_attention)
-
-
-def _load_attention(sets: list[str], path: str | None = None):
-    """configs/arch/rtl-attention-4x4.yaml (or ``path``) + configs/workloads/rtl-attention.yaml, with
-    ``--set`` split as ``attnkit simulate`` does (``workload.`` keys edit the workload, ``numerics.`` keys
-    the golden formats, e.g. ``numerics.acc_frac_bits=20``)."""
-    from attnkit.hw.attention import check_timing
-    from attnkit.models.attention import AttentionNumerics
-    from attnkit.sim import api
-    from attnkit.sim.engines.rtl_attention import params_of
-    num_sets = [s.removeprefix("numerics.") for s in sets if s.startswith("numerics.")]
-    arch_sets, workload_sets = api.split_sets([s for s in sets if not s.startswith("numerics.")])
-    arch = api.load_arch(path or "rtl-attention-4x4", arch_sets)
-    workload = api.load_workload("rtl-attention", workload_sets)
-    params = params_of(arch, workload)
-    if num_sets:
-        params = dataclasses.replace(params, numerics=config.load(AttentionNumerics, None, num_sets))
-    try:
-        check_timing(params)
-    except ValueError as e:
-        raise AttnkitError(f"attention: {e}") from None
-    return params
+                 "fused attention engine: R x C systolic array + row unit, 1-pass cascade", check=check_timing)
 
 
 def _merge() -> Block:
     from attnkit.hw.merge import Merge
-    from attnkit.hw.merge_params import MergeParams
+    from attnkit.params.merge import MergeParams
     return Block("merge", MergeParams, Merge, "attnkit.testbench.merge_tb",
-                 "LeanAttention merge unit: two partials (O, m, l) in, one out", loader=_load_merge)
-
-
-def _load_merge(sets: list[str], path: str | None = None):
-    """configs/blocks/merge.yaml (or ``path``) with ``--set`` edits."""
-    from attnkit.hw.merge_params import MergeParams
-    from attnkit.sim import api
-    return config.load(MergeParams, api.resolve(path or "merge", "blocks"), sets)
+                 "LeanAttention merge unit: two partials (O, m, l) in, one out")
 
 
 def _decode() -> Block:
     from attnkit.hw.decode import DecodeEngine
-    from attnkit.hw.decode_params import RtlDecodeParams
+    from attnkit.params.rtl_decode import RtlDecodeParams
     return Block("decode", RtlDecodeParams, DecodeEngine, "attnkit.testbench.decode_tb",
-                 "decode engine: N attention cores fed by a stream-K tile scheduler, partials merged per head",
-                 loader=_load_decode)
-
-
-def _load_decode(sets: list[str], path: str | None = None):
-    """configs/arch/rtl-decode-2core.yaml (or ``path``) + configs/workloads/rtl-decode.yaml, ``--set`` split
-    as ``attnkit simulate`` does (``workload.`` keys edit the workload, ``numerics.`` keys the golden formats)."""
-    from attnkit.models.attention import AttentionNumerics
-    from attnkit.sim import api
-    from attnkit.sim.engines.rtl_decode import params_of
-    num_sets = [s.removeprefix("numerics.") for s in sets if s.startswith("numerics.")]
-    arch_sets, workload_sets = api.split_sets([s for s in sets if not s.startswith("numerics.")])
-    numerics = config.load(AttentionNumerics, None, num_sets) if num_sets else None
-    return params_of(api.load_arch(path or "rtl-decode-2core", arch_sets), api.load_workload("rtl-decode", workload_sets),
-                     numerics)
+                 "decode engine: N attention cores fed by a stream-K tile scheduler, partials merged per head")
 
 
 def _gelu() -> Block:
-    from attnkit.hw.gelu import Gelu, RtlGeluParams, load
+    from attnkit.hw.gelu import Gelu
+    from attnkit.params.edgemoe import RtlGeluParams
     return Block("gelu", RtlGeluParams, Gelu, "attnkit.testbench.gelu_tb",
-                 "Edge-MoE GELU: ReLU(x) - delta(|x|), delta by table with linear interpolation", loader=load)
+                 "Edge-MoE GELU: ReLU(x) - delta(|x|), delta by table with linear interpolation")
 
 
 def _softmax() -> Block:
-    from attnkit.hw.softmax import RtlSoftmaxParams, Softmax, load
+    from attnkit.hw.softmax import Softmax
+    from attnkit.params.edgemoe import RtlSoftmaxParams
     return Block("softmax", RtlSoftmaxParams, Softmax, "attnkit.testbench.softmax_tb",
-                 "Edge-MoE online softmax: running max and sum, then exp(s - max) * (1/sum)", loader=load)
+                 "Edge-MoE online softmax: running max and sum, then exp(s - max) * (1/sum)")
 
 
 def _exp() -> Block:
     from attnkit.hw.exp import Exp
-    from attnkit.models.exp import ExpParams
+    from attnkit.params.numerics import ExpParams
     return Block("exp", ExpParams, Exp, "attnkit.testbench.unit_tb",
                  "exp(x) for x <= 0: x log2(e), 2^f by table and interpolation, a shift (a stream pipeline)")
 
 
 def _recip() -> Block:
     from attnkit.hw.recip import Recip
-    from attnkit.models.recip import RecipParams
+    from attnkit.params.numerics import RecipParams
     return Block("recip", RecipParams, Recip, "attnkit.testbench.unit_tb",
                  "1/x: leading-one normalisation, seed table, Newton-Raphson steps, a shift (a stream pipeline)")
 

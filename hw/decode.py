@@ -58,13 +58,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from attnkit.hw.decode_params import ITEM_OVERHEAD, RtlDecodeParams
+from attnkit.params.rtl_decode import ITEM_OVERHEAD, RtlDecodeParams
 from attnkit.hw.exp import Exp2Mantissa
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_signed_var
 from attnkit.hw.merge import merge_comb, partial_layout
-from attnkit.hw.merge_params import MergeParams
+from attnkit.params.merge import MergeParams
 from attnkit.hw.recip import RecipMantissa, leading_one
-from attnkit.models.fixed import Overflow, QFormat, Rounding
+from attnkit.params.fixed import Overflow, QFormat, Rounding
 
 PIPE_CYCLES = 4      # key issue -> K/V data (1), logit register (1), exp unit (2)
 assert ITEM_OVERHEAD == 2 + PIPE_CYCLES + 1

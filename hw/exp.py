@@ -26,8 +26,9 @@ from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.fixed import round_shift, saturate_or_wrap, shape_of, shift_signed_var
 from attnkit.hw.pipeline import stream_pipeline
-from attnkit.models.exp import ExpParams, exp2_table
-from attnkit.models.fixed import QFormat
+from attnkit.params.numerics import ExpParams
+from attnkit.models.exp import exp2_table
+from attnkit.params.fixed import QFormat
 
 
 class Exp2Mantissa(wiring.Component):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Const, Mux, Shape, Value, signed, unsigned
 
-from attnkit.models.fixed import Overflow, QFormat, Rounding
+from attnkit.params.fixed import Overflow, QFormat, Rounding
 
 
 def shape_of(fmt: QFormat) -> Shape:

@@ -30,23 +30,14 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from attnkit.config import FieldError
+from attnkit.params.config import FieldError
 from attnkit.errors import ConfigError
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of
 from attnkit.hw.pipeline import stream_pipeline
-from attnkit.models.gelu import GeluParams, delta_table
+from attnkit.params.numerics import GeluParams
+from attnkit.models.gelu import delta_table
 
 
-@dataclass(frozen=True)
-class RtlGeluParams:
-    """The RTL GELU block: the golden model's parameters and how many units run side by side."""
-
-    numerics: GeluParams = field(default_factory=GeluParams)
-    lanes: int = 16
-
-    def __post_init__(self):
-        if isinstance(self.lanes, bool) or not isinstance(self.lanes, int) or not 1 <= self.lanes <= 64:
-            raise FieldError("lanes", f"{self.lanes!r}; expected an integer from 1 to 64 (GELU units per beat)")
 
 
 def _lane(core: Module, m: Module, p: GeluParams, x, out, k: int, table: list[int]) -> list:
@@ -80,15 +71,6 @@ def _lane(core: Module, m: Module, p: GeluParams, x, out, k: int, table: list[in
     return [rd0, rd1]
 
 
-def load(sets: list[str], path: str | None = None) -> RtlGeluParams:
-    """From the Edge-MoE configs (``zcu102-edgemoe`` or ``path``, with ``m3vit``): ``numerics.gelu``
-    and ``gelu.units`` lanes; ``--set`` keys as ``attnkit simulate`` takes them."""
-    from attnkit.models.edgemoe import EdgeMoeParams
-    p = EdgeMoeParams.load(path or "zcu102-edgemoe", "m3vit", sets)
-    try:
-        return RtlGeluParams(p.numerics.gelu, p.arch.gelu.units)
-    except FieldError as e:
-        raise ConfigError(f"gelu: {e}") from None
 
 
 class Gelu(wiring.Component):

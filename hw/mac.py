@@ -7,7 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of
-from attnkit.models.mac import MacParams
+from attnkit.params.numerics import MacParams
 
 
 class Mac(wiring.Component):

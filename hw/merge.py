@@ -33,7 +33,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.fixed import saturate_or_wrap, shift_right_var
-from attnkit.hw.merge_params import MergeParams
+from attnkit.params.merge import MergeParams
 from attnkit.hw.pipeline import stream_pipeline
 
 

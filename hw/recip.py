@@ -25,7 +25,8 @@ from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_signed_var
 from attnkit.hw.pipeline import stream_pipeline
-from attnkit.models.recip import RecipParams, seed_table
+from attnkit.params.numerics import RecipParams
+from attnkit.models.recip import seed_table
 
 
 def leading_one(m: Module, x, name: str = "lod") -> Signal:

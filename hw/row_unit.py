@@ -31,11 +31,11 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from attnkit.hw.attention_params import RtlAttentionParams
+from attnkit.params.rtl_attention import RtlAttentionParams
 from attnkit.hw.exp import Exp2Mantissa
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_right_var, shift_signed_var
 from attnkit.hw.recip import RecipMantissa, leading_one
-from attnkit.models.fixed import Overflow, QFormat, Rounding
+from attnkit.params.fixed import Overflow, QFormat, Rounding
 
 
 def last_key_tile(p: RtlAttentionParams, j, b):

@@ -41,47 +41,19 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from attnkit.config import FieldError
+from attnkit.params.config import FieldError
 from attnkit.errors import ConfigError
 from attnkit.hw.exp import Exp
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_signed_var
 from attnkit.hw.recip import RecipMantissa, leading_one
-from attnkit.models.fixed import QFormat, Rounding
-from attnkit.models.softmax import SoftmaxParams
+from attnkit.params.fixed import QFormat, Rounding
+from attnkit.params.numerics import SoftmaxParams
 
 
-def _edgemoe_softmax() -> SoftmaxParams:
-    from attnkit.models.edgemoe import EdgeMoeParams, FpgaArch, VitMoeWorkload
-    from attnkit.models.edgemoe_golden import softmax_params
-    return softmax_params(EdgeMoeParams(FpgaArch(), VitMoeWorkload()))
 
 
-@dataclass(frozen=True)
-class RtlSoftmaxParams:
-    """The RTL online softmax: the golden model's formats (``attnkit rtl-test`` loads them from the
-    Edge-MoE arch config, ``numerics``, through :func:`attnkit.models.edgemoe_golden.softmax_params`)."""
-
-    numerics: SoftmaxParams = field(default_factory=_edgemoe_softmax)
-
-    def __post_init__(self):
-        n = self.numerics
-        if n.exp.in_fmt.frac_bits > n.in_fmt.frac_bits + 8:
-            raise FieldError("numerics.exp.in_fmt", "at most 8 more fraction bits than the scores")
-        w, ri = n.recip.work_fmt, n.recip.in_fmt
-        if w.frac_bits - n.recip.out_fmt.frac_bits - ri.frac_bits < -(62 - w.width):
-            raise FieldError("numerics.recip", "the reciprocal's output shift can exceed 62 bits; not built in RTL")
 
 
-def load(sets: list[str], path: str | None = None) -> RtlSoftmaxParams:
-    """From the Edge-MoE configs (``zcu102-edgemoe`` or ``path``, with ``m3vit``) through
-    :func:`attnkit.models.edgemoe_golden.softmax_params`; ``--set`` keys as ``attnkit simulate`` takes them."""
-    from attnkit.models.edgemoe import EdgeMoeParams
-    from attnkit.models.edgemoe_golden import softmax_params
-    p = EdgeMoeParams.load(path or "zcu102-edgemoe", "m3vit", sets)
-    try:
-        return RtlSoftmaxParams(softmax_params(p))
-    except FieldError as e:
-        raise ConfigError(f"softmax: {e}") from None
 
 
 class Softmax(wiring.Component):

@@ -36,9 +36,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Callable
 
-from attnkit import config
+from attnkit.params import config
 from attnkit.errors import AttnkitError
-from attnkit.sim.arch import Device, load_device   # FPGA parts, configs/devices/
+from attnkit.params.arch import Device, load_device  # FPGA parts, configs/devices/
 
 @dataclass(frozen=True)
 class _Flow:

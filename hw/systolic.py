@@ -32,7 +32,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.fixed import shift_right_var
-from attnkit.models.fixed import Rounding
+from attnkit.params.fixed import Rounding
 
 
 QK, PV = 0, 1

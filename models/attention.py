@@ -83,118 +83,21 @@ from typing import Optional
 
 import numpy as np
 
-from attnkit.config import FieldError
-from attnkit.models.exp import LOG2E, ExpParams, exp2_mantissa, exp2_table
-from attnkit.models.fixed import Overflow, QFormat, Rounding, mul, round_shift, wide
-from attnkit.models.recip import RecipParams, recip_mantissa
+from attnkit.params.config import FieldError
+from attnkit.params.numerics import LOG2E, ExpParams
+from attnkit.models.exp import exp2_mantissa, exp2_table
+from attnkit.params.fixed import Overflow, QFormat, Rounding, mul, round_shift, wide
+from attnkit.params.numerics import RecipParams
+from attnkit.models.recip import recip_mantissa
 
 DIGIT = 16  # bits per digit of the exact accumulators in the NumPy model
 _CHUNK = 1 << 21  # logits per query chunk (bounds memory)
 
 
-def _default_exp() -> ExpParams:
-    return ExpParams(table_bits=6, table_fmt=QFormat(False, 2, 16, Rounding.AP_RND))
 
 
-@dataclass(frozen=True)
-class AttentionNumerics:
-    """Every format of the attention datapath (see the module docstring for where each applies)."""
-
-    in_fmt: QFormat = field(default_factory=lambda: QFormat(True, 4, 12))
-    score_fmt: QFormat = field(default_factory=lambda: QFormat(True, 16, 24, Rounding.AP_TRN, Overflow.AP_SAT))
-    scale: Optional[float] = None
-    scale_fmt: QFormat = field(default_factory=lambda: QFormat(False, 1, 20, Rounding.AP_RND, Overflow.AP_SAT))
-    logit_fmt: QFormat = field(default_factory=lambda: QFormat(True, 6, 12, Rounding.AP_TRN, Overflow.AP_SAT))
-    exp: ExpParams = field(default_factory=_default_exp)
-    recip: RecipParams = field(default_factory=RecipParams)
-    norm_fmt: QFormat = field(default_factory=lambda: QFormat(True, 6, 24, Rounding.AP_TRN, Overflow.AP_SAT))
-    out_fmt: QFormat = field(default_factory=lambda: QFormat(True, 4, 12, Rounding.AP_RND, Overflow.AP_SAT))
-    partial_fmt: QFormat = field(default_factory=lambda: QFormat(True, 30, 30, Rounding.AP_TRN, Overflow.AP_SAT))
-    partial_l_fmt: QFormat = field(default_factory=lambda: QFormat(False, 30, 30, Rounding.AP_TRN, Overflow.AP_SAT))
-    # Running sum and output accumulators: None = exact (Kulisch, Pm + S fraction bits below 2^M); an int F =
-    # finite, F fraction bits below 2^M (RNV F + in_fmt.frac_bits), every shift rounded by acc_rounding.
-    acc_frac_bits: Optional[int] = None
-    acc_rounding: Rounding = Rounding.AP_TRN
-
-    def __post_init__(self):
-        if not self.in_fmt.signed:
-            raise FieldError("in_fmt.signed", "q, k and v are signed")
-        if self.in_fmt.width > 24:
-            raise FieldError("in_fmt", f"{self.in_fmt.width}-bit inputs; at most 24 so q.k is exact in the model")
-        if self.score_fmt.width > 40:
-            raise FieldError("score_fmt", f"{self.score_fmt.width} bits; at most 40 so score * scale fits int64")
-        if self.scale is not None and not (0 < self.scale < 2 / LOG2E):
-            raise FieldError("scale", f"{self.scale}; expected 0 < scale < {2 / LOG2E:.4g} (scale * log2 e must fit scale_fmt)")
-        if self.scale_fmt.signed or self.scale_fmt.int_bits < 1 or self.scale_fmt.width > 22:
-            raise FieldError("scale_fmt", f"{self.scale_fmt}: expected an unsigned format with at least 1 integer"
-                             " bit and at most 22 bits")
-        if not self.logit_fmt.signed or not 2 <= self.logit_fmt.int_bits <= 8:
-            raise FieldError("logit_fmt.int_bits", f"{self.logit_fmt}: expected a signed format with 2 to 8 integer bits"
-                             " (the spread of the exact accumulators is 2^int_bits)")
-        if self.logit_fmt.frac_bits < self.exp.table_bits:
-            raise FieldError("exp.table_bits", f"{self.exp.table_bits} index bits but logit_fmt has only"
-                             f" {self.logit_fmt.frac_bits} fraction bits")
-        if self.exp.table_fmt.frac_bits > 20:
-            raise FieldError("exp.table_fmt.frac_bits", f"{self.exp.table_fmt.frac_bits}; at most 20 for the exact model")
-        if self.norm_fmt.width + self.recip.work_fmt.width > 62:
-            raise FieldError("norm_fmt", f"{self.norm_fmt} times {self.recip.work_fmt} does not fit 62 bits")
-        if self.norm_fmt.frac_bits < self.out_fmt.frac_bits:
-            raise FieldError("norm_fmt.frac_bits", f"{self.norm_fmt.frac_bits}; at least out_fmt.frac_bits = {self.out_fmt.frac_bits}")
-        if self.norm_fmt.int_bits < self.in_fmt.int_bits + 2:
-            raise FieldError("norm_fmt.int_bits", f"{self.norm_fmt.int_bits}; RNV / 2^z reaches 2 * max|v|, so at least"
-                             f" in_fmt.int_bits + 2 = {self.in_fmt.int_bits + 2}")
-        if self.partial_fmt.frac_bits != self.partial_l_fmt.frac_bits:
-            raise FieldError("partial_l_fmt.frac_bits", "must equal partial_fmt.frac_bits (O and l share the scale of M)")
-        if not self.partial_fmt.signed or self.partial_l_fmt.signed:
-            raise FieldError("partial_fmt.signed", "partial O is signed and partial l unsigned")
-        if self.acc_frac_bits is not None and not 1 <= self.acc_frac_bits <= 28:
-            raise FieldError("acc_frac_bits", f"{self.acc_frac_bits}; expected 1 to 28 fraction bits (or null:"
-                             " exact), so the model's terms fit int64")
-
-    # -- derived quantities ---------------------------------------------------------
-    @property
-    def mantissa_bits(self) -> int:
-        """``Pm``: fraction bits of the probability mantissa ``E``."""
-        return self.exp.table_fmt.frac_bits
-
-    @property
-    def finite(self) -> bool:
-        """True when the running sum and output accumulators are finite (``acc_frac_bits`` set)."""
-        return self.acc_frac_bits is not None
-
-    @property
-    def e_min(self) -> int:
-        """The lowest exponent ``floor(t)`` of an unmasked logit."""
-        return (self.logit_fmt.min_raw + 1) >> self.logit_fmt.frac_bits
-
-    @property
-    def e_max(self) -> int:
-        return self.logit_fmt.max_raw >> self.logit_fmt.frac_bits
-
-    @property
-    def spread(self) -> int:
-        """``S``: the largest ``M - e_j``; the exact accumulators keep ``Pm + S`` fraction bits below ``2^M``."""
-        return self.e_max - self.e_min
-
-    def scale_for(self, head_dim: int) -> float:
-        return self.scale if self.scale is not None else 1.0 / math.sqrt(head_dim)
-
-    def logit_const(self, head_dim: int) -> int:
-        """Raw ``c = scale * log2(e)`` in ``scale_fmt``."""
-        c = int(self.scale_fmt.quantize(self.scale_for(head_dim) * LOG2E))
-        if c <= 0:
-            raise ValueError(f"scale * log2 e = {self.scale_for(head_dim) * LOG2E:.3g} quantises to 0 in {self.scale_fmt}")
-        return c
 
 
-def accumulator_bits(num: AttentionNumerics, n_keys: int) -> dict:
-    """Integer and fraction bits of the row unit's accumulators for ``n_keys`` keys (relative to ``2^M``):
-    exact, ``Pm + S`` fraction bits; finite, ``acc_frac_bits``."""
-    frac = num.acc_frac_bits if num.finite else num.mantissa_bits + num.spread
-    lsum_int = 1 + max(1, math.ceil(math.log2(max(n_keys, 1)))) + 1
-    return {"rd": {"int_bits": lsum_int, "frac_bits": frac, "width": lsum_int + frac},
-            "rnv": {"int_bits": lsum_int + num.in_fmt.int_bits, "frac_bits": frac + num.in_fmt.frac_bits,
-                    "width": lsum_int + num.in_fmt.width + frac}}
 
 
 # -- reference --------------------------------------------------------------------------

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnkit.models.attention import AttentionNumerics
+from attnkit.params.numerics import AttentionNumerics
 from attnkit.models.merge import finish, merge, partial
-from attnkit.models.schedule import Schedule
+from attnkit.params.schedule import Schedule
 
 
 def decode_scheduled(q, k, v, num: AttentionNumerics, schedule: Schedule) -> np.ndarray:

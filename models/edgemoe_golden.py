@@ -25,7 +25,7 @@ Kernels (shapes: ``T`` tokens, ``N`` features):
   (Edge-MoE's branch "new max: ``l * exp + 1``, else ``l + exp``" is the same
   thing, as ``exp(0)`` is exactly 1); then ``p = tr(exp(s - m) * recip(l))``.
   It is :func:`attnkit.models.softmax.softmax_edgemoe` on the formats of
-  :func:`softmax_params`: ``exp`` (:mod:`attnkit.models.exp`) of the exact
+  :attr:`EdgeMoeNumerics.softmax`: ``exp`` (:mod:`attnkit.models.exp`) of the exact
   difference saturated into ``exp.in_fmt``, output on ``A``'s grid in
   ``[0, 1]``; ``recip`` (:mod:`attnkit.models.recip`, two Newton steps).
   A score equal to ``A``'s minimum code counts as masked (probability 0).
@@ -70,11 +70,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnkit.models.edgemoe import EdgeMoeParams, RsqrtParams
-from attnkit.models.fixed import QFormat, round_shift
+from attnkit.params.edgemoe import EdgeMoeParams
+from attnkit.params.numerics import RsqrtParams
+from attnkit.params.fixed import QFormat, round_shift
 from attnkit.models.gelu import gelu as _gelu
 from attnkit.models.recip import bit_length
-from attnkit.models.softmax import SoftmaxParams, softmax_2pass, _prep, _running
+from attnkit.params.numerics import SoftmaxParams
+from attnkit.models.softmax import softmax_2pass, _prep, _running
 
 
 def _tr(prod, frac_bits: int) -> np.ndarray:
@@ -104,10 +106,6 @@ def gelu_unit(x, p: EdgeMoeParams) -> np.ndarray:
 
 # -- attention ---------------------------------------------------------------------------------
 
-def softmax_params(p: EdgeMoeParams) -> SoftmaxParams:
-    """The online softmax's formats as :class:`attnkit.models.softmax.SoftmaxParams` (all on A's grid)."""
-    n = p.numerics
-    return SoftmaxParams(in_fmt=n.act_fmt, exp=n.exp, sum_fmt=n.act_fmt, recip=n.recip, prob_fmt=n.act_fmt, tile=1)
 
 
 def scores(q, k, p: EdgeMoeParams) -> np.ndarray:
@@ -128,13 +126,13 @@ def scores(q, k, p: EdgeMoeParams) -> np.ndarray:
 
 def online_softmax(s, p: EdgeMoeParams) -> np.ndarray:
     """Edge-MoE's online softmax over the last axis (keys in order): probabilities in A."""
-    return softmax_2pass(s, softmax_params(p), tile=1)
+    return softmax_2pass(s, p.numerics.softmax, tile=1)
 
 
 def online_softmax_state(s, p: EdgeMoeParams):
     """``(m, l, recip(l))`` after the last key, each ``[..., 1]`` (for tests and the RTL softmax block)."""
     from attnkit.models.recip import recip
-    sp = softmax_params(p)
+    sp = p.numerics.softmax
     x, keep = _prep(s, None, sp)
     m, l, _ = _running(x, keep, sp, 1)
     return m, l, recip(l, sp.recip)

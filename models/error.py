@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from attnkit.models.fixed import QFormat
+from attnkit.params.fixed import QFormat
 
 
 def error_stats(y, ref, lsb: float) -> dict:
@@ -36,9 +36,12 @@ def _row(name: str, stats: dict, inputs: str) -> dict:
 
 
 def _units(rng) -> list[dict]:
-    from attnkit.models.exp import ExpParams, exp
-    from attnkit.models.gelu import GeluParams, gelu
-    from attnkit.models.recip import RecipParams, recip
+    from attnkit.params.numerics import ExpParams
+    from attnkit.models.exp import exp
+    from attnkit.params.numerics import GeluParams
+    from attnkit.models.gelu import gelu
+    from attnkit.params.numerics import RecipParams
+    from attnkit.models.recip import recip
 
     rows = []
     p = ExpParams()
@@ -67,7 +70,8 @@ def _units(rng) -> list[dict]:
 
 
 def _softmax(rng) -> list[dict]:
-    from attnkit.models.softmax import ORDERS, SoftmaxParams, softmax_reference
+    from attnkit.models.softmax import ORDERS, softmax_reference
+    from attnkit.params.numerics import SoftmaxParams
 
     p = SoftmaxParams()
     f = p.in_fmt
@@ -85,7 +89,8 @@ def _softmax(rng) -> list[dict]:
 
 
 def _attention(rng, quick: bool) -> list[dict]:
-    from attnkit.models.attention import AttentionNumerics, attention, attention_reference
+    from attnkit.params.numerics import AttentionNumerics
+    from attnkit.models.attention import attention, attention_reference
     from attnkit.models.merge import decode_split, split_bounds
 
     num = AttentionNumerics()
@@ -124,7 +129,7 @@ NUMERICS_TILES = (4, 16, 64, None)   # None: one tile of every key
 def attention_problem(rng, n: int, d: int, num=None):
     """golden-report's attention inputs (raw ``in_fmt``): N(0,1) q and k, U[-8, 8) v, half the keys equal and
     one peaked key."""
-    from attnkit.models.attention import AttentionNumerics
+    from attnkit.params.numerics import AttentionNumerics
     f = (num or AttentionNumerics()).in_fmt
     q = f.quantize(np.clip(rng.normal(0, 1, (n, d)), -7, 7))
     k = f.quantize(np.clip(rng.normal(0, 1, (n, d)), -7, 7))
@@ -140,8 +145,9 @@ def numerics_error_table(seed: int = 0, quick: bool = False, modes=NUMERICS_MODE
     max_ulp, bound`` (``bound``: :func:`attnkit.models.attention.error_bound` for these inputs)."""
     import dataclasses
 
-    from attnkit.models.attention import AttentionNumerics, attention, attention_reference, error_bound
-    from attnkit.models.fixed import Rounding
+    from attnkit.params.numerics import AttentionNumerics
+    from attnkit.models.attention import attention, attention_reference, error_bound
+    from attnkit.params.fixed import Rounding
 
     rng = np.random.default_rng(seed)
     base = AttentionNumerics()

@@ -40,56 +40,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from attnkit.config import FieldError
-from attnkit.models.fixed import Overflow, QFormat, Rounding, mul, round_shift
-
-LOG2E = 1.0 / math.log(2.0)
+from attnkit.params.config import FieldError
+from attnkit.params.fixed import Overflow, QFormat, Rounding, mul, round_shift
 
 
-@dataclass(frozen=True)
-class ExpParams:
-    """Formats and table size of the exp unit (``exp(x)`` for ``x <= 0``)."""
 
-    in_fmt: QFormat = field(default_factory=lambda: QFormat(True, 6, 10))
-    log2e_fmt: QFormat = field(default_factory=lambda: QFormat(False, 1, 16, Rounding.AP_RND))
-    arg_fmt: QFormat = field(default_factory=lambda: QFormat(True, 8, 14, Rounding.AP_RND, Overflow.AP_SAT))
-    table_bits: int = 6
-    table_fmt: QFormat = field(default_factory=lambda: QFormat(False, 2, 16, Rounding.AP_RND))
-    out_fmt: QFormat = field(default_factory=lambda: QFormat(False, 1, 16, Rounding.AP_RND, Overflow.AP_SAT))
-
-    def __post_init__(self):
-        if isinstance(self.table_bits, bool) or not isinstance(self.table_bits, int):
-            raise FieldError("table_bits", f"expected an integer, got {self.table_bits!r}")
-        if not 1 <= self.table_bits <= 16:
-            raise FieldError("table_bits", f"{self.table_bits} index bits; expected 1 to 16 (a table of 2^table_bits + 1 entries)")
-        if not self.in_fmt.signed:
-            raise FieldError("in_fmt.signed", "exp takes arguments <= 0, so its input format must be signed")
-        if not self.arg_fmt.signed:
-            raise FieldError("arg_fmt.signed", "x * log2(e) is <= 0, so this format must be signed")
-        if self.log2e_fmt.int_bits < (2 if self.log2e_fmt.signed else 1):
-            raise FieldError("log2e_fmt.int_bits", f"{self.log2e_fmt} cannot hold log2(e) = 1.4427")
-        if self.table_bits > self.arg_fmt.frac_bits:
-            raise FieldError("table_bits", f"{self.table_bits} index bits but arg_fmt has only {self.arg_fmt.frac_bits} fraction bits")
-        # The reduced argument must reach as low as the input does, or the table is indexed outside its range.
-        lowest = self.in_fmt.to_float(self.in_fmt.min_raw) * LOG2E
-        if lowest < self.arg_fmt.to_float(self.arg_fmt.min_raw) - 1:
-            raise FieldError("arg_fmt.int_bits", f"{self.arg_fmt} cannot hold x * log2(e) down to {lowest:.4g}"
-                             f" (the lowest input of {self.in_fmt})")
-        if self.table_fmt.int_bits < (3 if self.table_fmt.signed else 2):
-            raise FieldError("table_fmt.int_bits", f"{self.table_fmt} cannot hold 2^f up to 2 (the last table entry)")
-        if self.out_fmt.int_bits < (2 if self.out_fmt.signed else 1):
-            raise FieldError("out_fmt.int_bits", f"{self.out_fmt} cannot hold exp(0) = 1")
-        if (1 << (self.table_fmt.int_bits + self.table_fmt.frac_bits)) >= 1 << 40:
-            raise FieldError("table_fmt", f"{self.table_fmt}: at most 40 bits so interpolation products fit int64")
-
-    @property
-    def mantissa_bits(self) -> int:
-        """Fraction bits of the mantissa ``E`` that :func:`exp2_mantissa` returns."""
-        return self.table_fmt.frac_bits
-
-    @property
-    def log2e_raw(self) -> int:
-        return int(self.log2e_fmt.quantize(LOG2E))
 
 
 def exp2_table(p: ExpParams) -> np.ndarray:

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from attnkit.config import FieldError
-from attnkit.models.fixed import Overflow, QFormat, Rounding, round_shift
+from attnkit.params.config import FieldError
+from attnkit.params.fixed import Overflow, QFormat, Rounding, round_shift
 
 
 def erfc(x) -> np.ndarray:
@@ -59,39 +59,6 @@ def delta_exact(a) -> np.ndarray:
     return a * 0.5 * erfc(a / math.sqrt(2.0))
 
 
-@dataclass(frozen=True)
-class GeluParams:
-    """Edge-MoE's GELU: activation format, delta table size, step and entry format."""
-
-    act_fmt: QFormat = field(default_factory=lambda: QFormat(True, 10, 22, Rounding.AP_TRN, Overflow.AP_WRAP))
-    table_size: int = 177
-    step_bits: int = 5
-    cutoff: float = 5.5
-    table_fmt: QFormat = field(default_factory=lambda: QFormat(False, 0, 22, Rounding.AP_TRN, Overflow.AP_SAT))
-
-    def __post_init__(self):
-        for name in ("table_size", "step_bits"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise FieldError(name, f"expected an integer, got {v!r}")
-        if not 0 <= self.step_bits <= self.act_fmt.frac_bits:
-            raise FieldError("step_bits", f"step 2^-{self.step_bits}; expected 0 to act_fmt.frac_bits = {self.act_fmt.frac_bits}")
-        if not 0 < self.cutoff <= 8:
-            raise FieldError("cutoff", f"{self.cutoff}; expected a value in (0, 8]")
-        if self.cutoff * (1 << self.step_bits) != int(self.cutoff * (1 << self.step_bits)):
-            raise FieldError("cutoff", f"{self.cutoff} is not a multiple of the step 2^-{self.step_bits}")
-        need = int(self.cutoff * (1 << self.step_bits)) + 1
-        if self.table_size < need:
-            raise FieldError("table_size", f"{self.table_size} entries cannot cover |x| < {self.cutoff} at step"
-                             f" 2^-{self.step_bits}; at least {need} needed")
-        if self.table_size > 1 << 16:
-            raise FieldError("table_size", f"{self.table_size} entries; at most 65536")
-        if not self.act_fmt.signed:
-            raise FieldError("act_fmt.signed", "GELU takes signed activations")
-        if self.table_fmt.signed or self.table_fmt.int_bits < 0:
-            raise FieldError("table_fmt", f"{self.table_fmt}: expected an unsigned format holding [0, 0.17]")
-        if self.table_fmt.frac_bits > self.act_fmt.frac_bits + 8:
-            raise FieldError("table_fmt.frac_bits", "at most act_fmt.frac_bits + 8 so interpolation fits int64")
 
 
 def delta_table(p: GeluParams) -> np.ndarray:

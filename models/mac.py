@@ -16,29 +16,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from attnkit.config import FieldError
-from attnkit.models.fixed import Overflow, QFormat, Rounding, mul
+from attnkit.params.config import FieldError
+from attnkit.params.fixed import Overflow, QFormat, Rounding, mul
 
 
-@dataclass(frozen=True)
-class MacParams:
-    """Parameters of the MAC PE, read by the golden model, the RTL and the testbench.
-
-    ``pipeline`` is the latency in cycles from an accepted input to its
-    accumulator value on the output (1 = the accumulator register only).
-    """
-
-    in_fmt: QFormat = field(default_factory=lambda: QFormat(True, 4, 4))
-    acc_fmt: QFormat = field(default_factory=lambda: QFormat(True, 8, 8, Rounding.AP_RND, Overflow.AP_SAT))
-    pipeline: int = 2
-
-    def __post_init__(self):
-        if not self.in_fmt.signed:
-            raise FieldError("in_fmt.signed", "the MAC PE takes signed inputs")
-        if self.in_fmt.width > 31:
-            raise FieldError("in_fmt", f"{self.in_fmt.width}-bit inputs; at most 31 bits so products fit int64")
-        if not 1 <= self.pipeline <= 8:
-            raise FieldError("pipeline", f"{self.pipeline} stages; expected 1 to 8")
 
 
 def mac(a, b, first, p: MacParams) -> np.ndarray:

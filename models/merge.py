@@ -37,8 +37,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnkit.models.attention import AttentionNumerics, error_bound as _attn_bound, exact_sums, normalise
-from attnkit.models.fixed import round_shift, wide
+from attnkit.params.numerics import AttentionNumerics
+from attnkit.models.attention import error_bound as _attn_bound, exact_sums, normalise
+from attnkit.params.fixed import round_shift, wide
 
 
 @dataclass(frozen=True)

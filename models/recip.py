@@ -32,40 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from attnkit.config import FieldError
-from attnkit.models.fixed import Overflow, QFormat, Rounding, mul, round_shift
+from attnkit.params.config import FieldError
+from attnkit.params.fixed import Overflow, QFormat, Rounding, mul, round_shift
 
 
-@dataclass(frozen=True)
-class RecipParams:
-    """Formats, seed-table size and Newton-Raphson steps of the reciprocal unit."""
-
-    in_fmt: QFormat = field(default_factory=lambda: QFormat(False, 8, 8))
-    seed_bits: int = 8
-    seed_fmt: QFormat = field(default_factory=lambda: QFormat(False, 1, 12, Rounding.AP_RND))
-    iters: int = 1
-    work_fmt: QFormat = field(default_factory=lambda: QFormat(False, 2, 28))
-    out_fmt: QFormat = field(default_factory=lambda: QFormat(False, 9, 16, Rounding.AP_RND, Overflow.AP_SAT))
-
-    def __post_init__(self):
-        for name in ("seed_bits", "iters"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise FieldError(name, f"expected an integer, got {v!r}")
-        if not 1 <= self.seed_bits <= 16:
-            raise FieldError("seed_bits", f"{self.seed_bits} index bits; expected 1 to 16 (a seed table of 2^seed_bits entries)")
-        if not 0 <= self.iters <= 4:
-            raise FieldError("iters", f"{self.iters} Newton-Raphson steps; expected 0 to 4")
-        if self.seed_bits > self.work_fmt.frac_bits:
-            raise FieldError("seed_bits", f"{self.seed_bits} index bits but work_fmt has only {self.work_fmt.frac_bits} fraction bits")
-        if self.work_fmt.int_bits < (3 if self.work_fmt.signed else 2):
-            raise FieldError("work_fmt.int_bits", f"{self.work_fmt} cannot hold 2 - m*y (up to 2)")
-        if self.work_fmt.width > 31:
-            raise FieldError("work_fmt", f"{self.work_fmt.width} bits; at most 31 so m * y fits int64")
-        if self.seed_fmt.int_bits < (2 if self.seed_fmt.signed else 1):
-            raise FieldError("seed_fmt.int_bits", f"{self.seed_fmt} cannot hold seeds up to 1")
-        if self.in_fmt.width > 53:
-            raise FieldError("in_fmt", f"{self.in_fmt.width} bits; at most 53 for the leading-one detect")
 
 
 def seed_table(p: RecipParams) -> np.ndarray:

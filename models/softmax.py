@@ -46,43 +46,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from attnkit.config import FieldError
-from attnkit.models.exp import ExpParams, exp
-from attnkit.models.fixed import Overflow, QFormat, Rounding, add, mul
-from attnkit.models.recip import RecipParams, recip
+from attnkit.params.config import FieldError
+from attnkit.params.numerics import ExpParams
+from attnkit.models.exp import exp
+from attnkit.params.fixed import Overflow, QFormat, Rounding, add, mul
+from attnkit.params.numerics import RecipParams
+from attnkit.models.recip import recip
 
 
-def _default_exp() -> ExpParams:
-    return ExpParams(in_fmt=QFormat(True, 7, 10, Rounding.AP_TRN, Overflow.AP_SAT))
 
 
-def _default_recip() -> RecipParams:
-    return RecipParams(in_fmt=QFormat(False, 16, 16, Rounding.AP_TRN, Overflow.AP_SAT),
-                       out_fmt=QFormat(False, 1, 24, Rounding.AP_RND, Overflow.AP_SAT))
 
 
-@dataclass(frozen=True)
-class SoftmaxParams:
-    """Formats and units of the softmax orders."""
-
-    in_fmt: QFormat = field(default_factory=lambda: QFormat(True, 6, 10))
-    exp: ExpParams = field(default_factory=_default_exp)
-    sum_fmt: QFormat = field(default_factory=lambda: QFormat(False, 16, 16, Rounding.AP_TRN, Overflow.AP_SAT))
-    recip: RecipParams = field(default_factory=_default_recip)
-    prob_fmt: QFormat = field(default_factory=lambda: QFormat(False, 1, 15, Rounding.AP_RND, Overflow.AP_SAT))
-    tile: int = 16
-
-    def __post_init__(self):
-        if isinstance(self.tile, bool) or not isinstance(self.tile, int) or self.tile < 1:
-            raise FieldError("tile", f"{self.tile!r}; expected a positive integer (keys per step)")
-        if not self.in_fmt.signed:
-            raise FieldError("in_fmt.signed", "scores are signed")
-        if self.recip.in_fmt != self.sum_fmt:
-            raise FieldError("recip.in_fmt", f"{self.recip.in_fmt}; the reciprocal takes the running sum, so expected sum_fmt = {self.sum_fmt}")
-        if self.sum_fmt.frac_bits < self.exp.out_fmt.frac_bits - 8:
-            raise FieldError("sum_fmt.frac_bits", f"{self.sum_fmt.frac_bits}; too coarse for exp outputs of {self.exp.out_fmt}")
-        if self.exp.out_fmt.width + self.recip.out_fmt.width > 62:
-            raise FieldError("recip.out_fmt", "exp.out_fmt and recip.out_fmt together must fit 62 bits (their product)")
 
 
 def _prep(x, mask, p: SoftmaxParams):

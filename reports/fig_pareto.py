@@ -79,7 +79,7 @@ def _tokens(row, seq_key) -> float:
     seq = row.get(seq_key) if seq_key else None
     batch = 1
     try:
-        from attnkit.sim.api import load_workload
+        from attnkit.params.kinds import load_workload
         w = load_workload(row.get("workload"))
         batch = getattr(w, "batch", 1)
         seq = seq or getattr(w, "seq_len", None) or getattr(w, "context", None)

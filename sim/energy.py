@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Mapping
 
-from attnkit import config
-from attnkit.config import FieldError
+from attnkit.params import config
+from attnkit.params.config import FieldError
 from attnkit.errors import AttnkitError
 
 CONFIG_DIR = config.SHIPPED      # the shipped configs (names resolve through config.resolve's search path)

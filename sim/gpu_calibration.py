@@ -55,7 +55,8 @@ def derive(arch=None, point: dict | None = None, rounds: int = 8) -> dict:
     ``{"cta_bandwidth_bytes_per_s", "cta_fixed_s", "fa2_s", "flashdecoding_s"}``
     (the last two: the engines' times with the derived constants).
     """
-    from attnkit.sim.api import load_arch, load_table, load_workload
+    from attnkit.params.kinds import load_arch, load_workload
+    from attnkit.sim.energy import load_table
     from attnkit.sim.engines import decode
     from attnkit.sim.reproduce_leanattention import anchors
     arch = arch or load_arch("a100")

@@ -24,10 +24,11 @@ length) and are refused.
 
 from __future__ import annotations
 
-from attnkit import config
+from attnkit.params import config
 from attnkit.errors import AttnkitError
-from attnkit.models.edgemoe import EdgeMoeParams
-from attnkit.sim import api
+from attnkit.params.edgemoe import EdgeMoeParams
+from attnkit.params import kinds
+from attnkit.sim import engines
 from attnkit.sim.engines.edgemoe import derive
 
 ARCH, WORKLOAD = "zcu102-edgemoe", "m3vit"
@@ -67,7 +68,7 @@ def run(sets=(), models=None, seq_lens=None) -> list[dict]:
     ref = anchors()
     rows, totals, results = [], {}, {}
     for bits, experts, s in configurations(sets):
-        r = api.simulate(ARCH, WORKLOAD, engine="edgemoe", sets=s)
+        r = engines.simulate(ARCH, WORKLOAD, engine="edgemoe", sets=s)
         results[(bits, experts)] = r
         totals[(bits, experts)] = r.extra["cycles_per_image"]
         rows += _points(bits, experts, r)
@@ -129,10 +130,10 @@ def files(sets=()) -> dict[str, str]:
 
 
 def configuration(sets=(), models=None) -> dict:
-    arch_sets, wl_sets = api.split_sets(sets)
+    arch_sets, wl_sets = kinds.split_sets(sets)
     return {"sets": list(sets), "runs": [{"axi_bits": b, "active_experts": e} for b, e, _ in configurations(sets)],
-            "archs": {ARCH: config.to_data(api.load_arch(ARCH, arch_sets))},
-            "workloads": {WORKLOAD: config.to_data(api.load_workload(WORKLOAD, wl_sets))}}
+            "archs": {ARCH: config.to_data(kinds.load_arch(ARCH, arch_sets))},
+            "workloads": {WORKLOAD: config.to_data(kinds.load_workload(WORKLOAD, wl_sets))}}
 
 
 def counted(rows: list[dict]) -> str:

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from statistics import fmean, geometric_mean
 
-from attnkit import config
+from attnkit.params import config
 from attnkit.sim import engines
-from attnkit.sim.api import load_arch, load_workload, split_sets
+from attnkit.params.kinds import load_arch, load_workload, split_sets
 from attnkit.sim.energy import CONFIG_DIR, load_table
 
 DESIGNS = {                     # design: (arch config, attention engine)

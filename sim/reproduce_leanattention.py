@@ -36,9 +36,9 @@ from __future__ import annotations
 import dataclasses
 from statistics import fmean
 
-from attnkit import config
+from attnkit.params import config
 from attnkit.errors import AttnkitError
-from attnkit.sim.api import load_arch, load_workload, split_sets
+from attnkit.params.kinds import load_arch, load_workload, split_sets
 from attnkit.sim.energy import CONFIG_DIR, load_table
 from attnkit.sim.engines import decode
 

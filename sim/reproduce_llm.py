@@ -27,10 +27,10 @@ from __future__ import annotations
 import sys
 from statistics import fmean
 
-from attnkit import config
+from attnkit.params import config
 from attnkit.errors import AttnkitError
 from attnkit.sim import engines
-from attnkit.sim.api import load_arch, load_workload, split_sets
+from attnkit.params.kinds import load_arch, load_workload, split_sets
 from attnkit.sim.energy import load_table
 
 MODELS = ("llama3-8b", "llama3-70b")

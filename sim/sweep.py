@@ -50,9 +50,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from attnkit import config
+from attnkit.params import config
 from attnkit.errors import ConfigError
-from attnkit.sim import api
+from attnkit.params import kinds
 from attnkit.sim.result import Result
 
 SPEC_KEYS = ("name", "description", "arch", "workloads", "engine", "mode", "parameters", "samples", "seed",
@@ -240,7 +240,7 @@ def point_id(keys, values) -> str:
 
 def load_spec(path: str | Path, evaluate=None) -> Plan:
     """Read, validate and expand a sweep spec; every mistake is a one-line ConfigError naming file and key."""
-    path = Path(api.resolve(path, "sweeps"))
+    path = Path(kinds.resolve(path, "sweeps"))
     data = config.load_yaml(path)
     src = str(path)
     if not isinstance(data, dict):
@@ -259,8 +259,8 @@ def load_spec(path: str | Path, evaluate=None) -> Plan:
             raise ConfigError(f"{src}: {key}: expected a config name or a non-empty list of them, got {data[key]!r}")
         return v
 
-    archs = {a: _load(api.load_arch, a, path, "arch") for a in names("arch")}
-    workloads = {w: _load(api.load_workload, w, path, "workloads") for w in names("workloads")}
+    archs = {a: _load(kinds.load_arch, a, path, "arch") for a in names("arch")}
+    workloads = {w: _load(kinds.load_workload, w, path, "workloads") for w in names("workloads")}
     engine = data.get("engine")
     if engine is not None and not isinstance(engine, str):
         raise ConfigError(f"{src}: engine: expected an engine name, got {engine!r}")

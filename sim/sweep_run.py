@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from attnkit.errors import AttnkitError, ConfigError
-from attnkit.sim import api
+from attnkit.sim import engines
 from attnkit.sim.result import Result
 from attnkit.sim.sweep import Plan, apply_edits, split_key
 
@@ -39,7 +39,7 @@ MAX_PROBES = 16
 
 def simulate(arch, workload, engine: str | None, mode: str):
     """The default evaluation: the shared simulate API on already-edited objects."""
-    return api.simulate(arch, workload, engine, (), mode)
+    return engines.simulate(arch, workload, engine, (), mode)
 
 
 def flatten(record: dict, prefix: str = "") -> dict[str, Any]:

@@ -26,7 +26,7 @@ import cocotb
 from cocotb.triggers import FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 
-from attnkit.hw.attention_params import RtlAttentionParams
+from attnkit.params.rtl_attention import RtlAttentionParams
 from attnkit.models.attention import attention
 from attnkit.testbench.coverage import AttentionCoverage, summary
 from attnkit.testbench.harness import TbConfig, Watchdog, finish, start

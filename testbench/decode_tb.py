@@ -34,7 +34,7 @@ import cocotb
 from cocotb.triggers import FallingEdge, RisingEdge
 from cocotb.utils import get_sim_time
 
-from attnkit.hw.decode_params import RtlDecodeParams
+from attnkit.params.rtl_decode import RtlDecodeParams
 from attnkit.models.decode import decode_scheduled
 from attnkit.testbench.coverage import DecodeCoverage, summary
 from attnkit.testbench.harness import TbConfig, Watchdog, finish, start

@@ -18,8 +18,10 @@ import numpy as np
 import cocotb
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
-from attnkit.hw.gelu import Gelu, RtlGeluParams
-from attnkit.models.gelu import GeluParams, gelu
+from attnkit.hw.gelu import Gelu
+from attnkit.params.edgemoe import RtlGeluParams
+from attnkit.params.numerics import GeluParams
+from attnkit.models.gelu import gelu
 from attnkit.testbench.harness import TbConfig, Watchdog, finish, start
 from attnkit.testbench.scoreboard import Scoreboard
 

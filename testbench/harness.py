@@ -22,7 +22,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Timer
 from cocotb.utils import get_sim_time
 
-from attnkit import config
+from attnkit.params import config
 
 
 @dataclass

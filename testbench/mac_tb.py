@@ -8,7 +8,8 @@ import numpy as np
 import cocotb
 from cocotb.triggers import FallingEdge, RisingEdge
 
-from attnkit.models.mac import MacParams, mac
+from attnkit.params.numerics import MacParams
+from attnkit.models.mac import mac
 from attnkit.testbench.harness import TbConfig, Watchdog, finish, start
 from attnkit.testbench.scoreboard import Scoreboard
 

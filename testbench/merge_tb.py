@@ -21,7 +21,7 @@ import cocotb
 from cocotb.triggers import FallingEdge
 
 from attnkit.hw.merge import Merge
-from attnkit.hw.merge_params import MergeParams
+from attnkit.params.merge import MergeParams
 from attnkit.models.merge import Partial, merge, partial
 from attnkit.testbench.harness import TbConfig, Watchdog, finish, start
 from attnkit.testbench.scoreboard import Scoreboard

@@ -34,7 +34,7 @@ import numpy as np
 
 from attnkit.errors import AttnkitError
 from attnkit.hw import mutate
-from attnkit.models.fixed import Rounding
+from attnkit.params.fixed import Rounding
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable
 
-from attnkit import config
+from attnkit.params import config
 from attnkit.errors import AttnkitError
 from attnkit.hw import blocks
 from attnkit.testbench import toolchain

@@ -22,7 +22,8 @@ import numpy as np
 import cocotb
 from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
-from attnkit.hw.softmax import RtlSoftmaxParams, Softmax
+from attnkit.params.edgemoe import RtlSoftmaxParams
+from attnkit.hw.softmax import Softmax
 from attnkit.models.softmax import softmax_edgemoe
 from attnkit.testbench.harness import TbConfig, Watchdog, finish, start
 from attnkit.testbench.scoreboard import Scoreboard

@@ -3,14 +3,15 @@
 import pytest
 
 from attnkit.errors import ConfigError
-from attnkit.sim import api
+from attnkit.params import kinds
+from attnkit.sim import engines
 
 
 def test_a_config_file_must_give_required_keys(tmp_path):
     path = tmp_path / "gemm.yaml"
     path.write_text("kind: gemm\nm: 64\nn: 64\n")
     with pytest.raises(ConfigError, match=r"gemm.yaml: k: missing \(required by GemmWorkload\)"):
-        api.load_workload(path)
+        kinds.load_workload(path)
 
 
 def test_required_nested_keys_are_named_with_their_path(tmp_path):
@@ -18,25 +19,25 @@ def test_required_nested_keys_are_named_with_their_path(tmp_path):
     path.write_text("kind: spatial\nclock_hz: 1e9\narray_2d: {rows: 8}\nglobal_buffer: {bytes: 65536}\n"
                     "dram: {bandwidth_bytes_per_s: 1.0e+9}\n")
     with pytest.raises(ConfigError, match=r"arch.yaml: array_2d.cols: missing"):
-        api.load_arch(path)
+        kinds.load_arch(path)
 
 
 def test_exponent_without_a_dot_is_a_number():
-    arch = api.load_arch("systolic", ["dram.bandwidth_bytes_per_s=4e9", "clock_hz=1e9"])
+    arch = kinds.load_arch("systolic", ["dram.bandwidth_bytes_per_s=4e9", "clock_hz=1e9"])
     assert arch.dram.bandwidth_bytes_per_s == 4e9 and arch.clock_hz == 1e9
 
 
 def test_wrong_type_and_unknown_set_key():
     with pytest.raises(ConfigError, match=r"array_2d.rows: expected an integer, got str 'many'"):
-        api.load_arch("systolic", ["array_2d.rows=many"])
+        kinds.load_arch("systolic", ["array_2d.rows=many"])
     with pytest.raises(ConfigError, match=r"--set array_2d.rowz: unknown key 'rowz' at array_2d"):
-        api.load_arch("systolic", ["array_2d.rowz=4"])
+        kinds.load_arch("systolic", ["array_2d.rowz=4"])
 
 
 def test_buffer_area_scales_with_capacity():
     from attnkit.sim.energy import load_table
-    small = api.simulate("systolic", "gemm", sets=["global_buffer.bytes=4194304"])
-    big = api.simulate("systolic", "gemm", sets=["global_buffer.bytes=33554432"])
+    small = engines.simulate("systolic", "gemm", sets=["global_buffer.bytes=4194304"])
+    big = engines.simulate("systolic", "gemm", sets=["global_buffer.bytes=33554432"])
     table = load_table("fusemax-45nm")
     assert big.area_breakdown["global_buffer"] == pytest.approx(8 * small.area_breakdown["global_buffer"])
     assert big.area_breakdown["global_buffer"] == pytest.approx(
@@ -47,10 +48,10 @@ def test_set_reaches_a_field_the_file_does_not_list(tmp_path):
     path = tmp_path / "arch.yaml"
     path.write_text("kind: spatial\nclock_hz: 1.0e+9\narray_2d: {rows: 8, cols: 8}\nglobal_buffer: {bytes: 65536}\n"
                     "dram: {bandwidth_bytes_per_s: 1.0e+9}\n")
-    arch = api.load_arch(path, ["array_2d.regfile_entries=16", "array_1d.pes=8"])
+    arch = kinds.load_arch(path, ["array_2d.regfile_entries=16", "array_1d.pes=8"])
     assert arch.array_2d.regfile_entries == 16 and arch.array_1d.pes == 8
     with pytest.raises(ConfigError, match=r"unknown key 'pez' at array_1d"):
-        api.load_arch(path, ["array_1d.pez=8"])
+        kinds.load_arch(path, ["array_1d.pez=8"])
 
 
 @pytest.mark.parametrize("arch,workload", [("systolic", "gemm"), ("fusemax", "bert")])
@@ -58,7 +59,7 @@ def test_every_engine_refuses_an_energy_table_of_other_widths(arch, workload):
     from attnkit.errors import AttnkitError
     with pytest.raises(AttnkitError, match=r"global_buffer.read moves 4096 bits, but the architecture's "
                                            r"global_buffer width is 2048 bits"):
-        api.simulate(arch, workload, sets=["global_buffer.row_bits=2048"])
+        engines.simulate(arch, workload, sets=["global_buffer.row_bits=2048"])
 
 
 # --- --set of one field of a nested format the YAML leaves implicit ---------------------------------------------
@@ -67,7 +68,7 @@ def test_every_engine_refuses_an_energy_table_of_other_widths(arch, workload):
 
 def _one_field_changed(before, after, path: str, value):
     """``after`` equals ``before`` but for the dotted ``path``, which holds ``value``."""
-    from attnkit.config import to_data
+    from attnkit.params.config import to_data
     a, b = to_data(before), to_data(after)
     node = a
     *parents, leaf = path.split(".")
@@ -90,16 +91,16 @@ def _one_field_changed(before, after, path: str, value):
     ("zcu102-edgemoe", "numerics.recip.work_fmt.rounding", "AP_RND"),
 ])
 def test_set_one_field_of_a_nested_default_keeps_the_others(arch, path, value):
-    before = api.load_arch(arch)
-    after = api.load_arch(arch, [f"{path}={value}"])
+    before = kinds.load_arch(arch)
+    after = kinds.load_arch(arch, [f"{path}={value}"])
     _one_field_changed(before, after, path, value)
 
 
 def test_set_one_field_of_a_format_the_yaml_gives_as_text():
     # zcu102-edgemoe.yaml writes act_fmt as ap_fixed<32,10,AP_TRN,AP_WRAP>
-    before = api.load_arch("zcu102-edgemoe")
+    before = kinds.load_arch("zcu102-edgemoe")
     assert str(before.numerics.act_fmt) == "ap_fixed<32,10,AP_TRN,AP_WRAP>"
-    after = api.load_arch("zcu102-edgemoe", ["numerics.weight_fmt.overflow=AP_SAT"])
+    after = kinds.load_arch("zcu102-edgemoe", ["numerics.weight_fmt.overflow=AP_SAT"])
     assert str(after.numerics.weight_fmt) == "ap_fixed<16,2,AP_TRN,AP_SAT>"
     _one_field_changed(before, after, "numerics.weight_fmt.overflow", "AP_SAT")
 
@@ -107,23 +108,23 @@ def test_set_one_field_of_a_format_the_yaml_gives_as_text():
 def test_set_on_a_nested_default_still_refuses_typos_and_bad_text(tmp_path):
     with pytest.raises(ConfigError, match=r"--set numerics.out_fmt.frac_bitz: unknown key 'frac_bitz' at "
                                           r"numerics.out_fmt \(known: frac_bits, int_bits, overflow, rounding, signed\)"):
-        api.load_arch("attention-numerics", ["numerics.out_fmt.frac_bitz=10"])
+        kinds.load_arch("attention-numerics", ["numerics.out_fmt.frac_bitz=10"])
     path = tmp_path / "arch.yaml"
-    path.write_text((api.resolve("zcu102-edgemoe", "arch")).read_text().replace("ap_fixed<16,2,", "ap_fixed<16;2,"))
+    path.write_text((kinds.resolve("zcu102-edgemoe", "arch")).read_text().replace("ap_fixed<16,2,", "ap_fixed<16;2,"))
     with pytest.raises(ConfigError, match=r"--set numerics.weight_fmt.overflow: cannot edit numerics.weight_fmt: "
                                           r"cannot parse fixed-point format 'ap_fixed<16;2,"):
-        api.load_arch(path, ["numerics.weight_fmt.overflow=AP_SAT"])
+        kinds.load_arch(path, ["numerics.weight_fmt.overflow=AP_SAT"])
 
 
 # --- extends: a config as another one with a few keys changed -------------------------------------
 
 def test_extends_overlays_mappings_key_by_key(tmp_path, monkeypatch):
-    from attnkit import config
+    from attnkit.params import config
     (tmp_path / "configs" / "arch").mkdir(parents=True)
     (tmp_path / "configs" / "arch" / "big.yaml").write_text(
         "extends: fusemax\nname: big\narray_2d: {rows: 512}\nglobal_buffer: {bytes: 33554432}\n")
     monkeypatch.chdir(tmp_path)
-    base, big = api.load_arch("fusemax"), api.load_arch("big")
+    base, big = kinds.load_arch("fusemax"), kinds.load_arch("big")
     assert (big.name, big.array_2d.rows, big.global_buffer.bytes) == ("big", 512, 33554432)
     assert big.array_2d.cols == base.array_2d.cols and big.array_1d == base.array_1d   # the rest inherited
     assert big.array_2d.ops == base.array_2d.ops and big.clock_hz == base.clock_hz
@@ -132,26 +133,26 @@ def test_extends_overlays_mappings_key_by_key(tmp_path, monkeypatch):
 
 def test_a_list_replaces_the_base_list(tmp_path):
     (tmp_path / "arch").mkdir()
-    (tmp_path / "arch" / "base.yaml").write_text((api.resolve("flat", "arch")).read_text())
+    (tmp_path / "arch" / "base.yaml").write_text((kinds.resolve("flat", "arch")).read_text())
     (tmp_path / "arch" / "top.yaml").write_text("extends: base.yaml\narray_2d: {ops: [mac]}\n")
-    assert api.load_arch(tmp_path / "arch" / "top.yaml").array_2d.ops == ("mac",)
+    assert kinds.load_arch(tmp_path / "arch" / "top.yaml").array_2d.ops == ("mac",)
 
 
 def test_a_file_extending_its_own_name_gets_the_shipped_one(tmp_path, monkeypatch):
     (tmp_path / "configs" / "arch").mkdir(parents=True)
     (tmp_path / "configs" / "arch" / "a100.yaml").write_text("extends: a100\nunits: 54\n")
     monkeypatch.chdir(tmp_path)
-    mine = api.load_arch("a100")
+    mine = kinds.load_arch("a100")
     assert mine.units == 54 and mine.unit.cta_fixed_s > 0 and mine.name == "a100"
 
 
 def test_shipped_configs_state_a_derived_constant_once():
     """h100 takes a100's blog-derived per-CTA figures through extends, not by copying them."""
     import yaml
-    own = yaml.safe_load(api.resolve("h100", "arch").read_text())      # the file's own keys, before extends
+    own = yaml.safe_load(kinds.resolve("h100", "arch").read_text())      # the file's own keys, before extends
     assert own["extends"] == "a100"
     assert not {"cta_bandwidth_bytes_per_s", "cta_fixed_s"} & set(own.get("unit", {}))
-    h100, a100 = api.load_arch("h100").unit, api.load_arch("a100").unit
+    h100, a100 = kinds.load_arch("h100").unit, kinds.load_arch("a100").unit
     assert (h100.cta_bandwidth_bytes_per_s, h100.cta_fixed_s) == (a100.cta_bandwidth_bytes_per_s, a100.cta_fixed_s)
 
 
@@ -166,7 +167,7 @@ def test_bad_extends_is_one_line(tmp_path, text, message):
     (tmp_path / "arch" / "top.yaml").write_text(text)
     (tmp_path / "arch" / "loop.yaml").write_text("extends: top.yaml\n")
     with pytest.raises(ConfigError, match=message) as e:
-        api.load_arch(tmp_path / "arch" / "top.yaml")
+        kinds.load_arch(tmp_path / "arch" / "top.yaml")
     assert "\n" not in str(e.value)
 
 
@@ -174,7 +175,7 @@ def test_a_partial_nested_mapping_keeps_the_parents_default_for_the_rest(tmp_pat
     """merge.yaml giving one field of numerics.partial_fmt: the others are AttentionNumerics' partial_fmt,
     not QFormat's own defaults (one rule for files and --set, in attnkit.config)."""
     from attnkit.hw import blocks
-    from attnkit.models.attention import AttentionNumerics
+    from attnkit.params.numerics import AttentionNumerics
     path = tmp_path / "merge.yaml"
     path.write_text("head_dim: 4\nnumerics: {partial_fmt: {rounding: AP_RND}}\n")
     got = blocks.get("merge").load_params([], str(path)).numerics

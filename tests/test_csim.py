@@ -15,7 +15,7 @@ from attnkit.errors import AttnkitError, ConfigError
 from attnkit.hls import build as hb
 from attnkit.hls.csim import run_csim
 from attnkit.models import edgemoe_golden as G
-from attnkit.models.edgemoe import EdgeMoeParams
+from attnkit.params.edgemoe import EdgeMoeParams
 from attnkit.models.exp import exp2_table
 from attnkit.models.gelu import delta_table
 

@@ -54,7 +54,7 @@ def test_the_two_configurations_together_hit_every_declared_bin():
 
 def test_no_single_lean_schedule_merges_both_one_and_all_pieces():
     # why two runs: a head over all N cores is longer than a core's share, and every head has the same length
-    from attnkit.models.schedule import lean_schedule
+    from attnkit.params.schedule import lean_schedule
     for kv_heads in range(1, 7):
         for context in range(1, 80):
             s = lean_schedule(1, kv_heads, context, 8, 3)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from attnkit.models.attention import AttentionNumerics
+from attnkit.params.numerics import AttentionNumerics
 from attnkit.models.decode import decode_scheduled
 from attnkit.models.merge import decode_split
-from attnkit.models.schedule import fa2_schedule, flashdecoding_schedule, lean_schedule
+from attnkit.params.schedule import fa2_schedule, flashdecoding_schedule, lean_schedule
 
 NUM = AttentionNumerics()
 

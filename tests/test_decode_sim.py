@@ -5,8 +5,8 @@ import json
 import pytest
 
 from attnkit import cli
-from attnkit.models.schedule import flashdecoding_splits, lean_schedule
-from attnkit.sim import api
+from attnkit.params.schedule import flashdecoding_splits, lean_schedule
+from attnkit.params import kinds
 from attnkit.sim.engines import decode
 from attnkit.sim.energy import load_table
 
@@ -62,7 +62,7 @@ def test_gpu_constants_are_derived_once_from_one_blog_point():
     (h100 takes them through ``extends``: tests/test_config.py)."""
     from attnkit.sim.gpu_calibration import derive
     d = derive()
-    a100 = api.load_arch("a100").unit
+    a100 = kinds.load_arch("a100").unit
     assert d["cta_bandwidth_bytes_per_s"] == pytest.approx(a100.cta_bandwidth_bytes_per_s, rel=2e-3)
     assert d["cta_fixed_s"] == pytest.approx(a100.cta_fixed_s, rel=2e-3)
     assert d["fa2_s"] == pytest.approx(2300.6e-6, rel=1e-3) and d["flashdecoding_s"] == pytest.approx(64.4e-6, rel=1e-3)
@@ -141,8 +141,8 @@ def test_timelines_cover_every_engine(rows):
 # ---- simulate: GQA, JSON, machines, refusals --------------------------------------------------------------
 
 def _run(engine, arch="a100", **kw):
-    a = api.load_arch(arch)
-    w = api.load_workload("decode", [f"{k}={v}" for k, v in kw.items()])
+    a = kinds.load_arch(arch)
+    w = kinds.load_workload("decode", [f"{k}={v}" for k, v in kw.items()])
     return decode.run(engine, a, w, load_table(a.energy)).result
 
 

@@ -7,13 +7,13 @@ import sys
 import pytest
 
 from attnkit.errors import AttnkitError
-from attnkit.models.edgemoe import EdgeMoeParams
-from attnkit.sim import api
+from attnkit.params.edgemoe import EdgeMoeParams
+from attnkit.sim import engines
 from attnkit.sim.engines.edgemoe import bram36, derive, dsp_per_mult, resources
 
 
 def cycles(*sets):
-    return api.simulate("zcu102-edgemoe", "m3vit", sets=list(sets)).cycles
+    return engines.simulate("zcu102-edgemoe", "m3vit", sets=list(sets)).cycles
 
 
 def stage(p, layer, name):
@@ -58,7 +58,7 @@ def test_weight_loads_overlapped_or_not():
 
 
 def test_result_adds_up():
-    r = api.simulate("zcu102-edgemoe", "m3vit")
+    r = engines.simulate("zcu102-edgemoe", "m3vit")
     assert r.cycles == r.extra["cycles_per_image"] == sum(r.extra["layers"].values()) == sum(r.extra["stages"].values())
     assert r.extra["fps"] == pytest.approx(300e6 / r.cycles)
     assert r.extra["resources"]["fits"] is True
@@ -77,7 +77,7 @@ def test_a_larger_linear_unit_does_not_fit():
     r = resources(EdgeMoeParams.load(sets=sets))
     assert r["dsp"] > r["dsp_available"] == 2520 and not r["fits"]
     with pytest.raises(AttnkitError, match=r"does not fit the xczu9eg.*DSP \d+ > 2520"):
-        api.simulate("zcu102-edgemoe", "m3vit", sets=sets)
+        engines.simulate("zcu102-edgemoe", "m3vit", sets=sets)
 
 
 def test_not_fitting_is_one_line_exit_2():
@@ -92,7 +92,7 @@ def test_not_fitting_is_one_line_exit_2():
 
 def test_wrong_kinds_refused():
     with pytest.raises(AttnkitError, match="kind fpga"):
-        api.simulate("fusemax", "bert", engine="edgemoe")
+        engines.simulate("fusemax", "bert", engine="edgemoe")
 
 
 def test_reproduce_edgemoe(tmp_path):
@@ -135,4 +135,4 @@ def test_attention_trips_equal_the_loop_nest_walked(sets):
 def test_a_wider_mlp_overflows_the_block_ram():
     """FC1 of 4608 x 192 needs ping-pong weight buffers of 2 x 399 BRAM36: over the xczu9eg's 912."""
     with pytest.raises(AttnkitError, match=r"BRAM36 \d+ > 912 \(largest: linear weights \(ping \+ pong\) 798\)"):
-        api.simulate("zcu102-edgemoe", "m3vit", sets=["workload.ffn=4608"])
+        engines.simulate("zcu102-edgemoe", "m3vit", sets=["workload.ffn=4608"])

@@ -8,8 +8,8 @@ import pytest
 apytypes = pytest.importorskip("apytypes")
 
 from attnkit.errors import ConfigError
-from attnkit import config
-from attnkit.models.fixed import Overflow, QFormat, Rounding, add, mul
+from attnkit.params import config
+from attnkit.params.fixed import Overflow, QFormat, Rounding, add, mul
 
 N = 100_000
 APY_ROUNDING = {

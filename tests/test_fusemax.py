@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from attnkit.sim import cascade, reproduce_fusemax
-from attnkit.sim.api import load_arch, load_workload, simulate
+from attnkit.params.kinds import load_arch, load_workload
+from attnkit.sim.engines import simulate
 
 REF = reproduce_fusemax.anchors()
 

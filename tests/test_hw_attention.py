@@ -9,9 +9,12 @@ from attnkit.hw import attention_pysim
 from attnkit.hw.exp import Exp
 from attnkit.hw.recip import RecipMantissa
 from attnkit.models.attention import attention
-from attnkit.models.exp import ExpParams, exp
-from attnkit.models.recip import RecipParams, recip_mantissa
-from attnkit.sim import api
+from attnkit.params.numerics import ExpParams
+from attnkit.models.exp import exp
+from attnkit.params.numerics import RecipParams
+from attnkit.models.recip import recip_mantissa
+from attnkit.params import kinds
+from attnkit.sim import engines
 from attnkit.sim.engines.rtl_attention import cycles, params_of
 from attnkit.testbench.attention_tb import problem
 
@@ -82,15 +85,15 @@ def test_event_and_closed_form_agree(R, C, d, n):
 def test_steady_state_utilisation_at_16R():
     for R in (2, 4, 8):
         for d in (8, 32):
-            r = api.simulate("rtl-attention-%dx%d" % (R, R), "rtl-attention",
+            r = engines.simulate("rtl-attention-%dx%d" % (R, R), "rtl-attention",
                              sets=["workload.seq_len=%d" % (16 * R), "workload.head_dim=%d" % d])
             assert r.extra["steady_util_2d"] >= 0.9, (R, d, r.extra)
 
 
 def test_simulate_command_runs_the_shipped_configs():
-    r = api.simulate("rtl-attention-4x4", "rtl-attention", mode="event")
-    assert r.engine == "rtl-attention" and r.cycles == cycles(params_of(api.load_arch("rtl-attention-4x4"),
-                                                                        api.load_workload("rtl-attention")))
+    r = engines.simulate("rtl-attention-4x4", "rtl-attention", mode="event")
+    assert r.engine == "rtl-attention" and r.cycles == cycles(params_of(kinds.load_arch("rtl-attention-4x4"),
+                                                                        kinds.load_workload("rtl-attention")))
 
 
 def test_impossible_configs_are_refused():

@@ -16,8 +16,9 @@ import pytest
 from attnkit.errors import ConfigError
 from attnkit.hw import blocks
 from attnkit.models.merge import decode_split
-from attnkit.models.schedule import lean_schedule
-from attnkit.sim import api
+from attnkit.params.schedule import lean_schedule
+from attnkit.params import kinds
+from attnkit.sim import engines
 from attnkit.sim.engines.rtl_decode import cycles, host_cycles, params_of, range_cycles
 from attnkit.testbench.decode_tb import beats, golden, problem
 
@@ -108,18 +109,18 @@ def test_cycles_by_hand():
 
 
 def test_simulate_runs_the_shipped_configs():
-    r = api.simulate("rtl-decode-2core", "rtl-decode", mode="event")
-    p = params_of(api.load_arch("rtl-decode-2core"), api.load_workload("rtl-decode"))
-    assert r.engine == "rtl-decode" and r.cycles == cycles(p) == api.simulate("rtl-decode-2core", "rtl-decode").cycles
+    r = engines.simulate("rtl-decode-2core", "rtl-decode", mode="event")
+    p = params_of(kinds.load_arch("rtl-decode-2core"), kinds.load_workload("rtl-decode"))
+    assert r.engine == "rtl-decode" and r.cycles == cycles(p) == engines.simulate("rtl-decode-2core", "rtl-decode").cycles
     assert r.extra["tiles_per_unit"] == [5, 4] and r.extra["partials_merged"] == 2
-    more = api.simulate("rtl-decode-2core", "rtl-decode", sets=["units=4"])
+    more = engines.simulate("rtl-decode-2core", "rtl-decode", sets=["units=4"])
     assert more.cycles < r.cycles                        # more cores, fewer cycles on the same problem
 
 
 def test_gqa_shares_kv_tiles():
     """At equal query heads, grouped-query decode loads and streams fewer K/V rows: fewer cycles."""
-    mha = api.simulate("rtl-decode-2core", "rtl-decode", sets=["workload.heads=4", "workload.kv_heads=4"])
-    gqa = api.simulate("rtl-decode-2core", "rtl-decode", sets=["workload.heads=4", "workload.kv_heads=1"])
+    mha = engines.simulate("rtl-decode-2core", "rtl-decode", sets=["workload.heads=4", "workload.kv_heads=4"])
+    gqa = engines.simulate("rtl-decode-2core", "rtl-decode", sets=["workload.heads=4", "workload.kv_heads=1"])
     assert gqa.cycles < mha.cycles and gqa.dram_bytes < mha.dram_bytes
 
 
@@ -138,4 +139,4 @@ def test_impossible_configs_are_refused(sets, key):
 
 def test_wrong_workload_kind_is_refused():
     with pytest.raises(ConfigError, match="decode workloads"):
-        api.simulate("rtl-decode-2core", "rtl-attention", engine="rtl-decode")
+        engines.simulate("rtl-decode-2core", "rtl-attention", engine="rtl-decode")

@@ -11,7 +11,8 @@ import pytest
 
 import attnkit
 from attnkit.sim import engines, reproduce_fusemax
-from attnkit.sim.api import load_arch, load_workload, simulate
+from attnkit.params.kinds import load_arch, load_workload
+from attnkit.sim.engines import simulate
 from attnkit.sim.energy import load_table
 from attnkit.sim.engines.attention import TILE_PIPE, layer_gemms
 

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from attnkit import config
+from attnkit.params import config
 from attnkit.hw.mac import Mac
-from attnkit.models.fixed import Overflow, QFormat, Rounding
-from attnkit.models.mac import MacParams, mac
+from attnkit.params.fixed import Overflow, QFormat, Rounding
+from attnkit.params.numerics import MacParams
+from attnkit.models.mac import mac
 from attnkit.testbench.mac_tb import stimulus
 
 PARAMS = [

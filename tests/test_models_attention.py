@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from attnkit import config
+from attnkit.params import config
 from attnkit.errors import ConfigError
-from attnkit.models.attention import (AttentionNumerics, accumulator_bits, attention, attention_reference,
-                                      attention_untiled, cascade_state, decode_attention, error_bound, exact_sums)
+from attnkit.params.numerics import AttentionNumerics, accumulator_bits
+from attnkit.models.attention import attention, attention_reference, attention_untiled, cascade_state, decode_attention, error_bound, exact_sums
 from attnkit.models.merge import decode_split, error_bound as merge_bound, split_bounds
 
 NUM = AttentionNumerics()

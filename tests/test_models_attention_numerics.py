@@ -11,13 +11,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from attnkit import config
-from attnkit.config import FieldError
-from attnkit.models.attention import (AttentionNumerics, _keep, attention, cascade_state, exact_sums, finite_sums,
-                                      logits, normalise)
+from attnkit.params import config
+from attnkit.params.config import FieldError
+from attnkit.params.numerics import AttentionNumerics
+from attnkit.models.attention import _keep, attention, cascade_state, exact_sums, finite_sums, logits, normalise
 from attnkit.models.error import numerics_error_table
 from attnkit.models.exp import exp2_mantissa
-from attnkit.models.fixed import Rounding
+from attnkit.params.fixed import Rounding
 
 NUM = AttentionNumerics()
 

@@ -5,9 +5,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from attnkit import config
+from attnkit.params import config
 from attnkit.errors import ConfigError
-from attnkit.models.softmax import ORDERS, SoftmaxParams, softmax_reference
+from attnkit.models.softmax import ORDERS, softmax_reference
+from attnkit.params.numerics import SoftmaxParams
 
 P = SoftmaxParams()
 F = P.in_fmt

@@ -6,12 +6,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from attnkit import config
+from attnkit.params import config
 from attnkit.errors import ConfigError
-from attnkit.models.exp import ExpParams, exp, exp2_table
-from attnkit.models.fixed import QFormat
-from attnkit.models.gelu import GeluParams, delta_table, gelu
-from attnkit.models.recip import RecipParams, bit_length, recip
+from attnkit.params.numerics import ExpParams
+from attnkit.models.exp import exp, exp2_table
+from attnkit.params.fixed import QFormat
+from attnkit.params.numerics import GeluParams
+from attnkit.models.gelu import delta_table, gelu
+from attnkit.params.numerics import RecipParams
+from attnkit.models.recip import bit_length, recip
 
 
 def test_exp_exhaustive_error_and_corners():

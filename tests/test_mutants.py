@@ -17,8 +17,8 @@ from amaranth.back import verilog
 
 from attnkit.hw import mutate
 from attnkit.hw.mac import Mac
-from attnkit.models.fixed import Overflow
-from attnkit.models.mac import MacParams
+from attnkit.params.fixed import Overflow
+from attnkit.params.numerics import MacParams
 from attnkit.testbench import mutation, toolchain
 
 BUILD = Path(__file__).resolve().parents[1] / "build" / "rtl" / "test_mutants"

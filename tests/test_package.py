@@ -166,7 +166,8 @@ def test_plugin_shadowing_a_builtin_engine_is_refused(tmp_path):
 # --- the config search path ----------------------------------------------------------------------
 
 def test_search_path_order_shadowing_and_misses(tmp_path, monkeypatch):
-    from attnkit import api, config
+    from attnkit import api
+    from attnkit.params import config
     from attnkit.errors import ConfigError
     mine, theirs = tmp_path / "mine", tmp_path / "theirs"
     for root, clock in ((tmp_path / "configs", 1e9), (mine, 2e9), (theirs, 3e9)):

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from attnkit.sim import api
+from attnkit.params import kinds
+
+from attnkit.sim import engines
 from attnkit.testbench import runner
 from conftest import require_simulator
 
@@ -29,9 +31,9 @@ def _check(sets, problems, seed, sim="verilator"):
     require_simulator(sim)
     r = runner.run("attention", sets, sim=sim, vectors=problems, seed=seed, build_root=BUILD)
     assert (r["vectors"], r["mismatches"]) == (problems, 0), r["first_mismatches"]
-    arch_sets, wl_sets = api.split_sets(sets)
+    arch_sets, wl_sets = kinds.split_sets(sets)
     for mode in ("event", "closed"):
-        predicted = api.simulate(api.load_arch("rtl-attention-4x4", arch_sets), "rtl-attention",
+        predicted = engines.simulate(kinds.load_arch("rtl-attention-4x4", arch_sets), "rtl-attention",
                                  sets=["workload." + s for s in wl_sets], mode=mode).cycles
         assert r["cycles_per_problem"] == [predicted], mode
     assert r["latency_errors"] == 0

@@ -15,7 +15,8 @@ import pytest
 
 from attnkit.hw import blocks
 from attnkit.models.attention import attention
-from attnkit.sim import api
+from attnkit.params import kinds
+from attnkit.sim import engines
 from attnkit.testbench import runner
 from conftest import require_simulator
 
@@ -34,8 +35,8 @@ def _check(sets, problems, seed):
     require_simulator("verilator")
     r = runner.run("attention", sets, vectors=problems, seed=seed, build_root=BUILD)
     assert (r["vectors"], r["mismatches"]) == (problems, 0), r["first_mismatches"]
-    arch_sets, wl_sets = api.split_sets([s for s in sets if not s.startswith("numerics.")])
-    predicted = api.simulate(api.load_arch("rtl-attention-4x4", arch_sets), "rtl-attention",
+    arch_sets, wl_sets = kinds.split_sets([s for s in sets if not s.startswith("numerics.")])
+    predicted = engines.simulate(kinds.load_arch("rtl-attention-4x4", arch_sets), "rtl-attention",
                              sets=["workload." + s for s in wl_sets], mode="event").cycles
     assert r["cycles_per_problem"] == [predicted] and r["latency_errors"] == 0
     return r

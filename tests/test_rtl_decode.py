@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from attnkit.hw import mutate
-from attnkit.sim import api
+from attnkit.params import kinds
+from attnkit.sim import engines
 from attnkit.testbench import runner
 from conftest import require_simulator
 
@@ -34,9 +35,9 @@ def _check(cfg, problems, seed):
     sets = _sets(*cfg)
     r = runner.run("decode", sets, vectors=problems, seed=seed, build_root=BUILD)
     assert (r["vectors"], r["mismatches"]) == (problems, 0), r["first_mismatches"]
-    arch_sets, wl_sets = api.split_sets(sets)
+    arch_sets, wl_sets = kinds.split_sets(sets)
     for mode in ("event", "closed"):
-        predicted = api.simulate(api.load_arch("rtl-decode-2core", arch_sets), "rtl-decode", engine="rtl-decode",
+        predicted = engines.simulate(kinds.load_arch("rtl-decode-2core", arch_sets), "rtl-decode", engine="rtl-decode",
                                  sets=["workload." + s for s in wl_sets], mode=mode).cycles
         assert r["cycles_per_problem"] == [predicted], mode
     assert r["latency_errors"] == 0

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from attnkit.models.gelu import GeluParams, gelu
+from attnkit.params.numerics import GeluParams
+from attnkit.models.gelu import gelu
 from attnkit.testbench import runner
 from attnkit.testbench.gelu_tb import corners
 from conftest import require_simulator

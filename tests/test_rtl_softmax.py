@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from attnkit.hw.softmax import load
-from attnkit.models.edgemoe import EdgeMoeParams
+from attnkit.hw import blocks
+from attnkit.params.edgemoe import EdgeMoeParams
 from attnkit.models.edgemoe_golden import online_softmax
 from attnkit.models.softmax import softmax_edgemoe
 from attnkit.testbench import runner
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.rtl
 
 def test_block_golden_is_the_edgemoe_golden():
     """The block's reference is the same function on the same formats as edgemoe_golden's attention."""
-    p, e = load([]), EdgeMoeParams.load()
+    p, e = blocks.get("softmax").load_params(), EdgeMoeParams.load()
     rng = np.random.default_rng(0)
     s = rng.integers(-(8 << 22), 8 << 22, (5, 129))
     assert np.array_equal(softmax_edgemoe(s, p.numerics), online_softmax(s, e))
@@ -24,7 +24,7 @@ def test_block_golden_is_the_edgemoe_golden():
 
 def test_stimulus_rows_are_meaningful():
     """Unmasked rows sum to about 1 (the checks are on real probabilities, not zeros); masked rows give 0."""
-    p = load([])
+    p = blocks.get("softmax").load_params()
     f = p.numerics.prob_fmt
     rng = np.random.default_rng(3)
     for k in range(2 * len(KINDS)):

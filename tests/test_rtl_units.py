@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from attnkit.hw import blocks
-from attnkit.models.exp import ExpParams
-from attnkit.models.fixed import QFormat
-from attnkit.models.recip import RecipParams
+from attnkit.params.numerics import ExpParams
+from attnkit.params.fixed import QFormat
+from attnkit.params.numerics import RecipParams
 from attnkit.testbench import runner
 from attnkit.testbench.unit_tb import corners, inputs, predict_backpressure, predict_gaps
 from conftest import require_simulator

@@ -4,15 +4,15 @@ import csv
 
 import pytest
 
-from attnkit.config import FieldError
-from attnkit.sim import api
+from attnkit.params.config import FieldError
+from attnkit.sim import engines
 from attnkit.sim import sweep_run
-from attnkit.sim.engines.attention_numerics import NumericsArch
+from attnkit.params.arch import NumericsArch
 from attnkit.sim.sweep import load_spec
 
 
 def _run(*sets):
-    return api.simulate("attention-numerics", "rtl-attention", sets=["workload.head_dim=8", "workload.seq_len=24",
+    return engines.simulate("attention-numerics", "rtl-attention", sets=["workload.head_dim=8", "workload.seq_len=24",
                                                                       *sets])
 
 
@@ -67,7 +67,7 @@ def test_shipped_spec_rows_equal_simulate(tmp_path):
     for pid, values in zip(plan.ids, plan.points):
         sets = [f"{k}={'null' if v is None else getattr(v, 'value', v)}" for k, v in zip(plan.columns, values)
                 if k in plan.edit_keys and v != ""]   # synth "" is the YAML's value
-        want = api.simulate("attention-numerics", "rtl-attention", plan.engine, sets).to_dict()   # from the YAML
+        want = engines.simulate("attention-numerics", "rtl-attention", plan.engine, sets).to_dict()   # from the YAML
         assert not rows[pid]["error"], rows[pid]["error"]
         for k in ("cycles", "max_abs_err", "mean_abs_err", "bound", "rd_bits", "psum_bits"):
             assert rows[pid][k] == pytest.approx(want[k], rel=1e-12), k
@@ -77,9 +77,9 @@ def test_synth_sets_rebuild_the_same_numerics():
     """The --set strings the engine passes to `attnkit synth` rebuild exactly the swept numerics."""
     import dataclasses
 
-    from attnkit import config
-    from attnkit.models.attention import AttentionNumerics
-    from attnkit.models.fixed import QFormat, Rounding
+    from attnkit.params import config
+    from attnkit.params.numerics import AttentionNumerics
+    from attnkit.params.fixed import QFormat, Rounding
     from attnkit.sim.engines.attention_numerics import numerics_sets
     num = dataclasses.replace(AttentionNumerics(), acc_frac_bits=12, acc_rounding=Rounding.AP_RND,
                               in_fmt=QFormat(True, 4, 10))

@@ -4,12 +4,12 @@ import itertools
 
 import pytest
 
-from attnkit.sim import api, systolic
+from attnkit.sim import engines, systolic
 from attnkit.sim.energy import load_table
 
 
 def sim(mode="closed", rows=8, cols=8, df="os", m=16, n=16, k=16, sets=()):
-    return api.simulate("systolic", "gemm", mode=mode, sets=[
+    return engines.simulate("systolic", "gemm", mode=mode, sets=[
         f"array_2d.rows={rows}", f"array_2d.cols={cols}", f"array_2d.dataflow={df}",
         f"workload.m={m}", f"workload.n={n}", f"workload.k={k}", *sets])
 
@@ -87,8 +87,8 @@ def test_fold_overlap_pays_the_fill_once():
     from attnkit.sim import systolic
     sets = ["array_2d.rows=8", "array_2d.cols=8", "dram.bandwidth_bytes_per_s=1.0e+15",
             "workload.m=64", "workload.n=40", "workload.k=32"]
-    plain = api.simulate("systolic", "gemm", sets=sets)
-    over = api.simulate("systolic", "gemm", sets=sets + ["array_2d.fold_overlap=true"])
+    plain = engines.simulate("systolic", "gemm", sets=sets)
+    over = engines.simulate("systolic", "gemm", sets=sets + ["array_2d.fold_overlap=true"])
     folds, fill = plain.extra["folds"], systolic.fill_cycles("os", 8, 8)
     assert folds > 1
     assert plain.cycles - over.cycles == (folds - 1) * fill
@@ -97,18 +97,18 @@ def test_fold_overlap_pays_the_fill_once():
 
 
 def event_equals_closed(sets):
-    return api.simulate("systolic", "gemm", sets=sets, mode="event").cycles == \
-        api.simulate("systolic", "gemm", sets=sets).cycles
+    return engines.simulate("systolic", "gemm", sets=sets, mode="event").cycles == \
+        engines.simulate("systolic", "gemm", sets=sets).cycles
 
 
 def test_automatic_tile_depth_is_never_slower_than_the_largest():
     """The mapper tries the largest depth that fits and smaller ones that leave room for reuse."""
     base = ["array_2d.rows=16", "array_2d.cols=16", "global_buffer.bytes=65536",
             "workload.m=512", "workload.n=512", "workload.k=512"]
-    auto = api.simulate("systolic", "gemm", sets=base)
+    auto = engines.simulate("systolic", "gemm", sets=base)
     words = 65536 * 8 // 16
     largest = (words // 2 - 16 * 16) // 32
-    fixed = api.simulate("systolic", "gemm", sets=base + [f"array_2d.tile_depth={largest}"])
+    fixed = engines.simulate("systolic", "gemm", sets=base + [f"array_2d.tile_depth={largest}"])
     # here the largest depth leaves no room to keep B's column block, so a smaller one wins
     assert auto.cycles < fixed.cycles and auto.dram_bytes < fixed.dram_bytes
     assert auto.extra["tile_depth"] < largest

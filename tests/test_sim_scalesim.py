@@ -2,7 +2,7 @@
 
 import pytest
 
-from attnkit.sim import api, scalesim_bridge
+from attnkit.sim import engines, scalesim_bridge
 
 pytestmark = pytest.mark.skipif(not scalesim_bridge.available(), reason=scalesim_bridge.missing_reason())
 
@@ -23,7 +23,7 @@ DATAFLOWS = ["os", "ws", "is"]
 
 def _ours(rows, cols, df, shape):
     m, n, k = shape
-    r = api.simulate("systolic", "gemm", sets=[f"array_2d.rows={rows}", f"array_2d.cols={cols}",
+    r = engines.simulate("systolic", "gemm", sets=[f"array_2d.rows={rows}", f"array_2d.cols={cols}",
                                                f"array_2d.dataflow={df}", f"workload.m={m}",
                                                f"workload.n={n}", f"workload.k={k}"])
     return r.extra["compute_cycles"]

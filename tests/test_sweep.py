@@ -7,7 +7,8 @@ import textwrap
 import pytest
 
 from attnkit.errors import ConfigError
-from attnkit.sim import api, sweep
+from attnkit.params import kinds
+from attnkit.sim import sweep
 
 ARCH = """\
 name: toy
@@ -120,10 +121,10 @@ def test_path_edits_equal_the_set_path(tmp_path):
     arch, _ = ev._edited(plan.archs[values[0]], ev.arch_edits, values)
     wl, _ = ev._edited(plan.workloads[values[1]], ev.wl_edits, values)
     sets = ["array_2d.rows=8", "clock_hz=7.5e+8", "array_2d.dataflow=ws", "workload.k=96"]
-    arch_sets, wl_sets = api.split_sets(sets)
+    arch_sets, wl_sets = kinds.split_sets(sets)
     # On the loaded objects (as simulate(arch_obj, workload_obj, sets=...) does).
-    assert arch == api.load_arch(api.load_arch(tmp_path / "arch.yaml"), arch_sets)
-    assert wl == api.load_workload(api.load_workload(tmp_path / "gemm.yaml"), wl_sets)
+    assert arch == kinds.load_arch(kinds.load_arch(tmp_path / "arch.yaml"), arch_sets)
+    assert wl == kinds.load_workload(kinds.load_workload(tmp_path / "gemm.yaml"), wl_sets)
     assert arch.array_2d.dataflow == "ws" and arch.clock_hz == 7.5e8 and wl.k == 96
 
 
@@ -143,7 +144,7 @@ def test_checks_see_the_final_design_not_a_half_edited_one(tmp_path):
         arch, err = ev._edited(plan.archs[values[0]], ev.arch_edits, values)
         got[values[3]] = err
         try:
-            want = api.load_arch(api.load_arch(tmp_path / "arch.yaml"),
+            want = kinds.load_arch(kinds.load_arch(tmp_path / "arch.yaml"),
                                  ["global_buffer.bytes=262144", f"array_2d.tile_depth={values[3]}"])
             assert arch == want
         except ConfigError as e:

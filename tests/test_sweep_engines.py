@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from attnkit.errors import ConfigError
-from attnkit.sim import api, engines, sweep, sweep_run
+from attnkit.params import kinds
+from attnkit.sim import engines, sweep, sweep_run
 from attnkit.sim.energy import CONFIG_DIR
 
 SPECS = sorted((CONFIG_DIR / "sweeps").glob("*.yaml"))
@@ -19,9 +20,9 @@ def _needs(spec_path):
     engine = data.get("engine")
     assert not engine or engine in engines.registry(), f"{spec_path.name}: engine {engine!r} is not registered"
     for a in [data["arch"]] if isinstance(data["arch"], str) else data["arch"]:
-        assert api.resolve(a, "arch").exists(), f"{spec_path.name}: configs/arch/{a}.yaml is missing"
+        assert kinds.resolve(a, "arch").exists(), f"{spec_path.name}: configs/arch/{a}.yaml is missing"
     for w in [data["workloads"]] if isinstance(data["workloads"], str) else data["workloads"]:
-        assert api.resolve(w, "workloads").exists(), f"{spec_path.name}: configs/workloads/{w}.yaml is missing"
+        assert kinds.resolve(w, "workloads").exists(), f"{spec_path.name}: configs/workloads/{w}.yaml is missing"
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
@@ -48,9 +49,9 @@ def test_shipped_spec_loads_and_rows_equal_simulate_with_sets(spec, tmp_path):
         row = rows[pid]
         sets = [f"{k}={v}" for k, v in zip(plan.columns, values) if k in plan.edit_keys]
         try:
-            arch = api.load_arch(api.load_arch(values[0]), api.split_sets(sets)[0])
-            wl = api.load_workload(api.load_workload(values[1]), api.split_sets(sets)[1])
-            want = api.simulate(arch, wl, plan.engine, mode=plan.mode).to_dict()
+            arch = kinds.load_arch(kinds.load_arch(values[0]), kinds.split_sets(sets)[0])
+            wl = kinds.load_workload(kinds.load_workload(values[1]), kinds.split_sets(sets)[1])
+            want = engines.simulate(arch, wl, plan.engine, mode=plan.mode).to_dict()
         except Exception as e:   # an impossible design: the sweep recorded the same reason
             reason = " ".join(str(e).split()).removeprefix("--set: ")
             assert row["error"] and reason in row["error"], (row["error"], e)

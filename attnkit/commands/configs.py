@@ -8,7 +8,7 @@ HELP = ("list config names (arch, workloads, energy, sweeps, anchors, blocks, de
 
 
 def add_arguments(p) -> None:
-    from attnkit.config import FOLDERS
+    from attnkit.params.config import FOLDERS
     p.add_argument("folder", nargs="?", choices=FOLDERS, metavar="FOLDER",
                    help=f"only this folder ({', '.join(FOLDERS)})")
     p.add_argument("--engines", action="store_true", help="list the engine names instead (plugins included)")
@@ -17,7 +17,8 @@ def add_arguments(p) -> None:
 
 
 def run(args) -> int:
-    from attnkit import api, config
+    from attnkit import api
+    from attnkit.params import config
     if args.engines or args.blocks:
         names = api.engines() if args.engines else api.blocks()
         emit(args, [{"name": n} for n in names] if args.json else {"names": names})

@@ -22,7 +22,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from attnkit.hls.csim import run_csim
-    from attnkit.models.edgemoe import EdgeMoeParams
+    from attnkit.params.edgemoe import EdgeMoeParams
 
     params = EdgeMoeParams.load(args.arch, args.workload, args.sets)
     res = run_csim(args.kernel, args.vectors, args.seed, params)

@@ -15,9 +15,12 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Iterable
 
 from attnkit.errors import AttnkitError
+from attnkit.params import kinds
+from attnkit.sim.energy import load_table
+from attnkit.sim.result import Result
 
 
 @lru_cache(maxsize=None)
@@ -35,3 +38,11 @@ def get(name: str) -> Callable:
     if name not in engines:
         raise AttnkitError(f"unknown engine {name!r} (known engines: {', '.join(sorted(engines)) or 'none'})")
     return engines[name]
+
+
+def simulate(arch, workload, engine: str | None = None, sets: Iterable[str] = (), mode: str = "closed") -> Result:
+    """Run ``engine`` (default: the arch's own) on configs given as paths, names or loaded objects,
+    ``sets`` split between them as :func:`attnkit.params.kinds.split_sets` does."""
+    arch, workload = kinds.load_pair(arch, workload, sets)
+    fn = get(engine or arch.engine)
+    return fn(arch, workload, load_table(arch.energy), mode=mode)

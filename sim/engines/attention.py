@@ -62,7 +62,7 @@ from attnkit.errors import AttnkitError
 from attnkit.sim import cascade, pipeline
 from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run_length
 from attnkit.sim.result import Result
-from attnkit.sim.workload import GemmWorkload
+from attnkit.params.workload import GemmWorkload
 
 # FuseMax: four tiles in flight: one loading, one loaded (the two halves of the double-buffered
 # K/V), one on the 2D array, one on the 1D array (its 2D results in the 2D->1D hand-off registers).

@@ -28,38 +28,15 @@ from typing import Literal
 
 import numpy as np
 
-from attnkit import config
-from attnkit.config import FieldError
-from attnkit.models.attention import AttentionNumerics, attention, attention_reference, error_bound
+from attnkit.params import config
+from attnkit.params.config import FieldError
+from attnkit.params.numerics import AttentionNumerics
+from attnkit.models.attention import attention, attention_reference, error_bound
 from attnkit.sim.result import Result
 
-SYNTH_TARGETS = ("", "ecp5", "xcup", "xc7", "ice40")
 SYNTH_KEYS = ("luts", "ffs", "dsps", "brams", "fmax_mhz")
 
 
-@dataclass(frozen=True)
-class NumericsArch:
-    """One number format of the RTL attention engine, measured by engine ``attention-numerics``."""
-
-    name: str = "attention-numerics"
-    kind: Literal["numerics"] = "numerics"
-    engine: str = "attention-numerics"
-    energy: str = "fusemax-45nm"          # not used (energy is not modelled); the simulate API loads it
-    clock_hz: float = 100e6
-    rows: int = 2
-    cols: int = 2
-    numerics: AttentionNumerics = field(default_factory=AttentionNumerics)
-    problems: int = 4
-    seed: int = 0
-    synth: str = ""
-
-    def __post_init__(self):
-        if self.rows < 2 or self.cols < 1:
-            raise FieldError("rows", f"{self.rows} x {self.cols}; the engine needs at least 2 rows and 1 column")
-        if self.problems < 1:
-            raise FieldError("problems", f"{self.problems}; at least 1")
-        if self.synth not in SYNTH_TARGETS:
-            raise FieldError("synth", f"{self.synth!r}; expected one of {', '.join(map(repr, SYNTH_TARGETS))}")
 
 
 def _leaves(data, prefix=""):
@@ -80,9 +57,9 @@ def numerics_sets(num: AttentionNumerics) -> list[str]:
 
 
 def _rtl_params(arch: NumericsArch, workload):
-    from attnkit.sim import api
+    from attnkit.params import kinds
     from attnkit.sim.engines.rtl_attention import params_of
-    spatial = api.load_arch("rtl-attention-4x4", [f"array_2d.rows={arch.rows}", f"array_2d.cols={arch.cols}",
+    spatial = kinds.load_arch("rtl-attention-4x4", [f"array_2d.rows={arch.rows}", f"array_2d.cols={arch.cols}",
                                                   f"array_1d.pes={arch.cols}"])
     return dataclasses.replace(params_of(spatial, workload), numerics=arch.numerics)
 

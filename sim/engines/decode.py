@@ -60,7 +60,7 @@ from dataclasses import dataclass
 from math import ceil
 
 from attnkit.errors import AttnkitError
-from attnkit.models import schedule as sch
+from attnkit.params import schedule as sch
 from attnkit.sim.result import Result
 
 PARTIAL_BYTES = 4        # partials (O, m, l) are fp32

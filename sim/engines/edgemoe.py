@@ -63,8 +63,8 @@ import math
 from dataclasses import dataclass, field
 
 from attnkit.errors import AttnkitError
-from attnkit.models.edgemoe import EdgeMoeParams, FpgaArch
-from attnkit.sim.arch import load_device
+from attnkit.params.edgemoe import EdgeMoeParams, FpgaArch
+from attnkit.params.arch import load_device
 from attnkit.sim.result import Result
 
 PIXEL_BITS = 8          # pixel_t = ap_ufixed<8,0> (datatypes.hpp)

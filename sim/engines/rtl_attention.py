@@ -27,9 +27,9 @@ counts it on the Verilated RTL.
 
 from __future__ import annotations
 
-from attnkit import config
+from attnkit.params import config
 from attnkit.errors import ConfigError
-from attnkit.hw.attention_params import EMIT_STAGES, OUT_STAGES, RtlAttentionParams
+from attnkit.params.rtl_attention import EMIT_STAGES, OUT_STAGES, RtlAttentionParams
 from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run
 from attnkit.sim.result import Result
 

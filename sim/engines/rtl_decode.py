@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import heapq
 
-from attnkit import config
+from attnkit.params import config
 from attnkit.errors import ConfigError
-from attnkit.hw.decode_params import ITEM_OVERHEAD, RtlDecodeParams
+from attnkit.params.rtl_decode import ITEM_OVERHEAD, RtlDecodeParams
 from attnkit.sim.result import Result
 
 

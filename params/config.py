@@ -178,6 +178,8 @@ def _nested_data(parent: type, name: str, current: Any, where: str) -> Any:
             return {}                   # the file must give it; build says so
         default = _field_default(f)
         return to_data(default) if dataclasses.is_dataclass(default) else {}
+    if isinstance(current, str) and getattr(tp, "CONFIG_FOLDER", None):
+        return load_yaml(referenced(tp, current, where))
     if isinstance(current, str) and hasattr(tp, "from_string"):
         try:
             return to_data(tp.from_string(current))
@@ -193,6 +195,15 @@ def _field_types(cls) -> dict[str, type]:
     hints = typing.get_type_hints(cls)
     return {f.name: (hints[f.name] if dataclasses.is_dataclass(hints[f.name]) else None)
             for f in dataclasses.fields(cls) if f.init}
+
+
+def referenced(tp: type, name: str, where: str) -> Path:
+    """The file a config names for a field of type ``tp`` (``arch: rtl-attention-4x4`` is
+    ``arch/rtl-attention-4x4.yaml`` on the search path, as ``tp.CONFIG_FOLDER`` says)."""
+    try:
+        return resolve(name, tp.CONFIG_FOLDER)  # type: ignore[attr-defined]
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def build(cls: type[T], data: Any, source: str, path: str = "") -> T:
@@ -267,6 +278,16 @@ def load(cls: type[T], path: str | Path | None = None, sets: Iterable[str] = (),
     return build(cls, data, source)
 
 
+def edit(obj: T, sets: Iterable[str]) -> T:
+    """A parameter object with ``dotted.key=value`` edits applied (the object itself when there are none);
+    the one way edits reach an object already loaded, as :func:`apply_sets` is for a file's data."""
+    sets = list(sets)
+    if not sets:
+        return obj
+    cls = type(obj)
+    return build(cls, apply_sets(to_data(obj), sets, cls), "--set")
+
+
 def _describe(value: Any) -> str:
     return "nothing" if value is None else f"{type(value).__name__} {value!r}"
 
@@ -307,6 +328,9 @@ def convert(tp: Any, value: Any, source: str, key: str) -> Any:
         _, vt = typing.get_args(tp) or (Any, Any)
         return {k: convert(vt, v, source, f"{key}.{k}") for k, v in value.items()}
     if dataclasses.is_dataclass(tp):
+        if isinstance(value, str) and getattr(tp, "CONFIG_FOLDER", None):
+            path = referenced(tp, value, where)
+            return build(tp, load_yaml(path), str(path))
         return build(tp, value, source, key)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         names = [m.name for m in tp]
@@ -347,7 +371,7 @@ def convert(tp: Any, value: Any, source: str, key: str) -> Any:
 # in their own repository and can shadow a shipped one of the same name.
 
 # Installed, the shipped configs are package data (attnkit/configs/); in the source tree they
-# sit beside the package, as DESIGN.md lays out.
+# sit beside the package (README, Layout).
 _INSTALLED = Path(__file__).resolve().parent / "configs"
 SHIPPED = _INSTALLED if _INSTALLED.is_dir() else Path(__file__).resolve().parent.parent / "configs"
 FOLDERS = ("arch", "workloads", "energy", "sweeps", "anchors", "blocks", "devices")

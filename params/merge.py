@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from attnkit.config import FieldError
-from attnkit.models.attention import AttentionNumerics
+from attnkit.params.config import FieldError
+from attnkit.params.numerics import AttentionNumerics
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnkit.config import FieldError
+from attnkit.params.config import FieldError
 
 MAX_WIDTH = 62  # leaves headroom in int64 for one carry and one rounding add
 

@@ -1,7 +1,7 @@
 """Architecture parameters: one frozen dataclass per kind of machine, loaded from configs/arch/*.yaml.
 
 Every level reads these objects: the simulator's engines, and the RTL
-engines sized from the same file. Keys follow DESIGN.md (``clock_hz``,
+engines sized from the same file. Keys follow the README's names (``clock_hz``,
 ``array_2d.rows``, ``global_buffer.bytes``, ``dram.bandwidth_bytes_per_s``...).
 Add a field with a default rather than a second place to set a parameter.
 """
@@ -9,9 +9,12 @@ Add a field with a default rather than a second place to set a parameter.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
-from attnkit.config import FieldError, required
+from attnkit.errors import AttnkitError
+from attnkit.params import config
+from attnkit.params.config import FieldError, required
+from attnkit.params.numerics import AttentionNumerics
 
 
 def _positive(obj, *names: str) -> None:
@@ -90,6 +93,7 @@ class Dram:
 class SpatialArch:
     """A spatial accelerator: 2D array, optional 1D array, global buffer, DRAM."""
 
+    CONFIG_FOLDER: ClassVar[str] = "arch"   # a config may name one of these: arch/<name>.yaml
     name: str = "systolic"
     kind: Literal["spatial"] = "spatial"
     engine: str = "gemm"                  # the engine `attnkit simulate` runs when --engine is not given
@@ -164,6 +168,7 @@ class GpuUnit:
 class GpuArch:
     """A GPU: ``units`` SMs with ``ctas_per_unit`` resident CTAs each, sharing HBM (decode engines)."""
 
+    CONFIG_FOLDER: ClassVar[str] = "arch"   # a config may name one of these: arch/<name>.yaml
     name: str = "gpu"
     kind: Literal["gpu"] = "gpu"
     engine: str = "lean"
@@ -196,6 +201,7 @@ class MulticoreArch:
     time is the longer of its array time and its K/V transfer.
     """
 
+    CONFIG_FOLDER: ClassVar[str] = "arch"   # a config may name one of these: arch/<name>.yaml
     name: str = "multicore"
     kind: Literal["multicore"] = "multicore"
     engine: str = "lean"
@@ -224,12 +230,6 @@ class MulticoreArch:
         return self.word_bits / 8
 
 
-from attnkit.models.edgemoe import FpgaArch  # noqa: E402  (Edge-MoE: kind fpga)
-
-from attnkit.sim.engines.attention_numerics import NumericsArch  # noqa: E402  (kind numerics: number formats)
-
-ARCH_KINDS = {"spatial": SpatialArch, "fpga": FpgaArch, "gpu": GpuArch, "multicore": MulticoreArch,
-              "numerics": NumericsArch}
 
 
 # --- FPGA parts -------------------------------------------------------------------------------------
@@ -258,9 +258,36 @@ class Device:
 
 def load_device(name: str, target: str | None = None) -> Device:
     """A device by name (``configs/devices/<name>.yaml`` on the search path), checked against ``target``."""
-    from attnkit import config
-    from attnkit.errors import AttnkitError
     dev = config.load(Device, config.resolve(name, "devices"))
     if target is not None and dev.target != target:
         raise AttnkitError(f"device {dev.name} is a {dev.target} part, not {target}")
     return dev
+
+
+SYNTH_TARGETS = ("", "ecp5", "xcup", "xc7", "ice40")   # a Yosys target, or "" for none
+
+
+@dataclass(frozen=True)
+class NumericsArch:
+    """One number format of the RTL attention engine, measured by engine ``attention-numerics``."""
+
+    CONFIG_FOLDER: ClassVar[str] = "arch"   # a config may name one of these: arch/<name>.yaml
+    name: str = "attention-numerics"
+    kind: Literal["numerics"] = "numerics"
+    engine: str = "attention-numerics"
+    energy: str = "fusemax-45nm"          # not used (energy is not modelled); the simulate API loads it
+    clock_hz: float = 100e6
+    rows: int = 2
+    cols: int = 2
+    numerics: AttentionNumerics = field(default_factory=AttentionNumerics)
+    problems: int = 4
+    seed: int = 0
+    synth: str = ""
+
+    def __post_init__(self):
+        if self.rows < 2 or self.cols < 1:
+            raise FieldError("rows", f"{self.rows} x {self.cols}; the engine needs at least 2 rows and 1 column")
+        if self.problems < 1:
+            raise FieldError("problems", f"{self.problems}; at least 1")
+        if self.synth not in SYNTH_TARGETS:
+            raise FieldError("synth", f"{self.synth!r}; expected one of {', '.join(map(repr, SYNTH_TARGETS))}")

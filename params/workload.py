@@ -8,9 +8,9 @@ Names follow DESIGN.md: ``batch``, ``heads``, ``kv_heads``, ``head_dim``,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
-from attnkit.config import FieldError, required
+from attnkit.params.config import FieldError, required
 
 
 def _at_least(obj, minimum: int, *names: str) -> None:
@@ -22,6 +22,7 @@ def _at_least(obj, minimum: int, *names: str) -> None:
 
 @dataclass(frozen=True)
 class GemmWorkload:
+    CONFIG_FOLDER: ClassVar[str] = "workloads"   # a config may name one of these: workloads/<name>.yaml
     name: str = "gemm"
     kind: Literal["gemm"] = "gemm"
     m: int = required(256)
@@ -36,6 +37,7 @@ class GemmWorkload:
 class AttentionWorkload:
     """Multi-head attention (and, for end-to-end runs, its transformer layer)."""
 
+    CONFIG_FOLDER: ClassVar[str] = "workloads"   # a config may name one of these: workloads/<name>.yaml
     name: str = "bert"
     kind: Literal["attention"] = "attention"
     batch: int = required(64)
@@ -60,7 +62,6 @@ class AttentionWorkload:
         return self.kv_heads or self.heads
 
 
-from attnkit.models.edgemoe import VitMoeWorkload  # noqa: E402  (Edge-MoE: kind vit-moe)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class DecodeWorkload:
     ``heads / kv_heads`` query heads (grouped-query attention).
     """
 
+    CONFIG_FOLDER: ClassVar[str] = "workloads"   # a config may name one of these: workloads/<name>.yaml
     name: str = "decode"
     kind: Literal["decode"] = "decode"
     batch: int = required(1)
@@ -89,6 +91,3 @@ class DecodeWorkload:
     def groups(self) -> int:
         """KV heads actually used."""
         return self.kv_heads or self.heads
-
-
-WORKLOAD_KINDS = {"gemm": GemmWorkload, "attention": AttentionWorkload, "vit-moe": VitMoeWorkload, "decode": DecodeWorkload}

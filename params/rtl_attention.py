@@ -24,10 +24,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from attnkit.config import FieldError
-from attnkit.models.attention import AttentionNumerics, accumulator_bits
-from attnkit.sim.arch import SpatialArch
-from attnkit.sim.workload import AttentionWorkload
+from attnkit.params.config import FieldError
+from attnkit.params.numerics import AttentionNumerics, accumulator_bits
+from attnkit.params.arch import SpatialArch
+from attnkit.params.workload import AttentionWorkload
 
 # Pipeline depths after the array that the schedule depends on (the RTL is built to them).
 # A PV beat issued in cycle x reaches row R-1 of column 0 in cycle x + R (the bank read register,

@@ -40,26 +40,21 @@ this object by :mod:`attnkit.hls.build`. For RTL blocks: the GELU unit is
 ``numerics.gelu``); the online-softmax unit is ``edgemoe_golden.online_softmax``
 (probabilities) and ``online_softmax_state`` (running max, sum and 1/sum after
 the last key), i.e. :func:`attnkit.models.softmax.softmax_edgemoe` on
-``edgemoe_golden.softmax_params(p)``.
+``p.numerics.softmax``.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import ClassVar, Iterable, Literal
 
-from attnkit.config import FieldError, required
-from attnkit.models.exp import ExpParams
-from attnkit.models.fixed import Overflow, QFormat, Rounding
-from attnkit.models.gelu import GeluParams
-from attnkit.models.recip import RecipParams
-
-TRN, RND, WRAP, SAT = Rounding.AP_TRN, Rounding.AP_RND, Overflow.AP_WRAP, Overflow.AP_SAT
+from attnkit.errors import ConfigError
+from attnkit.params.config import FieldError, required
+from attnkit.params.numerics import EdgeMoeNumerics, GeluParams, SoftmaxParams
 
 
-def _act() -> QFormat:
-    return QFormat(True, 10, 22, TRN, WRAP)
+
 
 
 def _positive(obj, *names: str) -> None:
@@ -71,118 +66,12 @@ def _positive(obj, *names: str) -> None:
 
 # -- numerics ----------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class RsqrtParams:
-    """The inverse-square-root unit (LayerNorm's ``1/sqrt(var)``): leading-one detect, seed table, Newton steps.
-
-    For raw ``x > 0`` of ``in_fmt`` (``fi`` fraction bits): ``z = bit_length(x) - 1``,
-    ``e = z - fi``; if ``e`` is odd the mantissa is taken in ``[2, 4)`` and ``e``
-    lowered by one, so ``x = m 2^e`` with ``e`` even and ``m`` in ``[1, 4)``,
-    held with ``W = work_fmt.frac_bits`` fraction bits (truncated). Seed:
-    ``i = (m >> (W - seed_bits + 1))`` - ``2^(seed_bits - 1)`` indexes
-    ``3 * 2^(seed_bits - 1)`` intervals of width ``2^-(seed_bits - 1)`` over
-    ``[1, 4)``; ``S[i] = 1/sqrt(midpoint)`` in ``seed_fmt``. ``iters`` steps of
-    ``y = y * (3 - m y^2) / 2`` (``t = y*y``, ``u = m*t`` and ``y*(3-u)`` each
-    truncated into ``work_fmt``, the halving an exact shift folded in). Output
-    ``y * 2^(-e/2)`` shifted into ``out_fmt`` (its rounding and overflow);
-    ``x <= 0`` gives ``out_fmt``'s largest value.
-    """
-
-    in_fmt: QFormat = field(default_factory=_act)
-    seed_bits: int = 7
-    seed_fmt: QFormat = field(default_factory=lambda: QFormat(False, 1, 12, RND, SAT))
-    iters: int = 2
-    work_fmt: QFormat = field(default_factory=lambda: QFormat(False, 3, 27, TRN, WRAP))
-    out_fmt: QFormat = field(default_factory=lambda: QFormat(False, 11, 19, TRN, SAT))
-
-    def __post_init__(self):
-        for name in ("seed_bits", "iters"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise FieldError(name, f"expected an integer, got {v!r}")
-        if not 2 <= self.seed_bits <= 12:
-            raise FieldError("seed_bits", f"{self.seed_bits}; expected 2 to 12")
-        if not 0 <= self.iters <= 4:
-            raise FieldError("iters", f"{self.iters} Newton steps; expected 0 to 4")
-        if self.work_fmt.signed or self.work_fmt.int_bits < 3 or self.work_fmt.width > 30:
-            raise FieldError("work_fmt", f"{self.work_fmt}: expected unsigned, >= 3 integer bits (m < 4), <= 30 bits")
-        if self.in_fmt.width > 40:
-            raise FieldError("in_fmt", f"{self.in_fmt.width} bits; at most 40")
-        if self.out_fmt.width > 32:
-            raise FieldError("out_fmt", f"{self.out_fmt.width} bits; at most 32 (it multiplies 32-bit activations)")
 
 
-def _exp() -> ExpParams:
-    # exp(d), d <= 0 of the activation format: saturating input (a first key against the
-    # format-minimum running max must not wrap), output on the activation grid in [0, 1].
-    return ExpParams(in_fmt=QFormat(True, 10, 22, TRN, SAT),
-                     log2e_fmt=QFormat(False, 1, 24, RND, SAT),
-                     arg_fmt=QFormat(True, 12, 28, TRN, SAT),
-                     table_bits=10,
-                     table_fmt=QFormat(False, 2, 26, RND, SAT),
-                     out_fmt=QFormat(False, 1, 22, TRN, SAT))
 
 
-def _recip() -> RecipParams:
-    # 1/sum: the running sum is an activation (>= 1 whenever a key is unmasked); output in [0, 1].
-    return RecipParams(in_fmt=_act(), seed_bits=8, seed_fmt=QFormat(False, 1, 12, RND, SAT), iters=2,
-                       work_fmt=QFormat(False, 2, 28, TRN, WRAP), out_fmt=QFormat(False, 1, 22, TRN, SAT))
 
 
-@dataclass(frozen=True)
-class EdgeMoeNumerics:
-    """Every format and arithmetic unit of the Edge-MoE datapath (ANCHORS.md; ``include/datatypes.hpp``).
-
-    ``act_fmt`` (fm_t): activations and every accumulator; ``weight_fmt``: linear
-    and gate weights; ``attn_bias_fmt``: the Q/K/V linear bias; ``bias_fmt``:
-    every other linear bias and the LayerNorm bias; ``norm_fmt``: LayerNorm
-    weights. ``ln_eps`` is quantised into ``act_fmt``.
-    """
-
-    act_fmt: QFormat = field(default_factory=_act)
-    weight_fmt: QFormat = field(default_factory=lambda: QFormat(True, 2, 14, TRN, WRAP))
-    attn_bias_fmt: QFormat = field(default_factory=lambda: QFormat(True, 7, 9, TRN, WRAP))
-    bias_fmt: QFormat = field(default_factory=lambda: QFormat(True, 5, 11, TRN, WRAP))
-    norm_fmt: QFormat = field(default_factory=lambda: QFormat(True, 5, 11, TRN, WRAP))
-    ln_eps: float = 1e-6
-    exp: ExpParams = field(default_factory=_exp)
-    recip: RecipParams = field(default_factory=_recip)
-    rsqrt: RsqrtParams = field(default_factory=RsqrtParams)
-    gelu: GeluParams = field(default_factory=GeluParams)
-
-    def __post_init__(self):
-        a = self.act_fmt
-        if not a.signed or a.rounding is not TRN or a.overflow is not WRAP:
-            raise FieldError("act_fmt", f"{a}: the datapath model assumes signed AP_TRN/AP_WRAP activations"
-                             " (accumulation is then exact modulo 2^width and order-free)")
-        if a.width > 32:
-            raise FieldError("act_fmt", f"{a.width} bits; at most 32 so products fit the int64 models")
-        for name in ("weight_fmt", "attn_bias_fmt", "bias_fmt", "norm_fmt"):
-            f = getattr(self, name)
-            if not f.signed or f.width > 31:
-                raise FieldError(name, f"{f}: expected a signed format of at most 31 bits")
-        for name in ("attn_bias_fmt", "bias_fmt"):
-            f = getattr(self, name)
-            if f.frac_bits > a.frac_bits or f.int_bits > a.int_bits:
-                raise FieldError(name, f"{f} is not exactly representable in act_fmt = {a}")
-        if not 0 <= self.ln_eps < 1:
-            raise FieldError("ln_eps", f"{self.ln_eps}; expected 0 <= eps < 1")
-        if self.gelu.act_fmt != a:
-            raise FieldError("gelu.act_fmt", f"{self.gelu.act_fmt}; expected act_fmt = {a}")
-        if self.exp.in_fmt.width != a.width or self.exp.in_fmt.frac_bits != a.frac_bits:
-            raise FieldError("exp.in_fmt", f"{self.exp.in_fmt}; expected the width and scale of act_fmt = {a}")
-        if self.exp.out_fmt.frac_bits != a.frac_bits or self.exp.out_fmt.signed or self.exp.out_fmt.int_bits != 1:
-            raise FieldError("exp.out_fmt", f"{self.exp.out_fmt}; expected ap_ufixed<{a.frac_bits + 1},1> (act_fmt's grid on [0, 1])")
-        if self.recip.in_fmt != a:
-            raise FieldError("recip.in_fmt", f"{self.recip.in_fmt}; the reciprocal takes the running sum, expected act_fmt = {a}")
-        if self.recip.out_fmt.frac_bits != a.frac_bits or self.recip.out_fmt.signed or self.recip.out_fmt.int_bits != 1:
-            raise FieldError("recip.out_fmt", f"{self.recip.out_fmt}; expected ap_ufixed<{a.frac_bits + 1},1>")
-        if self.rsqrt.in_fmt != a:
-            raise FieldError("rsqrt.in_fmt", f"{self.rsqrt.in_fmt}; expected act_fmt = {a}")
-
-    @property
-    def eps_raw(self) -> int:
-        return int(self.act_fmt.quantize(self.ln_eps))
 
 
 # -- the machine -------------------------------------------------------------------------------
@@ -261,6 +150,7 @@ class LayerNormUnit:
 class FpgaArch:
     """An HLS dataflow engine on an FPGA (arch kind ``fpga``): clock, memory port, units, numerics."""
 
+    CONFIG_FOLDER: ClassVar[str] = "arch"   # a config may name one of these: arch/<name>.yaml
     name: str = "zcu102-edgemoe"
     kind: Literal["fpga"] = "fpga"
     engine: str = "edgemoe"
@@ -297,6 +187,7 @@ class FpgaArch:
 class VitMoeWorkload:
     """A ViT with mixture-of-experts MLPs (workload kind ``vit-moe``), one image per run."""
 
+    CONFIG_FOLDER: ClassVar[str] = "workloads"   # a config may name one of these: workloads/<name>.yaml
     name: str = "m3vit"
     kind: Literal["vit-moe"] = "vit-moe"
     batch: int = 1
@@ -396,15 +287,12 @@ class EdgeMoeParams:
     @classmethod
     def load(cls, arch="zcu102-edgemoe", workload="m3vit", sets: Iterable[str] = ()) -> "EdgeMoeParams":
         """From arch and workload configs (names or paths or loaded objects); ``workload.`` sets edit the workload."""
-        from attnkit.sim.api import load_arch, load_workload, split_sets
-
-        arch_sets, wl_sets = split_sets(sets)
-        return cls.of(load_arch(arch, arch_sets), load_workload(workload, wl_sets))
+        from attnkit.params import kinds    # kinds registers this module's classes
+        return cls.of(*kinds.load_pair(arch, workload, sets))
 
     @classmethod
     def of(cls, a, w) -> "EdgeMoeParams":
         """From loaded arch and workload objects, refusing the wrong kinds and impossible pairs in one line."""
-        from attnkit.errors import ConfigError
         if not isinstance(a, FpgaArch):
             raise ConfigError(f"arch {getattr(a, 'name', '?')!r}: kind {a.kind!r}; Edge-MoE needs kind fpga")
         if not isinstance(w, VitMoeWorkload):
@@ -415,3 +303,45 @@ class EdgeMoeParams:
             raise ConfigError(f"{a.name} + {w.name}: {e.field}: {e.message}") from None
         except ValueError as e:
             raise ConfigError(f"{a.name} + {w.name}: {e}") from None
+
+
+# -- the RTL units ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RtlGeluParams:
+    """The RTL GELU block, sized by an Edge-MoE machine: ``arch.numerics.gelu`` and ``arch.gelu.units`` lanes
+    (``configs/blocks/gelu.yaml`` names the machine)."""
+
+    arch: FpgaArch = field(default_factory=FpgaArch)
+
+    def __post_init__(self):
+        if not 1 <= self.lanes <= 64:
+            raise FieldError("arch.gelu.units", f"{self.lanes}; expected 1 to 64 GELU units per beat")
+
+    @property
+    def numerics(self) -> GeluParams:
+        return self.arch.numerics.gelu
+
+    @property
+    def lanes(self) -> int:
+        return self.arch.gelu.units
+
+
+@dataclass(frozen=True)
+class RtlSoftmaxParams:
+    """The RTL online softmax on an Edge-MoE machine's formats (``arch.numerics.softmax``;
+    ``configs/blocks/softmax.yaml`` names the machine)."""
+
+    arch: FpgaArch = field(default_factory=FpgaArch)
+
+    def __post_init__(self):
+        n = self.numerics
+        if n.exp.in_fmt.frac_bits > n.in_fmt.frac_bits + 8:
+            raise FieldError("arch.numerics.exp.in_fmt", "at most 8 more fraction bits than the scores")
+        w, ri = n.recip.work_fmt, n.recip.in_fmt
+        if w.frac_bits - n.recip.out_fmt.frac_bits - ri.frac_bits < -(62 - w.width):
+            raise FieldError("arch.numerics.recip", "the reciprocal's output shift can exceed 62 bits; not built in RTL")
+
+    @property
+    def numerics(self) -> SoftmaxParams:
+        return self.arch.numerics.softmax

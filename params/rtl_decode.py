@@ -26,11 +26,11 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from attnkit.config import FieldError
-from attnkit.models.attention import AttentionNumerics
-from attnkit.models.schedule import Schedule, block_n_for, lean_schedule
-from attnkit.sim.arch import MulticoreArch
-from attnkit.sim.workload import DecodeWorkload
+from attnkit.params.config import FieldError
+from attnkit.params.numerics import AttentionNumerics
+from attnkit.params.schedule import Schedule, block_n_for, lean_schedule
+from attnkit.params.arch import MulticoreArch
+from attnkit.params.workload import DecodeWorkload
 
 ITEM_OVERHEAD = 7   # per tile range: q address, q latch, 4 pipeline cycles (read, logit, exp x 2), partial write
 MAX_ROWS = 8192     # K (and V) rows the engine buffers

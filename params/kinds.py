@@ -1,0 +1,79 @@
+"""The kinds of architecture and workload by name, and loading them with ``--set`` edits.
+
+A config file's ``kind`` picks its class (``spatial``, ``gpu``, ``multicore``,
+``fpga``, ``numerics``; ``attention``, ``decode``, ``gemm``, ``vit-moe``).
+Edits are ``dotted.key=value`` strings: keys that start with ``workload.``
+edit the workload and all others the architecture (``array_2d.rows=64``);
+:func:`split_sets` is the one place that knows this.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from attnkit.errors import ConfigError
+from attnkit.params import config
+from attnkit.params.arch import GpuArch, MulticoreArch, NumericsArch, SpatialArch
+from attnkit.params.edgemoe import FpgaArch, VitMoeWorkload
+from attnkit.params.workload import AttentionWorkload, DecodeWorkload, GemmWorkload
+
+Arch = SpatialArch | GpuArch | MulticoreArch | FpgaArch | NumericsArch
+Workload = AttentionWorkload | DecodeWorkload | GemmWorkload | VitMoeWorkload
+
+ARCH_KINDS: dict[str, type[Any]] = {"spatial": SpatialArch, "fpga": FpgaArch, "gpu": GpuArch,
+                                    "multicore": MulticoreArch, "numerics": NumericsArch}
+WORKLOAD_KINDS: dict[str, type[Any]] = {"gemm": GemmWorkload, "attention": AttentionWorkload,
+                                        "vit-moe": VitMoeWorkload, "decode": DecodeWorkload}
+WORKLOAD_PREFIX = "workload."
+
+
+def resolve(path: str | Path, folder: str) -> Path:
+    """A config by path, or by name through the search path (see :func:`attnkit.params.config.resolve`)."""
+    return config.resolve(path, folder)
+
+
+def split_sets(sets: Iterable[str]) -> tuple[list[str], list[str]]:
+    """``--set`` edits as (arch edits, workload edits without their ``workload.`` prefix)."""
+    arch, workload = [], []
+    for s in sets:
+        if s.startswith(WORKLOAD_PREFIX):
+            workload.append(s.removeprefix(WORKLOAD_PREFIX))
+        else:
+            arch.append(s)
+    return arch, workload
+
+
+def _load_kind(path: str | Path, folder: str, kinds: dict[str, type[Any]], sets: list[str]) -> Any:
+    path = resolve(path, folder)
+    data = config.load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    kind = data.get("kind", next(iter(kinds)))
+    if kind not in kinds:
+        raise ConfigError(f"{path}: kind: expected one of {', '.join(kinds)}, got {kind!r}")
+    source = str(path)
+    if sets:
+        data = config.apply_sets(data, sets, kinds[kind])
+        source += " with --set"
+    return config.build(kinds[kind], data, source)
+
+
+def load_arch(arch: Any, sets: Iterable[str] = ()) -> Any:
+    """An architecture from a path or name (or an already-loaded one), with ``sets`` applied."""
+    if hasattr(arch, "kind"):
+        return config.edit(arch, list(sets))
+    return _load_kind(arch, "arch", ARCH_KINDS, list(sets))
+
+
+def load_workload(workload: Any, sets: Iterable[str] = ()) -> Any:
+    """A workload from a path or name (or an already-loaded one), with ``sets`` applied."""
+    if hasattr(workload, "kind"):
+        return config.edit(workload, list(sets))
+    return _load_kind(workload, "workloads", WORKLOAD_KINDS, list(sets))
+
+
+def load_pair(arch: Any, workload: Any, sets: Iterable[str] = ()) -> tuple[Any, Any]:
+    """An architecture and a workload with ``sets`` split between them by :func:`split_sets`."""
+    arch_sets, workload_sets = split_sets(sets)
+    return load_arch(arch, arch_sets), load_workload(workload, workload_sets)
