@@ -162,9 +162,9 @@ mutate: setup
 	$(KIT) rtl-mutate all --json -o build/mutants/mutants.json > /dev/null
 	$(KIT) report build/mutants/mutants.json -o build/reports/mutants
 
-# verilator --lint-only -Wall on the exported Verilog, warnings counted by kind (hw/lint.py).
+# verilator --lint-only -Wall on the exported Verilog, warnings counted by kind (testbench/lint.py).
 lint: setup
-	@for b in $(BLOCKS); do echo "$(PY) -m attnkit.hw.lint $$b"; $(PY) -m attnkit.hw.lint $$b || exit 1; done
+	@for b in $(BLOCKS); do echo "$(PY) -m attnkit.testbench.lint $$b"; $(PY) -m attnkit.testbench.lint $$b || exit 1; done
 
 bench: setup
 	$(PY) bench/run.py

@@ -38,7 +38,7 @@ from attnkit.hw.systolic import PV, QK, ArrayFormats, SystolicArray
 
 def check_timing(p: RtlAttentionParams) -> None:
     """The row unit's fixed offsets must fit the schedule (the schedule never waits for it)."""
-    lm, lr = Exp2Mantissa.LATENCY, 1 + 2 * p.numerics.recip.iters
+    lm, lr = Exp2Mantissa.LATENCY, p.numerics.recip.mantissa_latency
     d, R = p.head_dim, p.rows
     # probabilities written at u = d + R + lm + 1, read by the PV wave from u = 3d
     if d + R + lm + 2 > 3 * d:

@@ -23,19 +23,17 @@ into the output register); one beat per cycle. The pipeline stalls while
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 from amaranth.hdl import Const, EnableInserter, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from attnkit.params.config import FieldError
-from attnkit.errors import ConfigError
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of
 from attnkit.hw.pipeline import stream_pipeline
 from attnkit.params.numerics import GeluParams
 from attnkit.models.gelu import delta_table
+from attnkit.params.edgemoe import RtlGeluParams
 
 
 

@@ -44,7 +44,7 @@ class RecipMantissa(wiring.Component):
 
     def __init__(self, p: RecipParams):
         self.p = p
-        self.LATENCY = 1 + 2 * p.iters
+        self.LATENCY = p.mantissa_latency
         super().__init__({
             "i": In(stream.Signature(shape_of(p.work_fmt))),
             "o": Out(stream.Signature(shape_of(p.work_fmt))),

@@ -35,19 +35,16 @@ stalls while ``o`` is offered and not taken.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from attnkit.params.config import FieldError
-from attnkit.errors import ConfigError
 from attnkit.hw.exp import Exp
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_signed_var
 from attnkit.hw.recip import RecipMantissa, leading_one
 from attnkit.params.fixed import QFormat, Rounding
-from attnkit.params.numerics import SoftmaxParams
+from attnkit.params.edgemoe import RtlSoftmaxParams
 
 
 
@@ -62,7 +59,7 @@ class Softmax(wiring.Component):
     def __init__(self, p: RtlSoftmaxParams):
         self.p = p
         n = p.numerics
-        self.recip_latency = 1 + 2 * n.recip.iters
+        self.recip_latency = n.recip.mantissa_latency
         # idle cycles after a pass-1 last is taken: it leaves the exp pipeline (Exp.LATENCY), the final
         # sum is registered and handed to the mantissa unit (1), whose result is registered as r while
         # the next score can already be taken

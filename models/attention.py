@@ -78,16 +78,12 @@ while no logit saturates (``|scale * q.k * log2 e| < 2^(I-1) - 1``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Optional
 
 import numpy as np
 
-from attnkit.params.config import FieldError
-from attnkit.params.numerics import LOG2E, ExpParams
+from attnkit.params.numerics import accumulator_bits, AttentionNumerics, LOG2E
 from attnkit.models.exp import exp2_mantissa, exp2_table
 from attnkit.params.fixed import Overflow, QFormat, Rounding, mul, round_shift, wide
-from attnkit.params.numerics import RecipParams
 from attnkit.models.recip import recip_mantissa
 
 DIGIT = 16  # bits per digit of the exact accumulators in the NumPy model

@@ -75,7 +75,6 @@ from attnkit.params.numerics import RsqrtParams
 from attnkit.params.fixed import QFormat, round_shift
 from attnkit.models.gelu import gelu as _gelu
 from attnkit.models.recip import bit_length
-from attnkit.params.numerics import SoftmaxParams
 from attnkit.models.softmax import softmax_2pass, _prep, _running
 
 

@@ -35,13 +35,11 @@ output rounding (half an ULP).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from attnkit.params.config import FieldError
-from attnkit.params.fixed import Overflow, QFormat, Rounding, mul, round_shift
+from attnkit.params.fixed import QFormat, mul, round_shift
+from attnkit.params.numerics import ExpParams
 
 
 

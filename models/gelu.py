@@ -28,12 +28,11 @@ Every table entry is within 2^-22 of ``delta`` (truncation).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from attnkit.params.config import FieldError
-from attnkit.params.fixed import Overflow, QFormat, Rounding, round_shift
+from attnkit.params.fixed import Rounding, round_shift
+from attnkit.params.numerics import GeluParams
 
 
 def erfc(x) -> np.ndarray:

@@ -12,12 +12,11 @@ for bit; ``pipeline`` does not change values, only when they appear.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from attnkit.params.config import FieldError
-from attnkit.params.fixed import Overflow, QFormat, Rounding, mul
+from attnkit.params.fixed import mul
+from attnkit.params.numerics import MacParams
 
 
 

@@ -28,12 +28,11 @@ max abs error 9.8e-4 (64 ULP, at ``1/x = 256``: 2^-18 relative), mean 3.9e-6.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from attnkit.params.config import FieldError
-from attnkit.params.fixed import Overflow, QFormat, Rounding, mul, round_shift
+from attnkit.params.fixed import Rounding, mul, round_shift
+from attnkit.params.numerics import RecipParams
 
 
 

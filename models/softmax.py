@@ -42,15 +42,12 @@ running-sum rescales add their rounding once per tile.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from attnkit.params.config import FieldError
-from attnkit.params.numerics import ExpParams
+from attnkit.params.numerics import SoftmaxParams
 from attnkit.models.exp import exp
-from attnkit.params.fixed import Overflow, QFormat, Rounding, add, mul
-from attnkit.params.numerics import RecipParams
+from attnkit.params.fixed import QFormat, add, mul
 from attnkit.models.recip import recip
 
 

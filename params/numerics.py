@@ -93,6 +93,12 @@ class RecipParams:
         if self.in_fmt.width > 53:
             raise FieldError("in_fmt", f"{self.in_fmt.width} bits; at most 53 for the leading-one detect")
 
+    @property
+    def mantissa_latency(self) -> int:
+        """Cycles of the RTL's ``1/m`` pipeline (:class:`attnkit.hw.recip.RecipMantissa`): the seed-table read,
+        then two stages per Newton-Raphson step. Schedules that wait for a reciprocal count these."""
+        return 1 + 2 * self.iters
+
 
 @dataclass(frozen=True)
 class GeluParams:

@@ -21,8 +21,9 @@ diagonal ones included) run in full, the mask applied in the row unit.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+
+from amaranth.utils import ceil_log2
 
 from attnkit.params.config import FieldError
 from attnkit.params.numerics import AttentionNumerics, accumulator_bits
@@ -35,9 +36,6 @@ from attnkit.params.workload import AttentionWorkload
 OUT_STAGES = 2     # RNV update + n = sat(RNV 2^-z) register, then out = rnd(n * y) into the output row
 EMIT_STAGES = 1    # the output row register (full flag) in front of the output stream
 
-
-def clog2(n: int) -> int:
-    return max(1, math.ceil(math.log2(max(n, 1))))
 
 
 @dataclass(frozen=True)
@@ -132,7 +130,7 @@ class RtlAttentionParams:
     @property
     def acc_width(self) -> int:
         """The PE's exact QK accumulator: d products of two in_fmt values."""
-        return 2 * self.in_width + clog2(self.head_dim) + 1
+        return 2 * self.in_width + ceil_log2(self.head_dim) + 1
 
     @property
     def e_width(self) -> int:
@@ -148,8 +146,8 @@ class RtlAttentionParams:
         """The PV partial sum: E * v aligned over the spread (exact) or rounded to acc_frac_bits, summed over R rows."""
         if self.numerics.finite:   # rounded terms with acc_frac_bits fraction bits below 2^M'
             up = max(0, self.numerics.acc_frac_bits - self.numerics.mantissa_bits)
-            return self.e_width + self.in_width + 1 + up + clog2(self.rows) + 1
-        return self.e_width + self.in_width + 1 + self.spread + clog2(self.rows) + 1
+            return self.e_width + self.in_width + 1 + up + ceil_log2(self.rows) + 1
+        return self.e_width + self.in_width + 1 + self.spread + ceil_log2(self.rows) + 1
 
     @property
     def rd_width(self) -> int:

@@ -22,9 +22,10 @@ to them; :mod:`attnkit.hw.decode` says where each cycle goes):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import cached_property
+
+from amaranth.utils import ceil_log2
 
 from attnkit.params.config import FieldError
 from attnkit.params.numerics import AttentionNumerics
@@ -35,9 +36,6 @@ from attnkit.params.workload import DecodeWorkload
 ITEM_OVERHEAD = 7   # per tile range: q address, q latch, 4 pipeline cycles (read, logit, exp x 2), partial write
 MAX_ROWS = 8192     # K (and V) rows the engine buffers
 
-
-def clog2(n: int) -> int:
-    return max(1, math.ceil(math.log2(max(n, 1))))
 
 
 @dataclass(frozen=True)
@@ -147,7 +145,7 @@ class RtlDecodeParams:
     @property
     def acc_width(self) -> int:
         """The exact q.k: d products of two in_fmt values."""
-        return 2 * self.in_width + clog2(self.head_dim) + 1
+        return 2 * self.in_width + ceil_log2(max(self.head_dim, 2)) + 1   # max: a 1-term dot product still takes a bit
 
     @property
     def e_width(self) -> int:
@@ -161,7 +159,7 @@ class RtlDecodeParams:
     @property
     def l_acc_width(self) -> int:
         """The exact sum of up to ``context`` terms (absolute, units of ``2^(e_min - Pm)``)."""
-        return self.term_width + clog2(self.context + 1) + 1
+        return self.term_width + ceil_log2(self.context + 1) + 1
 
     @property
     def o_acc_width(self) -> int:

@@ -11,7 +11,6 @@ lists the front.
 
 from __future__ import annotations
 
-import numpy as np
 
 from attnkit.reports.figure import Figure, subplots
 from attnkit.sim import pareto

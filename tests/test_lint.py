@@ -3,7 +3,7 @@
 import pytest
 
 from attnkit.hw import blocks
-from attnkit.hw.lint import GENERATOR_STYLE, lint
+from attnkit.testbench.lint import GENERATOR_STYLE, lint
 
 SMALL = ["array_2d.rows=2", "array_2d.cols=2", "workload.head_dim=8", "workload.seq_len=13", "workload.causal=true"]
 # 3 cores (tables and core selects not a power of two long), GQA with 2 query heads per KV head

@@ -64,7 +64,7 @@ def test_icarus_bit_exact(tmp_path):
 
 
 def test_lint_clean(tmp_path):
-    """verilator -Wall finds nothing but the generator-style warning kinds (hw/lint.py)."""
-    from attnkit.hw.lint import GENERATOR_STYLE, lint
+    """verilator -Wall finds nothing but the generator-style warning kinds (testbench/lint.py)."""
+    from attnkit.testbench.lint import GENERATOR_STYLE, lint
     kinds = lint("softmax", [], tmp_path)
     assert set(kinds) <= GENERATOR_STYLE, {k: n for k, n in kinds.items() if k not in GENERATOR_STYLE}

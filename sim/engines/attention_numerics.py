@@ -23,16 +23,14 @@ attention``; minutes per design, cached by the Verilog's hash; None without).
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from typing import Literal
 
 import numpy as np
 
 from attnkit.params import config
-from attnkit.params.config import FieldError
 from attnkit.params.numerics import AttentionNumerics
 from attnkit.models.attention import attention, attention_reference, error_bound
 from attnkit.sim.result import Result
+from attnkit.params.arch import NumericsArch
 
 SYNTH_KEYS = ("luts", "ffs", "dsps", "brams", "fmax_mhz")
 

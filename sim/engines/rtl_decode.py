@@ -50,7 +50,7 @@ def params_of(arch, workload, numerics=None) -> RtlDecodeParams:
 
 def host_cycles(p: RtlDecodeParams, pieces: int) -> int:
     """The host's cycles on one KV group of ``pieces`` partials: fold, normalise, emit G rows."""
-    return pieces + 2 + (1 + 2 * p.numerics.recip.iters) + p.group
+    return pieces + 2 + p.numerics.recip.mantissa_latency + p.group
 
 
 def range_cycles(keys: int) -> int:

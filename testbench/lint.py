@@ -21,7 +21,7 @@ clamps an unsigned value at the top only) and CASEINCOMPLETE (an
 values, whose trailing cases Yosys drops when they assign nothing: end it in
 ``m.Default()``).
 
-Run ``python -m attnkit.hw.lint BLOCK [--set k=v ...]``; the full log goes to ``build/lint/BLOCK.lint.log``.
+Run ``python -m attnkit.testbench.lint BLOCK [--set k=v ...]``; the full log goes to ``build/lint/BLOCK.lint.log``.
 """
 
 from __future__ import annotations
