@@ -122,14 +122,7 @@ synth: setup
 	$(KIT) report $(SYNTH) -o build/reports/synth
 
 verilog: setup
-	$(KIT) verilog mac -o build/verilog
-	$(KIT) verilog attention -o build/verilog
-	$(KIT) verilog gelu -o build/verilog
-	$(KIT) verilog softmax -o build/verilog
-	$(KIT) verilog exp -o build/verilog
-	$(KIT) verilog recip -o build/verilog
-	$(KIT) verilog merge -o build/verilog
-	$(KIT) verilog decode -o build/verilog
+	@for b in $(BLOCKS); do echo "attnkit verilog $$b -o build/verilog"; $(KIT) verilog $$b -o build/verilog || exit 1; done
 
 # The RTL blocks against their golden models under Verilator, then Icarus.
 rtl: setup
@@ -162,8 +155,16 @@ mutate: setup
 	$(KIT) rtl-mutate all --json -o build/mutants/mutants.json > /dev/null
 	$(KIT) report build/mutants/mutants.json -o build/reports/mutants
 
-# verilator --lint-only -Wall on the exported Verilog, warnings counted by kind (testbench/lint.py).
+# ruff (lint and format), mypy (strict on the parameter layer), the import contract (the levels import
+# downwards, pyproject's [tool.importlinter]), then verilator --lint-only -Wall on the exported Verilog of
+# every block, warnings counted by kind (testbench/lint.py). mypy and lint-imports read the package from
+# build/package-tree (scripts/package_tree.py lays it out as it installs).
 lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) scripts/package_tree.py > /dev/null
+	cd build/package-tree && MYPYPATH=. ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml -p attnkit
+	cd build/package-tree && PYTHONPATH=. ../../$(VENV)/bin/lint-imports ../../pyproject.toml
 	@for b in $(BLOCKS); do echo "$(PY) -m attnkit.testbench.lint $$b"; $(PY) -m attnkit.testbench.lint $$b || exit 1; done
 
 bench: setup

@@ -23,4 +23,13 @@ vectors, builds (g++ against hls4ml's ap_types, cached by a hash of the
 sources, params.h and flags), runs and compares: ``attnkit csim KERNEL``.
 """
 
-KERNELS = ("linear", "attention", "gelu", "layernorm", "gate", "layer")
+# every kernel, by name, and the sources it builds from (the one list: the CLI, csim and the build read it)
+KERNEL_SOURCES = {
+    "linear": ("linear.cpp",),
+    "gelu": ("gelu.cpp",),
+    "layernorm": ("layernorm.cpp",),
+    "attention": ("attention.cpp",),
+    "gate": ("gate.cpp", "linear.cpp"),
+    "layer": ("layer.cpp", "linear.cpp", "attention.cpp", "layernorm.cpp", "gate.cpp"),
+}
+KERNELS = tuple(KERNEL_SOURCES)

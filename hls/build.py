@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 from attnkit.errors import AttnkitError
+from attnkit.hls import KERNEL_SOURCES
 from attnkit.params.edgemoe import EdgeMoeParams
 from attnkit.models.edgemoe_golden import rsqrt_seed_table
 from attnkit.models.exp import exp2_table
@@ -36,14 +37,6 @@ BUILD = Path("build/hls")
 # -Wall on our code; the HLS pragmas are unknown to g++, and ap_private's temporaries trip
 # g++'s (maybe-)uninitialized analysis once inlined at -O2.
 FLAGS = ("-std=c++17", "-O2", "-Wall", "-Wno-unknown-pragmas", "-Wno-uninitialized", "-Wno-maybe-uninitialized")
-KERNEL_SOURCES = {
-    "linear": ("linear.cpp",),
-    "gelu": ("gelu.cpp",),
-    "layernorm": ("layernorm.cpp",),
-    "attention": ("attention.cpp",),
-    "gate": ("gate.cpp", "linear.cpp"),
-    "layer": ("layer.cpp", "linear.cpp", "attention.cpp", "layernorm.cpp", "gate.cpp"),
-}
 HEADERS = ("edgemoe.h",)
 _RND = {"AP_TRN": 0, "AP_RND": 1, "AP_RND_CONV": 2}
 

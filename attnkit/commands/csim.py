@@ -1,16 +1,16 @@
 """attnkit csim: build an Edge-MoE HLS kernel with g++, run it on golden vectors, compare bit for bit."""
 
 from attnkit.commands._common import add_json, add_set, emit
+from attnkit.hls import KERNELS
 
 NAME = "csim"
-HELP = ("C-simulate an Edge-MoE HLS kernel (linear, attention, gelu, layernorm, gate, layer) against the golden "
-        "model; exit 1 on any mismatch")
+HELP = (f"C-simulate an Edge-MoE HLS kernel ({', '.join(KERNELS)}) against the golden model; exit 1 on any mismatch")
 COLUMNS = ("kernel", "vectors", "mismatches", "elements", "mismatched_elements", "first_mismatch", "seed",
            "cached", "build_s", "golden_s", "run_s")
 
 
 def add_arguments(p) -> None:
-    p.add_argument("kernel", metavar="KERNEL", help="linear, attention, gelu, layernorm, gate or layer")
+    p.add_argument("kernel", metavar="KERNEL", help=", ".join(KERNELS))
     p.add_argument("--vectors", type=int, default=100, metavar="N",
                    help="random input vectors (default 100; for layer, N inputs each through a dense and an MoE layer)")
     p.add_argument("--seed", type=int, default=0, help="seed of the vectors (default 0)")
