@@ -16,7 +16,7 @@ Sources (package data, C++):
   int64 raw values), runs one kernel, writes its outputs the same way.
 
 ``params.h`` is generated into ``build/hls/`` from
-:class:`attnkit.models.edgemoe.EdgeMoeParams` by :mod:`attnkit.hls.build`
+:class:`attnkit.params.edgemoe.EdgeMoeParams` by :mod:`attnkit.hls.build`
 (sizes, formats as ap_fixed typedefs, and the exp/reciprocal/rsqrt/GELU
 tables), so no constant is written twice. :mod:`attnkit.hls.csim` draws the
 vectors, builds (g++ against hls4ml's ap_types, cached by a hash of the

@@ -11,7 +11,7 @@ Interfaces (``lib.stream``):
   rows (bit ``k`` of row ``q``: query ``q`` may see key ``k``).
 - ``o``: N output rows in query order, d values of ``out_fmt`` each.
 
-The controller runs the schedule of :mod:`attnkit.hw.attention_params`: slots
+The controller runs the schedule of :mod:`attnkit.params.rtl_attention`: slots
 of d cycles, QK of tile ``t`` in slot ``2t`` and PV of tile ``t`` in slot
 ``2t + 3``; a causal problem's blocks skip the key tiles the mask empties. Each row of the array reads its own bank of K and V (key ``k``
 is in bank ``k mod R``), each column its bank of Q, one cycle later than the

@@ -2,11 +2,11 @@
 
 Decode attention (one query per sequence and query head against a KV cache
 of ``context`` keys; grouped-query: the G = heads / kv_heads queries of a KV
-head share its K/V) split as :func:`attnkit.models.schedule.lean_schedule`
+head share its K/V) split as :func:`attnkit.params.schedule.lean_schedule`
 splits it over ``grid = units`` CTAs, computing exactly
 :func:`attnkit.models.decode.decode_scheduled`, bit for bit.
 
-Interfaces (``lib.stream``), parameters :class:`attnkit.hw.decode_params.RtlDecodeParams`:
+Interfaces (``lib.stream``), parameters :class:`attnkit.params.rtl_decode.RtlDecodeParams`:
 
 - ``i``: the problem, as the DRAM port delivers it (``P = rows_per_beat``
   rows of D values of ``in_fmt`` per beat, row ``i`` at bits ``[i D W, (i+1)

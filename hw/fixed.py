@@ -1,10 +1,10 @@
-"""Fixed-point conversion in Amaranth, the RTL twin of :mod:`attnkit.models.fixed`.
+"""Fixed-point conversion in Amaranth, the RTL twin of :mod:`attnkit.params.fixed`.
 
 :func:`resize` builds the combinational logic that converts a value of one
 ``QFormat`` into another with the target's rounding and overflow modes,
 exactly as ``QFormat.resize`` does on integers; :func:`shift_right_var` and
 :func:`shift_signed_var` are the run-time (per-value) shifts of
-:func:`attnkit.models.fixed.round_shift`.
+:func:`attnkit.params.fixed.round_shift`.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def resize(value: Value, src: QFormat, dst: QFormat) -> Value:
 
 def shift_right_var(raw, sh, width: int, rounding: Rounding):
     """``raw >> sh`` (``sh >= 0`` unsigned, ``raw`` at most ``width`` bits) with rounding, as
-    :func:`attnkit.models.fixed.round_shift` computes it. Shifts beyond ``width + 1`` give the
+    :func:`attnkit.params.fixed.round_shift` computes it. Shifts beyond ``width + 1`` give the
     same result as ``width + 1`` (and as the model's cap of 62), so the shifter is capped there."""
     cap = width + 1
     shc = Mux(sh > cap, cap, sh)[:cap.bit_length()]

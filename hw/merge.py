@@ -11,7 +11,7 @@ right shift (rounded by ``partial_fmt.rounding``)::
 A fully masked partial (``l = 0``, ``O = 0``, ``m = e_min``) is a neutral
 element of the merge; it needs no special case.
 
-Interfaces (``lib.stream``), parameters :class:`attnkit.hw.merge_params.MergeParams`:
+Interfaces (``lib.stream``), parameters :class:`attnkit.params.merge.MergeParams`:
 
 - ``i``: payload ``{a: partial, b: partial}``; a partial is ``{o: head_dim x
   signed(partial_fmt.width), l: unsigned(partial_l_fmt.width), m:

@@ -20,7 +20,7 @@ order the golden model (:mod:`attnkit.models.attention`) defines:
    (:class:`attnkit.hw.recip.RecipMantissa`), and per element
    ``n = sat(RNV 2^-z)``, ``out = rnd(n * y)``, into the output row.
 
-All timing is fixed (see :mod:`attnkit.hw.attention_params`): nothing here
+All timing is fixed (see :mod:`attnkit.params.rtl_attention`): nothing here
 waits, so the lane's cycle offsets are the schedule's.
 """
 

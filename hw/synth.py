@@ -146,7 +146,8 @@ def synthesize(block_name: str, target: str, sets=(), pnr: bool = False, device:
     sets = list(sets)
     flow = FLOWS[target]
     dev = load_device(device or flow.device, target)
-    verilog = blocks.verilog_text(block, block.load_params(sets))
+    params = block.load_params(sets)
+    verilog = blocks.verilog_text(block, params)
     script = flow.script.format(top=block.name, json=f"{block.name}.json")
     pnr_args = [*dev.pnr, "--out-of-context", "--freq", str(freq_mhz)] if pnr else []
     key = hashlib.sha256("\x1f".join([verilog, script, json.dumps(config.to_data(dev)), " ".join(pnr_args),
@@ -156,7 +157,7 @@ def synthesize(block_name: str, target: str, sets=(), pnr: bool = False, device:
     if result_path.exists():
         record = json.loads(result_path.read_text())
         record["cached"] = True
-        return record
+        return {**record, "params": config.to_data(params)}
 
     work.mkdir(parents=True, exist_ok=True)
     (work / f"{block.name}.v").write_text(verilog)
@@ -185,4 +186,4 @@ def synthesize(block_name: str, target: str, sets=(), pnr: bool = False, device:
     record["fits"] = not record["over"]
     result_path.write_text(json.dumps(record, indent=1))
     record["cached"] = False
-    return record
+    return {**record, "params": config.to_data(params)}   # what the report labels a design by

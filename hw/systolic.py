@@ -45,7 +45,7 @@ Ctl = data.StructLayout({"valid": 1, "mode": 1, "first": 1, "last": 1, "slot": 1
 
 @dataclass(frozen=True)
 class ArrayFormats:
-    """Widths of the array's exact datapath (from :class:`attnkit.hw.attention_params.RtlAttentionParams`).
+    """Widths of the array's exact datapath (from :class:`attnkit.params.rtl_attention.RtlAttentionParams`).
 
     QK: ``acc = sum_e k * q`` exactly (``acc_width`` bits). PV: a PE holds a probability as mantissa
     ``E`` (``e_width`` bits) and right shift ``sh`` (``0..spread``); it adds ``(v * E) << (spread - sh)``

@@ -1,7 +1,7 @@
 """Decode attention computed through a schedule's tile ranges (golden, bit-exact).
 
 :func:`decode_scheduled` is what a machine running a
-:class:`~attnkit.models.schedule.Schedule` computes: every CTA computes, for
+:class:`~attnkit.params.schedule.Schedule` computes: every CTA computes, for
 each of its tile ranges, the partial ``(O, m, l)`` of the group's queries
 against the range's keys (:func:`attnkit.models.merge.partial`); each head's
 host then merges the partials in :meth:`Schedule.pieces` order (its own range,

@@ -1,7 +1,7 @@
 """Edge-MoE's kernels at function level, bit for bit: the specification of ``hls/``.
 
 Every value is a raw integer (int64 arrays) of a format in
-:class:`attnkit.models.edgemoe.EdgeMoeNumerics` (``A`` = ``act_fmt``,
+:class:`attnkit.params.numerics.EdgeMoeNumerics` (``A`` = ``act_fmt``,
 ap_fixed<32,10>, 22 fraction bits; AP_TRN, AP_WRAP). Because ``A`` truncates
 and wraps, ``acc += a * b`` (the product exact, the sum then truncated into
 ``A``) equals ``acc + floor(a * b)`` modulo 2^32: accumulation is exact

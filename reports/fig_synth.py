@@ -25,18 +25,16 @@ def _sets(r) -> list[str]:
 
 
 def attention_size(r) -> dict | None:
-    """The attention engine's array, head dim and accumulator format, from its parameters (the shipped
-    config edited by the record's sets), or None for another block."""
-    if r["block"] != "attention":
+    """The attention engine's array, head dim and accumulator format, from the parameters the record was
+    built with (``params``), or None for another block or a record without them."""
+    p = r.get("params")
+    if r["block"] != "attention" or not isinstance(p, dict):
         return None
-    from attnkit.hw import blocks
-    try:
-        p = blocks.get("attention").load_params(_sets(r))
-    except ValueError:       # sets another version of the block took (ConfigError): fall back to the sets
-        return None
-    f = p.numerics.acc_frac_bits
-    fmt = "exact" if f is None else f"F{f} {p.numerics.acc_rounding.name.removeprefix('AP_')}"
-    return {"rows": p.rows, "cols": p.cols, "d": p.head_dim, "format": fmt}
+    n = p.get("numerics", {})
+    f = n.get("acc_frac_bits")
+    fmt = "exact" if f is None else f"F{f} {str(n.get('acc_rounding')).removeprefix('AP_')}"
+    return {"rows": p["arch"]["array_2d"]["rows"], "cols": p["arch"]["array_2d"]["cols"],
+            "d": p["workload"]["head_dim"], "format": fmt}
 
 
 def label(r) -> str:

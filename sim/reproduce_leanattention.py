@@ -24,7 +24,7 @@ Studies (every figure computed by the engines of :mod:`attnkit.sim.engines.decod
   ``TIMELINES`` (unit, slot, start, end, tiles, role), for the report's
   schedule figure.
 
-Rows use DESIGN.md's keys (engine, units, batch, heads, kv_heads, head_dim,
+Rows use the README's keys (engine, units, batch, heads, kv_heads, head_dim,
 context, latency_s). ``--set`` edits the A100 and accelerator configs
 (architecture keys) or the workloads (``workload.`` keys); with ``--set`` the
 paper's figures are left out. ``--seq-lens`` picks contexts; ``--models`` is

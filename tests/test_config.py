@@ -173,7 +173,7 @@ def test_bad_extends_is_one_line(tmp_path, text, message):
 
 def test_a_partial_nested_mapping_keeps_the_parents_default_for_the_rest(tmp_path):
     """merge.yaml giving one field of numerics.partial_fmt: the others are AttentionNumerics' partial_fmt,
-    not QFormat's own defaults (one rule for files and --set, in attnkit.config)."""
+    not QFormat's own defaults (one rule for files and --set, in attnkit.params.config)."""
     from attnkit.hw import blocks
     from attnkit.params.numerics import AttentionNumerics
     path = tmp_path / "merge.yaml"

@@ -66,7 +66,7 @@ def test_wheel_works_from_any_directory(fresh_venv, elsewhere):
                   cwd, env).stdout
     assert harness.strip() == "True"
     # the installed package is the one that ran, not the source tree
-    where = run([fresh_venv / "python", "-c", "import attnkit.config as c; print(c.SHIPPED)"], cwd, env).stdout
+    where = run([fresh_venv / "python", "-c", "import attnkit.params.config as c; print(c.SHIPPED)"], cwd, env).stdout
     assert str(fresh_venv.parent) in where and str(ROOT) not in where
 
 
