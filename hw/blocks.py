@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from amaranth.back import verilog
 
@@ -33,7 +33,7 @@ class Block:
 
     def load_params(self, sets: Iterable[str] = (), path: str | None = None):
         """The block's parameters from ``path`` or ``configs/blocks/<name>.yaml`` (:func:`attnkit.params.blocks.load`)."""
-        params = param_files.load(self.params, self.name, sets, path)
+        params: Any = param_files.load(self.params, self.name, sets, path)
         if self.check is not None:
             try:
                 self.check(params)

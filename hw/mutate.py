@@ -125,7 +125,7 @@ def replace_path(obj: Any, path: str, value: Any) -> Any:
     """A copy of the frozen dataclass ``obj`` with the field at dotted ``path`` set to ``value``
     (each dataclass on the way is rebuilt, so its checks run again)."""
     head, _, rest = path.partition(".")
-    if not dataclasses.is_dataclass(obj) or head not in {f.name for f in dataclasses.fields(obj)}:
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type) or head not in {f.name for f in dataclasses.fields(obj)}:
         raise ValueError(f"{type(obj).__name__} has no field {head!r}")
     return dataclasses.replace(obj, **{head: replace_path(getattr(obj, head), rest, value) if rest else value})
 

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from attnkit.params import config
 from attnkit.errors import AttnkitError
@@ -55,7 +55,7 @@ _XILINX_LUTS = {**{f"LUT{k}": 1 for k in range(1, 7)}, "SRL16E": 1, "SRLC32E": 1
                 # LUT RAM primitives, by the LUTs of a SLICEM they take (UG574)
                 "RAM32X1S": 1, "RAM32X1D": 2, "RAM64X1S": 1, "RAM64X1D": 2, "RAM128X1S": 2, "RAM128X1D": 4,
                 "RAM256X1S": 4, "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8}
-_XILINX = dict(luts=_XILINX_LUTS, ffs=("FDRE", "FDSE", "FDCE", "FDPE"), brams={"RAMB36E2": 1, "RAMB18E2": 0.5,
+_XILINX: dict[str, Any] = dict(luts=_XILINX_LUTS, ffs=("FDRE", "FDSE", "FDCE", "FDPE"), brams={"RAMB36E2": 1, "RAMB18E2": 0.5,
                "RAMB36E1": 1, "RAMB18E1": 0.5}, carries=("CARRY4", "CARRY8"))
 FLOWS: dict[str, _Flow] = {
     "xcup": _Flow("synth_xilinx -family xcup -top {top} -noiopad -noclkbuf", "xczu9eg", dsps=("DSP48E2",),

@@ -272,7 +272,9 @@ def exact_sums(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False,
 def _finite_terms(x, sh, num: AttentionNumerics):
     """``x * 2^(F - Pm - sh)`` rounded by ``acc_rounding``: one weight (``x = E``) or weighted value (``E v``)
     aligned to ``F`` fraction bits below ``2^M'`` (``sh = M' - e``)."""
-    up, down = max(0, num.acc_frac_bits - num.mantissa_bits), max(0, num.mantissa_bits - num.acc_frac_bits)
+    F = num.acc_frac_bits
+    assert F is not None, "finite mode only"
+    up, down = max(0, F - num.mantissa_bits), max(0, num.mantissa_bits - F)
     return round_shift(np.asarray(x, np.int64) << up, sh + down, num.acc_rounding)
 
 
@@ -405,6 +407,7 @@ def error_bound(num: AttentionNumerics, v_absmax: float, head_dim: int, n_keys: 
     if n_keys is None:
         raise ValueError("the finite-accumulator bound needs n_keys")
     tiles = -(-n_keys // (tile_k or n_keys)) if n_keys else 0
+    assert num.acc_frac_bits is not None   # the exact mode returned above
     eps = 2.0 ** -num.acc_frac_bits * (1.0 if num.acc_rounding is Rounding.AP_TRN else 0.5)
     b = (n_keys + tiles) * eps
     if b >= 1:

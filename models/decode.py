@@ -51,5 +51,6 @@ def decode_scheduled(q, k, v, num: AttentionNumerics, schedule: Schedule) -> np.
             kr, vr = k[bi, hi, None, a:e], v[bi, hi, None, a:e]
             p = partial(qg, kr, vr, num)
             acc = p if acc is None else merge(acc, p, num)
+        assert acc is not None                                # every head has its host's range
         out[bi, hi * g:(hi + 1) * g] = finish(acc, num)
     return out

@@ -66,6 +66,7 @@ rsqrt units below 2^-20 relative.
 from __future__ import annotations
 
 import math
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -466,7 +467,7 @@ def error_rows(rng, quick: bool = False) -> list[dict]:
     ref_w = np.take_along_axis(ref_softmax(xv @ mf["gate_w"].T), g.indices, axis=1)
     row("edgemoe gate weights", g.weights, ref_w, f"{T} tokens x top-{w.top_k} of {w.experts} (the golden's choice)")
     for moe_layer, wl, wlf in ((False, wts, wf), (True, mw, mf)):
-        tr = {}
+        tr: dict[str, Any] = {}   # arrays, and the gate's GateResult
         y = layer(xs, wl, p, moe_layer, tr)
         ref = ref_layer(xv, wlf, p, moe_layer, tr["gate"].indices if moe_layer else None)
         row(f"edgemoe layer {'MoE' if moe_layer else 'dense'}", y, ref, f"{T} tokens, seeded weights, N(0,1) input")
