@@ -30,10 +30,12 @@ class Block:
     testbench: str                 # cocotb test module
     doc: str
     check: Callable | None = None  # params -> None, raising ValueError for a design the RTL cannot build
+    config: str | Path | None = None   # the block file, when not configs/blocks/<name>.yaml (a plugin's own)
 
-    def load_params(self, sets: Iterable[str] = (), path: str | None = None):
-        """The block's parameters from ``path`` or ``configs/blocks/<name>.yaml`` (:func:`attnkit.params.blocks.load`)."""
-        params: Any = param_files.load(self.params, self.name, sets, path)
+    def load_params(self, sets: Iterable[str] = (), path: str | Path | None = None):
+        """The block's parameters from ``path``, its ``config`` or ``configs/blocks/<name>.yaml`` on the
+        search path (:func:`attnkit.params.blocks.load`)."""
+        params: Any = param_files.load(self.params, self.name, sets, path or self.config)
         if self.check is not None:
             try:
                 self.check(params)

@@ -95,7 +95,8 @@ def _plugin_package(root: Path, name: str, groups: dict[str, str], files: dict[s
     (src / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
         f'[project]\nname = "attnkit-{name}"\nversion = "0.1"\n{eps}'
-        f'[tool.setuptools]\npackages = ["{pkg}"]\n')
+        f'[tool.setuptools]\npackages = ["{pkg}"]\n'
+        f'[tool.setuptools.package-data]\n{pkg} = ["*.yaml"]\n')
     for fname, text in {"__init__.py": "", **files}.items():
         (src / pkg / fname).write_text(text)
     return src
@@ -265,12 +266,15 @@ def test_plugin_block_and_figure_family(tmp_path):
     src = _plugin_package(tmp_path, "extras", {"attnkit.blocks": 'extras = "attnkit_extras.blocks"',
                                                "attnkit.figures": 'count = "attnkit_extras.fig_count"'}, {
         "blocks.py":
+            "from pathlib import Path\n"
             "from attnkit.hw.blocks import Block\n"
             "def _mac2():\n"
             "    from attnkit.hw.mac import Mac\n"
-            "    from attnkit.models.mac import MacParams\n"
-            "    return Block('mac2', MacParams, Mac, 'attnkit.testbench.mac_tb', 'the MAC, from a plugin')\n"
+            "    from attnkit.params.numerics import MacParams\n"
+            "    return Block('mac2', MacParams, Mac, 'attnkit.testbench.mac_tb', 'the MAC, from a plugin',\n"
+            "                 config=Path(__file__).with_name('mac2.yaml'))\n"
             "BLOCKS = {'mac2': _mac2}\n",
+        "mac2.yaml": "pipeline: 3\n",
         "fig_count.py":
             "from attnkit.reports.figure import Figure\n"
             "TITLE = 'Rows per input (plugin)'\nORDER = 99\n"
