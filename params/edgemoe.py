@@ -1,7 +1,7 @@
 """Edge-MoE (Sarkar et al., ICCAD 2023): the parameter object that every level reads.
 
 One frozen dataclass, :class:`EdgeMoeParams`, holds the whole engine, read
-from TWO configs (as :class:`attnkit.hw.attention_params.RtlAttentionParams`
+from TWO configs (as :class:`attnkit.params.rtl_attention.RtlAttentionParams`
 does):
 
 - ``arch``: :class:`FpgaArch`, ``kind: fpga`` in ``configs/arch/*.yaml``
@@ -26,8 +26,8 @@ does):
 Load with :meth:`EdgeMoeParams.load` (names or paths, ``--set`` edits:
 ``workload.`` keys edit the workload, the rest the arch, as ``attnkit
 simulate`` does). ``FpgaArch`` is registered as arch kind ``fpga`` in
-:data:`attnkit.sim.arch.ARCH_KINDS` and ``VitMoeWorkload`` as workload kind
-``vit-moe`` in :data:`attnkit.sim.workload.WORKLOAD_KINDS`, so the simulator
+:data:`attnkit.params.kinds.ARCH_KINDS` and ``VitMoeWorkload`` as workload kind
+``vit-moe`` in :data:`attnkit.params.kinds.WORKLOAD_KINDS`, so the simulator
 engine ``edgemoe`` receives them as its ``(arch, workload)`` and builds
 ``EdgeMoeParams(arch, workload)`` to have the cross-checks. A field the cycle
 model needs beyond these goes into ``FpgaArch`` (or its unit classes) with a

@@ -4,7 +4,7 @@ One frozen dataclass, :class:`RtlDecodeParams`, holds the architecture (a
 ``multicore`` arch: ``units`` N cores, ``kernels.block_n`` keys per tile,
 ``clock_hz``), the decode workload (``batch``, ``heads``, ``kv_heads``,
 ``head_dim``, ``context``) and the golden numerics. The tile schedule is
-:func:`attnkit.models.schedule.lean_schedule` with ``grid = units``: the RTL
+:func:`attnkit.params.schedule.lean_schedule` with ``grid = units``: the RTL
 (:mod:`attnkit.hw.decode`), the golden decode
 (:func:`attnkit.models.decode.decode_scheduled`), the testbench and the
 simulator's engine ``rtl-decode`` all take it from :meth:`RtlDecodeParams.schedule`.

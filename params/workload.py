@@ -1,6 +1,6 @@
 """Workload parameters, loaded from configs/workloads/*.yaml (``kind`` picks the class).
 
-Names follow DESIGN.md: ``batch``, ``heads``, ``kv_heads``, ``head_dim``,
+Names follow the README (Layout, and each command's section): ``batch``, ``heads``, ``kv_heads``, ``head_dim``,
 ``seq_len`` (prefill: queries = keys), ``context`` (decode: KV length),
 ``d_model``, ``ffn``; a GEMM is C[m x n] = A[m x k] B[k x n].
 """
