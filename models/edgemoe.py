@@ -396,19 +396,18 @@ class EdgeMoeParams:
     @classmethod
     def load(cls, arch="zcu102-edgemoe", workload="m3vit", sets: Iterable[str] = ()) -> "EdgeMoeParams":
         """From arch and workload configs (names or paths or loaded objects); ``workload.`` sets edit the workload."""
+        from attnkit.sim import engines
         from attnkit.sim.api import load_arch, load_workload, split_sets
 
         arch_sets, wl_sets = split_sets(sets)
-        return cls.of(load_arch(arch, arch_sets), load_workload(workload, wl_sets))
+        a, w = load_arch(arch, arch_sets), load_workload(workload, wl_sets)
+        engines.get("edgemoe").check(a, w)      # the kinds engine edgemoe declares: these are its params
+        return cls.of(a, w)
 
     @classmethod
     def of(cls, a, w) -> "EdgeMoeParams":
-        """From loaded arch and workload objects, refusing the wrong kinds and impossible pairs in one line."""
+        """From loaded arch and workload objects of the engine's kinds, refusing impossible pairs in one line."""
         from attnkit.errors import ConfigError
-        if not isinstance(a, FpgaArch):
-            raise ConfigError(f"arch {getattr(a, 'name', '?')!r}: kind {a.kind!r}; Edge-MoE needs kind fpga")
-        if not isinstance(w, VitMoeWorkload):
-            raise ConfigError(f"workload {getattr(w, 'name', '?')!r}: kind {w.kind!r}; Edge-MoE needs kind vit-moe")
         try:
             return cls(a, w)
         except FieldError as e:

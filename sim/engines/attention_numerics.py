@@ -24,14 +24,20 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from attnkit import config
 from attnkit.config import FieldError
 from attnkit.models.attention import AttentionNumerics, attention, attention_reference, error_bound
+from attnkit.sim.energy import EnergyTable
+from attnkit.sim.engines import Engine
 from attnkit.sim.result import Result
+from attnkit.sim.workload import AttentionWorkload
+
+if TYPE_CHECKING:
+    from attnkit.hw.attention_params import RtlAttentionParams
 
 SYNTH_TARGETS = ("", "ecp5", "xcup", "xc7", "ice40")
 SYNTH_KEYS = ("luts", "ffs", "dsps", "brams", "fmax_mhz")
@@ -79,7 +85,7 @@ def numerics_sets(num: AttentionNumerics) -> list[str]:
     return [f"numerics.{k}={'null' if v is None else v}" for k, v in leaves if k.split(".")[0] in changed]
 
 
-def _rtl_params(arch: NumericsArch, workload):
+def _rtl_params(arch: NumericsArch, workload: AttentionWorkload) -> RtlAttentionParams:
     from attnkit.sim import api
     from attnkit.sim.engines.rtl_attention import params_of
     spatial = api.load_arch("rtl-attention-4x4", [f"array_2d.rows={arch.rows}", f"array_2d.cols={arch.cols}",
@@ -87,15 +93,11 @@ def _rtl_params(arch: NumericsArch, workload):
     return dataclasses.replace(params_of(spatial, workload), numerics=arch.numerics)
 
 
-def attention_numerics(arch, workload, table, mode: str = "closed") -> Result:
-    from attnkit.errors import ConfigError
+def attention_numerics(arch: NumericsArch, workload: AttentionWorkload, table: EnergyTable,
+                       mode: str = "closed") -> Result:
     from attnkit.models.error import attention_problem, error_stats
     from attnkit.sim.engines.rtl_attention import cycles
 
-    if not isinstance(arch, NumericsArch):
-        raise ConfigError(f"engine attention-numerics runs arch kind numerics, not {getattr(arch, 'kind', arch)!r}")
-    if getattr(workload, "kind", None) != "attention":
-        raise ConfigError("engine attention-numerics runs attention workloads")
     p = _rtl_params(arch, workload)
     num, n, d = arch.numerics, workload.seq_len, workload.head_dim
     rng = np.random.default_rng(arch.seed)
@@ -124,4 +126,4 @@ def attention_numerics(arch, workload, table, mode: str = "closed") -> Result:
                   extra=extra)
 
 
-ENGINES = {"attention-numerics": attention_numerics}
+ENGINES = {"attention-numerics": Engine(attention_numerics, arch=("numerics",), workload=("attention",))}
