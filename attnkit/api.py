@@ -199,8 +199,8 @@ def sweep(spec, out: str | Path | None = None, jobs: int | None = None, resume: 
     ``resume=True`` completes it. Returns every row of results.csv, values
     parsed; ``.to_pandas()`` gives a DataFrame.
     """
+    from attnkit import evaluators
     from attnkit.sim import pareto as pareto_mod
-    from attnkit.sim import sweep as sweep_mod
     from attnkit.sim import sweep_run
     if chunk is not None and chunk < 1:
         raise AttnkitError(f"chunk {chunk}: expected at least 1")
@@ -208,7 +208,7 @@ def sweep(spec, out: str | Path | None = None, jobs: int | None = None, resume: 
         raise AttnkitError(f"jobs {jobs}: expected at least 1")
     if executor not in ("local", "dask"):
         raise AttnkitError(f"executor {executor!r}: expected 'local' or 'dask'")
-    plan = sweep_mod.load_spec(spec)
+    plan = evaluators.load_spec(spec)
     out = Path(out) if out is not None else Path("build/sweeps") / Path(plan.spec_path).stem
     summary = sweep_run.run(plan, out, jobs=jobs, resume=resume, executor=executor, scheduler=scheduler,
                             chunk=chunk, progress=progress)
@@ -219,8 +219,8 @@ def sweep(spec, out: str | Path | None = None, jobs: int | None = None, resume: 
 
 def sweep_plan(spec) -> dict:
     """A sweep spec checked and expanded, nothing run (``attnkit sweep --dry-run``)."""
-    from attnkit.sim import sweep as sweep_mod
-    plan = sweep_mod.load_spec(spec)
+    from attnkit import evaluators
+    plan = evaluators.load_spec(spec)
     return {"spec": plan.spec_path, "name": plan.name, "points": len(plan.ids),
             "rejected_by_constraints": plan.rejected, "columns": plan.columns}
 

@@ -1,11 +1,13 @@
-"""Engine ``attention-numerics``: the accuracy (and, optionally, the FPGA cost) of one attention number format.
+"""Engine ``attention-numerics``: the accuracy of one attention number format.
 
 Arch kind ``numerics`` (:class:`NumericsArch`, e.g. ``configs/arch/attention-numerics.yaml``):
 the RTL attention engine's array (``rows`` keys per tile, ``cols`` queries per
 block), its golden numerics (:class:`attnkit.models.attention.AttentionNumerics`,
 swept as ``numerics.acc_frac_bits``, ``numerics.in_fmt.frac_bits``, ...), how
 many seeded random problems to measure, and ``synth``: a Yosys target
-(``ecp5``, ``xcup``, ...) or ``""`` for none. The workload is an attention
+(``ecp5``, ``xcup``, ...) or ``""`` for none, read by the sweep evaluator
+``attention-numerics`` (:mod:`attnkit.evaluators`; the engine refuses it, as
+synthesis is not the simulator's to run). The workload is an attention
 workload (``head_dim``, ``seq_len``, ``causal``).
 
 The engine runs the golden model (:func:`attnkit.models.attention.attention`,
@@ -15,9 +17,9 @@ random problems (:func:`attnkit.models.error.attention_problem`, seed
 cycle count (engine ``rtl-attention``); energy and area are not modelled (0).
 Extras: ``max_abs_err``, ``mean_abs_err``, ``max_ulp`` (of ``out_fmt``),
 ``bound`` (:func:`attnkit.models.attention.error_bound`), the accumulator
-widths ``rd_bits``/``rnv_bits``/``psum_bits``, and with ``synth`` the
-synthesis figures ``luts``, ``ffs``, ``dsps``, ``brams`` (``attnkit synth
-attention``; minutes per design, cached by the Verilog's hash; None without).
+widths ``rd_bits``/``rnv_bits``/``psum_bits``, and the synthesis figures
+``luts``, ``ffs``, ``dsps``, ``brams``, ``fmax_mhz`` as None (the evaluator
+fills them in when ``synth`` is set).
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from attnkit import config
 from attnkit.config import FieldError
 from attnkit.models.attention import AttentionNumerics, attention, attention_reference, error_bound
 from attnkit.sim.energy import EnergyTable
@@ -45,7 +46,7 @@ SYNTH_KEYS = ("luts", "ffs", "dsps", "brams", "fmax_mhz")
 
 @dataclass(frozen=True)
 class NumericsArch:
-    """One number format of the RTL attention engine, measured by engine ``attention-numerics``."""
+    """One number format of the RTL attention engine, measured by engine (and evaluator) ``attention-numerics``."""
 
     name: str = "attention-numerics"
     kind: Literal["numerics"] = "numerics"
@@ -68,23 +69,6 @@ class NumericsArch:
             raise FieldError("synth", f"{self.synth!r}; expected one of {', '.join(map(repr, SYNTH_TARGETS))}")
 
 
-def _leaves(data, prefix=""):
-    if isinstance(data, dict):
-        for k, v in data.items():
-            yield from _leaves(v, f"{prefix}{k}.")
-    else:
-        yield prefix[:-1], data
-
-
-def numerics_sets(num: AttentionNumerics) -> list[str]:
-    """``numerics.*`` --set strings for the fields of ``num`` that differ from the defaults: every leaf of each
-    top-level field that differs (a set of one leaf of an absent format would start from QFormat's defaults)."""
-    base = dict(_leaves(config.to_data(AttentionNumerics())))
-    leaves = list(_leaves(config.to_data(num)))
-    changed = {k.split(".")[0] for k, v in leaves if base.get(k) != v}
-    return [f"numerics.{k}={'null' if v is None else v}" for k, v in leaves if k.split(".")[0] in changed]
-
-
 def _rtl_params(arch: NumericsArch, workload: AttentionWorkload) -> RtlAttentionParams:
     from attnkit.sim import api
     from attnkit.sim.engines.rtl_attention import params_of
@@ -95,9 +79,13 @@ def _rtl_params(arch: NumericsArch, workload: AttentionWorkload) -> RtlAttention
 
 def attention_numerics(arch: NumericsArch, workload: AttentionWorkload, table: EnergyTable,
                        mode: str = "closed") -> Result:
+    from attnkit.errors import ConfigError
     from attnkit.models.error import attention_problem, error_stats
     from attnkit.sim.engines.rtl_attention import cycles
 
+    if arch.synth:     # silently leaving the figures blank would look like a synthesis that gave nothing
+        raise ConfigError(f"arch {arch.name!r}: synth {arch.synth!r}: engine attention-numerics measures accuracy;"
+                          f" synthesis runs in a sweep with evaluator attention-numerics, or attnkit synth attention")
     p = _rtl_params(arch, workload)
     num, n, d = arch.numerics, workload.seq_len, workload.head_dim
     rng = np.random.default_rng(arch.seed)
@@ -115,12 +103,6 @@ def attention_numerics(arch: NumericsArch, workload: AttentionWorkload, table: E
              "bound": error_bound(num, vmax, d, n, arch.rows), "rd_bits": p.rd_width, "rnv_bits": p.rnv_width,
              "psum_bits": p.psum_width, "problems": arch.problems}
     extra.update(dict.fromkeys(SYNTH_KEYS))      # always present: a sweep's columns come from its first point
-    if arch.synth:
-        from attnkit import api as kit
-        sets = [f"array_2d.rows={arch.rows}", f"array_2d.cols={arch.cols}", f"workload.head_dim={d}",
-                f"workload.seq_len={n}", f"workload.causal={str(workload.causal).lower()}", *numerics_sets(num)]
-        s = kit.synth("attention", arch.synth, set=sets)
-        extra.update({k: s.get(k) for k in SYNTH_KEYS})
     return Result(engine="attention-numerics", cycles=cycles(p, "closed" if mode == "closed" else "event"),
                   clock_hz=arch.clock_hz, energy_pj=0.0, area_mm2=0.0, util_2d=0.0, util_1d=0.0, dram_bytes=0.0,
                   extra=extra)
