@@ -25,7 +25,7 @@ import pkgutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
 
 from attnkit.errors import AttnkitError
 
@@ -117,6 +117,29 @@ def engines() -> list[str]:
     return sorted(registry.registry())
 
 
+@runtime_checkable
+class ReproduceTarget(Protocol):
+    """A reproduction target: a module ``attnkit.sim.reproduce_<name>`` (sim/reproduce_<name>.py), found by
+    :func:`reproduce_targets`, that only computes rows; :func:`reproduce` writes them, once for all targets.
+
+    Optionally the module also defines ``configuration(sets, models) -> dict``
+    (the archs and workloads it used, written as config.json), ``files(sets) ->
+    {file name: text}`` (more files for the folder, named in the stderr line)
+    and ``counted(rows) -> str`` (what the stderr line counts; default ``"N
+    points"``, the point rows).
+    """
+
+    COLUMNS: list[str]             # results.csv's columns (results.json keeps every key)
+    POINT_COLUMNS: list[str]       # what the CLI shows of the point rows...
+    SUMMARY_COLUMNS: list[str]     # ...and of the summary rows
+
+    def run(self, sets: Sequence[str] = (), models: Sequence[str] | None = None,
+            seq_lens: Sequence[int] | None = None) -> list[dict]:
+        """The rows (``"row"``: ``"point"``, ``"summary"``, or the target's own kinds); a filter it cannot
+        apply raises :class:`AttnkitError`."""
+        ...
+
+
 def reproduce_targets() -> dict[str, str]:
     """Reproduction targets by name: the modules ``attnkit.sim.reproduce_<name>``, found by name."""
     from attnkit import sim
@@ -125,11 +148,15 @@ def reproduce_targets() -> dict[str, str]:
             if info.name.startswith("reproduce_")}
 
 
-def reproduce_module(name: str):
+def reproduce_module(name: str) -> ReproduceTarget:
     targets = reproduce_targets()
     if name not in targets:
         raise AttnkitError(f"unknown reproduction {name!r} (known: {', '.join(targets) or 'none'})")
-    return importlib.import_module(targets[name])
+    module = importlib.import_module(targets[name])
+    if not isinstance(module, ReproduceTarget):
+        raise AttnkitError(f"reproduction {name!r}: {targets[name]} does not define run, COLUMNS, POINT_COLUMNS"
+                           f" and SUMMARY_COLUMNS")
+    return module
 
 
 def reproduce(name: str, out: str | Path | None = None, set: SetArg = None,
@@ -141,20 +168,7 @@ def reproduce(name: str, out: str | Path | None = None, set: SetArg = None,
     results.json (default ``build/reproduce/NAME``), then prints one line
     (what ran, how long, what was written) to stderr.
 
-    A target is a module ``attnkit.sim.reproduce_<name>`` (sim/reproduce_<name>.py)
-    that only computes rows; writing is done here, once for all targets. It defines
-
-    - ``run(sets=(), models=None, seq_lens=None) -> list[dict]``: the rows
-      (``"row"``: ``"point"``, ``"summary"``, or the target's own kinds); a
-      filter it cannot apply raises :class:`AttnkitError`;
-    - ``COLUMNS``: results.csv's columns (results.json keeps every key);
-      ``POINT_COLUMNS`` and ``SUMMARY_COLUMNS``: what the CLI shows;
-    - optionally ``configuration(sets, models) -> dict``: the archs and
-      workloads it used, written as config.json;
-    - optionally ``files(sets) -> {file name: text}``: more files for the
-      folder (named in the stderr line);
-    - optionally ``counted(rows) -> str``: what the stderr line counts
-      (default ``"N points"``, the point rows).
+    A target is a :class:`ReproduceTarget` (a module ``attnkit.sim.reproduce_<name>``).
     """
     from attnkit.sim.result import write_results
     module = reproduce_module(name)
@@ -185,8 +199,8 @@ def sweep(spec, out: str | Path | None = None, jobs: int | None = None, resume: 
     ``resume=True`` completes it. Returns every row of results.csv, values
     parsed; ``.to_pandas()`` gives a DataFrame.
     """
+    from attnkit import evaluators
     from attnkit.sim import pareto as pareto_mod
-    from attnkit.sim import sweep as sweep_mod
     from attnkit.sim import sweep_run
     if chunk is not None and chunk < 1:
         raise AttnkitError(f"chunk {chunk}: expected at least 1")
@@ -194,7 +208,7 @@ def sweep(spec, out: str | Path | None = None, jobs: int | None = None, resume: 
         raise AttnkitError(f"jobs {jobs}: expected at least 1")
     if executor not in ("local", "dask"):
         raise AttnkitError(f"executor {executor!r}: expected 'local' or 'dask'")
-    plan = sweep_mod.load_spec(spec)
+    plan = evaluators.load_spec(spec)
     out = Path(out) if out is not None else Path("build/sweeps") / Path(plan.spec_path).stem
     summary = sweep_run.run(plan, out, jobs=jobs, resume=resume, executor=executor, scheduler=scheduler,
                             chunk=chunk, progress=progress)
@@ -205,8 +219,8 @@ def sweep(spec, out: str | Path | None = None, jobs: int | None = None, resume: 
 
 def sweep_plan(spec) -> dict:
     """A sweep spec checked and expanded, nothing run (``attnkit sweep --dry-run``)."""
-    from attnkit.sim import sweep as sweep_mod
-    plan = sweep_mod.load_spec(spec)
+    from attnkit import evaluators
+    plan = evaluators.load_spec(spec)
     return {"spec": plan.spec_path, "name": plan.name, "points": len(plan.ids),
             "rejected_by_constraints": plan.rejected, "columns": plan.columns}
 

@@ -5,13 +5,15 @@ each entry point names a module (or any object) that offers what a built-in
 module of that kind offers, so plugins are found the same way as the
 built-in ones:
 
-=====================  ==================================================  ==========================
-group                  the object provides                                  built-in counterpart
-=====================  ==================================================  ==========================
-``attnkit.engines``    ``ENGINES = {name: fn(arch, workload, table, mode)}``  ``attnkit/sim/engines/*.py``
-``attnkit.blocks``     ``BLOCKS = {name: factory() -> hw.blocks.Block}``      ``hw/blocks.py``
-``attnkit.figures``    ``TITLE``, ``ORDER``, ``figures(tables)``              ``reports/fig_*.py``
-=====================  ==================================================  ==========================
+===================  ========================================================  ============================
+group                the object provides                                       built-in counterpart
+===================  ========================================================  ============================
+``attnkit.engines``  ``ENGINES = {name: Engine(fn, arch=..., workload=...)}``  ``attnkit/sim/engines/*.py``
+``attnkit.blocks``   ``BLOCKS = {name: factory() -> hw.blocks.Block}``         ``hw/blocks.py``
+``attnkit.figures``  ``TITLE``, ``ORDER``, ``figures(tables)``                 ``reports/fig_*.py``
+===================  ========================================================  ============================
+
+(an ``Engine`` names the arch and workload kinds ``fn`` takes; a bare ``fn`` takes any kind).
 
 In a plugin's ``pyproject.toml``::
 

@@ -269,7 +269,7 @@ SYNTH_TARGETS = ("", "ecp5", "xcup", "xc7", "ice40")   # a Yosys target, or "" f
 
 @dataclass(frozen=True)
 class NumericsArch:
-    """One number format of the RTL attention engine, measured by engine ``attention-numerics``."""
+    """One number format of the RTL attention engine, measured by engine (and evaluator) ``attention-numerics``."""
 
     CONFIG_FOLDER: ClassVar[str] = "arch"   # a config may name one of these: arch/<name>.yaml
     name: str = "attention-numerics"

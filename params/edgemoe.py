@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import ClassVar, Iterable, Literal
+from typing import Any, ClassVar, Iterable, Literal
 
 from attnkit.errors import ConfigError
 from attnkit.params.config import FieldError, required
@@ -287,16 +287,16 @@ class EdgeMoeParams:
     @classmethod
     def load(cls, arch="zcu102-edgemoe", workload="m3vit", sets: Iterable[str] = ()) -> "EdgeMoeParams":
         """From arch and workload configs (names or paths or loaded objects); ``workload.`` sets edit the workload."""
-        from attnkit.params import kinds    # kinds registers this module's classes
+        from attnkit.params import kinds    # kinds imports this module
         return cls.of(*kinds.load_pair(arch, workload, sets))
 
     @classmethod
-    def of(cls, a, w) -> "EdgeMoeParams":
-        """From loaded arch and workload objects, refusing the wrong kinds and impossible pairs in one line."""
-        if not isinstance(a, FpgaArch):
-            raise ConfigError(f"arch {getattr(a, 'name', '?')!r}: kind {a.kind!r}; Edge-MoE needs kind fpga")
-        if not isinstance(w, VitMoeWorkload):
-            raise ConfigError(f"workload {getattr(w, 'name', '?')!r}: kind {w.kind!r}; Edge-MoE needs kind vit-moe")
+    def of(cls, a: Any, w: Any) -> EdgeMoeParams:
+        """From loaded arch and workload objects, refusing the wrong kinds (as engine ``edgemoe`` does) and
+        impossible pairs in one line."""
+        from attnkit.params.kinds import check_kind
+        check_kind("engine edgemoe", "arch", a, (FpgaArch.kind,))
+        check_kind("engine edgemoe", "workload", w, (VitMoeWorkload.kind,))
         try:
             return cls(a, w)
         except FieldError as e:

@@ -28,6 +28,16 @@ WORKLOAD_KINDS: dict[str, type[Any]] = {"gemm": GemmWorkload, "attention": Atten
 WORKLOAD_PREFIX = "workload."
 
 
+def check_kind(who: str, what: str, obj: Any, takes: tuple[str, ...] | None) -> None:
+    """Refuse ``obj`` (an arch or a workload, ``what``) of a kind ``who`` does not take, in one line
+    (``takes`` None: any kind)."""
+    kind = getattr(obj, "kind", None)
+    if takes is not None and kind not in takes:
+        s = "" if len(takes) == 1 else "s"
+        raise ConfigError(f"{who} takes {what} kind{s} {', '.join(takes)}; "
+                          f"{what} {getattr(obj, 'name', '?')!r} is {kind or 'of no kind'}")
+
+
 def resolve(path: str | Path, folder: str) -> Path:
     """A config by path, or by name through the search path (see :func:`attnkit.params.config.resolve`)."""
     return config.resolve(path, folder)

@@ -29,7 +29,7 @@ class Result:
         return self.cycles / self.clock_hz
 
     def to_dict(self) -> dict[str, Any]:
-        """The flat record ``attnkit simulate --json`` prints and sweeps write (DESIGN.md's JSON keys first)."""
+        """The flat record ``attnkit simulate --json`` prints and sweeps write (the README's JSON keys first)."""
         return {
             "engine": self.engine,
             "cycles": self.cycles,

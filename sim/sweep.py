@@ -6,6 +6,7 @@ A spec names a base architecture and workloads and the parameters to vary::
     arch: fusemax                    # a name in configs/arch/ or a path (or a list of them)
     workloads: [bert, trxl, t5, xlm] # names in configs/workloads/ or paths
     engine: fusemax                  # optional: default each arch's own ``engine``
+    evaluator: simulate              # optional: what runs a point, by name (see below)
     mode: closed                     # closed | event
     parameters:                      # grid axes: their cartesian product
       array_2d.rows: [64, 128, 256]                    # a list
@@ -27,7 +28,13 @@ A spec names a base architecture and workloads and the parameters to vary::
       - pes <= 65536
       - area_mm2 <= 400              # ...or, when it names a metric, marked infeasible after simulation
 
-Parameter names are the ``--set`` keys of :func:`attnkit.sim.api.simulate`
+``evaluator`` names a function over a design point (:class:`Evaluate`), found
+in the ``evaluators`` mapping the caller gives :func:`load_spec`
+(:data:`attnkit.evaluators.EVALUATORS`: evaluators may run what the simulator
+must not import, such as synthesis); without one a point runs the engine
+(:func:`attnkit.sim.sweep_run.simulate`).
+
+Parameter names are the ``--set`` keys of :func:`attnkit.sim.engines.simulate`
 (arch keys plain, workload keys prefixed ``workload.``); each is checked
 against the loaded base objects, and each value converted to the field's
 type, before any point runs. Expressions are parsed with :mod:`ast` and
@@ -48,15 +55,15 @@ import random
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Protocol
 
 from attnkit.params import config
 from attnkit.errors import ConfigError
 from attnkit.params import kinds
 from attnkit.sim.result import Result
 
-SPEC_KEYS = ("name", "description", "arch", "workloads", "engine", "mode", "parameters", "samples", "seed",
-             "zip", "let", "derived", "constraints")
+SPEC_KEYS = ("name", "description", "arch", "workloads", "engine", "evaluator", "mode", "parameters", "samples",
+             "seed", "zip", "let", "derived", "constraints")
 WORKLOAD_PREFIX = "workload."
 FUNCTIONS = {"min": min, "max": max, "abs": abs, "round": round, "int": int, "float": float,
              "log2": math.log2, "log10": math.log10, "log": math.log, "sqrt": math.sqrt, "exp": math.exp,
@@ -147,6 +154,13 @@ class _Rewrite(ast.NodeTransformer):
         return node
 
 
+class Evaluate(Protocol):
+    """What a sweep runs on one design point: the point's arch and workload (already edited), the spec's
+    ``engine`` (None: the arch's own) and ``mode``; a Result, or a flat dict of metrics."""
+
+    def __call__(self, arch: Any, workload: Any, engine: str | None, mode: str, /) -> Result | Mapping[str, Any]: ...
+
+
 @dataclass
 class Plan:
     """A validated spec: base objects loaded once, the columns of every point, the points themselves."""
@@ -167,7 +181,7 @@ class Plan:
     ids: list[str] = field(default_factory=list)
     rejected: int = 0                       # points left out by constraints over parameters
     order: list = field(default_factory=list)   # (name, is_derived, Expr): lets and derived keys, dependencies first
-    evaluate: Any = None                    # fn(arch, workload, engine, mode) -> Result | dict
+    evaluate: Evaluate | None = None        # None: the engine (sweep_run.simulate)
 
     @property
     def columns(self) -> list[str]:
@@ -238,8 +252,11 @@ def point_id(keys, values) -> str:
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
-def load_spec(path: str | Path, evaluate=None) -> Plan:
-    """Read, validate and expand a sweep spec; every mistake is a one-line ConfigError naming file and key."""
+def load_spec(path: str | Path, evaluate: Evaluate | None = None,
+              evaluators: Mapping[str, Evaluate] | None = None) -> Plan:
+    """Read, validate and expand a sweep spec; every mistake is a one-line ConfigError naming file and key.
+
+    The spec's ``evaluator`` is looked up in ``evaluators``; an ``evaluate`` given here takes its place."""
     path = Path(kinds.resolve(path, "sweeps"))
     data = config.load_yaml(path)
     src = str(path)
@@ -270,6 +287,12 @@ def load_spec(path: str | Path, evaluate=None) -> Plan:
             engines.get(engine)
         except Exception as e:
             raise ConfigError(f"{src}: engine: {e}") from None
+    name = data.get("evaluator")
+    if name is not None and evaluate is None:
+        if not isinstance(name, str) or name not in (evaluators or {}):
+            known = ", ".join(sorted(evaluators)) if evaluators else "none here: run the spec with attnkit sweep"
+            raise ConfigError(f"{src}: evaluator: unknown evaluator {name!r} (known: {known})")
+        evaluate = evaluators[name]
     mode = data.get("mode", "closed")
     if mode not in ("closed", "event"):
         raise ConfigError(f"{src}: mode: expected closed or event, got {mode!r}")

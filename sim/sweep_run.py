@@ -11,7 +11,7 @@ Workers load nothing per point: the plan (base arch and workloads, already
 built) goes to each worker once, and each point's parameters are applied as
 path edits (:func:`attnkit.sim.sweep.apply_edits`: ``dataclasses.replace``
 once per level, so every field check sees the point's final values). The evaluation function is a
-parameter of the plan (default :func:`attnkit.sim.api.simulate`).
+parameter of the plan (default :func:`attnkit.sim.engines.simulate`).
 """
 
 from __future__ import annotations

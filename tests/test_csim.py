@@ -133,7 +133,7 @@ def test_cli_json(params):
 def test_params_refuse_what_does_not_fit():
     with pytest.raises(ConfigError, match="d_model"):
         EdgeMoeParams.load(sets=["workload.heads=4"])
-    with pytest.raises(ConfigError, match="kind fpga"):
+    with pytest.raises(ConfigError, match="engine edgemoe takes arch kind fpga; arch .fusemax. is spatial"):
         EdgeMoeParams.load(arch="fusemax")
     with pytest.raises(ConfigError, match="attention.dims"):
         EdgeMoeParams.load(sets=["attention.dims=24"])

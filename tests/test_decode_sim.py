@@ -186,7 +186,7 @@ def test_every_engine_runs_on_every_decode_machine():
     (["--arch", "a100", "--set", "workload.context=0"], "context: 0; it must be at least 1"),
     (["--arch", "a100", "--set", "workload.head_dim=256"], "head_dim 256 is not supported by the decode tile"),
     (["--arch", "a100", "--set", "workload.kv_heads=3"], "kv_heads: 3 does not divide heads = 16"),
-    (["--arch", "fusemax", "--engine", "lean"], "engine lean runs on a gpu or multicore architecture"),
+    (["--arch", "fusemax", "--engine", "lean"], "engine lean takes arch kinds gpu, multicore; arch 'fusemax' is spatial"),
     (["--arch", "a100", "--mode", "event"], "has a closed form only"),
 ])
 def test_bad_input_one_line_exit_2(capsys, args, needle):

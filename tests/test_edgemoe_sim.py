@@ -91,7 +91,7 @@ def test_not_fitting_is_one_line_exit_2():
 
 
 def test_wrong_kinds_refused():
-    with pytest.raises(AttnkitError, match="kind fpga"):
+    with pytest.raises(AttnkitError, match="^engine edgemoe takes arch kind fpga; arch 'fusemax' is spatial$"):
         engines.simulate("fusemax", "bert", engine="edgemoe")
 
 

@@ -138,5 +138,5 @@ def test_impossible_configs_are_refused(sets, key):
 
 
 def test_wrong_workload_kind_is_refused():
-    with pytest.raises(ConfigError, match="decode workloads"):
+    with pytest.raises(ConfigError, match="^engine rtl-decode takes workload kind decode; workload 'rtl-attention' is attention$"):
         engines.simulate("rtl-decode-2core", "rtl-attention", engine="rtl-decode")

@@ -138,6 +138,11 @@ def test_plugin_engine_in_simulate_and_sweep(roofline_plugin, tmp_path):
     run([*kit, "sweep", spec, "--jobs", "2", "--out", tmp_path / "sw", "--no-progress"], tmp_path, env)
     lines = (tmp_path / "sw" / "results.csv").read_text().splitlines()
     assert len(lines) == 1 + 4 and all("example-roofline" in line for line in lines[1:])
+    # the kinds it declares are checked before it runs, in one line
+    p = run([*kit, "simulate", "--arch", "fusemax", "--workload", "decode", "--engine", "example-roofline"],
+            tmp_path, env, check=False)
+    assert p.returncode == 2 and p.stderr == ("attnkit: error: engine example-roofline takes workload kind attention;"
+                                              " workload 'decode' is decode\n"), p.stderr
     # without the plugin on the path the engine is unknown, in one line
     p = run([*kit, "simulate", "--arch", "fusemax", "--workload", "bert", "--engine", "example-roofline"],
             tmp_path, _env_with(), check=False)

@@ -82,6 +82,7 @@ def test_refused_filter_writes_nothing(monkeypatch, tmp_path, capsys):
 @pytest.mark.parametrize("name", sorted(api.reproduce_targets()))
 def test_shipped_targets_keep_the_contract(name):
     mod = api.reproduce_module(name)
+    assert isinstance(mod, api.ReproduceTarget), name
     params = inspect.signature(mod.run).parameters
     assert list(params)[:3] == ["sets", "models", "seq_lens"], name
     assert all(params[p].default in ((), None) for p in ("sets", "models", "seq_lens"))

@@ -1,14 +1,16 @@
-"""Engine attention-numerics (arch kind numerics) and the sweep spec configs/sweeps/attention-numerics.yaml."""
+"""Engine and evaluator attention-numerics (arch kind numerics) and the sweep spec configs/sweeps/attention-numerics.yaml."""
 
 import csv
 
 import pytest
 
 from attnkit.params.config import FieldError
+from attnkit.params import kinds
 from attnkit.sim import engines
 from attnkit.sim import sweep_run
 from attnkit.params.arch import NumericsArch
-from attnkit.sim.sweep import load_spec
+from attnkit.errors import ConfigError
+from attnkit.evaluators import load_spec
 
 
 def _run(*sets):
@@ -29,6 +31,35 @@ def test_accuracy_of_each_mode_within_its_bound():
     assert exact.extra["luts"] is None and exact.extra["ffs"] is None     # synth: "" by default
 
 
+def test_simulate_refuses_synth():
+    """Synthesis is the evaluator's (the simulator does not call up into the RTL flow)."""
+    with pytest.raises(ConfigError, match="synth 'ecp5': engine attention-numerics measures accuracy; synthesis runs"):
+        _run("synth=ecp5")
+
+
+def test_evaluator_adds_synthesis(monkeypatch):
+    """With synth set, the evaluator runs the engine without it and adds `attnkit synth attention`'s figures."""
+    from attnkit import api as kit
+    from attnkit import evaluators
+    calls = []
+
+    def fake_synth(block, target, set=None, **kw):
+        calls.append((block, target, list(set)))
+        return {"luts": 123, "ffs": 45, "dsps": 0, "brams": 1, "fmax_mhz": None}
+    monkeypatch.setattr(kit, "synth", fake_synth)
+    arch = kinds.load_arch("attention-numerics", ["synth=ecp5", "numerics.acc_frac_bits=12"])
+    wl = kinds.load_workload("rtl-attention", ["head_dim=8", "seq_len=24"])
+    r = evaluators.EVALUATORS["attention-numerics"](arch, wl, None, "closed")
+    want = _run("numerics.acc_frac_bits=12").to_dict()
+    got = r.to_dict()
+    assert {k: got[k] for k in ("luts", "ffs", "brams")} == {"luts": 123, "ffs": 45, "brams": 1}
+    assert {k: v for k, v in got.items() if k not in evaluators.SYNTH_KEYS} == \
+        {k: v for k, v in want.items() if k not in evaluators.SYNTH_KEYS}
+    assert calls == [("attention", "ecp5", ["array_2d.rows=2", "array_2d.cols=2", "workload.head_dim=8",
+                                            "workload.seq_len=24", "workload.causal=false",
+                                            "numerics.acc_frac_bits=12"])]
+
+
 def test_arch_checks():
     with pytest.raises(FieldError, match="synth"):
         NumericsArch(synth="vivado")
@@ -42,7 +73,7 @@ def test_sweep_spec_expands_and_evaluates_accuracy(tmp_path):
     synth_col = plan.columns.index("synth")
     assert sum(1 for p in plan.points if p[synth_col] == "ecp5") == 10
     spec = tmp_path / "mini.yaml"
-    spec.write_text("name: mini\narch: attention-numerics\nworkloads: [rtl-attention]\nengine: attention-numerics\n"
+    spec.write_text("name: mini\narch: attention-numerics\nworkloads: [rtl-attention]\nevaluator: attention-numerics\n"
                     "parameters:\n  numerics.acc_frac_bits: [null, 10]\n  workload.head_dim: 8\n"
                     "  workload.seq_len: 16\n")
     sweep_run.run(load_spec(spec), tmp_path / "out", jobs=1, progress=False)
@@ -74,13 +105,13 @@ def test_shipped_spec_rows_equal_simulate(tmp_path):
 
 
 def test_synth_sets_rebuild_the_same_numerics():
-    """The --set strings the engine passes to `attnkit synth` rebuild exactly the swept numerics."""
+    """The --set strings the evaluator passes to `attnkit synth` rebuild exactly the swept numerics."""
     import dataclasses
 
     from attnkit.params import config
     from attnkit.params.numerics import AttentionNumerics
     from attnkit.params.fixed import QFormat, Rounding
-    from attnkit.sim.engines.attention_numerics import numerics_sets
+    from attnkit.evaluators import numerics_sets
     num = dataclasses.replace(AttentionNumerics(), acc_frac_bits=12, acc_rounding=Rounding.AP_RND,
                               in_fmt=QFormat(True, 4, 10))
     num = dataclasses.replace(num, exp=dataclasses.replace(num.exp, table_fmt=num.exp.table_fmt.with_(frac_bits=12)))

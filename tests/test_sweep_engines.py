@@ -15,10 +15,13 @@ SPECS = sorted((CONFIG_DIR / "sweeps").glob("*.yaml"))
 
 
 def _needs(spec_path):
-    """A shipped spec's engine and configs must exist: a rename that breaks a spec fails here."""
+    """A shipped spec's engine, evaluator and configs must exist: a rename that breaks a spec fails here."""
+    from attnkit.evaluators import EVALUATORS
     data = sweep.config.load_yaml(spec_path)
     engine = data.get("engine")
     assert not engine or engine in engines.registry(), f"{spec_path.name}: engine {engine!r} is not registered"
+    evaluator = data.get("evaluator")
+    assert not evaluator or evaluator in EVALUATORS, f"{spec_path.name}: evaluator {evaluator!r} is not registered"
     for a in [data["arch"]] if isinstance(data["arch"], str) else data["arch"]:
         assert kinds.resolve(a, "arch").exists(), f"{spec_path.name}: configs/arch/{a}.yaml is missing"
     for w in [data["workloads"]] if isinstance(data["workloads"], str) else data["workloads"]:
@@ -61,6 +64,19 @@ def test_shipped_spec_loads_and_rows_equal_simulate_with_sets(spec, tmp_path):
         for k in ("cycles", "latency_s", "energy_pj", "area_mm2", "dram_bytes"):
             assert row[k] == want[k], (k, row[k], want[k])
     assert errors == sum(bool(r["error"]) for r in rows.values())
+
+
+def test_spec_evaluator_is_looked_up_in_the_callers_evaluators(tmp_path):
+    """sim/ knows no evaluator by name: the caller (attnkit.evaluators.load_spec) gives them."""
+    from attnkit import evaluators
+    spec = tmp_path / "s.yaml"
+    spec.write_text("arch: systolic\nworkloads: [gemm]\nevaluator: nosuch\nparameters: {array_2d.rows: [8]}\n")
+    with pytest.raises(ConfigError, match=r"s.yaml: evaluator: unknown evaluator 'nosuch' \(known: attention-numerics,"):
+        evaluators.load_spec(spec)
+    with pytest.raises(ConfigError, match=r"unknown evaluator 'nosuch' \(known: none here: run the spec with attnkit"):
+        sweep.load_spec(spec)
+    spec.write_text("arch: systolic\nworkloads: [gemm]\nevaluator: simulate\nparameters: {array_2d.rows: [8]}\n")
+    assert evaluators.load_spec(spec).evaluate is sweep_run.simulate
 
 
 def test_shipped_spec_with_missing_engine_is_refused(tmp_path):

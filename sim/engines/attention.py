@@ -1,7 +1,7 @@
 """Attention engines of FuseMax and its baselines, and their end-to-end transformer layers.
 
 Engines (``fn(arch, workload, table, mode)``; the workload is an
-:class:`~attnkit.sim.workload.AttentionWorkload`):
+:class:`~attnkit.params.workload.AttentionWorkload`):
 
 - ``fusemax``: the 1-pass cascade (:mod:`attnkit.sim.cascade`) with
   FuseMax's binding. One tile is a key tile (rows = M0 keys) against a query
@@ -60,9 +60,12 @@ from math import ceil
 
 from attnkit.errors import AttnkitError
 from attnkit.sim import cascade, pipeline
+from attnkit.params.arch import SpatialArch
+from attnkit.sim.energy import EnergyTable
+from attnkit.sim.engines import Engine, EngineFn
 from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run_length
 from attnkit.sim.result import Result
-from attnkit.params.workload import GemmWorkload
+from attnkit.params.workload import AttentionWorkload, GemmWorkload
 
 # FuseMax: four tiles in flight: one loading, one loaded (the two halves of the double-buffered
 # K/V), one on the 2D array, one on the 1D array (its 2D results in the 2D->1D hand-off registers).
@@ -118,13 +121,7 @@ class Acc:
 
 # ----------------------------------------------------------------------------- helpers
 
-def _shape(arch, w) -> Shape:
-    if getattr(arch, "kind", None) != "spatial":
-        raise AttnkitError(f"attention engines run on a spatial architecture (e.g. fusemax, flat), "
-                           f"not {getattr(arch, 'kind', arch)!r}")
-    if getattr(w, "kind", None) != "attention":
-        raise AttnkitError(f"attention engines run an attention workload (kind: attention, e.g. bert, llama3-8b), "
-                           f"not {getattr(w, 'kind', w)!r}")
+def _shape(arch: SpatialArch, w: AttentionWorkload) -> Shape:
     if arch.array_1d.pes < 1:
         raise AttnkitError(f"arch {arch.name!r}: array_1d.pes = 0, but these engines need a 1D array")
     M = w.context or w.seq_len
@@ -134,7 +131,7 @@ def _shape(arch, w) -> Shape:
                  h=w.heads // w.groups, causal=bool(w.causal and not w.context))
 
 
-def _need_ops(arch, where: str, einsums, cas) -> None:
+def _need_ops(arch: SpatialArch, where: str, einsums, cas) -> None:
     named = cascade.by_name(cas)
     ops = set(getattr(arch, where).ops)
     for name in einsums:
@@ -145,27 +142,27 @@ def _need_ops(arch, where: str, einsums, cas) -> None:
                                    f" (has {', '.join(ops) or 'none'})")
 
 
-def _dram_cycles(arch, nbytes: float) -> int:
+def _dram_cycles(arch: SpatialArch, nbytes: float) -> int:
     return ceil(nbytes * arch.clock_hz / arch.dram.bandwidth_bytes_per_s) if nbytes else 0
 
 
-def _words_per_row(arch) -> float:
+def _words_per_row(arch: SpatialArch) -> float:
     return arch.global_buffer.row_bits / arch.word_bits
 
 
-def _gb(arch, acc: Acc, reads: float, writes: float) -> None:
+def _gb(arch: SpatialArch, acc: Acc, reads: float, writes: float) -> None:
     acc.add("global_buffer.read", reads / _words_per_row(arch))
     acc.add("global_buffer.write", writes / _words_per_row(arch))
 
 
-def _dram(arch, acc: Acc, read_words: float, write_words: float) -> None:
+def _dram(arch: SpatialArch, acc: Acc, read_words: float, write_words: float) -> None:
     per = arch.dram.access_bits / arch.word_bits
     acc.add("dram.read", read_words / per)
     acc.add("dram.write", write_words / per)
     acc.dram_bytes += (read_words + write_words) * arch.word_bits / 8
 
 
-def _charge(acc: Acc, arch, where: str, e: cascade.Einsum, units: float, s: Shape,
+def _charge(acc: Acc, arch: SpatialArch, where: str, e: cascade.Einsum, units: float, s: Shape,
             useful: float | None = None) -> None:
     """Compute and register-file actions of ``units`` units of Einsum ``e`` on array ``where``;
     ``useful`` of them (default all) count towards utilisation (a causal diagonal tile computes its
@@ -201,7 +198,7 @@ def _charge(acc: Acc, arch, where: str, e: cascade.Einsum, units: float, s: Shap
         acc.add("regfile_1d.write", slots)
 
 
-def _area(arch, table) -> tuple[float, dict]:
+def _area(arch: SpatialArch, table: EnergyTable) -> tuple[float, dict]:
     names = {"mac": "mac", "add": "adder", "max": "max", "div": "divider", "exp": "exp"}
     inst: dict[str, float] = {}
     for arr, n in ((arch.array_2d, arch.array_2d.pes), (arch.array_1d, arch.array_1d.pes)):
@@ -213,7 +210,7 @@ def _area(arch, table) -> tuple[float, dict]:
     return table.area_mm2(inst)
 
 
-def _result(name, arch, table, timing, acc: Acc, s: Shape, extra: dict) -> Result:
+def _result(name, arch: SpatialArch, table: EnergyTable, timing, acc: Acc, s: Shape, extra: dict) -> Result:
     table.check_widths(arch)
     energy, breakdown = table.energy(acc.actions)
     area, area_breakdown = _area(arch, table)
@@ -239,7 +236,7 @@ def _result(name, arch, table, timing, acc: Acc, s: Shape, extra: dict) -> Resul
 
 # ----------------------------------------------------------------------------- 1-pass cascade
 
-def _one_pass(arch, w, table, mode, binding: str, serial: bool, name: str) -> Result:
+def _one_pass(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str, binding: str, serial: bool, name: str) -> Result:
     s = _shape(arch, w)
     cas = cascade.ONE_PASS
     on_2d = cascade.BINDINGS[binding]
@@ -349,21 +346,21 @@ def _merge_arrays(program):
             for i in program]
 
 
-def fusemax(arch, w, table, mode="closed"):
+def fusemax(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     return _one_pass(arch, w, table, mode, "fusemax", False, "fusemax")
 
 
-def cascade_flat(arch, w, table, mode="closed"):
+def cascade_flat(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     return _one_pass(arch, w, table, mode, "flat", False, "fusemax-cascade-flat")
 
 
-def serial(arch, w, table, mode="closed"):
+def serial(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     return _one_pass(arch, w, table, mode, "fusemax", True, "fusemax-serial")
 
 
 # ----------------------------------------------------------------------------- 3-pass (FLAT)
 
-def _flat_candidates(arch, s: Shape):
+def _flat_candidates(arch: SpatialArch, s: Shape):
     """Row-block sizes to try: powers of two around the array width, and the largest that fits."""
     C = arch.array_2d.cols
     cands = set()
@@ -382,11 +379,11 @@ def _flat_candidates(arch, s: Shape):
     return sorted(c for c in cands if c <= s.P)
 
 
-def _flat_staging(arch, s: Shape) -> int:
+def _flat_staging(arch: SpatialArch, s: Shape) -> int:
     return 2 * 2 * arch.array_2d.rows * max(s.E, s.F)               # double-buffered K/V tiles
 
 
-def _flat_block(arch, s: Shape, n: int, keys: int, spill: bool, kv_words: int) -> tuple[int, int, int, float]:
+def _flat_block(arch: SpatialArch, s: Shape, n: int, keys: int, spill: bool, kv_words: int) -> tuple[int, int, int, float]:
     """(dram, 2D, 1D) cycles of one block of ``n`` query rows against ``keys`` keys (causal: the key
     tiles up to its last row; the diagonal ones in full), fetching ``kv_words`` of K/V, and its DRAM words."""
     R, C, N1 = arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.pes
@@ -418,7 +415,7 @@ def _flat_rows(s: Shape, rq: int, R: int) -> list[tuple[tuple[int, int], int]]:
     return out
 
 
-def _flat_plan(arch, s: Shape, rq: int, spill: bool, resident: bool) -> tuple[list, float]:
+def _flat_plan(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool) -> tuple[list, float]:
     """The tile program (one part per K/V head) and its DRAM words.
 
     FLAT's row-granular tiling: a block of ``rq`` query rows runs QK, the softmax passes and AV
@@ -462,7 +459,7 @@ def _flat_plan(arch, s: Shape, rq: int, spill: bool, resident: bool) -> tuple[li
     return program, words
 
 
-def _flat_fits(arch, s: Shape, rq: int, spill: bool, resident: bool) -> bool:
+def _flat_fits(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool) -> bool:
     words = arch.global_buffer.bytes * 8 // arch.word_bits
     R = arch.array_2d.rows
     # the K/V head in use and the next one (when there is one), or the streamed K/V tiles
@@ -471,7 +468,7 @@ def _flat_fits(arch, s: Shape, rq: int, spill: bool, resident: bool) -> bool:
     return FLAT_PIPE.depth * block + kv <= words
 
 
-def flat(arch, w, table, mode="closed"):
+def flat(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     s = _shape(arch, w)
     _need_ops(arch, "array_2d", cascade.THREE_PASS_2D, cascade.THREE_PASS)
     _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
@@ -519,7 +516,7 @@ def flat(arch, w, table, mode="closed"):
 
 # ----------------------------------------------------------------------------- unfused
 
-def unfused(arch, w, table, mode="closed"):
+def unfused(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     s = _shape(arch, w)
     _need_ops(arch, "array_2d", cascade.THREE_PASS_2D, cascade.THREE_PASS)
     _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
@@ -574,7 +571,7 @@ def unfused(arch, w, table, mode="closed"):
 
 # ----------------------------------------------------------------------------- end to end
 
-def layer_gemms(w) -> list[tuple[str, GemmWorkload]]:
+def layer_gemms(w: AttentionWorkload) -> list[tuple[str, GemmWorkload]]:
     """The transformer layer's matmuls besides attention: Q, K, V, O projections and the FFN."""
     rows = w.batch * (1 if w.context else w.seq_len)
     d, hd, kvd = w.d_model, w.heads * w.head_dim, w.groups * w.head_dim
@@ -582,8 +579,8 @@ def layer_gemms(w) -> list[tuple[str, GemmWorkload]]:
     return [(n, GemmWorkload(name=n, m=rows, n=nn, k=kk)) for n, kk, nn in shapes]
 
 
-def _layer(attn_fn, name):
-    def run(arch, w, table, mode="closed"):
+def _layer(attn_fn: EngineFn, name: str) -> EngineFn:
+    def run(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
         from attnkit.sim import engines
         gemm = engines.get("gemm")
         att = attn_fn(arch, w, table, mode)
@@ -616,11 +613,12 @@ def _layer(attn_fn, name):
     return run
 
 
-ENGINES = {
+_FNS = {
     "fusemax": fusemax,
     "fusemax-cascade-flat": cascade_flat,
     "fusemax-serial": serial,
     "flat": flat,
     "unfused": unfused,
 }
-ENGINES.update({f"{n}-layer": _layer(fn, f"{n}-layer") for n, fn in list(ENGINES.items())})
+_FNS.update({f"{n}-layer": _layer(fn, f"{n}-layer") for n, fn in list(_FNS.items())})
+ENGINES = {n: Engine(fn, arch=("spatial",), workload=("attention",)) for n, fn in _FNS.items()}

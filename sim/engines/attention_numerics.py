@@ -1,11 +1,13 @@
-"""Engine ``attention-numerics``: the accuracy (and, optionally, the FPGA cost) of one attention number format.
+"""Engine ``attention-numerics``: the accuracy of one attention number format.
 
 Arch kind ``numerics`` (:class:`NumericsArch`, e.g. ``configs/arch/attention-numerics.yaml``):
 the RTL attention engine's array (``rows`` keys per tile, ``cols`` queries per
 block), its golden numerics (:class:`attnkit.models.attention.AttentionNumerics`,
 swept as ``numerics.acc_frac_bits``, ``numerics.in_fmt.frac_bits``, ...), how
 many seeded random problems to measure, and ``synth``: a Yosys target
-(``ecp5``, ``xcup``, ...) or ``""`` for none. The workload is an attention
+(``ecp5``, ``xcup``, ...) or ``""`` for none, read by the sweep evaluator
+``attention-numerics`` (:mod:`attnkit.evaluators`; the engine refuses it, as
+synthesis is not the simulator's to run). The workload is an attention
 workload (``head_dim``, ``seq_len``, ``causal``).
 
 The engine runs the golden model (:func:`attnkit.models.attention.attention`,
@@ -15,9 +17,9 @@ random problems (:func:`attnkit.models.error.attention_problem`, seed
 cycle count (engine ``rtl-attention``); energy and area are not modelled (0).
 Extras: ``max_abs_err``, ``mean_abs_err``, ``max_ulp`` (of ``out_fmt``),
 ``bound`` (:func:`attnkit.models.attention.error_bound`), the accumulator
-widths ``rd_bits``/``rnv_bits``/``psum_bits``, and with ``synth`` the
-synthesis figures ``luts``, ``ffs``, ``dsps``, ``brams`` (``attnkit synth
-attention``; minutes per design, cached by the Verilog's hash; None without).
+widths ``rd_bits``/``rnv_bits``/``psum_bits``, and the synthesis figures
+``luts``, ``ffs``, ``dsps``, ``brams``, ``fmax_mhz`` as None (the evaluator
+fills them in when ``synth`` is set).
 """
 
 from __future__ import annotations
@@ -26,51 +28,35 @@ import dataclasses
 
 import numpy as np
 
-from attnkit.params import config
-from attnkit.params.numerics import AttentionNumerics
-from attnkit.models.attention import attention, attention_reference, error_bound
-from attnkit.sim.result import Result
+from attnkit.params import kinds
 from attnkit.params.arch import NumericsArch
+from attnkit.models.attention import attention, attention_reference, error_bound
+from attnkit.sim.energy import EnergyTable
+from attnkit.sim.engines import Engine
+from attnkit.sim.result import Result
+from attnkit.params.workload import AttentionWorkload
+
+from attnkit.params.rtl_attention import RtlAttentionParams
 
 SYNTH_KEYS = ("luts", "ffs", "dsps", "brams", "fmax_mhz")
 
 
-
-
-def _leaves(data, prefix=""):
-    if isinstance(data, dict):
-        for k, v in data.items():
-            yield from _leaves(v, f"{prefix}{k}.")
-    else:
-        yield prefix[:-1], data
-
-
-def numerics_sets(num: AttentionNumerics) -> list[str]:
-    """``numerics.*`` --set strings for the fields of ``num`` that differ from the defaults: every leaf of each
-    top-level field that differs (a set of one leaf of an absent format would start from QFormat's defaults)."""
-    base = dict(_leaves(config.to_data(AttentionNumerics())))
-    leaves = list(_leaves(config.to_data(num)))
-    changed = {k.split(".")[0] for k, v in leaves if base.get(k) != v}
-    return [f"numerics.{k}={'null' if v is None else v}" for k, v in leaves if k.split(".")[0] in changed]
-
-
-def _rtl_params(arch: NumericsArch, workload):
-    from attnkit.params import kinds
+def _rtl_params(arch: NumericsArch, workload: AttentionWorkload) -> RtlAttentionParams:
     from attnkit.sim.engines.rtl_attention import params_of
     spatial = kinds.load_arch("rtl-attention-4x4", [f"array_2d.rows={arch.rows}", f"array_2d.cols={arch.cols}",
                                                   f"array_1d.pes={arch.cols}"])
     return dataclasses.replace(params_of(spatial, workload), numerics=arch.numerics)
 
 
-def attention_numerics(arch, workload, table, mode: str = "closed") -> Result:
+def attention_numerics(arch: NumericsArch, workload: AttentionWorkload, table: EnergyTable,
+                       mode: str = "closed") -> Result:
     from attnkit.errors import ConfigError
     from attnkit.models.error import attention_problem, error_stats
     from attnkit.sim.engines.rtl_attention import cycles
 
-    if not isinstance(arch, NumericsArch):
-        raise ConfigError(f"engine attention-numerics runs arch kind numerics, not {getattr(arch, 'kind', arch)!r}")
-    if getattr(workload, "kind", None) != "attention":
-        raise ConfigError("engine attention-numerics runs attention workloads")
+    if arch.synth:     # silently leaving the figures blank would look like a synthesis that gave nothing
+        raise ConfigError(f"arch {arch.name!r}: synth {arch.synth!r}: engine attention-numerics measures accuracy;"
+                          f" synthesis runs in a sweep with evaluator attention-numerics, or attnkit synth attention")
     p = _rtl_params(arch, workload)
     num, n, d = arch.numerics, workload.seq_len, workload.head_dim
     rng = np.random.default_rng(arch.seed)
@@ -88,15 +74,9 @@ def attention_numerics(arch, workload, table, mode: str = "closed") -> Result:
              "bound": error_bound(num, vmax, d, n, arch.rows), "rd_bits": p.rd_width, "rnv_bits": p.rnv_width,
              "psum_bits": p.psum_width, "problems": arch.problems}
     extra.update(dict.fromkeys(SYNTH_KEYS))      # always present: a sweep's columns come from its first point
-    if arch.synth:
-        from attnkit import api as kit
-        sets = [f"array_2d.rows={arch.rows}", f"array_2d.cols={arch.cols}", f"workload.head_dim={d}",
-                f"workload.seq_len={n}", f"workload.causal={str(workload.causal).lower()}", *numerics_sets(num)]
-        s = kit.synth("attention", arch.synth, set=sets)
-        extra.update({k: s.get(k) for k in SYNTH_KEYS})
     return Result(engine="attention-numerics", cycles=cycles(p, "closed" if mode == "closed" else "event"),
                   clock_hz=arch.clock_hz, energy_pj=0.0, area_mm2=0.0, util_2d=0.0, util_1d=0.0, dram_bytes=0.0,
                   extra=extra)
 
 
-ENGINES = {"attention-numerics": attention_numerics}
+ENGINES = {"attention-numerics": Engine(attention_numerics, arch=("numerics",), workload=("attention",))}

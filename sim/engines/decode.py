@@ -1,13 +1,13 @@
 """Decode-attention engines: ``fa2``, ``flashdecoding``, ``lean`` (LeanAttention and its baselines).
 
 Engines (``fn(arch, workload, table, mode="closed")``): the workload is a
-:class:`~attnkit.sim.workload.DecodeWorkload` (one new query per sequence
+:class:`~attnkit.params.workload.DecodeWorkload` (one new query per sequence
 and query head against ``context`` cached keys; ``kv_heads`` K/V heads);
-the architecture is a ``gpu`` (:class:`~attnkit.sim.arch.GpuArch`: SMs,
+the architecture is a ``gpu`` (:class:`~attnkit.params.arch.GpuArch`: SMs,
 resident CTAs per SM, HBM) or a ``multicore`` accelerator
-(:class:`~attnkit.sim.arch.MulticoreArch`: cores, each a small 2D + 1D array,
+(:class:`~attnkit.params.arch.MulticoreArch`: cores, each a small 2D + 1D array,
 sharing DRAM). The three engines differ only in their schedule, from
-:mod:`attnkit.models.schedule` (tiles of ``block_n`` keys):
+:mod:`attnkit.params.schedule` (tiles of ``block_n`` keys):
 
 - ``fa2``: FlashAttention-2's forward kernel as the FlashDecoding blog ran
   it: one CTA per (batch, *query* head) walking the whole context, its tile
@@ -16,13 +16,13 @@ sharing DRAM). The three engines differ only in their schedule, from
   repeated reads are served by L2, so DRAM counts K/V once per KV head; a
   multicore accelerator has no shared cache and reads it once per query head.
 - ``flashdecoding``: the split-KV kernel: ``S`` splits per (batch, KV head)
-  from :func:`~attnkit.models.schedule.flashdecoding_splits` (``slots =
+  from :func:`~attnkit.params.schedule.flashdecoding_splits` (``slots =
   units x ctas_per_unit``), the group's queries packed in one tile of
   ``split_block_m`` rows; when ``S > 1`` each CTA writes a partial and a
   second kernel (one CTA per head, after the first kernel) reads and merges
   the ``S`` partials.
 - ``lean``: LeanAttention's stream-K schedule over ``G = units x
-  ctas_per_unit`` CTAs (:func:`~attnkit.models.schedule.lean_schedule`),
+  ctas_per_unit`` CTAs (:func:`~attnkit.params.schedule.lean_schedule`),
   tiles as flashdecoding's; a peer writes its partial, a host waits for its
   head's peers and merges their partials in context order.
 
@@ -61,7 +61,11 @@ from math import ceil
 
 from attnkit.errors import AttnkitError
 from attnkit.params import schedule as sch
+from attnkit.params.arch import GpuArch, MulticoreArch
+from attnkit.sim.energy import EnergyTable
+from attnkit.sim.engines import Engine, EngineFn
 from attnkit.sim.result import Result
+from attnkit.params.workload import DecodeWorkload
 
 PARTIAL_BYTES = 4        # partials (O, m, l) are fp32
 
@@ -84,14 +88,8 @@ class Problem:
         return ceil(self.context / self.block_n)
 
 
-def problem(engine: str, arch, workload) -> Problem:
-    """Check the pair and return the decode problem; refusals are one-line AttnkitErrors."""
-    if getattr(arch, "kind", None) not in ("gpu", "multicore"):
-        raise AttnkitError(f"engine {engine} runs on a gpu or multicore architecture (e.g. a100, fusemax-decode),"
-                           f" not {getattr(arch, 'kind', arch)!r}")
-    if getattr(workload, "kind", None) != "decode":
-        raise AttnkitError(f"engine {engine} runs a decode workload (kind: decode, e.g. configs/workloads/decode.yaml),"
-                           f" not {getattr(workload, 'kind', workload)!r}")
+def problem(engine: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload) -> Problem:
+    """The decode problem of the pair (kinds checked by the registry); refusals are one-line AttnkitErrors."""
     d = workload.head_dim
     try:
         block_n = sch.block_n_for(d)
@@ -105,7 +103,7 @@ def problem(engine: str, arch, workload) -> Problem:
 class _Costs:
     """Per-machine costs: seconds per key of a CTA, fixed, partial and merge times, DRAM."""
 
-    def __init__(self, arch, p: Problem):
+    def __init__(self, arch: GpuArch | MulticoreArch, p: Problem):
         self.arch, self.p = arch, p
         self.gpu = arch.kind == "gpu"
         self.units = arch.units
@@ -305,7 +303,7 @@ class Run:
     combine: list[Cta]        # FlashDecoding's second kernel (empty otherwise)
 
 
-def run(name: str, arch, workload, table, mode: str = "closed") -> Run:
+def run(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable, mode: str = "closed") -> Run:
     """Simulate engine ``name`` (fa2, flashdecoding, lean) and keep its timeline."""
     if mode != "closed":
         raise AttnkitError(f"engine {name} has a closed form only (mode 'closed'), not {mode!r}")
@@ -373,7 +371,7 @@ def _lean(ctas, s, costs, pw, mg, merged) -> float:
     return max(c.end for c in ctas)
 
 
-def _result(name, arch, table, p, costs, s, ctas, combine, end, splits, merged, partial_traffic) -> Result:
+def _result(name, arch: GpuArch | MulticoreArch, table: EnergyTable, p, costs, s, ctas, combine, end, splits, merged, partial_traffic) -> Result:
     kv_bytes = p.batch * p.kv_heads * p.context * costs.key_bytes
     stream_bytes = sum(sum(c.keys) for c in ctas) * costs.key_bytes
     dram_kv = sum(sum(c.keys) * costs.key_bytes * c.dram_share for c in ctas)
@@ -424,12 +422,13 @@ def _result(name, arch, table, p, costs, s, ctas, combine, end, splits, merged, 
                   area_breakdown=area_breakdown, actions=actions, extra=extra)
 
 
-def _engine(name):
-    def simulate(arch, workload, table, mode: str = "closed") -> Result:
+def _engine(name: str) -> EngineFn:
+    def simulate(arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable, mode: str = "closed") -> Result:
         return run(name, arch, workload, table, mode).result
     simulate.__name__ = name
     simulate.__doc__ = f"Engine ``{name}`` (see :mod:`attnkit.sim.engines.decode`)."
     return simulate
 
 
-ENGINES = {name: _engine(name) for name in ("fa2", "flashdecoding", "lean")}
+ENGINES = {name: Engine(_engine(name), arch=("gpu", "multicore"), workload=("decode",))
+           for name in ("fa2", "flashdecoding", "lean")}

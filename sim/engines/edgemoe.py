@@ -3,7 +3,7 @@
 ``simulate(arch, workload, table, mode)`` takes an ``FpgaArch`` (kind ``fpga``,
 ``configs/arch/zcu102-edgemoe.yaml``) and a ``VitMoeWorkload`` (kind
 ``vit-moe``, ``configs/workloads/m3vit.yaml``), builds
-:class:`attnkit.models.edgemoe.EdgeMoeParams` from them and returns a
+:class:`attnkit.params.edgemoe.EdgeMoeParams` from them and returns a
 :class:`attnkit.sim.result.Result` whose ``extra`` holds ``stages`` (cycles per
 stage kind over the image), ``layers`` (cycles per layer), ``rows`` (every
 stage of every layer with its compute, memory and weight-load cycles),
@@ -63,8 +63,10 @@ import math
 from dataclasses import dataclass, field
 
 from attnkit.errors import AttnkitError
-from attnkit.params.edgemoe import EdgeMoeParams, FpgaArch
+from attnkit.params.edgemoe import EdgeMoeParams, FpgaArch, VitMoeWorkload
 from attnkit.params.arch import load_device
+from attnkit.sim.energy import EnergyTable
+from attnkit.sim.engines import Engine
 from attnkit.sim.result import Result
 
 PIXEL_BITS = 8          # pixel_t = ap_ufixed<8,0> (datatypes.hpp)
@@ -393,11 +395,11 @@ def check_fit(p: EdgeMoeParams) -> dict:
 
 # -- the engine -----------------------------------------------------------------------------------
 
-def params_of(arch, workload) -> EdgeMoeParams:
+def params_of(arch: FpgaArch, workload: VitMoeWorkload) -> EdgeMoeParams:
     return EdgeMoeParams.of(arch, workload)
 
 
-def simulate(arch, workload, table, mode: str = "closed") -> Result:
+def simulate(arch: FpgaArch, workload: VitMoeWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     """One batch of images (one after another, as ViT_compute's image loop runs them); both modes
     give the same count (the schedule is static)."""
     if mode not in ("closed", "event"):
@@ -437,4 +439,4 @@ def simulate(arch, workload, table, mode: str = "closed") -> Result:
                "rows": [r.to_dict(arch.clock_hz) for r in rows]})
 
 
-ENGINES = {"edgemoe": simulate}
+ENGINES = {"edgemoe": Engine(simulate, arch=(FpgaArch.kind,), workload=(VitMoeWorkload.kind,))}

@@ -35,8 +35,12 @@ from math import ceil
 
 from attnkit.errors import AttnkitError
 from attnkit.sim import pipeline, systolic
+from attnkit.params.arch import SpatialArch
+from attnkit.sim.energy import EnergyTable
+from attnkit.sim.engines import Engine
 from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run_length
 from attnkit.sim.result import Result
+from attnkit.params.workload import GemmWorkload
 
 PIPE = Pipeline((Stage("dram", "dram"), Stage("array", "array_2d")), depth=2)
 
@@ -44,11 +48,7 @@ PIPE = Pipeline((Stage("dram", "dram"), Stage("array", "array_2d")), depth=2)
 IN, OUT, ARRAY, GB_RD, GB_WR = range(5)
 
 
-def simulate(arch, workload, table, mode: str = "closed") -> Result:
-    if getattr(arch, "kind", None) != "spatial":
-        raise AttnkitError(f"engine gemm runs on a spatial architecture, not {getattr(arch, 'kind', arch)!r}")
-    if getattr(workload, "kind", None) != "gemm":
-        raise AttnkitError(f"engine gemm runs a gemm workload (keys m, n, k), not {getattr(workload, 'kind', workload)!r}")
+def simulate(arch: SpatialArch, workload: GemmWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     a = arch.array_2d
     if "mac" not in a.ops:
         raise AttnkitError(f"engine gemm needs 'mac' in array_2d.ops (got {', '.join(a.ops) or 'none'})")
@@ -160,7 +160,7 @@ def _blocked_candidates(R, C, sr, sc, T, words, bw, keep=2) -> list[tuple[int, i
     return [(mb, nb, -negL) for _, _, negL, mb, nb in sorted(cands)[:keep]]
 
 
-def _records(arch, df, R, C, sr, sc, T, L, words, order="col", blocks=None):
+def _records(arch: SpatialArch, df, R, C, sr, sc, T, L, words, order="col", blocks=None):
     """The plan and tile records (words and cycles, untimed) of one mapping."""
     room = words - 2 * arch.array_2d.tile_words(L)
     plan = _plan(df, R, C, sr, sc, T, L, room, arch.array_2d.fold_overlap, order)
@@ -168,13 +168,13 @@ def _records(arch, df, R, C, sr, sc, T, L, words, order="col", blocks=None):
     return plan, (_blocked_program(plan) if order == "blk" else _program(plan))
 
 
-def _schedule(arch, df, R, C, sr, sc, T, L, words, mode, order="col", blocks=None):
+def _schedule(arch: SpatialArch, df, R, C, sr, sc, T, L, words, mode, order="col", blocks=None):
     """Time the GEMM with streamed depth ``L`` per tile: (timing, tile records, plan)."""
     plan, records = _records(arch, df, R, C, sr, sc, T, L, words, order, blocks)
     return _time(arch, records, mode), records, plan
 
 
-def _time(arch, records, mode):
+def _time(arch: SpatialArch, records, mode):
     """Time tile records on the two-stage pipeline (DRAM, then array or buffer ports)."""
     word_bytes = arch.word_bits / 8
     dram_bpc = arch.dram.bandwidth_bytes_per_s / arch.clock_hz
@@ -391,4 +391,4 @@ def _delay_outputs(program, fifo, timed):
     return out, fifo
 
 
-ENGINES = {"gemm": simulate}
+ENGINES = {"gemm": Engine(simulate, arch=("spatial",), workload=("gemm",))}

@@ -28,20 +28,21 @@ counts it on the Verilated RTL.
 from __future__ import annotations
 
 from attnkit.params import config
-from attnkit.errors import ConfigError
 from attnkit.params.rtl_attention import EMIT_STAGES, OUT_STAGES, RtlAttentionParams
+from attnkit.params.arch import SpatialArch
+from attnkit.sim.energy import EnergyTable
+from attnkit.sim.engines import Engine
 from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run
 from attnkit.sim.result import Result
+from attnkit.params.workload import AttentionWorkload
 
 PIPE = Pipeline((Stage("load", "input"), Stage("qk", "array_2d"), Stage("softmax", "row_unit"),
                  Stage("pv", "array_2d_pv"), Stage("drain", "column"), Stage("norm", "row_unit_out"),
                  Stage("emit", "output")), depth=0)
 
 
-def params_of(arch, workload) -> RtlAttentionParams:
+def params_of(arch: SpatialArch, workload: AttentionWorkload) -> RtlAttentionParams:
     """The RTL engine's parameter object for an architecture and a workload (golden numerics by default)."""
-    if getattr(workload, "kind", None) != "attention":
-        raise ConfigError(f"engine rtl-attention runs attention workloads, not {getattr(workload, 'kind', workload)!r}")
     return config.build(RtlAttentionParams, {"arch": config.to_data(arch), "workload": config.to_data(workload)},
                         f"{arch.name} + {workload.name}")
 
@@ -74,7 +75,7 @@ def cycles(p: RtlAttentionParams, mode: str = "event") -> int:
     return run(PIPE, program(p), mode).cycles
 
 
-def rtl_attention(arch, workload, table, mode: str = "closed") -> Result:
+def rtl_attention(arch: SpatialArch, workload: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     p = params_of(arch, workload)
     timing = run(PIPE, program(p), mode)
     R, C, d, N = p.rows, p.cols, p.head_dim, p.seq_len
@@ -100,4 +101,4 @@ def rtl_attention(arch, workload, table, mode: str = "closed") -> Result:
     )
 
 
-ENGINES = {"rtl-attention": rtl_attention}
+ENGINES = {"rtl-attention": Engine(rtl_attention, arch=("spatial",), workload=("attention",))}

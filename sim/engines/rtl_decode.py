@@ -1,7 +1,7 @@
 """Engine ``rtl-decode``: the cycles of the RTL decode engine (:mod:`attnkit.hw.decode`).
 
-The engine's work, from :func:`attnkit.models.schedule.lean_schedule` with
-``grid = units`` (constants in :mod:`attnkit.hw.decode_params`):
+The engine's work, from :func:`attnkit.params.schedule.lean_schedule` with
+``grid = units`` (constants in :mod:`attnkit.params.rtl_decode`):
 
 ========= ============== ================================ ==========================================
 what      resource       duration                         when it may start
@@ -30,18 +30,17 @@ from __future__ import annotations
 import heapq
 
 from attnkit.params import config
-from attnkit.errors import ConfigError
 from attnkit.params.rtl_decode import ITEM_OVERHEAD, RtlDecodeParams
+from attnkit.params.arch import MulticoreArch
+from attnkit.sim.energy import EnergyTable
+from attnkit.sim.engines import Engine
 from attnkit.sim.result import Result
+from attnkit.params.workload import DecodeWorkload
 
 
-def params_of(arch, workload, numerics=None) -> RtlDecodeParams:
+def params_of(arch: MulticoreArch, workload: DecodeWorkload, numerics=None) -> RtlDecodeParams:
     """The RTL decode engine's parameter object for a multicore architecture and a decode workload
     (golden numerics by default)."""
-    if getattr(workload, "kind", None) != "decode":
-        raise ConfigError(f"engine rtl-decode runs decode workloads, not {getattr(workload, 'kind', workload)!r}")
-    if getattr(arch, "kind", None) != "multicore":
-        raise ConfigError(f"engine rtl-decode runs on a multicore architecture, not {getattr(arch, 'kind', arch)!r}")
     data = {"arch": config.to_data(arch), "workload": config.to_data(workload)}
     if numerics is not None:
         data["numerics"] = config.to_data(numerics)
@@ -146,7 +145,7 @@ def cycles(p: RtlDecodeParams, mode: str = "event") -> int:
     return timing(p, mode)["cycles"]
 
 
-def rtl_decode(arch, workload, table, mode: str = "closed") -> Result:
+def rtl_decode(arch: MulticoreArch, workload: DecodeWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     p = params_of(arch, workload)
     t = timing(p, mode)
     cyc = t["cycles"]
@@ -176,4 +175,4 @@ def rtl_decode(arch, workload, table, mode: str = "closed") -> Result:
     )
 
 
-ENGINES = {"rtl-decode": rtl_decode}
+ENGINES = {"rtl-decode": Engine(rtl_decode, arch=("multicore",), workload=("decode",))}

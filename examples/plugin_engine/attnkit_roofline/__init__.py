@@ -4,16 +4,22 @@ An example of an attnkit plugin. Compute: QK and PV take 2 N^2 d MACs per
 (batch, head) on R x C PEs; memory: Q, K, V and O cross DRAM once (K and V
 once per KV head). The bound is the larger of the two; it ignores the
 softmax, pipeline fill and padding, so a real engine (``fusemax``) can only
-be slower. It refuses what it does not model (a causal mask).
+be slower. It declares the kinds it takes (a spatial arch, an attention
+workload; attnkit checks them before calling it) and refuses the rest of what
+it does not model (a causal mask).
 """
 
 from math import ceil
 
 from attnkit.errors import AttnkitError
+from attnkit.params.arch import SpatialArch
+from attnkit.sim.energy import EnergyTable
+from attnkit.sim.engines import Engine
 from attnkit.sim.result import Result
+from attnkit.params.workload import AttentionWorkload
 
 
-def roofline(arch, workload, table, mode="closed") -> Result:
+def roofline(arch: SpatialArch, workload: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     if getattr(workload, "causal", False):
         raise AttnkitError("example-roofline: causal attention is not modelled")
     b, h, n, d = workload.batch, workload.heads, workload.seq_len, workload.head_dim
@@ -35,4 +41,4 @@ def roofline(arch, workload, table, mode="closed") -> Result:
                          "bound": "compute" if compute_cycles >= memory_cycles else "memory"})
 
 
-ENGINES = {"example-roofline": roofline}
+ENGINES = {"example-roofline": Engine(roofline, arch=("spatial",), workload=("attention",))}
