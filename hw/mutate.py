@@ -27,6 +27,8 @@ from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
+from attnkit.params import config
+
 
 def _ports(component) -> dict[str, tuple]:
     """Dotted port path -> (flow, signal), from the component's signature."""
@@ -121,15 +123,6 @@ class Delay(_PortFault):
         return value
 
 
-def replace_path(obj: Any, path: str, value: Any) -> Any:
-    """A copy of the frozen dataclass ``obj`` with the field at dotted ``path`` set to ``value``
-    (each dataclass on the way is rebuilt, so its checks run again)."""
-    head, _, rest = path.partition(".")
-    if not dataclasses.is_dataclass(obj) or isinstance(obj, type) or head not in {f.name for f in dataclasses.fields(obj)}:
-        raise ValueError(f"{type(obj).__name__} has no field {head!r}")
-    return dataclasses.replace(obj, **{head: replace_path(getattr(obj, head), rest, value) if rest else value})
-
-
 def params_of(component) -> Any:
     for name in ("params", "p"):
         if dataclasses.is_dataclass(getattr(component, name, None)):
@@ -142,8 +135,7 @@ def rebuilt(changes: dict[str, Any]) -> Callable[[wiring.Component], wiring.Comp
     applied (the same design, generated with other parameters); its signature must not change."""
     def wrap(component):
         params = params_of(component)
-        for path, value in changes.items():
-            params = replace_path(params, path, value)
+        params = config.apply_edits(params, list(changes.items()))
         new = type(component)(params)
         component._MustUse__silence = True    # replaced, not forgotten: no UnusedElaboratable warning
         if new.signature != component.signature:

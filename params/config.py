@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
+import functools
 import types
 import typing
 from pathlib import Path
@@ -444,3 +445,51 @@ def names(folder: str) -> dict[str, list[Path]]:
             if f.suffix in _SUFFIXES and f.is_file():
                 out.setdefault(f.stem, []).append(f)
     return out
+
+
+def field_type(obj, dotted: str):
+    """The type hint of the field at ``dotted`` in dataclass ``obj``, or None if there is no such field."""
+    for part in dotted.split("."):
+        if not dataclasses.is_dataclass(obj):
+            return None
+        hints = _hints(type(obj))
+        if part not in hints:
+            return None
+        tp, obj = hints[part], getattr(obj, part)
+    return tp
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls) -> dict:
+    """Type hints of a dataclass's init fields (cached: typing.get_type_hints is slow)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+
+
+def get_path(obj, dotted: str):
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def apply_edits(obj, edits):
+    """``obj`` with every ``(dotted key, value)`` of ``edits`` set, each dataclass replaced once.
+
+    Each level is rebuilt once with all its new fields, so every check in
+    ``__post_init__`` sees the point's final values (as building the whole
+    config from YAML + ``--set`` would), never a half-edited design.
+    """
+    here: dict = {}
+    nested: dict[str, list] = {}
+    fields = _hints(type(obj)) if dataclasses.is_dataclass(obj) and not isinstance(obj, type) else {}
+    for key, value in edits:
+        head, _, rest = key.partition(".")
+        if head not in fields:
+            raise ValueError(f"{type(obj).__name__} has no field {head!r}")
+        if rest:
+            nested.setdefault(head, []).append((rest, value))
+        else:
+            here[head] = value
+    for head, sub in nested.items():
+        here[head] = apply_edits(here.get(head, getattr(obj, head)), sub)
+    return dataclasses.replace(obj, **here) if here else obj

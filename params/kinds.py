@@ -87,3 +87,10 @@ def load_pair(arch: Any, workload: Any, sets: Iterable[str] = ()) -> tuple[Any, 
     """An architecture and a workload with ``sets`` split between them by :func:`split_sets`."""
     arch_sets, workload_sets = split_sets(sets)
     return load_arch(arch, arch_sets), load_workload(workload, workload_sets)
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """("workload", "seq_len") for "workload.seq_len", ("arch", "array_2d.rows") for "array_2d.rows"."""
+    if key.startswith(WORKLOAD_PREFIX):
+        return "workload", key.removeprefix(WORKLOAD_PREFIX)
+    return "arch", key

@@ -47,12 +47,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import functools
 import hashlib
 import itertools
 import math
 import random
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Protocol
@@ -60,11 +58,12 @@ from typing import Any, Mapping, Protocol
 from attnkit.params import config
 from attnkit.errors import ConfigError
 from attnkit.params import kinds
+from attnkit.params.config import field_type, get_path
+from attnkit.params.kinds import split_key
 from attnkit.sim.result import Result
 
 SPEC_KEYS = ("name", "description", "arch", "workloads", "engine", "evaluator", "mode", "parameters", "samples",
              "seed", "zip", "let", "derived", "constraints")
-WORKLOAD_PREFIX = "workload."
 FUNCTIONS = {"min": min, "max": max, "abs": abs, "round": round, "int": int, "float": float,
              "log2": math.log2, "log10": math.log10, "log": math.log, "sqrt": math.sqrt, "exp": math.exp,
              "ceil": math.ceil, "floor": math.floor, "pow": pow}
@@ -194,56 +193,14 @@ class Plan:
         return [*self.params, *[d for d in self.derived if d not in self.params]]
 
 
-def field_type(obj, dotted: str):
-    """The type hint of the field at ``dotted`` in dataclass ``obj``, or None if there is no such field."""
-    for part in dotted.split("."):
-        if not dataclasses.is_dataclass(obj):
-            return None
-        hints = _hints(type(obj))
-        if part not in hints:
-            return None
-        tp, obj = hints[part], getattr(obj, part)
-    return tp
 
 
-@functools.lru_cache(maxsize=None)
-def _hints(cls) -> dict:
-    """Type hints of a dataclass's init fields (cached: typing.get_type_hints is slow)."""
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
 
 
-def get_path(obj, dotted: str):
-    for part in dotted.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
-def apply_edits(obj, edits):
-    """``obj`` with every ``(dotted key, value)`` of ``edits`` set, each dataclass replaced once.
-
-    Each level is rebuilt once with all its new fields, so every check in
-    ``__post_init__`` sees the point's final values (as building the whole
-    config from YAML + ``--set`` would), never a half-edited design.
-    """
-    here: dict = {}
-    nested: dict[str, list] = {}
-    for key, value in edits:
-        head, _, rest = key.partition(".")
-        if rest:
-            nested.setdefault(head, []).append((rest, value))
-        else:
-            here[head] = value
-    for head, sub in nested.items():
-        here[head] = apply_edits(here.get(head, getattr(obj, head)), sub)
-    return dataclasses.replace(obj, **here) if here else obj
 
 
-def split_key(key: str) -> tuple[str, str]:
-    """("workload", "seq_len") for "workload.seq_len", ("arch", "array_2d.rows") for "array_2d.rows"."""
-    if key.startswith(WORKLOAD_PREFIX):
-        return "workload", key[len(WORKLOAD_PREFIX):]
-    return "arch", key
 
 
 def point_id(keys, values) -> str:

@@ -9,7 +9,7 @@ installed.
 
 Workers load nothing per point: the plan (base arch and workloads, already
 built) goes to each worker once, and each point's parameters are applied as
-path edits (:func:`attnkit.sim.sweep.apply_edits`: ``dataclasses.replace``
+path edits (:func:`attnkit.params.config.apply_edits`: ``dataclasses.replace``
 once per level, so every field check sees the point's final values). The evaluation function is a
 parameter of the plan (default :func:`attnkit.sim.engines.simulate`).
 """
@@ -31,7 +31,9 @@ from typing import Any, Iterable
 from attnkit.errors import AttnkitError, ConfigError
 from attnkit.sim import engines
 from attnkit.sim.result import Result
-from attnkit.sim.sweep import Plan, apply_edits, split_key
+from attnkit.params.config import apply_edits
+from attnkit.params.kinds import split_key
+from attnkit.sim.sweep import Plan
 
 STATUS = ("feasible", "violated", "error", "other_metrics")
 MAX_PROBES = 16

@@ -17,6 +17,7 @@ from amaranth.back import verilog
 
 from attnkit.hw import mutate
 from attnkit.hw.mac import Mac
+from attnkit.params import config
 from attnkit.params.fixed import Overflow
 from attnkit.params.numerics import MacParams
 from attnkit.testbench import mutation, toolchain
@@ -44,7 +45,7 @@ def test_rebuilt_changes_one_parameter_and_keeps_the_rest():
     new = wrap(Mac(MacParams()))
     assert new.params.acc_fmt.overflow.name == "AP_WRAP" and new.params.in_fmt == MacParams().in_fmt
     with pytest.raises(ValueError, match="no field 'nope'"):
-        mutate.replace_path(MacParams(), "acc_fmt.nope", 1)
+        config.apply_edits(MacParams(), [("acc_fmt.nope", 1)])
 
 
 def test_table_spans_ten_kinds_over_the_four_blocks():
