@@ -13,15 +13,8 @@ from typing import ClassVar, Literal
 
 from attnkit.errors import AttnkitError
 from attnkit.params import config
-from attnkit.params.config import FieldError, required
+from attnkit.params.config import FieldError, positive, required
 from attnkit.params.numerics import AttentionNumerics
-
-
-def _positive(obj, *names: str) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        if not value > 0:
-            raise FieldError(name, f"{value!r}; it must be positive")
 
 
 @dataclass(frozen=True)
@@ -39,8 +32,8 @@ class Array2D:
     operand_registers: bool = False       # each MAC operand is latched in a PE register (1 write + 1 read per use),
                                           # as in FLAT's 3-register PE; False: operands come off the network
 
-    def __post_init__(self):
-        _positive(self, "rows", "cols")
+    def __post_init__(self) -> None:
+        positive(self, "rows", "cols")
         if self.regfile_entries < 0:
             raise FieldError("regfile_entries", f"{self.regfile_entries}; it must be 0 or more")
         if self.tile_depth < 0:
@@ -63,7 +56,7 @@ class Array1D:
     ops: tuple[str, ...] = ("max", "add", "mac", "div")
     regfile_entries: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.pes < 0:
             raise FieldError("pes", f"{self.pes}; it must be 0 or more")
 
@@ -76,8 +69,8 @@ class Buffer:
     banks: int = 32
     row_bits: int = 4096
 
-    def __post_init__(self):
-        _positive(self, "bytes", "banks", "row_bits")
+    def __post_init__(self) -> None:
+        positive(self, "bytes", "banks", "row_bits")
 
 
 @dataclass(frozen=True)
@@ -85,8 +78,8 @@ class Dram:
     bandwidth_bytes_per_s: float = required(400 * 2**30)
     access_bits: int = 64                 # one DRAM read/write action moves this many bits
 
-    def __post_init__(self):
-        _positive(self, "bandwidth_bytes_per_s", "access_bits")
+    def __post_init__(self) -> None:
+        positive(self, "bandwidth_bytes_per_s", "access_bits")
 
 
 @dataclass(frozen=True)
@@ -106,8 +99,8 @@ class SpatialArch:
     dram: Dram = field(default_factory=Dram)
     exp_taylor_macs: int = 6              # exp(x - m) on a PE with no exp unit: 1 add + this many MACs (Taylor series)
 
-    def __post_init__(self):
-        _positive(self, "clock_hz", "word_bits", "exp_taylor_macs")
+    def __post_init__(self) -> None:
+        positive(self, "clock_hz", "word_bits", "exp_taylor_macs")
         # A double-buffered array tile must fit the global buffer (depth 1 at least).
         a = self.array_2d
         depth = max(a.tile_depth, 1)
@@ -142,10 +135,10 @@ class DecodeKernels:
     split_block_m: int = 64      # FlashDecoding's split-KV kernel and LeanAttention's LeanTile: 64 query rows
     max_splits: int = 128        # FlashDecoding's cap on splits
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.block_n < 0:
             raise FieldError("block_n", f"{self.block_n}; it must be 0 (by head dim) or more")
-        _positive(self, "fa2_block_m", "split_block_m", "max_splits")
+        positive(self, "fa2_block_m", "split_block_m", "max_splits")
 
 
 @dataclass(frozen=True)
@@ -158,8 +151,8 @@ class GpuUnit:
     cta_bandwidth_bytes_per_s: float = required(8e10)  # DRAM bytes/s one CTA streams on its own (latency-bound)
     cta_fixed_s: float = required(1e-5)                # fixed time per CTA (launch, Q load, output write)
 
-    def __post_init__(self):
-        _positive(self, "tensor_flops_per_cycle", "exp_per_cycle", "fp32_per_cycle", "cta_bandwidth_bytes_per_s")
+    def __post_init__(self) -> None:
+        positive(self, "tensor_flops_per_cycle", "exp_per_cycle", "fp32_per_cycle", "cta_bandwidth_bytes_per_s")
         if self.cta_fixed_s < 0:
             raise FieldError("cta_fixed_s", f"{self.cta_fixed_s}; it must be 0 or more")
 
@@ -182,8 +175,8 @@ class GpuArch:
     unit: GpuUnit = field(default_factory=GpuUnit)
     kernels: DecodeKernels = field(default_factory=DecodeKernels)
 
-    def __post_init__(self):
-        _positive(self, "clock_hz", "units", "ctas_per_unit", "word_bits")
+    def __post_init__(self) -> None:
+        positive(self, "clock_hz", "units", "ctas_per_unit", "word_bits")
         if self.die_mm2 < 0:
             raise FieldError("die_mm2", f"{self.die_mm2}; it must be 0 or more")
 
@@ -216,8 +209,8 @@ class MulticoreArch:
     kernels: DecodeKernels = field(default_factory=DecodeKernels)
     exp_taylor_macs: int = 6
 
-    def __post_init__(self):
-        _positive(self, "clock_hz", "units", "word_bits", "exp_taylor_macs")
+    def __post_init__(self) -> None:
+        positive(self, "clock_hz", "units", "word_bits", "exp_taylor_macs")
         if self.array_1d.pes < 1:
             raise FieldError("array_1d.pes", f"{self.array_1d.pes}; a decode core needs a 1D array (1 or more)")
 
@@ -250,7 +243,7 @@ class Device:
     pnr: tuple[str, ...] = ()      # nextpnr's device arguments (ECP5 only)
     source: str = required("")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("luts", "ffs", "dsps", "brams"):
             if getattr(self, name) < 0:
                 raise FieldError(name, f"{getattr(self, name)}; it must be 0 or more")
@@ -284,7 +277,7 @@ class NumericsArch:
     seed: int = 0
     synth: str = ""
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.rows < 2 or self.cols < 1:
             raise FieldError("rows", f"{self.rows} x {self.cols}; the engine needs at least 2 rows and 1 column")
         if self.problems < 1:

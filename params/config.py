@@ -37,6 +37,22 @@ class FieldError(ValueError):
         self.message = message
 
 
+def positive(obj: Any, *names: str) -> None:
+    """Refuse a field of ``obj`` (a parameter dataclass, in ``__post_init__``) that is not above 0."""
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, bool) or not value > 0:
+            raise FieldError(name, f"{value!r}; it must be positive")
+
+
+def at_least(obj: Any, minimum: int, *names: str) -> None:
+    """Refuse a field of ``obj`` below ``minimum``."""
+    for name in names:
+        value = getattr(obj, name)
+        if value < minimum:
+            raise FieldError(name, f"{value!r}; it must be at least {minimum}")
+
+
 def required(default: Any) -> Any:
     """A dataclass field that a config file must give, though Python code may rely on its default."""
     return dataclasses.field(default=default, metadata={"required": True})
@@ -105,7 +121,7 @@ def _base_path(path: Path, name: Any) -> Path:
     return found[0]
 
 
-def _overlay(base: dict, top: dict) -> dict:
+def _overlay(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for k, v in top.items():
         out[k] = _overlay(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
@@ -125,7 +141,7 @@ def to_data(obj: Any) -> Any:
     return obj
 
 
-def apply_sets(data: dict, sets: Iterable[str], cls: type | None = None) -> dict:
+def apply_sets(data: dict[str, Any], sets: Iterable[str], cls: type | None = None) -> dict[str, Any]:
     """Return a copy of ``data`` with each ``dotted.key=value`` applied.
 
     Values are parsed as YAML scalars (``4`` is an int, ``true`` a bool).
@@ -156,7 +172,7 @@ def apply_sets(data: dict, sets: Iterable[str], cls: type | None = None) -> dict
             if depth == len(parts) - 1:
                 node[part] = value
             else:
-                if fields.get(part) is not None:
+                if fields.get(part) is not None and node_cls is not None:
                     node[part] = _nested_data(node_cls, part, node.get(part, dataclasses.MISSING),
                                               f"--set {key}: cannot edit {'.'.join(parts[:depth + 1])}")
                 node_cls = fields.get(part)
@@ -189,13 +205,12 @@ def _nested_data(parent: type, name: str, current: Any, where: str) -> Any:
     return current
 
 
-def _field_types(cls) -> dict[str, type]:
+def _field_types(cls: type | None) -> dict[str, type | None]:
     """Field name -> dataclass type (or None for a leaf) of dataclass ``cls``."""
     if cls is None or not dataclasses.is_dataclass(cls):
         return {}
-    hints = typing.get_type_hints(cls)
-    return {f.name: (hints[f.name] if dataclasses.is_dataclass(hints[f.name]) else None)
-            for f in dataclasses.fields(cls) if f.init}
+    return {name: (tp if isinstance(tp, type) and dataclasses.is_dataclass(tp) else None)
+            for name, tp in _hints(cls).items()}
 
 
 def referenced(tp: type, name: str, where: str) -> Path:
@@ -216,12 +231,12 @@ def build(cls: type[T], data: Any, source: str, path: str = "") -> T:
     where = f"{source}: {path}" if path else source
     if isinstance(data, str) and hasattr(cls, "from_string"):
         try:
-            return cls.from_string(data)
+            return cls.from_string(data)  # type: ignore[attr-defined, no-any-return]  # QFormat's text form
         except ValueError as e:
             raise ConfigError(f"{where}: {e}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of {cls.__name__} fields, got {_describe(data)}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]  # cls is a dataclass
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (expected one of: {', '.join(fields)})")
@@ -243,12 +258,12 @@ def build(cls: type[T], data: Any, source: str, path: str = "") -> T:
         raise ConfigError(f"{where}: {e}") from None
 
 
-def _field_default(f: dataclasses.Field) -> Any:
+def _field_default(f: dataclasses.Field[Any]) -> Any:
     """The value a dataclass gives field ``f`` when it is not passed (MISSING if none)."""
     return f.default if f.default_factory is dataclasses.MISSING else f.default_factory()
 
 
-def _with_parent_default(f: dataclasses.Field, tp: Any, value: Any) -> Any:
+def _with_parent_default(f: dataclasses.Field[Any], tp: Any, value: Any) -> Any:
     """A nested dataclass given as a partial mapping: the keys it leaves out take the value the parent's
     default gives them (which may differ from the nested class's own defaults), except those the nested
     class requires a file to give."""
@@ -328,7 +343,7 @@ def convert(tp: Any, value: Any, source: str, key: str) -> Any:
             raise ConfigError(f"{where}: expected a mapping, got {_describe(value)}")
         _, vt = typing.get_args(tp) or (Any, Any)
         return {k: convert(vt, v, source, f"{key}.{k}") for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, str) and getattr(tp, "CONFIG_FOLDER", None):
             path = referenced(tp, value, where)
             return build(tp, load_yaml(path), str(path))
@@ -447,10 +462,10 @@ def names(folder: str) -> dict[str, list[Path]]:
     return out
 
 
-def field_type(obj, dotted: str):
+def field_type(obj: Any, dotted: str) -> Any:
     """The type hint of the field at ``dotted`` in dataclass ``obj``, or None if there is no such field."""
     for part in dotted.split("."):
-        if not dataclasses.is_dataclass(obj):
+        if not dataclasses.is_dataclass(obj) or isinstance(obj, type):
             return None
         hints = _hints(type(obj))
         if part not in hints:
@@ -460,27 +475,27 @@ def field_type(obj, dotted: str):
 
 
 @functools.lru_cache(maxsize=None)
-def _hints(cls) -> dict:
+def _hints(cls: type) -> dict[str, Any]:
     """Type hints of a dataclass's init fields (cached: typing.get_type_hints is slow)."""
     hints = typing.get_type_hints(cls)
     return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
 
 
-def get_path(obj, dotted: str):
+def get_path(obj: Any, dotted: str) -> Any:
     for part in dotted.split("."):
         obj = getattr(obj, part)
     return obj
 
 
-def apply_edits(obj, edits):
+def apply_edits(obj: T, edits: Iterable[tuple[str, Any]]) -> T:
     """``obj`` with every ``(dotted key, value)`` of ``edits`` set, each dataclass replaced once.
 
     Each level is rebuilt once with all its new fields, so every check in
     ``__post_init__`` sees the point's final values (as building the whole
     config from YAML + ``--set`` would), never a half-edited design.
     """
-    here: dict = {}
-    nested: dict[str, list] = {}
+    here: dict[str, Any] = {}
+    nested: dict[str, list[tuple[str, Any]]] = {}
     fields = _hints(type(obj)) if dataclasses.is_dataclass(obj) and not isinstance(obj, type) else {}
     for key, value in edits:
         head, _, rest = key.partition(".")
@@ -492,4 +507,4 @@ def apply_edits(obj, edits):
             here[head] = value
     for head, sub in nested.items():
         here[head] = apply_edits(here.get(head, getattr(obj, head)), sub)
-    return dataclasses.replace(obj, **here) if here else obj
+    return dataclasses.replace(obj, **here) if here else obj  # type: ignore[type-var]  # obj: a dataclass

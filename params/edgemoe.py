@@ -50,18 +50,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Iterable, Literal
 
 from attnkit.errors import ConfigError
-from attnkit.params.config import FieldError, required
+from attnkit.params.config import FieldError, positive, required
 from attnkit.params.numerics import EdgeMoeNumerics, GeluParams, SoftmaxParams
 
 
 
-
-
-def _positive(obj, *names: str) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        if isinstance(value, bool) or not value > 0:
-            raise FieldError(name, f"{value!r}; it must be positive")
 
 
 # -- numerics ----------------------------------------------------------------------------------
@@ -85,8 +78,8 @@ class Axi:
     # (vitis_hls.tcl: config_interface -m_axi_latency 64)
     latency: int = 64
 
-    def __post_init__(self):
-        _positive(self, "bits")
+    def __post_init__(self) -> None:
+        positive(self, "bits")
         if isinstance(self.latency, bool) or not isinstance(self.latency, int) or self.latency < 0:
             raise FieldError("latency", f"{self.latency!r}; expected a whole number of cycles >= 0")
         if self.bits % 32:
@@ -100,8 +93,8 @@ class LinearUnit:
     in_size: int = required(16)
     out_size: int = required(16)
 
-    def __post_init__(self):
-        _positive(self, "in_size", "out_size")
+    def __post_init__(self) -> None:
+        positive(self, "in_size", "out_size")
 
     @property
     def macs(self) -> int:
@@ -115,16 +108,16 @@ class AttentionUnit:
     lanes: int = required(4)
     dims: int = required(8)
 
-    def __post_init__(self):
-        _positive(self, "lanes", "dims")
+    def __post_init__(self) -> None:
+        positive(self, "lanes", "dims")
 
 
 @dataclass(frozen=True)
 class GeluUnit:
     units: int = required(16)
 
-    def __post_init__(self):
-        _positive(self, "units")
+    def __post_init__(self) -> None:
+        positive(self, "units")
 
 
 @dataclass(frozen=True)
@@ -134,16 +127,16 @@ class GateUnit:
     experts: int = required(16)
     dims: int = required(8)
 
-    def __post_init__(self):
-        _positive(self, "experts", "dims")
+    def __post_init__(self) -> None:
+        positive(self, "experts", "dims")
 
 
 @dataclass(frozen=True)
 class LayerNormUnit:
     elements: int = required(8)   # elements per cycle (also residual add and zeroing)
 
-    def __post_init__(self):
-        _positive(self, "elements")
+    def __post_init__(self) -> None:
+        positive(self, "elements")
 
 
 @dataclass(frozen=True)
@@ -166,8 +159,8 @@ class FpgaArch:
     numerics: EdgeMoeNumerics = field(default_factory=EdgeMoeNumerics)
     device: str = "xczu9eg"               # the FPGA part (configs/devices/<name>.yaml: its resources, for the fit check)
 
-    def __post_init__(self):
-        _positive(self, "clock_hz")
+    def __post_init__(self) -> None:
+        positive(self, "clock_hz")
         act = self.numerics.act_fmt.width
         if self.axi.bits % act:
             raise FieldError("axi.bits", f"{self.axi.bits}; expected a multiple of the {act}-bit activation")
@@ -207,8 +200,8 @@ class VitMoeWorkload:
     moe_layers: Literal["odd", "even", "all", "none"] = required("odd")
     active_experts: int = 16              # distinct experts with >= 1 patch per MoE layer (cycle model)
 
-    def __post_init__(self):
-        _positive(self, "batch", "channels", "height", "width", "patch", "d_model", "heads", "head_dim",
+    def __post_init__(self) -> None:
+        positive(self, "batch", "channels", "height", "width", "patch", "d_model", "heads", "head_dim",
                   "layers", "ffn", "experts", "top_k", "expert_ffn")
         if self.height % self.patch or self.width % self.patch:
             raise FieldError("patch", f"{self.patch} does not tile a {self.height} x {self.width} image")
@@ -245,7 +238,7 @@ class EdgeMoeParams:
     arch: FpgaArch
     workload: VitMoeWorkload
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         a, w = self.arch, self.workload
         if w.d_model % a.linear.in_size or w.d_model % a.linear.out_size:
             raise FieldError("workload.d_model", f"{w.d_model}; expected a multiple of the linear unit's"
@@ -285,7 +278,7 @@ class EdgeMoeParams:
         return int(self.numerics.act_fmt.quantize(1.0 / self.workload.d_model))
 
     @classmethod
-    def load(cls, arch="zcu102-edgemoe", workload="m3vit", sets: Iterable[str] = ()) -> "EdgeMoeParams":
+    def load(cls, arch: Any = "zcu102-edgemoe", workload: Any = "m3vit", sets: Iterable[str] = ()) -> EdgeMoeParams:
         """From arch and workload configs (names or paths or loaded objects); ``workload.`` sets edit the workload."""
         from attnkit.params import kinds    # kinds imports this module
         return cls.of(*kinds.load_pair(arch, workload, sets))
@@ -314,7 +307,7 @@ class RtlGeluParams:
 
     arch: FpgaArch = field(default_factory=FpgaArch)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not 1 <= self.lanes <= 64:
             raise FieldError("arch.gelu.units", f"{self.lanes}; expected 1 to 64 GELU units per beat")
 
@@ -334,7 +327,7 @@ class RtlSoftmaxParams:
 
     arch: FpgaArch = field(default_factory=FpgaArch)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         n = self.numerics
         if n.exp.in_fmt.frac_bits > n.in_fmt.frac_bits + 8:
             raise FieldError("arch.numerics.exp.in_fmt", "at most 8 more fraction bits than the scores")

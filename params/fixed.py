@@ -25,10 +25,15 @@ import enum
 import re
 from dataclasses import dataclass
 
+from typing import Any
+
 import numpy as np
+import numpy.typing as npt
+from numpy.typing import ArrayLike
 
 from attnkit.params.config import FieldError
 
+Raw = npt.NDArray[np.int64]   # raw integers of a format, as the models compute on them
 MAX_WIDTH = 62  # leaves headroom in int64 for one carry and one rounding add
 
 
@@ -53,7 +58,7 @@ class QFormat:
     rounding: Rounding = Rounding.AP_TRN
     overflow: Overflow = Overflow.AP_WRAP
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("int_bits", "frac_bits"):
             if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
                 raise FieldError(name, f"expected an integer, got {getattr(self, name)!r}")
@@ -81,7 +86,7 @@ class QFormat:
     def lsb(self) -> float:
         return 2.0 ** -self.frac_bits
 
-    def with_(self, **changes) -> "QFormat":
+    def with_(self, **changes: Any) -> QFormat:
         fields = {k: getattr(self, k) for k in ("signed", "int_bits", "frac_bits", "rounding", "overflow")}
         fields.update(changes)
         return QFormat(**fields)
@@ -92,7 +97,7 @@ class QFormat:
         return f"{kind}<{self.width},{self.int_bits},{self.rounding.name},{self.overflow.name}>"
 
     @classmethod
-    def from_string(cls, text: str) -> "QFormat":
+    def from_string(cls, text: str) -> QFormat:
         """Parse ``ap_fixed<W,I[,Q[,O]]>`` or ``ap_ufixed<...>``."""
         m = re.fullmatch(r"\s*(ap_u?fixed)\s*<\s*(-?\d+)\s*,\s*(-?\d+)\s*(?:,\s*(\w+)\s*)?(?:,\s*(\w+)\s*)?>\s*", text)
         if not m:
@@ -107,7 +112,7 @@ class QFormat:
         return cls(kind == "ap_fixed", int(i), int(w) - int(i), rounding, overflow)
 
     # -- conversions ------------------------------------------------------------------
-    def quantize(self, x) -> np.ndarray:
+    def quantize(self, x: ArrayLike) -> Raw:
         """Real values (float64) -> raw integers of this format."""
         scaled = np.ldexp(np.asarray(x, dtype=np.float64), self.frac_bits)
         if not np.all(np.isfinite(scaled)):
@@ -124,41 +129,41 @@ class QFormat:
             up = (frac > 0.5) | ((frac == 0.5) & (np.fmod(floor, 2.0) != 0))
         return self.saturate_or_wrap(floor.astype(np.int64) + up)
 
-    def to_float(self, raw) -> np.ndarray:
+    def to_float(self, raw: ArrayLike) -> npt.NDArray[np.float64]:
         return np.ldexp(np.asarray(raw, dtype=np.int64).astype(np.float64), -self.frac_bits)
 
-    def saturate_or_wrap(self, raw) -> np.ndarray:
+    def saturate_or_wrap(self, raw: ArrayLike) -> Raw:
         """Apply this format's overflow mode to integers already at its scale."""
-        raw = np.asarray(raw, dtype=np.int64)
+        r: Raw = np.asarray(raw, dtype=np.int64)
         if self.overflow is Overflow.AP_SAT:
-            return np.clip(raw, self.min_raw, self.max_raw)
-        low = raw & ((1 << self.width) - 1)
+            return np.clip(r, self.min_raw, self.max_raw)
+        low = r & ((1 << self.width) - 1)
         if self.signed:
             low = np.where(low > self.max_raw, low - (1 << self.width), low)
         return low
 
-    def resize(self, raw, src: "QFormat") -> np.ndarray:
+    def resize(self, raw: ArrayLike, src: QFormat) -> Raw:
         """Convert raw values of format ``src`` into this format (round, then overflow)."""
         return self._from_scale(raw, src.frac_bits, src.width)
 
-    def _from_scale(self, raw, frac_bits: int, width: int) -> np.ndarray:
+    def _from_scale(self, raw: ArrayLike, frac_bits: int, width: int) -> Raw:
         shift = frac_bits - self.frac_bits
         if shift < 0 and width - shift > 63:
             raise ValueError(f"converting {width}-bit values to {self} needs {width - shift} bits; at most 63 fit int64")
         return self.saturate_or_wrap(round_shift(raw, shift, self.rounding))
 
     # -- arithmetic: operands and result in this format ------------------------------
-    def add(self, a, b) -> np.ndarray:
+    def add(self, a: ArrayLike, b: ArrayLike) -> Raw:
         return self.saturate_or_wrap(np.asarray(a, np.int64) + np.asarray(b, np.int64))
 
-    def sub(self, a, b) -> np.ndarray:
+    def sub(self, a: ArrayLike, b: ArrayLike) -> Raw:
         return self.saturate_or_wrap(np.asarray(a, np.int64) - np.asarray(b, np.int64))
 
-    def mul(self, a, b) -> np.ndarray:
+    def mul(self, a: ArrayLike, b: ArrayLike) -> Raw:
         return mul(a, self, b, self, self)
 
 
-def round_shift(raw, shift, rounding: Rounding) -> np.ndarray:
+def round_shift(raw: ArrayLike, shift: Any, rounding: Rounding) -> npt.NDArray[Any]:
     """``raw * 2**-shift``: dropped bits rounded by ``rounding``, left shifts exact.
 
     ``shift`` is one int or one per element, of either sign. On int64 arrays
@@ -168,7 +173,7 @@ def round_shift(raw, shift, rounding: Rounding) -> np.ndarray:
     than int64.
     """
     exact = np.asarray(raw).dtype == object
-    dt = object if exact else np.int64
+    dt: Any = object if exact else np.int64   # int64, or Python ints for wide accumulators
     raw = np.asarray(raw, dtype=dt)
     if np.ndim(shift) == 0 and shift <= 0:
         return np.asarray(raw << -shift, dtype=dt)
@@ -193,7 +198,7 @@ def round_shift(raw, shift, rounding: Rounding) -> np.ndarray:
     return np.asarray(np.where(neg, left, floor), dtype=dt)
 
 
-def wide(x) -> np.ndarray:
+def wide(x: ArrayLike) -> npt.NDArray[np.object_]:
     """``x`` as an array of Python ints: exact integer arithmetic at any width (slower than int64)."""
     return np.asarray(x, dtype=object)
 
@@ -202,7 +207,7 @@ def _magnitude(f: QFormat) -> int:
     return max(-f.min_raw, f.max_raw)
 
 
-def mul(a, fa: QFormat, b, fb: QFormat, out: QFormat) -> np.ndarray:
+def mul(a: ArrayLike, fa: QFormat, b: ArrayLike, fb: QFormat, out: QFormat) -> Raw:
     """``a * b`` computed exactly, then converted to ``out``."""
     if _magnitude(fa) * _magnitude(fb) >= 1 << 62:
         raise ValueError(f"the product of {fa} and {fb} does not fit int64 exactly")
@@ -210,7 +215,7 @@ def mul(a, fa: QFormat, b, fb: QFormat, out: QFormat) -> np.ndarray:
     return out._from_scale(prod, fa.frac_bits + fb.frac_bits, fa.width + fb.width)
 
 
-def add(a, fa: QFormat, b, fb: QFormat, out: QFormat) -> np.ndarray:
+def add(a: ArrayLike, fa: QFormat, b: ArrayLike, fb: QFormat, out: QFormat) -> Raw:
     """``a + b`` computed exactly at the finer of the two scales, then converted to ``out``."""
     frac = max(fa.frac_bits, fb.frac_bits)
     width = max(fa.width + frac - fa.frac_bits, fb.width + frac - fb.frac_bits) + 1

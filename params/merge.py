@@ -20,7 +20,7 @@ class MergeParams:
     head_dim: int = 8
     numerics: AttentionNumerics = field(default_factory=AttentionNumerics)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not 1 <= self.head_dim <= 256:
             raise FieldError("head_dim", f"{self.head_dim}; expected 1 to 256 elements of O")
 

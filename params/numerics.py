@@ -27,7 +27,7 @@ class ExpParams:
     table_fmt: QFormat = field(default_factory=lambda: QFormat(False, 2, 16, Rounding.AP_RND))
     out_fmt: QFormat = field(default_factory=lambda: QFormat(False, 1, 16, Rounding.AP_RND, Overflow.AP_SAT))
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if isinstance(self.table_bits, bool) or not isinstance(self.table_bits, int):
             raise FieldError("table_bits", f"expected an integer, got {self.table_bits!r}")
         if not 1 <= self.table_bits <= 16:
@@ -73,7 +73,7 @@ class RecipParams:
     work_fmt: QFormat = field(default_factory=lambda: QFormat(False, 2, 28))
     out_fmt: QFormat = field(default_factory=lambda: QFormat(False, 9, 16, Rounding.AP_RND, Overflow.AP_SAT))
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("seed_bits", "iters"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
@@ -110,7 +110,7 @@ class GeluParams:
     cutoff: float = 5.5
     table_fmt: QFormat = field(default_factory=lambda: QFormat(False, 0, 22, Rounding.AP_TRN, Overflow.AP_SAT))
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("table_size", "step_bits"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
@@ -147,7 +147,7 @@ class MacParams:
     acc_fmt: QFormat = field(default_factory=lambda: QFormat(True, 8, 8, Rounding.AP_RND, Overflow.AP_SAT))
     pipeline: int = 2
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.in_fmt.signed:
             raise FieldError("in_fmt.signed", "the MAC PE takes signed inputs")
         if self.in_fmt.width > 31:
@@ -176,7 +176,7 @@ class SoftmaxParams:
     prob_fmt: QFormat = field(default_factory=lambda: QFormat(False, 1, 15, Rounding.AP_RND, Overflow.AP_SAT))
     tile: int = 16
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if isinstance(self.tile, bool) or not isinstance(self.tile, int) or self.tile < 1:
             raise FieldError("tile", f"{self.tile!r}; expected a positive integer (keys per step)")
         if not self.in_fmt.signed:
@@ -213,7 +213,7 @@ class AttentionNumerics:
     acc_frac_bits: Optional[int] = None
     acc_rounding: Rounding = Rounding.AP_TRN
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not self.in_fmt.signed:
             raise FieldError("in_fmt.signed", "q, k and v are signed")
         if self.in_fmt.width > 24:
@@ -284,10 +284,10 @@ class AttentionNumerics:
         return c
 
 
-def accumulator_bits(num: AttentionNumerics, n_keys: int) -> dict:
+def accumulator_bits(num: AttentionNumerics, n_keys: int) -> dict[str, dict[str, int]]:
     """Integer and fraction bits of the row unit's accumulators for ``n_keys`` keys (relative to ``2^M``):
     exact, ``Pm + S`` fraction bits; finite, ``acc_frac_bits``."""
-    frac = num.acc_frac_bits if num.finite else num.mantissa_bits + num.spread
+    frac = num.acc_frac_bits if num.acc_frac_bits is not None else num.mantissa_bits + num.spread
     lsum_int = 1 + max(1, math.ceil(math.log2(max(n_keys, 1)))) + 1
     return {"rd": {"int_bits": lsum_int, "frac_bits": frac, "width": lsum_int + frac},
             "rnv": {"int_bits": lsum_int + num.in_fmt.int_bits, "frac_bits": frac + num.in_fmt.frac_bits,
@@ -322,7 +322,7 @@ class RsqrtParams:
     work_fmt: QFormat = field(default_factory=lambda: QFormat(False, 3, 27, TRN, WRAP))
     out_fmt: QFormat = field(default_factory=lambda: QFormat(False, 11, 19, TRN, SAT))
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("seed_bits", "iters"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
@@ -377,7 +377,7 @@ class EdgeMoeNumerics:
     rsqrt: RsqrtParams = field(default_factory=RsqrtParams)
     gelu: GeluParams = field(default_factory=GeluParams)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         a = self.act_fmt
         if not a.signed or a.rounding is not TRN or a.overflow is not WRAP:
             raise FieldError("act_fmt", f"{a}: the datapath model assumes signed AP_TRN/AP_WRAP activations"

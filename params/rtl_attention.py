@@ -46,7 +46,7 @@ class RtlAttentionParams:
     workload: AttentionWorkload
     numerics: AttentionNumerics = field(default_factory=AttentionNumerics)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         R, C, d, N = self.rows, self.cols, self.head_dim, self.seq_len
         if self.workload.context:
             raise FieldError("workload.context", f"{self.workload.context}; the RTL engine runs prefill (context: 0)")
@@ -130,7 +130,7 @@ class RtlAttentionParams:
     @property
     def acc_width(self) -> int:
         """The PE's exact QK accumulator: d products of two in_fmt values."""
-        return 2 * self.in_width + ceil_log2(self.head_dim) + 1
+        return 2 * self.in_width + int(ceil_log2(self.head_dim)) + 1
 
     @property
     def e_width(self) -> int:
@@ -144,10 +144,11 @@ class RtlAttentionParams:
     @property
     def psum_width(self) -> int:
         """The PV partial sum: E * v aligned over the spread (exact) or rounded to acc_frac_bits, summed over R rows."""
-        if self.numerics.finite:   # rounded terms with acc_frac_bits fraction bits below 2^M'
-            up = max(0, self.numerics.acc_frac_bits - self.numerics.mantissa_bits)
-            return self.e_width + self.in_width + 1 + up + ceil_log2(self.rows) + 1
-        return self.e_width + self.in_width + 1 + self.spread + ceil_log2(self.rows) + 1
+        F = self.numerics.acc_frac_bits
+        if F is not None:   # finite: rounded terms with F fraction bits below 2^M'
+            up = max(0, F - self.numerics.mantissa_bits)
+            return self.e_width + self.in_width + 1 + up + int(ceil_log2(self.rows)) + 1
+        return self.e_width + self.in_width + 1 + self.spread + int(ceil_log2(self.rows)) + 1
 
     @property
     def rd_width(self) -> int:

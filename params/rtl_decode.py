@@ -44,7 +44,7 @@ class RtlDecodeParams:
     workload: DecodeWorkload
     numerics: AttentionNumerics = field(default_factory=AttentionNumerics)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if not 2 <= self.units <= 4:
             raise FieldError("arch.units", f"{self.units}; the RTL decode engine has 2 to 4 cores")
         if not 1 <= self.head_dim <= 64:
@@ -145,7 +145,7 @@ class RtlDecodeParams:
     @property
     def acc_width(self) -> int:
         """The exact q.k: d products of two in_fmt values."""
-        return 2 * self.in_width + ceil_log2(max(self.head_dim, 2)) + 1   # max: a 1-term dot product still takes a bit
+        return 2 * self.in_width + int(ceil_log2(max(self.head_dim, 2))) + 1   # max: a 1-term dot product still takes a bit
 
     @property
     def e_width(self) -> int:
@@ -159,7 +159,7 @@ class RtlDecodeParams:
     @property
     def l_acc_width(self) -> int:
         """The exact sum of up to ``context`` terms (absolute, units of ``2^(e_min - Pm)``)."""
-        return self.term_width + ceil_log2(self.context + 1) + 1
+        return self.term_width + int(ceil_log2(self.context + 1)) + 1
 
     @property
     def o_acc_width(self) -> int:

@@ -121,7 +121,7 @@ def block_n_for(head_dim: int) -> int:
     raise ValueError(f"head_dim {head_dim} is not supported by the decode tile (at most 128)")
 
 
-def _check(batch, heads, context, block_n):
+def _check(batch: int, heads: int, context: int, block_n: int) -> None:
     for name, v in (("batch", batch), ("heads", heads), ("context", context), ("block_n", block_n)):
         if int(v) != v or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v}")
@@ -173,7 +173,7 @@ def flashdecoding_splits(batch: int, heads: int, context_blocks: int, slots: int
         return 1
     top = min(max_splits, slots, context_blocks)
 
-    def eligible(s):
+    def eligible(s: int) -> bool:
         return s == 1 or ceil(context_blocks / s) != ceil(context_blocks / (s - 1))
 
     eff = {}

@@ -10,14 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
-from attnkit.params.config import FieldError, required
-
-
-def _at_least(obj, minimum: int, *names: str) -> None:
-    for name in names:
-        value = getattr(obj, name)
-        if value < minimum:
-            raise FieldError(name, f"{value!r}; it must be at least {minimum}")
+from attnkit.params.config import FieldError, at_least, required
 
 
 @dataclass(frozen=True)
@@ -29,8 +22,8 @@ class GemmWorkload:
     n: int = required(256)
     k: int = required(256)
 
-    def __post_init__(self):
-        _at_least(self, 1, "m", "n", "k")
+    def __post_init__(self) -> None:
+        at_least(self, 1, "m", "n", "k")
 
 
 @dataclass(frozen=True)
@@ -50,9 +43,9 @@ class AttentionWorkload:
     ffn: int = 3072
     causal: bool = False
 
-    def __post_init__(self):
-        _at_least(self, 1, "batch", "heads", "head_dim", "seq_len", "d_model", "ffn")
-        _at_least(self, 0, "kv_heads", "context")
+    def __post_init__(self) -> None:
+        at_least(self, 1, "batch", "heads", "head_dim", "seq_len", "d_model", "ffn")
+        at_least(self, 0, "kv_heads", "context")
         if self.kv_heads and self.heads % self.kv_heads:
             raise FieldError("kv_heads", f"{self.kv_heads} does not divide heads = {self.heads}")
 
@@ -81,9 +74,9 @@ class DecodeWorkload:
     head_dim: int = required(128)
     context: int = required(65536)
 
-    def __post_init__(self):
-        _at_least(self, 1, "batch", "heads", "head_dim", "context")
-        _at_least(self, 0, "kv_heads")
+    def __post_init__(self) -> None:
+        at_least(self, 1, "batch", "heads", "head_dim", "context")
+        at_least(self, 0, "kv_heads")
         if self.kv_heads and self.heads % self.kv_heads:
             raise FieldError("kv_heads", f"{self.kv_heads} does not divide heads = {self.heads}")
 
