@@ -274,10 +274,11 @@ def rtl_test(block: str, vectors: int = 1000, seed: int | None = None, sim: str 
 
     Returns what ``attnkit rtl-test --json`` prints: block, simulator,
     vectors, mismatches, cycles, predicted_cycles, seed, and the log's path.
-    ``fast`` (attention, Verilator only) runs the same problems with the clock
-    and stimulus in C++ (:mod:`attnkit.testbench.fast`) instead of cocotb, in
-    ``jobs`` harness processes at once (default: one per core; the results do
-    not depend on ``jobs``).
+    ``fast`` (Verilator only; blocks with one input stream ``i`` and one output
+    stream ``o``: exp, recip, gelu, softmax, merge, attention, decode) runs the
+    same cases with the clock and stimulus in C++ (:mod:`attnkit.testbench.fast`)
+    instead of cocotb, in ``jobs`` harness processes at once (default: one per
+    core; the results do not depend on ``jobs``).
     """
     import random
 
@@ -286,11 +287,13 @@ def rtl_test(block: str, vectors: int = 1000, seed: int | None = None, sim: str 
         raise AttnkitError(f"sim {sim!r}: expected one of {', '.join(toolchain.SIMULATORS)}")
     seed = seed if seed is not None else random.randrange(1 << 31)
     if fast:
-        from attnkit.testbench import fast as fast_tb
-        if block != "attention" or sim != "verilator" or waves:
-            raise AttnkitError(f"--fast runs the attention block under Verilator without waves, not {block!r}"
-                               f" under {sim}{' with --waves' if waves else ''}")
-        return fast_tb.run(_sets(set), vectors=vectors, seed=seed, log=log or (lambda msg: None), jobs=jobs)
+        from attnkit.hw import blocks
+        from attnkit.testbench import fast as fast_tb, streams
+        if sim != "verilator" or waves:
+            raise AttnkitError(f"--fast runs under Verilator without waves, not under {sim}"
+                               f"{' with --waves' if waves else ''}")
+        streams.bench_of(blocks.get(block))   # a block without one i and one o stream: one clear error
+        return fast_tb.run(block, _sets(set), vectors=vectors, seed=seed, log=log or (lambda msg: None), jobs=jobs)
     if jobs not in (None, 1):
         raise AttnkitError(f"--jobs {jobs}: only --fast runs problems in several processes")
     return runner.run(block, _sets(set), sim=sim, vectors=vectors, seed=seed, waves=waves,

@@ -11,7 +11,7 @@ CPU-time figure (the harness process's user time, file reading included) says
 what the machine's other load takes away; the harness once more in one process
 per core (``--jobs``, each a share of the problems) gives the throughput of
 independent problems on this machine. The Amaranth figure is a whole
-problem in ``amaranth.sim``. All three are checked bit for bit and cycle for
+problem in ``amaranth.sim`` (:mod:`attnkit.testbench.pysim`). All three are checked bit for bit and cycle for
 cycle before they count.
 """
 
@@ -20,29 +20,26 @@ import resource
 import tempfile
 import time
 
-import numpy as np
-
-from attnkit.hw import attention_pysim, blocks
+from attnkit.hw import blocks
 from attnkit.sim.engines.rtl_attention import cycles as predict
-from attnkit.testbench import fast, runner
-from attnkit.testbench.attention_tb import problem
+from attnkit.testbench import fast, pysim, runner, streams
 
 SETS = ["array_2d.rows=4", "array_2d.cols=4", "workload.head_dim=16", "workload.seq_len=72"]
 PROBLEMS = 24
 
 
 def run():
-    p = blocks.get("attention").load_params(SETS)
+    block = blocks.get("attention")
+    p, bench = block.load_params(SETS), streams.bench_of(block)
     with tempfile.TemporaryDirectory() as tmp:
         runner.run("attention", SETS, vectors=1, seed=1, build_root=tmp)   # build outside the timing
         r = runner.run("attention", SETS, vectors=PROBLEMS, seed=1, build_root=tmp)
         binary, build_s = fast.build("attention", p, tmp)
-        cases, _ = fast.prepare(p, PROBLEMS, seed=1)
+        cases = bench.cases(p, PROBLEMS, seed=1)
 
         def harness(jobs):
-            return fast.simulate(binary, [c.stimulus for c in cases], p.payload_width,
-                                 p.head_dim * p.numerics.out_fmt.width, cycle_limit=10 * predict(p, "event"), seed=1,
-                                 jobs=jobs)
+            return fast.simulate(binary, cases, p.payload_width, p.head_dim * p.numerics.out_fmt.width,
+                                 cycle_limit=10 * predict(p, "event"), jobs=jobs)
 
         t0 = time.perf_counter()
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
@@ -51,22 +48,21 @@ def run():
         process_s = time.perf_counter() - t0
         par = harness(os.cpu_count() or 1)
         jobs = par["jobs"]
-    assert (par["outputs"], par["cycles"], par["stalls"]) == (sim["outputs"], sim["cycles"], sim["stalls"])
+    assert streams.digest(par["traces"]) == streams.digest(sim["traces"]) == r["trace_digest"]
     assert r["mismatches"] == 0 and r["latency_errors"] == 0, r["first_mismatches"]
-    f = fast.score(p, cases, sim, r["predicted_cycles"])
-    assert (f["vectors"], f["mismatches"], f["latency_errors"]) == (PROBLEMS, 0, 0), f["first_mismatches"]
-    veri = r["vectors"] * r["cycles"] / r["sim_wall_s"]
-    fast_cycles = sum(sim["cycles"]) + sum(sim["stalls"])
+    f = streams.score(bench, p, cases, sim["traces"])
+    assert (f["checked"], f["mismatches"], f["missing"], f["latency_errors"]) == (PROBLEMS, 0, 0, 0), f["first_mismatches"]
+    veri = r["cycles_per_s"]
+    fast_cycles = f["simulated_cycles"]
     fast_rate, fast_cpu_rate = fast_cycles / sim["wall_s"], fast_cycles / cpu_s
-    rng = np.random.default_rng(1)
-    a = attention_pysim.run(p, [problem(p, 0, rng)[:4]])
-    assert a["cycles"] == [r["cycles"]]
+    a = pysim.run(bench, p, cases[:1])
+    assert streams.digest(a["traces"]) == streams.digest(sim["traces"][:1])
     ama = a["cycles_per_s"]
     return [
         {"name": "rtl_attention 4x4 d16 N72: cocotb + Verilator", "value": veri, "unit": "cycles/s",
-         "note": f"{r['vectors']} problems x {r['cycles']} cycles in {r['sim_wall_s']} s"},
+         "note": f"{r['vectors']} problems, {r['simulated_cycles']} cycles in {r['sim_wall_s']} s"},
         {"name": "rtl_attention 4x4 d16 N72: C++ harness + Verilator (--fast)", "value": fast_rate, "unit": "cycles/s",
-         "note": f"{fast_cycles} cycles ({sum(sim['stalls'])} stalls) in {sim['wall_s']:.3f} s of cycle loop,"
+         "note": f"{fast_cycles} cycles ({f['output_stalls']} stalls) in {sim['wall_s']:.3f} s of cycle loop,"
                  f" {process_s:.3f} s with the process and files; {fast_rate / veri:.1f}x cocotb,"
                  f" {fast_rate / ama:.0f}x Amaranth; model built in {build_s:.0f} s"},
         {"name": "rtl_attention 4x4 d16 N72: C++ harness, per CPU second", "value": fast_cpu_rate, "unit": "cycles/s",

@@ -2,7 +2,12 @@
 
 Each block names its parameter dataclass (the one every level reads, loaded
 from ``configs/blocks/<name>.yaml`` by :func:`attnkit.params.blocks.load`),
-the Amaranth component built from it, and its cocotb testbench module. The CLI
+the Amaranth component built from it, and its testbench module. A stream block's
+testbench module (one input stream ``i``, one output stream ``o``) also
+defines the testing half of its definition, ``BENCHES[name]``: payload
+layouts, cases, golden outputs and predicted cycles
+(:class:`attnkit.testbench.streams.StreamBench`), which the cocotb test,
+``rtl-test --fast`` and Amaranth's simulator all run; ``hw`` does not import it. The CLI
 commands ``verilog``, ``rtl-test`` and ``synth`` all go through this table,
 so adding a block is one entry in ``BLOCKS`` (or, from another package, an
 ``attnkit.blocks`` entry point: :mod:`attnkit.plugins`).
@@ -27,7 +32,7 @@ class Block:
     name: str
     params: type
     component: Callable            # params -> wiring.Component
-    testbench: str                 # cocotb test module
+    testbench: str                 # cocotb test module (for stream blocks, with BENCHES: attnkit.testbench.streams)
     doc: str
     check: Callable | None = None  # params -> None, raising ValueError for a design the RTL cannot build
     config: str | Path | None = None   # the block file, when not configs/blocks/<name>.yaml (a plugin's own)

@@ -15,22 +15,23 @@ freezes in a stall cycle, so such a problem takes its predicted cycles plus
 its stall cycles; ``cycles_per_problem`` counts cycles less stalls. The
 functional coverage of :mod:`attnkit.testbench.coverage` is sampled on every
 problem and reported as ``coverage`` (per point: bins hit, declared, hits).
+
+The block's definition for every driver is :class:`AttentionBench`
+(:mod:`attnkit.testbench.streams`): the cocotb test below, ``rtl-test
+attention --fast`` and Amaranth's simulator run it.
 """
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import cocotb
-from cocotb.triggers import FallingEdge, RisingEdge
-from cocotb.utils import get_sim_time
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data
 
 from attnkit.params.rtl_attention import RtlAttentionParams
 from attnkit.models.attention import attention
+from attnkit.testbench import streams
 from attnkit.testbench.coverage import AttentionCoverage, summary
-from attnkit.testbench.harness import TbConfig, Watchdog, finish, start
-from attnkit.testbench.scoreboard import Scoreboard
 
 PERIOD_NS = 10
 KINDS = ("plain", "random-mask", "sparse-mask", "corners")
@@ -70,106 +71,91 @@ def problem(p: RtlAttentionParams, k: int, rng: np.random.Generator):
     return q, kk, v, mask, kind
 
 
+def row_layout(p: RtlAttentionParams):
+    """An input beat: a row of d in_fmt values (Q, K or V), or a mask row of J R bits (True = keep)."""
+    return data.UnionLayout({"row": data.ArrayLayout(signed(p.in_width), p.head_dim),
+                             "mask": data.ArrayLayout(unsigned(1), p.tiles_per_block * p.rows)})
+
+
 def beats(p: RtlAttentionParams, q, k, v, mask) -> list[int]:
-    w = p.in_width
-    lo = (1 << w) - 1
-
-    def row(r):
-        return sum((int(x) & lo) << (w * i) for i, x in enumerate(r))
-
-    def mrow(r):
-        return sum(1 << i for i, b in enumerate(r) if b)
-
-    return [row(r) for r in q] + [row(r) for r in k] + [row(r) for r in v] + [mrow(r) for r in mask]
+    """Q, K, V rows, then the mask rows (each padded to the port's J R bits)."""
+    lay, pad = row_layout(p), [0] * (p.tiles_per_block * p.rows - p.seq_len)
+    return ([streams.pack(lay, {"row": r}) for x in (q, k, v) for r in x.tolist()]
+            + [streams.pack(lay, {"mask": [int(b) for b in r] + pad}) for r in mask.tolist()])
 
 
-def unpack(value: int, d: int, w: int) -> list[int]:
-    out = []
-    for i in range(d):
-        x = (value >> (w * i)) & ((1 << w) - 1)
-        out.append(x - (1 << w) if x >> (w - 1) else x)
-    return out
+class AttentionBench(streams.Bench):
+    """Problems of :func:`problem`, one case each; output rows of d out_fmt values; every problem takes the
+    ``rtl-attention`` event prediction plus its output stalls (the engine freezes in a stall)."""
+    CYCLES = "first"
+
+    def component(self, p):
+        from attnkit.hw.attention import AttentionEngine
+        return AttentionEngine(p)
+
+    def in_layout(self, p):
+        return row_layout(p)
+
+    def out_layout(self, p):
+        return data.ArrayLayout(signed(p.numerics.out_fmt.width), p.head_dim)
+
+    def cases(self, p, vectors, seed):
+        rng, ready_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
+        out = []
+        for k in range(vectors):
+            q, kk, v, mask, kind = problem(p, k, rng)
+            want = attention(q, kk, v, p.numerics, mask=mask, causal=p.causal, tile_k=p.rows)
+            out.append(streams.Case(beats(p, q, kk, v, mask), [tuple(r) for r in want.tolist()], kind,
+                                    stalls=streams.stall_draws(p.seq_len, ready_rng, P_STALL) if backpressure(k)
+                                    else None, info=(q, kk, v, mask)))
+        return out
+
+    def predicted_cycles(self, p, case):
+        from attnkit.sim.engines.rtl_attention import cycles as predict
+        return predict(p, "event")
+
+    def watchdog_gap(self, p, cases):
+        # a problem's first row comes at most `predicted` cycles after the previous problem's last
+        return self.predicted_cycles(p, None)
+
+    def summary(self, p, cases, traces):
+        n, d = p.seq_len, p.head_dim
+        kinds = [c.kind for c in cases]
+        return {"checked": len(traces), "elements": len(cases) * n * d, "causal": p.causal, "tiles": p.tiles,
+                "tiles_unmasked": p.blocks * p.tiles_per_block,   # causal: the tiles skipped are the difference
+                "kinds": {kd: kinds.count(kd) for kd in KINDS}}
+
+    def monitor(self, p, dut):
+        return _Monitor(p, dut)
+
+
+class _Monitor:
+    """Coverage of every problem and the array's busy counter (cycles a wave beat issued) per problem."""
+
+    def __init__(self, p, dut):
+        self.p, self.dut, self.cov, self.busy, self.before = p, dut, AttentionCoverage(p), [], 0
+        self.spans = []
+
+    def case_done(self, case, trace):
+        self.cov.problem(*case.info)
+        self.cov.output(sum(trace.held))
+        b = int(self.dut.busy_cycles.value)
+        self.busy.append((b - self.before) % (1 << 32))
+        self.before = b
+        self.spans.append(trace.span - sum(trace.held))
+
+    def result(self):
+        p, busy = self.p, self.busy
+        window = p.slots * p.head_dim
+        return {"array_busy_cycles": busy[0] if busy else 0, "array_window_cycles": window,
+                "steady_util_2d": (busy[0] / window) if busy else 0.0,
+                "util_2d": p.mac_cycles_used() / (p.rows * p.cols * self.spans[0]) if self.spans else 0.0,
+                "coverage": self.cov.report(), "coverage_total": summary(self.cov.report())}
+
+
+BENCHES = {"attention": AttentionBench()}
 
 
 @cocotb.test()
 async def attention_problems(dut):
-    from attnkit.sim.engines.rtl_attention import cycles as predict
-
-    tb = TbConfig.from_env(RtlAttentionParams)
-    p = tb.params
-    n, d, ow = p.seq_len, p.head_dim, p.numerics.out_fmt.width
-    rng = np.random.default_rng(tb.seed)
-    predicted = predict(p, "event")
-    dut._log.info(f"attention {p.rows}x{p.cols}, d={d}, N={n}, causal={p.causal}: {tb.vectors} problems,"
-                  f" seed {tb.seed}, predicted {predicted} cycles each")
-
-    await start(dut, {"i__valid": 0, "i__payload": 0, "o__ready": 1})
-    sb = Scoreboard("out", [], log=dut._log)   # one item per output row
-    # a problem's first row comes at most `predicted` cycles after the previous problem's last
-    watchdog = Watchdog(dut, tb, sb, expected_gap=predicted, period_ns=PERIOD_NS)
-    latency_errors = total_stalls = 0
-    cov, ready_rng = AttentionCoverage(p), np.random.default_rng([tb.seed, 1])
-    cycle_counts, kinds, busy_counts = [], [], []
-    busy_before = 0
-    model_s, t_start = 0.0, time.perf_counter()
-    for k in range(tb.vectors):
-        t0 = time.perf_counter()
-        q, kk, v, mask, kind = problem(p, k, rng)
-        want = attention(q, kk, v, p.numerics, mask=mask, causal=p.causal, tile_k=p.rows)
-        cov.problem(q, kk, v, mask)
-        sb.expect(tuple(row) for row in want.tolist())
-        stream = beats(p, q, kk, v, mask)
-        model_s += time.perf_counter() - t0
-        await FallingEdge(dut.clk)
-        while not dut.i__ready.value:
-            await FallingEdge(dut.clk)
-        dut.i__valid.value = 1
-        t_first = None
-        for b in stream:           # the engine takes one row per cycle while loading
-            dut.i__payload.value = b
-            await RisingEdge(dut.clk)
-            if t_first is None:
-                t_first = get_sim_time("ns")
-        await FallingEdge(dut.clk)
-        dut.i__valid.value = 0
-        rows, t_last, stalls, bp = 0, t_first, 0, backpressure(k)
-        while rows < n:            # the watchdog ends the test if rows stop coming
-            if not dut.o__valid.value:
-                await RisingEdge(dut.o__valid)
-                await FallingEdge(dut.clk)
-                continue
-            if bp and ready_rng.random() < P_STALL:   # the row waits: the engine freezes this cycle
-                dut.o__ready.value = 0
-                stalls += 1
-                await FallingEdge(dut.clk)
-                continue
-            dut.o__ready.value = 1
-            sb.check(tuple(unpack(int(dut.o__payload.value), d, ow)), problem=k, kind=kind, row=rows)
-            rows += 1
-            t_last = get_sim_time("ns") + PERIOD_NS // 2       # taken at the next rising edge
-            await FallingEdge(dut.clk)
-        cyc = int(round((t_last - t_first) / PERIOD_NS)) + 1 - stalls
-        cycle_counts.append(cyc)
-        kinds.append(kind)
-        latency_errors += cyc != predicted
-        total_stalls += stalls
-        cov.output(stalls)
-        busy = int(dut.busy_cycles.value)
-        busy_counts.append((busy - busy_before) % (1 << 32))
-        busy_before = busy
-
-    watchdog.stop()
-    sim_s = time.perf_counter() - t_start - model_s   # wall time in the simulator (and the drive loop)
-    R, C = p.rows, p.cols
-    window = p.slots * d
-    finish(dut, tb, sb, checked=tb.vectors, cycles=cycle_counts[0] if cycle_counts else 0,
-           predicted_cycles=predicted, latency_errors=latency_errors,
-           cycles_per_problem=sorted(set(cycle_counts)), elements=tb.vectors * n * d, causal=p.causal,
-           tiles=p.tiles, tiles_unmasked=p.blocks * p.tiles_per_block,   # causal: the tiles skipped are the difference
-           kinds={kd: kinds.count(kd) for kd in KINDS},
-           array_busy_cycles=busy_counts[0] if busy_counts else 0, array_window_cycles=window,
-           steady_util_2d=(busy_counts[0] / window) if busy_counts else 0.0,
-           util_2d=p.mac_cycles_used() / (R * C * cycle_counts[0]) if cycle_counts else 0.0,
-           sim_wall_s=round(sim_s, 4), model_wall_s=round(model_s, 4), output_stalls=total_stalls,
-           coverage=cov.report(), coverage_total=summary(cov.report()))
-    assert latency_errors == 0, f"cycles {sorted(set(cycle_counts))} but the simulator predicts {predicted}"
+    await streams.run_cocotb(dut, BENCHES["attention"], period_ns=PERIOD_NS)

@@ -7,9 +7,10 @@ random values, small values (logits near 0, so exponents tie across pieces),
 peaked scores (one key per head dominates: partials whose maxima are far
 apart) and corner values (every input at the format's extremes, so logits
 saturate). A problem's input is packed beforehand into the DRAM port's wide
-beats (``rows_per_beat`` K or V rows each) and written one per cycle in a
-loop that does nothing else; output rows are sampled only while they come
-out: while the cores compute, no Python runs. The decode coverage of
+beats (``rows_per_beat`` K or V rows each, :func:`beat_layout`); output rows
+are sampled only while they come out: while the cores compute, no Python
+runs. The problems are the cases of :class:`DecodeBench`, the block's
+definition for every driver (:mod:`attnkit.testbench.streams`). The decode coverage of
 :mod:`attnkit.testbench.coverage` (heads crossed, pieces merged, peer then
 host, GQA or MHA, back-pressure) is sampled on every problem and reported as
 ``coverage``.
@@ -27,18 +28,15 @@ cycles less that delay (``stall_delay``, never more than ``output_stalls``).
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import cocotb
-from cocotb.triggers import FallingEdge, RisingEdge
-from cocotb.utils import get_sim_time
+from amaranth.hdl import signed
+from amaranth.lib import data
 
 from attnkit.params.rtl_decode import RtlDecodeParams
 from attnkit.models.decode import decode_scheduled
+from attnkit.testbench import streams
 from attnkit.testbench.coverage import DecodeCoverage, summary
-from attnkit.testbench.harness import TbConfig, Watchdog, finish, start
-from attnkit.testbench.scoreboard import Scoreboard
 
 PERIOD_NS = 10
 KINDS = ("random", "small", "peaked", "corners")
@@ -87,119 +85,102 @@ def golden(p: RtlDecodeParams, q, k, v) -> np.ndarray:
     return decode_scheduled(q, k, v, p.numerics, p.schedule)
 
 
+def beat_layout(p: RtlDecodeParams):
+    """An input beat: a KV group's G queries, or P K or V rows (D in_fmt values each)."""
+    w, D = signed(p.in_width), p.head_dim
+    return data.UnionLayout({"q": data.ArrayLayout(w, p.group * D), "kv": data.ArrayLayout(w, p.rows_per_beat * D)})
+
+
 def beats(p: RtlDecodeParams, q, k, v) -> list[int]:
-    """Input beats: per (batch, KV head) one with the group's queries; then K rows, then V rows, P per beat."""
-    w, G, D, P = p.in_width, p.group, p.head_dim, p.rows_per_beat
-    lo = (1 << w) - 1
-
-    def pack(rows):
-        flat = np.asarray(rows).reshape(-1)
-        return sum((int(x) & lo) << (w * i) for i, x in enumerate(flat.tolist()))
-
-    q = np.asarray(q).reshape(p.batch, p.kv_heads, G, D)
-    out = [pack(q[b, h]) for b in range(p.batch) for h in range(p.kv_heads)]
+    """Input beats: per (batch, KV head) one with the group's queries; then K rows, then V rows, P per beat
+    (the last beat of each padded with zeros)."""
+    G, D, P = p.group, p.head_dim, p.rows_per_beat
+    lay = beat_layout(p)
+    q = np.asarray(q).reshape(p.batch, p.kv_heads, G * D)
+    out = [streams.pack(lay, {"q": q[b, h].tolist()}) for b in range(p.batch) for h in range(p.kv_heads)]
     for x in (k, v):
-        rows = np.asarray(x).reshape(-1, D)
-        out += [pack(rows[i:i + P]) for i in range(0, len(rows), P)]
+        flat = np.asarray(x).reshape(-1).tolist()
+        for i in range(0, len(flat), P * D):
+            chunk = flat[i:i + P * D]
+            out.append(streams.pack(lay, {"kv": chunk + [0] * (P * D - len(chunk))}))
     return out
-
-
-def unpack(value: int, d: int, w: int) -> tuple:
-    out = []
-    for i in range(d):
-        x = (value >> (w * i)) & ((1 << w) - 1)
-        out.append(x - (1 << w) if x >> (w - 1) else x)
-    return tuple(out)
 
 
 def expected_rows(p: RtlDecodeParams, want) -> list[tuple]:
     return [tuple(int(x) for x in want[b, h]) for b in range(p.batch) for h in range(p.heads)]
 
 
+class DecodeBench(streams.Bench):
+    """Problems of :func:`problem`, one case each; output rows of D out_fmt values. A problem takes the
+    ``rtl-decode`` prediction; its output stalls delay it by :func:`stalled_cycles` less that (the host
+    waits, the cores go on), from the stalls of each KV group's rows."""
+    CYCLES = "first"
+
+    def component(self, p):
+        from attnkit.hw.decode import DecodeEngine
+        return DecodeEngine(p)
+
+    def in_layout(self, p):
+        return beat_layout(p)
+
+    def out_layout(self, p):
+        return data.ArrayLayout(signed(p.numerics.out_fmt.width), p.head_dim)
+
+    def cases(self, p, vectors, seed):
+        predicted = self.predicted_cycles(p, None)
+        if stalled_cycles(p, [0] * p.kv_groups) != predicted:   # the stall model must be the simulator's without stalls
+            raise AssertionError(f"decode_tb.stalled_cycles gives {stalled_cycles(p, [0] * p.kv_groups)} without"
+                                 f" stalls, rtl-decode {predicted}")
+        rng, ready_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
+        out = []
+        for k in range(vectors):
+            q, kk, v, kind = problem(p, k, rng)
+            out.append(streams.Case(beats(p, q, kk, v), expected_rows(p, golden(p, q, kk, v)), kind,
+                                    stalls=streams.stall_draws(p.batch * p.heads, ready_rng, P_STALL)
+                                    if backpressure(k) else None))
+        return out
+
+    def predicted_cycles(self, p, case):
+        from attnkit.sim.engines.rtl_decode import cycles as predict
+        return predict(p, "event")
+
+    def stall_delay(self, p, case, trace):
+        stalls = [0] * p.kv_groups   # per KV group: the host emits its G rows
+        for j, h in enumerate(trace.held):
+            stalls[j // p.group] += h
+        return stalled_cycles(p, stalls) - self.predicted_cycles(p, case)
+
+    def watchdog_gap(self, p, cases):
+        # a problem's first row comes at most `predicted` cycles after the previous problem's last
+        return self.predicted_cycles(p, None)
+
+    def summary(self, p, cases, traces):
+        kinds = [c.kind for c in cases]
+        delay = [self.stall_delay(p, c, t) for c, t in zip(cases, traces) if len(t.held) == len(c.want)]
+        return {"checked": len(traces), "elements": len(cases) * p.batch * p.heads * p.head_dim,
+                "kinds": {kd: kinds.count(kd) for kd in KINDS}, "units": p.units,
+                "tiles_per_unit": p.schedule.tiles_per_cta(), "pieces_per_group": [len(x) for x in p.pieces()],
+                "stall_delay": sum(delay), "stalled_problems": sum(sum(t.held) > 0 for t in traces)}
+
+    def monitor(self, p, dut):
+        return _Monitor(p)
+
+
+class _Monitor:
+    def __init__(self, p):
+        self.cov = DecodeCoverage(p)
+
+    def case_done(self, case, trace):
+        self.cov.problem()
+        self.cov.output(sum(trace.held))
+
+    def result(self):
+        return {"coverage": self.cov.report(), "coverage_total": summary(self.cov.report())}
+
+
+BENCHES = {"decode": DecodeBench()}
+
+
 @cocotb.test()
 async def decode_problems(dut):
-    from attnkit.sim.engines.rtl_decode import cycles as predict
-
-    tb = TbConfig.from_env(RtlDecodeParams)
-    p = tb.params
-    d, ow = p.head_dim, p.numerics.out_fmt.width
-    rows_out = p.batch * p.heads
-    rng = np.random.default_rng(tb.seed)
-    predicted = predict(p, "event")
-    dut._log.info(f"decode {p.units} cores, batch {p.batch}, heads {p.heads}/{p.kv_heads}, d={d}, context"
-                  f" {p.context}, block_n {p.block_n}, tiles per core {p.schedule.tiles_per_cta()}: {tb.vectors}"
-                  f" problems, seed {tb.seed}, predicted {predicted} cycles each")
-
-    if stalled_cycles(p, [0] * p.kv_groups) != predicted:     # the stall model must be the simulator's without stalls
-        raise AssertionError(f"decode_tb.stalled_cycles gives {stalled_cycles(p, [0] * p.kv_groups)} without stalls,"
-                             f" rtl-decode {predicted}")
-
-    await start(dut, {"i__valid": 0, "i__payload": 0, "o__ready": 1})
-    sb = Scoreboard("out", [], log=dut._log)
-    # a problem's first row comes at most `predicted` cycles after the previous problem's last; a DUT that
-    # stops producing (or never takes input) fails there in one line
-    watchdog = Watchdog(dut, tb, sb, expected_gap=predicted, period_ns=PERIOD_NS)
-    latency_errors = total_stalls = total_delay = stalled_problems = 0
-    cycle_counts, kinds = [], []
-    cov, ready_rng = DecodeCoverage(p), np.random.default_rng([tb.seed, 1])
-    G = p.group
-    model_s, t_start = 0.0, time.perf_counter()
-    valid, payload, o_valid, o_payload = dut.i__valid, dut.i__payload, dut.o__valid, dut.o__payload
-    ready = dut.o__ready
-    for k in range(tb.vectors):
-        t0 = time.perf_counter()
-        q, kk, v, kind = problem(p, k, rng)
-        sb.expect(expected_rows(p, golden(p, q, kk, v)))
-        cov.problem()
-        stream = beats(p, q, kk, v)
-        model_s += time.perf_counter() - t0
-        await FallingEdge(dut.clk)
-        while not dut.i__ready.value:
-            await FallingEdge(dut.clk)
-        valid.value = 1
-        t_first = get_sim_time("ns") + PERIOD_NS // 2        # taken at the next rising edge
-        for b in stream:             # the engine takes one beat per cycle while loading
-            payload.value = b
-            await FallingEdge(dut.clk)
-        valid.value = 0
-        rows, t_last, bp = 0, t_first, backpressure(k)
-        stalls = [0] * p.kv_groups   # per KV group: the host emits its G rows
-        while rows < rows_out:       # the watchdog ends the test if rows stop coming
-            if not o_valid.value:
-                await RisingEdge(o_valid)
-                await FallingEdge(dut.clk)
-                continue
-            if bp and ready_rng.random() < P_STALL:   # the row waits: the host holds it this cycle
-                ready.value = 0
-                stalls[rows // G] += 1
-                await FallingEdge(dut.clk)
-                continue
-            ready.value = 1
-            sb.check(unpack(int(o_payload.value), d, ow), problem=k, kind=kind, row=rows)
-            rows += 1
-            t_last = get_sim_time("ns") + PERIOD_NS // 2
-            await FallingEdge(dut.clk)
-        cyc = int(round((t_last - t_first) / PERIOD_NS)) + 1
-        delay = stalled_cycles(p, stalls) - predicted
-        cycle_counts.append(cyc - delay)
-        kinds.append(kind)
-        latency_errors += cyc != predicted + delay
-        total_stalls += sum(stalls)
-        total_delay += delay
-        stalled_problems += sum(stalls) > 0
-        cov.output(sum(stalls))
-
-    watchdog.stop()
-    wall = time.perf_counter() - t_start
-    sim_s = wall - model_s
-    finish(dut, tb, sb, checked=tb.vectors, cycles=cycle_counts[0] if cycle_counts else 0,
-           predicted_cycles=predicted, latency_errors=latency_errors,
-           cycles_per_problem=sorted(set(cycle_counts)), elements=tb.vectors * rows_out * d,
-           kinds={kd: kinds.count(kd) for kd in KINDS}, units=p.units, tiles_per_unit=p.schedule.tiles_per_cta(),
-           pieces_per_group=[len(x) for x in p.pieces()],
-           sim_wall_s=round(sim_s, 4), model_wall_s=round(model_s, 4),
-           cycles_per_s=round((sum(cycle_counts) + total_delay) / sim_s, 1) if sim_s > 0 else 0.0,
-           output_stalls=total_stalls, stall_delay=total_delay, stalled_problems=stalled_problems,
-           coverage=cov.report(), coverage_total=summary(cov.report()))
-    assert latency_errors == 0, (f"cycles less stall delay {sorted(set(cycle_counts))} but the simulator predicts"
-                                 f" {predicted}")
+    await streams.run_cocotb(dut, BENCHES["decode"], period_ns=PERIOD_NS)

@@ -1,15 +1,15 @@
-"""The attention engine under Verilator with the clock and the stimulus in C++: no Python per cycle.
+"""Stream blocks under Verilator with the clock and the stimulus in C++: no Python per cycle.
 
-``run(sets, vectors, seed)`` checks the same problems as
-:mod:`attnkit.testbench.attention_tb` (its :func:`problem`, :func:`beats`,
-back-pressure rounds and the golden :func:`attnkit.models.attention.attention`),
-bit for bit through :class:`attnkit.testbench.scoreboard.Scoreboard`, and each
-problem's cycles against the ``rtl-attention`` cycle prediction. It returns
-the record ``attnkit rtl-test attention --fast`` prints (vectors, mismatches,
-latency_errors, cycles, predicted_cycles, sim_wall_s, build_s, ...). Unlike
-the cocotb testbench it samples no functional coverage and reads no
-``busy_cycles`` counter, and its back-pressure draws come from the harness's
-own generator (the same problems stall, at other cycles).
+``run(block, sets, vectors, seed)`` checks the cases of the block's
+:class:`~attnkit.testbench.streams.StreamBench` (the same cases, flow
+schedules, golden outputs and cycle predictions as its cocotb testbench) bit
+for bit through :class:`attnkit.testbench.scoreboard.Scoreboard` and cycle
+for cycle (:func:`attnkit.testbench.streams.score`), and returns the record
+``attnkit rtl-test BLOCK --fast`` prints (vectors, mismatches,
+latency_errors, cycles, predicted_cycles, sim_wall_s, build_s, ...). The
+harness runs the same source and sink as the cocotb test, so the traces are
+the same (``trace_digest``); it samples no functional coverage and reads no
+``busy_cycles`` counter (those stay in the cocotb testbenches).
 
 The pieces, for other uses:
 
@@ -18,14 +18,11 @@ The pieces, for other uses:
   ``o`` of any payload width) into ``build/rtl/<block>-fast-<hash>/obj/harness``,
   keyed by the Verilog and the tool arguments; a second build of the same
   design only recompiles the harness if it changed.
-- :func:`simulate` writes the problems' input beats to a file per harness
-  process (``jobs`` of them, each a contiguous share of the problems), runs
-  the binaries at once (reset, every beat handshaken on ``i``, ``o.ready``
-  dropped at random where asked, a per-problem cycle limit) and returns per
-  problem the output beats, cycles (less stalls) and stalls, and the wall
-  time of the C++ cycle loops alone.
-- :func:`prepare` and :func:`score` are the attention testbench's stimulus
-  and check, split so a test can tamper with an expectation in between.
+- :func:`simulate` writes the cases (input beats, expected output count,
+  flow schedule) to a file per harness process (``jobs`` of them, each a
+  contiguous share of the cases), runs the binaries at once and returns per
+  case the :class:`~attnkit.testbench.streams.Trace`, and the wall time of
+  the C++ cycle loops alone.
 """
 
 from __future__ import annotations
@@ -37,7 +34,6 @@ import shlex
 import struct
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -45,12 +41,11 @@ import numpy as np
 
 from attnkit.errors import AttnkitError
 from attnkit.hw import blocks
-from attnkit.testbench import runner, toolchain
+from attnkit.testbench import runner, streams, toolchain
 
 HARNESS = Path(__file__).with_name("stream_harness.cpp")
 # Verilator's own arguments as the cocotb runner builds with; the class is always Vdut for the harness.
 FAST_ARGS = runner.VERILATOR_ARGS + ["--prefix", "Vdut"]
-STALL_ONE = 1 << 16            # the harness's unit of P(o.ready low)
 VERILATED, MADE_WITH = "verilated.ok", "make_flags.txt"   # stamps in the object directory
 # gcc -O3 on the model of a large design takes longer than the simulation it saves for a few problems,
 # so such models compile at -O1. Measured at 16x16, d 64, N 1024 (6 MB of Verilog) on a loaded 2-core
@@ -126,44 +121,36 @@ def clock_header(obj: Path) -> str:
     return f"#define CLK_PREV {prev[0]}\n" + ("#define EDGE_EVAL 1\n" if phases else "")
 
 
-@dataclass
-class Stimulus:
-    """One problem for the harness: input beats (ints), how many output beats, P(o.ready low)."""
-    beats: list[int]
-    out_beats: int
-    p_stall: float = 0.0
-
-
-def simulate(binary: Path, stimuli: list[Stimulus], in_bits: int, out_bits: int, cycle_limit: int,
-             seed: int = 1, work_dir: str | Path | None = None, settle_every_cycle: bool = False,
-             jobs: int = 1) -> dict:
-    """Run ``binary`` on ``stimuli``; returns outputs (per problem, a list of ints), cycles, stalls,
-    status ("ok" or "watchdog"), wall_s (the C++ cycle loop only; with ``jobs`` > 1, the longest of
-    the processes') and jobs (the processes run: no more than problems). ``jobs`` harness processes
-    each take a contiguous share of the problems at once;
-    a problem's back-pressure draws depend on its index and ``seed`` only, so the results are the same
-    for any ``jobs``. ``settle_every_cycle`` runs the harness's reference clocking (an evaluation with
-    the clock low in every cycle)."""
+def simulate(binary: Path, cases: list, in_bits: int, out_bits: int, cycle_limit: int,
+             work_dir: str | Path | None = None, settle_every_cycle: bool = False, jobs: int = 1) -> dict:
+    """Run ``binary`` on ``cases`` (:class:`attnkit.testbench.streams.Case`: beats, expected count, flow);
+    returns traces (per case run, a :class:`~attnkit.testbench.streams.Trace`), status ("ok" or "watchdog"),
+    message, wall_s (the C++ cycle loop only; with ``jobs`` > 1, the longest of the processes') and jobs
+    (the processes run: no more than cases). ``jobs`` harness processes each take a contiguous share of
+    the cases at once; the flow is in the cases, so the results are the same for any ``jobs``.
+    ``cycle_limit``: the cycles a case may go without an expected output (the watchdog).
+    ``settle_every_cycle`` runs the harness's reference clocking (an evaluation with the clock low in every
+    cycle)."""
     if jobs < 1:
         raise AttnkitError(f"--jobs {jobs}: expected at least 1")
     iw, ow = _words(in_bits), _words(out_bits)
+    idle = streams.idle_beats(in_bits)
     work = Path(work_dir or binary.parent)
     work.mkdir(parents=True, exist_ok=True)
-    jobs = min(jobs, max(1, len(stimuli)))
-    bounds = [len(stimuli) * j // jobs for j in range(jobs + 1)]
+    jobs = min(jobs, max(1, len(cases)))
+    bounds = [len(cases) * j // jobs for j in range(jobs + 1)]
     tag = f"{os.getpid()}-{time.monotonic_ns()}"
     files, procs = [], []
     try:
         for j in range(jobs):
             inp, outp, err = (work / f"{kind}-{tag}-{j}.bin" for kind in ("in", "out", "err"))
             files += [inp, outp, err]
-            _write_input(inp, stimuli[bounds[j]:bounds[j + 1]], iw, ow, seed, cycle_limit, first=bounds[j])
+            _write_input(inp, cases[bounds[j]:bounds[j + 1]], iw, ow, idle, cycle_limit, first=bounds[j])
             with open(err, "w") as err_file:
                 procs.append(subprocess.Popen([str(binary), str(inp), str(outp)]
                                               + (["--settle-every-cycle"] if settle_every_cycle else []),
                                               stdout=subprocess.DEVNULL, stderr=err_file))
-        result = {"outputs": [], "cycles": [], "stalls": [], "wall_s": 0.0, "status": "ok", "message": "",
-                  "jobs": jobs}
+        result = {"traces": [], "wall_s": 0.0, "status": "ok", "message": "", "jobs": jobs}
         for j, proc in enumerate(procs):
             if result["status"] != "ok":
                 proc.kill()         # results after the first failing share would not be a prefix
@@ -171,8 +158,7 @@ def simulate(binary: Path, stimuli: list[Stimulus], in_bits: int, out_bits: int,
                 continue
             proc.wait()
             chunk = _read_output(files[3 * j + 1], ow, proc.returncode, files[3 * j + 2].read_text().strip())
-            for key in ("outputs", "cycles", "stalls"):
-                result[key] += chunk[key]
+            result["traces"] += chunk["traces"]
             result["wall_s"] = max(result["wall_s"], chunk["wall_s"])
             result["status"], result["message"] = chunk["status"], chunk["message"]
         return result
@@ -184,112 +170,80 @@ def simulate(binary: Path, stimuli: list[Stimulus], in_bits: int, out_bits: int,
             f.unlink(missing_ok=True)
 
 
-def _write_input(path: Path, stimuli: list[Stimulus], iw: int, ow: int, seed: int, cycle_limit: int, first: int):
+def _write_input(path: Path, cases: list, iw: int, ow: int, idle: list[int], cycle_limit: int, first: int):
+    def words(values, n):
+        return b"".join(int(v).to_bytes(4 * n, "little") for v in values)
+
     with open(path, "wb") as f:
-        f.write(b"ATSI" + struct.pack("<III", iw, ow, len(stimuli)) + struct.pack("<QQI", seed, cycle_limit, first))
-        for s in stimuli:
-            f.write(struct.pack("<III", len(s.beats), s.out_beats, min(STALL_ONE - 1, round(s.p_stall * STALL_ONE))))
-            f.write(b"".join(int(b).to_bytes(4 * iw, "little") for b in s.beats))
+        f.write(b"ATS2" + struct.pack("<III", iw, ow, len(cases)) + struct.pack("<QI", cycle_limit, first))
+        for c in cases:
+            gaps, ready, stalls = c.gaps or [], c.ready or [], c.stalls or []
+            f.write(struct.pack("<6I", len(c.beats), len(c.want), len(gaps), len(ready), len(stalls), len(idle)))
+            f.write(words(c.beats, iw))
+            f.write(np.asarray(gaps, "<u4").tobytes() + np.asarray(ready, "u1").tobytes()
+                    + np.asarray(stalls, "u1").tobytes())
+            f.write(words(idle, iw))
 
 
 def _read_output(path: Path, ow: int, returncode: int, stderr: str) -> dict:
     if returncode or not path.exists():
         raise AttnkitError(f"the stream harness failed ({returncode}): {stderr}")
     data = path.read_bytes()
-    if data[:4] != b"ATSO":
+    if data[:4] != b"ATO2":
         raise AttnkitError(f"the stream harness wrote no result: {stderr}")
     done, status = struct.unpack_from("<II", data, 4)
     (wall,) = struct.unpack_from("<d", data, 12)
-    pos, outputs, cycles, stalls = 20, [], [], []
+    pos, traces = 20, []
     for _ in range(done):
-        c, st, n = struct.unpack_from("<QQI", data, pos)
+        cycles, sent, got, extra = struct.unpack_from("<QIII", data, pos)
         pos += 20
         row = 4 * ow
-        outputs.append([int.from_bytes(data[pos + j * row: pos + (j + 1) * row], "little") for j in range(n)])
-        pos += n * row
-        cycles.append(c)
-        stalls.append(st)
-    return {"outputs": outputs, "cycles": cycles, "stalls": stalls, "wall_s": wall,
+        outputs = [int.from_bytes(data[pos + j * row: pos + (j + 1) * row], "little") for j in range(got)]
+        pos += got * row
+        acc = np.frombuffer(data, "<u8", sent, pos).tolist()
+        pos += 8 * sent
+        taken = np.frombuffer(data, "<u8", got, pos).tolist()
+        pos += 8 * got
+        held = np.frombuffer(data, "<u8", got, pos).tolist()
+        pos += 8 * got
+        traces.append(streams.Trace(outputs, acc, taken, held, cycles, extra))
+    return {"traces": traces, "wall_s": wall,
             "status": {0: "ok", 1: "watchdog"}.get(status, f"status {status}"), "message": stderr}
 
 
-@dataclass
-class Case:
-    """One attention problem: its kind, the golden output rows and the harness stimulus."""
-    kind: str
-    want: list[tuple]
-    stimulus: Stimulus
-
-
-def prepare(p, vectors: int, seed: int) -> tuple[list[Case], float]:
-    """The problems attention_tb checks for this seed (same generator, kinds and back-pressure rounds)
-    with their golden outputs; returns (cases, seconds in the golden model)."""
-    from attnkit.models.attention import attention
-    from attnkit.testbench.attention_tb import P_STALL, backpressure, beats, problem
-
-    rng = np.random.default_rng(seed)
-    cases, t0 = [], time.perf_counter()
-    for k in range(vectors):
-        q, kk, v, mask, kind = problem(p, k, rng)
-        want = attention(q, kk, v, p.numerics, mask=mask, causal=p.causal, tile_k=p.rows)
-        cases.append(Case(kind, [tuple(r) for r in want.tolist()],
-                          Stimulus(beats(p, q, kk, v, mask), p.seq_len, P_STALL if backpressure(k) else 0.0)))
-    return cases, time.perf_counter() - t0
-
-
-def score(p, cases: list[Case], sim: dict, predicted: int) -> dict:
-    """Every output row against the golden one, and every problem's cycles against ``predicted``."""
-    from attnkit.testbench.attention_tb import unpack
-    from attnkit.testbench.scoreboard import Scoreboard
-
-    d, ow = p.head_dim, p.numerics.out_fmt.width
-    sb = Scoreboard("out", [])
-    for k, case in enumerate(cases):
-        sb.expect(case.want)
-        if k >= len(sim["outputs"]):
-            continue
-        for r, value in enumerate(sim["outputs"][k]):
-            sb.check(tuple(unpack(value, d, ow)), problem=k, kind=case.kind, row=r)
-        if len(sim["outputs"][k]) < len(case.want):
-            sb.drop_pending(problem=k)
-    r = sb.result()
-    cyc = sim["cycles"]
-    return {"vectors": len(cyc), "mismatches": r["mismatches"] + r["missing"],
-            "latency_errors": sum(c != predicted for c in cyc) + (len(cases) - len(cyc)),
-            "cycles": cyc[0] if cyc else 0, "predicted_cycles": predicted,
-            "cycles_per_problem": sorted(set(cyc)), "output_stalls": sum(sim["stalls"]),
-            "first_mismatches": r["first_mismatches"]}
-
-
-def run(sets: Iterable[str] = (), vectors: int = 100, seed: int = 1, build_root: str | Path = "build/rtl",
-        log: Callable[[str], None] = lambda msg: None, jobs: int | None = None) -> dict:
-    """Build, simulate and check ``vectors`` attention problems in ``jobs`` harness processes (default:
-    one per core); the ``rtl-test --fast`` record (``cycles_per_s`` counts all processes' cycles over
-    the run's wall time)."""
-    from attnkit.sim.engines.rtl_attention import cycles as predict
-
+def run(block_name: str, sets: Iterable[str] = (), vectors: int = 100, seed: int = 1,
+        build_root: str | Path = "build/rtl", log: Callable[[str], None] = lambda msg: None,
+        jobs: int | None = None) -> dict:
+    """Build ``block_name`` with the harness, run its bench's cases for ``vectors`` and ``seed`` in ``jobs``
+    harness processes (default: one per core) and score them; the ``rtl-test --fast`` record
+    (``cycles_per_s`` counts all processes' cycles over the longest cycle loop)."""
     sets = list(sets)
     if vectors < 1:
         raise AttnkitError(f"--vectors {vectors}: expected at least 1")
     jobs = jobs if jobs is not None else os.cpu_count() or 1
     if jobs < 1:
         raise AttnkitError(f"--jobs {jobs}: expected at least 1")
-    p = blocks.get("attention").load_params(sets)
-    log(f"rtl-test attention --fast: {p.rows}x{p.cols}, d={p.head_dim}, N={p.seq_len}, {vectors} vectors, seed {seed}")
-    binary, build_s = build("attention", p, build_root, log=log)
-    log(f"built in {build_s:.1f} s; golden model for {vectors} problems")
-    cases, model_s = prepare(p, vectors, seed)
-    predicted = predict(p, "event")
-    # a problem takes its predicted cycles plus its stalls (each output row waits a geometric number)
-    limit = 2 * predicted + 1000 + 20 * p.seq_len
+    block = blocks.get(block_name)
+    bench = streams.bench_of(block)
+    p = block.load_params(sets)
+    streams.check_widths(bench, p, streams.inspected(block.component(p)))
+    log(f"rtl-test {block.name} --fast: {vectors} vectors, seed {seed}")
+    binary, build_s = build(block.name, p, build_root, log=log)
     t0 = time.perf_counter()
-    sim = simulate(binary, [c.stimulus for c in cases], p.payload_width, p.head_dim * p.numerics.out_fmt.width,
-                   limit, seed=seed, jobs=jobs)
+    cases = bench.cases(p, vectors, seed)
+    model_s = time.perf_counter() - t0
+    log(f"built in {build_s:.1f} s; {len(cases)} cases from the golden model in {model_s:.1f} s")
+    limit = streams.watchdog_limit(bench.watchdog_gap(p, cases))
+    t0 = time.perf_counter()
+    sim = simulate(binary, cases, streams.width(bench.in_layout(p)), streams.width(bench.out_layout(p)), limit,
+                   jobs=jobs)
     run_s = time.perf_counter() - t0
-    result = {"block": "attention", "simulator": "verilator-fast", **score(p, cases, sim, predicted), "seed": seed,
-              "sets": sets, "jobs": sim["jobs"], "sim_wall_s": round(sim["wall_s"], 4), "model_wall_s": round(model_s, 4),
-              "cycles_per_s": round((sum(sim["cycles"]) + sum(sim["stalls"])) / sim["wall_s"]) if sim["wall_s"] > 0 else 0,
+    r = streams.score(bench, p, cases, sim["traces"])
+    result = {"block": block.name, "simulator": "verilator-fast", "vectors": r.pop("checked"),
+              "mismatches": r.pop("mismatches") + r.pop("missing"), **r, "seed": seed, "sets": sets,
+              "jobs": sim["jobs"], "sim_wall_s": round(sim["wall_s"], 4), "model_wall_s": round(model_s, 4),
+              "cycles_per_s": round(r["simulated_cycles"] / sim["wall_s"]) if sim["wall_s"] > 0 else 0,
               "build_s": round(build_s, 3), "run_s": round(run_s, 3), "log": str(binary.parent.parent / "build.log")}
     if sim["status"] != "ok":
-        result["watchdog"] = f"attention --fast: {sim['message']} (seed {seed})"
+        result["watchdog"] = f"{block.name} --fast: {sim['message']} (seed {seed})"
     return result

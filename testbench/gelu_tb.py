@@ -9,21 +9,25 @@ are random: half over the whole format, half over ``|x| < 8``.
 Two phases: the first half of the beats streams back to back with the
 output always taken, and its cycle count is checked against ``beats +
 LATENCY``; the second half has random input gaps and output stalls
-(values checked, not cycles).
+(values checked, not cycles). Every lane of every beat is checked, the
+zeros padding the last beat too. They are the two cases of
+:class:`GeluBench`, the block's definition for every driver
+(:mod:`attnkit.testbench.streams`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import cocotb
-from cocotb.triggers import FallingEdge, RisingEdge, Timer
+from amaranth.hdl import signed
+from amaranth.lib import data
 
 from attnkit.hw.gelu import Gelu
-from attnkit.params.edgemoe import RtlGeluParams
 from attnkit.params.numerics import GeluParams
 from attnkit.models.gelu import gelu
-from attnkit.testbench.harness import TbConfig, Watchdog, finish, start
-from attnkit.testbench.scoreboard import Scoreboard
+from attnkit.testbench import streams
+
+P_FLOW = 0.3     # the random-flow case: the chance of an idle input cycle, and of o.ready low
 
 
 def corners(p: GeluParams) -> np.ndarray:
@@ -48,73 +52,50 @@ def stimulus(p: GeluParams, n: int, rng: np.random.Generator) -> np.ndarray:
     return x
 
 
-def pack(lanes: np.ndarray, w: int) -> int:
-    mask = (1 << w) - 1
-    return sum((int(v) & mask) << (w * k) for k, v in enumerate(lanes))
+class GeluBench(streams.Bench):
+    """Beats of ``lanes`` activations in and out; two cases: back to back (cycles ``beats + LATENCY``), then
+    random input gaps and output stalls (each cycle idle or stalled with ``P_FLOW``; values only)."""
+
+    def component(self, p):
+        return Gelu(p)
+
+    def in_layout(self, p):
+        return data.ArrayLayout(signed(p.numerics.act_fmt.width), p.lanes)
+
+    out_layout = in_layout
+
+    def cases(self, p, vectors, seed):
+        g, L = p.numerics, p.lanes
+        rng = np.random.default_rng(seed)
+        x = stimulus(g, vectors, rng)
+        nb = -(-x.size // L)
+        x = np.concatenate([x, np.zeros(nb * L - x.size, np.int64)]).reshape(nb, L)   # the last beat padded with zeros
+        want = [tuple(r) for r in gelu(x, g).tolist()]
+        lay = self.in_layout(p)
+        beats = [streams.pack(lay, r) for r in x.tolist()]
+        half = (nb + 1) // 2
+        steady = streams.Case(beats[:half], want[:half], "back-to-back", info=vectors)
+        m = nb - half
+        gaps = streams.gap_schedule(m, rng, P_FLOW)
+        ready = streams.ready_bernoulli(2 * (m + sum(gaps)) + 8 + Gelu.LATENCY, rng, P_FLOW)
+        return [steady] + ([streams.Case(beats[half:], want[half:], "random-flow", gaps=gaps, ready=ready)] if m else [])
+
+    def predicted_cycles(self, p, case):
+        return len(case.beats) + Gelu.LATENCY if case.kind == "back-to-back" else None
+
+    def watchdog_gap(self, p, cases):
+        # a beat leaves LATENCY cycles after it enters; the random flow stretches that by its gaps and stalls
+        return Gelu.LATENCY + max(streams.flow_gap(c) for c in cases)
+
+    def summary(self, p, cases, traces):
+        vectors = cases[0].info
+        return {"checked": min(vectors, p.lanes * sum(len(t.outputs) for t in traces)),
+                "beats": sum(len(c.beats) for c in cases), "lanes": p.lanes}
 
 
-def unpack(value: int, lanes: int, w: int) -> tuple:
-    out = []
-    for k in range(lanes):
-        v = (value >> (w * k)) & ((1 << w) - 1)
-        out.append(v - (1 << w) if v >> (w - 1) else v)
-    return tuple(out)
-
-
-async def _run(dut, beats, rng, sb, L, W, vectors, first_beat, random_flow):
-    """Stream ``beats``; each output lane is checked (beyond ``vectors`` the pad is not). Returns the
-    cycle each beat went in and the cycle each result came out (relative to this phase's start)."""
-    ins, outs = [], []
-    k, j, cycle = 0, first_beat, 0
-    n = len(beats)
-    while k < n or len(outs) < n:   # a DUT that stops producing: the watchdog ends the test
-        await FallingEdge(dut.clk)
-        offer = k < n and (not random_flow or rng.random() < 0.7)
-        ready = 1 if not random_flow else int(rng.random() < 0.7)
-        dut.i__valid.value = int(offer)
-        dut.i__payload.value = beats[k] if offer else int(rng.integers(0, 1 << 62))
-        dut.o__ready.value = ready
-        await Timer(1, "ns")   # the comb ready settles
-        if dut.o__valid.value and ready:
-            got = unpack(int(dut.o__payload.value), L, W)
-            for lane, v in enumerate(got):
-                if j * L + lane < vectors:
-                    sb.check(v, beat=j, lane=lane, cycle=cycle)
-            j += 1
-            outs.append(cycle)
-        if offer and dut.i__ready.value:
-            ins.append(cycle)
-            k += 1
-        await RisingEdge(dut.clk)
-        cycle += 1
-    return ins, outs
+BENCHES = {"gelu": GeluBench()}
 
 
 @cocotb.test()
 async def gelu_vectors(dut):
-    tb = TbConfig.from_env(RtlGeluParams)
-    p, g = tb.params, tb.params.numerics
-    L, W = p.lanes, g.act_fmt.width
-    rng = np.random.default_rng(tb.seed)
-    x = stimulus(g, tb.vectors, rng)
-    nb = -(-x.size // L)
-    x = np.concatenate([x, np.zeros(nb * L - x.size, np.int64)]).reshape(nb, L)   # the last beat padded with zeros
-    want = gelu(x, g)
-    sb = Scoreboard("gelu", [int(v) for v in want.reshape(-1)[:tb.vectors]], log=dut._log)
-    beats = [pack(row, W) for row in x]
-    dut._log.info(f"gelu x{L}: {tb.vectors} activations in {nb} beats, seed {tb.seed}")
-
-    await start(dut, {"i__valid": 0, "i__payload": 0, "o__ready": 1})
-    # a beat leaves LATENCY cycles after it enters; the random-flow half only stretches that a little
-    watchdog = Watchdog(dut, tb, sb, expected_gap=Gelu.LATENCY)
-    half = (nb + 1) // 2
-    ins, outs = await _run(dut, beats[:half], rng, sb, L, W, tb.vectors, 0, random_flow=False)
-    cycles = (outs[-1] - ins[0] + 1) if ins and len(outs) == half else 0
-    predicted = half + Gelu.LATENCY
-    await _run(dut, beats[half:], rng, sb, L, W, tb.vectors, half, random_flow=True)
-    watchdog.stop()
-    sb.drop_pending()
-    latency_errors = int(cycles != predicted)
-    finish(dut, tb, sb, cycles=cycles, predicted_cycles=predicted, latency_errors=latency_errors,
-           beats=nb, lanes=L)
-    assert latency_errors == 0, f"{half} back-to-back beats took {cycles} cycles, expected {predicted}"
+    await streams.run_cocotb(dut, BENCHES["gelu"])

@@ -67,8 +67,9 @@ class Watchdog:
     """
 
     def __init__(self, dut, tb: TbConfig, scoreboard, expected_gap: int, margin: int = 1000,
-                 period_ns: int = 10, step: int = 256):
+                 period_ns: int = 10, step: int = 256, extra=None):
         self.dut, self.tb, self.sb = dut, tb, scoreboard
+        self.extra = extra   # () -> further result fields at the time it fires (the timing checks so far)
         self.limit = 2 * int(expected_gap) + margin
         self.period_ns, self.step = period_ns, max(1, min(step, self.limit // 4 or 1))
         self.fired: str | None = None
@@ -93,7 +94,8 @@ class Watchdog:
                       f"waiting for {self.sb.name}[{self.sb.checked}]")
         self.dut._log.error(self.fired)
         self.sb.drop_pending(watchdog=True)
-        self.tb.write_result(**self.sb.result(), cycles=0, predicted_cycles=0, watchdog=self.fired)
+        fields = {"cycles": 0, "predicted_cycles": 0, **(self.extra() if self.extra else {})}
+        self.tb.write_result(**self.sb.result(), **fields, watchdog=self.fired)
         raise AssertionError(self.fired)
 
 

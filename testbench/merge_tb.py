@@ -5,26 +5,24 @@ partials fully masked, the largest and smallest ``O`` and ``l`` with the
 exponents ``spread`` apart, saturating sums, shifts that round every bit
 away), then partials the golden model computes from random decode pieces
 (``attnkit.models.merge.partial``), then uniformly random fields. The
-stimulus is packed beforehand and streamed one pair per cycle with the
-output always ready, so the drive loop is one write and one read per cycle
-and the count of cycles is ``vectors + LATENCY``; a last short run (an
-eighth of the pairs, at most 500) drops ``valid`` and ``ready`` at random
-to exercise the stall, checked for values only.
+stimulus streams one pair per cycle with the output always ready, and the
+count of cycles is ``vectors + LATENCY``; a last short run (an eighth of the
+pairs, at most 500) drops ``valid`` and ``ready`` at random to exercise the
+stall, checked for values only. The two runs are the cases of
+:class:`MergeBench`, the block's definition for every driver
+(:mod:`attnkit.testbench.streams`); the payloads are the component's
+``lib.data`` layouts.
 """
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import cocotb
-from cocotb.triggers import FallingEdge
 
 from attnkit.hw.merge import Merge
 from attnkit.params.merge import MergeParams
 from attnkit.models.merge import Partial, merge, partial
-from attnkit.testbench.harness import TbConfig, Watchdog, finish, start
-from attnkit.testbench.scoreboard import Scoreboard
+from attnkit.testbench import streams
 
 
 def _cat(parts: list[Partial]) -> Partial:
@@ -54,12 +52,12 @@ def corners(p: MergeParams) -> tuple[Partial, Partial]:
     rows_a.append(masked)
     rows_b.append(masked)
 
-    def pack(rows):
+    def partials(rows):
         o = np.array([[r[0]] * d for r in rows], np.int64)
         o[:, 1::2] = np.where(o[:, 1::2] == 0, 0, -o[:, 1::2] - 1)     # mixed signs within O (stays in range)
         return Partial(o, np.array([r[1] for r in rows], np.int64), np.array([r[2] for r in rows], np.int64))
 
-    return pack(rows_a), pack(rows_b)
+    return partials(rows_a), partials(rows_b)
 
 
 def golden_pairs(p: MergeParams, n: int, rng: np.random.Generator) -> tuple[Partial, Partial]:
@@ -109,98 +107,58 @@ def stimulus(p: MergeParams, n: int, rng: np.random.Generator) -> tuple[Partial,
     return Partial(a.o[:n], a.l[:n], a.m[:n]), Partial(b.o[:n], b.l[:n], b.m[:n])
 
 
-def pack(p: MergeParams, x: Partial) -> list[int]:
-    """Raw partials -> payload integers (``o[0]`` at bit 0, then ``l``, then ``m``)."""
-    wo, wl, wm = p.o_width, p.l_width, p.m_width
-    words = []
-    for o, l, m in zip(x.o.tolist(), x.l.tolist(), x.m.tolist()):
-        w = 0
-        for k, e in enumerate(o):
-            w |= (e & ((1 << wo) - 1)) << (k * wo)
-        w |= (l & ((1 << wl) - 1)) << (len(o) * wo)
-        w |= (m & ((1 << wm) - 1)) << (len(o) * wo + wl)
-        words.append(w)
-    return words
-
-
-def unpack(p: MergeParams, w: int) -> tuple:
-    """Payload integer -> ``(o..., l, m)`` as signed/unsigned Python ints."""
-    wo, wl, wm, d = p.o_width, p.l_width, p.m_width, p.head_dim
-
-    def signed(x, n):
-        return x - (1 << n) if x >> (n - 1) else x
-
-    o = tuple(signed((w >> (k * wo)) & ((1 << wo) - 1), wo) for k in range(d))
-    return o + ((w >> (d * wo)) & ((1 << wl) - 1), signed((w >> (d * wo + wl)) & ((1 << wm) - 1), wm))
-
-
 def expected(p: MergeParams, a: Partial, b: Partial) -> list[tuple]:
+    """The golden merge of each pair as the output layout unpacks: ``((o...), l, m)``."""
     r = merge(a, b, p.numerics)
-    return [tuple(o) + (l, m) for o, l, m in zip(r.o.tolist(), r.l.tolist(), r.m.tolist())]
+    return [(tuple(o), l, m) for o, l, m in zip(r.o.tolist(), r.l.tolist(), r.m.tolist())]
+
+
+def fields(x: Partial) -> list[tuple]:
+    return [(tuple(o), l, m) for o, l, m in zip(x.o.tolist(), x.l.tolist(), x.m.tolist())]
+
+
+class MergeBench(streams.Bench):
+    """Pairs of :func:`stimulus` in (the component's ``{a, b}`` layout), merged partials out; two cases:
+    the bulk one pair per cycle, output always ready (cycles ``pairs + LATENCY``), then a short run with
+    ``valid`` and ``ready`` dropped at random (values only)."""
+
+    def component(self, p):
+        return Merge(p)
+
+    def cases(self, p, vectors, seed):
+        rng = np.random.default_rng(seed)
+        n = vectors
+        n_stall = min(500, max(1, n // 8)) if n >= 16 else 0
+        n_bulk = n - n_stall
+        a, b = stimulus(p, n, rng)
+        want = expected(p, a, b)
+        lay = self.in_layout(p)
+        beats = [streams.pack(lay, {"a": x, "b": y}) for x, y in zip(fields(a), fields(b))]
+        info = {"a": a, "b": b}
+        out = [streams.Case(beats[:n_bulk], want[:n_bulk], "bulk", info=info)] if n_bulk else []
+        if n_stall:
+            gaps = streams.gap_schedule(n_stall, rng, 0.3)
+            ready = streams.ready_bernoulli(2 * (n_stall + sum(gaps)) + 8 + Merge.LATENCY, rng, 0.4)
+            out.append(streams.Case(beats[n_bulk:], want[n_bulk:], "stalls", gaps=gaps, ready=ready, info=info))
+        return out
+
+    def predicted_cycles(self, p, case):
+        return len(case.beats) + Merge.LATENCY if case.kind == "bulk" else None
+
+    def watchdog_gap(self, p, cases):
+        return Merge.LATENCY + max(streams.flow_gap(c) for c in cases)
+
+    def summary(self, p, cases, traces):
+        a, b = cases[0].info["a"], cases[0].info["b"]
+        n = {c.kind: len(c.beats) for c in cases}
+        num = p.numerics
+        return {"latency": Merge.LATENCY, "bulk_vectors": n.get("bulk", 0), "stall_vectors": n.get("stalls", 0),
+                "exponent_pairs_covered": len(set(zip(a.m.tolist(), b.m.tolist()))) / (num.e_max - num.e_min + 1) ** 2}
+
+
+BENCHES = {"merge": MergeBench()}
 
 
 @cocotb.test()
 async def merge_pairs(dut):
-    tb = TbConfig.from_env(MergeParams)
-    p = tb.params
-    rng = np.random.default_rng(tb.seed)
-    n = tb.vectors
-    n_stall = min(500, max(1, n // 8)) if n >= 16 else 0
-    n_bulk = n - n_stall
-    t0 = time.perf_counter()
-    a, b = stimulus(p, n, rng)
-    sb = Scoreboard("merge", expected(p, a, b), log=dut._log)
-    beats = [x | (y << p.partial_width) for x, y in zip(pack(p, a), pack(p, b))]
-    model_s = time.perf_counter() - t0
-    dut._log.info(f"merge d={p.head_dim}: {n} pairs ({n_bulk} streamed, {n_stall} with stalls), seed {tb.seed}")
-
-    await start(dut, {"i__valid": 0, "i__payload": 0, "o__ready": 1})
-    # the bulk outputs are checked after the bulk loop (at most n_bulk + 50 cycles): that is the longest gap
-    watchdog = Watchdog(dut, tb, sb, expected_gap=n_bulk + Merge.LATENCY + 50)
-    await FallingEdge(dut.clk)
-    # bulk: one pair per cycle (input k is taken at rising edge k), output always ready; the outputs
-    # are collected raw and checked afterwards
-    t1 = time.perf_counter()
-    raw, last_take = [], None
-    valid_in, payload, o_valid, o_payload = dut.i__valid, dut.i__payload, dut.o__valid, dut.o__payload
-    cycle = 0
-    while len(raw) < n_bulk and cycle < n_bulk + 50:
-        if cycle < n_bulk:
-            valid_in.value, payload.value = 1, beats[cycle]
-        elif cycle == n_bulk:
-            valid_in.value = 0
-        await FallingEdge(dut.clk)     # after rising edge `cycle`
-        if o_valid.value:              # offered now, taken at rising edge cycle + 1
-            raw.append(int(o_payload.value))
-            last_take = cycle + 1
-        cycle += 1
-    sim_s = time.perf_counter() - t1
-    for k, w in enumerate(raw):
-        sb.check(unpack(p, w), pair=k)
-    cycles = last_take + 1 if last_take is not None else 0     # edges 0 .. last_take, both counted
-    predicted = n_bulk + Merge.LATENCY if n_bulk else 0
-
-    # stalls: valid and ready dropped at random; checked for values only. o.valid is a register, so
-    # what it shows after a falling edge is what the next rising edge decides on.
-    valid_in.value = 0
-    await FallingEdge(dut.clk)         # the last bulk output is taken
-    k, seen = n_bulk, 0
-    while k < n or sb.pending:         # a DUT that stops producing: the watchdog ends the test
-        go = k < n and rng.random() < 0.7
-        ready = rng.random() < 0.6
-        valid_in.value, dut.o__ready.value = int(go), int(ready)
-        if go:
-            payload.value = beats[k]
-        offered = bool(o_valid.value)
-        if offered and ready:
-            sb.check(unpack(p, int(o_payload.value)), pair=n_bulk + seen, stall=True)
-            seen += 1
-        if go and (not offered or ready):   # the pipeline advances: the input is taken
-            k += 1
-        await FallingEdge(dut.clk)
-    valid_in.value = 0
-    watchdog.stop()
-    finish(dut, tb, sb, cycles=cycles, predicted_cycles=predicted, latency=Merge.LATENCY,
-           bulk_vectors=n_bulk, stall_vectors=n_stall, sim_wall_s=round(sim_s, 4), model_wall_s=round(model_s, 4),
-           cycles_per_s=round(cycles / sim_s, 1) if sim_s > 0 else 0.0,
-           exponent_pairs_covered=len(set(zip(a.m.tolist(), b.m.tolist()))) / (p.numerics.e_max - p.numerics.e_min + 1) ** 2)
+    await streams.run_cocotb(dut, BENCHES["merge"])

@@ -13,20 +13,22 @@ Each row streams twice (pass 1, then pass 2), as Edge-MoE streams the scores
 in its Q x K and attention x V passes. The first half of the rows runs back
 to back with the output always taken, and its cycle count is checked against
 ``sum(2 n + STATS_GAP) + LATENCY``; the second half has random input gaps
-and output stalls (values checked, not cycles).
+and output stalls (values checked, not cycles). They are the two cases of
+:class:`SoftmaxBench`, the block's definition for every driver
+(:mod:`attnkit.testbench.streams`); the payloads are the component's
+``lib.data`` layouts.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import cocotb
-from cocotb.triggers import FallingEdge, RisingEdge, Timer
 
-from attnkit.params.edgemoe import RtlSoftmaxParams
 from attnkit.hw.softmax import Softmax
 from attnkit.models.softmax import softmax_edgemoe
-from attnkit.testbench.harness import TbConfig, Watchdog, finish, start
-from attnkit.testbench.scoreboard import Scoreboard
+from attnkit.testbench import streams
+
+P_FLOW = 0.3     # the random-flow case: the chance of an idle input cycle, and of o.ready low
 
 KINDS = ("wide", "narrow", "equal", "ascending", "descending", "masked", "all-masked", "extremes",
          "cutoff", "single", "wide-long", "narrow-long")
@@ -60,71 +62,63 @@ def row(p, k: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
     return np.asarray(s, np.int64), kind
 
 
-@cocotb.test()
-async def softmax_rows(dut):
-    tb = TbConfig.from_env(RtlSoftmaxParams)
-    p = tb.params
-    unit = Softmax(p)
-    W, PW = p.numerics.in_fmt.width, p.numerics.prob_fmt.width
-    rng = np.random.default_rng(tb.seed)
-    rows, kinds, total = [], [], 0
-    while total < tb.vectors:
-        s, kind = row(p, len(rows), rng)
-        s = s[:tb.vectors - total]
-        rows.append(s)
-        kinds.append(kind)
-        total += s.size
-    expected = []
-    for s in rows:
-        y = softmax_edgemoe(s[None, :], p.numerics)[0]
-        expected += [(int(v), int(j == s.size - 1)) for j, v in enumerate(y)]
-    sb = Scoreboard("softmax", expected, log=dut._log)
-    dut._log.info(f"softmax: {total} scores in {len(rows)} rows, seed {tb.seed}; gap {unit.STATS_GAP},"
-                  f" latency {unit.LATENCY}")
+class SoftmaxBench(streams.Bench):
+    """Rows of :func:`row` streamed twice each (``pass2``, ``last``); two cases: the first half of the rows
+    back to back (cycles ``sum(2 n + STATS_GAP) + LATENCY``), then the rest with random input gaps and
+    output stalls (each cycle idle or stalled with ``P_FLOW``; values only)."""
 
-    def beats(rs):
-        out = []
-        for s in rs:
-            for pass2 in (0, 1):
-                out += [(int(v) & ((1 << W) - 1), int(j == s.size - 1), pass2) for j, v in enumerate(s)]
+    def component(self, p):
+        return streams.inspected(Softmax(p))
+
+    def cases(self, p, vectors, seed):
+        rng = np.random.default_rng(seed)
+        rows, kinds, total = [], [], 0
+        while total < vectors:
+            s, kind = row(p, len(rows), rng)
+            s = s[:vectors - total]
+            rows.append(s)
+            kinds.append(kind)
+            total += s.size
+        lay = self.in_layout(p)
+
+        def case(rs, kind, **flow):
+            want, beats = [], []
+            for s in rs:
+                y = softmax_edgemoe(s[None, :], p.numerics)[0]
+                want += [(int(v), int(j == s.size - 1)) for j, v in enumerate(y)]
+                beats += [streams.pack(lay, (int(v), int(j == s.size - 1), pass2))
+                          for pass2 in (0, 1) for j, v in enumerate(s)]
+            return streams.Case(beats, want, kind, info={"rows": [s.size for s in rs], "kinds": kinds}, **flow)
+
+        half = (len(rows) + 1) // 2
+        out = [case(rows[:half], "back-to-back")]
+        if rows[half:]:
+            m = 2 * sum(s.size for s in rows[half:])
+            gaps = streams.gap_schedule(m, rng, P_FLOW)
+            span = m + sum(gaps) + sum(self.component(p).row_cycles(s.size) for s in rows[half:])
+            out.append(case(rows[half:], "random-flow", gaps=gaps, ready=streams.ready_bernoulli(2 * span + 8, rng, P_FLOW)))
         return out
 
-    async def drive(bs, random_flow: bool, want_out: int):
-        k, got, cycle, ins, outs = 0, 0, 0, [], []
-        while k < len(bs) or got < want_out:   # a DUT that stops producing: the watchdog ends the test
-            await FallingEdge(dut.clk)
-            offer = k < len(bs) and (not random_flow or rng.random() < 0.7)
-            ready = 1 if not random_flow else int(rng.random() < 0.7)
-            s, last, pass2 = bs[k] if offer else (int(rng.integers(0, 1 << W)), 0, 0)
-            dut.i__valid.value = int(offer)
-            dut.i__payload.value = s | (last << W) | (pass2 << (W + 1))
-            dut.o__ready.value = ready
-            await Timer(1, "ns")
-            if dut.o__valid.value and ready:
-                v = int(dut.o__payload.value)
-                pv = v & ((1 << PW) - 1)
-                sb.check((pv - (1 << PW) if pv >> (PW - 1) else pv, (v >> PW) & 1), cycle=cycle)
-                got += 1
-                outs.append(cycle)
-            if offer and dut.i__ready.value:
-                ins.append(cycle)
-                k += 1
-            await RisingEdge(dut.clk)
-            cycle += 1
-        return ins, outs
+    def predicted_cycles(self, p, case):
+        if case.kind != "back-to-back":
+            return None
+        unit = self.component(p)
+        return sum(unit.row_cycles(n) for n in case.info["rows"]) + unit.LATENCY
 
-    await start(dut, {"i__valid": 0, "i__payload": 0, "o__ready": 1})
-    # a row's outputs come in its second pass: the longest gap is the longest row's cycles plus the latency
-    watchdog = Watchdog(dut, tb, sb, expected_gap=max(unit.row_cycles(s.size) for s in rows) + unit.LATENCY)
-    half = (len(rows) + 1) // 2
-    first, second = rows[:half], rows[half:]
-    ins, outs = await drive(beats(first), False, sum(s.size for s in first))
-    cycles = (outs[-1] - ins[0] + 1) if ins and outs else 0
-    predicted = sum(unit.row_cycles(s.size) for s in first) + unit.LATENCY
-    await drive(beats(second), True, sum(s.size for s in second))
-    watchdog.stop()
-    sb.drop_pending()
-    latency_errors = int(cycles != predicted)
-    finish(dut, tb, sb, cycles=cycles, predicted_cycles=predicted, latency_errors=latency_errors,
-           rows=len(rows), kinds={kd: kinds.count(kd) for kd in KINDS})
-    assert latency_errors == 0, f"{half} rows back to back took {cycles} cycles, expected {predicted}"
+    def watchdog_gap(self, p, cases):
+        # a row's outputs come in its second pass: the longest gap is the longest row's cycles plus the latency
+        unit = self.component(p)
+        return max(unit.row_cycles(n) for c in cases for n in c.info["rows"]) + unit.LATENCY + \
+            max(streams.flow_gap(c) for c in cases)
+
+    def summary(self, p, cases, traces):
+        kinds = cases[0].info["kinds"]
+        return {"rows": len(kinds), "kinds": {kd: kinds.count(kd) for kd in KINDS}}
+
+
+BENCHES = {"softmax": SoftmaxBench()}
+
+
+@cocotb.test()
+async def softmax_rows(dut):
+    await streams.run_cocotb(dut, BENCHES["softmax"])

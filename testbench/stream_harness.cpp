@@ -14,18 +14,25 @@
 // 4x4 engine). Without CLK_PREV, or with --settle-every-cycle (the reference the tests compare
 // against), every cycle is a settle with the clock low and a rising edge, each a full eval().
 //
-// IN_FILE (little-endian): u32 magic "ATSI", u32 in_words, u32 out_words, u32 problems,
-//   u64 seed (back-pressure generator), u64 cycle_limit (per problem, stalls included),
-//   u32 first_problem (the index of this file's first problem among all: messages and back-pressure draws use
-//   it, so a problem stalls at the same cycles however the problems are split over harness processes),
-//   then per problem: u32 in_beats, u32 out_beats, u32 stall (P(o.ready low) in 1/65536 while o.valid),
-//   in_beats x in_words u32 payload words (least significant first).
-// OUT_FILE: u32 magic "ATSO", u32 problems done, u32 status (0 ok, 1 watchdog, 2 port width mismatch),
-//   f64 wall seconds in the cycle loop, then per problem: u64 cycles, u64 stalls, u32 out beats taken,
-//   out_beats x out_words u32.
-// A problem's cycles run from the edge its first input beat is taken to the edge its last output
-// beat is taken, both counted, less the cycles o.ready was held low (the engine freezes in them),
-// as attention_tb counts them. Problem k + 1 starts after problem k's last output.
+// The source and the sink are those of attnkit.testbench.streams (Source, Sink): per cycle, read o.valid
+// (registered), offer the next input beat unless in a gap (an idle payload otherwise), set o.ready (by a
+// per-cycle schedule, or by a stall draw per cycle an output is offered); settled, an offered output with
+// ready high is taken and an offered input with i.ready high is accepted; then the rising edge.
+// Problem k + 1 starts in the cycle after problem k has taken its last input and given its last output.
+//
+// IN_FILE (little-endian): u32 magic "ATS2", u32 in_words, u32 out_words, u32 problems,
+//   u64 cycle_limit (a problem's cycles without an expected output taken: the watchdog),
+//   u32 first_problem (the index of this file's first problem among all, for messages),
+//   then per problem: u32 in_beats, u32 out_beats, u32 gaps (0 or in_beats), u32 ready (cycles of the
+//   o.ready schedule, 0: none), u32 stalls (stall draws), u32 idle (idle payloads);
+//   in_beats x in_words u32 payload words (least significant first), gaps x u32 (idle cycles before each
+//   beat), ready x u8 (o.ready per cycle; 1 beyond), stalls x u8 (1: o.ready low in the n-th cycle an
+//   output is offered; 0 beyond), idle x in_words u32 (the payload in idle cycle c is idle[c % idle]).
+// OUT_FILE: u32 magic "ATO2", u32 problems done, u32 status (0 ok, 1 watchdog, 2 port width mismatch),
+//   f64 wall seconds in the cycle loop, then per problem: u64 cycles run, u32 inputs accepted, u32 outputs
+//   taken (at most out_beats), u32 outputs beyond out_beats, the outputs (x out_words u32), then u64 per
+//   input the cycle it was accepted, u64 per output the cycle it was taken, u64 per output the cycles it
+//   was offered and held (o.ready low). Cycles count from the problem's first.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -68,8 +75,16 @@ template <typename T> static uint32_t words_of(const T&) { return (uint32_t)((si
 template <std::size_t N> static uint32_t words_of(const VlWide<N>&) { return (uint32_t)N; }
 
 struct Problem {
-    uint32_t in_beats, out_beats, stall;
-    std::vector<uint32_t> in;
+    uint32_t in_beats, out_beats, n_gaps, n_ready, n_stalls, n_idle;
+    std::vector<uint32_t> in, gaps, idle;
+    std::vector<uint8_t> ready, stalls;
+};
+
+struct Result {
+    uint64_t cycles = 0;
+    uint32_t extra = 0;
+    std::vector<uint32_t> out;
+    std::vector<uint64_t> accepted, taken, held;
 };
 
 #ifdef EDGE_EVAL
@@ -85,14 +100,7 @@ static void edge_eval(Vdut& top) {
 }
 #endif
 
-static bool rd(FILE* f, void* p, size_t n) { return fread(p, 1, n, f) == n; }
-
-static uint64_t splitmix(uint64_t& s) {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
+static bool rd(FILE* f, void* p, size_t n) { return n == 0 || fread(p, 1, n, f) == n; }
 
 int main(int argc, char** argv) {
     const bool settle_flag = argc == 4 && !strcmp(argv[3], "--settle-every-cycle");
@@ -103,18 +111,27 @@ int main(int argc, char** argv) {
     FILE* f = fopen(argv[1], "rb");
     if (!f) { perror(argv[1]); return 2; }
     uint32_t hdr[4];
-    uint64_t seed, limit;
+    uint64_t limit;
     uint32_t first_problem;
-    if (!rd(f, hdr, sizeof hdr) || memcmp(hdr, "ATSI", 4) || !rd(f, &seed, 8) || !rd(f, &limit, 8) || !rd(f, &first_problem, 4)) {
+    if (!rd(f, hdr, sizeof hdr) || memcmp(hdr, "ATS2", 4) || !rd(f, &limit, 8) || !rd(f, &first_problem, 4)) {
         fprintf(stderr, "%s: not a stream harness input\n", argv[1]);
         return 2;
     }
     const uint32_t in_words = hdr[1], out_words = hdr[2], n = hdr[3];
     std::vector<Problem> problems(n);
     for (auto& p : problems) {
-        if (!rd(f, &p.in_beats, 4) || !rd(f, &p.out_beats, 4) || !rd(f, &p.stall, 4)) { fprintf(stderr, "short input\n"); return 2; }
+        uint32_t h[6];
+        if (!rd(f, h, sizeof h)) { fprintf(stderr, "short input\n"); return 2; }
+        p.in_beats = h[0]; p.out_beats = h[1]; p.n_gaps = h[2]; p.n_ready = h[3]; p.n_stalls = h[4]; p.n_idle = h[5];
         p.in.resize((size_t)p.in_beats * in_words);
-        if (!rd(f, p.in.data(), p.in.size() * 4)) { fprintf(stderr, "short input\n"); return 2; }
+        p.gaps.resize(p.n_gaps);
+        p.ready.resize(p.n_ready);
+        p.stalls.resize(p.n_stalls);
+        p.idle.resize((size_t)(p.n_idle ? p.n_idle : 1) * in_words, 0);
+        if (!rd(f, p.in.data(), p.in.size() * 4) || !rd(f, p.gaps.data(), p.gaps.size() * 4)
+            || !rd(f, p.ready.data(), p.ready.size()) || !rd(f, p.stalls.data(), p.stalls.size())
+            || !rd(f, p.idle.data(), (size_t)p.n_idle * in_words * 4)) { fprintf(stderr, "short input\n"); return 2; }
+        if (!p.n_idle) p.n_idle = 1;
     }
     fclose(f);
 
@@ -127,11 +144,9 @@ int main(int argc, char** argv) {
                 words_of(top.I_PAYLOAD), words_of(top.O_PAYLOAD), in_words, out_words);
         status = 2;
     }
-    std::vector<uint64_t> cycles(n, 0), stalls(n, 0);
-    std::vector<uint32_t> taken(n, 0);
-    std::vector<std::vector<uint32_t>> out(n);
+    std::vector<Result> res(n);
     std::vector<uint32_t> zero(in_words > out_words ? in_words : out_words, 0);
-    const uint32_t* applied = nullptr;   // the input beat on i.payload
+    const uint32_t* applied = nullptr;   // the payload on i.payload
 #ifdef CLK_PREV
     const bool settle_always = settle_flag;
 #else
@@ -145,42 +160,54 @@ int main(int argc, char** argv) {
         top.eval();
         for (int c = 0; c < 2; ++c) { top.clk = 1; top.eval(); top.clk = 0; top.eval(); }
         top.rst = 0;
+        top.eval();
         for (uint32_t k = 0; k < n && status == 0; ++k) {
             Problem& p = problems[k];
-            out[k].resize((size_t)p.out_beats * out_words);
-            uint64_t rng = seed ^ (0xd1b54a32d192ed03ULL * ((uint64_t)first_problem + k + 1));   // this problem's draws
-            uint32_t sent = 0, got = 0;
-            uint64_t elapsed = 0, first = 0, last = 0, held = 0;
-            bool started = false;
-            while (got < p.out_beats) {
-                // this cycle's inputs; the design settles on them (clock low) only when they differ from
-                // those of its last evaluation, as the outputs it shows are then already the right ones
-                const bool valid = sent < p.in_beats;
-                const uint32_t* beat = valid ? &p.in[(size_t)sent * in_words] : nullptr;
-                if (settle_always || valid != (bool)top.I_VALID || (valid && beat != applied) || !top.O_READY) {
-                    top.I_VALID = valid;
-                    if (valid && beat != applied) { put(top.I_PAYLOAD, beat); applied = beat; }
-                    top.O_READY = 1;
-                    top.eval();
-                }
+            Result& r = res[k];
+            r.out.resize((size_t)p.out_beats * out_words);
+            r.accepted.reserve(p.in_beats);
+            r.taken.reserve(p.out_beats);
+            r.held.reserve(p.out_beats);
+            uint32_t sent = 0, got = 0, drawn = 0;
+            uint32_t wait = p.n_gaps && p.in_beats ? p.gaps[0] : 0;
+            uint64_t c = 0, quiet = 0, held = 0;
+            while (sent < p.in_beats || got < p.out_beats) {
+                const bool ov = top.O_VALID;   // registered: settled since the last edge
+                const bool valid = sent < p.in_beats && wait == 0;
+                const uint32_t* beat = valid ? &p.in[(size_t)sent * in_words] : &p.idle[(size_t)(c % p.n_idle) * in_words];
                 bool ready = true;
-                if (top.O_VALID && p.stall && (uint32_t)(splitmix(rng) >> 48) < p.stall) {
-                    ready = false;
-                    top.O_READY = 0;
+                if (p.n_ready) ready = c < p.n_ready ? p.ready[c] : true;
+                else if (ov && drawn < p.n_stalls) ready = !p.stalls[drawn++];
+                // the design settles on this cycle's inputs (clock low) only when they differ from those of
+                // its last evaluation: the outputs it shows are otherwise already the right ones
+                if (settle_always || valid != (bool)top.I_VALID || beat != applied || ready != (bool)top.O_READY) {
+                    top.I_VALID = valid;
+                    if (beat != applied) { put(top.I_PAYLOAD, beat); applied = beat; }
+                    top.O_READY = ready;
                     top.eval();
                 }
-                if (top.I_VALID && top.I_READY) {
-                    if (!started) { started = true; first = elapsed; }
-                    ++sent;
-                }
-                if (top.O_VALID) {
-                    if (ready) {
-                        get(top.O_PAYLOAD, &out[k][(size_t)got * out_words]);
-                        ++got;
-                        last = elapsed;
-                    } else {
+                if (ov) {
+                    if (!ready) {
                         ++held;
+                    } else {
+                        if (got < p.out_beats) {
+                            get(top.O_PAYLOAD, &r.out[(size_t)got * out_words]);
+                            r.taken.push_back(c);
+                            r.held.push_back(held);
+                            ++got;
+                            quiet = 0;
+                        } else {
+                            ++r.extra;
+                        }
+                        held = 0;
                     }
+                }
+                if (valid && top.I_READY) {
+                    r.accepted.push_back(c);
+                    ++sent;
+                    wait = p.n_gaps && sent < p.in_beats ? p.gaps[sent] : 0;
+                } else if (!valid && wait) {
+                    --wait;
                 }
                 top.clk = 1;
 #ifdef EDGE_EVAL
@@ -191,17 +218,16 @@ int main(int argc, char** argv) {
 #ifdef CLK_PREV
                 if (!settle_always) top.rootp->CLK_PREV = 0;   // the falling edge, without an evaluation
 #endif
-                ++elapsed;
-                if (elapsed > limit) {
-                    fprintf(stderr, "watchdog: problem %u: %u of %u input beats taken, %u of %u output beats after %llu cycles (limit %llu)\n",
-                            first_problem + k, sent, p.in_beats, got, p.out_beats, (unsigned long long)elapsed, (unsigned long long)limit);
+                ++c;
+                if (++quiet > limit) {
+                    fprintf(stderr, "watchdog: problem %u: no output for %llu cycles (limit %llu) at cycle %llu: %u of %u input beats taken, %u of %u output beats\n",
+                            first_problem + k, (unsigned long long)(quiet - 1), (unsigned long long)limit,
+                            (unsigned long long)c, sent, p.in_beats, got, p.out_beats);
                     status = 1;
                     break;
                 }
             }
-            taken[k] = got;
-            stalls[k] = held;
-            cycles[k] = started && got ? last - first + 1 - held : 0;
+            r.cycles = c;
             ++done;
         }
     }
@@ -210,15 +236,19 @@ int main(int argc, char** argv) {
 
     FILE* o = fopen(argv[2], "wb");
     if (!o) { perror(argv[2]); return 2; }
-    fwrite("ATSO", 1, 4, o);
+    fwrite("ATO2", 1, 4, o);
     fwrite(&done, 4, 1, o);
     fwrite(&status, 4, 1, o);
     fwrite(&wall, 8, 1, o);
     for (uint32_t k = 0; k < done; ++k) {
-        fwrite(&cycles[k], 8, 1, o);
-        fwrite(&stalls[k], 8, 1, o);
-        fwrite(&taken[k], 4, 1, o);
-        fwrite(out[k].data(), 4, out[k].size(), o);
+        const Result& r = res[k];
+        uint32_t counts[3] = {(uint32_t)r.accepted.size(), (uint32_t)r.taken.size(), r.extra};
+        fwrite(&r.cycles, 8, 1, o);
+        fwrite(counts, 4, 3, o);
+        fwrite(r.out.data(), 4, (size_t)r.taken.size() * out_words, o);
+        fwrite(r.accepted.data(), 8, r.accepted.size(), o);
+        fwrite(r.taken.data(), 8, r.taken.size(), o);
+        fwrite(r.held.data(), 8, r.held.size(), o);
     }
     fclose(o);
     return status == 2 ? 2 : 0;

@@ -32,16 +32,14 @@ offered) equals ``LATENCY`` when no output stall fell in between, and lies in
 ``[LATENCY, LATENCY + stalls in between]`` otherwise; in phases 1 and 2 each
 accept and output cycle equals its prediction (``timing_errors``); no output
 comes while no input is outstanding (``early_outputs``).
-``cycles`` and ``predicted_cycles`` sum phases 1 and 2. A watchdog ends a
-phase at ``2 x its bound + 100`` cycles and fails in one line naming the unit,
-the seed, the cycle and the output it was waiting for.
+``cycles`` and ``predicted_cycles`` sum phases 1 and 2 (less output stalls).
+A watchdog fails a run with no output for twice the longest expected wait
+(the latency, the longest gap and the longest stall) plus 1000 cycles, in one
+line naming the unit, the seed, the cycle and the output it was waiting for.
 
-The clock runs in the simulator. Python acts once a cycle, after the falling
-edge: it samples the unit's outputs (registered, so settled) and ``i.ready``,
-then drives the next inputs; only in a cycle where it changes ``o.ready`` does
-it wait for ``i.ready`` to settle (``ReadOnly``) before sampling. So
-``i.ready`` may follow ``o.ready`` but not ``i.valid`` or the payload (true
-of :func:`attnkit.hw.pipeline.stream_pipeline` and the stages after it).
+The phases are the cases of :class:`UnitBench`, the units' definition for
+every driver (:mod:`attnkit.testbench.streams`: the generic cocotb test, the
+C++ harness of ``rtl-test --fast``).
 """
 
 from __future__ import annotations
@@ -52,11 +50,9 @@ from typing import Callable
 
 import numpy as np
 import cocotb
-from cocotb.triggers import FallingEdge, ReadOnly
 
 from attnkit.hw import blocks
-from attnkit.testbench.harness import TbConfig, finish, start
-from attnkit.testbench.scoreboard import Scoreboard
+from attnkit.testbench import streams
 
 
 @dataclass(frozen=True)
@@ -142,78 +138,6 @@ def predict_backpressure(n: int, ready: np.ndarray, L: int) -> tuple[np.ndarray,
     return acc, out
 
 
-class Watchdog(Exception):
-    pass
-
-
-class Driver:
-    """Drives one phase: inputs with their gaps, ``o.ready`` by a per-cycle schedule."""
-
-    def __init__(self, dut, in_width: int, rng: np.random.Generator):
-        self.dut, self.rng, self.mask = dut, rng, (1 << in_width) - 1
-        self.fall, self.ro = FallingEdge(dut.clk), ReadOnly()
-        self.i_valid, self.i_ready, self.i_payload = dut.i__valid, dut.i__ready, dut.i__payload
-        self.o_valid, self.o_ready, self.o_payload = dut.o__valid, dut.o__ready, dut.o__payload
-        self.garbage = rng.integers(0, 1 << in_width, 64).tolist()
-        self.cycle = 0   # across phases, for messages
-        self.early = 0
-
-    async def phase(self, xs: list[int], gaps: list[int], ready: list[int], limit: int):
-        """Returns (accept cycles, first-offered cycles, output cycles, stall cycles, raw outputs),
-        cycles counted from this phase's first; raises Watchdog past ``limit`` cycles. Counts in
-        ``self.early`` the outputs taken while no input was outstanding."""
-        n, nr = len(xs), len(ready)
-        acc, offered, done, stalls, outs = [], [], [], [], []
-        k, wait, c, since = 0, 0, 0, -1
-        cur_valid, cur_ready, driven = -1, -1, -1
-        i_valid, i_ready, i_payload = self.i_valid, self.i_ready, self.i_payload
-        o_valid, o_ready, o_payload = self.o_valid, self.o_ready, self.o_payload
-        fall, ro, mask, garbage = self.fall, self.ro, self.mask, self.garbage
-        while k < n or len(done) < n:
-            if c >= limit:
-                raise Watchdog(f"cycle {self.cycle + c}: {len(acc)} of {n} inputs taken, {len(done)} outputs"
-                               f" in this phase, waiting for {'input ' + str(k) if k < n else 'output ' + str(len(done))}")
-            await fall
-            offer = 1 if (k < n and wait == 0) else 0
-            if offer:
-                if driven != k:
-                    i_payload.value = xs[k] & mask
-                    driven = k
-            else:   # a gap: the payload is garbage the unit must ignore
-                i_payload.value = garbage[c & 63]
-                driven = -1
-            r = ready[c] if c < nr else 1
-            if r != cur_ready:     # i.ready may follow o.ready: let it settle before sampling
-                o_ready.value = cur_ready = r
-                if offer != cur_valid:
-                    i_valid.value = cur_valid = offer
-                await ro
-            elif offer != cur_valid:   # sampled below as they stand: the unit's outputs are registered
-                i_valid.value = cur_valid = offer
-            if o_valid.value:
-                if since < 0:
-                    since = c
-                if r:
-                    if len(done) >= len(acc):
-                        self.early += 1
-                    outs.append(o_payload.value)
-                    offered.append(since)
-                    done.append(c)
-                    since = -1
-                else:
-                    stalls.append(c)
-            if offer:
-                if i_ready.value:
-                    acc.append(c)
-                    k += 1
-                    wait = gaps[k] if k < n else 0
-            elif wait:
-                wait -= 1
-            c += 1
-        self.cycle += c
-        return acc, offered, done, stalls, outs
-
-
 def latency_errors(acc, offered, stalls, L: int) -> int:
     """Outputs whose latency is not ``L`` with no stall since their input, or outside
     ``[L, L + stalls since their input]``."""
@@ -225,76 +149,85 @@ def latency_errors(acc, offered, stalls, L: int) -> int:
     return bad
 
 
-def to_int(v, signed: bool):
-    try:
-        return v.to_signed() if signed else v.to_unsigned()
-    except ValueError:   # X or Z bits (four-state simulators)
-        return str(v)
+def early_outputs(accepted, taken) -> int:
+    """Outputs taken while no input was outstanding (inputs accepted in earlier cycles, fewer than outputs)."""
+    return sum(j >= bisect.bisect_left(accepted, t) for j, t in enumerate(taken))
+
+
+class UnitBench(streams.Bench):
+    """A fixed-latency unit as a stream bench: the three phases are three cases."""
+
+    def __init__(self, name: str, unit: Unit):
+        self.name, self.unit = name, unit
+
+    def component(self, p):
+        return blocks.get(self.name).component(p)
+
+    def latency(self, p) -> int:
+        L = streams.inspected(self.component(p)).LATENCY
+        assert L >= 1, f"{self.name}: a stream unit here has registered outputs (LATENCY >= 1), got {L}"
+        return L
+
+    def cases(self, p, vectors, seed):
+        fin = self.unit.in_fmt(p)
+        rng = np.random.default_rng(seed)
+        x, exhaustive = inputs(fin, vectors, rng)
+        want = np.asarray(self.unit.golden(x, p), np.int64).tolist()
+        rng.integers(0, 1 << fin.width, 64)   # drawn here once for idle payloads: the schedules stay the seed's
+        n, L, lay = x.size, self.latency(p), self.in_layout(p)
+        # 30% of the inputs each to the stalled phases, at most STALLED_MAX: a long exhaustive run streams
+        # mostly in phase 1, where a cycle costs least
+        share = min((3 * n) // 10, STALLED_MAX)
+        cut1, cut2 = n - 2 * share, n - share
+        out = []
+        for phase, sl in {"gaps": slice(0, cut1), "backpressure": slice(cut1, cut2), "mixed": slice(cut2, n)}.items():
+            xs = x[sl]
+            m = xs.size
+            gaps = gap_schedule(m, rng) if phase != "backpressure" else np.zeros(m, np.int64)
+            span = int(m + gaps.sum()) + L
+            ready = ready_schedule(2 * span + 8, rng).tolist() if phase != "gaps" else None
+            if m:
+                out.append(streams.Case([streams.pack(lay, v) for v in xs.tolist()], want[sl], phase, gaps=gaps.tolist(), ready=ready,
+                                        info={"exhaustive": exhaustive, "x": x}))
+        return out
+
+    def predicted_cycles(self, p, case):
+        if case.kind == "mixed":          # bubbles may close up: latencies bounded, cycles not predicted
+            return None
+        return len(case.beats) + sum(case.gaps) + self.latency(p)
+
+    def watchdog_gap(self, p, cases):
+        return self.latency(p) + max(streams.flow_gap(c) for c in cases) + 1
+
+    def checks(self, p, case, trace):
+        L = self.latency(p)
+        stalls = [c for t, h in zip(trace.taken, trace.held) for c in range(t - h, t)]
+        offered = [t - h for t, h in zip(trace.taken, trace.held)]
+        timing = 0
+        if case.kind != "mixed":
+            m = len(case.beats)
+            pa, pd = (predict_gaps(np.asarray(case.gaps), L) if case.kind == "gaps"
+                      else predict_backpressure(m, np.asarray(case.ready, np.int64), L))
+            if len(trace.accepted) == len(trace.taken) == m:
+                timing = int(np.count_nonzero((np.asarray(trace.accepted) != pa) | (np.asarray(trace.taken) != pd)))
+            else:
+                timing = m
+        return {"latency_errors": latency_errors(trace.accepted, offered, stalls, L), "timing_errors": timing,
+                "early_outputs": early_outputs(trace.accepted, trace.taken)}
+
+    def summary(self, p, cases, traces):
+        fin, x = self.unit.in_fmt(p), cases[0].info["x"]
+        return {"latency": self.latency(p), "exhaustive": cases[0].info["exhaustive"], "input_space": 1 << fin.width,
+                "space_covered": np.unique(x).size / (1 << fin.width),
+                "stalls": sum(sum(t.held) for t in traces), "gap_cycles": sum(sum(c.gaps) for c in cases),
+                "phase_cycles": {c.kind: t.cycles for c, t in zip(cases, traces)}}
+
+
+BENCHES = {name: UnitBench(name, unit) for name, unit in UNITS.items()}
 
 
 @cocotb.test()
 async def unit_vectors(dut):
     name = dut._name
-    block = blocks.get(name)
-    assert name in UNITS, f"block {name!r} has no entry in attnkit.testbench.unit_tb.UNITS (known: {', '.join(UNITS)})"
-    unit = UNITS[name]
-    tb = TbConfig.from_env(block.params)
-    p = tb.params
-    L = block.component(p).LATENCY
-    assert L >= 1, f"{name}: a stream unit here has registered outputs (LATENCY >= 1), got {L}"
-    fin, fout = unit.in_fmt(p), unit.out_fmt(p)
-    rng = np.random.default_rng(tb.seed)
-    x, exhaustive = inputs(fin, tb.vectors, rng)
-    want = np.asarray(unit.golden(x, p), np.int64)
-    sb = Scoreboard(name, want.tolist(), log=dut._log)
-    n = x.size
-    # 30% of the inputs each to the stalled phases, at most STALLED_MAX: a long exhaustive run streams
-    # mostly in phase 1, where a cycle costs least
-    share = min((3 * n) // 10, STALLED_MAX)
-    cut1, cut2 = n - 2 * share, n - share
-    parts = {"gaps": slice(0, cut1), "backpressure": slice(cut1, cut2), "mixed": slice(cut2, n)}
-    dut._log.info(f"{name}: {n} inputs{' (the whole input space)' if exhaustive else ''}, latency {L}, seed {tb.seed}")
-
-    await start(dut, {"i__valid": 0, "i__payload": 0, "o__ready": 1})
-    drv = Driver(dut, fin.width, rng)
-    cycles = predicted = timing = lat_err = n_stalls = n_gaps = 0
-    phase_cycles, failure = {}, None
-    for phase, sl in parts.items():
-        xs = x[sl]
-        m = xs.size
-        gaps = gap_schedule(m, rng) if phase != "backpressure" else np.zeros(m, np.int64)
-        span = int(m + gaps.sum()) + L
-        ready = ready_schedule(2 * span + 8, rng) if phase != "gaps" else np.ones(0, np.int64)
-        bound = span + int(np.count_nonzero(ready == 0))
-        try:
-            acc, offered, done, stalls, outs = await drv.phase(xs.tolist(), gaps.tolist(), ready.tolist(),
-                                                               2 * bound + 100)
-        except Watchdog as e:
-            failure = f"{name} seed {tb.seed}: watchdog in phase {phase}, {e}"
-            dut._log.error(failure)
-            break
-        for v, c in zip(outs, done):
-            sb.check(to_int(v, fout.signed), phase=phase, cycle=c)
-        lat_err += latency_errors(acc, offered, stalls, L)
-        n_stalls += len(stalls)
-        n_gaps += int(gaps.sum())
-        phase_cycles[phase] = (done[-1] + 1) if done else 0
-        if phase != "mixed" and m:
-            pa, pd = predict_gaps(gaps, L) if phase == "gaps" else predict_backpressure(m, ready, L)
-            if len(acc) == len(done) == m:
-                timing += int(np.count_nonzero((np.asarray(acc) != pa) | (np.asarray(done) != pd)))
-            else:
-                timing += m
-            cycles += (done[-1] + 1) if done else 0
-            predicted += int(pd[-1]) + 1
-    sb.drop_pending(phase="end")
-    finish(dut, tb, sb, cycles=cycles, predicted_cycles=predicted, latency=L, latency_errors=lat_err,
-           timing_errors=timing, exhaustive=exhaustive, input_space=1 << fin.width,
-           space_covered=np.unique(x).size / (1 << fin.width), stalls=n_stalls,
-           gap_cycles=n_gaps, phase_cycles=phase_cycles, simulated_cycles=drv.cycle, early_outputs=drv.early,
-           **({"watchdog": failure} if failure else {}))
-    assert failure is None, failure
-    assert drv.early == 0, f"{drv.early} outputs came with no input outstanding"
-    assert lat_err == 0, f"{lat_err} outputs with a latency other than {L} (stalls accounted)"
-    assert timing == 0 and cycles == predicted, \
-        f"{timing} inputs or outputs off their predicted cycle; {cycles} cycles, predicted {predicted}"
+    assert name in BENCHES, f"block {name!r} has no entry in attnkit.testbench.unit_tb.UNITS (known: {', '.join(UNITS)})"
+    await streams.run_cocotb(dut, BENCHES[name])

@@ -5,10 +5,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from attnkit.errors import ConfigError
-from attnkit.hw import attention_pysim
 from attnkit.hw.exp import Exp
 from attnkit.hw.recip import RecipMantissa
-from attnkit.models.attention import attention
 from attnkit.params.numerics import ExpParams
 from attnkit.models.exp import exp
 from attnkit.params.numerics import RecipParams
@@ -16,7 +14,8 @@ from attnkit.models.recip import recip_mantissa
 from attnkit.params import kinds
 from attnkit.sim import engines
 from attnkit.sim.engines.rtl_attention import cycles, params_of
-from attnkit.testbench.attention_tb import problem
+from attnkit.testbench import pysim, streams
+from attnkit.testbench.attention_tb import BENCHES
 
 
 def _stream(dut, xs):
@@ -66,13 +65,11 @@ def api_params(sets):
 @pytest.mark.parametrize("shape", [(2, 2, 8, 5, False), (3, 2, 8, 7, True), (4, 4, 8, 9, False)])
 def test_engine_in_amaranth_is_bit_and_cycle_exact(shape):
     p = _params(*shape)
-    rng = np.random.default_rng(7)
-    probs = [problem(p, k, rng) for k in range(4)]
-    r = attention_pysim.run(p, [pr[:4] for pr in probs])
-    for (q, k, v, mask, kind), got in zip(probs, r["outputs"]):
-        want = attention(q, k, v, p.numerics, mask=mask, causal=p.causal, tile_k=p.rows)
-        assert got.tolist() == want.tolist(), kind
-    assert r["cycles"] == [cycles(p, "event")] * 4
+    bench = BENCHES["attention"]
+    cases = bench.cases(p, 4, seed=7)            # the four kinds, golden outputs, no back-pressure
+    r = streams.score(bench, p, cases, pysim.run(bench, p, cases)["traces"])
+    assert (r["checked"], r["mismatches"], r["missing"]) == (4, 0, 0), r["first_mismatches"]
+    assert r["cycles_per_problem"] == [cycles(p, "event")] and r["latency_errors"] == 0
 
 
 @pytest.mark.parametrize("R,C,d,n", [(2, 2, 8, 1), (2, 2, 8, 256), (4, 4, 16, 72), (4, 3, 8, 50), (8, 8, 8, 129),

@@ -18,7 +18,8 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (default: a fresh one, printed)")
     p.add_argument("--waves", action="store_true", help="dump waveforms under build/rtl for GTKWave")
     p.add_argument("--fast", action="store_true",
-                   help="attention only: clock and stimulus in a C++ Verilator harness instead of cocotb (same checks)")
+                   help="blocks with one input and one output stream: clock and stimulus in a C++ Verilator harness"
+                        " instead of cocotb (same cases and checks)")
     p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
                    help="with --fast: harness processes running a share of the problems each (default: one per"
                         " core; the results do not depend on it)")
