@@ -13,8 +13,9 @@ arch keys without a prefix.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, TypeVar
+from typing import TypeVar
 
 from attnkit.params import config
 

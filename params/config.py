@@ -18,8 +18,9 @@ import enum
 import functools
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, Literal, TypeVar, Union
+from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
@@ -217,7 +218,7 @@ def referenced(tp: type, name: str, where: str) -> Path:
     """The file a config names for a field of type ``tp`` (``arch: rtl-attention-4x4`` is
     ``arch/rtl-attention-4x4.yaml`` on the search path, as ``tp.CONFIG_FOLDER`` says)."""
     try:
-        return resolve(name, tp.CONFIG_FOLDER)  # type: ignore[attr-defined]
+        return resolve(name, tp.CONFIG_FOLDER)  # type: ignore[attr-defined]  # parameter classes define CONFIG_FOLDER
     except ConfigError as e:
         raise ConfigError(f"{where}: {e}") from None
 
@@ -474,7 +475,7 @@ def field_type(obj: Any, dotted: str) -> Any:
     return tp
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hints(cls: type) -> dict[str, Any]:
     """Type hints of a dataclass's init fields (cached: typing.get_type_hints is slow)."""
     hints = typing.get_type_hints(cls)

@@ -46,16 +46,13 @@ the last key), i.e. :func:`attnkit.models.softmax.softmax_edgemoe` on
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Iterable, Literal
+from typing import Any, ClassVar, Literal
 
 from attnkit.errors import ConfigError
 from attnkit.params.config import FieldError, positive, required
 from attnkit.params.numerics import EdgeMoeNumerics, GeluParams, SoftmaxParams
-
-
-
-
 
 # -- numerics ----------------------------------------------------------------------------------
 
@@ -280,7 +277,7 @@ class EdgeMoeParams:
     @classmethod
     def load(cls, arch: Any = "zcu102-edgemoe", workload: Any = "m3vit", sets: Iterable[str] = ()) -> EdgeMoeParams:
         """From arch and workload configs (names or paths or loaded objects); ``workload.`` sets edit the workload."""
-        from attnkit.params import kinds    # kinds imports this module
+        from attnkit.params import kinds  # kinds imports this module
         return cls.of(*kinds.load_pair(arch, workload, sets))
 
     @classmethod

@@ -24,7 +24,6 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
-
 from typing import Any
 
 import numpy as np

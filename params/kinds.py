@@ -9,8 +9,9 @@ edit the workload and all others the architecture (``array_2d.rows=64``);
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from attnkit.errors import ConfigError
 from attnkit.params import config

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional
 
 from attnkit.params.config import FieldError
 from attnkit.params.fixed import Overflow, QFormat, Rounding
@@ -199,7 +198,7 @@ class AttentionNumerics:
 
     in_fmt: QFormat = field(default_factory=lambda: QFormat(True, 4, 12))
     score_fmt: QFormat = field(default_factory=lambda: QFormat(True, 16, 24, Rounding.AP_TRN, Overflow.AP_SAT))
-    scale: Optional[float] = None
+    scale: float | None = None
     scale_fmt: QFormat = field(default_factory=lambda: QFormat(False, 1, 20, Rounding.AP_RND, Overflow.AP_SAT))
     logit_fmt: QFormat = field(default_factory=lambda: QFormat(True, 6, 12, Rounding.AP_TRN, Overflow.AP_SAT))
     exp: ExpParams = field(default_factory=_attention_exp)
@@ -210,7 +209,7 @@ class AttentionNumerics:
     partial_l_fmt: QFormat = field(default_factory=lambda: QFormat(False, 30, 30, Rounding.AP_TRN, Overflow.AP_SAT))
     # Running sum and output accumulators: None = exact (Kulisch, Pm + S fraction bits below 2^M); an int F =
     # finite, F fraction bits below 2^M (RNV F + in_fmt.frac_bits), every shift rounded by acc_rounding.
-    acc_frac_bits: Optional[int] = None
+    acc_frac_bits: int | None = None
     acc_rounding: Rounding = Rounding.AP_TRN
 
     def __post_init__(self) -> None:

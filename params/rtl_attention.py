@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 from amaranth.utils import ceil_log2
 
+from attnkit.params.arch import SpatialArch
 from attnkit.params.config import FieldError
 from attnkit.params.numerics import AttentionNumerics, accumulator_bits
-from attnkit.params.arch import SpatialArch
 from attnkit.params.workload import AttentionWorkload
 
 # Pipeline depths after the array that the schedule depends on (the RTL is built to them).

@@ -27,10 +27,10 @@ from functools import cached_property
 
 from amaranth.utils import ceil_log2
 
+from attnkit.params.arch import MulticoreArch
 from attnkit.params.config import FieldError
 from attnkit.params.numerics import AttentionNumerics
 from attnkit.params.schedule import Schedule, block_n_for, lean_schedule
-from attnkit.params.arch import MulticoreArch
 from attnkit.params.workload import DecodeWorkload
 
 ITEM_OVERHEAD = 7   # per tile range: q address, q latch, 4 pipeline cycles (read, logit, exp x 2), partial write
