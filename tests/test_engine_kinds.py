@@ -18,32 +18,22 @@ def test_every_kind_has_a_config():
     assert set(ARCH_OF_KIND) == set(ARCH_KINDS) and set(WORKLOAD_OF_KIND) == set(WORKLOAD_KINDS)
 
 
+@pytest.mark.parametrize("what", ["arch", "workload"])
 @pytest.mark.parametrize("name", sorted(engines.registry()))
-def test_wrong_arch_kind_is_one_line(name):
+def test_wrong_kind_is_one_line(name, what):
+    """Each engine given a config of a kind it does not take, arch or workload, the other one right."""
     e = engines.get(name)
-    if e.arch is None:
-        pytest.skip(f"{name} takes any arch kind")
-    kind = next(k for k in ARCH_OF_KIND if k not in e.arch)
-    workload = WORKLOAD_OF_KIND[e.workload[0]] if e.workload else "bert"
-    s = "" if len(e.arch) == 1 else "s"
-    want = f"engine {name} takes arch kind{s} {', '.join(e.arch)}; arch {ARCH_OF_KIND[kind]!r} is {kind}"
+    takes, other = (e.arch, e.workload) if what == "arch" else (e.workload, e.arch)
+    if takes is None:
+        pytest.skip(f"{name} takes any {what} kind")
+    of_kind, other_of_kind = (ARCH_OF_KIND, WORKLOAD_OF_KIND) if what == "arch" else (WORKLOAD_OF_KIND, ARCH_OF_KIND)
+    kind = next(k for k in of_kind if k not in takes)
+    right = other_of_kind[other[0]] if other else ("bert" if what == "arch" else "fusemax")
+    arch, workload = (of_kind[kind], right) if what == "arch" else (right, of_kind[kind])
+    s = "" if len(takes) == 1 else "s"
+    want = f"engine {name} takes {what} kind{s} {', '.join(takes)}; {what} {of_kind[kind]!r} is {kind}"
     with pytest.raises(ConfigError) as info:
-        engines.simulate(ARCH_OF_KIND[kind], workload, name)
-    assert str(info.value) == want
-
-
-@pytest.mark.parametrize("name", sorted(engines.registry()))
-def test_wrong_workload_kind_is_one_line(name):
-    e = engines.get(name)
-    if e.workload is None:
-        pytest.skip(f"{name} takes any workload kind")
-    kind = next(k for k in WORKLOAD_OF_KIND if k not in e.workload)
-    arch = ARCH_OF_KIND[e.arch[0]] if e.arch else "fusemax"
-    s = "" if len(e.workload) == 1 else "s"
-    want = (f"engine {name} takes workload kind{s} {', '.join(e.workload)}; "
-            f"workload {WORKLOAD_OF_KIND[kind]!r} is {kind}")
-    with pytest.raises(ConfigError) as info:
-        engines.simulate(arch, WORKLOAD_OF_KIND[kind], name)
+        engines.simulate(arch, workload, name)
     assert str(info.value) == want
 
 
