@@ -42,8 +42,8 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence, Union
 
 Tile = tuple[int, ...]
 
@@ -86,7 +86,7 @@ class Repeat:
         object.__setattr__(self, "body", tuple(body))
 
 
-Program = Sequence[Union[Tile, Repeat]]
+Program = Sequence[Tile | Repeat]
 
 
 @dataclass
@@ -305,7 +305,7 @@ def run_length(runs, expand=None) -> list:
             merged[-1][1] += n
         else:
             merged.append([item, n])
-    out = []
+    out: list[Tile | Repeat] = []
     for item, n in merged:
         body = expand(item) if expand else [item]
         out += body if n == 1 else [Repeat(n, body)]

@@ -51,13 +51,13 @@ import hashlib
 import itertools
 import math
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Protocol
+from typing import Any, Protocol
 
-from attnkit.params import config
 from attnkit.errors import ConfigError
-from attnkit.params import kinds
+from attnkit.params import config, kinds
 from attnkit.params.config import field_type, get_path
 from attnkit.params.kinds import split_key
 from attnkit.sim.result import Result
@@ -242,13 +242,14 @@ def load_spec(path: str | Path, evaluate: Evaluate | None = None,
         from attnkit.sim import engines
         try:
             engines.get(engine)
-        except Exception as e:
-            raise ConfigError(f"{src}: engine: {e}") from None
+        except Exception as err:
+            raise ConfigError(f"{src}: engine: {err}") from None
     name = data.get("evaluator")
     if name is not None and evaluate is None:
         if not isinstance(name, str) or name not in (evaluators or {}):
-            known = ", ".join(sorted(evaluators)) if evaluators else "none here: run the spec with attnkit sweep"
-            raise ConfigError(f"{src}: evaluator: unknown evaluator {name!r} (known: {known})")
+            listed = ", ".join(sorted(evaluators)) if evaluators else "none here: run the spec with attnkit sweep"
+            raise ConfigError(f"{src}: evaluator: unknown evaluator {name!r} (known: {listed})")
+        assert evaluators is not None                 # name is in it (checked above)
         evaluate = evaluators[name]
     mode = data.get("mode", "closed")
     if mode not in ("closed", "event"):
@@ -307,6 +308,7 @@ def load_spec(path: str | Path, evaluate: Evaluate | None = None,
     if rand:
         rng = random.Random(seed)
         draws = []
+        assert samples is not None                    # checked above: random parameters need samples
         for i in range(samples):
             draws.append(tuple(convert(k, _draw(rng, *rand[k]), f"parameters.{k} (sample {i})") for k in rand))
 

@@ -22,9 +22,10 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Any, Iterable, Protocol
+from functools import cache
+from typing import Any, Protocol
 
 from attnkit.errors import AttnkitError
 from attnkit.params import kinds
@@ -83,7 +84,7 @@ def _entry(name: str, value: Any) -> Engine:
     return dataclasses.replace(value, name=name, doc=doc)
 
 
-@lru_cache(maxsize=None)
+@cache
 def registry() -> dict[str, Engine]:
     """Every engine by name: this package's modules, then the ``attnkit.engines`` entry points."""
     from attnkit import plugins

@@ -55,17 +55,17 @@ network and keeps accumulators and intermediates in its register file).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from math import ceil
 
 from attnkit.errors import AttnkitError
-from attnkit.sim import cascade, pipeline
 from attnkit.params.arch import SpatialArch
+from attnkit.params.workload import AttentionWorkload, GemmWorkload
+from attnkit.sim import cascade, pipeline
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine, EngineFn
 from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run_length
 from attnkit.sim.result import Result
-from attnkit.params.workload import AttentionWorkload, GemmWorkload
 
 # FuseMax: four tiles in flight: one loading, one loaded (the two halves of the double-buffered
 # K/V), one on the 2D array, one on the 1D array (its 2D results in the 2D->1D hand-off registers).
@@ -247,7 +247,8 @@ def _one_pass(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode:
     E, F = s.E, s.F
     named = cascade.by_name(cas)
     k = ceil(C / N1)                                  # 1D passes per query group
-    e_args = lambda where: (E, F, "exp" in getattr(arch, where).ops, arch.exp_taylor_macs)
+    def e_args(where):
+        return (E, F, "exp" in getattr(arch, where).ops, arch.exp_taylor_macs)
 
     def slots(n, where):                              # cycles of Einsum n for one tile on its array
         e = named[n]
@@ -297,7 +298,7 @@ def _one_pass(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode:
         only where a group starts or stops, so each run of equal rows is one Repeat."""
         Jmax = J[-1]
         cuts = sorted({0, 1, Jmax} | {j - 1 for j in J} | {j for j in J if j < Jmax})
-        prog = []
+        prog: list[pipeline.Tile | Repeat] = []
         for a, b in zip(cuts, cuts[1:]):
             if a >= Jmax:
                 break
@@ -393,7 +394,7 @@ def _flat_block(arch: SpatialArch, s: Shape, n: int, keys: int, spill: bool, kv_
     return _dram_cycles(arch, words * arch.word_bits / 8), d2, d1, words
 
 
-@lru_cache(maxsize=None)
+@cache
 def _softmax_slots(E: int, F: int, has_exp: bool, taylor_macs: int) -> int:
     """1D issue slots per score element of FLAT's softmax passes (max, exp, sum, divide)."""
     named = cascade.by_name(cascade.THREE_PASS)
@@ -427,7 +428,8 @@ def _flat_plan(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool
     """
     R = arch.array_2d.rows
     rows = _flat_rows(s, rq, R)
-    per_block = lambda n, keys, kv: _flat_block(arch, s, n, keys, spill, kv)
+    def per_block(n, keys, kv):
+        return _flat_block(arch, s, n, keys, spill, kv)
     kv_all = s.M * (s.E + s.F)
     if not resident:
         stream = [(per_block(n, k, k * (s.E + s.F)), c) for (n, k), c in rows]
@@ -531,8 +533,10 @@ def unfused(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: s
     off = elems > words // 2                          # the score tensor does not fit: through DRAM
     wb = arch.word_bits / 8
     tile_w = R * C
-    io = lambda n_in, n_out: _dram_cycles(arch, (n_in + n_out) * tile_w * wb) if off else 0
-    row_1d = lambda n: ceil(tile_w / N1) * named[n].cycles(s.E, s.F, has_exp, arch.exp_taylor_macs)
+    def io(n_in, n_out):
+        return _dram_cycles(arch, (n_in + n_out) * tile_w * wb) if off else 0
+    def row_1d(n):
+        return ceil(tile_w / N1) * named[n].cycles(s.E, s.F, has_exp, arch.exp_taylor_macs)
     qk_in = _dram_cycles(arch, (R + C) * s.E * wb)
     av_in = _dram_cycles(arch, R * s.F * wb)
     # One phase after another; each phase is a pipeline over R x C tiles (dram, 2D, 1D).
@@ -546,7 +550,8 @@ def unfused(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: s
     n = s.B * sum(s.key_tiles(e, R) for e in q_ends)
     program = [Repeat(n, [d]) for _, d in phases]
     # Phases are separated by barriers: run each on its own and add.
-    cycles, busy, tiles = 0, {}, 0
+    busy: dict[str, int] = {}
+    cycles, tiles = 0, 0
     for item in program:
         t = pipeline.run(TILE_PIPE, [item], mode)
         cycles += t.cycles
@@ -613,7 +618,7 @@ def _layer(attn_fn: EngineFn, name: str) -> EngineFn:
     return run
 
 
-_FNS = {
+_FNS: dict[str, EngineFn] = {
     "fusemax": fusemax,
     "fusemax-cascade-flat": cascade_flat,
     "fusemax-serial": serial,

@@ -28,15 +28,14 @@ import dataclasses
 
 import numpy as np
 
+from attnkit.models.attention import attention, attention_reference, error_bound
 from attnkit.params import kinds
 from attnkit.params.arch import NumericsArch
-from attnkit.models.attention import attention, attention_reference, error_bound
+from attnkit.params.rtl_attention import RtlAttentionParams
+from attnkit.params.workload import AttentionWorkload
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine
 from attnkit.sim.result import Result
-from attnkit.params.workload import AttentionWorkload
-
-from attnkit.params.rtl_attention import RtlAttentionParams
 
 SYNTH_KEYS = ("luts", "ffs", "dsps", "brams", "fmax_mhz")
 

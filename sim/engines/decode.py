@@ -62,10 +62,10 @@ from math import ceil
 from attnkit.errors import AttnkitError
 from attnkit.params import schedule as sch
 from attnkit.params.arch import GpuArch, MulticoreArch
+from attnkit.params.workload import DecodeWorkload
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine, EngineFn
 from attnkit.sim.result import Result
-from attnkit.params.workload import DecodeWorkload
 
 PARTIAL_BYTES = 4        # partials (O, m, l) are fp32
 
@@ -122,7 +122,7 @@ class _Costs:
     def key_time(self, queries: int, fa2: bool, resident: int) -> float:
         """Seconds per key for one CTA (its own stream, before DRAM sharing)."""
         a, d, rows = self.arch, self.p.head_dim, self.rows(queries, fa2)
-        if self.gpu:
+        if isinstance(a, GpuArch):
             u = a.unit
             comp = (4 * rows * d / u.tensor_flops_per_cycle + rows / u.exp_per_cycle) / a.clock_hz
             mem = self.key_bytes / u.cta_bandwidth_bytes_per_s
@@ -137,7 +137,7 @@ class _Costs:
 
     def fixed(self, queries: int) -> float:
         a = self.arch
-        if self.gpu:
+        if isinstance(a, GpuArch):
             return a.unit.cta_fixed_s
         io = 2 * queries * self.p.head_dim * a.word_bytes / self.dram_bw
         return (a.array_2d.rows + a.array_2d.cols) / a.clock_hz + io
@@ -146,13 +146,14 @@ class _Costs:
         return queries * (self.p.head_dim + 2) * PARTIAL_BYTES
 
     def partial_write(self, queries: int) -> float:
-        bw = self.arch.unit.cta_bandwidth_bytes_per_s if self.gpu else self.dram_bw
+        a = self.arch
+        bw = a.unit.cta_bandwidth_bytes_per_s if isinstance(a, GpuArch) else self.dram_bw
         return self.partial_bytes(queries) / bw
 
     def merge(self, queries: int) -> float:
         """Read one partial and fold it into the running one."""
         a, d = self.arch, self.p.head_dim
-        if self.gpu:
+        if isinstance(a, GpuArch):
             u = a.unit
             math = queries * (2 / u.exp_per_cycle + (2 * d + 2) / u.fp32_per_cycle) / a.clock_hz
         else:
@@ -232,7 +233,7 @@ def _at(prog: list[tuple[float, float]], x: float) -> float:
 
 def _time_wave(ctas: list[Cta], costs: _Costs, start: float) -> None:
     """Place a wave's CTAs on units round-robin, share DRAM, set stream and range end times."""
-    resident = {}
+    resident: dict[int, int] = {}
     for i, c in enumerate(ctas):
         c.unit = i % costs.units
         resident[c.unit] = resident.get(c.unit, 0) + 1
@@ -393,7 +394,7 @@ def _result(name, arch: GpuArch | MulticoreArch, table: EnergyTable, p, costs, s
                "dram.write": p.batch * p.heads * p.head_dim * arch.word_bytes * 8 / arch.dram.access_bits,
                "mac.mac": flops / 2}
     energy, breakdown = table.energy(actions)
-    if costs.gpu:
+    if isinstance(arch, GpuArch):
         area, area_breakdown = arch.die_mm2, {"die": arch.die_mm2}
         peak_flops = arch.units * arch.unit.tensor_flops_per_cycle * arch.clock_hz
         peak_exp = arch.units * arch.unit.exp_per_cycle * arch.clock_hz

@@ -63,8 +63,8 @@ import math
 from dataclasses import dataclass, field
 
 from attnkit.errors import AttnkitError
-from attnkit.params.edgemoe import EdgeMoeParams, FpgaArch, VitMoeWorkload
 from attnkit.params.arch import load_device
+from attnkit.params.edgemoe import EdgeMoeParams, FpgaArch, VitMoeWorkload
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine
 from attnkit.sim.result import Result
@@ -88,7 +88,7 @@ class Stage:
     traffic: dict[tuple[str, str], int] = field(default_factory=dict)
     serial: int = 0                      # cycles of loops that run one after another inside the call
 
-    def move(self, port: str, rw: str, transfers: int, bits: int) -> "Stage":
+    def move(self, port: str, rw: str, transfers: int, bits: int) -> Stage:
         self.traffic[(port, rw)] = self.traffic.get((port, rw), 0) + transfers * bits
         return self
 

@@ -34,13 +34,13 @@ from __future__ import annotations
 from math import ceil
 
 from attnkit.errors import AttnkitError
-from attnkit.sim import pipeline, systolic
 from attnkit.params.arch import SpatialArch
+from attnkit.params.workload import GemmWorkload
+from attnkit.sim import pipeline, systolic
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine
 from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run_length
 from attnkit.sim.result import Result
-from attnkit.params.workload import GemmWorkload
 
 PIPE = Pipeline((Stage("dram", "dram"), Stage("array", "array_2d")), depth=2)
 
@@ -60,7 +60,7 @@ def simulate(arch: SpatialArch, workload: GemmWorkload, table: EnergyTable, mode
     fr, fc = ceil(sr / R), ceil(sc / C)
     words = arch.global_buffer.bytes * 8 // arch.word_bits
     orders = ("col", "row") if df == "os" else ("col",)
-    jobs = []
+    jobs: list[tuple[str, int, tuple[int, int] | None]] = []
     for order in orders:
         if a.tile_depth:
             depths = [min(a.tile_depth, T)]
@@ -87,6 +87,7 @@ def simulate(arch: SpatialArch, workload: GemmWorkload, table: EnergyTable, mode
         key = (timing.cycles, traffic, negL, order)   # fastest, then least DRAM traffic, then deepest
         if best is None or key < best[0]:
             best = (key, -negL, timing, records, plan, sums)
+    assert best is not None                       # jobs is never empty: each order has at least one depth
     _, L, timing, records, plan, sums = best
     word_bytes = arch.word_bits / 8
     macs = m * n * k

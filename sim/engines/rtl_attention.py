@@ -28,13 +28,13 @@ counts it on the Verilated RTL.
 from __future__ import annotations
 
 from attnkit.params import config
-from attnkit.params.rtl_attention import EMIT_STAGES, OUT_STAGES, RtlAttentionParams
 from attnkit.params.arch import SpatialArch
+from attnkit.params.rtl_attention import EMIT_STAGES, OUT_STAGES, RtlAttentionParams
+from attnkit.params.workload import AttentionWorkload
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine
 from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run
 from attnkit.sim.result import Result
-from attnkit.params.workload import AttentionWorkload
 
 PIPE = Pipeline((Stage("load", "input"), Stage("qk", "array_2d"), Stage("softmax", "row_unit"),
                  Stage("pv", "array_2d_pv"), Stage("drain", "column"), Stage("norm", "row_unit_out"),

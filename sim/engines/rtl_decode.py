@@ -28,14 +28,15 @@ cycle (tests/test_hw_decode.py).
 from __future__ import annotations
 
 import heapq
+from typing import Any
 
 from attnkit.params import config
-from attnkit.params.rtl_decode import ITEM_OVERHEAD, RtlDecodeParams
 from attnkit.params.arch import MulticoreArch
+from attnkit.params.rtl_decode import ITEM_OVERHEAD, RtlDecodeParams
+from attnkit.params.workload import DecodeWorkload
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine
 from attnkit.sim.result import Result
-from attnkit.params.workload import DecodeWorkload
 
 
 def params_of(arch: MulticoreArch, workload: DecodeWorkload, numerics=None) -> RtlDecodeParams:
@@ -91,7 +92,7 @@ def _event(p: RtlDecodeParams, stalls=None) -> dict:
         for x in ps:
             waiting_for[x] = i
     missing = [len(ps) for ps in pieces]
-    events = [(p.input_beats, 0, "load_done", None)]
+    events: list[tuple[int, int, str, Any]] = [(p.input_beats, 0, "load_done", None)]   # arg: None, (core, range) or a KV group
     seq = 1
     busy = [0] * p.units
     host_free, host_next, host_busy, end = True, 0, 0, 0
