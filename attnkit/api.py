@@ -165,10 +165,13 @@ def reproduce(name: str, out: str | Path | None = None, set: SetArg = None,
 
     Returns the rows ``attnkit reproduce NAME --json`` prints (``row`` is
     ``"point"`` or ``"summary"``) and writes them to ``out``/results.csv and
-    results.json (default ``build/reproduce/NAME``), then prints one line
+    results.json (default ``build/reproduce/NAME``) with manifest.json
+    naming their kind, then prints one line
     (what ran, how long, what was written) to stderr.
 
     A target is a :class:`ReproduceTarget` (a module ``attnkit.sim.reproduce_<name>``).
+    Optionally it names ``KIND``: the kind manifest.json declares for results.csv and
+    results.json, i.e. which figures draw them (default ``"reproduce"``).
     """
     from attnkit.sim.result import write_results
     module = reproduce_module(name)
@@ -176,7 +179,7 @@ def reproduce(name: str, out: str | Path | None = None, set: SetArg = None,
     out = str(out) if out is not None else f"build/reproduce/{name}"
     t0 = time.perf_counter()
     rows = module.run(sets=sets, models=models, seq_lens=seq_lens)
-    path = write_results(rows, out, module.COLUMNS)
+    path = write_results(rows, out, module.COLUMNS, getattr(module, "KIND", "reproduce"))
     extra = module.files(sets) if hasattr(module, "files") else {}
     for file, text in extra.items():
         (path / file).write_text(text)
@@ -200,8 +203,8 @@ def sweep(spec, out: str | Path | None = None, jobs: int | None = None, resume: 
     parsed; ``.to_pandas()`` gives a DataFrame.
     """
     from attnkit import evaluators
-    from attnkit.sim import pareto as pareto_mod
     from attnkit.sim import sweep_run
+    from attnkit.sim.result import load_results
     if chunk is not None and chunk < 1:
         raise AttnkitError(f"chunk {chunk}: expected at least 1")
     if jobs is not None and jobs < 1:
@@ -212,7 +215,7 @@ def sweep(spec, out: str | Path | None = None, jobs: int | None = None, resume: 
     out = Path(out) if out is not None else Path("build/sweeps") / Path(plan.spec_path).stem
     summary = sweep_run.run(plan, out, jobs=jobs, resume=resume, executor=executor, scheduler=scheduler,
                             chunk=chunk, progress=progress)
-    rows = Rows(pareto_mod.read_rows(out / "results.csv"))
+    rows = Rows(load_results(out / "results.csv").rows)
     rows.summary = summary
     return rows
 
@@ -230,11 +233,14 @@ def pareto(rows, minimize: Sequence[str] = (), maximize: Sequence[str] = (), by:
     """The Pareto front of ``rows`` (a list of dicts, or a results.csv path) over the chosen metrics.
 
     One front per value of the ``by`` columns. Rows that failed or are
-    infeasible are left out. ``source`` names the rows in error messages.
+    infeasible are left out. ``source`` names the rows in error messages. A
+    path is read by :func:`attnkit.sim.result.load_results`, as ``attnkit
+    report`` reads it.
     """
     from attnkit.sim import pareto as pareto_mod
+    from attnkit.sim.result import load_results
     if isinstance(rows, (str, Path)):
-        source, rows = str(rows), pareto_mod.read_rows(rows)
+        source, rows = str(rows), load_results(rows).rows
     if isinstance(minimize, str) or isinstance(maximize, str) or isinstance(by, str):
         raise AttnkitError("pareto: minimize, maximize and by take lists of column names")
     return Rows(pareto_mod.front_by(list(rows), list(minimize), list(maximize), list(by), source=source))
@@ -272,7 +278,7 @@ def rtl_test(block: str, vectors: int = 1000, seed: int | None = None, sim: str 
              set: SetArg = None, waves: bool = False, log=None, fast: bool = False, jobs: int | None = None) -> dict:
     """Simulate a block's cocotb testbench and check it bit for bit against its golden model.
 
-    Returns what ``attnkit rtl-test --json`` prints: block, simulator,
+    Returns what ``attnkit rtl-test --json`` prints (less its ``kind``): block, simulator,
     vectors, mismatches, cycles, predicted_cycles, seed, and the log's path.
     ``fast`` (Verilator only; blocks with one input stream ``i`` and one output
     stream ``o``: exp, recip, gelu, softmax, merge, attention, decode) runs the
@@ -305,7 +311,7 @@ def synth(block: str, target: str, set: SetArg = None, pnr: bool = False, device
           log=None) -> dict:
     """Synthesise an RTL block for ``target`` (``xcup``, ``xc7``, ``ecp5``, ``ice40``) with open tools.
 
-    Returns what ``attnkit synth --json`` prints: block, target, device, luts,
+    Returns what ``attnkit synth --json`` prints (less its ``kind``): block, target, device, luts,
     ffs, dsps, brams, carry, fmax_mhz (with ``pnr``, ECP5 only), fits and,
     when it does not fit, ``over`` (what exceeds the device). Cached by a hash
     of the Verilog and the tool arguments.

@@ -13,7 +13,7 @@ def run():
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         rows = reproduce()
-        write_results(rows, Path(tmp) / "reproduce", COLUMNS)
+        write_results(rows, Path(tmp) / "reproduce", COLUMNS, "reproduce")
         t_rep = time.perf_counter() - t0
         out = render([Path(tmp) / "reproduce"], Path(tmp) / "report")
     return [

@@ -1,8 +1,9 @@
-"""Report inputs: result files read into tables, each recognised by its columns.
+"""Report inputs: result files read into tables, each of the kind its file declares.
 
 An input is a CSV or JSON file, or a folder holding ``results.csv`` /
-``results.json`` / ``*.json``. Each becomes a :class:`Table` whose ``kind``
-says which figure families can use it:
+``results.json`` / ``*.json``. Each becomes a :class:`Table` (read by
+:func:`attnkit.sim.result.load_results`, the one reader of result files)
+whose ``kind`` says which figure families can use it:
 
 - ``reproduce``: rows with model, seq_len, design, latency_s, energy_pj (``attnkit reproduce``);
 - ``sweep``: one row per design point with latency_s, energy_pj, area_mm2 (``attnkit sweep``);
@@ -13,113 +14,54 @@ says which figure families can use it:
   ``"row": "timeline"`` rows give each CTA's unit, start and end).
 - ``edgemoe``: rows with layer, stage, cycles, axi_bits, active_experts (``attnkit reproduce edgemoe``).
 - ``mutants``: rows with block, mutant, kind, verdict, caught_by (``attnkit rtl-mutate --json``).
+
+A file that declares no kind (written before kinds, or a ``--json`` list
+saved from stdout) is recognised by those columns, and the report says so.
 """
 
 from __future__ import annotations
 
-import csv
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from attnkit.errors import AttnkitError
+from attnkit.sim.result import LEGACY_COLUMNS, MANIFEST, ResultFile, load_results
 
-KINDS = {
-    "reproduce": {"model", "seq_len", "design", "latency_s", "energy_pj"},
-    "rtl": {"block", "cycles", "predicted_cycles"},
-    "sweep": {"latency_s", "energy_pj", "area_mm2"},
-    "simulate": {"engine", "cycles", "energy_pj"},
-    "decode": {"engine", "units", "context", "latency_s"},
-    "edgemoe": {"layer", "stage", "cycles", "axi_bits", "active_experts"},
-    "synth": {"block", "target", "luts", "ffs", "dsps"},
-    "mutants": {"block", "mutant", "kind", "verdict", "caught_by"},
-}
-
+Table = ResultFile    # what figure families receive: kind, source, rows, meta
 
 CONFIG_FILES = ("config.json", "sweep.json")
 
 
-@dataclass
-class Table:
-    kind: str
-    source: Path
-    rows: list[dict[str, Any]]
-    meta: dict[str, Any] = field(default_factory=dict)   # e.g. the command that produced it
-
-
-def _number(text: str) -> Any:
-    if text == "":
-        return None
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    if text[:1] in "{[":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError:
-            pass
-    return text
-
-
-def _read_rows(path: Path) -> tuple[list[dict], dict]:
+def _configuration(path: Path) -> dict | None:
     try:
-        text = path.read_text()
-    except OSError as e:
-        raise AttnkitError(f"{path}: cannot read: {e.strerror or e}") from None
-    if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise AttnkitError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
-        meta = {}
-        if isinstance(data, dict) and isinstance(data.get("rows"), list):
-            meta = {k: v for k, v in data.items() if k != "rows"}
-            data = data["rows"]
-        rows = data if isinstance(data, list) else [data]
-        if not all(isinstance(r, dict) for r in rows):
-            raise AttnkitError(f"{path}: expected a JSON object or a list of objects")
-        return rows, meta
-    if path.suffix == ".csv":
-        reader = csv.DictReader(text.splitlines())
-        if not reader.fieldnames:
-            raise AttnkitError(f"{path}: empty CSV (no header)")
-        rows = [{k: _number(v) for k, v in r.items() if k is not None} for r in reader]
-        return rows, {}
-    raise AttnkitError(f"{path}: unsupported input (expected .csv, .json or a folder of them)")
-
-
-def _kind(rows: list[dict], path: Path) -> str:
-    keys = set().union(*(r.keys() for r in rows)) if rows else set()
-    for kind, needed in KINDS.items():
-        if needed <= keys:
-            return kind
-    raise AttnkitError(f"{path}: not a result file attnkit knows (columns: {', '.join(sorted(keys)) or 'none'}; "
-                       f"expected the columns of one of: " +
-                       "; ".join(f"{k} ({', '.join(sorted(v))})" for k, v in KINDS.items()) + ")")
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise AttnkitError(f"{path}: not a readable configuration ({e})") from None
+    return data if isinstance(data, dict) else None
 
 
 def load(path: str | Path) -> list[Table]:
     path = Path(path)
     if path.is_dir():
         files = [p for p in (path / "results.json", path / "results.csv") if p.exists()]
-        files = files[:1] or sorted(p for p in path.glob("*.json") if p.name not in CONFIG_FILES)
+        files = files[:1] or sorted(p for p in path.glob("*.json") if p.name not in (*CONFIG_FILES, MANIFEST))
         if not files:
             raise AttnkitError(f"{path}: folder holds no results.csv, results.json or *.json")
         tables = [t for f in files for t in load(f)]
         for name in CONFIG_FILES:  # the configuration a run saved beside its results
             if (path / name).exists():
                 for t in tables:
-                    t.meta.setdefault("configuration", _read_rows(path / name)[0][0])
+                    t.meta.setdefault("configuration", _configuration(path / name))
         return tables
-    if not path.exists():
-        raise AttnkitError(f"{path}: no such file")
-    rows, meta = _read_rows(path)
-    if not rows:
+    table = load_results(path)
+    if not table.rows:
         raise AttnkitError(f"{path}: holds no rows")
-    return [Table(_kind(rows, path), path, rows, meta)]
+    if table.kind is None:
+        keys = set().union(*(r.keys() for r in table.rows))
+        raise AttnkitError(f"{path}: not a result file attnkit knows (columns: {', '.join(sorted(keys))}; it "
+                           f"declares no kind and lacks the columns of each: " +
+                           "; ".join(f"{k} ({', '.join(sorted(v))})" for k, v in LEGACY_COLUMNS) + ")")
+    return [table]
 
 
 def points(rows: list[dict]) -> list[dict]:

@@ -70,7 +70,8 @@ def label(row, keys) -> str:
         elif k == "clock_hz" and v:
             parts.append(f"{v / 1e6:g} MHz")
         else:
-            parts.append(f"{k.rsplit('.', 1)[-1]}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}")
+            numeric = isinstance(v, (int, float)) and not isinstance(v, bool)    # a swept flag reads as True/False
+            parts.append(f"{k.rsplit('.', 1)[-1]}={v:g}" if numeric else f"{k}={v}")
     return ", ".join(parts)
 
 

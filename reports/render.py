@@ -110,7 +110,8 @@ def render(inputs, out_dir: str | Path, command: str | None = None, log=lambda m
 def _provenance(tables, command) -> list[tuple[str, str]]:
     return [("attnkit version", __version__), ("reproduce with", command),
             ("python", f"{platform.python_version()} on {platform.machine()}"),
-            ("inputs", ", ".join(f"{t.source} ({t.kind}, {len(t.rows)} rows)" for t in tables))] + \
+            ("inputs", ", ".join(f"{t.source} ({t.kind}{' by its columns' if t.guessed else ''}, {len(t.rows)} rows)"
+                                 for t in tables))] + \
            [(f"{t.source.name}: {k}", str(v)) for t in tables for k, v in t.meta.items()
             if not isinstance(v, (list, dict))]
 

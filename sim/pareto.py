@@ -2,12 +2,15 @@
 
 A row is on the front when no other row is at least as good in every chosen
 metric and strictly better in one. Rows that failed (``error`` set), broke a
-metric constraint (``feasible`` false) or lack a chosen metric are left out.
+metric constraint (``feasible`` False) or lack a chosen metric are left out.
+Rows come as :func:`attnkit.sim.result.load_results` reads them (``feasible``
+a bool, blanks None).
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -15,34 +18,6 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from attnkit.errors import AttnkitError
-
-
-def parse_value(text: str) -> Any:
-    """A CSV cell back to a Python value: int, float, bool, None (empty) or the string."""
-    if text == "":
-        return None
-    if text in ("True", "False"):
-        return text == "True"
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return text
-
-
-def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """The rows of a results CSV (a torn last line is ignored), values parsed."""
-    from attnkit.sim.sweep_run import read_results
-    path = Path(path)
-    if not path.is_file():
-        raise AttnkitError(f"{path}: no such results file")
-    header, rows = read_results(path)
-    if not header:
-        raise AttnkitError(f"{path}: empty results file")
-    return [{k: parse_value(v) for k, v in zip(header, r)} for r in rows]
 
 
 def front(rows: Sequence[dict[str, Any]], minimize: Iterable[str] = (), maximize: Iterable[str] = (),
@@ -102,8 +77,8 @@ def front_by(rows, minimize=(), maximize=(), by: Sequence[str] = (), source: str
 
 
 def write_rows(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
-    """Rows to CSV (or JSON when the name ends in .json)."""
-    import json
+    """Rows to CSV (lists and records in a cell as JSON, as sweeps write them), or JSON when the name ends
+    in .json."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".json":
@@ -114,4 +89,5 @@ def write_rows(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
         w = csv.DictWriter(f, cols, lineterminator="\n")
         w.writeheader()
         for r in rows:
-            w.writerow({k: "" if v is None else v for k, v in r.items()})
+            w.writerow({k: "" if v is None else json.dumps(v) if isinstance(v, (list, dict)) else v
+                        for k, v in r.items()})

@@ -38,6 +38,7 @@ COLUMNS = ["row", "axi_bits", "active_experts", "layer", "stage", "cycles", "lat
            "metric", "ours", "paper", "ratio"]
 POINT_COLUMNS = ["axi_bits", "active_experts", "layer", "stage", "cycles", "latency_s", "share"]
 SUMMARY_COLUMNS = ["metric", "axi_bits", "active_experts", "ours", "paper", "ratio"]
+KIND = "edgemoe"   # the kind its result files declare: drawn by the Edge-MoE figures
 
 
 def anchors() -> dict:

@@ -54,6 +54,7 @@ POINT_COLUMNS = ["study", "arch", "units", "engine", "batch", "heads", "kv_heads
                  "latency_s", "speedup_vs_fa2", "speedup_vs_flashdecoding", "paper_latency_s", "latency_ratio",
                  "dram_fraction"]
 SUMMARY_COLUMNS = ["metric", "study", "arch", "units", "context", "ours", "paper", "ratio"]
+KIND = "decode"    # the kind its result files declare: drawn by the decode figures, not as a reproduction
 TIMELINE_COLUMNS = ["engine", "arch", "units", "unit", "slot", "kernel", "start_s", "end_s", "tiles", "role"]
 COLUMNS = ["row"] + POINT_COLUMNS + ["dram_bytes", "dram_floor_s", "metric", "ours", "paper", "ratio"] + \
     [c for c in TIMELINE_COLUMNS if c not in POINT_COLUMNS]

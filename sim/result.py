@@ -1,12 +1,25 @@
-"""What a simulation answers: cycles, actions, energy, area, utilisation."""
+"""What a simulation answers (cycles, actions, energy, area, utilisation), and result files written and read.
+
+Every result file says what it is: its ``kind`` (``reproduce``, ``decode``,
+``edgemoe``, ``sweep``, ``simulate``, ``rtl``, ``synth``, ``mutants``, or a
+plugin's own). A folder of CSV/JSON results (``attnkit reproduce``,
+``attnkit sweep``) holds ``manifest.json``, ``{"kind": ..., "files": [...],
+"attnkit": VERSION}``, naming the files it describes, so no column of them
+changes. A JSON record (``simulate``, ``rtl-test``, ``synth --json``) carries
+``"kind"`` beside its keys; a JSON list of rows is written as ``{"kind": ...,
+"rows": [...]}`` (``rtl-mutate -o``). :func:`load_results` is the one reader.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
+
+from attnkit.errors import AttnkitError
 
 
 @dataclass
@@ -29,7 +42,8 @@ class Result:
         return self.cycles / self.clock_hz
 
     def to_dict(self) -> dict[str, Any]:
-        """The flat record ``attnkit simulate --json`` prints and sweeps write (the README's JSON keys first)."""
+        """The flat record ``attnkit simulate --json`` prints (less its ``kind``) and sweeps write (the README's
+        JSON keys first)."""
         return {
             "engine": self.engine,
             "cycles": self.cycles,
@@ -46,10 +60,12 @@ class Result:
         }
 
 
-def write_results(rows: list[dict], out: str | Path, columns: Sequence[str]) -> Path:
-    """A reproduction's rows as ``out``/results.csv (``columns``, blanks for None) and results.json (all)."""
+def write_results(rows: list[dict], out: str | Path, columns: Sequence[str], kind: str) -> Path:
+    """A reproduction's rows as ``out``/results.csv (``columns``, blanks for None) and results.json (all),
+    with ``out``/manifest.json naming their ``kind``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    write_manifest(out, kind, ["results.csv", "results.json"])
     with open(out / "results.csv", "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
         wr.writeheader()
@@ -57,3 +73,156 @@ def write_results(rows: list[dict], out: str | Path, columns: Sequence[str]) -> 
             wr.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
     (out / "results.json").write_text(json.dumps(rows, indent=1))
     return out
+
+
+# --- result files: what each holds, and the one reader --------------------------------------------
+
+MANIFEST = "manifest.json"
+
+# Files written before results carried a kind are recognised by the columns each kind always has
+# (the first match wins; a sweep by its metrics, or by its id and status columns).
+LEGACY_COLUMNS = [
+    ("reproduce", {"model", "seq_len", "design", "latency_s", "energy_pj"}),
+    ("rtl", {"block", "cycles", "predicted_cycles"}),
+    ("sweep", {"latency_s", "energy_pj", "area_mm2"}),
+    ("sweep", {"point_id", "feasible", "violated", "error"}),
+    ("simulate", {"engine", "cycles", "energy_pj"}),
+    ("decode", {"engine", "units", "context", "latency_s"}),
+    ("edgemoe", {"layer", "stage", "cycles", "axi_bits", "active_experts"}),
+    ("synth", {"block", "target", "luts", "ffs", "dsps"}),
+    ("mutants", {"block", "mutant", "kind", "verdict", "caught_by"}),
+]
+
+
+@dataclass
+class ResultFile:
+    """A result file read back: its ``kind`` (None when it neither says nor looks like a kind attnkit
+    knows), its rows (values parsed), ``meta`` (a JSON file's other top-level keys) and whether the kind
+    was ``guessed`` from the columns (a file written before kinds)."""
+    kind: str | None
+    source: Path
+    rows: list[dict[str, Any]]
+    meta: dict[str, Any] = field(default_factory=dict)
+    guessed: bool = False
+
+
+def tagged(kind: str, value: dict | list) -> dict:
+    """``value`` as a result file holds it: a record with ``"kind"`` first, a list as ``{"kind", "rows"}``."""
+    if isinstance(value, dict):
+        if "kind" in value:
+            raise ValueError(f"a {kind} record has its own 'kind' key; write it as rows")
+        return {"kind": kind, **value}
+    return {"kind": kind, "rows": list(value)}
+
+
+def write_manifest(folder: str | Path, kind: str, files: Sequence[str]) -> Path:
+    """``folder``/manifest.json: the ``kind`` of the result ``files`` in that folder."""
+    from attnkit import __version__
+    path = Path(folder) / MANIFEST
+    path.write_text(json.dumps({"kind": kind, "files": list(files), "attnkit": __version__}, indent=1) + "\n")
+    return path
+
+
+def parse_cell(text: str) -> Any:
+    """A CSV cell back to a Python value: None (blank), bool (True/False), int, float, a JSON list or
+    object (lists and nested records are written as JSON), else the text."""
+    if text == "":
+        return None
+    if text in ("True", "False"):
+        return text == "True"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    if text[:1] in "{[":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            pass
+    return text
+
+
+# Cells kept as text: a sweep's point_id is a hex digest, which can look like a number (e.g. "1234e567...").
+TEXT_COLUMNS = {"point_id"}
+
+
+def _csv_rows(path: Path, raw: bytes) -> tuple[list[str], list[dict[str, Any]]]:
+    cut = raw.rfind(b"\n") + 1            # a row is whole only when its newline was written
+    lines = list(csv.reader(io.StringIO(raw[:cut].decode("utf-8", errors="replace"))))
+    if not lines:
+        raise AttnkitError(f"{path}: empty CSV (no header)")
+    header, rows, seen = lines[0], [], set()
+    keyed = header[:1] == ["point_id"]     # a sweep: a point written twice (two writers) counts once
+    for r in lines[1:]:
+        if len(r) != len(header) or (keyed and (not r[0] or r[0] in seen)):
+            continue
+        seen.add(r[0])
+        rows.append({k: v if k in TEXT_COLUMNS else parse_cell(v) for k, v in zip(header, r)})
+    return header, rows
+
+
+def _manifest_kind(path: Path) -> str | None:
+    manifest = path.parent / MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError) as e:
+        raise AttnkitError(f"{manifest}: not a readable manifest ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
+        raise AttnkitError(f"{manifest}: expected a JSON object with a 'kind'")
+    return data["kind"] if path.name in data.get("files", ()) else None
+
+
+def _guess(columns: set[str]) -> str | None:
+    return next((kind for kind, needed in LEGACY_COLUMNS if needed <= columns), None)
+
+
+def load_results(path: str | Path) -> ResultFile:
+    """Read one result file (CSV or JSON) and say what it is.
+
+    The kind comes from the file (a JSON ``"kind"``) or its folder's
+    manifest.json; a file that says neither (written before kinds) is
+    recognised by its columns (``guessed``), and failing that its kind is
+    None. CSV cells are parsed by :func:`parse_cell` (a torn last line and a
+    sweep point written twice are dropped); JSON values are kept as they are.
+    Errors are one line naming the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AttnkitError(f"{path}: no such file")
+    if path.is_dir():
+        raise AttnkitError(f"{path}: a folder; name its results.csv or results.json")
+    if path.suffix not in (".csv", ".json"):
+        raise AttnkitError(f"{path}: unsupported input (expected .csv, .json or a folder of them)")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise AttnkitError(f"{path}: cannot read: {e.strerror or e}") from None
+    kind, meta, columns = None, {}, set()
+    if path.suffix == ".csv":
+        header, rows = _csv_rows(path, raw)
+        columns = set(header)
+    else:
+        try:
+            data = json.loads(raw)
+        except ValueError as e:
+            where = f"line {e.lineno}: {e.msg}" if isinstance(e, json.JSONDecodeError) else str(e)
+            raise AttnkitError(f"{path}: not valid JSON ({where})") from None
+        if isinstance(data, dict) and isinstance(data.get("kind"), str):
+            kind = data.pop("kind")
+            if set(data) == {"rows"} and isinstance(data["rows"], list):    # rows, as tagged() writes a list
+                data = data["rows"]
+        elif isinstance(data, dict) and isinstance(data.get("rows"), list):   # rows with facts beside them
+            meta = {k: v for k, v in data.items() if k != "rows"}
+            data = data["rows"]
+        rows = data if isinstance(data, list) else [data]
+        if not all(isinstance(r, dict) for r in rows):
+            raise AttnkitError(f"{path}: expected a JSON object or a list of objects")
+        columns = set().union(*(r.keys() for r in rows))
+    kind = kind or _manifest_kind(path)
+    guessed = kind is None
+    if guessed:
+        kind = _guess(columns)
+    return ResultFile(kind, path, rows, meta, guessed and kind is not None)

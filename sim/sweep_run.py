@@ -1,6 +1,7 @@
 """Run a sweep plan: evaluate points in chunks (in-process, a process pool or Dask) and append rows to a CSV.
 
-Rows go to ``OUT/results.csv`` as chunks finish, each batch flushed and
+Rows go to ``OUT/results.csv`` as chunks finish (``OUT/manifest.json``,
+written first, declares it of kind ``sweep``), each batch flushed and
 fsync'ed, so a sweep killed at any moment (SIGKILL included) keeps every
 finished point. ``resume=True`` reads the file back, drops a torn last line,
 and runs only the points whose ``point_id`` is not there yet. Parquet
@@ -30,7 +31,7 @@ from typing import Any, Iterable
 
 from attnkit.errors import AttnkitError, ConfigError
 from attnkit.sim import engines
-from attnkit.sim.result import Result
+from attnkit.sim.result import Result, write_manifest
 from attnkit.params.config import apply_edits
 from attnkit.params.kinds import split_key
 from attnkit.sim.sweep import Plan
@@ -273,6 +274,7 @@ def run(plan: Plan, out: str | Path, jobs: int | None = None, resume: bool = Fal
         t = time.perf_counter()
         client = stack.enter_context(_dask_client(jobs, scheduler))
         startup = time.perf_counter() - t
+    write_manifest(out, "sweep", ["results.csv"])     # before any row, so a sweep stopped early says what it is
     appender = _Appender(csv_path)
     stats = {"errors": 0, "infeasible": 0}
     bar = _bar(len(pending), progress)

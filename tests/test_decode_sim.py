@@ -203,7 +203,7 @@ def test_report_draws_both_decode_families(rows, tmp_path):
     from attnkit.reports.data import load
     from attnkit.sim import reproduce_leanattention as lean
     from attnkit.sim.result import write_results
-    tables = load(write_results(rows, tmp_path, lean.COLUMNS))
+    tables = load(write_results(rows, tmp_path, lean.COLUMNS, lean.KIND))
     assert [t.kind for t in tables] == ["decode"]
     speed = fig_decode_speedup.figures(tables)
     timeline = fig_decode_timeline.figures(tables)

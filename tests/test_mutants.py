@@ -96,7 +96,7 @@ def test_every_mutant_is_caught_or_proven_equivalent(tmp_path):
     p = subprocess.run([sys.executable, "-m", "attnkit", "rtl-mutate", "all", "--json", "-o", str(out)],
                        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     records = json.loads(p.stdout)
-    assert json.loads(out.read_text()) == records
+    assert json.loads(out.read_text()) == {"kind": "mutants", "rows": records}
     bad = [(r["block"], r["mutant"], r["verdict"]) for r in records if r["verdict"] not in ("caught", "equivalent")]
     assert bad == [] and p.returncode == 0, p.stderr[-2000:]
     assert len(records) == len(mutation.MUTANTS)

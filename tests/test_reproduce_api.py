@@ -43,7 +43,8 @@ def test_rows_written_and_one_line(monkeypatch, tmp_path, capsys):
     assert (tmp_path / "o" / "results.csv").read_text().splitlines() == \
         ["row,a,b,metric,ours", "point,1,,,", "point,2,3.5,,", "summary,,,m,1.5"]
     assert json.loads((tmp_path / "o" / "results.json").read_text()) == rows     # every key, "hidden" too
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["results.csv", "results.json"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["manifest.json", "results.csv", "results.json"]
+    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["kind"] == "reproduce"   # the default kind
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1
     m = LINE.match(err[0])

@@ -92,8 +92,8 @@ def test_shipped_spec_rows_equal_simulate(tmp_path):
     plan.points = [plan.points[i] for i in pick]
     plan.ids = [plan.ids[i] for i in pick]
     sweep_run.run(plan, tmp_path, jobs=1, progress=False)
-    from attnkit.sim.pareto import read_rows
-    rows = {r["point_id"]: r for r in read_rows(tmp_path / "results.csv")}
+    from attnkit.sim.result import load_results
+    rows = {r["point_id"]: r for r in load_results(tmp_path / "results.csv").rows}
     assert len(rows) == len(pick) >= 3
     for pid, values in zip(plan.ids, plan.points):
         sets = [f"{k}={'null' if v is None else getattr(v, 'value', v)}" for k, v in zip(plan.columns, values)

@@ -43,8 +43,8 @@ def test_shipped_spec_loads_and_rows_equal_simulate_with_sets(spec, tmp_path):
     plan.points = [plan.points[i] for i in pick]
     plan.ids = [plan.ids[i] for i in pick]
     sweep_run.run(plan, tmp_path, jobs=1, progress=False)
-    from attnkit.sim.pareto import read_rows
-    rows = {r["point_id"]: r for r in read_rows(tmp_path / "results.csv")}
+    from attnkit.sim.result import load_results
+    rows = {r["point_id"]: r for r in load_results(tmp_path / "results.csv").rows}
     assert len(rows) == len(pick)
     # ...equal the simulate API given the same parameters as --set strings on the loaded configs.
     errors = 0

@@ -16,9 +16,13 @@ def add_set(parser) -> None:
                         help="override a config field, e.g. --set acc_fmt.overflow=AP_WRAP (repeatable)")
 
 
-def emit(args, value: Any, columns: Sequence[str] | None = None) -> None:
-    """Print ``value`` as JSON (``--json``) or as a plain table for a person."""
+def emit(args, value: Any, columns: Sequence[str] | None = None, kind: str | None = None) -> None:
+    """Print ``value`` as JSON (``--json``) or as a plain table for a person. With ``kind`` the JSON
+    record carries it (``"kind": ...``, see :func:`attnkit.sim.result.tagged`), so a saved copy says what it is."""
     if getattr(args, "json", False):
+        if kind is not None:
+            from attnkit.sim.result import tagged
+            value = tagged(kind, value)
         json.dump(value, sys.stdout, indent=1, default=str)
         sys.stdout.write("\n")
         return

@@ -7,7 +7,7 @@ HELP = "print the Pareto front of a sweep's results over the metrics to minimize
 
 
 def add_arguments(p) -> None:
-    p.add_argument("results", metavar="RESULTS.csv", help="a sweep's results.csv")
+    p.add_argument("results", metavar="RESULTS.csv", help="a sweep's results.csv (or any result CSV or JSON)")
     p.add_argument("--minimize", nargs="+", default=[], metavar="METRIC", help="metrics to minimize, e.g. latency_s energy_pj")
     p.add_argument("--maximize", nargs="+", default=[], metavar="METRIC", help="metrics to maximize, e.g. util_2d")
     p.add_argument("--by", nargs="+", default=[], metavar="COLUMN",
@@ -31,7 +31,8 @@ def run(args) -> int:
 
     from attnkit import api
     from attnkit.sim import pareto
-    rows = pareto.read_rows(args.results)
+    from attnkit.sim.result import load_results
+    rows = load_results(args.results).rows
     found = api.pareto(rows, args.minimize, args.maximize, args.by, source=args.results)
     if args.out:
         pareto.write_rows(found, args.out)

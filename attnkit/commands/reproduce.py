@@ -5,11 +5,12 @@ Targets are the modules ``attnkit.sim.reproduce_<target>``, found by name
 defines ``run(sets=(), models=None, seq_lens=None) -> rows`` (rows with
 ``"row"`` either ``"point"`` or ``"summary"``; a filter it cannot apply raises
 AttnkitError), ``COLUMNS`` (results.csv's), ``POINT_COLUMNS`` and
-``SUMMARY_COLUMNS`` (what a person is shown), and optionally
-``configuration(sets, models)`` (config.json), ``files(sets)`` (more files)
-and ``counted(rows)`` (what the progress line counts).
+``SUMMARY_COLUMNS`` (what a person is shown), and optionally ``KIND`` (the
+kind its results declare, default ``reproduce``), ``configuration(sets,
+models)`` (config.json), ``files(sets)`` (more files) and ``counted(rows)``
+(what the progress line counts).
 :func:`attnkit.api.reproduce` runs it, times it, writes DIR/results.csv,
-DIR/results.json and those files (default build/reproduce/TARGET) and prints
+DIR/results.json, DIR/manifest.json and those files (default build/reproduce/TARGET) and prints
 one progress line to stderr.
 """
 

@@ -18,7 +18,8 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=1, metavar="S", help="testbench seed (default: 1)")
     p.add_argument("--mutant", dest="mutants", action="append", default=None, metavar="NAME",
                    help="run only this mutant (repeatable; default: every mutant of the block)")
-    p.add_argument("-o", "--out", default=None, metavar="FILE", help="also write the records as JSON to FILE")
+    p.add_argument("-o", "--out", default=None, metavar="FILE",
+                   help='also write the records to FILE as JSON, {"kind": "mutants", "rows": [...]}')
     add_json(p)
 
 
@@ -27,6 +28,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from attnkit.errors import AttnkitError
+    from attnkit.sim.result import tagged
     from attnkit.testbench import mutation
     targets = mutation.blocks() if args.block == "all" else [args.block]
     if args.block != "all" and args.block not in mutation.blocks():
@@ -37,7 +39,7 @@ def run(args) -> int:
     records = [r for b in targets for r in mutation.run(b, sim=args.sim, seed=args.seed, names=args.mutants, log=log)]
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(records, indent=1))
+        Path(args.out).write_text(json.dumps(tagged("mutants", records), indent=1))   # {"kind", "rows"}
     emit(args, records, ["block", "mutant", "kind", "verdict", "caught_by", "mismatches", "latency_errors", "run_s"])
     bad = [r for r in records if r["verdict"] in ("survived", "error")]
     for r in bad:

@@ -35,7 +35,7 @@ def run(args) -> int:
                           jobs=args.jobs)
     emit(args, result, ["block", "simulator", "vectors", "mismatches", "cycles", "predicted_cycles", "seed",
                         "build_s", "run_s", "log"] + (["waves"] if args.waves else [])
-         + (["latency_errors", "jobs", "sim_wall_s", "cycles_per_s"] if args.fast else []))
+         + (["latency_errors", "jobs", "sim_wall_s", "cycles_per_s"] if args.fast else []), kind="rtl")
     if result.get("watchdog"):
         print(f"rtl-test {result['watchdog']} (see {result['log']})", file=sys.stderr)
         return 1

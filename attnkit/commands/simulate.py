@@ -25,7 +25,7 @@ def run(args) -> int:
     from attnkit import api
     record = api.simulate(args.arch, args.workload, engine=args.engine, mode=args.mode, set=args.sets).to_dict()
     if args.json:
-        emit(args, record)
+        emit(args, record, kind="simulate")
         return 0
     emit(args, {k: record[k] for k in _SHOWN if k in record})
     total = record["energy_pj"] or 1.0

@@ -33,7 +33,8 @@ def run(args) -> int:
     record = api.synth(args.block, args.target, set=args.sets, pnr=args.pnr, device=args.device,
                        out=args.out, freq_mhz=args.freq, pnr_timeout_s=args.pnr_timeout,
                        log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    emit(args, record if args.json else {k: v for k, v in record.items() if k not in ("cells", "utilisation")})
+    emit(args, record if args.json else {k: v for k, v in record.items() if k not in ("cells", "utilisation")},
+         kind="synth")
     if not record["fits"]:
         raise AttnkitError(f"{record['block']} does not fit {record['device']}: {'; '.join(record['over'])}")
     return 0
