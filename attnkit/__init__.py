@@ -18,13 +18,29 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-__all__ = ["simulate", "reproduce", "sweep", "pareto", "report", "load_arch", "load_workload", "configs",
-           "engines", "blocks", "verilog", "rtl_test", "synth", "Rows", "__version__"]
+__all__ = [
+    "simulate",
+    "reproduce",
+    "sweep",
+    "pareto",
+    "report",
+    "load_arch",
+    "load_workload",
+    "configs",
+    "engines",
+    "blocks",
+    "verilog",
+    "rtl_test",
+    "synth",
+    "Rows",
+    "__version__",
+]
 
 
 def __getattr__(name: str):
     if name in __all__:
         from attnkit import api
+
         return getattr(api, name)
     raise AttributeError(f"module 'attnkit' has no attribute {name!r}")
 

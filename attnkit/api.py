@@ -24,8 +24,9 @@ import json
 import pkgutil
 import sys
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from attnkit.errors import AttnkitError
 
@@ -40,6 +41,7 @@ def _sets(set: SetArg) -> list[str]:
         return [set]
     if isinstance(set, Mapping):
         import yaml
+
         out = []
         for key, value in set.items():
             text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True).strip()
@@ -62,15 +64,18 @@ class Rows(list):
 
 # --- Configs ------------------------------------------------------------------------------------
 
+
 def load_arch(arch, set: SetArg = None):
     """The frozen architecture object for a path, a name or an already-loaded object, with ``set`` applied."""
     from attnkit.params import kinds
+
     return kinds.load_arch(arch, _sets(set))
 
 
 def load_workload(workload, set: SetArg = None):
     """The frozen workload object for a path, a name or an already-loaded object, with ``set`` applied."""
     from attnkit.params import kinds
+
     return kinds.load_workload(workload, _sets(set))
 
 
@@ -83,6 +88,7 @@ def configs(folder: str | None = None) -> Rows:
     ``shadows`` (the files of the same name further down the path).
     """
     from attnkit.params import config
+
     folders = config.FOLDERS if folder is None else (folder,)
     if folder is not None and folder not in config.FOLDERS:
         raise AttnkitError(f"unknown config folder {folder!r} (known: {', '.join(config.FOLDERS)})")
@@ -91,12 +97,21 @@ def configs(folder: str | None = None) -> Rows:
     for f in folders:
         for name, paths in sorted(config.names(f).items()):
             root = paths[0].parent.parent.resolve()
-            rows.append({"folder": f, "name": name, "path": str(paths[0]), "origin": origin.get(root, "?"),
-                         "extends": config.extends_of(paths[0]), "shadows": [str(p) for p in paths[1:]]})
+            rows.append(
+                {
+                    "folder": f,
+                    "name": name,
+                    "path": str(paths[0]),
+                    "origin": origin.get(root, "?"),
+                    "extends": config.extends_of(paths[0]),
+                    "shadows": [str(p) for p in paths[1:]],
+                }
+            )
     return rows
 
 
 # --- Simulation, reproduction, sweeps -----------------------------------------------------------
+
 
 def simulate(arch, workload, engine: str | None = None, mode: str = "closed", set: SetArg = None):
     """Run ``engine`` (default: the arch's own) on a workload; a :class:`attnkit.sim.result.Result`.
@@ -106,6 +121,7 @@ def simulate(arch, workload, engine: str | None = None, mode: str = "closed", se
     ``attnkit simulate --json`` prints.
     """
     from attnkit.sim import engines as registry
+
     if mode not in ("closed", "event"):
         raise AttnkitError(f"mode {mode!r}: expected 'closed' or 'event'")
     return registry.simulate(arch, workload, engine=engine, sets=_sets(set), mode=mode)
@@ -114,6 +130,7 @@ def simulate(arch, workload, engine: str | None = None, mode: str = "closed", se
 def engines() -> list[str]:
     """The engine names ``simulate`` and sweeps accept (built-in and from plugins)."""
     from attnkit.sim import engines as registry
+
     return sorted(registry.registry())
 
 
@@ -129,12 +146,13 @@ class ReproduceTarget(Protocol):
     points"``, the point rows).
     """
 
-    COLUMNS: list[str]             # results.csv's columns (results.json keeps every key)
-    POINT_COLUMNS: list[str]       # what the CLI shows of the point rows...
-    SUMMARY_COLUMNS: list[str]     # ...and of the summary rows
+    COLUMNS: list[str]  # results.csv's columns (results.json keeps every key)
+    POINT_COLUMNS: list[str]  # what the CLI shows of the point rows...
+    SUMMARY_COLUMNS: list[str]  # ...and of the summary rows
 
-    def run(self, sets: Sequence[str] = (), models: Sequence[str] | None = None,
-            seq_lens: Sequence[int] | None = None) -> list[dict]:
+    def run(
+        self, sets: Sequence[str] = (), models: Sequence[str] | None = None, seq_lens: Sequence[int] | None = None
+    ) -> list[dict]:
         """The rows (``"row"``: ``"point"``, ``"summary"``, or the target's own kinds); a filter it cannot
         apply raises :class:`AttnkitError`."""
         ...
@@ -143,9 +161,12 @@ class ReproduceTarget(Protocol):
 def reproduce_targets() -> dict[str, str]:
     """Reproduction targets by name: the modules ``attnkit.sim.reproduce_<name>``, found by name."""
     from attnkit import sim
-    return {info.name.removeprefix("reproduce_").replace("_", "-"): f"attnkit.sim.{info.name}"
-            for info in sorted(pkgutil.iter_modules(sim.__path__), key=lambda i: i.name)
-            if info.name.startswith("reproduce_")}
+
+    return {
+        info.name.removeprefix("reproduce_").replace("_", "-"): f"attnkit.sim.{info.name}"
+        for info in sorted(pkgutil.iter_modules(sim.__path__), key=lambda i: i.name)
+        if info.name.startswith("reproduce_")
+    }
 
 
 def reproduce_module(name: str) -> ReproduceTarget:
@@ -154,13 +175,19 @@ def reproduce_module(name: str) -> ReproduceTarget:
         raise AttnkitError(f"unknown reproduction {name!r} (known: {', '.join(targets) or 'none'})")
     module = importlib.import_module(targets[name])
     if not isinstance(module, ReproduceTarget):
-        raise AttnkitError(f"reproduction {name!r}: {targets[name]} does not define run, COLUMNS, POINT_COLUMNS"
-                           f" and SUMMARY_COLUMNS")
+        raise AttnkitError(
+            f"reproduction {name!r}: {targets[name]} does not define run, COLUMNS, POINT_COLUMNS and SUMMARY_COLUMNS"
+        )
     return module
 
 
-def reproduce(name: str, out: str | Path | None = None, set: SetArg = None,
-              models: Sequence[str] | None = None, seq_lens: Sequence[int] | None = None) -> Rows:
+def reproduce(
+    name: str,
+    out: str | Path | None = None,
+    set: SetArg = None,
+    models: Sequence[str] | None = None,
+    seq_lens: Sequence[int] | None = None,
+) -> Rows:
     """Rerun a paper's evaluation (``fusemax``, ...) from first principles, beside the paper's figures.
 
     Returns the rows ``attnkit reproduce NAME --json`` prints (``row`` is
@@ -174,6 +201,7 @@ def reproduce(name: str, out: str | Path | None = None, set: SetArg = None,
     results.json, i.e. which figures draw them (default ``"reproduce"``).
     """
     from attnkit.sim.result import write_results
+
     module = reproduce_module(name)
     sets = _sets(set)
     out = str(out) if out is not None else f"build/reproduce/{name}"
@@ -187,14 +215,24 @@ def reproduce(name: str, out: str | Path | None = None, set: SetArg = None,
         (path / "config.json").write_text(json.dumps(module.configuration(sets, models), indent=1))
     counted = module.counted(rows) if hasattr(module, "counted") else f"{sum(r['row'] == 'point' for r in rows)} points"
     written = ["results.csv", "results.json", *extra]
-    print(f"reproduce {name}: {counted} in {time.perf_counter() - t0:.2f} s;"
-          f" wrote {path}/{', '.join(written[:-1])} and {written[-1]}", file=sys.stderr)
+    print(
+        f"reproduce {name}: {counted} in {time.perf_counter() - t0:.2f} s;"
+        f" wrote {path}/{', '.join(written[:-1])} and {written[-1]}",
+        file=sys.stderr,
+    )
     return Rows(rows)
 
 
-def sweep(spec, out: str | Path | None = None, jobs: int | None = None, resume: bool = False,
-          executor: str = "local", scheduler: str | None = None, chunk: int | None = None,
-          progress: bool = False) -> Rows:
+def sweep(
+    spec,
+    out: str | Path | None = None,
+    jobs: int | None = None,
+    resume: bool = False,
+    executor: str = "local",
+    scheduler: str | None = None,
+    chunk: int | None = None,
+    progress: bool = False,
+) -> Rows:
     """Run a design-space sweep (a spec path or name, see README "Sweeps"); its rows.
 
     Rows are appended to ``out``/results.csv as points finish (default
@@ -205,6 +243,7 @@ def sweep(spec, out: str | Path | None = None, jobs: int | None = None, resume: 
     from attnkit import evaluators
     from attnkit.sim import sweep_run
     from attnkit.sim.result import load_results
+
     if chunk is not None and chunk < 1:
         raise AttnkitError(f"chunk {chunk}: expected at least 1")
     if jobs is not None and jobs < 1:
@@ -213,8 +252,9 @@ def sweep(spec, out: str | Path | None = None, jobs: int | None = None, resume: 
         raise AttnkitError(f"executor {executor!r}: expected 'local' or 'dask'")
     plan = evaluators.load_spec(spec)
     out = Path(out) if out is not None else Path("build/sweeps") / Path(plan.spec_path).stem
-    summary = sweep_run.run(plan, out, jobs=jobs, resume=resume, executor=executor, scheduler=scheduler,
-                            chunk=chunk, progress=progress)
+    summary = sweep_run.run(
+        plan, out, jobs=jobs, resume=resume, executor=executor, scheduler=scheduler, chunk=chunk, progress=progress
+    )
     rows = Rows(load_results(out / "results.csv").rows)
     rows.summary = summary
     return rows
@@ -223,13 +263,20 @@ def sweep(spec, out: str | Path | None = None, jobs: int | None = None, resume: 
 def sweep_plan(spec) -> dict:
     """A sweep spec checked and expanded, nothing run (``attnkit sweep --dry-run``)."""
     from attnkit import evaluators
+
     plan = evaluators.load_spec(spec)
-    return {"spec": plan.spec_path, "name": plan.name, "points": len(plan.ids),
-            "rejected_by_constraints": plan.rejected, "columns": plan.columns}
+    return {
+        "spec": plan.spec_path,
+        "name": plan.name,
+        "points": len(plan.ids),
+        "rejected_by_constraints": plan.rejected,
+        "columns": plan.columns,
+    }
 
 
-def pareto(rows, minimize: Sequence[str] = (), maximize: Sequence[str] = (), by: Sequence[str] = (),
-           source: str = "rows") -> Rows:
+def pareto(
+    rows, minimize: Sequence[str] = (), maximize: Sequence[str] = (), by: Sequence[str] = (), source: str = "rows"
+) -> Rows:
     """The Pareto front of ``rows`` (a list of dicts, or a results.csv path) over the chosen metrics.
 
     One front per value of the ``by`` columns. Rows that failed or are
@@ -239,6 +286,7 @@ def pareto(rows, minimize: Sequence[str] = (), maximize: Sequence[str] = (), by:
     """
     from attnkit.sim import pareto as pareto_mod
     from attnkit.sim.result import load_results
+
     if isinstance(rows, (str, Path)):
         source, rows = str(rows), load_results(rows).rows
     if isinstance(minimize, str) or isinstance(maximize, str) or isinstance(by, str):
@@ -248,14 +296,15 @@ def pareto(rows, minimize: Sequence[str] = (), maximize: Sequence[str] = (), by:
 
 # --- Reports and RTL ----------------------------------------------------------------------------
 
-def report(inputs: str | Path | Sequence[str | Path], out: str | Path, command: str | None = None,
-           log=None) -> dict:
+
+def report(inputs: str | Path | Sequence[str | Path], out: str | Path, command: str | None = None, log=None) -> dict:
     """Figures, ``out``/report.md and a self-contained ``out``/report.html from result files or folders.
 
     ``inputs``: what ``reproduce``, ``sweep``, ``simulate`` (JSON) and
     ``rtl-test`` (JSON) wrote. Returns the paths of report.html, report.md and the figures.
     """
     from attnkit.reports.render import render
+
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     return render([str(i) for i in inputs], out, command=command, log=log or (lambda msg: None))
@@ -264,18 +313,29 @@ def report(inputs: str | Path | Sequence[str | Path], out: str | Path, command: 
 def blocks() -> list[str]:
     """The RTL block names (built-in and from plugins)."""
     from attnkit.hw import blocks as registry
+
     return registry.names()
 
 
 def verilog(block: str, out: str | Path = "build/verilog", set: SetArg = None) -> Path:
     """Export an RTL block to ``out``/BLOCK.v, sized by its configs with ``set`` applied; the path."""
     from attnkit.hw import blocks as registry
+
     b = registry.get(block)
     return registry.write_verilog(b, b.load_params(_sets(set)), out)
 
 
-def rtl_test(block: str, vectors: int = 1000, seed: int | None = None, sim: str = "verilator",
-             set: SetArg = None, waves: bool = False, log=None, fast: bool = False, jobs: int | None = None) -> dict:
+def rtl_test(
+    block: str,
+    vectors: int = 1000,
+    seed: int | None = None,
+    sim: str = "verilator",
+    set: SetArg = None,
+    waves: bool = False,
+    log=None,
+    fast: bool = False,
+    jobs: int | None = None,
+) -> dict:
     """Simulate a block's cocotb testbench and check it bit for bit against its golden model.
 
     Returns what ``attnkit rtl-test --json`` prints (less its ``kind``): block, simulator,
@@ -289,26 +349,39 @@ def rtl_test(block: str, vectors: int = 1000, seed: int | None = None, sim: str 
     import random
 
     from attnkit.testbench import runner, toolchain
+
     if sim not in toolchain.SIMULATORS:
         raise AttnkitError(f"sim {sim!r}: expected one of {', '.join(toolchain.SIMULATORS)}")
     seed = seed if seed is not None else random.randrange(1 << 31)
     if fast:
         from attnkit.hw import blocks
-        from attnkit.testbench import fast as fast_tb, streams
+        from attnkit.testbench import fast as fast_tb
+        from attnkit.testbench import streams
+
         if sim != "verilator" or waves:
-            raise AttnkitError(f"--fast runs under Verilator without waves, not under {sim}"
-                               f"{' with --waves' if waves else ''}")
-        streams.bench_of(blocks.get(block))   # a block without one i and one o stream: one clear error
+            raise AttnkitError(
+                f"--fast runs under Verilator without waves, not under {sim}{' with --waves' if waves else ''}"
+            )
+        streams.bench_of(blocks.get(block))  # a block without one i and one o stream: one clear error
         return fast_tb.run(block, _sets(set), vectors=vectors, seed=seed, log=log or (lambda msg: None), jobs=jobs)
     if jobs not in (None, 1):
         raise AttnkitError(f"--jobs {jobs}: only --fast runs problems in several processes")
-    return runner.run(block, _sets(set), sim=sim, vectors=vectors, seed=seed, waves=waves,
-                      log=log or (lambda msg: None))
+    return runner.run(
+        block, _sets(set), sim=sim, vectors=vectors, seed=seed, waves=waves, log=log or (lambda msg: None)
+    )
 
 
-def synth(block: str, target: str, set: SetArg = None, pnr: bool = False, device: str | None = None,
-          out: str | Path = "build/synth", freq_mhz: float = 100.0, pnr_timeout_s: float | None = 3600,
-          log=None) -> dict:
+def synth(
+    block: str,
+    target: str,
+    set: SetArg = None,
+    pnr: bool = False,
+    device: str | None = None,
+    out: str | Path = "build/synth",
+    freq_mhz: float = 100.0,
+    pnr_timeout_s: float | None = 3600,
+    log=None,
+) -> dict:
     """Synthesise an RTL block for ``target`` (``xcup``, ``xc7``, ``ecp5``, ``ice40``) with open tools.
 
     Returns what ``attnkit synth --json`` prints (less its ``kind``): block, target, device, luts,
@@ -317,5 +390,15 @@ def synth(block: str, target: str, set: SetArg = None, pnr: bool = False, device
     of the Verilog and the tool arguments.
     """
     from attnkit.hw import synth as flow
-    return flow.synthesize(block, target, _sets(set), pnr=pnr, device=device, build_root=out,
-                           freq_mhz=freq_mhz, pnr_timeout_s=pnr_timeout_s, log=log or (lambda msg: None))
+
+    return flow.synthesize(
+        block,
+        target,
+        _sets(set),
+        pnr=pnr,
+        device=device,
+        build_root=out,
+        freq_mhz=freq_mhz,
+        pnr_timeout_s=pnr_timeout_s,
+        log=log or (lambda msg: None),
+    )

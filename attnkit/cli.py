@@ -26,8 +26,11 @@ def _command_modules():
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="attnkit", description="attnkit: a design kit for attention accelerators: "
-                                     "golden models, cycle-level simulation, RTL and verification for attention engines.")
+    parser = argparse.ArgumentParser(
+        prog="attnkit",
+        description="attnkit: a design kit for attention accelerators: "
+        "golden models, cycle-level simulation, RTL and verification for attention engines.",
+    )
     parser.add_argument("--version", action="version", version=f"attnkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in _command_modules():
@@ -51,5 +54,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         # The reader went away (`attnkit ... | head`): not an error; silence the flush at exit.
         import os
+
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141

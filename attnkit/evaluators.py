@@ -21,13 +21,13 @@ import dataclasses
 from pathlib import Path
 
 from attnkit.params import config
+from attnkit.params.arch import NumericsArch
 from attnkit.params.numerics import AttentionNumerics
+from attnkit.params.workload import AttentionWorkload
 from attnkit.sim import sweep, sweep_run
 from attnkit.sim.engines.attention_numerics import SYNTH_KEYS
-from attnkit.params.arch import NumericsArch
 from attnkit.sim.result import Result
 from attnkit.sim.sweep import Evaluate
-from attnkit.params.workload import AttentionWorkload
 
 
 def _leaves(data, prefix=""):
@@ -50,11 +50,17 @@ def numerics_sets(num: AttentionNumerics) -> list[str]:
 def attention_numerics(arch: NumericsArch, workload: AttentionWorkload, engine: str | None, mode: str) -> Result:
     """The engine's accuracy figures, then the synthesis figures when ``arch.synth`` names a target."""
     from attnkit import api as kit
+
     res = sweep_run.simulate(dataclasses.replace(arch, synth=""), workload, engine or "attention-numerics", mode)
     if arch.synth:
-        sets = [f"array_2d.rows={arch.rows}", f"array_2d.cols={arch.cols}", f"workload.head_dim={workload.head_dim}",
-                f"workload.seq_len={workload.seq_len}", f"workload.causal={str(workload.causal).lower()}",
-                *numerics_sets(arch.numerics)]
+        sets = [
+            f"array_2d.rows={arch.rows}",
+            f"array_2d.cols={arch.cols}",
+            f"workload.head_dim={workload.head_dim}",
+            f"workload.seq_len={workload.seq_len}",
+            f"workload.causal={str(workload.causal).lower()}",
+            *numerics_sets(arch.numerics),
+        ]
         s = kit.synth("attention", arch.synth, set=sets)
         res.extra.update({k: s.get(k) for k in SYNTH_KEYS})
     return res

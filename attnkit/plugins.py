@@ -26,8 +26,9 @@ error that names both definers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib.metadata import entry_points
-from typing import Any, Callable
+from typing import Any
 
 from attnkit.errors import AttnkitError
 

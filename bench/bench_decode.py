@@ -27,12 +27,25 @@ def run():
     rows = []
     for arch in ("a100", "fusemax-decode"):
         for engine in ENGINES:
-            rows.append({"name": f"{engine} on {arch}, closed form, per point", "value": _per_point(arch, engine) * 1e3,
-                         "unit": "ms", "note": "batch 1/16, 32/64 heads, dim 64/128, context 1K/64K/512K"})
+            rows.append(
+                {
+                    "name": f"{engine} on {arch}, closed form, per point",
+                    "value": _per_point(arch, engine) * 1e3,
+                    "unit": "ms",
+                    "note": "batch 1/16, 32/64 heads, dim 64/128, context 1K/64K/512K",
+                }
+            )
     import attnkit
+
     with tempfile.TemporaryDirectory() as out:
         t0 = time.perf_counter()
         rows_ = attnkit.reproduce("leanattention", out=out)
-        rows.append({"name": "reproduce leanattention (all studies)", "value": time.perf_counter() - t0, "unit": "s",
-                     "note": f"{sum(r['row'] == 'point' for r in rows_)} point rows"})
+        rows.append(
+            {
+                "name": "reproduce leanattention (all studies)",
+                "value": time.perf_counter() - t0,
+                "unit": "s",
+                "note": f"{sum(r['row'] == 'point' for r in rows_)} point rows",
+            }
+        )
     return rows

@@ -17,6 +17,7 @@ def run():
         dst = QFormat(True, 6, 10, r, Overflow.AP_SAT)
         t0 = time.perf_counter()
         dst.resize(raw, src)
-        rows.append({"name": f"resize {src} -> {dst}", "value": raw.size / (time.perf_counter() - t0),
-                     "unit": "values/s"})
+        rows.append(
+            {"name": f"resize {src} -> {dst}", "value": raw.size / (time.perf_counter() - t0), "unit": "values/s"}
+        )
     return rows

@@ -40,8 +40,12 @@ def run():
     veri = r["cycles"] / r["run_s"]
     ama = amaranth_cycles_per_s()
     return [
-        {"name": "mac: cocotb + Verilator, Python drives each cycle", "value": veri, "unit": "cycles/s",
-         "note": f"{r['cycles']} cycles incl. simulator start-up"},
+        {
+            "name": "mac: cocotb + Verilator, Python drives each cycle",
+            "value": veri,
+            "unit": "cycles/s",
+            "note": f"{r['cycles']} cycles incl. simulator start-up",
+        },
         {"name": "mac: Amaranth Python simulator", "value": ama, "unit": "cycles/s"},
         {"name": "mac: Verilator / Amaranth", "value": veri / ama, "unit": "x"},
     ]

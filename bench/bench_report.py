@@ -5,7 +5,8 @@ import time
 from pathlib import Path
 
 from attnkit.reports.render import render
-from attnkit.sim.reproduce_fusemax import COLUMNS, run as reproduce
+from attnkit.sim.reproduce_fusemax import COLUMNS
+from attnkit.sim.reproduce_fusemax import run as reproduce
 from attnkit.sim.result import write_results
 
 
@@ -18,6 +19,10 @@ def run():
         out = render([Path(tmp) / "reproduce"], Path(tmp) / "report")
     return [
         {"name": "attnkit reproduce fusemax (compute + write)", "value": t_rep, "unit": "s"},
-        {"name": "attnkit report on it (7 figures, PNG + SVG, HTML + MD)", "value": out["seconds"], "unit": "s",
-         "note": f"{len(out['figures'])} figures"},
+        {
+            "name": "attnkit report on it (7 figures, PNG + SVG, HTML + MD)",
+            "value": out["seconds"],
+            "unit": "s",
+            "note": f"{len(out['figures'])} figures",
+        },
     ]

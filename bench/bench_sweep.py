@@ -54,11 +54,17 @@ def run():
             total = time.perf_counter() - t0
             n = s["ran"]
             note = f"{what}: {n} points ({s['errors']} errors), {jobs} workers, spec+expansion {t_load:.2f} s"
-            rows.append({"name": f"sweep {executor} executor, end to end", "value": n / total, "unit": "points/s",
-                         "note": note})
-            rows.append({"name": f"sweep {executor} executor, dispatch only", "value": n / s["dispatch_seconds"],
-                         "unit": "points/s",
-                         "note": f"evaluation, transfer and CSV appends; without {s['startup_seconds']:.2f} s start-up"})
+            rows.append(
+                {"name": f"sweep {executor} executor, end to end", "value": n / total, "unit": "points/s", "note": note}
+            )
+            rows.append(
+                {
+                    "name": f"sweep {executor} executor, dispatch only",
+                    "value": n / s["dispatch_seconds"],
+                    "unit": "points/s",
+                    "note": f"evaluation, transfer and CSV appends; without {s['startup_seconds']:.2f} s start-up",
+                }
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return rows

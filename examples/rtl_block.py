@@ -19,8 +19,10 @@ def main(out: Path) -> dict:
     print(f"wrote {path} ({path.read_text().count(chr(10))} lines)")
 
     result = attnkit.rtl_test("mac", vectors=2000, seed=7, set=edits, log=lambda m: print(m, file=sys.stderr))
-    print(f"{result['block']} under {result['simulator']}: {result['vectors']} vectors, "
-          f"{result['mismatches']} mismatches, {result['cycles']} cycles (predicted {result['predicted_cycles']})")
+    print(
+        f"{result['block']} under {result['simulator']}: {result['vectors']} vectors, "
+        f"{result['mismatches']} mismatches, {result['cycles']} cycles (predicted {result['predicted_cycles']})"
+    )
     if result["mismatches"]:
         raise SystemExit(1)
     return result

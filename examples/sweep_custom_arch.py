@@ -24,10 +24,10 @@ import attnkit  # noqa: E402
 
 
 def main(out: Path) -> Path:
-    arch = attnkit.load_arch("edge-fusemax")                   # the frozen parameter object
+    arch = attnkit.load_arch("edge-fusemax")  # the frozen parameter object
     print(f"{arch.name}: {arch.array_2d.rows}x{arch.array_2d.cols} PEs at {arch.clock_hz / 1e6:.0f} MHz")
 
-    rows = attnkit.sweep("edge-arrays", out=out, jobs=1)       # one row per design point, as results.csv
+    rows = attnkit.sweep("edge-arrays", out=out, jobs=1)  # one row per design point, as results.csv
     ok = [r for r in rows if not r.get("error")]
     if not ok:
         raise SystemExit(f"every point failed, e.g.: {rows[0]['error']}")
@@ -38,8 +38,12 @@ def main(out: Path) -> Path:
     for n in sorted({r["workload.seq_len"] for r in ok}):
         pts = sorted((r for r in front if r["workload.seq_len"] == n), key=lambda r: r["area_mm2"])
         ax.plot([r["area_mm2"] for r in pts], [r["latency_s"] * 1e3 for r in pts], "o-", label=f"N = {n}")
-    ax.set(xlabel="area (mm$^2$)", ylabel="latency (ms)", yscale="log",
-           title="edge-fusemax, BERT attention: latency/area fronts")
+    ax.set(
+        xlabel="area (mm$^2$)",
+        ylabel="latency (ms)",
+        yscale="log",
+        title="edge-fusemax, BERT attention: latency/area fronts",
+    )
     ax.legend()
     path = Path(out) / "front.png"
     fig.savefig(path, bbox_inches="tight")

@@ -39,7 +39,7 @@ class _Case:
 
     def __init__(self):
         self.ins: list[np.ndarray] = []
-        self.gold: list[np.ndarray] = []   # one flat array per vector, in output order
+        self.gold: list[np.ndarray] = []  # one flat array per vector, in output order
 
     def put(self, *arrays):
         for a in arrays:
@@ -60,7 +60,11 @@ def _acts(p, rng, shape, sd=None):
 def _linear(p, n, rng, case):
     w = p.workload
     nm = p.numerics
-    shapes = [(w.ffn, w.d_model, True, False), (w.d_model, w.ffn, False, False), (3 * w.d_model, w.d_model, False, True)]
+    shapes = [
+        (w.ffn, w.d_model, True, False),
+        (w.d_model, w.ffn, False, False),
+        (3 * w.d_model, w.d_model, False, True),
+    ]
     groups = [[] for _ in shapes]
     for i in range(n):
         groups[i % len(shapes)].append(i)
@@ -81,12 +85,28 @@ def _linear(p, n, rng, case):
 
 def _gelu(p, n, rng, case):
     A = p.numerics.act_fmt
-    corners = A.quantize([0.0, A.lsb, -A.lsb, 5.5, -5.5, 5.5 - A.lsb, -5.5 + A.lsb, 5.5 + A.lsb, -5.5 - A.lsb,
-                          1 / 32, -1 / 32, 3.0, -3.0])
+    corners = A.quantize(
+        [
+            0.0,
+            A.lsb,
+            -A.lsb,
+            5.5,
+            -5.5,
+            5.5 - A.lsb,
+            -5.5 + A.lsb,
+            5.5 + A.lsb,
+            -5.5 - A.lsb,
+            1 / 32,
+            -1 / 32,
+            3.0,
+            -3.0,
+        ]
+    )
     corners = np.concatenate([corners, [A.max_raw, A.min_raw, A.min_raw + 1, A.max_raw - 1]])
     rest = max(n - corners.size, 0)
-    x = np.concatenate([corners, A.quantize(rng.uniform(-8, 8, rest - rest // 4)),
-                        rng.integers(A.min_raw, A.max_raw + 1, rest // 4)])[:n]
+    x = np.concatenate(
+        [corners, A.quantize(rng.uniform(-8, 8, rest - rest // 4)), rng.integers(A.min_raw, A.max_raw + 1, rest // 4)]
+    )[:n]
     case.put([1], [x.size], x)
     case.gold.extend(list(G.gelu_unit(x, p)[:, None]))
 
@@ -97,9 +117,9 @@ def _layernorm(p, n, rng, case):
     for start, length in _chunks(n, w.tokens):
         x = _acts(p, rng, (length, w.d_model)) + nm.act_fmt.quantize(rng.normal(0, 2, (length, 1)))
         if start == 0:
-            x[0] = x[0, 0]                     # a constant row: variance 0, eps alone
+            x[0] = x[0, 0]  # a constant row: variance 0, eps alone
             if length > 1:
-                x[1] = nm.act_fmt.quantize(rng.normal(0, 0.001, w.d_model))   # tiny variance
+                x[1] = nm.act_fmt.quantize(rng.normal(0, 0.001, w.d_model))  # tiny variance
         lw = nm.norm_fmt.quantize(rng.normal(1, 0.2, w.d_model))
         lb = nm.bias_fmt.quantize(rng.normal(0, 0.2, w.d_model))
         pieces.append((length, x, lw, lb, G.layernorm(x, lw, lb, p)))
@@ -114,10 +134,10 @@ def _attention(p, n, rng, case):
     case.put([n])
     for i in range(n):
         length = w.tokens if i == 0 else int(rng.integers(1, 41))
-        sd = [1.0, 0.5, 3.0, 40.0][i % 4]         # 40: scores far beyond fm_t's range wrap
+        sd = [1.0, 0.5, 3.0, 40.0][i % 4]  # 40: scores far beyond fm_t's range wrap
         q, k, v = (_acts(p, rng, (length, w.d_model), sd) for _ in range(3))
         if i == 1:
-            k[:] = k[0]                         # every key equal: uniform probabilities
+            k[:] = k[0]  # every key equal: uniform probabilities
         out = G.attention(q, k, v, p)
         case.put([length], q, k, v)
         case.gold.append(out.ravel())
@@ -131,13 +151,20 @@ def _gate(p, n, rng, case):
     for start, length in chunks:
         x = _acts(p, rng, (length, w.d_model))
         if start == 0:
-            x[0] = 0                           # every score 0: the tie rule picks experts 0, 1
+            x[0] = 0  # every score 0: the tie rule picks experts 0, 1
         wg = nm.weight_fmt.quantize(np.clip(rng.normal(0, 1 / np.sqrt(w.d_model), (E, w.d_model)), -1.99, 1.99))
         g = G.gate(x, wg, p)
         case.put([length], x, wg)
         # per-token: its indices and weights; the group's queues and active list ride on its last token
-        extra = np.concatenate([g.queue_lens, g.queues[:, :length].ravel(), g.queue_weights[:, :length].ravel(),
-                                [g.active.size], np.pad(g.active, (0, E - g.active.size), constant_values=-1)])
+        extra = np.concatenate(
+            [
+                g.queue_lens,
+                g.queues[:, :length].ravel(),
+                g.queue_weights[:, :length].ravel(),
+                [g.active.size],
+                np.pad(g.active, (0, E - g.active.size), constant_values=-1),
+            ]
+        )
         per_token = [np.asarray(g.indices[t]) for t in range(length)]
         weights = [np.asarray(g.weights[t]) for t in range(length)]
         # output order: all indices, all weights, then the extras: fold into per-token vectors
@@ -147,18 +174,24 @@ def _gate(p, n, rng, case):
 def _layer(p, n, rng, case):
     w = p.workload
     case.put([2 * n])
-    for i in range(n):
+    for _ in range(n):
         x = _acts(p, rng, (w.tokens, w.d_model), 1.0)
         for moe_layer in (False, True):
-            wts = G.random_layer_weights(p, moe_layer, int(rng.integers(2 ** 31)))
+            wts = G.random_layer_weights(p, moe_layer, int(rng.integers(2**31)))
             y = G.layer(x, wts, p, moe_layer)
             case.put([int(moe_layer), w.tokens], x)
             case.put(*[wts[k] for k in G.LAYER_WEIGHTS if k in wts])
             case.gold.append(y.ravel())
 
 
-_MAKERS = {"linear": _linear, "gelu": _gelu, "layernorm": _layernorm, "attention": _attention,
-           "gate": _gate, "layer": _layer}
+_MAKERS = {
+    "linear": _linear,
+    "gelu": _gelu,
+    "layernorm": _layernorm,
+    "attention": _attention,
+    "gate": _gate,
+    "layer": _layer,
+}
 
 
 def _expected(case: _Case):
@@ -178,8 +211,9 @@ def _expected(case: _Case):
     return np.concatenate(flat).astype(np.int64), np.concatenate(owner), v
 
 
-def run_csim(kernel: str, vectors: int = 100, seed: int = 0, params: EdgeMoeParams | None = None,
-             root: Path | str = BUILD) -> dict:
+def run_csim(
+    kernel: str, vectors: int = 100, seed: int = 0, params: EdgeMoeParams | None = None, root: Path | str = BUILD
+) -> dict:
     if kernel not in KERNELS:
         raise AttnkitError(f"unknown kernel {kernel!r} (known: {', '.join(KERNELS)})")
     if isinstance(vectors, bool) or not isinstance(vectors, int) or vectors < 1:
@@ -202,8 +236,10 @@ def run_csim(kernel: str, vectors: int = 100, seed: int = 0, params: EdgeMoePara
         res = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True)
         run_s = time.perf_counter() - t0
         if res.returncode != 0:
-            raise AttnkitError(f"csim {kernel}: the harness failed (exit {res.returncode}): "
-                               f"{(res.stderr.strip().splitlines() or ['no message'])[-1]}")
+            raise AttnkitError(
+                f"csim {kernel}: the harness failed (exit {res.returncode}): "
+                f"{(res.stderr.strip().splitlines() or ['no message'])[-1]}"
+            )
         got = np.fromfile(fout, dtype="<i8").astype(np.int64)
     if got.size != expect.size:
         raise AttnkitError(f"csim {kernel}: the harness wrote {got.size} values, the golden model {expect.size}")
@@ -212,7 +248,16 @@ def run_csim(kernel: str, vectors: int = 100, seed: int = 0, params: EdgeMoePara
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         first = {"vector": int(owner[i]), "element": i, "golden": int(expect[i]), "hls": int(got[i])}
-    return {"kernel": kernel, "vectors": nvec, "mismatches": int(np.unique(owner[bad]).size),
-            "elements": int(expect.size), "mismatched_elements": int(bad.sum()), "first_mismatch": first,
-            "seed": seed, "cached": exe_cached, "build_s": round(build_s, 3), "golden_s": round(golden_s, 3),
-            "run_s": round(run_s, 3)}
+    return {
+        "kernel": kernel,
+        "vectors": nvec,
+        "mismatches": int(np.unique(owner[bad]).size),
+        "elements": int(expect.size),
+        "mismatched_elements": int(bad.sum()),
+        "first_mismatch": first,
+        "seed": seed,
+        "cached": exe_cached,
+        "build_s": round(build_s, 3),
+        "golden_s": round(golden_s, 3),
+        "run_s": round(run_s, 3),
+    }

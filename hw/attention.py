@@ -30,10 +30,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from attnkit.params.rtl_attention import RtlAttentionParams
 from attnkit.hw.exp import Exp2Mantissa
 from attnkit.hw.row_unit import RowLane, last_key_tile
 from attnkit.hw.systolic import PV, QK, ArrayFormats, SystolicArray
+from attnkit.params.rtl_attention import RtlAttentionParams
 
 
 def check_timing(p: RtlAttentionParams) -> None:
@@ -53,11 +53,13 @@ class AttentionEngine(wiring.Component):
         self.p = p
         check_timing(p)
         ow = p.numerics.out_fmt.width
-        super().__init__({
-            "i": In(stream.Signature(unsigned(p.payload_width))),
-            "o": Out(stream.Signature(unsigned(p.head_dim * ow))),
-            "busy_cycles": Out(32),      # cycles in which the controller issued a wave beat
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(unsigned(p.payload_width))),
+                "o": Out(stream.Signature(unsigned(p.head_dim * ow))),
+                "busy_cycles": Out(32),  # cycles in which the controller issued a wave beat
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -86,7 +88,7 @@ class AttentionEngine(wiring.Component):
         row = Signal(range(max(2, N)))
         take = Signal()
         core.d.comb += [self.i.ready.eq((state == LOAD) & core_en), take.eq(self.i.valid & (state == LOAD))]
-        word = self.i.p[:d * W]
+        word = self.i.p[: d * W]
         for c, (_, wp, _) in enumerate(qb):
             core.d.comb += [wp.addr.eq(qaddr), wp.data.eq(word), wp.en.eq(take & (sec == 0) & (qbank == c))]
         for r in range(R):
@@ -96,29 +98,50 @@ class AttentionEngine(wiring.Component):
             last_row = row == N - 1
             core.d.sync += row.eq(Mux(last_row, 0, row + 1))
             wrap_q = last_row | (qbank == C - 1)
-            core.d.sync += [qbank.eq(Mux(wrap_q, 0, qbank + 1)), qaddr.eq(Mux(last_row, 0, Mux(wrap_q, qaddr + 1, qaddr)))]
+            core.d.sync += [
+                qbank.eq(Mux(wrap_q, 0, qbank + 1)),
+                qaddr.eq(Mux(last_row, 0, Mux(wrap_q, qaddr + 1, qaddr))),
+            ]
             wrap_k = last_row | (kbank == R - 1)
-            core.d.sync += [kbank.eq(Mux(wrap_k, 0, kbank + 1)), kaddr.eq(Mux(last_row, 0, Mux(wrap_k, kaddr + 1, kaddr)))]
+            core.d.sync += [
+                kbank.eq(Mux(wrap_k, 0, kbank + 1)),
+                kaddr.eq(Mux(last_row, 0, Mux(wrap_k, kaddr + 1, kaddr))),
+            ]
             with core.If(last_row):
                 core.d.sync += sec.eq(sec + 1)
                 with core.If(sec == 3):
                     core.d.sync += state.eq(RUN)
 
         # ---- controller: slots of d cycles
-        desc_layout = data.StructLayout({"valid": 1, "mode": 1, "first": 1, "last": 1, "slot": 1,
-                                         "e": range(max(2, d)), "j": range(max(2, J)), "b": range(max(2, B))})
+        desc_layout = data.StructLayout(
+            {
+                "valid": 1,
+                "mode": 1,
+                "first": 1,
+                "last": 1,
+                "slot": 1,
+                "e": range(max(2, d)),
+                "j": range(max(2, J)),
+                "b": range(max(2, B)),
+            }
+        )
         e = Signal(range(max(2, d)))
         slot = Signal(range(p.slots + 1))
         jq, bq, jp = Signal(range(max(2, J))), Signal(range(max(2, B))), Signal(range(max(2, J)))
-        bp = Signal(range(max(2, B)))          # PV's block: a causal block's key tiles end at J_b (last_key_tile)
-        par_q, par_p = Signal(), Signal()      # tile parity: free-running across problems, as the row unit's
+        bp = Signal(range(max(2, B)))  # PV's block: a causal block's key tiles end at J_b (last_key_tile)
+        par_q, par_p = Signal(), Signal()  # tile parity: free-running across problems, as the row unit's
         desc = Signal(desc_layout)
         is_qk = (state == RUN) & ~slot[0] & (slot < 2 * T)
         is_pv = (state == RUN) & slot[0] & (slot >= 3)
         core.d.comb += [
-            desc.valid.eq(is_qk | is_pv), desc.mode.eq(Mux(is_pv, PV, QK)),
-            desc.first.eq(e == 0), desc.last.eq(e == d - 1), desc.slot.eq(Mux(is_pv, par_p, par_q)),
-            desc.e.eq(e), desc.j.eq(Mux(is_pv, jp, jq)), desc.b.eq(bq),
+            desc.valid.eq(is_qk | is_pv),
+            desc.mode.eq(Mux(is_pv, PV, QK)),
+            desc.first.eq(e == 0),
+            desc.last.eq(e == d - 1),
+            desc.slot.eq(Mux(is_pv, par_p, par_q)),
+            desc.e.eq(e),
+            desc.j.eq(Mux(is_pv, jp, jq)),
+            desc.b.eq(bq),
         ]
         with core.If(state == RUN):
             core.d.sync += e.eq(Mux(e == d - 1, 0, e + 1))
@@ -147,17 +170,26 @@ class AttentionEngine(wiring.Component):
             core.d.sync += nxt.eq(dl[-1])
             dl.append(nxt)
 
-        fmts = ArrayFormats(in_width=W, acc_width=p.acc_width, e_width=p.e_width, spread=p.spread,
-                            psum_width=p.psum_width, acc_frac_bits=p.numerics.acc_frac_bits,
-                            mantissa_bits=p.numerics.mantissa_bits, rounding=p.numerics.acc_rounding)
+        fmts = ArrayFormats(
+            in_width=W,
+            acc_width=p.acc_width,
+            e_width=p.e_width,
+            spread=p.spread,
+            psum_width=p.psum_width,
+            acc_frac_bits=p.numerics.acc_frac_bits,
+            mantissa_bits=p.numerics.mantissa_bits,
+            rounding=p.numerics.acc_rounding,
+        )
         core.submodules.array = arr = SystolicArray(R, C, fmts)
         for r in range(R):
             (_, _, krd), (_, _, vrd) = kb[r], vb[r]
             core.d.comb += [krd.addr.eq(dl[r].j), vrd.addr.eq(dl[r].j)]
             dn = dl[r + 1]
             src = Mux(dn.mode == PV, vrd.data, krd.data)
-            core.d.comb += [arr.x[r].eq(src.word_select(dn.e, W).as_signed()),
-                            arr.ctl[r].eq(Cat(dn.valid, dn.mode, dn.first, dn.last, dn.slot))]
+            core.d.comb += [
+                arr.x[r].eq(src.word_select(dn.e, W).as_signed()),
+                arr.ctl[r].eq(Cat(dn.valid, dn.mode, dn.first, dn.last, dn.slot)),
+            ]
         for c in range(C):
             _, _, qrd = qb[c]
             core.d.comb += [qrd.addr.eq(dl[c].b), arr.q[c].eq(qrd.data.word_select(dl[c + 1].e, W).as_signed())]
@@ -168,20 +200,27 @@ class AttentionEngine(wiring.Component):
             core.submodules[f"lane{c}"] = lane = RowLane(p, c)
             lanes.append(lane)
             core.d.comb += [
-                lane.done.eq(arr.done[c]), lane.psum.eq(arr.psum[c]), lane.psum_valid.eq(arr.psum_valid[c]),
-                arr.p_we[c].eq(lane.p_we), arr.p_slot[c].eq(lane.p_slot),
-                lane.mask_we.eq(take & (sec == 3) & (qbank == c)), lane.mask_addr.eq(qaddr),
-                lane.mask_data.eq(self.i.p[:J * R]),
+                lane.done.eq(arr.done[c]),
+                lane.psum.eq(arr.psum[c]),
+                lane.psum_valid.eq(arr.psum_valid[c]),
+                arr.p_we[c].eq(lane.p_we),
+                arr.p_slot[c].eq(lane.p_slot),
+                lane.mask_we.eq(take & (sec == 3) & (qbank == c)),
+                lane.mask_addr.eq(qaddr),
+                lane.mask_data.eq(self.i.p[: J * R]),
             ]
             for r in range(R):
-                core.d.comb += [lane.acc[r].eq(arr.acc[c][r]), arr.p_e[c][r].eq(lane.p_e[r]),
-                                arr.p_sh[c][r].eq(lane.p_sh[r])]
+                core.d.comb += [
+                    lane.acc[r].eq(arr.acc[c][r]),
+                    arr.p_e[c][r].eq(lane.p_e[r]),
+                    arr.p_sh[c][r].eq(lane.p_sh[r]),
+                ]
 
         # ---- output: one row register per lane, emitted in query order; the core stops while one waits
         full = Array(Signal(name=f"full{c}") for c in range(C))
         rows = Array(Signal(unsigned(d * p.numerics.out_fmt.width), name=f"row{c}") for c in range(C))
         cur = Signal(range(max(2, C)))
-        eb = Signal(range(max(2, B)))          # block being emitted
+        eb = Signal(range(max(2, B)))  # block being emitted
         emitted = Signal(range(N + 1))
         for c, lane in enumerate(lanes):
             with m.If(lane.row_last & core_en):

@@ -16,26 +16,27 @@ so adding a block is one entry in ``BLOCKS`` (or, from another package, an
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from amaranth.back import verilog
 
-from attnkit.params import blocks as param_files
 from attnkit.errors import AttnkitError
+from attnkit.params import blocks as param_files
 
 
 @dataclass(frozen=True)
 class Block:
     name: str
     params: type
-    component: Callable            # params -> wiring.Component
-    testbench: str                 # cocotb test module (for stream blocks, with BENCHES: attnkit.testbench.streams)
+    component: Callable  # params -> wiring.Component
+    testbench: str  # cocotb test module (for stream blocks, with BENCHES: attnkit.testbench.streams)
     doc: str
     check: Callable | None = None  # params -> None, raising ValueError for a design the RTL cannot build
-    config: str | Path | None = None   # the block file, when not configs/blocks/<name>.yaml (a plugin's own)
+    config: str | Path | None = None  # the block file, when not configs/blocks/<name>.yaml (a plugin's own)
 
     def load_params(self, sets: Iterable[str] = (), path: str | Path | None = None):
         """The block's parameters from ``path``, its ``config`` or ``configs/blocks/<name>.yaml`` on the
@@ -52,68 +53,120 @@ class Block:
 def _mac() -> Block:
     from attnkit.hw.mac import Mac
     from attnkit.params.numerics import MacParams
-    return Block("mac", MacParams, Mac, "attnkit.testbench.mac_tb",
-                 "signed fixed-point multiply-accumulate PE")
+
+    return Block("mac", MacParams, Mac, "attnkit.testbench.mac_tb", "signed fixed-point multiply-accumulate PE")
 
 
 def _attention() -> Block:
     from attnkit.hw.attention import AttentionEngine, check_timing
     from attnkit.params.rtl_attention import RtlAttentionParams
-    return Block("attention", RtlAttentionParams, AttentionEngine, "attnkit.testbench.attention_tb",
-                 "fused attention engine: R x C systolic array + row unit, 1-pass cascade", check=check_timing)
+
+    return Block(
+        "attention",
+        RtlAttentionParams,
+        AttentionEngine,
+        "attnkit.testbench.attention_tb",
+        "fused attention engine: R x C systolic array + row unit, 1-pass cascade",
+        check=check_timing,
+    )
 
 
 def _merge() -> Block:
     from attnkit.hw.merge import Merge
     from attnkit.params.merge import MergeParams
-    return Block("merge", MergeParams, Merge, "attnkit.testbench.merge_tb",
-                 "LeanAttention merge unit: two partials (O, m, l) in, one out")
+
+    return Block(
+        "merge",
+        MergeParams,
+        Merge,
+        "attnkit.testbench.merge_tb",
+        "LeanAttention merge unit: two partials (O, m, l) in, one out",
+    )
 
 
 def _decode() -> Block:
     from attnkit.hw.decode import DecodeEngine
     from attnkit.params.rtl_decode import RtlDecodeParams
-    return Block("decode", RtlDecodeParams, DecodeEngine, "attnkit.testbench.decode_tb",
-                 "decode engine: N attention cores fed by a stream-K tile scheduler, partials merged per head")
+
+    return Block(
+        "decode",
+        RtlDecodeParams,
+        DecodeEngine,
+        "attnkit.testbench.decode_tb",
+        "decode engine: N attention cores fed by a stream-K tile scheduler, partials merged per head",
+    )
 
 
 def _gelu() -> Block:
     from attnkit.hw.gelu import Gelu
     from attnkit.params.edgemoe import RtlGeluParams
-    return Block("gelu", RtlGeluParams, Gelu, "attnkit.testbench.gelu_tb",
-                 "Edge-MoE GELU: ReLU(x) - delta(|x|), delta by table with linear interpolation")
+
+    return Block(
+        "gelu",
+        RtlGeluParams,
+        Gelu,
+        "attnkit.testbench.gelu_tb",
+        "Edge-MoE GELU: ReLU(x) - delta(|x|), delta by table with linear interpolation",
+    )
 
 
 def _softmax() -> Block:
     from attnkit.hw.softmax import Softmax
     from attnkit.params.edgemoe import RtlSoftmaxParams
-    return Block("softmax", RtlSoftmaxParams, Softmax, "attnkit.testbench.softmax_tb",
-                 "Edge-MoE online softmax: running max and sum, then exp(s - max) * (1/sum)")
+
+    return Block(
+        "softmax",
+        RtlSoftmaxParams,
+        Softmax,
+        "attnkit.testbench.softmax_tb",
+        "Edge-MoE online softmax: running max and sum, then exp(s - max) * (1/sum)",
+    )
 
 
 def _exp() -> Block:
     from attnkit.hw.exp import Exp
     from attnkit.params.numerics import ExpParams
-    return Block("exp", ExpParams, Exp, "attnkit.testbench.unit_tb",
-                 "exp(x) for x <= 0: x log2(e), 2^f by table and interpolation, a shift (a stream pipeline)")
+
+    return Block(
+        "exp",
+        ExpParams,
+        Exp,
+        "attnkit.testbench.unit_tb",
+        "exp(x) for x <= 0: x log2(e), 2^f by table and interpolation, a shift (a stream pipeline)",
+    )
 
 
 def _recip() -> Block:
     from attnkit.hw.recip import Recip
     from attnkit.params.numerics import RecipParams
-    return Block("recip", RecipParams, Recip, "attnkit.testbench.unit_tb",
-                 "1/x: leading-one normalisation, seed table, Newton-Raphson steps, a shift (a stream pipeline)")
+
+    return Block(
+        "recip",
+        RecipParams,
+        Recip,
+        "attnkit.testbench.unit_tb",
+        "1/x: leading-one normalisation, seed table, Newton-Raphson steps, a shift (a stream pipeline)",
+    )
 
 
-BLOCKS = {"mac": _mac, "attention": _attention, "merge": _merge, "decode": _decode, "gelu": _gelu, "softmax": _softmax,
-          "exp": _exp, "recip": _recip}
+BLOCKS = {
+    "mac": _mac,
+    "attention": _attention,
+    "merge": _merge,
+    "decode": _decode,
+    "gelu": _gelu,
+    "softmax": _softmax,
+    "exp": _exp,
+    "recip": _recip,
+}
 
 
-@lru_cache(maxsize=None)
+@cache
 def registry() -> dict[str, Callable[[], Block]]:
     """Block factories by name: this table, then the ``attnkit.blocks`` entry points (plugins
     offering ``BLOCKS = {name: factory}``, see :mod:`attnkit.plugins`)."""
     from attnkit import plugins
+
     return plugins.collect("block", "attnkit.blocks", "BLOCKS", [(__name__, sys.modules[__name__])])
 
 

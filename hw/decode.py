@@ -58,15 +58,15 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from attnkit.params.rtl_decode import ITEM_OVERHEAD, RtlDecodeParams
 from attnkit.hw.exp import Exp2Mantissa
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_signed_var
 from attnkit.hw.merge import merge_comb, partial_layout
-from attnkit.params.merge import MergeParams
 from attnkit.hw.recip import RecipMantissa, leading_one
 from attnkit.params.fixed import Overflow, QFormat, Rounding
+from attnkit.params.merge import MergeParams
+from attnkit.params.rtl_decode import ITEM_OVERHEAD, RtlDecodeParams
 
-PIPE_CYCLES = 4      # key issue -> K/V data (1), logit register (1), exp unit (2)
+PIPE_CYCLES = 4  # key issue -> K/V data (1), logit register (1), exp unit (2)
 assert ITEM_OVERHEAD == 2 + PIPE_CYCLES + 1
 
 
@@ -95,13 +95,19 @@ class DecodeCore(wiring.Component):
         self.items = p.items(core)
         n_items = max(1, len(self.items))
         D, W, G = p.head_dim, p.in_width, p.group
-        super().__init__({
-            "run": In(1),
-            "q_addr": Out(range(max(2, p.kv_groups))), "q_data": In(unsigned(G * D * W)),
-            "kv_addr": Out(range(max(2, p.kv_words))),
-            "k_data": In(unsigned(p.rows_per_beat * D * W)), "v_data": In(unsigned(p.rows_per_beat * D * W)),
-            "p_we": Out(1), "p_addr": Out(range(max(2, n_items))), "p_data": Out(lanes_layout(p)),
-        })
+        super().__init__(
+            {
+                "run": In(1),
+                "q_addr": Out(range(max(2, p.kv_groups))),
+                "q_data": In(unsigned(G * D * W)),
+                "kv_addr": Out(range(max(2, p.kv_words))),
+                "k_data": In(unsigned(p.rows_per_beat * D * W)),
+                "v_data": In(unsigned(p.rows_per_beat * D * W)),
+                "p_we": Out(1),
+                "p_addr": Out(range(max(2, n_items))),
+                "p_data": Out(lanes_layout(p)),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -127,8 +133,13 @@ class DecodeCore(wiring.Component):
         lg = p.rows_per_beat.bit_length() - 1
         r = Signal(range(max(2, p.kv_rows + N + 1)))
         sel = Signal(range(max(2, p.rows_per_beat)))
-        m.d.comb += [r.eq(pick(rom_base, j) + key), self.q_addr.eq(pick(rom_q, j)), self.kv_addr.eq(r >> lg),
-                     issue.eq(state == STREAM), self.p_addr.eq(j)]
+        m.d.comb += [
+            r.eq(pick(rom_base, j) + key),
+            self.q_addr.eq(pick(rom_q, j)),
+            self.kv_addr.eq(r >> lg),
+            issue.eq(state == STREAM),
+            self.p_addr.eq(j),
+        ]
         m.d.sync += sel.eq(r[:lg] if lg else 0)
 
         # the key and drain counters step outside the state switch, which then assigns state and j in its last
@@ -140,10 +151,10 @@ class DecodeCore(wiring.Component):
         with m.Elif(state == DRAIN):
             m.d.sync += cnt.eq(cnt + 1)
         with m.Switch(state):
-            with m.Case(IDLE):           # doubles as the query fetch of range 0
+            with m.Case(IDLE):  # doubles as the query fetch of range 0
                 with m.If(self.run):
                     m.d.sync += state.eq(LATCH if n_items else DONE)
-            with m.Case(FETCH):          # q_addr shows range j; its data is latched next cycle
+            with m.Case(FETCH):  # q_addr shows range j; its data is latched next cycle
                 m.d.sync += state.eq(LATCH)
             with m.Case(LATCH):
                 m.d.sync += state.eq(STREAM)
@@ -153,9 +164,9 @@ class DecodeCore(wiring.Component):
             with m.Case(DRAIN):
                 with m.If(cnt == PIPE_CYCLES - 1):
                     m.d.sync += state.eq(FIN)
-            with m.Case(FIN):            # the partial of range j is written
+            with m.Case(FIN):  # the partial of range j is written
                 m.d.sync += [j.eq(j + 1), state.eq(Mux(j == n_items - 1, DONE, FETCH))]
-            with m.Default():            # DONE (and the unused code 7)
+            with m.Default():  # DONE (and the unused code 7)
                 with m.If(~self.run):
                     m.d.sync += [state.eq(IDLE), j.eq(0)]
         # ---- the key pipeline: s1 (K/V data), s2 (logit registered, exp in), s4 (exp out, accumulate)
@@ -170,8 +181,9 @@ class DecodeCore(wiring.Component):
         m.d.sync += [vd1.eq(self.v_data.word_select(sel, D * W)), vd2.eq(vd1), vd3.eq(vd2)]
 
         acc_fmt = QFormat(True, p.acc_width - 2 * fi, 2 * fi)
-        prod_fmt = QFormat(True, num.score_fmt.int_bits + num.scale_fmt.int_bits + 1,
-                           num.score_fmt.frac_bits + num.scale_fmt.frac_bits)
+        prod_fmt = QFormat(
+            True, num.score_fmt.int_bits + num.scale_fmt.int_bits + 1, num.score_fmt.frac_bits + num.scale_fmt.frac_bits
+        )
         cconst = num.logit_const(D)
         e_min = num.e_min
         sh_bits = max(1, num.spread.bit_length())
@@ -186,8 +198,13 @@ class DecodeCore(wiring.Component):
             score = Signal(shape_of(num.score_fmt), name=f"score{g}")
             m.d.comb += score.eq(resize(dot, acc_fmt, num.score_fmt))
             t_sat = Signal(shape_of(num.logit_fmt), name=f"t_sat{g}")
-            m.d.comb += t_sat.eq(resize(score * Const(cconst, unsigned(num.scale_fmt.width)), prod_fmt,
-                                        num.logit_fmt.with_(overflow=Overflow.AP_SAT)))
+            m.d.comb += t_sat.eq(
+                resize(
+                    score * Const(cconst, unsigned(num.scale_fmt.width)),
+                    prod_fmt,
+                    num.logit_fmt.with_(overflow=Overflow.AP_SAT),
+                )
+            )
             t1 = Signal(shape_of(num.logit_fmt), name=f"t1_{g}")
             m.d.sync += t1.eq(Mux(t_sat < num.logit_fmt.min_raw + 1, num.logit_fmt.min_raw + 1, t_sat))
             ex = Exp2Mantissa(num.exp, lf, num.logit_fmt.width)
@@ -200,8 +217,10 @@ class DecodeCore(wiring.Component):
             with m.If(state == LATCH):
                 m.d.sync += [l_acc[g].eq(0), m_acc[g].eq(e_min - 1)] + [o_acc[g][f].eq(0) for f in range(D)]
             with m.Elif(ex.o.valid):
-                m.d.sync += [l_acc[g].eq(l_acc[g] + (ex.o.p.e << sh)),
-                             m_acc[g].eq(Mux(ex.o.p.n > m_acc[g], ex.o.p.n, m_acc[g]))]
+                m.d.sync += [
+                    l_acc[g].eq(l_acc[g] + (ex.o.p.e << sh)),
+                    m_acc[g].eq(Mux(ex.o.p.n > m_acc[g], ex.o.p.n, m_acc[g])),
+                ]
                 for f in range(D):
                     vf = vd3.word_select(f, W).as_signed()
                     m.d.sync += o_acc[g][f].eq(o_acc[g][f] + ((E * vf) << sh))
@@ -213,12 +232,18 @@ class DecodeCore(wiring.Component):
             m.d.comb += shp.eq(mx - e_min + num.mantissa_bits - fo.frac_bits)
             left = max(0, fo.frac_bits - num.mantissa_bits)
             lane = self.p_data[g]
-            m.d.comb += [lane.m.eq(mx),
-                         lane.l.eq(saturate_or_wrap(shift_signed_var(l_acc[g], shp, p.l_acc_width, fl.rounding,
-                                                                     max_left=left), fl))]
+            m.d.comb += [
+                lane.m.eq(mx),
+                lane.l.eq(
+                    saturate_or_wrap(shift_signed_var(l_acc[g], shp, p.l_acc_width, fl.rounding, max_left=left), fl)
+                ),
+            ]
             for f in range(D):
-                m.d.comb += lane.o[f].eq(saturate_or_wrap(shift_signed_var(o_acc[g][f], shp + fi, p.o_acc_width,
-                                                                           fo.rounding, max_left=left), fo))
+                m.d.comb += lane.o[f].eq(
+                    saturate_or_wrap(
+                        shift_signed_var(o_acc[g][f], shp + fi, p.o_acc_width, fo.rounding, max_left=left), fo
+                    )
+                )
         m.d.comb += self.p_we.eq(state == FIN)
         return m
 
@@ -226,10 +251,12 @@ class DecodeCore(wiring.Component):
 class DecodeEngine(wiring.Component):
     def __init__(self, p: RtlDecodeParams):
         self.p = p
-        super().__init__({
-            "i": In(stream.Signature(unsigned(p.payload_width))),
-            "o": Out(stream.Signature(unsigned(p.head_dim * p.numerics.out_fmt.width))),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(unsigned(p.payload_width))),
+                "o": Out(stream.Signature(unsigned(p.head_dim * p.numerics.out_fmt.width))),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -245,13 +272,21 @@ class DecodeEngine(wiring.Component):
         qw, kw, vw = qmem.write_port(), kmem.write_port(), vmem.write_port()
         LOAD, RUN = 0, 1
         state = Signal()
-        sec = Signal(2)                          # 0: Q, 1: K, 2: V
+        sec = Signal(2)  # 0: Q, 1: K, 2: V
         cnt = Signal(range(max(2, H, KW)))
         take = Signal()
         m.d.comb += [self.i.ready.eq(state == LOAD), take.eq(self.i.valid & (state == LOAD))]
-        m.d.comb += [qw.addr.eq(cnt), qw.data.eq(self.i.p[:G * D * W]), qw.en.eq(take & (sec == 0)),
-                     kw.addr.eq(cnt), kw.data.eq(self.i.p[:P * D * W]), kw.en.eq(take & (sec == 1)),
-                     vw.addr.eq(cnt), vw.data.eq(self.i.p[:P * D * W]), vw.en.eq(take & (sec == 2))]
+        m.d.comb += [
+            qw.addr.eq(cnt),
+            qw.data.eq(self.i.p[: G * D * W]),
+            qw.en.eq(take & (sec == 0)),
+            kw.addr.eq(cnt),
+            kw.data.eq(self.i.p[: P * D * W]),
+            kw.en.eq(take & (sec == 1)),
+            vw.addr.eq(cnt),
+            vw.data.eq(self.i.p[: P * D * W]),
+            vw.en.eq(take & (sec == 2)),
+        ]
         with m.If(take):
             last = Mux(sec == 0, cnt == H - 1, cnt == KW - 1)
             m.d.sync += cnt.eq(Mux(last, 0, cnt + 1))
@@ -268,9 +303,15 @@ class DecodeEngine(wiring.Component):
             m.submodules[f"core{c}"] = core
             cores.append(core)
             qr, kr, vr = qmem.read_port(), kmem.read_port(), vmem.read_port()
-            m.d.comb += [qr.addr.eq(core.q_addr), core.q_data.eq(qr.data), kr.addr.eq(core.kv_addr),
-                         vr.addr.eq(core.kv_addr), core.k_data.eq(kr.data), core.v_data.eq(vr.data),
-                         core.run.eq(state == RUN)]
+            m.d.comb += [
+                qr.addr.eq(core.q_addr),
+                core.q_data.eq(qr.data),
+                kr.addr.eq(core.kv_addr),
+                vr.addr.eq(core.kv_addr),
+                core.k_data.eq(kr.data),
+                core.v_data.eq(vr.data),
+                core.run.eq(state == RUN),
+            ]
             depth = max(2, len(core.items))
             pm = Memory(shape=unsigned(lay.size), depth=depth, init=[])
             m.submodules[f"pmem{c}"] = pm
@@ -334,17 +375,22 @@ class DecodeEngine(wiring.Component):
             rc = RecipMantissa(rp)
             m.submodules[f"recip{g}"] = rc
             recips.append(rc)
-            lm_in = Mux(z >= w, lane.l >> (z - w).as_unsigned(), lane.l << (w - z).as_unsigned()[:max(1, w.bit_length())])
-            m.d.comb += [rc.i.valid.eq(hs == NORM), rc.i.p.eq(lm_in[:rp.work_fmt.width]), rc.o.ready.eq(1)]
+            lm_in = Mux(
+                z >= w, lane.l >> (z - w).as_unsigned(), lane.l << (w - z).as_unsigned()[: max(1, w.bit_length())]
+            )
+            m.d.comb += [rc.i.valid.eq(hs == NORM), rc.i.p.eq(lm_in[: rp.work_fmt.width]), rc.o.ready.eq(1)]
             zero = lane.l == 0
             outs = []
             for f in range(D):
                 nsh = Signal(signed(len(z) + 2), name=f"nsh{g}_{f}")
                 m.d.comb += nsh.eq(z - g_fmt.frac_bits)
                 n_val = Signal(shape_of(g_fmt), name=f"n{g}_{f}")
-                m.d.comb += n_val.eq(saturate_or_wrap(shift_signed_var(lane.o[f], nsh, mp.o_width, Rounding.AP_TRN,
-                                                                       max_left=g_fmt.frac_bits), g_fmt))
-                outs.append(Mux(zero, 0, resize(n_val * rc.o.p, ny_fmt, out_fmt))[:out_fmt.width])
+                m.d.comb += n_val.eq(
+                    saturate_or_wrap(
+                        shift_signed_var(lane.o[f], nsh, mp.o_width, Rounding.AP_TRN, max_left=g_fmt.frac_bits), g_fmt
+                    )
+                )
+                outs.append(Mux(zero, 0, resize(n_val * rc.o.p, ny_fmt, out_fmt))[: out_fmt.width])
             with m.If(rc.o.valid):
                 m.d.sync += out_rows[g].eq(Cat(*outs))
 
@@ -353,20 +399,20 @@ class DecodeEngine(wiring.Component):
         with m.Switch(hs):
             with m.Case(WAIT, READ):  # the fold's issue logic above
                 pass
-            with m.Case(FOLD):       # the last piece is folded in this cycle
+            with m.Case(FOLD):  # the last piece is folded in this cycle
                 m.d.sync += hs.eq(NORM)
-            with m.Case(NORM):       # the reciprocal unit takes l
+            with m.Case(NORM):  # the reciprocal unit takes l
                 m.d.sync += hs.eq(RECIP)
             with m.Case(RECIP):
                 with m.If(recips[0].o.valid):
                     m.d.sync += [hs.eq(EMIT), emit_g.eq(0)]
-            with m.Default():        # EMIT; the unused codes 6 and 7 go back to WAIT
+            with m.Default():  # EMIT; the unused codes 6 and 7 go back to WAIT
                 with m.If(hs != EMIT):
                     m.d.sync += hs.eq(WAIT)
                 with m.Elif(self.o.ready):
                     m.d.sync += emit_g.eq(emit_g + 1)
                     with m.If(emit_g == G - 1):
                         m.d.sync += [hs.eq(WAIT), head.eq(head + 1)]
-                        with m.If(head == H - 1):       # the problem is done: take the next one
+                        with m.If(head == H - 1):  # the problem is done: take the next one
                             m.d.sync += [head.eq(0), sp.eq(0), state.eq(LOAD)]
         return m

@@ -26,9 +26,9 @@ from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.fixed import round_shift, saturate_or_wrap, shape_of, shift_signed_var
 from attnkit.hw.pipeline import stream_pipeline
-from attnkit.params.numerics import ExpParams
 from attnkit.models.exp import exp2_table
 from attnkit.params.fixed import QFormat
+from attnkit.params.numerics import ExpParams
 
 
 class Exp2Mantissa(wiring.Component):
@@ -43,11 +43,16 @@ class Exp2Mantissa(wiring.Component):
         if frac_bits < p.table_bits:
             raise ValueError(f"exp2 needs at least {p.table_bits} fraction bits in its argument, got {frac_bits}")
         self.n_width = max(2, y_width - frac_bits + 1)
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({"y": signed(y_width), "zero": 1}))),
-            "o": Out(stream.Signature(data.StructLayout({"e": unsigned(p.table_fmt.width + 1),
-                                                         "n": signed(self.n_width)}))),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(data.StructLayout({"y": signed(y_width), "zero": 1}))),
+                "o": Out(
+                    stream.Signature(
+                        data.StructLayout({"e": unsigned(p.table_fmt.width + 1), "n": signed(self.n_width)})
+                    )
+                ),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -65,7 +70,7 @@ class Exp2Mantissa(wiring.Component):
         n1, r1, zero1 = Signal(signed(self.n_width)), Signal(max(1, low)), Signal()
         core.d.comb += [rd0.addr.eq(i), rd1.addr.eq(i + 1)]
         core.d.sync += [n1.eq(y >> fy), r1.eq(f[:low] if low else 0), zero1.eq(self.i.p.zero)]
-        t0, t1 = rd0.data + Const(0, signed(2)), rd1.data + Const(0, signed(2))   # as signed
+        t0, t1 = rd0.data + Const(0, signed(2)), rd1.data + Const(0, signed(2))  # as signed
         e = t0 + round_shift((t1 - t0) * r1, low, tf.rounding)
         core.d.sync += [self.o.p.e.eq(Mux(zero1, 0, e)), self.o.p.n.eq(n1)]
 
@@ -83,10 +88,12 @@ class Exp2(wiring.Component):
 
     def __init__(self, p: ExpParams, frac_bits: int, y_width: int, out: QFormat):
         self.p, self.frac_bits, self.y_width, self.out = p, frac_bits, y_width, out
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({"y": signed(y_width), "zero": 1}))),
-            "o": Out(stream.Signature(shape_of(out))),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(data.StructLayout({"y": signed(y_width), "zero": 1}))),
+                "o": Out(stream.Signature(shape_of(out))),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -95,8 +102,13 @@ class Exp2(wiring.Component):
         wiring.connect(m, wiring.flipped(self.i), man.i)
         sh = Signal(signed(man.n_width + 8))
         m.d.comb += sh.eq((p.mantissa_bits - out.frac_bits) - man.o.p.n)
-        shifted = shift_signed_var(man.o.p.e + Const(0, signed(2)), sh, p.table_fmt.width + 2, out.rounding,
-                                   max_left=max(0, out.frac_bits - p.mantissa_bits))
+        shifted = shift_signed_var(
+            man.o.p.e + Const(0, signed(2)),
+            sh,
+            p.table_fmt.width + 2,
+            out.rounding,
+            max_left=max(0, out.frac_bits - p.mantissa_bits),
+        )
         with m.If(~self.o.valid | self.o.ready):
             m.d.sync += [self.o.valid.eq(man.o.valid), self.o.p.eq(saturate_or_wrap(shifted, out))]
         m.d.comb += man.o.ready.eq(~self.o.valid | self.o.ready)
@@ -111,24 +123,35 @@ class Exp(wiring.Component):
 
     def __init__(self, p: ExpParams):
         self.p = p
-        super().__init__({
-            "i": In(stream.Signature(shape_of(p.in_fmt))),
-            "o": Out(stream.Signature(shape_of(p.out_fmt))),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(shape_of(p.in_fmt))),
+                "o": Out(stream.Signature(shape_of(p.out_fmt))),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
         p = self.p
         m.submodules.exp2 = e2 = Exp2(p, p.arg_fmt.frac_bits, p.arg_fmt.width, p.out_fmt)
         x = Mux(self.i.p > 0, 0, self.i.p)
-        prod_fmt = QFormat(True, p.in_fmt.int_bits + p.log2e_fmt.int_bits + 1,
-                           p.in_fmt.frac_bits + p.log2e_fmt.frac_bits)
-        y = saturate_or_wrap(round_shift(x * Const(p.log2e_raw, unsigned(p.log2e_fmt.width)),
-                                         prod_fmt.frac_bits - p.arg_fmt.frac_bits, p.arg_fmt.rounding), p.arg_fmt)
+        prod_fmt = QFormat(
+            True, p.in_fmt.int_bits + p.log2e_fmt.int_bits + 1, p.in_fmt.frac_bits + p.log2e_fmt.frac_bits
+        )
+        y = saturate_or_wrap(
+            round_shift(
+                x * Const(p.log2e_raw, unsigned(p.log2e_fmt.width)),
+                prod_fmt.frac_bits - p.arg_fmt.frac_bits,
+                p.arg_fmt.rounding,
+            ),
+            p.arg_fmt,
+        )
         ys = Signal(shape_of(p.arg_fmt))
         m.d.comb += ys.eq(y)
         m.d.comb += [
-            e2.i.valid.eq(self.i.valid), e2.i.p.y.eq(Mux(ys > 0, 0, ys)), e2.i.p.zero.eq(0),
+            e2.i.valid.eq(self.i.valid),
+            e2.i.p.y.eq(Mux(ys > 0, 0, ys)),
+            e2.i.p.zero.eq(0),
             self.i.ready.eq(e2.i.ready),
         ]
         wiring.connect(m, e2.o, wiring.flipped(self.o))

@@ -43,7 +43,7 @@ def saturate_or_wrap(value: Value, fmt: QFormat) -> Value:
             value = Mux(value > fmt.max_raw, fmt.max_raw, value)
         else:
             value = Mux(value > fmt.max_raw, fmt.max_raw, Mux(value < fmt.min_raw, fmt.min_raw, value))
-    low = value[:fmt.width]
+    low = value[: fmt.width]
     return low.as_signed() if fmt.signed else low
 
 
@@ -57,14 +57,14 @@ def shift_right_var(raw, sh, width: int, rounding: Rounding):
     :func:`attnkit.params.fixed.round_shift` computes it. Shifts beyond ``width + 1`` give the
     same result as ``width + 1`` (and as the model's cap of 62), so the shifter is capped there."""
     cap = width + 1
-    shc = Mux(sh > cap, cap, sh)[:cap.bit_length()]
+    shc = Mux(sh > cap, cap, sh)[: cap.bit_length()]
     floor = raw >> shc
     if rounding is Rounding.AP_TRN:
         return floor
     one = Const(1, unsigned(cap + 2))
-    ext = raw + Const(0, signed(cap + 2)) if raw.shape().signed else raw   # sign-extend, as int64 does
-    rem = ext.as_unsigned()[:cap + 1] & ((one << shc) - 1)[:cap + 1]
-    half = ((one << shc) >> 1)[:cap + 1]
+    ext = raw + Const(0, signed(cap + 2)) if raw.shape().signed else raw  # sign-extend, as int64 does
+    rem = ext.as_unsigned()[: cap + 1] & ((one << shc) - 1)[: cap + 1]
+    half = ((one << shc) >> 1)[: cap + 1]
     nz = shc != 0
     if rounding is Rounding.AP_RND:
         return floor + (nz & (rem >= half))
@@ -77,5 +77,5 @@ def shift_signed_var(raw, sh, width: int, rounding: Rounding, max_left: int):
     right = shift_right_var(raw, Mux(neg, 0, sh).as_unsigned(), width, rounding)
     lsh = Mux(neg, -sh, 0).as_unsigned()
     lsh = Mux(lsh > max_left, max_left, lsh)
-    left = raw << lsh[:max(1, max_left.bit_length())]
+    left = raw << lsh[: max(1, max_left.bit_length())]
     return Mux(neg, left, right)

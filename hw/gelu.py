@@ -23,7 +23,6 @@ into the output register); one beat per cycle. The pipeline stalls while
 
 from __future__ import annotations
 
-
 from amaranth.hdl import Const, EnableInserter, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
@@ -31,11 +30,9 @@ from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of
 from attnkit.hw.pipeline import stream_pipeline
-from attnkit.params.numerics import GeluParams
 from attnkit.models.gelu import delta_table
 from attnkit.params.edgemoe import RtlGeluParams
-
-
+from attnkit.params.numerics import GeluParams
 
 
 def _lane(core: Module, m: Module, p: GeluParams, x, out, k: int, table: list[int]) -> list:
@@ -69,18 +66,18 @@ def _lane(core: Module, m: Module, p: GeluParams, x, out, k: int, table: list[in
     return [rd0, rd1]
 
 
-
-
 class Gelu(wiring.Component):
     LATENCY = 2
 
     def __init__(self, p: RtlGeluParams):
         self.p = p
         W = p.numerics.act_fmt.width
-        super().__init__({
-            "i": In(stream.Signature(unsigned(p.lanes * W))),
-            "o": Out(stream.Signature(unsigned(p.lanes * W))),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(unsigned(p.lanes * W))),
+                "o": Out(stream.Signature(unsigned(p.lanes * W))),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -90,10 +87,10 @@ class Gelu(wiring.Component):
         core = Module()
         ports = []
         for k in range(p.lanes):
-            x = self.i.p[k * W:(k + 1) * W].as_signed()
+            x = self.i.p[k * W : (k + 1) * W].as_signed()
             out = Signal(shape_of(g.act_fmt), name=f"y{k}")
             ports += _lane(core, m, g, x, out, k, table)
-            m.d.comb += self.o.p[k * W:(k + 1) * W].eq(out)
+            m.d.comb += self.o.p[k * W : (k + 1) * W].eq(out)
         advance, _ = stream_pipeline(m, self, self.LATENCY)
         m.submodules.core = EnableInserter(advance)(core)
         m.d.comb += [rd.en.eq(advance) for rd in ports]

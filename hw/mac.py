@@ -31,14 +31,16 @@ class Mac(wiring.Component):
 
     def __init__(self, params: MacParams):
         self.params = params
-        super().__init__({
-            "a": In(shape_of(params.in_fmt)),
-            "b": In(shape_of(params.in_fmt)),
-            "valid": In(1),
-            "first": In(1),
-            "acc": Out(shape_of(params.acc_fmt)),
-            "acc_valid": Out(1),
-        })
+        super().__init__(
+            {
+                "a": In(shape_of(params.in_fmt)),
+                "b": In(shape_of(params.in_fmt)),
+                "valid": In(1),
+                "first": In(1),
+                "acc": Out(shape_of(params.acc_fmt)),
+                "acc_valid": Out(1),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -50,8 +52,11 @@ class Mac(wiring.Component):
         # pipeline - 1 register stages carry the product, its valid and first flags.
         stage_val, stage_valid, stage_first = prod, self.valid, self.first
         for i in range(p.pipeline - 1):
-            nv, nvl, nf = (Signal(shape_of(p.acc_fmt), name=f"prod_s{i}"),
-                           Signal(name=f"valid_s{i}"), Signal(name=f"first_s{i}"))
+            nv, nvl, nf = (
+                Signal(shape_of(p.acc_fmt), name=f"prod_s{i}"),
+                Signal(name=f"valid_s{i}"),
+                Signal(name=f"first_s{i}"),
+            )
             m.d.sync += [nv.eq(stage_val), nvl.eq(stage_valid), nf.eq(stage_first)]
             stage_val, stage_valid, stage_first = nv, nvl, nf
 

@@ -33,13 +33,14 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.fixed import saturate_or_wrap, shift_right_var
-from attnkit.params.merge import MergeParams
 from attnkit.hw.pipeline import stream_pipeline
+from attnkit.params.merge import MergeParams
 
 
 def partial_layout(p: MergeParams) -> data.StructLayout:
-    return data.StructLayout({"o": data.ArrayLayout(signed(p.o_width), p.head_dim),
-                              "l": unsigned(p.l_width), "m": signed(p.m_width)})
+    return data.StructLayout(
+        {"o": data.ArrayLayout(signed(p.o_width), p.head_dim), "l": unsigned(p.l_width), "m": signed(p.m_width)}
+    )
 
 
 def _aligned(m: Module, a, b, p: MergeParams, sync: bool, name: str):
@@ -56,10 +57,16 @@ def _sum(p: MergeParams, a, b, da, db):
     """The merged ``(o list, l)`` of two partials whose shifts are ``da``, ``db``."""
     num = p.numerics
     fo, fl = num.partial_fmt, num.partial_l_fmt
-    o = [saturate_or_wrap(shift_right_var(a.o[k], da, p.o_width, fo.rounding)
-                          + shift_right_var(b.o[k], db, p.o_width, fo.rounding), fo) for k in range(p.head_dim)]
-    l = saturate_or_wrap(shift_right_var(a.l, da, p.l_width, fl.rounding)
-                         + shift_right_var(b.l, db, p.l_width, fl.rounding), fl)
+    o = [
+        saturate_or_wrap(
+            shift_right_var(a.o[k], da, p.o_width, fo.rounding) + shift_right_var(b.o[k], db, p.o_width, fo.rounding),
+            fo,
+        )
+        for k in range(p.head_dim)
+    ]
+    l = saturate_or_wrap(
+        shift_right_var(a.l, da, p.l_width, fl.rounding) + shift_right_var(b.l, db, p.l_width, fl.rounding), fl
+    )
     return o, l
 
 
@@ -76,10 +83,12 @@ class Merge(wiring.Component):
     def __init__(self, p: MergeParams):
         self.p = p
         lay = partial_layout(p)
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({"a": lay, "b": lay}))),
-            "o": Out(stream.Signature(lay)),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(data.StructLayout({"a": lay, "b": lay}))),
+                "o": Out(stream.Signature(lay)),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()

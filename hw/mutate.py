@@ -21,7 +21,8 @@ Every wrapper raises ``ValueError`` naming the ports it has when ``port`` is not
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import wiring
@@ -32,8 +33,9 @@ from attnkit.params import config
 
 def _ports(component) -> dict[str, tuple]:
     """Dotted port path -> (flow, signal), from the component's signature."""
-    return {".".join(map(str, path)): (member.flow, value)
-            for path, member, value in component.signature.flatten(component)}
+    return {
+        ".".join(map(str, path)): (member.flow, value) for path, member, value in component.signature.flatten(component)
+    }
 
 
 class _PortFault(wiring.Component):
@@ -42,8 +44,9 @@ class _PortFault(wiring.Component):
     def __init__(self, inner: wiring.Component, port: str):
         ports = _ports(inner)
         if port not in ports:
-            raise ValueError(f"{type(self).__name__}: {type(inner).__name__} has no port {port!r} "
-                             f"(ports: {', '.join(ports)})")
+            raise ValueError(
+                f"{type(self).__name__}: {type(inner).__name__} has no port {port!r} (ports: {', '.join(ports)})"
+            )
         self.inner, self.port = inner, port
         self.width = len(Value.cast(ports[port][1]))
         super().__init__(inner.signature)
@@ -103,7 +106,7 @@ class Offset(_PortFault):
         super().__init__(inner, port)
 
     def fault(self, m, value):
-        return (value.as_unsigned() + (self.delta % (1 << self.width)))[:self.width]
+        return (value.as_unsigned() + (self.delta % (1 << self.width)))[: self.width]
 
 
 class Delay(_PortFault):
@@ -133,12 +136,14 @@ def params_of(component) -> Any:
 def rebuilt(changes: dict[str, Any]) -> Callable[[wiring.Component], wiring.Component]:
     """A ``dut_wrap``: the component's class built again from its parameters with ``changes``
     applied (the same design, generated with other parameters); its signature must not change."""
+
     def wrap(component):
         params = params_of(component)
         params = config.apply_edits(params, list(changes.items()))
         new = type(component)(params)
-        component._MustUse__silence = True    # replaced, not forgotten: no UnusedElaboratable warning
+        component._MustUse__silence = True  # replaced, not forgotten: no UnusedElaboratable warning
         if new.signature != component.signature:
             raise ValueError(f"{', '.join(changes)}: the rebuilt {type(component).__name__} has another signature")
         return new
+
     return wrap

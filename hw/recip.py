@@ -25,8 +25,8 @@ from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_signed_var
 from attnkit.hw.pipeline import stream_pipeline
-from attnkit.params.numerics import RecipParams
 from attnkit.models.recip import seed_table
+from attnkit.params.numerics import RecipParams
 
 
 def leading_one(m: Module, x, name: str = "lod") -> Signal:
@@ -45,10 +45,12 @@ class RecipMantissa(wiring.Component):
     def __init__(self, p: RecipParams):
         self.p = p
         self.LATENCY = p.mantissa_latency
-        super().__init__({
-            "i": In(stream.Signature(shape_of(p.work_fmt))),
-            "o": Out(stream.Signature(shape_of(p.work_fmt))),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(shape_of(p.work_fmt))),
+                "o": Out(stream.Signature(shape_of(p.work_fmt))),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -67,8 +69,11 @@ class RecipMantissa(wiring.Component):
         core.d.comb += y.eq(resize(rd.data, p.seed_fmt, w))
         two = Const(2 << w.frac_bits, unsigned(w.width + 2))
         for k in range(p.iters):
-            e, m_e, y_e = Signal(shape_of(w), name=f"e{k}"), Signal(shape_of(w), name=f"m_e{k}"), \
-                Signal(shape_of(w), name=f"y_e{k}")
+            e, m_e, y_e = (
+                Signal(shape_of(w), name=f"e{k}"),
+                Signal(shape_of(w), name=f"m_e{k}"),
+                Signal(shape_of(w), name=f"y_e{k}"),
+            )
             core.d.sync += [e.eq(resize(m_s * y, w.with_(frac_bits=2 * w.frac_bits), w)), m_e.eq(m_s), y_e.eq(y)]
             y_n, m_n = Signal(shape_of(w), name=f"y{k + 1}"), Signal(shape_of(w), name=f"m_s{k + 1}")
             core.d.sync += [y_n.eq(resize(y_e * (two - e), w.with_(frac_bits=2 * w.frac_bits), w)), m_n.eq(m_e)]
@@ -90,10 +95,12 @@ class Recip(wiring.Component):
         self.p = p
         self.mantissa = RecipMantissa(p)
         self.LATENCY = 1 + self.mantissa.LATENCY + 1
-        super().__init__({
-            "i": In(stream.Signature(shape_of(p.in_fmt))),
-            "o": Out(stream.Signature(shape_of(p.out_fmt))),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(shape_of(p.in_fmt))),
+                "o": Out(stream.Signature(shape_of(p.out_fmt))),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -109,7 +116,7 @@ class Recip(wiring.Component):
         z = leading_one(m, xs, "z")
         lz = Signal(range(max(2, iw)), name="lz")
         m.d.comb += lz.eq((iw - 1) - z)
-        aligned = (xs << lz)[:iw]          # the leading one at bit iw - 1
+        aligned = (xs << lz)[:iw]  # the leading one at bit iw - 1
         mant = aligned >> (iw - 1 - w) if iw - 1 > w else aligned << (w - (iw - 1))
         v1, m1, z1, pos1 = Signal(), Signal(shape_of(p.work_fmt)), Signal.like(z, name="z1"), Signal()
         advance1 = ~v1 | rc.i.ready
@@ -131,7 +138,7 @@ class Recip(wiring.Component):
         sh_bits = max(abs(const), abs(const + iw)).bit_length() + 2
         sh = Signal(signed(sh_bits))
         m.d.comb += sh.eq(const + zk)
-        big = sh < -(62 - ww)       # the model's shift limit; its result is out_fmt's maximum
+        big = sh < -(62 - ww)  # the model's shift limit; its result is out_fmt's maximum
         max_left = max(0, min(-const, 62 - ww))
         # signed, so saturation's lower bound is no constant comparison of an unsigned value (lint)
         shifted = shift_signed_var(rc.o.p + Const(0, signed(2)), sh, ww + 2, out.rounding, max_left=max_left)

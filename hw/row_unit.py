@@ -31,11 +31,11 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from attnkit.params.rtl_attention import RtlAttentionParams
 from attnkit.hw.exp import Exp2Mantissa
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_right_var, shift_signed_var
 from attnkit.hw.recip import RecipMantissa, leading_one
 from attnkit.params.fixed import Overflow, QFormat, Rounding
+from attnkit.params.rtl_attention import RtlAttentionParams
 
 
 def last_key_tile(p: RtlAttentionParams, j, b):
@@ -45,7 +45,7 @@ def last_key_tile(p: RtlAttentionParams, j, b):
     if not p.causal:
         return j == J - 1
     R, C, N = p.rows, p.cols, p.seq_len
-    end = b * C + C                                   # one past the block's last query (before the N clamp)
+    end = b * C + C  # one past the block's last query (before the N clamp)
     return (j == J - 1) | ((j + 1) * R >= Mux(end > N, N, end))
 
 
@@ -55,23 +55,30 @@ class RowLane(wiring.Component):
         num = p.numerics
         R, d = p.rows, p.head_dim
         self.sh_width = max(1, p.spread.bit_length())
-        super().__init__({
-            "acc": In(signed(p.acc_width)).array(R),
-            "done": In(1),                                   # row 0's score is final this cycle
-            "psum": In(signed(p.psum_width)), "psum_valid": In(1),
-            "mask_we": In(1), "mask_addr": In(range(max(2, p.blocks))), "mask_data": In(p.tiles_per_block * R),
-            "p_we": Out(1), "p_slot": Out(1),
-            "p_e": Out(unsigned(p.e_width)).array(R), "p_sh": Out(unsigned(self.sh_width)).array(R),
-            "out_row": Out(shape_of(num.out_fmt)).array(d),
-            "row_last": Out(1),                              # a pulse: out_row holds a complete row
-        })
+        super().__init__(
+            {
+                "acc": In(signed(p.acc_width)).array(R),
+                "done": In(1),  # row 0's score is final this cycle
+                "psum": In(signed(p.psum_width)),
+                "psum_valid": In(1),
+                "mask_we": In(1),
+                "mask_addr": In(range(max(2, p.blocks))),
+                "mask_data": In(p.tiles_per_block * R),
+                "p_we": Out(1),
+                "p_slot": Out(1),
+                "p_e": Out(unsigned(p.e_width)).array(R),
+                "p_sh": Out(unsigned(self.sh_width)).array(R),
+                "out_row": Out(shape_of(num.out_fmt)).array(d),
+                "row_last": Out(1),  # a pulse: out_row holds a complete row
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
         p, num = self.p, self.p.numerics
         R, C, d, N, J, B = p.rows, p.cols, p.head_dim, p.seq_len, p.tiles_per_block, p.blocks
         lf = num.logit_fmt.frac_bits
-        S, NEG = p.spread, num.e_min - 1       # NEG: the exponent of a masked key (-inf)
+        S, NEG = p.spread, num.e_min - 1  # NEG: the exponent of a masked key (-inf)
         ew = max(8, num.logit_fmt.int_bits + 3)  # exponent registers
         fi = num.in_fmt.frac_bits
 
@@ -81,8 +88,7 @@ class RowLane(wiring.Component):
 
         # ---- QK side: counters of the tile whose scores are read
         jq, bq, tq = Signal(range(max(2, J))), Signal(range(max(2, B))), Signal()
-        m.d.comb += [mw.en.eq(self.mask_we), mw.addr.eq(self.mask_addr), mw.data.eq(self.mask_data),
-                     mr.addr.eq(bq)]
+        m.d.comb += [mw.en.eq(self.mask_we), mw.addr.eq(self.mask_addr), mw.data.eq(self.mask_data), mr.addr.eq(bq)]
         busy, cnt = Signal(), Signal(range(max(2, R)))
         reading = self.done | busy
         idx = Mux(self.done, 0, cnt)
@@ -101,11 +107,17 @@ class RowLane(wiring.Component):
         score = Signal(shape_of(num.score_fmt))
         m.d.comb += score.eq(resize(Array(self.acc)[idx], acc_fmt, num.score_fmt))
         cconst = num.logit_const(d)
-        prod_fmt = QFormat(True, num.score_fmt.int_bits + num.scale_fmt.int_bits + 1,
-                           num.score_fmt.frac_bits + num.scale_fmt.frac_bits)
+        prod_fmt = QFormat(
+            True, num.score_fmt.int_bits + num.scale_fmt.int_bits + 1, num.score_fmt.frac_bits + num.scale_fmt.frac_bits
+        )
         t_sat = Signal(shape_of(num.logit_fmt))
-        m.d.comb += t_sat.eq(resize(score * Const(cconst, unsigned(num.scale_fmt.width)), prod_fmt,
-                                    num.logit_fmt.with_(overflow=Overflow.AP_SAT)))
+        m.d.comb += t_sat.eq(
+            resize(
+                score * Const(cconst, unsigned(num.scale_fmt.width)),
+                prod_fmt,
+                num.logit_fmt.with_(overflow=Overflow.AP_SAT),
+            )
+        )
         t = Mux(t_sat < num.logit_fmt.min_raw + 1, num.logit_fmt.min_raw + 1, t_sat)
         key = jq * R + idx
         query = bq * C + self.column
@@ -114,7 +126,7 @@ class RowLane(wiring.Component):
         e_now = Signal(signed(ew))
         m.d.comb += e_now.eq(Mux(keep, t >> lf, NEG))
 
-        eb = Array(Signal(signed(ew), name=f"eb{r}") for r in range(R))     # exponents of the tile
+        eb = Array(Signal(signed(ew), name=f"eb{r}") for r in range(R))  # exponents of the tile
         lm = Signal(signed(ew))
         t_reg, keep_reg, t_valid = Signal(shape_of(num.logit_fmt)), Signal(), Signal()
         m.d.sync += t_valid.eq(reading)
@@ -122,8 +134,7 @@ class RowLane(wiring.Component):
             for r in range(R):  # explicit enables rather than an Array write (an incomplete case in Verilog)
                 with m.If(idx == r):
                     m.d.sync += eb[r].eq(e_now)
-            m.d.sync += [t_reg.eq(t), keep_reg.eq(keep),
-                         lm.eq(Mux(idx == 0, e_now, Mux(e_now > lm, e_now, lm)))]
+            m.d.sync += [t_reg.eq(t), keep_reg.eq(keep), lm.eq(Mux(idx == 0, e_now, Mux(e_now > lm, e_now, lm)))]
 
         # the tile's flags, latched at the end of its logit pass
         first, last, parity = Signal(), Signal(), Signal()
@@ -134,8 +145,12 @@ class RowLane(wiring.Component):
 
         # ---- exp unit: mantissas of the tile's logits, in row order
         m.submodules.exp = ex = Exp2Mantissa(num.exp, lf, num.logit_fmt.width)
-        m.d.comb += [ex.i.valid.eq(t_valid), ex.i.p.y.eq(Mux(keep_reg, t_reg, 0)), ex.i.p.zero.eq(~keep_reg),
-                     ex.o.ready.eq(1)]
+        m.d.comb += [
+            ex.i.valid.eq(t_valid),
+            ex.i.p.y.eq(Mux(keep_reg, t_reg, 0)),
+            ex.i.p.zero.eq(~keep_reg),
+            ex.o.ready.eq(1),
+        ]
         Eb = Array(Signal(unsigned(p.e_width), name=f"E{r}") for r in range(R))
         eo = Signal(range(max(2, R)))
         e_ready = Signal()
@@ -164,12 +179,12 @@ class RowLane(wiring.Component):
         terms = []
         for r in range(R):
             sh = Signal(unsigned(self.sh_width), name=f"sh{r}")
-            m.d.comb += sh.eq(Mux(Eb[r] == 0, 0, (M - eb[r])[:self.sh_width]))
+            m.d.comb += sh.eq(Mux(Eb[r] == 0, 0, (M - eb[r])[: self.sh_width]))
             m.d.comb += [self.p_e[r].eq(Eb[r]), self.p_sh[r].eq(sh)]
             if num.finite:
                 terms.append(shift_right_var(Eb[r] << up, sh + down, p.e_width + up, rnd))
             else:
-                terms.append(Eb[r] << (S - sh)[:self.sh_width])
+                terms.append(Eb[r] << (S - sh)[: self.sh_width])
         sld = Signal(unsigned(p.rd_width))
         m.d.comb += sld.eq(sum(terms))
         m.d.comb += [self.p_we.eq(e_ready), self.p_slot.eq(parity)]
@@ -184,8 +199,8 @@ class RowLane(wiring.Component):
         w = rp.work_fmt.frac_bits
         z = leading_one(m, rd, "z")
         m.submodules.recip = rc = RecipMantissa(rp)
-        lm_in = Mux(z >= w, rd >> (z - w).as_unsigned(), rd << (w - z).as_unsigned()[:max(1, w.bit_length())])
-        m.d.comb += [rc.i.valid.eq(norm_start), rc.i.p.eq(lm_in[:rp.work_fmt.width]), rc.o.ready.eq(1)]
+        lm_in = Mux(z >= w, rd >> (z - w).as_unsigned(), rd << (w - z).as_unsigned()[: max(1, w.bit_length())])
+        m.d.comb += [rc.i.valid.eq(norm_start), rc.i.p.eq(lm_in[: rp.work_fmt.width]), rc.o.ready.eq(1)]
         z_live, zero_live, y_live = Signal.like(z), Signal(), Signal(shape_of(rp.work_fmt))
         with m.If(norm_start):
             m.d.sync += [z_live.eq(z), zero_live.eq(rd == 0)]
@@ -206,8 +221,9 @@ class RowLane(wiring.Component):
         g = num.norm_fmt
         nsh = Signal(signed(len(z) + 3))
         m.d.comb += nsh.eq(z_use - g.frac_bits + fi)
-        n_val = saturate_or_wrap(shift_signed_var(new, nsh, p.rnv_width, Rounding.AP_TRN,
-                                                  max_left=max(0, g.frac_bits - fi)), g)
+        n_val = saturate_or_wrap(
+            shift_signed_var(new, nsh, p.rnv_width, Rounding.AP_TRN, max_left=max(0, g.frac_bits - fi)), g
+        )
         n_reg, n_valid, n_last = Signal(shape_of(g)), Signal(), Signal()
         m.d.sync += n_valid.eq(0)
         with m.If(self.psum_valid):

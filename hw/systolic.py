@@ -25,7 +25,6 @@ The column max and sum reductions of the scores are in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
@@ -33,7 +32,6 @@ from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.fixed import shift_right_var
 from attnkit.params.fixed import Rounding
-
 
 QK, PV = 0, 1
 
@@ -51,13 +49,14 @@ class ArrayFormats:
     ``E`` (``e_width`` bits) and right shift ``sh`` (``0..spread``); it adds ``(v * E) << (spread - sh)``
     to the partial sum (``psum_width`` bits), so the column sum is exact (a Kulisch accumulator).
     """
+
     in_width: int
     acc_width: int
     e_width: int
     spread: int
     psum_width: int
     # Finite accumulators (AttentionNumerics.acc_frac_bits): the PE adds rnd((v * E) 2^(F - Pm - sh)) instead.
-    acc_frac_bits: Optional[int] = None
+    acc_frac_bits: int | None = None
     mantissa_bits: int = 0
     rounding: Rounding = Rounding.AP_TRN
 
@@ -71,14 +70,24 @@ class SystolicPE(wiring.Component):
 
     def __init__(self, f: ArrayFormats):
         self.f = f
-        super().__init__({
-            "x_in": In(signed(f.in_width)), "ctl_in": In(Ctl),
-            "x_out": Out(signed(f.in_width)), "ctl_out": Out(Ctl),
-            "q_in": In(signed(f.in_width)), "q_out": Out(signed(f.in_width)),
-            "psum_in": In(signed(f.psum_width)), "psum_out": Out(signed(f.psum_width)),
-            "acc": Out(signed(f.acc_width)), "done": Out(1),
-            "p_we": In(1), "p_slot": In(1), "p_e": In(unsigned(f.e_width)), "p_sh": In(unsigned(f.sh_width)),
-        })
+        super().__init__(
+            {
+                "x_in": In(signed(f.in_width)),
+                "ctl_in": In(Ctl),
+                "x_out": Out(signed(f.in_width)),
+                "ctl_out": Out(Ctl),
+                "q_in": In(signed(f.in_width)),
+                "q_out": Out(signed(f.in_width)),
+                "psum_in": In(signed(f.psum_width)),
+                "psum_out": Out(signed(f.psum_width)),
+                "acc": Out(signed(f.acc_width)),
+                "done": Out(1),
+                "p_we": In(1),
+                "p_slot": In(1),
+                "p_e": In(unsigned(f.e_width)),
+                "p_sh": In(unsigned(f.sh_width)),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -102,7 +111,7 @@ class SystolicPE(wiring.Component):
             with m.Else():
                 m.d.sync += self.acc.eq(self.acc + prod)
         if f.acc_frac_bits is None:
-            aligned = prod << (f.spread - p_sh[ctl.slot])[:f.sh_width]
+            aligned = prod << (f.spread - p_sh[ctl.slot])[: f.sh_width]
         else:
             up, down = max(0, f.acc_frac_bits - f.mantissa_bits), max(0, f.mantissa_bits - f.acc_frac_bits)
             aligned = shift_right_var(prod << up, p_sh[ctl.slot] + down, len(prod) + up, f.rounding)
@@ -119,16 +128,21 @@ class SystolicArray(wiring.Component):
 
     def __init__(self, rows: int, cols: int, f: ArrayFormats):
         self.rows, self.cols, self.f = rows, cols, f
-        super().__init__({
-            "x": In(signed(f.in_width)).array(rows), "ctl": In(Ctl).array(rows),
-            "q": In(signed(f.in_width)).array(cols),
-            "psum": Out(signed(f.psum_width)).array(cols),       # bottom of each column
-            "psum_valid": Out(1).array(cols),
-            "acc": Out(signed(f.acc_width)).array(cols, rows),   # acc[c][r]
-            "done": Out(1).array(cols),                          # row 0 of column c has a finished score
-            "p_we": In(1).array(cols), "p_slot": In(1).array(cols),
-            "p_e": In(unsigned(f.e_width)).array(cols, rows), "p_sh": In(unsigned(f.sh_width)).array(cols, rows),
-        })
+        super().__init__(
+            {
+                "x": In(signed(f.in_width)).array(rows),
+                "ctl": In(Ctl).array(rows),
+                "q": In(signed(f.in_width)).array(cols),
+                "psum": Out(signed(f.psum_width)).array(cols),  # bottom of each column
+                "psum_valid": Out(1).array(cols),
+                "acc": Out(signed(f.acc_width)).array(cols, rows),  # acc[c][r]
+                "done": Out(1).array(cols),  # row 0 of column c has a finished score
+                "p_we": In(1).array(cols),
+                "p_slot": In(1).array(cols),
+                "p_e": In(unsigned(f.e_width)).array(cols, rows),
+                "p_sh": In(unsigned(f.sh_width)).array(cols, rows),
+            }
+        )
 
     def elaborate(self, platform):
         m = Module()
@@ -140,14 +154,19 @@ class SystolicArray(wiring.Component):
                 left_x, left_ctl = (self.x[r], self.ctl[r]) if c == 0 else (pe[r][c - 1].x_out, pe[r][c - 1].ctl_out)
                 top_q, top_psum = (self.q[c], 0) if r == 0 else (pe[r - 1][c].q_out, pe[r - 1][c].psum_out)
                 m.d.comb += [
-                    p.x_in.eq(left_x), p.ctl_in.eq(left_ctl), p.q_in.eq(top_q), p.psum_in.eq(top_psum),
-                    p.p_we.eq(self.p_we[c]), p.p_slot.eq(self.p_slot[c]),
-                    p.p_e.eq(self.p_e[c][r]), p.p_sh.eq(self.p_sh[c][r]),
+                    p.x_in.eq(left_x),
+                    p.ctl_in.eq(left_ctl),
+                    p.q_in.eq(top_q),
+                    p.psum_in.eq(top_psum),
+                    p.p_we.eq(self.p_we[c]),
+                    p.p_slot.eq(self.p_slot[c]),
+                    p.p_e.eq(self.p_e[c][r]),
+                    p.p_sh.eq(self.p_sh[c][r]),
                     self.acc[c][r].eq(p.acc),
                 ]
         for c in range(C):
             last = pe[R - 1][c]
-            valid = Signal(name=f"psum_valid_{c}")   # the bottom PE's psum is valid one cycle after a PV beat
+            valid = Signal(name=f"psum_valid_{c}")  # the bottom PE's psum is valid one cycle after a PV beat
             m.d.sync += valid.eq(last.ctl_in.valid & (last.ctl_in.mode == PV))
             m.d.comb += [self.psum[c].eq(last.psum_out), self.psum_valid[c].eq(valid), self.done[c].eq(pe[0][c].done)]
         return m

@@ -81,19 +81,13 @@ import math
 
 import numpy as np
 
-from attnkit.params.numerics import accumulator_bits, AttentionNumerics, LOG2E
 from attnkit.models.exp import exp2_mantissa, exp2_table
-from attnkit.params.fixed import Overflow, QFormat, Rounding, mul, round_shift, wide
 from attnkit.models.recip import recip_mantissa
+from attnkit.params.fixed import Overflow, QFormat, Rounding, mul, round_shift, wide
+from attnkit.params.numerics import LOG2E, AttentionNumerics, accumulator_bits
 
 DIGIT = 16  # bits per digit of the exact accumulators in the NumPy model
 _CHUNK = 1 << 21  # logits per query chunk (bounds memory)
-
-
-
-
-
-
 
 
 # -- reference --------------------------------------------------------------------------
@@ -123,7 +117,7 @@ def _keep(nq: int, nk: int, mask, causal: bool):
 # -- the fixed-point datapath -----------------------------------------------------------
 def _exact_matmul(a, b, bound: float) -> np.ndarray:
     """``a @ b`` of integer arrays via float64 BLAS; exact because every partial sum is below ``bound`` <= 2^53."""
-    if bound >= 2.0 ** 53:
+    if bound >= 2.0**53:
         raise ValueError("integer GEMM would not be exact in float64; use fewer keys per tile")
     return np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(np.int64)
 
@@ -135,7 +129,9 @@ def logits(q, k, num: AttentionNumerics, keep) -> np.ndarray:
     prod_fmt = QFormat(True, 2 * fi.int_bits + max(1, math.ceil(math.log2(d))), 2 * fi.frac_bits)
     s = _exact_matmul(q, np.swapaxes(k, -1, -2), d * float(1 << (2 * fi.width - 2)))
     s = num.score_fmt._from_scale(s, prod_fmt.frac_bits, min(prod_fmt.width, 62))
-    t = mul(s, num.score_fmt, np.int64(num.logit_const(d)), num.scale_fmt, num.logit_fmt.with_(overflow=Overflow.AP_SAT))
+    t = mul(
+        s, num.score_fmt, np.int64(num.logit_const(d)), num.scale_fmt, num.logit_fmt.with_(overflow=Overflow.AP_SAT)
+    )
     t = np.maximum(t, num.logit_fmt.min_raw + 1)
     return np.where(keep, t, num.logit_fmt.min_raw)
 
@@ -199,9 +195,14 @@ def normalise(o, l, num: AttentionNumerics) -> np.ndarray:
     lm = _floor_shift(l1, (z - w).astype(object)).astype(np.int64)
     y = recip_mantissa(lm, num.recip)
     g = num.norm_fmt
-    n = _floor_shift(o, (z - g.frac_bits + num.in_fmt.frac_bits)[..., None].astype(object))  # o carries v's fraction bits
-    n = np.clip(n, g.min_raw, g.max_raw).astype(np.int64) if g.overflow is Overflow.AP_SAT else \
-        g.saturate_or_wrap((n & ((1 << 62) - 1)).astype(np.int64))
+    n = _floor_shift(
+        o, (z - g.frac_bits + num.in_fmt.frac_bits)[..., None].astype(object)
+    )  # o carries v's fraction bits
+    n = (
+        np.clip(n, g.min_raw, g.max_raw).astype(np.int64)
+        if g.overflow is Overflow.AP_SAT
+        else g.saturate_or_wrap((n & ((1 << 62) - 1)).astype(np.int64))
+    )
     out = mul(n, g, y[..., None], num.recip.work_fmt, num.out_fmt)
     return np.where(zero[..., None], 0, out)
 
@@ -216,8 +217,17 @@ def _check(q, k, v, num):
     return q, k, v
 
 
-def exact_sums(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False, tile_k: int | None = None,
-               tile_q: int | None = None, trace: bool = False):
+def exact_sums(
+    q,
+    k,
+    v,
+    num: AttentionNumerics,
+    mask=None,
+    causal: bool = False,
+    tile_k: int | None = None,
+    tile_q: int | None = None,
+    trace: bool = False,
+):
     """The cascade's exact sums over key tiles: ``(O, l, M)`` with ``O``, ``l`` Python-int object arrays.
 
     ``O`` and ``l`` are in units of ``2^(e_min - Pm)`` (absolute, not relative
@@ -241,11 +251,11 @@ def exact_sums(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False,
     m_run = np.full(batch + (nq,), num.e_min - 1, np.int64)  # -inf
     states = []
     for j0 in range(0, nk, tile_k):
-        kt, vt = k[..., j0:j0 + tile_k, :], v[..., j0:j0 + tile_k, :]
+        kt, vt = k[..., j0 : j0 + tile_k, :], v[..., j0 : j0 + tile_k, :]
         o_parts, l_parts, m_parts = [], [], []
         for i0 in range(0, nq, tile_q):
-            kp = np.broadcast_to(keep, keep.shape[:-2] + (nq, nk))[..., i0:i0 + tile_q, j0:j0 + tile_k]
-            t = logits(q[..., i0:i0 + tile_q, :], kt, num, kp)
+            kp = np.broadcast_to(keep, keep.shape[:-2] + (nq, nk))[..., i0 : i0 + tile_q, j0 : j0 + tile_k]
+            t = logits(q[..., i0 : i0 + tile_q, :], kt, num, kp)
             o, l = _digit_sums(t, vt, num, table)
             o_parts.append(o)
             l_parts.append(l)
@@ -260,8 +270,13 @@ def exact_sums(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False,
         m_run = np.maximum(m_run, np.broadcast_to(np.concatenate(m_parts, axis=-1), batch + (nq,)))
         if trace:
             sh = (np.maximum(m_run, num.e_min) - num.e_min - num.spread).astype(object)
-            states.append((np.maximum(m_run, num.e_min), _floor_shift(_join(l_dig), sh),
-                           _floor_shift(_join(o_dig), sh[..., None])))
+            states.append(
+                (
+                    np.maximum(m_run, num.e_min),
+                    _floor_shift(_join(l_dig), sh),
+                    _floor_shift(_join(o_dig), sh[..., None]),
+                )
+            )
     if o_dig is None:  # no keys
         o_dig = np.zeros(batch + (nq, v.shape[-1], 1), np.int64)
         l_dig = np.zeros(batch + (nq, 1), np.int64)
@@ -278,8 +293,17 @@ def _finite_terms(x, sh, num: AttentionNumerics):
     return round_shift(np.asarray(x, np.int64) << up, sh + down, num.acc_rounding)
 
 
-def finite_sums(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False, tile_k: int | None = None,
-                tile_q: int | None = None, trace: bool = False):
+def finite_sums(
+    q,
+    k,
+    v,
+    num: AttentionNumerics,
+    mask=None,
+    causal: bool = False,
+    tile_k: int | None = None,
+    tile_q: int | None = None,
+    trace: bool = False,
+):
     """The cascade with finite accumulators (``num.acc_frac_bits`` = F): ``(RNV, RD, M)`` after the last key tile.
 
     Per key tile, as the row unit computes it: ``M' = max(M, LM)``; ``RD' =
@@ -313,10 +337,10 @@ def finite_sums(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False
     rnv = np.zeros(batch + (nq, d), np.int64)
     states = []
     for j0 in range(0, nk, tile_k):
-        kt, vt = k[..., j0:j0 + tile_k, :], v[..., j0:j0 + tile_k, :]
+        kt, vt = k[..., j0 : j0 + tile_k, :], v[..., j0 : j0 + tile_k, :]
         for i0 in range(0, nq, tile_q):
             rows = slice(i0, i0 + tile_q)
-            t = logits(q[..., rows, :], kt, num, keep[..., rows, j0:j0 + tile_k])
+            t = logits(q[..., rows, :], kt, num, keep[..., rows, j0 : j0 + tile_k])
             masked = t == num.logit_fmt.min_raw
             e_man, e = exp2_mantissa(np.where(masked, 0, t), num.logit_fmt.frac_bits, num.exp, table)
             e_man = np.where(masked, 0, e_man).astype(np.int64)
@@ -324,11 +348,13 @@ def finite_sums(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False
             m_old = m_run[..., rows]
             m_new = np.maximum(m_old, e.max(axis=-1))
             sh = np.where(masked, 0, m_new[..., None] - e)
-            rd[..., rows] = round_shift(rd[..., rows], m_new - m_old, num.acc_rounding) + \
-                _finite_terms(e_man, sh, num).sum(axis=-1)
+            rd[..., rows] = round_shift(rd[..., rows], m_new - m_old, num.acc_rounding) + _finite_terms(
+                e_man, sh, num
+            ).sum(axis=-1)
             terms = _finite_terms(e_man[..., None] * vt[..., None, :, :], sh[..., None], num)
-            rnv[..., rows, :] = round_shift(rnv[..., rows, :], (m_new - m_old)[..., None], num.acc_rounding) + \
-                terms.sum(axis=-2)
+            rnv[..., rows, :] = round_shift(
+                rnv[..., rows, :], (m_new - m_old)[..., None], num.acc_rounding
+            ) + terms.sum(axis=-2)
             m_run[..., rows] = m_new
         if trace:
             states.append((np.maximum(m_run, num.e_min), rd.copy(), rnv.copy()))
@@ -336,8 +362,16 @@ def finite_sums(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False
     return result + (states,) if trace else result
 
 
-def attention(q, k, v, num: AttentionNumerics, mask=None, causal: bool = False, tile_k: int | None = None,
-              tile_q: int | None = None) -> np.ndarray:
+def attention(
+    q,
+    k,
+    v,
+    num: AttentionNumerics,
+    mask=None,
+    causal: bool = False,
+    tile_k: int | None = None,
+    tile_q: int | None = None,
+) -> np.ndarray:
     """The 1-pass cascade, key tile by key tile (``tile_k`` keys, default all); raw ``out_fmt``, shape ``(..., Q, D)``.
 
     ``q`` is ``(..., Q, D)``, ``k`` and ``v`` ``(..., N, D)``, raw ``in_fmt``;
@@ -369,8 +403,9 @@ def cascade_state(q, k, v, num: AttentionNumerics, tile_k: int, mask=None, causa
     return sums(q, k, v, num, mask, causal, tile_k, trace=True)[3]
 
 
-def error_bound(num: AttentionNumerics, v_absmax: float, head_dim: int, n_keys: int | None = None,
-                tile_k: int | None = None) -> float:
+def error_bound(
+    num: AttentionNumerics, v_absmax: float, head_dim: int, n_keys: int | None = None, tile_k: int | None = None
+) -> float:
     """A bound on ``|attention - attention_reference|`` (real units) while no logit saturates.
 
     Each weight ``2^t`` carries a relative error of at most ``delta``: the
@@ -396,19 +431,23 @@ def error_bound(num: AttentionNumerics, v_absmax: float, head_dim: int, n_keys: 
     c = num.scale_for(head_dim) * LOG2E
     cq = num.scale_fmt.to_float(num.logit_const(head_dim))
     rho = abs(cq - c) / c
-    delta = (ln2 * 2.0 ** -num.logit_fmt.frac_bits + ln2 * 2.0 ** num.logit_fmt.int_bits * rho
-             + ln2 ** 2 / 8 * 4.0 ** -num.exp.table_bits + 2.0 ** -num.mantissa_bits)
+    delta = (
+        ln2 * 2.0**-num.logit_fmt.frac_bits
+        + ln2 * 2.0**num.logit_fmt.int_bits * rho
+        + ln2**2 / 8 * 4.0**-num.exp.table_bits
+        + 2.0**-num.mantissa_bits
+    )
     r = num.recip
     seed = 2.0 ** -(r.seed_bits + 1)
-    eps_r = seed ** (2 ** r.iters) + 2.0 ** -(r.work_fmt.frac_bits - 2)
+    eps_r = seed ** (2**r.iters) + 2.0 ** -(r.work_fmt.frac_bits - 2)
     bound = (4 * delta / (1 - delta) + eps_r) * v_absmax + num.norm_fmt.lsb + num.out_fmt.lsb
     if not num.finite:
         return bound
     if n_keys is None:
         raise ValueError("the finite-accumulator bound needs n_keys")
     tiles = -(-n_keys // (tile_k or n_keys)) if n_keys else 0
-    assert num.acc_frac_bits is not None   # the exact mode returned above
-    eps = 2.0 ** -num.acc_frac_bits * (1.0 if num.acc_rounding is Rounding.AP_TRN else 0.5)
+    assert num.acc_frac_bits is not None  # the exact mode returned above
+    eps = 2.0**-num.acc_frac_bits * (1.0 if num.acc_rounding is Rounding.AP_TRN else 0.5)
     b = (n_keys + tiles) * eps
     if b >= 1:
         return math.inf

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnkit.params.numerics import AttentionNumerics
 from attnkit.models.merge import finish, merge, partial
+from attnkit.params.numerics import AttentionNumerics
 from attnkit.params.schedule import Schedule
 
 
@@ -39,18 +39,20 @@ def decode_scheduled(q, k, v, num: AttentionNumerics, schedule: Schedule) -> np.
     if h % hk:
         raise ValueError(f"kv_heads {hk} does not divide heads {h}")
     if (schedule.batch, schedule.heads, schedule.context) != (b, hk, n):
-        raise ValueError(f"schedule is for batch {schedule.batch}, kv_heads {schedule.heads}, context "
-                         f"{schedule.context}; the tensors are {b}, {hk}, {n}")
+        raise ValueError(
+            f"schedule is for batch {schedule.batch}, kv_heads {schedule.heads}, context "
+            f"{schedule.context}; the tensors are {b}, {hk}, {n}"
+        )
     g = h // hk
     out = np.zeros((b, h, d), np.int64)
     for (bi, hi), pieces in schedule.ranges_by_head().items():
-        qg = q[bi, hi * g:(hi + 1) * g]                       # (g, D): the group's queries share the tile
+        qg = q[bi, hi * g : (hi + 1) * g]  # (g, D): the group's queries share the tile
         acc = None
-        for _cta, r in pieces:                                # host's range (key 0) first, then peers in order
+        for _cta, r in pieces:  # host's range (key 0) first, then peers in order
             a, e = r.keys(schedule.block_n, n)
             kr, vr = k[bi, hi, None, a:e], v[bi, hi, None, a:e]
             p = partial(qg, kr, vr, num)
             acc = p if acc is None else merge(acc, p, num)
-        assert acc is not None                                # every head has its host's range
-        out[bi, hi * g:(hi + 1) * g] = finish(acc, num)
+        assert acc is not None  # every head has its host's range
+        out[bi, hi * g : (hi + 1) * g] = finish(acc, num)
     return out

@@ -66,17 +66,17 @@ rsqrt units below 2^-20 relative.
 from __future__ import annotations
 
 import math
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from attnkit.params.edgemoe import EdgeMoeParams
-from attnkit.params.numerics import RsqrtParams
-from attnkit.params.fixed import QFormat, round_shift
 from attnkit.models.gelu import gelu as _gelu
 from attnkit.models.recip import bit_length
-from attnkit.models.softmax import softmax_2pass, _prep, _running
+from attnkit.models.softmax import _prep, _running, softmax_2pass
+from attnkit.params.edgemoe import EdgeMoeParams
+from attnkit.params.fixed import QFormat, round_shift
+from attnkit.params.numerics import RsqrtParams
 
 
 def _tr(prod, frac_bits: int) -> np.ndarray:
@@ -86,6 +86,7 @@ def _tr(prod, frac_bits: int) -> np.ndarray:
 
 # -- linear and GELU ---------------------------------------------------------------------------
 
+
 def linear(x, w, b, p: EdgeMoeParams, bias_fmt: QFormat | None = None, gelu: bool = False) -> np.ndarray:
     """``x [T, IN]`` (A) times ``w [OUT, IN]`` (weight_fmt) plus ``b [OUT]`` (``bias_fmt``), optional GELU: ``[T, OUT]``."""
     n = p.numerics
@@ -94,7 +95,7 @@ def linear(x, w, b, p: EdgeMoeParams, bias_fmt: QFormat | None = None, gelu: boo
     x, w, b = np.asarray(x, np.int64), np.asarray(w, np.int64), np.asarray(b, np.int64)
     acc = np.broadcast_to(b << (A.frac_bits - bf.frac_bits), (x.shape[0], w.shape[0])).copy()
     for i in range(x.shape[1]):
-        acc += _tr(x[:, i:i + 1] * w[None, :, i], wf.frac_bits)
+        acc += _tr(x[:, i : i + 1] * w[None, :, i], wf.frac_bits)
     y = A.saturate_or_wrap(acc)
     return gelu_unit(y, p) if gelu else y
 
@@ -107,7 +108,6 @@ def gelu_unit(x, p: EdgeMoeParams) -> np.ndarray:
 # -- attention ---------------------------------------------------------------------------------
 
 
-
 def scores(q, k, p: EdgeMoeParams) -> np.ndarray:
     """``[heads, Tq, Tk]`` scaled scores of ``q [Tq, H*D]`` against ``k [Tk, H*D]`` (A)."""
     A = p.numerics.act_fmt
@@ -118,7 +118,7 @@ def scores(q, k, p: EdgeMoeParams) -> np.ndarray:
         for b0 in range(h * D, (h + 1) * D, blk):
             part = np.zeros((q.shape[0], k.shape[0]), np.int64)
             for i in range(b0, b0 + blk):
-                part += _tr(q[:, i:i + 1] * k[None, :, i], A.frac_bits)
+                part += _tr(q[:, i : i + 1] * k[None, :, i], A.frac_bits)
             part = A.saturate_or_wrap(part)
             out[h] += _tr(part * p.attn_scale_raw, A.frac_bits)
     return A.saturate_or_wrap(out)
@@ -132,6 +132,7 @@ def online_softmax(s, p: EdgeMoeParams) -> np.ndarray:
 def online_softmax_state(s, p: EdgeMoeParams):
     """``(m, l, recip(l))`` after the last key, each ``[..., 1]`` (for tests and the RTL softmax block)."""
     from attnkit.models.recip import recip
+
     sp = p.numerics.softmax
     x, keep = _prep(s, None, sp)
     m, l, _ = _running(x, keep, sp, 1)
@@ -146,13 +147,14 @@ def attention(q, k, v, p: EdgeMoeParams) -> np.ndarray:
     prob = online_softmax(scores(q, k, p), p)
     out = np.zeros((prob.shape[1], H * D), np.int64)
     for h in range(H):
-        vh = v[:, h * D:(h + 1) * D]
+        vh = v[:, h * D : (h + 1) * D]
         for j in range(vh.shape[0]):
-            out[:, h * D:(h + 1) * D] += _tr(prob[h, :, j:j + 1] * vh[None, j, :], A.frac_bits)
+            out[:, h * D : (h + 1) * D] += _tr(prob[h, :, j : j + 1] * vh[None, j, :], A.frac_bits)
     return A.saturate_or_wrap(out)
 
 
 # -- LayerNorm ---------------------------------------------------------------------------------
+
 
 def rsqrt_seed_table(r: RsqrtParams) -> np.ndarray:
     """``1/sqrt(midpoint)`` of the ``3 * 2^(seed_bits-1)`` intervals of ``[1, 4)``, raw in ``seed_fmt``."""
@@ -168,7 +170,7 @@ def rsqrt(x, r: RsqrtParams) -> np.ndarray:
     xs = np.where(pos, x, 1)
     fi, W, wf = r.in_fmt.frac_bits, r.work_fmt.frac_bits, r.work_fmt
     z = bit_length(xs) - 1
-    kk = np.where((z - fi) % 2 == 0, z, z - 1)        # x = m 2^(kk - fi), kk - fi even, m in [1, 4)
+    kk = np.where((z - fi) % 2 == 0, z, z - 1)  # x = m 2^(kk - fi), kk - fi even, m in [1, 4)
     e = kk - fi
     m = round_shift(xs, kk - W, wf.rounding)
     s = rsqrt_seed_table(r)
@@ -204,16 +206,17 @@ def layernorm(x, w, b, p: EdgeMoeParams) -> np.ndarray:
 
 # -- the MoE gate and experts ------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class GateResult:
     """Top-k experts and weights per patch, and the per-expert queues."""
 
-    indices: np.ndarray      # [T, k] expert of each slot, best first
-    weights: np.ndarray      # [T, k] raw A softmax weight of that expert
-    queue_lens: np.ndarray   # [E]
-    queues: np.ndarray       # [E, T] patch indices in ascending order, -1 padded
+    indices: np.ndarray  # [T, k] expert of each slot, best first
+    weights: np.ndarray  # [T, k] raw A softmax weight of that expert
+    queue_lens: np.ndarray  # [E]
+    queues: np.ndarray  # [E, T] patch indices in ascending order, -1 padded
     queue_weights: np.ndarray  # [E, T] the weight of each queued patch, 0 padded
-    active: np.ndarray       # experts with a non-empty queue, ascending
+    active: np.ndarray  # experts with a non-empty queue, ascending
 
 
 def gate_scores(x, wg, p: EdgeMoeParams) -> np.ndarray:
@@ -253,17 +256,34 @@ def moe(x, wg, w1, b1, w2, b2, p: EdgeMoeParams, g: GateResult | None = None) ->
     x = np.asarray(x, np.int64)
     out = np.zeros_like(x)
     for e in g.active:
-        rows = g.queues[e, :g.queue_lens[e]]
+        rows = g.queues[e, : g.queue_lens[e]]
         h = linear(x[rows], w1[e], b1[e], p, gelu=True)
         y = linear(h, w2[e], b2[e], p)
-        out[rows] = A.saturate_or_wrap(out[rows] + _tr(y * g.queue_weights[e, :g.queue_lens[e], None], A.frac_bits))
+        out[rows] = A.saturate_or_wrap(out[rows] + _tr(y * g.queue_weights[e, : g.queue_lens[e], None], A.frac_bits))
     return out
 
 
 # -- one M3ViT layer ---------------------------------------------------------------------------
 
-LAYER_WEIGHTS = ("ln1_w", "ln1_b", "qkv_w", "qkv_b", "proj_w", "proj_b", "ln2_w", "ln2_b",
-                 "fc1_w", "fc1_b", "fc2_w", "fc2_b", "gate_w", "e1_w", "e1_b", "e2_w", "e2_b")
+LAYER_WEIGHTS = (
+    "ln1_w",
+    "ln1_b",
+    "qkv_w",
+    "qkv_b",
+    "proj_w",
+    "proj_b",
+    "ln2_w",
+    "ln2_b",
+    "fc1_w",
+    "fc1_b",
+    "fc2_w",
+    "fc2_b",
+    "gate_w",
+    "e1_w",
+    "e1_b",
+    "e2_w",
+    "e2_b",
+)
 
 
 def random_layer_weights(p: EdgeMoeParams, moe_layer: bool, seed: int) -> dict[str, np.ndarray]:
@@ -278,10 +298,16 @@ def random_layer_weights(p: EdgeMoeParams, moe_layer: bool, seed: int) -> dict[s
     def bias(fmt, shape, sd=0.05):
         return fmt.quantize(rng.normal(0, sd, shape))
 
-    d = {"ln1_w": n.norm_fmt.quantize(rng.normal(1, 0.1, N)), "ln1_b": bias(n.bias_fmt, N),
-         "qkv_w": lin(3 * N, N), "qkv_b": bias(n.attn_bias_fmt, 3 * N),
-         "proj_w": lin(N, N), "proj_b": bias(n.bias_fmt, N),
-         "ln2_w": n.norm_fmt.quantize(rng.normal(1, 0.1, N)), "ln2_b": bias(n.bias_fmt, N)}
+    d = {
+        "ln1_w": n.norm_fmt.quantize(rng.normal(1, 0.1, N)),
+        "ln1_b": bias(n.bias_fmt, N),
+        "qkv_w": lin(3 * N, N),
+        "qkv_b": bias(n.attn_bias_fmt, 3 * N),
+        "proj_w": lin(N, N),
+        "proj_b": bias(n.bias_fmt, N),
+        "ln2_w": n.norm_fmt.quantize(rng.normal(1, 0.1, N)),
+        "ln2_b": bias(n.bias_fmt, N),
+    }
     if moe_layer:
         d["gate_w"] = lin(E, N)
         d["e1_w"] = np.stack([lin(FE, N) for _ in range(E)])
@@ -309,7 +335,7 @@ def layer(x, wts: dict, p: EdgeMoeParams, moe_layer: bool, trace: dict | None = 
     x = np.asarray(x, np.int64)
     h = layernorm(x, wts["ln1_w"], wts["ln1_b"], p)
     qkv = linear(h, wts["qkv_w"], wts["qkv_b"], p, bias_fmt=n.attn_bias_fmt)
-    a = attention(qkv[:, :N], qkv[:, N:2 * N], qkv[:, 2 * N:], p)
+    a = attention(qkv[:, :N], qkv[:, N : 2 * N], qkv[:, 2 * N :], p)
     x1 = A.saturate_or_wrap(x + linear(a, wts["proj_w"], wts["proj_b"], p))
     h2 = layernorm(x1, wts["ln2_w"], wts["ln2_b"], p)
     if trace is not None:
@@ -325,6 +351,7 @@ def layer(x, wts: dict, p: EdgeMoeParams, moe_layer: bool, trace: dict | None = 
 
 
 # -- float64 references ------------------------------------------------------------------------
+
 
 def _phi_cdf(x):
     return 0.5 * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
@@ -367,7 +394,7 @@ def ref_moe(x, wg, w1, b1, w2, b2, idx, top_k):
     out = np.zeros_like(x)
     for t in range(x.shape[0]):
         for e in idx[t, :top_k]:
-            out[t] += prob[t, e] * ref_linear(ref_linear(x[t:t + 1], w1[e], b1[e], True), w2[e], b2[e])[0]
+            out[t] += prob[t, e] * ref_linear(ref_linear(x[t : t + 1], w1[e], b1[e], True), w2[e], b2[e])[0]
     return out
 
 
@@ -376,12 +403,12 @@ def ref_layer(x, wf: dict, p: EdgeMoeParams, moe_layer: bool, idx=None):
     N, eps = p.workload.d_model, p.numerics.ln_eps
     h = ref_layernorm(x, wf["ln1_w"], wf["ln1_b"], eps)
     qkv = ref_linear(h, wf["qkv_w"], wf["qkv_b"])
-    a = ref_attention(qkv[:, :N], qkv[:, N:2 * N], qkv[:, 2 * N:], p.workload.heads)
+    a = ref_attention(qkv[:, :N], qkv[:, N : 2 * N], qkv[:, 2 * N :], p.workload.heads)
     x1 = x + ref_linear(a, wf["proj_w"], wf["proj_b"])
     h2 = ref_layernorm(x1, wf["ln2_w"], wf["ln2_b"], eps)
     if moe_layer:
         if idx is None:
-            idx = topk(np.round(h2 @ wf["gate_w"].T * 2 ** 30).astype(np.int64), p.workload.top_k)
+            idx = topk(np.round(h2 @ wf["gate_w"].T * 2**30).astype(np.int64), p.workload.top_k)
         m = ref_moe(h2, wf["gate_w"], wf["e1_w"], wf["e1_b"], wf["e2_w"], wf["e2_b"], idx, p.workload.top_k)
     else:
         m = ref_linear(ref_linear(h2, wf["fc1_w"], wf["fc1_b"], True), wf["fc2_w"], wf["fc2_b"])
@@ -401,22 +428,23 @@ def weight_values(wts: dict, p: EdgeMoeParams) -> dict:
 
 # -- error against float64 (attnkit golden-report) ---------------------------------------------
 
-_LSB = 2.0 ** -22
+_LSB = 2.0**-22
 ERROR_BOUNDS = {
     # max abs error against float64 that the tests hold the rows of error_rows() to (defaults)
-    "edgemoe exp": 2 * _LSB,                       # the 2^f interpolation and the output truncation: 1 lsb each
-    "edgemoe recip": 2 * _LSB,                     # two Newton steps leave < 2^-28 relative; output truncation
-    "edgemoe rsqrt": 64 * _LSB,                    # 2^-27 relative work precision x outputs up to 2^11, truncation
-    "edgemoe linear FC1+GELU": 1.13 * 192 * _LSB + 1.0e-4 + _LSB,   # <1 lsb per truncated product, GELU slope
-                                                   # <= 1.13, the GELU table's 1.0e-4
-    "edgemoe linear FC2": 768 * _LSB,              # < 1 lsb per truncated product
-    "edgemoe online softmax": 2 * 129 * _LSB,      # up to T truncated exps (and rescales) in a sum >= 1
-    "edgemoe attention": 1.0e-4,                   # the softmax's error times sum |v| plus T truncated products
-    "edgemoe layernorm": 2.0e-4,                   # truncated mean/variance terms times rstd, then w, b
-    "edgemoe gate weights": 1.0e-5,                # 16 exps in the sum; scores off by < 192 lsb
-    "edgemoe layer dense": 2.0e-3,                 # the above through LN, attention, MLP, residuals
+    "edgemoe exp": 2 * _LSB,  # the 2^f interpolation and the output truncation: 1 lsb each
+    "edgemoe recip": 2 * _LSB,  # two Newton steps leave < 2^-28 relative; output truncation
+    "edgemoe rsqrt": 64 * _LSB,  # 2^-27 relative work precision x outputs up to 2^11, truncation
+    "edgemoe linear FC1+GELU": 1.13 * 192 * _LSB + 1.0e-4 + _LSB,  # <1 lsb per truncated product, GELU slope
+    # <= 1.13, the GELU table's 1.0e-4
+    "edgemoe linear FC2": 768 * _LSB,  # < 1 lsb per truncated product
+    "edgemoe online softmax": 2 * 129 * _LSB,  # up to T truncated exps (and rescales) in a sum >= 1
+    "edgemoe attention": 1.0e-4,  # the softmax's error times sum |v| plus T truncated products
+    "edgemoe layernorm": 2.0e-4,  # truncated mean/variance terms times rstd, then w, b
+    "edgemoe gate weights": 1.0e-5,  # 16 exps in the sum; scores off by < 192 lsb
+    "edgemoe layer dense": 2.0e-3,  # the above through LN, attention, MLP, residuals
     "edgemoe layer MoE": 2.0e-3,
 }
+
 
 def error_rows(rng, quick: bool = False) -> list[dict]:
     """Rows ``function, max_abs_err, mean_abs_err, max_ulp, inputs`` (ULPs of ``act_fmt``) for the Edge-MoE golden models."""
@@ -431,43 +459,75 @@ def error_rows(rng, quick: bool = False) -> list[dict]:
 
     def row(name, y, ref, inputs, fmt=A):
         st = error_stats(fmt.to_float(y), ref, A.lsb)
-        rows.append({"function": name, "max_abs_err": st["max_abs_err"], "mean_abs_err": st["mean_abs_err"],
-                     "max_ulp": st["max_ulp"], "inputs": f"{st['inputs']} ({inputs})"})
+        rows.append(
+            {
+                "function": name,
+                "max_abs_err": st["max_abs_err"],
+                "mean_abs_err": st["mean_abs_err"],
+                "max_ulp": st["max_ulp"],
+                "inputs": f"{st['inputs']} ({inputs})",
+            }
+        )
 
     x = A.quantize(np.linspace(-24, 0, 200_001))
     row("edgemoe exp", exp(x, n.exp), np.exp(A.to_float(x)), "a grid on [-24, 0]", n.exp.out_fmt)
     x = A.quantize(np.linspace(1, w.tokens, 200_001))
     row("edgemoe recip", recip(x, n.recip), 1 / A.to_float(x), f"a grid on [1, {w.tokens}]", n.recip.out_fmt)
     x = A.quantize(np.geomspace(n.ln_eps, 256, 200_001))
-    row("edgemoe rsqrt", rsqrt(x, n.rsqrt), 1 / np.sqrt(A.to_float(x)), f"a log grid on [{n.ln_eps:g}, 256]",
-        n.rsqrt.out_fmt)
+    row(
+        "edgemoe rsqrt",
+        rsqrt(x, n.rsqrt),
+        1 / np.sqrt(A.to_float(x)),
+        f"a log grid on [{n.ln_eps:g}, 256]",
+        n.rsqrt.out_fmt,
+    )
 
     T = 32 if quick else w.tokens
     wts = random_layer_weights(p, False, 1)
     wf = weight_values(wts, p)
     xs = random_tokens(p, rng, T)
     xv = A.to_float(xs)
-    row("edgemoe linear FC1+GELU", linear(xs, wts["fc1_w"], wts["fc1_b"], p, gelu=True),
-        ref_linear(xv, wf["fc1_w"], wf["fc1_b"], True), f"{T} tokens, {w.d_model} -> {w.ffn}, N(0,1) inputs")
+    row(
+        "edgemoe linear FC1+GELU",
+        linear(xs, wts["fc1_w"], wts["fc1_b"], p, gelu=True),
+        ref_linear(xv, wf["fc1_w"], wf["fc1_b"], True),
+        f"{T} tokens, {w.d_model} -> {w.ffn}, N(0,1) inputs",
+    )
     h = A.quantize(np.clip(rng.normal(0, 1, (T, w.ffn)), -8, 8))
-    row("edgemoe linear FC2", linear(h, wts["fc2_w"], wts["fc2_b"], p),
-        ref_linear(A.to_float(h), wf["fc2_w"], wf["fc2_b"]), f"{T} tokens, {w.ffn} -> {w.d_model}")
+    row(
+        "edgemoe linear FC2",
+        linear(h, wts["fc2_w"], wts["fc2_b"], p),
+        ref_linear(A.to_float(h), wf["fc2_w"], wf["fc2_b"]),
+        f"{T} tokens, {w.ffn} -> {w.d_model}",
+    )
     s = A.quantize(rng.normal(0, 3, (256, w.tokens)))
-    row("edgemoe online softmax", online_softmax(s, p), ref_softmax(A.to_float(s)),
-        f"256 rows of {w.tokens} N(0,3) scores")
+    row(
+        "edgemoe online softmax",
+        online_softmax(s, p),
+        ref_softmax(A.to_float(s)),
+        f"256 rows of {w.tokens} N(0,3) scores",
+    )
     q, k, v = (random_tokens(p, rng, T) for _ in range(3))
-    row("edgemoe attention", attention(q, k, v, p),
-        ref_attention(A.to_float(q), A.to_float(k), A.to_float(v), w.heads), f"{T} tokens, {w.heads} x {w.head_dim}, N(0,1)")
+    row(
+        "edgemoe attention",
+        attention(q, k, v, p),
+        ref_attention(A.to_float(q), A.to_float(k), A.to_float(v), w.heads),
+        f"{T} tokens, {w.heads} x {w.head_dim}, N(0,1)",
+    )
     lx = A.quantize(rng.normal(0.5, 2, (T, w.d_model)))
-    row("edgemoe layernorm", layernorm(lx, wts["ln1_w"], wts["ln1_b"], p),
-        ref_layernorm(A.to_float(lx), wf["ln1_w"], wf["ln1_b"], n.ln_eps), f"{T} tokens of N(0.5, 2)")
+    row(
+        "edgemoe layernorm",
+        layernorm(lx, wts["ln1_w"], wts["ln1_b"], p),
+        ref_layernorm(A.to_float(lx), wf["ln1_w"], wf["ln1_b"], n.ln_eps),
+        f"{T} tokens of N(0.5, 2)",
+    )
     mw = random_layer_weights(p, True, 2)
     mf = weight_values(mw, p)
     g = gate(xs, mw["gate_w"], p)
     ref_w = np.take_along_axis(ref_softmax(xv @ mf["gate_w"].T), g.indices, axis=1)
     row("edgemoe gate weights", g.weights, ref_w, f"{T} tokens x top-{w.top_k} of {w.experts} (the golden's choice)")
     for moe_layer, wl, wlf in ((False, wts, wf), (True, mw, mf)):
-        tr: dict[str, Any] = {}   # arrays, and the gate's GateResult
+        tr: dict[str, Any] = {}  # arrays, and the gate's GateResult
         y = layer(xs, wl, p, moe_layer, tr)
         ref = ref_layer(xv, wlf, p, moe_layer, tr["gate"].indices if moe_layer else None)
         row(f"edgemoe layer {'MoE' if moe_layer else 'dense'}", y, ref, f"{T} tokens, seeded weights, N(0,1) input")

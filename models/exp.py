@@ -35,14 +35,10 @@ output rounding (half an ULP).
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from attnkit.params.fixed import QFormat, mul, round_shift
 from attnkit.params.numerics import ExpParams
-
-
-
 
 
 def exp2_table(p: ExpParams) -> np.ndarray:

@@ -58,8 +58,6 @@ def delta_exact(a) -> np.ndarray:
     return a * 0.5 * erfc(a / math.sqrt(2.0))
 
 
-
-
 def delta_table(p: GeluParams) -> np.ndarray:
     """The ROM: ``delta(i * 2^-step_bits)`` for ``i < table_size``, raw in ``p.table_fmt``."""
     return p.table_fmt.quantize(delta_exact(np.arange(p.table_size, dtype=np.float64) / (1 << p.step_bits)))

@@ -12,13 +12,10 @@ for bit; ``pipeline`` does not change values, only when they appear.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from attnkit.params.fixed import mul
 from attnkit.params.numerics import MacParams
-
-
 
 
 def mac(a, b, first, p: MacParams) -> np.ndarray:

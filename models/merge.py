@@ -37,9 +37,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from attnkit.params.numerics import AttentionNumerics
-from attnkit.models.attention import error_bound as _attn_bound, exact_sums, normalise
+from attnkit.models.attention import error_bound as _attn_bound
+from attnkit.models.attention import exact_sums, normalise
 from attnkit.params.fixed import round_shift, wide
+from attnkit.params.numerics import AttentionNumerics
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ def partial(q, k, v, num: AttentionNumerics, mask=None, tile_k: int | None = Non
     pm, fp = num.mantissa_bits, num.partial_fmt.frac_bits
     # exact units are 2^(e_min - Pm) (and 2^-fv more for O); relative to 2^m with fp fraction bits:
     sh = np.asarray(mx - num.e_min + pm - fp, dtype=np.int64).astype(object)
-    ol = _round_obj(o, np.asarray(sh + num.in_fmt.frac_bits, dtype=object)[..., None], num.partial_fmt)  # O in real units of v
+    ol = _round_obj(
+        o, np.asarray(sh + num.in_fmt.frac_bits, dtype=object)[..., None], num.partial_fmt
+    )  # O in real units of v
     ll = _round_obj(l, sh, num.partial_l_fmt)
     return Partial(ol, ll, np.asarray(mx, np.int64))
 

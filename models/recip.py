@@ -28,13 +28,10 @@ max abs error 9.8e-4 (64 ULP, at ``1/x = 256``: 2^-18 relative), mean 3.9e-6.
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from attnkit.params.fixed import Rounding, mul, round_shift
 from attnkit.params.numerics import RecipParams
-
-
 
 
 def seed_table(p: RecipParams) -> np.ndarray:

@@ -42,19 +42,12 @@ running-sum rescales add their rounding once per tile.
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from attnkit.params.numerics import SoftmaxParams
 from attnkit.models.exp import exp
-from attnkit.params.fixed import QFormat, add, mul
 from attnkit.models.recip import recip
-
-
-
-
-
-
+from attnkit.params.fixed import QFormat, add, mul
+from attnkit.params.numerics import SoftmaxParams
 
 
 def _prep(x, mask, p: SoftmaxParams):
@@ -92,7 +85,7 @@ def _running(x, keep, p: SoftmaxParams, tile: int):
     l = np.zeros(x.shape[:-1] + (1,), np.int64)
     parts = []
     for j0 in range(0, n, tile):
-        xs, ks = x[..., j0:j0 + tile], keep[..., j0:j0 + tile]
+        xs, ks = x[..., j0 : j0 + tile], keep[..., j0 : j0 + tile]
         m_new = np.maximum(m, _row_max(xs, ks, p))
         factor = _exp_diff(m, m_new, np.ones_like(m, bool), p)
         e = _exp_diff(xs, m_new, ks, p)
@@ -122,8 +115,14 @@ def softmax_1pass(x, p: SoftmaxParams, mask=None, tile: int | None = None) -> np
     x, keep = _prep(x, mask, p)
     m, l, parts = _running(x, keep, p, tile or p.tile)
     ones = np.ones_like(m, bool)
-    e = np.concatenate([mul(ei, p.exp.out_fmt, _exp_diff(mi, m, ones, p), p.exp.out_fmt, p.exp.out_fmt)
-                        for ei, mi in parts], axis=-1) if parts else np.zeros_like(x)
+    e = (
+        np.concatenate(
+            [mul(ei, p.exp.out_fmt, _exp_diff(mi, m, ones, p), p.exp.out_fmt, p.exp.out_fmt) for ei, mi in parts],
+            axis=-1,
+        )
+        if parts
+        else np.zeros_like(x)
+    )
     return _finish(e, l, p)
 
 

@@ -24,13 +24,13 @@ class Array2D:
     rows: int = required(256)
     cols: int = required(256)
     dataflow: Literal["os", "ws", "is"] = "os"
-    ops: tuple[str, ...] = ("mac",)       # what one PE can do; each has an energy-table entry
-    regfile_entries: int = 0              # per-PE register file (words)
-    tile_depth: int = 0                   # streamed words per row/column staged per buffer half (0: as many as fit)
-    fold_overlap: bool = False            # a fold's operands enter while the previous fold drains (accumulators
-                                          # double-buffered in the PE), so a GEMM pays the fill once, not per fold
-    operand_registers: bool = False       # each MAC operand is latched in a PE register (1 write + 1 read per use),
-                                          # as in FLAT's 3-register PE; False: operands come off the network
+    ops: tuple[str, ...] = ("mac",)  # what one PE can do; each has an energy-table entry
+    regfile_entries: int = 0  # per-PE register file (words)
+    tile_depth: int = 0  # streamed words per row/column staged per buffer half (0: as many as fit)
+    fold_overlap: bool = False  # a fold's operands enter while the previous fold drains (accumulators
+    # double-buffered in the PE), so a GEMM pays the fill once, not per fold
+    operand_registers: bool = False  # each MAC operand is latched in a PE register (1 write + 1 read per use),
+    # as in FLAT's 3-register PE; False: operands come off the network
 
     def __post_init__(self) -> None:
         positive(self, "rows", "cols")
@@ -76,7 +76,7 @@ class Buffer:
 @dataclass(frozen=True)
 class Dram:
     bandwidth_bytes_per_s: float = required(400 * 2**30)
-    access_bits: int = 64                 # one DRAM read/write action moves this many bits
+    access_bits: int = 64  # one DRAM read/write action moves this many bits
 
     def __post_init__(self) -> None:
         positive(self, "bandwidth_bytes_per_s", "access_bits")
@@ -86,18 +86,18 @@ class Dram:
 class SpatialArch:
     """A spatial accelerator: 2D array, optional 1D array, global buffer, DRAM."""
 
-    CONFIG_FOLDER: ClassVar[str] = "arch"   # a config may name one of these: arch/<name>.yaml
+    CONFIG_FOLDER: ClassVar[str] = "arch"  # a config may name one of these: arch/<name>.yaml
     name: str = "systolic"
     kind: Literal["spatial"] = "spatial"
-    engine: str = "gemm"                  # the engine `attnkit simulate` runs when --engine is not given
-    energy: str = "fusemax-45nm"          # energy table: configs/energy/<energy>.yaml
+    engine: str = "gemm"  # the engine `attnkit simulate` runs when --engine is not given
+    energy: str = "fusemax-45nm"  # energy table: configs/energy/<energy>.yaml
     clock_hz: float = required(940e6)
     word_bits: int = 16
     array_2d: Array2D = field(default_factory=Array2D)
     array_1d: Array1D = field(default_factory=Array1D)
     global_buffer: Buffer = field(default_factory=Buffer)
     dram: Dram = field(default_factory=Dram)
-    exp_taylor_macs: int = 6              # exp(x - m) on a PE with no exp unit: 1 add + this many MACs (Taylor series)
+    exp_taylor_macs: int = 6  # exp(x - m) on a PE with no exp unit: 1 add + this many MACs (Taylor series)
 
     def __post_init__(self) -> None:
         positive(self, "clock_hz", "word_bits", "exp_taylor_macs")
@@ -107,9 +107,12 @@ class SpatialArch:
         need = 2 * a.tile_words(depth) * self.word_bits // 8
         if need > self.global_buffer.bytes:
             key = "array_2d.tile_depth" if a.tile_depth else "global_buffer.bytes"
-            raise FieldError(key, f"a double-buffered {a.rows} x {depth} + {depth} x {a.cols} + {a.rows} x {a.cols}"
-                             f" tile of {self.word_bits}-bit words needs {need} bytes, more than"
-                             f" global_buffer.bytes = {self.global_buffer.bytes}")
+            raise FieldError(
+                key,
+                f"a double-buffered {a.rows} x {depth} + {depth} x {a.cols} + {a.rows} x {a.cols}"
+                f" tile of {self.word_bits}-bit words needs {need} bytes, more than"
+                f" global_buffer.bytes = {self.global_buffer.bytes}",
+            )
 
     @property
     def word_bytes(self) -> float:
@@ -131,9 +134,9 @@ class DecodeKernels:
     """
 
     block_n: int = 0
-    fa2_block_m: int = 128       # FlashAttention-2 forward kernel's kBlockM (sm80, head dim 64/128)
-    split_block_m: int = 64      # FlashDecoding's split-KV kernel and LeanAttention's LeanTile: 64 query rows
-    max_splits: int = 128        # FlashDecoding's cap on splits
+    fa2_block_m: int = 128  # FlashAttention-2 forward kernel's kBlockM (sm80, head dim 64/128)
+    split_block_m: int = 64  # FlashDecoding's split-KV kernel and LeanAttention's LeanTile: 64 query rows
+    max_splits: int = 128  # FlashDecoding's cap on splits
 
     def __post_init__(self) -> None:
         if self.block_n < 0:
@@ -145,11 +148,11 @@ class DecodeKernels:
 class GpuUnit:
     """One SM: its math rates per cycle, and what one resident CTA achieves on its own."""
 
-    tensor_flops_per_cycle: float = required(2048.0)   # dense fp16 tensor-core FLOP per cycle per SM
-    exp_per_cycle: float = required(16.0)              # SFU exp2 results per cycle per SM
-    fp32_per_cycle: float = 64.0                       # FP32 FMA per cycle per SM (merges of partials)
+    tensor_flops_per_cycle: float = required(2048.0)  # dense fp16 tensor-core FLOP per cycle per SM
+    exp_per_cycle: float = required(16.0)  # SFU exp2 results per cycle per SM
+    fp32_per_cycle: float = 64.0  # FP32 FMA per cycle per SM (merges of partials)
     cta_bandwidth_bytes_per_s: float = required(8e10)  # DRAM bytes/s one CTA streams on its own (latency-bound)
-    cta_fixed_s: float = required(1e-5)                # fixed time per CTA (launch, Q load, output write)
+    cta_fixed_s: float = required(1e-5)  # fixed time per CTA (launch, Q load, output write)
 
     def __post_init__(self) -> None:
         positive(self, "tensor_flops_per_cycle", "exp_per_cycle", "fp32_per_cycle", "cta_bandwidth_bytes_per_s")
@@ -161,7 +164,7 @@ class GpuUnit:
 class GpuArch:
     """A GPU: ``units`` SMs with ``ctas_per_unit`` resident CTAs each, sharing HBM (decode engines)."""
 
-    CONFIG_FOLDER: ClassVar[str] = "arch"   # a config may name one of these: arch/<name>.yaml
+    CONFIG_FOLDER: ClassVar[str] = "arch"  # a config may name one of these: arch/<name>.yaml
     name: str = "gpu"
     kind: Literal["gpu"] = "gpu"
     engine: str = "lean"
@@ -194,7 +197,7 @@ class MulticoreArch:
     time is the longer of its array time and its K/V transfer.
     """
 
-    CONFIG_FOLDER: ClassVar[str] = "arch"   # a config may name one of these: arch/<name>.yaml
+    CONFIG_FOLDER: ClassVar[str] = "arch"  # a config may name one of these: arch/<name>.yaml
     name: str = "multicore"
     kind: Literal["multicore"] = "multicore"
     engine: str = "lean"
@@ -223,11 +226,10 @@ class MulticoreArch:
         return self.word_bits / 8
 
 
-
-
 # --- FPGA parts -------------------------------------------------------------------------------------
 # What a device holds, read by `attnkit synth` (the fit of a synthesised block) and by engines that
 # place a design on a part (edgemoe's fit check): one file per part, configs/devices/<name>.yaml.
+
 
 @dataclass(frozen=True)
 class Device:
@@ -240,7 +242,7 @@ class Device:
     ffs: int = required(0)
     dsps: int = required(0)
     brams: int = required(0)
-    pnr: tuple[str, ...] = ()      # nextpnr's device arguments (ECP5 only)
+    pnr: tuple[str, ...] = ()  # nextpnr's device arguments (ECP5 only)
     source: str = required("")
 
     def __post_init__(self) -> None:
@@ -257,18 +259,18 @@ def load_device(name: str, target: str | None = None) -> Device:
     return dev
 
 
-SYNTH_TARGETS = ("", "ecp5", "xcup", "xc7", "ice40")   # a Yosys target, or "" for none
+SYNTH_TARGETS = ("", "ecp5", "xcup", "xc7", "ice40")  # a Yosys target, or "" for none
 
 
 @dataclass(frozen=True)
 class NumericsArch:
     """One number format of the RTL attention engine, measured by engine (and evaluator) ``attention-numerics``."""
 
-    CONFIG_FOLDER: ClassVar[str] = "arch"   # a config may name one of these: arch/<name>.yaml
+    CONFIG_FOLDER: ClassVar[str] = "arch"  # a config may name one of these: arch/<name>.yaml
     name: str = "attention-numerics"
     kind: Literal["numerics"] = "numerics"
     engine: str = "attention-numerics"
-    energy: str = "fusemax-45nm"          # not used (energy is not modelled); the simulate API loads it
+    energy: str = "fusemax-45nm"  # not used (energy is not modelled); the simulate API loads it
     clock_hz: float = 100e6
     rows: int = 2
     cols: int = 2

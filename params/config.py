@@ -111,8 +111,10 @@ def _base_path(path: Path, name: Any) -> Path:
         return path.parent / name
     folder = path.parent.name if path.parent.name in FOLDERS else None
     if folder is None:
-        raise ConfigError(f"{path}: extends: {name!r} is a name, but {path.parent} is not one of the config folders "
-                          f"({', '.join(FOLDERS)}); give a path relative to the file")
+        raise ConfigError(
+            f"{path}: extends: {name!r} is a name, but {path.parent} is not one of the config folders "
+            f"({', '.join(FOLDERS)}); give a path relative to the file"
+        )
     # the first file of that name on the search path other than this one, so that ./configs/arch/a100.yaml
     # can extend the shipped a100
     found = [c for c in candidates(name, folder) if c.resolve() != path.resolve()]
@@ -174,8 +176,12 @@ def apply_sets(data: dict[str, Any], sets: Iterable[str], cls: type | None = Non
                 node[part] = value
             else:
                 if fields.get(part) is not None and node_cls is not None:
-                    node[part] = _nested_data(node_cls, part, node.get(part, dataclasses.MISSING),
-                                              f"--set {key}: cannot edit {'.'.join(parts[:depth + 1])}")
+                    node[part] = _nested_data(
+                        node_cls,
+                        part,
+                        node.get(part, dataclasses.MISSING),
+                        f"--set {key}: cannot edit {'.'.join(parts[: depth + 1])}",
+                    )
                 node_cls = fields.get(part)
                 node = node[part]
     return data
@@ -193,7 +199,7 @@ def _nested_data(parent: type, name: str, current: Any, where: str) -> Any:
     tp = typing.get_type_hints(parent)[name]
     if current is dataclasses.MISSING:
         if f.metadata.get("required"):
-            return {}                   # the file must give it; build says so
+            return {}  # the file must give it; build says so
         default = _field_default(f)
         return to_data(default) if dataclasses.is_dataclass(default) else {}
     if isinstance(current, str) and getattr(tp, "CONFIG_FOLDER", None):
@@ -210,8 +216,10 @@ def _field_types(cls: type | None) -> dict[str, type | None]:
     """Field name -> dataclass type (or None for a leaf) of dataclass ``cls``."""
     if cls is None or not dataclasses.is_dataclass(cls):
         return {}
-    return {name: (tp if isinstance(tp, type) and dataclasses.is_dataclass(tp) else None)
-            for name, tp in _hints(cls).items()}
+    return {
+        name: (tp if isinstance(tp, type) and dataclasses.is_dataclass(tp) else None)
+        for name, tp in _hints(cls).items()
+    }
 
 
 def referenced(tp: type, name: str, where: str) -> Path:
@@ -247,8 +255,9 @@ def build(cls: type[T], data: Any, source: str, path: str = "") -> T:
         key = f"{path}.{name}" if path else name
         if name in data:
             kwargs[name] = convert(hints[name], _with_parent_default(f, hints[name], data[name]), source, key)
-        elif f.metadata.get("required") or (f.default is dataclasses.MISSING
-                                             and f.default_factory is dataclasses.MISSING):
+        elif f.metadata.get("required") or (
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ):
             raise ConfigError(f"{source}: {key}: missing (required by {cls.__name__})")
     try:
         return cls(**kwargs)
@@ -277,8 +286,7 @@ def _with_parent_default(f: dataclasses.Field[Any], tp: Any, value: Any) -> Any:
     return _overlay({k: v for k, v in to_data(default).items() if k not in required}, value)
 
 
-def load(cls: type[T], path: str | Path | None = None, sets: Iterable[str] = (),
-         default: T | None = None) -> T:
+def load(cls: type[T], path: str | Path | None = None, sets: Iterable[str] = (), default: T | None = None) -> T:
     """Load ``cls`` from a YAML file (or from ``default``/``cls()``), then apply ``sets``."""
     sets = list(sets)
     if path is not None:
@@ -398,6 +406,7 @@ _SUFFIXES = (".yaml", ".yml")
 def search_path() -> list[tuple[str, Path]]:
     """The config roots in search order, each with where it came from."""
     import os
+
     roots = [("./configs", Path.cwd() / "configs")]
     for entry in os.environ.get("ATTNKIT_CONFIG_PATH", "").split(os.pathsep):
         if entry:
@@ -440,13 +449,19 @@ def resolve(name_or_path: str | Path, folder: str) -> Path:
     if not found:
         looked = ", ".join(str(root / folder) for _, root in search_path())
         known = sorted(names(folder))
-        raise ConfigError(f"no {folder} config named {str(name_or_path)!r} (looked in: {looked}; "
-                          f"known names: {', '.join(known) or 'none'})")
+        raise ConfigError(
+            f"no {folder} config named {str(name_or_path)!r} (looked in: {looked}; "
+            f"known names: {', '.join(known) or 'none'})"
+        )
     if len(found) > 1 and (folder, str(name_or_path)) not in _shadow_noted:
         import sys
+
         _shadow_noted.add((folder, str(name_or_path)))
-        print(f"attnkit: note: {folder} config {str(name_or_path)!r} is in {len(found)} places on the search path; "
-              f"using {found[0]} (not {', '.join(map(str, found[1:]))})", file=sys.stderr)
+        print(
+            f"attnkit: note: {folder} config {str(name_or_path)!r} is in {len(found)} places on the search path; "
+            f"using {found[0]} (not {', '.join(map(str, found[1:]))})",
+            file=sys.stderr,
+        )
     return found[0]
 
 

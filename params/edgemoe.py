@@ -57,14 +57,8 @@ from attnkit.params.numerics import EdgeMoeNumerics, GeluParams, SoftmaxParams
 # -- numerics ----------------------------------------------------------------------------------
 
 
-
-
-
-
-
-
-
 # -- the machine -------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Axi:
@@ -130,7 +124,7 @@ class GateUnit:
 
 @dataclass(frozen=True)
 class LayerNormUnit:
-    elements: int = required(8)   # elements per cycle (also residual add and zeroing)
+    elements: int = required(8)  # elements per cycle (also residual add and zeroing)
 
     def __post_init__(self) -> None:
         positive(self, "elements")
@@ -140,21 +134,21 @@ class LayerNormUnit:
 class FpgaArch:
     """An HLS dataflow engine on an FPGA (arch kind ``fpga``): clock, memory port, units, numerics."""
 
-    CONFIG_FOLDER: ClassVar[str] = "arch"   # a config may name one of these: arch/<name>.yaml
+    CONFIG_FOLDER: ClassVar[str] = "arch"  # a config may name one of these: arch/<name>.yaml
     name: str = "zcu102-edgemoe"
     kind: Literal["fpga"] = "fpga"
     engine: str = "edgemoe"
     energy: str = "horowitz-45nm"
     clock_hz: float = required(300e6)
     axi: Axi = field(default_factory=Axi)
-    weight_overlap: bool = True           # weights double-buffered: loading overlaps compute
+    weight_overlap: bool = True  # weights double-buffered: loading overlaps compute
     linear: LinearUnit = field(default_factory=LinearUnit)
     attention: AttentionUnit = field(default_factory=AttentionUnit)
     gelu: GeluUnit = field(default_factory=GeluUnit)
     gate: GateUnit = field(default_factory=GateUnit)
     layernorm: LayerNormUnit = field(default_factory=LayerNormUnit)
     numerics: EdgeMoeNumerics = field(default_factory=EdgeMoeNumerics)
-    device: str = "xczu9eg"               # the FPGA part (configs/devices/<name>.yaml: its resources, for the fit check)
+    device: str = "xczu9eg"  # the FPGA part (configs/devices/<name>.yaml: its resources, for the fit check)
 
     def __post_init__(self) -> None:
         positive(self, "clock_hz")
@@ -173,11 +167,12 @@ class FpgaArch:
 
 # -- the model ---------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class VitMoeWorkload:
     """A ViT with mixture-of-experts MLPs (workload kind ``vit-moe``), one image per run."""
 
-    CONFIG_FOLDER: ClassVar[str] = "workloads"   # a config may name one of these: workloads/<name>.yaml
+    CONFIG_FOLDER: ClassVar[str] = "workloads"  # a config may name one of these: workloads/<name>.yaml
     name: str = "m3vit"
     kind: Literal["vit-moe"] = "vit-moe"
     batch: int = 1
@@ -195,11 +190,25 @@ class VitMoeWorkload:
     top_k: int = required(2)
     expert_ffn: int = required(384)
     moe_layers: Literal["odd", "even", "all", "none"] = required("odd")
-    active_experts: int = 16              # distinct experts with >= 1 patch per MoE layer (cycle model)
+    active_experts: int = 16  # distinct experts with >= 1 patch per MoE layer (cycle model)
 
     def __post_init__(self) -> None:
-        positive(self, "batch", "channels", "height", "width", "patch", "d_model", "heads", "head_dim",
-                  "layers", "ffn", "experts", "top_k", "expert_ffn")
+        positive(
+            self,
+            "batch",
+            "channels",
+            "height",
+            "width",
+            "patch",
+            "d_model",
+            "heads",
+            "head_dim",
+            "layers",
+            "ffn",
+            "experts",
+            "top_k",
+            "expert_ffn",
+        )
         if self.height % self.patch or self.width % self.patch:
             raise FieldError("patch", f"{self.patch} does not tile a {self.height} x {self.width} image")
         if self.heads * self.head_dim != self.d_model:
@@ -207,7 +216,9 @@ class VitMoeWorkload:
         if self.top_k > self.experts:
             raise FieldError("top_k", f"{self.top_k}; at most experts = {self.experts}")
         if not self.top_k <= self.active_experts <= self.experts:
-            raise FieldError("active_experts", f"{self.active_experts}; expected top_k = {self.top_k} to experts = {self.experts}")
+            raise FieldError(
+                "active_experts", f"{self.active_experts}; expected top_k = {self.top_k} to experts = {self.experts}"
+            )
 
     @property
     def patches(self) -> int:
@@ -228,6 +239,7 @@ class VitMoeWorkload:
 
 # -- the engine --------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class EdgeMoeParams:
     """The Edge-MoE engine: machine and model, checked against each other."""
@@ -238,20 +250,26 @@ class EdgeMoeParams:
     def __post_init__(self) -> None:
         a, w = self.arch, self.workload
         if w.d_model % a.linear.in_size or w.d_model % a.linear.out_size:
-            raise FieldError("workload.d_model", f"{w.d_model}; expected a multiple of the linear unit's"
-                             f" {a.linear.in_size} x {a.linear.out_size}")
+            raise FieldError(
+                "workload.d_model",
+                f"{w.d_model}; expected a multiple of the linear unit's {a.linear.in_size} x {a.linear.out_size}",
+            )
         for name in ("ffn", "expert_ffn"):
             v = getattr(w, name)
             if v % a.linear.in_size or v % a.linear.out_size:
                 raise FieldError(f"workload.{name}", f"{v}; expected a multiple of the linear unit's sizes")
         if w.head_dim % a.attention.dims:
-            raise FieldError("workload.head_dim", f"{w.head_dim}; expected a multiple of attention.dims = {a.attention.dims}")
+            raise FieldError(
+                "workload.head_dim", f"{w.head_dim}; expected a multiple of attention.dims = {a.attention.dims}"
+            )
         if a.attention.lanes >= w.tokens:
             raise FieldError("arch.attention.lanes", f"{a.attention.lanes}; expected fewer than the {w.tokens} tokens")
         if w.experts > a.gate.experts:
             raise FieldError("workload.experts", f"{w.experts}; the gate unit has {a.gate.experts} expert outputs")
         if w.d_model % a.gate.dims or w.d_model % a.layernorm.elements:
-            raise FieldError("workload.d_model", f"{w.d_model}; expected a multiple of gate.dims and layernorm.elements")
+            raise FieldError(
+                "workload.d_model", f"{w.d_model}; expected a multiple of gate.dims and layernorm.elements"
+            )
         if self.attn_scale_raw == 0:
             raise FieldError("workload.head_dim", f"{w.head_dim}: 1/sqrt(head_dim) rounds to 0")
 
@@ -278,6 +296,7 @@ class EdgeMoeParams:
     def load(cls, arch: Any = "zcu102-edgemoe", workload: Any = "m3vit", sets: Iterable[str] = ()) -> EdgeMoeParams:
         """From arch and workload configs (names or paths or loaded objects); ``workload.`` sets edit the workload."""
         from attnkit.params import kinds  # kinds imports this module
+
         return cls.of(*kinds.load_pair(arch, workload, sets))
 
     @classmethod
@@ -285,6 +304,7 @@ class EdgeMoeParams:
         """From loaded arch and workload objects, refusing the wrong kinds (as engine ``edgemoe`` does) and
         impossible pairs in one line."""
         from attnkit.params.kinds import check_kind
+
         check_kind("engine edgemoe", "arch", a, (FpgaArch.kind,))
         check_kind("engine edgemoe", "workload", w, (VitMoeWorkload.kind,))
         try:
@@ -296,6 +316,7 @@ class EdgeMoeParams:
 
 
 # -- the RTL units ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class RtlGeluParams:
@@ -330,7 +351,9 @@ class RtlSoftmaxParams:
             raise FieldError("arch.numerics.exp.in_fmt", "at most 8 more fraction bits than the scores")
         w, ri = n.recip.work_fmt, n.recip.in_fmt
         if w.frac_bits - n.recip.out_fmt.frac_bits - ri.frac_bits < -(62 - w.width):
-            raise FieldError("arch.numerics.recip", "the reciprocal's output shift can exceed 62 bits; not built in RTL")
+            raise FieldError(
+                "arch.numerics.recip", "the reciprocal's output shift can exceed 62 bits; not built in RTL"
+            )
 
     @property
     def numerics(self) -> SoftmaxParams:

@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike
 
 from attnkit.params.config import FieldError
 
-Raw = npt.NDArray[np.int64]   # raw integers of a format, as the models compute on them
+Raw = npt.NDArray[np.int64]  # raw integers of a format, as the models compute on them
 MAX_WIDTH = 62  # leaves headroom in int64 for one carry and one rounding add
 
 
@@ -64,7 +64,9 @@ class QFormat:
         if self.width < 1:
             raise FieldError("int_bits", f"width int_bits + frac_bits = {self.width}; it must be at least 1")
         if self.width > MAX_WIDTH:
-            raise FieldError("frac_bits", f"width int_bits + frac_bits = {self.width}; at most {MAX_WIDTH} bits fit the int64 models")
+            raise FieldError(
+                "frac_bits", f"width int_bits + frac_bits = {self.width}; at most {MAX_WIDTH} bits fit the int64 models"
+            )
         if self.signed and self.int_bits < 0 and self.width < 2:
             raise FieldError("int_bits", "a signed format needs at least 2 bits")
 
@@ -83,7 +85,7 @@ class QFormat:
 
     @property
     def lsb(self) -> float:
-        return 2.0 ** -self.frac_bits
+        return 2.0**-self.frac_bits
 
     def with_(self, **changes: Any) -> QFormat:
         fields = {k: getattr(self, k) for k in ("signed", "int_bits", "frac_bits", "rounding", "overflow")}
@@ -106,8 +108,10 @@ class QFormat:
             rounding = Rounding[q] if q else Rounding.AP_TRN
             overflow = Overflow[o] if o else Overflow.AP_WRAP
         except KeyError as e:
-            raise ValueError(f"{text!r}: unknown mode {e.args[0]} (rounding: {', '.join(r.name for r in Rounding)};"
-                             f" overflow: {', '.join(o.name for o in Overflow)})") from None
+            raise ValueError(
+                f"{text!r}: unknown mode {e.args[0]} (rounding: {', '.join(r.name for r in Rounding)};"
+                f" overflow: {', '.join(o.name for o in Overflow)})"
+            ) from None
         return cls(kind == "ap_fixed", int(i), int(w) - int(i), rounding, overflow)
 
     # -- conversions ------------------------------------------------------------------
@@ -116,7 +120,7 @@ class QFormat:
         scaled = np.ldexp(np.asarray(x, dtype=np.float64), self.frac_bits)
         if not np.all(np.isfinite(scaled)):
             raise ValueError(f"{self}: cannot quantize inf or NaN")
-        if np.any(np.abs(scaled) >= 2.0 ** 61):
+        if np.any(np.abs(scaled) >= 2.0**61):
             raise ValueError(f"{self}: value too large to quantize exactly in int64")
         floor = np.floor(scaled)
         frac = scaled - floor  # exact for |scaled| < 2**52, and zero above it
@@ -148,7 +152,9 @@ class QFormat:
     def _from_scale(self, raw: ArrayLike, frac_bits: int, width: int) -> Raw:
         shift = frac_bits - self.frac_bits
         if shift < 0 and width - shift > 63:
-            raise ValueError(f"converting {width}-bit values to {self} needs {width - shift} bits; at most 63 fit int64")
+            raise ValueError(
+                f"converting {width}-bit values to {self} needs {width - shift} bits; at most 63 fit int64"
+            )
         return self.saturate_or_wrap(round_shift(raw, shift, self.rounding))
 
     # -- arithmetic: operands and result in this format ------------------------------
@@ -172,7 +178,7 @@ def round_shift(raw: ArrayLike, shift: Any, rounding: Rounding) -> npt.NDArray[A
     than int64.
     """
     exact = np.asarray(raw).dtype == object
-    dt: Any = object if exact else np.int64   # int64, or Python ints for wide accumulators
+    dt: Any = object if exact else np.int64  # int64, or Python ints for wide accumulators
     raw = np.asarray(raw, dtype=dt)
     if np.ndim(shift) == 0 and shift <= 0:
         return np.asarray(raw << -shift, dtype=dt)
@@ -189,7 +195,7 @@ def round_shift(raw: ArrayLike, shift: Any, rounding: Rounding) -> npt.NDArray[A
         else:
             up = (rem > half) | ((rem == half) & ((floor & 1) == 1))
         inc = pos & np.asarray(up, bool)
-        floor = floor + (inc.astype(object) if exact else inc)   # Python bools add exactly to Python ints
+        floor = floor + (inc.astype(object) if exact else inc)  # Python bools add exactly to Python ints
     if shift.ndim == 0:
         return np.asarray(floor, dtype=dt)
     lsh = np.where(neg, -shift, 0)

@@ -22,10 +22,19 @@ from attnkit.params.workload import AttentionWorkload, DecodeWorkload, GemmWorkl
 Arch = SpatialArch | GpuArch | MulticoreArch | FpgaArch | NumericsArch
 Workload = AttentionWorkload | DecodeWorkload | GemmWorkload | VitMoeWorkload
 
-ARCH_KINDS: dict[str, type[Any]] = {"spatial": SpatialArch, "fpga": FpgaArch, "gpu": GpuArch,
-                                    "multicore": MulticoreArch, "numerics": NumericsArch}
-WORKLOAD_KINDS: dict[str, type[Any]] = {"gemm": GemmWorkload, "attention": AttentionWorkload,
-                                        "vit-moe": VitMoeWorkload, "decode": DecodeWorkload}
+ARCH_KINDS: dict[str, type[Any]] = {
+    "spatial": SpatialArch,
+    "fpga": FpgaArch,
+    "gpu": GpuArch,
+    "multicore": MulticoreArch,
+    "numerics": NumericsArch,
+}
+WORKLOAD_KINDS: dict[str, type[Any]] = {
+    "gemm": GemmWorkload,
+    "attention": AttentionWorkload,
+    "vit-moe": VitMoeWorkload,
+    "decode": DecodeWorkload,
+}
 WORKLOAD_PREFIX = "workload."
 
 
@@ -35,8 +44,10 @@ def check_kind(who: str, what: str, obj: Any, takes: tuple[str, ...] | None) -> 
     kind = getattr(obj, "kind", None)
     if takes is not None and kind not in takes:
         s = "" if len(takes) == 1 else "s"
-        raise ConfigError(f"{who} takes {what} kind{s} {', '.join(takes)}; "
-                          f"{what} {getattr(obj, 'name', '?')!r} is {kind or 'of no kind'}")
+        raise ConfigError(
+            f"{who} takes {what} kind{s} {', '.join(takes)}; "
+            f"{what} {getattr(obj, 'name', '?')!r} is {kind or 'of no kind'}"
+        )
 
 
 def resolve(path: str | Path, folder: str) -> Path:

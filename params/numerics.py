@@ -30,7 +30,9 @@ class ExpParams:
         if isinstance(self.table_bits, bool) or not isinstance(self.table_bits, int):
             raise FieldError("table_bits", f"expected an integer, got {self.table_bits!r}")
         if not 1 <= self.table_bits <= 16:
-            raise FieldError("table_bits", f"{self.table_bits} index bits; expected 1 to 16 (a table of 2^table_bits + 1 entries)")
+            raise FieldError(
+                "table_bits", f"{self.table_bits} index bits; expected 1 to 16 (a table of 2^table_bits + 1 entries)"
+            )
         if not self.in_fmt.signed:
             raise FieldError("in_fmt.signed", "exp takes arguments <= 0, so its input format must be signed")
         if not self.arg_fmt.signed:
@@ -38,12 +40,17 @@ class ExpParams:
         if self.log2e_fmt.int_bits < (2 if self.log2e_fmt.signed else 1):
             raise FieldError("log2e_fmt.int_bits", f"{self.log2e_fmt} cannot hold log2(e) = 1.4427")
         if self.table_bits > self.arg_fmt.frac_bits:
-            raise FieldError("table_bits", f"{self.table_bits} index bits but arg_fmt has only {self.arg_fmt.frac_bits} fraction bits")
+            raise FieldError(
+                "table_bits",
+                f"{self.table_bits} index bits but arg_fmt has only {self.arg_fmt.frac_bits} fraction bits",
+            )
         # The reduced argument must reach as low as the input does, or the table is indexed outside its range.
         lowest = self.in_fmt.to_float(self.in_fmt.min_raw) * LOG2E
         if lowest < self.arg_fmt.to_float(self.arg_fmt.min_raw) - 1:
-            raise FieldError("arg_fmt.int_bits", f"{self.arg_fmt} cannot hold x * log2(e) down to {lowest:.4g}"
-                             f" (the lowest input of {self.in_fmt})")
+            raise FieldError(
+                "arg_fmt.int_bits",
+                f"{self.arg_fmt} cannot hold x * log2(e) down to {lowest:.4g} (the lowest input of {self.in_fmt})",
+            )
         if self.table_fmt.int_bits < (3 if self.table_fmt.signed else 2):
             raise FieldError("table_fmt.int_bits", f"{self.table_fmt} cannot hold 2^f up to 2 (the last table entry)")
         if self.out_fmt.int_bits < (2 if self.out_fmt.signed else 1):
@@ -78,11 +85,16 @@ class RecipParams:
             if isinstance(v, bool) or not isinstance(v, int):
                 raise FieldError(name, f"expected an integer, got {v!r}")
         if not 1 <= self.seed_bits <= 16:
-            raise FieldError("seed_bits", f"{self.seed_bits} index bits; expected 1 to 16 (a seed table of 2^seed_bits entries)")
+            raise FieldError(
+                "seed_bits", f"{self.seed_bits} index bits; expected 1 to 16 (a seed table of 2^seed_bits entries)"
+            )
         if not 0 <= self.iters <= 4:
             raise FieldError("iters", f"{self.iters} Newton-Raphson steps; expected 0 to 4")
         if self.seed_bits > self.work_fmt.frac_bits:
-            raise FieldError("seed_bits", f"{self.seed_bits} index bits but work_fmt has only {self.work_fmt.frac_bits} fraction bits")
+            raise FieldError(
+                "seed_bits",
+                f"{self.seed_bits} index bits but work_fmt has only {self.work_fmt.frac_bits} fraction bits",
+            )
         if self.work_fmt.int_bits < (3 if self.work_fmt.signed else 2):
             raise FieldError("work_fmt.int_bits", f"{self.work_fmt} cannot hold 2 - m*y (up to 2)")
         if self.work_fmt.width > 31:
@@ -115,15 +127,20 @@ class GeluParams:
             if isinstance(v, bool) or not isinstance(v, int):
                 raise FieldError(name, f"expected an integer, got {v!r}")
         if not 0 <= self.step_bits <= self.act_fmt.frac_bits:
-            raise FieldError("step_bits", f"step 2^-{self.step_bits}; expected 0 to act_fmt.frac_bits = {self.act_fmt.frac_bits}")
+            raise FieldError(
+                "step_bits", f"step 2^-{self.step_bits}; expected 0 to act_fmt.frac_bits = {self.act_fmt.frac_bits}"
+            )
         if not 0 < self.cutoff <= 8:
             raise FieldError("cutoff", f"{self.cutoff}; expected a value in (0, 8]")
         if self.cutoff * (1 << self.step_bits) != int(self.cutoff * (1 << self.step_bits)):
             raise FieldError("cutoff", f"{self.cutoff} is not a multiple of the step 2^-{self.step_bits}")
         need = int(self.cutoff * (1 << self.step_bits)) + 1
         if self.table_size < need:
-            raise FieldError("table_size", f"{self.table_size} entries cannot cover |x| < {self.cutoff} at step"
-                             f" 2^-{self.step_bits}; at least {need} needed")
+            raise FieldError(
+                "table_size",
+                f"{self.table_size} entries cannot cover |x| < {self.cutoff} at step"
+                f" 2^-{self.step_bits}; at least {need} needed",
+            )
         if self.table_size > 1 << 16:
             raise FieldError("table_size", f"{self.table_size} entries; at most 65536")
         if not self.act_fmt.signed:
@@ -160,8 +177,10 @@ def _softmax_exp() -> ExpParams:
 
 
 def _softmax_recip() -> RecipParams:
-    return RecipParams(in_fmt=QFormat(False, 16, 16, Rounding.AP_TRN, Overflow.AP_SAT),
-                       out_fmt=QFormat(False, 1, 24, Rounding.AP_RND, Overflow.AP_SAT))
+    return RecipParams(
+        in_fmt=QFormat(False, 16, 16, Rounding.AP_TRN, Overflow.AP_SAT),
+        out_fmt=QFormat(False, 1, 24, Rounding.AP_RND, Overflow.AP_SAT),
+    )
 
 
 @dataclass(frozen=True)
@@ -181,9 +200,14 @@ class SoftmaxParams:
         if not self.in_fmt.signed:
             raise FieldError("in_fmt.signed", "scores are signed")
         if self.recip.in_fmt != self.sum_fmt:
-            raise FieldError("recip.in_fmt", f"{self.recip.in_fmt}; the reciprocal takes the running sum, so expected sum_fmt = {self.sum_fmt}")
+            raise FieldError(
+                "recip.in_fmt",
+                f"{self.recip.in_fmt}; the reciprocal takes the running sum, so expected sum_fmt = {self.sum_fmt}",
+            )
         if self.sum_fmt.frac_bits < self.exp.out_fmt.frac_bits - 8:
-            raise FieldError("sum_fmt.frac_bits", f"{self.sum_fmt.frac_bits}; too coarse for exp outputs of {self.exp.out_fmt}")
+            raise FieldError(
+                "sum_fmt.frac_bits", f"{self.sum_fmt.frac_bits}; too coarse for exp outputs of {self.exp.out_fmt}"
+            )
         if self.exp.out_fmt.width + self.recip.out_fmt.width > 62:
             raise FieldError("recip.out_fmt", "exp.out_fmt and recip.out_fmt together must fit 62 bits (their product)")
 
@@ -220,32 +244,54 @@ class AttentionNumerics:
         if self.score_fmt.width > 40:
             raise FieldError("score_fmt", f"{self.score_fmt.width} bits; at most 40 so score * scale fits int64")
         if self.scale is not None and not (0 < self.scale < 2 / LOG2E):
-            raise FieldError("scale", f"{self.scale}; expected 0 < scale < {2 / LOG2E:.4g} (scale * log2 e must fit scale_fmt)")
+            raise FieldError(
+                "scale", f"{self.scale}; expected 0 < scale < {2 / LOG2E:.4g} (scale * log2 e must fit scale_fmt)"
+            )
         if self.scale_fmt.signed or self.scale_fmt.int_bits < 1 or self.scale_fmt.width > 22:
-            raise FieldError("scale_fmt", f"{self.scale_fmt}: expected an unsigned format with at least 1 integer"
-                             " bit and at most 22 bits")
+            raise FieldError(
+                "scale_fmt",
+                f"{self.scale_fmt}: expected an unsigned format with at least 1 integer bit and at most 22 bits",
+            )
         if not self.logit_fmt.signed or not 2 <= self.logit_fmt.int_bits <= 8:
-            raise FieldError("logit_fmt.int_bits", f"{self.logit_fmt}: expected a signed format with 2 to 8 integer bits"
-                             " (the spread of the exact accumulators is 2^int_bits)")
+            raise FieldError(
+                "logit_fmt.int_bits",
+                f"{self.logit_fmt}: expected a signed format with 2 to 8 integer bits"
+                " (the spread of the exact accumulators is 2^int_bits)",
+            )
         if self.logit_fmt.frac_bits < self.exp.table_bits:
-            raise FieldError("exp.table_bits", f"{self.exp.table_bits} index bits but logit_fmt has only"
-                             f" {self.logit_fmt.frac_bits} fraction bits")
+            raise FieldError(
+                "exp.table_bits",
+                f"{self.exp.table_bits} index bits but logit_fmt has only {self.logit_fmt.frac_bits} fraction bits",
+            )
         if self.exp.table_fmt.frac_bits > 20:
-            raise FieldError("exp.table_fmt.frac_bits", f"{self.exp.table_fmt.frac_bits}; at most 20 for the exact model")
+            raise FieldError(
+                "exp.table_fmt.frac_bits", f"{self.exp.table_fmt.frac_bits}; at most 20 for the exact model"
+            )
         if self.norm_fmt.width + self.recip.work_fmt.width > 62:
             raise FieldError("norm_fmt", f"{self.norm_fmt} times {self.recip.work_fmt} does not fit 62 bits")
         if self.norm_fmt.frac_bits < self.out_fmt.frac_bits:
-            raise FieldError("norm_fmt.frac_bits", f"{self.norm_fmt.frac_bits}; at least out_fmt.frac_bits = {self.out_fmt.frac_bits}")
+            raise FieldError(
+                "norm_fmt.frac_bits",
+                f"{self.norm_fmt.frac_bits}; at least out_fmt.frac_bits = {self.out_fmt.frac_bits}",
+            )
         if self.norm_fmt.int_bits < self.in_fmt.int_bits + 2:
-            raise FieldError("norm_fmt.int_bits", f"{self.norm_fmt.int_bits}; RNV / 2^z reaches 2 * max|v|, so at least"
-                             f" in_fmt.int_bits + 2 = {self.in_fmt.int_bits + 2}")
+            raise FieldError(
+                "norm_fmt.int_bits",
+                f"{self.norm_fmt.int_bits}; RNV / 2^z reaches 2 * max|v|, so at least"
+                f" in_fmt.int_bits + 2 = {self.in_fmt.int_bits + 2}",
+            )
         if self.partial_fmt.frac_bits != self.partial_l_fmt.frac_bits:
-            raise FieldError("partial_l_fmt.frac_bits", "must equal partial_fmt.frac_bits (O and l share the scale of M)")
+            raise FieldError(
+                "partial_l_fmt.frac_bits", "must equal partial_fmt.frac_bits (O and l share the scale of M)"
+            )
         if not self.partial_fmt.signed or self.partial_l_fmt.signed:
             raise FieldError("partial_fmt.signed", "partial O is signed and partial l unsigned")
         if self.acc_frac_bits is not None and not 1 <= self.acc_frac_bits <= 28:
-            raise FieldError("acc_frac_bits", f"{self.acc_frac_bits}; expected 1 to 28 fraction bits (or null:"
-                             " exact), so the model's terms fit int64")
+            raise FieldError(
+                "acc_frac_bits",
+                f"{self.acc_frac_bits}; expected 1 to 28 fraction bits (or null:"
+                " exact), so the model's terms fit int64",
+            )
 
     # -- derived quantities ---------------------------------------------------------
     @property
@@ -279,7 +325,9 @@ class AttentionNumerics:
         """Raw ``c = scale * log2(e)`` in ``scale_fmt``."""
         c = int(self.scale_fmt.quantize(self.scale_for(head_dim) * LOG2E))
         if c <= 0:
-            raise ValueError(f"scale * log2 e = {self.scale_for(head_dim) * LOG2E:.3g} quantises to 0 in {self.scale_fmt}")
+            raise ValueError(
+                f"scale * log2 e = {self.scale_for(head_dim) * LOG2E:.3g} quantises to 0 in {self.scale_fmt}"
+            )
         return c
 
 
@@ -288,9 +336,14 @@ def accumulator_bits(num: AttentionNumerics, n_keys: int) -> dict[str, dict[str,
     exact, ``Pm + S`` fraction bits; finite, ``acc_frac_bits``."""
     frac = num.acc_frac_bits if num.acc_frac_bits is not None else num.mantissa_bits + num.spread
     lsum_int = 1 + max(1, math.ceil(math.log2(max(n_keys, 1)))) + 1
-    return {"rd": {"int_bits": lsum_int, "frac_bits": frac, "width": lsum_int + frac},
-            "rnv": {"int_bits": lsum_int + num.in_fmt.int_bits, "frac_bits": frac + num.in_fmt.frac_bits,
-                    "width": lsum_int + num.in_fmt.width + frac}}
+    return {
+        "rd": {"int_bits": lsum_int, "frac_bits": frac, "width": lsum_int + frac},
+        "rnv": {
+            "int_bits": lsum_int + num.in_fmt.int_bits,
+            "frac_bits": frac + num.in_fmt.frac_bits,
+            "width": lsum_int + num.in_fmt.width + frac,
+        },
+    }
 
 
 def _act() -> QFormat:
@@ -341,18 +394,26 @@ class RsqrtParams:
 def _edgemoe_exp() -> ExpParams:
     # exp(d), d <= 0 of the activation format: saturating input (a first key against the
     # format-minimum running max must not wrap), output on the activation grid in [0, 1].
-    return ExpParams(in_fmt=QFormat(True, 10, 22, TRN, SAT),
-                     log2e_fmt=QFormat(False, 1, 24, RND, SAT),
-                     arg_fmt=QFormat(True, 12, 28, TRN, SAT),
-                     table_bits=10,
-                     table_fmt=QFormat(False, 2, 26, RND, SAT),
-                     out_fmt=QFormat(False, 1, 22, TRN, SAT))
+    return ExpParams(
+        in_fmt=QFormat(True, 10, 22, TRN, SAT),
+        log2e_fmt=QFormat(False, 1, 24, RND, SAT),
+        arg_fmt=QFormat(True, 12, 28, TRN, SAT),
+        table_bits=10,
+        table_fmt=QFormat(False, 2, 26, RND, SAT),
+        out_fmt=QFormat(False, 1, 22, TRN, SAT),
+    )
 
 
 def _edgemoe_recip() -> RecipParams:
     # 1/sum: the running sum is an activation (>= 1 whenever a key is unmasked); output in [0, 1].
-    return RecipParams(in_fmt=_act(), seed_bits=8, seed_fmt=QFormat(False, 1, 12, RND, SAT), iters=2,
-                       work_fmt=QFormat(False, 2, 28, TRN, WRAP), out_fmt=QFormat(False, 1, 22, TRN, SAT))
+    return RecipParams(
+        in_fmt=_act(),
+        seed_bits=8,
+        seed_fmt=QFormat(False, 1, 12, RND, SAT),
+        iters=2,
+        work_fmt=QFormat(False, 2, 28, TRN, WRAP),
+        out_fmt=QFormat(False, 1, 22, TRN, SAT),
+    )
 
 
 @dataclass(frozen=True)
@@ -379,8 +440,11 @@ class EdgeMoeNumerics:
     def __post_init__(self) -> None:
         a = self.act_fmt
         if not a.signed or a.rounding is not TRN or a.overflow is not WRAP:
-            raise FieldError("act_fmt", f"{a}: the datapath model assumes signed AP_TRN/AP_WRAP activations"
-                             " (accumulation is then exact modulo 2^width and order-free)")
+            raise FieldError(
+                "act_fmt",
+                f"{a}: the datapath model assumes signed AP_TRN/AP_WRAP activations"
+                " (accumulation is then exact modulo 2^width and order-free)",
+            )
         if a.width > 32:
             raise FieldError("act_fmt", f"{a.width} bits; at most 32 so products fit the int64 models")
         for name in ("weight_fmt", "attn_bias_fmt", "bias_fmt", "norm_fmt"):
@@ -398,9 +462,13 @@ class EdgeMoeNumerics:
         if self.exp.in_fmt.width != a.width or self.exp.in_fmt.frac_bits != a.frac_bits:
             raise FieldError("exp.in_fmt", f"{self.exp.in_fmt}; expected the width and scale of act_fmt = {a}")
         if self.exp.out_fmt.frac_bits != a.frac_bits or self.exp.out_fmt.signed or self.exp.out_fmt.int_bits != 1:
-            raise FieldError("exp.out_fmt", f"{self.exp.out_fmt}; expected ap_ufixed<{a.frac_bits + 1},1> (act_fmt's grid on [0, 1])")
+            raise FieldError(
+                "exp.out_fmt", f"{self.exp.out_fmt}; expected ap_ufixed<{a.frac_bits + 1},1> (act_fmt's grid on [0, 1])"
+            )
         if self.recip.in_fmt != a:
-            raise FieldError("recip.in_fmt", f"{self.recip.in_fmt}; the reciprocal takes the running sum, expected act_fmt = {a}")
+            raise FieldError(
+                "recip.in_fmt", f"{self.recip.in_fmt}; the reciprocal takes the running sum, expected act_fmt = {a}"
+            )
         if self.recip.out_fmt.frac_bits != a.frac_bits or self.recip.out_fmt.signed or self.recip.out_fmt.int_bits != 1:
             raise FieldError("recip.out_fmt", f"{self.recip.out_fmt}; expected ap_ufixed<{a.frac_bits + 1},1>")
         if self.rsqrt.in_fmt != a:
@@ -414,5 +482,6 @@ class EdgeMoeNumerics:
     def softmax(self) -> SoftmaxParams:
         """The online softmax's formats (all on the activation grid), as :func:`attnkit.models.softmax.softmax_edgemoe`
         takes them."""
-        return SoftmaxParams(in_fmt=self.act_fmt, exp=self.exp, sum_fmt=self.act_fmt, recip=self.recip,
-                             prob_fmt=self.act_fmt, tile=1)
+        return SoftmaxParams(
+            in_fmt=self.act_fmt, exp=self.exp, sum_fmt=self.act_fmt, recip=self.recip, prob_fmt=self.act_fmt, tile=1
+        )

@@ -33,9 +33,8 @@ from attnkit.params.workload import AttentionWorkload
 # Pipeline depths after the array that the schedule depends on (the RTL is built to them).
 # A PV beat issued in cycle x reaches row R-1 of column 0 in cycle x + R (the bank read register,
 # then R - 1 hops) and its column sum is in the lane's input register in cycle x + R + 1.
-OUT_STAGES = 2     # RNV update + n = sat(RNV 2^-z) register, then out = rnd(n * y) into the output row
-EMIT_STAGES = 1    # the output row register (full flag) in front of the output stream
-
+OUT_STAGES = 2  # RNV update + n = sat(RNV 2^-z) register, then out = rnd(n * y) into the output row
+EMIT_STAGES = 1  # the output row register (full flag) in front of the output stream
 
 
 @dataclass(frozen=True)
@@ -51,18 +50,26 @@ class RtlAttentionParams:
         if self.workload.context:
             raise FieldError("workload.context", f"{self.workload.context}; the RTL engine runs prefill (context: 0)")
         if self.workload.kv_heads not in (0, self.workload.heads):
-            raise FieldError("workload.kv_heads", f"{self.workload.kv_heads}; the RTL engine runs one head with its"
-                             " own K/V (kv_heads: 0 or heads)")
+            raise FieldError(
+                "workload.kv_heads",
+                f"{self.workload.kv_heads}; the RTL engine runs one head with its own K/V (kv_heads: 0 or heads)",
+            )
         if self.workload.batch * self.workload.heads != 1:
-            raise FieldError("workload.heads", f"batch {self.workload.batch} x heads {self.workload.heads}; the RTL"
-                             " engine runs one attention problem (batch: 1, heads: 1)")
+            raise FieldError(
+                "workload.heads",
+                f"batch {self.workload.batch} x heads {self.workload.heads}; the RTL"
+                " engine runs one attention problem (batch: 1, heads: 1)",
+            )
         if R < 2 or C < 1:
             raise FieldError("arch.array_2d.rows", f"{R} x {C}; the engine needs at least 2 rows and 1 column")
         # The row unit's work for one tile must fit between its QK and its PV slot (2 d cycles).
         if R + 4 > 2 * d:
-            raise FieldError("workload.head_dim", f"{d}; an array of {R} rows needs head_dim >= {(R + 5) // 2} so the"
-                             " row unit finishes a tile's exp within the two slots before its PV")
-        if C > 2 * d * self.key_tiles(0):   # a block's rows leave before the next block's (J_b grows with b)
+            raise FieldError(
+                "workload.head_dim",
+                f"{d}; an array of {R} rows needs head_dim >= {(R + 5) // 2} so the"
+                " row unit finishes a tile's exp within the two slots before its PV",
+            )
+        if C > 2 * d * self.key_tiles(0):  # a block's rows leave before the next block's (J_b grows with b)
             raise FieldError("arch.array_2d.cols", f"{C}; at most 2 * head_dim * key tiles output rows per block")
         if N > 4096:
             raise FieldError("workload.seq_len", f"{N}; the RTL engine buffers the whole sequence, at most 4096")
@@ -145,7 +152,7 @@ class RtlAttentionParams:
     def psum_width(self) -> int:
         """The PV partial sum: E * v aligned over the spread (exact) or rounded to acc_frac_bits, summed over R rows."""
         F = self.numerics.acc_frac_bits
-        if F is not None:   # finite: rounded terms with F fraction bits below 2^M'
+        if F is not None:  # finite: rounded terms with F fraction bits below 2^M'
             up = max(0, F - self.numerics.mantissa_bits)
             return self.e_width + self.in_width + 1 + up + int(ceil_log2(self.rows)) + 1
         return self.e_width + self.in_width + 1 + self.spread + int(ceil_log2(self.rows)) + 1
@@ -156,7 +163,7 @@ class RtlAttentionParams:
 
     @property
     def rnv_width(self) -> int:
-        return accumulator_bits(self.numerics, self.seq_len)["rnv"]["width"] + 1   # signed
+        return accumulator_bits(self.numerics, self.seq_len)["rnv"]["width"] + 1  # signed
 
     # -- schedule -------------------------------------------------------------------
     @property

@@ -33,9 +33,8 @@ from attnkit.params.numerics import AttentionNumerics
 from attnkit.params.schedule import Schedule, block_n_for, lean_schedule
 from attnkit.params.workload import DecodeWorkload
 
-ITEM_OVERHEAD = 7   # per tile range: q address, q latch, 4 pipeline cycles (read, logit, exp x 2), partial write
-MAX_ROWS = 8192     # K (and V) rows the engine buffers
-
+ITEM_OVERHEAD = 7  # per tile range: q address, q latch, 4 pipeline cycles (read, logit, exp x 2), partial write
+MAX_ROWS = 8192  # K (and V) rows the engine buffers
 
 
 @dataclass(frozen=True)
@@ -50,11 +49,16 @@ class RtlDecodeParams:
         if not 1 <= self.head_dim <= 64:
             raise FieldError("workload.head_dim", f"{self.head_dim}; the RTL decode core takes 1 to 64")
         if self.group > 8:
-            raise FieldError("workload.kv_heads", f"{self.workload.groups}: {self.group} query heads per KV head;"
-                             " a core has at most 8 query lanes")
+            raise FieldError(
+                "workload.kv_heads",
+                f"{self.workload.groups}: {self.group} query heads per KV head; a core has at most 8 query lanes",
+            )
         if self.kv_rows > MAX_ROWS:
-            raise FieldError("workload.context", f"{self.context}: batch x kv_heads x context = {self.kv_rows}"
-                             f" K rows; the engine buffers at most {MAX_ROWS}")
+            raise FieldError(
+                "workload.context",
+                f"{self.context}: batch x kv_heads x context = {self.kv_rows}"
+                f" K rows; the engine buffers at most {MAX_ROWS}",
+            )
         if self.block_n > 4096:
             raise FieldError("arch.kernels.block_n", f"{self.block_n}; at most 4096 keys per tile")
 
@@ -145,7 +149,9 @@ class RtlDecodeParams:
     @property
     def acc_width(self) -> int:
         """The exact q.k: d products of two in_fmt values."""
-        return 2 * self.in_width + int(ceil_log2(max(self.head_dim, 2))) + 1   # max: a 1-term dot product still takes a bit
+        return (
+            2 * self.in_width + int(ceil_log2(max(self.head_dim, 2))) + 1
+        )  # max: a 1-term dot product still takes a bit
 
     @property
     def e_width(self) -> int:
@@ -185,5 +191,8 @@ class RtlDecodeParams:
             for j, r in enumerate(s.ctas[c]):
                 where[(r.batch, r.kv_head, r.first)] = (c, j)
         by_head = s.ranges_by_head()
-        return [[where[(b, h, r.first)] for _c, r in by_head[(b, h)]]
-                for b in range(self.batch) for h in range(self.kv_heads)]
+        return [
+            [where[(b, h, r.first)] for _c, r in by_head[(b, h)]]
+            for b in range(self.batch)
+            for h in range(self.kv_heads)
+        ]

@@ -46,8 +46,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import ceil
 
-__all__ = ["TileRange", "Schedule", "lean_schedule", "flashdecoding_splits", "flashdecoding_schedule",
-           "fa2_schedule", "block_n_for"]
+__all__ = [
+    "TileRange",
+    "Schedule",
+    "lean_schedule",
+    "flashdecoding_splits",
+    "flashdecoding_schedule",
+    "fa2_schedule",
+    "block_n_for",
+]
 
 
 @dataclass(frozen=True)

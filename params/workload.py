@@ -15,7 +15,7 @@ from attnkit.params.config import FieldError, at_least, required
 
 @dataclass(frozen=True)
 class GemmWorkload:
-    CONFIG_FOLDER: ClassVar[str] = "workloads"   # a config may name one of these: workloads/<name>.yaml
+    CONFIG_FOLDER: ClassVar[str] = "workloads"  # a config may name one of these: workloads/<name>.yaml
     name: str = "gemm"
     kind: Literal["gemm"] = "gemm"
     m: int = required(256)
@@ -30,15 +30,15 @@ class GemmWorkload:
 class AttentionWorkload:
     """Multi-head attention (and, for end-to-end runs, its transformer layer)."""
 
-    CONFIG_FOLDER: ClassVar[str] = "workloads"   # a config may name one of these: workloads/<name>.yaml
+    CONFIG_FOLDER: ClassVar[str] = "workloads"  # a config may name one of these: workloads/<name>.yaml
     name: str = "bert"
     kind: Literal["attention"] = "attention"
     batch: int = required(64)
     heads: int = required(12)
-    kv_heads: int = 0          # 0: same as heads (multi-head); fewer: grouped-query
+    kv_heads: int = 0  # 0: same as heads (multi-head); fewer: grouped-query
     head_dim: int = required(64)
     seq_len: int = required(1024)  # prefill: queries = keys
-    context: int = 0           # decode: KV-cache length (one query per sequence); 0 for prefill
+    context: int = 0  # decode: KV-cache length (one query per sequence); 0 for prefill
     d_model: int = 768
     ffn: int = 3072
     causal: bool = False
@@ -55,8 +55,6 @@ class AttentionWorkload:
         return self.kv_heads or self.heads
 
 
-
-
 @dataclass(frozen=True)
 class DecodeWorkload:
     """Decode-phase attention: one new query per sequence and head against a KV cache of ``context`` keys.
@@ -65,7 +63,7 @@ class DecodeWorkload:
     ``heads / kv_heads`` query heads (grouped-query attention).
     """
 
-    CONFIG_FOLDER: ClassVar[str] = "workloads"   # a config may name one of these: workloads/<name>.yaml
+    CONFIG_FOLDER: ClassVar[str] = "workloads"  # a config may name one of these: workloads/<name>.yaml
     name: str = "decode"
     kind: Literal["decode"] = "decode"
     batch: int = required(1)

@@ -27,7 +27,7 @@ from pathlib import Path
 from attnkit.errors import AttnkitError
 from attnkit.sim.result import LEGACY_COLUMNS, MANIFEST, ResultFile, load_results
 
-Table = ResultFile    # what figure families receive: kind, source, rows, meta
+Table = ResultFile  # what figure families receive: kind, source, rows, meta
 
 CONFIG_FILES = ("config.json", "sweep.json")
 
@@ -58,9 +58,12 @@ def load(path: str | Path) -> list[Table]:
         raise AttnkitError(f"{path}: holds no rows")
     if table.kind is None:
         keys = set().union(*(r.keys() for r in table.rows))
-        raise AttnkitError(f"{path}: not a result file attnkit knows (columns: {', '.join(sorted(keys))}; it "
-                           f"declares no kind and lacks the columns of each: " +
-                           "; ".join(f"{k} ({', '.join(sorted(v))})" for k, v in LEGACY_COLUMNS) + ")")
+        raise AttnkitError(
+            f"{path}: not a result file attnkit knows (columns: {', '.join(sorted(keys))}; it "
+            f"declares no kind and lacks the columns of each: "
+            + "; ".join(f"{k} ({', '.join(sorted(v))})" for k, v in LEGACY_COLUMNS)
+            + ")"
+        )
     return [table]
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnkit.reports.figure import Figure, subplots
 from attnkit.reports.fig_rtl import _label
+from attnkit.reports.figure import Figure, subplots
 
-ORDER = 61   # after the RTL cycles
+ORDER = 61  # after the RTL cycles
 TITLE = "Functional coverage of the RTL testbenches"
 
 
@@ -26,7 +26,7 @@ def figures(tables) -> list[Figure]:
         frac = [r["coverage"][p]["hit"] / r["coverage"][p]["declared"] if p in r["coverage"] else 0.0 for p in points]
         ax.bar(x - 0.4 + w * (i + 0.5), frac, w, label=_label(r), color=f"C{i}")
     ax.set_xticks(x, points, rotation=30, ha="right")
-    ax.set_ylim(0, 1.15 + 0.09 * len(runs))     # room above the bars for the legend
+    ax.set_ylim(0, 1.15 + 0.09 * len(runs))  # room above the bars for the legend
     ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("bins hit / declared")
     ax.legend(fontsize=7, loc="upper left")
@@ -37,9 +37,22 @@ def figures(tables) -> list[Figure]:
         declared = sum(c["declared"] for c in r["coverage"].values())
         full += hit == declared
         for p, c in r["coverage"].items():
-            table.append({"configuration": _label(r), "vectors": r.get("vectors"), "point": p,
-                          "bins hit": f"{c['hit']} / {c['declared']}",
-                          "hits per bin": ", ".join(f"{b}: {h}" for b, h in c["bins"].items()),
-                          "missed": ", ".join(b for b, h in c["bins"].items() if not h)})
-    return [Figure("coverage", "Functional coverage: bins hit per point", fig, table,
-                   f"{full} of {len(runs)} runs hit every declared bin.")]
+            table.append(
+                {
+                    "configuration": _label(r),
+                    "vectors": r.get("vectors"),
+                    "point": p,
+                    "bins hit": f"{c['hit']} / {c['declared']}",
+                    "hits per bin": ", ".join(f"{b}: {h}" for b, h in c["bins"].items()),
+                    "missed": ", ".join(b for b, h in c["bins"].items() if not h),
+                }
+            )
+    return [
+        Figure(
+            "coverage",
+            "Functional coverage: bins hit per point",
+            fig,
+            table,
+            f"{full} of {len(runs)} runs hit every declared bin.",
+        )
+    ]

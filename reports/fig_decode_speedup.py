@@ -42,41 +42,79 @@ def _figure(lean, summ):
         rows = [r for r in lean if r["arch"] == arch and r["units"] == units]
         ctxs = sorted({int(r["context"]) for r in rows})
         x = np.arange(len(ctxs))
-        kinds = {"MHA": [r for r in rows if r["kv_heads"] == r["heads"]],
-                 "GQA": [r for r in rows if r["kv_heads"] < r["heads"]]}
+        kinds = {
+            "MHA": [r for r in rows if r["kv_heads"] == r["heads"]],
+            "GQA": [r for r in rows if r["kv_heads"] < r["heads"]],
+        }
         kinds = kinds if all(kinds.values()) else {"": rows}
         for i, base in enumerate(BASELINES):
             key = f"speedup_vs_{base}"
             vals = [[r[key] for r in rows if int(r["context"]) == c] for c in ctxs]
-            ax.fill_between(x, [min(v) for v in vals], [max(v) for v in vals], color=f"C{i}", alpha=0.15,
-                            label=f"over {base} (range)")
+            ax.fill_between(
+                x,
+                [min(v) for v in vals],
+                [max(v) for v in vals],
+                color=f"C{i}",
+                alpha=0.15,
+                label=f"over {base} (range)",
+            )
             for kind, part in kinds.items():
                 kv = [[r[key] for r in part if int(r["context"]) == c] for c in ctxs]
                 mean = [fmean(v) for v in kv]
-                ax.plot(x, mean, marker="s" if kind == "GQA" else "o", ms=3, color=f"C{i}",
-                        ls=":" if kind == "GQA" else "-",
-                        label=f"over {base} (mean of {kind + ' ' if kind else ''}settings)")
+                ax.plot(
+                    x,
+                    mean,
+                    marker="s" if kind == "GQA" else "o",
+                    ms=3,
+                    color=f"C{i}",
+                    ls=":" if kind == "GQA" else "-",
+                    label=f"over {base} (mean of {kind + ' ' if kind else ''}settings)",
+                )
                 for c, m, v in zip(ctxs, mean, kv):
-                    table.append({"arch": arch, "units": units, "baseline": base, "attention": kind or "all",
-                                  "context": c, "mean_speedup": m, "min_speedup": min(v), "max_speedup": max(v),
-                                  "settings": len(v)})
+                    table.append(
+                        {
+                            "arch": arch,
+                            "units": units,
+                            "baseline": base,
+                            "attention": kind or "all",
+                            "context": c,
+                            "mean_speedup": m,
+                            "min_speedup": min(v),
+                            "max_speedup": max(v),
+                            "settings": len(v),
+                        }
+                    )
             for s in summ:
                 if s.get("arch") != arch or s.get("units") != units or s.get("paper") is None:
                     continue
                 if s.get("metric") == f"mean_{key}":
                     ax.axhline(s["paper"], color=f"C{i}", ls="--", lw=1, label=f"paper mean over {base}")
                 elif s.get("metric") == f"max_{key}_at_context" and s.get("context") in ctxs:
-                    ax.plot([ctxs.index(s["context"])], [s["paper"]], marker="*", ms=10, color="black",
-                            ls="none", label="paper maximum")
+                    ax.plot(
+                        [ctxs.index(s["context"])],
+                        [s["paper"]],
+                        marker="*",
+                        ms=10,
+                        color="black",
+                        ls="none",
+                        label="paper maximum",
+                    )
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_xticks(x, [si_seq(c) for c in ctxs], rotation=45)
         ax.set_xlabel("context (keys)")
         ax.set_ylabel("speedup (x)")
         ax.set_title(f"{arch}, {units} units")
     shared_legend(fig, axes)
-    caption = ("Lines: lean's mean speedup over the stated batch/head settings at each context (solid: multi-head "
-               "settings, or all of them; dotted: grouped-query ones, where fa2 reads each KV head once per query "
-               "head); bands: the range over settings; dashed: the paper's mean claims; stars: its maxima (A100 only).")
-    return Figure("decode-speedup", "LeanAttention: speedup against context", fig, table, caption,
-                  ["arch", "units", "baseline", "attention", "context", "mean_speedup", "min_speedup", "max_speedup",
-                   "settings"])
+    caption = (
+        "Lines: lean's mean speedup over the stated batch/head settings at each context (solid: multi-head "
+        "settings, or all of them; dotted: grouped-query ones, where fa2 reads each KV head once per query "
+        "head); bands: the range over settings; dashed: the paper's mean claims; stars: its maxima (A100 only)."
+    )
+    return Figure(
+        "decode-speedup",
+        "LeanAttention: speedup against context",
+        fig,
+        table,
+        caption,
+        ["arch", "units", "baseline", "attention", "context", "mean_speedup", "min_speedup", "max_speedup", "settings"],
+    )

@@ -19,10 +19,22 @@ ORDER = 45
 TITLE = "Edge-MoE: cycles per image by stage"
 
 # stage kinds grouped for colour: attention, linear, MoE, the rest
-GROUPS = [("qk", "attention Q x K"), ("av", "attention A x V"), ("q", "Q linear"), ("k", "K linear"),
-          ("v", "V linear"), ("proj", "projection"), ("fc1", "MLP FC1 (+GELU)"), ("fc2", "MLP FC2"),
-          ("expert fc1", "expert FC1 (+GELU)"), ("expert fc2", "expert FC2"), ("gate", "MoE gate"),
-          ("layernorm", "LayerNorm"), ("residual", "residual add, zeroing"), ("patch_embed", "patch embedding")]
+GROUPS = [
+    ("qk", "attention Q x K"),
+    ("av", "attention A x V"),
+    ("q", "Q linear"),
+    ("k", "K linear"),
+    ("v", "V linear"),
+    ("proj", "projection"),
+    ("fc1", "MLP FC1 (+GELU)"),
+    ("fc2", "MLP FC2"),
+    ("expert fc1", "expert FC1 (+GELU)"),
+    ("expert fc2", "expert FC2"),
+    ("gate", "MoE gate"),
+    ("layernorm", "LayerNorm"),
+    ("residual", "residual add, zeroing"),
+    ("patch_embed", "patch embedding"),
+]
 
 
 def figures(tables) -> list[Figure]:
@@ -43,33 +55,66 @@ def _figure(rows, totals):
     x = np.arange(len(configs))
     bottom = np.zeros(len(configs))
     table = []
-    cmap = [plt.cm.tab20(i) for i in range(len(GROUPS))]   # 14 stage kinds, each its own colour
+    cmap = [plt.cm.tab20(i) for i in range(len(GROUPS))]  # 14 stage kinds, each its own colour
     for (kind, label), colour in zip(GROUPS, cmap):
         ms = []
         for c in configs:
-            r = next((r for r in rows if (int(r["axi_bits"]), int(r["active_experts"])) == c and r["stage"] == kind), None)
+            r = next(
+                (r for r in rows if (int(r["axi_bits"]), int(r["active_experts"])) == c and r["stage"] == kind), None
+            )
             ms.append(1e3 * r["latency_s"] if r else 0.0)
             if r:
-                table.append({"axi_bits": c[0], "active_experts": c[1], "stage": kind, "cycles": r["cycles"],
-                              "ms": 1e3 * r["latency_s"], "share": r.get("share")})
+                table.append(
+                    {
+                        "axi_bits": c[0],
+                        "active_experts": c[1],
+                        "stage": kind,
+                        "cycles": r["cycles"],
+                        "ms": 1e3 * r["latency_s"],
+                        "share": r.get("share"),
+                    }
+                )
         ms = np.array(ms)
         if ms.any():
-            ax.bar(x, ms, 0.6, bottom=bottom, color=colour, label=label,
-                   hatch="//" if kind.startswith(("expert", "gate")) else None, edgecolor="white", lw=0.5)
+            ax.bar(
+                x,
+                ms,
+                0.6,
+                bottom=bottom,
+                color=colour,
+                label=label,
+                hatch="//" if kind.startswith(("expert", "gate")) else None,
+                edgecolor="white",
+                lw=0.5,
+            )
         bottom += ms
     for i, c in enumerate(configs):
         tot = next((r for r in totals if (int(r["axi_bits"]), int(r["active_experts"])) == c), None)
         if tot:
-            ax.text(i, bottom[i], f"{1e3 * tot['latency_s']:.1f} ms\n{tot['fps']:.1f} fps", ha="center",
-                    va="bottom", fontsize=8)
+            ax.text(
+                i,
+                bottom[i],
+                f"{1e3 * tot['latency_s']:.1f} ms\n{tot['fps']:.1f} fps",
+                ha="center",
+                va="bottom",
+                fontsize=8,
+            )
     ax.set_xticks(x, [f"{b}-bit port\n{e} experts" for b, e in configs])
     ax.set_ylabel("ms per image")
     ax.set_ylim(0, bottom.max() * 1.18)
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
-    caption = ("Cycles per M3ViT image on engine edgemoe (trip counts x II of the public HLS loops, port transfers"
-               " at axi.bits, weight loads beside the call before them), by stage kind, at the HLS masters' 256-bit"
-               " width and the ZCU102 PS ports' 128 bits, with 16 and 2 distinct experts per MoE layer."
-               " Pipeline fill depths are not counted.")
-    return Figure("edgemoe_stages", TITLE, fig, table, caption,
-                  columns=["axi_bits", "active_experts", "stage", "cycles", "ms", "share"])
+    caption = (
+        "Cycles per M3ViT image on engine edgemoe (trip counts x II of the public HLS loops, port transfers"
+        " at axi.bits, weight loads beside the call before them), by stage kind, at the HLS masters' 256-bit"
+        " width and the ZCU102 PS ports' 128 bits, with 16 and 2 distinct experts per MoE layer."
+        " Pipeline fill depths are not counted."
+    )
+    return Figure(
+        "edgemoe_stages",
+        TITLE,
+        fig,
+        table,
+        caption,
+        columns=["axi_bits", "active_experts", "stage", "cycles", "ms", "share"],
+    )

@@ -12,7 +12,7 @@ import numpy as np
 from attnkit.reports.data import attention_points
 from attnkit.reports.figure import Figure, si_seq, subplots
 
-ORDER = 40   # place in the report
+ORDER = 40  # place in the report
 TITLE = "Energy breakdown"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from attnkit.reports.data import attention_points, per_model
 from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
 
-ORDER = 20   # place in the report
+ORDER = 20  # place in the report
 TITLE = "Latency against sequence length"
 
 
@@ -44,6 +44,13 @@ def figures(tables) -> list[Figure]:
             ax.set_xlabel("sequence length (tokens)")
             ax.set_ylabel("latency (s)")
         shared_legend(fig, axes)
-        out.append(Figure("latency", "Latency against sequence length", fig, table,
-                          "Log-log; the dashed line is the roofline bound where the rows carry it."))
+        out.append(
+            Figure(
+                "latency",
+                "Latency against sequence length",
+                fig,
+                table,
+                "Log-log; the dashed line is the roofline bound where the rows carry it.",
+            )
+        )
     return out

@@ -9,7 +9,7 @@ import numpy as np
 
 from attnkit.reports.figure import Figure, subplots
 
-ORDER = 62   # after the RTL cycles
+ORDER = 62  # after the RTL cycles
 TITLE = "Injected faults: mutants caught by the testbenches"
 VERDICTS = (("caught", "C2"), ("equivalent", "C0"), ("survived", "C3"), ("error", "C7"))
 COLUMNS = ["block", "mutant", "kind", "change", "verdict", "caught_by", "mismatches", "latency_errors", "equivalence"]
@@ -27,7 +27,7 @@ def figures(tables) -> list[Figure]:
         if n.any():
             ax.bar(x, n, 0.6, bottom=bottom, label=verdict, color=color)
             bottom += n
-    ax.set_ylim(0, 1.3 * bottom.max())   # room for the legend
+    ax.set_ylim(0, 1.3 * bottom.max())  # room for the legend
     ax.set_xticks(x, blocks)
     ax.set_xlabel("block")
     ax.set_ylabel("mutants")
@@ -37,7 +37,9 @@ def figures(tables) -> list[Figure]:
     caught = sum(r["verdict"] == "caught" for r in rows)
     eq = sum(r["verdict"] == "equivalent" for r in rows)
     kinds = len({r["kind"] for r in rows})
-    caption = (f"{caught} of {len(rows)} mutants ({kinds} kinds of fault) caught by the ordinary testbench; "
-               f"{eq} proven equivalent (the golden model built the same way is identical on the whole input "
-               f"space); {len(rows) - caught - eq} neither.")
+    caption = (
+        f"{caught} of {len(rows)} mutants ({kinds} kinds of fault) caught by the ordinary testbench; "
+        f"{eq} proven equivalent (the golden model built the same way is identical on the whole input "
+        f"space); {len(rows) - caught - eq} neither."
+    )
     return [Figure("mutants", "Injected faults and the check that caught each", fig, table, caption, COLUMNS)]

@@ -25,11 +25,11 @@ import numpy as np
 from attnkit.reports.figure import Figure, si_seq, subplots
 from attnkit.sim import pareto
 
-ORDER = 50   # place in the report
+ORDER = 50  # place in the report
 TITLE = "Pareto fronts of the sweep"
-MAX_PANELS = 4          # workloads drawn
-MAX_LABELS = 9          # front designs labelled per panel
-HIDDEN = ("array_1d.pes",)   # derived from the array's columns in the shipped specs: labelled by RxC
+MAX_PANELS = 4  # workloads drawn
+MAX_LABELS = 9  # front designs labelled per panel
+HIDDEN = ("array_1d.pes",)  # derived from the array's columns in the shipped specs: labelled by RxC
 
 
 def _scale(set_scale, values, axis) -> None:
@@ -52,8 +52,13 @@ def _norm(values):
 
 def _varied(rows) -> list[str]:
     """Configuration keys (dotted, or clock_hz) that take more than one value among ``rows``."""
-    keys = [k for k in rows[0] if ("." in k or k == "clock_hz") and not k.startswith(
-        ("energy_breakdown.", "area_breakdown.", "actions.", "einsum_util", "workload.")) and k not in HIDDEN]
+    keys = [
+        k
+        for k in rows[0]
+        if ("." in k or k == "clock_hz")
+        and not k.startswith(("energy_breakdown.", "area_breakdown.", "actions.", "einsum_util", "workload."))
+        and k not in HIDDEN
+    ]
     return [k for k in keys if len({r.get(k) for r in rows}) > 1]
 
 
@@ -70,7 +75,7 @@ def label(row, keys) -> str:
         elif k == "clock_hz" and v:
             parts.append(f"{v / 1e6:g} MHz")
         else:
-            numeric = isinstance(v, (int, float)) and not isinstance(v, bool)    # a swept flag reads as True/False
+            numeric = isinstance(v, (int, float)) and not isinstance(v, bool)  # a swept flag reads as True/False
             parts.append(f"{k.rsplit('.', 1)[-1]}={v:g}" if numeric else f"{k}={v}")
     return ", ".join(parts)
 
@@ -81,10 +86,11 @@ def _tokens(row, seq_key) -> float:
     batch = 1
     try:
         from attnkit.params.kinds import load_workload
+
         w = load_workload(row.get("workload"))
         batch = getattr(w, "batch", 1)
         seq = seq or getattr(w, "seq_len", None) or getattr(w, "context", None)
-    except Exception:           # a workload given by a path that is not here: per sequence
+    except Exception:  # a workload given by a path that is not here: per sequence
         pass
     return batch * (seq or 1)
 
@@ -105,8 +111,15 @@ def _annotate(ax, pts, texts) -> None:
         if i % step and i != len(picked) - 1:
             continue
         right = hi > lo and (f(x) - lo) / (hi - lo) > 0.6
-        ax.annotate(t, (x, y), xytext=(-6 if right else 6, 6 if i % 2 else -11), textcoords="offset points",
-                    fontsize=6.5, color="darkred", ha="right" if right else "left")
+        ax.annotate(
+            t,
+            (x, y),
+            xytext=(-6 if right else 6, 6 if i % 2 else -11),
+            textcoords="offset points",
+            fontsize=6.5,
+            color="darkred",
+            ha="right" if right else "left",
+        )
 
 
 def figures(tables) -> list[Figure]:
@@ -114,8 +127,9 @@ def figures(tables) -> list[Figure]:
     for t in tables:
         if t.kind != "sweep":
             continue
-        rows = [r for r in t.rows if not r.get("error") and r.get("latency_s") and r.get("energy_pj")
-                and r.get("area_mm2")]
+        rows = [
+            r for r in t.rows if not r.get("error") and r.get("latency_s") and r.get("energy_pj") and r.get("area_mm2")
+        ]
         if not rows:
             continue
         seq_key = "workload.seq_len" if any("workload.seq_len" in r for r in rows) else None
@@ -131,7 +145,7 @@ def figures(tables) -> list[Figure]:
         for i, w in enumerate(workloads):
             ax, ax2 = axes[2 * i], axes[2 * i + 1]
             group = [r for r in rows if r.get("workload", "all") == w]
-            energies = np.array([r["energy_pj"] * 1e-12 for r in group])     # colour scales per panel
+            energies = np.array([r["energy_pj"] * 1e-12 for r in group])  # colour scales per panel
             areas = np.array([r["area_mm2"] for r in group])
             for r in group:
                 tok = _tokens(r, seq_key)
@@ -139,12 +153,26 @@ def figures(tables) -> list[Figure]:
                 r["_energy_per_token"] = r["energy_pj"] * 1e-12 / tok
             # latency against area, energy as colour
             front = sorted(pareto.front(group, minimize=["latency_s", "area_mm2"]), key=lambda r: r["area_mm2"])
-            sc = ax.scatter([r["area_mm2"] for r in group], [r["latency_s"] for r in group],
-                            c=[r["energy_pj"] * 1e-12 for r in group], s=12, cmap="viridis", alpha=0.75,
-                            norm=_norm(energies),
-                            label="design points")
-            ax.plot([r["area_mm2"] for r in front], [r["latency_s"] for r in front], color="red", marker="o",
-                    ms=5, mfc="none", lw=1.2, label="front (latency, area)")
+            sc = ax.scatter(
+                [r["area_mm2"] for r in group],
+                [r["latency_s"] for r in group],
+                c=[r["energy_pj"] * 1e-12 for r in group],
+                s=12,
+                cmap="viridis",
+                alpha=0.75,
+                norm=_norm(energies),
+                label="design points",
+            )
+            ax.plot(
+                [r["area_mm2"] for r in front],
+                [r["latency_s"] for r in front],
+                color="red",
+                marker="o",
+                ms=5,
+                mfc="none",
+                lw=1.2,
+                label="front (latency, area)",
+            )
             _scale(ax.set_xscale, [r["area_mm2"] for r in group], ax.xaxis)
             _scale(ax.set_yscale, [r["latency_s"] for r in group], ax.yaxis)
             _annotate(ax, [(r["area_mm2"], r["latency_s"]) for r in front], [label(r, keys) for r in front])
@@ -154,33 +182,68 @@ def figures(tables) -> list[Figure]:
             ax.legend(fontsize=7, loc="upper right")
             fig.colorbar(sc, ax=ax, label="energy (J)")
             # throughput per mm^2 against energy per token, area as colour
-            front2 = sorted(pareto.front(group, minimize=["_energy_per_token"], maximize=["_density"]),
-                            key=lambda r: r["_energy_per_token"])
-            sc2 = ax2.scatter([r["_energy_per_token"] * 1e6 for r in group], [r["_density"] for r in group],
-                              c=[r["area_mm2"] for r in group], s=12, cmap="plasma", alpha=0.75,
-                              norm=_norm(areas), label="design points")
-            ax2.plot([r["_energy_per_token"] * 1e6 for r in front2], [r["_density"] for r in front2], color="red",
-                     marker="o", ms=5, mfc="none", lw=1.2, label="front (throughput/mm$^2$, energy)")
+            front2 = sorted(
+                pareto.front(group, minimize=["_energy_per_token"], maximize=["_density"]),
+                key=lambda r: r["_energy_per_token"],
+            )
+            sc2 = ax2.scatter(
+                [r["_energy_per_token"] * 1e6 for r in group],
+                [r["_density"] for r in group],
+                c=[r["area_mm2"] for r in group],
+                s=12,
+                cmap="plasma",
+                alpha=0.75,
+                norm=_norm(areas),
+                label="design points",
+            )
+            ax2.plot(
+                [r["_energy_per_token"] * 1e6 for r in front2],
+                [r["_density"] for r in front2],
+                color="red",
+                marker="o",
+                ms=5,
+                mfc="none",
+                lw=1.2,
+                label="front (throughput/mm$^2$, energy)",
+            )
             _scale(ax2.set_xscale, [r["_energy_per_token"] * 1e6 for r in group], ax2.xaxis)
             _scale(ax2.set_yscale, [r["_density"] for r in group], ax2.yaxis)
-            _annotate(ax2, [(r["_energy_per_token"] * 1e6, r["_density"]) for r in front2],
-                      [label(r, keys) for r in front2])
+            _annotate(
+                ax2, [(r["_energy_per_token"] * 1e6, r["_density"]) for r in front2], [label(r, keys) for r in front2]
+            )
             ax2.set_title(f"{w}: throughput per mm$^2$ against energy per token", fontsize=9)
             ax2.set_xlabel("energy per token ($\\mu$J)")
             ax2.set_ylabel("throughput (tokens/s per mm$^2$)")
             ax2.legend(fontsize=7, loc="lower right")
             fig.colorbar(sc2, ax=ax2, label="area (mm$^2$)")
             on2 = {id(r) for r in front2}
-            table += [{"workload": w, "design": label(r, keys), **{k: r.get(k) for k in keys},
-                       "latency_s": r["latency_s"], "area_mm2": r["area_mm2"], "energy_pj": r["energy_pj"],
-                       "tokens_per_s_per_mm2": r["_density"], "energy_per_token_j": r["_energy_per_token"],
-                       "on_density_front": id(r) in on2} for r in front]
+            table += [
+                {
+                    "workload": w,
+                    "design": label(r, keys),
+                    **{k: r.get(k) for k in keys},
+                    "latency_s": r["latency_s"],
+                    "area_mm2": r["area_mm2"],
+                    "energy_pj": r["energy_pj"],
+                    "tokens_per_s_per_mm2": r["_density"],
+                    "energy_per_token_j": r["_energy_per_token"],
+                    "on_density_front": id(r) in on2,
+                }
+                for r in front
+            ]
             for r in group:
                 r.pop("_density", None)
                 r.pop("_energy_per_token", None)
         fig.tight_layout()
-        out.append(Figure("pareto", title, fig, table,
-                          "Left: the latency/area front of each workload (red, labelled by the parameters swept),"
-                          " energy as colour. Right: throughput per mm$^2$ against energy per token, area as"
-                          " colour, its own front in red. The table lists the latency/area front's designs."))
+        out.append(
+            Figure(
+                "pareto",
+                title,
+                fig,
+                table,
+                "Left: the latency/area front of each workload (red, labelled by the parameters swept),"
+                " energy as colour. Right: throughput per mm$^2$ against energy per token, area as"
+                " colour, its own front in red. The table lists the latency/area front's designs.",
+            )
+        )
     return out

@@ -9,7 +9,7 @@ import numpy as np
 
 from attnkit.reports.figure import Figure, shared_legend, subplots
 
-ORDER = 60   # place in the report
+ORDER = 60  # place in the report
 TITLE = "RTL cycles: predicted and measured"
 
 
@@ -30,7 +30,9 @@ def _tick(r) -> str:
     elif isinstance(cfg, str):
         cfg = cfg.split()
     short = [s.rsplit(".", 1)[-1] if "=" in s else s for s in cfg]
-    lines = [f"{r['block']} ({r.get('simulator', '?')})"] + [" ".join(short[i:i + 2]) for i in range(0, len(short), 2)]
+    lines = [f"{r['block']} ({r.get('simulator', '?')})"] + [
+        " ".join(short[i : i + 2]) for i in range(0, len(short), 2)
+    ]
     return "\n".join(lines)
 
 
@@ -38,8 +40,9 @@ def figures(tables) -> list[Figure]:
     rows = [r for t in tables if t.kind == "rtl" for r in t.rows]
     if not rows:
         return []
-    fig, (ax,) = subplots(1, "Cycles: predicted vs measured in HDL simulation",
-                          width=max(6.0, 1.1 * len(rows) + 2), height=5.0)
+    fig, (ax,) = subplots(
+        1, "Cycles: predicted vs measured in HDL simulation", width=max(6.0, 1.1 * len(rows) + 2), height=5.0
+    )
     x = np.arange(len(rows))
     ax.bar(x - 0.2, [r["predicted_cycles"] for r in rows], 0.4, label="predicted (cycle model)", color="C0")
     ax.bar(x + 0.2, [r["cycles"] for r in rows], 0.4, label="measured (HDL simulation)", color="C1")
@@ -49,10 +52,25 @@ def figures(tables) -> list[Figure]:
     values = [r["cycles"] for r in rows] + [r["predicted_cycles"] for r in rows]
     if min(values) > 0 and max(values) / min(values) > 100:
         ax.set_yscale("log")
-    shared_legend(fig, [ax])      # below the axes: inside, it covers the tallest bars
-    table = [{"configuration": _label(r), "predicted_cycles": r["predicted_cycles"], "cycles": r["cycles"],
-              "difference": r["cycles"] - r["predicted_cycles"], "vectors": r.get("vectors"),
-              "mismatches": r.get("mismatches")} for r in rows]
+    shared_legend(fig, [ax])  # below the axes: inside, it covers the tallest bars
+    table = [
+        {
+            "configuration": _label(r),
+            "predicted_cycles": r["predicted_cycles"],
+            "cycles": r["cycles"],
+            "difference": r["cycles"] - r["predicted_cycles"],
+            "vectors": r.get("vectors"),
+            "mismatches": r.get("mismatches"),
+        }
+        for r in rows
+    ]
     exact = sum(t["difference"] == 0 for t in table)
-    return [Figure("rtl-cycles", "RTL cycles: predicted and measured", fig, table,
-                   f"{exact} of {len(table)} configurations exact.")]
+    return [
+        Figure(
+            "rtl-cycles",
+            "RTL cycles: predicted and measured",
+            fig,
+            table,
+            f"{exact} of {len(table)} configurations exact.",
+        )
+    ]

@@ -14,11 +14,15 @@ import numpy as np
 from attnkit.reports.data import points, summaries
 from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
 
-ORDER = 10   # place in the report
+ORDER = 10  # place in the report
 TITLE = "Speedup and energy over the baseline"
 METRICS = {  # name: (value from design row d and baseline row b, summary metric, axis label)
     "speedup": (lambda d, b: b["latency_s"] / d["latency_s"], "mean_speedup_vs_flat", "speedup over {base} (x)"),
-    "energy": (lambda d, b: d["energy_pj"] / b["energy_pj"], "mean_energy_vs_flat", "energy relative to {base} (ratio)"),
+    "energy": (
+        lambda d, b: d["energy_pj"] / b["energy_pj"],
+        "mean_energy_vs_flat",
+        "energy relative to {base} (ratio)",
+    ),
 }
 
 
@@ -39,8 +43,11 @@ def figures(tables) -> list[Figure]:
 
 def _paper_mean(summ, metric, scope, design, model):
     """The paper's mean for this model, else its mean over all models."""
-    found = {str(r.get("model")).lower(): r.get("paper") for r in summ
-             if r.get("metric") == metric and r.get("scope") == scope and r.get("design") == design}
+    found = {
+        str(r.get("model")).lower(): r.get("paper")
+        for r in summ
+        if r.get("metric") == metric and r.get("scope") == scope and r.get("design") == design
+    }
     mean = found.get(model.lower(), found.get("all"))
     return mean if isinstance(mean, (int, float)) else None
 
@@ -86,7 +93,15 @@ def _figure(rows, summ, scope, metric):
             ax.axhline(1.0, color="grey", lw=0.8)
     shared_legend(fig, axes)
     vals = [t[metric] for t in table if t["design"] == others[-1] and np.isfinite(t[metric])]
-    caption = (f"Mean {metric} of {others[-1]} over {base}: {np.mean(vals):.3f} across {len(vals)} points. "
-               "Solid black ticks: the paper's figure for that point; dashed lines: the paper's mean.")
-    return Figure(f"{metric}-{scope}", f"{scope.capitalize()}: {metric} relative to {base}", fig, table, caption,
-                  ["model", "seq_len", "design", metric, f"paper_{metric}"])
+    caption = (
+        f"Mean {metric} of {others[-1]} over {base}: {np.mean(vals):.3f} across {len(vals)} points. "
+        "Solid black ticks: the paper's figure for that point; dashed lines: the paper's mean."
+    )
+    return Figure(
+        f"{metric}-{scope}",
+        f"{scope.capitalize()}: {metric} relative to {base}",
+        fig,
+        table,
+        caption,
+        ["model", "seq_len", "design", metric, f"paper_{metric}"],
+    )

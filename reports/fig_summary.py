@@ -11,7 +11,7 @@ from __future__ import annotations
 from attnkit.reports.data import summaries
 from attnkit.reports.figure import Figure
 
-ORDER = 5   # place in the report
+ORDER = 5  # place in the report
 TITLE = "Summary against the paper"
 LAST = ["ours", "paper", "ratio"]
 KINDS = ("reproduce", "decode", "edgemoe")
@@ -31,8 +31,15 @@ def figures(tables) -> list[Figure]:
         if rows:
             name = t.source.parent.name if t.source.name.startswith("results") else t.source.stem
             cols = columns(rows)
-            out.append(Figure(f"summary-{name}", f"Summary of {name} against the paper", None,
-                              [{c: r.get(c) for c in cols} for r in rows],
-                              "Ours is computed by the simulator; paper is the published figure (ANCHORS.md); "
-                              "ratio = ours / paper.", cols))
+            out.append(
+                Figure(
+                    f"summary-{name}",
+                    f"Summary of {name} against the paper",
+                    None,
+                    [{c: r.get(c) for c in cols} for r in rows],
+                    "Ours is computed by the simulator; paper is the published figure (ANCHORS.md); "
+                    "ratio = ours / paper.",
+                    cols,
+                )
+            )
     return out

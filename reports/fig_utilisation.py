@@ -8,7 +8,7 @@ from __future__ import annotations
 from attnkit.reports.data import attention_points, per_model
 from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
 
-ORDER = 30   # place in the report
+ORDER = 30  # place in the report
 TITLE = "Array utilisation"
 
 
@@ -31,8 +31,7 @@ def figures(tables) -> list[Figure]:
                 ax.semilogx(s, u2, marker="o", ms=3, color=f"C{i}", label=f"{d} 2D")
                 if any(v is not None for v in u1):
                     ax.semilogx(s, u1, marker="s", ms=3, ls="--", color=f"C{i}", label=f"{d} 1D")
-                table += [{"model": model, "design": d, "seq_len": a, "util_2d": b, "util_1d": c}
-                          for a, b, c in pts]
+                table += [{"model": model, "design": d, "seq_len": a, "util_2d": b, "util_1d": c} for a, b, c in pts]
             ax.set_xticks(seqs, [si_seq(x) for x in seqs])
             ax.minorticks_off()
             ax.set_ylim(0, 1.05)

@@ -10,24 +10,26 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-plt.rcParams.update({
-    "figure.dpi": 110,
-    "savefig.dpi": 110,
-    "font.size": 10,
-    "axes.titlesize": 11,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "legend.fontsize": 8,
-    "svg.fonttype": "none",
-})
+plt.rcParams.update(
+    {
+        "figure.dpi": 110,
+        "savefig.dpi": 110,
+        "font.size": 10,
+        "axes.titlesize": 11,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "legend.fontsize": 8,
+        "svg.fonttype": "none",
+    }
+)
 
 
 @dataclass
 class Figure:
-    name: str                     # file stem, unique in a report
+    name: str  # file stem, unique in a report
     title: str
-    fig: Any                      # matplotlib Figure
-    table: list[dict[str, Any]]   # the numbers drawn, shown beside the figure
+    fig: Any  # matplotlib Figure
+    table: list[dict[str, Any]]  # the numbers drawn, shown beside the figure
     caption: str = ""
     columns: list[str] = field(default_factory=list)  # table column order (default: first row's keys)
 
@@ -54,7 +56,7 @@ def subplots(n: int, title: str, width: float = 5.2, height: float = 3.6):
 
 def shared_legend(fig, axes) -> None:
     """One legend below all axes (labels merged across them), then a layout that leaves it room."""
-    per_row = 4 if len(axes) > 1 else 2   # a lone panel is half as wide
+    per_row = 4 if len(axes) > 1 else 2  # a lone panel is half as wide
     handles = {}
     for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels()):

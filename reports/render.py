@@ -32,6 +32,7 @@ def families():
     """The figure families, in their ``ORDER``: ``reports/fig_*.py``, then the ``attnkit.figures``
     entry points (plugin modules of the same shape, see :mod:`attnkit.plugins`)."""
     from attnkit import plugins
+
     found: dict[str, object] = {}
     origin: dict[str, str] = {}
     for info in pkgutil.iter_modules(reports.__path__):
@@ -67,8 +68,7 @@ def _md_table(f: Figure) -> str:
 def _html_table(f: Figure) -> str:
     cols = _columns(f)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>"
-                   for r in f.table)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>" for r in f.table)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -84,14 +84,16 @@ def render(inputs, out_dir: str | Path, command: str | None = None, log=lambda m
     tables: list[Table] = load_all(inputs)
     out = Path(out_dir)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    command = command or "attnkit report " + " ".join(shlex.quote(str(p)) for p in inputs) + f" -o {shlex.quote(str(out))}"
+    command = (
+        command or "attnkit report " + " ".join(shlex.quote(str(p)) for p in inputs) + f" -o {shlex.quote(str(out))}"
+    )
     sections = []
     used: dict[str, int] = {}
     for family in families():
         for f in family.figures(tables):
             png = None
             used[f.name] = used.get(f.name, 0) + 1
-            if used[f.name] > 1:   # the same family drawn for a second input (two reproductions, two sweeps)
+            if used[f.name] > 1:  # the same family drawn for a second input (two reproductions, two sweeps)
                 f.name = f"{f.name}-{used[f.name]}"
             if f.fig is not None:
                 png, svg = out / "figures" / f"{f.name}.png", out / "figures" / f"{f.name}.svg"
@@ -102,30 +104,46 @@ def render(inputs, out_dir: str | Path, command: str | None = None, log=lambda m
             sections.append((family.TITLE, f, png))
     _write_md(out / "report.md", tables, sections, command)
     _write_html(out / "report.html", tables, sections, command)
-    return {"report_html": str(out / "report.html"), "report_md": str(out / "report.md"),
-            "figures": [str(p) for _, _, p in sections if p], "inputs": [str(t.source) for t in tables],
-            "seconds": round(time.perf_counter() - t0, 3)}
+    return {
+        "report_html": str(out / "report.html"),
+        "report_md": str(out / "report.md"),
+        "figures": [str(p) for _, _, p in sections if p],
+        "inputs": [str(t.source) for t in tables],
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
 
 
 def _provenance(tables, command) -> list[tuple[str, str]]:
-    return [("attnkit version", __version__), ("reproduce with", command),
-            ("python", f"{platform.python_version()} on {platform.machine()}"),
-            ("inputs", ", ".join(f"{t.source} ({t.kind}{' by its columns' if t.guessed else ''}, {len(t.rows)} rows)"
-                                 for t in tables))] + \
-           [(f"{t.source.name}: {k}", str(v)) for t in tables for k, v in t.meta.items()
-            if not isinstance(v, (list, dict))]
+    return [
+        ("attnkit version", __version__),
+        ("reproduce with", command),
+        ("python", f"{platform.python_version()} on {platform.machine()}"),
+        (
+            "inputs",
+            ", ".join(
+                f"{t.source} ({t.kind}{' by its columns' if t.guessed else ''}, {len(t.rows)} rows)" for t in tables
+            ),
+        ),
+    ] + [
+        (f"{t.source.name}: {k}", str(v)) for t in tables for k, v in t.meta.items() if not isinstance(v, (list, dict))
+    ]
 
 
 def _configurations(tables) -> list[tuple[str, str]]:
     """(input, YAML text) of each configuration saved beside an input's results."""
-    return [(str(t.source), yaml.safe_dump(t.meta["configuration"], sort_keys=False, width=100))
-            for t in tables if isinstance(t.meta.get("configuration"), dict)]
+    return [
+        (str(t.source), yaml.safe_dump(t.meta["configuration"], sort_keys=False, width=100))
+        for t in tables
+        if isinstance(t.meta.get("configuration"), dict)
+    ]
 
 
 def _write_md(path, tables, sections, command):
     lines = ["# attnkit report", ""]
-    lines += [f"- **{k}**: `{v}`" if k == "reproduce with" else f"- **{k}**: {v}" for k, v in _provenance(tables, command)]
-    for title, f, png in sections:
+    lines += [
+        f"- **{k}**: `{v}`" if k == "reproduce with" else f"- **{k}**: {v}" for k, v in _provenance(tables, command)
+    ]
+    for _title, f, png in sections:
         lines += ["", f"## {f.title}", ""] + ([f"![{f.title}](figures/{png.name})", ""] if png else [])
         if f.caption:
             lines += [f.caption, ""]
@@ -136,13 +154,17 @@ def _write_md(path, tables, sections, command):
 
 
 def _write_html(path, tables, sections, command):
-    prov = "".join(f"<tr><th>{html.escape(k)}</th><td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
-                   for k, v in _provenance(tables, command))
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>attnkit report</title><style>{CSS}</style>"
-             f"</head><body><h1>attnkit report</h1><table>{prov}</table>"]
+    prov = "".join(
+        f"<tr><th>{html.escape(k)}</th><td style='text-align:left'><code>{html.escape(v)}</code></td></tr>"
+        for k, v in _provenance(tables, command)
+    )
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>attnkit report</title><style>{CSS}</style>"
+        f"</head><body><h1>attnkit report</h1><table>{prov}</table>"
+    ]
     if not sections:
         parts.append("<p>No figure family applies to these inputs.</p>")
-    for title, f, png in sections:
+    for _title, f, png in sections:
         parts.append(f"<h2>{html.escape(f.title)}</h2>")
         if png:
             data = base64.b64encode(png.read_bytes()).decode()
@@ -150,13 +172,17 @@ def _write_html(path, tables, sections, command):
         if f.caption:
             parts.append(f"<p>{html.escape(f.caption)}</p>")
         if png:
-            parts.append(f"<details><summary>numbers behind this figure ({len(f.table)} rows)</summary>"
-                         f"{_html_table(f)}</details>")
+            parts.append(
+                f"<details><summary>numbers behind this figure ({len(f.table)} rows)</summary>"
+                f"{_html_table(f)}</details>"
+            )
         else:
             parts.append(_html_table(f))
     for source, text in _configurations(tables):
-        parts.append(f"<h2>Configuration of {html.escape(source)}</h2><details><summary>as run</summary>"
-                     f"<pre>{html.escape(text)}</pre></details>")
+        parts.append(
+            f"<h2>Configuration of {html.escape(source)}</h2><details><summary>as run</summary>"
+            f"<pre>{html.escape(text)}</pre></details>"
+        )
     parts.append("</body></html>")
     path.write_text("".join(parts))
 

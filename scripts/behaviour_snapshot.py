@@ -30,6 +30,7 @@ def snapshot() -> dict:
 
     out: dict = {"verilog": {}, "simulate": {}, "refused": {}, "reproduce": {}}
     import tempfile
+
     with tempfile.TemporaryDirectory() as tmp:
         for block in attnkit.blocks():
             text = attnkit.verilog(block, out=tmp).read_text()
@@ -48,7 +49,9 @@ def snapshot() -> dict:
                         out["refused"][key] = str(e).splitlines()[0] if str(e) else type(e).__name__
         import contextlib
         import io
+
         from attnkit import api
+
         for target in sorted(api.reproduce_targets()):
             with contextlib.redirect_stderr(io.StringIO()):
                 rows = attnkit.reproduce(target, out=f"{tmp}/{target}")
@@ -81,15 +84,20 @@ def main(argv: list[str]) -> int:
         for line in diffs:
             print(line)
         counts = {s: len(b.get(s, {})) for s in ("verilog", "simulate", "refused", "reproduce")}
-        print(f"compared {counts['verilog']} blocks' Verilog, {counts['simulate']} simulate pairs that run "
-              f"({counts['refused']} refused), {counts['reproduce']} reproduce targets: "
-              f"{len(diffs)} difference(s)")
+        print(
+            f"compared {counts['verilog']} blocks' Verilog, {counts['simulate']} simulate pairs that run "
+            f"({counts['refused']} refused), {counts['reproduce']} reproduce targets: "
+            f"{len(diffs)} difference(s)"
+        )
         return 1 if diffs else 0
     snap = snapshot()
     with open(argv[0], "w") as f:
         json.dump(snap, f, indent=0, sort_keys=True)
-    print(f"wrote {argv[0]}: {len(snap['verilog'])} blocks, {len(snap['simulate'])} pairs, "
-          f"{len(snap['reproduce'])} targets", file=sys.stderr)
+    print(
+        f"wrote {argv[0]}: {len(snap['verilog'])} blocks, {len(snap['simulate'])} pairs, "
+        f"{len(snap['reproduce'])} targets",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -20,22 +20,22 @@ A *binding* says which array runs each Einsum.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 # Which Einsums of the 1-pass cascade each binding puts on the 2D array (the rest go to the 1D array).
 BINDINGS: dict[str, frozenset[str]] = {
-    "fusemax": frozenset({"QK", "LM", "SLN", "SLD", "SLNV"}),   # FuseMax: all per-element work on 2D
-    "flat": frozenset({"QK", "SLNV"}),                         # only the matmuls on 2D (FLAT's PE: MAC only)
+    "fusemax": frozenset({"QK", "LM", "SLN", "SLD", "SLNV"}),  # FuseMax: all per-element work on 2D
+    "flat": frozenset({"QK", "SLNV"}),  # only the matmuls on 2D (FLAT's PE: MAC only)
 }
 
 
 @dataclass(frozen=True)
 class Einsum:
     name: str
-    per: str                                     # element | tile_query | query
-    kind: str                                    # mac_e, mac_f, max, add, add_f, mac1, exp, div_f (see actions())
-    after: tuple[str, ...] = ()                  # Einsums whose results it needs within a key tile
+    per: str  # element | tile_query | query
+    kind: str  # mac_e, mac_f, max, add, add_f, mac1, exp, div_f (see actions())
+    after: tuple[str, ...] = ()  # Einsums whose results it needs within a key tile
 
     def actions(self, E: int, F: int, has_exp: bool, taylor_macs: int) -> dict[str, int]:
         """Actions (energy-table names) of one unit of work."""
@@ -86,7 +86,7 @@ THREE_PASS: tuple[Einsum, ...] = (
     Einsum("AV", "element", "mac_f", ("A",)),
 )
 THREE_PASS_2D = frozenset({"QK", "AV"})
-THREE_PASS_PASSES = (("QK", "M"), ("SN", "SD"), ("A", "AV"))   # what runs in each pass over a row block
+THREE_PASS_PASSES = (("QK", "M"), ("SN", "SD"), ("A", "AV"))  # what runs in each pass over a row block
 
 
 def by_name(cascade: tuple[Einsum, ...]) -> dict[str, Einsum]:
@@ -113,6 +113,7 @@ def stall_between(cascade: tuple[Einsum, ...], on_2d: frozenset[str]) -> list[st
     for e in cascade:
         if e.name in on_2d:
             walk(e.name)
+
     # Only 1D Einsums that themselves depend on 2D work of the same tile make the 2D wait.
     def depends_on_2d(name: str, seen=None) -> bool:
         seen = seen or set()

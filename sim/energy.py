@@ -9,21 +9,21 @@ millimetres with a per-component breakdown.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import Mapping
+from functools import cache
 
+from attnkit.errors import AttnkitError
 from attnkit.params import config
 from attnkit.params.config import FieldError
-from attnkit.errors import AttnkitError
 
-CONFIG_DIR = config.SHIPPED      # the shipped configs (names resolve through config.resolve's search path)
+CONFIG_DIR = config.SHIPPED  # the shipped configs (names resolve through config.resolve's search path)
 
 
 @dataclass(frozen=True)
 class Action:
     energy_pj: float
-    bits: int = 0                 # data moved by one action (0: a compute operation)
+    bits: int = 0  # data moved by one action (0: a compute operation)
     source: str = ""
 
     def __post_init__(self):
@@ -35,8 +35,8 @@ class Action:
 class Component:
     actions: dict[str, Action] = field(default_factory=dict)
     area_um2: float = 0.0
-    capacity_bytes: int = 0       # a memory whose area_um2 is for this capacity (scales linearly); 0: not a memory
-    static_mw: float = 0.0        # leakage, charged per second of latency when asked
+    capacity_bytes: int = 0  # a memory whose area_um2 is for this capacity (scales linearly); 0: not a memory
+    static_mw: float = 0.0  # leakage, charged per second of latency when asked
     source: str = ""
 
     def __post_init__(self):
@@ -82,8 +82,10 @@ class EnergyTable:
                 raise AttnkitError(f"energy table {self.name!r} has no component {key!r}")
             for name, act in comp.actions.items():
                 if act.bits and act.bits != want:
-                    raise AttnkitError(f"energy table {self.name!r}: {key}.{name} moves {act.bits} bits,"
-                                       f" but the architecture's {key} width is {want} bits")
+                    raise AttnkitError(
+                        f"energy table {self.name!r}: {key}.{name} moves {act.bits} bits,"
+                        f" but the architecture's {key} width is {want} bits"
+                    )
 
     def memory_instances(self, component: str, capacity_bytes: float) -> float:
         """How many of the table's ``component`` a memory of ``capacity_bytes`` counts as, for area."""
@@ -96,7 +98,7 @@ class EnergyTable:
         return sum(self.components[c].static_mw * n for c, n in instances.items()) * 1e9 * seconds
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_table(name_or_path: str) -> EnergyTable:
     """A table by path, or by name through the config search path (``<root>/energy/<name>.yaml``)."""
     return config.load(EnergyTable, config.resolve(name_or_path, "energy"))

@@ -59,11 +59,18 @@ def derive(arch=None, point: dict | None = None, rounds: int = 8) -> dict:
     from attnkit.sim.energy import load_table
     from attnkit.sim.engines import decode
     from attnkit.sim.reproduce_leanattention import anchors
+
     arch = arch or load_arch("a100")
     if point is None:
         point = next(p for p in anchors()["blog"] if p["batch"] == 1)
-    w = dataclasses.replace(load_workload("decode"), batch=point["batch"], heads=point["heads"],
-                            kv_heads=point["kv_heads"], head_dim=point["head_dim"], context=point["context"])
+    w = dataclasses.replace(
+        load_workload("decode"),
+        batch=point["batch"],
+        heads=point["heads"],
+        kv_heads=point["kv_heads"],
+        head_dim=point["head_dim"],
+        context=point["context"],
+    )
     table = load_table(arch.energy)
     fa2_s, fd_s = point["fa2_us"] * 1e-6, point["flashdecoding_us"] * 1e-6
 
@@ -75,8 +82,12 @@ def derive(arch=None, point: dict | None = None, rounds: int = 8) -> dict:
         # FA2 gets slower as the per-CTA bandwidth falls; FlashDecoding as the fixed cost grows.
         bw = _bisect(lambda b: fa2_s - time("fa2", b, fixed), 1e9, 1e13)
         fixed = _bisect(lambda f: time("flashdecoding", bw, f) - fd_s, 1e-9, fd_s)
-    return {"cta_bandwidth_bytes_per_s": bw, "cta_fixed_s": fixed,
-            "fa2_s": time("fa2", bw, fixed), "flashdecoding_s": time("flashdecoding", bw, fixed)}
+    return {
+        "cta_bandwidth_bytes_per_s": bw,
+        "cta_fixed_s": fixed,
+        "fa2_s": time("fa2", bw, fixed),
+        "flashdecoding_s": time("flashdecoding", bw, fixed),
+    }
 
 
 if __name__ == "__main__":

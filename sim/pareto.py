@@ -12,16 +12,18 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from attnkit.errors import AttnkitError
 
 
-def front(rows: Sequence[dict[str, Any]], minimize: Iterable[str] = (), maximize: Iterable[str] = (),
-          source: str = "rows") -> list[dict[str, Any]]:
+def front(
+    rows: Sequence[dict[str, Any]], minimize: Iterable[str] = (), maximize: Iterable[str] = (), source: str = "rows"
+) -> list[dict[str, Any]]:
     """The non-dominated rows, in increasing order of the first metric (ties all kept)."""
     minimize, maximize = list(minimize), list(maximize)
     metrics = minimize + maximize
@@ -34,7 +36,9 @@ def front(rows: Sequence[dict[str, Any]], minimize: Iterable[str] = (), maximize
         known = set().union(*(r.keys() for r in rows[:1]))
         for m in metrics:
             if m not in known:
-                numeric = sorted(k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool))
+                numeric = sorted(
+                    k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+                )
                 raise AttnkitError(f"{source}: no column {m!r} (numeric columns: {', '.join(numeric)})")
     ok = []
     for r in rows:
@@ -46,8 +50,8 @@ def front(rows: Sequence[dict[str, Any]], minimize: Iterable[str] = (), maximize
     if not ok:
         return []
     sign = np.array([1.0] * len(minimize) + [-1.0] * len(maximize))
-    x = np.array([[float(r[m]) for m in metrics] for r in ok]) * sign    # all minimized now
-    order = np.lexsort(x.T[::-1])                                       # by first metric, then the next...
+    x = np.array([[float(r[m]) for m in metrics] for r in ok]) * sign  # all minimized now
+    order = np.lexsort(x.T[::-1])  # by first metric, then the next...
     kept: list[int] = []
     kept_x = np.empty((0, x.shape[1]))
     for i in order:
@@ -89,5 +93,6 @@ def write_rows(rows: Sequence[dict[str, Any]], path: str | Path) -> None:
         w = csv.DictWriter(f, cols, lineterminator="\n")
         w.writeheader()
         for r in rows:
-            w.writerow({k: "" if v is None else json.dumps(v) if isinstance(v, (list, dict)) else v
-                        for k, v in r.items()})
+            w.writerow(
+                {k: "" if v is None else json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in r.items()}
+            )

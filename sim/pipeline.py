@@ -57,7 +57,7 @@ class Stage:
 @dataclass(frozen=True)
 class Pipeline:
     stages: tuple[Stage, ...]
-    depth: int = 2          # buffer slots between the first and last stage (0: unbounded)
+    depth: int = 2  # buffer slots between the first and last stage (0: unbounded)
 
     def __post_init__(self):
         if not self.stages:
@@ -93,7 +93,7 @@ Program = Sequence[Tile | Repeat]
 class Timing:
     cycles: int
     tiles: int
-    busy: dict[str, int] = field(default_factory=dict)    # cycles each resource works
+    busy: dict[str, int] = field(default_factory=dict)  # cycles each resource works
 
     def utilisation(self, resource: str) -> float:
         return self.busy.get(resource, 0) / self.cycles if self.cycles else 0.0
@@ -158,6 +158,7 @@ def uniform_cycles(durations: Tile, n: int, depth: int = 2) -> int:
 
 # ----------------------------------------------------------------------------- event-driven
 
+
 def run_event(pipe: Pipeline, program: Program) -> Timing:
     tiles = list(expand(program))
     n, S, D = len(tiles), len(pipe.stages), pipe.depth
@@ -168,9 +169,9 @@ def run_event(pipe: Pipeline, program: Program) -> Timing:
     done = [[False] * n for _ in range(S)]
     end_last = [0] * n
     queued = set()
-    waiting: dict[str, list] = {r: [] for r in pipe.resources}   # heap of (tile, stage)
+    waiting: dict[str, list] = {r: [] for r in pipe.resources}  # heap of (tile, stage)
     free = dict.fromkeys(pipe.resources, True)
-    events: list = []                                             # (time, tile, stage)
+    events: list = []  # (time, tile, stage)
     busy = dict.fromkeys(pipe.resources, 0)
     now = 0
 
@@ -222,7 +223,7 @@ def run_event(pipe: Pipeline, program: Program) -> Timing:
 
 # ----------------------------------------------------------------------------- closed form
 
-_MAX_PERIOD = 8       # repetitions compared when looking for a periodic state
+_MAX_PERIOD = 8  # repetitions compared when looking for a periodic state
 
 
 class _State:
@@ -246,7 +247,7 @@ class _State:
         end = self.end
         prev = end[0]
         if self.hist is not None:
-            prev = max(prev, self.hist[0])      # the buffer slot of tile i - depth
+            prev = max(prev, self.hist[0])  # the buffer slot of tile i - depth
         t = prev + d[0]
         end[0] = t
         for s in range(1, len(end)):

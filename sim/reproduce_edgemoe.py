@@ -24,21 +24,33 @@ length) and are refused.
 
 from __future__ import annotations
 
-from attnkit.params import config
 from attnkit.errors import AttnkitError
+from attnkit.params import config, kinds
 from attnkit.params.edgemoe import EdgeMoeParams
-from attnkit.params import kinds
 from attnkit.sim import engines
 from attnkit.sim.engines.edgemoe import derive
 
 ARCH, WORKLOAD = "zcu102-edgemoe", "m3vit"
 PORTS = (256, 128)
 EXPERTS = (16, 2)
-COLUMNS = ["row", "axi_bits", "active_experts", "layer", "stage", "cycles", "latency_s", "share", "fps",
-           "metric", "ours", "paper", "ratio"]
+COLUMNS = [
+    "row",
+    "axi_bits",
+    "active_experts",
+    "layer",
+    "stage",
+    "cycles",
+    "latency_s",
+    "share",
+    "fps",
+    "metric",
+    "ours",
+    "paper",
+    "ratio",
+]
 POINT_COLUMNS = ["axi_bits", "active_experts", "layer", "stage", "cycles", "latency_s", "share"]
 SUMMARY_COLUMNS = ["metric", "axi_bits", "active_experts", "ours", "paper", "ratio"]
-KIND = "edgemoe"   # the kind its result files declare: drawn by the Edge-MoE figures
+KIND = "edgemoe"  # the kind its result files declare: drawn by the Edge-MoE figures
 
 
 def anchors() -> dict:
@@ -53,19 +65,34 @@ def configurations(sets=()) -> list[tuple[int, int, list[str]]]:
 def _points(bits: int, experts: int, result) -> list[dict]:
     clock, total = result.clock_hz, result.extra["cycles_per_image"]
     base = {"row": "point", "axi_bits": bits, "active_experts": experts}
-    rows = [{**base, "layer": layer, "stage": "layer", "cycles": c, "latency_s": c / clock, "share": c / total}
-            for layer, c in result.extra["layers"].items()]
-    rows += [{**base, "layer": "all", "stage": kind, "cycles": c, "latency_s": c / clock, "share": c / total}
-             for kind, c in result.extra["stages"].items()]
-    rows.append({**base, "layer": "image", "stage": "total", "cycles": total, "latency_s": total / clock,
-                 "share": 1.0, "fps": clock / total})
+    rows = [
+        {**base, "layer": layer, "stage": "layer", "cycles": c, "latency_s": c / clock, "share": c / total}
+        for layer, c in result.extra["layers"].items()
+    ]
+    rows += [
+        {**base, "layer": "all", "stage": kind, "cycles": c, "latency_s": c / clock, "share": c / total}
+        for kind, c in result.extra["stages"].items()
+    ]
+    rows.append(
+        {
+            **base,
+            "layer": "image",
+            "stage": "total",
+            "cycles": total,
+            "latency_s": total / clock,
+            "share": 1.0,
+            "fps": clock / total,
+        }
+    )
     return rows
 
 
 def run(sets=(), models=None, seq_lens=None) -> list[dict]:
     if models or seq_lens:
-        raise AttnkitError("reproduce edgemoe runs one model (M3ViT, 129 tokens): --models and --seq-lens do not"
-                           " apply (use --set workload.KEY=VALUE)")
+        raise AttnkitError(
+            "reproduce edgemoe runs one model (M3ViT, 129 tokens): --models and --seq-lens do not"
+            " apply (use --set workload.KEY=VALUE)"
+        )
     ref = anchors()
     rows, totals, results = [], {}, {}
     for bits, experts, s in configurations(sets):
@@ -76,49 +103,133 @@ def run(sets=(), models=None, seq_lens=None) -> list[dict]:
     summary = []
     for (bits, experts), c in totals.items():
         r = results[(bits, experts)]
-        summary.append({"row": "summary", "metric": "cycles per image", "axi_bits": bits, "active_experts": experts,
-                        "ours": c, "paper": None, "ratio": None})
-        summary.append({"row": "summary", "metric": "frames per second", "axi_bits": bits,
-                        "active_experts": experts, "ours": r.clock_hz / c, "paper": None, "ratio": None})
+        summary.append(
+            {
+                "row": "summary",
+                "metric": "cycles per image",
+                "axi_bits": bits,
+                "active_experts": experts,
+                "ours": c,
+                "paper": None,
+                "ratio": None,
+            }
+        )
+        summary.append(
+            {
+                "row": "summary",
+                "metric": "frames per second",
+                "axi_bits": bits,
+                "active_experts": experts,
+                "ours": r.clock_hz / c,
+                "paper": None,
+                "ratio": None,
+            }
+        )
     for bits in PORTS:
         hi, lo = totals[(bits, EXPERTS[0])], totals[(bits, EXPERTS[1])]
-        summary.append({"row": "summary", "metric": f"cycles, {EXPERTS[1]} experts / {EXPERTS[0]}", "axi_bits": bits,
-                        "active_experts": None, "ours": lo / hi, "paper": None, "ratio": None})
+        summary.append(
+            {
+                "row": "summary",
+                "metric": f"cycles, {EXPERTS[1]} experts / {EXPERTS[0]}",
+                "axi_bits": bits,
+                "active_experts": None,
+                "ours": lo / hi,
+                "paper": None,
+                "ratio": None,
+            }
+        )
     for e in EXPERTS:
-        summary.append({"row": "summary", "metric": f"cycles, axi {PORTS[1]} / {PORTS[0]}", "axi_bits": None,
-                        "active_experts": e, "ours": totals[(PORTS[1], e)] / totals[(PORTS[0], e)],
-                        "paper": None, "ratio": None})
+        summary.append(
+            {
+                "row": "summary",
+                "metric": f"cycles, axi {PORTS[1]} / {PORTS[0]}",
+                "axi_bits": None,
+                "active_experts": e,
+                "ours": totals[(PORTS[1], e)] / totals[(PORTS[0], e)],
+                "paper": None,
+                "ratio": None,
+            }
+        )
     any_r = next(iter(results.values()))
-    summary.append({"row": "summary", "metric": "clock (Hz)", "axi_bits": None, "active_experts": None,
-                    "ours": any_r.clock_hz, "paper": ref["clock_hz"],
-                    "ratio": any_r.clock_hz / ref["clock_hz"]})
+    summary.append(
+        {
+            "row": "summary",
+            "metric": "clock (Hz)",
+            "axi_bits": None,
+            "active_experts": None,
+            "ours": any_r.clock_hz,
+            "paper": ref["clock_hz"],
+            "ratio": any_r.clock_hz / ref["clock_hz"],
+        }
+    )
     fit = any_r.extra["resources"]
-    summary.append({"row": "summary", "metric": f"DSP slices used (of {fit['dsp_available']})", "axi_bits": None,
-                    "active_experts": None, "ours": fit["dsp"], "paper": None, "ratio": None})
-    summary.append({"row": "summary", "metric": f"BRAM36 used (of {fit['bram36_available']})", "axi_bits": None,
-                    "active_experts": None, "ours": fit["bram36"], "paper": None, "ratio": None})
-    for key, what in (("energy_efficiency_vs_gpu", "energy efficiency vs GPU (paper only)"),
-                      ("energy_efficiency_vs_cpu", "energy efficiency vs CPU (paper only)")):
-        summary.append({"row": "summary", "metric": what, "axi_bits": None, "active_experts": None,
-                        "ours": None, "paper": ref[key], "ratio": None})
+    summary.append(
+        {
+            "row": "summary",
+            "metric": f"DSP slices used (of {fit['dsp_available']})",
+            "axi_bits": None,
+            "active_experts": None,
+            "ours": fit["dsp"],
+            "paper": None,
+            "ratio": None,
+        }
+    )
+    summary.append(
+        {
+            "row": "summary",
+            "metric": f"BRAM36 used (of {fit['bram36_available']})",
+            "axi_bits": None,
+            "active_experts": None,
+            "ours": fit["bram36"],
+            "paper": None,
+            "ratio": None,
+        }
+    )
+    for key, what in (
+        ("energy_efficiency_vs_gpu", "energy efficiency vs GPU (paper only)"),
+        ("energy_efficiency_vs_cpu", "energy efficiency vs CPU (paper only)"),
+    ):
+        summary.append(
+            {
+                "row": "summary",
+                "metric": what,
+                "axi_bits": None,
+                "active_experts": None,
+                "ours": None,
+                "paper": ref[key],
+                "ratio": None,
+            }
+        )
     return rows + summary
 
 
 def derivation(sets=()) -> str:
     """Markdown: every stage of the first dense and the first MoE layer, at each port width (16 experts)."""
-    lines = ["# Edge-MoE cycle derivation", "",
-             "Each stage is one HLS call; its cycles are the longest of its concurrent loops (trips x II),"
-             " its port transfers (bits / axi.bits) and, beside it, the weight load that overlaps it;"
-             " plus the m_axi latency. See sim/engines/edgemoe.py.", ""]
+    lines = [
+        "# Edge-MoE cycle derivation",
+        "",
+        "Each stage is one HLS call; its cycles are the longest of its concurrent loops (trips x II),"
+        " its port transfers (bits / axi.bits) and, beside it, the weight load that overlaps it;"
+        " plus the m_axi latency. See sim/engines/edgemoe.py.",
+        "",
+    ]
     for bits in PORTS:
         p = EdgeMoeParams.load(ARCH, WORKLOAD, list(sets) + [f"axi.bits={bits}"])
         rows = derive(p)
         w = p.workload
-        dense = next(f"L{i}" for i in range(w.layers) if not w.is_moe(i)) if not all(w.is_moe(i) for i in range(w.layers)) else None
+        dense = (
+            next(f"L{i}" for i in range(w.layers) if not w.is_moe(i))
+            if not all(w.is_moe(i) for i in range(w.layers))
+            else None
+        )
         moe = next((f"L{i}" for i in range(w.layers) if w.is_moe(i)), None)
         for layer in [x for x in ("embed", dense, moe) if x]:
-            lines += [f"## axi.bits = {bits}, {layer} (active experts {w.active_experts})", "",
-                      "| stage | cycles | compute | memory | load beside | loops |", "| --- | --- | --- | --- | --- | --- |"]
+            lines += [
+                f"## axi.bits = {bits}, {layer} (active experts {w.active_experts})",
+                "",
+                "| stage | cycles | compute | memory | load beside | loops |",
+                "| --- | --- | --- | --- | --- | --- |",
+            ]
             for r in rows:
                 if r.layer == layer:
                     lines.append(f"| {r.stage} | {r.cycles} | {r.compute} | {r.memory} | {r.load} | {r.loops} |")
@@ -132,9 +243,12 @@ def files(sets=()) -> dict[str, str]:
 
 def configuration(sets=(), models=None) -> dict:
     arch_sets, wl_sets = kinds.split_sets(sets)
-    return {"sets": list(sets), "runs": [{"axi_bits": b, "active_experts": e} for b, e, _ in configurations(sets)],
-            "archs": {ARCH: config.to_data(kinds.load_arch(ARCH, arch_sets))},
-            "workloads": {WORKLOAD: config.to_data(kinds.load_workload(WORKLOAD, wl_sets))}}
+    return {
+        "sets": list(sets),
+        "runs": [{"axi_bits": b, "active_experts": e} for b, e, _ in configurations(sets)],
+        "archs": {ARCH: config.to_data(kinds.load_arch(ARCH, arch_sets))},
+        "workloads": {WORKLOAD: config.to_data(kinds.load_workload(WORKLOAD, wl_sets))},
+    }
 
 
 def counted(rows: list[dict]) -> str:

@@ -25,11 +25,11 @@ from __future__ import annotations
 from statistics import fmean, geometric_mean
 
 from attnkit.params import config
-from attnkit.sim import engines
 from attnkit.params.kinds import load_arch, load_workload, split_sets
+from attnkit.sim import engines
 from attnkit.sim.energy import CONFIG_DIR, load_table
 
-DESIGNS = {                     # design: (arch config, attention engine)
+DESIGNS = {  # design: (arch config, attention engine)
     "flat": ("flat", "flat"),
     "unfused": ("unfused", "unfused"),
     "ablation-cascade": ("flat", "fusemax-cascade-flat"),
@@ -37,9 +37,27 @@ DESIGNS = {                     # design: (arch config, attention engine)
     "fusemax": ("fusemax", "fusemax"),
 }
 END_TO_END = ("fusemax", "flat", "unfused")
-COLUMNS = ["row", "model", "seq_len", "design", "scope", "latency_s", "paper_latency_s", "latency_ratio",
-           "energy_pj", "util_2d", "util_1d", "dram_bytes", "paper_dram_bytes", "speedup_vs_flat",
-           "energy_vs_flat", "metric", "ours", "paper", "ratio"]
+COLUMNS = [
+    "row",
+    "model",
+    "seq_len",
+    "design",
+    "scope",
+    "latency_s",
+    "paper_latency_s",
+    "latency_ratio",
+    "energy_pj",
+    "util_2d",
+    "util_1d",
+    "dram_bytes",
+    "paper_dram_bytes",
+    "speedup_vs_flat",
+    "energy_vs_flat",
+    "metric",
+    "ours",
+    "paper",
+    "ratio",
+]
 
 
 def anchors() -> dict:
@@ -67,14 +85,24 @@ def run(sets=(), models=None, seq_lens=None, mode: str = "closed") -> list[dict]
                     jobs.append(("end-to-end", f"{engine}-layer"))
                 for scope, eng in jobs:
                     r = engines.get(eng)(archs[arch_name], w, tables[arch_name], mode=mode)
-                    row = {"row": "point", "model": model, "seq_len": L, "design": design, "scope": scope,
-                           "latency_s": r.latency_s, "energy_pj": r.energy_pj, "util_2d": r.util_2d,
-                           "util_1d": r.util_1d, "dram_bytes": r.dram_bytes, "cycles": r.cycles,
-                           "einsum_util_2d": r.extra.get("einsum_util_2d"),
-                           "einsum_util_1d": r.extra.get("einsum_util_1d"),
-                           "bound_compute_s": r.extra.get("bound_compute_s"),
-                           "bound_dram_s": r.extra.get("bound_dram_s"),
-                           "energy_breakdown": r.energy_breakdown}
+                    row = {
+                        "row": "point",
+                        "model": model,
+                        "seq_len": L,
+                        "design": design,
+                        "scope": scope,
+                        "latency_s": r.latency_s,
+                        "energy_pj": r.energy_pj,
+                        "util_2d": r.util_2d,
+                        "util_1d": r.util_1d,
+                        "dram_bytes": r.dram_bytes,
+                        "cycles": r.cycles,
+                        "einsum_util_2d": r.extra.get("einsum_util_2d"),
+                        "einsum_util_1d": r.extra.get("einsum_util_1d"),
+                        "bound_compute_s": r.extra.get("bound_compute_s"),
+                        "bound_dram_s": r.extra.get("bound_dram_s"),
+                        "energy_breakdown": r.energy_breakdown,
+                    }
                     if published and scope == "attention":
                         lat = ref["latency_s"].get(model, {}).get(L, {}).get(design)
                         dram = ref["dram_bytes"].get(model, {}).get(L, {}).get(design)
@@ -83,7 +111,7 @@ def run(sets=(), models=None, seq_lens=None, mode: str = "closed") -> list[dict]
                         row["paper_dram_bytes"] = dram
                     point[(design, scope)] = row
                     rows.append(row)
-            for (design, scope), row in point.items():
+            for (_design, scope), row in point.items():
                 flat = point[("flat", scope)]
                 row["speedup_vs_flat"] = flat["latency_s"] / row["latency_s"]
                 row["energy_vs_flat"] = row["energy_pj"] / flat["energy_pj"]
@@ -92,14 +120,30 @@ def run(sets=(), models=None, seq_lens=None, mode: str = "closed") -> list[dict]
 
 def summary(rows: list[dict], ref: dict | None) -> list[dict]:
     """Mean speedups and energy ratios over FLAT, per model, utilisations, the ablation."""
+
     def pick(design, scope="attention", model=None, L=None):
-        return [r for r in rows if r["row"] == "point" and r["design"] == design and r["scope"] == scope
-                and (model is None or r["model"] == model) and (L is None or r["seq_len"] == L)]
+        return [
+            r
+            for r in rows
+            if r["row"] == "point"
+            and r["design"] == design
+            and r["scope"] == scope
+            and (model is None or r["model"] == model)
+            and (L is None or r["seq_len"] == L)
+        ]
 
     def line(metric, ours, paper=None, scope="attention", model="all", design="fusemax"):
-        return {"row": "summary", "metric": metric, "scope": scope, "model": model, "design": design,
-                "seq_len": None, "ours": ours, "paper": paper,
-                "ratio": ours / paper if (paper and ours is not None) else None}
+        return {
+            "row": "summary",
+            "metric": metric,
+            "scope": scope,
+            "model": model,
+            "design": design,
+            "seq_len": None,
+            "ours": ours,
+            "paper": paper,
+            "ratio": ours / paper if (paper and ours is not None) else None,
+        }
 
     g = (lambda *keys: _get(ref, *keys)) if ref else (lambda *keys: None)
     out = []
@@ -108,13 +152,25 @@ def summary(rows: list[dict], ref: dict | None) -> list[dict]:
         if not fm:
             continue
         out.append(line("mean_speedup_vs_flat", fmean(r["speedup_vs_flat"] for r in fm), g(key, "mean_speedup"), scope))
-        out.append(line("geomean_speedup_vs_flat", geometric_mean([r["speedup_vs_flat"] for r in fm]),
-                        g(key, "geomean_speedup"), scope))
+        out.append(
+            line(
+                "geomean_speedup_vs_flat",
+                geometric_mean([r["speedup_vs_flat"] for r in fm]),
+                g(key, "geomean_speedup"),
+                scope,
+            )
+        )
         out.append(line("mean_energy_vs_flat", fmean(r["energy_vs_flat"] for r in fm), g(key, "energy_ratio"), scope))
     models = list(dict.fromkeys(r["model"] for r in rows))
     for m in models:
-        out.append(line("mean_speedup_vs_flat", fmean(r["speedup_vs_flat"] for r in pick("fusemax", model=m)),
-                        g("attention", "model_speedup", m), model=m))
+        out.append(
+            line(
+                "mean_speedup_vs_flat",
+                fmean(r["speedup_vs_flat"] for r in pick("fusemax", model=m)),
+                g("attention", "model_speedup", m),
+                model=m,
+            )
+        )
     fm = pick("fusemax")
     if fm:
         sp = [r["speedup_vs_flat"] for r in fm]
@@ -125,8 +181,14 @@ def summary(rows: list[dict], ref: dict | None) -> list[dict]:
     for design in ("ablation-cascade", "ablation-architecture", "fusemax"):
         rs = pick(design)
         if rs:
-            out.append(line("ablation_mean_speedup_vs_flat", fmean(r["speedup_vs_flat"] for r in rs),
-                            g("ablation_speedup", design), design=design))
+            out.append(
+                line(
+                    "ablation_mean_speedup_vs_flat",
+                    fmean(r["speedup_vs_flat"] for r in rs),
+                    g("ablation_speedup", design),
+                    design=design,
+                )
+            )
     bert_1m = pick("fusemax", model="bert", L=1 << 20)
     if bert_1m:
         for e, v in bert_1m[0]["einsum_util_2d"].items():
@@ -142,14 +204,29 @@ def _get(d, *keys):
     return d
 
 
-POINT_COLUMNS = ["model", "seq_len", "design", "scope", "latency_s", "paper_latency_s", "latency_ratio",
-                 "speedup_vs_flat", "energy_vs_flat", "util_2d", "util_1d", "dram_bytes", "paper_dram_bytes"]
+POINT_COLUMNS = [
+    "model",
+    "seq_len",
+    "design",
+    "scope",
+    "latency_s",
+    "paper_latency_s",
+    "latency_ratio",
+    "speedup_vs_flat",
+    "energy_vs_flat",
+    "util_2d",
+    "util_1d",
+    "dram_bytes",
+    "paper_dram_bytes",
+]
 SUMMARY_COLUMNS = ["metric", "scope", "model", "design", "ours", "paper", "ratio"]
 
 
 def configuration(sets=(), models=None) -> dict:
     """The architectures and workloads a run used, as plain data (saved beside the results)."""
     arch_sets, wl_sets = split_sets(sets)
-    return {"sets": list(sets),
-            "archs": {a: config.to_data(load_arch(a, arch_sets)) for a in dict.fromkeys(a for a, _ in DESIGNS.values())},
-            "workloads": {m: config.to_data(load_workload(m, wl_sets)) for m in (models or anchors()["models"])}}
+    return {
+        "sets": list(sets),
+        "archs": {a: config.to_data(load_arch(a, arch_sets)) for a in dict.fromkeys(a for a, _ in DESIGNS.values())},
+        "workloads": {m: config.to_data(load_workload(m, wl_sets)) for m in (models or anchors()["models"])},
+    }

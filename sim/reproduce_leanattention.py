@@ -36,28 +36,46 @@ from __future__ import annotations
 import dataclasses
 from statistics import fmean
 
-from attnkit.params import config
 from attnkit.errors import AttnkitError
+from attnkit.params import config
 from attnkit.params.kinds import load_arch, load_workload, split_sets
 from attnkit.sim.energy import CONFIG_DIR, load_table
 from attnkit.sim.engines import decode
 
 ENGINES = ("fa2", "flashdecoding", "lean")
-CONTEXTS = [1024 << i for i in range(10)]                     # 1K .. 512K
-SETTINGS = [(b, h, h, d) for b in (1, 2, 4, 8, 16) for h in (32, 64) for d in (64, 128)]   # batch, heads, kv, dim
+CONTEXTS = [1024 << i for i in range(10)]  # 1K .. 512K
+SETTINGS = [(b, h, h, d) for b in (1, 2, 4, 8, 16) for h in (32, 64) for d in (64, 128)]  # batch, heads, kv, dim
 ACCEL_SETTINGS = [(b, 32, kv, 128) for b in (1, 4, 16) for kv in (32, 8)]
 ACCEL_UNITS = (1, 2, 4, 8)
 TIMELINES = [("a100", None, (1, 32, 32, 128, 16384)), ("fusemax-decode", 4, (1, 6, 6, 128, 8192))]
-LONG = 262144                                                  # "long context" for the DRAM-floor check
+LONG = 262144  # "long context" for the DRAM-floor check
 
-POINT_COLUMNS = ["study", "arch", "units", "engine", "batch", "heads", "kv_heads", "head_dim", "context",
-                 "latency_s", "speedup_vs_fa2", "speedup_vs_flashdecoding", "paper_latency_s", "latency_ratio",
-                 "dram_fraction"]
+POINT_COLUMNS = [
+    "study",
+    "arch",
+    "units",
+    "engine",
+    "batch",
+    "heads",
+    "kv_heads",
+    "head_dim",
+    "context",
+    "latency_s",
+    "speedup_vs_fa2",
+    "speedup_vs_flashdecoding",
+    "paper_latency_s",
+    "latency_ratio",
+    "dram_fraction",
+]
 SUMMARY_COLUMNS = ["metric", "study", "arch", "units", "context", "ours", "paper", "ratio"]
-KIND = "decode"    # the kind its result files declare: drawn by the decode figures, not as a reproduction
+KIND = "decode"  # the kind its result files declare: drawn by the decode figures, not as a reproduction
 TIMELINE_COLUMNS = ["engine", "arch", "units", "unit", "slot", "kernel", "start_s", "end_s", "tiles", "role"]
-COLUMNS = ["row"] + POINT_COLUMNS + ["dram_bytes", "dram_floor_s", "metric", "ours", "paper", "ratio"] + \
-    [c for c in TIMELINE_COLUMNS if c not in POINT_COLUMNS]
+COLUMNS = (
+    ["row"]
+    + POINT_COLUMNS
+    + ["dram_bytes", "dram_floor_s", "metric", "ours", "paper", "ratio"]
+    + [c for c in TIMELINE_COLUMNS if c not in POINT_COLUMNS]
+)
 
 
 def anchors() -> dict:
@@ -83,10 +101,22 @@ def _study(study, runner, base, settings, contexts, units) -> list[dict]:
             res = {e: runner.run(e, _workload(base, b, h, kv, d, ctx)).result for e in ENGINES}
             lean = res["lean"].latency_s
             for e, r in res.items():
-                row = {"row": "point", "study": study, "arch": runner.arch.name, "units": units, "engine": e,
-                       "batch": b, "heads": h, "kv_heads": kv, "head_dim": d, "context": ctx,
-                       "latency_s": r.latency_s, "dram_bytes": r.dram_bytes,
-                       "dram_floor_s": r.extra["dram_floor_s"], "dram_fraction": r.extra["dram_fraction"]}
+                row = {
+                    "row": "point",
+                    "study": study,
+                    "arch": runner.arch.name,
+                    "units": units,
+                    "engine": e,
+                    "batch": b,
+                    "heads": h,
+                    "kv_heads": kv,
+                    "head_dim": d,
+                    "context": ctx,
+                    "latency_s": r.latency_s,
+                    "dram_bytes": r.dram_bytes,
+                    "dram_floor_s": r.extra["dram_floor_s"],
+                    "dram_fraction": r.extra["dram_fraction"],
+                }
                 if e == "lean":
                     row["speedup_vs_fa2"] = res["fa2"].latency_s / lean
                     row["speedup_vs_flashdecoding"] = res["flashdecoding"].latency_s / lean
@@ -95,8 +125,17 @@ def _study(study, runner, base, settings, contexts, units) -> list[dict]:
 
 
 def _line(metric, study, arch, units, ours, paper=None, context=None):
-    return {"row": "summary", "metric": metric, "study": study, "arch": arch, "units": units, "context": context,
-            "ours": ours, "paper": paper, "ratio": ours / paper if (paper and ours is not None) else None}
+    return {
+        "row": "summary",
+        "metric": metric,
+        "study": study,
+        "arch": arch,
+        "units": units,
+        "context": context,
+        "ours": ours,
+        "paper": paper,
+        "ratio": ours / paper if (paper and ours is not None) else None,
+    }
 
 
 def _summary(rows, study, arch, units, claims) -> list[dict]:
@@ -114,31 +153,73 @@ def _summary(rows, study, arch, units, claims) -> list[dict]:
         if paper_max.get("context"):
             at = [r[key] for r in lean if r["context"] == paper_max["context"]]
             if at:
-                out.append(_line(f"max_{key}_at_context", study, arch, units, max(at), paper_max["value"],
-                                 paper_max["context"]))
+                out.append(
+                    _line(
+                        f"max_{key}_at_context", study, arch, units, max(at), paper_max["value"], paper_max["context"]
+                    )
+                )
     out.append(_line("min_speedup_vs_fa2", study, arch, units, min(r["speedup_vs_fa2"] for r in lean)))
     # with both kinds of settings, the means apart: GQA's gain over fa2 is mostly K/V fetched once per group
-    kinds = {"mha": [r for r in lean if r["kv_heads"] == r["heads"]],
-             "gqa": [r for r in lean if r["kv_heads"] < r["heads"]]}
+    kinds = {
+        "mha": [r for r in lean if r["kv_heads"] == r["heads"]],
+        "gqa": [r for r in lean if r["kv_heads"] < r["heads"]],
+    }
     if all(kinds.values()):
         for kind, part in kinds.items():
             for base in ("fa2", "flashdecoding"):
-                out.append(_line(f"mean_speedup_vs_{base}_{kind}", study, arch, units,
-                                 fmean(r[f"speedup_vs_{base}"] for r in part)))
+                out.append(
+                    _line(
+                        f"mean_speedup_vs_{base}_{kind}",
+                        study,
+                        arch,
+                        units,
+                        fmean(r[f"speedup_vs_{base}"] for r in part),
+                    )
+                )
     for ctx in sorted({r["context"] for r in lean}):
-        out.append(_line("mean_speedup_vs_fa2_by_context", study, arch, units,
-                         fmean(r["speedup_vs_fa2"] for r in lean if r["context"] == ctx), context=ctx))
+        out.append(
+            _line(
+                "mean_speedup_vs_fa2_by_context",
+                study,
+                arch,
+                units,
+                fmean(r["speedup_vs_fa2"] for r in lean if r["context"] == ctx),
+                context=ctx,
+            )
+        )
     b1 = [r for r in lean if r["batch"] == 1]
     if b1:
         top = max(r["context"] for r in b1)
-        out.append(_line("max_speedup_vs_fa2_batch1_longest", study, arch, units,
-                         max(r["speedup_vs_fa2"] for r in b1 if r["context"] == top), context=top))
+        out.append(
+            _line(
+                "max_speedup_vs_fa2_batch1_longest",
+                study,
+                arch,
+                units,
+                max(r["speedup_vs_fa2"] for r in b1 if r["context"] == top),
+                context=top,
+            )
+        )
     longs = [r for r in b1 if r["context"] >= LONG]
     if longs:
-        out.append(_line("max_lean_over_dram_floor_batch1_long", study, arch, units,
-                         max(r["latency_s"] / r["dram_floor_s"] for r in longs)))
-        out.append(_line("min_lean_over_dram_floor_batch1_long", study, arch, units,
-                         min(r["latency_s"] / r["dram_floor_s"] for r in longs)))
+        out.append(
+            _line(
+                "max_lean_over_dram_floor_batch1_long",
+                study,
+                arch,
+                units,
+                max(r["latency_s"] / r["dram_floor_s"] for r in longs),
+            )
+        )
+        out.append(
+            _line(
+                "min_lean_over_dram_floor_batch1_long",
+                study,
+                arch,
+                units,
+                min(r["latency_s"] / r["dram_floor_s"] for r in longs),
+            )
+        )
     return out
 
 
@@ -149,12 +230,26 @@ def _blog(runner, base, ref, published) -> list[dict]:
         for e in ("fa2", "flashdecoding"):
             r = runner.run(e, w).result
             paper = p[f"{e}_us"] * 1e-6 if published else None
-            rows.append({"row": "point", "study": "blog", "arch": runner.arch.name, "units": runner.arch.units,
-                         "engine": e, "batch": p["batch"], "heads": p["heads"], "kv_heads": p["kv_heads"],
-                         "head_dim": p["head_dim"], "context": p["context"], "latency_s": r.latency_s,
-                         "paper_latency_s": paper, "latency_ratio": r.latency_s / paper if paper else None,
-                         "dram_bytes": r.dram_bytes, "dram_floor_s": r.extra["dram_floor_s"],
-                         "dram_fraction": r.extra["dram_fraction"]})
+            rows.append(
+                {
+                    "row": "point",
+                    "study": "blog",
+                    "arch": runner.arch.name,
+                    "units": runner.arch.units,
+                    "engine": e,
+                    "batch": p["batch"],
+                    "heads": p["heads"],
+                    "kv_heads": p["kv_heads"],
+                    "head_dim": p["head_dim"],
+                    "context": p["context"],
+                    "latency_s": r.latency_s,
+                    "paper_latency_s": paper,
+                    "latency_ratio": r.latency_s / paper if paper else None,
+                    "dram_bytes": r.dram_bytes,
+                    "dram_floor_s": r.extra["dram_floor_s"],
+                    "dram_fraction": r.extra["dram_fraction"],
+                }
+            )
     return rows
 
 
@@ -174,17 +269,36 @@ def _timeline(runner, b, h, kv, d, ctx, base) -> list[dict]:
                 else:
                     role = "combine"
                 slot = (c.index % (units * runner.arch.ctas_per_unit)) // units
-                rows.append({"row": "timeline", "study": "timeline", "engine": e, "arch": runner.arch.name,
-                             "units": units, "batch": b, "heads": h, "kv_heads": kv, "head_dim": d, "context": ctx,
-                             "unit": c.unit, "slot": slot, "kernel": kernel, "start_s": c.start, "end_s": c.end,
-                             "tiles": c.tiles, "role": role})
+                rows.append(
+                    {
+                        "row": "timeline",
+                        "study": "timeline",
+                        "engine": e,
+                        "arch": runner.arch.name,
+                        "units": units,
+                        "batch": b,
+                        "heads": h,
+                        "kv_heads": kv,
+                        "head_dim": d,
+                        "context": ctx,
+                        "unit": c.unit,
+                        "slot": slot,
+                        "kernel": kernel,
+                        "start_s": c.start,
+                        "end_s": c.end,
+                        "tiles": c.tiles,
+                        "role": role,
+                    }
+                )
     return rows
 
 
 def run(sets=(), models=None, seq_lens=None) -> list[dict]:
     if models:
-        raise AttnkitError("reproduce leanattention has fixed batch/head settings (see its module docstring);"
-                           " --models does not apply (use --seq-lens for contexts)")
+        raise AttnkitError(
+            "reproduce leanattention has fixed batch/head settings (see its module docstring);"
+            " --models does not apply (use --seq-lens for contexts)"
+        )
     ref = anchors()
     arch_sets, wl_sets = split_sets(sets)
     published = not sets
@@ -202,8 +316,17 @@ def run(sets=(), models=None, seq_lens=None) -> list[dict]:
         summ += _summary(rows, "fusemax-decode", accel.name, u, None)
     for r in rows:
         if r["study"] == "blog" and r.get("paper_latency_s"):
-            summ.append(_line(f"blog_{r['engine']}_b{r['batch']}_ctx{r['context']}", "blog", r["arch"], r["units"],
-                              r["latency_s"], r["paper_latency_s"], r["context"]))
+            summ.append(
+                _line(
+                    f"blog_{r['engine']}_b{r['batch']}_ctx{r['context']}",
+                    "blog",
+                    r["arch"],
+                    r["units"],
+                    r["latency_s"],
+                    r["paper_latency_s"],
+                    r["context"],
+                )
+            )
     timelines = []
     for name, units, (b, h, kv, d, ctx) in TIMELINES:
         runner = a100 if name == "a100" else runners.get(units) or _Runner(load_arch(accel, [f"units={units}"]))

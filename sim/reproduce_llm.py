@@ -27,27 +27,68 @@ from __future__ import annotations
 import sys
 from statistics import fmean
 
-from attnkit.params import config
 from attnkit.errors import AttnkitError
-from attnkit.sim import engines
+from attnkit.params import config
 from attnkit.params.kinds import load_arch, load_workload, split_sets
+from attnkit.sim import engines
 from attnkit.sim.energy import load_table
 
 MODELS = ("llama3-8b", "llama3-70b")
-LAYERS = {"llama3-8b": 32, "llama3-70b": 80}          # ANCHORS.md, public model cards
+LAYERS = {"llama3-8b": 32, "llama3-70b": 80}  # ANCHORS.md, public model cards
 SEQ_LENS = (4096, 8192, 16384, 32768, 65536, 131072)
 DESIGNS = {"fusemax": ("fusemax", "fusemax"), "flat": ("flat", "flat"), "unfused": ("unfused", "unfused")}
-DECODE = {"tpot_attn_s": "fusemax-decode", "tpot_attn_a100_s": "a100"}   # column: arch of engine lean
+DECODE = {"tpot_attn_s": "fusemax-decode", "tpot_attn_a100_s": "a100"}  # column: arch of engine lean
 
-POINT_COLUMNS = ["model", "seq_len", "design", "causal", "kv_heads", "latency_s", "energy_pj", "util_2d",
-                 "dram_bytes", "causal_speedup", "gqa_speedup", "gqa_dram_factor", "speedup_vs_flat",
-                 "prefill_attn_s", "tpot_attn_s", "tpot_attn_a100_s"]
+POINT_COLUMNS = [
+    "model",
+    "seq_len",
+    "design",
+    "causal",
+    "kv_heads",
+    "latency_s",
+    "energy_pj",
+    "util_2d",
+    "dram_bytes",
+    "causal_speedup",
+    "gqa_speedup",
+    "gqa_dram_factor",
+    "speedup_vs_flat",
+    "prefill_attn_s",
+    "tpot_attn_s",
+    "tpot_attn_a100_s",
+]
 SUMMARY_COLUMNS = ["metric", "model", "design", "ours"]
-COLUMNS = ["row", "model", "seq_len", "design", "scope", "causal", "kv_heads", "heads", "latency_s", "energy_pj",
-           "util_2d", "util_1d", "dram_bytes", "cycles", "dense_latency_s", "mha_latency_s", "mha_dram_bytes",
-           "causal_speedup", "gqa_speedup", "gqa_dram_factor",
-           "speedup_vs_flat", "energy_vs_flat", "tiles_run", "tiles_unmasked", "prefill_attn_s", "tpot_attn_s",
-           "tpot_attn_a100_s", "metric", "ours"]
+COLUMNS = [
+    "row",
+    "model",
+    "seq_len",
+    "design",
+    "scope",
+    "causal",
+    "kv_heads",
+    "heads",
+    "latency_s",
+    "energy_pj",
+    "util_2d",
+    "util_1d",
+    "dram_bytes",
+    "cycles",
+    "dense_latency_s",
+    "mha_latency_s",
+    "mha_dram_bytes",
+    "causal_speedup",
+    "gqa_speedup",
+    "gqa_dram_factor",
+    "speedup_vs_flat",
+    "energy_vs_flat",
+    "tiles_run",
+    "tiles_unmasked",
+    "prefill_attn_s",
+    "tpot_attn_s",
+    "tpot_attn_a100_s",
+    "metric",
+    "ours",
+]
 
 
 def _decode_latency(arch, w) -> float | None:
@@ -55,9 +96,17 @@ def _decode_latency(arch, w) -> float | None:
     try:
         fn = engines.get("lean")
     except AttnkitError:
-        return None                                   # the decode engines are not installed
-    d = load_workload("decode", [f"batch={w.batch}", f"heads={w.heads}", f"kv_heads={w.groups}",
-                                 f"head_dim={w.head_dim}", f"context={w.seq_len}"])
+        return None  # the decode engines are not installed
+    d = load_workload(
+        "decode",
+        [
+            f"batch={w.batch}",
+            f"heads={w.heads}",
+            f"kv_heads={w.groups}",
+            f"head_dim={w.head_dim}",
+            f"context={w.seq_len}",
+        ],
+    )
     return fn(arch, d, load_table(arch.energy)).latency_s
 
 
@@ -75,13 +124,17 @@ def run(sets=(), models=None, seq_lens=None, mode: str = "closed") -> list[dict]
     for model in models:
         base = load_workload(model, wl_sets)
         if not base.causal:
-            print(f"reproduce llm: {model} is not causal (workload.causal=false): the dense variant equals it",
-                  file=sys.stderr)
+            print(
+                f"reproduce llm: {model} is not causal (workload.causal=false): the dense variant equals it",
+                file=sys.stderr,
+            )
         layers = LAYERS.get(model, 1)
         for L in seq_lens:
             w = load_workload(base, [f"seq_len={L}"])
-            variants = {"attention-dense": load_workload(w, ["causal=false"]),
-                        "attention-mha": load_workload(w, [f"kv_heads={w.heads}"])}
+            variants = {
+                "attention-dense": load_workload(w, ["causal=false"]),
+                "attention-mha": load_workload(w, [f"kv_heads={w.heads}"]),
+            }
             tpot = {col: _decode_latency(a, w) for col, a in decode_archs.items()}
             point = {}
             for design, (arch_name, engine) in DESIGNS.items():
@@ -89,18 +142,34 @@ def run(sets=(), models=None, seq_lens=None, mode: str = "closed") -> list[dict]
                 r = fn(a, w, tb, mode=mode)
                 dense = fn(a, variants["attention-dense"], tb, mode=mode)
                 mha = fn(a, variants["attention-mha"], tb, mode=mode)
-                row = {"row": "point", "model": model, "seq_len": L, "design": design, "scope": "attention",
-                       "causal": w.causal, "kv_heads": w.groups, "heads": w.heads,
-                       "latency_s": r.latency_s, "energy_pj": r.energy_pj, "util_2d": r.util_2d,
-                       "util_1d": r.util_1d, "dram_bytes": r.dram_bytes, "cycles": r.cycles,
-                       "tiles_run": r.extra.get("tiles_run"), "tiles_unmasked": r.extra.get("tiles_unmasked"),
-                       "bound_compute_s": r.extra.get("bound_compute_s"),
-                       "bound_dram_s": r.extra.get("bound_dram_s"), "energy_breakdown": r.energy_breakdown,
-                       "dense_latency_s": dense.latency_s, "mha_latency_s": mha.latency_s,
-                       "mha_dram_bytes": mha.dram_bytes,
-                       "causal_speedup": dense.latency_s / r.latency_s, "gqa_speedup": mha.latency_s / r.latency_s,
-                       "gqa_dram_factor": mha.dram_bytes / r.dram_bytes,
-                       "prefill_attn_s": layers * r.latency_s}
+                row = {
+                    "row": "point",
+                    "model": model,
+                    "seq_len": L,
+                    "design": design,
+                    "scope": "attention",
+                    "causal": w.causal,
+                    "kv_heads": w.groups,
+                    "heads": w.heads,
+                    "latency_s": r.latency_s,
+                    "energy_pj": r.energy_pj,
+                    "util_2d": r.util_2d,
+                    "util_1d": r.util_1d,
+                    "dram_bytes": r.dram_bytes,
+                    "cycles": r.cycles,
+                    "tiles_run": r.extra.get("tiles_run"),
+                    "tiles_unmasked": r.extra.get("tiles_unmasked"),
+                    "bound_compute_s": r.extra.get("bound_compute_s"),
+                    "bound_dram_s": r.extra.get("bound_dram_s"),
+                    "energy_breakdown": r.energy_breakdown,
+                    "dense_latency_s": dense.latency_s,
+                    "mha_latency_s": mha.latency_s,
+                    "mha_dram_bytes": mha.dram_bytes,
+                    "causal_speedup": dense.latency_s / r.latency_s,
+                    "gqa_speedup": mha.latency_s / r.latency_s,
+                    "gqa_dram_factor": mha.dram_bytes / r.dram_bytes,
+                    "prefill_attn_s": layers * r.latency_s,
+                }
                 for col, v in tpot.items():
                     row[col] = layers * v if v is not None else None
                 point[design] = row
@@ -116,8 +185,9 @@ def summary(rows: list[dict]) -> list[dict]:
     main = [r for r in rows if r["row"] == "point"]
 
     def line(metric, model, design, value):
-        out.append({"row": "summary", "metric": metric, "model": model, "design": design, "seq_len": None,
-                    "ours": value})
+        out.append(
+            {"row": "summary", "metric": metric, "model": model, "design": design, "seq_len": None, "ours": value}
+        )
 
     for model in dict.fromkeys(r["model"] for r in main):
         for design in DESIGNS:
@@ -134,6 +204,10 @@ def summary(rows: list[dict]) -> list[dict]:
 
 def configuration(sets=(), models=None) -> dict:
     arch_sets, wl_sets = split_sets(sets)
-    return {"sets": list(sets), "layers": LAYERS, "decode_archs": DECODE,
-            "archs": {a: config.to_data(load_arch(a, arch_sets)) for a in dict.fromkeys(a for a, _ in DESIGNS.values())},
-            "workloads": {m: config.to_data(load_workload(m, wl_sets)) for m in (models or MODELS)}}
+    return {
+        "sets": list(sets),
+        "layers": LAYERS,
+        "decode_archs": DECODE,
+        "archs": {a: config.to_data(load_arch(a, arch_sets)) for a in dict.fromkeys(a for a, _ in DESIGNS.values())},
+        "workloads": {m: config.to_data(load_workload(m, wl_sets)) for m in (models or MODELS)},
+    }

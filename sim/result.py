@@ -15,9 +15,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from attnkit.errors import AttnkitError
 
@@ -35,7 +36,7 @@ class Result:
     energy_breakdown: dict[str, float] = field(default_factory=dict)
     area_breakdown: dict[str, float] = field(default_factory=dict)
     actions: dict[str, float] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)   # engine-specific figures (e.g. compute_cycles)
+    extra: dict[str, Any] = field(default_factory=dict)  # engine-specific figures (e.g. compute_cycles)
 
     @property
     def latency_s(self) -> float:
@@ -99,6 +100,7 @@ class ResultFile:
     """A result file read back: its ``kind`` (None when it neither says nor looks like a kind attnkit
     knows), its rows (values parsed), ``meta`` (a JSON file's other top-level keys) and whether the kind
     was ``guessed`` from the columns (a file written before kinds)."""
+
     kind: str | None
     source: Path
     rows: list[dict[str, Any]]
@@ -118,6 +120,7 @@ def tagged(kind: str, value: dict | list) -> dict:
 def write_manifest(folder: str | Path, kind: str, files: Sequence[str]) -> Path:
     """``folder``/manifest.json: the ``kind`` of the result ``files`` in that folder."""
     from attnkit import __version__
+
     path = Path(folder) / MANIFEST
     path.write_text(json.dumps({"kind": kind, "files": list(files), "attnkit": __version__}, indent=1) + "\n")
     return path
@@ -148,12 +151,12 @@ TEXT_COLUMNS = {"point_id"}
 
 
 def _csv_rows(path: Path, raw: bytes) -> tuple[list[str], list[dict[str, Any]]]:
-    cut = raw.rfind(b"\n") + 1            # a row is whole only when its newline was written
+    cut = raw.rfind(b"\n") + 1  # a row is whole only when its newline was written
     lines = list(csv.reader(io.StringIO(raw[:cut].decode("utf-8", errors="replace"))))
     if not lines:
         raise AttnkitError(f"{path}: empty CSV (no header)")
     header, rows, seen = lines[0], [], set()
-    keyed = header[:1] == ["point_id"]     # a sweep: a point written twice (two writers) counts once
+    keyed = header[:1] == ["point_id"]  # a sweep: a point written twice (two writers) counts once
     for r in lines[1:]:
         if len(r) != len(header) or (keyed and (not r[0] or r[0] in seen)):
             continue
@@ -212,9 +215,9 @@ def load_results(path: str | Path) -> ResultFile:
             raise AttnkitError(f"{path}: not valid JSON ({where})") from None
         if isinstance(data, dict) and isinstance(data.get("kind"), str):
             kind = data.pop("kind")
-            if set(data) == {"rows"} and isinstance(data["rows"], list):    # rows, as tagged() writes a list
+            if set(data) == {"rows"} and isinstance(data["rows"], list):  # rows, as tagged() writes a list
                 data = data["rows"]
-        elif isinstance(data, dict) and isinstance(data.get("rows"), list):   # rows with facts beside them
+        elif isinstance(data, dict) and isinstance(data.get("rows"), list):  # rows with facts beside them
             meta = {k: v for k, v in data.items() if k != "rows"}
             data = data["rows"]
         rows = data if isinstance(data, list) else [data]

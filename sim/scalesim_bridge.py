@@ -18,8 +18,8 @@ import json
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from attnkit.errors import AttnkitError
 
@@ -118,11 +118,16 @@ def scalesim_cycles(jobs: Sequence[Job], timing: dict | None = None) -> list[lis
         raise AttnkitError(missing_reason())
     BUILD.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=BUILD) as root:
-        payload = {"root": root, "jobs": [{"rows": r, "cols": c, "df": df, "shapes": [list(s) for s in shapes]}
-                                          for r, c, df, shapes in jobs]}
+        payload = {
+            "root": root,
+            "jobs": [
+                {"rows": r, "cols": c, "df": df, "shapes": [list(s) for s in shapes]} for r, c, df, shapes in jobs
+            ],
+        }
         t0 = time.perf_counter()
-        proc = subprocess.run([str(VENV_PYTHON), "-c", _DRIVER], input=json.dumps(payload),
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [str(VENV_PYTHON), "-c", _DRIVER], input=json.dumps(payload), capture_output=True, text=True
+        )
         wall = time.perf_counter() - t0
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]

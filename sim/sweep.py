@@ -62,20 +62,74 @@ from attnkit.params.config import field_type, get_path
 from attnkit.params.kinds import split_key
 from attnkit.sim.result import Result
 
-SPEC_KEYS = ("name", "description", "arch", "workloads", "engine", "evaluator", "mode", "parameters", "samples",
-             "seed", "zip", "let", "derived", "constraints")
-FUNCTIONS = {"min": min, "max": max, "abs": abs, "round": round, "int": int, "float": float,
-             "log2": math.log2, "log10": math.log10, "log": math.log, "sqrt": math.sqrt, "exp": math.exp,
-             "ceil": math.ceil, "floor": math.floor, "pow": pow}
+SPEC_KEYS = (
+    "name",
+    "description",
+    "arch",
+    "workloads",
+    "engine",
+    "evaluator",
+    "mode",
+    "parameters",
+    "samples",
+    "seed",
+    "zip",
+    "let",
+    "derived",
+    "constraints",
+)
+FUNCTIONS = {
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "round": round,
+    "int": int,
+    "float": float,
+    "log2": math.log2,
+    "log10": math.log10,
+    "log": math.log,
+    "sqrt": math.sqrt,
+    "exp": math.exp,
+    "ceil": math.ceil,
+    "floor": math.floor,
+    "pow": pow,
+}
 RANDOM_FORMS = ("uniform", "loguniform", "randint", "choice")
 # The metrics a constraint may name; such a constraint is checked after simulation.
 METRICS = tuple(f.name for f in dataclasses.fields(Result) if f.type in ("int", "float")) + ("latency_s",)
-AXES = ("arch", "workload")     # the two built-in axes: which base arch and workload config
+AXES = ("arch", "workload")  # the two built-in axes: which base arch and workload config
 
-_ALLOWED_NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Call,
-                  ast.Name, ast.Load, ast.Constant, ast.Attribute,
-                  ast.Add, ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.USub, ast.UAdd,
-                  ast.Not, ast.And, ast.Or, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
+_ALLOWED_NODES = (
+    ast.Expression,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Call,
+    ast.Name,
+    ast.Load,
+    ast.Constant,
+    ast.Attribute,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.Mod,
+    ast.Pow,
+    ast.USub,
+    ast.UAdd,
+    ast.Not,
+    ast.And,
+    ast.Or,
+    ast.Eq,
+    ast.NotEq,
+    ast.Lt,
+    ast.LtE,
+    ast.Gt,
+    ast.GtE,
+)
 
 
 class Expr:
@@ -89,7 +143,7 @@ class Expr:
             tree = ast.parse(self.text, mode="eval")
         except SyntaxError as e:
             raise ConfigError(f"{where}: {self.text!r}: syntax error: {e.msg}") from None
-        self.names: dict[str, str] = {}   # dotted name -> identifier in the compiled code
+        self.names: dict[str, str] = {}  # dotted name -> identifier in the compiled code
         tree = _Rewrite(self, where).visit(tree)
         ast.fix_missing_locations(tree)
         self.tree = tree
@@ -97,7 +151,7 @@ class Expr:
     @property
     def code(self):
         code = getattr(self, "_code", None)
-        if code is None:   # compiled lazily: code objects do not pickle, the tree does
+        if code is None:  # compiled lazily: code objects do not pickle, the tree does
             code = self._code = compile(self.tree, "<sweep>", "eval")
         return code
 
@@ -117,8 +171,10 @@ class _Rewrite(ast.NodeTransformer):
 
     def generic_visit(self, node):
         if not isinstance(node, _ALLOWED_NODES):
-            raise ConfigError(f"{self.where}: {self.expr.text!r}: {type(node).__name__} is not allowed "
-                              f"(only arithmetic, comparisons, and/or/not, names and {', '.join(FUNCTIONS)})")
+            raise ConfigError(
+                f"{self.where}: {self.expr.text!r}: {type(node).__name__} is not allowed "
+                f"(only arithmetic, comparisons, and/or/not, names and {', '.join(FUNCTIONS)})"
+            )
         return super().generic_visit(node)
 
     def _name(self, dotted: str, node) -> ast.Name:
@@ -168,19 +224,19 @@ class Plan:
     name: str
     engine: str | None
     mode: str
-    archs: dict[str, Any]                   # axis value -> loaded base arch
-    workloads: dict[str, Any]               # axis value -> loaded base workload
-    params: list[str]                       # swept keys, in column order (grid, zip, random)
+    archs: dict[str, Any]  # axis value -> loaded base arch
+    workloads: dict[str, Any]  # axis value -> loaded base workload
+    params: list[str]  # swept keys, in column order (grid, zip, random)
     lets: dict[str, Expr]
     derived: dict[str, Expr]
-    pre: list[Expr]                         # constraints over parameters: filter points
-    post: list[Expr]                        # constraints naming metrics: checked after simulation
-    base_refs: list[str]                    # config keys read by expressions but not swept
-    points: list[tuple] = field(default_factory=list)   # values for `columns`, one tuple per point
+    pre: list[Expr]  # constraints over parameters: filter points
+    post: list[Expr]  # constraints naming metrics: checked after simulation
+    base_refs: list[str]  # config keys read by expressions but not swept
+    points: list[tuple] = field(default_factory=list)  # values for `columns`, one tuple per point
     ids: list[str] = field(default_factory=list)
-    rejected: int = 0                       # points left out by constraints over parameters
-    order: list = field(default_factory=list)   # (name, is_derived, Expr): lets and derived keys, dependencies first
-    evaluate: Evaluate | None = None        # None: the engine (sweep_run.simulate)
+    rejected: int = 0  # points left out by constraints over parameters
+    order: list = field(default_factory=list)  # (name, is_derived, Expr): lets and derived keys, dependencies first
+    evaluate: Evaluate | None = None  # None: the engine (sweep_run.simulate)
 
     @property
     def columns(self) -> list[str]:
@@ -193,24 +249,15 @@ class Plan:
         return [*self.params, *[d for d in self.derived if d not in self.params]]
 
 
-
-
-
-
-
-
-
-
-
-
 def point_id(keys, values) -> str:
     """A stable id from a point's swept keys and values (same point, same id, whatever the key order)."""
     text = "\x1f".join(f"{k}={v!r}" for k, v in sorted(zip(keys, values)))
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
-def load_spec(path: str | Path, evaluate: Evaluate | None = None,
-              evaluators: Mapping[str, Evaluate] | None = None) -> Plan:
+def load_spec(
+    path: str | Path, evaluate: Evaluate | None = None, evaluators: Mapping[str, Evaluate] | None = None
+) -> Plan:
     """Read, validate and expand a sweep spec; every mistake is a one-line ConfigError naming file and key.
 
     The spec's ``evaluator`` is looked up in ``evaluators``; an ``evaluate`` given here takes its place."""
@@ -240,6 +287,7 @@ def load_spec(path: str | Path, evaluate: Evaluate | None = None,
         raise ConfigError(f"{src}: engine: expected an engine name, got {engine!r}")
     if engine is not None:
         from attnkit.sim import engines
+
         try:
             engines.get(engine)
         except Exception as err:
@@ -249,7 +297,7 @@ def load_spec(path: str | Path, evaluate: Evaluate | None = None,
         if not isinstance(name, str) or name not in (evaluators or {}):
             listed = ", ".join(sorted(evaluators)) if evaluators else "none here: run the spec with attnkit sweep"
             raise ConfigError(f"{src}: evaluator: unknown evaluator {name!r} (known: {listed})")
-        assert evaluators is not None                 # name is in it (checked above)
+        assert evaluators is not None  # name is in it (checked above)
         evaluate = evaluators[name]
     mode = data.get("mode", "closed")
     if mode not in ("closed", "event"):
@@ -308,7 +356,7 @@ def load_spec(path: str | Path, evaluate: Evaluate | None = None,
     if rand:
         rng = random.Random(seed)
         draws = []
-        assert samples is not None                    # checked above: random parameters need samples
+        assert samples is not None  # checked above: random parameters need samples
         for i in range(samples):
             draws.append(tuple(convert(k, _draw(rng, *rand[k]), f"parameters.{k} (sample {i})") for k in rand))
 
@@ -352,8 +400,10 @@ def load_spec(path: str | Path, evaluate: Evaluate | None = None,
                 if n not in base_refs:
                     base_refs.append(n)
                 continue
-            raise ConfigError(f"{src}: {where}: {e.text!r} names {n!r}, which is no parameter, let, derived key, "
-                              f"config key{' or metric (' + ', '.join(METRICS) + ')' if allow_metrics else ''}")
+            raise ConfigError(
+                f"{src}: {where}: {e.text!r} names {n!r}, which is no parameter, let, derived key, "
+                f"config key{' or metric (' + ', '.join(METRICS) + ')' if allow_metrics else ''}"
+            )
 
     for name, (kind, e) in defined.items():
         check_names(e, f"{kind}.{name}", False)
@@ -379,8 +429,21 @@ def load_spec(path: str | Path, evaluate: Evaluate | None = None,
     pre = [e for e in cons if not any(is_metric(n) for n in e.names)]
     post = [e for e in cons if any(is_metric(n) for n in e.names)]
 
-    plan = Plan(str(path), str(data.get("name", path.stem)), engine, mode, archs, workloads,
-                swept, lets, derived, pre, post, base_refs, evaluate=evaluate)
+    plan = Plan(
+        str(path),
+        str(data.get("name", path.stem)),
+        engine,
+        mode,
+        archs,
+        workloads,
+        swept,
+        lets,
+        derived,
+        pre,
+        post,
+        base_refs,
+        evaluate=evaluate,
+    )
     plan.order = [(n, defined[n][0] == "derived", defined[n][1]) for n in order]
     _expand(plan, grid, zipped, draws, src)
     return plan
@@ -392,7 +455,7 @@ def convert_value(archs, workloads, key: str, value, src: str, where: str):
     for obj in (archs if axis == "arch" else workloads).values():
         tp = field_type(obj, sub)
         if tp is int and isinstance(value, float) and value.is_integer():
-            value = int(value)   # an expression such as 2 ** 7 or 256 / 2 that lands on an integer
+            value = int(value)  # an expression such as 2 ** 7 or 256 / 2 that lands on an integer
         value = config.convert(tp, value, src, where)
     return value
 
@@ -437,8 +500,10 @@ def _range(spec: dict, src: str, where: str) -> list:
     kinds = [k for k in ("step", "factor", "num") if k in spec]
     extra = set(spec) - {"start", "stop", "step", "factor", "num"}
     if extra or len(kinds) != 1 or not {"start", "stop"} <= set(spec):
-        raise ConfigError(f"{src}: {where}: expected a list, {{values: [...]}}, {{start, stop, step|factor|num}} "
-                          f"or one of {{{': [...]}, {'.join(RANDOM_FORMS)}: [...]}}, got {spec!r}")
+        raise ConfigError(
+            f"{src}: {where}: expected a list, {{values: [...]}}, {{start, stop, step|factor|num}} "
+            f"or one of {{{': [...]}, {'.join(RANDOM_FORMS)}: [...]}}, got {spec!r}"
+        )
     start, stop, how = spec["start"], spec["stop"], kinds[0]
     by = spec[how]
     for k, v in (("start", start), ("stop", stop), (how, by)):
@@ -475,11 +540,18 @@ def _random_args(form: str, args, src: str, where: str) -> list:
         if not isinstance(args, list) or not args:
             raise ConfigError(f"{src}: {where}.choice: expected a non-empty list, got {args!r}")
         return args
-    if (not isinstance(args, list) or len(args) != 2
-            or any(isinstance(a, bool) or not isinstance(a, (int, float)) for a in args)):
+    if (
+        not isinstance(args, list)
+        or len(args) != 2
+        or any(isinstance(a, bool) or not isinstance(a, (int, float)) for a in args)
+    ):
         raise ConfigError(f"{src}: {where}.{form}: expected [low, high], got {args!r}")
     lo, hi = args
-    if hi < lo or (form == "loguniform" and lo <= 0) or (form == "randint" and not all(isinstance(a, int) for a in args)):
+    if (
+        hi < lo
+        or (form == "loguniform" and lo <= 0)
+        or (form == "randint" and not all(isinstance(a, int) for a in args))
+    ):
         raise ConfigError(f"{src}: {where}.{form}: {args!r} is not a valid range")
     return args
 
@@ -511,7 +583,7 @@ def _expand(plan: Plan, grid: dict, zipped: dict, draws: list[tuple], src: str) 
     arch_keys = [k for k in keys if split_key(k)[0] == "arch"]
     wl_keys = [k for k in keys if split_key(k)[0] == "workload"]
     n_grid = len(keys)
-    order = [keys.index(k) for k in [*arch_keys, *wl_keys]]     # product order -> grid order
+    order = [keys.index(k) for k in [*arch_keys, *wl_keys]]  # product order -> grid order
     axes = [list(plan.archs), *[grid[k] for k in arch_keys], list(plan.workloads), *[grid[k] for k in wl_keys]]
     steps, pre = plan.order, plan.pre
     out_names = [*plan.lets, *plan.derived]
@@ -522,7 +594,7 @@ def _expand(plan: Plan, grid: dict, zipped: dict, draws: list[tuple], src: str) 
     base_cache: dict = {}
     for combo in itertools.product(*axes):
         a, wl = combo[0], combo[1 + len(arch_keys)]
-        prod = combo[1:1 + len(arch_keys)] + combo[2 + len(arch_keys):]
+        prod = combo[1 : 1 + len(arch_keys)] + combo[2 + len(arch_keys) :]
         gvals = [None] * n_grid
         for i, v in zip(order, prod):
             gvals[i] = v
@@ -541,16 +613,21 @@ def _expand(plan: Plan, grid: dict, zipped: dict, draws: list[tuple], src: str) 
                     try:
                         for name, is_derived, e in steps:
                             v = e(env)
-                            env[name] = convert_value(plan.archs, plan.workloads, name, v, src,
-                                                      f"derived.{name}") if is_derived else v
+                            env[name] = (
+                                convert_value(plan.archs, plan.workloads, name, v, src, f"derived.{name}")
+                                if is_derived
+                                else v
+                            )
                         if not all(e(env) for e in pre):
                             plan.rejected += 1
                             continue
                     except ConfigError:
                         raise
                     except Exception as err:
-                        raise ConfigError(f"{src}: evaluating the expressions at point {dict(zip(plan.columns, values))}: "
-                                          f"{type(err).__name__}: {err}") from None
+                        raise ConfigError(
+                            f"{src}: evaluating the expressions at point {dict(zip(plan.columns, values))}: "
+                            f"{type(err).__name__}: {err}"
+                        ) from None
                     values = (*values, *[env[n] for n in out_names])
                 plan.points.append(values)
                 plan.ids.append(pid)

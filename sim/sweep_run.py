@@ -26,14 +26,15 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from attnkit.errors import AttnkitError, ConfigError
-from attnkit.sim import engines
-from attnkit.sim.result import Result, write_manifest
 from attnkit.params.config import apply_edits
 from attnkit.params.kinds import split_key
+from attnkit.sim import engines
+from attnkit.sim.result import Result, write_manifest
 from attnkit.sim.sweep import Plan
 
 STATUS = ("feasible", "violated", "error", "other_metrics")
@@ -71,7 +72,9 @@ class _Evaluator:
         np_, nl = len(plan.params), len(plan.lets)
         edit_pos = [*range(2, 2 + np_), *range(2 + np_ + nl, len(plan.columns))]
         self.arch_edits = [(i, split_key(k)[1]) for i, k in zip(edit_pos, plan.edit_keys) if split_key(k)[0] == "arch"]
-        self.wl_edits = [(i, split_key(k)[1]) for i, k in zip(edit_pos, plan.edit_keys) if split_key(k)[0] == "workload"]
+        self.wl_edits = [
+            (i, split_key(k)[1]) for i, k in zip(edit_pos, plan.edit_keys) if split_key(k)[0] == "workload"
+        ]
         self.cache: dict = {}
         self.columns = plan.columns
         self.metric_columns: list[str] = []
@@ -84,7 +87,7 @@ class _Evaluator:
                 self.cache.clear()
             try:
                 hit = (apply_edits(base, [(sub, values[i]) for i, sub in edits]), None)
-            except Exception as e:   # an impossible combination: recorded in the point's row
+            except Exception as e:  # an impossible combination: recorded in the point's row
                 hit = (None, f"{type(e).__name__}: {e}")
             self.cache[key] = hit
         return hit
@@ -113,14 +116,28 @@ class _Evaluator:
                 try:
                     ok = bool(e(env))
                 except Exception as ex:
-                    return [pid, *values, *[m.get(c, "") for c in self.metric_columns], "", "",
-                            _one_line(f"constraint {e.text!r}: {type(ex).__name__}: {ex}"), ""]
+                    return [
+                        pid,
+                        *values,
+                        *[m.get(c, "") for c in self.metric_columns],
+                        "",
+                        "",
+                        _one_line(f"constraint {e.text!r}: {type(ex).__name__}: {ex}"),
+                        "",
+                    ]
                 if not ok:
                     feasible, violated = False, e.text
                     break
         other = {k: v for k, v in m.items() if k not in self._metric_set}
-        return [pid, *values, *[m.get(c, "") for c in self.metric_columns], feasible, violated, "",
-                json.dumps(other, default=str) if other else ""]
+        return [
+            pid,
+            *values,
+            *[m.get(c, "") for c in self.metric_columns],
+            feasible,
+            violated,
+            "",
+            json.dumps(other, default=str) if other else "",
+        ]
 
     def set_metric_columns(self, cols: list[str]) -> None:
         self.metric_columns = list(cols)
@@ -165,6 +182,7 @@ def _dask_chunk(plan: Plan, metric_columns: list[str], points):
 
 # --- the results file ---------------------------------------------------------------------------
 
+
 def read_results(path: str | Path, repair: bool = False) -> tuple[list[str], list[list[str]]]:
     """Header and rows of a results CSV, without a torn last line or duplicate point ids.
 
@@ -173,7 +191,7 @@ def read_results(path: str | Path, repair: bool = False) -> tuple[list[str], lis
     """
     path = Path(path)
     raw = path.read_bytes()
-    cut = raw.rfind(b"\n") + 1          # a row is whole only when its newline was written
+    cut = raw.rfind(b"\n") + 1  # a row is whole only when its newline was written
     text = raw[:cut].decode("utf-8", errors="replace")
     lines = list(csv.reader(io.StringIO(text)))
     if not lines:
@@ -235,8 +253,17 @@ def write_parquet(csv_path: Path) -> Path | None:
 
 # --- running ----------------------------------------------------------------------------------
 
-def run(plan: Plan, out: str | Path, jobs: int | None = None, resume: bool = False, executor: str = "local",
-        scheduler: str | None = None, chunk: int | None = None, progress: bool = True) -> dict[str, Any]:
+
+def run(
+    plan: Plan,
+    out: str | Path,
+    jobs: int | None = None,
+    resume: bool = False,
+    executor: str = "local",
+    scheduler: str | None = None,
+    chunk: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Evaluate every point of ``plan`` not yet in ``out/results.csv``; return a summary."""
     t0 = time.perf_counter()
     jobs = jobs or os.cpu_count() or 1
@@ -257,10 +284,12 @@ def run(plan: Plan, out: str | Path, jobs: int | None = None, resume: bool = Fal
             raise AttnkitError(f"{csv_path} already exists: pass --resume to complete it, or remove it")
         header, rows = read_results(csv_path, repair=True)
         if header:
-            if header[:len(expected_header)] != expected_header or header[-len(STATUS):] != list(STATUS):
-                raise AttnkitError(f"{csv_path}: its columns are not those of {plan.spec_path} "
-                                   f"(was it written by another spec?); use another --out")
-            metric_columns = header[len(expected_header):-len(STATUS)]
+            if header[: len(expected_header)] != expected_header or header[-len(STATUS) :] != list(STATUS):
+                raise AttnkitError(
+                    f"{csv_path}: its columns are not those of {plan.spec_path} "
+                    f"(was it written by another spec?); use another --out"
+                )
+            metric_columns = header[len(expected_header) : -len(STATUS)]
             done = {r[0] for r in rows}
     elif csv_path.exists():
         csv_path.write_bytes(b"")
@@ -274,7 +303,7 @@ def run(plan: Plan, out: str | Path, jobs: int | None = None, resume: bool = Fal
         t = time.perf_counter()
         client = stack.enter_context(_dask_client(jobs, scheduler))
         startup = time.perf_counter() - t
-    write_manifest(out, "sweep", ["results.csv"])     # before any row, so a sweep stopped early says what it is
+    write_manifest(out, "sweep", ["results.csv"])  # before any row, so a sweep stopped early says what it is
     appender = _Appender(csv_path)
     stats = {"errors": 0, "infeasible": 0}
     bar = _bar(len(pending), progress)
@@ -301,9 +330,9 @@ def run(plan: Plan, out: str | Path, jobs: int | None = None, resume: bool = Fal
             ev.set_metric_columns(metric_columns)
             appender.write(_csv_line([*expected_header, *metric_columns, *STATUS]))
             take(ev.chunk(probed), len(probed))
-            pending = pending[len(probed):]
+            pending = pending[len(probed) :]
         size = chunk or max(1, min(500, math.ceil(len(pending) / (jobs * 4))))
-        chunks = [pending[i:i + size] for i in range(0, len(pending), size)]
+        chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
         t_start = time.perf_counter()
         if not chunks:
             pass
@@ -324,12 +353,22 @@ def run(plan: Plan, out: str | Path, jobs: int | None = None, resume: bool = Fal
     parquet = write_parquet(csv_path)
     ran = len(plan.ids) - n_before
     summary = {
-        "spec": plan.spec_path, "name": plan.name, "csv": str(csv_path), "parquet": str(parquet) if parquet else None,
-        "points": len(plan.ids), "already_done": n_before, "ran": ran,
-        "errors": stats["errors"], "infeasible": stats["infeasible"], "rejected_by_constraints": plan.rejected,
-        "param_columns": plan.columns, "executor": executor, "jobs": jobs, "chunk": size,
+        "spec": plan.spec_path,
+        "name": plan.name,
+        "csv": str(csv_path),
+        "parquet": str(parquet) if parquet else None,
+        "points": len(plan.ids),
+        "already_done": n_before,
+        "ran": ran,
+        "errors": stats["errors"],
+        "infeasible": stats["infeasible"],
+        "rejected_by_constraints": plan.rejected,
+        "param_columns": plan.columns,
+        "executor": executor,
+        "jobs": jobs,
+        "chunk": size,
         "seconds": time.perf_counter() - t0,
-        "startup_seconds": startup,                  # pool or cluster start (and connection)
+        "startup_seconds": startup,  # pool or cluster start (and connection)
         "dispatch_seconds": t_end - t_start - (startup if executor == "local" else 0.0),
     }
     summary["points_per_s"] = ran / summary["seconds"] if summary["seconds"] > 0 else None
@@ -344,14 +383,19 @@ def _csv_line(row: list) -> str:
 
 
 def _standard_metrics() -> list[str]:
-    return [k for k in Result("", 0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0).to_dict() if k not in
-            ("energy_breakdown", "area_breakdown", "actions")]
+    return [
+        k
+        for k in Result("", 0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0).to_dict()
+        if k not in ("energy_breakdown", "area_breakdown", "actions")
+    ]
 
 
 def _bar(total: int, progress: bool):
     from tqdm import tqdm
-    return tqdm(total=total, unit="pt", file=sys.stderr, disable=not progress, smoothing=0.1,
-                mininterval=0.5, desc="sweep")
+
+    return tqdm(
+        total=total, unit="pt", file=sys.stderr, disable=not progress, smoothing=0.1, mininterval=0.5, desc="sweep"
+    )
 
 
 def _small(plan: Plan) -> Plan:
@@ -362,9 +406,11 @@ def _small(plan: Plan) -> Plan:
 def _run_pool(plan, metric_columns, chunks, jobs, take) -> float:
     """Run the chunks on a process pool; return the pool's start-up seconds (workers start lazily: ~0)."""
     from concurrent.futures import ProcessPoolExecutor, as_completed
+
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init_worker,
-                             initargs=(_small(plan), metric_columns)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=jobs, initializer=_init_worker, initargs=(_small(plan), metric_columns)
+    ) as pool:
         startup = time.perf_counter() - t0
         futures = {pool.submit(_pool_chunk, c): len(c) for c in chunks}
         try:
@@ -383,6 +429,7 @@ def _dask_client(jobs: int, scheduler: str | None):
     import logging
 
     from distributed import Client, LocalCluster
+
     if scheduler:
         try:
             client = Client(scheduler, timeout="10s")
@@ -391,14 +438,19 @@ def _dask_client(jobs: int, scheduler: str | None):
         with client:
             yield client
         return
-    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
 def _run_dask(plan, metric_columns, chunks, client, take) -> None:
     """Run the chunks on the client's cluster, taking results as they finish."""
     from distributed import as_completed
+
     small = client.scatter(_small(plan), broadcast=True)
     futures = {}
     for c in chunks:

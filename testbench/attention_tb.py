@@ -23,13 +23,13 @@ attention --fast`` and Amaranth's simulator run it.
 
 from __future__ import annotations
 
-import numpy as np
 import cocotb
+import numpy as np
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from attnkit.params.rtl_attention import RtlAttentionParams
 from attnkit.models.attention import attention
+from attnkit.params.rtl_attention import RtlAttentionParams
 from attnkit.testbench import streams
 from attnkit.testbench.coverage import AttentionCoverage, summary
 
@@ -51,11 +51,11 @@ def problem(p: RtlAttentionParams, k: int, rng: np.random.Generator):
         pick = rng.integers(0, 3, (3, n, d))
         vals = np.array([f.min_raw, f.max_raw, 0])
         q, kk, v = (vals[x] for x in pick)
-        q[0, :] = f.max_raw          # the largest logits: saturation
+        q[0, :] = f.max_raw  # the largest logits: saturation
         kk[: min(n, 3), :] = f.max_raw
         v[:, 0] = f.min_raw
         if n > 1:
-            q[1, :] = 0              # an all-equal row of scores
+            q[1, :] = 0  # an all-equal row of scores
         return q, kk, v, np.ones((n, n), bool), kind
     amp = [f.max_raw, f.max_raw >> 2, f.max_raw >> 4][k // len(KINDS) % 3]
     q, kk, v = (rng.integers(-amp - 1, amp + 1, (n, d)) for _ in range(3))
@@ -65,32 +65,39 @@ def problem(p: RtlAttentionParams, k: int, rng: np.random.Generator):
         mask = rng.random((n, n)) < 0.7
     elif kind == "sparse-mask":
         mask = rng.random((n, n)) < 0.1
-        mask[rng.integers(0, n)] = False                      # a fully masked query row
+        mask[rng.integers(0, n)] = False  # a fully masked query row
         j0 = int(rng.integers(0, p.tiles_per_block)) * p.rows
-        mask[:, j0:j0 + p.rows] = False                      # a fully masked key tile
+        mask[:, j0 : j0 + p.rows] = False  # a fully masked key tile
     return q, kk, v, mask, kind
 
 
 def row_layout(p: RtlAttentionParams):
     """An input beat: a row of d in_fmt values (Q, K or V), or a mask row of J R bits (True = keep)."""
-    return data.UnionLayout({"row": data.ArrayLayout(signed(p.in_width), p.head_dim),
-                             "mask": data.ArrayLayout(unsigned(1), p.tiles_per_block * p.rows)})
+    return data.UnionLayout(
+        {
+            "row": data.ArrayLayout(signed(p.in_width), p.head_dim),
+            "mask": data.ArrayLayout(unsigned(1), p.tiles_per_block * p.rows),
+        }
+    )
 
 
 def beats(p: RtlAttentionParams, q, k, v, mask) -> list[int]:
     """Q, K, V rows, then the mask rows (each padded to the port's J R bits)."""
     lay, pad = row_layout(p), [0] * (p.tiles_per_block * p.rows - p.seq_len)
-    return ([streams.pack(lay, {"row": r}) for x in (q, k, v) for r in x.tolist()]
-            + [streams.pack(lay, {"mask": [int(b) for b in r] + pad}) for r in mask.tolist()])
+    return [streams.pack(lay, {"row": r}) for x in (q, k, v) for r in x.tolist()] + [
+        streams.pack(lay, {"mask": [int(b) for b in r] + pad}) for r in mask.tolist()
+    ]
 
 
 class AttentionBench(streams.Bench):
     """Problems of :func:`problem`, one case each; output rows of d out_fmt values; every problem takes the
     ``rtl-attention`` event prediction plus its output stalls (the engine freezes in a stall)."""
+
     CYCLES = "first"
 
     def component(self, p):
         from attnkit.hw.attention import AttentionEngine
+
         return AttentionEngine(p)
 
     def in_layout(self, p):
@@ -105,13 +112,20 @@ class AttentionBench(streams.Bench):
         for k in range(vectors):
             q, kk, v, mask, kind = problem(p, k, rng)
             want = attention(q, kk, v, p.numerics, mask=mask, causal=p.causal, tile_k=p.rows)
-            out.append(streams.Case(beats(p, q, kk, v, mask), [tuple(r) for r in want.tolist()], kind,
-                                    stalls=streams.stall_draws(p.seq_len, ready_rng, P_STALL) if backpressure(k)
-                                    else None, info=(q, kk, v, mask)))
+            out.append(
+                streams.Case(
+                    beats(p, q, kk, v, mask),
+                    [tuple(r) for r in want.tolist()],
+                    kind,
+                    stalls=streams.stall_draws(p.seq_len, ready_rng, P_STALL) if backpressure(k) else None,
+                    info=(q, kk, v, mask),
+                )
+            )
         return out
 
     def predicted_cycles(self, p, case):
         from attnkit.sim.engines.rtl_attention import cycles as predict
+
         return predict(p, "event")
 
     def watchdog_gap(self, p, cases):
@@ -121,9 +135,14 @@ class AttentionBench(streams.Bench):
     def summary(self, p, cases, traces):
         n, d = p.seq_len, p.head_dim
         kinds = [c.kind for c in cases]
-        return {"checked": len(traces), "elements": len(cases) * n * d, "causal": p.causal, "tiles": p.tiles,
-                "tiles_unmasked": p.blocks * p.tiles_per_block,   # causal: the tiles skipped are the difference
-                "kinds": {kd: kinds.count(kd) for kd in KINDS}}
+        return {
+            "checked": len(traces),
+            "elements": len(cases) * n * d,
+            "causal": p.causal,
+            "tiles": p.tiles,
+            "tiles_unmasked": p.blocks * p.tiles_per_block,  # causal: the tiles skipped are the difference
+            "kinds": {kd: kinds.count(kd) for kd in KINDS},
+        }
 
     def monitor(self, p, dut):
         return _Monitor(p, dut)
@@ -147,10 +166,14 @@ class _Monitor:
     def result(self):
         p, busy = self.p, self.busy
         window = p.slots * p.head_dim
-        return {"array_busy_cycles": busy[0] if busy else 0, "array_window_cycles": window,
-                "steady_util_2d": (busy[0] / window) if busy else 0.0,
-                "util_2d": p.mac_cycles_used() / (p.rows * p.cols * self.spans[0]) if self.spans else 0.0,
-                "coverage": self.cov.report(), "coverage_total": summary(self.cov.report())}
+        return {
+            "array_busy_cycles": busy[0] if busy else 0,
+            "array_window_cycles": window,
+            "steady_util_2d": (busy[0] / window) if busy else 0.0,
+            "util_2d": p.mac_cycles_used() / (p.rows * p.cols * self.spans[0]) if self.spans else 0.0,
+            "coverage": self.cov.report(),
+            "coverage_total": summary(self.cov.report()),
+        }
 
 
 BENCHES = {"attention": AttentionBench()}

@@ -62,7 +62,7 @@ POINTS = {
     "ragged_tile": ("ragged",),
     "backpressure": ("none", "stalled"),
 }
-MULTI = {"extremes"}       # one sample may hit several bins (a set of labels)
+MULTI = {"extremes"}  # one sample may hit several bins (a set of labels)
 _instances = itertools.count()
 
 
@@ -81,6 +81,7 @@ class _Covered:
         @CoverPoint(f"{self.prefix}.{name}", xf=lambda x: x, bins=list(bins), rel=rel, inj=name not in MULTI)
         def sample(x):
             pass
+
         return sample
 
     def _many(self, name: str, labels) -> None:
@@ -116,10 +117,12 @@ class AttentionCoverage(_Covered):
         kept = keep.sum(axis=1)
         self._many("row_mask", np.where(kept == n, "unmasked", np.where(kept == 0, "fully-masked", "partial")).tolist())
         tiles = [slice(j, min(j + R, n)) for j in range(0, n, R)]
-        tile_kept = np.stack([keep[:, s].sum(axis=1) for s in tiles], axis=1)      # rows x tiles
+        tile_kept = np.stack([keep[:, s].sum(axis=1) for s in tiles], axis=1)  # rows x tiles
         sizes = np.array([s.stop - s.start for s in tiles])
-        self._many("tile_mask", np.where(tile_kept == sizes, "full",
-                                         np.where(tile_kept == 0, "empty", "partial")).ravel().tolist())
+        self._many(
+            "tile_mask",
+            np.where(tile_kept == sizes, "full", np.where(tile_kept == 0, "empty", "partial")).ravel().tolist(),
+        )
         neg = np.iinfo(np.int64).min
         tile_max = np.stack([np.where(keep[:, s], e[:, s], neg).max(axis=1) for s in tiles], axis=1)
         run = np.full(n, neg)
@@ -136,8 +139,12 @@ class AttentionCoverage(_Covered):
         two = kept >= 2
         self._many("equal_scores", np.where(lo[two] == hi[two], "all-equal", "varied").tolist())
         f = num.in_fmt
-        hit = {f"{name}-{end}" for name, x in (("q", q), ("k", k), ("v", v))
-               for end, raw in (("min", f.min_raw), ("max", f.max_raw)) if np.any(np.asarray(x) == raw)}
+        hit = {
+            f"{name}-{end}"
+            for name, x in (("q", q), ("k", k), ("v", v))
+            for end, raw in (("min", f.min_raw), ("max", f.max_raw))
+            if np.any(np.asarray(x) == raw)
+        }
         if np.any(keep & (t == lf.max_raw)):
             hit.add("logit-max")
         self._sample["extremes"](frozenset(hit))
@@ -153,15 +160,24 @@ def summary(report: dict) -> dict:
     """Bins hit and declared over every point, and the points with a bin never hit."""
     hit = sum(r["hit"] for r in report.values())
     declared = sum(r["declared"] for r in report.values())
-    return {"hit": hit, "declared": declared,
-            "missed": {name: [b for b, h in r["bins"].items() if not h] for name, r in report.items()
-                       if r["hit"] < r["declared"]}}
+    return {
+        "hit": hit,
+        "declared": declared,
+        "missed": {
+            name: [b for b, h in r["bins"].items() if not h] for name, r in report.items() if r["hit"] < r["declared"]
+        },
+    }
 
 
 def decode_bins(units: int) -> dict:
     """The decode points' bins for ``units`` cores."""
-    return {"head_cross": ("yes", "no"), "pieces": tuple(str(i) for i in range(1, units + 1)),
-            "peer_then_host": ("yes",), "group": ("mha", "gqa"), "backpressure": POINTS["backpressure"]}
+    return {
+        "head_cross": ("yes", "no"),
+        "pieces": tuple(str(i) for i in range(1, units + 1)),
+        "peer_then_host": ("yes",),
+        "group": ("mha", "gqa"),
+        "backpressure": POINTS["backpressure"],
+    }
 
 
 class DecodeCoverage(_Covered):
@@ -193,5 +209,7 @@ def merged(*reports: dict) -> dict:
             bins = out.setdefault(name, {})
             for b, h in r["bins"].items():
                 bins[b] = bins.get(b, 0) + h
-    return {name: {"hit": sum(h > 0 for h in bins.values()), "declared": len(bins), "bins": bins}
-            for name, bins in out.items()}
+    return {
+        name: {"hit": sum(h > 0 for h in bins.values()), "declared": len(bins), "bins": bins}
+        for name, bins in out.items()
+    }

@@ -28,13 +28,13 @@ cycles less that delay (``stall_delay``, never more than ``output_stalls``).
 
 from __future__ import annotations
 
-import numpy as np
 import cocotb
+import numpy as np
 from amaranth.hdl import signed
 from amaranth.lib import data
 
-from attnkit.params.rtl_decode import RtlDecodeParams
 from attnkit.models.decode import decode_scheduled
+from attnkit.params.rtl_decode import RtlDecodeParams
 from attnkit.testbench import streams
 from attnkit.testbench.coverage import DecodeCoverage, summary
 
@@ -51,6 +51,7 @@ def backpressure(k: int) -> bool:
 def stalled_cycles(p: RtlDecodeParams, stalls) -> int:
     """The cycles of a problem whose output rows of KV group ``i`` waited ``stalls[i]`` cycles for ``o.ready``."""
     from attnkit.sim.engines.rtl_decode import timing
+
     return timing(p, "closed", stalls)["cycles"]
 
 
@@ -65,7 +66,7 @@ def problem(p: RtlDecodeParams, k: int, rng: np.random.Generator):
         q = vals[rng.integers(0, 3, (B, H, D))]
         kk = vals[rng.integers(0, 3, (B, Hk, N, D))]
         q[:, 0, :] = f.max_raw
-        kk[:, :, : min(N, 3), :] = f.max_raw             # the largest logits: saturation
+        kk[:, :, : min(N, 3), :] = f.max_raw  # the largest logits: saturation
         v[..., 0] = f.min_raw
         return q, kk, v, kind
     amp = f.max_raw if kind in ("random", "peaked") else f.max_raw >> 5
@@ -101,7 +102,7 @@ def beats(p: RtlDecodeParams, q, k, v) -> list[int]:
     for x in (k, v):
         flat = np.asarray(x).reshape(-1).tolist()
         for i in range(0, len(flat), P * D):
-            chunk = flat[i:i + P * D]
+            chunk = flat[i : i + P * D]
             out.append(streams.pack(lay, {"kv": chunk + [0] * (P * D - len(chunk))}))
     return out
 
@@ -114,10 +115,12 @@ class DecodeBench(streams.Bench):
     """Problems of :func:`problem`, one case each; output rows of D out_fmt values. A problem takes the
     ``rtl-decode`` prediction; its output stalls delay it by :func:`stalled_cycles` less that (the host
     waits, the cores go on), from the stalls of each KV group's rows."""
+
     CYCLES = "first"
 
     def component(self, p):
         from attnkit.hw.decode import DecodeEngine
+
         return DecodeEngine(p)
 
     def in_layout(self, p):
@@ -128,24 +131,32 @@ class DecodeBench(streams.Bench):
 
     def cases(self, p, vectors, seed):
         predicted = self.predicted_cycles(p, None)
-        if stalled_cycles(p, [0] * p.kv_groups) != predicted:   # the stall model must be the simulator's without stalls
-            raise AssertionError(f"decode_tb.stalled_cycles gives {stalled_cycles(p, [0] * p.kv_groups)} without"
-                                 f" stalls, rtl-decode {predicted}")
+        if stalled_cycles(p, [0] * p.kv_groups) != predicted:  # the stall model must be the simulator's without stalls
+            raise AssertionError(
+                f"decode_tb.stalled_cycles gives {stalled_cycles(p, [0] * p.kv_groups)} without"
+                f" stalls, rtl-decode {predicted}"
+            )
         rng, ready_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
         out = []
         for k in range(vectors):
             q, kk, v, kind = problem(p, k, rng)
-            out.append(streams.Case(beats(p, q, kk, v), expected_rows(p, golden(p, q, kk, v)), kind,
-                                    stalls=streams.stall_draws(p.batch * p.heads, ready_rng, P_STALL)
-                                    if backpressure(k) else None))
+            out.append(
+                streams.Case(
+                    beats(p, q, kk, v),
+                    expected_rows(p, golden(p, q, kk, v)),
+                    kind,
+                    stalls=streams.stall_draws(p.batch * p.heads, ready_rng, P_STALL) if backpressure(k) else None,
+                )
+            )
         return out
 
     def predicted_cycles(self, p, case):
         from attnkit.sim.engines.rtl_decode import cycles as predict
+
         return predict(p, "event")
 
     def stall_delay(self, p, case, trace):
-        stalls = [0] * p.kv_groups   # per KV group: the host emits its G rows
+        stalls = [0] * p.kv_groups  # per KV group: the host emits its G rows
         for j, h in enumerate(trace.held):
             stalls[j // p.group] += h
         return stalled_cycles(p, stalls) - self.predicted_cycles(p, case)
@@ -157,10 +168,16 @@ class DecodeBench(streams.Bench):
     def summary(self, p, cases, traces):
         kinds = [c.kind for c in cases]
         delay = [self.stall_delay(p, c, t) for c, t in zip(cases, traces) if len(t.held) == len(c.want)]
-        return {"checked": len(traces), "elements": len(cases) * p.batch * p.heads * p.head_dim,
-                "kinds": {kd: kinds.count(kd) for kd in KINDS}, "units": p.units,
-                "tiles_per_unit": p.schedule.tiles_per_cta(), "pieces_per_group": [len(x) for x in p.pieces()],
-                "stall_delay": sum(delay), "stalled_problems": sum(sum(t.held) > 0 for t in traces)}
+        return {
+            "checked": len(traces),
+            "elements": len(cases) * p.batch * p.heads * p.head_dim,
+            "kinds": {kd: kinds.count(kd) for kd in KINDS},
+            "units": p.units,
+            "tiles_per_unit": p.schedule.tiles_per_cta(),
+            "pieces_per_group": [len(x) for x in p.pieces()],
+            "stall_delay": sum(delay),
+            "stalled_problems": sum(sum(t.held) > 0 for t in traces),
+        }
 
     def monitor(self, p, dut):
         return _Monitor(p)

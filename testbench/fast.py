@@ -34,8 +34,8 @@ import shlex
 import struct
 import subprocess
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -46,7 +46,7 @@ from attnkit.testbench import runner, streams, toolchain
 HARNESS = Path(__file__).with_name("stream_harness.cpp")
 # Verilator's own arguments as the cocotb runner builds with; the class is always Vdut for the harness.
 FAST_ARGS = runner.VERILATOR_ARGS + ["--prefix", "Vdut"]
-VERILATED, MADE_WITH = "verilated.ok", "make_flags.txt"   # stamps in the object directory
+VERILATED, MADE_WITH = "verilated.ok", "make_flags.txt"  # stamps in the object directory
 # gcc -O3 on the model of a large design takes longer than the simulation it saves for a few problems,
 # so such models compile at -O1. Measured at 16x16, d 64, N 1024 (6 MB of Verilog) on a loaded 2-core
 # machine: make 100 s at -O1 against 974 s at -O3, which then simulates 2.3x faster (100k cycles in
@@ -65,8 +65,13 @@ def _words(bits: int) -> int:
     return -(-bits // 32)
 
 
-def build(block_name: str, params, build_root: str | Path = "build/rtl", verilog: str | None = None,
-          log: Callable[[str], None] = lambda msg: None) -> tuple[Path, float]:
+def build(
+    block_name: str,
+    params,
+    build_root: str | Path = "build/rtl",
+    verilog: str | None = None,
+    log: Callable[[str], None] = lambda msg: None,
+) -> tuple[Path, float]:
     """Compile ``block_name`` (built from ``params``) with the stream harness; returns (binary, seconds)."""
     reason = toolchain.unavailable_reason("verilator")
     if reason:
@@ -83,27 +88,53 @@ def build(block_name: str, params, build_root: str | Path = "build/rtl", verilog
     log_path = build_dir / "build.log"
     t0 = time.perf_counter()
     with open(log_path, "a") as out:
+
         def sh(cmd):
             out.write("$ " + shlex.join(cmd) + "\n")
             out.flush()
             if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode:
                 raise AttnkitError(f"verilator could not build {block.name} with the stream harness (see {log_path})")
 
-        if not (obj / VERILATED).exists():   # verilate once per design; make below redoes only what changed
+        if not (obj / VERILATED).exists():  # verilate once per design; make below redoes only what changed
             log(f"verilating {block.name} ({len(verilog) // 1000} kB of Verilog) in {build_dir}")
-            sh(["verilator", *FAST_ARGS, "--cc", "--exe", "--top-module", block.name, "--Mdir", str(obj),
-                "-o", "harness", str(HARNESS), str(src)])
+            sh(
+                [
+                    "verilator",
+                    *FAST_ARGS,
+                    "--cc",
+                    "--exe",
+                    "--top-module",
+                    block.name,
+                    "--Mdir",
+                    str(obj),
+                    "-o",
+                    "harness",
+                    str(HARNESS),
+                    str(src),
+                ]
+            )
             (obj / VERILATED).touch()
         make_flags = make_flags_for(verilog)
         if (obj / MADE_WITH).exists() and (obj / MADE_WITH).read_text() != make_flags:
             for f in [*obj.glob("*.o"), *obj.glob("*.a"), *obj.glob("*.gch"), obj / "harness"]:
-                f.unlink(missing_ok=True)   # objects compiled with other flags
+                f.unlink(missing_ok=True)  # objects compiled with other flags
         (obj / MADE_WITH).write_text(make_flags)
         clock_h = clock_header(obj)
         if not (obj / "harness_clock.h").exists() or (obj / "harness_clock.h").read_text() != clock_h:
             (obj / "harness_clock.h").write_text(clock_h)
-        sh(["make", "-s", "-C", str(obj), "-f", "Vdut.mk", f"-j{os.cpu_count() or 1}",
-            *shlex.split(make_flags), "harness"])
+        sh(
+            [
+                "make",
+                "-s",
+                "-C",
+                str(obj),
+                "-f",
+                "Vdut.mk",
+                f"-j{os.cpu_count() or 1}",
+                *shlex.split(make_flags),
+                "harness",
+            ]
+        )
         if make_flags != runner.VERILATOR_MAKEFLAGS:
             log(f"compiled with {make_flags} ({len(verilog) // 1000} kB of Verilog)")
     return obj / "harness", time.perf_counter() - t0
@@ -116,13 +147,23 @@ def clock_header(obj: Path) -> str:
     if len(prev) != 1:
         return "// no single clock edge member: settle every cycle\n"
     code = "".join(f.read_text() for f in sorted(obj.glob("Vdut___024root__*.cpp")))
-    phases = all(re.search(rf"^bool Vdut___024root___eval_phase__{ph}\(Vdut___024root\* vlSelf\) {{", code, re.M)
-                 for ph in ("act", "nba"))
+    phases = all(
+        re.search(rf"^bool Vdut___024root___eval_phase__{ph}\(Vdut___024root\* vlSelf\) {{", code, re.M)
+        for ph in ("act", "nba")
+    )
     return f"#define CLK_PREV {prev[0]}\n" + ("#define EDGE_EVAL 1\n" if phases else "")
 
 
-def simulate(binary: Path, cases: list, in_bits: int, out_bits: int, cycle_limit: int,
-             work_dir: str | Path | None = None, settle_every_cycle: bool = False, jobs: int = 1) -> dict:
+def simulate(
+    binary: Path,
+    cases: list,
+    in_bits: int,
+    out_bits: int,
+    cycle_limit: int,
+    work_dir: str | Path | None = None,
+    settle_every_cycle: bool = False,
+    jobs: int = 1,
+) -> dict:
     """Run ``binary`` on ``cases`` (:class:`attnkit.testbench.streams.Case`: beats, expected count, flow);
     returns traces (per case run, a :class:`~attnkit.testbench.streams.Trace`), status ("ok" or "watchdog"),
     message, wall_s (the C++ cycle loop only; with ``jobs`` > 1, the longest of the processes') and jobs
@@ -145,15 +186,19 @@ def simulate(binary: Path, cases: list, in_bits: int, out_bits: int, cycle_limit
         for j in range(jobs):
             inp, outp, err = (work / f"{kind}-{tag}-{j}.bin" for kind in ("in", "out", "err"))
             files += [inp, outp, err]
-            _write_input(inp, cases[bounds[j]:bounds[j + 1]], iw, ow, idle, cycle_limit, first=bounds[j])
+            _write_input(inp, cases[bounds[j] : bounds[j + 1]], iw, ow, idle, cycle_limit, first=bounds[j])
             with open(err, "w") as err_file:
-                procs.append(subprocess.Popen([str(binary), str(inp), str(outp)]
-                                              + (["--settle-every-cycle"] if settle_every_cycle else []),
-                                              stdout=subprocess.DEVNULL, stderr=err_file))
+                procs.append(
+                    subprocess.Popen(
+                        [str(binary), str(inp), str(outp)] + (["--settle-every-cycle"] if settle_every_cycle else []),
+                        stdout=subprocess.DEVNULL,
+                        stderr=err_file,
+                    )
+                )
         result = {"traces": [], "wall_s": 0.0, "status": "ok", "message": "", "jobs": jobs}
         for j, proc in enumerate(procs):
             if result["status"] != "ok":
-                proc.kill()         # results after the first failing share would not be a prefix
+                proc.kill()  # results after the first failing share would not be a prefix
                 proc.wait()
                 continue
             proc.wait()
@@ -180,8 +225,11 @@ def _write_input(path: Path, cases: list, iw: int, ow: int, idle: list[int], cyc
             gaps, ready, stalls = c.gaps or [], c.ready or [], c.stalls or []
             f.write(struct.pack("<6I", len(c.beats), len(c.want), len(gaps), len(ready), len(stalls), len(idle)))
             f.write(words(c.beats, iw))
-            f.write(np.asarray(gaps, "<u4").tobytes() + np.asarray(ready, "u1").tobytes()
-                    + np.asarray(stalls, "u1").tobytes())
+            f.write(
+                np.asarray(gaps, "<u4").tobytes()
+                + np.asarray(ready, "u1").tobytes()
+                + np.asarray(stalls, "u1").tobytes()
+            )
             f.write(words(idle, iw))
 
 
@@ -198,7 +246,7 @@ def _read_output(path: Path, ow: int, returncode: int, stderr: str) -> dict:
         cycles, sent, got, extra = struct.unpack_from("<QIII", data, pos)
         pos += 20
         row = 4 * ow
-        outputs = [int.from_bytes(data[pos + j * row: pos + (j + 1) * row], "little") for j in range(got)]
+        outputs = [int.from_bytes(data[pos + j * row : pos + (j + 1) * row], "little") for j in range(got)]
         pos += got * row
         acc = np.frombuffer(data, "<u8", sent, pos).tolist()
         pos += 8 * sent
@@ -207,13 +255,23 @@ def _read_output(path: Path, ow: int, returncode: int, stderr: str) -> dict:
         held = np.frombuffer(data, "<u8", got, pos).tolist()
         pos += 8 * got
         traces.append(streams.Trace(outputs, acc, taken, held, cycles, extra))
-    return {"traces": traces, "wall_s": wall,
-            "status": {0: "ok", 1: "watchdog"}.get(status, f"status {status}"), "message": stderr}
+    return {
+        "traces": traces,
+        "wall_s": wall,
+        "status": {0: "ok", 1: "watchdog"}.get(status, f"status {status}"),
+        "message": stderr,
+    }
 
 
-def run(block_name: str, sets: Iterable[str] = (), vectors: int = 100, seed: int = 1,
-        build_root: str | Path = "build/rtl", log: Callable[[str], None] = lambda msg: None,
-        jobs: int | None = None) -> dict:
+def run(
+    block_name: str,
+    sets: Iterable[str] = (),
+    vectors: int = 100,
+    seed: int = 1,
+    build_root: str | Path = "build/rtl",
+    log: Callable[[str], None] = lambda msg: None,
+    jobs: int | None = None,
+) -> dict:
     """Build ``block_name`` with the harness, run its bench's cases for ``vectors`` and ``seed`` in ``jobs``
     harness processes (default: one per core) and score them; the ``rtl-test --fast`` record
     (``cycles_per_s`` counts all processes' cycles over the longest cycle loop)."""
@@ -235,15 +293,27 @@ def run(block_name: str, sets: Iterable[str] = (), vectors: int = 100, seed: int
     log(f"built in {build_s:.1f} s; {len(cases)} cases from the golden model in {model_s:.1f} s")
     limit = streams.watchdog_limit(bench.watchdog_gap(p, cases))
     t0 = time.perf_counter()
-    sim = simulate(binary, cases, streams.width(bench.in_layout(p)), streams.width(bench.out_layout(p)), limit,
-                   jobs=jobs)
+    sim = simulate(
+        binary, cases, streams.width(bench.in_layout(p)), streams.width(bench.out_layout(p)), limit, jobs=jobs
+    )
     run_s = time.perf_counter() - t0
     r = streams.score(bench, p, cases, sim["traces"])
-    result = {"block": block.name, "simulator": "verilator-fast", "vectors": r.pop("checked"),
-              "mismatches": r.pop("mismatches") + r.pop("missing"), **r, "seed": seed, "sets": sets,
-              "jobs": sim["jobs"], "sim_wall_s": round(sim["wall_s"], 4), "model_wall_s": round(model_s, 4),
-              "cycles_per_s": round(r["simulated_cycles"] / sim["wall_s"]) if sim["wall_s"] > 0 else 0,
-              "build_s": round(build_s, 3), "run_s": round(run_s, 3), "log": str(binary.parent.parent / "build.log")}
+    result = {
+        "block": block.name,
+        "simulator": "verilator-fast",
+        "vectors": r.pop("checked"),
+        "mismatches": r.pop("mismatches") + r.pop("missing"),
+        **r,
+        "seed": seed,
+        "sets": sets,
+        "jobs": sim["jobs"],
+        "sim_wall_s": round(sim["wall_s"], 4),
+        "model_wall_s": round(model_s, 4),
+        "cycles_per_s": round(r["simulated_cycles"] / sim["wall_s"]) if sim["wall_s"] > 0 else 0,
+        "build_s": round(build_s, 3),
+        "run_s": round(run_s, 3),
+        "log": str(binary.parent.parent / "build.log"),
+    }
     if sim["status"] != "ok":
         result["watchdog"] = f"{block.name} --fast: {sim['message']} (seed {seed})"
     return result

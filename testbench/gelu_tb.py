@@ -17,17 +17,17 @@ zeros padding the last beat too. They are the two cases of
 
 from __future__ import annotations
 
-import numpy as np
 import cocotb
+import numpy as np
 from amaranth.hdl import signed
 from amaranth.lib import data
 
 from attnkit.hw.gelu import Gelu
-from attnkit.params.numerics import GeluParams
 from attnkit.models.gelu import gelu
+from attnkit.params.numerics import GeluParams
 from attnkit.testbench import streams
 
-P_FLOW = 0.3     # the random-flow case: the chance of an idle input cycle, and of o.ready low
+P_FLOW = 0.3  # the random-flow case: the chance of an idle input cycle, and of o.ready low
 
 
 def corners(p: GeluParams) -> np.ndarray:
@@ -36,8 +36,14 @@ def corners(p: GeluParams) -> np.ndarray:
     step = one >> p.step_bits
     cut = int(round(p.cutoff * one))
     knots = np.arange(p.table_size + 2, dtype=np.int64) * step
-    base = np.concatenate([knots - 1, knots, knots + 1,
-                           [0, 1, cut - 1, cut, cut + 1, cut + step, 6 * one, 8 * one, f.max_raw - 1, f.max_raw]])
+    base = np.concatenate(
+        [
+            knots - 1,
+            knots,
+            knots + 1,
+            [0, 1, cut - 1, cut, cut + 1, cut + step, 6 * one, 8 * one, f.max_raw - 1, f.max_raw],
+        ]
+    )
     vals = np.concatenate([base, -base, [f.min_raw, f.min_raw + 1, f.min_raw + 2]])
     return np.clip(vals, f.min_raw, f.max_raw).astype(np.int64)
 
@@ -69,7 +75,7 @@ class GeluBench(streams.Bench):
         rng = np.random.default_rng(seed)
         x = stimulus(g, vectors, rng)
         nb = -(-x.size // L)
-        x = np.concatenate([x, np.zeros(nb * L - x.size, np.int64)]).reshape(nb, L)   # the last beat padded with zeros
+        x = np.concatenate([x, np.zeros(nb * L - x.size, np.int64)]).reshape(nb, L)  # the last beat padded with zeros
         want = [tuple(r) for r in gelu(x, g).tolist()]
         lay = self.in_layout(p)
         beats = [streams.pack(lay, r) for r in x.tolist()]
@@ -78,7 +84,9 @@ class GeluBench(streams.Bench):
         m = nb - half
         gaps = streams.gap_schedule(m, rng, P_FLOW)
         ready = streams.ready_bernoulli(2 * (m + sum(gaps)) + 8 + Gelu.LATENCY, rng, P_FLOW)
-        return [steady] + ([streams.Case(beats[half:], want[half:], "random-flow", gaps=gaps, ready=ready)] if m else [])
+        return [steady] + (
+            [streams.Case(beats[half:], want[half:], "random-flow", gaps=gaps, ready=ready)] if m else []
+        )
 
     def predicted_cycles(self, p, case):
         return len(case.beats) + Gelu.LATENCY if case.kind == "back-to-back" else None
@@ -89,8 +97,11 @@ class GeluBench(streams.Bench):
 
     def summary(self, p, cases, traces):
         vectors = cases[0].info
-        return {"checked": min(vectors, p.lanes * sum(len(t.outputs) for t in traces)),
-                "beats": sum(len(c.beats) for c in cases), "lanes": p.lanes}
+        return {
+            "checked": min(vectors, p.lanes * sum(len(t.outputs) for t in traces)),
+            "beats": sum(len(c.beats) for c in cases),
+            "lanes": p.lanes,
+        }
 
 
 BENCHES = {"gelu": GeluBench()}

@@ -34,10 +34,15 @@ class TbConfig:
     block: str = "?"
 
     @classmethod
-    def from_env(cls, params_cls: type) -> "TbConfig":
+    def from_env(cls, params_cls: type) -> TbConfig:
         raw = json.loads(os.environ["ATTNKIT_TB"])
-        return cls(config.build(params_cls, raw["params"], "testbench"), raw["vectors"], raw["seed"],
-                   Path(raw["result"]), raw.get("block", "?"))
+        return cls(
+            config.build(params_cls, raw["params"], "testbench"),
+            raw["vectors"],
+            raw["seed"],
+            Path(raw["result"]),
+            raw.get("block", "?"),
+        )
 
     def write_result(self, **fields) -> None:
         self.result_path.write_text(json.dumps(fields, indent=1))
@@ -66,10 +71,19 @@ class Watchdog:
     waiting for. It wakes every ``step`` cycles, so it costs no Python per cycle.
     """
 
-    def __init__(self, dut, tb: TbConfig, scoreboard, expected_gap: int, margin: int = 1000,
-                 period_ns: int = 10, step: int = 256, extra=None):
+    def __init__(
+        self,
+        dut,
+        tb: TbConfig,
+        scoreboard,
+        expected_gap: int,
+        margin: int = 1000,
+        period_ns: int = 10,
+        step: int = 256,
+        extra=None,
+    ):
         self.dut, self.tb, self.sb = dut, tb, scoreboard
-        self.extra = extra   # () -> further result fields at the time it fires (the timing checks so far)
+        self.extra = extra  # () -> further result fields at the time it fires (the timing checks so far)
         self.limit = 2 * int(expected_gap) + margin
         self.period_ns, self.step = period_ns, max(1, min(step, self.limit // 4 or 1))
         self.fired: str | None = None
@@ -89,9 +103,11 @@ class Watchdog:
                 last, since = self.sb.checked, self._cycle()
             elif self._cycle() - since > self.limit:
                 break
-        self.fired = (f"{self.tb.block}: watchdog: no output for {self._cycle() - since} cycles "
-                      f"(limit {self.limit}, from the predicted cycles) at cycle {self._cycle()}, seed {self.tb.seed}; "
-                      f"waiting for {self.sb.name}[{self.sb.checked}]")
+        self.fired = (
+            f"{self.tb.block}: watchdog: no output for {self._cycle() - since} cycles "
+            f"(limit {self.limit}, from the predicted cycles) at cycle {self._cycle()}, seed {self.tb.seed}; "
+            f"waiting for {self.sb.name}[{self.sb.checked}]"
+        )
         self.dut._log.error(self.fired)
         self.sb.drop_pending(watchdog=True)
         fields = {"cycles": 0, "predicted_cycles": 0, **(self.extra() if self.extra else {})}
@@ -104,7 +120,9 @@ def finish(dut, tb: TbConfig, scoreboard, **extra) -> None:
     if the scoreboard saw a mismatch or a missing output."""
     tb.write_result(**{**scoreboard.result(), **extra})
     r = scoreboard.result()
-    assert scoreboard.passed, f"{r['mismatches']} mismatches, {r['missing']} outputs missing: {r['first_mismatches'][:3]}"
+    assert scoreboard.passed, (
+        f"{r['mismatches']} mismatches, {r['missing']} outputs missing: {r['first_mismatches'][:3]}"
+    )
 
 
 __all__ = ["TbConfig", "start", "finish", "cocotb"]

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import cocotb
+import numpy as np
 from cocotb.triggers import FallingEdge, RisingEdge
 
-from attnkit.params.numerics import MacParams
 from attnkit.models.mac import mac
+from attnkit.params.numerics import MacParams
 from attnkit.testbench.harness import TbConfig, Watchdog, finish, start
 from attnkit.testbench.scoreboard import Scoreboard
 
 
 @dataclass
 class MacStimulus:
-    a: np.ndarray       # raw operands
+    a: np.ndarray  # raw operands
     b: np.ndarray
-    first: np.ndarray   # starts an accumulation
-    idle: np.ndarray    # idle cycles (valid low, operands random) before each input
+    first: np.ndarray  # starts an accumulation
+    idle: np.ndarray  # idle cycles (valid low, operands random) before each input
 
 
 def stimulus(p: MacParams, n: int, rng: np.random.Generator) -> MacStimulus:
@@ -89,9 +89,13 @@ async def mac_vectors(dut):
     n_out = min(len(out_cycles), s.a.size)
     latency = np.asarray(out_cycles[:n_out]) - in_cycle[:n_out]
     latency_errors = int(np.count_nonzero(latency != p.pipeline))
-    finish(dut, tb, sb,
-           cycles=(out_cycles[-1] - int(in_cycle[0]) + 1) if out_cycles else 0,
-           predicted_cycles=int(in_cycle[-1] - in_cycle[0]) + 1 + p.pipeline,
-           latency_errors=latency_errors,
-           operand_pairs_covered=len(set(zip(s.a.tolist(), s.b.tolist()))) / (hi - lo + 1) ** 2)
+    finish(
+        dut,
+        tb,
+        sb,
+        cycles=(out_cycles[-1] - int(in_cycle[0]) + 1) if out_cycles else 0,
+        predicted_cycles=int(in_cycle[-1] - in_cycle[0]) + 1 + p.pipeline,
+        latency_errors=latency_errors,
+        operand_pairs_covered=len(set(zip(s.a.tolist(), s.b.tolist()))) / (hi - lo + 1) ** 2,
+    )
     assert latency_errors == 0, f"{latency_errors} outputs did not appear {p.pipeline} cycles after their input"

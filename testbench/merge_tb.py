@@ -16,12 +16,12 @@ stall, checked for values only. The two runs are the cases of
 
 from __future__ import annotations
 
-import numpy as np
 import cocotb
+import numpy as np
 
 from attnkit.hw.merge import Merge
-from attnkit.params.merge import MergeParams
 from attnkit.models.merge import Partial, merge, partial
+from attnkit.params.merge import MergeParams
 from attnkit.testbench import streams
 
 
@@ -40,13 +40,23 @@ def corners(p: MergeParams) -> tuple[Partial, Partial]:
     for oa in os_:
         for ob in os_:
             for la, lb in ((ls[0], ls[0]), (ls[2], ls[3]), (ls[4], ls[1])):
-                for ma, mb in ((ms[0], ms[0]), (ms[1], ms[1]), (ms[0], ms[1]), (ms[1], ms[0]), (ms[2], ms[3]),
-                               (ms[4], ms[2])):
+                for ma, mb in (
+                    (ms[0], ms[0]),
+                    (ms[1], ms[1]),
+                    (ms[0], ms[1]),
+                    (ms[1], ms[0]),
+                    (ms[2], ms[3]),
+                    (ms[4], ms[2]),
+                ):
                     rows_a.append((oa, la, ma))
                     rows_b.append((ob, lb, mb))
-    masked = (0, 0, num.e_min)                                  # a fully masked piece
-    for o, l, m in [(fo.max_raw, fl.max_raw, num.e_max), (fo.min_raw, 1, 0), (12345, 1 << fl.frac_bits, num.e_min),
-                    (-7, 3, num.e_min)]:
+    masked = (0, 0, num.e_min)  # a fully masked piece
+    for o, l, m in [
+        (fo.max_raw, fl.max_raw, num.e_max),
+        (fo.min_raw, 1, 0),
+        (12345, 1 << fl.frac_bits, num.e_min),
+        (-7, 3, num.e_min),
+    ]:
         rows_a += [masked, (o, l, m)]
         rows_b += [(o, l, m), masked]
     rows_a.append(masked)
@@ -54,7 +64,7 @@ def corners(p: MergeParams) -> tuple[Partial, Partial]:
 
     def partials(rows):
         o = np.array([[r[0]] * d for r in rows], np.int64)
-        o[:, 1::2] = np.where(o[:, 1::2] == 0, 0, -o[:, 1::2] - 1)     # mixed signs within O (stays in range)
+        o[:, 1::2] = np.where(o[:, 1::2] == 0, 0, -o[:, 1::2] - 1)  # mixed signs within O (stays in range)
         return Partial(o, np.array([r[1] for r in rows], np.int64), np.array([r[2] for r in rows], np.int64))
 
     return partials(rows_a), partials(rows_b)
@@ -72,7 +82,7 @@ def golden_pairs(p: MergeParams, n: int, rng: np.random.Generator) -> tuple[Part
         k = rng.integers(-(1 << 20), 1 << 20, (n, keys, d)) % (2 * amp + 1) - amp
         v = rng.integers(f.min_raw, f.max_raw + 1, (n, keys, d))
         mask = rng.random((n, keys)) < 0.9
-        mask[rng.random(n) < 0.05] = False                    # fully masked pieces
+        mask[rng.random(n) < 0.05] = False  # fully masked pieces
         out.append(partial(q, k, v, num, mask))
     return out[0], out[1]
 
@@ -82,18 +92,18 @@ def random_pairs(p: MergeParams, n: int, rng: np.random.Generator) -> tuple[Part
     fo, fl = num.partial_fmt, num.partial_l_fmt
     parts = []
     for _ in range(2):
-        bits = rng.integers(1, fo.width + 1, (n, 1))        # magnitudes at every scale, so rounding matters
+        bits = rng.integers(1, fo.width + 1, (n, 1))  # magnitudes at every scale, so rounding matters
         o = rng.integers(fo.min_raw, fo.max_raw + 1, (n, d)) >> (fo.width - bits)
         l = rng.integers(0, fl.max_raw + 1, n) >> (fl.width - bits[:, 0])
         m = rng.integers(num.e_min, num.e_max + 1, n)
         parts.append(Partial(o, l, m))
     a, b = parts
-    close = rng.random(n) < 0.3                               # exponents close together (and equal)
+    close = rng.random(n) < 0.3  # exponents close together (and equal)
     b.m[close] = np.clip(a.m[close] + rng.integers(-2, 3, close.sum()), num.e_min, num.e_max)
     span = num.e_max - num.e_min + 1
-    if n >= span * span:   # room for the exponent path's whole input space: every (m_a, m_b), seeded order
+    if n >= span * span:  # room for the exponent path's whole input space: every (m_a, m_b), seeded order
         pairs = rng.permutation(span * span)
-        a.m[:pairs.size], b.m[:pairs.size] = num.e_min + pairs // span, num.e_min + pairs % span
+        a.m[: pairs.size], b.m[: pairs.size] = num.e_min + pairs // span, num.e_min + pairs % span
     return a, b
 
 
@@ -152,8 +162,12 @@ class MergeBench(streams.Bench):
         a, b = cases[0].info["a"], cases[0].info["b"]
         n = {c.kind: len(c.beats) for c in cases}
         num = p.numerics
-        return {"latency": Merge.LATENCY, "bulk_vectors": n.get("bulk", 0), "stall_vectors": n.get("stalls", 0),
-                "exponent_pairs_covered": len(set(zip(a.m.tolist(), b.m.tolist()))) / (num.e_max - num.e_min + 1) ** 2}
+        return {
+            "latency": Merge.LATENCY,
+            "bulk_vectors": n.get("bulk", 0),
+            "stall_vectors": n.get("stalls", 0),
+            "exponent_pairs_covered": len(set(zip(a.m.tolist(), b.m.tolist()))) / (num.e_max - num.e_min + 1) ** 2,
+        }
 
 
 BENCHES = {"merge": MergeBench()}

@@ -27,8 +27,8 @@ a gap in the testbench) or ``error`` (the mutant could not be built).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable
 
 import numpy as np
 
@@ -40,16 +40,17 @@ from attnkit.params.fixed import Rounding
 @dataclass(frozen=True)
 class Mutant:
     block: str
-    name: str                      # unique within the block
-    kind: str                      # the class of fault (the table's kinds)
-    change: str                    # what differs from the shipped design, for a person
-    sets: tuple[str, ...] = ()     # --set keys the DUT is built with (the golden keeps the shipped values)
-    wrap: Callable | None = field(default=None, compare=False)   # component -> component (hw.mutate)
+    name: str  # unique within the block
+    kind: str  # the class of fault (the table's kinds)
+    change: str  # what differs from the shipped design, for a person
+    sets: tuple[str, ...] = ()  # --set keys the DUT is built with (the golden keeps the shipped values)
+    wrap: Callable | None = field(default=None, compare=False)  # component -> component (hw.mutate)
 
 
 @dataclass(frozen=True)
 class BlockRun:
     """How the ordinary testbench runs for the mutation table: the configuration (``--set``) and vectors."""
+
     sets: tuple[str, ...] = ()
     vectors: int = 3000
 
@@ -71,65 +72,183 @@ def _table() -> list[Mutant]:
     S, F, O, D = mutate.Stuck, mutate.Flip, mutate.Offset, mutate.Delay
     return [
         # mac: acc = first ? a*b : acc + a*b, acc_valid `pipeline` cycles after valid
-        _m("mac", "acc_valid-stuck-0", "stuck-valid", "output acc_valid tied to 0", wrap=lambda c: S(c, "acc_valid", 0)),
-        _m("mac", "valid-stuck-0", "stuck-enable", "input valid tied to 0 inside (the PE never takes an input)",
-           wrap=lambda c: S(c, "valid", 0)),
-        _m("mac", "first-stuck-0", "stuck-enable", "input first tied to 0 (the accumulator is never restarted)",
-           wrap=lambda c: S(c, "first", 0)),
+        _m(
+            "mac", "acc_valid-stuck-0", "stuck-valid", "output acc_valid tied to 0", wrap=lambda c: S(c, "acc_valid", 0)
+        ),
+        _m(
+            "mac",
+            "valid-stuck-0",
+            "stuck-enable",
+            "input valid tied to 0 inside (the PE never takes an input)",
+            wrap=lambda c: S(c, "valid", 0),
+        ),
+        _m(
+            "mac",
+            "first-stuck-0",
+            "stuck-enable",
+            "input first tied to 0 (the accumulator is never restarted)",
+            wrap=lambda c: S(c, "first", 0),
+        ),
         _m("mac", "a-bit0-flipped", "inverted-bit", "bit 0 of operand a inverted", wrap=lambda c: F(c, "a", 0)),
         _m("mac", "acc-plus-1", "off-by-one", "output acc + 1", wrap=lambda c: O(c, "acc", 1)),
         _m("mac", "acc_valid-late", "delayed-valid", "acc_valid one cycle late", wrap=lambda c: D(c, "acc_valid", 1)),
-        _m("mac", "pipeline-3", "pipeline-depth", "pipeline 3 instead of 2 (one more register stage)",
-           sets=["pipeline=3"]),
-        _m("mac", "acc-overflow-wrap", "overflow-mode", "acc_fmt.overflow AP_WRAP instead of AP_SAT",
-           sets=["acc_fmt.overflow=AP_WRAP"]),
-        _m("mac", "acc-rounding-trn", "rounding-mode", "acc_fmt.rounding AP_TRN instead of AP_RND",
-           sets=["acc_fmt.rounding=AP_TRN"]),
-        _m("mac", "acc-7-int-bits", "dropped-carry", "acc_fmt.int_bits 7 instead of 8 (the accumulator's top carry dropped)",
-           sets=["acc_fmt.int_bits=7"]),
+        _m(
+            "mac",
+            "pipeline-3",
+            "pipeline-depth",
+            "pipeline 3 instead of 2 (one more register stage)",
+            sets=["pipeline=3"],
+        ),
+        _m(
+            "mac",
+            "acc-overflow-wrap",
+            "overflow-mode",
+            "acc_fmt.overflow AP_WRAP instead of AP_SAT",
+            sets=["acc_fmt.overflow=AP_WRAP"],
+        ),
+        _m(
+            "mac",
+            "acc-rounding-trn",
+            "rounding-mode",
+            "acc_fmt.rounding AP_TRN instead of AP_RND",
+            sets=["acc_fmt.rounding=AP_TRN"],
+        ),
+        _m(
+            "mac",
+            "acc-7-int-bits",
+            "dropped-carry",
+            "acc_fmt.int_bits 7 instead of 8 (the accumulator's top carry dropped)",
+            sets=["acc_fmt.int_bits=7"],
+        ),
         # exp: x * log2e, a 2^f table with interpolation, a shift; a stream pipeline
         _m("exp", "table-5-bits", "table-size", "table_bits 5 instead of 6 (33-entry table)", sets=["table_bits=5"]),
-        _m("exp", "out-rounding-trn", "rounding-mode", "out_fmt.rounding AP_TRN instead of AP_RND",
-           sets=["out_fmt.rounding=AP_TRN"]),
-        _m("exp", "log2e-12-bits", "constant-precision", "log2e_fmt.frac_bits 12 instead of 16",
-           sets=["log2e_fmt.frac_bits=12"]),
-        _m("exp", "arg-overflow-wrap", "overflow-mode", "arg_fmt.overflow AP_WRAP instead of AP_SAT",
-           sets=["arg_fmt.overflow=AP_WRAP"]),
-        _m("exp", "o.payload-bit0-flipped", "inverted-bit", "bit 0 of the output inverted",
-           wrap=lambda c: F(c, "o.payload", 0)),
-        _m("exp", "o.ready-stuck-1", "stuck-ready", "o.ready tied to 1 inside (back-pressure ignored)",
-           wrap=lambda c: S(c, "o.ready", 1)),
+        _m(
+            "exp",
+            "out-rounding-trn",
+            "rounding-mode",
+            "out_fmt.rounding AP_TRN instead of AP_RND",
+            sets=["out_fmt.rounding=AP_TRN"],
+        ),
+        _m(
+            "exp",
+            "log2e-12-bits",
+            "constant-precision",
+            "log2e_fmt.frac_bits 12 instead of 16",
+            sets=["log2e_fmt.frac_bits=12"],
+        ),
+        _m(
+            "exp",
+            "arg-overflow-wrap",
+            "overflow-mode",
+            "arg_fmt.overflow AP_WRAP instead of AP_SAT",
+            sets=["arg_fmt.overflow=AP_WRAP"],
+        ),
+        _m(
+            "exp",
+            "o.payload-bit0-flipped",
+            "inverted-bit",
+            "bit 0 of the output inverted",
+            wrap=lambda c: F(c, "o.payload", 0),
+        ),
+        _m(
+            "exp",
+            "o.ready-stuck-1",
+            "stuck-ready",
+            "o.ready tied to 1 inside (back-pressure ignored)",
+            wrap=lambda c: S(c, "o.ready", 1),
+        ),
         _m("exp", "o.valid-late", "delayed-valid", "o.valid one cycle late", wrap=lambda c: D(c, "o.valid", 1)),
         # recip: leading one, seed table, Newton-Raphson, a shift; a stream pipeline
         _m("recip", "iters-0", "nr-iterations", "no Newton-Raphson step instead of 1", sets=["iters=0"]),
-        _m("recip", "seed-7-bits", "table-size", "seed_bits 7 instead of 8 (128-entry seed table)", sets=["seed_bits=7"]),
-        _m("recip", "out-rounding-trn", "rounding-mode", "out_fmt.rounding AP_TRN instead of AP_RND",
-           sets=["out_fmt.rounding=AP_TRN"]),
-        _m("recip", "out-overflow-wrap", "overflow-mode", "out_fmt.overflow AP_WRAP instead of AP_SAT",
-           sets=["out_fmt.overflow=AP_WRAP"]),
+        _m(
+            "recip",
+            "seed-7-bits",
+            "table-size",
+            "seed_bits 7 instead of 8 (128-entry seed table)",
+            sets=["seed_bits=7"],
+        ),
+        _m(
+            "recip",
+            "out-rounding-trn",
+            "rounding-mode",
+            "out_fmt.rounding AP_TRN instead of AP_RND",
+            sets=["out_fmt.rounding=AP_TRN"],
+        ),
+        _m(
+            "recip",
+            "out-overflow-wrap",
+            "overflow-mode",
+            "out_fmt.overflow AP_WRAP instead of AP_SAT",
+            sets=["out_fmt.overflow=AP_WRAP"],
+        ),
         _m("recip", "i.payload-plus-1", "off-by-one", "input + 1 inside", wrap=lambda c: O(c, "i.payload", 1)),
         _m("recip", "o.valid-stuck-0", "stuck-valid", "o.valid tied to 0", wrap=lambda c: S(c, "o.valid", 0)),
-        _m("recip", "i.ready-stuck-1", "stuck-ready", "i.ready tied to 1 outside (inputs offered while stalled are lost)",
-           wrap=lambda c: S(c, "i.ready", 1)),
+        _m(
+            "recip",
+            "i.ready-stuck-1",
+            "stuck-ready",
+            "i.ready tied to 1 outside (inputs offered while stalled are lost)",
+            wrap=lambda c: S(c, "i.ready", 1),
+        ),
         # attention: the whole engine (array, row unit, controller), numerics rebuilt from its parameters
         _m("attention", "o.valid-stuck-0", "stuck-valid", "o.valid tied to 0", wrap=lambda c: S(c, "o.valid", 0)),
-        _m("attention", "i.ready-stuck-0", "stuck-ready", "i.ready tied to 0 (the engine never takes a problem)",
-           wrap=lambda c: S(c, "i.ready", 0)),
-        _m("attention", "o.ready-stuck-1", "stuck-ready", "o.ready tied to 1 inside (back-pressure ignored)",
-           wrap=lambda c: S(c, "o.ready", 1)),
-        _m("attention", "o.payload-bit0-flipped", "inverted-bit", "bit 0 of the output row inverted",
-           wrap=lambda c: F(c, "o.payload", 0)),
-        _m("attention", "i.payload-bit3-flipped", "inverted-bit", "bit 3 of every input row inverted inside",
-           wrap=lambda c: F(c, "i.payload", 3)),
+        _m(
+            "attention",
+            "i.ready-stuck-0",
+            "stuck-ready",
+            "i.ready tied to 0 (the engine never takes a problem)",
+            wrap=lambda c: S(c, "i.ready", 0),
+        ),
+        _m(
+            "attention",
+            "o.ready-stuck-1",
+            "stuck-ready",
+            "o.ready tied to 1 inside (back-pressure ignored)",
+            wrap=lambda c: S(c, "o.ready", 1),
+        ),
+        _m(
+            "attention",
+            "o.payload-bit0-flipped",
+            "inverted-bit",
+            "bit 0 of the output row inverted",
+            wrap=lambda c: F(c, "o.payload", 0),
+        ),
+        _m(
+            "attention",
+            "i.payload-bit3-flipped",
+            "inverted-bit",
+            "bit 3 of every input row inverted inside",
+            wrap=lambda c: F(c, "i.payload", 3),
+        ),
         _m("attention", "o.valid-late", "delayed-valid", "o.valid one cycle late", wrap=lambda c: D(c, "o.valid", 1)),
-        _m("attention", "exp-table-5-bits", "table-size", "numerics.exp.table_bits 5 instead of 6",
-           wrap=mutate.rebuilt({"numerics.exp.table_bits": 5})),
-        _m("attention", "recip-iters-0", "nr-iterations", "numerics.recip.iters 0 instead of 1",
-           wrap=mutate.rebuilt({"numerics.recip.iters": 0})),
-        _m("attention", "out-rounding-trn", "rounding-mode", "numerics.out_fmt.rounding AP_TRN instead of AP_RND",
-           wrap=mutate.rebuilt({"numerics.out_fmt.rounding": Rounding.AP_TRN})),
-        _m("attention", "logit-rounding-rnd", "rounding-mode", "numerics.logit_fmt.rounding AP_RND instead of AP_TRN",
-           wrap=mutate.rebuilt({"numerics.logit_fmt.rounding": Rounding.AP_RND})),
+        _m(
+            "attention",
+            "exp-table-5-bits",
+            "table-size",
+            "numerics.exp.table_bits 5 instead of 6",
+            wrap=mutate.rebuilt({"numerics.exp.table_bits": 5}),
+        ),
+        _m(
+            "attention",
+            "recip-iters-0",
+            "nr-iterations",
+            "numerics.recip.iters 0 instead of 1",
+            wrap=mutate.rebuilt({"numerics.recip.iters": 0}),
+        ),
+        _m(
+            "attention",
+            "out-rounding-trn",
+            "rounding-mode",
+            "numerics.out_fmt.rounding AP_TRN instead of AP_RND",
+            wrap=mutate.rebuilt({"numerics.out_fmt.rounding": Rounding.AP_TRN}),
+        ),
+        _m(
+            "attention",
+            "logit-rounding-rnd",
+            "rounding-mode",
+            "numerics.logit_fmt.rounding AP_RND instead of AP_TRN",
+            wrap=mutate.rebuilt({"numerics.logit_fmt.rounding": Rounding.AP_RND}),
+        ),
     ]
 
 
@@ -150,6 +269,7 @@ def golden_equivalence(m: Mutant) -> str:
     if not m.sets or m.wrap is not None or m.block not in ("mac", "exp", "recip"):
         return ""
     from attnkit.hw import blocks as hw_blocks
+
     block = hw_blocks.get(m.block)
     base = block.load_params(list(RUNS[m.block].sets))
     try:
@@ -158,6 +278,7 @@ def golden_equivalence(m: Mutant) -> str:
         return ""
     if m.block == "mac":
         from attnkit.models.mac import mac
+
         f = base.in_fmt
         if mut.in_fmt != f or mut.pipeline != base.pipeline:
             return ""
@@ -168,10 +289,13 @@ def golden_equivalence(m: Mutant) -> str:
             return ""
         if base.acc_fmt.overflow != mut.acc_fmt.overflow or base.acc_fmt.width != mut.acc_fmt.width:
             return ""
-        return (f"the golden MAC is identical on all {a.size} operand pairs (the only rounding is the product's"
-                " conversion to acc_fmt; the accumulator add is exact up to its unchanged overflow)")
+        return (
+            f"the golden MAC is identical on all {a.size} operand pairs (the only rounding is the product's"
+            " conversion to acc_fmt; the accumulator add is exact up to its unchanged overflow)"
+        )
     from attnkit.models.exp import exp
     from attnkit.models.recip import recip
+
     golden = {"exp": exp, "recip": recip}[m.block]
     if mut.in_fmt != base.in_fmt:
         return ""
@@ -194,10 +318,17 @@ def caught_by(result: dict) -> list[str]:
     return checks
 
 
-def run(block: str, sim: str = "icarus", seed: int = 1, names: Iterable[str] | None = None,
-        build_root: str = "build/rtl/mutants", log: Callable[[str], None] = lambda msg: None) -> list[dict]:
+def run(
+    block: str,
+    sim: str = "icarus",
+    seed: int = 1,
+    names: Iterable[str] | None = None,
+    build_root: str = "build/rtl/mutants",
+    log: Callable[[str], None] = lambda msg: None,
+) -> list[dict]:
     """Run the block's ordinary testbench on each of its mutants (``names`` picks some); one record each."""
     from attnkit.testbench import runner
+
     table = mutants(block)
     if not table:
         raise AttnkitError(f"no mutants for block {block!r} (blocks with mutants: {', '.join(blocks())})")
@@ -213,11 +344,26 @@ def run(block: str, sim: str = "icarus", seed: int = 1, names: Iterable[str] | N
     for m in table:
         log(f"rtl-mutate {block}: {m.name} ({m.change})")
         t0 = time.perf_counter()
-        rec = {"block": block, "mutant": m.name, "kind": m.kind, "change": m.change, "simulator": sim, "seed": seed,
-               "vectors": cfg.vectors}
+        rec = {
+            "block": block,
+            "mutant": m.name,
+            "kind": m.kind,
+            "change": m.change,
+            "simulator": sim,
+            "seed": seed,
+            "vectors": cfg.vectors,
+        }
         try:
-            r = runner.run(block, cfg.sets, sim=sim, vectors=cfg.vectors, seed=seed, build_root=build_root,
-                           dut_sets=m.sets, dut_wrap=m.wrap)
+            r = runner.run(
+                block,
+                cfg.sets,
+                sim=sim,
+                vectors=cfg.vectors,
+                seed=seed,
+                build_root=build_root,
+                dut_sets=m.sets,
+                dut_wrap=m.wrap,
+            )
         except (AttnkitError, ValueError) as e:
             rec.update(verdict="error", caught_by="", error=str(e), run_s=round(time.perf_counter() - t0, 2))
             records.append(rec)
@@ -226,10 +372,16 @@ def run(block: str, sim: str = "icarus", seed: int = 1, names: Iterable[str] | N
         checks = caught_by(r)
         eq = "" if checks else golden_equivalence(m)
         verdict = "caught" if checks else ("equivalent" if eq else "survived")
-        rec.update(verdict=verdict, caught_by=", ".join(checks), mismatches=r.get("mismatches", 0),
-                   latency_errors=int(r.get("latency_errors") or 0) + int(r.get("timing_errors") or 0),
-                   watchdog=r.get("watchdog", ""), equivalence=eq, run_s=round(time.perf_counter() - t0, 2),
-                   log=r.get("log", ""))
+        rec.update(
+            verdict=verdict,
+            caught_by=", ".join(checks),
+            mismatches=r.get("mismatches", 0),
+            latency_errors=int(r.get("latency_errors") or 0) + int(r.get("timing_errors") or 0),
+            watchdog=r.get("watchdog", ""),
+            equivalence=eq,
+            run_s=round(time.perf_counter() - t0, 2),
+            log=r.get("log", ""),
+        )
         log(f"  {verdict}{': ' + rec['caught_by'] if checks else ''}")
         records.append(rec)
     return records

@@ -23,7 +23,7 @@ def run(bench, p, cases: list, component=None, max_cycles: int = 10**7) -> dict:
     idle = streams.idle_beats(streams.width(bench.in_layout(p)))
     traces = []
     total = [0]
-    i_payload, o_payload = Value.cast(dut.i.payload), Value.cast(dut.o.payload).as_unsigned()   # raw bits
+    i_payload, o_payload = Value.cast(dut.i.payload), Value.cast(dut.o.payload).as_unsigned()  # raw bits
 
     async def testbench(ctx):
         for case in cases:
@@ -51,6 +51,9 @@ def run(bench, p, cases: list, component=None, max_cycles: int = 10**7) -> dict:
     t0 = time.perf_counter()
     sim.run()
     wall = time.perf_counter() - t0
-    return {"traces": traces, "total_cycles": total[0], "wall_s": wall,
-            "cycles_per_s": total[0] / wall if wall else 0.0}
-
+    return {
+        "traces": traces,
+        "total_cycles": total[0],
+        "wall_s": wall,
+        "cycles_per_s": total[0] / wall if wall else 0.0,
+    }

@@ -10,12 +10,12 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
-from attnkit.params import config
 from attnkit.errors import AttnkitError
 from attnkit.hw import blocks
+from attnkit.params import config
 from attnkit.testbench import toolchain
 
 # Amaranth's generated Verilog trips Verilator's width lints; they are warnings, not errors.
@@ -44,10 +44,19 @@ endmodule
 """
 
 
-def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vectors: int = 10_000,
-        seed: int = 1, waves: bool = False, build_root: str | Path = "build/rtl",
-        dut_sets: Iterable[str] = (), dut_wrap: Callable | None = None, x_seed: int | None = None,
-        log: Callable[[str], None] = lambda msg: None) -> dict:
+def run(
+    block_name: str,
+    sets: Iterable[str] = (),
+    sim: str = "verilator",
+    vectors: int = 10_000,
+    seed: int = 1,
+    waves: bool = False,
+    build_root: str | Path = "build/rtl",
+    dut_sets: Iterable[str] = (),
+    dut_wrap: Callable | None = None,
+    x_seed: int | None = None,
+    log: Callable[[str], None] = lambda msg: None,
+) -> dict:
     """Export ``block_name`` to Verilog, simulate its testbench, and return the result record.
 
     ``dut_sets`` builds the DUT from parameters that differ from the golden
@@ -70,7 +79,7 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
     from cocotb_tools.runner import get_runner
 
     build_root = Path(build_root).resolve()
-    verilog = blocks.verilog_text(block, dut_params, wrap=dut_wrap)   # in memory: parallel runs never share a file
+    verilog = blocks.verilog_text(block, dut_params, wrap=dut_wrap)  # in memory: parallel runs never share a file
     build_args = VERILATOR_ARGS if sim == "verilator" else ICARUS_ARGS
     if x_seed is not None:
         if sim != "verilator":
@@ -98,8 +107,15 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
     if sim == "verilator":
         os.environ["MAKEFLAGS"] = f"{saved} {VERILATOR_MAKEFLAGS}" if saved else VERILATOR_MAKEFLAGS
     try:
-        runner.build(sources=sources, hdl_toplevel=block.name, build_dir=build_dir, build_args=build_args,
-                     timescale=("1ns", "1ps"), waves=waves and sim != "icarus", log_file=build_dir / "build.log")
+        runner.build(
+            sources=sources,
+            hdl_toplevel=block.name,
+            build_dir=build_dir,
+            build_args=build_args,
+            timescale=("1ns", "1ps"),
+            waves=waves and sim != "icarus",
+            log_file=build_dir / "build.log",
+        )
     except Exception as e:
         raise AttnkitError(f"{sim} could not build {block.name}: {e} (see {build_dir / 'build.log'})") from None
     finally:
@@ -113,14 +129,27 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
     run_dir.mkdir(exist_ok=True)
     result_path = run_dir / "result.json"
     result_path.unlink(missing_ok=True)
-    tb_env = {"block": block.name, "params": config.to_data(params), "vectors": vectors, "seed": seed, "result": str(result_path)}
+    tb_env = {
+        "block": block.name,
+        "params": config.to_data(params),
+        "vectors": vectors,
+        "seed": seed,
+        "result": str(result_path),
+    }
     t0 = time.perf_counter()
     try:
-        runner.test(test_module=block.testbench, hdl_toplevel=block.name, build_dir=build_dir,
-                    test_dir=run_dir, extra_env={"ATTNKIT_TB": json.dumps(tb_env)}, waves=waves,
-                    plusargs=([f"+dumpfile_path={run_dir / block.name}.fst"] if sim == "icarus" and waves else [])
-                    + (["+verilator+rand+reset+2", f"+verilator+seed+{x_seed}"] if x_seed is not None else []),
-                    log_file=run_dir / "sim.log", results_xml=str(run_dir / "results.xml"))
+        runner.test(
+            test_module=block.testbench,
+            hdl_toplevel=block.name,
+            build_dir=build_dir,
+            test_dir=run_dir,
+            extra_env={"ATTNKIT_TB": json.dumps(tb_env)},
+            waves=waves,
+            plusargs=([f"+dumpfile_path={run_dir / block.name}.fst"] if sim == "icarus" and waves else [])
+            + (["+verilator+rand+reset+2", f"+verilator+seed+{x_seed}"] if x_seed is not None else []),
+            log_file=run_dir / "sim.log",
+            results_xml=str(run_dir / "results.xml"),
+        )
     except (Exception, SystemExit):
         pass  # a failing cocotb test still writes its result file; judged below
     run_s = time.perf_counter() - t0
@@ -138,8 +167,11 @@ def run(block_name: str, sets: Iterable[str] = (), sim: str = "verilator", vecto
         "predicted_cycles": result["predicted_cycles"],
         "seed": seed,
         "sets": sets,
-        **{k: v for k, v in result.items() if k not in ("checked", "mismatches", "missing", "cycles",
-                                                          "predicted_cycles")},
+        **{
+            k: v
+            for k, v in result.items()
+            if k not in ("checked", "mismatches", "missing", "cycles", "predicted_cycles")
+        },
         "build_s": round(build_s, 3),
         "run_s": round(run_s, 3),
         "log": str(run_dir / "sim.log"),

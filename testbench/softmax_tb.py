@@ -21,17 +21,29 @@ and output stalls (values checked, not cycles). They are the two cases of
 
 from __future__ import annotations
 
-import numpy as np
 import cocotb
+import numpy as np
 
 from attnkit.hw.softmax import Softmax
 from attnkit.models.softmax import softmax_edgemoe
 from attnkit.testbench import streams
 
-P_FLOW = 0.3     # the random-flow case: the chance of an idle input cycle, and of o.ready low
+P_FLOW = 0.3  # the random-flow case: the chance of an idle input cycle, and of o.ready low
 
-KINDS = ("wide", "narrow", "equal", "ascending", "descending", "masked", "all-masked", "extremes",
-         "cutoff", "single", "wide-long", "narrow-long")
+KINDS = (
+    "wide",
+    "narrow",
+    "equal",
+    "ascending",
+    "descending",
+    "masked",
+    "all-masked",
+    "extremes",
+    "cutoff",
+    "single",
+    "wide-long",
+    "narrow-long",
+)
 
 
 def row(p, k: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
@@ -56,7 +68,7 @@ def row(p, k: int, rng: np.random.Generator) -> tuple[np.ndarray, str]:
         s = np.full(n, f.min_raw)
     elif kind == "extremes":
         s = rng.choice(np.array([f.max_raw, f.min_raw + 1, 0, f.max_raw - 1, f.min_raw]), n)
-    else:   # cutoff: scores around +-5.5 and their differences
+    else:  # cutoff: scores around +-5.5 and their differences
         c = int(5.5 * one)
         s = rng.choice(np.array([c - 1, c, c + 1, -c, -c - 1, 0, 8 * one]), n)
     return np.asarray(s, np.int64), kind
@@ -75,7 +87,7 @@ class SoftmaxBench(streams.Bench):
         rows, kinds, total = [], [], 0
         while total < vectors:
             s, kind = row(p, len(rows), rng)
-            s = s[:vectors - total]
+            s = s[: vectors - total]
             rows.append(s)
             kinds.append(kind)
             total += s.size
@@ -86,8 +98,11 @@ class SoftmaxBench(streams.Bench):
             for s in rs:
                 y = softmax_edgemoe(s[None, :], p.numerics)[0]
                 want += [(int(v), int(j == s.size - 1)) for j, v in enumerate(y)]
-                beats += [streams.pack(lay, (int(v), int(j == s.size - 1), pass2))
-                          for pass2 in (0, 1) for j, v in enumerate(s)]
+                beats += [
+                    streams.pack(lay, (int(v), int(j == s.size - 1), pass2))
+                    for pass2 in (0, 1)
+                    for j, v in enumerate(s)
+                ]
             return streams.Case(beats, want, kind, info={"rows": [s.size for s in rs], "kinds": kinds}, **flow)
 
         half = (len(rows) + 1) // 2
@@ -96,7 +111,9 @@ class SoftmaxBench(streams.Bench):
             m = 2 * sum(s.size for s in rows[half:])
             gaps = streams.gap_schedule(m, rng, P_FLOW)
             span = m + sum(gaps) + sum(self.component(p).row_cycles(s.size) for s in rows[half:])
-            out.append(case(rows[half:], "random-flow", gaps=gaps, ready=streams.ready_bernoulli(2 * span + 8, rng, P_FLOW)))
+            out.append(
+                case(rows[half:], "random-flow", gaps=gaps, ready=streams.ready_bernoulli(2 * span + 8, rng, P_FLOW))
+            )
         return out
 
     def predicted_cycles(self, p, case):
@@ -108,8 +125,11 @@ class SoftmaxBench(streams.Bench):
     def watchdog_gap(self, p, cases):
         # a row's outputs come in its second pass: the longest gap is the longest row's cycles plus the latency
         unit = self.component(p)
-        return max(unit.row_cycles(n) for c in cases for n in c.info["rows"]) + unit.LATENCY + \
-            max(streams.flow_gap(c) for c in cases)
+        return (
+            max(unit.row_cycles(n) for c in cases for n in c.info["rows"])
+            + unit.LATENCY
+            + max(streams.flow_gap(c) for c in cases)
+        )
 
     def summary(self, p, cases, traces):
         kinds = cases[0].info["kinds"]

@@ -60,7 +60,7 @@ def pack(layout, value) -> int:
             raise ValueError(f"{layout!r}: {len(value)} elements, expected {layout.length}")
         lo, hi = (-(1 << s.width - 1), (1 << s.width - 1) - 1) if s.signed else (0, (1 << s.width) - 1)
         mask, out = (1 << s.width) - 1, 0
-        for k, v in enumerate(value):     # the hot path: rows of numbers
+        for k, v in enumerate(value):  # the hot path: rows of numbers
             v = int(v)
             if not lo <= v <= hi:
                 raise ValueError(f"{layout!r}[{k}]: {v} out of range [{lo}, {hi}]")
@@ -129,6 +129,7 @@ class Case:
     cycle from the case's first (1 beyond its end). Without ``ready``, ``stalls``: one draw per cycle an
     output is offered, in order, 1 holding ``o.ready`` low that cycle (0 beyond the end). ``info``: what the
     bench keeps for its predictions, checks and coverage."""
+
     beats: list[int]
     want: list
     kind: str = ""
@@ -149,6 +150,7 @@ class Trace:
     """What a driver saw of one case: raw output payloads; per input beat the cycle it was accepted; per
     output beat the cycle it was taken and the cycles it was offered before (held, ``o.ready`` low); the
     cycles run; outputs beyond the expected ones (``extra``). Cycles count from the case's first."""
+
     outputs: list[int] = field(default_factory=list)
     accepted: list[int] = field(default_factory=list)
     taken: list[int] = field(default_factory=list)
@@ -179,6 +181,7 @@ class Bench:
     """Defaults for a :class:`StreamBench`: layouts from the component's signature; a case's cycles are its
     :attr:`Trace.span` less its output stalls (a stream pipeline freezes while its output waits);
     ``cycles`` in the record sums the timed cases (``CYCLES = "first"``: the first one's, per problem)."""
+
     CYCLES = "sum"
 
     def component(self, p):
@@ -219,8 +222,10 @@ def bench_of(block) -> Any:
     module = importlib.import_module(block.testbench)
     bench = getattr(module, "BENCHES", {}).get(block.name)
     if bench is None:
-        raise AttnkitError(f"--fast runs blocks with one input stream i and one output stream o; {block.name!r}"
-                           f" is not such a block ({block.testbench} defines no stream bench for it)")
+        raise AttnkitError(
+            f"--fast runs blocks with one input stream i and one output stream o; {block.name!r}"
+            f" is not such a block ({block.testbench} defines no stream bench for it)"
+        )
     return bench
 
 
@@ -358,7 +363,7 @@ def digest(traces: list[Trace]) -> str:
 
 def check_values(layout, sb, case: Case, k: int, j: int, payload) -> None:
     """One output beat against the scoreboard (beats beyond the expected ones count as unexpected)."""
-    value = unpack(layout, payload) if isinstance(payload, int) else payload   # X bits: a str
+    value = unpack(layout, payload) if isinstance(payload, int) else payload  # X bits: a str
     sb.check(value, case=k, kind=case.kind, beat=j)
 
 
@@ -376,15 +381,21 @@ def timing(bench, p, cases: list[Case], traces: list[Trace]) -> dict:
         measured.append(got)
         predicted.append(want)
         errors += got != want
-    errors += sum(bench.predicted_cycles(p, c) is not None for c in cases[len(traces):])   # never run
+    errors += sum(bench.predicted_cycles(p, c) is not None for c in cases[len(traces) :])  # never run
     if bench.CYCLES == "first":
         cycles, pred = (measured[0] if measured else 0), (predicted[0] if predicted else 0)
     else:
         cycles, pred = sum(measured), sum(predicted)
-    return {"cycles": cycles, "predicted_cycles": pred, **extra,
-            "latency_errors": errors + extra.get("latency_errors", 0),
-            "cycles_per_problem": sorted(set(measured)), "output_stalls": sum(sum(t.held) for t in traces),
-            "simulated_cycles": sum(t.cycles for t in traces), "trace_digest": digest(traces)}
+    return {
+        "cycles": cycles,
+        "predicted_cycles": pred,
+        **extra,
+        "latency_errors": errors + extra.get("latency_errors", 0),
+        "cycles_per_problem": sorted(set(measured)),
+        "output_stalls": sum(sum(t.held) for t in traces),
+        "simulated_cycles": sum(t.cycles for t in traces),
+        "trace_digest": digest(traces),
+    }
 
 
 def record(bench, p, cases: list[Case], traces: list[Trace], sb) -> dict:
@@ -395,6 +406,7 @@ def record(bench, p, cases: list[Case], traces: list[Trace], sb) -> dict:
 def score(bench, p, cases: list[Case], traces: list[Trace]) -> dict:
     """Every output of ``traces`` against the cases' expectations (a fresh scoreboard), then :func:`record`."""
     from attnkit.testbench.scoreboard import Scoreboard
+
     sb = Scoreboard("out", [])
     layout = bench.out_layout(p)
     for k, case in enumerate(cases):
@@ -425,7 +437,7 @@ def check_widths(bench, p, component) -> None:
 def _raw(value):
     try:
         return int(value)
-    except ValueError:   # X or Z bits (four-state simulators)
+    except ValueError:  # X or Z bits (four-state simulators)
         return str(value)
 
 
@@ -458,8 +470,14 @@ async def run_cocotb(dut, bench, period_ns: int = 10) -> None:
     await start(dut, {"i__valid": 0, "i__payload": 0, "o__ready": 1}, period_ns=period_ns)
     sb = Scoreboard(block.name, [], log=dut._log)
     traces: list[Trace] = []
-    watchdog = Watchdog(dut, tb, sb, expected_gap=bench.watchdog_gap(p, cases), period_ns=period_ns,
-                        extra=lambda: timing(bench, p, cases, traces))
+    watchdog = Watchdog(
+        dut,
+        tb,
+        sb,
+        expected_gap=bench.watchdog_gap(p, cases),
+        period_ns=period_ns,
+        extra=lambda: timing(bench, p, cases, traces),
+    )
     monitor = bench.monitor(p, dut)
     i_valid, i_ready, i_payload = dut.i__valid, dut.i__ready, dut.i__payload
     o_valid, o_ready, o_payload = dut.o__valid, dut.o__ready, dut.o__payload
@@ -473,10 +491,10 @@ async def run_cocotb(dut, bench, period_ns: int = 10) -> None:
         traces.append(trace)
         src = Source(case, idle, trace)
         snk = Sink(case, trace, lambda j, v, c, k=k, case=case: check_values(out_layout, sb, case, k, j, v))
-        c, base = 0, get_sim_time("ns")   # each cycle starts at a falling edge; so does the next case
+        c, base = 0, get_sim_time("ns")  # each cycle starts at a falling edge; so does the next case
         while not (src.done and snk.done):
             ov = int(o_valid.value)
-            if src.done and not ov and case.ready is None:   # nothing to offer or take: skip to the next output
+            if src.done and not ov and case.ready is None:  # nothing to offer or take: skip to the next output
                 if cur_valid:
                     i_valid.value = cur_valid = 0
                 await RisingEdge(o_valid)
@@ -504,9 +522,17 @@ async def run_cocotb(dut, bench, period_ns: int = 10) -> None:
     sb.drop_pending(cases="end")
     rec = record(bench, p, cases, traces, sb)
     cyc = rec["simulated_cycles"]
-    finish(dut, tb, sb, **{k: v for k, v in rec.items() if k not in ("mismatches", "missing", "first_mismatches")},
-           **(monitor.result() if monitor is not None else {}), sim_wall_s=round(sim_s, 4),
-           model_wall_s=round(model_s, 4), cycles_per_s=round(cyc / sim_s, 1) if sim_s > 0 else 0.0)
+    finish(
+        dut,
+        tb,
+        sb,
+        **{k: v for k, v in rec.items() if k not in ("mismatches", "missing", "first_mismatches")},
+        **(monitor.result() if monitor is not None else {}),
+        sim_wall_s=round(sim_s, 4),
+        model_wall_s=round(model_s, 4),
+        cycles_per_s=round(cyc / sim_s, 1) if sim_s > 0 else 0.0,
+    )
     bad = {k: v for k, v in rec.items() if k.endswith("_errors") or k == "early_outputs"}
-    assert not any(bad.values()), f"timing checks failed: {bad} (cycles {rec['cycles_per_problem']}," \
-                                  f" predicted {rec['predicted_cycles']})"
+    assert not any(bad.values()), (
+        f"timing checks failed: {bad} (cycles {rec['cycles_per_problem']}, predicted {rec['predicted_cycles']})"
+    )

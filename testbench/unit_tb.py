@@ -45,11 +45,11 @@ C++ harness of ``rtl-test --fast``).
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
-import numpy as np
 import cocotb
+import numpy as np
 
 from attnkit.hw import blocks
 from attnkit.testbench import streams
@@ -57,25 +57,27 @@ from attnkit.testbench import streams
 
 @dataclass(frozen=True)
 class Unit:
-    golden: Callable            # (raw inputs int64 array, params) -> raw outputs
+    golden: Callable  # (raw inputs int64 array, params) -> raw outputs
     in_fmt: Callable = lambda p: p.in_fmt
     out_fmt: Callable = lambda p: p.out_fmt
 
 
 def _exp(x, p):
     from attnkit.models.exp import exp
+
     return exp(x, p)
 
 
 def _recip(x, p):
     from attnkit.models.recip import recip
+
     return recip(x, p)
 
 
 UNITS = {"exp": Unit(_exp), "recip": Unit(_recip)}
 
-P_GAP, P_STALL = 0.1, 0.25      # chance of an idle gap before an input; share of cycles with o.ready low
-STALLED_MAX = 8192               # inputs in each of the phases with back-pressure
+P_GAP, P_STALL = 0.1, 0.25  # chance of an idle gap before an input; share of cycles with o.ready low
+STALLED_MAX = 8192  # inputs in each of the phases with back-pressure
 
 
 def corners(fmt) -> np.ndarray:
@@ -134,7 +136,7 @@ def predict_backpressure(n: int, ready: np.ndarray, L: int) -> tuple[np.ndarray,
     if cyc.size < n:
         cyc = np.concatenate([cyc, np.arange(n - cyc.size) + max(ready.size, L)])
     out = cyc[:n]
-    acc = np.concatenate([np.arange(min(n, L)), out[:max(0, n - L)]])
+    acc = np.concatenate([np.arange(min(n, L)), out[: max(0, n - L)]])
     return acc, out
 
 
@@ -173,7 +175,7 @@ class UnitBench(streams.Bench):
         rng = np.random.default_rng(seed)
         x, exhaustive = inputs(fin, vectors, rng)
         want = np.asarray(self.unit.golden(x, p), np.int64).tolist()
-        rng.integers(0, 1 << fin.width, 64)   # drawn here once for idle payloads: the schedules stay the seed's
+        rng.integers(0, 1 << fin.width, 64)  # drawn here once for idle payloads: the schedules stay the seed's
         n, L, lay = x.size, self.latency(p), self.in_layout(p)
         # 30% of the inputs each to the stalled phases, at most STALLED_MAX: a long exhaustive run streams
         # mostly in phase 1, where a cycle costs least
@@ -187,12 +189,20 @@ class UnitBench(streams.Bench):
             span = int(m + gaps.sum()) + L
             ready = ready_schedule(2 * span + 8, rng).tolist() if phase != "gaps" else None
             if m:
-                out.append(streams.Case([streams.pack(lay, v) for v in xs.tolist()], want[sl], phase, gaps=gaps.tolist(), ready=ready,
-                                        info={"exhaustive": exhaustive, "x": x}))
+                out.append(
+                    streams.Case(
+                        [streams.pack(lay, v) for v in xs.tolist()],
+                        want[sl],
+                        phase,
+                        gaps=gaps.tolist(),
+                        ready=ready,
+                        info={"exhaustive": exhaustive, "x": x},
+                    )
+                )
         return out
 
     def predicted_cycles(self, p, case):
-        if case.kind == "mixed":          # bubbles may close up: latencies bounded, cycles not predicted
+        if case.kind == "mixed":  # bubbles may close up: latencies bounded, cycles not predicted
             return None
         return len(case.beats) + sum(case.gaps) + self.latency(p)
 
@@ -206,21 +216,32 @@ class UnitBench(streams.Bench):
         timing = 0
         if case.kind != "mixed":
             m = len(case.beats)
-            pa, pd = (predict_gaps(np.asarray(case.gaps), L) if case.kind == "gaps"
-                      else predict_backpressure(m, np.asarray(case.ready, np.int64), L))
+            pa, pd = (
+                predict_gaps(np.asarray(case.gaps), L)
+                if case.kind == "gaps"
+                else predict_backpressure(m, np.asarray(case.ready, np.int64), L)
+            )
             if len(trace.accepted) == len(trace.taken) == m:
                 timing = int(np.count_nonzero((np.asarray(trace.accepted) != pa) | (np.asarray(trace.taken) != pd)))
             else:
                 timing = m
-        return {"latency_errors": latency_errors(trace.accepted, offered, stalls, L), "timing_errors": timing,
-                "early_outputs": early_outputs(trace.accepted, trace.taken)}
+        return {
+            "latency_errors": latency_errors(trace.accepted, offered, stalls, L),
+            "timing_errors": timing,
+            "early_outputs": early_outputs(trace.accepted, trace.taken),
+        }
 
     def summary(self, p, cases, traces):
         fin, x = self.unit.in_fmt(p), cases[0].info["x"]
-        return {"latency": self.latency(p), "exhaustive": cases[0].info["exhaustive"], "input_space": 1 << fin.width,
-                "space_covered": np.unique(x).size / (1 << fin.width),
-                "stalls": sum(sum(t.held) for t in traces), "gap_cycles": sum(sum(c.gaps) for c in cases),
-                "phase_cycles": {c.kind: t.cycles for c, t in zip(cases, traces)}}
+        return {
+            "latency": self.latency(p),
+            "exhaustive": cases[0].info["exhaustive"],
+            "input_space": 1 << fin.width,
+            "space_covered": np.unique(x).size / (1 << fin.width),
+            "stalls": sum(sum(t.held) for t in traces),
+            "gap_cycles": sum(sum(c.gaps) for c in cases),
+            "phase_cycles": {c.kind: t.cycles for c, t in zip(cases, traces)},
+        }
 
 
 BENCHES = {name: UnitBench(name, unit) for name, unit in UNITS.items()}
@@ -229,5 +250,7 @@ BENCHES = {name: UnitBench(name, unit) for name, unit in UNITS.items()}
 @cocotb.test()
 async def unit_vectors(dut):
     name = dut._name
-    assert name in BENCHES, f"block {name!r} has no entry in attnkit.testbench.unit_tb.UNITS (known: {', '.join(UNITS)})"
+    assert name in BENCHES, (
+        f"block {name!r} has no entry in attnkit.testbench.unit_tb.UNITS (known: {', '.join(UNITS)})"
+    )
     await streams.run_cocotb(dut, BENCHES[name])

@@ -11,14 +11,17 @@ def attnkit(*args):
     return subprocess.run([sys.executable, "-m", "attnkit", *args], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["verilog", "mac", "--set", "acc_fmt.int_bitz=4"], "unknown key 'int_bitz'"),
-    (["verilog", "mac", "--set", "in_fmt.int_bits=-9"], "in_fmt.int_bits: width int_bits + frac_bits = -5"),
-    (["verilog", "mac", "--set", "pipeline"], "expected key=value"),
-    (["verilog", "multiplier"], "unknown block 'multiplier' (known blocks: "),
-    (["rtl-test", "adder", "--vectors", "5"], "unknown block 'adder'"),
-    (["rtl-test", "mac", "--vectors", "0"], "--vectors 0: expected at least 1"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["verilog", "mac", "--set", "acc_fmt.int_bitz=4"], "unknown key 'int_bitz'"),
+        (["verilog", "mac", "--set", "in_fmt.int_bits=-9"], "in_fmt.int_bits: width int_bits + frac_bits = -5"),
+        (["verilog", "mac", "--set", "pipeline"], "expected key=value"),
+        (["verilog", "multiplier"], "unknown block 'multiplier' (known blocks: "),
+        (["rtl-test", "adder", "--vectors", "5"], "unknown block 'adder'"),
+        (["rtl-test", "mac", "--vectors", "0"], "--vectors 0: expected at least 1"),
+    ],
+)
 def test_user_mistakes_give_one_line(args, needle):
     r = attnkit(*args)
     assert r.returncode == 2

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import rtl_test_cli
 
 from attnkit.hw import blocks
 from attnkit.testbench.attention_tb import KINDS, backpressure, problem
 from attnkit.testbench.coverage import POINTS, AttentionCoverage, summary
-from conftest import rtl_test_cli
 
 RAGGED = ["array_2d.rows=2", "array_2d.cols=2", "workload.head_dim=8", "workload.seq_len=7"]
 
@@ -34,7 +34,7 @@ def test_eight_problems_of_a_ragged_configuration_hit_every_bin():
 
 
 def test_what_a_run_does_not_reach_is_reported_missed():
-    rep = _sampled([], len(KINDS))          # N = 72 on 4 rows: no ragged tile; one round: no back-pressure
+    rep = _sampled([], len(KINDS))  # N = 72 on 4 rows: no ragged tile; one round: no back-pressure
     assert summary(rep)["missed"] == {"ragged_tile": ["ragged"], "backpressure": ["stalled"]}
     assert rep["running_max"]["hit"] == 3 and rep["row_mask"]["bins"]["fully-masked"] > 0
 
@@ -46,10 +46,10 @@ def test_running_max_bins_follow_the_tiles():
     q = np.zeros((n, d), np.int64)
     q[:, 0] = p.numerics.in_fmt.max_raw
     k = np.zeros((n, d), np.int64)
-    k[:, 0] = np.array([0, 0, 1, 1, 1, 1, 0]) * p.numerics.in_fmt.max_raw      # tiles of 2 keys: low, high, high, low
+    k[:, 0] = np.array([0, 0, 1, 1, 1, 1, 0]) * p.numerics.in_fmt.max_raw  # tiles of 2 keys: low, high, high, low
     cov.problem(q, k, k, np.ones((n, n), bool))
     rm = cov.report()["running_max"]["bins"]
-    assert rm == {"rises": n, "stays": n, "falls": n}      # each row: tile 1 rises, tile 2 stays, tile 3 falls
+    assert rm == {"rises": n, "stays": n, "falls": n}  # each row: tile 1 rises, tile 2 stays, tile 3 falls
     assert cov.report()["equal_scores"]["bins"] == {"all-equal": 0, "varied": n}
 
 
@@ -70,9 +70,11 @@ def test_rtl_test_reports_every_declared_bin_hit():
 def test_report_draws_a_coverage_table():
     from attnkit.reports import fig_coverage
     from attnkit.reports.data import Table
+
     rep = _sampled([], 1)
-    rows = [{"block": "attention", "simulator": "icarus", "cycles": 1, "predicted_cycles": 1, "vectors": 1,
-             "coverage": rep}]
+    rows = [
+        {"block": "attention", "simulator": "icarus", "cycles": 1, "predicted_cycles": 1, "vectors": 1, "coverage": rep}
+    ]
     (f,) = fig_coverage.figures([Table("rtl", Path("x.json"), rows)])
     assert len(f.table) == len(POINTS) and f.caption == "0 of 1 runs hit every declared bin."
     assert {r["point"]: r["missed"] for r in f.table}["ragged_tile"] == "ragged"

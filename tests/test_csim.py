@@ -16,9 +16,9 @@ from attnkit.hls import KERNELS
 from attnkit.hls import build as hb
 from attnkit.hls.csim import run_csim
 from attnkit.models import edgemoe_golden as G
-from attnkit.params.edgemoe import EdgeMoeParams
 from attnkit.models.exp import exp2_table
 from attnkit.models.gelu import delta_table
+from attnkit.params.edgemoe import EdgeMoeParams
 
 SEED = 0
 
@@ -28,7 +28,7 @@ def params():
     return EdgeMoeParams.load()
 
 
-@pytest.mark.parametrize("kernel", [k for k in KERNELS if k != "layer"])   # layer: its own test below
+@pytest.mark.parametrize("kernel", [k for k in KERNELS if k != "layer"])  # layer: its own test below
 def test_kernel_bit_exact(kernel, params):
     res = run_csim(kernel, 100, SEED, params)
     print(f"csim {kernel} seed {SEED}: {res}")
@@ -60,7 +60,7 @@ def test_a_wrong_golden_is_caught(params, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_whole_layer_dense_and_moe_bit_exact(seed, params):
-    res = run_csim("layer", 1, seed, params)   # one 129 x 192 input through a dense and an MoE layer
+    res = run_csim("layer", 1, seed, params)  # one 129 x 192 input through a dense and an MoE layer
     print(f"csim layer seed {seed}: {res}")
     assert res["vectors"] == 2
     assert res["elements"] == 2 * params.workload.tokens * params.workload.d_model
@@ -86,14 +86,14 @@ def test_params_header_from_the_parameter_object(params):
     assert f"constexpr int TOKENS = {params.workload.tokens};" in text and params.workload.tokens == 129
     assert f"EXP_TABLE[{exp2_table(n.exp).size}]" in text and f"GELU_DELTA[{delta_table(n.gelu).size}]" in text
     assert f"{int(exp2_table(n.exp)[-1])}LL" in text
-    assert f"ATTN_SCALE_RAW = {1 << (22 - 3)}LL" in text   # 1/8 in fm_t
+    assert f"ATTN_SCALE_RAW = {1 << (22 - 3)}LL" in text  # 1/8 in fm_t
 
 
 def test_build_is_cached(params):
     exe = hb.build("gelu", params)
     stamp = exe.stat().st_mtime_ns
-    assert hb.build("gelu", params) == exe and exe.stat().st_mtime_ns == stamp   # reused, not rebuilt
-    assert hb.build_path("gelu", EdgeMoeParams.load(sets=["gelu.units=8"])) != exe   # params.h is in the key
+    assert hb.build("gelu", params) == exe and exe.stat().st_mtime_ns == stamp  # reused, not rebuilt
+    assert hb.build_path("gelu", EdgeMoeParams.load(sets=["gelu.units=8"])) != exe  # params.h is in the key
 
 
 def test_bad_requests(params, monkeypatch):
@@ -106,15 +106,20 @@ def test_bad_requests(params, monkeypatch):
         run_csim("gelu", 10, 0, params)
 
 
-@pytest.mark.parametrize("argv, env, message", [
-    (["csim", "conv"], {}, "unknown kernel 'conv'"),
-    (["csim", "gelu", "--vectors", "0"], {}, "--vectors 0"),
-    (["csim", "gelu"], {"CXX": "no-such-g++"}, "C++ compiler"),
-])
+@pytest.mark.parametrize(
+    "argv, env, message",
+    [
+        (["csim", "conv"], {}, "unknown kernel 'conv'"),
+        (["csim", "gelu", "--vectors", "0"], {}, "--vectors 0"),
+        (["csim", "gelu"], {"CXX": "no-such-g++"}, "C++ compiler"),
+    ],
+)
 def test_cli_bad_input_one_line(argv, env, message):
     import os
-    res = subprocess.run([sys.executable, "-m", "attnkit", *argv], capture_output=True, text=True,
-                         env={**os.environ, **env})
+
+    res = subprocess.run(
+        [sys.executable, "-m", "attnkit", *argv], capture_output=True, text=True, env={**os.environ, **env}
+    )
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("attnkit: error:") and message in lines[0]
@@ -123,8 +128,10 @@ def test_cli_bad_input_one_line(argv, env, message):
 
 def test_cli_json(params):
     import json
-    res = subprocess.run([sys.executable, "-m", "attnkit", "csim", "gelu", "--vectors", "200", "--json"],
-                         capture_output=True, text=True)
+
+    res = subprocess.run(
+        [sys.executable, "-m", "attnkit", "csim", "gelu", "--vectors", "200", "--json"], capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["kernel"] == "gelu" and out["vectors"] == 200 and out["mismatches"] == 0
@@ -143,7 +150,7 @@ def test_params_refuse_what_does_not_fit():
 
 
 def test_golden_errors_within_stated_bounds():
-    rows = G.error_rows(np.random.default_rng(SEED))   # the figures the docstring quotes (129 tokens)
+    rows = G.error_rows(np.random.default_rng(SEED))  # the figures the docstring quotes (129 tokens)
     assert {r["function"] for r in rows} == set(G.ERROR_BOUNDS)
     for r in rows:
         assert r["max_abs_err"] <= G.ERROR_BOUNDS[r["function"]], r
@@ -152,6 +159,7 @@ def test_golden_errors_within_stated_bounds():
 def test_online_softmax_matches_edgemoe_branch_form(params):
     # the golden max-form update equals Edge-MoE's branch ("new max: l * exp + 1, else l + exp")
     from attnkit.models.exp import exp
+
     A, n = params.numerics.act_fmt, params.numerics
     rng = np.random.default_rng(3)
     s = A.quantize(rng.normal(0, 4, (50, 40)))
@@ -175,18 +183,19 @@ def test_gate_tie_rule_and_queues(params):
     x = np.zeros((3, params.workload.d_model), np.int64)
     x[1, 0] = A.quantize(1.0)
     wg = np.zeros((params.workload.experts, params.workload.d_model), np.int64)
-    wg[5, 0] = wg[9, 0] = params.numerics.weight_fmt.quantize(0.5)   # a tie between 5 and 9 for token 1
+    wg[5, 0] = wg[9, 0] = params.numerics.weight_fmt.quantize(0.5)  # a tie between 5 and 9 for token 1
     g = G.gate(x, wg, params)
     assert g.indices.tolist() == [[0, 1], [5, 9], [0, 1]]
     assert g.active.tolist() == [0, 1, 5, 9]
-    assert g.queues[0, :g.queue_lens[0]].tolist() == [0, 2]
+    assert g.queues[0, : g.queue_lens[0]].tolist() == [0, 2]
     assert g.weights[0, 0] == g.weights[0, 1]
-    assert 0 <= A.quantize(1 / 16) - g.weights[0, 0] <= 1    # 1/16, truncated through 1/sum
+    assert 0 <= A.quantize(1 / 16) - g.weights[0, 0] <= 1  # 1/16, truncated through 1/sum
 
 
 def test_no_model_constant_in_the_hls_sources(params):
     # sizes and formats come from the generated params.h only (64 is the int64 word, not a head dim)
     import re
+
     w = params.workload
     sizes = {w.tokens, w.patches, w.d_model, w.ffn, w.expert_ffn, 3 * w.d_model, 177, 22}
     for path in sorted(hb.SRC.glob("*.[ch]*")):
@@ -200,10 +209,12 @@ def test_no_model_constant_in_the_hls_sources(params):
 
 def test_cli_exits_1_on_a_mismatch(monkeypatch, capsys):
     from attnkit.cli import main
+
     real = G.gelu_unit
     monkeypatch.setattr(G, "gelu_unit", lambda x, p: real(x, p) + 1)
     assert main(["csim", "gelu", "--vectors", "50", "--json"]) == 1
     import json
+
     out = json.loads(capsys.readouterr().out)
     assert out["mismatches"] == 50 and out["first_mismatch"]["vector"] == 0
 
@@ -211,4 +222,5 @@ def test_cli_exits_1_on_a_mismatch(monkeypatch, capsys):
 def test_every_kernel_has_a_vector_maker():
     """The kernel list is KERNEL_SOURCES; csim draws vectors for each of them and for nothing else."""
     from attnkit.hls import csim
+
     assert set(csim._MAKERS) == set(KERNELS)

@@ -4,10 +4,10 @@ which bins, and that `rtl-test decode --json` runs of two configurations togethe
 from __future__ import annotations
 
 import pytest
+from conftest import rtl_test_cli
 
 from attnkit.hw import blocks
 from attnkit.testbench.coverage import DecodeCoverage, decode_bins, merged, summary
-from conftest import rtl_test_cli
 
 # units = 3, block_n = 8 (configs/arch/rtl-decode-2core.yaml): one head over all three cores (MHA), and four
 # KV heads of two tiles each over 3 + 3 + 2 tiles (GQA): heads in one piece and in two, cores crossing and not
@@ -36,9 +36,13 @@ def test_backpressure_is_sampled_from_the_output_stream():
 
 def test_each_configuration_hits_what_its_schedule_does():
     a, b = _sampled(MHA_3), _sampled(GQA_3)
-    assert summary(a)["missed"] == {"head_cross": ["yes"], "pieces": ["1", "2"], "peer_then_host": ["yes"],
-                                    "group": ["gqa"]}
-    assert a["pieces"]["bins"] == {"1": 0, "2": 0, "3": 2}          # one head, merged from 3 pieces, per problem
+    assert summary(a)["missed"] == {
+        "head_cross": ["yes"],
+        "pieces": ["1", "2"],
+        "peer_then_host": ["yes"],
+        "group": ["gqa"],
+    }
+    assert a["pieces"]["bins"] == {"1": 0, "2": 0, "3": 2}  # one head, merged from 3 pieces, per problem
     assert summary(b)["missed"] == {"pieces": ["3"], "group": ["mha"]}
     # cores: [h0 0-2, h1 0-1] crosses; [h1 1-2, h2 0-2] crosses, peer then host; [h3 0-2] does not
     assert b["head_cross"]["bins"] == {"yes": 4, "no": 2}
@@ -55,6 +59,7 @@ def test_the_two_configurations_together_hit_every_declared_bin():
 def test_no_single_lean_schedule_merges_both_one_and_all_pieces():
     # why two runs: a head over all N cores is longer than a core's share, and every head has the same length
     from attnkit.params.schedule import lean_schedule
+
     for kv_heads in range(1, 7):
         for context in range(1, 80):
             s = lean_schedule(1, kv_heads, context, 8, 3)
@@ -67,7 +72,7 @@ def test_no_single_lean_schedule_merges_both_one_and_all_pieces():
 def test_rtl_test_runs_hit_every_declared_decode_bin():
     reports = []
     for sets in (MHA_3, GQA_3):
-        r = rtl_test_cli("decode", sets)   # 8 problems: the second round of the four kinds is back-pressured
+        r = rtl_test_cli("decode", sets)  # 8 problems: the second round of the four kinds is back-pressured
         assert r["mismatches"] == 0 and r["latency_errors"] == 0
         assert r["coverage_total"] == summary(r["coverage"])
         reports.append(r["coverage"])

@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from attnkit.params.numerics import AttentionNumerics
 from attnkit.models.decode import decode_scheduled
 from attnkit.models.merge import decode_split
+from attnkit.params.numerics import AttentionNumerics
 from attnkit.params.schedule import fa2_schedule, flashdecoding_schedule, lean_schedule
 
 NUM = AttentionNumerics()
@@ -14,7 +15,7 @@ NUM = AttentionNumerics()
 
 def _tensors(rng, b, h, hk, n, d):
     f = NUM.in_fmt
-    lim = 1 << (f.frac_bits + 1)          # values in about [-2, 2): logits spread, nothing saturates
+    lim = 1 << (f.frac_bits + 1)  # values in about [-2, 2): logits spread, nothing saturates
     q = rng.integers(-lim, lim, (b, h, d))
     k = rng.integers(-lim, lim, (b, hk, n, d))
     v = rng.integers(-lim, lim, (b, hk, n, d))
@@ -38,8 +39,15 @@ def _split_model(q, k, v, sched):
 
 
 @settings(max_examples=25, deadline=None)
-@given(b=st.integers(1, 2), hk=st.integers(1, 3), g=st.sampled_from([1, 2, 4]), n=st.integers(1, 70),
-       block_n=st.sampled_from([4, 8, 16]), grid=st.integers(1, 40), seed=st.integers(0, 2 ** 16))
+@given(
+    b=st.integers(1, 2),
+    hk=st.integers(1, 3),
+    g=st.sampled_from([1, 2, 4]),
+    n=st.integers(1, 70),
+    block_n=st.sampled_from([4, 8, 16]),
+    grid=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+)
 def test_lean_schedule_decode_equals_split_model(b, hk, g, n, block_n, grid, seed):
     rng = np.random.default_rng(seed)
     q, k, v = _tensors(rng, b, hk * g, hk, n, 8)
@@ -51,8 +59,11 @@ def test_schedule_decode_mha_gqa_and_baselines():
     rng = np.random.default_rng(3)
     q, k, v = _tensors(rng, 2, 8, 2, 100, 16)
     outs = {}
-    for name, s in (("lean", lean_schedule(2, 2, 100, 8, 7)), ("fd", flashdecoding_schedule(2, 2, 100, 8, 3)),
-                    ("fa2", fa2_schedule(2, 2, 100, 8))):
+    for name, s in (
+        ("lean", lean_schedule(2, 2, 100, 8, 7)),
+        ("fd", flashdecoding_schedule(2, 2, 100, 8, 3)),
+        ("fa2", fa2_schedule(2, 2, 100, 8)),
+    ):
         outs[name] = decode_scheduled(q, k, v, NUM, s)
         np.testing.assert_array_equal(outs[name], _split_model(q, k, v, s))
     # the lean schedule really splits heads (else the test would not exercise merges)

@@ -5,16 +5,17 @@ import json
 import pytest
 
 from attnkit import cli
-from attnkit.params.schedule import flashdecoding_splits, lean_schedule
 from attnkit.params import kinds
-from attnkit.sim.engines import decode
+from attnkit.params.schedule import flashdecoding_splits, lean_schedule
 from attnkit.sim.energy import load_table
-
+from attnkit.sim.engines import decode
 
 # ---- schedules -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("b,h,n,bn,grid", [(1, 2, 1000, 128, 5), (3, 4, 4096, 256, 216), (2, 1, 10, 4, 40),
-                                           (1, 32, 16384, 128, 216)])
+
+@pytest.mark.parametrize(
+    "b,h,n,bn,grid", [(1, 2, 1000, 128, 5), (3, 4, 4096, 256, 216), (2, 1, 10, 4, 40), (1, 32, 16384, 128, 216)]
+)
 def test_lean_schedule_covers_every_tile_once_in_equal_shares(b, h, n, bn, grid):
     s = lean_schedule(b, h, n, bn, grid)
     m = -(-n // bn)
@@ -28,7 +29,7 @@ def test_lean_schedule_covers_every_tile_once_in_equal_shares(b, h, n, bn, grid)
         for r in rs:
             assert r.host == (r.first == 0) and 0 <= r.first < r.last <= m
             seen += [(r.batch, r.kv_head, t) for t in range(r.first, r.last)]
-    assert seen == [(bi, hi_, t) for bi in range(b) for hi_ in range(h) for t in range(m)]   # consecutive, in order
+    assert seen == [(bi, hi_, t) for bi in range(b) for hi_ in range(h) for t in range(m)]  # consecutive, in order
     for pieces in s.ranges_by_head().values():
         assert pieces[0][1].host and not any(r.host for _, r in pieces[1:])
 
@@ -36,23 +37,32 @@ def test_lean_schedule_covers_every_tile_once_in_equal_shares(b, h, n, bn, grid)
 def test_flashdecoding_split_heuristic():
     # flash-attention's own example: batch x heads = 48 on 108 slots -> 2 splits (efficiency 0.89)
     assert flashdecoding_splits(1, 48, 512, 108) == 2
-    assert flashdecoding_splits(16, 16, 32, 216) == 1            # 256 >= 0.8 x 216: one split
+    assert flashdecoding_splits(16, 16, 32, 216) == 1  # 256 >= 0.8 x 216: one split
     # 2 heads, 512 blocks, 216 slots: S = 92 reaches 0.85 but cuts like S = 91 (ceil 6); the next eligible is 103
     assert flashdecoding_splits(1, 2, 512, 216) == 103
-    assert flashdecoding_splits(1, 1, 3, 216) == 3               # capped by the context blocks
+    assert flashdecoding_splits(1, 1, 3, 216) == 3  # capped by the context blocks
 
 
 # ---- the reproduction (one run shared by the checks below) ---------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory):
     import attnkit
+
     return attnkit.reproduce("leanattention", out=tmp_path_factory.mktemp("lean"))
 
 
 def _summary(rows, metric, study="a100", units=None, context=None):
-    hits = [r for r in rows if r["row"] == "summary" and r["metric"] == metric and r["study"] == study
-            and (units is None or r["units"] == units) and (context is None or r["context"] == context)]
+    hits = [
+        r
+        for r in rows
+        if r["row"] == "summary"
+        and r["metric"] == metric
+        and r["study"] == study
+        and (units is None or r["units"] == units)
+        and (context is None or r["context"] == context)
+    ]
     assert len(hits) == 1, (metric, hits)
     return hits[0]
 
@@ -61,6 +71,7 @@ def test_gpu_constants_are_derived_once_from_one_blog_point():
     """a100.yaml's two non-data-sheet constants are what the engines solve from the batch 1 / 64K times
     (h100 takes them through ``extends``: tests/test_config.py)."""
     from attnkit.sim.gpu_calibration import derive
+
     d = derive()
     a100 = kinds.load_arch("a100").unit
     assert d["cta_bandwidth_bytes_per_s"] == pytest.approx(a100.cta_bandwidth_bytes_per_s, rel=2e-3)
@@ -75,23 +86,32 @@ def test_blog_points_within_35_percent(rows):
         assert abs(r["latency_ratio"] - 1) <= 0.35, r
 
 
-@pytest.mark.xfail(strict=True, reason="ours 1.89x over the stated settings, paper 2.6x (27% below): "
-                   "see the closing report; strict, so a model change that reaches the claim shows up")
+@pytest.mark.xfail(
+    strict=True,
+    reason="ours 1.89x over the stated settings, paper 2.6x (27% below): "
+    "see the closing report; strict, so a model change that reaches the claim shows up",
+)
 def test_lean_over_fa2_mean_near_paper(rows):
     s = _summary(rows, "mean_speedup_vs_fa2")
     assert abs(s["ours"] / 2.6 - 1) <= 0.25
 
 
-@pytest.mark.xfail(strict=True, reason="ours 1.14x over flashdecoding, paper 1.73x: with the blog-derived "
-                   "constants FlashDecoding saturates HBM at long context as lean does")
+@pytest.mark.xfail(
+    strict=True,
+    reason="ours 1.14x over flashdecoding, paper 1.73x: with the blog-derived "
+    "constants FlashDecoding saturates HBM at long context as lean does",
+)
 def test_lean_over_flashdecoding_mean_near_paper(rows):
     s = _summary(rows, "mean_speedup_vs_flashdecoding")
     assert abs(s["ours"] / 1.73 - 1) <= 0.25
 
 
 def test_lean_over_fa2_rises_with_context_and_reaches_5x_at_512k(rows):
-    by = [r for r in rows if r["row"] == "summary" and r["metric"] == "mean_speedup_vs_fa2_by_context"
-          and r["study"] == "a100"]
+    by = [
+        r
+        for r in rows
+        if r["row"] == "summary" and r["metric"] == "mean_speedup_vs_fa2_by_context" and r["study"] == "a100"
+    ]
     means = [r["ours"] for r in sorted(by, key=lambda r: r["context"])]
     assert len(means) == 10 and all(b >= a for a, b in zip(means, means[1:])) and means[-1] > means[0] * 1.2
     assert _summary(rows, "max_speedup_vs_fa2_batch1_longest", context=524288)["ours"] >= 5.0
@@ -111,9 +131,20 @@ def test_accelerator_study_at_1_2_4_8_cores(rows):
         assert len(pts) == 6 * 10 * 3
         assert min(r["speedup_vs_fa2"] for r in pts if r["engine"] == "lean") >= 1 / 1.05
     # more cores: lean gets faster until the shared DRAM is the limit
-    t = {u: [r["latency_s"] for r in rows if r["row"] == "point" and r["study"] == "fusemax-decode"
-             and r["units"] == u and r["engine"] == "lean" and r["batch"] == 1 and r["kv_heads"] == 32
-             and r["context"] == 65536][0] for u in (1, 2, 4, 8)}
+    t = {
+        u: [
+            r["latency_s"]
+            for r in rows
+            if r["row"] == "point"
+            and r["study"] == "fusemax-decode"
+            and r["units"] == u
+            and r["engine"] == "lean"
+            and r["batch"] == 1
+            and r["kv_heads"] == 32
+            and r["context"] == 65536
+        ][0]
+        for u in (1, 2, 4, 8)
+    }
     assert t[1] > 1.9 * t[2] and t[2] > t[4] >= t[8]
 
 
@@ -122,7 +153,9 @@ def test_accelerator_means_apart_for_mha_and_gqa(rows):
     over 1..8 cores) and one DRAM, MHA leaves lean nothing to gain over fa2; with 32/8 GQA fa2 fetches
     each KV head once per query head, 4x the bytes of lean's once per group, and the DRAM-bound
     accelerator pays about that."""
-    line = {(r["metric"], r["units"]): r["ours"] for r in rows if r["row"] == "summary" and r["study"] == "fusemax-decode"}
+    line = {
+        (r["metric"], r["units"]): r["ours"] for r in rows if r["row"] == "summary" and r["study"] == "fusemax-decode"
+    }
     for u in (1, 2, 4, 8):
         assert line[("mean_speedup_vs_fa2_mha", u)] == pytest.approx(1.0, abs=0.01)
         assert line[("mean_speedup_vs_fa2_gqa", u)] == pytest.approx(32 / 8, rel=0.01)
@@ -139,6 +172,7 @@ def test_timelines_cover_every_engine(rows):
 
 
 # ---- simulate: GQA, JSON, machines, refusals --------------------------------------------------------------
+
 
 def _run(engine, arch="a100", **kw):
     a = kinds.load_arch(arch)
@@ -161,15 +195,43 @@ def test_gqa_reads_kv_once_per_kv_head_and_is_faster(arch):
 
 
 def test_simulate_json_shows_the_schedule(capsys):
-    assert cli.main(["simulate", "--arch", "a100", "--workload", "decode", "--engine", "lean", "--json",
-                     "--set", "workload.context=4096"]) == 0
+    assert (
+        cli.main(
+            [
+                "simulate",
+                "--arch",
+                "a100",
+                "--workload",
+                "decode",
+                "--engine",
+                "lean",
+                "--json",
+                "--set",
+                "workload.context=4096",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
-    for key in ("engine", "cycles", "latency_s", "energy_pj", "area_mm2", "util_2d", "util_1d", "dram_bytes",
-                "energy_breakdown", "unit_busy_s", "unit_tiles", "partials_merged_per_head", "waves",
-                "dram_fraction"):
+    for key in (
+        "engine",
+        "cycles",
+        "latency_s",
+        "energy_pj",
+        "area_mm2",
+        "util_2d",
+        "util_1d",
+        "dram_bytes",
+        "energy_breakdown",
+        "unit_busy_s",
+        "unit_tiles",
+        "partials_merged_per_head",
+        "waves",
+        "dram_fraction",
+    ):
         assert key in out
     assert len(out["unit_busy_s"]) == len(out["unit_tiles"]) == 108
-    assert sum(out["unit_tiles"]) == 2 * 32 and out["waves"] == 1          # 2 KV heads x 32 tiles of 128 keys
+    assert sum(out["unit_tiles"]) == 2 * 32 and out["waves"] == 1  # 2 KV heads x 32 tiles of 128 keys
     assert len(out["partials_merged_per_head"]) == 2 and 0 < out["dram_fraction"] <= 1
 
 
@@ -180,15 +242,21 @@ def test_every_engine_runs_on_every_decode_machine():
             assert r.latency_s >= r.extra["dram_floor_s"] > 0
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--arch", "a100", "--set", "units=0"], "units: 0; it must be positive"),
-    (["--arch", "fusemax-decode", "--set", "units=0"], "units: 0; it must be positive"),
-    (["--arch", "a100", "--set", "workload.context=0"], "context: 0; it must be at least 1"),
-    (["--arch", "a100", "--set", "workload.head_dim=256"], "head_dim 256 is not supported by the decode tile"),
-    (["--arch", "a100", "--set", "workload.kv_heads=3"], "kv_heads: 3 does not divide heads = 16"),
-    (["--arch", "fusemax", "--engine", "lean"], "engine lean takes arch kinds gpu, multicore; arch 'fusemax' is spatial"),
-    (["--arch", "a100", "--mode", "event"], "has a closed form only"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--arch", "a100", "--set", "units=0"], "units: 0; it must be positive"),
+        (["--arch", "fusemax-decode", "--set", "units=0"], "units: 0; it must be positive"),
+        (["--arch", "a100", "--set", "workload.context=0"], "context: 0; it must be at least 1"),
+        (["--arch", "a100", "--set", "workload.head_dim=256"], "head_dim 256 is not supported by the decode tile"),
+        (["--arch", "a100", "--set", "workload.kv_heads=3"], "kv_heads: 3 does not divide heads = 16"),
+        (
+            ["--arch", "fusemax", "--engine", "lean"],
+            "engine lean takes arch kinds gpu, multicore; arch 'fusemax' is spatial",
+        ),
+        (["--arch", "a100", "--mode", "event"], "has a closed form only"),
+    ],
+)
 def test_bad_input_one_line_exit_2(capsys, args, needle):
     argv = ["simulate", "--workload", "decode", *args]
     if "--engine" not in args:
@@ -203,6 +271,7 @@ def test_report_draws_both_decode_families(rows, tmp_path):
     from attnkit.reports.data import load
     from attnkit.sim import reproduce_leanattention as lean
     from attnkit.sim.result import write_results
+
     tables = load(write_results(rows, tmp_path, lean.COLUMNS, lean.KIND))
     assert [t.kind for t in tables] == ["decode"]
     speed = fig_decode_speedup.figures(tables)

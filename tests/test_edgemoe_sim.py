@@ -30,9 +30,9 @@ def test_attention_trip_counts_follow_the_code():
         assert qk.memory == per_block * 33 * 129 * 24
         assert qk.cycles == max(qk.compute, qk.memory) + p.arch.axi.latency
     p = EdgeMoeParams.load()
-    assert stage(p, "L0", "q").compute == 129 * (192 // 16) * (192 // 16)          # linear unit 16 x 16
+    assert stage(p, "L0", "q").compute == 129 * (192 // 16) * (192 // 16)  # linear unit 16 x 16
     assert stage(p, "L0", "fc1").compute == 129 * (768 // 16) * (192 // 16)
-    assert stage(p, "L1", "gate").compute == 129 * (192 // 8 + 3 * 16)             # softmax over experts at II = 3
+    assert stage(p, "L1", "gate").compute == 129 * (192 // 8 + 3 * 16)  # softmax over experts at II = 3
 
 
 def test_fewer_active_experts_fewer_cycles():
@@ -52,8 +52,10 @@ def test_weight_loads_overlapped_or_not():
     # each active expert's weights are loaded once per MoE layer: 16 experts load 8x the weights of 2
     p16 = EdgeMoeParams.load(sets=["weight_overlap=false", "workload.active_experts=16"])
     p2 = EdgeMoeParams.load(sets=["weight_overlap=false", "workload.active_experts=2"])
+
     def expert_loads(p):
         return sum(r.load for r in derive(p) if r.layer == "L1" and (r.stage == "zero" or r.stage.startswith("expert")))
+
     assert expert_loads(p16) == 8 * expert_loads(p2) > 0
 
 
@@ -68,8 +70,8 @@ def test_result_adds_up():
 
 def test_dsp_and_bram_rules():
     assert dsp_per_mult(32, 16) == 2 and dsp_per_mult(32, 32) == 4 and dsp_per_mult(9, 16) == 1
-    assert bram36(576, 4096) == 114          # a ping-pong half of the linear weights: 57 x 72-bit columns, 2 deep
-    assert bram36(16, 32) == 0               # small arrays go to registers
+    assert bram36(576, 4096) == 114  # a ping-pong half of the linear weights: 57 x 72-bit columns, 2 deep
+    assert bram36(16, 32) == 0  # small arrays go to registers
 
 
 def test_a_larger_linear_unit_does_not_fit():
@@ -81,9 +83,25 @@ def test_a_larger_linear_unit_does_not_fit():
 
 
 def test_not_fitting_is_one_line_exit_2():
-    out = subprocess.run([sys.executable, "-m", "attnkit", "simulate", "--arch", "zcu102-edgemoe", "--workload",
-                          "m3vit", "--set", "linear.in_size=32", "--set", "linear.out_size=32", "--json"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attnkit",
+            "simulate",
+            "--arch",
+            "zcu102-edgemoe",
+            "--workload",
+            "m3vit",
+            "--set",
+            "linear.in_size=32",
+            "--set",
+            "linear.out_size=32",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2 and out.stdout == ""
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("attnkit: error: edgemoe: the design does not fit")
@@ -97,9 +115,11 @@ def test_wrong_kinds_refused():
 
 def test_reproduce_edgemoe(tmp_path):
     import attnkit
+
     rows = attnkit.reproduce("edgemoe", out=tmp_path)
-    totals = {(r["axi_bits"], r["active_experts"]): r["cycles"] for r in rows
-              if r["row"] == "point" and r["layer"] == "image"}
+    totals = {
+        (r["axi_bits"], r["active_experts"]): r["cycles"] for r in rows if r["row"] == "point" and r["layer"] == "image"
+    }
     assert set(totals) == {(256, 16), (256, 2), (128, 16), (128, 2)}
     assert totals[(128, 2)] < totals[(128, 16)] and totals[(256, 16)] < totals[(128, 16)]
     for key in ("layer", "cycles", "latency_s"):
@@ -116,6 +136,7 @@ def test_attention_trips_equal_the_loop_nest_walked(sets):
     """attention.cpp's Q x K nest walked literally: FOR_BLOCK over T + lanes - 1 in steps of lanes, every key,
     returning once a block past the last query reaches (T + lanes - 1) mod lanes keys."""
     from attnkit.sim.engines.edgemoe import _Model
+
     p = EdgeMoeParams.load(sets=sets)
     T, lanes = p.workload.tokens, p.arch.attention.lanes
     limit, trips = T + lanes - 1, 0

@@ -8,13 +8,19 @@ from attnkit.sim import engines
 from attnkit.sim.engines import Engine
 
 # One shipped config of each kind.
-ARCH_OF_KIND = {"spatial": "fusemax", "gpu": "a100", "multicore": "fusemax-decode", "fpga": "zcu102-edgemoe",
-                "numerics": "attention-numerics"}
+ARCH_OF_KIND = {
+    "spatial": "fusemax",
+    "gpu": "a100",
+    "multicore": "fusemax-decode",
+    "fpga": "zcu102-edgemoe",
+    "numerics": "attention-numerics",
+}
 WORKLOAD_OF_KIND = {"attention": "bert", "decode": "decode", "gemm": "gemm", "vit-moe": "m3vit"}
 
 
 def test_every_kind_has_a_config():
     from attnkit.params.kinds import ARCH_KINDS, WORKLOAD_KINDS
+
     assert set(ARCH_OF_KIND) == set(ARCH_KINDS) and set(WORKLOAD_OF_KIND) == set(WORKLOAD_KINDS)
 
 
@@ -39,6 +45,7 @@ def test_wrong_kind_is_one_line(name, what):
 
 def test_the_cli_prints_the_one_line(capsys):
     from attnkit import cli
+
     assert cli.main(["simulate", "--arch", "fusemax", "--workload", "decode", "--engine", "lean"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["attnkit: error: engine lean takes arch kinds gpu, multicore; arch 'fusemax' is spatial"]
@@ -51,8 +58,13 @@ class _Plugin:
 
 def _with_plugin(monkeypatch, table):
     real = plugins.load
-    monkeypatch.setattr(plugins, "load", lambda group: [*real(group), ("p", "plugin p (test)", _Plugin(table))]
-                        if group == "attnkit.engines" else real(group))
+    monkeypatch.setattr(
+        plugins,
+        "load",
+        lambda group: (
+            [*real(group), ("p", "plugin p (test)", _Plugin(table))] if group == "attnkit.engines" else real(group)
+        ),
+    )
     engines.registry.cache_clear()
 
 
@@ -69,6 +81,7 @@ def test_plugin_bare_function_takes_any_kind(monkeypatch, clean_registry):
     def bare(arch, workload, table, mode="closed"):
         seen.append((arch.kind, workload.kind))
         return engines.simulate(arch, workload, "gemm") if workload.kind == "gemm" else None
+
     _with_plugin(monkeypatch, {"bare": bare})
     e = engines.get("bare")
     assert (e.arch, e.workload, e.name) == (None, None, "bare")
@@ -78,17 +91,22 @@ def test_plugin_bare_function_takes_any_kind(monkeypatch, clean_registry):
 
 
 def test_plugin_engine_declares_kinds(monkeypatch, clean_registry):
-    _with_plugin(monkeypatch, {"decl": Engine(lambda a, w, t, mode="closed": None, arch=("gpu",), workload=("decode",))})
+    _with_plugin(
+        monkeypatch, {"decl": Engine(lambda a, w, t, mode="closed": None, arch=("gpu",), workload=("decode",))}
+    )
     with pytest.raises(ConfigError, match="^engine decl takes arch kind gpu; arch 'fusemax' is spatial$"):
         engines.simulate("fusemax", "decode", "decl")
 
 
-@pytest.mark.parametrize("value,needle", [
-    (Engine(print, arch=("spatail",)), r"engine 'bad': arch kinds \['spatail'\]; expected some of spatial, "),
-    (Engine(print, workload=()), r"engine 'bad': workload kinds \[\]; expected some of "),
-    (Engine(print, name="other"), "engine 'bad': its Engine is named 'other'"),
-    (42, "engine 'bad': expected an Engine or a function, found int"),
-])
+@pytest.mark.parametrize(
+    "value,needle",
+    [
+        (Engine(print, arch=("spatail",)), r"engine 'bad': arch kinds \['spatail'\]; expected some of spatial, "),
+        (Engine(print, workload=()), r"engine 'bad': workload kinds \[\]; expected some of "),
+        (Engine(print, name="other"), "engine 'bad': its Engine is named 'other'"),
+        (42, "engine 'bad': expected an Engine or a function, found int"),
+    ],
+)
 def test_bad_declarations_are_one_line(monkeypatch, clean_registry, value, needle):
     _with_plugin(monkeypatch, {"bad": value})
     with pytest.raises(AttnkitError, match=needle):

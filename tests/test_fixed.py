@@ -25,8 +25,12 @@ def apy_resize(raw: np.ndarray, src: QFormat, dst: QFormat) -> np.ndarray:
     """Convert with apytypes, going through bit patterns so no float is involved."""
     bits = (raw & ((1 << src.width) - 1)).tolist()
     x = apytypes.APyFixedArray(bits, int_bits=src.int_bits, frac_bits=src.frac_bits)
-    y = x.cast(int_bits=dst.int_bits, frac_bits=dst.frac_bits,
-               quantization=APY_ROUNDING[dst.rounding], overflow=APY_OVERFLOW[dst.overflow])
+    y = x.cast(
+        int_bits=dst.int_bits,
+        frac_bits=dst.frac_bits,
+        quantization=APY_ROUNDING[dst.rounding],
+        overflow=APY_OVERFLOW[dst.overflow],
+    )
     out = np.asarray(y.to_bits(), dtype=np.int64)
     return np.where(out >= 1 << (dst.width - 1), out - (1 << dst.width), out)
 
@@ -54,8 +58,12 @@ def test_mul_and_add_match_apytypes(rounding, overflow):
     pa = apytypes.APyFixedArray((a & 0xFFFF).tolist(), int_bits=4, frac_bits=12)
     pb = apytypes.APyFixedArray((b & 0xFFF).tolist(), int_bits=3, frac_bits=9)
     for ours, exact in ((mul(a, fa, b, fb, out), pa * pb), (add(a, fa, b, fb, out), pa + pb)):
-        y = exact.cast(int_bits=out.int_bits, frac_bits=out.frac_bits,
-                       quantization=APY_ROUNDING[rounding], overflow=APY_OVERFLOW[overflow])
+        y = exact.cast(
+            int_bits=out.int_bits,
+            frac_bits=out.frac_bits,
+            quantization=APY_ROUNDING[rounding],
+            overflow=APY_OVERFLOW[overflow],
+        )
         ref = np.asarray(y.to_bits(), dtype=np.int64)
         ref = np.where(ref >= 1 << 15, ref - (1 << 16), ref)
         np.testing.assert_array_equal(ours, ref)
@@ -85,13 +93,16 @@ def test_text_form_round_trips():
     assert QFormat.from_string("ap_fixed<16,7>") == QFormat(True, 7, 9)
 
 
-@pytest.mark.parametrize("data,needle", [
-    ({"int_bits": 0, "frac_bits": 0}, "fmt.int_bits: width int_bits + frac_bits = 0"),
-    ({"int_bits": -4, "frac_bits": 2}, "fmt.int_bits"),
-    ({"int_bits": 40, "frac_bits": 30}, "fmt.frac_bits: width int_bits + frac_bits = 70"),
-    ({"rounding": "AP_NEAREST"}, "fmt.rounding: expected one of AP_TRN, AP_RND, AP_RND_CONV"),
-    ({"int_bits": 4.5}, "fmt.int_bits: expected an integer"),
-])
+@pytest.mark.parametrize(
+    "data,needle",
+    [
+        ({"int_bits": 0, "frac_bits": 0}, "fmt.int_bits: width int_bits + frac_bits = 0"),
+        ({"int_bits": -4, "frac_bits": 2}, "fmt.int_bits"),
+        ({"int_bits": 40, "frac_bits": 30}, "fmt.frac_bits: width int_bits + frac_bits = 70"),
+        ({"rounding": "AP_NEAREST"}, "fmt.rounding: expected one of AP_TRN, AP_RND, AP_RND_CONV"),
+        ({"int_bits": 4.5}, "fmt.int_bits: expected an integer"),
+    ],
+)
 def test_invalid_formats_are_refused_by_name(data, needle):
     with pytest.raises(ConfigError) as e:
         config.build(QFormat, data, "test.yaml", "fmt")

@@ -10,8 +10,8 @@ import sys
 
 import pytest
 
-from attnkit.sim import cascade, reproduce_fusemax
 from attnkit.params.kinds import load_arch, load_workload
+from attnkit.sim import cascade, reproduce_fusemax
 from attnkit.sim.engines import simulate
 
 REF = reproduce_fusemax.anchors()
@@ -23,13 +23,27 @@ def rows():
 
 
 def points(rows, design, scope="attention", model=None, L=None):
-    return [r for r in rows if r["row"] == "point" and r["design"] == design and r["scope"] == scope
-            and (model is None or r["model"] == model) and (L is None or r["seq_len"] == L)]
+    return [
+        r
+        for r in rows
+        if r["row"] == "point"
+        and r["design"] == design
+        and r["scope"] == scope
+        and (model is None or r["model"] == model)
+        and (L is None or r["seq_len"] == L)
+    ]
 
 
 def metric(rows, name, scope="attention", model="all", design="fusemax"):
-    (r,) = [r for r in rows if r["row"] == "summary" and r["metric"] == name and r["scope"] == scope
-            and r["model"] == model and r["design"] == design]
+    (r,) = [
+        r
+        for r in rows
+        if r["row"] == "summary"
+        and r["metric"] == name
+        and r["scope"] == scope
+        and r["model"] == model
+        and r["design"] == design
+    ]
     return r["ours"]
 
 
@@ -104,11 +118,26 @@ def test_cascade_op_count():
 SMALL = ["workload.batch=2", "workload.heads=2"]
 
 
-@pytest.mark.parametrize("engine,arch", [("fusemax", "fusemax"), ("flat", "flat"), ("unfused", "unfused"),
-                                         ("fusemax-serial", "fusemax"), ("fusemax-cascade-flat", "flat"),
-                                         ("fusemax-layer", "fusemax"), ("flat-layer", "flat")])
-@pytest.mark.parametrize("sets", [["workload.seq_len=1024"], ["workload.seq_len=777", "workload.head_dim=96"],
-                                  ["array_2d.rows=32", "array_2d.cols=16", "array_1d.pes=8", "workload.seq_len=300"]])
+@pytest.mark.parametrize(
+    "engine,arch",
+    [
+        ("fusemax", "fusemax"),
+        ("flat", "flat"),
+        ("unfused", "unfused"),
+        ("fusemax-serial", "fusemax"),
+        ("fusemax-cascade-flat", "flat"),
+        ("fusemax-layer", "fusemax"),
+        ("flat-layer", "flat"),
+    ],
+)
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ["workload.seq_len=1024"],
+        ["workload.seq_len=777", "workload.head_dim=96"],
+        ["array_2d.rows=32", "array_2d.cols=16", "array_1d.pes=8", "workload.seq_len=300"],
+    ],
+)
 def test_event_equals_closed(engine, arch, sets):
     closed = simulate(arch, "bert", engine, sets=SMALL + sets)
     event = simulate(arch, "bert", engine, sets=SMALL + sets, mode="event")
@@ -126,8 +155,13 @@ def test_padding_loss_is_visible():
 
 def test_head_dim_larger_than_the_array():
     # E and F are streamed in time on both arrays, so a head dimension beyond the array still runs.
-    sets = SMALL + ["array_2d.rows=64", "array_2d.cols=64", "array_1d.pes=64", "workload.head_dim=200",
-                    "workload.seq_len=500"]
+    sets = SMALL + [
+        "array_2d.rows=64",
+        "array_2d.cols=64",
+        "array_1d.pes=64",
+        "workload.head_dim=200",
+        "workload.seq_len=500",
+    ]
     for engine, arch in (("fusemax", "fusemax"), ("flat", "flat")):
         r = simulate(arch, "bert", engine, sets=sets)
         assert 0 < r.util_2d <= 1 and 0 < r.util_1d <= 1
@@ -135,32 +169,72 @@ def test_head_dim_larger_than_the_array():
 
 
 def test_smaller_array_is_slower_and_prediction_is_labelled(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "attnkit", "reproduce", "fusemax", "--json", "--models", "bert",
-                        "--seq-lens", "4096", "--set", "array_2d.rows=64", "--set", "array_2d.cols=64",
-                        "--set", "array_1d.pes=64", "--out", str(tmp_path)], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attnkit",
+            "reproduce",
+            "fusemax",
+            "--json",
+            "--models",
+            "bert",
+            "--seq-lens",
+            "4096",
+            "--set",
+            "array_2d.rows=64",
+            "--set",
+            "array_2d.cols=64",
+            "--set",
+            "array_1d.pes=64",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     fm = [x for x in rows if x["row"] == "point" and x["design"] == "fusemax" and x["scope"] == "attention"]
-    assert len(fm) == 1 and fm[0].get("paper_latency_s") is None       # the paper did not publish 64 x 64
+    assert len(fm) == 1 and fm[0].get("paper_latency_s") is None  # the paper did not publish 64 x 64
     assert fm[0]["latency_s"] > 10 * REF["latency_s"]["bert"][4096]["fusemax"]
     assert (tmp_path / "results.csv").read_text().startswith("row,model,seq_len,design")
     assert json.loads((tmp_path / "results.json").read_text()) == rows
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--set", "array_2d.rowz=64"], "unknown key 'rowz'"),
-    (["--set", "workload.seq_len=0"], "seq_len"),
-    (["--set", "global_buffer.bytes=300000"], "global_buffer.bytes"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--set", "array_2d.rowz=64"], "unknown key 'rowz'"),
+        (["--set", "workload.seq_len=0"], "seq_len"),
+        (["--set", "global_buffer.bytes=300000"], "global_buffer.bytes"),
+    ],
+)
 def test_user_mistakes(args, needle, tmp_path):
-    r = subprocess.run([sys.executable, "-m", "attnkit", "reproduce", "fusemax", "--models", "bert",
-                        "--seq-lens", "1024", "--out", str(tmp_path), *args], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attnkit",
+            "reproduce",
+            "fusemax",
+            "--models",
+            "bert",
+            "--seq-lens",
+            "1024",
+            "--out",
+            str(tmp_path),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("attnkit: error: ") and needle in lines[0], r.stderr
 
 
 def test_flat_lacking_exp_unit_is_refused_for_fusemax_binding():
-    arch = load_arch("flat")            # FLAT's 2D PEs have no max unit: FuseMax's LM cannot run there
+    arch = load_arch("flat")  # FLAT's 2D PEs have no max unit: FuseMax's LM cannot run there
     with pytest.raises(Exception, match="lacks 'max'"):
         simulate(arch, load_workload("bert"), "fusemax")

@@ -7,11 +7,10 @@ from amaranth.sim import Simulator
 from attnkit.errors import ConfigError
 from attnkit.hw.exp import Exp
 from attnkit.hw.recip import RecipMantissa
-from attnkit.params.numerics import ExpParams
 from attnkit.models.exp import exp
-from attnkit.params.numerics import RecipParams
 from attnkit.models.recip import recip_mantissa
 from attnkit.params import kinds
+from attnkit.params.numerics import ExpParams, RecipParams
 from attnkit.sim import engines
 from attnkit.sim.engines.rtl_attention import cycles, params_of
 from attnkit.testbench import pysim, streams
@@ -40,8 +39,9 @@ def _stream(dut, xs):
 @pytest.mark.parametrize("p", [ExpParams(), ExpParams(table_bits=3)])
 def test_exp_unit_equals_golden(p):
     rng = np.random.default_rng(0)
-    xs = np.concatenate([[p.in_fmt.min_raw, -1, 0, 1, p.in_fmt.max_raw],
-                         rng.integers(p.in_fmt.min_raw, p.in_fmt.max_raw + 1, 1500)])
+    xs = np.concatenate(
+        [[p.in_fmt.min_raw, -1, 0, 1, p.in_fmt.max_raw], rng.integers(p.in_fmt.min_raw, p.in_fmt.max_raw + 1, 1500)]
+    )
     assert _stream(Exp(p), xs) == exp(xs, p).tolist()
 
 
@@ -53,12 +53,20 @@ def test_recip_unit_equals_golden(p):
 
 
 def _params(R, C, d, n, causal=False):
-    return api_params(["array_2d.rows=%d" % R, "array_2d.cols=%d" % C, "workload.head_dim=%d" % d,
-                       "workload.seq_len=%d" % n, "workload.causal=%s" % str(causal).lower()])
+    return api_params(
+        [
+            "array_2d.rows=%d" % R,
+            "array_2d.cols=%d" % C,
+            "workload.head_dim=%d" % d,
+            "workload.seq_len=%d" % n,
+            "workload.causal=%s" % str(causal).lower(),
+        ]
+    )
 
 
 def api_params(sets):
     from attnkit.hw import blocks
+
     return blocks.get("attention").load_params(sets)
 
 
@@ -66,14 +74,16 @@ def api_params(sets):
 def test_engine_in_amaranth_is_bit_and_cycle_exact(shape):
     p = _params(*shape)
     bench = BENCHES["attention"]
-    cases = bench.cases(p, 4, seed=7)            # the four kinds, golden outputs, no back-pressure
+    cases = bench.cases(p, 4, seed=7)  # the four kinds, golden outputs, no back-pressure
     r = streams.score(bench, p, cases, pysim.run(bench, p, cases)["traces"])
     assert (r["checked"], r["mismatches"], r["missing"]) == (4, 0, 0), r["first_mismatches"]
     assert r["cycles_per_problem"] == [cycles(p, "event")] and r["latency_errors"] == 0
 
 
-@pytest.mark.parametrize("R,C,d,n", [(2, 2, 8, 1), (2, 2, 8, 256), (4, 4, 16, 72), (4, 3, 8, 50), (8, 8, 8, 129),
-                                     (8, 8, 32, 256), (2, 8, 16, 33)])
+@pytest.mark.parametrize(
+    "R,C,d,n",
+    [(2, 2, 8, 1), (2, 2, 8, 256), (4, 4, 16, 72), (4, 3, 8, 50), (8, 8, 8, 129), (8, 8, 32, 256), (2, 8, 16, 33)],
+)
 def test_event_and_closed_form_agree(R, C, d, n):
     p = _params(R, C, d, n)
     assert cycles(p, "event") == cycles(p, "closed")
@@ -82,15 +92,19 @@ def test_event_and_closed_form_agree(R, C, d, n):
 def test_steady_state_utilisation_at_16R():
     for R in (2, 4, 8):
         for d in (8, 32):
-            r = engines.simulate("rtl-attention-%dx%d" % (R, R), "rtl-attention",
-                             sets=["workload.seq_len=%d" % (16 * R), "workload.head_dim=%d" % d])
+            r = engines.simulate(
+                "rtl-attention-%dx%d" % (R, R),
+                "rtl-attention",
+                sets=["workload.seq_len=%d" % (16 * R), "workload.head_dim=%d" % d],
+            )
             assert r.extra["steady_util_2d"] >= 0.9, (R, d, r.extra)
 
 
 def test_simulate_command_runs_the_shipped_configs():
     r = engines.simulate("rtl-attention-4x4", "rtl-attention", mode="event")
-    assert r.engine == "rtl-attention" and r.cycles == cycles(params_of(kinds.load_arch("rtl-attention-4x4"),
-                                                                        kinds.load_workload("rtl-attention")))
+    assert r.engine == "rtl-attention" and r.cycles == cycles(
+        params_of(kinds.load_arch("rtl-attention-4x4"), kinds.load_workload("rtl-attention"))
+    )
 
 
 def test_impossible_configs_are_refused():

@@ -16,21 +16,37 @@ import pytest
 from attnkit.errors import ConfigError
 from attnkit.hw import blocks
 from attnkit.models.merge import decode_split
-from attnkit.params.schedule import lean_schedule
 from attnkit.params import kinds
+from attnkit.params.schedule import lean_schedule
 from attnkit.sim import engines
 from attnkit.sim.engines.rtl_decode import cycles, host_cycles, params_of, range_cycles
 from attnkit.testbench.decode_tb import beats, golden, problem
 
 
 def _params(units, batch, heads, kv, d, n, bn):
-    return blocks.get("decode").load_params([f"units={units}", f"kernels.block_n={bn}", f"workload.batch={batch}",
-                                             f"workload.heads={heads}", f"workload.kv_heads={kv}",
-                                             f"workload.head_dim={d}", f"workload.context={n}"])
+    return blocks.get("decode").load_params(
+        [
+            f"units={units}",
+            f"kernels.block_n={bn}",
+            f"workload.batch={batch}",
+            f"workload.heads={heads}",
+            f"workload.kv_heads={kv}",
+            f"workload.head_dim={d}",
+            f"workload.context={n}",
+        ]
+    )
 
 
-CONFIGS = [(2, 1, 6, 3, 8, 20, 8), (3, 2, 2, 2, 8, 37, 8), (4, 1, 8, 2, 8, 50, 8), (4, 2, 4, 1, 4, 27, 4),
-           (3, 1, 2, 1, 16, 23, 4), (2, 1, 3, 3, 4, 10, 4), (2, 3, 1, 1, 4, 1, 4), (4, 1, 1, 1, 4, 3, 1)]
+CONFIGS = [
+    (2, 1, 6, 3, 8, 20, 8),
+    (3, 2, 2, 2, 8, 37, 8),
+    (4, 1, 8, 2, 8, 50, 8),
+    (4, 2, 4, 1, 4, 27, 4),
+    (3, 1, 2, 1, 16, 23, 4),
+    (2, 1, 3, 3, 4, 10, 4),
+    (2, 3, 1, 1, 4, 1, 4),
+    (4, 1, 1, 1, 4, 3, 1),
+]
 
 
 @pytest.mark.parametrize("cfg", CONFIGS)
@@ -61,8 +77,8 @@ def test_golden_through_the_schedule_is_split_and_merge(cfg):
         for h in range(p.kv_heads):
             ps = p.pieces()[b * p.kv_heads + h]
             bounds = [p.items(c)[j][1] for c, j in ps] + [p.context]
-            want = decode_split(q[b, h * G:(h + 1) * G], k[b, h][None], v[b, h][None], p.numerics, bounds)
-            np.testing.assert_array_equal(out[b, h * G:(h + 1) * G], want)
+            want = decode_split(q[b, h * G : (h + 1) * G], k[b, h][None], v[b, h][None], p.numerics, bounds)
+            np.testing.assert_array_equal(out[b, h * G : (h + 1) * G], want)
     assert len(beats(p, q, k, v)) == p.input_beats
 
 
@@ -82,6 +98,7 @@ def test_output_stalls_delay_the_host_only():
     """Stalls on group i's rows lengthen the host's time on it, not the cores'; both modes agree, and the
     problem grows by at most the stalls' sum (less when the host would have waited for pieces anyway)."""
     from attnkit.sim.engines.rtl_decode import timing
+
     rng = np.random.default_rng(5)
     for units, kv, g, n, bn in [(2, 1, 3, 10, 4), (3, 2, 2, 33, 8), (4, 3, 1, 16, 4)]:
         p = _params(units, 2, kv * g, kv, 4, n, bn)
@@ -111,10 +128,12 @@ def test_cycles_by_hand():
 def test_simulate_runs_the_shipped_configs():
     r = engines.simulate("rtl-decode-2core", "rtl-decode", mode="event")
     p = params_of(kinds.load_arch("rtl-decode-2core"), kinds.load_workload("rtl-decode"))
-    assert r.engine == "rtl-decode" and r.cycles == cycles(p) == engines.simulate("rtl-decode-2core", "rtl-decode").cycles
+    assert (
+        r.engine == "rtl-decode" and r.cycles == cycles(p) == engines.simulate("rtl-decode-2core", "rtl-decode").cycles
+    )
     assert r.extra["tiles_per_unit"] == [5, 4] and r.extra["partials_merged"] == 2
     more = engines.simulate("rtl-decode-2core", "rtl-decode", sets=["units=4"])
-    assert more.cycles < r.cycles                        # more cores, fewer cycles on the same problem
+    assert more.cycles < r.cycles  # more cores, fewer cycles on the same problem
 
 
 def test_gqa_shares_kv_tiles():
@@ -124,19 +143,25 @@ def test_gqa_shares_kv_tiles():
     assert gqa.cycles < mha.cycles and gqa.dram_bytes < mha.dram_bytes
 
 
-@pytest.mark.parametrize("sets,key", [
-    (["units=1"], "arch.units"), (["units=5"], "arch.units"),
-    (["workload.head_dim=128"], "workload.head_dim"),
-    (["workload.context=100000"], "workload.context"),
-    (["workload.heads=18", "workload.kv_heads=1"], "workload.kv_heads"),
-    (["workload.kv_heads=4"], "kv_heads"),
-    (["workload.context=0"], "context"),
-])
+@pytest.mark.parametrize(
+    "sets,key",
+    [
+        (["units=1"], "arch.units"),
+        (["units=5"], "arch.units"),
+        (["workload.head_dim=128"], "workload.head_dim"),
+        (["workload.context=100000"], "workload.context"),
+        (["workload.heads=18", "workload.kv_heads=1"], "workload.kv_heads"),
+        (["workload.kv_heads=4"], "kv_heads"),
+        (["workload.context=0"], "context"),
+    ],
+)
 def test_impossible_configs_are_refused(sets, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         blocks.get("decode").load_params(sets)
 
 
 def test_wrong_workload_kind_is_refused():
-    with pytest.raises(ConfigError, match="^engine rtl-decode takes workload kind decode; workload 'rtl-attention' is attention$"):
+    with pytest.raises(
+        ConfigError, match="^engine rtl-decode takes workload kind decode; workload 'rtl-attention' is attention$"
+    ):
         engines.simulate("rtl-decode-2core", "rtl-attention", engine="rtl-decode")

@@ -18,4 +18,4 @@ CASES = [(name, []) for name in blocks.names()] + [("attention", SMALL), ("decod
 def test_only_generator_style_warnings(block, sets, tmp_path):
     kinds = lint(block, sets, tmp_path)
     assert set(kinds) <= GENERATOR_STYLE, {k: n for k, n in kinds.items() if k not in GENERATOR_STYLE}
-    assert kinds["WIDTHEXPAND"] > 0   # the check sees the generator's warnings at all
+    assert kinds["WIDTHEXPAND"] > 0  # the check sees the generator's warnings at all

@@ -10,10 +10,10 @@ from math import ceil
 import pytest
 
 import attnkit
-from attnkit.sim import engines, reproduce_fusemax
 from attnkit.params.kinds import load_arch, load_workload
-from attnkit.sim.engines import simulate
+from attnkit.sim import engines, reproduce_fusemax
 from attnkit.sim.energy import load_table
+from attnkit.sim.engines import simulate
 from attnkit.sim.engines.attention import TILE_PIPE, layer_gemms
 
 SMALL = ["workload.batch=2", "workload.heads=4"]
@@ -48,20 +48,47 @@ def test_causal_fusemax_1k_ratio_is_stated():
     assert causal.dram_bytes == dense.dram_bytes
 
 
-@pytest.mark.parametrize("engine,arch", [("fusemax", "fusemax"), ("flat", "flat"), ("unfused", "unfused"),
-                                         ("fusemax-serial", "fusemax"), ("fusemax-cascade-flat", "flat")])
+@pytest.mark.parametrize(
+    "engine,arch",
+    [
+        ("fusemax", "fusemax"),
+        ("flat", "flat"),
+        ("unfused", "unfused"),
+        ("fusemax-serial", "fusemax"),
+        ("fusemax-cascade-flat", "flat"),
+    ],
+)
 def test_causal_skips_tiles_in_every_prefill_engine(engine, arch):
     r, causal, dense = ratio(engine, arch, "bert", SMALL + ["workload.seq_len=4096"])
-    assert 0.5 < r < 0.62, r          # 10 of 16 tiles at 1K .. 136/256 at 4K: about half
+    assert 0.5 < r < 0.62, r  # 10 of 16 tiles at 1K .. 136/256 at 4K: about half
     assert causal.energy_pj < 0.65 * dense.energy_pj
 
 
-@pytest.mark.parametrize("engine,arch", [("fusemax", "fusemax"), ("flat", "flat"), ("unfused", "unfused"),
-                                         ("fusemax-layer", "fusemax"), ("flat-layer", "flat")])
-@pytest.mark.parametrize("sets", [["workload.seq_len=1000", "workload.causal=true"],
-                                  ["workload.seq_len=777", "workload.kv_heads=2", "workload.causal=true"],
-                                  ["array_2d.rows=32", "array_2d.cols=16", "array_1d.pes=8", "workload.seq_len=300",
-                                   "workload.kv_heads=1", "workload.causal=true"]])
+@pytest.mark.parametrize(
+    "engine,arch",
+    [
+        ("fusemax", "fusemax"),
+        ("flat", "flat"),
+        ("unfused", "unfused"),
+        ("fusemax-layer", "fusemax"),
+        ("flat-layer", "flat"),
+    ],
+)
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ["workload.seq_len=1000", "workload.causal=true"],
+        ["workload.seq_len=777", "workload.kv_heads=2", "workload.causal=true"],
+        [
+            "array_2d.rows=32",
+            "array_2d.cols=16",
+            "array_1d.pes=8",
+            "workload.seq_len=300",
+            "workload.kv_heads=1",
+            "workload.causal=true",
+        ],
+    ],
+)
 def test_event_equals_closed_causal_gqa(engine, arch, sets):
     closed = simulate(arch, "bert", engine, sets=SMALL + sets)
     event = simulate(arch, "bert", engine, sets=SMALL + sets, mode="event")
@@ -74,9 +101,9 @@ def fusemax_dram_count(arch, batch, heads, kv_heads, n, d):
     resident block of query groups, a block spanning the query heads that share the K/V head."""
     words = arch.global_buffer.bytes * 8 // arch.word_bits
     R, C = arch.array_2d.rows, arch.array_2d.cols
-    room = words - TILE_PIPE.depth * R * 2 * d        # the K/V tiles in flight
-    per_group = C * (d + 2 + d)                        # Q, running max and sum, RNV of C queries
-    groups = (heads // kv_heads) * ceil(n / C)         # query groups sharing one K/V head
+    room = words - TILE_PIPE.depth * R * 2 * d  # the K/V tiles in flight
+    per_group = C * (d + 2 + d)  # Q, running max and sum, RNV of C queries
+    groups = (heads // kv_heads) * ceil(n / C)  # query groups sharing one K/V head
     blocks = ceil(groups / min(groups, room // per_group))
     return (batch * heads * n * 2 * d + batch * kv_heads * blocks * n * 2 * d) * arch.word_bits / 8
 
@@ -89,10 +116,10 @@ def test_gqa_dram_factor_from_first_principles(n):
     gqa = simulate(arch, "bert", "fusemax", sets=sets + ["workload.kv_heads=8"])
     assert mha.dram_bytes == fusemax_dram_count(arch, 1, 32, 32, n, 128)
     assert gqa.dram_bytes == fusemax_dram_count(arch, 1, 32, 8, n, 128)
-    assert gqa.cycles == mha.cycles                    # compute is the same
-    if n <= 4096:   # every K/V head's groups fit one block: (32 Q + 32 O + 8 K + 8 V) / (32 + 32 + 32 + 32)
+    assert gqa.cycles == mha.cycles  # compute is the same
+    if n <= 4096:  # every K/V head's groups fit one block: (32 Q + 32 O + 8 K + 8 V) / (32 + 32 + 32 + 32)
         assert mha.dram_bytes / gqa.dram_bytes == 1.6
-    else:           # the buffer holds 123 of the 1024 query groups of a K/V head: 9 K/V passes vs 3 x 4
+    else:  # the buffer holds 123 of the 1024 query groups of a K/V head: 9 K/V passes vs 3 x 4
         assert 1 < mha.dram_bytes / gqa.dram_bytes < 1.6
 
 
@@ -104,10 +131,13 @@ def test_gqa_reuse_in_flat_and_unfused():
         assert gqa.dram_bytes < mha.dram_bytes and gqa.cycles <= mha.cycles, engine
 
 
-@pytest.mark.parametrize("sets,needle", [
-    (["workload.heads=2", "workload.kv_heads=1"], "kv_heads"),
-    (["workload.heads=2"], "one attention problem"),
-])
+@pytest.mark.parametrize(
+    "sets,needle",
+    [
+        (["workload.heads=2", "workload.kv_heads=1"], "kv_heads"),
+        (["workload.heads=2"], "one attention problem"),
+    ],
+)
 def test_rtl_engine_refuses_what_it_does_not_model(sets, needle):
     args = [sys.executable, "-m", "attnkit", "simulate", "--arch", "rtl-attention-4x4", "--workload", "rtl-attention"]
     for s in sets:
@@ -127,7 +157,7 @@ def test_flat_dram_bert_1k():
     # (flat_validation.csv: Q_loc, K_loc, V_loc offchip at BERT 1K): K and V re-read for each of the
     # 4 query tiles of 256, Q for each of the 4 key tiles: (4 + 4 + 4 + 1) N d words per head.
     paper = reproduce_fusemax.anchors()["dram_bytes"]["bert"][1024]["flat"]
-    assert (4 + 4 + 4 + 1) * B * N * d * 2 == pytest.approx(paper, rel=0.005)   # the paper gives 3 digits
+    assert (4 + 4 + 4 + 1) * B * N * d * 2 == pytest.approx(paper, rel=0.005)  # the paper gives 3 digits
 
 
 def test_llama_workloads_load_and_run_everywhere():
@@ -177,7 +207,7 @@ def test_bert_qkv_gemm_keeps_an_operand_resident():
     r = simulate("fusemax", "gemm", "gemm", sets=["workload.m=65536", "workload.n=768", "workload.k=768"])
     assert r.dram_bytes == (65536 * 768 + 768 * 768 + 65536 * 768) * 2
     assert r.util_2d >= 0.95 and r.extra["loop_order"] == "row"
-    assert r.extra["compute_cycles"] == 768 * (768 + 510) - 1     # SCALE-Sim's count, unchanged
+    assert r.extra["compute_cycles"] == 768 * (768 + 510) - 1  # SCALE-Sim's count, unchanged
 
 
 def test_reproduce_llm(tmp_path):
@@ -191,29 +221,60 @@ def test_reproduce_llm(tmp_path):
         assert 1.8 <= r["causal_speedup"] <= 2.0
         assert r["gqa_dram_factor"] >= 1.0
     fm = {(r["model"], r["seq_len"]): r for r in pts if r["design"] == "fusemax"}
-    assert fm[("llama3-8b", 4096)]["gqa_dram_factor"] == 1.6       # 4 query heads per K/V head, one block
-    assert fm[("llama3-70b", 4096)]["gqa_dram_factor"] == 1.6      # (64 + 64 + 64 + 64) / (64 + 64 + 8 + 8)
+    assert fm[("llama3-8b", 4096)]["gqa_dram_factor"] == 1.6  # 4 query heads per K/V head, one block
+    assert fm[("llama3-70b", 4096)]["gqa_dram_factor"] == 1.6  # (64 + 64 + 64 + 64) / (64 + 64 + 8 + 8)
     assert (tmp_path / "results.csv").read_text().startswith("row,model,seq_len,design")
     if "lean" in engines.registry():
         assert all(r["tpot_attn_s"] and r["tpot_attn_s"] > 0 for r in pts)
 
 
 def test_reproduce_llm_cli_json(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "attnkit", "reproduce", "llm", "--json", "--models", "llama3-8b",
-                        "--seq-lens", "4096", "--out", str(tmp_path)], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attnkit",
+            "reproduce",
+            "llm",
+            "--json",
+            "--models",
+            "llama3-8b",
+            "--seq-lens",
+            "4096",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert {x["design"] for x in rows if x["row"] == "point"} == {"fusemax", "flat", "unfused"}
 
 
-@pytest.mark.parametrize("buf,shape,order", [(20000, (64, 64, 512), "row"), (20000, (100, 72, 300), "blk"),
-                                             (40000, (64, 64, 512), "blk"), (40000, (256, 256, 64), "col")])
+@pytest.mark.parametrize(
+    "buf,shape,order",
+    [
+        (20000, (64, 64, 512), "row"),
+        (20000, (100, 72, 300), "blk"),
+        (40000, (64, 64, 512), "blk"),
+        (40000, (256, 256, 64), "col"),
+    ],
+)
 def test_gemm_loop_orders_event_equals_closed(buf, shape, order):
     """Each loop order the mapper can choose (column folds outer, row folds outer, blocks of folds with
     k chunks), on ragged shapes and small buffers: the event-driven run equals the closed form."""
     m, n, k = shape
-    sets = ["array_2d.rows=8", "array_2d.cols=8", "array_2d.fold_overlap=true", f"global_buffer.bytes={buf}",
-            f"workload.m={m}", f"workload.n={n}", f"workload.k={k}", "dram.bandwidth_bytes_per_s=2.0e+10"]
+    sets = [
+        "array_2d.rows=8",
+        "array_2d.cols=8",
+        "array_2d.fold_overlap=true",
+        f"global_buffer.bytes={buf}",
+        f"workload.m={m}",
+        f"workload.n={n}",
+        f"workload.k={k}",
+        "dram.bandwidth_bytes_per_s=2.0e+10",
+    ]
     closed = simulate("systolic", "gemm", sets=sets)
     event = simulate("systolic", "gemm", sets=sets, mode="event")
     assert closed.extra["loop_order"] == order

@@ -4,17 +4,19 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from attnkit.params import config
 from attnkit.hw.mac import Mac
+from attnkit.models.mac import mac
+from attnkit.params import config
 from attnkit.params.fixed import Overflow, QFormat, Rounding
 from attnkit.params.numerics import MacParams
-from attnkit.models.mac import mac
 from attnkit.testbench.mac_tb import stimulus
 
 PARAMS = [
     MacParams(),
     MacParams(acc_fmt=QFormat(True, 6, 6, Rounding.AP_TRN, Overflow.AP_WRAP), pipeline=1),
-    MacParams(in_fmt=QFormat(True, 2, 10), acc_fmt=QFormat(True, 9, 13, Rounding.AP_RND_CONV, Overflow.AP_SAT), pipeline=3),
+    MacParams(
+        in_fmt=QFormat(True, 2, 10), acc_fmt=QFormat(True, 9, 13, Rounding.AP_RND_CONV, Overflow.AP_SAT), pipeline=3
+    ),
 ]
 
 
@@ -95,6 +97,7 @@ def test_rtl_in_amaranth_simulator(p):
 
 def test_params_refuse_impossible_values():
     from attnkit.errors import ConfigError
+
     with pytest.raises(ConfigError, match="pipeline: 0 stages"):
         config.build(MacParams, {"pipeline": 0}, "x.yaml")
     with pytest.raises(ConfigError, match="in_fmt.signed: the MAC PE takes signed inputs"):

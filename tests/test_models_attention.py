@@ -2,13 +2,23 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from attnkit.params import config
 from attnkit.errors import ConfigError
+from attnkit.models.attention import (
+    attention,
+    attention_reference,
+    attention_untiled,
+    cascade_state,
+    decode_attention,
+    error_bound,
+    exact_sums,
+)
+from attnkit.models.merge import decode_split, split_bounds
+from attnkit.models.merge import error_bound as merge_bound
+from attnkit.params import config
 from attnkit.params.numerics import AttentionNumerics, accumulator_bits
-from attnkit.models.attention import attention, attention_reference, attention_untiled, cascade_state, decode_attention, error_bound, exact_sums
-from attnkit.models.merge import decode_split, error_bound as merge_bound, split_bounds
 
 NUM = AttentionNumerics()
 F = NUM.in_fmt
@@ -38,8 +48,15 @@ def test_tiled_equals_untiled_for_every_divisor_and_within_bound():
 
 
 @settings(max_examples=30, deadline=None)
-@given(nq=st.integers(1, 9), nk=st.integers(1, 40), d=st.sampled_from([1, 4, 16, 64]), causal=st.booleans(),
-       seed=st.integers(0, 2 ** 16), tile=st.integers(1, 40), sigma=st.sampled_from([0.3, 1.0, 2.0]))
+@given(
+    nq=st.integers(1, 9),
+    nk=st.integers(1, 40),
+    d=st.sampled_from([1, 4, 16, 64]),
+    causal=st.booleans(),
+    seed=st.integers(0, 2**16),
+    tile=st.integers(1, 40),
+    sigma=st.sampled_from([0.3, 1.0, 2.0]),
+)
 def test_property_tilings_masks_and_bound(nq, nk, d, causal, seed, tile, sigma):
     rng = np.random.default_rng(seed)
     q, k, v = problem(rng, nq, nk, d, sigma)
@@ -112,7 +129,7 @@ def test_cascade_state_is_the_exact_running_registers():
 
 
 @settings(max_examples=20, deadline=None)
-@given(nk=st.integers(2, 300), pieces=st.integers(1, 12), seed=st.integers(0, 2 ** 16))
+@given(nk=st.integers(2, 300), pieces=st.integers(1, 12), seed=st.integers(0, 2**16))
 def test_split_merge_decode(nk, pieces, seed):
     rng = np.random.default_rng(seed)
     q, k, v = problem(rng, 1, nk, 32)
@@ -136,14 +153,17 @@ def test_split_with_fully_masked_piece():
     assert np.all(decode_split(q[0], k, v, NUM, [0, 30], mask=np.zeros(30, bool)) == 0)
 
 
-@pytest.mark.parametrize("data,needle", [
-    ({"logit_fmt": {"int_bits": 12, "frac_bits": 8}}, "n.logit_fmt.int_bits"),
-    ({"exp": {"table_bits": 14}}, "n.exp.table_bits"),
-    ({"in_fmt": {"int_bits": 0, "frac_bits": 0}}, "n.in_fmt.int_bits: width"),
-    ({"out_fmt": {"int_bits": 4, "frac_bits": 60}}, "n.out_fmt.frac_bits: width"),
-    ({"partial_l_fmt": {"signed": False, "int_bits": 30, "frac_bits": 20}}, "n.partial_l_fmt.frac_bits"),
-    ({"scale": 5.0}, "n.scale"),
-])
+@pytest.mark.parametrize(
+    "data,needle",
+    [
+        ({"logit_fmt": {"int_bits": 12, "frac_bits": 8}}, "n.logit_fmt.int_bits"),
+        ({"exp": {"table_bits": 14}}, "n.exp.table_bits"),
+        ({"in_fmt": {"int_bits": 0, "frac_bits": 0}}, "n.in_fmt.int_bits: width"),
+        ({"out_fmt": {"int_bits": 4, "frac_bits": 60}}, "n.out_fmt.frac_bits: width"),
+        ({"partial_l_fmt": {"signed": False, "int_bits": 30, "frac_bits": 20}}, "n.partial_l_fmt.frac_bits"),
+        ({"scale": 5.0}, "n.scale"),
+    ],
+)
 def test_invalid_numerics_name_the_field(data, needle):
     with pytest.raises(ConfigError) as e:
         config.build(AttentionNumerics, data, "attn.yaml", "n")

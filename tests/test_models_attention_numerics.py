@@ -11,13 +11,13 @@ import dataclasses
 import numpy as np
 import pytest
 
-from attnkit.params import config
-from attnkit.params.config import FieldError
-from attnkit.params.numerics import AttentionNumerics
 from attnkit.models.attention import _keep, attention, cascade_state, exact_sums, finite_sums, logits, normalise
 from attnkit.models.error import numerics_error_table
 from attnkit.models.exp import exp2_mantissa
+from attnkit.params import config
+from attnkit.params.config import FieldError
 from attnkit.params.fixed import Rounding
+from attnkit.params.numerics import AttentionNumerics
 
 NUM = AttentionNumerics()
 
@@ -51,7 +51,7 @@ def _scalar(q, k, v, num, mask, causal, tile_k):
                 e_man, e = exp2_mantissa(np.array([t[i, j]]), num.logit_fmt.frac_bits, num.exp)
                 ws.append((j, int(e_man[0]), int(e[0])))
             if not ws:
-                continue               # a fully masked tile leaves M, RD and RNV as they are
+                continue  # a fully masked tile leaves M, RD and RNV as they are
             lm = max(e for _, _, e in ws)
             m_new = lm if m is None else max(m, lm)
             if m is not None:
@@ -59,7 +59,7 @@ def _scalar(q, k, v, num, mask, causal, tile_k):
                 rnv = [_rnd(x, m_new - m, rnd) for x in rnv]
             m = m_new
             for j, E, e in ws:
-                sh = m - e + Pm - F      # the term E 2^(e - M) with F fraction bits
+                sh = m - e + Pm - F  # the term E 2^(e - M) with F fraction bits
                 rd += _rnd(E, sh, rnd)
                 for f in range(d):
                     rnv[f] += _rnd(E * int(v[j, f]), sh, rnd)
@@ -87,8 +87,8 @@ def test_finite_sums_match_the_scalar_cascade(F, rounding, n, d, tile_k, masked,
     v = rng.integers(f.min_raw, f.max_raw + 1, (n, d))
     mask = rng.random((n, n)) < 0.6 if masked else None
     if masked:
-        mask[0] = False                     # a fully masked row
-        mask[:, :tile_k] = False            # a fully masked first key tile
+        mask[0] = False  # a fully masked row
+        mask[:, :tile_k] = False  # a fully masked first key tile
     rnv, rd, _ = finite_sums(q, k, v, num, mask, causal, tile_k)
     want_rnv, want_rd = _scalar(q, k, v, num, mask, causal, tile_k)
     assert rd.tolist() == want_rd.tolist()
@@ -96,7 +96,7 @@ def test_finite_sums_match_the_scalar_cascade(F, rounding, n, d, tile_k, masked,
     out = attention(q, k, v, num, mask, causal, tile_k)
     assert np.array_equal(out, normalise(want_rnv, want_rd, num))
     if masked:
-        assert not out[0].any()            # the fully masked row gives 0
+        assert not out[0].any()  # the fully masked row gives 0
 
 
 def test_exact_is_the_default_and_the_modes_are_kept_apart():

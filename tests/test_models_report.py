@@ -10,8 +10,17 @@ def test_golden_report_json_and_file(tmp_path, capsys):
     assert main(["golden-report", "--quick", "--json", "--out", str(out)]) == 0
     rows = json.loads(capsys.readouterr().out)
     names = [r["function"] for r in rows]
-    for want in ("exp", "recip", "gelu (Edge-MoE)", "softmax 3pass", "softmax 2pass", "softmax 1pass",
-                 "softmax edgemoe", "attention 1-pass tiled", "decode split + merge"):
+    for want in (
+        "exp",
+        "recip",
+        "gelu (Edge-MoE)",
+        "softmax 3pass",
+        "softmax 2pass",
+        "softmax 1pass",
+        "softmax edgemoe",
+        "attention 1-pass tiled",
+        "decode split + merge",
+    ):
         assert want in names
     for r in rows:
         assert set(r) == {"function", "max_abs_err", "mean_abs_err", "max_ulp", "inputs"}

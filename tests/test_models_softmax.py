@@ -2,12 +2,13 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from attnkit.params import config
 from attnkit.errors import ConfigError
 from attnkit.models.softmax import ORDERS, softmax_reference
+from attnkit.params import config
 from attnkit.params.numerics import SoftmaxParams
 
 P = SoftmaxParams()
@@ -18,6 +19,7 @@ LSB = P.prob_fmt.lsb
 def _exp_max_abs_error() -> float:
     """The exp unit's worst error, measured over every input x <= 0 of its format."""
     from attnkit.models.exp import exp
+
     fmt = P.exp.in_fmt
     x = np.arange(fmt.min_raw, 1)
     return float(np.abs(P.exp.out_fmt.to_float(exp(x, P.exp)) - np.exp(fmt.to_float(x))).max())
@@ -27,10 +29,18 @@ EXP_ERR = _exp_max_abs_error()
 
 
 def rows(draw_shape=st.tuples(st.integers(1, 5), st.integers(1, 70))):
-    return draw_shape.flatmap(lambda s: st.tuples(
-        hnp.arrays(np.int64, s, elements=st.one_of(st.integers(F.min_raw + 1, F.max_raw),
-                                                   st.sampled_from([F.min_raw + 1, F.max_raw, 0]))),
-        hnp.arrays(bool, s)))
+    return draw_shape.flatmap(
+        lambda s: st.tuples(
+            hnp.arrays(
+                np.int64,
+                s,
+                elements=st.one_of(
+                    st.integers(F.min_raw + 1, F.max_raw), st.sampled_from([F.min_raw + 1, F.max_raw, 0])
+                ),
+            ),
+            hnp.arrays(bool, s),
+        )
+    )
 
 
 @pytest.mark.parametrize("order", ORDERS)
@@ -72,6 +82,7 @@ def test_orders_agree_when_one_tile():
     rng = np.random.default_rng(5)
     x = F.quantize(rng.uniform(-8, 8, (8, 32)))
     from attnkit.models.softmax import softmax_1pass, softmax_2pass, softmax_3pass
+
     a = softmax_3pass(x, P)
     np.testing.assert_array_equal(softmax_2pass(x, P, tile=32), a)
     np.testing.assert_array_equal(softmax_1pass(x, P, tile=32), a)

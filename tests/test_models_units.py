@@ -4,17 +4,16 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from attnkit.params import config
 from attnkit.errors import ConfigError
-from attnkit.params.numerics import ExpParams
 from attnkit.models.exp import exp, exp2_table
-from attnkit.params.fixed import QFormat
-from attnkit.params.numerics import GeluParams
 from attnkit.models.gelu import delta_table, gelu
-from attnkit.params.numerics import RecipParams
 from attnkit.models.recip import bit_length, recip
+from attnkit.params import config
+from attnkit.params.fixed import QFormat
+from attnkit.params.numerics import ExpParams, GeluParams, RecipParams
 
 
 def test_exp_exhaustive_error_and_corners():
@@ -42,8 +41,12 @@ def test_exp_error_shrinks_with_table(table_bits, frac):
     p = ExpParams(table_bits=table_bits, arg_fmt=QFormat(True, 8, frac), out_fmt=QFormat(False, 1, 16))
     x = np.arange(p.in_fmt.min_raw, 1, 7)
     err = np.abs(p.out_fmt.to_float(exp(x, p)) - np.exp(p.in_fmt.to_float(x)))
-    bound = (math.log(2) ** 2 / 8 * 4.0 ** -table_bits + 2 * math.log(2) * 2.0 ** -frac
-             + 32 * 2.0 ** -17 + 2.0 ** -p.table_fmt.frac_bits) + 2 * p.out_fmt.lsb
+    bound = (
+        math.log(2) ** 2 / 8 * 4.0**-table_bits
+        + 2 * math.log(2) * 2.0**-frac
+        + 32 * 2.0**-17
+        + 2.0**-p.table_fmt.frac_bits
+    ) + 2 * p.out_fmt.lsb
     assert err.max() <= bound
 
 
@@ -52,7 +55,7 @@ def test_recip_exhaustive_and_zero():
     x = np.arange(1, p.in_fmt.max_raw + 1)
     ref = 1 / p.in_fmt.to_float(x)
     y = p.out_fmt.to_float(recip(x, p))
-    assert np.all(np.abs(y - ref) <= ref * 2.0 ** -18 * 1.01 + p.out_fmt.lsb)
+    assert np.all(np.abs(y - ref) <= ref * 2.0**-18 * 1.01 + p.out_fmt.lsb)
     assert recip(np.array([0, -3]), p).tolist() == [p.out_fmt.max_raw] * 2
 
 
@@ -61,7 +64,7 @@ def test_recip_more_iterations_converge():
     x = np.arange(1, 1 << 16, 3)
     y = p.out_fmt.to_float(recip(x, p))
     ref = 1 / p.in_fmt.to_float(x)
-    assert np.all(np.abs(y - ref) <= ref * (1.1 * 2.0 ** -20 + 2.0 ** -26) + p.out_fmt.lsb)  # (2^-5)^4
+    assert np.all(np.abs(y - ref) <= ref * (1.1 * 2.0**-20 + 2.0**-26) + p.out_fmt.lsb)  # (2^-5)^4
 
 
 def test_bit_length_matches_python():
@@ -75,7 +78,7 @@ def test_gelu_table_within_2_pow_minus_22_at_every_point():
     assert t.size == 177
     pts = np.arange(177) / 32
     exact = np.array([a * 0.5 * math.erfc(a / math.sqrt(2)) for a in pts])  # the test's own erfc
-    assert np.all(np.abs(p.table_fmt.to_float(t) - exact) < 2.0 ** -22)
+    assert np.all(np.abs(p.table_fmt.to_float(t) - exact) < 2.0**-22)
 
 
 def test_gelu_against_float64_and_corners():
@@ -90,18 +93,21 @@ def test_gelu_against_float64_and_corners():
     assert gelu(np.array([f.min_raw]), p)[0] == 0  # |min| wraps to min: delta 0, ReLU 0
 
 
-@pytest.mark.parametrize("cls,data,needle", [
-    (ExpParams, {"table_bits": 0}, "u.table_bits: 0 index bits"),
-    (ExpParams, {"table_bits": 20}, "u.table_bits"),
-    (ExpParams, {"arg_fmt": {"int_bits": 3, "frac_bits": 10}}, "u.arg_fmt.int_bits"),
-    (ExpParams, {"arg_fmt": {"int_bits": 0, "frac_bits": 0}}, "u.arg_fmt.int_bits: width"),
-    (ExpParams, {"out_fmt": {"int_bits": 40, "frac_bits": 30}}, "u.out_fmt.frac_bits: width"),
-    (RecipParams, {"iters": 9}, "u.iters"),
-    (RecipParams, {"work_fmt": {"signed": False, "int_bits": 2, "frac_bits": 40}}, "u.work_fmt"),
-    (GeluParams, {"table_size": 100}, "u.table_size: 100 entries cannot cover |x| < 5.5"),
-    (GeluParams, {"step_bits": 30}, "u.step_bits"),
-    (GeluParams, {"cutoff": 5.51}, "u.cutoff"),
-])
+@pytest.mark.parametrize(
+    "cls,data,needle",
+    [
+        (ExpParams, {"table_bits": 0}, "u.table_bits: 0 index bits"),
+        (ExpParams, {"table_bits": 20}, "u.table_bits"),
+        (ExpParams, {"arg_fmt": {"int_bits": 3, "frac_bits": 10}}, "u.arg_fmt.int_bits"),
+        (ExpParams, {"arg_fmt": {"int_bits": 0, "frac_bits": 0}}, "u.arg_fmt.int_bits: width"),
+        (ExpParams, {"out_fmt": {"int_bits": 40, "frac_bits": 30}}, "u.out_fmt.frac_bits: width"),
+        (RecipParams, {"iters": 9}, "u.iters"),
+        (RecipParams, {"work_fmt": {"signed": False, "int_bits": 2, "frac_bits": 40}}, "u.work_fmt"),
+        (GeluParams, {"table_size": 100}, "u.table_size: 100 entries cannot cover |x| < 5.5"),
+        (GeluParams, {"step_bits": 30}, "u.step_bits"),
+        (GeluParams, {"cutoff": 5.51}, "u.cutoff"),
+    ],
+)
 def test_invalid_unit_params_name_the_field(cls, data, needle):
     with pytest.raises(ConfigError) as e:
         config.build(cls, data, "units.yaml", "u")

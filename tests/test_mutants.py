@@ -28,8 +28,12 @@ needs_icarus = pytest.mark.skipif(bool(toolchain.unavailable_reason("icarus")), 
 
 def test_wrappers_keep_the_signature_and_refuse_unknown_ports():
     inner = Mac(MacParams())
-    for w in (mutate.Flip(Mac(MacParams()), "a", 3), mutate.Offset(Mac(MacParams()), "acc", 1),
-              mutate.Delay(Mac(MacParams()), "acc_valid", 2), mutate.Stuck(Mac(MacParams()), "first", 1)):
+    for w in (
+        mutate.Flip(Mac(MacParams()), "a", 3),
+        mutate.Offset(Mac(MacParams()), "acc", 1),
+        mutate.Delay(Mac(MacParams()), "acc_valid", 2),
+        mutate.Stuck(Mac(MacParams()), "first", 1),
+    ):
         assert w.signature == inner.signature
         assert "module mac" in verilog.convert(w, name="mac")
     with pytest.raises(ValueError, match="no port 'nope'.*ports: a, b"):
@@ -66,8 +70,10 @@ def test_equivalence_is_proven_only_where_the_golden_cannot_differ():
 @pytest.mark.rtl
 @needs_icarus
 def test_quick_mutants_each_caught_by_the_expected_check():
-    got = {r["mutant"]: r for r in mutation.run("mac", names=["acc-overflow-wrap", "pipeline-3", "acc-rounding-trn"],
-                                                build_root=BUILD)}
+    got = {
+        r["mutant"]: r
+        for r in mutation.run("mac", names=["acc-overflow-wrap", "pipeline-3", "acc-rounding-trn"], build_root=BUILD)
+    }
     assert got["acc-overflow-wrap"]["verdict"] == "caught" and got["acc-overflow-wrap"]["caught_by"] == "values"
     assert got["acc-overflow-wrap"]["mismatches"] > 0
     assert got["pipeline-3"]["caught_by"] == "timing" and got["pipeline-3"]["latency_errors"] == 3000
@@ -83,7 +89,8 @@ def _cli(*args):
 def test_cli_refuses_unknown_blocks_and_mutants():
     p = _cli("gelu")
     assert p.returncode == 2 and p.stderr.strip().splitlines() == [
-        "attnkit: error: no mutants for block 'gelu' (blocks with mutants: mac, exp, recip, attention)"]
+        "attnkit: error: no mutants for block 'gelu' (blocks with mutants: mac, exp, recip, attention)"
+    ]
     p = _cli("mac", "--mutant", "nope")
     assert p.returncode == 2 and "no mutant 'nope'" in p.stderr and p.stdout == ""
 
@@ -93,8 +100,12 @@ def test_cli_refuses_unknown_blocks_and_mutants():
 @needs_icarus
 def test_every_mutant_is_caught_or_proven_equivalent(tmp_path):
     out = tmp_path / "mutants.json"
-    p = subprocess.run([sys.executable, "-m", "attnkit", "rtl-mutate", "all", "--json", "-o", str(out)],
-                       capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    p = subprocess.run(
+        [sys.executable, "-m", "attnkit", "rtl-mutate", "all", "--json", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     records = json.loads(p.stdout)
     assert json.loads(out.read_text()) == {"kind": "mutants", "rows": records}
     bad = [(r["block"], r["mutant"], r["verdict"]) for r in records if r["verdict"] not in ("caught", "equivalent")]
@@ -109,10 +120,31 @@ def test_every_mutant_is_caught_or_proven_equivalent(tmp_path):
 
 def test_report_draws_the_mutant_table(tmp_path):
     from attnkit.reports import data, fig_mutants
-    recs = [{"block": "mac", "mutant": "m1", "kind": "stuck-valid", "change": "c", "verdict": "caught",
-             "caught_by": "watchdog, values", "mismatches": 3, "latency_errors": 0, "equivalence": ""},
-            {"block": "exp", "mutant": "m2", "kind": "overflow-mode", "change": "c", "verdict": "equivalent",
-             "caught_by": "", "mismatches": 0, "latency_errors": 0, "equivalence": "proof"}]
+
+    recs = [
+        {
+            "block": "mac",
+            "mutant": "m1",
+            "kind": "stuck-valid",
+            "change": "c",
+            "verdict": "caught",
+            "caught_by": "watchdog, values",
+            "mismatches": 3,
+            "latency_errors": 0,
+            "equivalence": "",
+        },
+        {
+            "block": "exp",
+            "mutant": "m2",
+            "kind": "overflow-mode",
+            "change": "c",
+            "verdict": "equivalent",
+            "caught_by": "",
+            "mismatches": 0,
+            "latency_errors": 0,
+            "equivalence": "proof",
+        },
+    ]
     (tmp_path / "m.json").write_text(json.dumps(recs))
     tables = data.load(tmp_path / "m.json")
     assert [t.kind for t in tables] == ["mutants"]

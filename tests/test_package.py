@@ -62,8 +62,9 @@ def test_wheel_works_from_any_directory(fresh_venv, elsewhere):
     csim = json.loads(run([kit, "csim", "gelu", "--vectors", "200", "--json"], cwd, env).stdout)
     assert csim["kernel"] == "gelu" and csim["vectors"] == 200 and csim["mismatches"] == 0
     # so is the C++ harness rtl-test --fast compiles
-    harness = run([fresh_venv / "python", "-c", "from attnkit.testbench import fast; print(fast.HARNESS.is_file())"],
-                  cwd, env).stdout
+    harness = run(
+        [fresh_venv / "python", "-c", "from attnkit.testbench import fast; print(fast.HARNESS.is_file())"], cwd, env
+    ).stdout
     assert harness.strip() == "True"
     # the installed package is the one that ran, not the source tree
     where = run([fresh_venv / "python", "-c", "import attnkit.params.config as c; print(c.SHIPPED)"], cwd, env).stdout
@@ -72,14 +73,16 @@ def test_wheel_works_from_any_directory(fresh_venv, elsewhere):
 
 def test_version_agrees_with_metadata(fresh_venv, elsewhere):
     cwd, env = elsewhere
-    meta = run([fresh_venv / "python", "-c", "import importlib.metadata as m; print(m.version('attnkit'))"],
-               cwd, env).stdout.strip()
+    meta = run(
+        [fresh_venv / "python", "-c", "import importlib.metadata as m; print(m.version('attnkit'))"], cwd, env
+    ).stdout.strip()
     assert run([fresh_venv / "attnkit", "--version"], cwd, env).stdout.strip() == f"attnkit {meta}"
     assert run([fresh_venv / "python", "-m", "attnkit", "--version"], cwd, env).stdout.strip() == f"attnkit {meta}"
     assert run([PY, "-m", "attnkit", "--version"], cwd, env).stdout.strip().startswith("attnkit ")
 
 
 # --- plugins -------------------------------------------------------------------------------------
+
 
 def _install_plugin(src: Path, target: Path) -> None:
     """pip-install a plugin package into ``target`` (put on PYTHONPATH), leaving our venv untouched."""
@@ -96,7 +99,8 @@ def _plugin_package(root: Path, name: str, groups: dict[str, str], files: dict[s
         '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
         f'[project]\nname = "attnkit-{name}"\nversion = "0.1"\n{eps}'
         f'[tool.setuptools]\npackages = ["{pkg}"]\n'
-        f'[tool.setuptools.package-data]\n{pkg} = ["*.yaml"]\n')
+        f'[tool.setuptools.package-data]\n{pkg} = ["*.yaml"]\n'
+    )
     for fname, text in {"__init__.py": "", **files}.items():
         (src / pkg / fname).write_text(text)
     return src
@@ -121,60 +125,93 @@ def _env_with(*paths: Path) -> dict:
 def test_plugin_engine_in_simulate_and_sweep(roofline_plugin, tmp_path):
     env = _env_with(roofline_plugin)
     kit = [PY, "-m", "attnkit"]
-    out = run([*kit, "simulate", "--arch", "fusemax", "--workload", "bert", "--engine", "example-roofline",
-               "--json"], tmp_path, env).stdout
+    out = run(
+        [*kit, "simulate", "--arch", "fusemax", "--workload", "bert", "--engine", "example-roofline", "--json"],
+        tmp_path,
+        env,
+    ).stdout
     r = json.loads(out)
     listed = json.loads(run([*kit, "configs", "--engines", "--json"], tmp_path, env).stdout)
     assert {"name": "example-roofline"} in listed and {"name": "fusemax"} in listed
     # 2 N^2 d MACs per (batch, head) on 256 x 256 PEs: 64 * 12 * 2 * 1024^2 * 64 / 65536
-    assert r["engine"] == "example-roofline" and r["compute_cycles"] == 64 * 12 * 2 * 1024 ** 2 * 64 // 65536
-    fusemax = json.loads(run([*kit, "simulate", "--arch", "fusemax", "--workload", "bert", "--json"],
-                             tmp_path, env).stdout)
-    assert r["cycles"] <= fusemax["cycles"]        # a bound: the real engine can only be slower
+    assert r["engine"] == "example-roofline" and r["compute_cycles"] == 64 * 12 * 2 * 1024**2 * 64 // 65536
+    fusemax = json.loads(
+        run([*kit, "simulate", "--arch", "fusemax", "--workload", "bert", "--json"], tmp_path, env).stdout
+    )
+    assert r["cycles"] <= fusemax["cycles"]  # a bound: the real engine can only be slower
     assert r["dram_bytes"] == fusemax["dram_bytes"]  # both move Q, K, V and O once
     spec = tmp_path / "roof.yaml"
-    spec.write_text("name: roof\narch: fusemax\nworkloads: [bert, xlm]\nengine: example-roofline\n"
-                    "parameters:\n  array_2d.rows: [64, 256]\n")
+    spec.write_text(
+        "name: roof\narch: fusemax\nworkloads: [bert, xlm]\nengine: example-roofline\n"
+        "parameters:\n  array_2d.rows: [64, 256]\n"
+    )
     run([*kit, "sweep", spec, "--jobs", "2", "--out", tmp_path / "sw", "--no-progress"], tmp_path, env)
     lines = (tmp_path / "sw" / "results.csv").read_text().splitlines()
     assert len(lines) == 1 + 4 and all("example-roofline" in line for line in lines[1:])
     # the kinds it declares are checked before it runs, in one line
-    p = run([*kit, "simulate", "--arch", "fusemax", "--workload", "decode", "--engine", "example-roofline"],
-            tmp_path, env, check=False)
-    assert p.returncode == 2 and p.stderr == ("attnkit: error: engine example-roofline takes workload kind attention;"
-                                              " workload 'decode' is decode\n"), p.stderr
+    p = run(
+        [*kit, "simulate", "--arch", "fusemax", "--workload", "decode", "--engine", "example-roofline"],
+        tmp_path,
+        env,
+        check=False,
+    )
+    assert p.returncode == 2 and p.stderr == (
+        "attnkit: error: engine example-roofline takes workload kind attention; workload 'decode' is decode\n"
+    ), p.stderr
     # without the plugin on the path the engine is unknown, in one line
-    p = run([*kit, "simulate", "--arch", "fusemax", "--workload", "bert", "--engine", "example-roofline"],
-            tmp_path, _env_with(), check=False)
+    p = run(
+        [*kit, "simulate", "--arch", "fusemax", "--workload", "bert", "--engine", "example-roofline"],
+        tmp_path,
+        _env_with(),
+        check=False,
+    )
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "unknown engine 'example-roofline'" in p.stderr
 
 
 def test_plugin_defining_an_engine_twice_is_one_line(roofline_plugin, tmp_path):
-    src = _plugin_package(tmp_path, "dup", {"attnkit.engines": 'dup = "attnkit_dup"'}, {
-        "__init__.py": "from attnkit_roofline import roofline\nENGINES = {'example-roofline': roofline}\n"})
+    src = _plugin_package(
+        tmp_path,
+        "dup",
+        {"attnkit.engines": 'dup = "attnkit_dup"'},
+        {"__init__.py": "from attnkit_roofline import roofline\nENGINES = {'example-roofline': roofline}\n"},
+    )
     _install_plugin(src, tmp_path / "site")
-    p = run([PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "bert"], tmp_path,
-            _env_with(roofline_plugin, tmp_path / "site"), check=False)
+    p = run(
+        [PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "bert"],
+        tmp_path,
+        _env_with(roofline_plugin, tmp_path / "site"),
+        check=False,
+    )
     assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
     assert "engine 'example-roofline' is defined twice" in p.stderr
     assert "attnkit-dup" in p.stderr and "attnkit-roofline" in p.stderr
 
 
 def test_plugin_shadowing_a_builtin_engine_is_refused(tmp_path):
-    src = _plugin_package(tmp_path, "shadow", {"attnkit.engines": 'shadow = "attnkit_shadow"'},
-                          {"__init__.py": "ENGINES = {'fusemax': print}\n"})
+    src = _plugin_package(
+        tmp_path,
+        "shadow",
+        {"attnkit.engines": 'shadow = "attnkit_shadow"'},
+        {"__init__.py": "ENGINES = {'fusemax': print}\n"},
+    )
     _install_plugin(src, tmp_path / "site")
-    p = run([PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "bert"], tmp_path,
-            _env_with(tmp_path / "site"), check=False)
+    p = run(
+        [PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "bert"],
+        tmp_path,
+        _env_with(tmp_path / "site"),
+        check=False,
+    )
     assert p.returncode == 2 and "engine 'fusemax' is defined twice: by attnkit.sim.engines" in p.stderr
 
 
 # --- the config search path ----------------------------------------------------------------------
 
+
 def test_search_path_order_shadowing_and_misses(tmp_path, monkeypatch):
     from attnkit import api
-    from attnkit.params import config
     from attnkit.errors import ConfigError
+    from attnkit.params import config
+
     mine, theirs = tmp_path / "mine", tmp_path / "theirs"
     for root, clock in ((tmp_path / "configs", 1e9), (mine, 2e9), (theirs, 3e9)):
         (root / "arch").mkdir(parents=True)
@@ -183,9 +220,9 @@ def test_search_path_order_shadowing_and_misses(tmp_path, monkeypatch):
     (theirs / "arch" / "only-theirs.yaml").write_text((config.SHIPPED / "arch" / "flat.yaml").read_text())
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ATTNKIT_CONFIG_PATH", f"{mine}{os.pathsep}{theirs}")
-    assert api.load_arch("fusemax").clock_hz == 1e9            # ./configs first
+    assert api.load_arch("fusemax").clock_hz == 1e9  # ./configs first
     (tmp_path / "configs" / "arch" / "fusemax.yaml").unlink()
-    assert api.load_arch("fusemax").clock_hz == 2e9            # then ATTNKIT_CONFIG_PATH, in order
+    assert api.load_arch("fusemax").clock_hz == 2e9  # then ATTNKIT_CONFIG_PATH, in order
     assert api.load_arch("only-theirs").name == "flat"
     listing = {(r["folder"], r["name"]): r for r in api.configs("arch")}
     row = listing[("arch", "fusemax")]
@@ -201,9 +238,10 @@ def test_search_path_order_shadowing_and_misses(tmp_path, monkeypatch):
 def test_shadowed_name_is_noted_once_on_stderr(tmp_path):
     (tmp_path / "configs" / "workloads").mkdir(parents=True)
     shutil.copy(ROOT / "configs" / "workloads" / "bert.yaml", tmp_path / "configs" / "workloads" / "bert.yaml")
-    p = run([PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "bert", "--json"], tmp_path,
-            _env_with())
-    json.loads(p.stdout)                                       # stdout stays one JSON value
+    p = run(
+        [PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "bert", "--json"], tmp_path, _env_with()
+    )
+    json.loads(p.stdout)  # stdout stays one JSON value
     notes = [line for line in p.stderr.splitlines() if "is in 2 places" in line]
     assert len(notes) == 1 and str(tmp_path / "configs" / "workloads" / "bert.yaml") in notes[0]
     listing = json.loads(run([PY, "-m", "attnkit", "configs", "workloads", "--json"], tmp_path, _env_with()).stdout)
@@ -213,9 +251,10 @@ def test_shadowed_name_is_noted_once_on_stderr(tmp_path):
 
 # --- documentation that runs ---------------------------------------------------------------------
 
+
 def test_readme_python_example_runs(tmp_path):
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Python API"):]
+    section = text[text.index("## Python API") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     (tmp_path / "readme_example.py").write_text(code)
     p = run([PY, "readme_example.py"], tmp_path, _env_with())
@@ -238,11 +277,29 @@ def test_example_rtl_block(tmp_path):
 
 def test_python_api_matches_the_cli(tmp_path):
     import attnkit
+
     api_record = attnkit.simulate("fusemax", "xlm", set={"workload.seq_len": 4096, "array_2d.rows": 128}).to_dict()
-    cli = run([PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "xlm", "--set",
-               "workload.seq_len=4096", "--set", "array_2d.rows=128", "--json"], tmp_path, _env_with())
+    cli = run(
+        [
+            PY,
+            "-m",
+            "attnkit",
+            "simulate",
+            "--arch",
+            "fusemax",
+            "--workload",
+            "xlm",
+            "--set",
+            "workload.seq_len=4096",
+            "--set",
+            "array_2d.rows=128",
+            "--json",
+        ],
+        tmp_path,
+        _env_with(),
+    )
     record = json.loads(cli.stdout)
-    assert record.pop("kind") == "simulate"              # what a saved copy is: the one key the CLI adds
+    assert record.pop("kind") == "simulate"  # what a saved copy is: the one key the CLI adds
     assert record == json.loads(json.dumps(api_record))
     assert attnkit.load_arch("fusemax", set=["array_2d.rows=128"]).array_2d.rows == 128
     with pytest.raises(attnkit.errors.AttnkitError, match="unknown key 'rowz'"):
@@ -251,16 +308,18 @@ def test_python_api_matches_the_cli(tmp_path):
 
 def test_python_sweep_report_and_dataframe(tmp_path):
     import attnkit
+
     spec = tmp_path / "small.yaml"
-    spec.write_text("name: small\narch: fusemax\nworkloads: [bert]\nengine: fusemax\n"
-                    "parameters:\n  array_2d.rows: [64, 128, 256]\n  workload.seq_len: [1024, 4096]\n")
+    spec.write_text(
+        "name: small\narch: fusemax\nworkloads: [bert]\nengine: fusemax\n"
+        "parameters:\n  array_2d.rows: [64, 128, 256]\n  workload.seq_len: [1024, 4096]\n"
+    )
     rows = attnkit.sweep(spec, out=tmp_path / "sw", jobs=1)
     assert len(rows) == 6 and rows.summary["points"] == 6
     by_shape = {(r["array_2d.rows"], r["workload.seq_len"]): r for r in rows}
     direct = attnkit.simulate("fusemax", "bert", set={"array_2d.rows": 128, "workload.seq_len": 4096})
     assert by_shape[(128, 4096)]["cycles"] == direct.cycles
-    front = attnkit.pareto(tmp_path / "sw" / "results.csv", minimize=["latency_s", "area_mm2"],
-                           by=["workload.seq_len"])
+    front = attnkit.pareto(tmp_path / "sw" / "results.csv", minimize=["latency_s", "area_mm2"], by=["workload.seq_len"])
     assert 2 <= len(front) <= 6
     frame = rows.to_pandas()
     assert list(frame["cycles"]) == [r["cycles"] for r in rows]
@@ -270,10 +329,12 @@ def test_python_sweep_report_and_dataframe(tmp_path):
 
 def test_plugin_block_and_figure_family(tmp_path):
     """An outside package adds an RTL block (here: the MAC under another name) and a figure family."""
-    src = _plugin_package(tmp_path, "extras", {"attnkit.blocks": 'extras = "attnkit_extras.blocks"',
-                                               "attnkit.figures": 'count = "attnkit_extras.fig_count"'}, {
-        "blocks.py":
-            "from pathlib import Path\n"
+    src = _plugin_package(
+        tmp_path,
+        "extras",
+        {"attnkit.blocks": 'extras = "attnkit_extras.blocks"', "attnkit.figures": 'count = "attnkit_extras.fig_count"'},
+        {
+            "blocks.py": "from pathlib import Path\n"
             "from attnkit.hw.blocks import Block\n"
             "def _mac2():\n"
             "    from attnkit.hw.mac import Mac\n"
@@ -281,19 +342,21 @@ def test_plugin_block_and_figure_family(tmp_path):
             "    return Block('mac2', MacParams, Mac, 'attnkit.testbench.mac_tb', 'the MAC, from a plugin',\n"
             "                 config=Path(__file__).with_name('mac2.yaml'))\n"
             "BLOCKS = {'mac2': _mac2}\n",
-        "mac2.yaml": "pipeline: 3\n",
-        "fig_count.py":
-            "from attnkit.reports.figure import Figure\n"
+            "mac2.yaml": "pipeline: 3\n",
+            "fig_count.py": "from attnkit.reports.figure import Figure\n"
             "TITLE = 'Rows per input (plugin)'\nORDER = 99\n"
             "def figures(tables):\n"
             "    return [Figure('plugin-count', TITLE, None, [{'input': str(t.source), 'rows': len(t.rows)}\n"
-            "                                                 for t in tables])]\n"})
+            "                                                 for t in tables])]\n",
+        },
+    )
     _install_plugin(src, tmp_path / "site")
     env = _env_with(tmp_path / "site")
     kit = [PY, "-m", "attnkit"]
     run([*kit, "verilog", "mac2", "-o", tmp_path / "v", "--set", "pipeline=2"], tmp_path, env)
     assert "module mac2" in (tmp_path / "v" / "mac2.v").read_text()
-    run([*kit, "reproduce", "fusemax", "--models", "bert", "--seq-lens", "1024", "--out", tmp_path / "r"],
-        tmp_path, env)
+    run(
+        [*kit, "reproduce", "fusemax", "--models", "bert", "--seq-lens", "1024", "--out", tmp_path / "r"], tmp_path, env
+    )
     run([*kit, "report", tmp_path / "r", "-o", tmp_path / "rep"], tmp_path, env)
     assert "Rows per input (plugin)" in (tmp_path / "rep" / "report.md").read_text()

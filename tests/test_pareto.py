@@ -17,13 +17,16 @@ def brute(rows, mins, maxs):
 
     def dominates(a, b):
         return all(x <= y for x, y in zip(a, b)) and any(x < y for x, y in zip(a, b))
+
     return [r for r in rows if not any(dominates(key(o), key(r)) for o in rows)]
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_front_equals_brute_force(seed):
     rng = random.Random(seed)
-    rows = [{"point_id": str(i), "a": rng.randint(0, 30), "b": rng.random(), "c": rng.randint(0, 5)} for i in range(300)]
+    rows = [
+        {"point_id": str(i), "a": rng.randint(0, 30), "b": rng.random(), "c": rng.randint(0, 5)} for i in range(300)
+    ]
     for mins, maxs in ((["a", "b"], []), (["a"], ["c"]), (["a", "b"], ["c"])):
         got = pareto.front(rows, mins, maxs)
         want = brute(rows, mins, maxs)
@@ -48,18 +51,55 @@ def test_front_skips_errors_infeasible_and_missing():
 
 def test_cli(tmp_path):
     csv_path = tmp_path / "results.csv"
-    csv_path.write_text("point_id,workload,lat,energy,util,error,feasible\n"
-                        "p1,bert,1.0,5.0,0.5,,True\np2,bert,2.0,4.0,0.9,,True\np3,bert,3.0,6.0,0.1,,True\n"
-                        "p4,t5,1.0,1.0,0.2,,True\np5,t5,9.0,9.0,0.1,,True\np6,t5,0.5,0.5,0.0,too big,\n"
-                        "p7,t5,0.1,0.")   # a torn last line is ignored
-    r = subprocess.run([sys.executable, "-m", "attnkit", "pareto", str(csv_path), "--minimize", "lat", "energy",
-                        "--json", "-o", str(tmp_path / "front.csv")], capture_output=True, text=True)
+    csv_path.write_text(
+        "point_id,workload,lat,energy,util,error,feasible\n"
+        "p1,bert,1.0,5.0,0.5,,True\np2,bert,2.0,4.0,0.9,,True\np3,bert,3.0,6.0,0.1,,True\n"
+        "p4,t5,1.0,1.0,0.2,,True\np5,t5,9.0,9.0,0.1,,True\np6,t5,0.5,0.5,0.0,too big,\n"
+        "p7,t5,0.1,0."
+    )  # a torn last line is ignored
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attnkit",
+            "pareto",
+            str(csv_path),
+            "--minimize",
+            "lat",
+            "energy",
+            "--json",
+            "-o",
+            str(tmp_path / "front.csv"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     assert [row["point_id"] for row in json.loads(r.stdout)] == ["p4"]
     assert (tmp_path / "front.csv").read_text().splitlines()[1].startswith("p4,t5,1.0,1.0")
-    r = subprocess.run([sys.executable, "-m", "attnkit", "pareto", str(csv_path), "--minimize", "lat", "energy",
-                        "--maximize", "util", "--by", "workload", "--json"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "attnkit",
+            "pareto",
+            str(csv_path),
+            "--minimize",
+            "lat",
+            "energy",
+            "--maximize",
+            "util",
+            "--by",
+            "workload",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert [row["point_id"] for row in json.loads(r.stdout)] == ["p1", "p2", "p4"]
-    r = subprocess.run([sys.executable, "-m", "attnkit", "pareto", str(csv_path), "--minimize", "latency"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "attnkit", "pareto", str(csv_path), "--minimize", "latency"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and r.stderr.startswith(f"attnkit: error: {csv_path}: no column 'latency'")

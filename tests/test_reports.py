@@ -21,12 +21,22 @@ def _reproduce_rows():
         for s in (1024, 4096, 16384):
             for design, slow in (("flat", 7.0), ("fusemax", 1.0)):
                 lat = slow * s * s * e * 1e-12
-                rows.append({"model": model, "seq_len": s, "design": design, "latency_s": lat,
-                             "energy_pj": lat * 1e12, "util_2d": 0.9 / slow, "util_1d": 1.0,
-                             "dram_bytes": s * 1e5, "bound_compute_s": s * s * e * 1e-12 * 0.9,
-                             "bound_dram_s": s * 1e-7,
-                             "energy_breakdown": {"mac": lat * 6e11, "dram": lat * 4e11},
-                             "paper_speedup": 7.6 if design == "fusemax" else None})
+                rows.append(
+                    {
+                        "model": model,
+                        "seq_len": s,
+                        "design": design,
+                        "latency_s": lat,
+                        "energy_pj": lat * 1e12,
+                        "util_2d": 0.9 / slow,
+                        "util_1d": 1.0,
+                        "dram_bytes": s * 1e5,
+                        "bound_compute_s": s * s * e * 1e-12 * 0.9,
+                        "bound_dram_s": s * 1e-7,
+                        "energy_breakdown": {"mac": lat * 6e11, "dram": lat * 4e11},
+                        "paper_speedup": 7.6 if design == "fusemax" else None,
+                    }
+                )
     return rows
 
 
@@ -36,8 +46,21 @@ def inputs(tmp_path):
     rep.mkdir()
     (rep / "results.json").write_text(json.dumps(_reproduce_rows()))
     rtl = tmp_path / "rtl.json"
-    rtl.write_text(json.dumps([{"block": "mac", "simulator": "verilator", "vectors": 100, "mismatches": 0,
-                                "cycles": 140, "predicted_cycles": 140, "seed": 1}]))
+    rtl.write_text(
+        json.dumps(
+            [
+                {
+                    "block": "mac",
+                    "simulator": "verilator",
+                    "vectors": 100,
+                    "mismatches": 0,
+                    "cycles": 140,
+                    "predicted_cycles": 140,
+                    "seed": 1,
+                }
+            ]
+        )
+    )
     sweep = tmp_path / "sweep"
     sweep.mkdir()
     lines = ["point_id,workload,array_2d.rows,latency_s,energy_pj,area_mm2,error"]
@@ -52,8 +75,15 @@ def inputs(tmp_path):
 def test_report_draws_every_applicable_family(inputs, tmp_path):
     out = render(inputs, tmp_path / "report")
     names = sorted(p.rsplit("/", 1)[1] for p in out["figures"])
-    assert names == ["energy-attention.png", "energy-breakdown.png", "latency.png", "pareto.png", "rtl-cycles.png",
-                     "speedup-attention.png", "utilisation.png"]
+    assert names == [
+        "energy-attention.png",
+        "energy-breakdown.png",
+        "latency.png",
+        "pareto.png",
+        "rtl-cycles.png",
+        "speedup-attention.png",
+        "utilisation.png",
+    ]
     html = (tmp_path / "report" / "report.html").read_text()
     assert html.count("<img ") == 7 and "src='data:image/png;base64," in html
     assert "attnkit report" in (tmp_path / "report" / "report.md").read_text()
@@ -63,7 +93,9 @@ def test_report_draws_every_applicable_family(inputs, tmp_path):
 
 def test_every_figure_has_labels_title_and_legend(inputs):
     import matplotlib.pyplot as plt
+
     from attnkit.reports.render import families
+
     tables = data.load_all(inputs)
     for family in families():
         for f in family.figures(tables):
@@ -87,12 +119,14 @@ def _chromium():
 
 def test_pareto_front_of_a_sweep_is_highlighted(inputs):
     from attnkit.reports import fig_pareto
+
     (f,) = fig_pareto.figures(data.load_all(inputs))
     # per workload, latency 1/rows against area 2 rows: every design trades one for the other (all on the
     # front), labelled by the parameter swept; throughput per mm^2 is the same for all, so its front keeps
     # the lower-energy designs (rows 32 and 128)
     assert sorted((r["workload"], r["array_2d.rows"]) for r in f.table) == [
-        (w, n) for w in ("bert", "xlm") for n in (32, 64, 128, 256)]
+        (w, n) for w in ("bert", "xlm") for n in (32, 64, 128, 256)
+    ]
     assert {r["design"] for r in f.table} == {f"rows={n}" for n in (32, 64, 128, 256)}
     assert sorted(r["array_2d.rows"] for r in f.table if r["on_density_front"]) == [32, 32, 128, 128]
 
@@ -103,25 +137,45 @@ def test_html_report_loads_every_image_in_headless_chromium(inputs, tmp_path):
         pytest.skip("Chromium is not installed (`make setup` installs it where apt-get is usable)")
     render(inputs, tmp_path / "report")
     page = tmp_path / "probe.html"
-    probe = ("<script>window.addEventListener('load',()=>{const i=[...document.images];"
-             "document.title='loaded '+i.filter(x=>x.complete&&x.naturalWidth>0).length+' of '+i.length;});</script>")
+    probe = (
+        "<script>window.addEventListener('load',()=>{const i=[...document.images];"
+        "document.title='loaded '+i.filter(x=>x.complete&&x.naturalWidth>0).length+' of '+i.length;});</script>"
+    )
     page.write_text((tmp_path / "report" / "report.html").read_text().replace("</body>", probe + "</body>"))
-    r = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                        f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
-                        page.as_uri()], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     m = re.search(r"<title>loaded (\d+) of (\d+)</title>", r.stdout)
     assert m, r.stderr[-2000:]
     assert m.group(1) == m.group(2) == "7"
 
 
-@pytest.mark.parametrize("content,suffix,needle", [
-    (None, ".json", "no such file"),
-    ("{not json", ".json", "not valid JSON (line 1"),
-    ("a,b\n1,2\n", ".csv", "not a result file attnkit knows (columns: a, b"),
-    ("", ".csv", "empty CSV"),
-    ("x", ".txt", "unsupported input"),
-])
+@pytest.mark.parametrize(
+    "content,suffix,needle",
+    [
+        (None, ".json", "no such file"),
+        ("{not json", ".json", "not valid JSON (line 1"),
+        ("a,b\n1,2\n", ".csv", "not a result file attnkit knows (columns: a, b"),
+        ("", ".csv", "empty CSV"),
+        ("x", ".txt", "unsupported input"),
+    ],
+)
 def test_bad_inputs_are_named(tmp_path, content, suffix, needle):
     path = tmp_path / f"input{suffix}"
     if content is not None:
@@ -132,6 +186,9 @@ def test_bad_inputs_are_named(tmp_path, content, suffix, needle):
 
 
 def test_cli_bad_input_is_one_line(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "attnkit", "report", str(tmp_path / "nope.csv"), "-o", str(tmp_path)],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "attnkit", "report", str(tmp_path / "nope.csv"), "-o", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "nope.csv: no such file" in r.stderr

@@ -26,11 +26,19 @@ def _target(**extra):
         calls.append((list(sets), models, seq_lens))
         if models:
             raise AttnkitError("toy: --models does not apply")
-        return [{"row": "point", "a": 1, "b": None, "hidden": "x"}, {"row": "point", "a": 2, "b": 3.5},
-                {"row": "summary", "metric": "m", "ours": 1.5}]
+        return [
+            {"row": "point", "a": 1, "b": None, "hidden": "x"},
+            {"row": "point", "a": 2, "b": 3.5},
+            {"row": "summary", "metric": "m", "ours": 1.5},
+        ]
 
-    mod = types.SimpleNamespace(run=run, COLUMNS=["row", "a", "b", "metric", "ours"],
-                                POINT_COLUMNS=["a", "b"], SUMMARY_COLUMNS=["metric", "ours"], **extra)
+    mod = types.SimpleNamespace(
+        run=run,
+        COLUMNS=["row", "a", "b", "metric", "ours"],
+        POINT_COLUMNS=["a", "b"],
+        SUMMARY_COLUMNS=["metric", "ours"],
+        **extra,
+    )
     return mod, calls
 
 
@@ -40,11 +48,15 @@ def test_rows_written_and_one_line(monkeypatch, tmp_path, capsys):
     rows = attnkit.reproduce("toy", out=tmp_path / "o", set={"array_2d.rows": 64}, seq_lens=[8])
     assert calls == [(["array_2d.rows=64"], None, [8])]
     assert rows == mod.run() and isinstance(rows, api.Rows)
-    assert (tmp_path / "o" / "results.csv").read_text().splitlines() == \
-        ["row,a,b,metric,ours", "point,1,,,", "point,2,3.5,,", "summary,,,m,1.5"]
-    assert json.loads((tmp_path / "o" / "results.json").read_text()) == rows     # every key, "hidden" too
+    assert (tmp_path / "o" / "results.csv").read_text().splitlines() == [
+        "row,a,b,metric,ours",
+        "point,1,,,",
+        "point,2,3.5,,",
+        "summary,,,m,1.5",
+    ]
+    assert json.loads((tmp_path / "o" / "results.json").read_text()) == rows  # every key, "hidden" too
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["manifest.json", "results.csv", "results.json"]
-    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["kind"] == "reproduce"   # the default kind
+    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["kind"] == "reproduce"  # the default kind
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1
     m = LINE.match(err[0])
@@ -59,13 +71,17 @@ def test_configuration_files_and_count(monkeypatch, tmp_path, capsys):
         seen["configuration"] = (list(sets), models)
         return {"sets": list(sets), "archs": {"toy": {"rows": 64}}}
 
-    mod, _ = _target(configuration=configuration, files=lambda sets: {"notes.md": f"# notes {list(sets)}\n"},
-                     counted=lambda rows: f"{len(rows)} things")
+    mod, _ = _target(
+        configuration=configuration,
+        files=lambda sets: {"notes.md": f"# notes {list(sets)}\n"},
+        counted=lambda rows: f"{len(rows)} things",
+    )
     monkeypatch.setattr(api, "reproduce_module", lambda name: mod)
     attnkit.reproduce("toy", out=tmp_path, set=["workload.seq_len=8"])
     assert seen["configuration"] == (["workload.seq_len=8"], None)
     assert (tmp_path / "config.json").read_text() == json.dumps(
-        {"sets": ["workload.seq_len=8"], "archs": {"toy": {"rows": 64}}}, indent=1)
+        {"sets": ["workload.seq_len=8"], "archs": {"toy": {"rows": 64}}}, indent=1
+    )
     assert (tmp_path / "notes.md").read_text() == "# notes ['workload.seq_len=8']\n"
     m = LINE.match(capsys.readouterr().err.strip())
     assert m and m["counted"] == "3 things"
@@ -95,8 +111,10 @@ def test_shipped_targets_keep_the_contract(name):
             assert len(inspect.signature(getattr(mod, optional)).parameters) >= arity, (name, optional)
 
 
-@pytest.mark.parametrize("name,kw", [("leanattention", {"models": ["bert"]}), ("edgemoe", {"models": ["bert"]}),
-                                     ("edgemoe", {"seq_lens": [1024]})])
+@pytest.mark.parametrize(
+    "name,kw",
+    [("leanattention", {"models": ["bert"]}), ("edgemoe", {"models": ["bert"]}), ("edgemoe", {"seq_lens": [1024]})],
+)
 def test_targets_refuse_filters_they_cannot_apply(name, kw, tmp_path):
     with pytest.raises(AttnkitError, match="does not apply|do not"):
         attnkit.reproduce(name, out=tmp_path / "o", **kw)

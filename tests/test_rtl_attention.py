@@ -9,12 +9,11 @@ and lengths up to 256, 210 problems in all, plus Icarus.
 from pathlib import Path
 
 import pytest
+from conftest import require_simulator
 
 from attnkit.params import kinds
-
 from attnkit.sim import engines
 from attnkit.testbench import runner
-from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
 
@@ -23,8 +22,13 @@ BUILD = Path(__file__).resolve().parent.parent / "build" / "rtl-tests"
 
 
 def _sets(R, C, d, n, causal):
-    return [f"array_2d.rows={R}", f"array_2d.cols={C}", f"workload.head_dim={d}", f"workload.seq_len={n}",
-            f"workload.causal={str(causal).lower()}"]
+    return [
+        f"array_2d.rows={R}",
+        f"array_2d.cols={C}",
+        f"workload.head_dim={d}",
+        f"workload.seq_len={n}",
+        f"workload.causal={str(causal).lower()}",
+    ]
 
 
 def _check(sets, problems, seed, sim="verilator"):
@@ -33,8 +37,12 @@ def _check(sets, problems, seed, sim="verilator"):
     assert (r["vectors"], r["mismatches"]) == (problems, 0), r["first_mismatches"]
     arch_sets, wl_sets = kinds.split_sets(sets)
     for mode in ("event", "closed"):
-        predicted = engines.simulate(kinds.load_arch("rtl-attention-4x4", arch_sets), "rtl-attention",
-                                 sets=["workload." + s for s in wl_sets], mode=mode).cycles
+        predicted = engines.simulate(
+            kinds.load_arch("rtl-attention-4x4", arch_sets),
+            "rtl-attention",
+            sets=["workload." + s for s in wl_sets],
+            mode=mode,
+        ).cycles
         assert r["cycles_per_problem"] == [predicted], mode
     assert r["latency_errors"] == 0
     return r
@@ -47,7 +55,7 @@ FAST = [((2, 2, 8, 7, False), 4, 11), ((4, 4, 8, 18, True), 4, 12)]
 def test_verilator_bit_and_cycle_exact(shape, problems, seed):
     r = _check(_sets(*shape), problems, seed)
     assert r["kinds"] == {"plain": 1, "random-mask": 1, "sparse-mask": 1, "corners": 1}
-    if shape[4]:   # causal, N = 18 on 4 x 4: blocks run 1, 2, 3, 4, 5 key tiles (15 of 25)
+    if shape[4]:  # causal, N = 18 on 4 x 4: blocks run 1, 2, 3, 4, 5 key tiles (15 of 25)
         assert (r["tiles"], r["tiles_unmasked"]) == (15, 25)
 
 
@@ -106,8 +114,7 @@ def test_icarus_first_problem():
 def test_icarus_waves_listed():
     """--waves reports the wave file this run wrote, in the run's own directory."""
     require_simulator("icarus")
-    r = runner.run("attention", _sets(2, 2, 8, 4, False), sim="icarus", vectors=1, seed=6, waves=True,
-                   build_root=BUILD)
+    r = runner.run("attention", _sets(2, 2, 8, 4, False), sim="icarus", vectors=1, seed=6, waves=True, build_root=BUILD)
     assert r["mismatches"] == 0
     (fst,) = r["waves"]
     assert Path(fst).parent == Path(r["log"]).parent and Path(fst).suffix == ".fst"
@@ -118,6 +125,7 @@ def test_icarus_waves_listed():
 def test_testbench_catches_a_wrong_dut():
     """A DUT built causal, checked against the non-causal golden model, must be caught."""
     require_simulator("verilator")
-    r = runner.run("attention", _sets(2, 2, 8, 7, False), vectors=4, seed=3, build_root=BUILD,
-                   dut_sets=["workload.causal=true"])
+    r = runner.run(
+        "attention", _sets(2, 2, 8, 7, False), vectors=4, seed=3, build_root=BUILD, dut_sets=["workload.causal=true"]
+    )
     assert r["mismatches"] > 0

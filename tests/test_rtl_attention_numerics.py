@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_simulator
 
 from attnkit.hw import blocks
 from attnkit.models.attention import attention
 from attnkit.params import kinds
 from attnkit.sim import engines
 from attnkit.testbench import runner
-from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
 
@@ -26,9 +26,15 @@ BUILD = Path(__file__).resolve().parent.parent / "build" / "rtl-tests"
 
 
 def _sets(R, C, d, n, causal, frac, rounding):
-    return [f"array_2d.rows={R}", f"array_2d.cols={C}", f"workload.head_dim={d}", f"workload.seq_len={n}",
-            f"workload.causal={str(causal).lower()}", f"numerics.acc_frac_bits={frac}",
-            f"numerics.acc_rounding={rounding}"]
+    return [
+        f"array_2d.rows={R}",
+        f"array_2d.cols={C}",
+        f"workload.head_dim={d}",
+        f"workload.seq_len={n}",
+        f"workload.causal={str(causal).lower()}",
+        f"numerics.acc_frac_bits={frac}",
+        f"numerics.acc_rounding={rounding}",
+    ]
 
 
 def _check(sets, problems, seed):
@@ -36,8 +42,12 @@ def _check(sets, problems, seed):
     r = runner.run("attention", sets, vectors=problems, seed=seed, build_root=BUILD)
     assert (r["vectors"], r["mismatches"]) == (problems, 0), r["first_mismatches"]
     arch_sets, wl_sets = kinds.split_sets([s for s in sets if not s.startswith("numerics.")])
-    predicted = engines.simulate(kinds.load_arch("rtl-attention-4x4", arch_sets), "rtl-attention",
-                             sets=["workload." + s for s in wl_sets], mode="event").cycles
+    predicted = engines.simulate(
+        kinds.load_arch("rtl-attention-4x4", arch_sets),
+        "rtl-attention",
+        sets=["workload." + s for s in wl_sets],
+        mode="event",
+    ).cycles
     assert r["cycles_per_problem"] == [predicted] and r["latency_errors"] == 0
     return r
 
@@ -45,6 +55,7 @@ def _check(sets, problems, seed):
 def _differs_from_exact(sets, problems, seed) -> int:
     """Output elements where the finite golden model differs from the exact one on the testbench's problems."""
     from attnkit.testbench.attention_tb import problem
+
     p = blocks.get("attention").load_params(sets)
     exact = dataclasses.replace(p.numerics, acc_frac_bits=None)
     rng = np.random.default_rng(seed)

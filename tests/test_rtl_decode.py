@@ -13,12 +13,12 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import require_simulator
 
 from attnkit.hw import mutate
 from attnkit.params import kinds
 from attnkit.sim import engines
 from attnkit.testbench import runner
-from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
 
@@ -26,8 +26,15 @@ BUILD = Path(__file__).resolve().parent.parent / "build" / "rtl-tests"
 
 
 def _sets(units, batch, heads, kv, d, n, bn):
-    return [f"units={units}", f"kernels.block_n={bn}", f"workload.batch={batch}", f"workload.heads={heads}",
-            f"workload.kv_heads={kv}", f"workload.head_dim={d}", f"workload.context={n}"]
+    return [
+        f"units={units}",
+        f"kernels.block_n={bn}",
+        f"workload.batch={batch}",
+        f"workload.heads={heads}",
+        f"workload.kv_heads={kv}",
+        f"workload.head_dim={d}",
+        f"workload.context={n}",
+    ]
 
 
 def _check(cfg, problems, seed):
@@ -37,8 +44,13 @@ def _check(cfg, problems, seed):
     assert (r["vectors"], r["mismatches"]) == (problems, 0), r["first_mismatches"]
     arch_sets, wl_sets = kinds.split_sets(sets)
     for mode in ("event", "closed"):
-        predicted = engines.simulate(kinds.load_arch("rtl-decode-2core", arch_sets), "rtl-decode", engine="rtl-decode",
-                                 sets=["workload." + s for s in wl_sets], mode=mode).cycles
+        predicted = engines.simulate(
+            kinds.load_arch("rtl-decode-2core", arch_sets),
+            "rtl-decode",
+            engine="rtl-decode",
+            sets=["workload." + s for s in wl_sets],
+            mode=mode,
+        ).cycles
         assert r["cycles_per_problem"] == [predicted], mode
     assert r["latency_errors"] == 0
     return r
@@ -56,16 +68,18 @@ def test_verilator_back_pressure():
     r = _check((2, 1, 3, 3, 4, 10, 4), 8, 12)
     assert r["stalled_problems"] >= 1 and r["output_stalls"] > 0
     assert 0 < r["stall_delay"] <= r["output_stalls"]
-    assert r["coverage"]["backpressure"]["bins"] == {"none": 8 - r["stalled_problems"],
-                                                     "stalled": r["stalled_problems"]}
+    assert r["coverage"]["backpressure"]["bins"] == {
+        "none": 8 - r["stalled_problems"],
+        "stalled": r["stalled_problems"],
+    }
 
 
 SLOW = [  # (units, batch, heads, kv_heads, head_dim, context, block_n), problems, seed: 52 problems
-    ((2, 1, 6, 3, 8, 20, 8), 12, 21),     # GQA G=2, the shipped config: 5/4 tiles
-    ((3, 2, 2, 2, 8, 37, 8), 12, 22),     # MHA, 3 cores, 4/3/3 tiles, short last tile
-    ((4, 1, 8, 2, 8, 50, 8), 12, 23),     # GQA G=4, 4 cores, 4/4/3/3 tiles
-    ((4, 2, 4, 1, 4, 27, 4), 8, 24),      # MQA, 4 cores
-    ((3, 1, 2, 1, 16, 23, 4), 8, 25),     # one group over 3 cores (3 pieces merged), d=16
+    ((2, 1, 6, 3, 8, 20, 8), 12, 21),  # GQA G=2, the shipped config: 5/4 tiles
+    ((3, 2, 2, 2, 8, 37, 8), 12, 22),  # MHA, 3 cores, 4/3/3 tiles, short last tile
+    ((4, 1, 8, 2, 8, 50, 8), 12, 23),  # GQA G=4, 4 cores, 4/4/3/3 tiles
+    ((4, 2, 4, 1, 4, 27, 4), 8, 24),  # MQA, 4 cores
+    ((3, 1, 2, 1, 16, 23, 4), 8, 25),  # one group over 3 cores (3 pieces merged), d=16
 ]
 
 
@@ -80,8 +94,14 @@ def test_verilator_matrix(cfg, problems, seed):
 def test_testbench_catches_a_wrong_dut():
     """A DUT whose partials keep 6 fraction bits (the golden model's 30) must be caught."""
     require_simulator("verilator")
-    r = runner.run("decode", _sets(2, 1, 3, 3, 4, 10, 4), vectors=4, seed=3, build_root=BUILD,
-                   dut_sets=["numerics.partial_fmt.frac_bits=6", "numerics.partial_l_fmt.frac_bits=6"])
+    r = runner.run(
+        "decode",
+        _sets(2, 1, 3, 3, 4, 10, 4),
+        vectors=4,
+        seed=3,
+        build_root=BUILD,
+        dut_sets=["numerics.partial_fmt.frac_bits=6", "numerics.partial_l_fmt.frac_bits=6"],
+    )
     assert r["mismatches"] > 0
 
 
@@ -90,8 +110,14 @@ def test_testbench_catches_a_dut_that_ignores_back_pressure():
     """A DUT whose host sees o.ready tied to 1 drops the rows offered in stall cycles: the back-pressured
     problems must fail (rows out of place, then missing: the watchdog ends the run)."""
     require_simulator("verilator")
-    r = runner.run("decode", _sets(2, 1, 3, 3, 4, 10, 4), vectors=8, seed=12, build_root=BUILD,
-                   dut_wrap=lambda c: mutate.Stuck(c, "o.ready", 1))
+    r = runner.run(
+        "decode",
+        _sets(2, 1, 3, 3, 4, 10, 4),
+        vectors=8,
+        seed=12,
+        build_root=BUILD,
+        dut_wrap=lambda c: mutate.Stuck(c, "o.ready", 1),
+    )
     assert r["mismatches"] > 0
     # the first four problems (no back-pressure) pass; the first wrong row is in a back-pressured one
     wrong = [int(k) for rep in r["first_mismatches"] for k in re.findall(r"'problem': (\d+)", rep)]

@@ -16,11 +16,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import require_simulator
 
 from attnkit.hw import blocks
 from attnkit.sim.engines.rtl_attention import cycles as predict
 from attnkit.testbench import fast, pysim, streams
-from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
 
@@ -30,8 +30,14 @@ BIG = ["array_2d.rows=16", "array_2d.cols=16", "workload.head_dim=64", "workload
 
 
 def _sim(binary, p, bench, cases, limit=None, **kw):
-    return fast.simulate(binary, cases, streams.width(bench.in_layout(p)), streams.width(bench.out_layout(p)),
-                         limit if limit is not None else 10 * predict(p, "event"), **kw)
+    return fast.simulate(
+        binary,
+        cases,
+        streams.width(bench.in_layout(p)),
+        streams.width(bench.out_layout(p)),
+        limit if limit is not None else 10 * predict(p, "event"),
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +59,7 @@ def test_fast_bit_and_cycle_exact(small):
     assert (r["checked"], r["mismatches"], r["missing"], r["latency_errors"]) == (8, 0, 0, 0), r["first_mismatches"]
     assert r["cycles_per_problem"] == [predicted]
     stalls = [sum(t.held) for t in sim["traces"]]
-    assert sum(stalls[:4]) == 0 and all(s > 0 for s in stalls[4:])   # back-pressure from problem 4
+    assert sum(stalls[:4]) == 0 and all(s > 0 for s in stalls[4:])  # back-pressure from problem 4
 
 
 def test_fast_catches_a_wrong_value_and_wrong_cycles(small):
@@ -62,7 +68,7 @@ def test_fast_catches_a_wrong_value_and_wrong_cycles(small):
     want = list(cases[k].want[row])
     want[e] += 1
     cases = list(cases)
-    cases[k] = dataclasses.replace(cases[k], want=cases[k].want[:row] + [tuple(want)] + cases[k].want[row + 1:])
+    cases[k] = dataclasses.replace(cases[k], want=cases[k].want[:row] + [tuple(want)] + cases[k].want[row + 1 :])
     r = streams.score(bench, p, cases, sim["traces"])
     assert r["mismatches"] == 1
     assert f"[{e}]: got {want[e] - 1}, expected {want[e]}" in r["first_mismatches"][0]
@@ -96,17 +102,17 @@ def test_fast_results_do_not_depend_on_the_number_of_processes(small):
 def test_fast_watchdog_in_a_later_process_names_the_problem(small):
     p, bench, binary, cases, _ = small
     short = list(cases[:4])
-    short[3] = dataclasses.replace(short[3], beats=short[3].beats[:-1])   # a beat short: no last output
+    short[3] = dataclasses.replace(short[3], beats=short[3].beats[:-1])  # a beat short: no last output
     sim = _sim(binary, p, bench, short, jobs=2)
     assert sim["status"] == "watchdog" and "watchdog: problem 3:" in sim["message"]
     assert "51 of 51 input beats taken, 0 of 13 output beats" in sim["message"]
     assert [t.span - sum(t.held) for t in sim["traces"][:3]] == [predict(p, "event")] * 3
-    assert len(sim["traces"]) == 4 and len(sim["traces"][3].outputs) < 13   # 3 cut off, in order
+    assert len(sim["traces"]) == 4 and len(sim["traces"][3].outputs) < 13  # 3 cut off, in order
     short = list(cases[:4])
-    short[1] = dataclasses.replace(short[1], beats=short[1].beats[:-1])   # in the first share
+    short[1] = dataclasses.replace(short[1], beats=short[1].beats[:-1])  # in the first share
     sim = _sim(binary, p, bench, short, jobs=2)
     assert sim["status"] == "watchdog" and "watchdog: problem 1:" in sim["message"]
-    assert len(sim["traces"]) == 2                                   # the later share's results are dropped
+    assert len(sim["traces"]) == 2  # the later share's results are dropped
 
 
 def test_amaranth_gives_the_same_traces(small):
@@ -129,14 +135,20 @@ def test_fast_clocking_matches_the_reference(small):
     """The harness skips evaluations (no falling edge, no settle when the inputs hold, no input phase at
     the edge); the reference evaluates the design with the clock low in every cycle. Same traces."""
     p, bench, binary, cases, sim = small
-    assert "EDGE_EVAL" in (binary.parent / "harness_clock.h").read_text()   # the cheap clocking is the one run
+    assert "EDGE_EVAL" in (binary.parent / "harness_clock.h").read_text()  # the cheap clocking is the one run
     ref = _sim(binary, p, bench, cases, settle_every_cycle=True)
     assert streams.digest(ref["traces"]) == streams.digest(sim["traces"])
 
 
 # Every other stream block on a few vectors: bit-exact, and cycle-exact where its bench predicts cycles.
-OTHERS = {"exp": ([], 600), "recip": ([], 600), "gelu": (["gelu.units=4"], 300), "softmax": ([], 300),
-          "merge": ([], 300), "decode": ([], 6)}
+OTHERS = {
+    "exp": ([], 600),
+    "recip": ([], 600),
+    "gelu": (["gelu.units=4"], 300),
+    "softmax": ([], 300),
+    "merge": ([], 300),
+    "decode": ([], 6),
+}
 
 
 @pytest.mark.parametrize("block", sorted(OTHERS))
@@ -164,22 +176,31 @@ def test_fast_catches_a_wrong_unit():
 
 
 def test_fast_cli_refuses_other_blocks():
-    r = subprocess.run([sys.executable, "-m", "attnkit", "rtl-test", "mac", "--fast", "--vectors", "2"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "attnkit", "rtl-test", "mac", "--fast", "--vectors", "2"], capture_output=True, text=True
+    )
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1
-    assert lines[0].startswith("attnkit: error: --fast runs blocks with one input stream i and one output stream o;"
-                               " 'mac' is not such a block")
+    assert lines[0].startswith(
+        "attnkit: error: --fast runs blocks with one input stream i and one output stream o; 'mac' is not such a block"
+    )
 
 
-@pytest.mark.parametrize("args, message", [
-    (["mac", "--jobs", "2"], "attnkit: error: --jobs 2: only --fast runs problems in several processes"),
-    (["attention", "--fast", "--jobs", "0"], "attnkit: error: --jobs 0: expected at least 1"),
-    (["exp", "--fast", "--sim", "icarus"], "attnkit: error: --fast runs under Verilator without waves, not under icarus"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["mac", "--jobs", "2"], "attnkit: error: --jobs 2: only --fast runs problems in several processes"),
+        (["attention", "--fast", "--jobs", "0"], "attnkit: error: --jobs 0: expected at least 1"),
+        (
+            ["exp", "--fast", "--sim", "icarus"],
+            "attnkit: error: --fast runs under Verilator without waves, not under icarus",
+        ),
+    ],
+)
 def test_fast_cli_refuses_bad_jobs(args, message):
-    r = subprocess.run([sys.executable, "-m", "attnkit", "rtl-test", *args, "--vectors", "2"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "attnkit", "rtl-test", *args, "--vectors", "2"], capture_output=True, text=True
+    )
     assert r.returncode == 2 and r.stderr.strip() == message
 
 
@@ -187,7 +208,9 @@ def test_fast_runs_one_process_per_core_by_default(small, monkeypatch):
     import os
 
     p, bench, binary, cases, _ = small
-    monkeypatch.setattr(fast, "build", lambda *a, **k: (binary, 0.0))     # the small build, already made
+    monkeypatch.setattr(fast, "build", lambda *a, **k: (binary, 0.0))  # the small build, already made
     r = fast.run("attention", SMALL, vectors=8, seed=21, build_root=BUILD)
     assert r["jobs"] == min(8, os.cpu_count() or 1) and (r["mismatches"], r["latency_errors"]) == (0, 0)
-    assert fast.run("attention", SMALL, vectors=2, seed=21, build_root=BUILD, jobs=3)["jobs"] == 2   # no more than problems
+    assert (
+        fast.run("attention", SMALL, vectors=2, seed=21, build_root=BUILD, jobs=3)["jobs"] == 2
+    )  # no more than problems

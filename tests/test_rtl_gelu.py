@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
+from conftest import require_simulator
 
-from attnkit.params.numerics import GeluParams
 from attnkit.models.gelu import gelu
+from attnkit.params.numerics import GeluParams
 from attnkit.testbench import runner
 from attnkit.testbench.gelu_tb import corners
-from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
 
@@ -27,7 +27,7 @@ def test_corners_cover_the_cutoff_and_the_extremes():
 
 def test_verilator_10k_vectors_bit_exact():
     require_simulator("verilator")
-    r = runner.run("gelu", vectors=10_000, seed=2026)   # build/rtl: the compiled model is cached by its Verilog
+    r = runner.run("gelu", vectors=10_000, seed=2026)  # build/rtl: the compiled model is cached by its Verilog
     assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (10_000, 0, 0)
     assert r["cycles"] == r["predicted_cycles"] == (r["beats"] + 1) // 2 + 2
 
@@ -36,8 +36,14 @@ def test_verilator_10k_vectors_bit_exact():
 def test_testbench_catches_a_wrong_table(tmp_path):
     """A DUT whose table entries have one fraction bit fewer must be caught."""
     require_simulator("verilator")
-    r = runner.run("gelu", ["gelu.units=4"], vectors=2000, seed=4, build_root=tmp_path,
-                   dut_sets=["numerics.gelu.table_fmt=ap_ufixed<21,0,AP_TRN,AP_SAT>"])
+    r = runner.run(
+        "gelu",
+        ["gelu.units=4"],
+        vectors=2000,
+        seed=4,
+        build_root=tmp_path,
+        dut_sets=["numerics.gelu.table_fmt=ap_ufixed<21,0,AP_TRN,AP_SAT>"],
+    )
     assert r["mismatches"] > 0
 
 
@@ -51,5 +57,6 @@ def test_icarus_bit_exact(tmp_path):
 def test_lint_clean(tmp_path):
     """verilator -Wall finds nothing but the generator-style warning kinds (testbench/lint.py)."""
     from attnkit.testbench.lint import GENERATOR_STYLE, lint
+
     kinds = lint("gelu", [], tmp_path)
     assert set(kinds) <= GENERATOR_STYLE, {k: n for k, n in kinds.items() if k not in GENERATOR_STYLE}

@@ -1,9 +1,9 @@
 """The Verilated (and, where installed, Icarus) MAC against its golden model, through the CLI's runner."""
 
 import pytest
+from conftest import require_simulator
 
 from attnkit.testbench import runner
-from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
 

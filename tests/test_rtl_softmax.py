@@ -2,14 +2,14 @@
 
 import numpy as np
 import pytest
+from conftest import require_simulator
 
 from attnkit.hw import blocks
-from attnkit.params.edgemoe import EdgeMoeParams
 from attnkit.models.edgemoe_golden import online_softmax
 from attnkit.models.softmax import softmax_edgemoe
+from attnkit.params.edgemoe import EdgeMoeParams
 from attnkit.testbench import runner
 from attnkit.testbench.softmax_tb import KINDS, row
-from conftest import require_simulator
 
 pytestmark = pytest.mark.rtl
 
@@ -39,7 +39,7 @@ def test_stimulus_rows_are_meaningful():
 
 def test_verilator_10k_vectors_bit_exact():
     require_simulator("verilator")
-    r = runner.run("softmax", vectors=10_000, seed=2026)   # build/rtl: the compiled model is cached by its Verilog
+    r = runner.run("softmax", vectors=10_000, seed=2026)  # build/rtl: the compiled model is cached by its Verilog
     assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (10_000, 0, 0)
     assert r["cycles"] == r["predicted_cycles"]
     assert all(r["kinds"][k] > 0 for k in KINDS)
@@ -49,9 +49,18 @@ def test_verilator_10k_vectors_bit_exact():
 def test_testbench_catches_a_wrong_reciprocal(tmp_path):
     """A DUT with one Newton step fewer in its reciprocal must be caught."""
     require_simulator("verilator")
-    rp = EdgeMoeParams.load().numerics.recip      # the YAML leaves recip to its default: set it whole
-    one_step = [f"numerics.recip.{k}={v}" for k, v in (("in_fmt", rp.in_fmt), ("seed_bits", rp.seed_bits),
-                ("seed_fmt", rp.seed_fmt), ("work_fmt", rp.work_fmt), ("out_fmt", rp.out_fmt), ("iters", 1))]
+    rp = EdgeMoeParams.load().numerics.recip  # the YAML leaves recip to its default: set it whole
+    one_step = [
+        f"numerics.recip.{k}={v}"
+        for k, v in (
+            ("in_fmt", rp.in_fmt),
+            ("seed_bits", rp.seed_bits),
+            ("seed_fmt", rp.seed_fmt),
+            ("work_fmt", rp.work_fmt),
+            ("out_fmt", rp.out_fmt),
+            ("iters", 1),
+        )
+    ]
     r = runner.run("softmax", vectors=1500, seed=4, build_root=tmp_path, dut_sets=one_step)
     assert r["mismatches"] > 0
 
@@ -66,5 +75,6 @@ def test_icarus_bit_exact(tmp_path):
 def test_lint_clean(tmp_path):
     """verilator -Wall finds nothing but the generator-style warning kinds (testbench/lint.py)."""
     from attnkit.testbench.lint import GENERATOR_STYLE, lint
+
     kinds = lint("softmax", [], tmp_path)
     assert set(kinds) <= GENERATOR_STYLE, {k: n for k, n in kinds.items() if k not in GENERATOR_STYLE}

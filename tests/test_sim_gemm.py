@@ -9,14 +9,30 @@ from attnkit.sim.energy import load_table
 
 
 def sim(mode="closed", rows=8, cols=8, df="os", m=16, n=16, k=16, sets=()):
-    return engines.simulate("systolic", "gemm", mode=mode, sets=[
-        f"array_2d.rows={rows}", f"array_2d.cols={cols}", f"array_2d.dataflow={df}",
-        f"workload.m={m}", f"workload.n={n}", f"workload.k={k}", *sets])
+    return engines.simulate(
+        "systolic",
+        "gemm",
+        mode=mode,
+        sets=[
+            f"array_2d.rows={rows}",
+            f"array_2d.cols={cols}",
+            f"array_2d.dataflow={df}",
+            f"workload.m={m}",
+            f"workload.n={n}",
+            f"workload.k={k}",
+            *sets,
+        ],
+    )
 
 
-GRID = list(itertools.product([(4, 4), (8, 4), (3, 5)], ["os", "ws", "is"],
-                              [(1, 1, 1), (7, 9, 5), (16, 16, 16), (33, 5, 12), (2, 40, 21)],
-                              [0, 3]))
+GRID = list(
+    itertools.product(
+        [(4, 4), (8, 4), (3, 5)],
+        ["os", "ws", "is"],
+        [(1, 1, 1), (7, 9, 5), (16, 16, 16), (33, 5, 12), (2, 40, 21)],
+        [0, 3],
+    )
+)
 
 
 @pytest.mark.parametrize("array,df,shape,tile_depth", GRID)
@@ -27,7 +43,7 @@ def test_event_equals_closed(array, df, shape, tile_depth):
     assert ev.cycles == cf.cycles
     assert ev.dram_bytes == cf.dram_bytes and ev.energy_pj == cf.energy_pj
     assert ev.extra["tiles"] == cf.extra["tiles"]
-    assert cf.cycles > cf.extra["compute_cycles"]        # a load before the first fold, a store after the last
+    assert cf.cycles > cf.extra["compute_cycles"]  # a load before the first fold, a store after the last
 
 
 def test_small_buffer_spills_and_refetches():
@@ -38,7 +54,7 @@ def test_small_buffer_spills_and_refetches():
     small = sim(m=64, n=64, k=512, sets=["global_buffer.bytes=40000"])
     assert small.dram_bytes > big.dram_bytes
     assert small.extra["compute_cycles"] == big.extra["compute_cycles"]
-    for df, (m, n) in (("ws", (512, 64)), ("is", (64, 512))):    # T (streamed) is m for ws, n for is
+    for df, (m, n) in (("ws", (512, 64)), ("is", (64, 512))):  # T (streamed) is m for ws, n for is
         a, b = sim(df=df, m=m, n=n, k=64), sim(df=df, m=m, n=n, k=64, sets=["global_buffer.bytes=20000"])
         assert a.dram_bytes == (m * 64 + 64 * n + m * n) * 2
         assert b.dram_bytes > a.dram_bytes
@@ -63,14 +79,14 @@ def test_compute_cycles_and_util():
 def test_energy_and_area_from_the_table():
     r = sim(m=32, n=32, k=32)
     t = load_table("fusemax-45nm")
-    assert r.actions["mac.mac"] == 32 ** 3
-    assert r.energy_breakdown["mac"] == pytest.approx(32 ** 3 * 17.16)
+    assert r.actions["mac.mac"] == 32**3
+    assert r.energy_breakdown["mac"] == pytest.approx(32**3 * 17.16)
     assert r.energy_breakdown["dram"] == pytest.approx(r.dram_bytes * 8 / 64 * 249.6)
     assert r.energy_pj == pytest.approx(sum(r.energy_breakdown.values()))
     assert r.area_mm2 == pytest.approx(64 * 1545e-6 + 94.18)
     assert set(r.area_breakdown) == {"mac", "global_buffer"}
     h = sim(m=32, n=32, k=32, sets=["energy=horowitz-45nm"])
-    assert h.energy_breakdown["mac"] == pytest.approx(32 ** 3 * 1.5)
+    assert h.energy_breakdown["mac"] == pytest.approx(32**3 * 1.5)
     assert t.components["global_buffer"].actions["read"].bits == 4096
 
 
@@ -85,26 +101,41 @@ def test_energy_tables_name_every_source():
 def test_fold_overlap_pays_the_fill_once():
     """Compute-bound GEMM (fast DRAM): overlapping folds saves exactly the fill of every fold but the first."""
     from attnkit.sim import systolic
-    sets = ["array_2d.rows=8", "array_2d.cols=8", "dram.bandwidth_bytes_per_s=1.0e+15",
-            "workload.m=64", "workload.n=40", "workload.k=32"]
+
+    sets = [
+        "array_2d.rows=8",
+        "array_2d.cols=8",
+        "dram.bandwidth_bytes_per_s=1.0e+15",
+        "workload.m=64",
+        "workload.n=40",
+        "workload.k=32",
+    ]
     plain = engines.simulate("systolic", "gemm", sets=sets)
     over = engines.simulate("systolic", "gemm", sets=sets + ["array_2d.fold_overlap=true"])
     folds, fill = plain.extra["folds"], systolic.fill_cycles("os", 8, 8)
     assert folds > 1
     assert plain.cycles - over.cycles == (folds - 1) * fill
-    assert over.extra["compute_cycles"] == plain.extra["compute_cycles"]   # SCALE-Sim's convention is unchanged
+    assert over.extra["compute_cycles"] == plain.extra["compute_cycles"]  # SCALE-Sim's convention is unchanged
     assert event_equals_closed(sets + ["array_2d.fold_overlap=true"])
 
 
 def event_equals_closed(sets):
-    return engines.simulate("systolic", "gemm", sets=sets, mode="event").cycles == \
-        engines.simulate("systolic", "gemm", sets=sets).cycles
+    return (
+        engines.simulate("systolic", "gemm", sets=sets, mode="event").cycles
+        == engines.simulate("systolic", "gemm", sets=sets).cycles
+    )
 
 
 def test_automatic_tile_depth_is_never_slower_than_the_largest():
     """The mapper tries the largest depth that fits and smaller ones that leave room for reuse."""
-    base = ["array_2d.rows=16", "array_2d.cols=16", "global_buffer.bytes=65536",
-            "workload.m=512", "workload.n=512", "workload.k=512"]
+    base = [
+        "array_2d.rows=16",
+        "array_2d.cols=16",
+        "global_buffer.bytes=65536",
+        "workload.m=512",
+        "workload.n=512",
+        "workload.k=512",
+    ]
     auto = engines.simulate("systolic", "gemm", sets=base)
     words = 65536 * 8 // 16
     largest = (words // 2 - 16 * 16) // 32

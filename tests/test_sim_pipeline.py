@@ -42,8 +42,8 @@ def test_buffer_depth_limits_overlap():
     pipe1 = Pipeline((Stage("a", "x"), Stage("b", "y")), depth=1)
     pipe2 = Pipeline((Stage("a", "x"), Stage("b", "y")), depth=2)
     prog = [Repeat(10, [(3, 5)])]
-    assert run(pipe1, prog, "event").cycles == 10 * 8          # no overlap with one slot
-    assert run(pipe2, prog, "event").cycles == 3 + 10 * 5       # double buffering hides the loads
+    assert run(pipe1, prog, "event").cycles == 10 * 8  # no overlap with one slot
+    assert run(pipe2, prog, "event").cycles == 3 + 10 * 5  # double buffering hides the loads
 
 
 def test_closed_form_is_fast_on_huge_programs():

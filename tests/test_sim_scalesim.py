@@ -8,13 +8,38 @@ pytestmark = pytest.mark.skipif(not scalesim_bridge.available(), reason=scalesim
 
 # Square, skinny, shapes that do not divide the array, one row/column/depth.
 SHAPES = [
-    (8, 8, 8), (16, 16, 16), (32, 32, 32), (24, 24, 24),          # square (multiples of the array)
-    (7, 7, 7), (9, 9, 9), (13, 13, 13), (31, 31, 31),             # square, not dividing it
-    (64, 4, 4), (4, 64, 4), (4, 4, 64), (96, 8, 3), (3, 8, 96),  # skinny
-    (128, 2, 16), (2, 128, 16), (50, 1, 20), (1, 50, 20),
-    (1, 8, 8), (1, 1, 1), (1, 17, 33), (1, 64, 5), (1, 3, 100),   # one row
-    (8, 1, 8), (17, 33, 1), (40, 1, 1), (1, 1, 40),               # one column / depth 1
-    (10, 20, 30), (30, 20, 10), (33, 17, 9), (45, 11, 27), (12, 40, 6), (5, 3, 7),
+    (8, 8, 8),
+    (16, 16, 16),
+    (32, 32, 32),
+    (24, 24, 24),  # square (multiples of the array)
+    (7, 7, 7),
+    (9, 9, 9),
+    (13, 13, 13),
+    (31, 31, 31),  # square, not dividing it
+    (64, 4, 4),
+    (4, 64, 4),
+    (4, 4, 64),
+    (96, 8, 3),
+    (3, 8, 96),  # skinny
+    (128, 2, 16),
+    (2, 128, 16),
+    (50, 1, 20),
+    (1, 50, 20),
+    (1, 8, 8),
+    (1, 1, 1),
+    (1, 17, 33),
+    (1, 64, 5),
+    (1, 3, 100),  # one row
+    (8, 1, 8),
+    (17, 33, 1),
+    (40, 1, 1),
+    (1, 1, 40),  # one column / depth 1
+    (10, 20, 30),
+    (30, 20, 10),
+    (33, 17, 9),
+    (45, 11, 27),
+    (12, 40, 6),
+    (5, 3, 7),
 ]
 ARRAYS = [(8, 8), (4, 16)]
 SLOW_ARRAYS = [(16, 4), (1, 8), (8, 1), (32, 32), (5, 3)]
@@ -23,9 +48,18 @@ DATAFLOWS = ["os", "ws", "is"]
 
 def _ours(rows, cols, df, shape):
     m, n, k = shape
-    r = engines.simulate("systolic", "gemm", sets=[f"array_2d.rows={rows}", f"array_2d.cols={cols}",
-                                               f"array_2d.dataflow={df}", f"workload.m={m}",
-                                               f"workload.n={n}", f"workload.k={k}"])
+    r = engines.simulate(
+        "systolic",
+        "gemm",
+        sets=[
+            f"array_2d.rows={rows}",
+            f"array_2d.cols={cols}",
+            f"array_2d.dataflow={df}",
+            f"workload.m={m}",
+            f"workload.n={n}",
+            f"workload.k={k}",
+        ],
+    )
     return r.extra["compute_cycles"]
 
 

@@ -16,14 +16,34 @@ def attnkit(*args):
 
 
 def test_json_has_the_contract_keys():
-    r = attnkit("simulate", "--arch", "systolic", "--workload", "gemm", "--json",
-                "--set", "array_2d.rows=64", "--set", "workload.m=512")
+    r = attnkit(
+        "simulate",
+        "--arch",
+        "systolic",
+        "--workload",
+        "gemm",
+        "--json",
+        "--set",
+        "array_2d.rows=64",
+        "--set",
+        "workload.m=512",
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    for key in ("engine", "cycles", "latency_s", "energy_pj", "area_mm2", "util_2d", "util_1d",
-                "dram_bytes", "energy_breakdown", "compute_cycles"):
+    for key in (
+        "engine",
+        "cycles",
+        "latency_s",
+        "energy_pj",
+        "area_mm2",
+        "util_2d",
+        "util_1d",
+        "dram_bytes",
+        "energy_breakdown",
+        "compute_cycles",
+    ):
         assert key in out
-    assert out["engine"] == "gemm" and out["folds"] == 8 * 8          # 512/64 x 1024/128
+    assert out["engine"] == "gemm" and out["folds"] == 8 * 8  # 512/64 x 1024/128
     assert set(out["energy_breakdown"]) >= {"mac", "dram", "global_buffer"}
 
 
@@ -38,10 +58,16 @@ def test_table_output_and_paths(tmp_path):
 BAD = [
     ("syntax error", SYSTOLIC.replace("rows: 128", "rows: [128"), "YAML syntax error"),
     ("unknown key", SYSTOLIC.replace("rows: 128", "rows: 128\n  rowz: 4"), "array_2d: unknown key 'rowz'"),
-    ("negative bandwidth", SYSTOLIC.replace("bandwidth_bytes_per_s: 429496729600.0", "bandwidth_bytes_per_s: -1.0"),
-     "dram.bandwidth_bytes_per_s: -1.0; it must be positive"),
-    ("tile larger than its buffer", SYSTOLIC.replace("tile_depth: 0", "tile_depth: 100000"),
-     "array_2d.tile_depth: a double-buffered 128 x 100000"),
+    (
+        "negative bandwidth",
+        SYSTOLIC.replace("bandwidth_bytes_per_s: 429496729600.0", "bandwidth_bytes_per_s: -1.0"),
+        "dram.bandwidth_bytes_per_s: -1.0; it must be positive",
+    ),
+    (
+        "tile larger than its buffer",
+        SYSTOLIC.replace("tile_depth: 0", "tile_depth: 100000"),
+        "array_2d.tile_depth: a double-buffered 128 x 100000",
+    ),
     ("wrong type", SYSTOLIC.replace("rows: 128", "rows: many"), "array_2d.rows: expected an integer"),
     ("misspelt key", SYSTOLIC.replace("  rows: 128\n", "  rowz: 128\n"), "unknown key 'rowz'"),
     ("bad dataflow", SYSTOLIC.replace("dataflow: os", "dataflow: rs"), "array_2d.dataflow: expected one of os, ws, is"),

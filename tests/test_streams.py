@@ -27,12 +27,15 @@ def test_pack_and_unpack_are_inverse_on_every_kind_of_layout():
     assert streams.unpack(signed(8), 0xFF) == -1 and streams.unpack(unsigned(8), 0xFF) == 255
 
 
-@pytest.mark.parametrize("layout, value, message", [
-    (signed(4), 8, r"8 out of range \[-8, 7\]"),
-    (data.ArrayLayout(unsigned(2), 2), [1, 4], r"\[1\]: 4 out of range \[0, 3\]"),
-    (data.ArrayLayout(unsigned(2), 2), [1], "1 elements, expected 2"),
-    (data.UnionLayout({"x": 2, "y": 3}), {"x": 1, "y": 1}, "a union takes one field"),
-])
+@pytest.mark.parametrize(
+    "layout, value, message",
+    [
+        (signed(4), 8, r"8 out of range \[-8, 7\]"),
+        (data.ArrayLayout(unsigned(2), 2), [1, 4], r"\[1\]: 4 out of range \[0, 3\]"),
+        (data.ArrayLayout(unsigned(2), 2), [1], "1 elements, expected 2"),
+        (data.UnionLayout({"x": 2, "y": 3}), {"x": 1, "y": 1}, "a union takes one field"),
+    ],
+)
 def test_pack_refuses_what_does_not_fit(layout, value, message):
     with pytest.raises(ValueError, match=message):
         streams.pack(layout, value)
@@ -64,8 +67,13 @@ def _pipeline(cases, L=2):
 
 def test_source_and_sink_follow_the_schedules():
     beats = [3, 1, 4, 1, 5]
-    plain, gappy, stalled = _pipeline([streams.Case(beats, beats), streams.Case(beats, beats, gaps=[0, 2, 0, 1, 0]),
-                                       streams.Case(beats, beats, stalls=[1, 0, 1, 1, 0, 0, 0, 0])])
+    plain, gappy, stalled = _pipeline(
+        [
+            streams.Case(beats, beats),
+            streams.Case(beats, beats, gaps=[0, 2, 0, 1, 0]),
+            streams.Case(beats, beats, stalls=[1, 0, 1, 1, 0, 0, 0, 0]),
+        ]
+    )
     assert plain.outputs == beats and plain.accepted == [0, 1, 2, 3, 4] and plain.taken == [2, 3, 4, 5, 6]
     assert plain.span == 7 and plain.held == [0] * 5
     assert gappy.accepted == [0, 3, 4, 6, 7] and gappy.taken == [2, 5, 6, 8, 9]

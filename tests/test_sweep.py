@@ -30,13 +30,18 @@ def write_spec(tmp_path, body: str, name="spec.yaml", workloads="[gemm.yaml]"):
 
 
 def test_grid_product_ranges_and_types(tmp_path):
-    plan = sweep.load_spec(write_spec(tmp_path, """\
+    plan = sweep.load_spec(
+        write_spec(
+            tmp_path,
+            """\
         parameters:
           array_2d.rows: {start: 8, stop: 64, factor: 2}
           array_2d.cols: {start: 16, stop: 48, step: 16}
           clock_hz: {start: 5.0e+8, stop: 1.0e+9, num: 3}
           workload.m: [32, 64]
-        """))
+        """,
+        )
+    )
     assert plan.columns == ["arch", "workload", "array_2d.rows", "array_2d.cols", "clock_hz", "workload.m"]
     assert len(plan.points) == 4 * 3 * 3 * 2 == len(set(plan.ids))
     rows = sorted({p[2] for p in plan.points})
@@ -49,15 +54,22 @@ def test_grid_product_ranges_and_types(tmp_path):
 
 
 def test_point_ids_are_stable_across_key_order(tmp_path):
-    a = sweep.load_spec(write_spec(tmp_path, "parameters:\n  array_2d.rows: [8, 16]\n  clock_hz: [1.0e+9, 2.0e+9]\n", "a.yaml"))
-    b = sweep.load_spec(write_spec(tmp_path, "parameters:\n  clock_hz: [1.0e+9, 2.0e+9]\n  array_2d.rows: [8, 16]\n", "b.yaml"))
+    a = sweep.load_spec(
+        write_spec(tmp_path, "parameters:\n  array_2d.rows: [8, 16]\n  clock_hz: [1.0e+9, 2.0e+9]\n", "a.yaml")
+    )
+    b = sweep.load_spec(
+        write_spec(tmp_path, "parameters:\n  clock_hz: [1.0e+9, 2.0e+9]\n  array_2d.rows: [8, 16]\n", "b.yaml")
+    )
     ida = {i: dict(zip(a.columns, p)) for i, p in zip(a.ids, a.points)}
     idb = {i: dict(zip(b.columns, p)) for i, p in zip(b.ids, b.points)}
     assert ida == idb and len(ida) == 4
 
 
 def test_workloads_zip_random_let_derived_constraints(tmp_path):
-    plan = sweep.load_spec(write_spec(tmp_path, """\
+    plan = sweep.load_spec(
+        write_spec(
+            tmp_path,
+            """\
         parameters:
           array_2d.rows: [8, 16, 32]
           word_bits: {choice: [8, 16]}
@@ -75,7 +87,10 @@ def test_workloads_zip_random_let_derived_constraints(tmp_path):
         constraints:
           - pes <= 512
           - workload != "gemm2.yaml" or array_1d.pes == 8
-        """, workloads="[gemm.yaml, gemm2.yaml]"))
+        """,
+            workloads="[gemm.yaml, gemm2.yaml]",
+        )
+    )
     cols = plan.columns
     assert cols[-3:] == ["pes", "array_2d.cols", "array_1d.regfile_entries"]
     rows = [dict(zip(cols, p)) for p in plan.points]
@@ -85,7 +100,7 @@ def test_workloads_zip_random_let_derived_constraints(tmp_path):
     assert {(r["array_1d.pes"], r["workload.n"]) for r in rows} == {(4, 16), (8, 32)}
     # A let that reads a derived key and a derived key that reads the let: evaluated in dependency order.
     assert all(r["array_1d.regfile_entries"] == r["pes"] // 16 for r in rows)
-    assert {r["array_2d.rows"] for r in rows} == {8, 16}          # 32 * 64 > 512 is left out
+    assert {r["array_2d.rows"] for r in rows} == {8, 16}  # 32 * 64 > 512 is left out
     assert plan.rejected > 0
     clocks = {r["clock_hz"] for r in rows}
     assert len(clocks) == 5 and all(5e8 <= c <= 1e9 for c in clocks)
@@ -97,25 +112,36 @@ def test_workloads_zip_random_let_derived_constraints(tmp_path):
 
 
 def test_post_simulation_constraints_are_split_out(tmp_path):
-    plan = sweep.load_spec(write_spec(tmp_path, """\
+    plan = sweep.load_spec(
+        write_spec(
+            tmp_path,
+            """\
         parameters: {array_2d.rows: [8, 16]}
         constraints: [array_2d.rows >= 8, area_mm2 <= 10, latency_s * clock_hz > 0]
-        """))
+        """,
+        )
+    )
     assert [e.text for e in plan.pre] == ["array_2d.rows >= 8"]
     assert [e.text for e in plan.post] == ["area_mm2 <= 10", "latency_s * clock_hz > 0"]
-    assert "clock_hz" in plan.base_refs       # not swept: read from the base arch
+    assert "clock_hz" in plan.base_refs  # not swept: read from the base arch
 
 
 def test_path_edits_equal_the_set_path(tmp_path):
     """A point's edits give the same object as `--set` on the loaded config (the path simulate takes)."""
-    plan = sweep.load_spec(write_spec(tmp_path, """\
+    plan = sweep.load_spec(
+        write_spec(
+            tmp_path,
+            """\
         parameters:
           array_2d.rows: [8]
           clock_hz: [7.5e+8]
           array_2d.dataflow: [ws]
           workload.k: [96]
-        """))
+        """,
+        )
+    )
     from attnkit.sim.sweep_run import _Evaluator
+
     ev = _Evaluator(plan)
     values = plan.points[0]
     arch, _ = ev._edited(plan.archs[values[0]], ev.arch_edits, values)
@@ -130,50 +156,73 @@ def test_path_edits_equal_the_set_path(tmp_path):
 
 def test_checks_see_the_final_design_not_a_half_edited_one(tmp_path):
     """Shrinking the buffer and the tile depth together: valid at the end, though not after the first edit alone."""
-    write_spec(tmp_path, """\
+    write_spec(
+        tmp_path,
+        """\
         parameters:
           global_buffer.bytes: [262144]
           array_2d.tile_depth: [0, 4096]
-        """)
+        """,
+    )
     (tmp_path / "arch.yaml").write_text(ARCH.replace("cols: 16}", "cols: 16, tile_depth: 4096}"))
     plan = sweep.load_spec(tmp_path / "spec.yaml")
     from attnkit.sim.sweep_run import _Evaluator
+
     ev = _Evaluator(plan)
     got = {}
     for values in plan.points:
         arch, err = ev._edited(plan.archs[values[0]], ev.arch_edits, values)
         got[values[3]] = err
         try:
-            want = kinds.load_arch(kinds.load_arch(tmp_path / "arch.yaml"),
-                                 ["global_buffer.bytes=262144", f"array_2d.tile_depth={values[3]}"])
+            want = kinds.load_arch(
+                kinds.load_arch(tmp_path / "arch.yaml"),
+                ["global_buffer.bytes=262144", f"array_2d.tile_depth={values[3]}"],
+            )
             assert arch == want
         except ConfigError as e:
             assert err and str(e).removeprefix("--set: ") in err
     assert got[0] is None and "needs 525312 bytes" in got[4096]
 
 
-@pytest.mark.parametrize("body,needle", [
-    ("parameters: {array_2d.rowz: [8]}", "parameters.array_2d.rowz: unknown parameter 'array_2d.rowz'"),
-    ("parameters: {workload.seq_len: [8]}", "unknown parameter 'workload.seq_len'"),
-    ("parameters: {array_2d.rows: []}", "parameters.array_2d.rows: empty grid"),
-    ("parameters: {array_2d.rows: {start: 64, stop: 8, step: 8}}", "parameters.array_2d.rows: empty grid"),
-    ("parameters: {array_2d.rows: [8]}\nconstraints: [array_2d.rows < budget]",
-     "constraints[0]: 'array_2d.rows < budget' names 'budget'"),
-    ("parameters: {array_2d.rows: [8]}\nderived: {array_1d.pes: nope * 2}", "derived.array_1d.pes: 'nope * 2' names 'nope'"),
-    ("parameters: {array_2d.rows: [8.5]}", "parameters.array_2d.rows[0]: expected an integer"),
-    ("parameters: {array_2d.dataflow: [xs]}", "parameters.array_2d.dataflow[0]: expected one of os, ws, is"),
-    ("parameters: {clock_hz: {uniform: [1, 2]}}", "samples: missing"),
-    ("parameters: {array_2d.rows: [8]}\nsamples: 3", "samples: given but no parameter is random"),
-    ("parameters: {array_2d.rows: [8]}\nconstraints: [__import__('os').system('true')]", "only calls of"),
-    ("parameters: {array_2d.rows: [8]}\nconstraints: ['array_2d.rows.__class__ == 1']", "name 'array_2d.rows.__class__' is not allowed"),
-    ("parameters: {array_2d.rows: [8]}\nconstraints: ['[x for x in (1,)]']", "ListComp is not allowed"),
-    ("parameters: {array_2d.rows: [8]}\nconstraints: [array_2d.rows > 100]", "no design point satisfies them"),
-    ("parameters: {array_2d.rows: [8]}\nderived: {array_1d.pes: array_2d.rows / 3}", "derived.array_1d.pes: expected an integer"),
-    ("paramters: {array_2d.rows: [8]}", "unknown key 'paramters'"),
-    ("parameters: {array_2d.rows: [8]}\nzip: {clock_hz: [1, 2], word_bits: [8]}", "zip: the lists differ in length"),
-    ("parameters: {array_2d.rows: [8]}\nlet: {clock_hz: 2}", "let.clock_hz: 'clock_hz' is already"),
-    ("parameters: {array_2d.rows: [8]}\nlet: {a: b + 1, b: a * 2}", "depends on itself (a -> b -> a)"),
-])
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        ("parameters: {array_2d.rowz: [8]}", "parameters.array_2d.rowz: unknown parameter 'array_2d.rowz'"),
+        ("parameters: {workload.seq_len: [8]}", "unknown parameter 'workload.seq_len'"),
+        ("parameters: {array_2d.rows: []}", "parameters.array_2d.rows: empty grid"),
+        ("parameters: {array_2d.rows: {start: 64, stop: 8, step: 8}}", "parameters.array_2d.rows: empty grid"),
+        (
+            "parameters: {array_2d.rows: [8]}\nconstraints: [array_2d.rows < budget]",
+            "constraints[0]: 'array_2d.rows < budget' names 'budget'",
+        ),
+        (
+            "parameters: {array_2d.rows: [8]}\nderived: {array_1d.pes: nope * 2}",
+            "derived.array_1d.pes: 'nope * 2' names 'nope'",
+        ),
+        ("parameters: {array_2d.rows: [8.5]}", "parameters.array_2d.rows[0]: expected an integer"),
+        ("parameters: {array_2d.dataflow: [xs]}", "parameters.array_2d.dataflow[0]: expected one of os, ws, is"),
+        ("parameters: {clock_hz: {uniform: [1, 2]}}", "samples: missing"),
+        ("parameters: {array_2d.rows: [8]}\nsamples: 3", "samples: given but no parameter is random"),
+        ("parameters: {array_2d.rows: [8]}\nconstraints: [__import__('os').system('true')]", "only calls of"),
+        (
+            "parameters: {array_2d.rows: [8]}\nconstraints: ['array_2d.rows.__class__ == 1']",
+            "name 'array_2d.rows.__class__' is not allowed",
+        ),
+        ("parameters: {array_2d.rows: [8]}\nconstraints: ['[x for x in (1,)]']", "ListComp is not allowed"),
+        ("parameters: {array_2d.rows: [8]}\nconstraints: [array_2d.rows > 100]", "no design point satisfies them"),
+        (
+            "parameters: {array_2d.rows: [8]}\nderived: {array_1d.pes: array_2d.rows / 3}",
+            "derived.array_1d.pes: expected an integer",
+        ),
+        ("paramters: {array_2d.rows: [8]}", "unknown key 'paramters'"),
+        (
+            "parameters: {array_2d.rows: [8]}\nzip: {clock_hz: [1, 2], word_bits: [8]}",
+            "zip: the lists differ in length",
+        ),
+        ("parameters: {array_2d.rows: [8]}\nlet: {clock_hz: 2}", "let.clock_hz: 'clock_hz' is already"),
+        ("parameters: {array_2d.rows: [8]}\nlet: {a: b + 1, b: a * 2}", "depends on itself (a -> b -> a)"),
+    ],
+)
 def test_bad_specs_are_refused_with_file_and_key(tmp_path, body, needle):
     path = write_spec(tmp_path, body)
     with pytest.raises(ConfigError) as e:
@@ -185,8 +234,11 @@ def test_bad_specs_are_refused_with_file_and_key(tmp_path, body, needle):
 
 def test_cli_refuses_bad_spec_in_one_line_before_running(tmp_path):
     path = write_spec(tmp_path, "parameters: {array_2d.rows: [8], array_2d.colz: [8]}")
-    r = subprocess.run([sys.executable, "-m", "attnkit", "sweep", str(path), "--out", str(tmp_path / "out")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "attnkit", "sweep", str(path), "--out", str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "Traceback" not in r.stderr
     assert r.stderr.startswith(f"attnkit: error: {path}: parameters.array_2d.colz: unknown parameter")

@@ -17,6 +17,7 @@ SPECS = sorted((CONFIG_DIR / "sweeps").glob("*.yaml"))
 def _needs(spec_path):
     """A shipped spec's engine, evaluator and configs must exist: a rename that breaks a spec fails here."""
     from attnkit.evaluators import EVALUATORS
+
     data = sweep.config.load_yaml(spec_path)
     engine = data.get("engine")
     assert not engine or engine in engines.registry(), f"{spec_path.name}: engine {engine!r} is not registered"
@@ -31,19 +32,20 @@ def _needs(spec_path):
 @pytest.mark.parametrize("spec", SPECS, ids=[p.stem for p in SPECS])
 def test_shipped_spec_loads_and_rows_equal_simulate_with_sets(spec, tmp_path):
     _needs(spec)
-    if spec.stem == "attention-numerics":   # 40 golden-model points, some synthesised (minutes each)
+    if spec.stem == "attention-numerics":  # 40 golden-model points, some synthesised (minutes each)
         pytest.skip("checked by tests/test_sim_attention_numerics.py")
     plan = sweep.load_spec(spec)
     assert len(plan.ids) >= 1000
     # A sample of points, run through the sweep machinery...
     rng = random.Random(0)
     pick = sorted(rng.sample(range(len(plan.ids)), 40))
-    if "fusemax" in spec.stem:   # and a design whose tile cannot fit its buffer (512 x 512 array, 1 MiB)
+    if "fusemax" in spec.stem:  # and a design whose tile cannot fit its buffer (512 x 512 array, 1 MiB)
         pick = sorted(set(pick) | {next(i for i, p in enumerate(plan.points) if p[2:5] == (512, 512, 1048576))})
     plan.points = [plan.points[i] for i in pick]
     plan.ids = [plan.ids[i] for i in pick]
     sweep_run.run(plan, tmp_path, jobs=1, progress=False)
     from attnkit.sim.result import load_results
+
     rows = {r["point_id"]: r for r in load_results(tmp_path / "results.csv").rows}
     assert len(rows) == len(pick)
     # ...equal the simulate API given the same parameters as --set strings on the loaded configs.
@@ -55,7 +57,7 @@ def test_shipped_spec_loads_and_rows_equal_simulate_with_sets(spec, tmp_path):
             arch = kinds.load_arch(kinds.load_arch(values[0]), kinds.split_sets(sets)[0])
             wl = kinds.load_workload(kinds.load_workload(values[1]), kinds.split_sets(sets)[1])
             want = engines.simulate(arch, wl, plan.engine, mode=plan.mode).to_dict()
-        except Exception as e:   # an impossible design: the sweep recorded the same reason
+        except Exception as e:  # an impossible design: the sweep recorded the same reason
             reason = " ".join(str(e).split()).removeprefix("--set: ")
             assert row["error"] and reason in row["error"], (row["error"], e)
             errors += 1
@@ -69,9 +71,12 @@ def test_shipped_spec_loads_and_rows_equal_simulate_with_sets(spec, tmp_path):
 def test_spec_evaluator_is_looked_up_in_the_callers_evaluators(tmp_path):
     """sim/ knows no evaluator by name: the caller (attnkit.evaluators.load_spec) gives them."""
     from attnkit import evaluators
+
     spec = tmp_path / "s.yaml"
     spec.write_text("arch: systolic\nworkloads: [gemm]\nevaluator: nosuch\nparameters: {array_2d.rows: [8]}\n")
-    with pytest.raises(ConfigError, match=r"s.yaml: evaluator: unknown evaluator 'nosuch' \(known: attention-numerics,"):
+    with pytest.raises(
+        ConfigError, match=r"s.yaml: evaluator: unknown evaluator 'nosuch' \(known: attention-numerics,"
+    ):
         evaluators.load_spec(spec)
     with pytest.raises(ConfigError, match=r"unknown evaluator 'nosuch' \(known: none here: run the spec with attnkit"):
         sweep.load_spec(spec)
@@ -88,13 +93,16 @@ def test_shipped_spec_with_missing_engine_is_refused(tmp_path):
 
 def test_cli_sweep_json_and_resume(tmp_path):
     spec = tmp_path / "s.yaml"
-    spec.write_text("arch: systolic\nworkloads: [gemm]\nparameters:\n  array_2d.rows: [16, 32, 64]\n"
-                    "  array_2d.dataflow: [os, ws, is]\n  workload.m: [64, 128]\n")
+    spec.write_text(
+        "arch: systolic\nworkloads: [gemm]\nparameters:\n  array_2d.rows: [16, 32, 64]\n"
+        "  array_2d.dataflow: [os, ws, is]\n  workload.m: [64, 128]\n"
+    )
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "attnkit", "sweep", str(spec), "--out", str(out), "--jobs", "2", "--json"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     import json
+
     s = json.loads(r.stdout)
     assert s["points"] == s["ran"] == 18 and s["errors"] == 0
     assert (out / "results.parquet").exists()

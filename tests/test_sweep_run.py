@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_sweep import write_spec
 
 from attnkit.errors import AttnkitError
 from attnkit.sim import sweep, sweep_run
-
-from test_sweep import write_spec
 
 SPEC = """\
 parameters:
@@ -42,10 +41,14 @@ def toy(arch, workload, engine, mode):
         raise AttnkitError("impossible design: 128 x 4\nsecond line")
     macs = workload.m * workload.n * workload.k
     cycles = -(-macs // a.pes) + a.rows + a.cols
-    return {"engine": engine or arch.engine, "cycles": cycles, "latency_s": cycles / arch.clock_hz,
-            "energy_pj": macs * 0.1 * arch.word_bits / 16 + a.pes * cycles * 1e-3,
-            "area_mm2": a.pes * 1.5e-3 + arch.array_1d.pes * 1e-3,
-            "energy_breakdown": {"mac": macs * 0.1, "leak": a.pes * cycles * 1e-3}}
+    return {
+        "engine": engine or arch.engine,
+        "cycles": cycles,
+        "latency_s": cycles / arch.clock_hz,
+        "energy_pj": macs * 0.1 * arch.word_bits / 16 + a.pes * cycles * 1e-3,
+        "area_mm2": a.pes * 1.5e-3 + arch.array_1d.pes * 1e-3,
+        "energy_breakdown": {"mac": macs * 0.1, "leak": a.pes * cycles * 1e-3},
+    }
 
 
 def plan_for(tmp_path, body=SPEC):
@@ -62,7 +65,7 @@ def test_rows_metrics_errors_and_infeasible(tmp_path):
     plan = plan_for(tmp_path)
     s = sweep_run.run(plan, tmp_path / "out", jobs=1, progress=False)
     header, rows = rows_of(tmp_path / "out" / "results.csv")
-    assert header[:len(plan.columns) + 1] == ["point_id", *plan.columns]
+    assert header[: len(plan.columns) + 1] == ["point_id", *plan.columns]
     assert header[-4:] == ["feasible", "violated", "error", "other_metrics"]
     assert {"latency_s", "energy_pj", "area_mm2", "energy_breakdown.mac"} <= set(header)
     assert len(rows) == len(plan.ids) == s["points"] == s["ran"]
@@ -136,9 +139,10 @@ def test_sigkill_then_resume_gives_the_uninterrupted_rows(tmp_path):
 
     out = tmp_path / "killed"
     code = KILLER.format(tests=str(Path(__file__).parent), spec=plan.spec_path, out=str(out))
-    env = {**os.environ, "SWEEP_TOY_SLEEP": "0.004"}   # ~2 s of work on two workers
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {**os.environ, "SWEEP_TOY_SLEEP": "0.004"}  # ~2 s of work on two workers
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     csv_path = out / "results.csv"
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -147,7 +151,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_rows(tmp_path):
         if proc.poll() is not None:
             pytest.fail(f"the sweep ended before it could be killed: {proc.stderr.read().decode()[-2000:]}")
         time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)     # the sweep and its workers, with no chance to clean up
+    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its workers, with no chance to clean up
     proc.wait()
     _, before = rows_of(csv_path)
     assert 100 <= len(before) < len(want), "the kill must land part way"
@@ -183,12 +187,15 @@ def test_dask_scheduler_address_equals_local(tmp_path):
     """--scheduler ADDRESS: connect to a running cluster (here one we start on this machine)."""
     distributed = pytest.importorskip("distributed")
     import logging
+
     plan = plan_for(tmp_path)
     sweep_run.run(plan, tmp_path / "local", jobs=1, progress=False)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
-                                  silence_logs=logging.ERROR) as cluster:
-        s = sweep_run.run(plan, tmp_path / "remote", executor="dask", scheduler=cluster.scheduler_address,
-                          chunk=50, progress=False)
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, dashboard_address=None, silence_logs=logging.ERROR
+    ) as cluster:
+        s = sweep_run.run(
+            plan, tmp_path / "remote", executor="dask", scheduler=cluster.scheduler_address, chunk=50, progress=False
+        )
     assert s["ran"] == len(plan.ids)
     h1, r1 = rows_of(tmp_path / "local" / "results.csv")
     h2, r2 = rows_of(tmp_path / "remote" / "results.csv")

@@ -24,8 +24,18 @@ def cache(tmp_path_factory):
 
 
 def test_count_by_target():
-    cells = {"LUT2": 16, "LUT5": 15, "RAM32M16": 2, "FDRE": 30, "FDSE": 5, "DSP48E2": 1, "RAMB18E2": 3,
-             "RAMB36E2": 1, "CARRY8": 2, "IBUF": 20}
+    cells = {
+        "LUT2": 16,
+        "LUT5": 15,
+        "RAM32M16": 2,
+        "FDRE": 30,
+        "FDSE": 5,
+        "DSP48E2": 1,
+        "RAMB18E2": 3,
+        "RAMB36E2": 1,
+        "CARRY8": 2,
+        "IBUF": 20,
+    }
     assert synth.count(cells, "xcup") == {"luts": 16 + 15 + 16, "ffs": 35, "dsps": 1, "brams": 2.5, "carry": 2}
     ecp5 = {"LUT4": 46, "CCU2C": 17, "TRELLIS_DPR16X4": 2, "TRELLIS_FF": 35, "MULT18X18D": 4, "DP16KD": 3}
     assert synth.count(ecp5, "ecp5") == {"luts": 46 + 34 + 8, "ffs": 35, "dsps": 4, "brams": 3, "carry": 17}
@@ -47,33 +57,38 @@ def test_place_and_route_gives_fmax_and_is_cached(tmp_path):
     assert not first["cached"]
     again = api.synth("mac", "ecp5", pnr=True, out=tmp_path)
     assert again["cached"] and again["fmax_mhz"] == first["fmax_mhz"]
-    other = api.synth("mac", "ecp5", pnr=True, out=tmp_path, set={"pipeline": 3})   # new Verilog, new key
+    other = api.synth("mac", "ecp5", pnr=True, out=tmp_path, set={"pipeline": 3})  # new Verilog, new key
     assert not other["cached"] and other["ffs"] > first["ffs"]
 
 
 def _cli(args, cwd, env=None):
-    return subprocess.run([PY, "-m", "attnkit", *args], cwd=cwd, capture_output=True, text=True,
-                          env=env or dict(os.environ), timeout=600)
+    return subprocess.run(
+        [PY, "-m", "attnkit", *args], cwd=cwd, capture_output=True, text=True, env=env or dict(os.environ), timeout=600
+    )
 
 
 def test_a_design_too_large_for_its_device_is_one_line(tmp_path):
     (tmp_path / "configs" / "devices").mkdir(parents=True)
     (tmp_path / "configs" / "devices" / "tiny.yaml").write_text(
-        "name: tiny\ntarget: ice40\nluts: 20\nffs: 5280\ndsps: 0\nbrams: 30\nsource: a made-up part for this test\n")
+        "name: tiny\ntarget: ice40\nluts: 20\nffs: 5280\ndsps: 0\nbrams: 30\nsource: a made-up part for this test\n"
+    )
     p = _cli(["synth", "mac", "--target", "ice40", "--device", "tiny", "--json"], tmp_path)
     assert p.returncode == 2
     err = [line for line in p.stderr.splitlines() if line.startswith("attnkit: error")]
     assert len(err) == 1 and "mac does not fit tiny" in err[0] and "LUTs > 20" in err[0] and "DSPs > 0" in err[0]
-    record = json.loads(p.stdout)            # the numbers are still printed
+    record = json.loads(p.stdout)  # the numbers are still printed
     assert record["fits"] is False and record["luts"] > 20
 
 
-@pytest.mark.parametrize("args, message", [
-    (["synth", "nope", "--target", "ecp5"], "unknown block 'nope'"),
-    (["synth", "mac", "--target", "xcup", "--pnr"], "place and route is available for ecp5"),
-    (["synth", "mac", "--target", "ecp5", "--device", "xczu9eg"], "device xczu9eg is a xcup part, not ecp5"),
-    (["synth", "mac", "--target", "ecp5", "--device", "nosuch"], "no devices config named 'nosuch'"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["synth", "nope", "--target", "ecp5"], "unknown block 'nope'"),
+        (["synth", "mac", "--target", "xcup", "--pnr"], "place and route is available for ecp5"),
+        (["synth", "mac", "--target", "ecp5", "--device", "xczu9eg"], "device xczu9eg is a xcup part, not ecp5"),
+        (["synth", "mac", "--target", "ecp5", "--device", "nosuch"], "no devices config named 'nosuch'"),
+    ],
+)
 def test_bad_input_is_one_line(args, message, tmp_path):
     p = _cli(args, tmp_path)
     assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and message in p.stderr, p.stderr
@@ -104,15 +119,37 @@ def test_attention_records_are_drawn_against_array_size():
     from attnkit.reports.data import Table
 
     def rec(sets, luts, fmax=None):
-        return {"block": "attention", "target": "ecp5", "device": "lfe5um-85f", "sets": sets, "luts": luts,
-                "ffs": luts // 3, "dsps": 1, "brams": 0, "carry": 0, "fmax_mhz": fmax, "fits": True}
+        return {
+            "block": "attention",
+            "target": "ecp5",
+            "device": "lfe5um-85f",
+            "sets": sets,
+            "luts": luts,
+            "ffs": luts // 3,
+            "dsps": 1,
+            "brams": 0,
+            "carry": 0,
+            "fmax_mhz": fmax,
+            "fits": True,
+        }
+
     f16 = ["numerics.acc_frac_bits=16", "numerics.acc_rounding=AP_RND"]
-    rows = [rec(["array_2d.rows=2", "array_2d.cols=2"], 100), rec([], 400), rec(f16, 300),
-            rec(f16, 300, fmax=29.4), rec(["array_2d.rows=8", "array_2d.cols=8"], 1600)]
-    assert fig_synth.label(rows[1]) == "attention 4x4 d16 exact" and fig_synth.label(rows[2]) == \
-        "attention 4x4 d16 F16 RND"
+    rows = [
+        rec(["array_2d.rows=2", "array_2d.cols=2"], 100),
+        rec([], 400),
+        rec(f16, 300),
+        rec(f16, 300, fmax=29.4),
+        rec(["array_2d.rows=8", "array_2d.cols=8"], 1600),
+    ]
+    assert (
+        fig_synth.label(rows[1]) == "attention 4x4 d16 exact"
+        and fig_synth.label(rows[2]) == "attention 4x4 d16 F16 RND"
+    )
     figs = {f.name: f for f in fig_synth.figures([Table("synth", "t", rows)])}
     size = figs["synth-attention-size"].table
-    assert [(r["format"], r["array"], r["luts"], r["fmax_mhz"]) for r in size] == \
-        [("F16 RND", "4x4", 300, 29.4), ("exact", "2x2", 100, None), ("exact", "4x4", 400, None),
-         ("exact", "8x8", 1600, None)]
+    assert [(r["format"], r["array"], r["luts"], r["fmax_mhz"]) for r in size] == [
+        ("F16 RND", "4x4", 300, 29.4),
+        ("exact", "2x2", 100, None),
+        ("exact", "4x4", 400, None),
+        ("exact", "8x8", 1600, None),
+    ]

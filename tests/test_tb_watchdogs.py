@@ -12,8 +12,10 @@ import pytest
 from attnkit.hw.mutate import Stuck
 from attnkit.testbench import runner, toolchain
 
-pytestmark = [pytest.mark.rtl,
-              pytest.mark.skipif(bool(toolchain.unavailable_reason("icarus")), reason="Icarus not available")]
+pytestmark = [
+    pytest.mark.rtl,
+    pytest.mark.skipif(bool(toolchain.unavailable_reason("icarus")), reason="Icarus not available"),
+]
 BUILD = Path(__file__).resolve().parents[1] / "build" / "rtl" / "test_tb_watchdogs"
 VALID = {"mac": "acc_valid", "gelu": "o.valid", "softmax": "o.valid", "merge": "o.valid", "decode": "o.valid"}
 VECTORS = {"mac": 2000, "gelu": 400, "softmax": 400, "merge": 200, "decode": 2}
@@ -21,14 +23,23 @@ VECTORS = {"mac": 2000, "gelu": 400, "softmax": 400, "merge": 200, "decode": 2}
 
 @pytest.mark.parametrize("block", sorted(VALID))
 def test_stuck_output_valid_fails_with_the_watchdog_line(block):
-    r = runner.run(block, sim="icarus", vectors=VECTORS[block], seed=5, build_root=BUILD,
-                   dut_wrap=lambda c: Stuck(c, VALID[block], 0))
+    r = runner.run(
+        block,
+        sim="icarus",
+        vectors=VECTORS[block],
+        seed=5,
+        build_root=BUILD,
+        dut_wrap=lambda c: Stuck(c, VALID[block], 0),
+    )
     msg = r.get("watchdog", "")
-    assert re.fullmatch(rf"{block}: watchdog: no output for \d+ cycles \(limit \d+, from the predicted cycles\) "
-                        rf"at cycle \d+, seed 5; waiting for \w+\[0\]", msg), msg
+    assert re.fullmatch(
+        rf"{block}: watchdog: no output for \d+ cycles \(limit \d+, from the predicted cycles\) "
+        rf"at cycle \d+, seed 5; waiting for \w+\[0\]",
+        msg,
+    ), msg
     assert r["mismatches"] > 0
     limit = int(re.search(r"limit (\d+)", msg).group(1))
-    assert int(re.search(r"at cycle (\d+)", msg).group(1)) <= limit + 256 + 50   # one watchdog step, the reset
+    assert int(re.search(r"at cycle (\d+)", msg).group(1)) <= limit + 256 + 50  # one watchdog step, the reset
 
 
 @pytest.mark.slow

@@ -23,11 +23,11 @@ SMALL = ["array_2d.rows=2", "array_2d.cols=2", "workload.head_dim=8", "workload.
 def test_attention_dut_that_stops_fails_within_the_watchdog(port, tmp_path):
     from attnkit.hw import blocks
     from attnkit.sim.engines.rtl_attention import cycles as predict
-    r = runner.run("attention", SMALL, vectors=3, seed=11, build_root=tmp_path,
-                   dut_wrap=lambda c: Stuck(c, port))
+
+    r = runner.run("attention", SMALL, vectors=3, seed=11, build_root=tmp_path, dut_wrap=lambda c: Stuck(c, port))
     msg = r["watchdog"]
     assert msg.startswith("attention: watchdog:") and "seed 11" in msg and "waiting for out[0]" in msg
-    assert r["mismatches"] == 6           # the first problem's rows, missing; the test ends there
+    assert r["mismatches"] == 6  # the first problem's rows, missing; the test ends there
     limit = 2 * predict(blocks.get("attention").load_params(SMALL), "event") + 1000
     fired_at = int(re.search(r"at cycle (\d+)", msg).group(1))
-    assert fired_at <= limit + 256 + 100                 # one watchdog step and the reset/load cycles
+    assert fired_at <= limit + 256 + 100  # one watchdog step and the reset/load cycles

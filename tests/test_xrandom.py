@@ -31,6 +31,10 @@ def test_random_initial_values_change_nothing(block):
     assert base["mismatches"] == 0
     for x_seed in (1, 12345):
         r = runner.run(block, sets, vectors=vectors, seed=9, build_root=BUILD, x_seed=x_seed)
-        assert Path(r["log"]).parents[1] != Path(base["log"]).parents[1]    # its own build, with the X options
-        assert (r["vectors"], r["mismatches"], r["cycles"], r.get("latency_errors")) == \
-            (base["vectors"], 0, base["cycles"], base.get("latency_errors")), x_seed
+        assert Path(r["log"]).parents[1] != Path(base["log"]).parents[1]  # its own build, with the X options
+        assert (r["vectors"], r["mismatches"], r["cycles"], r.get("latency_errors")) == (
+            base["vectors"],
+            0,
+            base["cycles"],
+            base.get("latency_errors"),
+        ), x_seed

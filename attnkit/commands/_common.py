@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def add_json(parser) -> None:
@@ -12,8 +13,14 @@ def add_json(parser) -> None:
 
 
 def add_set(parser) -> None:
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config field, e.g. --set acc_fmt.overflow=AP_WRAP (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field, e.g. --set acc_fmt.overflow=AP_WRAP (repeatable)",
+    )
 
 
 def emit(args, value: Any, columns: Sequence[str] | None = None, kind: str | None = None) -> None:
@@ -22,6 +29,7 @@ def emit(args, value: Any, columns: Sequence[str] | None = None, kind: str | Non
     if getattr(args, "json", False):
         if kind is not None:
             from attnkit.sim.result import tagged
+
             value = tagged(kind, value)
         json.dump(value, sys.stdout, indent=1, default=str)
         sys.stdout.write("\n")

@@ -24,6 +24,7 @@ HELP = "reproduce a paper's results from first principles, beside its published 
 
 def add_arguments(p) -> None:
     from attnkit import api
+
     targets = sorted(api.reproduce_targets())
     p.add_argument("target", metavar="TARGET", choices=targets, help=f"one of: {', '.join(targets)}")
     p.add_argument("--out", metavar="DIR", default=None, help="output folder (default: build/reproduce/TARGET)")
@@ -35,6 +36,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from attnkit import api
+
     rows = api.reproduce(args.target, out=args.out, set=args.sets, models=args.models, seq_lens=args.seq_lens)
     if args.json:
         emit(args, list(rows))

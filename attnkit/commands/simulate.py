@@ -5,24 +5,51 @@ from attnkit.commands._common import add_json, add_set, emit
 NAME = "simulate"
 HELP = "simulate an engine on a workload: cycles, latency, energy, area, utilisation, DRAM bytes"
 
-_SHOWN = ("engine", "cycles", "compute_cycles", "latency_s", "energy_pj", "area_mm2",
-          "util_2d", "util_1d", "dram_bytes")
+_SHOWN = (
+    "engine",
+    "cycles",
+    "compute_cycles",
+    "latency_s",
+    "energy_pj",
+    "area_mm2",
+    "util_2d",
+    "util_1d",
+    "dram_bytes",
+)
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--arch", required=True, metavar="A.yaml",
-                   help="architecture: a path, or a name on the config search path (`attnkit configs arch`; e.g. systolic)")
-    p.add_argument("--workload", required=True, metavar="W.yaml",
-                   help="workload: a path, or a name on the config search path (`attnkit configs workloads`; e.g. gemm)")
-    p.add_argument("--engine", default=None, metavar="NAME", help="engine to run (default: the arch's `engine` key; `attnkit configs --engines` lists them)")
-    p.add_argument("--mode", choices=("closed", "event"), default="closed",
-                   help="closed form (default, fast) or the event-driven run (exact, small problems)")
+    p.add_argument(
+        "--arch",
+        required=True,
+        metavar="A.yaml",
+        help="architecture: a path, or a name on the config search path (`attnkit configs arch`; e.g. systolic)",
+    )
+    p.add_argument(
+        "--workload",
+        required=True,
+        metavar="W.yaml",
+        help="workload: a path, or a name on the config search path (`attnkit configs workloads`; e.g. gemm)",
+    )
+    p.add_argument(
+        "--engine",
+        default=None,
+        metavar="NAME",
+        help="engine to run (default: the arch's `engine` key; `attnkit configs --engines` lists them)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("closed", "event"),
+        default="closed",
+        help="closed form (default, fast) or the event-driven run (exact, small problems)",
+    )
     add_set(p)
     add_json(p)
 
 
 def run(args) -> int:
     from attnkit import api
+
     record = api.simulate(args.arch, args.workload, engine=args.engine, mode=args.mode, set=args.sets).to_dict()
     if args.json:
         emit(args, record, kind="simulate")
@@ -37,5 +64,3 @@ def run(args) -> int:
         for comp, mm2 in sorted(record["area_breakdown"].items(), key=lambda kv: -kv[1]):
             print(f"  {comp:<16} {mm2:12.4g}")
     return 0
-
-

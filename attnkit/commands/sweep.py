@@ -7,18 +7,44 @@ HELP = "run a design-space sweep (configs/sweeps/*.yaml); writes DIR/results.csv
 
 
 def add_arguments(p) -> None:
-    p.add_argument("spec", metavar="SPEC.yaml", help="sweep spec: a path, or a name on the config search path (`attnkit configs sweeps`)")
-    p.add_argument("--jobs", "-j", type=int, default=None, metavar="N",
-                   help="worker processes (default: one per core; 1 runs in this process)")
+    p.add_argument(
+        "spec",
+        metavar="SPEC.yaml",
+        help="sweep spec: a path, or a name on the config search path (`attnkit configs sweeps`)",
+    )
+    p.add_argument(
+        "--jobs",
+        "-j",
+        type=int,
+        default=None,
+        metavar="N",
+        help="worker processes (default: one per core; 1 runs in this process)",
+    )
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: build/sweeps/<spec name>)")
-    p.add_argument("--resume", action="store_true",
-                   help="complete an interrupted sweep in DIR: run only the points not in DIR/results.csv")
-    p.add_argument("--executor", choices=("local", "dask"), default="local",
-                   help="local: a process pool on this machine; dask: a Dask cluster (default: local)")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="Dask scheduler to connect to, e.g. tcp://10.0.0.5:8786 (default: start a LocalCluster)")
-    p.add_argument("--chunk", type=int, default=None, metavar="N",
-                   help="points per task (default: up to 500, about four tasks per worker)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="complete an interrupted sweep in DIR: run only the points not in DIR/results.csv",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local: a process pool on this machine; dask: a Dask cluster (default: local)",
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="Dask scheduler to connect to, e.g. tcp://10.0.0.5:8786 (default: start a LocalCluster)",
+    )
+    p.add_argument(
+        "--chunk",
+        type=int,
+        default=None,
+        metavar="N",
+        help="points per task (default: up to 500, about four tasks per worker)",
+    )
     p.add_argument("--dry-run", action="store_true", help="check and expand the spec, run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_json(p)
@@ -26,10 +52,19 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from attnkit import api
+
     if args.dry_run:
         emit(args, api.sweep_plan(args.spec))
         return 0
-    rows = api.sweep(args.spec, out=args.out, jobs=args.jobs, resume=args.resume, executor=args.executor,
-                     scheduler=args.scheduler, chunk=args.chunk, progress=not args.no_progress)
+    rows = api.sweep(
+        args.spec,
+        out=args.out,
+        jobs=args.jobs,
+        resume=args.resume,
+        executor=args.executor,
+        scheduler=args.scheduler,
+        chunk=args.chunk,
+        progress=not args.no_progress,
+    )
     emit(args, rows.summary)
     return 0

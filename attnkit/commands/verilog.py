@@ -16,6 +16,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from attnkit import api
+
     path = api.verilog(args.block, args.out, set=args.sets)
     emit(args, {"block": args.block, "verilog": str(path), "lines": path.read_text().count("\n")})
     return 0

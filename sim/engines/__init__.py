@@ -52,10 +52,10 @@ class Engine:
     """A registry entry: the function and the kinds it takes (``None``: any kind, the function checks)."""
 
     fn: EngineFn
-    arch: tuple[str, ...] | None = None        # arch kinds (attnkit.params.kinds.ARCH_KINDS)
-    workload: tuple[str, ...] | None = None    # workload kinds (attnkit.params.kinds.WORKLOAD_KINDS)
-    name: str = ""                             # filled in from the ENGINES key by the registry
-    doc: str = ""                              # default: the first line of the function's docstring
+    arch: tuple[str, ...] | None = None  # arch kinds (attnkit.params.kinds.ARCH_KINDS)
+    workload: tuple[str, ...] | None = None  # workload kinds (attnkit.params.kinds.WORKLOAD_KINDS)
+    name: str = ""  # filled in from the ENGINES key by the registry
+    doc: str = ""  # default: the first line of the function's docstring
 
     def check(self, arch: Any, workload: Any) -> None:
         """Refuse an arch or workload of a kind this engine does not take, in one line (a ConfigError)."""
@@ -75,10 +75,12 @@ def _entry(name: str, value: Any) -> Engine:
         value = Engine(value)
     if value.name not in ("", name):
         raise AttnkitError(f"engine {name!r}: its Engine is named {value.name!r}")
-    for what, takes, known in (("arch", value.arch, kinds.ARCH_KINDS),
-                               ("workload", value.workload, kinds.WORKLOAD_KINDS)):
+    for what, takes, known in (
+        ("arch", value.arch, kinds.ARCH_KINDS),
+        ("workload", value.workload, kinds.WORKLOAD_KINDS),
+    ):
         unknown = [k for k in takes or () if k not in known]
-        if unknown or takes == ():     # a typo would refuse every arch with a puzzling message
+        if unknown or takes == ():  # a typo would refuse every arch with a puzzling message
             raise AttnkitError(f"engine {name!r}: {what} kinds {list(takes)!r}; expected some of {', '.join(known)}")
     doc = value.doc or (getattr(value.fn, "__doc__", None) or "").strip().split("\n")[0]
     return dataclasses.replace(value, name=name, doc=doc)
@@ -88,9 +90,15 @@ def _entry(name: str, value: Any) -> Engine:
 def registry() -> dict[str, Engine]:
     """Every engine by name: this package's modules, then the ``attnkit.engines`` entry points."""
     from attnkit import plugins
-    builtin = [(module.__name__, module) for module in
-               (importlib.import_module(f"{__name__}.{info.name}")
-                for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))]
+
+    builtin = [
+        (module.__name__, module)
+        for module in (
+            importlib.import_module(f"{__name__}.{info.name}")
+            for info in pkgutil.iter_modules(__path__)
+            if not info.name.startswith("_")
+        )
+    ]
     found = plugins.collect("engine", "attnkit.engines", "ENGINES", builtin)
     return {name: _entry(name, value) for name, value in found.items()}
 

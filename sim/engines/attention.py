@@ -79,14 +79,14 @@ SERIAL_PIPE = Pipeline((Stage("dram", "dram"), Stage("2d+1d", "arrays")), depth=
 
 @dataclass
 class Shape:
-    B: int          # batch x heads: independent attention problems
-    M: int          # keys
-    P: int          # queries
+    B: int  # batch x heads: independent attention problems
+    M: int  # keys
+    P: int  # queries
     E: int
     F: int
-    Bkv: int = 0    # batch x kv_heads: K/V tensors (each shared by h query heads)
-    h: int = 1      # query heads per K/V head (grouped-query attention; 1: multi-head)
-    causal: bool = False   # query i sees keys 0..i (prefill only)
+    Bkv: int = 0  # batch x kv_heads: K/V tensors (each shared by h query heads)
+    h: int = 1  # query heads per K/V head (grouped-query attention; 1: multi-head)
+    causal: bool = False  # query i sees keys 0..i (prefill only)
 
     def key_tiles(self, q_end: int, R: int) -> int:
         """Key tiles of R keys that queries before ``q_end`` need (causal: up to the tile holding q_end - 1)."""
@@ -108,7 +108,7 @@ class Acc:
     """Action counts, utilisation numerators and per-Einsum activity, gathered by an engine."""
 
     actions: dict[str, float] = field(default_factory=dict)
-    ops_2d: float = 0.0                  # useful PE-cycles on the 2D array
+    ops_2d: float = 0.0  # useful PE-cycles on the 2D array
     ops_1d: float = 0.0
     einsum_2d: dict[str, float] = field(default_factory=dict)
     einsum_1d: dict[str, float] = field(default_factory=dict)
@@ -121,14 +121,23 @@ class Acc:
 
 # ----------------------------------------------------------------------------- helpers
 
+
 def _shape(arch: SpatialArch, w: AttentionWorkload) -> Shape:
     if arch.array_1d.pes < 1:
         raise AttnkitError(f"arch {arch.name!r}: array_1d.pes = 0, but these engines need a 1D array")
     M = w.context or w.seq_len
     P = 1 if w.context else w.seq_len
     # Decode (context > 0): the one query is the newest position and sees every key, so causal masks nothing.
-    return Shape(B=w.batch * w.heads, M=M, P=P, E=w.head_dim, F=w.head_dim, Bkv=w.batch * w.groups,
-                 h=w.heads // w.groups, causal=bool(w.causal and not w.context))
+    return Shape(
+        B=w.batch * w.heads,
+        M=M,
+        P=P,
+        E=w.head_dim,
+        F=w.head_dim,
+        Bkv=w.batch * w.groups,
+        h=w.heads // w.groups,
+        causal=bool(w.causal and not w.context),
+    )
 
 
 def _need_ops(arch: SpatialArch, where: str, einsums, cas) -> None:
@@ -138,8 +147,10 @@ def _need_ops(arch: SpatialArch, where: str, einsums, cas) -> None:
         for key in named[name].actions(1, 1, "exp" in ops, 1):
             op = {"mac": "mac", "max": "max", "adder": "add", "divider": "div", "exp": "exp"}[key.split(".")[0]]
             if op not in ops:
-                raise AttnkitError(f"arch {arch.name!r}: {name} runs on {where} but {where}.ops lacks {op!r}"
-                                   f" (has {', '.join(ops) or 'none'})")
+                raise AttnkitError(
+                    f"arch {arch.name!r}: {name} runs on {where} but {where}.ops lacks {op!r}"
+                    f" (has {', '.join(ops) or 'none'})"
+                )
 
 
 def _dram_cycles(arch: SpatialArch, nbytes: float) -> int:
@@ -162,8 +173,9 @@ def _dram(arch: SpatialArch, acc: Acc, read_words: float, write_words: float) ->
     acc.dram_bytes += (read_words + write_words) * arch.word_bits / 8
 
 
-def _charge(acc: Acc, arch: SpatialArch, where: str, e: cascade.Einsum, units: float, s: Shape,
-            useful: float | None = None) -> None:
+def _charge(
+    acc: Acc, arch: SpatialArch, where: str, e: cascade.Einsum, units: float, s: Shape, useful: float | None = None
+) -> None:
     """Compute and register-file actions of ``units`` units of Einsum ``e`` on array ``where``;
     ``useful`` of them (default all) count towards utilisation (a causal diagonal tile computes its
     masked elements too: energy, not useful work)."""
@@ -184,12 +196,12 @@ def _charge(acc: Acc, arch: SpatialArch, where: str, e: cascade.Einsum, units: f
             acc.add(f"{rf}.read", 3 * macs + (slots - macs))
             acc.add(f"{rf}.write", 3 * macs + (slots - macs))
         elif e.kind in ("mac_e",):
-            acc.add(f"{rf}.read", macs)          # accumulator in the register file
+            acc.add(f"{rf}.read", macs)  # accumulator in the register file
             acc.add(f"{rf}.write", macs)
         elif e.kind == "mac_f":
-            acc.add(f"{rf}.read", units)         # the stationary SLN, latched once per element
+            acc.add(f"{rf}.read", units)  # the stationary SLN, latched once per element
         else:
-            acc.add(f"{rf}.read", slots)         # elementwise: read operand, write result
+            acc.add(f"{rf}.read", slots)  # elementwise: read operand, write result
             acc.add(f"{rf}.write", slots if e.kind != "max" else 0)
     else:
         acc.ops_1d += ops
@@ -227,16 +239,28 @@ def _result(name, arch: SpatialArch, table: EnergyTable, timing, acc: Acc, s: Sh
         "bound_dram_s": arch.word_bytes * (s.B * s.P + s.Bkv * s.M) * (s.E + s.F) / arch.dram.bandwidth_bytes_per_s,
         **extra,
     }
-    return Result(engine=name, cycles=cyc, clock_hz=arch.clock_hz, energy_pj=energy, area_mm2=area,
-                  util_2d=acc.ops_2d / (pes2 * cyc) if cyc else 0.0,
-                  util_1d=acc.ops_1d / (pes1 * cyc) if cyc else 0.0,
-                  dram_bytes=acc.dram_bytes, energy_breakdown=breakdown, area_breakdown=area_breakdown,
-                  actions=acc.actions, extra=extra)
+    return Result(
+        engine=name,
+        cycles=cyc,
+        clock_hz=arch.clock_hz,
+        energy_pj=energy,
+        area_mm2=area,
+        util_2d=acc.ops_2d / (pes2 * cyc) if cyc else 0.0,
+        util_1d=acc.ops_1d / (pes1 * cyc) if cyc else 0.0,
+        dram_bytes=acc.dram_bytes,
+        energy_breakdown=breakdown,
+        area_breakdown=area_breakdown,
+        actions=acc.actions,
+        extra=extra,
+    )
 
 
 # ----------------------------------------------------------------------------- 1-pass cascade
 
-def _one_pass(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str, binding: str, serial: bool, name: str) -> Result:
+
+def _one_pass(
+    arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str, binding: str, serial: bool, name: str
+) -> Result:
     s = _shape(arch, w)
     cas = cascade.ONE_PASS
     on_2d = cascade.BINDINGS[binding]
@@ -246,11 +270,12 @@ def _one_pass(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode:
     R, C, N1 = arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.pes
     E, F = s.E, s.F
     named = cascade.by_name(cas)
-    k = ceil(C / N1)                                  # 1D passes per query group
+    k = ceil(C / N1)  # 1D passes per query group
+
     def e_args(where):
         return (E, F, "exp" in getattr(arch, where).ops, arch.exp_taylor_macs)
 
-    def slots(n, where):                              # cycles of Einsum n for one tile on its array
+    def slots(n, where):  # cycles of Einsum n for one tile on its array
         e = named[n]
         c = e.cycles(*e_args(where))
         if e.per == "element":
@@ -258,24 +283,26 @@ def _one_pass(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode:
         return c * k
 
     d2 = sum(slots(n, "array_2d") for n in on_2d)
-    d2 += sum(slots(n, "array_1d") for n in cascade.stall_between(cas, on_2d))   # the 2D waits for these
+    d2 += sum(slots(n, "array_1d") for n in cascade.stall_between(cas, on_2d))  # the 2D waits for these
     d1 = sum(slots(n, "array_1d") for n in on_1d if named[n].per != "query")
     av = slots("AV", "array_1d")
 
     # Resident query block: Q, RM, RD, RNV per query, beside double-buffered K/V tiles.
     words = arch.global_buffer.bytes * 8 // arch.word_bits
-    room = words - TILE_PIPE.depth * R * (E + F)     # K/V tiles of the tiles in flight
+    room = words - TILE_PIPE.depth * R * (E + F)  # K/V tiles of the tiles in flight
     per_group = C * (E + 2 + F)
     if room < per_group:
-        raise AttnkitError(f"arch {arch.name!r}: global_buffer.bytes = {arch.global_buffer.bytes} cannot hold"
-                           f" {TILE_PIPE.depth} {R}-key K/V tiles and one {C}-query group")
+        raise AttnkitError(
+            f"arch {arch.name!r}: global_buffer.bytes = {arch.global_buffer.bytes} cannot hold"
+            f" {TILE_PIPE.depth} {R}-key K/V tiles and one {C}-query group"
+        )
     M1, G = ceil(s.M / R), ceil(s.P / C)
     # The query groups that share one K/V head: position group g of each of its h query heads, in
     # position order, each with the key tiles it needs (causal: up to its last query's tile).
     nq = [min(C, s.P - g * C) for g in range(G)]
     Js = [s.key_tiles(g * C + nq[g], R) for g in range(G) for _ in range(s.h)]
     nqs = [nq[g] for g in range(G) for _ in range(s.h)]
-    gq = min(len(Js), room // per_group)             # query groups per resident block
+    gq = min(len(Js), room // per_group)  # query groups per resident block
     wb = arch.word_bits / 8
     kv = _dram_cycles(arch, R * (E + F) * wb)
     q = _dram_cycles(arch, C * E * wb)
@@ -308,7 +335,7 @@ def _one_pass(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode:
             prog += r if b - a == 1 else [Repeat(b - a, r)]
         return prog
 
-    blocks = [tuple(Js[i:i + gq]) for i in range(0, len(Js), gq)]
+    blocks = [tuple(Js[i : i + gq]) for i in range(0, len(Js), gq)]
     per_kv_head = run_length([(b, 1) for b in blocks], expand=block)
     program = [Repeat(s.Bkv, per_kv_head)]
     if serial:
@@ -325,26 +352,38 @@ def _one_pass(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode:
     units = {"element": elems, "tile_query": tq, "query": qs}
     for e in cas:
         _charge(acc, arch, "array_2d" if e.name in on_2d else "array_1d", e, units[e.per], s, useful[e.per])
-    kv_keys = sum(min(s.M, b[-1] * R) for b in blocks)   # each block fetches the key tiles its last group needs
+    kv_keys = sum(min(s.M, b[-1] * R) for b in blocks)  # each block fetches the key tiles its last group needs
     kv_words = heads * kv_keys * (E + F)
     _dram(arch, acc, kv_words + s.B * s.P * E, s.B * s.P * F)
     # Buffer: DRAM fills written; every tile reads its Q group and K/V tile; RNV (F per query)
     # lives in the buffer when it does not fit the 1D register file; O written then read out.
     rnv_in_gb = F + 4 > arch.array_1d.regfile_entries
     tiles = heads * sum(Js)
-    _gb(arch, acc,
+    _gb(
+        arch,
+        acc,
         reads=tiles * (C * E + R * (E + F)) + (2 * F * tq if rnv_in_gb else 0) + s.B * s.P * F,
-        writes=kv_words + s.B * s.P * E + (F * tq if rnv_in_gb else 0) + s.B * s.P * F)
-    extra = {"design": name, "binding": binding, "pipelined": not serial, "ii_2d": d2, "ii_1d": d1,
-             "query_groups_per_block": gq, "key_tiles": M1, "tiles_run": tiles, "tiles_unmasked": s.B * M1 * G,
-             "kv_fetches_per_kv_head": len(blocks), "mode": mode}
+        writes=kv_words + s.B * s.P * E + (F * tq if rnv_in_gb else 0) + s.B * s.P * F,
+    )
+    extra = {
+        "design": name,
+        "binding": binding,
+        "pipelined": not serial,
+        "ii_2d": d2,
+        "ii_1d": d1,
+        "query_groups_per_block": gq,
+        "key_tiles": M1,
+        "tiles_run": tiles,
+        "tiles_unmasked": s.B * M1 * G,
+        "kv_fetches_per_kv_head": len(blocks),
+        "mode": mode,
+    }
     return _result(name, arch, table, timing, acc, s, extra)
 
 
 def _merge_arrays(program):
     """(dram, 2d, 1d) tiles as (dram, 2d + 1d): the arrays take turns."""
-    return [Repeat(i.count, _merge_arrays(i.body)) if isinstance(i, Repeat) else (i[0], i[1] + i[2])
-            for i in program]
+    return [Repeat(i.count, _merge_arrays(i.body)) if isinstance(i, Repeat) else (i[0], i[1] + i[2]) for i in program]
 
 
 def fusemax(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
@@ -361,6 +400,7 @@ def serial(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: st
 
 # ----------------------------------------------------------------------------- 3-pass (FLAT)
 
+
 def _flat_candidates(arch: SpatialArch, s: Shape):
     """Row-block sizes to try: powers of two around the array width, and the largest that fits."""
     C = arch.array_2d.cols
@@ -376,15 +416,17 @@ def _flat_candidates(arch: SpatialArch, s: Shape):
     cands.add(s.P)
     words = arch.global_buffer.bytes * 8 // arch.word_bits
     room = words - _flat_staging(arch, s)
-    cands.add(max(1, min(s.P, room // (FLAT_PIPE.depth * (s.M + s.E + s.F)))))   # largest resident block
+    cands.add(max(1, min(s.P, room // (FLAT_PIPE.depth * (s.M + s.E + s.F)))))  # largest resident block
     return sorted(c for c in cands if c <= s.P)
 
 
 def _flat_staging(arch: SpatialArch, s: Shape) -> int:
-    return 2 * 2 * arch.array_2d.rows * max(s.E, s.F)               # double-buffered K/V tiles
+    return 2 * 2 * arch.array_2d.rows * max(s.E, s.F)  # double-buffered K/V tiles
 
 
-def _flat_block(arch: SpatialArch, s: Shape, n: int, keys: int, spill: bool, kv_words: int) -> tuple[int, int, int, float]:
+def _flat_block(
+    arch: SpatialArch, s: Shape, n: int, keys: int, spill: bool, kv_words: int
+) -> tuple[int, int, int, float]:
     """(dram, 2D, 1D) cycles of one block of ``n`` query rows against ``keys`` keys (causal: the key
     tiles up to its last row; the diagonal ones in full), fetching ``kv_words`` of K/V, and its DRAM words."""
     R, C, N1 = arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.pes
@@ -406,7 +448,7 @@ def _flat_rows(s: Shape, rq: int, R: int) -> list[tuple[tuple[int, int], int]]:
     nfull, rem = divmod(s.P, rq)
     out = []
     k = 0
-    while k < nfull:               # causal: blocks seeing the same key tiles form one run
+    while k < nfull:  # causal: blocks seeing the same key tiles form one run
         t = ceil((k + 1) * rq / R)
         k2 = min(nfull - 1, t * R // rq - 1) if s.causal else nfull - 1
         out.append(((rq, s.keys((k + 1) * rq, R)), k2 - k + 1))
@@ -428,8 +470,10 @@ def _flat_plan(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool
     """
     R = arch.array_2d.rows
     rows = _flat_rows(s, rq, R)
+
     def per_block(n, keys, kv):
         return _flat_block(arch, s, n, keys, spill, kv)
+
     kv_all = s.M * (s.E + s.F)
     if not resident:
         stream = [(per_block(n, k, k * (s.E + s.F)), c) for (n, k), c in rows]
@@ -437,12 +481,12 @@ def _flat_plan(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool
         words = sum(b[3] * c for b, c in stream) * s.h
         return [Repeat(s.Bkv, run_length([(tuple(head), s.h)], expand=list))], words * s.Bkv
 
-    share = kv_all / (s.h * sum(c for _, c in rows))          # the next K/V head's, per block
+    share = kv_all / (s.h * sum(c for _, c in rows))  # the next K/V head's, per block
 
     def kv_head(first: bool, prefetch: bool) -> list:
         sh = share if prefetch else 0
         blocks = [(per_block(n, k, sh), c) for (n, k), c in rows]
-        if first:   # the first K/V head arrives as its first query head's blocks first see each key tile
+        if first:  # the first K/V head arrives as its first query head's blocks first see each key tile
             own, seen = [], 0
             for ((n, k), c), (b, _) in zip(rows, blocks):
                 own += [(per_block(n, k, (k - seen) * (s.E + s.F) + sh)[:3], 1), (b[:3], c - 1)]
@@ -455,8 +499,11 @@ def _flat_plan(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool
     if s.Bkv == 1:
         program = kv_head(True, False)
     else:
-        program = kv_head(True, True) + run_length([(0, s.Bkv - 2)], expand=lambda _: kv_head(False, True)) \
+        program = (
+            kv_head(True, True)
+            + run_length([(0, s.Bkv - 2)], expand=lambda _: kv_head(False, True))
             + kv_head(False, False)
+        )
     words = s.Bkv * (s.h * sum((n * (s.E + s.F) + (4 * n * k if spill else 0)) * c for (n, k), c in rows) + kv_all)
     return program, words
 
@@ -481,18 +528,19 @@ def flat(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str 
             for resident in (False, True):
                 if _flat_fits(arch, s, rq, spill, resident):
                     program, words = _flat_plan(arch, s, rq, spill, resident)
-                    bound = max(pipeline.column_sums(program, 3)[1])   # the busiest stage, never overlapped
+                    bound = max(pipeline.column_sums(program, 3)[1])  # the busiest stage, never overlapped
                     plans.append((bound, words, rq, spill, resident, program))
     best = None
     for bound, words, rq, spill, resident, program in sorted(plans, key=lambda x: x[:5]):
         if best is not None and (bound > best[0][0] or (bound >= best[0][0] and words >= best[0][1])):
-            continue                                  # cannot be faster, nor as fast with less DRAM
-        key = (pipeline.run(pipe, program, "closed").cycles, words)   # fastest, then least DRAM
+            continue  # cannot be faster, nor as fast with less DRAM
+        key = (pipeline.run(pipe, program, "closed").cycles, words)  # fastest, then least DRAM
         if best is None or key < best[0]:
             best = (key, rq, spill, resident, program)
     if best is None:
-        raise AttnkitError(f"arch {arch.name!r}: global_buffer.bytes = {arch.global_buffer.bytes} cannot hold"
-                           f" even one FLAT row block")
+        raise AttnkitError(
+            f"arch {arch.name!r}: global_buffer.bytes = {arch.global_buffer.bytes} cannot hold even one FLAT row block"
+        )
     (_, dram_words), rq, spill, resident, program = best
     timing = pipeline.run(pipe, program, mode)
 
@@ -500,8 +548,7 @@ def flat(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str 
     rows = _flat_rows(s, rq, arch.array_2d.rows)
     elems = s.B * sum(n * k * c for (n, k), c in rows)
     for e in cascade.THREE_PASS:
-        _charge(acc, arch, "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d", e, elems, s,
-                s.B * s.unmasked)
+        _charge(acc, arch, "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d", e, elems, s, s.B * s.unmasked)
     spilled = 2 * elems if spill else 0
     kv_words = dram_words - s.B * s.P * (s.E + s.F) - 2 * spilled
     _dram(arch, acc, kv_words + s.B * s.P * s.E + spilled, s.B * s.P * s.F + spilled)
@@ -509,14 +556,18 @@ def flat(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str 
     # A written, read by AV; Q and K per QK tile, V per AV tile; DRAM fills and write-backs.
     qk_tiles = s.B * sum(ceil(k / arch.array_2d.rows) * ceil(n / arch.array_2d.cols) * c for (n, k), c in rows)
     qtile = min(rq, arch.array_2d.cols)
-    _gb(arch, acc,
+    _gb(
+        arch,
+        acc,
         reads=4 * elems + qk_tiles * (qtile * s.E + arch.array_2d.rows * (s.E + s.F)) + s.B * s.P * s.F + spilled,
-        writes=3 * elems + kv_words + s.B * s.P * s.E + s.B * s.P * s.F + spilled)
+        writes=3 * elems + kv_words + s.B * s.P * s.E + s.B * s.P * s.F + spilled,
+    )
     extra = {"design": "flat", "row_block": rq, "spilled": spill, "kv_resident": resident, "mode": mode}
     return _result("flat", arch, table, timing, acc, s, extra)
 
 
 # ----------------------------------------------------------------------------- unfused
+
 
 def unfused(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     s = _shape(arch, w)
@@ -530,13 +581,16 @@ def unfused(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: s
     q_ends = [min((p + 1) * C, s.P) for p in range(P1)]
     elems = s.B * sum((e - p * C) * s.keys(e, R) for p, e in enumerate(q_ends))
     words = arch.global_buffer.bytes * 8 // arch.word_bits
-    off = elems > words // 2                          # the score tensor does not fit: through DRAM
+    off = elems > words // 2  # the score tensor does not fit: through DRAM
     wb = arch.word_bits / 8
     tile_w = R * C
+
     def io(n_in, n_out):
         return _dram_cycles(arch, (n_in + n_out) * tile_w * wb) if off else 0
+
     def row_1d(n):
         return ceil(tile_w / N1) * named[n].cycles(s.E, s.F, has_exp, arch.exp_taylor_macs)
+
     qk_in = _dram_cycles(arch, (R + C) * s.E * wb)
     av_in = _dram_cycles(arch, R * s.F * wb)
     # One phase after another; each phase is a pipeline over R x C tiles (dram, 2D, 1D).
@@ -562,19 +616,23 @@ def unfused(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: s
 
     acc = Acc()
     for e in cascade.THREE_PASS:
-        _charge(acc, arch, "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d", e, elems, s,
-                s.B * s.unmasked)
-    inter = 7 * elems if off else 0                    # S w, S r x2, P w, P r, A w, A r
+        _charge(acc, arch, "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d", e, elems, s, s.B * s.unmasked)
+    inter = 7 * elems if off else 0  # S w, S r x2, P w, P r, A w, A r
     # K and V of a K/V head are read once for its h query heads (run back to back) when they fit
     # half the buffer beside the tiles in flight; otherwise once per query head.
     kv_reads = s.Bkv if s.M * (s.E + s.F) <= words // 2 else s.B
-    _dram(arch, acc, s.B * s.P * s.E + kv_reads * s.M * (s.E + s.F) + (4 * elems if off else 0),
-          s.B * s.P * s.F + (3 * elems if off else 0))
+    _dram(
+        arch,
+        acc,
+        s.B * s.P * s.E + kv_reads * s.M * (s.E + s.F) + (4 * elems if off else 0),
+        s.B * s.P * s.F + (3 * elems if off else 0),
+    )
     _gb(arch, acc, reads=4 * elems + n * (R + C) * s.E + n * R * s.F, writes=3 * elems + inter)
     return _result("unfused", arch, table, timing, acc, s, {"design": "unfused", "spilled": off, "mode": mode})
 
 
 # ----------------------------------------------------------------------------- end to end
+
 
 def layer_gemms(w: AttentionWorkload) -> list[tuple[str, GemmWorkload]]:
     """The transformer layer's matmuls besides attention: Q, K, V, O projections and the FFN."""
@@ -587,6 +645,7 @@ def layer_gemms(w: AttentionWorkload) -> list[tuple[str, GemmWorkload]]:
 def _layer(attn_fn: EngineFn, name: str) -> EngineFn:
     def run(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
         from attnkit.sim import engines
+
         gemm = engines.get("gemm")
         att = attn_fn(arch, w, table, mode)
         cycles, energy, dram = att.cycles, att.energy_pj, att.dram_bytes
@@ -594,12 +653,12 @@ def _layer(attn_fn: EngineFn, name: str) -> EngineFn:
         ops_1d = att.util_1d * arch.array_1d.pes * att.cycles
         actions = dict(att.actions)
         parts = {"attention": att.cycles}
-        done: dict = {}                  # Q, K, V (multi-head) have one shape: map it once
+        done: dict = {}  # Q, K, V (multi-head) have one shape: map it once
         for gname, g in layer_gemms(w):
             shape = (g.m, g.n, g.k)
             r = done[shape] = done.get(shape) or gemm(arch, g, table, mode)
             macs = g.m * g.n * g.k
-            regs = 3 * macs if arch.array_2d.operand_registers else macs   # as in attention's MACs
+            regs = 3 * macs if arch.array_2d.operand_registers else macs  # as in attention's MACs
             extra_acts = {"regfile_2d.read": regs, "regfile_2d.write": regs}
             e_regs, _ = table.energy(extra_acts)
             cycles += r.cycles
@@ -610,11 +669,21 @@ def _layer(attn_fn: EngineFn, name: str) -> EngineFn:
             for k_, v in list(r.actions.items()) + list(extra_acts.items()):
                 actions[k_] = actions.get(k_, 0.0) + v
         _, breakdown = table.energy(actions)
-        return Result(engine=name, cycles=cycles, clock_hz=arch.clock_hz, energy_pj=energy, area_mm2=att.area_mm2,
-                      util_2d=ops_2d / (arch.array_2d.pes * cycles), util_1d=ops_1d / (arch.array_1d.pes * cycles),
-                      dram_bytes=dram, energy_breakdown=breakdown, area_breakdown=att.area_breakdown,
-                      actions=actions, extra={"design": name, "cycles_by_part": parts,
-                                              "attention_cycles": att.cycles, "mode": mode})
+        return Result(
+            engine=name,
+            cycles=cycles,
+            clock_hz=arch.clock_hz,
+            energy_pj=energy,
+            area_mm2=att.area_mm2,
+            util_2d=ops_2d / (arch.array_2d.pes * cycles),
+            util_1d=ops_1d / (arch.array_1d.pes * cycles),
+            dram_bytes=dram,
+            energy_breakdown=breakdown,
+            area_breakdown=att.area_breakdown,
+            actions=actions,
+            extra={"design": name, "cycles_by_part": parts, "attention_cycles": att.cycles, "mode": mode},
+        )
+
     return run
 
 

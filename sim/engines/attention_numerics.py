@@ -42,20 +42,25 @@ SYNTH_KEYS = ("luts", "ffs", "dsps", "brams", "fmax_mhz")
 
 def _rtl_params(arch: NumericsArch, workload: AttentionWorkload) -> RtlAttentionParams:
     from attnkit.sim.engines.rtl_attention import params_of
-    spatial = kinds.load_arch("rtl-attention-4x4", [f"array_2d.rows={arch.rows}", f"array_2d.cols={arch.cols}",
-                                                  f"array_1d.pes={arch.cols}"])
+
+    spatial = kinds.load_arch(
+        "rtl-attention-4x4", [f"array_2d.rows={arch.rows}", f"array_2d.cols={arch.cols}", f"array_1d.pes={arch.cols}"]
+    )
     return dataclasses.replace(params_of(spatial, workload), numerics=arch.numerics)
 
 
-def attention_numerics(arch: NumericsArch, workload: AttentionWorkload, table: EnergyTable,
-                       mode: str = "closed") -> Result:
+def attention_numerics(
+    arch: NumericsArch, workload: AttentionWorkload, table: EnergyTable, mode: str = "closed"
+) -> Result:
     from attnkit.errors import ConfigError
     from attnkit.models.error import attention_problem, error_stats
     from attnkit.sim.engines.rtl_attention import cycles
 
-    if arch.synth:     # silently leaving the figures blank would look like a synthesis that gave nothing
-        raise ConfigError(f"arch {arch.name!r}: synth {arch.synth!r}: engine attention-numerics measures accuracy;"
-                          f" synthesis runs in a sweep with evaluator attention-numerics, or attnkit synth attention")
+    if arch.synth:  # silently leaving the figures blank would look like a synthesis that gave nothing
+        raise ConfigError(
+            f"arch {arch.name!r}: synth {arch.synth!r}: engine attention-numerics measures accuracy;"
+            f" synthesis runs in a sweep with evaluator attention-numerics, or attnkit synth attention"
+        )
     p = _rtl_params(arch, workload)
     num, n, d = arch.numerics, workload.seq_len, workload.head_dim
     rng = np.random.default_rng(arch.seed)
@@ -69,13 +74,28 @@ def attention_numerics(arch: NumericsArch, workload: AttentionWorkload, table: E
         refs.append(ref)
         vmax = max(vmax, float(np.abs(f.to_float(v)).max()))
     st = error_stats(np.stack(errs), np.stack(refs), num.out_fmt.lsb)
-    extra = {"max_abs_err": st["max_abs_err"], "mean_abs_err": st["mean_abs_err"], "max_ulp": st["max_ulp"],
-             "bound": error_bound(num, vmax, d, n, arch.rows), "rd_bits": p.rd_width, "rnv_bits": p.rnv_width,
-             "psum_bits": p.psum_width, "problems": arch.problems}
-    extra.update(dict.fromkeys(SYNTH_KEYS))      # always present: a sweep's columns come from its first point
-    return Result(engine="attention-numerics", cycles=cycles(p, "closed" if mode == "closed" else "event"),
-                  clock_hz=arch.clock_hz, energy_pj=0.0, area_mm2=0.0, util_2d=0.0, util_1d=0.0, dram_bytes=0.0,
-                  extra=extra)
+    extra = {
+        "max_abs_err": st["max_abs_err"],
+        "mean_abs_err": st["mean_abs_err"],
+        "max_ulp": st["max_ulp"],
+        "bound": error_bound(num, vmax, d, n, arch.rows),
+        "rd_bits": p.rd_width,
+        "rnv_bits": p.rnv_width,
+        "psum_bits": p.psum_width,
+        "problems": arch.problems,
+    }
+    extra.update(dict.fromkeys(SYNTH_KEYS))  # always present: a sweep's columns come from its first point
+    return Result(
+        engine="attention-numerics",
+        cycles=cycles(p, "closed" if mode == "closed" else "event"),
+        clock_hz=arch.clock_hz,
+        energy_pj=0.0,
+        area_mm2=0.0,
+        util_2d=0.0,
+        util_1d=0.0,
+        dram_bytes=0.0,
+        extra=extra,
+    )
 
 
 ENGINES = {"attention-numerics": Engine(attention_numerics, arch=("numerics",), workload=("attention",))}

@@ -67,7 +67,7 @@ from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine, EngineFn
 from attnkit.sim.result import Result
 
-PARTIAL_BYTES = 4        # partials (O, m, l) are fp32
+PARTIAL_BYTES = 4  # partials (O, m, l) are fp32
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ class _Costs:
         self.units = arch.units
         self.slots = arch.units * arch.ctas_per_unit
         self.dram_bw = arch.dram.bandwidth_bytes_per_s
-        self.key_bytes = 2 * p.head_dim * arch.word_bytes          # K and V of one key of one head
+        self.key_bytes = 2 * p.head_dim * arch.word_bytes  # K and V of one key of one head
 
     def rows(self, queries: int, fa2: bool) -> int:
         """Query rows a tile computes: GPU tiles are padded to the kernel's block, accelerators use what they have."""
@@ -166,17 +166,17 @@ class Cta:
     """One scheduled CTA and its timing (filled in by :func:`_time_wave`)."""
 
     index: int
-    ranges: tuple            # TileRange, in the order walked
-    queries: int             # query rows it serves (real, not padded)
+    ranges: tuple  # TileRange, in the order walked
+    queries: int  # query rows it serves (real, not padded)
     fa2: bool
     dram_share: float = 1.0  # DRAM bytes per streamed byte (1/group for fa2's L2-served reads)
     unit: int = 0
     wave: int = 0
-    start: float = 0.0       # wave start
+    start: float = 0.0  # wave start
     stream_end: float = 0.0
     end: float = 0.0
-    range_ends: tuple = ()   # when each range's last tile is done
-    keys: tuple = ()         # keys of each range (set by _with_keys)
+    range_ends: tuple = ()  # when each range's last tile is done
+    keys: tuple = ()  # keys of each range (set by _with_keys)
     tiles: int = 0
 
 
@@ -264,7 +264,7 @@ def _time_wave(ctas: list[Cta], costs: _Costs, start: float) -> None:
 
 
 def _waves(ctas: list[Cta], slots: int) -> list[list[Cta]]:
-    return [ctas[i:i + slots] for i in range(0, len(ctas), slots)]
+    return [ctas[i : i + slots] for i in range(0, len(ctas), slots)]
 
 
 def _run_kernel(ctas: list[Cta], costs: _Costs, start: float, tail) -> float:
@@ -283,7 +283,7 @@ def _run_kernel(ctas: list[Cta], costs: _Costs, start: float, tail) -> float:
 def _schedule_ctas(name: str, p: Problem, costs: _Costs):
     """The engine's CTAs (kernel 1) and, for FlashDecoding, its split count."""
     if name == "fa2":
-        s = sch.fa2_schedule(p.batch, p.heads, p.context, p.block_n)       # per query head
+        s = sch.fa2_schedule(p.batch, p.heads, p.context, p.block_n)  # per query head
         share = 1.0 / p.group if costs.gpu else 1.0
         return _with_keys([Cta(i, rs, 1, True, share) for i, rs in enumerate(s.ctas)], p), s, 1
     if name == "flashdecoding":
@@ -301,10 +301,12 @@ class Run:
     result: Result
     schedule: sch.Schedule
     ctas: list[Cta]
-    combine: list[Cta]        # FlashDecoding's second kernel (empty otherwise)
+    combine: list[Cta]  # FlashDecoding's second kernel (empty otherwise)
 
 
-def run(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable, mode: str = "closed") -> Run:
+def run(
+    name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable, mode: str = "closed"
+) -> Run:
     """Simulate engine ``name`` (fa2, flashdecoding, lean) and keep its timeline."""
     if mode != "closed":
         raise AttnkitError(f"engine {name} has a closed form only (mode 'closed'), not {mode!r}")
@@ -337,13 +339,14 @@ def run(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload, tabl
     else:
         end = _lean(ctas, s, costs, pw, mg, merged)
         partial_traffic = 2 * sum(merged.values()) * costs.partial_bytes(p.group)
-    return Run(_result(name, arch, table, p, costs, s, ctas, combine, end, splits, merged, partial_traffic),
-               s, ctas, combine)
+    return Run(
+        _result(name, arch, table, p, costs, s, ctas, combine, end, splits, merged, partial_traffic), s, ctas, combine
+    )
 
 
 def _lean(ctas, s, costs, pw, mg, merged) -> float:
     """Time the stream-K kernel: peers write partials, each host waits for its peers and merges."""
-    _time_wave(ctas, costs, 0.0)            # G <= slots: one wave
+    _time_wave(ctas, costs, 0.0)  # G <= slots: one wave
     ready: dict[tuple[int, int], list[float]] = {}
     shift = {}
     for c in ctas:
@@ -353,7 +356,7 @@ def _lean(ctas, s, costs, pw, mg, merged) -> float:
             e += sh
             ends.append(e)
             if not r.host:
-                sh += pw                      # the partial goes out before the CTA walks on
+                sh += pw  # the partial goes out before the CTA walks on
                 ready.setdefault((r.batch, r.kv_head), []).append(e + pw)
         c.range_ends, shift[c.index] = tuple(ends), sh
         c.stream_end = ends[-1]
@@ -372,7 +375,20 @@ def _lean(ctas, s, costs, pw, mg, merged) -> float:
     return max(c.end for c in ctas)
 
 
-def _result(name, arch: GpuArch | MulticoreArch, table: EnergyTable, p, costs, s, ctas, combine, end, splits, merged, partial_traffic) -> Result:
+def _result(
+    name,
+    arch: GpuArch | MulticoreArch,
+    table: EnergyTable,
+    p,
+    costs,
+    s,
+    ctas,
+    combine,
+    end,
+    splits,
+    merged,
+    partial_traffic,
+) -> Result:
     kv_bytes = p.batch * p.kv_heads * p.context * costs.key_bytes
     stream_bytes = sum(sum(c.keys) for c in ctas) * costs.key_bytes
     dram_kv = sum(sum(c.keys) * costs.key_bytes * c.dram_share for c in ctas)
@@ -390,9 +406,11 @@ def _result(name, arch: GpuArch | MulticoreArch, table: EnergyTable, p, costs, s
     for c in list(ctas) + list(combine):
         busy[c.unit] += c.end - c.start
         tiles[c.unit] += c.tiles
-    actions = {"dram.read": (dram - p.batch * p.heads * p.head_dim * arch.word_bytes) * 8 / arch.dram.access_bits,
-               "dram.write": p.batch * p.heads * p.head_dim * arch.word_bytes * 8 / arch.dram.access_bits,
-               "mac.mac": flops / 2}
+    actions = {
+        "dram.read": (dram - p.batch * p.heads * p.head_dim * arch.word_bytes) * 8 / arch.dram.access_bits,
+        "dram.write": p.batch * p.heads * p.head_dim * arch.word_bytes * 8 / arch.dram.access_bits,
+        "mac.mac": flops / 2,
+    }
     energy, breakdown = table.energy(actions)
     if isinstance(arch, GpuArch):
         area, area_breakdown = arch.die_mm2, {"die": arch.die_mm2}
@@ -401,35 +419,64 @@ def _result(name, arch: GpuArch | MulticoreArch, table: EnergyTable, p, costs, s
         util_2d, util_1d = flops / (peak_flops * latency), exps / (peak_exp * latency)
     else:
         a = arch
-        inst = {"mac": a.array_2d.pes * a.units,
-                "global_buffer": table.memory_instances("global_buffer", a.global_buffer.bytes) * a.units}
+        inst = {
+            "mac": a.array_2d.pes * a.units,
+            "global_buffer": table.memory_instances("global_buffer", a.global_buffer.bytes) * a.units,
+        }
         area, area_breakdown = table.area_mm2(inst)
         util_2d = (flops / 2) / (a.array_2d.pes * a.units * latency * a.clock_hz)
-        util_1d = min(1.0, sum(c.tiles for c in ctas) * ceil(costs.rows(p.group, False) / a.array_1d.pes)
-                      * (2 * p.head_dim + a.exp_taylor_macs + 5) / (a.array_1d.pes * a.units * latency * a.clock_hz))
+        util_1d = min(
+            1.0,
+            sum(c.tiles for c in ctas)
+            * ceil(costs.rows(p.group, False) / a.array_1d.pes)
+            * (2 * p.head_dim + a.exp_taylor_macs + 5)
+            / (a.array_1d.pes * a.units * latency * a.clock_hz),
+        )
     heads_order = sorted(merged) if merged else [(b, h) for b in range(p.batch) for h in range(p.kv_heads)]
     extra = {
-        "ctas": len(ctas) + len(combine), "grid": len(ctas), "waves": max(c.wave for c in ctas) + 1,
-        "splits": splits, "block_n": p.block_n, "group": p.group,
-        "unit_busy_s": busy, "unit_tiles": tiles,
+        "ctas": len(ctas) + len(combine),
+        "grid": len(ctas),
+        "waves": max(c.wave for c in ctas) + 1,
+        "splits": splits,
+        "block_n": p.block_n,
+        "group": p.group,
+        "unit_busy_s": busy,
+        "unit_tiles": tiles,
         "partials_merged_per_head": [merged.get(k, 0) for k in heads_order],
-        "kv_bytes": kv_bytes, "streamed_bytes": stream_bytes,
+        "kv_bytes": kv_bytes,
+        "streamed_bytes": stream_bytes,
         "dram_floor_s": kv_bytes / costs.dram_bw,
         "dram_fraction": dram / (latency * costs.dram_bw),
         "mode": "closed",
     }
-    return Result(engine=name, cycles=cycles, clock_hz=arch.clock_hz, energy_pj=energy, area_mm2=area,
-                  util_2d=util_2d, util_1d=util_1d, dram_bytes=dram, energy_breakdown=breakdown,
-                  area_breakdown=area_breakdown, actions=actions, extra=extra)
+    return Result(
+        engine=name,
+        cycles=cycles,
+        clock_hz=arch.clock_hz,
+        energy_pj=energy,
+        area_mm2=area,
+        util_2d=util_2d,
+        util_1d=util_1d,
+        dram_bytes=dram,
+        energy_breakdown=breakdown,
+        area_breakdown=area_breakdown,
+        actions=actions,
+        extra=extra,
+    )
 
 
 def _engine(name: str) -> EngineFn:
-    def simulate(arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable, mode: str = "closed") -> Result:
+    def simulate(
+        arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable, mode: str = "closed"
+    ) -> Result:
         return run(name, arch, workload, table, mode).result
+
     simulate.__name__ = name
     simulate.__doc__ = f"Engine ``{name}`` (see :mod:`attnkit.sim.engines.decode`)."
     return simulate
 
 
-ENGINES = {name: Engine(_engine(name), arch=("gpu", "multicore"), workload=("decode",))
-           for name in ("fa2", "flashdecoding", "lean")}
+ENGINES = {
+    name: Engine(_engine(name), arch=("gpu", "multicore"), workload=("decode",))
+    for name in ("fa2", "flashdecoding", "lean")
+}

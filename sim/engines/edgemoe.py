@@ -69,9 +69,9 @@ from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine
 from attnkit.sim.result import Result
 
-PIXEL_BITS = 8          # pixel_t = ap_ufixed<8,0> (datatypes.hpp)
+PIXEL_BITS = 8  # pixel_t = ap_ufixed<8,0> (datatypes.hpp)
 PATCH_WEIGHT_BITS = 16  # wt_patch_embed_t = ap_fixed<16,0>
-GATE_SOFTMAX_II = 3     # moe.cpp update_softmax_info: #pragma HLS pipeline rewind II=3
+GATE_SOFTMAX_II = 3  # moe.cpp update_softmax_info: #pragma HLS pipeline rewind II=3
 # Ports are the m_axi bundles of ViT_compute.cpp (inout1..4, weights), each on its own PS port (vivado.tcl).
 
 
@@ -86,7 +86,7 @@ class Stage:
     name: str
     loops: dict[str, tuple[int, int]] = field(default_factory=dict)
     traffic: dict[tuple[str, str], int] = field(default_factory=dict)
-    serial: int = 0                      # cycles of loops that run one after another inside the call
+    serial: int = 0  # cycles of loops that run one after another inside the call
 
     def move(self, port: str, rw: str, transfers: int, bits: int) -> Stage:
         self.traffic[(port, rw)] = self.traffic.get((port, rw), 0) + transfers * bits
@@ -106,11 +106,11 @@ class Stage:
 class Row:
     layer: str
     stage: str
-    cycles: int              # what the stage adds to the image's timeline
-    compute: int             # longest compute loop (with serial parts)
-    memory: int              # longest port transfer
-    load: int = 0            # the weight load that runs beside it (or before it, without overlap)
-    read_bytes: int = 0      # over all ports, the load's included
+    cycles: int  # what the stage adds to the image's timeline
+    compute: int  # longest compute loop (with serial parts)
+    memory: int  # longest port transfer
+    load: int = 0  # the weight load that runs beside it (or before it, without overlap)
+    read_bytes: int = 0  # over all ports, the load's included
     write_bytes: int = 0
     loops: str = ""
 
@@ -119,10 +119,17 @@ class Row:
         return self.read_bytes + self.write_bytes
 
     def to_dict(self, clock_hz: float) -> dict:
-        return {"layer": self.layer, "stage": self.stage, "cycles": self.cycles,
-                "latency_s": self.cycles / clock_hz, "compute_cycles": self.compute,
-                "memory_cycles": self.memory, "load_cycles": self.load, "dram_bytes": self.dram_bytes,
-                "loops": self.loops}
+        return {
+            "layer": self.layer,
+            "stage": self.stage,
+            "cycles": self.cycles,
+            "latency_s": self.cycles / clock_hz,
+            "compute_cycles": self.compute,
+            "memory_cycles": self.memory,
+            "load_cycles": self.load,
+            "dram_bytes": self.dram_bytes,
+            "loops": self.loops,
+        }
 
 
 class _Model:
@@ -130,10 +137,10 @@ class _Model:
         self.p, self.a, self.w = p, p.arch, p.workload
         n = p.numerics
         self.aw = n.act_fmt.width
-        self.blk = self.a.attention.dims                    # activations per 256-bit block (FEATURE_BLOCK_SIZE)
-        self.bbits = self.blk * self.aw                     # one block, one loop iteration's transfer
-        self.wpb = self.bbits // n.weight_fmt.width         # weights per block (WEIGHT_BLOCK_SIZE)
-        self.bpb = self.bbits // n.bias_fmt.width           # biases per block
+        self.blk = self.a.attention.dims  # activations per 256-bit block (FEATURE_BLOCK_SIZE)
+        self.bbits = self.blk * self.aw  # one block, one loop iteration's transfer
+        self.wpb = self.bbits // n.weight_fmt.width  # weights per block (WEIGHT_BLOCK_SIZE)
+        self.bpb = self.bbits // n.bias_fmt.width  # biases per block
         self.T = self.w.tokens
 
     def nb(self, dim: int, per: int | None = None) -> int:
@@ -143,19 +150,26 @@ class _Model:
     def load_linear(self, name: str, out_dim: int, in_dim: int) -> Stage:
         wt = out_dim * cdiv(in_dim, self.wpb)
         bias = cdiv(out_dim, self.bpb)
-        s = Stage(name, {"weights": (wt, 1)}, serial=bias)   # the bias load is a second call, after the weights
+        s = Stage(name, {"weights": (wt, 1)}, serial=bias)  # the bias load is a second call, after the weights
         return s.move("weights", "r", wt + bias, self.bbits)
 
     # -- compute stages ---------------------------------------------------------------------
-    def linear(self, name: str, out_dim: int, in_dim: int, length: int, src: str, dst: str,
-               score: bool = False) -> Stage:
+    def linear(
+        self, name: str, out_dim: int, in_dim: int, length: int, src: str, dst: str, score: bool = False
+    ) -> Stage:
         """compute_linear: read, MAC and write processes in dataflow; ``length`` patches."""
         L = self.a.linear
-        s = Stage(name, {"mac": (length * cdiv(out_dim, L.out_size) * cdiv(in_dim, L.in_size), 1),
-                         "read": (length * self.nb(in_dim), 1), "write": (length * self.nb(out_dim), 1)})
+        s = Stage(
+            name,
+            {
+                "mac": (length * cdiv(out_dim, L.out_size) * cdiv(in_dim, L.in_size), 1),
+                "read": (length * self.nb(in_dim), 1),
+                "write": (length * self.nb(out_dim), 1),
+            },
+        )
         s.move(src, "r", length * self.nb(in_dim), self.bbits)
         s.move(dst, "w", length * self.nb(out_dim), self.bbits)
-        if score:   # write_out_stream_indirect with use_score: out[t] += y * p reads what it adds to
+        if score:  # write_out_stream_indirect with use_score: out[t] += y * p reads what it adds to
             s.move(dst, "r", length * self.nb(out_dim), self.bbits)
         return s
 
@@ -174,7 +188,9 @@ class _Model:
     def add(self, name: str) -> Stage:
         n = self.T * self.nb(self.w.d_model, self.a.layernorm.elements)
         s = Stage(name, {"add": (n, 1)})
-        return s.move("inout2", "r", n, self.bbits).move("inout3", "r", n, self.bbits).move("inout2", "w", n, self.bbits)
+        return (
+            s.move("inout2", "r", n, self.bbits).move("inout3", "r", n, self.bbits).move("inout2", "w", n, self.bbits)
+        )
 
     def _attn_trips(self) -> tuple[int, int]:
         """(query blocks, key x block iterations): blocks of ``lanes`` over T + lanes - 1 (the stagger),
@@ -192,13 +208,13 @@ class _Model:
         lanes, T = self.a.attention.lanes, self.T
         blocks, keys = self._attn_trips()
         nbh = self.nb(self.w.d_model)
-        heads_bits = 2 ** math.ceil(math.log2(self.w.heads)) * self.aw        # heads_t: roundup_p2(H) values
-        info_bits = 2 ** math.ceil(math.log2(2 * self.w.heads)) * self.aw     # softmax_info_row_t
+        heads_bits = 2 ** math.ceil(math.log2(self.w.heads)) * self.aw  # heads_t: roundup_p2(H) values
+        info_bits = 2 ** math.ceil(math.log2(2 * self.w.heads)) * self.aw  # softmax_info_row_t
         s = Stage("qk", {"q.k": (keys * nbh, 1), "softmax": (keys * lanes, 1)})
-        s.move("inout3", "r", keys * nbh, self.bbits)          # K again for every query block
-        s.move("inout2", "r", T * nbh, self.bbits)             # Q once
-        s.move("inout1", "w", keys * lanes, heads_bits)        # scores, per key and lane
-        s.move("inout4", "w", T, info_bits)                    # (1/sum, max) per query
+        s.move("inout3", "r", keys * nbh, self.bbits)  # K again for every query block
+        s.move("inout2", "r", T * nbh, self.bbits)  # Q once
+        s.move("inout1", "w", keys * lanes, heads_bits)  # scores, per key and lane
+        s.move("inout4", "w", T, info_bits)  # (1/sum, max) per query
         return s
 
     def av(self) -> Stage:
@@ -208,7 +224,7 @@ class _Model:
         heads_bits = 2 ** math.ceil(math.log2(self.w.heads)) * self.aw
         info_bits = 2 ** math.ceil(math.log2(2 * self.w.heads)) * self.aw
         s = Stage("av", {"p.v": (keys * nbh, 1), "read scores": (keys * lanes, 1)})
-        s.move("inout2", "r", keys * nbh, self.bbits)          # V again for every query block
+        s.move("inout2", "r", keys * nbh, self.bbits)  # V again for every query block
         s.move("inout1", "r", keys * lanes, heads_bits)
         s.move("inout4", "r", T, info_bits)
         s.move("inout1", "w", T * nbh, self.bbits)
@@ -216,7 +232,7 @@ class _Model:
 
     def gate(self) -> Stage:
         g, E, T = self.a.gate, self.w.experts, self.T
-        per_patch = self.nb(self.w.d_model, g.dims) + GATE_SOFTMAX_II * E   # scores, then softmax; top-k beside it
+        per_patch = self.nb(self.w.d_model, g.dims) + GATE_SOFTMAX_II * E  # scores, then softmax; top-k beside it
         s = Stage("gate", {"scores+softmax": (T * per_patch, 1)})
         return s.move("inout1", "r", T * self.nb(self.w.d_model, g.dims), g.dims * self.aw)
 
@@ -231,17 +247,17 @@ class _Model:
 
     def patch_embed(self) -> Stage:
         w, P = self.w, self.w.patch
-        ppb = max(1, (self.bbits // PIXEL_BITS) // P)            # patches per image beat
+        ppb = max(1, (self.bbits // PIXEL_BITS) // P)  # patches per image beat
         rows = w.height // P
         across = cdiv(w.width // P, ppb)
-        acc = w.channels * P * across * self.nb(w.d_model)       # per row of patches, II = 1
+        acc = w.channels * P * across * self.nb(w.d_model)  # per row of patches, II = 1
         out = (w.width // P) * self.nb(w.d_model)
         # rows of patches in dataflow: accumulate of row r+1 beside the output of row r
         s = Stage("patch_embed", {"accumulate": (rows * acc, 1)})
-        s.serial = out + self.nb(w.d_model)                     # the last row's output, the class token
+        s.serial = out + self.nb(w.d_model)  # the last row's output, the class token
         s.move("inout1", "r", rows * w.channels * P * across, self.bbits)
         s.move("inout2", "w", rows * out + self.nb(w.d_model), self.bbits)
-        s.move("weights", "r", rows * out + self.nb(w.d_model), self.bbits)   # pos_embed
+        s.move("weights", "r", rows * out + self.nb(w.d_model), self.bbits)  # pos_embed
         return s
 
     # -- routing ----------------------------------------------------------------------------
@@ -255,7 +271,9 @@ class _Model:
 
 
 def _fmt_loops(s: Stage) -> str:
-    return "; ".join(f"{name} {n}x{ii}" for name, (n, ii) in s.loops.items()) + (f"; serial {s.serial}" if s.serial else "")
+    return "; ".join(f"{name} {n}x{ii}" for name, (n, ii) in s.loops.items()) + (
+        f"; serial {s.serial}" if s.serial else ""
+    )
 
 
 def derive(p: EdgeMoeParams) -> list[Row]:
@@ -269,9 +287,19 @@ def derive(p: EdgeMoeParams) -> list[Row]:
         load = beside.cycles(a)[0] if beside is not None else 0
         cyc = max(total, load) if a.weight_overlap else total + load
         both = [stage] + ([beside] if beside is not None else [])
-        rows.append(Row(layer, stage.name, cyc, comp, mem, load,
-                        sum(x.bytes("r") for x in both), sum(x.bytes("w") for x in both),
-                        _fmt_loops(stage) + (f"; beside {beside.name}: {_fmt_loops(beside)}" if beside else "")))
+        rows.append(
+            Row(
+                layer,
+                stage.name,
+                cyc,
+                comp,
+                mem,
+                load,
+                sum(x.bytes("r") for x in both),
+                sum(x.bytes("w") for x in both),
+                _fmt_loops(stage) + (f"; beside {beside.name}: {_fmt_loops(beside)}" if beside else ""),
+            )
+        )
 
     put("embed", m.patch_embed())
     for layer in range(w.layers):
@@ -307,11 +335,18 @@ def stage_kind(name: str) -> str:
     """The stage kind a row is summed under (``expert3 fc1`` -> ``expert fc1``)."""
     if name.startswith("expert"):
         return "expert " + name.split(" ", 1)[1]
-    return {"norm1": "layernorm", "norm2": "layernorm", "load_norms": "layernorm", "add1": "residual",
-            "add2": "residual", "zero": "residual"}.get(name, name)
+    return {
+        "norm1": "layernorm",
+        "norm2": "layernorm",
+        "load_norms": "layernorm",
+        "add1": "residual",
+        "add2": "residual",
+        "zero": "residual",
+    }.get(name, name)
 
 
 # -- resources ------------------------------------------------------------------------------------
+
 
 def dsp_per_mult(a_bits: int, b_bits: int) -> int:
     """DSP48E2 slices for an ``a x b``-bit signed product: the 27 x 18 multiplier tiled (UG579)."""
@@ -336,16 +371,18 @@ def resources(p: EdgeMoeParams) -> dict:
     """DSP slices and 36-Kb block RAMs of the design by unit, beside the part's; ``fits``."""
     a, w, n = p.arch, p.workload, p.numerics
     A, Wt = n.act_fmt.width, n.weight_fmt.width
-    sw = lambda f: f.width + (0 if f.signed else 1)   # noqa: E731  (signed width a DSP sees)
+    sw = lambda f: f.width + (0 if f.signed else 1)  # noqa: E731  (signed width a DSP sees)
     L, at, g, e = a.linear, a.attention, a.gate, a.layernorm.elements
     gl = n.gelu
     dsp = {
         "linear": L.in_size * L.out_size * dsp_per_mult(A, Wt),
-        "attention q.k": at.lanes * at.dims * dsp_per_mult(A, A) + at.lanes * dsp_per_mult(A, A),   # + the scale
+        "attention q.k": at.lanes * at.dims * dsp_per_mult(A, A) + at.lanes * dsp_per_mult(A, A),  # + the scale
         "attention p.v": at.lanes * at.dims * dsp_per_mult(A, A) + at.lanes * w.heads * dsp_per_mult(A, A),
         "gate": g.experts * g.dims * dsp_per_mult(A, Wt),
         "layernorm": e * (2 * dsp_per_mult(A, A) + dsp_per_mult(A, A) + dsp_per_mult(A, n.norm_fmt.width)),
-        "patch embed": a.attention.dims * max(1, (a.attention.dims * A // PIXEL_BITS) // w.patch) * w.patch
+        "patch embed": a.attention.dims
+        * max(1, (a.attention.dims * A // PIXEL_BITS) // w.patch)
+        * w.patch
         * dsp_per_mult(PIXEL_BITS + 1, PATCH_WEIGHT_BITS),
         "gelu": a.gelu.units * dsp_per_mult(sw(gl.table_fmt) + 1, gl.act_fmt.frac_bits - gl.step_bits + 1),
     }
@@ -370,12 +407,21 @@ def resources(p: EdgeMoeParams) -> dict:
     }
     d = load_device(a.device, "xcup")
     used_dsp, used_bram = sum(dsp.values()), math.ceil(sum(bram.values()))
-    return {"part": d.part, "dsp": used_dsp, "dsp_available": d.dsps, "bram36": used_bram,
-            "bram36_available": d.brams, "luts": None, "ffs": None,
-            "luts_available": d.luts, "ffs_available": d.ffs,
-            "fits": used_dsp <= d.dsps and used_bram <= d.brams,
-            "dsp_by_unit": dsp, "bram36_by_buffer": {k: round(v, 1) for k, v in bram.items()},
-            "note": "DSP: unrolled multipliers x DSP48E2 tiles; BRAM: on-chip arrays of the HLS code; LUT/FF not estimated"}
+    return {
+        "part": d.part,
+        "dsp": used_dsp,
+        "dsp_available": d.dsps,
+        "bram36": used_bram,
+        "bram36_available": d.brams,
+        "luts": None,
+        "ffs": None,
+        "luts_available": d.luts,
+        "ffs_available": d.ffs,
+        "fits": used_dsp <= d.dsps and used_bram <= d.brams,
+        "dsp_by_unit": dsp,
+        "bram36_by_buffer": {k: round(v, 1) for k, v in bram.items()},
+        "note": "DSP: unrolled multipliers x DSP48E2 tiles; BRAM: on-chip arrays of the HLS code; LUT/FF not estimated",
+    }
 
 
 def check_fit(p: EdgeMoeParams) -> dict:
@@ -388,12 +434,15 @@ def check_fit(p: EdgeMoeParams) -> dict:
             over.append(f"DSP {r['dsp']} > {r['dsp_available']} (largest: {top} {r['dsp_by_unit'][top]})")
         if r["bram36"] > r["bram36_available"]:
             top = max(r["bram36_by_buffer"], key=r["bram36_by_buffer"].get)
-            over.append(f"BRAM36 {r['bram36']} > {r['bram36_available']} (largest: {top} {r['bram36_by_buffer'][top]:g})")
+            over.append(
+                f"BRAM36 {r['bram36']} > {r['bram36_available']} (largest: {top} {r['bram36_by_buffer'][top]:g})"
+            )
         raise AttnkitError(f"edgemoe: the design does not fit the {r['part']}: " + "; ".join(over))
     return r
 
 
 # -- the engine -----------------------------------------------------------------------------------
+
 
 def params_of(arch: FpgaArch, workload: VitMoeWorkload) -> EdgeMoeParams:
     return EdgeMoeParams.of(arch, workload)
@@ -417,26 +466,46 @@ def simulate(arch: FpgaArch, workload: VitMoeWorkload, table: EnergyTable, mode:
         stages[stage_kind(r.stage)] = stages.get(stage_kind(r.stage), 0) + r.cycles
         layers[r.layer] = layers.get(r.layer, 0) + r.cycles
     m, w = _Model(p), workload
-    linear_macs = 0     # useful MACs (the unit's padding of a partial block not counted)
+    linear_macs = 0  # useful MACs (the unit's padding of a partial block not counted)
     for layer in range(w.layers):
         linear_macs += 4 * m.T * w.d_model * w.d_model
-        linear_macs += (2 * w.top_k * m.T * w.d_model * w.expert_ffn) if w.is_moe(layer) else 2 * m.T * w.d_model * w.ffn
+        linear_macs += (
+            (2 * w.top_k * m.T * w.d_model * w.expert_ffn) if w.is_moe(layer) else 2 * m.T * w.d_model * w.ffn
+        )
     attn_macs = w.layers * 2 * m.T * m.T * w.d_model
     bits = table.components["dram"].actions["read"].bits if "dram" in table.components else 64
-    actions = {"dram.read": images * 8 * sum(r.read_bytes for r in rows) / bits,
-               "dram.write": images * 8 * sum(r.write_bytes for r in rows) / bits}
+    actions = {
+        "dram.read": images * 8 * sum(r.read_bytes for r in rows) / bits,
+        "dram.write": images * 8 * sum(r.write_bytes for r in rows) / bits,
+    }
     energy, breakdown = table.energy(actions)
     actions.update({"linear.mac": float(images * linear_macs), "attention.mac": float(images * attn_macs)})
     return Result(
-        engine="edgemoe", cycles=cycles, clock_hz=arch.clock_hz, energy_pj=energy, area_mm2=0.0,
+        engine="edgemoe",
+        cycles=cycles,
+        clock_hz=arch.clock_hz,
+        energy_pj=energy,
+        area_mm2=0.0,
         util_2d=images * linear_macs / (arch.linear.macs * cycles),
         util_1d=images * attn_macs / (arch.attention.lanes * arch.attention.dims * cycles),
-        dram_bytes=float(dram_bytes), energy_breakdown=breakdown, area_breakdown={}, actions=actions,
-        extra={"cycles_per_image": per_image, "images": images, "fps": arch.clock_hz / per_image,
-               "active_experts": w.active_experts, "axi_bits": arch.axi.bits, "weight_overlap": arch.weight_overlap,
-               "stages": stages, "layers": layers, "resources": fit,
-               "energy_note": "DRAM traffic only (compute energy has no FPGA source); area 0 (an FPGA's area is its part)",
-               "rows": [r.to_dict(arch.clock_hz) for r in rows]})
+        dram_bytes=float(dram_bytes),
+        energy_breakdown=breakdown,
+        area_breakdown={},
+        actions=actions,
+        extra={
+            "cycles_per_image": per_image,
+            "images": images,
+            "fps": arch.clock_hz / per_image,
+            "active_experts": w.active_experts,
+            "axi_bits": arch.axi.bits,
+            "weight_overlap": arch.weight_overlap,
+            "stages": stages,
+            "layers": layers,
+            "resources": fit,
+            "energy_note": "DRAM traffic only (compute energy has no FPGA source); area 0 (an FPGA's area is its part)",
+            "rows": [r.to_dict(arch.clock_hz) for r in rows],
+        },
+    )
 
 
 ENGINES = {"edgemoe": Engine(simulate, arch=(FpgaArch.kind,), workload=(VitMoeWorkload.kind,))}

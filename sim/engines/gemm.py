@@ -82,12 +82,12 @@ def simulate(arch: SpatialArch, workload: GemmWorkload, table: EnergyTable, mode
     best = None
     for bound, traffic, negL, order, plan, records, sums in sorted(planned, key=lambda x: x[:4]):
         if best is not None and (bound > best[0][0] or (bound >= best[0][0] and traffic >= best[0][1])):
-            continue                                  # cannot be faster, nor as fast with less traffic
+            continue  # cannot be faster, nor as fast with less traffic
         timing = _time(arch, records, mode)
-        key = (timing.cycles, traffic, negL, order)   # fastest, then least DRAM traffic, then deepest
+        key = (timing.cycles, traffic, negL, order)  # fastest, then least DRAM traffic, then deepest
         if best is None or key < best[0]:
             best = (key, -negL, timing, records, plan, sums)
-    assert best is not None                       # jobs is never empty: each order has at least one depth
+    assert best is not None  # jobs is never empty: each order has at least one depth
     _, L, timing, records, plan, sums = best
     word_bytes = arch.word_bits / 8
     macs = m * n * k
@@ -107,25 +107,40 @@ def simulate(arch: SpatialArch, workload: GemmWorkload, table: EnergyTable, mode
         breakdown["static"] = static
         energy += static
     return Result(
-        engine="gemm", cycles=timing.cycles, clock_hz=arch.clock_hz, energy_pj=energy, area_mm2=area,
-        util_2d=macs / (R * C * timing.cycles) if timing.cycles else 0.0, util_1d=0.0,
+        engine="gemm",
+        cycles=timing.cycles,
+        clock_hz=arch.clock_hz,
+        energy_pj=energy,
+        area_mm2=area,
+        util_2d=macs / (R * C * timing.cycles) if timing.cycles else 0.0,
+        util_1d=0.0,
         dram_bytes=(sums[IN] + sums[OUT]) * word_bytes,
-        energy_breakdown=breakdown, area_breakdown=area_breakdown, actions=actions,
-        extra={"compute_cycles": systolic.scalesim_compute_cycles(df, R, C, m, n, k),
-               "dataflow": df, "folds": fr * fc, "tiles": timing.tiles - 2, "tile_depth": L,
-               "loop_order": plan["order"], "fold_block": plan.get("blocks"), "mode": mode},
+        energy_breakdown=breakdown,
+        area_breakdown=area_breakdown,
+        actions=actions,
+        extra={
+            "compute_cycles": systolic.scalesim_compute_cycles(df, R, C, m, n, k),
+            "dataflow": df,
+            "folds": fr * fc,
+            "tiles": timing.tiles - 2,
+            "tile_depth": L,
+            "loop_order": plan["order"],
+            "fold_block": plan.get("blocks"),
+            "mode": mode,
+        },
     )
-
 
 
 def _depth_candidates(df, R, C, sr, sc, T, words, order="col") -> list[int]:
     """Tile depths worth timing: the largest that fits, and for each amount of on-chip reuse
     (see :func:`_plan`) the deepest tile that still leaves room for it."""
-    def deepest(room_needed):   # room = words - 2 (R L + L C + R C) >= room_needed
+
+    def deepest(room_needed):  # room = words - 2 (R L + L C + R C) >= room_needed
         return min(T, (words - 2 * R * C - room_needed) // (2 * (R + C)))
-    if order == "row":                                 # os, row folds outer: A's row blocks, then all of B
+
+    if order == "row":  # os, row folds outer: A's row blocks, then all of B
         inner, other = 2 * R * T, T * sc
-    else:                                              # os: B's column block, all of A; ws/is: psums, stream
+    else:  # os: B's column block, all of A; ws/is: psums, stream
         inner, other = T * C, sr * T
     needs = (0, inner, inner + other, other)
     return sorted({max(1, deepest(0))} | {d for d in map(deepest, needs) if d >= 1})
@@ -149,13 +164,13 @@ def _blocked_candidates(R, C, sr, sc, T, words, bw, keep=2) -> list[tuple[int, i
     cands = []
     for mb in sizes(fr):
         for nb in sizes(fc):
-            per = 2 * (mb * R + nb * C)                  # words per unit of depth, double-buffered
+            per = 2 * (mb * R + nb * C)  # words per unit of depth, double-buffered
             L = (words - 2 * R * C) // per
             if L < T:
                 L = (words - 2 * R * C - mb * nb * R * C) // per
                 if L < 1:
                     continue
-                L = ceil(T / ceil(T / L))                # equal chunks
+                L = ceil(T / ceil(T / L))  # equal chunks
             traffic = sr * T * ceil(fc / nb) + T * sc * ceil(fr / mb) + sr * sc
             cands.append((max(fr * fc * T, traffic / bw), traffic, -L, mb, nb))
     return [(mb, nb, -negL) for _, _, negL, mb, nb in sorted(cands)[:keep]]
@@ -187,7 +202,7 @@ def _time(arch: SpatialArch, records, mode):
         return (dram, max(rec[ARRAY], feed))
 
     program, fifo = _delay_outputs(records, (0, 0), timed)
-    program += [(ceil(out * word_bytes / dram_bpc), 0) for out in fifo]     # drain the last results
+    program += [(ceil(out * word_bytes / dram_bpc), 0) for out in fifo]  # drain the last results
     return pipeline.run(PIPE, program, mode)
 
 
@@ -202,18 +217,29 @@ def _plan(df, R, C, sr, sc, T, L, room, overlap=False, order="col") -> dict:
         # A's row block, reused by the inner column loop; double-buffered, so the next row fold's
         # block streams in during this one's column folds (spread over its tiles)
         row_res = 2 * R * T <= room
-        col_res = T * sc <= room - (2 * R * T if row_res else 0)   # all of B, reused by every row fold
+        col_res = T * sc <= room - (2 * R * T if row_res else 0)  # all of B, reused by every row fold
         keep = {"col": col_res, "row": row_res}
     elif df == "os":
-        col_res = T * C <= room                        # B's column block, reused by the inner row loop
-        row_res = sr * T <= room - (T * C if col_res else 0)   # all of A, reused by every column fold
+        col_res = T * C <= room  # B's column block, reused by the inner row loop
+        row_res = sr * T <= room - (T * C if col_res else 0)  # all of A, reused by every column fold
         keep = {"col": col_res, "row": row_res}
     else:
-        psum_res = T * C <= room                       # the partial-sum block, accumulated over row folds
+        psum_res = T * C <= room  # the partial-sum block, accumulated over row folds
         stream_res = T * sr <= room - (T * C if psum_res else 0)
         keep = {"psum": psum_res, "stream": stream_res}
-    return {"df": df, "R": R, "C": C, "sr": sr, "sc": sc, "T": T, "L": L, "keep": keep,
-            "fill": systolic.fill_cycles(df, R, C), "overlap": overlap, "order": order}
+    return {
+        "df": df,
+        "R": R,
+        "C": C,
+        "sr": sr,
+        "sc": sc,
+        "T": T,
+        "L": L,
+        "keep": keep,
+        "fill": systolic.fill_cycles(df, R, C),
+        "overlap": overlap,
+        "order": order,
+    }
 
 
 def _chunk(p, rr, cc, r, c, first, last, l):
@@ -267,7 +293,7 @@ def _column(p, cc, c) -> list:
         return _fold(p, sr, cc, 0, c)
     prog = _fold(p, R, cc, 0, c)
     if fr > 2:
-        prog.append(Repeat(fr - 2, _fold(p, R, cc, 1, c)))    # middle folds: identical (r only matters as 0 / last)
+        prog.append(Repeat(fr - 2, _fold(p, R, cc, 1, c)))  # middle folds: identical (r only matters as 0 / last)
     last_rr = sr - (fr - 1) * R
     prog += _fold(p, last_rr, cc, fr - 1, c)
     return prog
@@ -319,7 +345,7 @@ def _blocked_program(p) -> list:
     R, C, sr, sc, T, L = p["R"], p["C"], p["sr"], p["sc"], p["T"], p["L"]
     mb, nb = p["blocks"]
 
-    def folds(n, size, per):    # blocks of ``per`` fold widths, as runs (block, how many)
+    def folds(n, size, per):  # blocks of ``per`` fold widths, as runs (block, how many)
         nfull, rem = divmod(n, size)
         nblk, left = divmod(nfull, per)
         runs = [((size,) * per, nblk)] if nblk else []
@@ -335,12 +361,14 @@ def _blocked_program(p) -> list:
         l, kf, kl = chunk
         n = len(rows) * len(cols)
         load = l * (sum(rows) + sum(cols))
+
         def tile(rr, cc, lead):
             dram = (load if lead else 0) if first_of_gemm else load / n
             out = rr * cc if kl else 0
             gb_rd = rr * l + l * cc + (0 if kf else rr * cc) + out
             gb_wr = (0 if kl else rr * cc) + dram
             return (dram, out, l + (p["fill"] if lead and first_of_gemm else 0), gb_rd, gb_wr)
+
         prog = []
         for i, rr in enumerate(rows):
             runs = [(tile(rr, cc, i == 0 and j == 0), 1) for j, cc in enumerate(cols)]
@@ -353,7 +381,7 @@ def _blocked_program(p) -> list:
 
     col_blocks, row_blocks = folds(sc, C, nb), folds(sr, R, mb)
     (first_rows, k0), rest = row_blocks[0], row_blocks[1:]
-    later_rows = [(first_rows, k0 - 1)] + rest       # the GEMM's first row block is timed apart
+    later_rows = [(first_rows, k0 - 1)] + rest  # the GEMM's first row block is timed apart
 
     def col_block(cols, first):
         runs = later_rows if first else row_blocks

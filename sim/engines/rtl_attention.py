@@ -36,15 +36,27 @@ from attnkit.sim.engines import Engine
 from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run
 from attnkit.sim.result import Result
 
-PIPE = Pipeline((Stage("load", "input"), Stage("qk", "array_2d"), Stage("softmax", "row_unit"),
-                 Stage("pv", "array_2d_pv"), Stage("drain", "column"), Stage("norm", "row_unit_out"),
-                 Stage("emit", "output")), depth=0)
+PIPE = Pipeline(
+    (
+        Stage("load", "input"),
+        Stage("qk", "array_2d"),
+        Stage("softmax", "row_unit"),
+        Stage("pv", "array_2d_pv"),
+        Stage("drain", "column"),
+        Stage("norm", "row_unit_out"),
+        Stage("emit", "output"),
+    ),
+    depth=0,
+)
 
 
 def params_of(arch: SpatialArch, workload: AttentionWorkload) -> RtlAttentionParams:
     """The RTL engine's parameter object for an architecture and a workload (golden numerics by default)."""
-    return config.build(RtlAttentionParams, {"arch": config.to_data(arch), "workload": config.to_data(workload)},
-                        f"{arch.name} + {workload.name}")
+    return config.build(
+        RtlAttentionParams,
+        {"arch": config.to_data(arch), "workload": config.to_data(workload)},
+        f"{arch.name} + {workload.name}",
+    )
 
 
 def program(p: RtlAttentionParams) -> list:
@@ -61,7 +73,7 @@ def program(p: RtlAttentionParams) -> list:
             return [tile(load, b)]
         return [tile(load)] + ([Repeat(J - 2, [tile()])] if J > 2 else []) + [tile(0, b)]
 
-    if not p.causal:   # identical middle blocks: one Repeat
+    if not p.causal:  # identical middle blocks: one Repeat
         prog = block(0, p.input_rows)
         if B > 2:
             prog.append(Repeat(B - 2, block(1)))
@@ -80,10 +92,10 @@ def rtl_attention(arch: SpatialArch, workload: AttentionWorkload, table: EnergyT
     timing = run(PIPE, program(p), mode)
     R, C, d, N = p.rows, p.cols, p.head_dim, p.seq_len
     busy_pe_cycles = p.mac_cycles_busy()
-    window = p.slots * d                       # from the first QK beat to the end of the last PV slot
+    window = p.slots * d  # from the first QK beat to the end of the last PV slot
     actions = {
         "mac.mac": float(busy_pe_cycles),
-        "max.max": float(p.tiles * C * R),    # the kept tiles run in full (the mask applied in the row unit)
+        "max.max": float(p.tiles * C * R),  # the kept tiles run in full (the mask applied in the row unit)
         "exp.exp": float(p.tiles * C * R),
         "adder.add": float(p.tiles * C * (R + d)),
         "divider.div": float(N),
@@ -91,13 +103,23 @@ def rtl_attention(arch: SpatialArch, workload: AttentionWorkload, table: EnergyT
     energy, breakdown = table.energy(actions)
     area, area_breakdown = table.area_mm2({"mac": R * C, "exp": C, "max": C, "adder": C, "divider": C})
     return Result(
-        engine="rtl-attention", cycles=timing.cycles, clock_hz=arch.clock_hz, energy_pj=energy, area_mm2=area,
+        engine="rtl-attention",
+        cycles=timing.cycles,
+        clock_hz=arch.clock_hz,
+        energy_pj=energy,
+        area_mm2=area,
         util_2d=p.mac_cycles_used() / (R * C * timing.cycles) if timing.cycles else 0.0,
         util_1d=timing.busy.get("row_unit", 0) / timing.cycles if timing.cycles else 0.0,
         dram_bytes=float((4 * N * d) * arch.word_bytes),
-        energy_breakdown=breakdown, area_breakdown=area_breakdown, actions=actions,
-        extra={"mode": mode, "tiles": p.tiles, "steady_util_2d": busy_pe_cycles / (R * C * window),
-               "array_window_cycles": window},
+        energy_breakdown=breakdown,
+        area_breakdown=area_breakdown,
+        actions=actions,
+        extra={
+            "mode": mode,
+            "tiles": p.tiles,
+            "steady_util_2d": busy_pe_cycles / (R * C * window),
+            "array_window_cycles": window,
+        },
     )
 
 

@@ -87,12 +87,14 @@ def _event(p: RtlDecodeParams, stalls=None) -> dict:
     and its inputs are ready, and schedules its end."""
     items = [p.items(c) for c in range(p.units)]
     pieces, host_time = p.pieces(), _host(p, stalls)
-    waiting_for = {}                                  # (core, range) -> KV group
+    waiting_for = {}  # (core, range) -> KV group
     for i, ps in enumerate(pieces):
         for x in ps:
             waiting_for[x] = i
     missing = [len(ps) for ps in pieces]
-    events: list[tuple[int, int, str, Any]] = [(p.input_beats, 0, "load_done", None)]   # arg: None, (core, range) or a KV group
+    events: list[tuple[int, int, str, Any]] = [
+        (p.input_beats, 0, "load_done", None)
+    ]  # arg: None, (core, range) or a KV group
     seq = 1
     busy = [0] * p.units
     host_free, host_next, host_busy, end = True, 0, 0, 0
@@ -154,25 +156,46 @@ def rtl_decode(arch: MulticoreArch, workload: DecodeWorkload, table: EnergyTable
     keys = p.kv_groups * n
     merges = sum(len(ps) - 1 for ps in p.pieces()) * G
     actions = {
-        "mac.mac": float(2 * keys * G * D),           # q.k and p.v per key and query lane
+        "mac.mac": float(2 * keys * G * D),  # q.k and p.v per key and query lane
         "exp.exp": float(keys * G),
         "max.max": float(keys * G + merges),
         "adder.add": float(keys * G * (D + 1) + merges * (D + 1)),
         "divider.div": float(p.batch * p.heads),
     }
     energy, breakdown = table.energy(actions)
-    area, area_breakdown = table.area_mm2({"mac": p.units * G * 2 * D, "exp": p.units * G, "max": p.units * G,
-                                           "adder": p.units * G * (D + 1), "divider": G})
+    area, area_breakdown = table.area_mm2(
+        {
+            "mac": p.units * G * 2 * D,
+            "exp": p.units * G,
+            "max": p.units * G,
+            "adder": p.units * G * (D + 1),
+            "divider": G,
+        }
+    )
     core_time = sum(t["core_busy"])
     return Result(
-        engine="rtl-decode", cycles=cyc, clock_hz=arch.clock_hz, energy_pj=energy, area_mm2=area,
+        engine="rtl-decode",
+        cycles=cyc,
+        clock_hz=arch.clock_hz,
+        energy_pj=energy,
+        area_mm2=area,
         util_2d=core_time / (p.units * cyc) if cyc else 0.0,
         util_1d=t["host_busy"] / cyc if cyc else 0.0,
         dram_bytes=float((2 * keys * D + p.batch * p.heads * 2 * D) * arch.word_bytes),
-        energy_breakdown=breakdown, area_breakdown=area_breakdown, actions=actions,
-        extra={"mode": mode, "units": p.units, "block_n": p.block_n, "tiles_per_unit": p.schedule.tiles_per_cta(),
-               "unit_busy_cycles": t["core_busy"], "host_busy_cycles": t["host_busy"], "load_cycles": t["load"],
-               "partials_merged": merges, "group": G},
+        energy_breakdown=breakdown,
+        area_breakdown=area_breakdown,
+        actions=actions,
+        extra={
+            "mode": mode,
+            "units": p.units,
+            "block_n": p.block_n,
+            "tiles_per_unit": p.schedule.tiles_per_cta(),
+            "unit_busy_cycles": t["core_busy"],
+            "host_busy_cycles": t["host_busy"],
+            "load_cycles": t["load"],
+            "partials_merged": merges,
+            "group": G,
+        },
     )
 
 

@@ -13,10 +13,10 @@ from math import ceil
 
 from attnkit.errors import AttnkitError
 from attnkit.params.arch import SpatialArch
+from attnkit.params.workload import AttentionWorkload
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine
 from attnkit.sim.result import Result
-from attnkit.params.workload import AttentionWorkload
 
 
 def roofline(arch: SpatialArch, workload: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
@@ -31,14 +31,27 @@ def roofline(arch: SpatialArch, workload: AttentionWorkload, table: EnergyTable,
     compute_cycles = ceil(macs / pes)
     memory_cycles = ceil(dram_bytes * arch.clock_hz / arch.dram.bandwidth_bytes_per_s)
     cycles = max(compute_cycles, memory_cycles)
-    out_bytes = b * h * n * d * word_bytes               # O is written; Q, K and V are read
+    out_bytes = b * h * n * d * word_bytes  # O is written; Q, K and V are read
     per_access = arch.dram.access_bits / 8
-    energy, breakdown = table.energy({"mac.mac": macs, "dram.read": (dram_bytes - out_bytes) / per_access,
-                                      "dram.write": out_bytes / per_access})
-    return Result("example-roofline", cycles, arch.clock_hz, energy, 0.0, macs / (pes * cycles), 0.0,
-                  dram_bytes, energy_breakdown=breakdown,
-                  extra={"compute_cycles": compute_cycles, "memory_cycles": memory_cycles,
-                         "bound": "compute" if compute_cycles >= memory_cycles else "memory"})
+    energy, breakdown = table.energy(
+        {"mac.mac": macs, "dram.read": (dram_bytes - out_bytes) / per_access, "dram.write": out_bytes / per_access}
+    )
+    return Result(
+        "example-roofline",
+        cycles,
+        arch.clock_hz,
+        energy,
+        0.0,
+        macs / (pes * cycles),
+        0.0,
+        dram_bytes,
+        energy_breakdown=breakdown,
+        extra={
+            "compute_cycles": compute_cycles,
+            "memory_cycles": memory_cycles,
+            "bound": "compute" if compute_cycles >= memory_cycles else "memory",
+        },
+    )
 
 
 ENGINES = {"example-roofline": Engine(roofline, arch=("spatial",), workload=("attention",))}
