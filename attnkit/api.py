@@ -50,8 +50,10 @@ def _sets(set: SetArg) -> list[str]:
     return list(set)
 
 
-class Rows(list):
-    """A list of result rows (dicts), as the CLI's ``--json`` prints them."""
+class Rows(list[dict[str, Any]]):
+    """A list of result rows (dicts), as the CLI's ``--json`` prints them (a sweep's also keeps its ``summary``)."""
+
+    summary: dict[str, Any] | None = None
 
     def to_pandas(self):
         """The rows as a pandas DataFrame (needs pandas installed)."""

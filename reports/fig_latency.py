@@ -28,7 +28,7 @@ def figures(tables) -> list[Figure]:
                 if pts:
                     ax.loglog(*zip(*pts), marker="o", ms=3, color=f"C{i}", label=d)
                     table += [{"model": model, "design": d, "seq_len": s, "latency_s": v} for s, v in pts]
-            bound = {}  # the lowest bound any design has at each length
+            bound: dict[int, float] = {}  # the lowest bound any design has at each length
             for r in rows:
                 b = max(r.get("bound_compute_s") or 0, r.get("bound_dram_s") or 0)
                 if b:

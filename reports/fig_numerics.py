@@ -11,6 +11,8 @@ lists the front.
 
 from __future__ import annotations
 
+from typing import Any
+
 from attnkit.reports.figure import Figure, subplots
 from attnkit.sim import pareto
 
@@ -43,7 +45,7 @@ def figures(tables) -> list[Figure]:
     xpos = {w: i for i, w in enumerate(widths)}
     exact_x = len(widths)
     fig, (ax1, ax2) = subplots(2, "Accuracy against accumulator width and against LUTs", width=11.0, height=4.2)
-    groups = {}
+    groups: dict[Any, list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(tuple(_short(r.get(k)) for k in OTHER if k in r), []).append(r)
     for i, (key, rs) in enumerate(sorted(groups.items())):

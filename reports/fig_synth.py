@@ -103,8 +103,7 @@ def _resources(rows) -> Figure:
 
 def _attention_by_size(rows) -> Figure | None:
     """LUTs, FFs and (where placed and routed) Fmax against the array's PEs, a line per target and format."""
-    sized = [(attention_size(r), r) for r in rows]
-    sized = [(s, r) for s, r in sized if s]
+    sized = [(s, r) for r in rows if (s := attention_size(r))]
     if len({(s["rows"], s["cols"]) for s, _ in sized}) < 2:
         return None
     lines: dict[tuple, dict[int, dict]] = {}

@@ -57,7 +57,7 @@ def subplots(n: int, title: str, width: float = 5.2, height: float = 3.6):
 def shared_legend(fig, axes) -> None:
     """One legend below all axes (labels merged across them), then a layout that leaves it room."""
     per_row = 4 if len(axes) > 1 else 2  # a lone panel is half as wide
-    handles = {}
+    handles: dict[str, Any] = {}
     for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, h)

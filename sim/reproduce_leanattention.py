@@ -329,6 +329,10 @@ def run(sets=(), models=None, seq_lens=None) -> list[dict]:
             )
     timelines = []
     for name, units, (b, h, kv, d, ctx) in TIMELINES:
-        runner = a100 if name == "a100" else runners.get(units) or _Runner(load_arch(accel, [f"units={units}"]))
+        if name == "a100":
+            runner = a100
+        else:
+            assert units is not None  # an accelerator's timeline names its cores
+            runner = runners.get(units) or _Runner(load_arch(accel, [f"units={units}"]))
         timelines += _timeline(runner, b, h, kv, d, ctx, base)
     return rows + summ + timelines

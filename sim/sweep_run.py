@@ -109,6 +109,7 @@ class _Evaluator:
         m, err = self.metrics(values)
         if err is not None:
             return [pid, *values, *[""] * len(self.metric_columns), "", "", _one_line(err), ""]
+        assert m is not None  # metrics gives one of the two
         feasible, violated = True, ""
         if self.plan.post:
             env = {**dict(zip(self.columns, values)), **m}
@@ -352,7 +353,7 @@ def run(
         stack.close()
     parquet = write_parquet(csv_path)
     ran = len(plan.ids) - n_before
-    summary = {
+    summary: dict[str, Any] = {
         "spec": plan.spec_path,
         "name": plan.name,
         "csv": str(csv_path),

@@ -29,10 +29,9 @@ def stimulus(p: MacParams, n: int, rng: np.random.Generator) -> MacStimulus:
     lo, hi = p.in_fmt.min_raw, p.in_fmt.max_raw
     run = 48  # long enough to drive any accumulator of <= 2x the input width past its limit
     corner = [(lo, lo), (lo, hi), (hi, hi), (0, 0), (lo, 0), (hi, lo)]
-    a = [np.full(run, x) for x, _ in corner] + [np.array([lo, hi, 0, -1, 1])]
-    b = [np.full(run, y) for _, y in corner] + [np.array([lo, hi, 0, -1, 1])]
+    a = np.concatenate([np.full(run, x) for x, _ in corner] + [np.array([lo, hi, 0, -1, 1])])
+    b = np.concatenate([np.full(run, y) for _, y in corner] + [np.array([lo, hi, 0, -1, 1])])
     lengths = [run] * len(corner) + [5]
-    a, b = np.concatenate(a), np.concatenate(b)
     rest = max(0, n - a.size)
     span = hi - lo + 1
     if rest >= span * span:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -296,7 +297,7 @@ def golden_equivalence(m: Mutant) -> str:
     from attnkit.models.exp import exp
     from attnkit.models.recip import recip
 
-    golden = {"exp": exp, "recip": recip}[m.block]
+    golden: Callable[..., Any] = {"exp": exp, "recip": recip}[m.block]  # type: ignore[assignment]  # two signatures
     if mut.in_fmt != base.in_fmt:
         return ""
     f = base.in_fmt
@@ -344,7 +345,7 @@ def run(
     for m in table:
         log(f"rtl-mutate {block}: {m.name} ({m.change})")
         t0 = time.perf_counter()
-        rec = {
+        rec: dict[str, Any] = {
             "block": block,
             "mutant": m.name,
             "kind": m.kind,

@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -67,6 +67,7 @@ def pack(layout, value) -> int:
             out |= (v & mask) << (k * s.width)
         return out
     if isinstance(layout, data.Layout):
+        items: Iterable[tuple[Any, Any]]
         if isinstance(value, Mapping):
             items = value.items()
             if isinstance(layout, data.UnionLayout) and len(value) != 1:
@@ -369,7 +370,8 @@ def check_values(layout, sb, case: Case, k: int, j: int, payload) -> None:
 
 def timing(bench, p, cases: list[Case], traces: list[Trace]) -> dict:
     """Cycles of every timed case against its prediction, and the bench's own checks, over the traces."""
-    measured, predicted, errors, extra = [], [], 0, {}
+    measured, predicted, errors = [], [], 0
+    extra: dict[str, int] = {}
     for case, tr in zip(cases, traces):
         for key, n in bench.checks(p, case, tr).items():
             extra[key] = extra.get(key, 0) + int(n)
