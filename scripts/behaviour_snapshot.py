@@ -10,8 +10,9 @@ API only (so the same script runs on an older tree):
 - every ``reproduce`` target's rows (timing keys dropped).
 
 ``python scripts/behaviour_snapshot.py --compare A.json B.json`` prints what
-differs and exits 1 if anything does. ``make check-unchanged BASE=<commit>``
-runs both sides (the base installed into build/) and compares.
+differs and exits 1 if anything does. To compare two commits, run the
+script in a checkout of each (each with its own install) and compare the two
+files.
 """
 
 from __future__ import annotations
