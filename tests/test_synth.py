@@ -113,8 +113,11 @@ def test_synth_records_make_a_report(tmp_path, cache):
 
 
 def test_attention_records_are_drawn_against_array_size():
-    """The size figure names each design from its parameters (no sets = the shipped 4x4, d16, exact engine)
-    and keeps one point per size, preferring the placed-and-routed record."""
+    """The size figure names each design from the parameters its record carries, as `attnkit synth` writes
+    them (no sets = the shipped 4x4, d16, exact engine), and keeps one point per size, preferring the
+    placed-and-routed record."""
+    from attnkit.hw import blocks
+    from attnkit.params import config
     from attnkit.reports import fig_synth
     from attnkit.reports.data import Table
 
@@ -124,6 +127,7 @@ def test_attention_records_are_drawn_against_array_size():
             "target": "ecp5",
             "device": "lfe5um-85f",
             "sets": sets,
+            "params": config.to_data(blocks.get("attention").load_params(sets)),
             "luts": luts,
             "ffs": luts // 3,
             "dsps": 1,
