@@ -196,7 +196,7 @@ def _nested_data(parent: type, name: str, current: Any, where: str) -> Any:
     parent's default for the rest, as :func:`build` reads it.
     """
     f = next(f for f in dataclasses.fields(parent) if f.name == name)
-    tp = typing.get_type_hints(parent)[name]
+    tp = _hints(parent)[name]
     if current is dataclasses.MISSING:
         if f.metadata.get("required"):
             return {}  # the file must give it; build says so
@@ -249,7 +249,7 @@ def build(cls: type[T], data: Any, source: str, path: str = "") -> T:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (expected one of: {', '.join(fields)})")
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)  # type: ignore[arg-type]  # a class is hashable; T is unbounded
     kwargs = {}
     for name, f in fields.items():
         key = f"{path}.{name}" if path else name
