@@ -54,6 +54,15 @@ def at_least(obj: Any, minimum: int, *names: str) -> None:
             raise FieldError(name, f"{value!r}; it must be at least {minimum}")
 
 
+def within(path: str, value: int, lo: int, hi: int, unit: str = "", note: str = "") -> None:
+    """Refuse ``value`` (the field at ``path``) outside ``lo .. hi``; ``unit`` follows the value in the message,
+    ``note`` the range."""
+    if not lo <= value <= hi:
+        raise FieldError(
+            path, f"{value}{' ' + unit if unit else ''}; expected {lo} to {hi}{' ' + note if note else ''}"
+        )
+
+
 def required(default: Any) -> Any:
     """A dataclass field that a config file must give, though Python code may rely on its default."""
     return dataclasses.field(default=default, metadata={"required": True})

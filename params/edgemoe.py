@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from attnkit.errors import ConfigError
-from attnkit.params.config import FieldError, positive, required
+from attnkit.params.config import FieldError, positive, required, within
 from attnkit.params.numerics import EdgeMoeNumerics, GeluParams, SoftmaxParams
 
 # -- numerics ----------------------------------------------------------------------------------
@@ -326,8 +326,7 @@ class RtlGeluParams:
     arch: FpgaArch = field(default_factory=FpgaArch)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.lanes <= 64:
-            raise FieldError("arch.gelu.units", f"{self.lanes}; expected 1 to 64 GELU units per beat")
+        within("arch.gelu.units", self.lanes, 1, 64, note="GELU units per beat")
 
     @property
     def numerics(self) -> GeluParams:
@@ -335,6 +334,7 @@ class RtlGeluParams:
 
     @property
     def lanes(self) -> int:
+        """GELU units side by side: elements per beat of the block's streams."""
         return self.arch.gelu.units
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from attnkit.params.config import FieldError
+from attnkit.params.config import within
 from attnkit.params.numerics import AttentionNumerics
 
 
@@ -21,8 +21,7 @@ class MergeParams:
     numerics: AttentionNumerics = field(default_factory=AttentionNumerics)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.head_dim <= 256:
-            raise FieldError("head_dim", f"{self.head_dim}; expected 1 to 256 elements of O")
+        within("head_dim", self.head_dim, 1, 256, note="elements of O")
 
     @property
     def o_width(self) -> int:

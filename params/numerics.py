@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from attnkit.params.config import FieldError
+from attnkit.params.config import FieldError, within
 from attnkit.params.fixed import Overflow, QFormat, Rounding
 
 TRN, RND, WRAP, SAT = Rounding.AP_TRN, Rounding.AP_RND, Overflow.AP_WRAP, Overflow.AP_SAT
@@ -29,10 +29,7 @@ class ExpParams:
     def __post_init__(self) -> None:
         if isinstance(self.table_bits, bool) or not isinstance(self.table_bits, int):
             raise FieldError("table_bits", f"expected an integer, got {self.table_bits!r}")
-        if not 1 <= self.table_bits <= 16:
-            raise FieldError(
-                "table_bits", f"{self.table_bits} index bits; expected 1 to 16 (a table of 2^table_bits + 1 entries)"
-            )
+        within("table_bits", self.table_bits, 1, 16, "index bits", "(a table of 2^table_bits + 1 entries)")
         if not self.in_fmt.signed:
             raise FieldError("in_fmt.signed", "exp takes arguments <= 0, so its input format must be signed")
         if not self.arg_fmt.signed:
@@ -84,12 +81,8 @@ class RecipParams:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise FieldError(name, f"expected an integer, got {v!r}")
-        if not 1 <= self.seed_bits <= 16:
-            raise FieldError(
-                "seed_bits", f"{self.seed_bits} index bits; expected 1 to 16 (a seed table of 2^seed_bits entries)"
-            )
-        if not 0 <= self.iters <= 4:
-            raise FieldError("iters", f"{self.iters} Newton-Raphson steps; expected 0 to 4")
+        within("seed_bits", self.seed_bits, 1, 16, "index bits", "(a seed table of 2^seed_bits entries)")
+        within("iters", self.iters, 0, 4, "Newton-Raphson steps")
         if self.seed_bits > self.work_fmt.frac_bits:
             raise FieldError(
                 "seed_bits",
@@ -168,8 +161,7 @@ class MacParams:
             raise FieldError("in_fmt.signed", "the MAC PE takes signed inputs")
         if self.in_fmt.width > 31:
             raise FieldError("in_fmt", f"{self.in_fmt.width}-bit inputs; at most 31 bits so products fit int64")
-        if not 1 <= self.pipeline <= 8:
-            raise FieldError("pipeline", f"{self.pipeline} stages; expected 1 to 8")
+        within("pipeline", self.pipeline, 1, 8, "stages")
 
 
 def _softmax_exp() -> ExpParams:
@@ -379,10 +371,8 @@ class RsqrtParams:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int):
                 raise FieldError(name, f"expected an integer, got {v!r}")
-        if not 2 <= self.seed_bits <= 12:
-            raise FieldError("seed_bits", f"{self.seed_bits}; expected 2 to 12")
-        if not 0 <= self.iters <= 4:
-            raise FieldError("iters", f"{self.iters} Newton steps; expected 0 to 4")
+        within("seed_bits", self.seed_bits, 2, 12)
+        within("iters", self.iters, 0, 4, "Newton steps")
         if self.work_fmt.signed or self.work_fmt.int_bits < 3 or self.work_fmt.width > 30:
             raise FieldError("work_fmt", f"{self.work_fmt}: expected unsigned, >= 3 integer bits (m < 4), <= 30 bits")
         if self.in_fmt.width > 40:

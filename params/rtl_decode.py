@@ -28,7 +28,7 @@ from functools import cached_property
 from amaranth.utils import ceil_log2
 
 from attnkit.params.arch import MulticoreArch
-from attnkit.params.config import FieldError
+from attnkit.params.config import FieldError, within
 from attnkit.params.numerics import AttentionNumerics
 from attnkit.params.schedule import Schedule, block_n_for, lean_schedule
 from attnkit.params.workload import DecodeWorkload
@@ -44,10 +44,8 @@ class RtlDecodeParams:
     numerics: AttentionNumerics = field(default_factory=AttentionNumerics)
 
     def __post_init__(self) -> None:
-        if not 2 <= self.units <= 4:
-            raise FieldError("arch.units", f"{self.units}; the RTL decode engine has 2 to 4 cores")
-        if not 1 <= self.head_dim <= 64:
-            raise FieldError("workload.head_dim", f"{self.head_dim}; the RTL decode core takes 1 to 64")
+        within("arch.units", self.units, 2, 4, "cores", "in the RTL decode engine")
+        within("workload.head_dim", self.head_dim, 1, 64, note="in the RTL decode core")
         if self.group > 8:
             raise FieldError(
                 "workload.kv_heads",

@@ -28,3 +28,19 @@ def rtl_test_cli(block: str, sets=(), vectors: int = 8, seed: int = 2026) -> dic
     p = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
     assert p.returncode == 0, p.stderr[-2000:]
     return json.loads(p.stdout)
+
+
+def mutant_record(**fields) -> dict:
+    """One row of ``attnkit rtl-mutate --json`` (a caught mac mutant unless FIELDS say otherwise)."""
+    rec = {
+        "block": "mac",
+        "mutant": "m1",
+        "kind": "stuck-valid",
+        "change": "c",
+        "verdict": "caught",
+        "caught_by": "values",
+        "mismatches": 3,
+        "latency_errors": 0,
+        "equivalence": "",
+    }
+    return rec | fields

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from amaranth.back import verilog
+from conftest import mutant_record
 
 from attnkit.hw import mutate
 from attnkit.hw.mac import Mac
@@ -122,28 +123,16 @@ def test_report_draws_the_mutant_table(tmp_path):
     from attnkit.reports import data, fig_mutants
 
     recs = [
-        {
-            "block": "mac",
-            "mutant": "m1",
-            "kind": "stuck-valid",
-            "change": "c",
-            "verdict": "caught",
-            "caught_by": "watchdog, values",
-            "mismatches": 3,
-            "latency_errors": 0,
-            "equivalence": "",
-        },
-        {
-            "block": "exp",
-            "mutant": "m2",
-            "kind": "overflow-mode",
-            "change": "c",
-            "verdict": "equivalent",
-            "caught_by": "",
-            "mismatches": 0,
-            "latency_errors": 0,
-            "equivalence": "proof",
-        },
+        mutant_record(caught_by="watchdog, values"),
+        mutant_record(
+            block="exp",
+            mutant="m2",
+            kind="overflow-mode",
+            verdict="equivalent",
+            caught_by="",
+            mismatches=0,
+            equivalence="proof",
+        ),
     ]
     (tmp_path / "m.json").write_text(json.dumps(recs))
     tables = data.load(tmp_path / "m.json")

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import mutant_record
 
 import attnkit
 from attnkit.reports import data, fig_pareto
@@ -148,19 +149,7 @@ def test_json_records_declare_their_kind(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(
         api, "synth", lambda *a, **k: {"block": "mac", "target": "ecp5", "device": "d", "luts": 1, "fits": True}
     )
-    recs = [
-        {
-            "block": "mac",
-            "mutant": "m1",
-            "kind": "stuck-valid",
-            "change": "c",
-            "verdict": "caught",
-            "caught_by": "values",
-            "mismatches": 3,
-            "latency_errors": 0,
-            "run_s": 0.1,
-        }
-    ]
+    recs = [mutant_record(run_s=0.1)]
     monkeypatch.setattr(mutation, "run", lambda *a, **k: recs)
     for argv, kind in (
         (["rtl-test", "mac", "--seed", "1", "--json"], "rtl"),

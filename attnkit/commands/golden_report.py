@@ -14,19 +14,12 @@ NUMERICS_COLUMNS = ("mode", "tile_k", "max_abs_err", "mean_abs_err", "max_ulp", 
 
 def add_arguments(p) -> None:
     p.add_argument(
-        "--out",
-        default="build/golden/error.md",
-        metavar="FILE",
-        help="Markdown table to write (default: build/golden/error.md)",
+        "--out", default="build/golden/error.md", metavar="FILE", help="Markdown file (default: %(default)s)"
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--quick", action="store_true", help="smaller attention problems")
-    p.add_argument(
-        "--numerics",
-        action="store_true",
-        help="print (and --json) only the attention accumulator modes (exact, finite widths) per key tile"
-        " size with their error bound; the Markdown file has both tables either way",
-    )
+    # the Markdown file has both tables either way
+    p.add_argument("--numerics", action="store_true", help="print only the accumulator modes, per key tile size")
     add_json(p)
 
 
