@@ -325,12 +325,12 @@ class RtlGeluParams:
 
     arch: FpgaArch = field(default_factory=FpgaArch)
 
-    def __post_init__(self) -> None:
-        within("arch.gelu.units", self.lanes, 1, 64, note="GELU units per beat")
-
     @property
     def numerics(self) -> GeluParams:
         return self.arch.numerics.gelu
+
+    def __post_init__(self) -> None:
+        within("arch.gelu.units", self.lanes, 1, 64, note="GELU units per beat")
 
     @property
     def lanes(self) -> int:
