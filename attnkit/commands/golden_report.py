@@ -18,8 +18,9 @@ def add_arguments(p) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
     p.add_argument("--quick", action="store_true", help="smaller attention problems")
-    # the Markdown file has both tables either way
-    p.add_argument("--numerics", action="store_true", help="print only the accumulator modes, per key tile size")
+    p.add_argument(
+        "--numerics", action="store_true", help="print only the accumulator modes and error bounds (the file has both)"
+    )
     add_json(p)
 
 
