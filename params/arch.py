@@ -125,44 +125,103 @@ class SpatialArch:
 
 @dataclass(frozen=True)
 class DecodeKernels:
-    """Tile shapes of the decode kernels (engines ``fa2``, ``flashdecoding``, ``lean``) on a machine.
+    """Tiles of the decode engines (``fa2``, ``flashdecoding``, ``lean``) on a ``multicore`` accelerator.
 
     ``block_n`` is the key block of a tile (0: LeanAttention's rule, 256 keys
-    for head dim <= 64 and 128 for <= 128; larger head dims are refused).
-    ``fa2_block_m`` and ``split_block_m`` are the query rows a tile computes
-    (padded: a decode tile has one query per head, or a group of them).
+    for head dim <= 64 and 128 for <= 128; larger head dims are refused);
+    ``max_splits`` caps FlashDecoding's split count. A core computes the
+    queries it has, unpadded.
     """
 
     block_n: int = 0
-    fa2_block_m: int = 128  # FlashAttention-2 forward kernel's kBlockM (sm80, head dim 64/128)
-    split_block_m: int = 64  # FlashDecoding's split-KV kernel and LeanAttention's LeanTile: 64 query rows
     max_splits: int = 128  # FlashDecoding's cap on splits
 
     def __post_init__(self) -> None:
         if self.block_n < 0:
             raise FieldError("block_n", f"{self.block_n}; it must be 0 (by head dim) or more")
-        positive(self, "fa2_block_m", "split_block_m", "max_splits")
+        positive(self, "max_splits")
+
+
+@dataclass(frozen=True)
+class KernelTile:
+    """One GPU kernel's CTA: ``block_m`` query rows per tile (a decode tile pads its few real rows to it) and
+    ``ctas_per_unit`` CTAs resident per SM (from the kernel's shared memory and registers)."""
+
+    block_m: int = required(64)
+    ctas_per_unit: int = required(2)
+
+    def __post_init__(self) -> None:
+        positive(self, "block_m", "ctas_per_unit")
+
+
+@dataclass(frozen=True)
+class KernelProfile:
+    """One attention library's decode kernels on one GPU; the engines take the arch's ``kernels[kernel]``.
+
+    Shapes come from the library's source: ``fwd`` is the kernel without a
+    split (engine ``fa2``), ``split`` the split-KV kernel (``flashdecoding``;
+    ``lean``'s LeanTile has its shape), ``block_n`` the key block (0: by head
+    dim, as :func:`~attnkit.params.schedule.block_n_for`). The split count is
+    flash-attention's heuristic called with ``units x split_slots_per_unit``
+    slots and capped at ``max_splits``; with one split the library runs
+    ``one_split`` (``split``: ``flash_attn_with_kvcache`` forces the split-KV
+    kernel; ``fwd``: PyTorch's SDPA runs the forward kernel). The combine
+    kernel gives each CTA ``combine_block_m`` rows of the output (0: by head
+    dim, 4 if ``d % 128 == 0``, 8 if ``d % 64 == 0``, else 16) and reads every
+    split's partial of them.
+
+    The constants no data sheet gives are derived from named measured points
+    (``attnkit calibrate``): the DRAM bytes per second one CTA streams on its
+    own, its fixed time (launch, loading Q, writing O), and the combine
+    kernel's own rate (0: the same as ``cta_bandwidth_bytes_per_s``).
+    """
+
+    cta_bandwidth_bytes_per_s: float = 0.0  # 0: not calibrated (the engines refuse it)
+    cta_fixed_s: float = 0.0
+    combine_bandwidth_bytes_per_s: float = 0.0
+    block_n: int = 0
+    fwd: KernelTile = field(default_factory=lambda: KernelTile(128, 2))
+    split: KernelTile = field(default_factory=lambda: KernelTile(64, 2))
+    one_split: Literal["split", "fwd"] = "split"
+    split_slots_per_unit: int = 2
+    max_splits: int = 128
+    combine_block_m: int = 0
+
+    def __post_init__(self) -> None:
+        positive(self, "split_slots_per_unit", "max_splits")
+        for name in ("cta_bandwidth_bytes_per_s", "cta_fixed_s", "combine_bandwidth_bytes_per_s", "block_n", "combine_block_m"):
+            if getattr(self, name) < 0:
+                raise FieldError(name, f"{getattr(self, name)}; it must be 0 or more")
+
+    @property
+    def combine_bandwidth(self) -> float:
+        return self.combine_bandwidth_bytes_per_s or self.cta_bandwidth_bytes_per_s
+
+    def combine_rows(self, head_dim: int) -> int:
+        if self.combine_block_m:
+            return self.combine_block_m
+        return 4 if head_dim % 128 == 0 else 8 if head_dim % 64 == 0 else 16
 
 
 @dataclass(frozen=True)
 class GpuUnit:
-    """One SM: its math rates per cycle, and what one resident CTA achieves on its own."""
+    """One SM: its math rates per cycle (data sheet)."""
 
     tensor_flops_per_cycle: float = required(2048.0)  # dense fp16 tensor-core FLOP per cycle per SM
     exp_per_cycle: float = required(16.0)  # SFU exp2 results per cycle per SM
     fp32_per_cycle: float = 64.0  # FP32 FMA per cycle per SM (merges of partials)
-    cta_bandwidth_bytes_per_s: float = required(8e10)  # DRAM bytes/s one CTA streams on its own (latency-bound)
-    cta_fixed_s: float = required(1e-5)  # fixed time per CTA (launch, Q load, output write)
 
     def __post_init__(self) -> None:
-        positive(self, "tensor_flops_per_cycle", "exp_per_cycle", "fp32_per_cycle", "cta_bandwidth_bytes_per_s")
-        if self.cta_fixed_s < 0:
-            raise FieldError("cta_fixed_s", f"{self.cta_fixed_s}; it must be 0 or more")
+        positive(self, "tensor_flops_per_cycle", "exp_per_cycle", "fp32_per_cycle")
 
 
 @dataclass(frozen=True)
 class GpuArch:
-    """A GPU: ``units`` SMs with ``ctas_per_unit`` resident CTAs each, sharing HBM (decode engines)."""
+    """A GPU: ``units`` SMs sharing HBM, running one library's decode kernels (``kernels[kernel]``).
+
+    ``hbm_fraction`` is the share of ``dram.bandwidth_bytes_per_s`` that the
+    GPU achieves (from a measured device copy; 1 when none was measured).
+    """
 
     CONFIG_FOLDER: ClassVar[str] = "arch"  # a config may name one of these: arch/<name>.yaml
     name: str = "gpu"
@@ -171,21 +230,37 @@ class GpuArch:
     energy: str = "horowitz-45nm"
     clock_hz: float = required(1.41e9)
     units: int = required(108)
-    ctas_per_unit: int = required(2)
     word_bits: int = 16
     die_mm2: float = 0.0
+    hbm_fraction: float = 1.0
     dram: Dram = field(default_factory=Dram)
     unit: GpuUnit = field(default_factory=GpuUnit)
-    kernels: DecodeKernels = field(default_factory=DecodeKernels)
+    kernel: str = "flash"
+    kernels: dict[str, KernelProfile] = field(default_factory=lambda: {"flash": KernelProfile()})
 
     def __post_init__(self) -> None:
-        positive(self, "clock_hz", "units", "ctas_per_unit", "word_bits")
+        positive(self, "clock_hz", "units", "word_bits", "hbm_fraction")
         if self.die_mm2 < 0:
             raise FieldError("die_mm2", f"{self.die_mm2}; it must be 0 or more")
+        if self.hbm_fraction > 1:
+            raise FieldError("hbm_fraction", f"{self.hbm_fraction}; a GPU cannot beat its data sheet's bandwidth")
+        if self.kernel not in self.kernels:
+            known = ", ".join(sorted(self.kernels)) or "none"
+            raise FieldError("kernel", f"{self.kernel!r} is not one of kernels ({known})")
 
     @property
     def word_bytes(self) -> float:
         return self.word_bits / 8
+
+    @property
+    def profile(self) -> KernelProfile:
+        """The decode kernels the engines run."""
+        return self.kernels[self.kernel]
+
+    @property
+    def hbm_bytes_per_s(self) -> float:
+        """The HBM bandwidth a kernel can reach: the data sheet's times ``hbm_fraction``."""
+        return self.dram.bandwidth_bytes_per_s * self.hbm_fraction
 
 
 @dataclass(frozen=True)

@@ -408,7 +408,7 @@ def convert(tp: Any, value: Any, source: str, key: str) -> Any:
 # sit beside the package (README, Layout).
 _INSTALLED = Path(__file__).resolve().parent / "configs"
 SHIPPED = _INSTALLED if _INSTALLED.is_dir() else Path(__file__).resolve().parent.parent / "configs"
-FOLDERS = ("arch", "workloads", "energy", "sweeps", "anchors", "blocks", "devices")
+FOLDERS = ("arch", "workloads", "energy", "sweeps", "anchors", "blocks", "devices", "measurements")
 _SUFFIXES = (".yaml", ".yml")
 
 

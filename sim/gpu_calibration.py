@@ -1,95 +1,227 @@
-"""The two GPU constants no data sheet gives, derived from the FlashDecoding blog's batch 1 / 64K point.
+"""The GPU constants no data sheet gives, each derived from one named measured point (``attnkit calibrate``).
 
 The decode engines (:mod:`attnkit.sim.engines.decode`) time a GPU with data
-sheet figures (SMs, clock, HBM bandwidth, tensor and SFU rates) plus two
-constants that no data sheet states:
+sheet figures (SMs, clock, HBM bandwidth, tensor and SFU rates) and the
+kernels' shapes from their source (tiles, CTAs per SM, split rules). What is
+left has no data sheet:
 
-- ``unit.cta_bandwidth_bytes_per_s``: the DRAM bytes per second one CTA
-  streams on its own (latency-bound, before HBM is shared);
-- ``unit.cta_fixed_s``: the fixed time of a CTA (launch, loading Q, writing
-  the output).
+- per GPU, ``hbm_fraction``: the share of the data sheet's HBM bandwidth a
+  kernel reaches, from the measured copy bandwidth (``hbm_fraction: copy``);
+- per kernel profile (``kernels.<kernel>.``): ``cta_bandwidth_bytes_per_s``
+  (the DRAM bytes per second one CTA streams on its own), ``cta_fixed_s``
+  (a CTA's fixed time: launch, loading Q, writing O) and, where a file names
+  a point for it, ``combine_bandwidth_bytes_per_s`` (the combine kernel's own
+  rate of reading partials).
 
-Each is derived once, from one published measurement of the FlashDecoding
-blog (A100, 16 query / 2 KV heads of dim 128, batch 1, 64K context;
-configs/anchors/leanattention.yaml): FA2's 2300.6 us fixes the per-CTA
-bandwidth (16 CTAs each walking 64K keys, far from sharing HBM) and
-FlashDecoding's 64.4 us fixes the fixed cost (206 CTAs that saturate HBM, so
-what is left beyond streaming and merging is fixed time). The two
-measurements depend on both constants, so :func:`derive` solves them together
-by alternating bisection *with the engines themselves* (the same code that
-then predicts every other point). The results are written, rounded, into
-configs/arch/a100.yaml and held fixed for every workload and GPU config; a
-test re-derives them and checks the YAML.
+A measurements file's ``calibrate:`` section names one point per constant
+(``flash.cta_fixed_s: {backend: flash, kv_heads: 16, context: 1024}``);
+without one, each modelled backend's kernel takes its fixed cost from its
+shortest call and its rate from its longest. The points depend on all the
+constants together, so :func:`calibrate` solves them by cyclic bisection
+*with the engines themselves* (the code that then predicts every other row)
+until each named point is matched. A constant that would have to be
+non-physical (a negative fixed cost, a CTA streaming faster than the
+achievable HBM) is refused, naming its point.
 
-The blog's batch 16 / 4K times are not used: they are predictions.
+:func:`write` gives the arch YAML: ``extends`` the base, each value rounded
+to 4 digits beside the point it came from. The shipped ``a100.yaml`` holds
+the values from the FlashDecoding blog's points and ``h200.yaml`` is exactly
+this module's output for ``h200-pytorch-sdpa`` (tests check both).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+from typing import Any
 
-__all__ = ["derive"]
+from attnkit.errors import AttnkitError
+from attnkit.params.arch import GpuArch
+from attnkit.sim.gpu_measurements import Measurements, Predictor
+
+__all__ = ["recipe", "calibrate", "write"]
+
+RATE, FIXED = "_bandwidth_bytes_per_s", "_fixed_s"
+CONSTANTS = ("cta_fixed_s", "cta_bandwidth_bytes_per_s", "combine_bandwidth_bytes_per_s")
+DIGITS = 4
 
 
-def _with(arch, bandwidth: float, fixed: float):
-    unit = dataclasses.replace(arch.unit, cta_bandwidth_bytes_per_s=bandwidth, cta_fixed_s=fixed)
-    return dataclasses.replace(arch, unit=unit)
+def recipe(meas: Measurements) -> dict[str, dict[str, Any] | None]:
+    """Constant path -> the row it comes from (``hbm_fraction`` -> None: it comes from the copy bandwidth)."""
+    spec = meas.calibrate or _default(meas)
+    out: dict[str, dict[str, Any] | None] = {}
+    for path, point in spec.items():
+        if path == "hbm_fraction":
+            if point != "copy":
+                raise AttnkitError(f"{meas.name}.yaml: calibrate.hbm_fraction: expected `copy`, got {point!r}")
+            if meas.copy_bandwidth_bytes_per_s is None:
+                raise AttnkitError(f"{meas.name}.yaml: calibrate.hbm_fraction needs copy_bandwidth_bytes_per_s")
+            out[path] = None
+            continue
+        kernel, _, name = str(path).partition(".")
+        if name not in CONSTANTS:
+            raise AttnkitError(
+                f"{meas.name}.yaml: calibrate.{path}: expected hbm_fraction or KERNEL.CONSTANT with CONSTANT one of"
+                f" {', '.join(CONSTANTS)}"
+            )
+        row = meas.find(point, f"calibrate.{path}")
+        if meas.backends[row["backend"]].kernel != kernel:
+            raise AttnkitError(
+                f"{meas.name}.yaml: calibrate.{path}: its point is of backend {row['backend']}, which runs kernel "
+                f"{meas.backends[row['backend']].kernel}, not {kernel}"
+            )
+        out[path] = row
+    return out
 
 
-def _bisect(f, lo: float, hi: float, iters: int = 60) -> float:
-    """The root of an increasing ``f`` in ``[lo, hi]`` (geometric bisection)."""
+def _default(meas: Measurements) -> dict[str, Any]:
+    spec: dict[str, Any] = {"hbm_fraction": "copy"} if meas.copy_bandwidth_bytes_per_s else {}
+    for name, b in meas.backends.items():
+        rows = [r for r in meas.rows if r["backend"] == name]
+        if b.best_measured or not rows or f"{b.kernel}.cta_fixed_s" in spec:
+            continue
+        top = max(r["kv_heads"] for r in rows)
+        mine = [r for r in rows if r["kv_heads"] == top]
+        for const, pick in (("cta_fixed_s", min), ("cta_bandwidth_bytes_per_s", max)):
+            r = pick(mine, key=lambda r: r["context"])
+            spec[f"{b.kernel}.{const}"] = {k: r[k] for k in ("backend", "batch", "heads", "kv_heads", "context")}
+    return spec
+
+
+def _set(arch: GpuArch, path: str, value: float) -> GpuArch:
+    if path == "hbm_fraction":
+        return dataclasses.replace(arch, hbm_fraction=value)
+    kernel, _, name = path.partition(".")
+    profile = dataclasses.replace(arch.kernels[kernel], **{name: value})
+    return dataclasses.replace(arch, kernels={**arch.kernels, kernel: profile})
+
+
+def _solve(f, lo: float, hi: float, rising: bool, geometric: bool, iters: int = 64) -> float:
+    """The root of ``f`` (rising or falling in x) in ``[lo, hi]``, clamped to the ends."""
     for _ in range(iters):
-        mid = (lo * hi) ** 0.5
-        if f(mid) < 0:
+        mid = (lo * hi) ** 0.5 if geometric else (lo + hi) / 2
+        if (f(mid) < 0) == rising:
             lo = mid
         else:
             hi = mid
-    return (lo * hi) ** 0.5
+    return (lo * hi) ** 0.5 if geometric else (lo + hi) / 2
 
 
-def derive(arch=None, point: dict | None = None, rounds: int = 8) -> dict:
-    """Solve ``cta_bandwidth_bytes_per_s`` and ``cta_fixed_s`` from the blog's batch 1 / 64K times.
+def calibrate(meas: Measurements, base: GpuArch, rounds: int = 40) -> dict[str, Any]:
+    """Derive every constant of ``meas``'s recipe on ``base``.
 
-    ``arch`` defaults to the shipped a100 config (its two constants are the
-    starting guess only); ``point`` to the blog entry with batch 1. Returns
-    ``{"cta_bandwidth_bytes_per_s", "cta_fixed_s", "fa2_s", "flashdecoding_s"}``
-    (the last two: the engines' times with the derived constants).
+    Returns ``{"arch": the calibrated GpuArch (values rounded), "values": {path: value},
+    "points": {path: row or None}, "fit": {path: predicted / measured - 1 at its point}}``.
     """
-    from attnkit.params.kinds import load_arch, load_workload
-    from attnkit.sim.energy import load_table
-    from attnkit.sim.engines import decode
-    from attnkit.sim.reproduce_leanattention import anchors
-
-    arch = arch or load_arch("a100")
-    if point is None:
-        point = next(p for p in anchors()["blog"] if p["batch"] == 1)
-    w = dataclasses.replace(
-        load_workload("decode"),
-        batch=point["batch"],
-        heads=point["heads"],
-        kv_heads=point["kv_heads"],
-        head_dim=point["head_dim"],
-        context=point["context"],
-    )
-    table = load_table(arch.energy)
-    fa2_s, fd_s = point["fa2_us"] * 1e-6, point["flashdecoding_us"] * 1e-6
-
-    def time(engine, bw, fixed):
-        return decode.run(engine, _with(arch, bw, fixed), w, table).result.latency_s
-
-    bw, fixed = arch.unit.cta_bandwidth_bytes_per_s, arch.unit.cta_fixed_s
+    points = recipe(meas)
+    arch = base
+    if "hbm_fraction" in points:
+        assert meas.copy_bandwidth_bytes_per_s is not None
+        frac = meas.copy_bandwidth_bytes_per_s / base.dram.bandwidth_bytes_per_s
+        if frac > 1:
+            raise AttnkitError(
+                f"{meas.name}.yaml: the copy bandwidth {meas.copy_bandwidth_bytes_per_s:.4g} B/s is above arch"
+                f" {base.name}'s data sheet ({base.dram.bandwidth_bytes_per_s:.4g} B/s)"
+            )
+        arch = _set(arch, "hbm_fraction", frac)
+    pred = Predictor(arch, meas)
+    solved = {p: r for p, r in points.items() if r is not None}
+    for path in solved:
+        kernel = path.partition(".")[0]
+        if kernel not in arch.kernels:
+            raise AttnkitError(f"arch {base.name} has no kernels.{kernel} (calibrate.{path} in {meas.name}.yaml)")
+    # starting guesses: a latency-bound CTA, a few microseconds of fixed cost
+    for path in solved:
+        arch = _set(arch, path, 1e10 if path.endswith(RATE) else 1e-6)
     for _ in range(rounds):
-        # FA2 gets slower as the per-CTA bandwidth falls; FlashDecoding as the fixed cost grows.
-        bw = _bisect(lambda b: fa2_s - time("fa2", b, fixed), 1e9, 1e13)
-        fixed = _bisect(lambda f: time("flashdecoding", bw, f) - fd_s, 1e-9, fd_s)
-    return {
-        "cta_bandwidth_bytes_per_s": bw,
-        "cta_fixed_s": fixed,
-        "fa2_s": time("fa2", bw, fixed),
-        "flashdecoding_s": time("flashdecoding", bw, fixed),
-    }
+        before = {p: _get(arch, p) for p in solved}
+        for path, row in solved.items():
+            arch = _set(arch, path, _one(pred, arch, path, row))
+        if all(abs(_get(arch, p) / before[p] - 1) < 1e-12 for p in solved if before[p]):
+            break
+    arch = _round(arch, points)
+    fit = {p: pred.seconds(r, arch) * 1e6 / r["latency_us"] - 1 for p, r in solved.items()}
+    for path, row in solved.items():
+        _refuse_if_unphysical(meas, pred, arch, path, row)
+    return {"arch": arch, "values": {p: _get(arch, p) for p in points}, "points": points, "fit": fit}
 
 
-if __name__ == "__main__":
-    for k, v in derive().items():
-        print(f"{k}: {v:.4g}")
+def _get(arch: GpuArch, path: str) -> float:
+    if path == "hbm_fraction":
+        return arch.hbm_fraction
+    kernel, _, name = path.partition(".")
+    return float(getattr(arch.kernels[kernel], name))
+
+
+def _one(pred: Predictor, arch: GpuArch, path: str, row: dict[str, Any]) -> float:
+    target = row["latency_us"] * 1e-6
+
+    def f(x: float) -> float:
+        return pred.seconds(row, _set(arch, path, x)) - target
+
+    if path.endswith(RATE):
+        return _solve(f, 1e6, arch.hbm_bytes_per_s, rising=False, geometric=True)
+    return _solve(f, 0.0, target, rising=True, geometric=False)
+
+
+def _refuse_if_unphysical(meas, pred, arch, path, row) -> None:
+    """Refuse a constant its point cannot give without leaving physics (it then sits on a bound)."""
+    target = row["latency_us"] * 1e-6
+    if path.endswith(RATE):
+        fastest = pred.seconds(row, _set(arch, path, arch.hbm_bytes_per_s))
+        if fastest > target * (1 + 1e-3):
+            raise AttnkitError(
+                f"calibrate.{path}: the point ({meas.describe(row)}) would need one CTA to stream faster than the"
+                f" achievable HBM ({arch.hbm_bytes_per_s:.4g} B/s gives {fastest * 1e6:.4g} us); check the other"
+                f" constants' points"
+            )
+    elif path.endswith(FIXED):
+        least = pred.seconds(row, _set(arch, path, 0.0))
+        if least > target * (1 + 1e-3):
+            raise AttnkitError(
+                f"calibrate.{path}: the point ({meas.describe(row)}) would need a negative fixed cost (with none the"
+                f" engines give {least * 1e6:.4g} us); check the other constants' points"
+            )
+
+
+def _round(arch: GpuArch, points) -> GpuArch:
+    for p in points:
+        arch = _set(arch, p, float(f"{_get(arch, p):.{DIGITS}g}"))
+    return arch
+
+
+def write(meas: Measurements, base_name: str, result: dict[str, Any], name: str) -> str:
+    """The calibrated arch as YAML text: ``extends`` the base, each value beside its point."""
+    a = result["arch"]
+    lines = [
+        f"# {meas.meta.get('gpu') or a.name}, calibrated from {meas.csv_path.name} by",
+        f"# `attnkit calibrate {meas.name} --arch {base_name}`: each constant no data sheet gives is derived,",
+        "# with the engines, from the one measured point named beside it; every other point is a prediction.",
+        f"extends: {base_name}",
+        f"name: {name}",
+    ]
+    values, points = result["values"], result["points"]
+    if "hbm_fraction" in values:
+        lines.append(
+            f"hbm_fraction: {_num(values['hbm_fraction'])}   # measured copy {meas.copy_bandwidth_bytes_per_s:.4g}"
+            f" B/s over the data sheet's {a.dram.bandwidth_bytes_per_s:.4g} B/s"
+        )
+    kernels: dict[str, list[str]] = {}
+    for path, row in points.items():
+        if row is None:
+            continue
+        kernel, _, const = path.partition(".")
+        kernels.setdefault(kernel, []).append(f"    {const}: {_num(values[path])}   # {meas.describe(row)}")
+    if kernels:
+        lines.append("kernels:")
+        for kernel, entries in kernels.items():
+            lines += [f"  {kernel}:", *entries]
+    return "\n".join(lines) + "\n"
+
+
+def _num(x: float) -> str:
+    return f"{x:.{DIGITS}g}"
+
+
+def output_name(out: str | Path | None, base: GpuArch) -> str:
+    return Path(out).stem if out else f"{base.name}-calibrated"

@@ -268,7 +268,7 @@ def _timeline(runner, b, h, kv, d, ctx, base) -> list[dict]:
                     role = roles.pop() if len(roles) == 1 else "peer+host"
                 else:
                     role = "combine"
-                slot = (c.index % (units * runner.arch.ctas_per_unit)) // units
+                slot = (c.index % (units * c.tile.ctas_per_unit)) // units
                 rows.append(
                     {
                         "row": "timeline",

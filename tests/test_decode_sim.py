@@ -67,18 +67,6 @@ def _summary(rows, metric, study="a100", units=None, context=None):
     return hits[0]
 
 
-def test_gpu_constants_are_derived_once_from_one_blog_point():
-    """a100.yaml's two non-data-sheet constants are what the engines solve from the batch 1 / 64K times
-    (h100 takes them through ``extends``: tests/test_config.py)."""
-    from attnkit.sim.gpu_calibration import derive
-
-    d = derive()
-    a100 = kinds.load_arch("a100").unit
-    assert d["cta_bandwidth_bytes_per_s"] == pytest.approx(a100.cta_bandwidth_bytes_per_s, rel=2e-3)
-    assert d["cta_fixed_s"] == pytest.approx(a100.cta_fixed_s, rel=2e-3)
-    assert d["fa2_s"] == pytest.approx(2300.6e-6, rel=1e-3) and d["flashdecoding_s"] == pytest.approx(64.4e-6, rel=1e-3)
-
-
 def test_blog_points_within_35_percent(rows):
     blog = [r for r in rows if r["row"] == "point" and r["study"] == "blog"]
     assert len(blog) == 4

@@ -95,9 +95,16 @@ def problem(engine: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload
         block_n = sch.block_n_for(d)
     except ValueError as e:
         raise AttnkitError(f"engine {engine}: workload.{e}") from None
-    if arch.kernels.block_n:
-        block_n = arch.kernels.block_n
-    return Problem(workload.batch, workload.heads, workload.groups, d, workload.context, block_n)
+    fixed_n = arch.profile.block_n if isinstance(arch, GpuArch) else arch.kernels.block_n
+    return Problem(workload.batch, workload.heads, workload.groups, d, workload.context, fixed_n or block_n)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """The kernel a CTA runs: query rows per tile (0: the queries it has, unpadded) and CTAs resident per unit."""
+
+    block_m: int
+    ctas_per_unit: int
 
 
 class _Costs:
@@ -105,60 +112,73 @@ class _Costs:
 
     def __init__(self, arch: GpuArch | MulticoreArch, p: Problem):
         self.arch, self.p = arch, p
-        self.gpu = arch.kind == "gpu"
+        self.gpu = isinstance(arch, GpuArch)
         self.units = arch.units
-        self.slots = arch.units * arch.ctas_per_unit
-        self.dram_bw = arch.dram.bandwidth_bytes_per_s
+        self.dram_bw = arch.hbm_bytes_per_s if isinstance(arch, GpuArch) else arch.dram.bandwidth_bytes_per_s
         self.key_bytes = 2 * p.head_dim * arch.word_bytes  # K and V of one key of one head
+        if isinstance(arch, GpuArch):
+            k = arch.profile
+            if not k.cta_bandwidth_bytes_per_s:
+                raise AttnkitError(
+                    f"arch {arch.name}: kernels.{arch.kernel} is not calibrated (cta_bandwidth_bytes_per_s is 0);"
+                    f" derive it with `attnkit calibrate MEASUREMENTS --arch {arch.name}`"
+                )
+            self.fwd, self.split = Tile(k.fwd.block_m, k.fwd.ctas_per_unit), Tile(k.split.block_m, k.split.ctas_per_unit)
+            self.split_slots, self.max_splits = arch.units * k.split_slots_per_unit, k.max_splits
+        else:
+            self.fwd = self.split = Tile(0, 1)
+            self.split_slots, self.max_splits = arch.units, arch.kernels.max_splits
 
-    def rows(self, queries: int, fa2: bool) -> int:
+    def slots(self, tile: Tile) -> int:
+        return self.units * tile.ctas_per_unit
+
+    @staticmethod
+    def rows(queries: int, tile: Tile) -> int:
         """Query rows a tile computes: GPU tiles are padded to the kernel's block, accelerators use what they have."""
-        k = self.arch.kernels
-        if not self.gpu:
-            return queries
-        block = k.fa2_block_m if fa2 else k.split_block_m
-        return block * ceil(queries / block)
+        return tile.block_m * ceil(queries / tile.block_m) if tile.block_m else queries
 
-    def key_time(self, queries: int, fa2: bool, resident: int) -> float:
-        """Seconds per key for one CTA (its own stream, before DRAM sharing)."""
-        a, d, rows = self.arch, self.p.head_dim, self.rows(queries, fa2)
+    def key_time(self, rows: int, resident: int) -> float:
+        """Seconds per key for one CTA computing ``rows`` query rows (its own stream, before DRAM sharing)."""
+        a, d = self.arch, self.p.head_dim
         if isinstance(a, GpuArch):
             u = a.unit
             comp = (4 * rows * d / u.tensor_flops_per_cycle + rows / u.exp_per_cycle) / a.clock_hz
-            mem = self.key_bytes / u.cta_bandwidth_bytes_per_s
+            mem = self.key_bytes / a.profile.cta_bandwidth_bytes_per_s
             return max(mem + comp, resident * comp)
         bn = self.p.block_n
         c2 = ceil(bn / a.array_2d.rows) * ceil(rows / a.array_2d.cols) * (2 * d + a.exp_taylor_macs + 3)
         c1 = ceil(rows / a.array_1d.pes) * (2 * d + a.exp_taylor_macs + 5)
         return max(max(c2, c1) / a.clock_hz / bn, self.key_bytes / self.dram_bw)
 
-    def flops_per_key(self, queries: int, fa2: bool) -> float:
-        return 4 * self.rows(queries, fa2) * self.p.head_dim
+    def flops_per_key(self, rows: int) -> float:
+        return 4 * rows * self.p.head_dim
 
     def fixed(self, queries: int) -> float:
         a = self.arch
         if isinstance(a, GpuArch):
-            return a.unit.cta_fixed_s
+            return a.profile.cta_fixed_s
         io = 2 * queries * self.p.head_dim * a.word_bytes / self.dram_bw
         return (a.array_2d.rows + a.array_2d.cols) / a.clock_hz + io
 
     def partial_bytes(self, queries: int) -> float:
         return queries * (self.p.head_dim + 2) * PARTIAL_BYTES
 
-    def partial_write(self, queries: int) -> float:
+    def partial_write(self, queries: int, combine: bool = False) -> float:
         a = self.arch
-        bw = a.unit.cta_bandwidth_bytes_per_s if isinstance(a, GpuArch) else self.dram_bw
-        return self.partial_bytes(queries) / bw
+        if isinstance(a, GpuArch):
+            k = a.profile
+            return self.partial_bytes(queries) / (k.combine_bandwidth if combine else k.cta_bandwidth_bytes_per_s)
+        return self.partial_bytes(queries) / self.dram_bw
 
-    def merge(self, queries: int) -> float:
-        """Read one partial and fold it into the running one."""
+    def merge(self, queries: int, combine: bool = False) -> float:
+        """Read one partial of ``queries`` rows and fold it into the running one (``combine``: in the combine kernel)."""
         a, d = self.arch, self.p.head_dim
         if isinstance(a, GpuArch):
             u = a.unit
             math = queries * (2 / u.exp_per_cycle + (2 * d + 2) / u.fp32_per_cycle) / a.clock_hz
         else:
             math = ceil(queries / a.array_1d.pes) * (2 * d + 2 * (a.exp_taylor_macs + 1) + 2) / a.clock_hz
-        return self.partial_write(queries) + math
+        return self.partial_write(queries, combine) + math
 
 
 @dataclass
@@ -168,7 +188,7 @@ class Cta:
     index: int
     ranges: tuple  # TileRange, in the order walked
     queries: int  # query rows it serves (real, not padded)
-    fa2: bool
+    tile: Tile
     dram_share: float = 1.0  # DRAM bytes per streamed byte (1/group for fa2's L2-served reads)
     unit: int = 0
     wave: int = 0
@@ -178,11 +198,6 @@ class Cta:
     range_ends: tuple = ()  # when each range's last tile is done
     keys: tuple = ()  # keys of each range (set by _with_keys)
     tiles: int = 0
-
-
-def _keys(r, p: Problem) -> int:
-    a, b = r.keys(p.block_n, p.context)
-    return b - a
 
 
 def _with_keys(ctas: list[Cta], p: Problem) -> list[Cta]:
@@ -240,7 +255,7 @@ def _time_wave(ctas: list[Cta], costs: _Costs, start: float) -> None:
     kts, fixed, memo = {}, {}, {}
     jobs = []
     for c in ctas:
-        key = (c.queries, c.fa2, resident[c.unit])
+        key = (costs.rows(c.queries, c.tile), resident[c.unit])
         if key not in kts:
             kts[key] = costs.key_time(*key)
         jobs.append((sum(c.keys) * costs.key_bytes, costs.key_bytes / kts[key], c.dram_share))
@@ -268,9 +283,9 @@ def _waves(ctas: list[Cta], slots: int) -> list[list[Cta]]:
 
 
 def _run_kernel(ctas: list[Cta], costs: _Costs, start: float, tail) -> float:
-    """Time CTAs wave by wave from ``start``; ``tail(cta)`` adds what follows its stream. Returns the end."""
+    """Time one kernel's CTAs wave by wave from ``start``; ``tail(cta)`` adds what follows its stream. Returns the end."""
     t = start
-    for w, wave in enumerate(_waves(ctas, costs.slots)):
+    for w, wave in enumerate(_waves(ctas, costs.slots(ctas[0].tile))):
         for c in wave:
             c.wave = w
         _time_wave(wave, costs, t)
@@ -285,13 +300,15 @@ def _schedule_ctas(name: str, p: Problem, costs: _Costs):
     if name == "fa2":
         s = sch.fa2_schedule(p.batch, p.heads, p.context, p.block_n)  # per query head
         share = 1.0 / p.group if costs.gpu else 1.0
-        return _with_keys([Cta(i, rs, 1, True, share) for i, rs in enumerate(s.ctas)], p), s, 1
+        return _with_keys([Cta(i, rs, 1, costs.fwd, share) for i, rs in enumerate(s.ctas)], p), s, 1
     if name == "flashdecoding":
-        splits = sch.flashdecoding_splits(p.batch, p.kv_heads, p.blocks, costs.slots, costs.arch.kernels.max_splits)
+        splits = sch.flashdecoding_splits(p.batch, p.kv_heads, p.blocks, costs.split_slots, costs.max_splits)
         s = sch.flashdecoding_schedule(p.batch, p.kv_heads, p.context, p.block_n, splits)
-        return _with_keys([Cta(i, rs, p.group, False) for i, rs in enumerate(s.ctas)], p), s, splits
-    s = sch.lean_schedule(p.batch, p.kv_heads, p.context, p.block_n, costs.slots)
-    return _with_keys([Cta(i, rs, p.group, False) for i, rs in enumerate(s.ctas)], p), s, 1
+        one = isinstance(costs.arch, GpuArch) and splits == 1 and costs.arch.profile.one_split == "fwd"
+        tile = costs.fwd if one else costs.split
+        return _with_keys([Cta(i, rs, p.group, tile) for i, rs in enumerate(s.ctas)], p), s, splits
+    s = sch.lean_schedule(p.batch, p.kv_heads, p.context, p.block_n, costs.slots(costs.split))
+    return _with_keys([Cta(i, rs, p.group, costs.split) for i, rs in enumerate(s.ctas)], p), s, 1
 
 
 @dataclass
@@ -323,19 +340,21 @@ def run(
         end = _run_kernel(ctas, costs, 0.0, lambda c: pw if splits > 1 else 0.0)
         if splits > 1:
             heads = s.ranges_by_head()
-            combine = [Cta(i, (), p.group, False) for i in range(len(heads))]
             for key, pieces in heads.items():
                 merged[key] = len(pieces) - 1
-            n_of = [len(v) for v in heads.values()]
-            # The combine kernel streams no K/V: each CTA reads its head's partials and merges them.
+            n = max(len(v) for v in heads.values())  # every head has the same splits
+            # The combine kernel streams no K/V: each CTA reads every split's partial of its rows and merges them
+            # (a GPU's library gives a CTA a few rows; a multicore core takes a head's group).
+            rows = arch.profile.combine_rows(p.head_dim) if isinstance(arch, GpuArch) else p.group
+            combine = [Cta(i, (), rows, costs.split) for i in range(ceil(p.batch * p.heads / rows))]
             t = end
-            for w, wave in enumerate(_waves(combine, costs.slots)):
+            for w, wave in enumerate(_waves(combine, costs.slots(costs.split))):
                 for i, c in enumerate(wave):
                     c.wave, c.unit, c.start = w, i % costs.units, t
-                    c.stream_end = c.end = t + costs.fixed(p.group) + n_of[c.index] * mg
+                    c.stream_end = c.end = t + costs.fixed(rows) + n * costs.merge(rows, combine=True)
                 t = max(c.end for c in wave)
             end = t
-            partial_traffic = 2 * sum(n_of) * costs.partial_bytes(p.group)
+            partial_traffic = 2 * n * len(heads) * costs.partial_bytes(p.group)
     else:
         end = _lean(ctas, s, costs, pw, mg, merged)
         partial_traffic = 2 * sum(merged.values()) * costs.partial_bytes(p.group)
@@ -394,11 +413,12 @@ def _result(
     dram_kv = sum(sum(c.keys) * costs.key_bytes * c.dram_share for c in ctas)
     qo_bytes = 2 * p.batch * p.heads * p.head_dim * arch.word_bytes
     dram = dram_kv + qo_bytes + partial_traffic
-    tiles_of: dict[tuple[int, bool], int] = {}
+    tiles_of: dict[int, int] = {}  # padded rows -> tiles
     for c in ctas:
-        tiles_of[(c.queries, c.fa2)] = tiles_of.get((c.queries, c.fa2), 0) + c.tiles
-    flops = sum(costs.flops_per_key(qn, fa) * t * p.block_n for (qn, fa), t in tiles_of.items())
-    exps = sum(costs.rows(qn, fa) * t * p.block_n for (qn, fa), t in tiles_of.items())
+        rows = costs.rows(c.queries, c.tile)
+        tiles_of[rows] = tiles_of.get(rows, 0) + c.tiles
+    flops = sum(costs.flops_per_key(rows) * t * p.block_n for rows, t in tiles_of.items())
+    exps = sum(rows * t * p.block_n for rows, t in tiles_of.items())
     latency = end
     cycles = max(1, round(latency * arch.clock_hz))
     busy = [0.0] * costs.units
@@ -428,7 +448,7 @@ def _result(
         util_1d = min(
             1.0,
             sum(c.tiles for c in ctas)
-            * ceil(costs.rows(p.group, False) / a.array_1d.pes)
+            * ceil(p.group / a.array_1d.pes)
             * (2 * p.head_dim + a.exp_taylor_macs + 5)
             / (a.array_1d.pes * a.units * latency * a.clock_hz),
         )
