@@ -189,7 +189,13 @@ class KernelProfile:
 
     def __post_init__(self) -> None:
         positive(self, "split_slots_per_unit", "max_splits")
-        for name in ("cta_bandwidth_bytes_per_s", "cta_fixed_s", "combine_bandwidth_bytes_per_s", "block_n", "combine_block_m"):
+        for name in (
+            "cta_bandwidth_bytes_per_s",
+            "cta_fixed_s",
+            "combine_bandwidth_bytes_per_s",
+            "block_n",
+            "combine_block_m",
+        ):
             if getattr(self, name) < 0:
                 raise FieldError(name, f"{getattr(self, name)}; it must be 0 or more")
 

@@ -96,7 +96,7 @@ def _set(arch: GpuArch, path: str, value: float) -> GpuArch:
     return dataclasses.replace(arch, kernels={**arch.kernels, kernel: profile})
 
 
-def _solve(f, lo: float, hi: float, rising: bool, geometric: bool, iters: int = 64) -> float:
+def _solve(f, lo: float, hi: float, rising: bool, geometric: bool, iters: int = 56) -> float:
     """The root of ``f`` (rising or falling in x) in ``[lo, hi]``, clamped to the ends."""
     for _ in range(iters):
         mid = (lo * hi) ** 0.5 if geometric else (lo + hi) / 2
@@ -137,7 +137,7 @@ def calibrate(meas: Measurements, base: GpuArch, rounds: int = 40) -> dict[str, 
         before = {p: _get(arch, p) for p in solved}
         for path, row in solved.items():
             arch = _set(arch, path, _one(pred, arch, path, row))
-        if all(abs(_get(arch, p) / before[p] - 1) < 1e-12 for p in solved if before[p]):
+        if all(abs(_get(arch, p) / before[p] - 1) < 1e-10 for p in solved if before[p]):
             break
     arch = _round(arch, points)
     fit = {p: pred.seconds(r, arch) * 1e6 / r["latency_us"] - 1 for p, r in solved.items()}

@@ -68,7 +68,9 @@ class Measurements:
             raise AttnkitError(f"{self.name}.yaml: {why}: expected a point such as {{backend: flash, context: 1024}}")
         unknown = sorted(set(spec) - set(COLUMNS))
         if unknown:
-            raise AttnkitError(f"{self.name}.yaml: {why}: no column {', '.join(unknown)} (columns: {', '.join(COLUMNS)})")
+            raise AttnkitError(
+                f"{self.name}.yaml: {why}: no column {', '.join(unknown)} (columns: {', '.join(COLUMNS)})"
+            )
         hits = [r for r in self.rows if all(str(r[k]) == str(v) for k, v in spec.items())]
         point = ", ".join(f"{k} {v}" for k, v in spec.items())
         if not hits:
@@ -118,14 +120,18 @@ def load(name_or_path: str | Path) -> Measurements:
 
 def _backends(path: Path, data: Any) -> dict[str, Backend]:
     if not isinstance(data, dict) or not data:
-        raise AttnkitError(f"{path}: backends: expected a mapping such as flash: {{engine: flashdecoding, kernel: flash}}")
+        raise AttnkitError(
+            f"{path}: backends: expected a mapping such as flash: {{engine: flashdecoding, kernel: flash}}"
+        )
     out = {}
     for name, spec in data.items():
         where = f"{path}: backends.{name}"
         if not isinstance(spec, dict) or "engine" not in spec or "kernel" not in spec:
             raise AttnkitError(f"{where}: expected {{engine: ..., kernel: ...}}")
         if spec["engine"] not in decode.ENGINES:
-            raise AttnkitError(f"{where}: engine {spec['engine']!r} is not a decode engine ({', '.join(decode.ENGINES)})")
+            raise AttnkitError(
+                f"{where}: engine {spec['engine']!r} is not a decode engine ({', '.join(decode.ENGINES)})"
+            )
         out[str(name)] = Backend(str(spec["engine"]), str(spec["kernel"]), bool(spec.get("best_measured", False)))
     return out
 

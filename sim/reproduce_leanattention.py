@@ -6,20 +6,26 @@ Studies (every figure computed by the engines of :mod:`attnkit.sim.engines.decod
   over the paper-like settings ``SETTINGS`` (batch 1, 2, 4, 8, 16; 32 and 64
   heads; head dim 64 and 128) and contexts 1K..512K (powers of two): one
   point row per engine, lean's carrying its speedups over fa2 and
-  flashdecoding. Summary rows set the means and maxima beside the paper's
-  claims (configs/anchors/leanattention.yaml), plus the checks: lean's worst
-  speedup over fa2 and, at batch 1 and 256K..512K, its time over the DRAM
-  floor (K/V bytes over HBM bandwidth).
-- ``blog``: the FlashDecoding blog's two A100 measurements (16 query / 2 KV
-  heads of dim 128), fa2 and flashdecoding, beside the published times with
-  their ratio. Two of the four (batch 1 / 64K) are the single measurements
-  from which a100.yaml derives its two non-data-sheet constants; the two at
-  batch 16 / 4K are predictions.
+  flashdecoding. The summary sets our means and maxima beside the paper's
+  claims (configs/anchors/leanattention.yaml) with the reason they differ
+  (``note``), not as pass/fail ratios: the paper measured its own 2024
+  baselines, and FlashDecoding already streams K/V near the HBM limit at
+  long context, as the measured H200 shows.
+- ``blog``: the FlashDecoding blog's A100 measurements
+  (configs/measurements/flashdecoding-blog-a100.csv) beside the engines'
+  times. Its batch 1 / 64K points calibrate a100.yaml; batch 16 / 4K are predictions.
+- ``h200``: every row of configs/measurements/h200-pytorch-sdpa.csv beside
+  its engine's prediction on the calibrated h200.yaml (``attnkit validate``);
+  cuDNN's rows (no public schedule) beside lean's. Headlines: lean over the
+  best measured time at 64K and longer, the model's |error| per backend.
+- ``gpu-grid``: lean against fa2 and flashdecoding on the A100 and the
+  calibrated H200 over ``GPU_GRID`` (batch 1, 4, 16 x 2 or 16 KV heads of
+  16): where stream-K pays (few heads, batch 1) and where HBM is already full.
 - ``fusemax-decode``: the same study on configs/arch/fusemax-decode.yaml at
   1, 2, 4 and 8 cores (``ACCEL_SETTINGS``: batch 1, 4, 16; 32 heads MHA and
-  Llama-3-8B's 32/8 GQA; head dim 128), no paper figures; its summary gives
-  the MHA and GQA means apart as well (fa2 reads a KV head once per query
-  head, lean once per group).
+  Llama-3-8B's 32/8 GQA; head dim 128), no paper figures; the summary gives
+  the 8-core headlines (fa2 reads a KV head once per query head, lean once
+  per group, so GQA's mean is apart).
 - ``timeline``: rows ``"row": "timeline"``, one per CTA of each engine on
   ``TIMELINES`` (unit, slot, start, end, tiles, role), for the report's
   schedule figure.
@@ -40,6 +46,7 @@ from attnkit.errors import AttnkitError
 from attnkit.params import config
 from attnkit.params.kinds import load_arch, load_workload, split_sets
 from attnkit.sim.energy import CONFIG_DIR, load_table
+from attnkit.sim import gpu_measurements
 from attnkit.sim.engines import decode
 
 ENGINES = ("fa2", "flashdecoding", "lean")
@@ -47,6 +54,7 @@ CONTEXTS = [1024 << i for i in range(10)]  # 1K .. 512K
 SETTINGS = [(b, h, h, d) for b in (1, 2, 4, 8, 16) for h in (32, 64) for d in (64, 128)]  # batch, heads, kv, dim
 ACCEL_SETTINGS = [(b, 32, kv, 128) for b in (1, 4, 16) for kv in (32, 8)]
 ACCEL_UNITS = (1, 2, 4, 8)
+GPU_GRID = [(b, 16, kv, 128) for b in (1, 4, 16) for kv in (2, 16)]  # where stream-K pays, and where HBM is full
 TIMELINES = [("a100", None, (1, 32, 32, 128, 16384)), ("fusemax-decode", 4, (1, 6, 6, 128, 8192))]
 LONG = 262144  # "long context" for the DRAM-floor check
 
@@ -67,13 +75,13 @@ POINT_COLUMNS = [
     "latency_ratio",
     "dram_fraction",
 ]
-SUMMARY_COLUMNS = ["metric", "study", "arch", "units", "context", "ours", "paper", "ratio"]
+SUMMARY_COLUMNS = ["metric", "study", "arch", "units", "context", "ours", "paper", "ratio", "note"]
 KIND = "decode"  # the kind its result files declare: drawn by the decode figures, not as a reproduction
 TIMELINE_COLUMNS = ["engine", "arch", "units", "unit", "slot", "kernel", "start_s", "end_s", "tiles", "role"]
 COLUMNS = (
     ["row"]
     + POINT_COLUMNS
-    + ["dram_bytes", "dram_floor_s", "metric", "ours", "paper", "ratio"]
+    + ["dram_bytes", "dram_floor_s", "measured_latency_s", "backend", "metric", "ours", "paper", "ratio", "note"]
     + [c for c in TIMELINE_COLUMNS if c not in POINT_COLUMNS]
 )
 
@@ -124,7 +132,7 @@ def _study(study, runner, base, settings, contexts, units) -> list[dict]:
     return rows
 
 
-def _line(metric, study, arch, units, ours, paper=None, context=None):
+def _line(metric, study, arch, units, ours, paper=None, context=None, note=None):
     return {
         "row": "summary",
         "metric": metric,
@@ -134,11 +142,21 @@ def _line(metric, study, arch, units, ours, paper=None, context=None):
         "context": context,
         "ours": ours,
         "paper": paper,
-        "ratio": ours / paper if (paper and ours is not None) else None,
+        "ratio": ours / paper if (paper and ours is not None and note is None) else None,
+        "note": note,
     }
 
 
+# Why the paper's averages are not ours: shown beside them (the claims are not pass/fail targets).
+REASONS = {
+    "fa2": "the paper's FA2 is its 2024 harness; ours walks each head on one CTA at the blog-derived per-CTA rate",
+    "flashdecoding": "FlashDecoding already streams K/V near the HBM limit at long context (measured H200: 97%"
+    " of the copy bandwidth at 256K with 16 KV heads); no schedule is 1.7x faster there",
+}
+
+
 def _summary(rows, study, arch, units, claims) -> list[dict]:
+    """The headline rows of one study (the per-setting series stay in the point rows, the figures' data)."""
     lean = [r for r in rows if r["study"] == study and r["engine"] == "lean" and r["units"] == units]
     if not lean:
         return []
@@ -147,60 +165,17 @@ def _summary(rows, study, arch, units, claims) -> list[dict]:
     for base in ("fa2", "flashdecoding"):
         key = f"speedup_vs_{base}"
         best = max(lean, key=lambda r: r[key])
-        out.append(_line(f"mean_{key}", study, arch, units, fmean(r[key] for r in lean), c.get(f"mean_{key}")))
         paper_max = c.get(f"max_{key}") or {}
-        out.append(_line(f"max_{key}", study, arch, units, best[key], paper_max.get("value"), best["context"]))
-        if paper_max.get("context"):
-            at = [r[key] for r in lean if r["context"] == paper_max["context"]]
-            if at:
-                out.append(
-                    _line(
-                        f"max_{key}_at_context", study, arch, units, max(at), paper_max["value"], paper_max["context"]
-                    )
-                )
+        note = REASONS[base] if claims else None
+        out.append(
+            _line(f"mean_{key}", study, arch, units, fmean(r[key] for r in lean), c.get(f"mean_{key}"), note=note)
+        )
+        out.append(_line(f"max_{key}", study, arch, units, best[key], paper_max.get("value"), best["context"], note))
     out.append(_line("min_speedup_vs_fa2", study, arch, units, min(r["speedup_vs_fa2"] for r in lean)))
-    # with both kinds of settings, the means apart: GQA's gain over fa2 is mostly K/V fetched once per group
-    kinds = {
-        "mha": [r for r in lean if r["kv_heads"] == r["heads"]],
-        "gqa": [r for r in lean if r["kv_heads"] < r["heads"]],
-    }
-    if all(kinds.values()):
-        for kind, part in kinds.items():
-            for base in ("fa2", "flashdecoding"):
-                out.append(
-                    _line(
-                        f"mean_speedup_vs_{base}_{kind}",
-                        study,
-                        arch,
-                        units,
-                        fmean(r[f"speedup_vs_{base}"] for r in part),
-                    )
-                )
-    for ctx in sorted({r["context"] for r in lean}):
-        out.append(
-            _line(
-                "mean_speedup_vs_fa2_by_context",
-                study,
-                arch,
-                units,
-                fmean(r["speedup_vs_fa2"] for r in lean if r["context"] == ctx),
-                context=ctx,
-            )
-        )
-    b1 = [r for r in lean if r["batch"] == 1]
-    if b1:
-        top = max(r["context"] for r in b1)
-        out.append(
-            _line(
-                "max_speedup_vs_fa2_batch1_longest",
-                study,
-                arch,
-                units,
-                max(r["speedup_vs_fa2"] for r in b1 if r["context"] == top),
-                context=top,
-            )
-        )
-    longs = [r for r in b1 if r["context"] >= LONG]
+    gqa = [r for r in lean if r["kv_heads"] < r["heads"]]
+    if gqa and len(gqa) < len(lean):
+        out.append(_line("mean_speedup_vs_fa2_gqa", study, arch, units, fmean(r["speedup_vs_fa2"] for r in gqa)))
+    longs = [r for r in lean if r["batch"] == 1 and r["context"] >= LONG]
     if longs:
         out.append(
             _line(
@@ -211,46 +186,67 @@ def _summary(rows, study, arch, units, claims) -> list[dict]:
                 max(r["latency_s"] / r["dram_floor_s"] for r in longs),
             )
         )
-        out.append(
-            _line(
-                "min_lean_over_dram_floor_batch1_long",
-                study,
-                arch,
-                units,
-                min(r["latency_s"] / r["dram_floor_s"] for r in longs),
-            )
-        )
     return out
 
 
-def _blog(runner, base, ref, published) -> list[dict]:
-    rows = []
-    for p in ref["blog"]:
-        w = _workload(base, p["batch"], p["heads"], p["kv_heads"], p["head_dim"], p["context"])
-        for e in ("fa2", "flashdecoding"):
-            r = runner.run(e, w).result
-            paper = p[f"{e}_us"] * 1e-6 if published else None
-            rows.append(
-                {
-                    "row": "point",
-                    "study": "blog",
-                    "arch": runner.arch.name,
-                    "units": runner.arch.units,
-                    "engine": e,
-                    "batch": p["batch"],
-                    "heads": p["heads"],
-                    "kv_heads": p["kv_heads"],
-                    "head_dim": p["head_dim"],
-                    "context": p["context"],
-                    "latency_s": r.latency_s,
-                    "paper_latency_s": paper,
-                    "latency_ratio": r.latency_s / paper if paper else None,
-                    "dram_bytes": r.dram_bytes,
-                    "dram_floor_s": r.extra["dram_floor_s"],
-                    "dram_fraction": r.extra["dram_fraction"],
-                }
+def _measured(study, arch, meas_name, published) -> tuple[list[dict], dict]:
+    """Each measured row beside its engine's prediction on the calibrated ``arch`` (cudnn's engine is lean)."""
+    meas = gpu_measurements.load(meas_name)
+    out = gpu_measurements.validate(meas, arch)
+    rows = [
+        {
+            "row": "point",
+            "study": study,
+            "arch": arch.name,
+            "units": arch.units,
+            "engine": r["engine"],
+            "backend": r["backend"],
+            **{k: r[k] for k in ("batch", "heads", "kv_heads", "head_dim", "context")},
+            "latency_s": r["predicted_us"] * 1e-6,
+            "measured_latency_s": r["latency_us"] * 1e-6,
+            "paper_latency_s": r["latency_us"] * 1e-6 if published else None,
+            "latency_ratio": r["predicted_us"] / r["latency_us"],
+        }
+        for r in out["rows"]
+    ]
+    return rows, out
+
+
+def _gpu_headlines(rows, h200_fit, longest) -> list[dict]:
+    """lean against the best measured kernel on the H200, the model's error there, and where stream-K pays."""
+    out = []
+    cud = [r for r in rows if r["study"] == "h200" and r["backend"] == "cudnn" and r["engine"] == "lean"]
+    for kv in sorted({r["kv_heads"] for r in cud}, reverse=True):
+        at = [r for r in cud if r["kv_heads"] == kv and r["context"] >= 65536]
+        for name, pick in (("max", max), ("min", min)):
+            best = pick(at, key=lambda r: r["latency_ratio"])
+            out.append(
+                _line(
+                    f"{name}_lean_over_cudnn_64k_up_kv{kv}",
+                    "h200",
+                    "h200",
+                    best["units"],
+                    best["latency_ratio"],
+                    context=best["context"],
+                )
             )
-    return rows
+    for b, s in h200_fit["backends"].items():
+        for stat in ("median", "worst"):
+            out.append(_line(f"{b}_{stat}_abs_error", "h200", "h200", None, s[stat]))
+    for r in rows:
+        if r["study"] == "gpu-grid" and r["engine"] == "lean" and r["context"] == longest:
+            if (r["batch"], r["kv_heads"]) in ((1, 2), (16, 16)):
+                out.append(
+                    _line(
+                        f"lean_over_flashdecoding_b{r['batch']}_kv{r['kv_heads']}",
+                        "gpu-grid",
+                        r["arch"],
+                        r["units"],
+                        r["speedup_vs_flashdecoding"],
+                        context=r["context"],
+                    )
+                )
+    return out
 
 
 def _timeline(runner, b, h, kv, d, ctx, base) -> list[dict]:
@@ -306,27 +302,33 @@ def run(sets=(), models=None, seq_lens=None) -> list[dict]:
     base = load_workload("decode", wl_sets)
     a100 = _Runner(load_arch("a100", arch_sets))
     rows = _study("a100", a100, base, SETTINGS, contexts, a100.arch.units)
-    rows += _blog(a100, base, ref, published)
+    blog, _ = _measured("blog", a100.arch, "flashdecoding-blog-a100", published)
+    rows += [r for r in blog if r["engine"] != "lean"]
+    h200 = load_arch("h200", arch_sets)
+    measured, h200_fit = _measured("h200", h200, "h200-pytorch-sdpa", published)
+    rows += measured
+    for arch in (a100.arch, h200):
+        rows += _study("gpu-grid", _Runner(arch), base, GPU_GRID, contexts, arch.units)
     accel = load_arch("fusemax-decode", arch_sets)
     runners = {u: _Runner(load_arch(accel, [f"units={u}"])) for u in ACCEL_UNITS}
     for u, runner in runners.items():
         rows += _study("fusemax-decode", runner, base, ACCEL_SETTINGS, contexts, u)
     summ = _summary(rows, "a100", a100.arch.name, a100.arch.units, ref["claims"] if published else None)
-    for u in ACCEL_UNITS:
-        summ += _summary(rows, "fusemax-decode", accel.name, u, None)
-    for r in rows:
-        if r["study"] == "blog" and r.get("paper_latency_s"):
-            summ.append(
-                _line(
-                    f"blog_{r['engine']}_b{r['batch']}_ctx{r['context']}",
-                    "blog",
-                    r["arch"],
-                    r["units"],
-                    r["latency_s"],
-                    r["paper_latency_s"],
-                    r["context"],
-                )
-            )
+    summ += _summary(rows, "fusemax-decode", accel.name, ACCEL_UNITS[-1], None)
+    summ += [
+        _line(
+            f"blog_{r['engine']}_b{r['batch']}_ctx{r['context']}",
+            "blog",
+            r["arch"],
+            r["units"],
+            r["latency_s"],
+            r["paper_latency_s"],
+            r["context"],
+        )
+        for r in rows
+        if r["study"] == "blog" and r.get("paper_latency_s") and r["batch"] != 1  # batch 1 / 64K calibrates a100
+    ]
+    summ += _gpu_headlines(rows, h200_fit, max(contexts))
     timelines = []
     for name, units, (b, h, kv, d, ctx) in TIMELINES:
         if name == "a100":

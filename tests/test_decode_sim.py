@@ -67,42 +67,53 @@ def _summary(rows, metric, study="a100", units=None, context=None):
     return hits[0]
 
 
-def test_blog_points_within_35_percent(rows):
+def test_blog_predictions_within_10_percent(rows):
+    """The blog's batch 16 / 4K times are predictions (its batch 1 / 64K points calibrate a100.yaml)."""
     blog = [r for r in rows if r["row"] == "point" and r["study"] == "blog"]
     assert len(blog) == 4
     for r in blog:
-        assert abs(r["latency_ratio"] - 1) <= 0.35, r
+        assert abs(r["latency_ratio"] - 1) <= (1e-3 if r["batch"] == 1 else 0.10), r
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ours 1.89x over the stated settings, paper 2.6x (27% below): "
-    "see the closing report; strict, so a model change that reaches the claim shows up",
-)
-def test_lean_over_fa2_mean_near_paper(rows):
-    s = _summary(rows, "mean_speedup_vs_fa2")
-    assert abs(s["ours"] / 2.6 - 1) <= 0.25
+def test_paper_claims_stand_beside_ours_with_the_reason_not_as_ratios(rows):
+    for metric in ("mean_speedup_vs_fa2", "mean_speedup_vs_flashdecoding"):
+        s = _summary(rows, metric)
+        assert s["paper"] in (2.6, 1.73) and s["ratio"] is None
+        assert ("HBM" in s["note"]) if "flashdecoding" in metric else ("harness" in s["note"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ours 1.14x over flashdecoding, paper 1.73x: with the blog-derived "
-    "constants FlashDecoding saturates HBM at long context as lean does",
-)
-def test_lean_over_flashdecoding_mean_near_paper(rows):
-    s = _summary(rows, "mean_speedup_vs_flashdecoding")
-    assert abs(s["ours"] / 1.73 - 1) <= 0.25
+def test_summary_fits_one_screen(rows):
+    assert len([r for r in rows if r["row"] == "summary"]) <= 30
+
+
+def _lean(rows, study, units=None, **match):
+    return [
+        r
+        for r in rows
+        if r["row"] == "point"
+        and r["study"] == study
+        and r["engine"] == "lean"
+        and (units is None or r["units"] == units)
+        and all(r[k] == v for k, v in match.items())
+    ]
 
 
 def test_lean_over_fa2_rises_with_context_and_reaches_5x_at_512k(rows):
-    by = [
-        r
-        for r in rows
-        if r["row"] == "summary" and r["metric"] == "mean_speedup_vs_fa2_by_context" and r["study"] == "a100"
-    ]
-    means = [r["ours"] for r in sorted(by, key=lambda r: r["context"])]
+    lean = _lean(rows, "a100")
+    contexts = sorted({r["context"] for r in lean})
+    means = [sum(r["speedup_vs_fa2"] for r in lean if r["context"] == c) / 20 for c in contexts]
     assert len(means) == 10 and all(b >= a for a, b in zip(means, means[1:])) and means[-1] > means[0] * 1.2
-    assert _summary(rows, "max_speedup_vs_fa2_batch1_longest", context=524288)["ours"] >= 5.0
+    assert max(r["speedup_vs_fa2"] for r in lean if r["batch"] == 1 and r["context"] == 524288) >= 5.0
+
+
+def test_stream_k_pays_with_few_heads_and_not_where_hbm_is_full(rows):
+    """On both GPUs lean gains most over flashdecoding where batch x KV heads leaves SMs idle
+    (batch 1, 2 KV heads) at short context; with 16 x 16 heads at long context both stream at the HBM."""
+    for arch in ("a100", "h200"):
+        few = _lean(rows, "gpu-grid", arch=arch, batch=1, kv_heads=2)
+        full = _lean(rows, "gpu-grid", arch=arch, batch=16, kv_heads=16, context=524288)
+        assert max(r["speedup_vs_flashdecoding"] for r in few) > 1.3
+        assert all(r["latency_s"] / r["dram_floor_s"] <= 1.05 for r in full)
 
 
 def test_lean_never_much_slower_than_fa2_and_at_the_dram_floor(rows):
@@ -141,14 +152,12 @@ def test_accelerator_means_apart_for_mha_and_gqa(rows):
     over 1..8 cores) and one DRAM, MHA leaves lean nothing to gain over fa2; with 32/8 GQA fa2 fetches
     each KV head once per query head, 4x the bytes of lean's once per group, and the DRAM-bound
     accelerator pays about that."""
-    line = {
-        (r["metric"], r["units"]): r["ours"] for r in rows if r["row"] == "summary" and r["study"] == "fusemax-decode"
-    }
     for u in (1, 2, 4, 8):
-        assert line[("mean_speedup_vs_fa2_mha", u)] == pytest.approx(1.0, abs=0.01)
-        assert line[("mean_speedup_vs_fa2_gqa", u)] == pytest.approx(32 / 8, rel=0.01)
-        mean = line[("mean_speedup_vs_fa2", u)]
-        assert mean == pytest.approx((line[("mean_speedup_vs_fa2_mha", u)] + line[("mean_speedup_vs_fa2_gqa", u)]) / 2)
+        mha = [r["speedup_vs_fa2"] for r in _lean(rows, "fusemax-decode", u) if r["kv_heads"] == r["heads"]]
+        gqa = [r["speedup_vs_fa2"] for r in _lean(rows, "fusemax-decode", u) if r["kv_heads"] < r["heads"]]
+        assert sum(mha) / len(mha) == pytest.approx(1.0, abs=0.01)
+        assert sum(gqa) / len(gqa) == pytest.approx(32 / 8, rel=0.01)
+    assert _summary(rows, "mean_speedup_vs_fa2_gqa", "fusemax-decode", units=8)["ours"] == pytest.approx(4, rel=0.01)
 
 
 def test_timelines_cover_every_engine(rows):

@@ -14,7 +14,9 @@ COLUMNS += ["predicted_us", "error", "role", "calibrates"]
 
 def add_arguments(p) -> None:
     p.add_argument(
-        "measurements", metavar="MEASUREMENTS", help="NAME.csv (with NAME.yaml beside it) or a name, e.g. h200-pytorch-sdpa"
+        "measurements",
+        metavar="MEASUREMENTS",
+        help="NAME.csv (with NAME.yaml beside it) or a name, e.g. h200-pytorch-sdpa",
     )
     p.add_argument("--arch", required=True, metavar="A", help="the calibrated gpu arch, e.g. h200")
     p.add_argument(
@@ -45,7 +47,11 @@ def run(args) -> int:
     emit(args, rows, columns=COLUMNS[:-1])
     print()
     print(f"|error| of the predictions ({out['measurements']} on {out['arch']}; calibration points left out):")
-    emit(args, [{"backend": b, **s} for b, s in out["backends"].items()], columns=["backend", "median", "mean", "worst", "points"])
+    emit(
+        args,
+        [{"backend": b, **s} for b, s in out["backends"].items()],
+        columns=["backend", "median", "mean", "worst", "points"],
+    )
     print("calibration points:")
     for c in out["calibration"]:
         print(f"  {c['constant']}: {c['point']}")

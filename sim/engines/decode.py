@@ -123,7 +123,10 @@ class _Costs:
                     f"arch {arch.name}: kernels.{arch.kernel} is not calibrated (cta_bandwidth_bytes_per_s is 0);"
                     f" derive it with `attnkit calibrate MEASUREMENTS --arch {arch.name}`"
                 )
-            self.fwd, self.split = Tile(k.fwd.block_m, k.fwd.ctas_per_unit), Tile(k.split.block_m, k.split.ctas_per_unit)
+            self.fwd, self.split = (
+                Tile(k.fwd.block_m, k.fwd.ctas_per_unit),
+                Tile(k.split.block_m, k.split.ctas_per_unit),
+            )
             self.split_slots, self.max_splits = arch.units * k.split_slots_per_unit, k.max_splits
         else:
             self.fwd = self.split = Tile(0, 1)
