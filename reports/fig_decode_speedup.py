@@ -35,11 +35,11 @@ def figures(tables) -> list[Figure]:
 
 
 def _figure(lean, summ):
-    studies = list(dict.fromkeys((r["arch"], r["units"]) for r in lean))
+    studies = list(dict.fromkeys((r["study"], r["arch"], r["units"]) for r in lean))
     fig, axes = subplots(len(studies), "lean's speedup over fa2 and flashdecoding", width=5.0, height=3.4)
     table = []
-    for ax, (arch, units) in zip(axes, studies):
-        rows = [r for r in lean if r["arch"] == arch and r["units"] == units]
+    for ax, (study, arch, units) in zip(axes, studies):
+        rows = [r for r in lean if r["study"] == study and r["arch"] == arch and r["units"] == units]
         ctxs = sorted({int(r["context"]) for r in rows})
         x = np.arange(len(ctxs))
         kinds = {
@@ -73,6 +73,7 @@ def _figure(lean, summ):
                 for c, m, v in zip(ctxs, mean, kv):
                     table.append(
                         {
+                            "study": study,
                             "arch": arch,
                             "units": units,
                             "baseline": base,
@@ -85,11 +86,11 @@ def _figure(lean, summ):
                         }
                     )
             for s in summ:
-                if s.get("arch") != arch or s.get("units") != units or s.get("paper") is None:
+                if s.get("study") != study or s.get("units") != units or s.get("paper") is None:
                     continue
                 if s.get("metric") == f"mean_{key}":
                     ax.axhline(s["paper"], color=f"C{i}", ls="--", lw=1, label=f"paper mean over {base}")
-                elif s.get("metric") == f"max_{key}_at_context" and s.get("context") in ctxs:
+                elif s.get("metric") == f"max_{key}" and s.get("context") in ctxs:
                     ax.plot(
                         [ctxs.index(s["context"])],
                         [s["paper"]],
@@ -103,7 +104,7 @@ def _figure(lean, summ):
         ax.set_xticks(x, [si_seq(c) for c in ctxs], rotation=45)
         ax.set_xlabel("context (keys)")
         ax.set_ylabel("speedup (x)")
-        ax.set_title(f"{arch}, {units} units")
+        ax.set_title(f"{study}: {arch}, {units} units" if study != arch else f"{arch}, {units} units")
     shared_legend(fig, axes)
     caption = (
         "Lines: lean's mean speedup over the stated batch/head settings at each context (solid: multi-head "
@@ -116,5 +117,5 @@ def _figure(lean, summ):
         fig,
         table,
         caption,
-        ["arch", "units", "baseline", "attention", "context", "mean_speedup", "min_speedup", "max_speedup", "settings"],
+        ["study", "arch", "units", "baseline", "attention", "context", "mean_speedup", "min_speedup", "max_speedup", "settings"],
     )

@@ -110,3 +110,10 @@ def test_a_non_physical_constant_is_refused_naming_its_point(tmp_path, capsys):
     assert cli.main(["calibrate", str(path), "--arch", "h200-datasheet"]) == 2
     err = capsys.readouterr().err
     assert "negative fixed cost" in err and "context 1024 (0.5 us)" in err
+
+
+def test_report_draws_the_parity_plot(tmp_path):
+    assert cli.main(["validate", "h200-pytorch-sdpa", "--arch", "h200", "-o", str(tmp_path / "v")]) == 0
+    assert cli.main(["report", str(tmp_path / "v"), "-o", str(tmp_path / "r")]) == 0
+    assert (tmp_path / "r" / "figures" / "gpu-validation.png").stat().st_size > 10_000
+    assert "median |error|" in (tmp_path / "r" / "report.md").read_text()
