@@ -117,5 +117,16 @@ def _figure(lean, summ):
         fig,
         table,
         caption,
-        ["study", "arch", "units", "baseline", "attention", "context", "mean_speedup", "min_speedup", "max_speedup", "settings"],
+        [
+            "study",
+            "arch",
+            "units",
+            "baseline",
+            "attention",
+            "context",
+            "mean_speedup",
+            "min_speedup",
+            "max_speedup",
+            "settings",
+        ],
     )

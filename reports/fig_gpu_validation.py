@@ -71,7 +71,7 @@ def _figure(t) -> Figure:
     error.set_title("error against context")
     shared_legend(fig, [parity, error])
     preds = [abs(r["error"]) for r in rows if r["role"] == "prediction"]
-    by = {}
+    by: dict[str, list[float]] = {}
     for r in rows:
         if r["role"] == "prediction":
             by.setdefault(r["backend"], []).append(abs(r["error"]))

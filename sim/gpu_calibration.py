@@ -92,7 +92,8 @@ def _set(arch: GpuArch, path: str, value: float) -> GpuArch:
     if path == "hbm_fraction":
         return dataclasses.replace(arch, hbm_fraction=value)
     kernel, _, name = path.partition(".")
-    profile = dataclasses.replace(arch.kernels[kernel], **{name: value})
+    edit: dict[str, Any] = {name: value}
+    profile = dataclasses.replace(arch.kernels[kernel], **edit)
     return dataclasses.replace(arch, kernels={**arch.kernels, kernel: profile})
 
 

@@ -222,7 +222,7 @@ def validate(meas: Measurements, arch: GpuArch) -> dict[str, Any]:
             }
         )
     stats = {}
-    for name, b in meas.backends.items():
+    for name in meas.backends:
         errs = [abs(r["error"]) for r in rows if r["backend"] == name and r["role"] == "prediction"]
         if errs:
             stats[name] = {"median": median(errs), "mean": fmean(errs), "worst": max(errs), "points": len(errs)}

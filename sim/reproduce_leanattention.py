@@ -45,8 +45,8 @@ from statistics import fmean
 from attnkit.errors import AttnkitError
 from attnkit.params import config
 from attnkit.params.kinds import load_arch, load_workload, split_sets
-from attnkit.sim.energy import CONFIG_DIR, load_table
 from attnkit.sim import gpu_measurements
+from attnkit.sim.energy import CONFIG_DIR, load_table
 from attnkit.sim.engines import decode
 
 ENGINES = ("fa2", "flashdecoding", "lean")

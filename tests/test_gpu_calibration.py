@@ -8,8 +8,8 @@ import pytest
 from attnkit import cli
 from attnkit.params import kinds
 from attnkit.sim import gpu_calibration, gpu_measurements
-from attnkit.sim.engines import decode
 from attnkit.sim.energy import CONFIG_DIR
+from attnkit.sim.engines import decode
 
 
 @pytest.fixture(scope="module")
