@@ -57,6 +57,9 @@ def test_wheel_works_from_any_directory(fresh_venv, elsewhere):
     assert len([r for r in rows if r["row"] == "point"]) == 192
     assert (cwd / "build" / "reproduce" / "fusemax" / "results.csv").is_file()
     run([kit, "verilog", "mac", "-o", "v"], cwd, env)
+    # measurements are package data too: a CSV beside its YAML
+    val = json.loads(run([kit, "validate", "h200-pytorch-sdpa", "--arch", "h200", "--json"], cwd, env).stdout)
+    assert len(val) == 34
     assert "module mac" in (cwd / "v" / "mac.v").read_text()
     # the HLS sources are package data: C-simulation builds them from the installed package
     csim = json.loads(run([kit, "csim", "gelu", "--vectors", "200", "--json"], cwd, env).stdout)
