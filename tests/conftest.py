@@ -44,3 +44,10 @@ def mutant_record(**fields) -> dict:
         "equivalence": "",
     }
     return rec | fields
+
+
+@pytest.fixture
+def rtl_build(request) -> Path:
+    """The test module's own folder of compiled RTL models, kept between runs: a build is keyed by its Verilog
+    and tools, so a warm machine compiles nothing twice (and no two modules share a build directory)."""
+    return Path(__file__).resolve().parents[1] / "build" / "rtl" / request.module.__name__.rpartition(".")[2]

@@ -33,7 +33,7 @@ def test_verilator_10k_vectors_bit_exact():
 
 
 @pytest.mark.slow
-def test_testbench_catches_a_wrong_table(tmp_path):
+def test_testbench_catches_a_wrong_table(rtl_build):
     """A DUT whose table entries have one fraction bit fewer must be caught."""
     require_simulator("verilator")
     r = runner.run(
@@ -41,16 +41,16 @@ def test_testbench_catches_a_wrong_table(tmp_path):
         ["gelu.units=4"],
         vectors=2000,
         seed=4,
-        build_root=tmp_path,
+        build_root=rtl_build,
         dut_sets=["numerics.gelu.table_fmt=ap_ufixed<21,0,AP_TRN,AP_SAT>"],
     )
     assert r["mismatches"] > 0
 
 
 @pytest.mark.slow
-def test_icarus_bit_exact(tmp_path):
+def test_icarus_bit_exact(rtl_build):
     require_simulator("icarus")
-    r = runner.run("gelu", ["gelu.units=4"], sim="icarus", vectors=3000, seed=11, build_root=tmp_path)
+    r = runner.run("gelu", ["gelu.units=4"], sim="icarus", vectors=3000, seed=11, build_root=rtl_build)
     assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (3000, 0, 0)
 
 

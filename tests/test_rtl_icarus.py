@@ -11,10 +11,10 @@ pytestmark = pytest.mark.rtl
 
 
 @pytest.mark.parametrize("block, vectors", [("merge", 2000), ("decode", 4)])
-def test_icarus_agrees_with_the_golden_model_and_the_cycle_model(block, vectors, tmp_path):
+def test_icarus_agrees_with_the_golden_model_and_the_cycle_model(block, vectors, rtl_build):
     reason = toolchain.unavailable_reason("icarus")
     if reason:
         pytest.skip(f"icarus: {reason}")
-    r = runner.run(block, sim="icarus", vectors=vectors, seed=5, build_root=tmp_path)
+    r = runner.run(block, sim="icarus", vectors=vectors, seed=5, build_root=rtl_build)
     assert r["vectors"] == vectors and r["mismatches"] == 0
     assert r["cycles"] == r["predicted_cycles"]

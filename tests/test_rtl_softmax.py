@@ -46,7 +46,7 @@ def test_verilator_10k_vectors_bit_exact():
 
 
 @pytest.mark.slow
-def test_testbench_catches_a_wrong_reciprocal(tmp_path):
+def test_testbench_catches_a_wrong_reciprocal(rtl_build):
     """A DUT with one Newton step fewer in its reciprocal must be caught."""
     require_simulator("verilator")
     rp = EdgeMoeParams.load().numerics.recip  # the YAML leaves recip to its default: set it whole
@@ -61,14 +61,14 @@ def test_testbench_catches_a_wrong_reciprocal(tmp_path):
             ("iters", 1),
         )
     ]
-    r = runner.run("softmax", vectors=1500, seed=4, build_root=tmp_path, dut_sets=one_step)
+    r = runner.run("softmax", vectors=1500, seed=4, build_root=rtl_build, dut_sets=one_step)
     assert r["mismatches"] > 0
 
 
 @pytest.mark.slow
-def test_icarus_bit_exact(tmp_path):
+def test_icarus_bit_exact(rtl_build):
     require_simulator("icarus")
-    r = runner.run("softmax", sim="icarus", vectors=1500, seed=11, build_root=tmp_path)
+    r = runner.run("softmax", sim="icarus", vectors=1500, seed=11, build_root=rtl_build)
     assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (1500, 0, 0)
 
 

@@ -305,7 +305,9 @@ def _schedule_ctas(name: str, p: Problem, costs: _Costs):
         share = 1.0 / p.group if costs.gpu else 1.0
         return _with_keys([Cta(i, rs, 1, costs.fwd, share) for i, rs in enumerate(s.ctas)], p), s, 1
     if name == "flashdecoding":
-        splits = sch.flashdecoding_splits(p.batch, p.kv_heads, p.blocks, costs.split_slots, costs.max_splits)
+        # flash_api.cpp counts a group's query blocks (of the split kernel's 64 rows) as more heads
+        m_blocks = ceil(p.group / costs.split.block_m) if costs.split.block_m else 1
+        splits = sch.flashdecoding_splits(p.batch, p.kv_heads * m_blocks, p.blocks, costs.split_slots, costs.max_splits)
         s = sch.flashdecoding_schedule(p.batch, p.kv_heads, p.context, p.block_n, splits)
         one = isinstance(costs.arch, GpuArch) and splits == 1 and costs.arch.profile.one_split == "fwd"
         tile = costs.fwd if one else costs.split
