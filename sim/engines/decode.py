@@ -4,51 +4,57 @@ Engines (``fn(arch, workload, table, mode="closed")``): the workload is a
 :class:`~attnkit.params.workload.DecodeWorkload` (one new query per sequence
 and query head against ``context`` cached keys; ``kv_heads`` K/V heads);
 the architecture is a ``gpu`` (:class:`~attnkit.params.arch.GpuArch`: SMs,
-resident CTAs per SM, HBM) or a ``multicore`` accelerator
+HBM, and the library whose kernels it runs, ``kernels[kernel]``, a
+:class:`~attnkit.params.arch.KernelProfile`) or a ``multicore`` accelerator
 (:class:`~attnkit.params.arch.MulticoreArch`: cores, each a small 2D + 1D array,
-sharing DRAM). The three engines differ only in their schedule, from
-:mod:`attnkit.params.schedule` (tiles of ``block_n`` keys):
+sharing DRAM, one CTA per core). The three engines differ only in their
+schedule, from :mod:`attnkit.params.schedule` (tiles of ``block_n`` keys):
 
-- ``fa2``: FlashAttention-2's forward kernel as the FlashDecoding blog ran
-  it: one CTA per (batch, *query* head) walking the whole context, its tile
-  ``fa2_block_m`` query rows (one real). With grouped-query heads the
+- ``fa2``: a forward kernel with no split (FlashAttention-2's as the
+  FlashDecoding blog ran it, or CUTLASS's memory-efficient one): one CTA per
+  (batch, *query* head) walking the whole context on the profile's ``fwd``
+  tile (its ``block_m`` query rows, one real). With grouped-query heads the
   ``heads / kv_heads`` CTAs of a group stream the same K/V; on a GPU their
   repeated reads are served by L2, so DRAM counts K/V once per KV head; a
   multicore accelerator has no shared cache and reads it once per query head.
 - ``flashdecoding``: the split-KV kernel: ``S`` splits per (batch, KV head)
-  from :func:`~attnkit.params.schedule.flashdecoding_splits` (``slots =
-  units x ctas_per_unit``), the group's queries packed in one tile of
-  ``split_block_m`` rows; when ``S > 1`` each CTA writes a partial and a
-  second kernel (one CTA per head, after the first kernel) reads and merges
-  the ``S`` partials.
+  from :func:`~attnkit.params.schedule.flashdecoding_splits` (called with
+  ``units x split_slots_per_unit`` slots, a group's 64-row query blocks
+  counted as heads, as flash_api.cpp does), the group's queries packed in one
+  ``split`` tile. When ``S > 1`` each CTA writes a partial and a second
+  kernel, after the first, merges them: on a GPU each of its CTAs takes
+  ``combine_rows`` rows of the output and reads every split's partial of them
+  (at the profile's combine rate); a multicore core takes a head's group.
+  With one split the library runs ``one_split`` (its forward or its split kernel).
 - ``lean``: LeanAttention's stream-K schedule over ``G = units x
-  ctas_per_unit`` CTAs (:func:`~attnkit.params.schedule.lean_schedule`),
-  tiles as flashdecoding's; a peer writes its partial, a host waits for its
-  head's peers and merges their partials in context order.
+  split.ctas_per_unit`` CTAs (:func:`~attnkit.params.schedule.lean_schedule`)
+  on the ``split`` tile; a peer writes its partial, a host waits for its
+  head's peers and merges their partials in context order, one after another.
 
 Timing (closed form; the stream-K cost model of Osama et al., a + b [peers > 1]
 + c iters + d (peers - 1)):
 
-- ``a`` = the CTA's fixed time (GPU: ``unit.cta_fixed_s``; multicore: the
-  array's fill ``rows + cols`` cycles plus loading the queries and writing the output);
+- ``a`` = the CTA's fixed time (GPU: the profile's ``cta_fixed_s``; multicore:
+  the array's fill ``rows + cols`` cycles plus loading the queries and writing the output);
 - ``c`` per key: GPU ``max(mem + comp, k comp)`` with ``mem = K/V bytes per key /
-  unit.cta_bandwidth_bytes_per_s`` (one CTA's own stream), ``comp = (4 rows d /
+  cta_bandwidth_bytes_per_s`` (one CTA's own stream), ``comp = (4 rows d /
   tensor_flops_per_cycle + rows / exp_per_cycle) / clock`` for the tile's
   padded rows, and ``k`` the CTAs resident on that SM (they share its math);
   multicore ``max(2D, 1D, DMA)`` per tile: the 2D array runs ``ceil(block_n /
   rows) x ceil(queries / cols)`` passes of ``2 d + exp_taylor_macs + 3``
   cycles (QK, LM, SLN, SLD, SLNV), the 1D array ``ceil(queries / pes)`` of
   ``2 d + exp_taylor_macs + 5``, the DMA the tile's K/V at the full DRAM bandwidth;
-- ``b`` = writing a partial (``queries x (d + 2)`` fp32 words: O, m, l);
-  ``d`` = reading one and merging it (2 exps and ``2 d + 2`` FMAs per query);
-- the CTAs of a wave share DRAM: while their demand exceeds
-  ``dram.bandwidth_bytes_per_s`` all streams slow in proportion (piecewise,
-  as CTAs finish); waves: ``ceil(CTAs / (units x ctas_per_unit))``, each
-  starting when the previous one has ended.
+- ``b`` = writing a partial (``queries x (d + 2)`` fp32 words: O, m, l) at
+  the CTA's rate; ``d`` = reading one and merging it (2 exps and ``2 d + 2``
+  FMAs per query);
+- the CTAs of a wave share DRAM: while their demand exceeds the achievable
+  bandwidth (GPU: ``dram.bandwidth_bytes_per_s x hbm_fraction``) all streams
+  slow in proportion (piecewise, as CTAs finish); waves: ``ceil(CTAs / (units
+  x ctas_per_unit))`` of the kernel's tile, each starting when the previous one has ended.
 
 ``--json`` adds: ``ctas``, ``waves``, ``grid``, ``splits``, ``block_n``,
 ``unit_busy_s`` and ``unit_tiles`` (per unit), ``partials_merged_per_head``
-(per (batch, KV head)), ``dram_floor_s`` (K/V bytes over the DRAM
+(per (batch, KV head)), ``dram_floor_s`` (K/V bytes over the achievable
 bandwidth) and ``dram_fraction`` (DRAM bytes over latency x bandwidth).
 Only the closed form exists (``mode="event"`` is refused). :func:`run`
 returns the per-CTA timeline too (for the report's schedule figure).
