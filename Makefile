@@ -177,7 +177,7 @@ $(DOCS_STAMP): $(STAMP) pyproject.toml
 
 docs: $(DOCS_STAMP)
 	$(PY) scripts/package_tree.py > /dev/null
-	$(VENV)/bin/mkdocs build --strict --clean -f mkdocs.yml -d build/docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --clean -f mkdocs.yml -d build/docs
 	@echo "docs: open build/docs/index.html"
 
 bench: setup

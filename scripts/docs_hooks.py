@@ -1,9 +1,12 @@
-"""MkDocs hook (mkdocs.yml `hooks:`): the command reference, rendered from the CLI's own argparse parsers.
+"""MkDocs hook (mkdocs.yml `hooks:`): reference tables rendered from the code, never copied by hand.
 
-A page that holds the marker ``<!-- attnkit:commands -->`` gets, in its place, one section per
-subcommand of :func:`attnkit.cli.build_parser`: its description, usage and a table of its arguments.
-So the reference is never copied by hand: a new option, or a new module in attnkit/commands/, shows up
-at the next `make docs`. ``python scripts/docs_hooks.py`` prints the generated Markdown.
+- ``<!-- attnkit:commands -->``: one section per subcommand of :func:`attnkit.cli.build_parser`, with its
+  description, usage and a table of its arguments (a new option, or a new module in attnkit/commands/,
+  shows up at the next `make docs`);
+- ``<!-- attnkit:figures -->``: the report's figure families (:func:`attnkit.reports.render.families`),
+  each with its title and the first paragraph of its module's docstring.
+
+``python scripts/docs_hooks.py`` prints the generated Markdown.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import os
 
 MARKER = "<!-- attnkit:commands -->"
+FIGURES = "<!-- attnkit:figures -->"
 WIDTH = "88"  # argparse wraps usage lines to $COLUMNS
 
 
@@ -67,11 +71,25 @@ def command_reference() -> str:
             os.environ["COLUMNS"] = old
 
 
+def figure_families() -> str:
+    """Markdown table of the figure families, in the report's order."""
+    from attnkit.reports.render import families
+
+    out = ["| family | title | what it draws |", "| --- | --- | --- |"]
+    for module in families():
+        doc = (module.__doc__ or "").strip().split("\n\n")[0]
+        out.append(f"| `{module.__name__}` | {_cell(getattr(module, 'TITLE', ''))} | {_cell(doc)} |")
+    return "\n".join(out) + "\n"
+
+
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    if MARKER not in markdown:
-        return markdown
-    return markdown.replace(MARKER, command_reference())
+    if MARKER in markdown:
+        markdown = markdown.replace(MARKER, command_reference())
+    if FIGURES in markdown:
+        markdown = markdown.replace(FIGURES, figure_families())
+    return markdown
 
 
 if __name__ == "__main__":
     print(command_reference())
+    print(figure_families())
