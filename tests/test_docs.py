@@ -7,7 +7,7 @@ Blocks are read from the Markdown in order and handled by their fence:
 - ``python``: written to a file there and run with the venv's Python; it must exit 0;
 - any block with ``title="PATH"`` (Material's file-name caption, "save this as PATH"): written to PATH in
   that folder, exactly as shown, before the blocks after it run;
-- a ``text`` block right after a run block: the output it shows. Each of its lines must be a line of the
+- a ``text`` block right after a run block (only blank lines between): the output it shows. Each of its lines must be a line of the
   run's stdout (spaces collapsed), consecutive and in order; a line ``...`` stands for any number of lines;
 - ``text`` blocks elsewhere are pictures (a folder tree) and are not run.
 
@@ -51,6 +51,9 @@ class Block:
     info: str  # the rest of the fence line (attributes such as title="...")
     text: str
     directive: tuple[str, str] | None  # (action, reason) from a docs-test comment above the fence
+    start: int = 0  # the fence's line index
+    end: int = 0  # the closing fence's line index
+    gap_before: bool = True  # text (not only blank lines) between the previous block and this one
 
     @property
     def title(self) -> str | None:
@@ -76,7 +79,8 @@ def blocks(path: Path) -> list[Block]:
         above = next((lines[j] for j in range(start - 1, -1, -1) if lines[j].strip()), "")
         d = DIRECTIVE.search(above)
         directive = (d.group(1), d.group(2)) if d else None
-        out.append(Block(f"{path.name}:{start + 1}", lang, info, "\n".join(body) + "\n", directive))
+        gap = not out or any(line.strip() for line in lines[out[-1].end + 1 : start])
+        out.append(Block(f"{path.name}:{start + 1}", lang, info, "\n".join(body) + "\n", directive, start, i - 1, gap))
     return out
 
 
@@ -152,7 +156,7 @@ def run_session(path: Path, cwd: Path, only=None) -> list[tuple[Block, str]]:
             done.append((block, stdout))
             previous = (block, stdout)
         elif block.lang == "text":
-            if previous is not None:
+            if previous is not None and not block.gap_before:
                 ran, stdout = previous
                 assert matches(block.text, stdout), (
                     f"{block.source}: the output shown is not what {ran.source} prints now.\n--- shown\n"
@@ -178,6 +182,8 @@ def test_tutorial_runs_as_written(tmp_path):
         "configs/arch/my-accel-rtl.yaml",
         "configs/workloads/tiny.yaml",
     ]
+    shown = [b for b in blocks(TUTORIAL) if b.lang == "text"]
+    assert len(shown) >= 8 and not any(b.gap_before for b in shown)  # every output shown is compared
     ran = run_session(TUTORIAL, tmp_path)
     assert len(ran) >= 9
     # what the tutorial says the reader gets
@@ -199,7 +205,7 @@ def test_tutorial_runs_as_written(tmp_path):
 
 
 def _readme_blocks():
-    return [b for b in blocks(README) if b.lang in RUN or b.lang == "python"]
+    return [b for b in blocks(README) if (b.lang in RUN or b.lang == "python") and not b.directive]
 
 
 @pytest.mark.parametrize("index", range(len(_readme_blocks())), ids=lambda i: _readme_blocks()[i].source)
@@ -250,6 +256,8 @@ def _commands(path: Path):
             line = line.split(" #")[0].strip()
             for part in re.split(r"\s*(?:&&|\|\||;|\|)\s*", line):
                 words = shlex.split(re.split(r"\s\d?>", part)[0]) if part else []
+                while words and re.match(r"^[A-Z_]+=", words[0]):  # VAR=value before the command
+                    words = words[1:]
                 if words and words[0].endswith("attnkit"):
                     yield block.source, words[1:]
                 elif words and words[0] == "make":
@@ -271,8 +279,32 @@ def test_every_command_on_every_page_parses():
             try:
                 build_parser().parse_args(argv)
             except SystemExit as e:
+                if e.code == 0:  # --version, --help
+                    continue
                 raise AssertionError(f"{source}: attnkit {' '.join(argv)} does not parse") from e
     assert seen >= 40
+
+
+def test_every_sweep_spec_shown_on_a_page_expands(tmp_path, monkeypatch):
+    """A spec a page shows as a file (title="configs/sweeps/...") is a valid spec: checked and expanded."""
+    import attnkit.api
+
+    monkeypatch.chdir(tmp_path)
+    specs = [
+        b for page in sorted(DOCS.rglob("*.md")) for b in blocks(page) if (b.title or "").startswith("configs/sweeps/")
+    ]
+    assert len(specs) >= 2
+    for b in specs:
+        (tmp_path / b.title).parent.mkdir(parents=True, exist_ok=True)
+    for b in specs:  # all written first: a spec may name an arch another page block saves
+        (tmp_path / b.title).write_text(b.text)
+    for b in blocks(TUTORIAL):
+        if b.title:
+            (tmp_path / b.title).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / b.title).write_text(b.text)
+    for b in specs:
+        plan = attnkit.api.sweep_plan(tmp_path / b.title)
+        assert plan["points"] > 0, b.source
 
 
 def test_front_figure_script_runs(tmp_path):
