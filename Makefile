@@ -10,7 +10,7 @@ PYTEST := $(PY) -m pytest
 # Two workers on this kind of machine; override with `make test JOBS=1`.
 JOBS   ?= 2
 
-.PHONY: setup test test-slow demo reproduce sweep golden csim synth verilog rtl mutate lint docs bench clean
+.PHONY: setup test test-slow demo reproduce sweep sweep-numerics golden csim synth verilog rtl mutate lint docs bench clean
 
 setup: $(STAMP) $(SCALESIM_STAMP)
 

@@ -174,6 +174,7 @@ def run_session(path: Path, cwd: Path, only=None) -> list[tuple[Block, str]]:
 # --- the tutorial -------------------------------------------------------------------------------
 
 
+@pytest.mark.rtl
 def test_tutorial_runs_as_written(tmp_path):
     saved = [b.title for b in blocks(TUTORIAL) if b.title]
     assert saved == [
@@ -283,6 +284,12 @@ def test_every_command_on_every_page_parses():
                     continue
                 raise AssertionError(f"{source}: attnkit {' '.join(argv)} does not parse") from e
     assert seen >= 40
+
+
+def test_make_reference_lists_every_target():
+    phony = re.search(r"^\.PHONY:(.*)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
+    listed = re.findall(r"^\| `make ([\w-]+)` \|", (DOCS / "reference" / "make.md").read_text(), re.M)
+    assert sorted(listed) == sorted(phony)
 
 
 def test_every_sweep_spec_shown_on_a_page_expands(tmp_path, monkeypatch):
