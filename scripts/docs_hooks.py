@@ -78,7 +78,10 @@ def figure_families() -> str:
     out = ["| family | title | what it draws |", "| --- | --- | --- |"]
     for module in families():
         doc = (module.__doc__ or "").strip().split("\n\n")[0]
-        out.append(f"| `{module.__name__}` | {_cell(getattr(module, 'TITLE', ''))} | {_cell(doc)} |")
+        name = module.__name__.replace("attnkit.reports.", "reports/") + (
+            ".py" * module.__name__.startswith("attnkit.reports.")
+        )
+        out.append(f"| `{name}` | {_cell(getattr(module, 'TITLE', ''))} | {_cell(doc)} |")
     return "\n".join(out) + "\n"
 
 
