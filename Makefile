@@ -10,7 +10,7 @@ PYTEST := $(PY) -m pytest
 # Two workers on this kind of machine; override with `make test JOBS=1`.
 JOBS   ?= 2
 
-.PHONY: setup test test-slow demo reproduce sweep golden csim synth verilog rtl mutate lint bench clean
+.PHONY: setup test test-slow demo reproduce sweep sweep-numerics golden csim synth verilog rtl mutate lint docs bench clean
 
 setup: $(STAMP) $(SCALESIM_STAMP)
 
@@ -167,6 +167,19 @@ lint: setup
 	cd build/package-tree && MYPYPATH=. ../../$(VENV)/bin/mypy --config-file ../../pyproject.toml -p attnkit
 	cd build/package-tree && PYTHONPATH=. ../../$(VENV)/bin/lint-imports ../../pyproject.toml
 	@for b in $(BLOCKS); do echo "$(PY) -m attnkit.testbench.lint $$b"; $(PY) -m attnkit.testbench.lint $$b || exit 1; done
+
+# The documentation site (mkdocs.yml, docs/) into build/docs, --strict: a broken link or anchor, a page left
+# out of the nav or an API reference that no longer resolves fails the build. Its tools are the `docs` extra,
+# installed into .venv once (their own stamp, so `make test` does not need them).
+DOCS_STAMP := $(VENV)/.installed-docs
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -q -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) scripts/package_tree.py > /dev/null
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --clean -f mkdocs.yml -d build/docs
+	@echo "docs: open build/docs/index.html"
 
 bench: setup
 	$(PY) bench/run.py

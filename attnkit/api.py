@@ -235,7 +235,7 @@ def sweep(
     chunk: int | None = None,
     progress: bool = False,
 ) -> Rows:
-    """Run a design-space sweep (a spec path or name, see README "Sweeps"); its rows.
+    """Run a design-space sweep (a spec path or name, see the docs' Sweeps page, docs/sweeps.md); its rows.
 
     Rows are appended to ``out``/results.csv as points finish (default
     ``build/sweeps/<spec name>``), so an interrupted sweep loses nothing and

@@ -1,5 +1,5 @@
 """attnkit as an installed package: the wheel in a fresh virtual environment, plugins from outside the
-repository, the config search path, the README's Python example and the examples/ scripts.
+repository, the config search path and the examples/ scripts (the README's Python example: test_docs.py).
 
 The wheel is built and installed once per session into a new venv (pip's cache keeps it to
 about half a minute); every command then runs from a temporary directory, so nothing can
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -252,17 +251,7 @@ def test_shadowed_name_is_noted_once_on_stderr(tmp_path):
     assert bert["origin"] == "./configs" and len(bert["shadows"]) == 1
 
 
-# --- documentation that runs ---------------------------------------------------------------------
-
-
-def test_readme_python_example_runs(tmp_path):
-    text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Python API") :]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    (tmp_path / "readme_example.py").write_text(code)
-    p = run([PY, "readme_example.py"], tmp_path, _env_with())
-    assert "FuseMax over FLAT at 4K" in p.stdout
-    assert (tmp_path / "build" / "examples" / "api" / "results.csv").is_file()
+# --- examples that run ---------------------------------------------------------------------
 
 
 def test_example_sweep_custom_arch(tmp_path):
