@@ -209,7 +209,7 @@ def reproduce(
     out = str(out) if out is not None else f"build/reproduce/{name}"
     t0 = time.perf_counter()
     rows = module.run(sets=sets, models=models, seq_lens=seq_lens)
-    path = write_results(rows, out, module.COLUMNS, getattr(module, "KIND", "reproduce"))
+    path = write_results(rows, out, module.COLUMNS, getattr(module, "KIND", "reproduce"), target=name)
     extra = module.files(sets) if hasattr(module, "files") else {}
     for file, text in extra.items():
         (path / file).write_text(text)

@@ -16,7 +16,7 @@ from statistics import fmean
 import numpy as np
 
 from attnkit.reports.data import points, summaries
-from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
+from attnkit.reports.figure import Figure, colour, shared_legend, si_seq, subplots
 
 ORDER = 40
 TITLE = "Decode: LeanAttention's speedup against context length"
@@ -47,14 +47,14 @@ def _figure(lean, summ):
             "GQA": [r for r in rows if r["kv_heads"] < r["heads"]],
         }
         kinds = kinds if all(kinds.values()) else {"": rows}
-        for i, base in enumerate(BASELINES):
+        for base in BASELINES:
             key = f"speedup_vs_{base}"
             vals = [[r[key] for r in rows if int(r["context"]) == c] for c in ctxs]
             ax.fill_between(
                 x,
                 [min(v) for v in vals],
                 [max(v) for v in vals],
-                color=f"C{i}",
+                color=colour(base),
                 alpha=0.15,
                 label=f"over {base} (range)",
             )
@@ -66,7 +66,7 @@ def _figure(lean, summ):
                     mean,
                     marker="s" if kind == "GQA" else "o",
                     ms=3,
-                    color=f"C{i}",
+                    color=colour(base),
                     ls=":" if kind == "GQA" else "-",
                     label=f"over {base} (mean of {kind + ' ' if kind else ''}settings)",
                 )
@@ -89,7 +89,7 @@ def _figure(lean, summ):
                 if s.get("study") != study or s.get("units") != units or s.get("paper") is None:
                     continue
                 if s.get("metric") == f"mean_{key}":
-                    ax.axhline(s["paper"], color=f"C{i}", ls="--", lw=1, label=f"paper mean over {base}")
+                    ax.axhline(s["paper"], color=colour(base), ls="--", lw=1, label=f"paper mean over {base}")
                 elif s.get("metric") == f"max_{key}" and s.get("context") in ctxs:
                     ax.plot(
                         [ctxs.index(s["context"])],

@@ -34,17 +34,18 @@ def figures(tables) -> list[Figure]:
     if not bars:
         return []
     comps = sorted({c for _, b in bars for c in b}, key=lambda c: -sum(b.get(c, 0) for _, b in bars))
-    fig, (ax,) = subplots(1, "Energy per component", width=max(6.0, 0.55 * len(bars) + 2), height=4.2)
-    x = np.arange(len(bars))
-    bottom = np.zeros(len(bars))
+    # horizontal bars: the labels stay readable at the page's width however many bars there are
+    fig, (ax,) = subplots(1, "Energy per component", width=9.0, height=0.3 * len(bars) + 1.8)
+    y = np.arange(len(bars))[::-1]
+    left = np.zeros(len(bars))
     unit, scale = ("mJ", 1e-9) if max(sum(b.values()) for _, b in bars) > 1e9 else ("uJ", 1e-6)
     for i, c in enumerate(comps):
         vals = np.array([b.get(c, 0.0) for _, b in bars]) * scale
-        ax.bar(x, vals, 0.7, bottom=bottom, label=c, color=f"C{i % 10}")
-        bottom += vals
-    ax.set_xticks(x, [lbl for lbl, _ in bars], rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel(f"energy ({unit})")
-    ax.set_xlabel("model / design")
+        ax.barh(y, vals, 0.7, left=left, label=c, color=f"C{i % 10}")
+        left += vals
+    ax.set_yticks(y, [lbl for lbl, _ in bars], fontsize=9)
+    ax.set_xlabel(f"energy ({unit})")
+    ax.set_ylabel("model / design")
     ax.legend(title="component", loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     table = [{"bar": lbl, **{c: b.get(c, 0.0) for c in comps}} for lbl, b in bars]

@@ -10,7 +10,7 @@ one line per backend and KV-head count.
 
 from __future__ import annotations
 
-from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
+from attnkit.reports.figure import Figure, colour, shared_legend, si_seq, subplots
 
 ORDER = 45
 TITLE = "Decode on a measured GPU: predicted against measured"
@@ -28,7 +28,7 @@ def _figure(t) -> Figure:
     rows = _rows(t)
     fig, (parity, error) = subplots(2, "predicted against measured decode attention", width=5.0, height=4.2)
     backends = list(dict.fromkeys(r["backend"] for r in rows))
-    for i, b in enumerate(backends):
+    for b in backends:
         mine = [r for r in rows if r["backend"] == b]
         engine = mine[0]["engine"]
         label = f"{b} ({'best measured, beside ' if mine[0]['role'] == 'best measured' else ''}{engine})"
@@ -40,8 +40,8 @@ def _figure(t) -> Figure:
                     [r["predicted_us"] for r in part],
                     s=28,
                     marker=marker,
-                    facecolors="none" if cal else f"C{i}",
-                    edgecolors=f"C{i}",
+                    facecolors="none" if cal else colour(b),
+                    edgecolors=colour(b),
                     label=f"{label}, calibration point" if cal else label,
                 )
         for kv in sorted({r["kv_heads"] for r in mine}, reverse=True):
@@ -51,7 +51,7 @@ def _figure(t) -> Figure:
                 [100 * r["error"] for r in line],
                 marker="o",
                 ms=3,
-                color=f"C{i}",
+                color=colour(b),
                 ls="-" if kv == max(r["kv_heads"] for r in mine) else ":",
                 label=f"{b}, {kv} KV heads",
             )

@@ -8,7 +8,7 @@ at full bandwidth); the roofline drawn is the larger of the two.
 from __future__ import annotations
 
 from attnkit.reports.data import attention_points, per_model
-from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
+from attnkit.reports.figure import Figure, colour, shared_legend, si_seq, subplots
 
 ORDER = 20  # place in the report
 TITLE = "Latency against sequence length"
@@ -23,10 +23,10 @@ def figures(tables) -> list[Figure]:
         fig, axes = subplots(len(models), "Attention latency against sequence length")
         table = []
         for ax, (model, rows) in zip(axes, models.items()):
-            for i, d in enumerate(designs):
+            for d in designs:
                 pts = sorted((int(r["seq_len"]), r["latency_s"]) for r in rows if r["design"] == d)
                 if pts:
-                    ax.loglog(*zip(*pts), marker="o", ms=3, color=f"C{i}", label=d)
+                    ax.loglog(*zip(*pts), marker="o", ms=3, color=colour(d), label=d)
                     table += [{"model": model, "design": d, "seq_len": s, "latency_s": v} for s, v in pts]
             bound: dict[int, float] = {}  # the lowest bound any design has at each length
             for r in rows:

@@ -96,8 +96,8 @@ def _tokens(row, seq_key) -> float:
 
 
 def _annotate(ax, pts, texts) -> None:
-    """Label front points left to right, at most MAX_LABELS, one label per spot; labels in the right
-    third of the panel go to the left of their point so they stay inside it."""
+    """Number front points left to right (at most MAX_LABELS, one per spot) and say what each number is in a
+    key under the panel: a number is small enough not to sit on its neighbours, a design's name is not."""
     spots, picked = set(), []
     for (x, y), t in zip(pts, texts):
         spot = (round(float(np.log10(x)), 1), round(float(np.log10(y)), 1))
@@ -105,21 +105,23 @@ def _annotate(ax, pts, texts) -> None:
             spots.add(spot)
             picked.append(((x, y), t))
     step = max(1, -(-len(picked) // MAX_LABELS))
-    f = np.log10 if ax.get_xscale() == "log" else (lambda v: v)
-    lo, hi = (f(v) for v in ax.get_xlim())
-    for i, ((x, y), t) in enumerate(picked):
-        if i % step and i != len(picked) - 1:
-            continue
-        right = hi > lo and (f(x) - lo) / (hi - lo) > 0.6
+    chosen = [p for i, p in enumerate(picked) if not i % step or i == len(picked) - 1]
+    key = []
+    for n, ((x, y), t) in enumerate(chosen, 1):
         ax.annotate(
-            t,
+            str(n),
             (x, y),
-            xytext=(-6 if right else 6, 6 if i % 2 else -11),
+            xytext=(5, 5 if n % 2 else -10),
             textcoords="offset points",
-            fontsize=6.5,
+            fontsize=8,
+            fontweight="bold",
             color="darkred",
-            ha="right" if right else "left",
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
         )
+        key.append(f"{n}: {t}")
+    half = -(-len(key) // 2)
+    lines = [f"{a:<34}{b}" for a, b in zip(key[:half], key[half:] + [""])]
+    ax.text(0.0, -0.16, "\n".join(lines), transform=ax.transAxes, va="top", fontsize=7, family="monospace")
 
 
 def figures(tables) -> list[Figure]:
@@ -139,8 +141,8 @@ def figures(tables) -> list[Figure]:
         workloads = list(dict.fromkeys(r.get("workload", "all") for r in rows))[:MAX_PANELS]
         keys = _varied(rows)
         at = f" at {si_seq(int(seq))} tokens" if seq_key else ""
-        title = f"Sweep {t.source.parent.name}: latency against area, and throughput per mm$^2$" + at
-        fig, axes = subplots(2 * len(workloads), title, width=6.2, height=4.4)
+        title = f"Sweep {t.source.parent.name}: latency against area, and throughput per mm\u00b2" + at
+        fig, axes = subplots(2 * len(workloads), title, width=6.2, height=5.6)
         table = []
         for i, w in enumerate(workloads):
             ax, ax2 = axes[2 * i], axes[2 * i + 1]
@@ -234,16 +236,17 @@ def figures(tables) -> list[Figure]:
             for r in group:
                 r.pop("_density", None)
                 r.pop("_energy_per_token", None)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # room for the suptitle
         out.append(
             Figure(
                 "pareto",
                 title,
                 fig,
                 table,
-                "Left: the latency/area front of each workload (red, labelled by the parameters swept),"
-                " energy as colour. Right: throughput per mm$^2$ against energy per token, area as"
-                " colour, its own front in red. The table lists the latency/area front's designs.",
+                "Left: the latency/area front of each workload (red; numbered, with the parameters swept in the"
+                " key under the panel),"
+                " energy as colour. Right: throughput per mm\u00b2 against energy per token, area as"
+                " colour, its own front in red, numbered the same way. The table lists the latency/area front's designs.",
             )
         )
     return out

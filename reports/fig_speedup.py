@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from attnkit.reports.data import points, summaries
-from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
+from attnkit.reports.figure import Figure, colour, shared_legend, si_seq, subplots
 
 ORDER = 10  # place in the report
 TITLE = "Speedup and energy over the baseline"
@@ -79,10 +79,10 @@ def _figure(rows, summ, scope, metric):
                     paper = br["paper_latency_s"] / dr["paper_latency_s"]
                     ax.plot([p - width / 2, p + width / 2], [paper, paper], color="black", lw=2)
                 table.append({"model": model, "seq_len": s, "design": d, metric: v, f"paper_{metric}": paper})
-            ax.bar(pos, vals, width, color=f"C{i}", label=d)
+            ax.bar(pos, vals, width, color=colour(d), label=d)
             mean = _paper_mean(summ, summary_metric, scope, d, model)
             if mean is not None:
-                ax.axhline(mean, color=f"C{i}", ls="--", lw=1, label=f"{d}: paper mean")
+                ax.axhline(mean, color=colour(d), ls="--", lw=1, label=f"{d}: paper mean")
         if any(t.get(f"paper_{metric}") for t in table if t["model"] == model):
             ax.plot([], [], color="black", lw=2, label="paper (this point)")
         ax.set_xticks(x, [si_seq(s) for s in seqs])
@@ -92,9 +92,13 @@ def _figure(rows, summ, scope, metric):
         if metric == "energy":
             ax.axhline(1.0, color="grey", lw=0.8)
     shared_legend(fig, axes)
-    vals = [t[metric] for t in table if t["design"] == others[-1] and np.isfinite(t[metric])]
+    means = []
+    for d in others:  # the headline of every series drawn, not of one picked by position
+        vals = [t[metric] for t in table if t["design"] == d and np.isfinite(t[metric])]
+        if vals:
+            means.append(f"{d} {np.mean(vals):.3f}")
     caption = (
-        f"Mean {metric} of {others[-1]} over {base}: {np.mean(vals):.3f} across {len(vals)} points. "
+        f"Mean {metric} over {base} across the points drawn: {', '.join(means)}. "
         "Solid black ticks: the paper's figure for that point; dashed lines: the paper's mean."
     )
     return Figure(

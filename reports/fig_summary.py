@@ -29,7 +29,10 @@ def figures(tables) -> list[Figure]:
     for t in tables:
         rows = summaries(t.rows) if t.kind in KINDS else []
         if rows:
-            name = t.source.parent.name if t.source.name.startswith("results") else t.source.stem
+            # a reproduction names itself in its manifest; older folders are named by where they are
+            name = t.meta.get("target") or (
+                t.source.parent.name if t.source.name.startswith("results") else t.source.stem
+            )
             cols = columns(rows)
             out.append(
                 Figure(

@@ -6,7 +6,7 @@ Reads ``reproduce`` tables (``util_2d``, ``util_1d``).
 from __future__ import annotations
 
 from attnkit.reports.data import attention_points, per_model
-from attnkit.reports.figure import Figure, shared_legend, si_seq, subplots
+from attnkit.reports.figure import Figure, colour, shared_legend, si_seq, subplots
 
 ORDER = 30  # place in the report
 TITLE = "Array utilisation"
@@ -23,14 +23,14 @@ def figures(tables) -> list[Figure]:
         table = []
         for ax, (model, rows) in zip(axes, models.items()):
             seqs = sorted({int(r["seq_len"]) for r in rows})
-            for i, d in enumerate(designs):
+            for d in designs:
                 pts = sorted((int(r["seq_len"]), r.get("util_2d"), r.get("util_1d")) for r in rows if r["design"] == d)
                 if not pts:
                     continue
                 s, u2, u1 = zip(*pts)
-                ax.semilogx(s, u2, marker="o", ms=3, color=f"C{i}", label=f"{d} 2D")
+                ax.semilogx(s, u2, marker="o", ms=3, color=colour(d), label=f"{d} 2D")
                 if any(v is not None for v in u1):
-                    ax.semilogx(s, u1, marker="s", ms=3, ls="--", color=f"C{i}", label=f"{d} 1D")
+                    ax.semilogx(s, u1, marker="s", ms=3, ls="--", color=colour(d), label=f"{d} 1D")
                 table += [{"model": model, "design": d, "seq_len": a, "util_2d": b, "util_1d": c} for a, b, c in pts]
             ax.set_xticks(seqs, [si_seq(x) for x in seqs])
             ax.minorticks_off()
@@ -39,5 +39,11 @@ def figures(tables) -> list[Figure]:
             ax.set_xlabel("sequence length (tokens)")
             ax.set_ylabel("utilisation (fraction of PE-cycles)")
         shared_legend(fig, axes)
-        out.append(Figure("utilisation", "Utilisation of the 2D and 1D arrays", fig, table))
+        means = [
+            f"{d} {sum(r['util_2d'] for r in mine) / len(mine):.2f}"
+            for d in designs
+            if (mine := [r for r in table if r["design"] == d and r["util_2d"] is not None])
+        ]
+        caption = f"Mean 2D-array utilisation over the points drawn: {', '.join(means)}."
+        out.append(Figure("utilisation", "Utilisation of the 2D and 1D arrays", fig, table, caption))
     return out

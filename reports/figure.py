@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,32 @@ plt.rcParams.update(
         "svg.fonttype": "none",
     }
 )
+
+
+# One colour per design, engine or backend name in every figure, so a reader follows a design from
+# figure to figure. Names that appear together get distinct colours; a name not listed takes a fixed
+# colour from its hash (the same in every report).
+PALETTE = {
+    # FuseMax's evaluation
+    "fusemax": "#1f77b4",
+    "flat": "#ff7f0e",
+    "unfused": "#7f7f7f",
+    "ablation-architecture": "#2ca02c",
+    "ablation-cascade": "#9467bd",
+    # decode engines and the measured GPU backends
+    "lean": "#d62728",
+    "fa2": "#8c564b",
+    "flashdecoding": "#17becf",
+    "flash": "#17becf",  # PyTorch's flash backend is what flashdecoding models
+    "efficient": "#bcbd22",
+    "cudnn": "#e377c2",
+}
+_SPARE = ["#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1"]
+
+
+def colour(name: str) -> str:
+    """The colour of design (or engine, or backend) ``name`` in every figure."""
+    return PALETTE.get(name) or _SPARE[zlib.crc32(name.encode()) % len(_SPARE)]
 
 
 @dataclass

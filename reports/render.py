@@ -75,7 +75,8 @@ def _html_table(f: Figure) -> str:
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 img{max-width:100%;border:1px solid #ddd}table{border-collapse:collapse;font-size:12px;margin:0.5em 0 2em}
 td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3f3}
-details{margin-bottom:1em}code,pre{background:#f6f6f6;padding:2px 4px}"""
+details{margin-bottom:1em}code,pre{background:#f6f6f6;padding:2px 4px}
+figure{margin:0}figcaption{margin:0.4em 0 0.8em}nav ol{columns:2;font-size:14px}"""
 
 
 def render(inputs, out_dir: str | Path, command: str | None = None, log=lambda msg: None) -> dict:
@@ -138,18 +139,51 @@ def _configurations(tables) -> list[tuple[str, str]]:
     ]
 
 
+TEX = {"$^2$": "\u00b2", "$^3$": "\u00b3", "$\\mu$": "\u00b5", "$\\times$": "\u00d7"}
+
+
+def plain(title: str) -> str:
+    """A heading as plain text: the few TeX marks figures use become their characters, other ``$`` go."""
+    for tex, char in TEX.items():
+        title = title.replace(tex, char)
+    return title.replace("$", "")
+
+
+def _anchor(f: Figure) -> str:
+    return f"fig-{f.name}"
+
+
+def _contents(sections, configurations) -> list[tuple[str, str]]:
+    """(anchor, heading) of every section, in order: the report's table of contents."""
+    out = [(_anchor(f), plain(f.title)) for _title, f, _png in sections]
+    return out + [(f"config-{i}", f"Configuration of {source}") for i, (source, _) in enumerate(configurations)]
+
+
 def _write_md(path, tables, sections, command):
     lines = ["# attnkit report", ""]
     lines += [
         f"- **{k}**: `{v}`" if k == "reproduce with" else f"- **{k}**: {v}" for k, v in _provenance(tables, command)
     ]
+    configs = _configurations(tables)
+    lines += ["", "## Contents", ""] + [f"1. [{title}](#{a})" for a, title in _contents(sections, configs)]
     for _title, f, png in sections:
-        lines += ["", f"## {f.title}", ""] + ([f"![{f.title}](figures/{png.name})", ""] if png else [])
+        title = plain(f.title)
+        lines += ["", f'<a id="{_anchor(f)}"></a>', "", f"## {title}", ""]
+        lines += [f"![{title}](figures/{png.name})", ""] if png else []
         if f.caption:
             lines += [f.caption, ""]
         lines += [_md_table(f)]
-    for source, text in _configurations(tables):
-        lines += ["", f"## Configuration of {source}", "", "```yaml", text.rstrip(), "```"]
+    for i, (source, text) in enumerate(configs):
+        lines += [
+            "",
+            f'<a id="config-{i}"></a>',
+            "",
+            f"## Configuration of {source}",
+            "",
+            "```yaml",
+            text.rstrip(),
+            "```",
+        ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -162,14 +196,20 @@ def _write_html(path, tables, sections, command):
         f"<!doctype html><html><head><meta charset='utf-8'><title>attnkit report</title><style>{CSS}</style>"
         f"</head><body><h1>attnkit report</h1><table>{prov}</table>"
     ]
+    configs = _configurations(tables)
     if not sections:
         parts.append("<p>No figure family applies to these inputs.</p>")
+    else:
+        items = "".join(f"<li><a href='#{a}'>{html.escape(t)}</a></li>" for a, t in _contents(sections, configs))
+        parts.append(f"<nav id='contents'><h2>Contents</h2><ol>{items}</ol></nav>")
     for _title, f, png in sections:
-        parts.append(f"<h2>{html.escape(f.title)}</h2>")
+        title = html.escape(plain(f.title))
+        parts.append(f"<h2 id='{_anchor(f)}'>{title}</h2>")
         if png:
             data = base64.b64encode(png.read_bytes()).decode()
-            parts.append(f"<img alt='{html.escape(f.title)}' src='data:image/png;base64,{data}'>")
-        if f.caption:
+            parts.append(f"<figure><img alt='{title}' src='data:image/png;base64,{data}'>")
+            parts.append(f"<figcaption>{html.escape(f.caption)}</figcaption></figure>" if f.caption else "</figure>")
+        if f.caption and not png:
             parts.append(f"<p>{html.escape(f.caption)}</p>")
         if png:
             parts.append(
@@ -178,9 +218,9 @@ def _write_html(path, tables, sections, command):
             )
         else:
             parts.append(_html_table(f))
-    for source, text in _configurations(tables):
+    for i, (source, text) in enumerate(configs):
         parts.append(
-            f"<h2>Configuration of {html.escape(source)}</h2><details><summary>as run</summary>"
+            f"<h2 id='config-{i}'>Configuration of {html.escape(source)}</h2><details><summary>as run</summary>"
             f"<pre>{html.escape(text)}</pre></details>"
         )
     parts.append("</body></html>")

@@ -61,12 +61,14 @@ class Result:
         }
 
 
-def write_results(rows: list[dict], out: str | Path, columns: Sequence[str], kind: str) -> Path:
+def write_results(
+    rows: list[dict], out: str | Path, columns: Sequence[str], kind: str, target: str | None = None
+) -> Path:
     """A reproduction's rows as ``out``/results.csv (``columns``, blanks for None) and results.json (all),
-    with ``out``/manifest.json naming their ``kind``."""
+    with ``out``/manifest.json naming their ``kind`` (and the ``target`` that wrote them)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    write_manifest(out, kind, ["results.csv", "results.json"])
+    write_manifest(out, kind, ["results.csv", "results.json"], target)
     with open(out / "results.csv", "w", newline="") as f:
         wr = csv.DictWriter(f, fieldnames=list(columns), extrasaction="ignore")
         wr.writeheader()
@@ -117,12 +119,16 @@ def tagged(kind: str, value: dict | list) -> dict:
     return {"kind": kind, "rows": list(value)}
 
 
-def write_manifest(folder: str | Path, kind: str, files: Sequence[str]) -> Path:
-    """``folder``/manifest.json: the ``kind`` of the result ``files`` in that folder."""
+def write_manifest(folder: str | Path, kind: str, files: Sequence[str], target: str | None = None) -> Path:
+    """``folder``/manifest.json: the ``kind`` of the result ``files`` in that folder, and the ``target``
+    (a reproduction's name) that wrote them, which a reader gets as ``meta["target"]``."""
     from attnkit import __version__
 
     path = Path(folder) / MANIFEST
-    path.write_text(json.dumps({"kind": kind, "files": list(files), "attnkit": __version__}, indent=1) + "\n")
+    record = {"kind": kind, "files": list(files), "attnkit": __version__}
+    if target:
+        record["target"] = target
+    path.write_text(json.dumps(record, indent=1) + "\n")
     return path
 
 
@@ -165,17 +171,18 @@ def _csv_rows(path: Path, raw: bytes) -> tuple[list[str], list[dict[str, Any]]]:
     return header, rows
 
 
-def _manifest_kind(path: Path) -> str | None:
+def _manifest(path: Path) -> dict:
+    """The folder's manifest record if it lists ``path`` ({} otherwise)."""
     manifest = path.parent / MANIFEST
     if not manifest.is_file():
-        return None
+        return {}
     try:
         data = json.loads(manifest.read_text())
     except (OSError, ValueError) as e:
         raise AttnkitError(f"{manifest}: not a readable manifest ({e})") from None
     if not isinstance(data, dict) or not isinstance(data.get("kind"), str):
         raise AttnkitError(f"{manifest}: expected a JSON object with a 'kind'")
-    return data["kind"] if path.name in data.get("files", ()) else None
+    return data if path.name in data.get("files", ()) else {}
 
 
 def _guess(columns: set[str]) -> str | None:
@@ -224,7 +231,10 @@ def load_results(path: str | Path) -> ResultFile:
         if not all(isinstance(r, dict) for r in rows):
             raise AttnkitError(f"{path}: expected a JSON object or a list of objects")
         columns = set().union(*(r.keys() for r in rows))
-    kind = kind or _manifest_kind(path)
+    manifest = _manifest(path)
+    kind = kind or manifest.get("kind")
+    if manifest.get("target"):
+        meta = {"target": manifest["target"], **meta}
     guessed = kind is None
     if guessed:
         kind = _guess(columns)

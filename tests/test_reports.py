@@ -100,11 +100,14 @@ def test_every_figure_has_labels_title_and_legend(inputs):
     for family in families():
         for f in family.figures(tables):
             assert f.fig._suptitle is not None and f.fig._suptitle.get_text(), f.name
+            assert f.caption.strip(), f"{f.name}: no caption"
             for ax in f.fig.axes:
                 if not ax.get_visible() or hasattr(ax, "_colorbar"):
                     continue
                 assert ax.get_xlabel() and ax.get_ylabel(), (f.name, ax.get_title())
-                assert "(" in ax.get_ylabel(), f"{f.name}: y label without a unit: {ax.get_ylabel()!r}"
+                flat = any(getattr(c, "orientation", "") == "horizontal" for c in ax.containers)
+                value = ax.get_xlabel() if flat else ax.get_ylabel()  # horizontal bars: the value is on x
+                assert "(" in value, f"{f.name}: value axis without a unit: {value!r}"
                 if len(ax.lines) + len(ax.containers) > 1:
                     assert ax.get_legend() is not None or f.fig.legends, f.name
             plt.close(f.fig)
@@ -115,6 +118,59 @@ def _chromium():
         if shutil.which(name):
             return shutil.which(name)
     return None
+
+
+def test_report_has_contents_and_plain_headings(inputs, tmp_path):
+    render(inputs, tmp_path / "report")
+    page = (tmp_path / "report" / "report.html").read_text()
+    ids = re.findall(r"<h2 id='([^']+)'>", page)
+    links = re.findall(r"<li><a href='#([^']+)'>", page)
+    assert ids and links == ids  # every section is in the contents, in order
+    assert not [h for h in re.findall(r"<h2[^>]*>(.*?)</h2>", page) if "$" in h]
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "## Contents" in md and not [line for line in md.splitlines() if line.startswith("#") and "$" in line]
+
+
+def test_each_design_has_one_colour_in_every_figure(inputs, tmp_path):
+    """The plotting layer's palette gives a design its colour; every figure that draws a series of a named
+    design (bars, lines, points; 'over fa2', 'fusemax 2D', 'flash (flashdecoding)') draws it in that colour."""
+    import matplotlib.colors as mc
+    import matplotlib.pyplot as plt
+
+    from attnkit.reports.figure import PALETTE, colour
+    from attnkit.reports.render import families
+
+    seen: dict[str, set] = {}
+    for family in families():
+        for f in family.figures(data.load_all(inputs) + _decode_tables(tmp_path)):
+            for ax in f.fig.axes if f.fig else ():
+                for handle, label in zip(*ax.get_legend_handles_labels()):
+                    name = re.split(r"[ (:]", label.removeprefix("over "), maxsplit=1)[0]
+                    if name in PALETTE and "paper" not in label:
+                        seen.setdefault(name, set()).add(mc.to_hex(_colour_of(handle)))
+            if f.fig:
+                plt.close(f.fig)
+    assert {"flat", "fusemax", "fa2", "flashdecoding", "flash", "efficient", "cudnn"} <= set(seen)
+    assert {n: c for n, c in seen.items() if c != {mc.to_hex(colour(n))}} == {}
+
+
+def _colour_of(handle):
+    if hasattr(handle, "get_color"):
+        return handle.get_color()
+    if hasattr(handle, "patches"):  # a bar container
+        return handle.patches[0].get_facecolor()
+    if hasattr(handle, "get_facecolor") and len(handle.get_facecolor()):
+        return handle.get_facecolor()[0]
+    return handle.get_edgecolor()[0]
+
+
+def _decode_tables(tmp_path):
+    """A decode reproduction (two contexts) and the H200 validation, as the report reads them."""
+    from attnkit import api, cli
+
+    api.reproduce("leanattention", seq_lens=[1024, 4096], out=tmp_path / "lean")
+    assert cli.main(["validate", "h200-pytorch-sdpa", "--arch", "h200", "-o", str(tmp_path / "v")]) == 0
+    return data.load_all([tmp_path / "lean", tmp_path / "v"])
 
 
 def test_pareto_front_of_a_sweep_is_highlighted(inputs):
@@ -137,9 +193,14 @@ def test_html_report_loads_every_image_in_headless_chromium(inputs, tmp_path):
         pytest.skip("Chromium is not installed (`make setup` installs it where apt-get is usable)")
     render(inputs, tmp_path / "report")
     page = tmp_path / "probe.html"
+    # counts the images loaded, drawn at a non-zero size on the page, and inside a figure with a caption
     probe = (
         "<script>window.addEventListener('load',()=>{const i=[...document.images];"
-        "document.title='loaded '+i.filter(x=>x.complete&&x.naturalWidth>0).length+' of '+i.length;});</script>"
+        "const ok=i.filter(x=>x.complete&&x.naturalWidth>0&&x.getBoundingClientRect().width>0"
+        "&&x.getBoundingClientRect().height>0&&x.closest('figure')"
+        "&&x.closest('figure').querySelector('figcaption')"
+        "&&x.closest('figure').querySelector('figcaption').textContent.trim().length>0);"
+        "document.title='loaded '+ok.length+' of '+i.length;});</script>"
     )
     page.write_text((tmp_path / "report" / "report.html").read_text().replace("</body>", probe + "</body>"))
     r = subprocess.run(
@@ -192,3 +253,17 @@ def test_cli_bad_input_is_one_line(tmp_path):
         text=True,
     )
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and "nope.csv: no such file" in r.stderr
+
+
+@pytest.mark.parametrize("target", ["fusemax", "llm", "edgemoe", "leanattention"])
+def test_each_summary_is_named_by_its_target_and_fits_a_screen(target, tmp_path):
+    """A summary is the reproduction's headline rows (its per-setting series stay with the figures' data),
+    titled by the target even when the run went to a folder of another name."""
+    from attnkit import api
+    from attnkit.reports import fig_summary
+
+    kw = {"seq_lens": [1024, 4096]} if target == "leanattention" else {}
+    api.reproduce(target, out=tmp_path / "runs" / "run1", **kw)
+    (f,) = fig_summary.figures(data.load_all([tmp_path / "runs" / "run1"]))
+    assert f.title == f"Summary of {target} against the paper"
+    assert 0 < len(f.table) <= 40
