@@ -39,11 +39,11 @@ def figures(tables) -> list[Figure]:
             ax.set_xlabel("sequence length (tokens)")
             ax.set_ylabel("utilisation (fraction of PE-cycles)")
         shared_legend(fig, axes)
-        means = [
-            f"{d} {sum(r['util_2d'] for r in mine) / len(mine):.2f}"
-            for d in designs
-            if (mine := [r for r in table if r["design"] == d and r["util_2d"] is not None])
-        ]
+        means = []
+        for d in designs:
+            u = [float(r["util_2d"]) for r in table if r["design"] == d and r["util_2d"] is not None]
+            if u:
+                means.append(f"{d} {sum(u) / len(u):.2f}")
         caption = f"Mean 2D-array utilisation over the points drawn: {', '.join(means)}."
         out.append(Figure("utilisation", "Utilisation of the 2D and 1D arrays", fig, table, caption))
     return out
