@@ -23,6 +23,19 @@ def add_set(parser) -> None:
     )
 
 
+def add_measurements(parser, arch_help: str, out_metavar: str, out_help: str) -> None:
+    """MEASUREMENTS, ``--arch``, ``-o`` and ``--json``: the arguments of the commands that read GPU measurements."""
+    parser.add_argument(
+        "measurements",
+        metavar="MEASUREMENTS",
+        help="a measurements file: NAME.csv (with NAME.yaml beside it) or a name in configs/measurements/,"
+        " e.g. h200-pytorch-sdpa",
+    )
+    parser.add_argument("--arch", required=True, metavar="ARCH", help=arch_help)
+    parser.add_argument("-o", "--out", default=None, metavar=out_metavar, help=out_help)
+    add_json(parser)
+
+
 def emit(args, value: Any, columns: Sequence[str] | None = None, kind: str | None = None) -> None:
     """Print ``value`` as JSON (``--json``) or as a plain table for a person. With ``kind`` the JSON
     record carries it (``"kind": ...``, see :func:`attnkit.sim.result.tagged`), so a saved copy says what it is."""

@@ -1,6 +1,6 @@
 """attnkit calibrate MEASUREMENTS --arch BASE: derive a GPU's per-kernel constants from measured points."""
 
-from attnkit.commands._common import add_json, emit
+from attnkit.commands._common import add_measurements, emit
 
 NAME = "calibrate"
 HELP = (
@@ -10,17 +10,12 @@ HELP = (
 
 
 def add_arguments(p) -> None:
-    p.add_argument(
-        "measurements",
-        metavar="MEASUREMENTS",
-        help="a measurements file: NAME.csv (with NAME.yaml beside it) or a name in configs/measurements/,"
-        " e.g. h200-pytorch-sdpa",
+    add_measurements(
+        p,
+        "the gpu arch to calibrate, e.g. h200-datasheet",
+        "FILE",
+        "write the arch YAML to FILE (default: print it on stdout)",
     )
-    p.add_argument("--arch", required=True, metavar="BASE", help="the gpu arch to calibrate, e.g. h200-datasheet")
-    p.add_argument(
-        "-o", "--out", default=None, metavar="FILE", help="write the arch YAML to FILE (default: print it on stdout)"
-    )
-    add_json(p)
 
 
 def run(args) -> int:

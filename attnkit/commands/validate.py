@@ -1,6 +1,6 @@
 """attnkit validate MEASUREMENTS --arch A: every measured row beside the engines' prediction, and the error."""
 
-from attnkit.commands._common import add_json, emit
+from attnkit.commands._common import add_measurements, emit
 
 NAME = "validate"
 HELP = (
@@ -13,16 +13,9 @@ COLUMNS += ["predicted_us", "error", "role", "calibrates"]
 
 
 def add_arguments(p) -> None:
-    p.add_argument(
-        "measurements",
-        metavar="MEASUREMENTS",
-        help="NAME.csv (with NAME.yaml beside it) or a name, e.g. h200-pytorch-sdpa",
+    add_measurements(
+        p, "the calibrated gpu arch, e.g. h200", "DIR", "also write DIR/results.csv and .json (for attnkit report)"
     )
-    p.add_argument("--arch", required=True, metavar="A", help="the calibrated gpu arch, e.g. h200")
-    p.add_argument(
-        "-o", "--out", default=None, metavar="DIR", help="also write DIR/results.csv and .json (for attnkit report)"
-    )
-    add_json(p)
 
 
 def run(args) -> int:
