@@ -40,8 +40,13 @@ def figures(tables) -> list[Figure]:
                     f"Summary of {name} against the paper",
                     None,
                     [{c: r.get(c) for c in cols} for r in rows],
-                    "Ours is computed by the simulator; paper is the published figure (ANCHORS.md); "
-                    "ratio = ours / paper.",
+                    "Ours is computed by the simulator; paper is the published figure (ANCHORS.md) or a measured"
+                    " time; ratio = ours / paper where paper is a target"
+                    + (
+                        "; note: why ours differs from a claim the model does not take as a target."
+                        if "note" in cols
+                        else "."
+                    ),
                     cols,
                 )
             )

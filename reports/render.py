@@ -68,15 +68,21 @@ def _md_table(f: Figure) -> str:
 def _html_table(f: Figure) -> str:
     cols = _columns(f)
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>" for r in f.table)
+    body = "".join("<tr>" + "".join(_td(r.get(c)) for c in cols) + "</tr>" for r in f.table)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _td(v) -> str:
+    """A cell: numbers right-aligned (the table's default), text left-aligned so a sentence reads."""
+    text = html.escape(_fmt(v))
+    return f"<td>{text}</td>" if v is None or isinstance(v, (int, float)) else f"<td class='t'>{text}</td>"
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 img{max-width:100%;border:1px solid #ddd}table{border-collapse:collapse;font-size:12px;margin:0.5em 0 2em}
 td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#f3f3f3}
 details{margin-bottom:1em}code,pre{background:#f6f6f6;padding:2px 4px}
-figure{margin:0}figcaption{margin:0.4em 0 0.8em}nav ol{columns:2;font-size:14px}"""
+td.t{text-align:left}figure{margin:0}figcaption{margin:0.4em 0 0.8em}nav ol{columns:2;font-size:14px}"""
 
 
 def render(inputs, out_dir: str | Path, command: str | None = None, log=lambda msg: None) -> dict:
@@ -126,7 +132,10 @@ def _provenance(tables, command) -> list[tuple[str, str]]:
             ),
         ),
     ] + [
-        (f"{t.source.name}: {k}", str(v)) for t in tables for k, v in t.meta.items() if not isinstance(v, (list, dict))
+        (f"{t.source.name}: {k}", str(v))
+        for t in tables
+        for k, v in t.meta.items()
+        if not isinstance(v, (list, dict)) and k != "target"  # a reproduction's name titles its summary
     ]
 
 
