@@ -78,6 +78,37 @@ SPEC_KEYS = (
     "derived",
     "constraints",
 )
+MAX_EXPONENT = 1024  # |b| in a ** b or pow(a, b): more is no design parameter, and can take hours
+MAX_INT_BITS = 4096  # an integer result wider than this is refused before it is computed
+
+
+class _Unbounded(ValueError):
+    """An expression's arithmetic beyond the bounds above (reported naming the expression)."""
+
+
+def _pow(a, b, mod=None):
+    """``a ** b`` (and ``pow``) within the bounds: a huge exponent or result is an error, not a hang."""
+    if mod is not None:
+        return pow(a, b, mod)  # modular: stays small
+    if isinstance(b, (int, float)) and abs(b) > MAX_EXPONENT and not (isinstance(a, (int, float)) and abs(a) <= 1):
+        raise _Unbounded(f"exponent {b:g} is beyond {MAX_EXPONENT}")
+    if isinstance(a, int) and isinstance(b, int) and b > 0 and abs(a).bit_length() * b > MAX_INT_BITS:
+        raise _Unbounded(f"the power has about {abs(a).bit_length() * b} bits, more than {MAX_INT_BITS}")
+    try:
+        return a**b
+    except OverflowError:
+        raise _Unbounded(f"{a:g} ** {b:g} overflows a float") from None
+
+
+def _mul(a, b):
+    """``a * b``: numbers only (repeating text could fill the memory)."""
+    if isinstance(a, str) or isinstance(b, str):
+        raise _Unbounded("text cannot be multiplied")
+    if isinstance(a, int) and isinstance(b, int) and abs(a).bit_length() + abs(b).bit_length() > MAX_INT_BITS:
+        raise _Unbounded(f"a product of more than {MAX_INT_BITS} bits")
+    return a * b
+
+
 FUNCTIONS = {
     "min": min,
     "max": max,
@@ -92,8 +123,9 @@ FUNCTIONS = {
     "exp": math.exp,
     "ceil": math.ceil,
     "floor": math.floor,
-    "pow": pow,
+    "pow": _pow,
 }
+_HIDDEN = {"_pow": _pow, "_mul": _mul}  # what ** and * become in a compiled expression
 RANDOM_FORMS = ("uniform", "loguniform", "randint", "choice")
 # The metrics a constraint may name; such a constraint is checked after simulation.
 METRICS = tuple(f.name for f in dataclasses.fields(Result) if f.type in ("int", "float")) + ("latency_s",)
@@ -138,7 +170,7 @@ class Expr:
     def __init__(self, text: str, where: str):
         if not isinstance(text, (str, int, float)) or isinstance(text, bool):
             raise ConfigError(f"{where}: expected an expression, got {text!r}")
-        self.text = str(text)
+        self.text, self.where = str(text), where
         try:
             tree = ast.parse(self.text, mode="eval")
         except SyntaxError as e:
@@ -160,7 +192,10 @@ class Expr:
 
     def __call__(self, env: dict[str, Any]) -> Any:
         local = {ident: env[name] for name, ident in self.names.items()}
-        return eval(self.code, {"__builtins__": {}, **FUNCTIONS}, local)  # the tree is whitelisted above
+        try:
+            return eval(self.code, {"__builtins__": {}, **FUNCTIONS, **_HIDDEN}, local)  # the tree is whitelisted
+        except (_Unbounded, OverflowError) as e:
+            raise ConfigError(f"{self.where}: {self.text!r}: {e}") from None
 
 
 class _Rewrite(ast.NodeTransformer):
@@ -196,6 +231,15 @@ class _Rewrite(ast.NodeTransformer):
         if not isinstance(inner, ast.Name):
             raise ConfigError(f"{self.where}: {self.expr.text!r}: only dotted names are allowed")
         return self._name(".".join([inner.id, *reversed(parts)]), node)
+
+    def visit_BinOp(self, node):
+        """``a ** b`` and ``a * b`` go through the bounded ``_pow`` and ``_mul``."""
+        node = self.generic_visit(node)
+        if isinstance(node.op, (ast.Pow, ast.Mult)):
+            fn = "_pow" if isinstance(node.op, ast.Pow) else "_mul"
+            call = ast.Call(func=ast.Name(id=fn, ctx=ast.Load()), args=[node.left, node.right], keywords=[])
+            return ast.copy_location(call, node)
+        return node
 
     def visit_Call(self, node):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords:

@@ -1,5 +1,6 @@
 """Sweep specs: expansion, ranges, random samples, expressions, and refusal of bad specs before any point runs."""
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -251,3 +252,27 @@ def test_expressions_are_safe_and_compute():
     for bad in ("open('x')", "a.__class__", "(lambda: 1)()", "a[0]", "globals()", "x := 1"):
         with pytest.raises(ConfigError):
             sweep.Expr(bad, "here")
+
+
+@pytest.mark.parametrize(
+    "expr, message",
+    [
+        ("pow(10, 10**8) > 1", "exponent 1e+08 is beyond 1024"),
+        ("10 ** 10 ** 8", "exponent 1e+08 is beyond 1024"),
+        ("2.0 ** (array_2d.rows * 100)", "exponent 1600 is beyond 1024"),
+        ("(10 ** 500) ** 9", "bits, more than 4096"),
+        ("'x' * 10 ** 9", "text cannot be multiplied"),
+    ],
+)
+def test_unbounded_arithmetic_is_one_error_naming_the_expression(tmp_path, expr, message):
+    """Evaluated as written, each of these would run for hours or fill the memory (the first hung a sweep)."""
+    body = f'parameters:\n  array_2d.rows: [16]\nlet:\n  x: "{expr}"\n'
+    with pytest.raises(ConfigError, match=rf"spec.yaml: let.x: .*{re.escape(message)}"):
+        sweep.load_spec(write_spec(tmp_path, body))
+
+
+def test_bounded_arithmetic_still_computes(tmp_path):
+    body = "parameters:\n  array_2d.rows: [16]\nlet:\n  x: pow(2, 10) * 2 ** 3 - 0.5 ** 2\n  y: (-1) ** 2000\n"
+    plan = sweep.load_spec(write_spec(tmp_path, body))
+    i, j = plan.columns.index("x"), plan.columns.index("y")
+    assert (plan.points[0][i], plan.points[0][j]) == (8191.75, 1)
