@@ -52,16 +52,103 @@ def front(
     sign = np.array([1.0] * len(minimize) + [-1.0] * len(maximize))
     x = np.array([[float(r[m]) for m in metrics] for r in ok]) * sign  # all minimized now
     order = np.lexsort(x.T[::-1])  # by first metric, then the next...
-    kept: list[int] = []
-    kept_x = np.empty((0, x.shape[1]))
-    for i in order:
-        p = x[i]
-        # Sorted lexicographically, a row can only be dominated by one before it, i.e. by one kept.
-        if len(kept) and np.any(np.all(kept_x <= p, axis=1) & np.any(kept_x < p, axis=1)):
-            continue
-        kept.append(i)
-        kept_x = np.vstack([kept_x, p])
-    return [ok[i] for i in kept]
+    keep = nondominated(x)
+    return [ok[i] for i in order if keep[i]]
+
+
+def nondominated(x: np.ndarray, block: int = 1024) -> np.ndarray:
+    """Which rows of ``x`` (n points x k metrics, all minimized) no other row dominates: at least as good
+    in every metric and better in one. Equal rows do not dominate each other (ties are all kept).
+
+    Vectorised for a million rows: the distinct rows in lexicographic order (a row's dominators all come
+    before it); two metrics by a running minimum of the second; three by a lookup in the front's
+    staircase, a block at a time; more by pruning against a few rows that minimise positive weighted sums
+    (never dominated themselves), then blocks in order, each checked against the front found so far and
+    within itself (its time grows with the front: seconds for a few hundred front rows, minutes for tens
+    of thousands).
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2:
+        raise ValueError(f"expected an (n, k) array, got shape {x.shape}")
+    n, k = x.shape
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    order = np.lexsort(x.T[::-1])
+    ranked = x[order]
+    new = np.ones(n, dtype=bool)
+    new[1:] = np.any(ranked[1:] != ranked[:-1], axis=1)
+    rows = ranked[new]  # distinct rows, sorted lexicographically
+    inverse = np.empty(n, dtype=np.intp)
+    inverse[order] = np.cumsum(new) - 1
+    if k == 1:
+        on = rows[:, 0] == rows[0, 0]
+    elif k == 2:
+        before = np.minimum.accumulate(rows[:, 1])
+        on = np.ones(len(rows), dtype=bool)
+        on[1:] = before[:-1] > rows[1:, 1]
+    elif k == 3:
+        on = _front_staircase(rows, block)
+    else:
+        on = _front_blocks(rows, block)
+    return on[inverse]
+
+
+def _front_staircase(rows: np.ndarray, block: int) -> np.ndarray:
+    """Three metrics: rows come in lexicographic order, so a row is dominated exactly when some front row
+    before it has both other metrics <= its own: a lookup in the front's staircase (its rows sorted by the
+    second metric, with the running minimum of the third), a block of rows at a time."""
+    on = np.zeros(len(rows), dtype=bool)
+    stair_x1 = np.empty(0)
+    stair_min = np.empty(0)
+    front = np.empty((0, 3))
+    for i in range(0, len(rows), block):
+        cand = rows[i : i + block]
+        keep = np.ones(len(cand), dtype=bool)
+        if len(stair_x1):
+            j = np.searchsorted(stair_x1, cand[:, 1], side="right")
+            keep = ~((j > 0) & (stair_min[np.maximum(j - 1, 0)] <= cand[:, 2]))
+        idx = np.flatnonzero(keep) + i
+        c = rows[idx]
+        le = np.all(c[None, :, 1:] <= c[:, None, 1:], axis=2)  # within the block, only rows before can dominate
+        inside = np.any(np.tril(le, k=-1), axis=1)
+        on[idx[~inside]] = True
+        front = np.vstack([front, c[~inside]])
+        order = np.argsort(front[:, 1], kind="stable")
+        stair_x1, stair_min = front[order, 1], np.minimum.accumulate(front[order, 2])
+    return on
+
+
+def _dominated_by(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each row of ``b``: does some row of ``a`` dominate it (distinct rows: <= everywhere suffices)."""
+    out = np.zeros(len(b), dtype=bool)
+    step = max(1, 4_000_000 // max(1, len(a) * a.shape[1]))  # bound the (rows of a) x (rows of b) x k work
+    for i in range(0, len(b), step):
+        chunk = b[i : i + step]
+        out[i : i + step] = np.any(np.all(a[None, :, :] <= chunk[:, None, :], axis=2), axis=1)
+    return out
+
+
+def _front_blocks(rows: np.ndarray, block: int) -> np.ndarray:
+    """The non-dominated rows of distinct, lexicographically sorted ``rows`` with three or more metrics."""
+    span = rows.max(axis=0) - rows.min(axis=0)
+    scaled = (rows - rows.min(axis=0)) / np.where(span > 0, span, 1.0)
+    weights = np.vstack([np.ones(rows.shape[1]), np.random.default_rng(0).random((15, rows.shape[1])) + 0.05])
+    pivots = np.unique(np.argmin(scaled @ weights.T, axis=0))
+    alive = np.flatnonzero(~_dominated_by(rows[pivots], rows))  # pivots are kept: a row never dominates itself
+    alive = np.union1d(alive, pivots)
+    on = np.zeros(len(rows), dtype=bool)
+    front = np.empty((0, rows.shape[1]))
+    for i in range(0, len(alive), block):
+        idx = alive[i : i + block]
+        cand = rows[idx]
+        keep = ~_dominated_by(front, cand) if len(front) else np.ones(len(idx), dtype=bool)
+        idx, cand = idx[keep], cand[keep]
+        # within the block, a row can only be dominated by one before it
+        le = np.all(cand[None, :, :] <= cand[:, None, :], axis=2)  # le[i, j]: row j <= row i everywhere
+        inside = np.any(np.tril(le, k=-1), axis=1)
+        on[idx[~inside]] = True
+        front = np.vstack([front, cand[~inside]])
+    return on
 
 
 def front_by(rows, minimize=(), maximize=(), by: Sequence[str] = (), source: str = "rows") -> list[dict[str, Any]]:

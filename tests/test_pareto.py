@@ -5,7 +5,10 @@ import random
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attnkit.errors import AttnkitError
 from attnkit.sim import pareto
@@ -103,3 +106,31 @@ def test_cli(tmp_path):
         text=True,
     )
     assert r.returncode == 2 and r.stderr.startswith(f"attnkit: error: {csv_path}: no column 'latency'")
+
+
+def _quadratic(x):
+    """The simple filter: a row is kept unless another is <= everywhere and < somewhere."""
+    return [not any(all(o <= v for o, v in zip(other, row)) and other != row for other in x) for row in x]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 4).flatmap(
+        lambda k: st.lists(st.lists(st.integers(0, 4), min_size=k, max_size=k), min_size=1, max_size=40)
+    ),
+    st.integers(1, 9),
+)
+def test_vectorised_filter_equals_the_quadratic_one(x, block):
+    """Small integer grids: many exact ties and repeated rows, every metric count the filter treats apart."""
+    got = pareto.nondominated(np.array(x, dtype=float), block=block).tolist()
+    assert got == _quadratic([tuple(r) for r in x])
+
+
+def test_front_keeps_its_order_and_ties_on_random_floats():
+    rng = np.random.default_rng(7)
+    x = np.round(rng.random((400, 3)), 1)
+    rows = [{"point_id": str(i), "a": a, "b": b, "c": c} for i, (a, b, c) in enumerate(x.tolist())]
+    got = pareto.front(rows, ["a", "b"], ["c"])
+    want = brute(rows, ["a", "b"], ["c"])
+    assert {r["point_id"] for r in got} == {r["point_id"] for r in want}
+    assert [(r["a"], r["b"], -r["c"]) for r in got] == sorted((r["a"], r["b"], -r["c"]) for r in got)
