@@ -13,7 +13,7 @@ from typing import ClassVar, Literal
 
 from attnkit.errors import AttnkitError
 from attnkit.params import config
-from attnkit.params.config import FieldError, positive, required
+from attnkit.params.config import FieldError, at_least, positive, required
 from attnkit.params.numerics import AttentionNumerics
 
 
@@ -189,15 +189,15 @@ class KernelProfile:
 
     def __post_init__(self) -> None:
         positive(self, "split_slots_per_unit", "max_splits")
-        for name in (
+        at_least(
+            self,
+            0,
             "cta_bandwidth_bytes_per_s",
             "cta_fixed_s",
             "combine_bandwidth_bytes_per_s",
             "block_n",
             "combine_block_m",
-        ):
-            if getattr(self, name) < 0:
-                raise FieldError(name, f"{getattr(self, name)}; it must be 0 or more")
+        )
 
     @property
     def combine_bandwidth(self) -> float:
