@@ -37,55 +37,12 @@ from typing import Any
 
 from attnkit.errors import AttnkitError
 from attnkit.params.arch import GpuArch
-from attnkit.sim.gpu_measurements import Measurements, Predictor
+from attnkit.sim.gpu_measurements import Measurements, Predictor, recipe
 
-__all__ = ["recipe", "calibrate", "write"]
+__all__ = ["calibrate", "write"]
 
 RATE, FIXED = "_bandwidth_bytes_per_s", "_fixed_s"
-CONSTANTS = ("cta_fixed_s", "cta_bandwidth_bytes_per_s", "combine_bandwidth_bytes_per_s")
 DIGITS = 4
-
-
-def recipe(meas: Measurements) -> dict[str, dict[str, Any] | None]:
-    """Constant path -> the row it comes from (``hbm_fraction`` -> None: it comes from the copy bandwidth)."""
-    spec = meas.calibrate or _default(meas)
-    out: dict[str, dict[str, Any] | None] = {}
-    for path, point in spec.items():
-        if path == "hbm_fraction":
-            if point != "copy":
-                raise AttnkitError(f"{meas.name}.yaml: calibrate.hbm_fraction: expected `copy`, got {point!r}")
-            if meas.copy_bandwidth_bytes_per_s is None:
-                raise AttnkitError(f"{meas.name}.yaml: calibrate.hbm_fraction needs copy_bandwidth_bytes_per_s")
-            out[path] = None
-            continue
-        kernel, _, name = str(path).partition(".")
-        if name not in CONSTANTS:
-            raise AttnkitError(
-                f"{meas.name}.yaml: calibrate.{path}: expected hbm_fraction or KERNEL.CONSTANT with CONSTANT one of"
-                f" {', '.join(CONSTANTS)}"
-            )
-        row = meas.find(point, f"calibrate.{path}")
-        if meas.backends[row["backend"]].kernel != kernel:
-            raise AttnkitError(
-                f"{meas.name}.yaml: calibrate.{path}: its point is of backend {row['backend']}, which runs kernel "
-                f"{meas.backends[row['backend']].kernel}, not {kernel}"
-            )
-        out[path] = row
-    return out
-
-
-def _default(meas: Measurements) -> dict[str, Any]:
-    spec: dict[str, Any] = {"hbm_fraction": "copy"} if meas.copy_bandwidth_bytes_per_s else {}
-    for name, b in meas.backends.items():
-        rows = [r for r in meas.rows if r["backend"] == name]
-        if b.best_measured or not rows or f"{b.kernel}.cta_fixed_s" in spec:
-            continue
-        top = max(r["kv_heads"] for r in rows)
-        mine = [r for r in rows if r["kv_heads"] == top]
-        for const, pick in (("cta_fixed_s", min), ("cta_bandwidth_bytes_per_s", max)):
-            r = pick(mine, key=lambda r: r["context"])
-            spec[f"{b.kernel}.{const}"] = {k: r[k] for k in ("backend", "batch", "heads", "kv_heads", "context")}
-    return spec
 
 
 def _set(arch: GpuArch, path: str, value: float) -> GpuArch:

@@ -40,7 +40,7 @@ def test_h200_predictions_meet_the_error_bounds(h200_validation):
     assert s["efficient"]["median"] <= 0.10 and s["efficient"]["points"] == 4
     assert "cudnn" not in s  # no schedule of its own: shown beside lean, not as an error
     named = {c["constant"] for c in h200_validation["calibration"]}
-    assert named == {f"flash.{c}" for c in gpu_calibration.CONSTANTS} | {
+    assert named == {f"flash.{c}" for c in gpu_measurements.CONSTANTS} | {
         "efficient.cta_fixed_s",
         "efficient.cta_bandwidth_bytes_per_s",
     }

@@ -27,7 +27,7 @@ def run(args) -> int:
 
     meas = gpu_measurements.load(args.measurements)
     base = load_arch(args.arch)
-    gpu_calibration.recipe(meas)  # a point the calibration needs and the file lacks: refused before the work
+    gpu_measurements.recipe(meas)  # a point the calibration needs and the file lacks: refused before the work
     print(f"calibrate: {meas.name} on {base.name} ({len(meas.rows)} rows)", file=sys.stderr)
     result = gpu_calibration.calibrate(meas, base)
     text = gpu_calibration.write(meas, args.arch, result, gpu_calibration.output_name(args.out, base))
