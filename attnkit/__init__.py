@@ -6,7 +6,7 @@ simulator), ``attnkit.hw`` (Amaranth RTL), ``attnkit.testbench`` (cocotb),
 ``attnkit.reports`` (plots and reports), ``attnkit.hls`` (HLS C++).
 
 The Python API (:mod:`attnkit.api`) is available at the top level:
-``attnkit.simulate``, ``reproduce``, ``sweep``, ``pareto``, ``report``,
+``attnkit.simulate``, ``request``, ``reproduce``, ``sweep``, ``pareto``, ``report``,
 ``load_arch``, ``load_workload``, ``configs``, ``verilog``, ``rtl_test``, ``synth``.
 It is imported on first use, so ``import attnkit`` stays cheap.
 """
@@ -20,6 +20,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "simulate",
+    "request",
     "reproduce",
     "sweep",
     "pareto",

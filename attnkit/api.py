@@ -129,6 +129,40 @@ def simulate(arch, workload, engine: str | None = None, mode: str = "closed", se
     return registry.simulate(arch, workload, engine=engine, sets=_sets(set), mode=mode)
 
 
+def request(
+    model,
+    system,
+    prompt: int = 1024,
+    generate: int = 256,
+    batch: int = 1,
+    decode_samples: int = 0,
+    set: SetArg = None,
+    progress=None,
+):
+    """A whole LLM request on a serving system; a :class:`attnkit.sim.request.Request`.
+
+    ``model`` is a name in ``configs/models/`` (``llama3-70b``), a path to a
+    Hugging Face ``config.json`` or a loaded :class:`~attnkit.params.model.LlmModel`;
+    ``system`` a name in ``configs/systems/`` (``h200-8``), a path or a loaded
+    system, ``set`` edits it (``{"chips": 4, "tensor_parallel": 4}``).
+    ``batch`` prompts of ``prompt`` tokens each generate ``generate`` tokens;
+    ``decode_samples`` > 0 simulates that many decode steps spread over the
+    context and interpolates the others (0: every step). A batch that does
+    not fit the memory raises :class:`AttnkitError` naming the largest that
+    does. ``.to_dict()`` is what ``attnkit request --json`` prints.
+    """
+    from attnkit.params import config, kinds
+    from attnkit.params.model import load_model
+    from attnkit.params.system import RequestWorkload
+    from attnkit.sim import request as costing
+
+    sys_ = kinds.load_arch(system, _sets(set))
+    kinds.check_kind("attnkit request", "system", sys_, ("system",))
+    given = {"prompt": prompt, "generate": generate, "batch": batch, "decode_samples": decode_samples}
+    w = config.build(RequestWorkload, {"model": config.to_data(load_model(model)), **given}, "attnkit request")
+    return costing.run(sys_, w, progress=progress)
+
+
 def engines() -> list[str]:
     """The engine names ``simulate`` and sweeps accept (built-in and from plugins)."""
     from attnkit.sim import engines as registry

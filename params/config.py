@@ -184,6 +184,10 @@ def apply_sets(data: dict[str, Any], sets: Iterable[str], cls: type | None = Non
             if depth == len(parts) - 1:
                 node[part] = value
             else:
+                kinds = _kind_classes(_hints(node_cls).get(part)) if fields.get(part) is None and node_cls else {}
+                if kinds:  # one of several kinds (a system's arch): the data's kind picks the class
+                    node[part] = _kind_data(kinds, node.get(part), f"--set {key}: {'.'.join(parts[: depth + 1])}")
+                    fields[part] = kinds[node[part]["kind"]]
                 if fields.get(part) is not None and node_cls is not None:
                     node[part] = _nested_data(
                         node_cls,
@@ -212,13 +216,45 @@ def _nested_data(parent: type, name: str, current: Any, where: str) -> Any:
         default = _field_default(f)
         return to_data(default) if dataclasses.is_dataclass(default) else {}
     if isinstance(current, str) and getattr(tp, "CONFIG_FOLDER", None):
-        return load_yaml(referenced(tp, current, where))
+        path = referenced(tp, current, where)
+        if hasattr(tp, "from_config"):  # a format of its own: edit the object it describes
+            return to_data(from_file(tp, load_yaml(path), str(path)))
+        return load_yaml(path)
     if isinstance(current, str) and hasattr(tp, "from_string"):
         try:
             return to_data(tp.from_string(current))
         except ValueError as e:
             raise ConfigError(f"{where}: {e}") from None
     return current
+
+
+def _kind_classes(tp: Any) -> dict[str, type]:
+    """A union of parameter classes told apart by their ``kind`` (``SpatialArch | GpuArch``), as
+    {kind: class}; {} for any other type."""
+    if typing.get_origin(tp) not in (Union, types.UnionType):
+        return {}
+    out = {}
+    for cls in typing.get_args(tp):
+        f = {g.name: g for g in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else {}
+        if "kind" not in f or not isinstance(f["kind"].default, str):
+            return {}
+        out[f["kind"].default] = cls
+    return out
+
+
+def _kind_data(kinds: dict[str, type], value: Any, where: str) -> dict[str, Any]:
+    """The plain data of a field that is one of ``kinds``: a config name or path is read, its ``kind`` checked."""
+    if isinstance(value, str):
+        first = next(iter(kinds.values()))
+        path = referenced(first, value, where)
+        value = load_yaml(path)
+        where = str(path)
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: expected a config name or a mapping, got {_describe(value)}")
+    kind = value.get("kind", next(iter(kinds)))
+    if kind not in kinds:
+        raise ConfigError(f"{where}: kind: expected one of {', '.join(kinds)}, got {kind!r}")
+    return {**value, "kind": kind}
 
 
 def _field_types(cls: type | None) -> dict[str, type | None]:
@@ -295,6 +331,23 @@ def _with_parent_default(f: dataclasses.Field[Any], tp: Any, value: Any) -> Any:
     return _overlay({k: v for k, v in to_data(default).items() if k not in required}, value)
 
 
+def load_named_fields(obj: Any) -> None:
+    """In ``__post_init__``: replace each field of ``obj`` given as a config name (a str where a parameter
+    class is expected, as Python code may pass ``arch="fusemax"``) by the object that config describes."""
+    for name, tp in _hints(type(obj)).items():  # type: ignore[arg-type]  # a class is hashable
+        value = getattr(obj, name)
+        wanted = _kind_classes(tp) or ({"": tp} if getattr(tp, "CONFIG_FOLDER", None) else {})
+        if isinstance(value, str) and wanted:
+            object.__setattr__(obj, name, convert(tp, value, type(obj).__name__, name))
+
+
+def from_file(cls: type[T], data: Any, source: str) -> T:
+    """``cls`` from a whole file's data: through ``cls.from_config(data, source)`` when the class reads a
+    format of its own (a model card's ``config.json``), else :func:`build`."""
+    reader = getattr(cls, "from_config", None)
+    return reader(data, source) if reader is not None else build(cls, data, source)
+
+
 def load(cls: type[T], path: str | Path | None = None, sets: Iterable[str] = (), default: T | None = None) -> T:
     """Load ``cls`` from a YAML file (or from ``default``/``cls()``), then apply ``sets``."""
     sets = list(sets)
@@ -338,6 +391,12 @@ def convert(tp: Any, value: Any, source: str, key: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         if len(inner) == 1:
             return convert(inner[0], value, source, key)
+        kinds = _kind_classes(tp)
+        if kinds and not isinstance(value, tuple(kinds.values())):
+            from_text = isinstance(value, str)
+            data = _kind_data(kinds, value, where)
+            src, at = (str(referenced(next(iter(kinds.values())), value, where)), "") if from_text else (source, key)
+            return build(kinds[data["kind"]], data, src, at)
         return value
     if origin is Literal:
         choices = typing.get_args(tp)
@@ -364,7 +423,7 @@ def convert(tp: Any, value: Any, source: str, key: str) -> Any:
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, str) and getattr(tp, "CONFIG_FOLDER", None):
             path = referenced(tp, value, where)
-            return build(tp, load_yaml(path), str(path))
+            return from_file(tp, load_yaml(path), str(path))
         return build(tp, value, source, key)
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
         names = [m.name for m in tp]
@@ -408,8 +467,19 @@ def convert(tp: Any, value: Any, source: str, key: str) -> Any:
 # sit beside the package (README, Layout).
 _INSTALLED = Path(__file__).resolve().parent / "configs"
 SHIPPED = _INSTALLED if _INSTALLED.is_dir() else Path(__file__).resolve().parent.parent / "configs"
-FOLDERS = ("arch", "workloads", "energy", "sweeps", "anchors", "blocks", "devices", "measurements")
-_SUFFIXES = (".yaml", ".yml")
+FOLDERS = (
+    "arch",
+    "workloads",
+    "energy",
+    "sweeps",
+    "anchors",
+    "blocks",
+    "devices",
+    "measurements",
+    "models",
+    "systems",
+)
+_SUFFIXES = (".yaml", ".yml", ".json")  # JSON is YAML: a model card's config.json is read as it is
 
 
 def search_path() -> list[tuple[str, Path]]:
@@ -497,6 +567,11 @@ def field_type(obj: Any, dotted: str) -> Any:
             return None
         tp, obj = hints[part], getattr(obj, part)
     return tp
+
+
+def field_names(cls: type) -> set[str]:
+    """The init fields of dataclass ``cls``."""
+    return set(_hints(cls))
 
 
 @functools.cache

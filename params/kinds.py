@@ -1,7 +1,10 @@
 """The kinds of architecture and workload by name, and loading them with ``--set`` edits.
 
 A config file's ``kind`` picks its class (``spatial``, ``gpu``, ``multicore``,
-``fpga``, ``numerics``; ``attention``, ``decode``, ``gemm``, ``vit-moe``).
+``fpga``, ``numerics``, ``system``; ``attention``, ``decode``, ``gemm``,
+``vit-moe``, ``request``). An arch name is looked up in ``arch/``, then in
+``systems/``; a workload file may say ``model: NAME`` to take its shapes
+(heads, K/V heads, head dim, d_model, MLP width) from ``models/NAME.json``.
 Edits are ``dotted.key=value`` strings: keys that start with ``workload.``
 edit the workload and all others the architecture (``array_2d.rows=64``);
 :func:`split_sets` is the one place that knows this.
@@ -17,10 +20,12 @@ from attnkit.errors import ConfigError
 from attnkit.params import config
 from attnkit.params.arch import GpuArch, MulticoreArch, NumericsArch, SpatialArch
 from attnkit.params.edgemoe import FpgaArch, VitMoeWorkload
+from attnkit.params.model import load_model
+from attnkit.params.system import RequestWorkload, SystemArch
 from attnkit.params.workload import AttentionWorkload, DecodeWorkload, GemmWorkload
 
-Arch = SpatialArch | GpuArch | MulticoreArch | FpgaArch | NumericsArch
-Workload = AttentionWorkload | DecodeWorkload | GemmWorkload | VitMoeWorkload
+Arch = SpatialArch | GpuArch | MulticoreArch | FpgaArch | NumericsArch | SystemArch
+Workload = AttentionWorkload | DecodeWorkload | GemmWorkload | VitMoeWorkload | RequestWorkload
 
 ARCH_KINDS: dict[str, type[Any]] = {
     "spatial": SpatialArch,
@@ -28,12 +33,14 @@ ARCH_KINDS: dict[str, type[Any]] = {
     "gpu": GpuArch,
     "multicore": MulticoreArch,
     "numerics": NumericsArch,
+    "system": SystemArch,
 }
 WORKLOAD_KINDS: dict[str, type[Any]] = {
     "gemm": GemmWorkload,
     "attention": AttentionWorkload,
     "vit-moe": VitMoeWorkload,
     "decode": DecodeWorkload,
+    "request": RequestWorkload,
 }
 WORKLOAD_PREFIX = "workload."
 
@@ -66,14 +73,36 @@ def split_sets(sets: Iterable[str]) -> tuple[list[str], list[str]]:
     return arch, workload
 
 
+def _resolve_kind(path: str | Path, folder: str, kinds: dict[str, type[Any]]) -> Path:
+    """A name in ``folder``, else in another folder one of ``kinds`` lives in (a system in systems/)."""
+    others = [f for f in dict.fromkeys(getattr(c, "CONFIG_FOLDER", folder) for c in kinds.values()) if f != folder]
+    for other in others:
+        if not config.candidates(str(path), folder) and config.candidates(str(path), other):
+            return resolve(path, other)
+    return resolve(path, folder)
+
+
+def _with_model(data: dict[str, Any], cls: type[Any], path: Path) -> dict[str, Any]:
+    """A workload's ``model: NAME``: the model's shapes (configs/models/NAME.json) under the file's own keys."""
+    if "model" not in data or "model" in config.field_names(cls):
+        return data
+    name = data["model"]
+    if not isinstance(name, str):
+        raise ConfigError(f"{path}: model: expected a model name or path, got {name!r}")
+    model = load_model(name, f"{path}: model")
+    fields = {k: v for k, v in model.workload_fields().items() if k in config.field_names(cls)}
+    return {**fields, **{k: v for k, v in data.items() if k != "model"}}
+
+
 def _load_kind(path: str | Path, folder: str, kinds: dict[str, type[Any]], sets: list[str]) -> Any:
-    path = resolve(path, folder)
+    path = _resolve_kind(path, folder, kinds)
     data = config.load_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     kind = data.get("kind", next(iter(kinds)))
     if kind not in kinds:
         raise ConfigError(f"{path}: kind: expected one of {', '.join(kinds)}, got {kind!r}")
+    data = _with_model(data, kinds[kind], path)
     source = str(path)
     if sets:
         data = config.apply_sets(data, sets, kinds[kind])

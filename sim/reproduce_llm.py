@@ -27,14 +27,14 @@ from __future__ import annotations
 import sys
 from statistics import fmean
 
-from attnkit.errors import AttnkitError
+from attnkit.errors import AttnkitError, ConfigError
 from attnkit.params import config
 from attnkit.params.kinds import load_arch, load_workload, split_sets
+from attnkit.params.model import load_model
 from attnkit.sim import engines
 from attnkit.sim.energy import load_table
 
 MODELS = ("llama3-8b", "llama3-70b")
-LAYERS = {"llama3-8b": 32, "llama3-70b": 80}  # ANCHORS.md, public model cards
 SEQ_LENS = (4096, 8192, 16384, 32768, 65536, 131072)
 DESIGNS = {"fusemax": ("fusemax", "fusemax"), "flat": ("flat", "flat"), "unfused": ("unfused", "unfused")}
 DECODE = {"tpot_attn_s": "fusemax-decode", "tpot_attn_a100_s": "a100"}  # column: arch of engine lean
@@ -91,6 +91,14 @@ COLUMNS = [
 ]
 
 
+def _layers(model: str) -> int:
+    """The model's layer count from its config.json (configs/models/), 1 for a workload that names no model."""
+    try:
+        return load_model(model).layers
+    except ConfigError:
+        return 1
+
+
 def _decode_latency(arch, w) -> float | None:
     """Engine lean, one layer, one new token per sequence against ``seq_len`` cached keys."""
     try:
@@ -128,7 +136,7 @@ def run(sets=(), models=None, seq_lens=None, mode: str = "closed") -> list[dict]
                 f"reproduce llm: {model} is not causal (workload.causal=false): the dense variant equals it",
                 file=sys.stderr,
             )
-        layers = LAYERS.get(model, 1)
+        layers = _layers(model)
         for L in seq_lens:
             w = load_workload(base, [f"seq_len={L}"])
             variants = {
@@ -206,7 +214,7 @@ def configuration(sets=(), models=None) -> dict:
     arch_sets, wl_sets = split_sets(sets)
     return {
         "sets": list(sets),
-        "layers": LAYERS,
+        "layers": {m: _layers(m) for m in (models or MODELS)},
         "decode_archs": DECODE,
         "archs": {a: config.to_data(load_arch(a, arch_sets)) for a in dict.fromkeys(a for a, _ in DESIGNS.values())},
         "workloads": {m: config.to_data(load_workload(m, wl_sets)) for m in (models or MODELS)},

@@ -14,8 +14,15 @@ ARCH_OF_KIND = {
     "multicore": "fusemax-decode",
     "fpga": "zcu102-edgemoe",
     "numerics": "attention-numerics",
+    "system": "h200-1",
 }
-WORKLOAD_OF_KIND = {"attention": "bert", "decode": "decode", "gemm": "gemm", "vit-moe": "m3vit"}
+WORKLOAD_OF_KIND = {
+    "attention": "bert",
+    "decode": "decode",
+    "gemm": "gemm",
+    "vit-moe": "m3vit",
+    "request": "llama3-8b-request",
+}
 
 
 def test_every_kind_has_a_config():

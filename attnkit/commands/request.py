@@ -1,0 +1,88 @@
+"""attnkit request: a whole LLM request (prefill, then decode) on a serving system."""
+
+import sys
+
+from attnkit.commands._common import add_json, add_set, emit
+
+NAME = "request"
+HELP = "cost a whole LLM request on a system: TTFT, TPOT, tokens/s, energy per token, memory per chip"
+
+_SHOWN = (
+    "system",
+    "model",
+    "chips",
+    "ttft_s",
+    "tpot_s",
+    "latency_s",
+    "tokens_per_s",
+    "tokens_per_s_per_mm2",
+    "energy_per_token_j",
+    "area_mm2",
+    "weights_bytes",
+    "kv_cache_bytes",
+    "capacity_bytes",
+    "max_batch",
+)
+
+
+def add_arguments(p) -> None:
+    p.add_argument(
+        "--model",
+        required=True,
+        metavar="M",
+        help="a model: a name in configs/models/ (`attnkit configs models`; e.g. llama3-70b) or a path to a "
+        "Hugging Face config.json",
+    )
+    p.add_argument(
+        "--system",
+        required=True,
+        metavar="S",
+        help="a serving system: a name in configs/systems/ (`attnkit configs systems`; e.g. h200-8) or a path",
+    )
+    p.add_argument("--prompt", type=int, default=1024, metavar="P", help="prompt tokens per sequence (default 1024)")
+    p.add_argument("--generate", type=int, default=256, metavar="G", help="tokens generated per sequence (default 256)")
+    p.add_argument("--batch", type=int, default=1, metavar="B", help="sequences served together (default 1)")
+    p.add_argument(
+        "--decode-samples",
+        type=int,
+        default=0,
+        metavar="N",
+        help="simulate N decode steps spread over the context and interpolate the rest (default 0: every step)",
+    )
+    add_set(p)
+    add_json(p)
+
+
+def run(args) -> int:
+    from attnkit import api
+
+    def progress(done: int, total: int) -> None:
+        if total >= 64 and sys.stderr.isatty() and (done % 32 == 0 or done == total):
+            print(f"\rdecode steps: {done}/{total}", end="\n" if done == total else "", file=sys.stderr)
+
+    r = api.request(
+        args.model,
+        args.system,
+        prompt=args.prompt,
+        generate=args.generate,
+        batch=args.batch,
+        decode_samples=args.decode_samples,
+        set=args.sets,
+        progress=progress,
+    )
+    record = r.to_dict()
+    if args.json:
+        emit(args, record, kind="request")
+        return 0
+    emit(args, {k: record[k] for k in _SHOWN})
+    print("time by phase and kind (s):")
+    for phase, parts in record["breakdown"].items():
+        cells = "  ".join(f"{k} {v:.4g}" for k, v in parts.items())
+        print(f"  {phase:<8} {cells}   (GEMMs: {record['gemm_model'][phase]})")
+    steps = record["tpot_steps_s"]
+    if steps:
+        print(
+            f"TPOT from {steps[0]:.4g} s (context {args.prompt + 1}) to {steps[-1]:.4g} s "
+            f"(context {args.prompt + len(steps)}), {record['decode_simulated_steps']} steps simulated"
+        )
+    return 0
