@@ -46,6 +46,8 @@ demo: setup
 	$(KIT) reproduce llm --out build/reproduce/llm > $(DEMO)/reproduce-llm.txt
 	$(KIT) reproduce edgemoe --out build/reproduce/edgemoe > $(DEMO)/reproduce-edgemoe.txt
 	$(KIT) validate h200-pytorch-sdpa --arch h200 -o build/validate/h200 > $(DEMO)/validate-h200.txt
+	$(KIT) reproduce requests --models llama3-8b mixtral-8x7b --seq-lens 1024 4096 16384 \
+		--out build/reproduce/requests > $(DEMO)/reproduce-requests.txt
 	$(KIT) sweep llm-arrays --out build/sweeps/llm-arrays --resume
 	$(KIT) sweep fusemax-arrays --out build/sweeps/fusemax-arrays --resume
 	$(KIT) pareto build/sweeps/fusemax-arrays/results.csv --minimize latency_s energy_pj area_mm2 \
@@ -65,7 +67,7 @@ demo: setup
 	$(KIT) csim layer --vectors 1 --json > $(DEMO)/csim-layer.json
 	$(KIT) synth mac --target xcup --json > $(DEMO)/synth-mac-xcup.json
 	$(KIT) synth mac --target ecp5 --pnr --json > $(DEMO)/synth-mac-ecp5.json
-	$(KIT) report build/reproduce/fusemax build/reproduce/leanattention build/reproduce/llm build/reproduce/edgemoe build/validate/h200 build/sweeps/fusemax-arrays build/sweeps/llm-arrays $(DEMO)/rtl-*.json $(DEMO)/synth-*.json -o build/reports/demo
+	$(KIT) report build/reproduce/fusemax build/reproduce/leanattention build/reproduce/llm build/reproduce/edgemoe build/reproduce/requests build/validate/h200 build/sweeps/fusemax-arrays build/sweeps/llm-arrays $(DEMO)/rtl-*.json $(DEMO)/synth-*.json -o build/reports/demo
 	@echo "demo: report at build/reports/demo/report.html (and report.md)"
 
 reproduce: setup

@@ -13,9 +13,9 @@ Rows (``"row": "point"``): model, system, chips, prompt, batch, fits,
 max_batch, ttft_s, tpot_s, latency_s, tokens_per_s, tokens_per_s_per_mm2,
 energy_per_token_j, area_mm2, weights_bytes, kv_cache_bytes and the
 breakdown per phase and kind (``prefill_attention_s``...). Summary rows
-(``"row": "summary"``): one per model and system at batch 1 and a
-:data:`HEADLINE_PROMPT`-token prompt, with TTFT, TPOT, tokens/s per mm² and
-joules per token.
+(``"row": "summary"``): one per model and system at the smallest batch and a
+:data:`HEADLINE_PROMPT`-token prompt (the shortest run when that is not), with
+TTFT, TPOT, tokens/s per mm² and joules per token.
 """
 
 from __future__ import annotations
@@ -101,9 +101,11 @@ def _point(system, model, prompt: int, batch: int) -> dict:
 
 
 def summary(rows: list[dict]) -> list[dict]:
-    out = []
-    for r in rows:
-        if r["row"] == "point" and r["batch"] == 1 and r["prompt"] == HEADLINE_PROMPT:
+    out, pts = [], [r for r in rows if r["row"] == "point"]
+    prompts = {r["prompt"] for r in pts}
+    headline = HEADLINE_PROMPT if HEADLINE_PROMPT in prompts else min(prompts, default=0)
+    for r in pts:
+        if r["batch"] == min(r_["batch"] for r_ in pts) and r["prompt"] == headline:
             keep = {k: r.get(k) for k in ("model", "system", "chips", *_FIGURES)}
             out.append({"row": "summary", **keep, "fits": r["fits"]})
     return out

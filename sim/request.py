@@ -539,6 +539,11 @@ def _gemm_label(m: Machine) -> str:
     return f"engine {m.stage.gemm_engine} on {m.gemm_arch.name}"
 
 
+# what Result holds itself, the config a sweep point already names, and what is not one number
+_NOT_METRICS = {"area_mm2", "dram_bytes", "system", "model", "prompt", "generate", "batch", "chips"}
+_NOT_METRICS |= {"tpot_steps_s", "breakdown", "gemm_model"}
+
+
 def simulate(system: SystemArch, w: RequestWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     """A whole LLM request (prefill, then decode) on a system: TTFT, TPOT, tokens/s, energy per token."""
     r = run(system, w)
@@ -552,8 +557,6 @@ def simulate(system: SystemArch, w: RequestWorkload, table: EnergyTable, mode: s
         util_2d=0.0,
         util_1d=0.0,
         dram_bytes=r.dram_bytes,
-        extra={
-            k: v for k, v in d.items() if k not in ("area_mm2", "dram_bytes", "tpot_steps_s", "breakdown", "gemm_model")
-        }
+        extra={k: v for k, v in d.items() if k not in _NOT_METRICS}
         | {f"{ph}_{k}_s": v for ph, b in r.breakdown.items() for k, v in b.items()},
     )

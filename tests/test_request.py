@@ -253,3 +253,38 @@ def test_a_system_stage_arch_is_editable_by_set():
     small = _req("llama3-8b", s, prompt=256, generate=4)
     full = _req("llama3-8b", "fusemax-1", prompt=256, generate=4)
     assert small.area_mm2 < full.area_mm2 and small.ttft_s > full.ttft_s
+
+
+# --- sweeps, the reproduction and its figures ---------------------------------------------------------
+
+
+def test_a_sweep_over_a_system_finds_the_tpot_area_front(tmp_path):
+    rows = attnkit.sweep("request-systems", out=tmp_path / "sweep", jobs=1)
+    assert len(rows) == 48 and not any(r.get("error") for r in rows)
+    front = attnkit.pareto(rows, minimize=["tpot_s", "area_mm2"])
+    assert 2 <= len(front) < len(rows)
+    fastest = min(rows, key=lambda r: r["tpot_s"])
+    assert fastest["point_id"] in {r["point_id"] for r in front}
+    assert fastest["chips"] == 8 and fastest["memory.bandwidth_bytes_per_s"] == 4e12
+    for r in front:  # nothing dominates a front point
+        assert not any(o["tpot_s"] < r["tpot_s"] and o["area_mm2"] < r["area_mm2"] for o in rows)
+
+
+def test_reproduce_requests_rows_and_figures(tmp_path):
+    from attnkit.reports import data, fig_requests
+
+    rows = attnkit.reproduce("requests", out=tmp_path, models=["llama3-70b"], seq_lens=[1024, 32768])
+    pts = [r for r in rows if r["row"] == "point"]
+    assert len(pts) == 8 * 2 * 3 and {r["system"] for r in pts} == set(SYSTEMS)
+    one_chip = [r for r in pts if r["chips"] == 1 and not r["system"].startswith("fusemax")]
+    assert one_chip and not any(r["fits"] for r in one_chip)  # bf16 weights alone exceed one GPU
+    assert all("largest batch that fits" in r["reason"] or "weights alone" in r["reason"] for r in one_chip)
+    assert {r["system"] for r in rows if r["row"] == "summary" and r["fits"]} == {
+        "fusemax-8",
+        "a100-8",
+        "h100-8",
+        "h200-8",
+    }
+    figs = fig_requests.figures(data.load(tmp_path))
+    assert [f.name for f in figs] == ["requests-llama3-70b", "requests-throughput"]
+    assert all(f.caption and f.table for f in figs)
