@@ -51,13 +51,7 @@ COLUMNS = [
     "batch",
     "fits",
     "max_batch",
-    "ttft_s",
-    "tpot_s",
-    "latency_s",
-    "tokens_per_s",
-    "tokens_per_s_per_mm2",
-    "energy_per_token_j",
-    "area_mm2",
+    *request.HEADLINE,
     "weights_bytes",
     "kv_cache_bytes",
     *BREAKDOWN,
@@ -69,13 +63,13 @@ def run(sets=(), models=None, seq_lens=None, systems=None, batches=None) -> list
     models = list(models or MODELS)
     prompts = [int(p) for p in (seq_lens or PROMPTS)]
     loaded = {s: kinds.load_arch(s, list(sets)) for s in (systems or SYSTEMS)}
-    for name, s in loaded.items():
+    for s in loaded.values():
         kinds.check_kind("reproduce requests", "system", s, ("system",))
     rows = []
     total = len(models) * len(loaded) * len(prompts) * len(batches or BATCHES)
     for model_name in models:
         model = load_model(model_name)
-        for sname, system in loaded.items():
+        for system in loaded.values():
             for prompt in prompts:
                 for batch in batches or BATCHES:
                     rows.append(_point(system, model, prompt, batch))

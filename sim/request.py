@@ -68,6 +68,8 @@ from attnkit.sim.energy import EnergyTable, load_table
 from attnkit.sim.result import Result
 
 KINDS = ("attention", "gemm", "communication", "other")
+# the figures a person reads first, in this order (the CLI's table, the reproduction's columns)
+HEADLINE = ("ttft_s", "tpot_s", "latency_s", "tokens_per_s", "tokens_per_s_per_mm2", "energy_per_token_j", "area_mm2")
 ROOFLINE = "roofline"  # a stage engine: attention as a roofline of FLOPs, exps and bytes (no engine runs it)
 PHASES = ("prefill", "decode")
 
@@ -309,18 +311,7 @@ class Machine:
             pairs = batch * heads * prompt * (prompt + 1) / 2  # (query, key) pairs under the mask
             nbytes = batch * prompt * model.head_dim * (2 * heads + 2 * kv) * self.word_bytes
             return self._roofline(4 * pairs * model.head_dim, nbytes, exps=pairs)
-        w = AttentionWorkload(
-            name=model.name,
-            batch=batch,
-            heads=heads,
-            kv_heads=kv,
-            head_dim=model.head_dim,
-            seq_len=prompt,
-            d_model=model.d_model,
-            ffn=max(model.active_mlp_ffn(), 1),
-            causal=True,
-        )
-        return self._engine_result(w)
+        return self._engine_result(_attention(model, batch, heads, kv, seq_len=prompt, causal=True))
 
     def decode_attention(self, model: LlmModel, batch: int, context: int, heads: int, kv: int) -> Cost:
         """One new query per sequence and head against ``context`` cached keys."""
@@ -335,17 +326,7 @@ class Machine:
                 name=model.name, batch=batch, heads=heads, kv_heads=kv, head_dim=model.head_dim, context=context
             )
         else:
-            w = AttentionWorkload(
-                name=model.name,
-                batch=batch,
-                heads=heads,
-                kv_heads=kv,
-                head_dim=model.head_dim,
-                seq_len=1,
-                context=context,
-                d_model=model.d_model,
-                ffn=max(model.active_mlp_ffn(), 1),
-            )
+            w = _attention(model, batch, heads, kv, seq_len=1, context=context)
         return self._engine_result(w)
 
     def area_mm2(self) -> float:
@@ -361,6 +342,21 @@ class Machine:
         else:
             w = AttentionWorkload(name="area", batch=1, heads=1, head_dim=64, seq_len=128)
         return float(self.attention(a, w, self.table).area_mm2)
+
+
+def _attention(model: LlmModel, batch: int, heads: int, kv: int, seq_len: int, **more: Any) -> AttentionWorkload:
+    """The attention workload of ``batch`` sequences on one chip's ``heads`` query and ``kv`` K/V heads."""
+    return AttentionWorkload(
+        name=model.name,
+        batch=batch,
+        heads=heads,
+        kv_heads=kv,
+        head_dim=model.head_dim,
+        seq_len=seq_len,
+        d_model=model.d_model,
+        ffn=max(model.active_mlp_ffn(), 1),
+        **more,
+    )
 
 
 # --- one layer, one pass --------------------------------------------------------------------------

@@ -7,22 +7,7 @@ from attnkit.commands._common import add_json, add_set, emit
 NAME = "request"
 HELP = "cost a whole LLM request on a system: TTFT, TPOT, tokens/s, energy per token, memory per chip"
 
-_SHOWN = (
-    "system",
-    "model",
-    "chips",
-    "ttft_s",
-    "tpot_s",
-    "latency_s",
-    "tokens_per_s",
-    "tokens_per_s_per_mm2",
-    "energy_per_token_j",
-    "area_mm2",
-    "weights_bytes",
-    "kv_cache_bytes",
-    "capacity_bytes",
-    "max_batch",
-)
+_MEMORY = ("weights_bytes", "kv_cache_bytes", "capacity_bytes", "max_batch")
 
 
 def add_arguments(p) -> None:
@@ -55,6 +40,7 @@ def add_arguments(p) -> None:
 
 def run(args) -> int:
     from attnkit import api
+    from attnkit.sim.request import HEADLINE
 
     def progress(done: int, total: int) -> None:
         if total >= 64 and sys.stderr.isatty() and (done % 32 == 0 or done == total):
@@ -74,7 +60,7 @@ def run(args) -> int:
     if args.json:
         emit(args, record, kind="request")
         return 0
-    emit(args, {k: record[k] for k in _SHOWN})
+    emit(args, {k: record[k] for k in ("system", "model", "chips", *HEADLINE, *_MEMORY)})
     print("time by phase and kind (s):")
     for phase, parts in record["breakdown"].items():
         cells = "  ".join(f"{k} {v:.4g}" for k, v in parts.items())
