@@ -288,3 +288,23 @@ def test_reproduce_requests_rows_and_figures(tmp_path):
     figs = fig_requests.figures(data.load(tmp_path))
     assert [f.name for f in figs] == ["requests-llama3-70b", "requests-throughput"]
     assert all(f.caption and f.table for f in figs)
+
+
+def test_a_stage_arch_is_a_name_or_a_mapping_of_its_kind(tmp_path):
+    from attnkit.params.arch import SpatialArch
+    from attnkit.params.system import Stage
+
+    assert isinstance(Stage(engine="fusemax", arch="fusemax").arch, SpatialArch)  # Python code may name it
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nkind: system\nprefill: {engine: fusemax, arch: {kind: tpu, clock_hz: 1.0e+9}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_arch(str(bad))
+    assert "kind: expected one of spatial, multicore, gpu, got 'tpu'" in str(info.value)
+    inline = tmp_path / "inline.yaml"
+    inline.write_text(
+        "extends: ../../configs/systems/h200-1.yaml\nname: inline\n"
+        "decode: {engine: lean, arch: {kind: multicore, name: mine, clock_hz: 1.0e+9, units: 2}}\n"
+    )
+    inline.write_text(inline.read_text().replace("../../configs", str(config.SHIPPED)))
+    s = load_arch(str(inline))
+    assert s.decode.arch.units == 2 and s.prefill.arch.name == "h200"
