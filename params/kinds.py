@@ -82,6 +82,11 @@ def _resolve_kind(path: str | Path, folder: str, kinds: dict[str, type[Any]]) ->
     return resolve(path, folder)
 
 
+def resolve_arch(name: str | Path) -> Path:
+    """An arch (or system) config's file, as :func:`load_arch` finds it."""
+    return _resolve_kind(name, "arch", ARCH_KINDS)
+
+
 def _with_model(data: dict[str, Any], cls: type[Any], path: Path) -> dict[str, Any]:
     """A workload's ``model: NAME``: the model's shapes (configs/models/NAME.json) under the file's own keys."""
     if "model" not in data or "model" in config.field_names(cls):

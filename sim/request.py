@@ -22,7 +22,8 @@ What one layer costs, on one chip of a tensor-parallel group of ``t``:
   ``gemm_engine`` (the prefill arrays serve a decode stage that has none);
   on a GPU they are a roofline: the longer of FLOPs at the data sheet's
   tensor rate and bytes at the calibrated achievable HBM.
-- **Attention** (causal, grouped-query) on the stage's engine. Prefill on a
+- **Attention** (causal, grouped-query) on the stage's engine, its arch's
+  words ``kv_bits`` wide (the GEMMs' ``word_bits``). Prefill on a
   GPU is a roofline of the same kind (stage engine ``roofline``: FLOPs of the
   causal triangle, its exps at the SFU rate, Q/K/V/O bytes); decode on a GPU
   runs the calibrated decode kernels (``flashdecoding``...).
@@ -219,9 +220,12 @@ def _more_chips(system: SystemArch, w: RequestWorkload) -> str:
 # --- one stage's machine ----------------------------------------------------------------------------
 
 
-def _with_memory(arch: Any, system: SystemArch) -> Any:
+def _on_chip(arch: Any, system: SystemArch, word_bits: int) -> Any:
+    """``arch`` with the system's memory bandwidth (when it gives one) and ``word_bits``-bit words."""
     bw = system.memory.bandwidth_bytes_per_s
-    return config.edit(arch, [f"dram.bandwidth_bytes_per_s={bw!r}"]) if bw else arch
+    edits = [f"dram.bandwidth_bytes_per_s={bw!r}"] if bw and bw != arch.dram.bandwidth_bytes_per_s else []
+    edits += [f"word_bits={word_bits}"] if word_bits != arch.word_bits else []
+    return config.edit(arch, edits)
 
 
 class Machine:
@@ -232,11 +236,12 @@ class Machine:
 
     def __init__(self, system: SystemArch, stage: Stage, gemm_arch: SpatialArch | None):
         self.stage = stage
-        self.arch = _with_memory(stage.arch, system)
-        self.gemm_arch = _with_memory(gemm_arch, system) if gemm_arch is not None else None
+        self.arch = _on_chip(stage.arch, system, system.kv_bits)  # attention reads the KV cache's words
+        self.gemm_arch = _on_chip(gemm_arch, system, system.word_bits) if gemm_arch is not None else None
         self.table: EnergyTable = load_table(self.arch.energy)
         self.gemm_table = load_table(self.gemm_arch.energy) if self.gemm_arch is not None else self.table
         self.word_bytes = system.word_bits / 8
+        self.kv_bytes = system.kv_bits / 8
         self.attention = None if stage.engine == ROOFLINE else engines.get(stage.engine)
         self._gemms: dict[tuple[int, int, int], Cost] = {}
 
@@ -252,7 +257,7 @@ class Machine:
             return a.units * a.unit.tensor_flops_per_cycle * a.clock_hz
         units = a.units if isinstance(a, MulticoreArch) else 1
         peak = 2 * units * (a.array_2d.pes + a.array_1d.pes) * a.clock_hz
-        if self.gemm_arch is not None and self.gemm_arch is not a:
+        if self.gemm_arch is not None and self.gemm_arch.name != a.name:
             g = self.gemm_arch
             peak += 2 * (g.array_2d.pes + g.array_1d.pes) * g.clock_hz
         return float(peak)
@@ -309,7 +314,7 @@ class Machine:
         """Causal attention of ``batch`` prompts over this chip's ``heads`` query and ``kv`` K/V heads."""
         if self.attention is None:
             pairs = batch * heads * prompt * (prompt + 1) / 2  # (query, key) pairs under the mask
-            nbytes = batch * prompt * model.head_dim * (2 * heads + 2 * kv) * self.word_bytes
+            nbytes = batch * prompt * model.head_dim * (2 * heads + 2 * kv) * self.kv_bytes
             return self._roofline(4 * pairs * model.head_dim, nbytes, exps=pairs)
         return self._engine_result(_attention(model, batch, heads, kv, seq_len=prompt, causal=True))
 
@@ -317,7 +322,7 @@ class Machine:
         """One new query per sequence and head against ``context`` cached keys."""
         if self.attention is None:
             pairs = batch * heads * context
-            nbytes = batch * model.head_dim * (2 * heads + 2 * kv * context) * self.word_bytes
+            nbytes = batch * model.head_dim * (2 * heads + 2 * kv * context) * self.kv_bytes
             return self._roofline(4 * pairs * model.head_dim, nbytes, exps=pairs)
         takes = self.attention.workload or ()
         w: Any
@@ -501,7 +506,7 @@ def run(system: SystemArch, w: RequestWorkload, progress=None) -> Request:
     )
 
     chip = pre.area_mm2()
-    if dec.arch != pre.arch:
+    if dec.arch.name != pre.arch.name:
         chip += dec.area_mm2()
     order = {k: i for i, k in enumerate(KINDS)}
     return Request(

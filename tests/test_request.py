@@ -259,7 +259,17 @@ def test_a_system_stage_arch_is_editable_by_set():
 
 
 def test_a_sweep_over_a_system_finds_the_tpot_area_front(tmp_path):
-    rows = attnkit.sweep("request-systems", out=tmp_path / "sweep", jobs=1)
+    """A small form of the shipped request-systems spec: arrays x memory bandwidth x chips."""
+    spec = tmp_path / "small.yaml"
+    spec.write_text(
+        "arch: fusemax-1\nworkloads: [llama3-8b-request]\nengine: request\nparameters:\n"
+        "  prefill.arch.array_2d.rows: [64, 128, 256]\n"
+        "  memory.bandwidth_bytes_per_s: [4.295e+11, 1.0e+12, 2.0e+12, 4.0e+12]\n"
+        "  chips: [1, 2, 4, 8]\n  workload.decode_samples: 5\n"
+        "derived:\n  prefill.arch.array_2d.cols: prefill.arch.array_2d.rows\n"
+        "  prefill.arch.array_1d.pes: prefill.arch.array_2d.rows\n  tensor_parallel: chips\n"
+    )
+    rows = attnkit.sweep(str(spec), out=tmp_path / "sweep", jobs=1)
     assert len(rows) == 48 and not any(r.get("error") for r in rows)
     front = attnkit.pareto(rows, minimize=["tpot_s", "area_mm2"])
     assert 2 <= len(front) < len(rows)

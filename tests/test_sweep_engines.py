@@ -24,7 +24,7 @@ def _needs(spec_path):
     evaluator = data.get("evaluator")
     assert not evaluator or evaluator in EVALUATORS, f"{spec_path.name}: evaluator {evaluator!r} is not registered"
     for a in [data["arch"]] if isinstance(data["arch"], str) else data["arch"]:
-        assert kinds.resolve(a, "arch").exists(), f"{spec_path.name}: configs/arch/{a}.yaml is missing"
+        assert kinds.resolve_arch(a).exists(), f"{spec_path.name}: configs/arch/{a}.yaml is missing"
     for w in [data["workloads"]] if isinstance(data["workloads"], str) else data["workloads"]:
         assert kinds.resolve(w, "workloads").exists(), f"{spec_path.name}: configs/workloads/{w}.yaml is missing"
 
