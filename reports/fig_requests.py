@@ -11,7 +11,7 @@ and one marker per model.
 from __future__ import annotations
 
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from attnkit.reports.data import points
 from attnkit.reports.figure import Figure, colour, shared_legend, si_seq, subplots
@@ -62,8 +62,9 @@ def _against_context(model: str, rows: list[dict]) -> Figure:
         ax.set_xticks(prompts, [si_seq(p) for p in prompts])
         ax.yaxis.set_major_formatter(_PLAIN)
         lo, hi = ax.get_ylim()
-        if hi / lo < 20:  # under a decade or so: label the minor ticks too
-            ax.yaxis.set_minor_formatter(_PLAIN)
+        # over two decades or less, label 2 and 5 of each decade too; over more, they would crowd
+        ax.yaxis.set_minor_locator(LogLocator(subs=(2, 5)))
+        ax.yaxis.set_minor_formatter(_PLAIN if hi / lo < 100 else NullFormatter())
         ax.set_xlabel("prompt (tokens)")
         ax.set_ylabel(what)
     ttft.set_title("prefill of the whole prompt")
@@ -108,7 +109,8 @@ def _throughput(rows: list[dict]) -> Figure:
     fig.tight_layout()
     caption = (
         f"{len(rows)} requests over the prompts and batches of the run; one colour per kind of chip, one marker "
-        "per model. Batching raises tokens/s per mm² until the KV cache, not the weights, dominates each step."
+        "per model. On one system and prompt, a larger batch moves a request up (more tokens per step, the weights "
+        "read once for all) and right (a longer step, more KV cache to read)."
     )
     cols = ["model", "system", "prompt", "batch", "tpot_s", "tokens_per_s_per_mm2"]
     return Figure("requests-throughput", "Tokens/s per mm² against TPOT", fig,
