@@ -18,6 +18,8 @@ latency/area front's designs with every metric drawn.
 
 from __future__ import annotations
 
+import functools
+
 import matplotlib.colors
 import matplotlib.ticker
 import numpy as np
@@ -29,7 +31,8 @@ ORDER = 50  # place in the report
 TITLE = "Pareto fronts of the sweep"
 MAX_PANELS = 4  # workloads drawn
 MAX_LABELS = 9  # front designs labelled per panel
-HIDDEN = ("array_1d.pes",)  # derived from the array's columns in the shipped specs: labelled by RxC
+HIDDEN = ("array_1d.pes",)
+DENSITY_ABOVE = 20_000  # design points per panel drawn one by one; more are drawn as a density  # derived from the array's columns in the shipped specs: labelled by RxC
 
 
 def _scale(set_scale, values, axis) -> None:
@@ -82,17 +85,44 @@ def label(row, keys) -> str:
 
 def _tokens(row, seq_key) -> float:
     """Tokens one run processes: batch x sequence length (batch from the workload config, if it loads)."""
-    seq = row.get(seq_key) if seq_key else None
-    batch = 1
+    batch, length = _workload_tokens(row.get("workload"))
+    seq = (row.get(seq_key) if seq_key else None) or length
+    return batch * (seq or 1)
+
+
+@functools.cache
+def _workload_tokens(name) -> tuple[int, int | None]:
+    """(batch, sequence length) of a workload config, read once per name; (1, None) if it does not load."""
     try:
         from attnkit.params.kinds import load_workload
 
-        w = load_workload(row.get("workload"))
-        batch = getattr(w, "batch", 1)
-        seq = seq or getattr(w, "seq_len", None) or getattr(w, "context", None)
+        w = load_workload(name)
     except Exception:  # a workload given by a path that is not here: per sequence
-        pass
-    return batch * (seq or 1)
+        return 1, None
+    return getattr(w, "batch", 1), getattr(w, "seq_len", None) or getattr(w, "context", None)
+
+
+def _points(ax, xs, ys, colour_by, cmap: str, colour_label: str):
+    """The design points: a scatter coloured by ``colour_by``, or over :data:`DENSITY_ABOVE` points a
+    hexagonal histogram of how many designs fall in each cell (a million markers would bury the front and
+    weigh megabytes). Returns the mappable for the colour bar and its label."""
+    if len(xs) <= DENSITY_ABOVE:
+        sc = ax.scatter(xs, ys, c=colour_by, s=12, cmap=cmap, alpha=0.75, norm=_norm(colour_by), label="design points")
+        return sc, colour_label
+    logx = min(xs) > 0 and max(xs) / min(xs) >= 10
+    logy = min(ys) > 0 and max(ys) / min(ys) >= 10
+    hb = ax.hexbin(
+        xs,
+        ys,
+        gridsize=60,
+        bins="log",
+        mincnt=1,
+        cmap="Greys",
+        xscale="log" if logx else "linear",
+        yscale="log" if logy else "linear",
+        label="design points (density)",
+    )
+    return hb, "designs per cell"
 
 
 def _annotate(ax, pts, texts) -> None:
@@ -155,15 +185,13 @@ def figures(tables) -> list[Figure]:
                 r["_energy_per_token"] = r["energy_pj"] * 1e-12 / tok
             # latency against area, energy as colour
             front = sorted(pareto.front(group, minimize=["latency_s", "area_mm2"]), key=lambda r: r["area_mm2"])
-            sc = ax.scatter(
+            sc, what = _points(
+                ax,
                 [r["area_mm2"] for r in group],
                 [r["latency_s"] for r in group],
-                c=[r["energy_pj"] * 1e-12 for r in group],
-                s=12,
-                cmap="viridis",
-                alpha=0.75,
-                norm=_norm(energies),
-                label="design points",
+                energies,
+                "viridis",
+                "energy (J)",
             )
             ax.plot(
                 [r["area_mm2"] for r in front],
@@ -182,21 +210,19 @@ def figures(tables) -> list[Figure]:
             ax.set_xlabel("area (mm$^2$)")
             ax.set_ylabel("latency (s)")
             ax.legend(fontsize=7, loc="upper right")
-            fig.colorbar(sc, ax=ax, label="energy (J)")
+            fig.colorbar(sc, ax=ax, label=what)
             # throughput per mm^2 against energy per token, area as colour
             front2 = sorted(
                 pareto.front(group, minimize=["_energy_per_token"], maximize=["_density"]),
                 key=lambda r: r["_energy_per_token"],
             )
-            sc2 = ax2.scatter(
+            sc2, what2 = _points(
+                ax2,
                 [r["_energy_per_token"] * 1e6 for r in group],
                 [r["_density"] for r in group],
-                c=[r["area_mm2"] for r in group],
-                s=12,
-                cmap="plasma",
-                alpha=0.75,
-                norm=_norm(areas),
-                label="design points",
+                areas,
+                "plasma",
+                "area (mm$^2$)",
             )
             ax2.plot(
                 [r["_energy_per_token"] * 1e6 for r in front2],
@@ -217,7 +243,7 @@ def figures(tables) -> list[Figure]:
             ax2.set_xlabel("energy per token ($\\mu$J)")
             ax2.set_ylabel("throughput (tokens/s per mm$^2$)")
             ax2.legend(fontsize=7, loc="lower right")
-            fig.colorbar(sc2, ax=ax2, label="area (mm$^2$)")
+            fig.colorbar(sc2, ax=ax2, label=what2)
             on2 = {id(r) for r in front2}
             table += [
                 {
@@ -246,7 +272,9 @@ def figures(tables) -> list[Figure]:
                 "Left: the latency/area front of each workload (red; numbered, with the parameters swept in the"
                 " key under the panel),"
                 " energy as colour. Right: throughput per mm\u00b2 against energy per token, area as"
-                " colour, its own front in red, numbered the same way. The table lists the latency/area front's designs.",
+                " colour, its own front in red, numbered the same way. Over"
+                f" {DENSITY_ABOVE:,} designs a panel draws how many fall in each cell instead of each design."
+                " The table lists the latency/area front's designs.",
             )
         )
     return out

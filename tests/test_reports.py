@@ -267,3 +267,37 @@ def test_each_summary_is_named_by_its_target_and_fits_a_screen(target, tmp_path)
     (f,) = fig_summary.figures(data.load_all([tmp_path / "runs" / "run1"]))
     assert f.title == f"Summary of {target} against the paper"
     assert 0 < len(f.table) <= 40
+
+
+@pytest.mark.slow  # tens of thousands of rows read, fronted and drawn: about 15 s alone
+def test_a_sweep_of_many_points_draws_density_with_the_front_on_top(tmp_path):
+    """More designs than DENSITY_ABOVE: hexagonal cells counting designs, the front drawn over them, a small HTML."""
+    import numpy as np
+    from matplotlib.collections import PolyCollection
+
+    from attnkit.reports import fig_pareto
+    from attnkit.sim.result import write_manifest
+
+    rng = np.random.default_rng(0)
+    n = fig_pareto.DENSITY_ABOVE + 10_000
+    rows_ = rng.integers(16, 1024, n)
+    area = rows_**2 * 1e-3 * rng.uniform(1, 2, n)
+    lat = 1.0 / rows_**2 * rng.uniform(1, 3, n)
+    out = tmp_path / "sweep"
+    out.mkdir()
+    lines = ["point_id,arch,workload,array_2d.rows,latency_s,energy_pj,area_mm2,feasible,error"]
+    lines += [
+        f"p{i},a,w,{r},{t!r},{t * 1e12!r},{a!r},True,"
+        for i, (r, t, a) in enumerate(zip(rows_.tolist(), lat.tolist(), area.tolist()))
+    ]
+    (out / "results.csv").write_text("\n".join(lines) + "\n")
+    write_manifest(out, "sweep", ["results.csv"])
+    (f,) = fig_pareto.figures(data.load_all([out]))
+    panels = [ax for ax in f.fig.axes if ax.get_title()]
+    assert any(isinstance(c, PolyCollection) for c in panels[0].collections)  # the density, not 120k markers
+    front_line = [ln for ln in panels[0].get_lines() if ln.get_label().startswith("front")]
+    assert front_line and len(front_line[0].get_xdata()) == len([r for r in f.table])
+    report = render([out], tmp_path / "report")
+    html = (tmp_path / "report" / "report.html").stat().st_size
+    assert html < 3e6, html
+    assert report
