@@ -114,18 +114,24 @@ def _lex_order(x: np.ndarray) -> np.ndarray:
     """Row indices in increasing order of the first column, then the next, ..., then the index: one sort of
     the first column, np.lexsort only over the rows that tie in it (over every column of a million rows it
     takes seconds)."""
-    first = np.ascontiguousarray(x[:, 0])
-    order = np.argsort(first)
-    s = first[order]
+    return _argsort_ties(np.ascontiguousarray(x[:, 0]), x)
+
+
+def _argsort_ties(v: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
+    """Indices in increasing order of ``v``, equal values by the columns of ``x`` then by index: a quicksort
+    (faster than a stable sort by half), then a lexsort of the runs of equal values only."""
+    order = np.argsort(v)
+    s = v[order]
     tie = s[1:] == s[:-1]
     if not tie.any():
         return order
     tied = np.zeros(len(order), dtype=bool)
     tied[1:] |= tie
     tied[:-1] |= tie
-    pos = np.flatnonzero(tied)  # runs of equal first values, in their sorted places
+    pos = np.flatnonzero(tied)  # whole runs of equal values, in their sorted places
     rows = np.sort(order[pos])  # in index order, so that the stable lexsort breaks full ties by index
-    order[pos] = rows[np.lexsort(x[rows].T[::-1])]
+    keys = x[rows].T[::-1] if x is not None else [v[rows]]
+    order[pos] = rows[np.lexsort(keys)]
     return order
 
 
@@ -144,7 +150,7 @@ def _pivot_filter(x: np.ndarray, block: int) -> np.ndarray:
     pivots = pivots[np.argsort(ranks, kind="stable")[:PIVOTS]]
     cand = np.arange(n)
     cols = [np.ascontiguousarray(x[:, c]) for c in range(k)]
-    for i, p in enumerate(pivots):
+    for p in pivots:
         pv = x[p]
         vals = [c[cand] for c in cols] if len(cand) < n else cols
         # dominated: >= the pivot in every column and > in one (a copy of the pivot is not)
@@ -153,13 +159,20 @@ def _pivot_filter(x: np.ndarray, block: int) -> np.ndarray:
         for c in range(1, k):
             ge &= vals[c] >= pv[c]
             gt |= vals[c] > pv[c]
+        before = len(cand)
         cand = cand[~(ge & gt)]
-        if i == 7 and len(cand) > n // 2:
-            break
+        if len(cand) > before - before // 64:
+            break  # a huge front: further pivots would not pay for their pass
     return cand
 
 
 # --- three or more metrics: divide and conquer ----------------------------------------------------
+
+
+# Roles in a cross check, in this order so that a query from the right half has the largest flags
+# (2 * role + half) and a source from the left half flags 0 (see _cross); the flags' place, above any rank.
+_SOURCE, _NEITHER, _QUERY = 0, 1, 2
+_FLAG = 28
 
 
 @dataclass
@@ -167,7 +180,6 @@ class _Ranks:
     """The rows of :func:`_dominated_in_order` as ordinal ranks, one column at a time."""
 
     b: int  # rows per block at the bottom
-    bits: int  # ranks are below 2**bits
     inv: list[np.ndarray]  # inv[j][r]: the row whose rank in column j is r
     nxt: list[np.ndarray]  # nxt[j][r]: the rank in column j + 1 of the row whose rank in column j is r
     pos: np.ndarray  # each place's position in its block of b
@@ -190,18 +202,19 @@ def _dominated_in_order(u: np.ndarray, block: int) -> np.ndarray:
     levels = max(0, (m // block).bit_length() - 1)
     b = -(-m // (1 << levels))
     size = b << levels
-    rows = np.arange(size)
+    if size > 1 << _FLAG:
+        raise ValueError(f"{m} distinct rows: the filter takes at most {1 << _FLAG}")  # ranks below the flags
+    rows = np.arange(size, dtype=np.int32)  # ranks as int32: half the memory traffic of int64
     inv, ranks = [], []
     for j in range(d):
         o = rows.copy()
-        o[:m] = np.argsort(u[:, j], kind="stable")  # ties by row order
-        r = np.empty(size, dtype=np.int64)
+        o[:m] = _argsort_ties(np.ascontiguousarray(u[:, j]))  # ties by row order
+        r = np.empty(size, dtype=rows.dtype)
         r[o] = rows
         inv.append(o)
         ranks.append(r)
     ctx = _Ranks(
         b=b,
-        bits=int(size - 1).bit_length(),
         inv=inv,
         nxt=[ranks[j + 1][inv[j]] for j in range(d - 1)],
         pos=rows % b,
@@ -212,22 +225,22 @@ def _dominated_in_order(u: np.ndarray, block: int) -> np.ndarray:
         return ctx.dom[:m]
     # each block's rows sorted by rank in column 0; a pair of blocks is a row of T, the right block's
     # rows tagged (bit 0) as the ones to check
-    T = np.sort(ranks[0].reshape(-1, b), axis=1)
+    T = np.sort(ranks[0].reshape(-1, b), axis=1).astype(np.int64)
     while T.shape[0] > 1:
         half = T.shape[1]
         T = T.reshape(-1, 2 * half) << 1
         T[:, half:] |= 1
         T.sort(axis=1, kind="stable")  # two sorted runs per row: a merge
-        _cross(ctx, T >> 1, T & 1, 0)
+        _cross(ctx, T >> 1, (T & 1) * _QUERY, 0)
         T >>= 1
     return ctx.dom[:m]
 
 
 def _pairs_in_blocks(ctx: _Ranks, role: np.ndarray | None, vals: list[np.ndarray], hit: np.ndarray) -> None:
     """Within each block of ctx.b places (in order): set ``hit`` where an earlier place is below in every
-    one of ``vals`` (and, with ``role``, the earlier one is a source (0) and this one a query (1)).
+    one of ``vals`` (and, with ``role``, the earlier one is a source and this one a query).
     O(n b) for n places, as b - 1 shifted comparisons."""
-    src, qry = (role == 0, role == 1) if role is not None else (None, None)
+    src, qry = (role == _SOURCE, role == _QUERY) if role is not None else (None, None)
     for s in range(1, ctx.b):
         ok = ctx.pos[s:] >= s  # the place s before is in the same block
         if src is not None and qry is not None:
@@ -239,21 +252,20 @@ def _pairs_in_blocks(ctx: _Ranks, role: np.ndarray | None, vals: list[np.ndarray
 
 
 def _cross(ctx: _Ranks, r: np.ndarray, role: np.ndarray, j: int) -> None:
-    """Mark in ctx.dom each query (role 1) that a source (role 0) of its group is below in columns j, j+1,
-    ..., d-1; role 2 neither asks nor answers.
+    """Mark in ctx.dom each query that a source of its group is below in columns j, j+1, ..., d-1.
 
     A group is a row of ``r`` (ranks in column j), sorted, sources and queries alike: a source before a
-    query is below it in column j. With two columns left, a running maximum over the sources of (top -
-    rank in the last column) answers every query in one pass. With more, the same divide and conquer
-    again over the places of each group (blocks of b, pairs, ...), a merge by rank in column j + 1 per
-    level, each level a cross check one column shorter: O(n log^(c-2) n) for c columns.
+    query is below it in column j. With two columns left, a running minimum answers every query at once:
+    of v, the rank in the last column, for the sources, of v + 2**f * role for all (above any v), so that
+    a query is dominated where the minimum is <= its value less 2**f * QUERY. With more columns, the same
+    divide and conquer again over each group's places (blocks of b, pairs, ...), each level a merge by
+    rank in column j + 1 and a cross check one column shorter: O(n log^(c-2) n) for c columns.
     """
-    top = 1 << ctx.bits
+    f = _FLAG
     if j == len(ctx.nxt) - 1:
         v = ctx.nxt[j][r]
-        gain = top - v
-        best = np.maximum.accumulate(gain * (role == 0), axis=1)
-        hit = (best >= gain) & (role == 1)
+        word = v + (role.astype(v.dtype) << f)
+        hit = np.minimum.accumulate(word, axis=1) <= word - (_QUERY << f)
         if hit.any():
             ctx.dom[ctx.inv[j + 1][v[hit]]] = True
         return
@@ -268,34 +280,33 @@ def _cross(ctx: _Ranks, r: np.ndarray, role: np.ndarray, j: int) -> None:
     _pairs_in_blocks(ctx, flat_role, vals, hit)
     if hit.any():
         ctx.dom[ctx.inv[j + 1][r1[hit]]] = True
-    # K packs the rank in column j + 1 (the high bits, the sort key), then the gain in the last column
-    # when it is the next one (for the running maximum), the role (bits 1-2) and the half a place came
-    # from (bit 0); the low bits fit an int32, which halves the running maximum's memory traffic
+    # K packs the rank in column j + 1 (the high word, the sort key), then flags 2 * role + half (bit f the
+    # half a place came from) and the rank v in the last column when it is the next one: the low word is
+    # an int32 (one cast), half the memory traffic of int64
     last = j + 1 == len(ctx.nxt) - 1
-    high = ctx.bits + 4
-    low_mask = (1 << high) - 1
-    low = np.int32 if high < 32 else np.int64
-    K = (r1 << high) | (flat_role.astype(np.int64) << 1)
+    K = (r1.astype(np.int64) << 32) | (flat_role.astype(np.int64) << (f + 1))
     if last:
-        K |= (top - vals[1]) << 3
+        K |= vals[1]
     K = np.sort(K.reshape(-1, b), axis=1)
+    right_query = ((_QUERY << 1) | 1) << f
     half = b
     while half < size:
         K = K.reshape(-1, 2 * half)
-        K[:, half:] |= 1
+        K[:, half:] |= 1 << f
         K.sort(axis=1, kind="stable")  # merge the halves by rank in column j + 1
-        word: np.ndarray = (K & low_mask).astype(low)
-        code = word & 7  # 0: a source from the left half, 3: a query from the right half
+        word = K.astype(np.int32)
         if last:
-            gain = word >> 3
-            best = gain * (code == 0)
-            np.maximum.accumulate(best, axis=1, out=best)
-            hit = (best >= gain) & (code == 3)
+            # a source from the left half has flags 0 (its word is v), any other place a word above any v;
+            # less right_query, a query from the right half leaves its v, any other place a negative value
+            test = word - right_query
+            hit = np.minimum.accumulate(word, axis=1) <= test
             if hit.any():
-                ctx.dom[ctx.inv[j + 2][top - gain[hit]]] = True
+                ctx.dom[ctx.inv[j + 2][test[hit]]] = True
         else:
-            _cross(ctx, K >> high, np.where(code == 0, 0, np.where(code == 3, 1, 2)), j + 1)
-        K &= ~1
+            flags = word >> f
+            sub = np.where(flags == 0, _SOURCE, np.where(flags == (_QUERY << 1) | 1, _QUERY, _NEITHER))
+            _cross(ctx, K >> 32, sub, j + 1)
+        K &= ~(1 << f)
         half *= 2
 
 
