@@ -113,6 +113,7 @@ def _load(rev: str):
     spec = importlib.util.spec_from_file_location(f"pareto_{abs(hash(rev))}", path)
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
     spec.loader.exec_module(mod)
     return mod
 
@@ -129,7 +130,11 @@ def _timed(rev: str, case, n: int, timeout: float) -> str:
     p.start()
     send.close()
     if recv.poll(timeout):
-        seconds, size = recv.recv()
+        try:
+            seconds, size = recv.recv()
+        except EOFError:  # the child failed (its traceback is on stderr)
+            p.join()
+            return "failed"
         p.join()
         return f"{seconds:8.2f} ({size:,})"
     p.kill()  # only the child this call started
