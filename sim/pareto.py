@@ -94,19 +94,23 @@ def _front_order_sorted(x: np.ndarray, block: int) -> np.ndarray:
     k metrics."""
     n, k = x.shape
     order = _lex_order(x)
-    xs = x[order]
+    first = x[order, 0]
     start = np.ones(n, dtype=bool)  # the first of each run of equal rows
-    start[1:] = (xs[1:] != xs[:-1]).any(axis=1)
-    u = xs[start]
-    on = np.zeros(len(u), dtype=bool)
+    start[1:] = first[1:] != first[:-1]
+    tie = np.flatnonzero(~start) if n > 1 else np.zeros(0, dtype=np.intp)
+    if len(tie):  # only rows equal in the first metric can be equal
+        start[tie] = (x[order[tie], 1:] != x[order[tie - 1], 1:]).any(axis=1)
+    distinct = order[start]
+    cols = [x[distinct, j] for j in range(1, k)]  # the other metrics of the distinct rows, in order
+    on = np.zeros(len(distinct), dtype=bool)
     if k == 1:
         on[0] = True
     elif k == 2:
         # dominated iff an earlier distinct row's second metric is <= this one's
         on[0] = True
-        on[1:] = u[1:, 1] < np.minimum.accumulate(u[:, 1])[:-1]
+        on[1:] = cols[0][1:] < np.minimum.accumulate(cols[0])[:-1]
     else:
-        on = ~_dominated_in_order(u[:, 1:], block)
+        on = ~_dominated_in_order(cols, block)
     return order[on[np.cumsum(start) - 1]]
 
 
@@ -186,9 +190,9 @@ class _Ranks:
     dom: np.ndarray  # the rows found dominated
 
 
-def _dominated_in_order(u: np.ndarray, block: int) -> np.ndarray:
-    """Which rows of ``u`` some earlier row is <= in every column: the rows that follow the first column of
-    distinct, lexicographically sorted rows (two columns or more), so exactly the dominated ones.
+def _dominated_in_order(cols: list[np.ndarray], block: int) -> np.ndarray:
+    """Which rows some earlier row is <= in every one of ``cols``: the columns after the first of distinct,
+    lexicographically sorted rows (two columns or more), so exactly the dominated rows.
 
     Each column becomes ordinal ranks, ties broken by row order: an earlier row then ranks below a later
     one it equals, so ``<=`` between an earlier and a later row holds on ranks exactly when on values, and
@@ -198,7 +202,7 @@ def _dominated_in_order(u: np.ndarray, block: int) -> np.ndarray:
     (:func:`_cross`), pairs paired again, ... L levels, each keeping every pair's rows sorted by rank in
     the second column (a merge of the two halves' sorted rows). Time O(n log^(d-1) n) for d columns.
     """
-    m, d = u.shape
+    m, d = len(cols[0]), len(cols)
     levels = max(0, (m // block).bit_length() - 1)
     b = -(-m // (1 << levels))
     size = b << levels
@@ -208,7 +212,7 @@ def _dominated_in_order(u: np.ndarray, block: int) -> np.ndarray:
     inv, ranks = [], []
     for j in range(d):
         o = rows.copy()
-        o[:m] = _argsort_ties(np.ascontiguousarray(u[:, j]))  # ties by row order
+        o[:m] = _argsort_ties(cols[j])  # ties by row order
         r = np.empty(size, dtype=rows.dtype)
         r[o] = rows
         inv.append(o)
@@ -223,16 +227,19 @@ def _dominated_in_order(u: np.ndarray, block: int) -> np.ndarray:
     _pairs_in_blocks(ctx, None, ranks, ctx.dom)
     if levels == 0:
         return ctx.dom[:m]
-    # each block's rows sorted by rank in column 0; a pair of blocks is a row of T, the right block's
-    # rows tagged (bit 0) as the ones to check
-    T = np.sort(ranks[0].reshape(-1, b), axis=1).astype(np.int64)
+    # T packs each row's rank in column 0 (the high word, the sort key), its rank in column 1 (saves a
+    # lookup per level) and, in a pair of blocks (a row of T), whether it is in the right one (bit 0):
+    # each block's rows sorted by rank in column 0
+    T = (ranks[0].astype(np.int64) << 32) | (ranks[1].astype(np.int64) << 1)
+    T = np.sort(T.reshape(-1, b), axis=1)
     while T.shape[0] > 1:
         half = T.shape[1]
-        T = T.reshape(-1, 2 * half) << 1
+        T = T.reshape(-1, 2 * half)
         T[:, half:] |= 1
         T.sort(axis=1, kind="stable")  # two sorted runs per row: a merge
-        _cross(ctx, T >> 1, (T & 1) * _QUERY, 0)
-        T >>= 1
+        low = T.astype(np.int32)
+        _cross(ctx, T >> 32, (low & 1) * _QUERY, 0, low >> 1)
+        T &= ~1
     return ctx.dom[:m]
 
 
@@ -251,7 +258,7 @@ def _pairs_in_blocks(ctx: _Ranks, role: np.ndarray | None, vals: list[np.ndarray
         hit[s:] |= ok
 
 
-def _cross(ctx: _Ranks, r: np.ndarray, role: np.ndarray, j: int) -> None:
+def _cross(ctx: _Ranks, r: np.ndarray, role: np.ndarray, j: int, r1: np.ndarray | None = None) -> None:
     """Mark in ctx.dom each query that a source of its group is below in columns j, j+1, ..., d-1.
 
     A group is a row of ``r`` (ranks in column j), sorted, sources and queries alike: a source before a
@@ -259,11 +266,14 @@ def _cross(ctx: _Ranks, r: np.ndarray, role: np.ndarray, j: int) -> None:
     of v, the rank in the last column, for the sources, of v + 2**f * role for all (above any v), so that
     a query is dominated where the minimum is <= its value less 2**f * QUERY. With more columns, the same
     divide and conquer again over each group's places (blocks of b, pairs, ...), each level a merge by
-    rank in column j + 1 and a cross check one column shorter: O(n log^(c-2) n) for c columns.
+    rank in column j + 1 and a cross check one column shorter: O(n log^(c-2) n) for c columns. ``r1``,
+    when given, is the rows' ranks in column j + 1.
     """
     f = _FLAG
+    if r1 is None:
+        r1 = ctx.nxt[j][r]
     if j == len(ctx.nxt) - 1:
-        v = ctx.nxt[j][r]
+        v = r1
         word = v + (role.astype(v.dtype) << f)
         hit = np.minimum.accumulate(word, axis=1) <= word - (_QUERY << f)
         if hit.any():
@@ -271,7 +281,7 @@ def _cross(ctx: _Ranks, r: np.ndarray, role: np.ndarray, j: int) -> None:
         return
     size = r.shape[1]
     b = ctx.b
-    r1 = ctx.nxt[j][r.ravel()]
+    r1 = r1.ravel()
     flat_role = role.ravel()
     vals = [r1]
     for jj in range(j + 1, len(ctx.nxt)):
