@@ -142,32 +142,35 @@ def _argsort_ties(v: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
 def _pivot_filter(x: np.ndarray, block: int) -> np.ndarray:
     """The indices of the rows of ``x`` that no pivot dominates, in increasing order: O(n k) per pivot.
 
-    The pivots are rows on the front of an evenly spaced sample, those with the best sum of ranks in the
-    sample first; in a sweep's table a few of them dominate most rows. When the first few drop few rows
-    (a huge front) the rest are not tried."""
+    The pivots are rows on the front of an evenly spaced sample of the rows left, those with the best sum
+    of ranks in the sample first; in a sweep's table a few of them dominate most rows. A pivot that drops
+    few rows (a huge front) ends the round; a round that halves the rows left is followed by another, its
+    pivots from the rows left (more metrics leave more rows after one round)."""
     n, k = x.shape
-    sample = np.unique(np.linspace(0, n - 1, min(SAMPLE, n)).astype(np.intp))
-    pivots = sample[_front_order_sorted(x[sample], block)]
-    ranks = np.zeros(len(pivots), dtype=np.intp)
-    for c in range(k):
-        ranks += np.searchsorted(np.sort(x[sample, c]), x[pivots, c])
-    pivots = pivots[np.argsort(ranks, kind="stable")[:PIVOTS]]
-    cand = np.arange(n)
     cols = [np.ascontiguousarray(x[:, c]) for c in range(k)]
-    for p in pivots:
-        pv = x[p]
-        vals = [c[cand] for c in cols] if len(cand) < n else cols
-        # dominated: >= the pivot in every column and > in one (a copy of the pivot is not)
-        ge = vals[0] >= pv[0]
-        gt = vals[0] > pv[0]
-        for c in range(1, k):
-            ge &= vals[c] >= pv[c]
-            gt |= vals[c] > pv[c]
-        before = len(cand)
-        cand = cand[~(ge & gt)]
-        if len(cand) > before - before // 64:
-            break  # a huge front: further pivots would not pay for their pass
-    return cand
+    cand = np.arange(n)
+    while True:
+        sample = cand[np.unique(np.linspace(0, len(cand) - 1, min(SAMPLE, len(cand))).astype(np.intp))]
+        pivots = sample[_front_order_sorted(x[sample], block)]
+        ranks = np.zeros(len(pivots), dtype=np.intp)
+        for c in range(k):
+            ranks += np.searchsorted(np.sort(x[sample, c]), x[pivots, c])
+        start = len(cand)
+        for p in pivots[np.argsort(ranks, kind="stable")[:PIVOTS]]:
+            pv = x[p]
+            vals = [c[cand] for c in cols] if len(cand) < n else cols
+            # dominated: >= the pivot in every column and > in one (a copy of the pivot is not)
+            ge = vals[0] >= pv[0]
+            gt = vals[0] > pv[0]
+            for c in range(1, k):
+                ge &= vals[c] >= pv[c]
+                gt |= vals[c] > pv[c]
+            before = len(cand)
+            cand = cand[~(ge & gt)]
+            if len(cand) > before - before // 64:
+                break  # a huge front: further pivots would not pay for their pass
+        if len(cand) > start // 2 or len(cand) <= PIVOT_MIN_ROWS:
+            return cand
 
 
 # --- three or more metrics: divide and conquer ----------------------------------------------------
@@ -200,20 +203,24 @@ def _dominated_in_order(cols: list[np.ndarray], block: int) -> np.ndarray:
     to b * 2**L, b in [block, 2 * block), and divided into blocks of b rows: within each block every pair
     is compared, then blocks are paired and the left one checked against the right one
     (:func:`_cross`), pairs paired again, ... L levels, each keeping every pair's rows sorted by rank in
-    the second column (a merge of the two halves' sorted rows). Time O(n log^(d-1) n) for d columns.
+    the second column (a merge of the two halves' sorted rows). Time O(n log^(d-1) n) for d columns;
+    when most rows are found dominated (a small front) the blocks shrink to the rows left, and later
+    levels cost little.
     """
     m, d = len(cols[0]), len(cols)
     levels = max(0, (m // block).bit_length() - 1)
     b = -(-m // (1 << levels))
     size = b << levels
-    if size > 1 << _FLAG:
-        raise ValueError(f"{m} distinct rows: the filter takes at most {1 << _FLAG}")  # ranks below the flags
-    rows = np.arange(size, dtype=np.int32)  # ranks as int32: half the memory traffic of int64
+    if size >= 1 << _FLAG:
+        raise ValueError(f"{m} distinct rows: the filter takes fewer than {1 << _FLAG}")  # ranks below the flags
+    # ranks as int32 (half the memory traffic of int64); rank ``size`` is a spare row, last in every column
+    # and taken as dominated, that fills the blocks once dominated rows are dropped
+    rows = np.arange(size + 1, dtype=np.int32)
     inv, ranks = [], []
     for j in range(d):
         o = rows.copy()
         o[:m] = _argsort_ties(cols[j])  # ties by row order
-        r = np.empty(size, dtype=rows.dtype)
+        r = np.empty(size + 1, dtype=rows.dtype)
         r[o] = rows
         inv.append(o)
         ranks.append(r)
@@ -221,17 +228,18 @@ def _dominated_in_order(cols: list[np.ndarray], block: int) -> np.ndarray:
         b=b,
         inv=inv,
         nxt=[ranks[j + 1][inv[j]] for j in range(d - 1)],
-        pos=rows % b,
-        dom=np.zeros(size, dtype=bool),
+        pos=rows[:size] % b,
+        dom=np.zeros(size + 1, dtype=bool),
     )
-    _pairs_in_blocks(ctx, None, ranks, ctx.dom)
-    if levels == 0:
-        return ctx.dom[:m]
+    _pairs_in_blocks(ctx, None, [r[:size] for r in ranks], ctx.dom[:size])
+    ctx.dom[size] = True
     # T packs each row's rank in column 0 (the high word, the sort key), its rank in column 1 (saves a
     # lookup per level) and, in a pair of blocks (a row of T), whether it is in the right one (bit 0):
     # each block's rows sorted by rank in column 0
-    T = (ranks[0].astype(np.int64) << 32) | (ranks[1].astype(np.int64) << 1)
+    T = (ranks[0][:size].astype(np.int64) << 32) | (ranks[1][:size].astype(np.int64) << 1)
     T = np.sort(T.reshape(-1, b), axis=1)
+    spare = (size << 32) | (size << 1)
+    found = np.count_nonzero(ctx.dom)
     while T.shape[0] > 1:
         half = T.shape[1]
         T = T.reshape(-1, 2 * half)
@@ -240,7 +248,24 @@ def _dominated_in_order(cols: list[np.ndarray], block: int) -> np.ndarray:
         low = T.astype(np.int32)
         _cross(ctx, T >> 32, (low & 1) * _QUERY, 0, low >> 1)
         T &= ~1
+        if np.count_nonzero(ctx.dom) - found > T.size // 4:  # many rows newly dominated: drop them
+            T = _drop_dominated(ctx, T, spare)
+            found = np.count_nonzero(ctx.dom)
     return ctx.dom[:m]
+
+
+def _drop_dominated(ctx: _Ranks, T: np.ndarray, spare: int) -> np.ndarray:
+    """The blocks of T (rows, sorted) without their dominated rows, narrowed to a multiple of b times a power
+    of two that holds the most rows left in a block; the spare row fills each block's end."""
+    alive = ~ctx.dom[ctx.inv[0][T >> 32]]
+    most = int(alive.sum(axis=1).max())
+    width = ctx.b << max(0, (-(-most // ctx.b) - 1).bit_length())
+    if width > T.shape[1] // 2:
+        return T
+    keep = np.argsort(~alive, axis=1, kind="stable")[:, :width]  # the rows left first, in order
+    T = np.take_along_axis(T, keep, axis=1)
+    T[~np.take_along_axis(alive, keep, axis=1)] = spare
+    return T
 
 
 def _pairs_in_blocks(ctx: _Ranks, role: np.ndarray | None, vals: list[np.ndarray], hit: np.ndarray) -> None:
@@ -248,8 +273,9 @@ def _pairs_in_blocks(ctx: _Ranks, role: np.ndarray | None, vals: list[np.ndarray
     one of ``vals`` (and, with ``role``, the earlier one is a source and this one a query).
     O(n b) for n places, as b - 1 shifted comparisons."""
     src, qry = (role == _SOURCE, role == _QUERY) if role is not None else (None, None)
+    pos = ctx.pos[: len(hit)]
     for s in range(1, ctx.b):
-        ok = ctx.pos[s:] >= s  # the place s before is in the same block
+        ok = pos[s:] >= s  # the place s before is in the same block
         if src is not None and qry is not None:
             ok &= src[:-s]
             ok &= qry[s:]
