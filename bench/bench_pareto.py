@@ -5,7 +5,9 @@ Two tables per metric count, the same for every implementation timed:
 - uniform: independent uniform metrics, a small front (hundreds of rows);
 - simplex: anti-correlated metrics, points near the simplex (sum of the metrics about 1, each scaled
   up by up to 1%), as a sweep's trade-offs are: a huge front (a third of the rows with 3 metrics,
-  nearly all with 4).
+  nearly all with 4);
+- trade-off: the table this bench used before (the first metric uniform, the others 1 minus it plus up
+  to 0.3 of noise): a large front, tens of thousands of rows with 4 metrics.
 
 Then ``attnkit.pareto`` on a million result rows (dicts, as load_results gives them) over 3 and 4
 metrics of the simplex table, with and without ``--by``.
@@ -32,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 N = 1_000_000
-KINDS = ("uniform", "simplex")
+KINDS = ("uniform", "simplex", "trade-off")
 METRICS = (2, 3, 4)
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,6 +43,10 @@ def table(kind: str, k: int, n: int = N, seed: int = 2026) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if kind == "uniform":
         return rng.random((n, k))
+    if kind == "trade-off":
+        x = rng.random((n, k))
+        x[:, 1:] = 1 - x[:, :1] + 0.3 * x[:, 1:]
+        return x
     x = rng.dirichlet(np.ones(k), n)
     return x * (1 + 0.01 * rng.random((n, k)))
 

@@ -142,21 +142,36 @@ def _argsort_ties(v: np.ndarray, x: np.ndarray | None = None) -> np.ndarray:
 def _pivot_filter(x: np.ndarray, block: int) -> np.ndarray:
     """The indices of the rows of ``x`` that no pivot dominates, in increasing order: O(n k) per pivot.
 
-    The pivots are rows on the front of an evenly spaced sample of the rows left, those with the best sum
-    of ranks in the sample first; in a sweep's table a few of them dominate most rows. A pivot that drops
-    few rows (a huge front) ends the round; a round that halves the rows left is followed by another, its
-    pivots from the rows left (more metrics leave more rows after one round)."""
+    The pivots are rows on the front of an evenly spaced sample of the rows left, chosen greedily by how
+    many sample rows they dominate that the pivots before did not, while that is 1/64 of the sample or more
+    (so a huge front, where no row dominates many, costs no pass over the table). A round that halves the
+    rows left is followed by another, its sample from the rows left."""
     n, k = x.shape
     cols = [np.ascontiguousarray(x[:, c]) for c in range(k)]
     cand = np.arange(n)
     while True:
         sample = cand[np.unique(np.linspace(0, len(cand) - 1, min(SAMPLE, len(cand))).astype(np.intp))]
-        pivots = sample[_front_order_sorted(x[sample], block)]
-        ranks = np.zeros(len(pivots), dtype=np.intp)
+        s = x[sample]
+        front = _front_order_sorted(s, block)
+        with np.errstate(invalid="ignore"):  # inf - inf: such a row sorts last
+            front = front[np.argsort(s[front].sum(axis=1), kind="stable")[:512]]  # bound the matrix below
+        # covers[i, j]: front row i dominates sample row j
+        covers = np.ones((len(front), len(s)), dtype=bool)
+        strict = np.zeros((len(front), len(s)), dtype=bool)
         for c in range(k):
-            ranks += np.searchsorted(np.sort(x[sample, c]), x[pivots, c])
+            covers &= s[front, c][:, None] <= s[:, c][None, :]
+            strict |= s[front, c][:, None] < s[:, c][None, :]
+        covers &= strict
+        pivots: list[int] = []
+        while len(pivots) < PIVOTS:
+            gain = covers.sum(axis=1)
+            best = int(np.argmax(gain))
+            if gain[best] * 64 < len(s):
+                break
+            pivots.append(int(sample[front[best]]))
+            covers &= ~covers[best]
         start = len(cand)
-        for p in pivots[np.argsort(ranks, kind="stable")[:PIVOTS]]:
+        for p in pivots:
             pv = x[p]
             vals = [c[cand] for c in cols] if len(cand) < n else cols
             # dominated: >= the pivot in every column and > in one (a copy of the pivot is not)
@@ -165,10 +180,7 @@ def _pivot_filter(x: np.ndarray, block: int) -> np.ndarray:
             for c in range(1, k):
                 ge &= vals[c] >= pv[c]
                 gt |= vals[c] > pv[c]
-            before = len(cand)
             cand = cand[~(ge & gt)]
-            if len(cand) > before - before // 64:
-                break  # a huge front: further pivots would not pay for their pass
         if len(cand) > start // 2 or len(cand) <= PIVOT_MIN_ROWS:
             return cand
 
