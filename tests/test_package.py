@@ -287,7 +287,11 @@ def test_example_sweep_custom_arch(tmp_path):
 
 
 @pytest.mark.rtl
-def test_example_rtl_block(tmp_path):
+def test_example_rtl_block(tmp_path, rtl_build):
+    # its compiled model goes to ./build/rtl: this module's cache of builds, keyed by their Verilog
+    rtl_build.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "rtl").symlink_to(rtl_build, target_is_directory=True)
     p = run([PY, ROOT / "examples" / "rtl_block.py", tmp_path / "out"], tmp_path, _env_with())
     assert "2000 vectors, 0 mismatches" in p.stdout
     assert (tmp_path / "out" / "mac.v").is_file()
