@@ -1,18 +1,20 @@
 """attnkit as an installed package: the wheel in a fresh virtual environment, plugins from outside the
 repository, the config search path and the examples/ scripts (the README's Python example: test_docs.py).
 
-The wheel is built and installed once per session into a new venv (pip's cache keeps it to
-about half a minute); every command then runs from a temporary directory, so nothing can
-come from the source tree.
+The wheel is built and installed once per session into a venv made by ``python -m venv``, its
+dependencies kept between sessions (``fresh_venv``); every command then runs from a temporary
+directory, so nothing can come from the source tree.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -28,16 +30,40 @@ def run(cmd, cwd, env=None, check=True):
     return p
 
 
+def _requirements(wheel: Path) -> str:
+    """The wheel's Requires-Python and Requires-Dist lines: what pip resolves its dependencies from."""
+    with zipfile.ZipFile(wheel) as z:
+        meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+        lines = z.read(meta).decode().splitlines()
+    return "\n".join(line for line in lines if line.startswith(("Requires-Python:", "Requires-Dist:")))
+
+
 @pytest.fixture(scope="session")
 def fresh_venv(tmp_path_factory):
-    """A new venv with attnkit installed from its wheel (not editable)."""
+    """A venv made by ``python -m venv`` with attnkit installed from this session's wheel (not editable).
+
+    The wheel is built anew every session. The venv, with the dependencies pip resolved from the wheel's
+    metadata, is kept outside the source tree (so a path from the tree still shows in what runs) in
+    ~/.cache/attnkit/test-venv/, keyed by those requirements, this Python and this clone, as build/rtl keeps
+    compiled models: a session that finds it replaces attnkit in it by the new wheel (pip uninstalls the old
+    one's files first), so what runs is always this session's wheel; new requirements make a new venv."""
     base = tmp_path_factory.mktemp("wheel")
     run([PY, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist", ROOT], cwd=base)
     wheel = next((base / "dist").glob("attnkit-*.whl"))
-    run([PY, "-m", "venv", base / "venv"], cwd=base)
-    vpy = base / "venv" / "bin" / "python"
-    run([vpy, "-m", "pip", "install", "-q", wheel], cwd=base)
-    return base / "venv" / "bin"
+    key = hashlib.sha256(f"{sys.version}\n{sys.base_prefix}\n{ROOT}\n{_requirements(wheel)}".encode()).hexdigest()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # one per xdist worker: none installs into another's
+    venv = Path.home() / ".cache" / "attnkit" / "test-venv" / f"{key[:12]}-{worker}"
+    vpy = venv / "bin" / "python"
+    ready = venv / ".attnkit-deps-installed"
+    if ready.is_file():
+        run([vpy, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", wheel], cwd=base)
+    else:
+        shutil.rmtree(venv, ignore_errors=True)
+        run([PY, "-m", "venv", venv], cwd=base)
+        run([vpy, "-m", "pip", "install", "-q", wheel], cwd=base)
+        ready.write_text(_requirements(wheel) + "\n")
+    run([vpy, "-m", "pip", "check"], cwd=base)  # every requirement of the wheel is installed and consistent
+    return venv / "bin"
 
 
 @pytest.fixture
@@ -261,7 +287,11 @@ def test_example_sweep_custom_arch(tmp_path):
 
 
 @pytest.mark.rtl
-def test_example_rtl_block(tmp_path):
+def test_example_rtl_block(tmp_path, rtl_build):
+    # its compiled model goes to ./build/rtl: this module's cache of builds, keyed by their Verilog
+    rtl_build.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "rtl").symlink_to(rtl_build, target_is_directory=True)
     p = run([PY, ROOT / "examples" / "rtl_block.py", tmp_path / "out"], tmp_path, _env_with())
     assert "2000 vectors, 0 mismatches" in p.stdout
     assert (tmp_path / "out" / "mac.v").is_file()

@@ -141,8 +141,9 @@ def test_each_design_has_one_colour_in_every_figure(inputs, tmp_path):
     from attnkit.reports.render import families
 
     seen: dict[str, set] = {}
+    decode = _decode_results(tmp_path)  # run once; each family reads its own fresh tables from the files
     for family in families():
-        for f in family.figures(data.load_all(inputs) + _decode_tables(tmp_path)):
+        for f in family.figures(data.load_all(inputs) + data.load_all(decode)):
             for ax in f.fig.axes if f.fig else ():
                 for handle, label in zip(*ax.get_legend_handles_labels()):
                     name = re.split(r"[ (:]", label.removeprefix("over "), maxsplit=1)[0]
@@ -164,13 +165,13 @@ def _colour_of(handle):
     return handle.get_edgecolor()[0]
 
 
-def _decode_tables(tmp_path):
-    """A decode reproduction (two contexts) and the H200 validation, as the report reads them."""
+def _decode_results(tmp_path):
+    """A decode reproduction (two contexts) and the H200 validation: the result folders the report reads."""
     from attnkit import api, cli
 
     api.reproduce("leanattention", seq_lens=[1024, 4096], out=tmp_path / "lean")
     assert cli.main(["validate", "h200-pytorch-sdpa", "--arch", "h200", "-o", str(tmp_path / "v")]) == 0
-    return data.load_all([tmp_path / "lean", tmp_path / "v"])
+    return [tmp_path / "lean", tmp_path / "v"]
 
 
 def test_pareto_front_of_a_sweep_is_highlighted(inputs):

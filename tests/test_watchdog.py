@@ -20,11 +20,11 @@ SMALL = ["array_2d.rows=2", "array_2d.cols=2", "workload.head_dim=8", "workload.
 
 
 @pytest.mark.parametrize("port", ["o.valid", pytest.param("i.ready", marks=pytest.mark.slow)])
-def test_attention_dut_that_stops_fails_within_the_watchdog(port, tmp_path):
+def test_attention_dut_that_stops_fails_within_the_watchdog(port, rtl_build):
     from attnkit.hw import blocks
     from attnkit.sim.engines.rtl_attention import cycles as predict
 
-    r = runner.run("attention", SMALL, vectors=3, seed=11, build_root=tmp_path, dut_wrap=lambda c: Stuck(c, port))
+    r = runner.run("attention", SMALL, vectors=3, seed=11, build_root=rtl_build, dut_wrap=lambda c: Stuck(c, port))
     msg = r["watchdog"]
     assert msg.startswith("attention: watchdog:") and "seed 11" in msg
     if port == "o.valid":  # no row ever comes out: the first problem's 6 rows are missing
