@@ -135,6 +135,8 @@ rtl: setup
 		--set workload.seq_len=100 --vectors 20 --seed 2026
 	$(KIT) rtl-test gelu --vectors 10000 --seed 2026
 	$(KIT) rtl-test softmax --vectors 10000 --seed 2026
+	$(KIT) rtl-test edgemoe_linear --vectors 200 --seed 2026
+	$(KIT) rtl-test edgemoe_linear --set linear.in_size=4 --set linear.out_size=8 --set gelu.units=8 --vectors 24 --seed 2026
 	$(KIT) rtl-test exp --vectors 65536 --seed 2026
 	$(KIT) rtl-test recip --vectors 65536 --seed 2026
 	$(KIT) rtl-test merge --vectors 10000 --seed 2026
@@ -146,6 +148,7 @@ rtl: setup
 	$(KIT) rtl-test merge --sim icarus --vectors 2000 --seed 2026
 	$(KIT) rtl-test decode --sim icarus --vectors 4 --seed 2026
 	$(KIT) rtl-test softmax --sim icarus --vectors 1500 --seed 2026
+	$(KIT) rtl-test edgemoe_linear --sim icarus --vectors 200 --seed 2026
 	$(KIT) rtl-test exp --sim icarus --vectors 3000 --seed 2026
 	$(KIT) rtl-test recip --sim icarus --vectors 3000 --seed 2026
 	$(KIT) rtl-test attention --sim icarus --set array_2d.rows=2 --set array_2d.cols=2 \
