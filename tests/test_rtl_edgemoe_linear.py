@@ -105,6 +105,7 @@ def test_verilator_200_problems_bit_and_cycle_exact(rtl_build):
     assert r["coverage_total"]["hit"] == r["coverage_total"]["declared"], r["coverage_total"]["missed"]
 
 
+@pytest.mark.slow  # two more Verilator builds; the 8 x 8 unit also runs in tests/test_rtl_fast.py
 @pytest.mark.parametrize("unit", ["4x8", "8x8"])
 def test_verilator_cycle_exact_other_units(unit, rtl_build):
     require_simulator("verilator")
