@@ -170,3 +170,24 @@ def test_lint_clean(tmp_path):
 
     kinds = lint("edgemoe_linear", [], tmp_path)
     assert set(kinds) <= GENERATOR_STYLE, {k: n for k, n in kinds.items() if k not in GENERATOR_STYLE}
+
+
+@pytest.mark.slow
+def test_m3vit_q_projection_takes_the_engines_q_stage(rtl_build):
+    """One call at M3ViT's Q shape (192 x 192, 129 tokens) on the shipped 16 x 16 unit, Verilated (--fast
+    harness): bit-exact, and its first row to last output is the engine's q stage MAC process, 18,606 cycles."""
+    from attnkit.testbench import fast
+    from attnkit.testbench.edgemoe_linear_tb import LinearBench
+
+    require_simulator("verilator")
+    p = params(["in_dim=192", "out_dim=192"])
+    bench = LinearBench()
+    case = bench._case(p, [make_call(p, 0, 129, np.random.default_rng(2026))], "single")
+    binary, _ = fast.build("edgemoe_linear", p, rtl_build)
+    lay_in, lay_out = streams.width(bench.in_layout(p)), streams.width(bench.out_layout(p))
+    tr = fast.simulate(binary, [case], lay_in, lay_out, 10**6)["traces"][0]
+    r = streams.score(bench, p, [case], [tr])
+    assert (r["mismatches"], r["missing"], r["latency_errors"]) == (0, 0, 0)
+    q = next(row for row in derive(EdgeMoeParams.load()) if row.layer == "L0" and row.stage == "q")
+    assert tr.taken[-1] - tr.accepted[p.load_beats] + 1 == p.cycles(129) == 18_606
+    assert q.loops.startswith("mac 18606x1;")
