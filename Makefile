@@ -57,6 +57,7 @@ demo: setup
 	$(KIT) rtl-test attention --fast --vectors 100 --seed 2026 --json > $(DEMO)/rtl-attention-fast.json
 	$(KIT) rtl-test gelu --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-gelu.json
 	$(KIT) rtl-test softmax --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-softmax.json
+	$(KIT) rtl-test edgemoe_linear --vectors 200 --seed 2026 --json > $(DEMO)/rtl-edgemoe-linear.json
 	$(KIT) rtl-test attention --set workload.causal=true --vectors 4 --seed 2026 --json > $(DEMO)/rtl-attention-causal.json
 	$(KIT) rtl-test attention --sim icarus --set array_2d.rows=2 --set array_2d.cols=2 --set workload.head_dim=8 \
 		--set workload.seq_len=7 --vectors 8 --seed 2026 --json > $(DEMO)/rtl-attention-coverage.json
@@ -108,8 +109,9 @@ csim: setup
 BLOCKS = $(shell $(PY) -c "import attnkit; print(' '.join(attnkit.blocks()))")
 SYNTH := build/synth/table
 SYNTH_BLOCKS = $(filter-out attention,$(BLOCKS))
-# decode takes 88% of the LFE5UM-85F's LUTs: placing and routing it would take hours here, so it is left out
-SYNTH_PNR = $(filter-out decode,$(SYNTH_BLOCKS))
+# decode takes 88% of the LFE5UM-85F's LUTs: placing and routing it would take hours here, so it is left out;
+# edgemoe_linear's 256 32 x 16 multipliers need more than the part's 156 multipliers, so it has no ECP5 layout
+SYNTH_PNR = $(filter-out decode edgemoe_linear,$(SYNTH_BLOCKS))
 SYNTH_F16 = --set numerics.acc_frac_bits=16 --set numerics.acc_rounding=AP_RND
 # $(call synth_record,NAME,ARGS): attnkit synth ARGS --json into $(SYNTH)/NAME.json
 synth_record = echo "synth $(1)"; $(KIT) synth $(2) --json > $(SYNTH)/$(1).tmp; s=$$?; \
@@ -135,6 +137,8 @@ rtl: setup
 		--set workload.seq_len=100 --vectors 20 --seed 2026
 	$(KIT) rtl-test gelu --vectors 10000 --seed 2026
 	$(KIT) rtl-test softmax --vectors 10000 --seed 2026
+	$(KIT) rtl-test edgemoe_linear --vectors 200 --seed 2026
+	$(KIT) rtl-test edgemoe_linear --set linear.in_size=4 --set linear.out_size=8 --set gelu.units=8 --vectors 24 --seed 2026
 	$(KIT) rtl-test exp --vectors 65536 --seed 2026
 	$(KIT) rtl-test recip --vectors 65536 --seed 2026
 	$(KIT) rtl-test merge --vectors 10000 --seed 2026
@@ -146,6 +150,7 @@ rtl: setup
 	$(KIT) rtl-test merge --sim icarus --vectors 2000 --seed 2026
 	$(KIT) rtl-test decode --sim icarus --vectors 4 --seed 2026
 	$(KIT) rtl-test softmax --sim icarus --vectors 1500 --seed 2026
+	$(KIT) rtl-test edgemoe_linear --sim icarus --vectors 200 --seed 2026
 	$(KIT) rtl-test exp --sim icarus --vectors 3000 --seed 2026
 	$(KIT) rtl-test recip --sim icarus --vectors 3000 --seed 2026
 	$(KIT) rtl-test attention --sim icarus --set array_2d.rows=2 --set array_2d.cols=2 \

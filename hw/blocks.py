@@ -123,6 +123,19 @@ def _softmax() -> Block:
     )
 
 
+def _edgemoe_linear() -> Block:
+    from attnkit.hw.edgemoe_linear import EdgeMoeLinear
+    from attnkit.params.edgemoe import RtlLinearParams
+
+    return Block(
+        "edgemoe_linear",
+        RtlLinearParams,
+        EdgeMoeLinear,
+        "attnkit.testbench.edgemoe_linear_tb",
+        "Edge-MoE unified linear unit: in x out MAC array, bias preloaded, ping-pong weights, GELU lanes",
+    )
+
+
 def _exp() -> Block:
     from attnkit.hw.exp import Exp
     from attnkit.params.numerics import ExpParams
@@ -156,6 +169,7 @@ BLOCKS = {
     "decode": _decode,
     "gelu": _gelu,
     "softmax": _softmax,
+    "edgemoe_linear": _edgemoe_linear,
     "exp": _exp,
     "recip": _recip,
 }

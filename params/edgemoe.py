@@ -358,3 +358,136 @@ class RtlSoftmaxParams:
     @property
     def numerics(self) -> SoftmaxParams:
         return self.arch.numerics.softmax
+
+
+# -- the linear unit's schedule: the RTL block edgemoe_linear and the engine's linear stages ------------------
+
+# The pipeline's part of a call's cycles (hw/edgemoe_linear.py is built to it): the input register a beat
+# waits in before its buffer (1), then after the last MAC issue (counted in C) the weight and row reads (1),
+# the truncated products summed over in_size (1), the accumulators (1), the GELU lanes or their bypass
+# (Gelu.LATENCY = 2) up to the output offered and taken.
+LINEAR_DEPTH = 6
+
+
+def linear_row_beats(arch: FpgaArch, in_dim: int) -> int:
+    """Input beats of one token row: ``in_dim`` activations, ``arch.acts_per_beat`` to a beat of ``axi.bits``."""
+    return -(-in_dim // arch.acts_per_beat)
+
+
+def linear_row_cycles(unit: LinearUnit, out_dim: int, in_dim: int) -> int:
+    """MAC-array issues for one token row: ``out_dim / out_size`` output blocks of ``in_dim / in_size`` each."""
+    return -(-out_dim // unit.out_size) * -(-in_dim // unit.in_size)
+
+
+def linear_cycles(arch: FpgaArch, out_dim: int, in_dim: int, length: int) -> int:
+    """Cycles of one call of the unified linear unit on ``length`` token rows, its weights and bias in their
+    bank: from the first row beat taken to the last output block taken, both counted, the output always ready.
+
+    ``R + (length - 1) max(R, C) + C + LINEAR_DEPTH`` with ``R`` = :func:`linear_row_beats` (the first row
+    must be in before its MACs start; the next row loads into the other row slot while this one computes)
+    and ``C`` = :func:`linear_row_cycles` (one MAC-array issue per cycle); :data:`LINEAR_DEPTH` is the
+    pipeline's drain. The engine ``edgemoe`` charges a linear stage's MAC loop this; the RTL block
+    (``hw/edgemoe_linear.py``) takes it, as its testbench checks. 0 for no rows."""
+    if length <= 0:
+        return 0
+    r, c = linear_row_beats(arch, in_dim), linear_row_cycles(arch.linear, out_dim, in_dim)
+    return r + (length - 1) * max(r, c) + c + LINEAR_DEPTH
+
+
+@dataclass(frozen=True)
+class RtlLinearParams:
+    """The RTL unified linear unit (``configs/blocks/edgemoe_linear.yaml``): the machine ``arch`` (its
+    ``linear.in_size`` x ``linear.out_size`` MAC array, ``axi.bits`` per input beat, ``gelu.units`` GELU
+    lanes and ``numerics``), and the layer shape it is built for, ``out_dim`` x ``in_dim`` weights per bank
+    (the HLS kernel's ``MAX_LINEAR_DIM`` buffers; small for simulation)."""
+
+    arch: FpgaArch = field(default_factory=FpgaArch)
+    in_dim: int = required(32)
+    out_dim: int = required(32)
+
+    def __post_init__(self) -> None:
+        a = self.arch
+        I, O = a.linear.in_size, a.linear.out_size
+        within("in_dim", self.in_dim, 1, 4096, note="activations per token row")
+        within("out_dim", self.out_dim, 1, 4096, note="outputs per token row")
+        if self.in_dim % I:
+            raise FieldError("in_dim", f"{self.in_dim}; expected a multiple of arch.linear.in_size = {I}")
+        if self.out_dim % O:
+            raise FieldError("out_dim", f"{self.out_dim}; expected a multiple of arch.linear.out_size = {O}")
+        if a.gelu.units != O:
+            raise FieldError(
+                "arch.gelu.units", f"{a.gelu.units}; expected arch.linear.out_size = {O} (one GELU lane per output)"
+            )
+        for name, per_beat, per_read in (
+            ("arch.linear.in_size", self.acts_per_beat, I),
+            ("arch.linear.in_size x out_size", self.weights_per_beat, I * O),
+            ("arch.linear.out_size", self.biases_per_beat, O),
+        ):
+            if max(per_beat, per_read) % min(per_beat, per_read):
+                raise FieldError(
+                    name,
+                    f"{per_read}; it and the {per_beat} elements of an axi.bits = {a.axi.bits} beat must divide"
+                    " one another",
+                )
+
+    @property
+    def numerics(self) -> EdgeMoeNumerics:
+        return self.arch.numerics
+
+    @property
+    def in_size(self) -> int:
+        return self.arch.linear.in_size
+
+    @property
+    def out_size(self) -> int:
+        return self.arch.linear.out_size
+
+    @property
+    def acts_per_beat(self) -> int:
+        return self.arch.acts_per_beat
+
+    @property
+    def weights_per_beat(self) -> int:
+        return self.arch.weights_per_beat
+
+    @property
+    def bias_width(self) -> int:
+        """Bits of one bias in a bias beat: the wider of ``bias_fmt`` and ``attn_bias_fmt`` (sign-extended)."""
+        return max(self.numerics.bias_fmt.width, self.numerics.attn_bias_fmt.width)
+
+    @property
+    def biases_per_beat(self) -> int:
+        return self.arch.axi.bits // self.bias_width
+
+    @property
+    def in_blocks(self) -> int:
+        return self.in_dim // self.in_size
+
+    @property
+    def out_blocks(self) -> int:
+        return self.out_dim // self.out_size
+
+    @property
+    def row_beats(self) -> int:
+        return linear_row_beats(self.arch, self.in_dim)
+
+    @property
+    def row_cycles(self) -> int:
+        return linear_row_cycles(self.arch.linear, self.out_dim, self.in_dim)
+
+    @property
+    def weight_beats(self) -> int:
+        """Beats of one bank's weights: ``out_dim x in_dim`` in MAC-array words (see hw/edgemoe_linear.py)."""
+        return -(-self.out_dim * self.in_dim // self.weights_per_beat)
+
+    @property
+    def bias_beats(self) -> int:
+        return -(-self.out_dim // self.biases_per_beat)
+
+    @property
+    def load_beats(self) -> int:
+        return self.weight_beats + self.bias_beats
+
+    def cycles(self, length: int) -> int:
+        """:func:`linear_cycles` of one call on ``length`` rows."""
+        return linear_cycles(self.arch, self.out_dim, self.in_dim, length)

@@ -201,6 +201,57 @@ class DecodeCoverage(_Covered):
         self._sample["backpressure"]("stalled" if stall_cycles else "none")
 
 
+LINEAR_POINTS = {
+    "kind": ("normal", "wide", "extremes", "equal-rows"),
+    "gelu": ("on", "off"),
+    "bias_fmt": ("bias", "attn_bias"),
+    "rows": ("1", "2-5", "6+"),
+    "wrap": ("wrapped", "in-range"),
+    "extremes": ("x-min", "x-max", "w-min", "w-max", "b-min", "b-max"),
+    "backpressure": POINTS["backpressure"],
+}
+
+
+class LinearCoverage(_Covered):
+    """The cover points of the linear unit's testbench, sampled per call (:meth:`call`) and per case's
+    output stream (:meth:`output`); the same mechanism and report as :class:`AttentionCoverage`:
+
+    - ``kind``: the call's kind (:data:`attnkit.testbench.edgemoe_linear_tb.KINDS`);
+    - ``gelu``, ``bias_fmt``: its flags;
+    - ``rows``: its token rows, ``1``, ``2-5`` or ``6+``;
+    - ``wrap``: ``wrapped`` when an exact sum (bias plus truncated products) leaves ``act_fmt``'s range;
+    - ``extremes``: which inputs reach their format's limits;
+    - ``backpressure``: ``stalled`` if an output waited for ``o.ready``."""
+
+    def __init__(self, p, prefix: str = "edgemoe_linear"):
+        super().__init__(p, LINEAR_POINTS, prefix)
+
+    def call(self, c) -> None:
+        """Sample one call (an :class:`attnkit.testbench.edgemoe_linear_tb.Call`)."""
+        n = self.p.numerics
+        A, wf = n.act_fmt, n.weight_fmt
+        bf = n.attn_bias_fmt if c.attn_bias else n.bias_fmt
+        self._sample["kind"](c.kind)
+        self._sample["gelu"]("on" if c.gelu else "off")
+        self._sample["bias_fmt"]("attn_bias" if c.attn_bias else "bias")
+        T = len(c.x)
+        self._sample["rows"]("1" if T == 1 else "2-5" if T < 6 else "6+")
+        exact = (c.b << (A.frac_bits - bf.frac_bits))[None, :] + (
+            (c.x[:, None, :] * c.w[None, :, :]) >> wf.frac_bits
+        ).sum(axis=2)
+        self._sample["wrap"]("wrapped" if np.any((exact < A.min_raw) | (exact > A.max_raw)) else "in-range")
+        hit = {
+            f"{name}-{end}"
+            for name, x, f in (("x", c.x, A), ("w", c.w, wf), ("b", c.b, bf))
+            for end, raw in (("min", f.min_raw), ("max", f.max_raw))
+            if np.any(np.asarray(x) == raw)
+        }
+        self._sample["extremes"](frozenset(hit))
+
+    def output(self, stall_cycles: int) -> None:
+        self._sample["backpressure"]("stalled" if stall_cycles else "none")
+
+
 def merged(*reports: dict) -> dict:
     """Several runs' reports of the same points as one: hits added per bin."""
     out: dict = {}

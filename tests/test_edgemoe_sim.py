@@ -30,8 +30,11 @@ def test_attention_trip_counts_follow_the_code():
         assert qk.memory == per_block * 33 * 129 * 24
         assert qk.cycles == max(qk.compute, qk.memory) + p.arch.axi.latency
     p = EdgeMoeParams.load()
-    assert stage(p, "L0", "q").compute == 129 * (192 // 16) * (192 // 16)  # linear unit 16 x 16
-    assert stage(p, "L0", "fc1").compute == 129 * (768 // 16) * (192 // 16)
+    # linear unit 16 x 16: 129 rows of (out / 16) x (in / 16) issues, plus the first row's 256-bit beats
+    # (8 activations each) and the RTL block's pipeline depth (LINEAR_DEPTH = 6): params.edgemoe.linear_cycles
+    assert stage(p, "L0", "q").compute == 129 * (192 // 16) * (192 // 16) + 192 // 8 + 6
+    assert stage(p, "L0", "fc1").compute == 129 * (768 // 16) * (192 // 16) + 192 // 8 + 6
+    assert stage(p, "L0", "fc2").compute == 129 * (192 // 16) * (768 // 16) + 768 // 8 + 6
     assert stage(p, "L1", "gate").compute == 129 * (192 // 8 + 3 * 16)  # softmax over experts at II = 3
 
 

@@ -148,6 +148,7 @@ OTHERS = {
     "softmax": ([], 300),
     "merge": ([], 300),
     "decode": ([], 6),
+    "edgemoe_linear": (["linear.in_size=8", "linear.out_size=8", "gelu.units=8", "in_dim=16", "out_dim=32"], 12),
 }
 
 

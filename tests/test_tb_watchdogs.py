@@ -1,4 +1,4 @@
-"""Every stream testbench (mac, gelu, softmax, merge, decode) fails within its watchdog when the DUT's output
+"""Every stream testbench (mac, gelu, softmax, merge, decode, edgemoe_linear) fails within its watchdog when the DUT's output
 valid is stuck low, with the one line naming the block, the seed, the cycle and the output awaited
 (issue 12); the healthy DUT never trips it. Under Icarus: each build takes under a second."""
 
@@ -17,8 +17,15 @@ pytestmark = [
     pytest.mark.skipif(bool(toolchain.unavailable_reason("icarus")), reason="Icarus not available"),
 ]
 BUILD = Path(__file__).resolve().parents[1] / "build" / "rtl" / "test_tb_watchdogs"
-VALID = {"mac": "acc_valid", "gelu": "o.valid", "softmax": "o.valid", "merge": "o.valid", "decode": "o.valid"}
-VECTORS = {"mac": 2000, "gelu": 400, "softmax": 400, "merge": 200, "decode": 2}
+VALID = {
+    "mac": "acc_valid",
+    "gelu": "o.valid",
+    "softmax": "o.valid",
+    "merge": "o.valid",
+    "decode": "o.valid",
+    "edgemoe_linear": "o.valid",
+}
+VECTORS = {"mac": 2000, "gelu": 400, "softmax": 400, "merge": 200, "decode": 2, "edgemoe_linear": 2}
 
 
 @pytest.mark.parametrize("block", sorted(VALID))

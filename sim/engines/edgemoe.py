@@ -17,6 +17,10 @@ stage takes the longest of
 - each compute loop: trip count x II (all II = 1 except the gate's softmax,
   II = 3), with the unit sizes of the arch config (linear ``in x out``,
   attention ``lanes x dims``, gate ``experts x dims``, ``layernorm.elements``);
+  the linear unit's MAC process is
+  :func:`attnkit.params.edgemoe.linear_cycles`: its trips, plus the first
+  row's beats and the unit's pipeline depth (``LINEAR_DEPTH``), the schedule
+  the RTL block ``edgemoe_linear`` runs cycle for cycle;
 - each memory port: the bits it moves / ``axi.bits`` per cycle (every HLS
   bundle has its own PS port, vivado.tcl; reads and writes are separate AXI
   channels). One loop iteration moves one 256-bit block (8 activations,
@@ -30,10 +34,12 @@ beside LayerNorm 1, K beside Q, V beside Q x K, projection beside A x V,
 FC1 or the gate weights beside LayerNorm 2, FC2 beside FC1; per expert, its
 FC2 beside its FC1 and the next expert's FC1 beside this FC2; the first
 expert's FC1 beside the output zeroing), and the pair takes the longer of
-the two; without it, loads add. Not counted: pipeline fill depths and the
-fixed latencies of the exp/sqrt/divide units (the public code has no
-schedule report), so this is an initiation-interval count: a lower bound
-on the board's cycles by those depths.
+the two; without it, loads add. Not counted: the pipeline fill depths of
+the other units (attention, LayerNorm, gate, patch embedding) and the fixed
+latencies of the exp/sqrt/divide units (the public code has no schedule
+report, and they have no RTL here yet), so outside the linear stages this is
+an initiation-interval count: a lower bound on the board's cycles by those
+depths.
 
 The gate runs its patches one after another (its patch loop is not
 pipelined): per patch the score loop (``d_model / gate.dims`` iterations)
@@ -64,7 +70,7 @@ from dataclasses import dataclass, field
 
 from attnkit.errors import AttnkitError
 from attnkit.params.arch import load_device
-from attnkit.params.edgemoe import EdgeMoeParams, FpgaArch, VitMoeWorkload
+from attnkit.params.edgemoe import EdgeMoeParams, FpgaArch, VitMoeWorkload, linear_cycles
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine
 from attnkit.sim.result import Result
@@ -158,11 +164,12 @@ class _Model:
         self, name: str, out_dim: int, in_dim: int, length: int, src: str, dst: str, score: bool = False
     ) -> Stage:
         """compute_linear: read, MAC and write processes in dataflow; ``length`` patches."""
-        L = self.a.linear
+        # the MAC process: the unit's closed form, its first row and pipeline depth included (the RTL block
+        # edgemoe_linear takes exactly this, cycle for cycle: params.edgemoe.linear_cycles)
         s = Stage(
             name,
             {
-                "mac": (length * cdiv(out_dim, L.out_size) * cdiv(in_dim, L.in_size), 1),
+                "mac": (linear_cycles(self.a, out_dim, in_dim, length), 1),
                 "read": (length * self.nb(in_dim), 1),
                 "write": (length * self.nb(out_dim), 1),
             },
