@@ -61,6 +61,20 @@ class Result:
         }
 
 
+def flatten(record: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"energy_breakdown": {"dram": 1}}`` -> ``{"energy_breakdown.dram": 1}`` (lists as JSON text): a
+    record as one sweep row holds it."""
+    out = {}
+    for k, v in record.items():
+        if isinstance(v, dict):
+            out.update(flatten(v, f"{prefix}{k}."))
+        elif isinstance(v, (list, tuple)):
+            out[f"{prefix}{k}"] = json.dumps(v)
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
 def write_results(
     rows: list[dict], out: str | Path, columns: Sequence[str], kind: str, target: str | None = None
 ) -> Path:

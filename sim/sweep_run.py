@@ -34,7 +34,7 @@ from attnkit.errors import AttnkitError, ConfigError
 from attnkit.params.config import apply_edits
 from attnkit.params.kinds import split_key
 from attnkit.sim import engines
-from attnkit.sim.result import Result, write_manifest
+from attnkit.sim.result import Result, flatten, write_manifest
 from attnkit.sim.sweep import Plan
 
 STATUS = ("feasible", "violated", "error", "other_metrics")
@@ -44,19 +44,6 @@ MAX_PROBES = 16
 def simulate(arch, workload, engine: str | None, mode: str):
     """The default evaluation: the shared simulate API on already-edited objects."""
     return engines.simulate(arch, workload, engine, (), mode)
-
-
-def flatten(record: dict, prefix: str = "") -> dict[str, Any]:
-    """``{"energy_breakdown": {"dram": 1}}`` -> ``{"energy_breakdown.dram": 1}``."""
-    out = {}
-    for k, v in record.items():
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}{k}."))
-        elif isinstance(v, (list, tuple)):
-            out[f"{prefix}{k}"] = json.dumps(v)
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def _one_line(text: str) -> str:
