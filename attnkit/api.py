@@ -268,17 +268,40 @@ def sweep(
     scheduler: str | None = None,
     chunk: int | None = None,
     progress: bool = False,
+    output: str | None = None,
 ) -> Rows:
     """Run a design-space sweep (a spec path or name, see the docs' Sweeps page, docs/sweeps.md); its rows.
 
-    Rows are appended to ``out``/results.csv as points finish (default
+    Rows are written as points finish, to ``out``/results.csv or, for a
+    sweep of more than 100,000 points (or ``output="parquet"``), to
+    ``out``/results.parquet/ one file per chunk (default out:
     ``build/sweeps/<spec name>``), so an interrupted sweep loses nothing and
-    ``resume=True`` completes it. Returns every row of results.csv, values
-    parsed; ``.to_pandas()`` gives a DataFrame.
+    ``resume=True`` completes it. Returns every row, values parsed
+    (``.summary`` is :func:`run_sweep`'s); ``.to_pandas()`` gives a DataFrame.
     """
+    from attnkit.sim.result import load_results
+
+    summary = run_sweep(spec, out, jobs, resume, executor, scheduler, chunk, progress, output)
+    rows = Rows(load_results(summary["csv"] or summary["parquet"]).rows)
+    rows.summary = summary
+    return rows
+
+
+def run_sweep(
+    spec,
+    out: str | Path | None = None,
+    jobs: int | None = None,
+    resume: bool = False,
+    executor: str = "local",
+    scheduler: str | None = None,
+    chunk: int | None = None,
+    progress: bool = False,
+    output: str | None = None,
+) -> dict[str, Any]:
+    """Run a sweep as :func:`sweep` does, without reading its rows back: its summary (what ``attnkit sweep``
+    prints), for sweeps too large to hold as dicts."""
     from attnkit import evaluators
     from attnkit.sim import sweep_run
-    from attnkit.sim.result import load_results
 
     if chunk is not None and chunk < 1:
         raise AttnkitError(f"chunk {chunk}: expected at least 1")
@@ -288,12 +311,17 @@ def sweep(
         raise AttnkitError(f"executor {executor!r}: expected 'local' or 'dask'")
     plan = evaluators.load_spec(spec)
     out = Path(out) if out is not None else Path("build/sweeps") / Path(plan.spec_path).stem
-    summary = sweep_run.run(
-        plan, out, jobs=jobs, resume=resume, executor=executor, scheduler=scheduler, chunk=chunk, progress=progress
+    return sweep_run.run(
+        plan,
+        out,
+        jobs=jobs,
+        resume=resume,
+        executor=executor,
+        scheduler=scheduler,
+        chunk=chunk,
+        progress=progress,
+        output=output,
     )
-    rows = Rows(load_results(out / "results.csv").rows)
-    rows.summary = summary
-    return rows
 
 
 def sweep_plan(spec) -> dict:
@@ -321,13 +349,15 @@ def pareto(
     report`` reads it.
     """
     from attnkit.sim import pareto as pareto_mod
-    from attnkit.sim.result import load_results
+    from attnkit.sim.result import ColumnRows, load_results
 
     if isinstance(rows, (str, Path)):
         source, rows = str(rows), load_results(rows).rows
     if isinstance(minimize, str) or isinstance(maximize, str) or isinstance(by, str):
         raise AttnkitError("pareto: minimize, maximize and by take lists of column names")
-    return Rows(pareto_mod.front_by(list(rows), list(minimize), list(maximize), list(by), source=source))
+    if not isinstance(rows, ColumnRows):
+        rows = list(rows)
+    return Rows(pareto_mod.front_by(rows, list(minimize), list(maximize), list(by), source=source))
 
 
 # --- Reports and RTL ----------------------------------------------------------------------------

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from attnkit.errors import AttnkitError
+from attnkit.sim.result import ColumnRows
 
 # Rows compared all-pairs at the bottom of the divide and conquer (rounded up, below twice this, so that
 # blocks tile the rows): smaller means one more level of merging, larger a longer all-pairs pass.
@@ -379,10 +380,24 @@ def _check_columns(row: dict[str, Any], metrics: list[str], source: str) -> None
             raise AttnkitError(f"{source}: no column {m!r} (numeric columns: {', '.join(numeric)})")
 
 
+def _values(rows: Sequence[dict[str, Any]], name: str) -> list[Any]:
+    """Column ``name`` of ``rows`` as a list (None where a row has no such key)."""
+    if isinstance(rows, ColumnRows):
+        return rows.column(name).to_pylist() if name in rows.columns else [None] * len(rows)
+    return [r.get(name) for r in rows]
+
+
 def _column(rows: Sequence[dict[str, Any]], name: str) -> tuple[np.ndarray, np.ndarray]:
     """Column ``name`` of ``rows`` as floats, and a mask of the cells that are numbers (int or float, not
     bool, not NaN)."""
-    vals = [r.get(name) for r in rows]
+    if isinstance(rows, ColumnRows) and name in rows.columns:
+        import pyarrow as pa
+
+        col = rows.column(name)
+        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+            out = col.to_numpy().astype(float) if col.null_count == 0 else col.fill_null(np.nan).to_numpy()
+            return np.asarray(out, dtype=float), ~np.isnan(out)
+    vals = _values(rows, name)
     if set(map(type, vals)) <= {int, float}:  # the common case: plain numbers all through
         out = np.array(vals, dtype=float)
         return out, ~np.isnan(out)
@@ -406,15 +421,16 @@ def _table(rows: Sequence[dict[str, Any]], minimize: list[str], maximize: list[s
         col, good = _column(rows, m)
         x[:, j] = col if j < len(minimize) else -col
         ok &= good
-    ok &= ~np.fromiter(map(bool, [r.get("error") for r in rows]), dtype=bool, count=n)
-    feasible = [r.get("feasible") for r in rows]
+    ok &= ~np.fromiter(map(bool, _values(rows, "error")), dtype=bool, count=n)
+    feasible = _values(rows, "feasible")
     ok &= ~np.fromiter(map(operator.is_, feasible, repeat(False)), dtype=bool, count=n)
     return x, ok
 
 
 def _front_of(rows, idx: np.ndarray, x: np.ndarray, ok: np.ndarray) -> list[dict[str, Any]]:
     idx = idx[ok[idx]]
-    return [rows[i] for i in idx[_front_order(x[idx])].tolist()]
+    order = idx[_front_order(x[idx])].tolist()
+    return rows.take(order) if isinstance(rows, ColumnRows) else [rows[i] for i in order]
 
 
 def front(
@@ -424,7 +440,7 @@ def front(
     their order)."""
     minimize, maximize = list(minimize), list(maximize)
     metrics = _check_metrics(minimize, maximize)
-    if not rows:
+    if not len(rows):
         return []
     _check_columns(rows[0], metrics, source)
     x, ok = _table(rows, minimize, maximize)
@@ -437,14 +453,14 @@ def front_by(rows, minimize=(), maximize=(), by: Sequence[str] = (), source: str
     if not by:
         return front(rows, minimize, maximize, source)
     for b in by:
-        if rows and b not in rows[0]:
+        if len(rows) and b not in rows[0]:
             raise AttnkitError(f"{source}: no column {b!r} to group by")
-    if not rows:
+    if not len(rows):
         return []
     minimize, maximize = list(minimize), list(maximize)
     metrics = _check_metrics(minimize, maximize)
     ids: dict[tuple, int] = {}
-    keys = zip(*([r.get(b) for r in rows] for b in by))
+    keys = zip(*(_values(rows, b) for b in by))
     group = np.fromiter((ids.setdefault(key, len(ids)) for key in keys), dtype=np.intp, count=len(rows))
     x, ok = _table(rows, minimize, maximize)
     members = np.argsort(group, kind="stable")  # each group's rows, in their order

@@ -119,7 +119,7 @@ class ResultFile:
 
     kind: str | None
     source: Path
-    rows: list[dict[str, Any]]
+    rows: Sequence[dict[str, Any]]  # a list, or ColumnRows for Parquet
     meta: dict[str, Any] = field(default_factory=dict)
     guessed: bool = False
 
@@ -185,6 +185,67 @@ def _csv_rows(path: Path, raw: bytes) -> tuple[list[str], list[dict[str, Any]]]:
     return header, rows
 
 
+class ColumnRows(Sequence[dict[str, Any]]):
+    """Rows held as columns (a Parquet sweep's, an Arrow table): a row is a dict built when asked for, and
+    :meth:`column` gives a whole column at once, so a million rows cost their columns, not a million dicts."""
+
+    def __init__(self, table: Any):
+        self.table = table
+
+    def __len__(self) -> int:
+        return int(self.table.num_rows)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self.table.slice(*_slice_bounds(i, len(self))).to_pylist()
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(i)
+        return self.table.slice(i % n, 1).to_pylist()[0]
+
+    def __iter__(self):
+        for batch in self.table.to_batches(max_chunksize=4096):
+            yield from batch.to_pylist()
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.table.column_names)
+
+    def column(self, name: str) -> Any:
+        """Column ``name`` as an Arrow array (KeyError if there is none)."""
+        if name not in self.table.column_names:
+            raise KeyError(name)
+        return self.table.column(name)
+
+    def take(self, index: Sequence[int]) -> list[dict[str, Any]]:
+        """The rows at ``index``, in that order."""
+        return self.table.take(list(index)).to_pylist() if len(index) else []
+
+
+def _slice_bounds(s: slice, n: int) -> tuple[int, int]:
+    start, stop, step = s.indices(n)
+    if step != 1:
+        raise IndexError("ColumnRows: slices take a step of 1")
+    return start, max(0, stop - start)
+
+
+def _parquet_rows(path: Path) -> ColumnRows:
+    """A Parquet file, or a folder of them (a sweep's results.parquet/: one file per chunk), as rows."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise AttnkitError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
+    files = sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
+    try:
+        tables = [pq.read_table(f) for f in files]
+    except (OSError, pa.ArrowException) as e:
+        raise AttnkitError(f"{path}: not a readable Parquet file ({e})") from None
+    if not tables:
+        raise AttnkitError(f"{path}: no Parquet chunks (part-*.parquet) in it")
+    return ColumnRows(pa.concat_tables(tables, promote_options="permissive"))
+
+
 def _manifest(path: Path) -> dict:
     """The folder's manifest record if it lists ``path`` ({} otherwise)."""
     manifest = path.parent / MANIFEST
@@ -204,22 +265,29 @@ def _guess(columns: set[str]) -> str | None:
 
 
 def load_results(path: str | Path) -> ResultFile:
-    """Read one result file (CSV or JSON) and say what it is.
+    """Read one result file (CSV, JSON or Parquet: a file, or a sweep's results.parquet/ folder of chunks)
+    and say what it is.
 
     The kind comes from the file (a JSON ``"kind"``) or its folder's
     manifest.json; a file that says neither (written before kinds) is
     recognised by its columns (``guessed``), and failing that its kind is
     None. CSV cells are parsed by :func:`parse_cell` (a torn last line and a
-    sweep point written twice are dropped); JSON values are kept as they are.
+    sweep point written twice are dropped); JSON values are kept as they are;
+    Parquet rows are :class:`ColumnRows`.
     Errors are one line naming the file.
     """
     path = Path(path)
     if not path.exists():
         raise AttnkitError(f"{path}: no such file")
+    if path.suffix == ".parquet":
+        rows_ = _parquet_rows(path)
+        manifest = _manifest(path)
+        kind_ = manifest.get("kind") or _guess(set(rows_.columns))
+        return ResultFile(kind_, path, rows_, {}, not manifest.get("kind") and kind_ is not None)
     if path.is_dir():
-        raise AttnkitError(f"{path}: a folder; name its results.csv or results.json")
+        raise AttnkitError(f"{path}: a folder; name its results.csv, results.json or results.parquet")
     if path.suffix not in (".csv", ".json"):
-        raise AttnkitError(f"{path}: unsupported input (expected .csv, .json or a folder of them)")
+        raise AttnkitError(f"{path}: unsupported input (expected .csv, .json, .parquet or a folder of them)")
     try:
         raw = path.read_bytes()
     except OSError as e:

@@ -27,6 +27,7 @@ A spec names a base architecture and workloads and the parameters to vary::
     constraints:                     # points where any is false are left out...
       - pes <= 65536
       - area_mm2 <= 400              # ...or, when it names a metric, marked infeasible after simulation
+    output: parquet                  # optional: csv | parquet (default: csv up to 100,000 points)
 
 ``evaluator`` names a function over a design point (:class:`Evaluate`), found
 in the ``evaluators`` mapping the caller gives :func:`load_spec`
@@ -77,6 +78,7 @@ SPEC_KEYS = (
     "let",
     "derived",
     "constraints",
+    "output",
 )
 MAX_EXPONENT = 1024  # |b| in a ** b or pow(a, b): more is no design parameter, and can take hours
 MAX_INT_BITS = 4096  # an integer result wider than this is refused before it is computed
@@ -281,6 +283,7 @@ class Plan:
     rejected: int = 0  # points left out by constraints over parameters
     order: list = field(default_factory=list)  # (name, is_derived, Expr): lets and derived keys, dependencies first
     evaluate: Evaluate | None = None  # None: the engine (sweep_run.simulate)
+    output: str | None = None  # csv | parquet (None: by the number of points)
 
     @property
     def columns(self) -> list[str]:
@@ -346,6 +349,9 @@ def load_spec(
     mode = data.get("mode", "closed")
     if mode not in ("closed", "event"):
         raise ConfigError(f"{src}: mode: expected closed or event, got {mode!r}")
+    output = data.get("output")
+    if output not in (None, "csv", "parquet"):
+        raise ConfigError(f"{src}: output: expected csv or parquet, got {output!r}")
 
     def check_key(key: str, where: str):
         axis, sub = split_key(key)
@@ -487,6 +493,7 @@ def load_spec(
         post,
         base_refs,
         evaluate=evaluate,
+        output=output,
     )
     plan.order = [(n, defined[n][0] == "derived", defined[n][1]) for n in order]
     _expand(plan, grid, zipped, draws, src)

@@ -26,9 +26,10 @@ import math
 import os
 import sys
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from attnkit.errors import AttnkitError, ConfigError
 from attnkit.params.config import apply_edits
@@ -39,6 +40,10 @@ from attnkit.sim.sweep import Plan
 
 STATUS = ("feasible", "violated", "error", "other_metrics")
 MAX_PROBES = 16
+OUTPUTS = ("csv", "parquet")
+CSV_MAX = 100_000  # by default a sweep of more points writes Parquet: a CSV that size is no longer read by eye
+CHUNK_MAX = 20_000  # points per Parquet chunk (and so per task): bounds a worker's memory
+PARQUET = "results.parquet"
 
 
 def simulate(arch, workload, engine: str | None, mode: str):
@@ -92,56 +97,154 @@ class _Evaluator:
             return None, f"{type(e).__name__}: {e}"
         return flatten(res.to_dict() if isinstance(res, Result) else dict(res)), None
 
-    def row(self, pid: str, values: tuple) -> list:
-        m, err = self.metrics(values)
-        if err is not None:
-            return [pid, *values, *[""] * len(self.metric_columns), "", "", _one_line(err), ""]
-        assert m is not None  # metrics gives one of the two
-        feasible, violated = True, ""
-        if self.plan.post:
-            env = {**dict(zip(self.columns, values)), **m}
-            for e in self.plan.post:
-                try:
-                    ok = bool(e(env))
-                except Exception as ex:
-                    return [
-                        pid,
-                        *values,
-                        *[m.get(c, "") for c in self.metric_columns],
-                        "",
-                        "",
-                        _one_line(f"constraint {e.text!r}: {type(ex).__name__}: {ex}"),
-                        "",
-                    ]
-                if not ok:
-                    feasible, violated = False, e.text
-                    break
-        other = {k: v for k, v in m.items() if k not in self._metric_set}
-        return [
-            pid,
-            *values,
-            *[m.get(c, "") for c in self.metric_columns],
-            feasible,
-            violated,
-            "",
-            json.dumps(other, default=str) if other else "",
-        ]
-
     def set_metric_columns(self, cols: list[str]) -> None:
         self.metric_columns = list(cols)
         self._metric_set = set(cols)
 
-    def chunk(self, points: Iterable[tuple[str, tuple]]) -> tuple[str, int, int]:
-        """CSV text for the points, with the number of error and infeasible rows."""
+    def _objects(self, values: list[tuple], errors: list[str]) -> engines.Points:
+        """The points' edited arch and workload objects, each distinct one once; a failed edit is the row's error."""
+        plan = self.plan
+        archs: list = []
+        wls: list = []
+        seen: dict[int, int] = {}
+        ai = np.zeros(len(values), dtype=np.int64)
+        wi = np.zeros(len(values), dtype=np.int64)
+        for i, v in enumerate(values):
+            a, err = self._edited(plan.archs[v[0]], self.arch_edits, v)
+            if err is None:
+                w, err = self._edited(plan.workloads[v[1]], self.wl_edits, v)
+            if err is not None:
+                errors[i] = _one_line(err)
+                continue
+            for obj, objs, index in ((a, archs, ai), (w, wls, wi)):
+                j = seen.get(id(obj))
+                if j is None:
+                    j = seen[id(obj)] = len(objs)
+                    objs.append(obj)
+                index[i] = j
+        return engines.Points(archs, wls, ai, wi)
+
+    def _metrics_of(self, points: engines.Points, rows: np.ndarray, errors: list[str]) -> dict[str, Any]:
+        """Metric columns of ``rows`` (the rows whose objects were built): the engine's batch form where it has
+        one (closed form, no custom evaluator), else one evaluation per point."""
+        plan = self.plan
+        pts = points.rows(rows)
+        if plan.evaluate is None and plan.mode == "closed":
+            metrics, errs = engines.simulate_points(pts, plan.engine)
+            for i, e in zip(rows, errs):
+                if e:
+                    errors[i] = _one_line(e)
+            return metrics
+        records: list[dict | None] = []
+        for i, a, w in zip(rows, pts.arch_index, pts.workload_index):
+            try:
+                res = self.fn(pts.archs[a], pts.workloads[w], plan.engine, plan.mode)
+                records.append(flatten(res.to_dict() if isinstance(res, Result) else dict(res)))
+            except Exception as e:
+                errors[i] = _one_line(f"{type(e).__name__}: {e}")
+                records.append(None)
+        return engines.columns_of(records)
+
+    def evaluate(self, points: list[tuple[str, tuple]]) -> dict[str, list]:
+        """The rows of ``points`` as columns (``point_id``, the plan's columns, the metric columns, STATUS)."""
+        n = len(points)
+        values = [v for _, v in points]
+        out: dict[str, list] = {"point_id": [pid for pid, _ in points]}
+        for j, c in enumerate(self.columns):
+            out[c] = [v[j] for v in values]
+        errors = [""] * n
+        objects = self._objects(values, errors)
+        built = np.array([not e for e in errors], dtype=bool)
+        rows = np.flatnonzero(built)
+        metrics = self._metrics_of(objects, rows, errors) if len(rows) else {}
+        ok = np.array([not e for e in errors], dtype=bool)
+        full: dict[str, list] = {}
+        for k, col in metrics.items():
+            col = col.tolist() if isinstance(col, np.ndarray) else list(col)
+            if len(rows) == n:
+                full[k] = col
+            else:
+                f = full[k] = [None] * n
+                for i, v in zip(rows, col):
+                    f[i] = v
+            if not ok.all():
+                f = full[k]
+                for i in np.flatnonzero(~ok):
+                    f[i] = None
+        for c in self.metric_columns:
+            out[c] = full.get(c) or [None] * n
+        other_keys = [k for k in full if k not in self._metric_set]
+        other = [""] * n
+        for i in np.flatnonzero(ok) if other_keys else ():
+            d = {k: full[k][i] for k in other_keys if full[k][i] is not None}
+            other[i] = json.dumps(d, default=str) if d else ""
+        feasible: list = [True if o else None for o in ok]
+        violated = [""] * n
+        if self.plan.post:
+            env = {**{c: out[c] for c in self.columns}, **full}
+            self._constraints(env, ok, feasible, violated, errors)
+        out["feasible"] = feasible
+        out["violated"] = violated
+        out["error"] = errors
+        out["other_metrics"] = other
+        return out
+
+    def _constraints(self, env: dict[str, list], ok: np.ndarray, feasible: list, violated: list, errors: list) -> None:
+        """Mark rows whose metrics break a constraint: over whole columns where an expression allows it
+        (arithmetic and comparisons), else row by row."""
+        idx = np.flatnonzero(ok)
+        if not len(idx):
+            return
+        for e in self.plan.post:
+            vec = None
+            try:
+                cols = {name: _float_column([env[name][i] for i in idx]) for name in e.names if name in env}
+                got = e(cols)
+                if isinstance(got, np.ndarray) and got.shape == idx.shape and got.dtype == bool:
+                    vec = got
+            except Exception:
+                vec = None
+            for j, i in enumerate(idx):
+                if feasible[i] is not True:
+                    continue
+                if vec is not None:
+                    good = bool(vec[j])
+                else:
+                    try:
+                        good = bool(e({name: env[name][i] for name in e.names if name in env}))
+                    except Exception as ex:
+                        errors[i] = _one_line(f"constraint {e.text!r}: {type(ex).__name__}: {ex}")
+                        feasible[i] = None
+                        continue
+                if not good:
+                    feasible[i], violated[i] = False, e.text
+
+    def chunk(self, points: list[tuple[str, tuple]], fmt: str = "csv") -> tuple[Any, int, int]:
+        """The points' rows as CSV text (``fmt`` csv) or an Arrow table (parquet), with the number of error
+        and infeasible rows."""
+        cols = self.evaluate(points)
+        stats = sum(bool(e) for e in cols["error"]), sum(f is False for f in cols["feasible"])
+        if fmt == "parquet":
+            import pyarrow as pa
+
+            return pa.table({k: pa.array(v) for k, v in cols.items()}), *stats
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        errors = infeasible = 0
-        for pid, values in points:
-            r = self.row(pid, values)
-            errors += bool(r[-2])
-            infeasible += r[-4] is False
-            w.writerow(r)
-        return buf.getvalue(), errors, infeasible
+        w.writerows(zip(*[["" if v is None else v for v in c] for c in cols.values()]))
+        return buf.getvalue(), *stats
+
+
+def _float_column(values: list) -> np.ndarray:
+    """Numbers as float64 for a constraint over a whole column (exact: ints beyond 2**53 are refused, so
+    the row-by-row evaluation takes over)."""
+    col = np.array(values)
+    if col.dtype.kind in "iu":
+        if len(col) and np.abs(col).max() >= 2**53:
+            raise OverflowError("integers beyond 2**53")
+        return col.astype(np.float64)
+    if col.dtype.kind not in "fb":
+        raise TypeError("not a number column")
+    return col
 
 
 # --- worker entry points (module level, so they pickle by reference) ---------------------------
@@ -155,17 +258,19 @@ def _init_worker(plan: Plan, metric_columns: list[str]) -> None:
     _WORKER["ev"] = ev
 
 
-def _pool_chunk(points):
-    return _WORKER["ev"].chunk(points)
+def _pool_chunk(task):
+    k, points, fmt = task
+    return k, *_WORKER["ev"].chunk(points, fmt)
 
 
-def _dask_chunk(plan: Plan, metric_columns: list[str], points):
+def _dask_chunk(plan: Plan, metric_columns: list[str], task):
     # One evaluator per worker process and plan: the scattered plan object is the same on every call.
     ev = _WORKER.get(f"dask-{id(plan)}")
     if ev is None:
         ev = _WORKER[f"dask-{id(plan)}"] = _Evaluator(plan)
         ev.set_metric_columns(metric_columns)
-    return ev.chunk(points)
+    k, points, fmt = task
+    return k, *ev.chunk(points, fmt)
 
 
 # --- the results file ---------------------------------------------------------------------------
@@ -211,22 +316,6 @@ def read_results(path: str | Path, repair: bool = False) -> tuple[list[str], lis
     return header, rows
 
 
-class _Appender:
-    """Appends CSV text to the results file: one write, flush and fsync per batch."""
-
-    def __init__(self, path: Path):
-        self.f = open(path, "a", newline="")
-
-    def write(self, text: str) -> None:
-        if text:
-            self.f.write(text)
-            self.f.flush()
-            os.fsync(self.f.fileno())
-
-    def close(self) -> None:
-        self.f.close()
-
-
 def write_parquet(csv_path: Path) -> Path | None:
     try:
         import pyarrow.csv as pacsv
@@ -251,100 +340,89 @@ def run(
     scheduler: str | None = None,
     chunk: int | None = None,
     progress: bool = True,
+    output: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate every point of ``plan`` not yet in ``out/results.csv``; return a summary."""
+    """Evaluate every point of ``plan`` not yet in ``out``; return a summary.
+
+    ``output`` (default: the spec's, else csv up to :data:`CSV_MAX` points, parquet above) picks the
+    results: ``out/results.csv`` appended chunk by chunk, or ``out/results.parquet/``, one Parquet file
+    per chunk of points."""
     t0 = time.perf_counter()
     jobs = jobs or os.cpu_count() or 1
     if jobs < 1:
         raise ConfigError(f"--jobs {jobs}: expected at least 1")
+    if chunk is not None and chunk < 1:
+        raise ConfigError(f"--chunk {chunk}: expected at least 1")
     if executor not in ("local", "dask"):
         raise ConfigError(f"--executor {executor}: expected local or dask")
     if scheduler and executor != "dask":
         raise ConfigError("--scheduler: only with --executor dask")
+    fmt = output or plan.output or ("csv" if len(plan.ids) <= CSV_MAX else "parquet")
+    if fmt not in OUTPUTS:
+        raise ConfigError(f"--output {fmt}: expected {' or '.join(OUTPUTS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    csv_path = out / "results.csv"
-    expected_header = ["point_id", *plan.columns]
-    metric_columns: list[str] | None = None
-    done: set[str] = set()
-    if csv_path.exists() and csv_path.stat().st_size:
-        if not resume:
-            raise AttnkitError(f"{csv_path} already exists: pass --resume to complete it, or remove it")
-        header, rows = read_results(csv_path, repair=True)
-        if header:
-            if header[: len(expected_header)] != expected_header or header[-len(STATUS) :] != list(STATUS):
-                raise AttnkitError(
-                    f"{csv_path}: its columns are not those of {plan.spec_path} "
-                    f"(was it written by another spec?); use another --out"
-                )
-            metric_columns = header[len(expected_header) : -len(STATUS)]
-            done = {r[0] for r in rows}
-    elif csv_path.exists():
-        csv_path.write_bytes(b"")
-    pending = [(pid, v) for pid, v in zip(plan.ids, plan.points) if pid not in done]
-    n_before = len(plan.ids) - len(pending)
+    sink = _CsvSink(out, plan, resume) if fmt == "csv" else _ParquetSink(out, plan, resume, chunk, jobs)
+    tasks = sink.pending()
+    n_todo = sum(len(p) for _, p in tasks)
+    n_before = len(plan.ids) - n_todo
 
     stack = contextlib.ExitStack()
     client, startup = None, 0.0
-    if executor == "dask" and pending:
+    if executor == "dask" and tasks:
         # Connect (or start the LocalCluster) before writing anything, so a bad address changes no file.
         t = time.perf_counter()
         client = stack.enter_context(_dask_client(jobs, scheduler))
         startup = time.perf_counter() - t
-    write_manifest(out, "sweep", ["results.csv"])  # before any row, so a sweep stopped early says what it is
-    appender = _Appender(csv_path)
+    write_manifest(out, "sweep", [sink.name])  # before any row, so a sweep stopped early says what it is
     stats = {"errors": 0, "infeasible": 0}
-    bar = _bar(len(pending), progress)
+    bar = _bar(n_todo, progress)
 
-    def take(result, n):
-        text, errors, infeasible = result
-        appender.write(text)
+    def take(result):
+        k, payload, errors, infeasible = result
+        sink.write(k, payload)
         stats["errors"] += errors
         stats["infeasible"] += infeasible
-        bar.update(n)
+        bar.update(payload.num_rows if fmt == "parquet" else payload.count("\n"))
 
+    t_start = t_end = time.perf_counter()
     try:
-        if metric_columns is None:
-            # Probe in-process: the first point that succeeds fixes the metric columns of the header.
+        if tasks and sink.metric_columns is None:
+            # Probe in-process: the first point that succeeds fixes the metric columns of every chunk.
             ev = _Evaluator(plan)
-            probed, found = [], None
-            for pid, values in pending[:MAX_PROBES]:
+            found = None
+            for _pid, values in [p for _, pts in tasks for p in pts[:MAX_PROBES]][:MAX_PROBES]:
                 m, err = ev.metrics(values)
-                probed.append((pid, values))
                 if err is None:
                     found = m
                     break
-            metric_columns = list(found) if found else _standard_metrics()
-            ev.set_metric_columns(metric_columns)
-            appender.write(_csv_line([*expected_header, *metric_columns, *STATUS]))
-            take(ev.chunk(probed), len(probed))
-            pending = pending[len(probed) :]
-        size = chunk or max(1, min(500, math.ceil(len(pending) / (jobs * 4))))
-        chunks = [pending[i : i + size] for i in range(0, len(pending), size)]
+            sink.start(list(found) if found else _standard_metrics())
+        metric_columns = sink.metric_columns or []
+        tasks = sink.split(tasks, chunk or max(1, min(500, math.ceil(n_todo / (jobs * 4)))))
         t_start = time.perf_counter()
-        if not chunks:
+        if not tasks:
             pass
         elif executor == "local" and jobs == 1:
             ev = _Evaluator(plan)
             ev.set_metric_columns(metric_columns)
-            for c in chunks:
-                take(ev.chunk(c), len(c))
+            for k, pts in tasks:
+                take((k, *ev.chunk(pts, fmt)))
         elif executor == "local":
-            startup = _run_pool(plan, metric_columns, chunks, jobs, take)
+            startup = _run_pool(plan, metric_columns, [(k, p, fmt) for k, p in tasks], jobs, take)
         else:
-            _run_dask(plan, metric_columns, chunks, client, take)
+            _run_dask(plan, metric_columns, [(k, p, fmt) for k, p in tasks], client, take)
         t_end = time.perf_counter()
     finally:
-        appender.close()
+        sink.close()
         bar.close()
         stack.close()
-    parquet = write_parquet(csv_path)
     ran = len(plan.ids) - n_before
     summary: dict[str, Any] = {
         "spec": plan.spec_path,
         "name": plan.name,
-        "csv": str(csv_path),
-        "parquet": str(parquet) if parquet else None,
+        "output": fmt,
+        "csv": str(out / "results.csv") if fmt == "csv" else None,
+        "parquet": sink.finish(),
         "points": len(plan.ids),
         "already_done": n_before,
         "ran": ran,
@@ -354,7 +432,7 @@ def run(
         "param_columns": plan.columns,
         "executor": executor,
         "jobs": jobs,
-        "chunk": size,
+        "chunk": sink.size,
         "seconds": time.perf_counter() - t0,
         "startup_seconds": startup,  # pool or cluster start (and connection)
         "dispatch_seconds": t_end - t_start - (startup if executor == "local" else 0.0),
@@ -362,6 +440,132 @@ def run(
     summary["points_per_s"] = ran / summary["seconds"] if summary["seconds"] > 0 else None
     (out / "sweep.json").write_text(json.dumps(summary, indent=1))
     return summary
+
+
+class _CsvSink:
+    """``results.csv``: rows appended as chunks finish, each write flushed and fsync'ed; resuming reads the
+    file back (a torn last line dropped) and runs the points whose ``point_id`` is not there yet."""
+
+    name = "results.csv"
+
+    def __init__(self, out: Path, plan: Plan, resume: bool):
+        self.path, self.plan = out / self.name, plan
+        self.header = ["point_id", *plan.columns]
+        self.metric_columns: list[str] | None = None
+        self.done: set[str] = set()
+        self.size = 0
+        path = self.path
+        if path.exists() and path.stat().st_size:
+            if not resume:
+                raise AttnkitError(f"{path} already exists: pass --resume to complete it, or remove it")
+            header, rows = read_results(path, repair=True)
+            if header:
+                if header[: len(self.header)] != self.header or header[-len(STATUS) :] != list(STATUS):
+                    raise AttnkitError(
+                        f"{path}: its columns are not those of {plan.spec_path} "
+                        f"(was it written by another spec?); use another --out"
+                    )
+                self.metric_columns = header[len(self.header) : -len(STATUS)]
+                self.done = {r[0] for r in rows}
+        elif path.exists():
+            path.write_bytes(b"")
+        self.f = open(path, "a", newline="")
+
+    def pending(self) -> list[tuple[int, list]]:
+        return [(0, [(pid, v) for pid, v in zip(self.plan.ids, self.plan.points) if pid not in self.done])]
+
+    def start(self, metric_columns: list[str]) -> None:
+        self.metric_columns = metric_columns
+        self.write(0, _csv_line([*self.header, *metric_columns, *STATUS]))
+
+    def split(self, tasks: list[tuple[int, list]], size: int) -> list[tuple[int, list]]:
+        self.size = size
+        pts = [p for _, ps in tasks for p in ps]
+        return [(i, pts[i : i + size]) for i in range(0, len(pts), size)]
+
+    def write(self, k: int, text: str) -> None:
+        if text:
+            self.f.write(text)
+            self.f.flush()
+            os.fsync(self.f.fileno())
+
+    def close(self) -> None:
+        self.f.close()
+
+    def finish(self) -> str | None:
+        parquet = write_parquet(self.path)
+        return str(parquet) if parquet else None
+
+
+class _ParquetSink:
+    """``results.parquet/``: one ``part-NNNNNN.parquet`` per chunk of ``size`` points in plan order, each
+    written under a temporary name and renamed when whole, so a sweep killed at any moment (SIGKILL
+    included) keeps every finished chunk and no torn file. ``_chunks.json`` fixes the chunk size and the
+    columns; resuming runs the chunks that have no file yet."""
+
+    name = PARQUET
+
+    def __init__(self, out: Path, plan: Plan, resume: bool, chunk: int | None, jobs: int):
+        self.folder, self.plan = out / self.name, plan
+        self.meta_path = self.folder / "_chunks.json"
+        self.header = ["point_id", *plan.columns]
+        self.metric_columns: list[str] | None = None
+        n = len(plan.ids)
+        self.size = chunk or max(1, min(CHUNK_MAX, math.ceil(n / (jobs * 4))))
+        if self.folder.exists() and any(self.folder.iterdir()):
+            if not resume:
+                raise AttnkitError(f"{self.folder} already exists: pass --resume to complete it, or remove it")
+            try:
+                meta = json.loads(self.meta_path.read_text())
+            except (OSError, ValueError):
+                meta = None  # killed before the first chunk: start again
+            if meta is not None:
+                if meta.get("columns") != self.header or meta.get("points") != n:
+                    raise AttnkitError(
+                        f"{self.folder}: its columns or point count are not those of {plan.spec_path} "
+                        f"(was it written by another spec?); use another --out"
+                    )
+                self.size, self.metric_columns = meta["size"], meta["metric_columns"]
+            for tmp in self.folder.glob(".part-*"):
+                tmp.unlink()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        done = {int(p.stem.removeprefix("part-")) for p in self.folder.glob("part-*.parquet")}
+        self.done = done if self.metric_columns is not None else set()
+
+    def pending(self) -> list[tuple[int, list]]:
+        ids, pts, size = self.plan.ids, self.plan.points, self.size
+        return [
+            (k, list(zip(ids[i : i + size], pts[i : i + size])))
+            for k, i in enumerate(range(0, len(ids), size))
+            if k not in self.done
+        ]
+
+    def start(self, metric_columns: list[str]) -> None:
+        self.metric_columns = metric_columns
+        meta = {"size": self.size, "points": len(self.plan.ids), "columns": self.header}
+        tmp = self.meta_path.with_name("._chunks.json")
+        tmp.write_text(json.dumps({**meta, "metric_columns": metric_columns}, indent=1))
+        os.replace(tmp, self.meta_path)
+
+    def split(self, tasks: list[tuple[int, list]], size: int) -> list[tuple[int, list]]:
+        return tasks  # the chunks are fixed by _chunks.json
+
+    def write(self, k: int, table) -> None:
+        import pyarrow.parquet as pq
+
+        path = self.folder / f"part-{k:06d}.parquet"
+        tmp = self.folder / f".part-{k:06d}.parquet.tmp"
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def close(self) -> None:
+        pass
+
+    def finish(self) -> str:
+        return str(self.folder)
 
 
 def _csv_line(row: list) -> str:
@@ -403,7 +607,7 @@ def _run_pool(plan, metric_columns, chunks, jobs, take) -> float:
         futures = {pool.submit(_pool_chunk, c): len(c) for c in chunks}
         try:
             for f in as_completed(futures):
-                take(f.result(), futures[f])
+                take(f.result())
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -445,7 +649,7 @@ def _run_dask(plan, metric_columns, chunks, client, take) -> None:
         futures[client.submit(_dask_chunk, small, metric_columns, c, pure=False)] = len(c)
     try:
         for f in as_completed(futures):
-            take(f.result(), futures[f])
+            take(f.result())
     except BaseException:
         client.cancel(list(futures))
         raise

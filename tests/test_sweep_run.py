@@ -200,3 +200,69 @@ def test_dask_scheduler_address_equals_local(tmp_path):
     h1, r1 = rows_of(tmp_path / "local" / "results.csv")
     h2, r2 = rows_of(tmp_path / "remote" / "results.csv")
     assert h1 == h2 and sorted(r1) == sorted(r2)
+
+
+def _plain(rows):
+    """Rows as comparable tuples: blank text and None alike (CSV cannot tell them apart)."""
+    return sorted((tuple((k, None if v == "" else v) for k, v in sorted(r.items())) for r in rows), key=repr)
+
+
+def test_parquet_chunks_hold_the_rows_of_the_csv(tmp_path):
+    from attnkit.sim.result import ColumnRows, load_results
+
+    plan = plan_for(tmp_path)
+    sweep_run.run(plan, tmp_path / "csv", jobs=1, progress=False)
+    s = sweep_run.run(plan, tmp_path / "pq", jobs=2, chunk=37, output="parquet", progress=False)
+    assert s["output"] == "parquet" and s["csv"] is None and s["chunk"] == 37
+    parts = sorted((tmp_path / "pq" / "results.parquet").glob("part-*.parquet"))
+    assert len(parts) == -(-len(plan.ids) // 37)
+    got = load_results(tmp_path / "pq" / "results.parquet")
+    assert got.kind == "sweep" and isinstance(got.rows, ColumnRows) and len(got.rows) == len(plan.ids)
+    assert _plain(got.rows) == _plain(load_results(tmp_path / "csv" / "results.csv").rows)
+
+
+def test_parquet_output_needs_resume_and_the_same_spec(tmp_path):
+    plan = plan_for(tmp_path)
+    sweep_run.run(plan, tmp_path / "o", jobs=1, chunk=50, output="parquet", progress=False)
+    with pytest.raises(AttnkitError, match="pass --resume"):
+        sweep_run.run(plan, tmp_path / "o", jobs=1, output="parquet", progress=False)
+    s = sweep_run.run(plan, tmp_path / "o", jobs=1, output="parquet", resume=True, progress=False)
+    assert s["ran"] == 0 and s["already_done"] == len(plan.ids)
+    (tmp_path / "x").mkdir()
+    other = plan_for(tmp_path / "x", SPEC.replace("[16, 64, 256]", "[16, 64]"))
+    with pytest.raises(AttnkitError, match="another spec"):
+        sweep_run.run(other, tmp_path / "o", jobs=1, output="parquet", resume=True, progress=False)
+
+
+def test_parquet_sigkill_then_resume_gives_the_uninterrupted_rows(tmp_path):
+    from attnkit.sim.result import load_results
+
+    plan = plan_for(tmp_path)
+    sweep_run.run(plan, tmp_path / "ref", jobs=1, output="parquet", progress=False)
+    want = _plain(load_results(tmp_path / "ref" / "results.parquet").rows)
+
+    out = tmp_path / "killed"
+    code = KILLER.format(tests=str(Path(__file__).parent), spec=plan.spec_path, out=str(out)).replace(
+        "progress=False", "progress=False, output='parquet'"
+    )
+    env = {**os.environ, "SWEEP_TOY_SLEEP": "0.004"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    folder = out / "results.parquet"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if len(list(folder.glob("part-*.parquet"))) >= 10:
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"the sweep ended before it could be killed: {proc.stderr.read().decode()[-2000:]}")
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(list(folder.glob("part-*.parquet")))
+    assert 10 <= done < -(-len(plan.ids) // 10), "the kill must land part way"
+
+    s = sweep_run.run(plan, out, jobs=2, resume=True, progress=False, output="parquet")
+    assert s["already_done"] == 10 * done and s["chunk"] == 10
+    assert not list(folder.glob(".part-*")), "no torn file is left"
+    assert _plain(load_results(folder).rows) == want

@@ -24,7 +24,7 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--resume",
         action="store_true",
-        help="complete an interrupted sweep in DIR: run only the points not in DIR/results.csv",
+        help="complete an interrupted sweep in DIR: run only the points (or Parquet chunks) not written yet",
     )
     p.add_argument(
         "--executor",
@@ -43,7 +43,14 @@ def add_arguments(p) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="points per task (default: up to 500, about four tasks per worker)",
+        help="points per task (default: about four tasks per worker, up to 500 for CSV and 20,000 for Parquet)",
+    )
+    p.add_argument(
+        "--output",
+        choices=("csv", "parquet"),
+        default=None,
+        help="results.csv, or results.parquet/ (one file per chunk) (default: the spec's output, else csv up "
+        "to 100,000 points)",
     )
     p.add_argument("--dry-run", action="store_true", help="check and expand the spec, run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -56,7 +63,7 @@ def run(args) -> int:
     if args.dry_run:
         emit(args, api.sweep_plan(args.spec))
         return 0
-    rows = api.sweep(
+    summary = api.run_sweep(
         args.spec,
         out=args.out,
         jobs=args.jobs,
@@ -64,7 +71,8 @@ def run(args) -> int:
         executor=args.executor,
         scheduler=args.scheduler,
         chunk=args.chunk,
+        output=args.output,
         progress=not args.no_progress,
     )
-    emit(args, rows.summary)
+    emit(args, summary)
     return 0

@@ -238,12 +238,17 @@ def simulate_points(points: Points, engine: str | None = None) -> tuple[dict[str
             except Exception as e:
                 errors[i] = f"{type(e).__name__}: {e}"
                 rows.append(None)
-        columns: dict[str, list] = {}
-        for j, r in enumerate(rows):
-            for k, v in (r or {}).items():
-                columns.setdefault(k, [None] * len(rows))[j] = v
-        parts.append((ok, {k: _column(v) for k, v in columns.items()}))
+        parts.append((ok, columns_of(rows)))
     return _merge(parts, n), errors
+
+
+def columns_of(records: Sequence[dict[str, Any] | None]) -> dict[str, np.ndarray]:
+    """Flat records (None for a row with none) as columns, None where a row lacks a key."""
+    columns: dict[str, list] = {}
+    for j, r in enumerate(records):
+        for k, v in (r or {}).items():
+            columns.setdefault(k, [None] * len(records))[j] = v
+    return {k: _column(v) for k, v in columns.items()}
 
 
 def _column(values: Sequence[Any]) -> np.ndarray:
