@@ -48,14 +48,16 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import hashlib
-import itertools
 import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+import numpy as np
 
 from attnkit.errors import ConfigError
 from attnkit.params import config, kinds
@@ -278,8 +280,7 @@ class Plan:
     pre: list[Expr]  # constraints over parameters: filter points
     post: list[Expr]  # constraints naming metrics: checked after simulation
     base_refs: list[str]  # config keys read by expressions but not swept
-    points: list[tuple] = field(default_factory=list)  # values for `columns`, one tuple per point
-    ids: list[str] = field(default_factory=list)
+    table: dict[str, np.ndarray] = field(default_factory=dict)  # `columns` -> one value per point
     rejected: int = 0  # points left out by constraints over parameters
     order: list = field(default_factory=list)  # (name, is_derived, Expr): lets and derived keys, dependencies first
     evaluate: Evaluate | None = None  # None: the engine (sweep_run.simulate)
@@ -294,6 +295,28 @@ class Plan:
     def edit_keys(self) -> list[str]:
         """Config keys a point sets (swept then derived), in the order they are applied."""
         return [*self.params, *[d for d in self.derived if d not in self.params]]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.table.values()))) if self.table else 0
+
+    def rows(self, start: int = 0, stop: int | None = None) -> list[tuple]:
+        """The points ``start:stop`` as tuples of values for :attr:`columns` (Python numbers and text)."""
+        return list(zip(*(self.table[c][start:stop].tolist() for c in self.columns)))
+
+    def point_ids(self, start: int = 0, stop: int | None = None, rows: list[tuple] | None = None) -> list[str]:
+        """The :func:`point_id` of the points ``start:stop`` (or of ``rows``, as :meth:`rows` gives them)."""
+        keys = [*AXES, *self.params]
+        return [point_id(keys, r[: len(keys)]) for r in (self.rows(start, stop) if rows is None else rows)]
+
+    @functools.cached_property
+    def points(self) -> list[tuple]:
+        """Every point as a tuple (all at once: a large sweep reads :meth:`rows` by chunks)."""
+        return self.rows()
+
+    @functools.cached_property
+    def ids(self) -> list[str]:
+        """Every point's id, in point order."""
+        return self.point_ids(rows=self.points)
 
 
 def point_id(keys, values) -> str:
@@ -627,60 +650,122 @@ def base_env(plan: Plan, arch_name: str, workload_name: str) -> dict[str, Any]:
     return env
 
 
+MAX_POINTS = 50_000_000  # a grid larger than this is refused before it is expanded (its columns alone fill GBs)
+
+
 def _expand(plan: Plan, grid: dict, zipped: dict, draws: list[tuple], src: str) -> None:
-    """Fill plan.points/ids: arch x arch axes x workload x workload axes (workload varies fastest)."""
-    zip_rows = list(zip(*zipped.values())) or [()]
+    """Fill ``plan.table``: arch x arch axes x workload x workload axes x zip rows x draws, the last varying
+    fastest; a value repeated in an axis counts once.
+
+    Columns are held as (distinct values, a code per point). Lets, derived keys and constraints are
+    evaluated once per distinct combination of the values they read, as Python expressions (so exactly
+    as for one point), and spread to the points by code: a grid of a million points costs NumPy
+    indexing plus one evaluation per distinct combination.
+    """
     keys = list(grid)
     arch_keys = [k for k in keys if split_key(k)[0] == "arch"]
     wl_keys = [k for k in keys if split_key(k)[0] == "workload"]
-    n_grid = len(keys)
-    order = [keys.index(k) for k in [*arch_keys, *wl_keys]]  # product order -> grid order
-    axes = [list(plan.archs), *[grid[k] for k in arch_keys], list(plan.workloads), *[grid[k] for k in wl_keys]]
-    steps, pre = plan.order, plan.pre
-    out_names = [*plan.lets, *plan.derived]
-    swept = plan.params
-    id_keys = [*AXES, *swept]
-    needs_env = bool(steps or pre)
-    seen = set()
-    base_cache: dict = {}
-    for combo in itertools.product(*axes):
-        a, wl = combo[0], combo[1 + len(arch_keys)]
-        prod = combo[1 : 1 + len(arch_keys)] + combo[2 + len(arch_keys) :]
-        gvals = [None] * n_grid
-        for i, v in zip(order, prod):
-            gvals[i] = v
-        for z in zip_rows:
-            for d in draws:
-                values = (a, wl, *gvals, *z, *d)
-                pid = point_id(id_keys, values)
-                if pid in seen:
-                    continue
-                seen.add(pid)
-                if needs_env:
-                    env = base_cache.get((a, wl))
-                    if env is None:
-                        env = base_cache[(a, wl)] = base_env(plan, a, wl)
-                    env = {**env, "arch": a, "workload": wl, **dict(zip(swept, values[2:]))}
-                    try:
-                        for name, is_derived, e in steps:
-                            v = e(env)
-                            env[name] = (
-                                convert_value(plan.archs, plan.workloads, name, v, src, f"derived.{name}")
-                                if is_derived
-                                else v
-                            )
-                        if not all(e(env) for e in pre):
-                            plan.rejected += 1
-                            continue
-                    except ConfigError:
-                        raise
-                    except Exception as err:
-                        raise ConfigError(
-                            f"{src}: evaluating the expressions at point {dict(zip(plan.columns, values))}: "
-                            f"{type(err).__name__}: {err}"
-                        ) from None
-                    values = (*values, *[env[n] for n in out_names])
-                plan.points.append(values)
-                plan.ids.append(pid)
-    if not plan.points:
+    zip_rows = _distinct(list(zip(*zipped.values())) or [()])
+    draws = _distinct(draws)
+    axes = [
+        list(plan.archs),
+        *[_distinct(grid[k]) for k in arch_keys],
+        list(plan.workloads),
+        *[_distinct(grid[k]) for k in wl_keys],
+        zip_rows,
+        draws,
+    ]
+    sizes = [len(a) for a in axes]
+    n = math.prod(sizes)
+    if n > MAX_POINTS:
+        raise ConfigError(f"{src}: {n:,} design points: more than {MAX_POINTS:,}; split the sweep")
+    index = np.unravel_index(np.arange(n, dtype=np.int64), sizes)
+    cols: dict[str, tuple[list, np.ndarray]] = {"arch": (axes[0], index[0])}
+    for j, k in enumerate(arch_keys, 1):
+        cols[k] = (axes[j], index[j])
+    w = 1 + len(arch_keys)
+    cols["workload"] = (axes[w], index[w])
+    for j, k in enumerate(wl_keys, w + 1):
+        cols[k] = (axes[j], index[j])
+    for j, k in enumerate(zipped):
+        cols[k] = ([z[j] for z in zip_rows], index[-2])
+    random_keys = plan.params[len(keys) + len(zipped) :]
+    for j, k in enumerate(random_keys):
+        cols[k] = ([d[j] for d in draws], index[-1])
+    if plan.base_refs:
+        pairs = [(a, wl) for a in plan.archs for wl in plan.workloads]
+        pair_code = index[0] * len(plan.workloads) + index[w]
+        for key in plan.base_refs:
+            cols[key] = ([base_env(plan, a, wl)[key] for a, wl in pairs], pair_code)
+
+    keep = np.ones(n, dtype=bool)
+    for name, is_derived, e in plan.order:
+        cols[name] = _evaluate(plan, e, cols, keep, src, f"derived.{name}" if is_derived else None)
+    for e in plan.pre:
+        values, codes = _evaluate(plan, e, cols, keep, src, None)
+        truth = np.array([bool(v) for v in values], dtype=bool)
+        keep[keep] = truth[codes[keep]]
+    plan.rejected = int(n - keep.sum())
+    if not keep.any():
         raise ConfigError(f"{src}: constraints: no design point satisfies them ({plan.rejected} rejected)")
+    plan.table = {c: _as_array(cols[c][0])[cols[c][1][keep]] for c in plan.columns}
+
+
+def _distinct(values: list) -> list:
+    """``values`` without repeats (by repr: 1 and 1.0 differ, as in a point's id), first occurrences kept."""
+    seen: dict[str, Any] = {}
+    for v in values:
+        seen.setdefault(repr(v), v)
+    return list(seen.values())
+
+
+def _evaluate(plan: Plan, e: Expr, cols: dict, rows: np.ndarray, src: str, derived: str | None):
+    """``e`` over the points in ``rows`` (a mask), once per distinct combination of the values it reads:
+    (its distinct results, a code per point). A derived key's results are converted to its field's type."""
+    names = list(e.names)
+    codes = [cols[nm][1] for nm in names]
+    if codes:
+        dims = [max(1, len(cols[nm][0])) for nm in names]
+        key = np.ravel_multi_index(codes, dims) if math.prod(dims) < 2**62 else None
+        if key is not None:
+            uniq, inverse = np.unique(key[rows], return_inverse=True)
+            combos = np.array(np.unravel_index(uniq, dims)).T
+        else:
+            combos, inverse = np.unique(np.stack(codes)[:, rows], axis=1, return_inverse=True)
+            combos = combos.T
+    else:
+        combos, inverse = np.zeros((1, 0), dtype=np.int64), np.zeros(int(rows.sum()), dtype=np.int64)
+    results = []
+    for u, combo in enumerate(combos):
+        env = {nm: cols[nm][0][c] for nm, c in zip(names, combo)}
+        try:
+            v = e(env)
+            if derived is not None:
+                v = convert_value(plan.archs, plan.workloads, derived.removeprefix("derived."), v, src, derived)
+        except ConfigError:
+            raise
+        except Exception as err:
+            first = np.flatnonzero(rows)[int(np.flatnonzero(inverse == u)[0])]
+            point = {c: cols[c][0][cols[c][1][first]] for c in plan.columns if c in cols}
+            raise ConfigError(
+                f"{src}: evaluating the expressions at point {point}: {type(err).__name__}: {err}"
+            ) from None
+        results.append(v)
+    out = np.zeros(len(rows), dtype=np.int64)
+    out[rows] = inverse.reshape(-1)
+    return results, out
+
+
+def _as_array(values: list) -> np.ndarray:
+    """A column's values as a NumPy array that gives them back as they are (``tolist``): bool, int64 or
+    float64 where every value is one, else objects."""
+    kinds = set(map(type, values))
+    if kinds == {bool}:
+        return np.array(values, dtype=bool)
+    if kinds == {int} and all(-(2**63) <= v < 2**63 for v in values):
+        return np.array(values, dtype=np.int64)
+    if kinds == {float}:
+        return np.array(values, dtype=np.float64)
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out

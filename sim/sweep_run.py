@@ -219,9 +219,12 @@ class _Evaluator:
                 if not good:
                     feasible[i], violated[i] = False, e.text
 
-    def chunk(self, points: list[tuple[str, tuple]], fmt: str = "csv") -> tuple[Any, int, int]:
+    def chunk(self, points: list[tuple[str, tuple]] | dict[str, np.ndarray], fmt: str = "csv") -> tuple[Any, int, int]:
         """The points' rows as CSV text (``fmt`` csv) or an Arrow table (parquet), with the number of error
-        and infeasible rows."""
+        and infeasible rows. ``points``: (point id, values) pairs, or a slice of the plan's table."""
+        if isinstance(points, dict):
+            rows = list(zip(*(points[c].tolist() for c in self.columns)))
+            points = list(zip(self.plan.point_ids(rows=rows), rows))
         cols = self.evaluate(points)
         stats = sum(bool(e) for e in cols["error"]), sum(f is False for f in cols["feasible"])
         if fmt == "parquet":
@@ -357,15 +360,15 @@ def run(
         raise ConfigError(f"--executor {executor}: expected local or dask")
     if scheduler and executor != "dask":
         raise ConfigError("--scheduler: only with --executor dask")
-    fmt = output or plan.output or ("csv" if len(plan.ids) <= CSV_MAX else "parquet")
+    fmt = output or plan.output or ("csv" if len(plan) <= CSV_MAX else "parquet")
     if fmt not in OUTPUTS:
         raise ConfigError(f"--output {fmt}: expected {' or '.join(OUTPUTS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     sink = _CsvSink(out, plan, resume) if fmt == "csv" else _ParquetSink(out, plan, resume, chunk, jobs)
     tasks = sink.pending()
-    n_todo = sum(len(p) for _, p in tasks)
-    n_before = len(plan.ids) - n_todo
+    n_todo = sum(len(p) if isinstance(p, list) else len(next(iter(p.values()))) for _, p in tasks)
+    n_before = len(plan) - n_todo
 
     stack = contextlib.ExitStack()
     client, startup = None, 0.0
@@ -391,7 +394,12 @@ def run(
             # Probe in-process: the first point that succeeds fixes the metric columns of every chunk.
             ev = _Evaluator(plan)
             found = None
-            for _pid, values in [p for _, pts in tasks for p in pts[:MAX_PROBES]][:MAX_PROBES]:
+            first = tasks[0][1]
+            if isinstance(first, list):
+                probes = [v for _, v in first[:MAX_PROBES]]
+            else:
+                probes = list(zip(*(first[c][:MAX_PROBES].tolist() for c in plan.columns)))
+            for values in probes:
                 m, err = ev.metrics(values)
                 if err is None:
                     found = m
@@ -416,14 +424,14 @@ def run(
         sink.close()
         bar.close()
         stack.close()
-    ran = len(plan.ids) - n_before
+    ran = len(plan) - n_before
     summary: dict[str, Any] = {
         "spec": plan.spec_path,
         "name": plan.name,
         "output": fmt,
         "csv": str(out / "results.csv") if fmt == "csv" else None,
         "parquet": sink.finish(),
-        "points": len(plan.ids),
+        "points": len(plan),
         "already_done": n_before,
         "ran": ran,
         "errors": stats["errors"],
@@ -510,7 +518,7 @@ class _ParquetSink:
         self.meta_path = self.folder / "_chunks.json"
         self.header = ["point_id", *plan.columns]
         self.metric_columns: list[str] | None = None
-        n = len(plan.ids)
+        n = len(plan)
         self.size = chunk or max(1, min(CHUNK_MAX, math.ceil(n / (jobs * 4))))
         if self.folder.exists() and any(self.folder.iterdir()):
             if not resume:
@@ -532,17 +540,17 @@ class _ParquetSink:
         done = {int(p.stem.removeprefix("part-")) for p in self.folder.glob("part-*.parquet")}
         self.done = done if self.metric_columns is not None else set()
 
-    def pending(self) -> list[tuple[int, list]]:
-        ids, pts, size = self.plan.ids, self.plan.points, self.size
+    def pending(self) -> list[tuple[int, Any]]:
+        table, size = self.plan.table, self.size
         return [
-            (k, list(zip(ids[i : i + size], pts[i : i + size])))
-            for k, i in enumerate(range(0, len(ids), size))
+            (k, {c: v[i : i + size] for c, v in table.items()})
+            for k, i in enumerate(range(0, len(self.plan), size))
             if k not in self.done
         ]
 
     def start(self, metric_columns: list[str]) -> None:
         self.metric_columns = metric_columns
-        meta = {"size": self.size, "points": len(self.plan.ids), "columns": self.header}
+        meta = {"size": self.size, "points": len(self.plan), "columns": self.header}
         tmp = self.meta_path.with_name("._chunks.json")
         tmp.write_text(json.dumps({**meta, "metric_columns": metric_columns}, indent=1))
         os.replace(tmp, self.meta_path)
@@ -592,7 +600,7 @@ def _bar(total: int, progress: bool):
 
 def _small(plan: Plan) -> Plan:
     """The plan without its point list (each worker gets its points with its chunks)."""
-    return dataclasses.replace(plan, points=[], ids=[])
+    return dataclasses.replace(plan, table={})
 
 
 def _run_pool(plan, metric_columns, chunks, jobs, take) -> float:

@@ -276,3 +276,85 @@ def test_bounded_arithmetic_still_computes(tmp_path):
     plan = sweep.load_spec(write_spec(tmp_path, body))
     i, j = plan.columns.index("x"), plan.columns.index("y")
     assert (plan.points[0][i], plan.points[0][j]) == (8191.75, 1)
+
+
+def _reference_points(plan, grid, zipped, draws):
+    """The points as the spec defines them, one at a time: arch x arch axes x workload x workload axes x zip
+    rows x draws (the last fastest), a repeated point kept once, lets and derived keys in order, then the
+    constraints over parameters."""
+    import itertools
+
+    from attnkit.params.kinds import split_key
+
+    arch_keys = [k for k in grid if split_key(k)[0] == "arch"]
+    wl_keys = [k for k in grid if split_key(k)[0] == "workload"]
+    axes = [list(plan.archs), *[grid[k] for k in arch_keys], list(plan.workloads), *[grid[k] for k in wl_keys]]
+    zip_rows = list(zip(*zipped.values())) or [()]
+    out, seen, rejected = [], set(), 0
+    for combo in itertools.product(*axes, zip_rows, draws):
+        a, wl = combo[0], combo[1 + len(arch_keys)]
+        g = dict(zip(arch_keys, combo[1 : 1 + len(arch_keys)])) | dict(zip(wl_keys, combo[2 + len(arch_keys) : -2]))
+        values = (a, wl, *[g[k] for k in grid], *combo[-2], *combo[-1])
+        pid = sweep.point_id(["arch", "workload", *plan.params], values)
+        if pid in seen:
+            continue
+        seen.add(pid)
+        env = {**sweep.base_env(plan, a, wl), "arch": a, "workload": wl, **dict(zip(plan.params, values[2:]))}
+        for name, is_derived, e in plan.order:
+            v = e(env)
+            env[name] = sweep.convert_value(plan.archs, plan.workloads, name, v, "", "") if is_derived else v
+        if not all(e(env) for e in plan.pre):
+            rejected += 1
+            continue
+        out.append((pid, (*values, *[env[n] for n in [*plan.lets, *plan.derived]])))
+    return out, rejected
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_expansion_equals_the_point_by_point_definition(tmp_path, seed):
+    """Columns expanded at once (expressions once per distinct input) give the points, ids, order and
+    types of evaluating the spec point by point, repeats and rejections included."""
+    import random
+
+    rng = random.Random(seed)
+    rows = rng.sample([4, 8, 16, 32, 8], rng.randint(1, 5))  # may repeat 8
+    body = f"""\
+        parameters:
+          array_2d.rows: {rows}
+          clock_hz: {rng.sample([5.0e8, 1.0e9, 7.5e8], 2)}
+          workload.m: [16, 32, 16, 64]
+          word_bits: {{choice: [8, 16]}}
+        samples: {rng.randint(1, 4)}
+        seed: {seed}
+        zip:
+          array_2d.cols: [4, 8, 4]
+          workload.n: [8, 16, 8]
+        let:
+          pes: array_2d.rows * array_2d.cols
+          ratio: clock_hz / 1.0e9 + workload.k
+        derived:
+          array_1d.pes: array_2d.cols * 2 if pes > 64 else array_2d.cols
+        constraints:
+          - pes <= {rng.choice([64, 128, 512])}
+          - workload.m * 4 >= array_2d.cols * 8 or word_bits == 16
+          - workload.m != 64 or clock_hz < 6.0e+8
+        """
+    path = write_spec(tmp_path, body, workloads="[gemm.yaml, gemm2.yaml]")
+    plan = sweep.load_spec(path)
+    data = sweep.config.load_yaml(path)
+
+    def typed(k, values):
+        return [sweep.convert_value(plan.archs, plan.workloads, k, x, "", "") for x in values]
+
+    grid = {k: typed(k, sweep._values(v, "", k)) for k, v in data["parameters"].items() if k != "word_bits"}
+    zipped = {k: typed(k, v) for k, v in data["zip"].items()}
+    spec_rng = random.Random(seed)  # the draws in the spec's order
+    draws = [tuple(typed("word_bits", [sweep._draw(spec_rng, "choice", [8, 16])])) for _ in range(data["samples"])]
+    want, rejected = _reference_points(plan, grid, zipped, draws)
+    assert list(zip(plan.ids, plan.points)) == want
+    assert (
+        plan.rejected == rejected
+        and rejected > 0
+        and len(want) < len(grid["array_2d.rows"]) * 2 * 4 * 3 * 2 * len(draws)
+    )
+    assert all(type(x) is type(y) for (_, p), q in zip(want, plan.points) for x, y in zip(p, q))
