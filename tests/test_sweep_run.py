@@ -266,3 +266,51 @@ def test_parquet_sigkill_then_resume_gives_the_uninterrupted_rows(tmp_path):
     assert s["already_done"] == 10 * done and s["chunk"] == 10
     assert not list(folder.glob(".part-*")), "no torn file is left"
     assert _plain(load_results(folder).rows) == want
+
+
+def test_dask_cluster_started_as_a_user_would_gives_the_rows_of_a_local_run(tmp_path):
+    """`dask scheduler` and two `dask worker` processes, as a user starts them; the sweep connects with
+    --scheduler and writes the Parquet chunks of the in-process run."""
+    pytest.importorskip("distributed")
+    from attnkit.sim.result import load_results
+
+    plan = sweep.load_spec(write_spec(tmp_path, SPEC))  # the gemm engine itself: nothing for workers to import
+    sweep_run.run(plan, tmp_path / "local", jobs=1, output="parquet", progress=False)
+    dask = Path(sys.executable).with_name("dask")
+    info = tmp_path / "scheduler.json"
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", info],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    ]
+    try:
+        deadline = time.time() + 60
+        while not info.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        for _ in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [dask, "worker", "--nthreads", "1", "--no-dashboard", "--scheduler-file", info],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        import json
+
+        address = json.loads(info.read_text())["address"]
+        s = sweep_run.run(
+            plan, tmp_path / "cluster", executor="dask", scheduler=address, chunk=40, output="parquet", progress=False
+        )
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            p.wait(timeout=30)
+    assert s["executor"] == "dask" and s["ran"] == len(plan)
+    want = load_results(tmp_path / "local" / "results.parquet").rows
+    got = load_results(tmp_path / "cluster" / "results.parquet").rows
+    assert len(got) == len(plan) and _plain(got) == _plain(want)
