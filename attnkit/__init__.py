@@ -6,7 +6,7 @@ simulator), ``attnkit.hw`` (Amaranth RTL), ``attnkit.testbench`` (cocotb),
 ``attnkit.reports`` (plots and reports), ``attnkit.hls`` (HLS C++).
 
 The Python API (:mod:`attnkit.api`) is available at the top level:
-``attnkit.simulate``, ``request``, ``reproduce``, ``sweep``, ``pareto``, ``report``,
+``attnkit.simulate``, ``request``, ``reproduce``, ``sweep``, ``run_sweep``, ``pareto``, ``report``,
 ``load_arch``, ``load_workload``, ``configs``, ``verilog``, ``rtl_test``, ``synth``.
 It is imported on first use, so ``import attnkit`` stays cheap.
 """
@@ -23,6 +23,7 @@ __all__ = [
     "request",
     "reproduce",
     "sweep",
+    "run_sweep",
     "pareto",
     "report",
     "load_arch",
