@@ -1,7 +1,8 @@
 """Report inputs: result files read into tables, each of the kind its file declares.
 
-An input is a CSV or JSON file, or a folder holding ``results.csv`` /
-``results.json`` / ``*.json``. Each becomes a :class:`Table` (read by
+An input is a CSV, JSON or Parquet file (a sweep's ``results.parquet/`` folder of chunks
+included), or a folder holding ``results.json`` / ``results.csv`` / ``results.parquet`` /
+``*.json``. Each becomes a :class:`Table` (read by
 :func:`attnkit.sim.result.load_results`, the one reader of result files)
 whose ``kind`` says which figure families can use it:
 
@@ -42,11 +43,11 @@ def _configuration(path: Path) -> dict | None:
 
 def load(path: str | Path) -> list[Table]:
     path = Path(path)
-    if path.is_dir():
-        files = [p for p in (path / "results.json", path / "results.csv") if p.exists()]
+    if path.is_dir() and path.suffix != ".parquet":
+        files = [p for p in (path / "results.json", path / "results.csv", path / "results.parquet") if p.exists()]
         files = files[:1] or sorted(p for p in path.glob("*.json") if p.name not in (*CONFIG_FILES, MANIFEST))
         if not files:
-            raise AttnkitError(f"{path}: folder holds no results.csv, results.json or *.json")
+            raise AttnkitError(f"{path}: folder holds no results.csv, results.json, results.parquet or *.json")
         tables = [t for f in files for t in load(f)]
         for name in CONFIG_FILES:  # the configuration a run saved beside its results
             if (path / name).exists():

@@ -314,3 +314,20 @@ def test_dask_cluster_started_as_a_user_would_gives_the_rows_of_a_local_run(tmp_
     want = load_results(tmp_path / "local" / "results.parquet").rows
     got = load_results(tmp_path / "cluster" / "results.parquet").rows
     assert len(got) == len(plan) and _plain(got) == _plain(want)
+
+
+def test_pareto_and_report_read_the_parquet_folder_as_the_csv(tmp_path):
+    from attnkit import api, cli
+    from attnkit.reports import data
+
+    plan = plan_for(tmp_path)
+    sweep_run.run(plan, tmp_path / "csv", jobs=1, progress=False)
+    sweep_run.run(plan, tmp_path / "pq", jobs=1, chunk=64, output="parquet", progress=False)
+    metrics = {"minimize": ["latency_s", "area_mm2"], "maximize": [], "by": ["workload.m"]}
+    want = api.pareto(tmp_path / "csv" / "results.csv", **metrics)
+    got = api.pareto(tmp_path / "pq" / "results.parquet", **metrics)
+    assert want and _plain(got) == _plain(want)
+    assert cli.main(["pareto", str(tmp_path / "pq" / "results.parquet"), "--minimize", "latency_s", "--json"]) == 0
+    (table,) = data.load(tmp_path / "pq")  # the folder, as `attnkit report` takes it
+    assert table.kind == "sweep" and table.source.name == "results.parquet" and len(table.rows) == len(plan)
+    assert table.meta["configuration"]["output"] == "parquet"
