@@ -80,13 +80,13 @@ def sample_check(spec: str, results: Path, n: int = SAMPLE, seed: int = 1) -> tu
     plan.evaluate = sweep_run.simulate  # the scalar path: one engine call per point
     idx = sorted(random.Random(seed).sample(range(len(plan)), min(n, len(plan))))
     rows = load_results(results).rows
-    by_id = dict(zip(rows.column("point_id").to_pylist(), range(len(rows))))  # type: ignore[attr-defined]
+    by_id = dict(zip(rows.column("point_id").to_pylist(), range(len(rows))))
     scalar = sweep_run._Evaluator(plan)
     metrics = [c for c in rows[0] if c not in ("point_id", *plan.columns, *sweep_run.STATUS)]
     scalar.set_metric_columns(metrics)
     values = [plan.rows(i, i + 1)[0] for i in idx]
     ids = plan.point_ids(rows=values)
-    stored = rows.take([by_id[p] for p in ids])  # type: ignore[attr-defined]
+    stored = rows.take([by_id[p] for p in ids])
     want = scalar.evaluate(list(zip(ids, values)))
     bad = 0
     for j, got in enumerate(stored):
