@@ -15,6 +15,7 @@ from typing import Any
 
 from attnkit.reports.figure import Figure, subplots
 from attnkit.sim import pareto
+from attnkit.sim.result import ColumnRows
 
 ORDER = 62  # place in the report: beside the RTL figures
 TITLE = "Attention number formats: accuracy and cost"
@@ -35,7 +36,7 @@ def figures(tables) -> list[Figure]:
     rows = [
         r
         for t in tables
-        if t.kind == "sweep"
+        if t.kind == "sweep" and (not isinstance(t.rows, ColumnRows) or WIDTH in t.rows.columns)
         for r in t.rows
         if WIDTH in r and isinstance(r.get("max_abs_err"), (int, float))
     ]

@@ -26,12 +26,15 @@ import numpy as np
 
 from attnkit.reports.figure import Figure, si_seq, subplots
 from attnkit.sim import pareto
+from attnkit.sim.result import ColumnRows
 
 ORDER = 50  # place in the report
 TITLE = "Pareto fronts of the sweep"
 MAX_PANELS = 4  # workloads drawn
 MAX_LABELS = 9  # front designs labelled per panel
 HIDDEN = ("array_1d.pes",)
+BREAKDOWNS = ("energy_breakdown.", "area_breakdown.", "actions.")
+METRICS = ("latency_s", "energy_pj", "area_mm2")
 DENSITY_ABOVE = 20_000  # design points per panel drawn one by one; more are drawn as a density  # derived from the array's columns in the shipped specs: labelled by RxC
 
 
@@ -59,7 +62,7 @@ def _varied(rows) -> list[str]:
         k
         for k in rows[0]
         if ("." in k or k == "clock_hz")
-        and not k.startswith(("energy_breakdown.", "area_breakdown.", "actions.", "einsum_util", "workload."))
+        and not k.startswith((*BREAKDOWNS, "einsum_util", "workload."))
         and k not in HIDDEN
     ]
     return [k for k in keys if len({r.get(k) for r in rows}) > 1]
@@ -81,6 +84,26 @@ def label(row, keys) -> str:
             numeric = isinstance(v, (int, float)) and not isinstance(v, bool)  # a swept flag reads as True/False
             parts.append(f"{k.rsplit('.', 1)[-1]}={v:g}" if numeric else f"{k}={v}")
     return ", ".join(parts)
+
+
+def _narrowed(rows):
+    """Rows held as columns (a Parquet sweep's, maybe a million) cut down before any becomes a dict: the
+    rows drawn (no error; the longest sequence, as below) and the columns read (no breakdowns)."""
+    if not isinstance(rows, ColumnRows):
+        return rows
+    import pyarrow.compute as pc
+
+    table = rows.table
+    keep = [c for c in table.column_names if not c.startswith(BREAKDOWNS) and c not in ("other_metrics", "violated")]
+    table = table.select(keep)
+    if "error" in keep:
+        table = table.filter(pc.or_kleene(pc.is_null(table["error"]), pc.equal(table["error"], "")))
+    for metric in METRICS:  # drawn only where given and non-zero (as the rows below are kept)
+        if metric in keep:
+            table = table.filter(pc.fill_null(pc.not_equal(table[metric], 0), False))
+    if "workload.seq_len" in keep and table.num_rows:
+        table = table.filter(pc.equal(table["workload.seq_len"], pc.max(table["workload.seq_len"])))
+    return table.to_pylist()
 
 
 def _tokens(row, seq_key) -> float:
@@ -160,7 +183,9 @@ def figures(tables) -> list[Figure]:
         if t.kind != "sweep":
             continue
         rows = [
-            r for r in t.rows if not r.get("error") and r.get("latency_s") and r.get("energy_pj") and r.get("area_mm2")
+            r
+            for r in _narrowed(t.rows)
+            if not r.get("error") and r.get("latency_s") and r.get("energy_pj") and r.get("area_mm2")
         ]
         if not rows:
             continue

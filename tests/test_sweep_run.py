@@ -331,3 +331,8 @@ def test_pareto_and_report_read_the_parquet_folder_as_the_csv(tmp_path):
     (table,) = data.load(tmp_path / "pq")  # the folder, as `attnkit report` takes it
     assert table.kind == "sweep" and table.source.name == "results.parquet" and len(table.rows) == len(plan)
     assert table.meta["configuration"]["output"] == "parquet"
+    from attnkit.reports import fig_pareto
+
+    (want_fig,) = fig_pareto.figures(data.load(tmp_path / "csv"))
+    (got_fig,) = fig_pareto.figures([table])  # its rows narrowed as columns before any becomes a dict
+    assert want_fig.table and _plain(got_fig.table) == _plain(want_fig.table)
