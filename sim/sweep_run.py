@@ -30,6 +30,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from attnkit.errors import AttnkitError, ConfigError
 from attnkit.params.config import apply_edits
 from attnkit.params.kinds import split_key
@@ -91,6 +93,31 @@ class _Evaluator:
         except Exception as e:
             return None, f"{type(e).__name__}: {e}"
         return flatten(res.to_dict() if isinstance(res, Result) else dict(res)), None
+
+    def points(self, indices) -> tuple[engines.Points, np.ndarray, dict[int, str]]:
+        """The plan's points at ``indices`` as a table for a batch form: its Points (each distinct edited
+        arch and workload once), the plan indices it holds, and the error of each index whose edits fail."""
+        archs: dict[int, int] = {}
+        wls: dict[int, int] = {}
+        objs: tuple[list, list] = ([], [])
+        ai, wi, kept, errors = [], [], [], {}
+        for i in indices:
+            values = self.plan.points[i]
+            arch, err = self._edited(self.plan.archs[values[0]], self.arch_edits, values)
+            if err is None:
+                workload, err = self._edited(self.plan.workloads[values[1]], self.wl_edits, values)
+            if err is not None:
+                errors[int(i)] = err
+                continue
+            for obj, seen, out, lst in ((arch, archs, ai, objs[0]), (workload, wls, wi, objs[1])):
+                j = seen.get(id(obj))
+                if j is None:
+                    j = seen[id(obj)] = len(lst)
+                    lst.append(obj)
+                out.append(j)
+            kept.append(int(i))
+        points = engines.Points(objs[0], objs[1], np.array(ai, dtype=np.int64), np.array(wi, dtype=np.int64))
+        return points, np.array(kept, dtype=np.int64), errors
 
     def row(self, pid: str, values: tuple) -> list:
         m, err = self.metrics(values)
