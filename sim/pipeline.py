@@ -36,14 +36,22 @@ remaining repetitions. For identical tiles this is the classic
 found rather than assumed, so it is exact wherever the recurrence holds:
 the closed form requires each resource to be used by a single stage, and
 then agrees with the event-driven run cycle for cycle.
+
+:class:`BatchRun` is the closed form over many rows at once (one schedule
+per design point, NumPy columns): an engine's batch form steps tiles whose
+durations are columns and repeats bodies a column of times, each row
+jumping over its repetitions once its own state is periodic. The jumps are
+exact, so every row gets the cycles its scalar run gives.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 Tile = tuple[int, ...]
 
@@ -311,3 +319,113 @@ def run_length(runs, expand=None) -> list:
         body = expand(item) if expand else [item]
         out += body if n == 1 else [Repeat(n, body)]
     return out
+
+
+# ----------------------------------------------------------------------------- closed form, many rows
+
+
+class BatchRun:
+    """The closed form of one pipeline for ``n`` rows at once (each row its own schedule).
+
+    :meth:`step` runs one tile on the rows of ``active`` (None: all), its
+    durations integers or int columns; :meth:`repeat` runs ``body(active)``
+    ``count`` times per row (a column), jumping, row by row, over the
+    repetitions once that row's state is periodic (as :func:`run_closed`
+    does). An engine writes its tile program as calls, its counts and
+    durations columns, so rows whose programs share a shape share the calls.
+    """
+
+    def __init__(self, pipe: Pipeline, n: int):
+        if not pipe.dedicated:
+            raise ValueError("the closed form needs one resource per stage")
+        self.pipe, self.n = pipe, n
+        self.S, self.D = len(pipe.stages), pipe.depth
+        # end[s] of the last tile per stage, then the last `depth` ends of the last stage (oldest first)
+        self.x = np.zeros((self.S + self.D, n), dtype=np.int64)
+        self.tiles = np.zeros(n, dtype=np.int64)
+        self.work = np.zeros((self.S, n), dtype=np.int64)  # busy cycles per stage
+
+    @property
+    def cycles(self) -> np.ndarray:
+        return self.x[self.S - 1]
+
+    @property
+    def busy(self) -> dict[str, np.ndarray]:
+        out = {r: np.zeros(self.n, dtype=np.int64) for r in self.pipe.resources}
+        for stage, w in zip(self.pipe.stages, self.work):
+            out[stage.resource] += w
+        return out
+
+    def step(self, tile: Sequence, active: np.ndarray | None = None) -> None:
+        S, D, x = self.S, self.D, self.x
+        d = [_int_column(v) for v in tile]
+        if len(d) != S:
+            raise ValueError(f"a tile of {len(d)} durations for {S} stages")
+        new = np.empty_like(x)
+        t = (np.maximum(x[0], x[S]) if D else x[0]) + d[0]  # and the buffer slot of tile i - depth
+        new[0] = t
+        for s in range(1, S):
+            t = np.maximum(t, x[s]) + d[s]
+            new[s] = t
+        if D:
+            new[S : S + D - 1] = x[S + 1 :]
+            new[S + D - 1] = t
+        if active is None:
+            self.x = new
+            self.tiles += 1
+            for s in range(S):
+                self.work[s] += d[s]
+        else:
+            self.x = np.where(active, new, x)
+            self.tiles += active
+            for s in range(S):
+                self.work[s] += np.where(active, d[s], 0)
+
+    def repeat(self, count, body: Callable[[np.ndarray | None], None], active: np.ndarray | None = None) -> None:
+        count = np.broadcast_to(_int_column(count), (self.n,))
+        live = count > 0 if active is None else active & (count > 0)
+        if not live.any():
+            return
+        k = np.zeros(self.n, dtype=np.int64)
+        # States after the last repetitions, as (x[0], x - x[0]): periodic when the differences repeat.
+        bases, shapes = [self.x[0].copy()], [self.x[1:] - self.x[0]]
+        valid = np.ones(self.n, dtype=np.int64)  # how many of them count for each row (1 after a jump)
+        while True:
+            tiles0, work0 = self.tiles.copy(), self.work.copy()
+            body(None if live.all() else live)
+            k += live
+            # every repetition adds the same tiles and work
+            dt, dw = self.tiles - tiles0, self.work - work0
+            bases.append(self.x[0].copy())
+            shapes.append(self.x[1:] - self.x[0])
+            if len(bases) > _MAX_PERIOD + 1:
+                bases.pop(0)
+                shapes.pop(0)
+            valid = np.minimum(valid + 1, _MAX_PERIOD + 1)
+            looking = live.copy()
+            for p in range(1, len(bases)):
+                cand = looking & (valid > p)
+                if not cand.any():
+                    continue
+                match = cand & (shapes[-1] == shapes[-1 - p]).all(axis=0)
+                if not match.any():
+                    continue
+                looking &= ~match
+                q = np.where(match, (count - k) // p, 0)
+                if q.any():
+                    self.x += q * (bases[-1] - bases[-1 - p])
+                    self.tiles += q * p * dt
+                    self.work += q * p * dw
+                    k += q * p
+                    valid[q > 0] = 1
+                    bases[-1] = self.x[0].copy()
+            live &= k < count
+            if not live.any():
+                return
+
+
+def _int_column(v) -> np.ndarray:
+    a = np.asarray(v)
+    if a.dtype.kind not in "iub":
+        raise TypeError(f"durations and counts must be integers, got {a.dtype}")
+    return a.astype(np.int64, copy=False)

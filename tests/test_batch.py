@@ -213,3 +213,49 @@ def test_simulate_points_wrong_kind_is_a_row_error(monkeypatch):
     cols, errors = simulate_points(points, "toy")
     assert list(errors[:3]) == ["", "", ""] and "takes workload kind gemm" in errors[3]
     assert list(cols["cycles"][:3]) == [1, 2, 3] and cols["cycles"][3] is None
+
+
+# ----------------------------------------------------------------------------- the pipeline's batch run
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_batch_run_equals_scalar_closed_form(seed):
+    """BatchRun over rows of one program shape (nested repeats, counts and durations per row) gives each
+    row the cycles, tiles and busy cycles of its own program through the scalar closed form."""
+    from attnkit.sim.pipeline import BatchRun, Pipeline, Repeat, Stage, run
+
+    rng = np.random.default_rng(seed)
+    n = 40
+    S, depth = int(rng.integers(1, 4)), int(rng.integers(0, 5))
+    pipe = Pipeline(tuple(Stage(f"s{i}", f"r{i}") for i in range(S)), depth=depth)
+
+    def shape(level):  # a program shape: tiles (columns of durations) and repeats (columns of counts)
+        items = []
+        for _ in range(int(rng.integers(1, 4))):
+            if level < 3 and rng.random() < 0.5:
+                items.append(("rep", rng.integers(0, [3, 40, 2000][level], n), shape(level + 1)))
+            else:
+                items.append(("tile", rng.integers(0, 30, (S, n)) * (rng.random((S, n)) < 0.8)))
+        return items
+
+    prog = shape(0)
+
+    def scalar(items, r):
+        return [
+            tuple(int(v) for v in it[1][:, r]) if it[0] == "tile" else Repeat(int(it[1][r]), scalar(it[2], r))
+            for it in items
+        ]
+
+    def batch(items, b, active):
+        for it in items:
+            if it[0] == "tile":
+                b.step(tuple(it[1]), active)
+            else:
+                b.repeat(it[1], lambda act, body=it[2]: batch(body, b, act), active)
+
+    b = BatchRun(pipe, n)
+    batch(prog, b, None)
+    for r in range(n):
+        t = run(pipe, scalar(prog, r), "closed")
+        assert (int(b.cycles[r]), int(b.tiles[r])) == (t.cycles, t.tiles)
+        assert {k: int(v[r]) for k, v in b.busy.items()} == t.busy
