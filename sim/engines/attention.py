@@ -50,6 +50,14 @@ is action counts times the table; register-file accesses follow
 ``array_2d.operand_registers`` (FLAT's PE latches both operands and the
 accumulator: 3 reads + 3 writes per MAC; FuseMax's takes operands off the
 network and keeps accumulators and intermediates in its register file).
+
+Batch forms (``fusemax``, ``fusemax-cascade-flat``, ``fusemax-serial``): the
+same closed form over a table of points in NumPy columns, the sums over
+query groups in closed form (floor sums where causal) and the tile program
+run for all rows at once by :class:`~attnkit.sim.pipeline.BatchRun`, a K/V
+head walked run of equal blocks by run (causal: segment by segment, so a
+causal row costs steps in proportion to its distinct key-tile counts); rows
+the scalar form rejects are left to it.
 """
 
 from __future__ import annotations
@@ -57,14 +65,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from math import ceil
+from typing import Any
+
+import numpy as np
 
 from attnkit.errors import AttnkitError
 from attnkit.params.arch import SpatialArch
 from attnkit.params.workload import AttentionWorkload, GemmWorkload
 from attnkit.sim import cascade, pipeline
 from attnkit.sim.energy import EnergyTable
-from attnkit.sim.engines import Engine, EngineFn
-from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run_length
+from attnkit.sim.engines import BatchFn, BatchUnsupported, Engine, EngineFn, Points, _batch
+from attnkit.sim.pipeline import BatchRun, Pipeline, Repeat, Stage, run_length
 from attnkit.sim.result import Result
 
 # FuseMax: four tiles in flight: one loading, one loaded (the two halves of the double-buffered
@@ -695,4 +706,388 @@ _FNS: dict[str, EngineFn] = {
     "unfused": unfused,
 }
 _FNS.update({f"{n}-layer": _layer(fn, f"{n}-layer") for n, fn in list(_FNS.items())})
-ENGINES = {n: Engine(fn, arch=("spatial",), workload=("attention",)) for n, fn in _FNS.items()}
+
+
+# ----------------------------------------------------------------------------- batch forms
+
+
+@dataclass
+class _Rows:
+    """The columns a batch form reads (one value per row), named as in the scalar forms."""
+
+    n: int
+    R: np.ndarray
+    C: np.ndarray
+    N1: np.ndarray
+    E: np.ndarray
+    F: np.ndarray
+    B: np.ndarray
+    Bkv: np.ndarray
+    h: np.ndarray
+    M: np.ndarray
+    P: np.ndarray
+    causal: np.ndarray
+    words: np.ndarray  # global buffer words
+    word_bits: np.ndarray
+    clock: np.ndarray
+    bw: np.ndarray
+    exp: dict  # "array_2d" / "array_1d": has an exp unit
+    taylor: np.ndarray
+    operand_registers: np.ndarray
+
+    @property
+    def M1(self) -> np.ndarray:
+        return _batch.cdiv(self.M, self.R)
+
+    @property
+    def unmasked(self) -> np.ndarray:
+        return np.where(self.causal, self.P * (self.P + 1) // 2, self.M * self.P)
+
+    def key_tiles(self, q_end) -> np.ndarray:
+        """:meth:`Shape.key_tiles` per row."""
+        M1 = self.M1
+        return np.where(self.causal, np.minimum(M1, (q_end - 1) // self.R + 1), M1)
+
+    def keys(self, q_end) -> np.ndarray:
+        return np.minimum(self.M, self.key_tiles(q_end) * self.R)
+
+    def dram_cycles(self, nbytes) -> np.ndarray:
+        """:func:`_dram_cycles` per row (``nbytes`` a float column, computed as the scalar form does)."""
+        return np.ceil(nbytes * self.clock / self.bw).astype(np.int64)
+
+
+def _rows(points: Points, bad: np.ndarray) -> _Rows:
+    """The rows' columns; rows in ``bad`` (refused) get harmless stand-ins where a division needs them."""
+    arch, wl = points.arch, points.workload
+    one = np.int64(1)
+    context = wl("context")
+    seq = wl("seq_len")
+    return _Rows(
+        n=len(points),
+        R=arch("array_2d.rows"),
+        C=arch("array_2d.cols"),
+        N1=np.where(bad, one, arch("array_1d.pes")),
+        E=wl("head_dim"),
+        F=wl("head_dim"),
+        B=wl("batch") * wl("heads"),
+        Bkv=wl("batch") * wl("groups"),
+        h=wl("heads") // wl("groups"),
+        M=np.where(context > 0, context, seq),
+        P=np.where(context > 0, 1, seq),
+        # decode (context > 0): the one query is the newest position and sees every key
+        causal=wl("causal").astype(bool) & (context == 0),
+        words=arch("global_buffer.bytes") * 8 // arch("word_bits"),
+        word_bits=arch("word_bits"),
+        clock=arch("clock_hz").astype(np.float64),
+        bw=arch("dram.bandwidth_bytes_per_s").astype(np.float64),
+        exp={w: _batch.per_arch(points, lambda a, w=w: "exp" in getattr(a, w).ops, bool) for w in ARRAYS},
+        taylor=arch("exp_taylor_macs"),
+        operand_registers=arch("array_2d.operand_registers").astype(bool),
+    )
+
+
+ARRAYS = ("array_2d", "array_1d")
+
+
+def _e_cycles(e: cascade.Einsum, r: _Rows, where: str):
+    """:meth:`cascade.Einsum.cycles` per row."""
+    if e.kind == "exp":
+        return np.where(r.exp[where], 1, 1 + r.taylor)
+    return sum(e.actions(r.E, r.F, False, 0).values())
+
+
+def _e_actions(e: cascade.Einsum, r: _Rows, where: str) -> dict:
+    """:meth:`cascade.Einsum.actions` per row (an action a row does not do: 0)."""
+    if e.kind == "exp":
+        has = r.exp[where]
+        return {"adder.add": 1, "exp.exp": has.astype(np.int64), "mac.mac": np.where(has, 0, r.taylor)}
+    return e.actions(r.E, r.F, False, 0)
+
+
+@dataclass
+class _BAcc:
+    """:class:`Acc` with a column per figure (exact int64 sums)."""
+
+    actions: _batch.Counts = field(default_factory=_batch.Counts)
+    ops_2d: Any = 0
+    ops_1d: Any = 0
+    einsum_2d: dict = field(default_factory=dict)
+    einsum_1d: dict = field(default_factory=dict)
+    dram_words: Any = 0  # words read and written (bytes: times word_bits / 8)
+
+
+def _charge_b(acc: _BAcc, r: _Rows, where: str, e: cascade.Einsum, units, useful) -> None:
+    """:func:`_charge` per row."""
+    acts = _e_actions(e, r, where)
+    per = _e_cycles(e, r, where)
+    slots = per * units
+    ops = per * useful
+    for k, v in acts.items():
+        acc.actions.add(k, v * units)
+    if where == "array_2d":
+        acc.ops_2d = acc.ops_2d + ops
+        acc.einsum_2d[e.name] = acc.einsum_2d.get(e.name, 0) + ops
+        macs = acts.get("mac.mac", 0) * units
+        latched = 3 * macs + (slots - macs)  # operand_registers: both operands latched, accumulator updated
+        if e.kind == "mac_e":
+            read = write = macs
+        elif e.kind == "mac_f":
+            read, write = units, 0
+        else:
+            read, write = slots, (slots if e.kind != "max" else 0)
+        acc.actions.add("regfile_2d.read", np.where(r.operand_registers, latched, read))
+        acc.actions.add("regfile_2d.write", np.where(r.operand_registers, latched, write))
+    else:
+        acc.ops_1d = acc.ops_1d + ops
+        acc.einsum_1d[e.name] = acc.einsum_1d.get(e.name, 0) + ops
+        acc.actions.add("regfile_1d.read", slots)
+        acc.actions.add("regfile_1d.write", slots)
+
+
+def _traffic_b(points: Points, acc: _BAcc, r: _Rows, dram_read, dram_write, gb_read, gb_write) -> None:
+    """:func:`_dram` and :func:`_gb` per row (word counts exact; actions as the scalar form divides them)."""
+    per = points.arch("dram.access_bits") / r.word_bits
+    row = points.arch("global_buffer.row_bits") / r.word_bits
+    acc.actions.add("dram.read", dram_read / per)
+    acc.actions.add("dram.write", dram_write / per)
+    acc.actions.add("global_buffer.read", gb_read / row)
+    acc.actions.add("global_buffer.write", gb_write / row)
+    acc.dram_words = acc.dram_words + dram_read + dram_write
+
+
+def _result_b(name: str, points: Points, table: EnergyTable, r: _Rows, run, acc: _BAcc, extra: dict) -> dict:
+    """:func:`_result` per row: the flattened ``Result.to_dict()`` columns."""
+    n = r.n
+    _, energy, breakdown = _batch.energy(table, acc.actions, n)
+    area = _batch.per_arch(points, lambda a: _area(a, table)[0], np.float64)
+    area_breakdown = _batch.per_arch_dict(points, lambda a: _area(a, table)[1])
+    cyc = run.cycles
+    some = cyc > 0
+    safe = np.where(some, cyc, 1)
+    pes2 = r.R * r.C
+    pes1 = r.N1
+    busy = run.busy
+    ops_2d = np.broadcast_to(acc.ops_2d, (n,)).astype(np.float64)
+    ops_1d = np.broadcast_to(acc.ops_1d, (n,)).astype(np.float64)
+
+    def frac(v, pes):  # v / (pes * cyc), 0.0 where no cycles
+        return np.where(some, np.asarray(v, dtype=np.float64) / (pes * safe), 0.0)
+
+    out: dict[str, Any] = {
+        "engine": name,
+        "cycles": cyc,
+        "latency_s": cyc / r.clock,
+        "energy_pj": energy,
+        "area_mm2": area,
+        "util_2d": frac(ops_2d, pes2),
+        "util_1d": frac(ops_1d, pes1),
+        "dram_bytes": acc.dram_words * r.word_bits / 8,
+    }
+    out.update({f"einsum_util_2d.{k}": frac(v, pes2) for k, v in acc.einsum_2d.items()})
+    out.update({f"einsum_util_1d.{k}": frac(v, pes1) for k, v in acc.einsum_1d.items()})
+    out["busy_2d"] = np.where(some, busy.get("array_2d", 0) / safe, 0.0)
+    out["busy_1d"] = np.where(some, busy.get("array_1d", 0) / safe, 0.0)
+    out["tiles"] = run.tiles
+    out["bound_compute_s"] = np.maximum(ops_2d / pes2, np.where(pes1 > 0, ops_1d / np.maximum(pes1, 1), 0.0)) / r.clock
+    out["bound_dram_s"] = r.word_bits / 8 * (r.B * r.P + r.Bkv * r.M) * (r.E + r.F) / r.bw
+    out.update(extra)
+    out.update({f"energy_breakdown.{k}": v for k, v in breakdown.items()})
+    out.update({f"area_breakdown.{k}": v for k, v in area_breakdown.items()})
+    out.update(_batch.actions_columns(acc.actions, n))
+    return out
+
+
+def _and(active, mask):
+    return mask if active is None else active & mask
+
+
+def _row_b(run: BatchRun, tile, first: bool, n_last, n_cont, active) -> None:
+    """:func:`row` of :func:`_one_pass` per row: one key tile against a block's groups (n_last end there)."""
+    if active is not None and not active.any():
+        return
+    ends = n_last > 0
+    run.step(tile(first, ends, True), active)
+    run.repeat(np.where(ends, n_last - 1, 0), lambda act: run.step(tile(first, True, False), act), active)
+    run.repeat(np.where(ends, n_cont, n_cont - 1), lambda act: run.step(tile(first, False, False), act), active)
+
+
+def _block_b(run: BatchRun, tile, J, n, active) -> None:
+    """A block of ``n`` query groups that all need key tiles 0 .. J - 1."""
+    one = J == 1
+    _row_b(run, tile, True, np.where(one, n, 0), np.where(one, 0, n), active)
+    run.repeat(np.maximum(J - 2, 0), lambda act: _row_b(run, tile, False, 0, n, act), active)
+    _row_b(run, tile, False, n, 0, _and(active, ~one))
+
+
+def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile, active=None):
+    """One K/V head's blocks (``run``: time them; None: only count) and the keys its blocks fetch.
+
+    The walk visits, per row, each run of equal blocks (every block of it inside one run of query groups
+    needing the same key tiles: one repeat, as the scalar form's run-length program has it) or else each
+    segment of a block: the groups needing the same key tiles, with the key tiles only the later ones need
+    before them. Steps: about twice the distinct key-tile counts, not the blocks or the groups."""
+    n, R, C, h, M1 = r.n, r.R, r.C, r.h, r.M1
+    G = _batch.cdiv(r.P, C)
+    L = G * h
+    nb = _batch.cdiv(L, gq)
+
+    def J(g):  # key tiles group g needs
+        return r.key_tiles(np.minimum((g + 1) * C, r.P))
+
+    b = np.zeros(n, dtype=np.int64)
+    g = np.zeros(n, dtype=np.int64)
+    kv_keys = np.zeros(n, dtype=np.int64)
+    live = np.ones(n, dtype=bool) if active is None else active.copy()
+    while live.any():
+        e0 = b * gq
+        e1 = np.minimum(e0 + gq, L)
+        v = J(g)
+        start = g * h <= e0  # at the block's first entry
+        s0 = np.maximum(e0, g * h)
+        gn = np.where(r.causal & (v < M1), v * R // C, G)  # the first group needing more key tiles
+        y = np.minimum(gn * h, L)  # the first entry needing more
+        nrep = np.where(start & live, (y - e0) // gq, 0)  # whole blocks inside this run
+        same = nrep > 0
+        seg = live & ~same
+        N, m = e1 - s0, np.minimum(e1, y) - s0  # entries needing v or more key tiles; exactly v
+        if run is not None:
+            run.repeat(nrep, lambda act, v=v: _block_b(run, tile, v, gq, act), _and(active, same))
+            one = v == 1
+            _row_b(run, tile, True, np.where(one, m, 0), np.where(one, N - m, N), seg & start)
+            prev = np.where(start, 0, J(g - 1))
+            mid = np.where(start, np.maximum(v - 2, 0), v - 1 - prev)
+            run.repeat(np.where(seg, mid, 0), lambda act, N=N: _row_b(run, tile, False, 0, N, act), seg)
+            _row_b(run, tile, False, m, N - m, seg & ~(start & one))
+        inside = seg & (y < e1)  # the block goes on with the groups needing more
+        done = np.where(same, nrep, 1)
+        kv_keys += np.where(same, nrep * np.minimum(r.M, v * R), 0)
+        kv_keys += np.where(seg & ~inside, np.minimum(r.M, R * J((e1 - 1) // h)), 0)
+        g = np.where(inside, gn, np.where(live, (b + done) * gq // h, g))
+        b = np.where(inside | ~live, b, b + done)
+        live &= b < nb
+    return kv_keys
+
+
+def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bool, name: str) -> dict:
+    """:func:`_one_pass` over a table of points."""
+    cas = cascade.ONE_PASS
+    on_2d = cascade.BINDINGS[binding]
+    on_1d = [e.name for e in cas if e.name not in on_2d]
+    named = cascade.by_name(cas)
+
+    def check(arch):
+        if arch.array_1d.pes < 1:
+            raise AttnkitError("no 1D array")
+        _need_ops(arch, "array_2d", on_2d, cas)
+        _need_ops(arch, "array_1d", on_1d, cas)
+        table.check_widths(arch)
+
+    bad = _batch.refused_archs(points, check)
+    r = _rows(points, bad)
+    R, C, N1, E, F = r.R, r.C, r.N1, r.E, r.F
+    k = _batch.cdiv(C, N1)  # 1D passes per query group
+
+    def slots(nm, where):
+        e = named[nm]
+        c = _e_cycles(e, r, where)
+        if e.per == "element":
+            return c * (1 if where == "array_2d" else _batch.cdiv(R * C, N1))
+        return c * k
+
+    d2 = sum(slots(nm, "array_2d") for nm in on_2d)
+    d2 = d2 + sum(slots(nm, "array_1d") for nm in cascade.stall_between(cas, on_2d))
+    d1 = sum(slots(nm, "array_1d") for nm in on_1d if named[nm].per != "query")
+    av = slots("AV", "array_1d")
+    room = r.words - TILE_PIPE.depth * R * (E + F)
+    per_group = C * (E + 2 + F)
+    bad |= room < per_group
+    # every count below is at most (batch x heads) x queries x keys x (issue slots per element) x 4
+    bad |= r.B.astype(float) * r.P * r.M * (E + F + r.taylor + 8) * 4 > _batch.SAFE
+    M1, G = r.M1, _batch.cdiv(r.P, C)
+    L = G * r.h
+    gq = np.maximum(np.minimum(L, room // per_group), 1)
+
+    # Sums over the query groups g (nq queries, J key tiles): closed forms. Causal, every group but the
+    # last ends at (g + 1) C and needs ceil((g + 1) C / R) key tiles; the last needs all M1.
+    nq_last = r.P - (G - 1) * C
+    sum_J_head = _batch.floor_sum(G - 1, R, C, C + R - 1)  # groups 0 .. G-2
+    full = np.maximum(0, G - 1 - (M1 - 1) * R // C)  # of them, those needing all M1 tiles
+    causal = r.causal
+    sum_J = np.where(causal, sum_J_head + M1, G * M1)
+    sum_nqJ = np.where(causal, C * sum_J_head + nq_last * M1, r.P * M1)
+    sum_nq_keys = np.where(causal, C * (R * sum_J_head - (R * M1 - r.P) * full) + nq_last * r.P, r.P * r.M)
+    kv_keys = _kv_head_b(r, gq, None, None)
+    nb = _batch.cdiv(L, gq)
+
+    acc = _BAcc()
+    elems = r.B * sum_nq_keys
+    tq = r.B * sum_nqJ
+    qs = r.B * r.P
+    useful = {"element": r.B * r.unmasked, "tile_query": tq, "query": qs}
+    units = {"element": elems, "tile_query": tq, "query": qs}
+    for e in cas:
+        _charge_b(acc, r, "array_2d" if e.name in on_2d else "array_1d", e, units[e.per], useful[e.per])
+    kv_words = r.Bkv * kv_keys * (E + F)
+    rnv_in_gb = F + 4 > points.arch("array_1d.regfile_entries")
+    tiles = r.Bkv * r.h * sum_J
+    rnv = np.where(rnv_in_gb, F * tq, 0)
+    _traffic_b(
+        points,
+        acc,
+        r,
+        dram_read=kv_words + r.B * r.P * E,
+        dram_write=r.B * r.P * F,
+        gb_read=tiles * (C * E + R * (E + F)) + 2 * rnv + r.B * r.P * F,
+        gb_write=kv_words + r.B * r.P * E + rnv + r.B * r.P * F,
+    )
+    bad |= _batch.energy(table, acc.actions, r.n)[0]
+    if bad.any():
+        raise BatchUnsupported(f"engine {name}: rows the scalar form rejects", rows=bad)
+
+    wb = r.word_bits / 8
+    kv = r.dram_cycles(R * (E + F) * wb)
+    q = r.dram_cycles(C * E * wb)
+    o = r.dram_cycles(C * F * wb)
+    d1_last = d1 + av
+
+    def tile(first: bool, last, fetch: bool) -> tuple:
+        dram = (kv if fetch else 0) + (q if first else 0) + np.where(last, o, 0)
+        one_d = np.where(last, d1_last, d1)
+        return (dram, d2 + one_d) if serial else (dram, d2, one_d)
+
+    run = BatchRun(SERIAL_PIPE if serial else TILE_PIPE, r.n)
+    run.repeat(r.Bkv, lambda act: _kv_head_b(r, gq, run, tile, act))
+    extra = {
+        "design": name,
+        "binding": binding,
+        "pipelined": not serial,
+        "ii_2d": d2,
+        "ii_1d": d1,
+        "query_groups_per_block": gq,
+        "key_tiles": M1,
+        "tiles_run": tiles,
+        "tiles_unmasked": r.B * M1 * G,
+        "kv_fetches_per_kv_head": nb,
+        "mode": "closed",
+    }
+    return _result_b(name, points, table, r, run, acc, extra)
+
+
+def fusemax_batch(points: Points, table: EnergyTable) -> dict:
+    return _one_pass_batch(points, table, "fusemax", False, "fusemax")
+
+
+def cascade_flat_batch(points: Points, table: EnergyTable) -> dict:
+    return _one_pass_batch(points, table, "flat", False, "fusemax-cascade-flat")
+
+
+def serial_batch(points: Points, table: EnergyTable) -> dict:
+    return _one_pass_batch(points, table, "fusemax", True, "fusemax-serial")
+
+
+_BATCH: dict[str, BatchFn] = {
+    "fusemax": fusemax_batch,
+    "fusemax-cascade-flat": cascade_flat_batch,
+    "fusemax-serial": serial_batch,
+}
+ENGINES = {n: Engine(fn, arch=("spatial",), workload=("attention",), batch=_BATCH.get(n)) for n, fn in _FNS.items()}
