@@ -329,10 +329,11 @@ class BatchRun:
 
     :meth:`step` runs one tile on the rows of ``active`` (None: all), its
     durations integers or int columns; :meth:`repeat` runs ``body(active)``
-    ``count`` times per row (a column), jumping, row by row, over the
-    repetitions once that row's state is periodic (as :func:`run_closed`
-    does). An engine writes its tile program as calls, its counts and
-    durations columns, so rows whose programs share a shape share the calls.
+    ``count`` times per row (a column), or the tile ``body`` when it is a
+    tuple of durations, jumping, row by row, over the repetitions once that
+    row's state is periodic (as :func:`run_closed` does). An engine writes its
+    tile program as calls, its counts and durations columns, so rows whose
+    programs share a shape share the calls.
     """
 
     def __init__(self, pipe: Pipeline, n: int):
@@ -356,11 +357,17 @@ class BatchRun:
             out[stage.resource] += w
         return out
 
-    def step(self, tile: Sequence, active: np.ndarray | None = None) -> None:
-        S, D, x = self.S, self.D, self.x
+    def _durations(self, tile: Sequence) -> list[np.ndarray]:
         d = [_int_column(v) for v in tile]
-        if len(d) != S:
-            raise ValueError(f"a tile of {len(d)} durations for {S} stages")
+        if len(d) != self.S:
+            raise ValueError(f"a tile of {len(d)} durations for {self.S} stages")
+        return d
+
+    def step(self, tile: Sequence, active: np.ndarray | None = None) -> None:
+        self._step(self._durations(tile), active)
+
+    def _step(self, d: list[np.ndarray], active: np.ndarray | None) -> None:
+        S, D, x = self.S, self.D, self.x
         new = np.empty_like(x)
         t = (np.maximum(x[0], x[S]) if D else x[0]) + d[0]  # and the buffer slot of tile i - depth
         new[0] = t
@@ -381,44 +388,54 @@ class BatchRun:
             for s in range(S):
                 self.work[s] += np.where(active, d[s], 0)
 
-    def repeat(self, count, body: Callable[[np.ndarray | None], None], active: np.ndarray | None = None) -> None:
-        count = np.broadcast_to(_int_column(count), (self.n,))
+    def repeat(
+        self, count, body: Callable[[np.ndarray | None], None] | Sequence, active: np.ndarray | None = None
+    ) -> None:
+        n = self.n
+        count = np.broadcast_to(_int_column(count), (n,))
         live = count > 0 if active is None else active & (count > 0)
         if not live.any():
             return
-        k = np.zeros(self.n, dtype=np.int64)
-        # States after the last repetitions, as (x[0], x - x[0]): periodic when the differences repeat.
-        bases, shapes = [self.x[0].copy()], [self.x[1:] - self.x[0]]
-        valid = np.ones(self.n, dtype=np.int64)  # how many of them count for each row (1 after a jump)
+        if callable(body):
+            run_body = body
+        else:
+            d = self._durations(body)
+
+            def run_body(act):
+                self._step(d, act)
+
+        k = np.zeros(n, dtype=np.int64)
+        # The states after the last repetitions (a ring), as (x[0], x - x[0]): periodic when the
+        # differences recur; `valid`: how many of them count for each row (1 after a jump).
+        H = _MAX_PERIOD + 1
+        bases = np.empty((H, n), dtype=np.int64)
+        shapes = np.empty((H, self.S + self.D - 1, n), dtype=np.int64)
+        bases[0], shapes[0] = self.x[0], self.x[1:] - self.x[0]
+        valid = np.ones(n, dtype=np.int64)
+        cols = np.arange(n)
+        c = 0
         while True:
             tiles0, work0 = self.tiles.copy(), self.work.copy()
-            body(None if live.all() else live)
+            run_body(None if live.all() else live)
             k += live
-            # every repetition adds the same tiles and work
-            dt, dw = self.tiles - tiles0, self.work - work0
-            bases.append(self.x[0].copy())
-            shapes.append(self.x[1:] - self.x[0])
-            if len(bases) > _MAX_PERIOD + 1:
-                bases.pop(0)
-                shapes.pop(0)
-            valid = np.minimum(valid + 1, _MAX_PERIOD + 1)
-            looking = live.copy()
-            for p in range(1, len(bases)):
-                cand = looking & (valid > p)
-                if not cand.any():
-                    continue
-                match = cand & (shapes[-1] == shapes[-1 - p]).all(axis=0)
-                if not match.any():
-                    continue
-                looking &= ~match
-                q = np.where(match, (count - k) // p, 0)
-                if q.any():
-                    self.x += q * (bases[-1] - bases[-1 - p])
-                    self.tiles += q * p * dt
-                    self.work += q * p * dw
-                    k += q * p
-                    valid[q > 0] = 1
-                    bases[-1] = self.x[0].copy()
+            dt, dw = self.tiles - tiles0, self.work - work0  # every repetition adds the same
+            c += 1
+            cur = c % H
+            bases[cur], shapes[cur] = self.x[0], self.x[1:] - self.x[0]
+            valid = np.minimum(valid + 1, H)
+            back = (cur - np.arange(H)) % H  # how many repetitions ago each slot was written
+            match = (shapes == shapes[cur]).all(axis=1) & (back[:, None] >= 1) & (back[:, None] < valid)
+            p = np.where(match & live, back[:, None], H).min(axis=0)
+            q = np.where(p < H, (count - k) // np.minimum(p, H - 1), 0)
+            jump = q > 0
+            if jump.any():
+                p = np.where(jump, p, 0)
+                self.x += q * (bases[cur] - bases[(cur - p) % H, cols])
+                self.tiles += q * p * dt
+                self.work += q * p * dw
+                k += q * p
+                valid[jump] = 1
+                bases[cur] = self.x[0]
             live &= k < count
             if not live.any():
                 return
