@@ -446,3 +446,37 @@ def _int_column(v) -> np.ndarray:
     if a.dtype.kind not in "iub":
         raise TypeError(f"durations and counts must be integers, got {a.dtype}")
     return a.astype(np.int64, copy=False)
+
+
+class BatchSums:
+    """The tile count and each stage's summed durations of a tile program written for :class:`BatchRun`
+    (the same calls), without timing it: what :func:`column_sums` gives, per row."""
+
+    def __init__(self, nstages: int, n: int):
+        self.n = n
+        self.tiles = np.zeros(n, dtype=np.int64)
+        self.sums = np.zeros((nstages, n), dtype=np.int64)
+        self._times = np.ones(n, dtype=np.int64)  # repetitions of the body being summed
+
+    def step(self, tile: Sequence, active: np.ndarray | None = None) -> None:
+        times = self._times if active is None else np.where(active, self._times, 0)
+        self.tiles += times
+        for s, v in enumerate(tile):
+            self.sums[s] += times * _int_column(v)
+
+    def repeat(
+        self, count, body: Callable[[np.ndarray | None], None] | Sequence, active: np.ndarray | None = None
+    ) -> None:
+        count = np.broadcast_to(_int_column(count), (self.n,))
+        live = count > 0 if active is None else active & (count > 0)
+        if not live.any():
+            return
+        outer = self._times
+        self._times = outer * count
+        try:
+            if callable(body):
+                body(None if live.all() else live)
+            else:
+                self.step(body, None if live.all() else live)
+        finally:
+            self._times = outer

@@ -32,6 +32,11 @@ REL = 1e-12
 # Causal rows cost the batch form steps in proportion to their key tiles (thousands at 128K tokens):
 # `make test` draws these specs' points below the bound, `make test-slow` from all of them.
 SHORT = {"llm-arrays": ("workload.seq_len", 8192)}
+# Rows a batch form leaves to the scalar form by design (its docstring says so), besides those it rejects.
+NOT_MODELLED = {
+    "flat": lambda arch, w: w.causal and not w.context,  # causal row blocks see different key tiles
+    "flat-layer": lambda arch, w: w.causal and not w.context,
+}
 
 
 @cache
@@ -139,6 +144,8 @@ def test_batch_equals_scalar(spec, engine):
     points = _points(spec)
     table = load_table(points.archs[0].energy)
     failing = np.array([bool(err) for _, err in _reference(spec, engine)])
+    skip = NOT_MODELLED.get(engine, lambda arch, w: False)
+    failing |= [skip(points.archs[a], points.workloads[w]) for a, w in zip(points.arch_index, points.workload_index)]
     refused = np.zeros(len(points), dtype=bool)
     try:
         cols = eng.batch(points, table)
@@ -146,7 +153,7 @@ def test_batch_equals_scalar(spec, engine):
         assert e.rows is not None, f"{engine}: refused all of {spec}'s points: {e}"
         refused = np.asarray(e.rows, dtype=bool)
         cols = eng.batch(points.rows(~refused), table) if (~refused).any() else {}
-    assert (refused == failing).all(), f"refused {np.flatnonzero(refused)}, scalar rejects {np.flatnonzero(failing)}"
+    assert (refused == failing).all(), f"refused {np.flatnonzero(refused)}, expected {np.flatnonzero(failing)}"
     n = int((~refused).sum())
     for k, v in cols.items():
         assert np.ndim(v) == 0 or np.shape(v) == (n,), k

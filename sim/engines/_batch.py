@@ -126,3 +126,52 @@ def actions_columns(actions: Mapping[str, np.ndarray], n: int) -> dict[str, np.n
         col = np.broadcast_to(np.asarray(count, dtype=np.float64), (n,))
         out[f"actions.{key}"] = present(col, col != 0)
     return out
+
+
+def lex_less(a: list, b: list) -> np.ndarray:
+    """Row by row, whether the tuple of columns ``a`` sorts before ``b``."""
+    less = np.zeros(np.broadcast_shapes(*map(np.shape, a + b)), dtype=bool)
+    equal = np.ones_like(less)
+    for x, y in zip(a, b):
+        less |= equal & (x < y)
+        equal &= x == y
+    return less
+
+
+def mapper(order: list[np.ndarray], valid: np.ndarray, bound: np.ndarray, traffic: np.ndarray, better: list, time):
+    """A scalar mapper's choice over candidate plans, for every row at once.
+
+    Candidates are ``(Q, n)`` columns (plan q of row r at [q, r]). Per row, as the scalar mappers do:
+    visit the valid plans in the order of the ``order`` columns (first the most significant), skip one
+    whose ``bound`` exceeds the best cycles so far, or equals or exceeds them without less ``traffic``,
+    time the others (``time(q, mask)``: the plan index per row and the rows to time -> (cycles,
+    {name: column})), and keep a plan whose (cycles, *``better``) sorts before the best's. Returns the
+    chosen plan per row (-1: none valid), its cycles and its other columns.
+    """
+    Q, n = valid.shape
+    rank = np.lexsort([*[np.where(valid, k, 0) for k in reversed(order)], ~valid], axis=0)
+    cols = np.arange(n)
+    best = np.full(n, -1, dtype=np.int64)
+    best_cycles = np.zeros(n, dtype=np.int64)
+    best_rest: list = [np.zeros(n, dtype=np.asarray(k).dtype) for k in better]
+    kept: dict[str, np.ndarray] = {}
+    for i in range(Q):
+        q = rank[i]
+        live = valid[q, cols]
+        if not live.any():
+            break  # the invalid plans sort last
+        some = best >= 0
+        b, t = bound[q, cols], traffic[q, cols]
+        skip = some & ((b > best_cycles) | ((b >= best_cycles) & (t >= best_rest[0])))
+        go = live & ~skip
+        if not go.any():
+            continue
+        cycles, other = time(q, go)
+        rest = [k[q, cols] for k in better]
+        take = go & (~some | lex_less([cycles, *rest], [best_cycles, *best_rest]))
+        best = np.where(take, q, best)
+        best_cycles = np.where(take, cycles, best_cycles)
+        best_rest = [np.where(take, x, y) for x, y in zip(rest, best_rest)]
+        for k, v in other.items():
+            kept[k] = np.where(take, v, kept[k]) if k in kept else np.where(take, v, 0)
+    return best, best_cycles, kept

@@ -51,13 +51,16 @@ is action counts times the table; register-file accesses follow
 accumulator: 3 reads + 3 writes per MAC; FuseMax's takes operands off the
 network and keeps accumulators and intermediates in its register file).
 
-Batch forms (``fusemax``, ``fusemax-cascade-flat``, ``fusemax-serial``): the
-same closed form over a table of points in NumPy columns, the sums over
-query groups in closed form (floor sums where causal) and the tile program
-run for all rows at once by :class:`~attnkit.sim.pipeline.BatchRun`, a K/V
-head walked run of equal blocks by run (causal: segment by segment, so a
-causal row costs steps in proportion to its distinct key-tile counts); rows
-the scalar form rejects are left to it.
+Batch forms: the same closed forms over a table of points in NumPy columns,
+the tile programs run for all rows at once by
+:class:`~attnkit.sim.pipeline.BatchRun`; rows the scalar form rejects are
+left to it. ``fusemax``, ``fusemax-cascade-flat``, ``fusemax-serial``: the
+sums over query groups in closed form (floor sums where causal), a K/V head
+walked run of equal blocks by run (causal: segment by segment, so a causal
+row costs steps in proportion to its distinct key-tile counts). ``flat``:
+the mapper's plans timed in the scalar mapper's order, row by row, with its
+pruning; causal rows (row blocks seeing different key tiles) are left to the
+scalar form.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ from attnkit.params.workload import AttentionWorkload, GemmWorkload
 from attnkit.sim import cascade, pipeline
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import BatchFn, BatchUnsupported, Engine, EngineFn, Points, _batch
-from attnkit.sim.pipeline import BatchRun, Pipeline, Repeat, Stage, run_length
+from attnkit.sim.pipeline import BatchRun, BatchSums, Pipeline, Repeat, Stage, run_length
 from attnkit.sim.result import Result
 
 # FuseMax: four tiles in flight: one loading, one loaded (the two halves of the double-buffered
@@ -855,18 +858,18 @@ def _traffic_b(points: Points, acc: _BAcc, r: _Rows, dram_read, dram_write, gb_r
     acc.dram_words = acc.dram_words + dram_read + dram_write
 
 
-def _result_b(name: str, points: Points, table: EnergyTable, r: _Rows, run, acc: _BAcc, extra: dict) -> dict:
-    """:func:`_result` per row: the flattened ``Result.to_dict()`` columns."""
+def _result_b(name: str, points: Points, table: EnergyTable, r: _Rows, timing: tuple, acc: _BAcc, extra: dict) -> dict:
+    """:func:`_result` per row: the flattened ``Result.to_dict()`` columns; ``timing``: (cycles, tiles,
+    busy cycles by resource) columns."""
     n = r.n
+    cyc, tiles, busy = timing
     _, energy, breakdown = _batch.energy(table, acc.actions, n)
     area = _batch.per_arch(points, lambda a: _area(a, table)[0], np.float64)
     area_breakdown = _batch.per_arch_dict(points, lambda a: _area(a, table)[1])
-    cyc = run.cycles
     some = cyc > 0
     safe = np.where(some, cyc, 1)
     pes2 = r.R * r.C
     pes1 = r.N1
-    busy = run.busy
     ops_2d = np.broadcast_to(acc.ops_2d, (n,)).astype(np.float64)
     ops_1d = np.broadcast_to(acc.ops_1d, (n,)).astype(np.float64)
 
@@ -887,7 +890,7 @@ def _result_b(name: str, points: Points, table: EnergyTable, r: _Rows, run, acc:
     out.update({f"einsum_util_1d.{k}": frac(v, pes1) for k, v in acc.einsum_1d.items()})
     out["busy_2d"] = np.where(some, busy.get("array_2d", 0) / safe, 0.0)
     out["busy_1d"] = np.where(some, busy.get("array_1d", 0) / safe, 0.0)
-    out["tiles"] = run.tiles
+    out["tiles"] = tiles
     out["bound_compute_s"] = np.maximum(ops_2d / pes2, np.where(pes1 > 0, ops_1d / np.maximum(pes1, 1), 0.0)) / r.clock
     out["bound_dram_s"] = r.word_bits / 8 * (r.B * r.P + r.Bkv * r.M) * (r.E + r.F) / r.bw
     out.update(extra)
@@ -1070,7 +1073,166 @@ def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bo
         "kv_fetches_per_kv_head": nb,
         "mode": "closed",
     }
-    return _result_b(name, points, table, r, run, acc, extra)
+    return _result_b(name, points, table, r, (run.cycles, run.tiles, run.busy), acc, extra)
+
+
+def _flat_block_b(r: _Rows, n, keys, spill, kv_words, slots) -> tuple:
+    """:func:`_flat_block` per row: (dram, 2D, 1D) cycles and DRAM words of one row block."""
+    d2 = _batch.cdiv(keys, r.R) * _batch.cdiv(n, r.C) * (r.E + r.F)
+    d1 = n * _batch.cdiv(keys, r.N1) * slots
+    words = n * (r.E + r.F) + kv_words + np.where(spill, 4 * n * keys, 0)
+    return r.dram_cycles(words * r.word_bits / 8), d2, d1, words
+
+
+def _flat_program_b(run, r: _Rows, rq, spill, resident: bool, slots, active=None):
+    """:func:`_flat_plan` per row (not causal: every row block sees all M keys): the tile program on
+    ``run`` (a BatchRun or BatchSums) and its DRAM words."""
+    M, EF, h = r.M, r.E + r.F, r.h
+    nfull, rem = r.P // rq, r.P % rq
+    some = rem > 0
+
+    def blk(n, kv):
+        return _flat_block_b(r, n, M, spill, kv, slots)
+
+    kv_all = M * EF
+    if not resident:
+        full, part = blk(rq, kv_all), blk(rem, kv_all)
+
+        def head(act):
+            run.repeat(nfull, full[:3], act)
+            run.repeat(some, part[:3], act)
+
+        run.repeat(r.Bkv, lambda act: run.repeat(h, head, act), active)
+        return (nfull * full[3] + np.where(some, part[3], 0)) * h * r.Bkv
+
+    share = kv_all / (h * (nfull + some))  # the next K/V head's, per block
+
+    def kv_head(first: bool, prefetch, act):
+        sh = np.where(prefetch, share, 0.0)
+        full, part = blk(rq, sh), blk(rem, sh)
+        if first:  # the head's K/V arrive with its first block
+            run.step(blk(rq, kv_all + sh)[:3], act)
+            run.repeat(nfull - 1, full[:3], act)
+        else:
+            run.repeat(nfull, full[:3], act)
+        run.repeat(some, part[:3], act)
+
+        def others(a):
+            run.repeat(nfull, full[:3], a)
+            run.repeat(some, part[:3], a)
+
+        run.repeat(h - 1, others, act)
+
+    many = r.Bkv > 1
+    kv_head(True, many, active)
+    run.repeat(np.maximum(r.Bkv - 2, 0), lambda act: kv_head(False, True, act), active)
+    run.repeat(many, lambda act: kv_head(False, False, act), active)
+    return r.Bkv * (h * (r.P * EF + np.where(spill, 4 * r.P * M, 0)) + kv_all)
+
+
+def _flat_candidates_b(r: _Rows) -> np.ndarray:
+    """:func:`_flat_candidates` per row: a (K, n) table of row-block sizes, 0 where a row has fewer."""
+    C, P = r.C, r.P
+    cands = []
+    v = C.copy()
+    while (v > 1).any():  # C / 2, C / 4, ..., 1
+        v = np.where(v > 1, v // 2, 0)
+        cands.append(v)
+    v = C.copy()
+    while (v < P).any():  # C, 2 C, ... below P
+        cands.append(np.where(v < P, v, 0))
+        v = np.where(v < P, v * 2, v)
+    cands.append(P)
+    room = r.words - 2 * 2 * r.R * np.maximum(r.E, r.F)
+    cands.append(np.maximum(1, np.minimum(P, room // (FLAT_PIPE.depth * (r.M + r.E + r.F)))))
+    table = np.sort(np.where(np.array(cands) <= P, np.array(cands), 0), axis=0)
+    table[1:][table[1:] == table[:-1]] = 0  # each size once
+    return table
+
+
+def flat_batch(points: Points, table: EnergyTable) -> dict:
+    """:func:`flat` over a table of points; causal rows (row blocks seeing different key tiles) are left
+    to the scalar form."""
+
+    def check(arch):
+        if arch.array_1d.pes < 1:
+            raise AttnkitError("no 1D array")
+        _need_ops(arch, "array_2d", cascade.THREE_PASS_2D, cascade.THREE_PASS)
+        _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
+        table.check_widths(arch)
+
+    bad = _batch.refused_archs(points, check)
+    r = _rows(points, bad)
+    n, R, EF = r.n, r.R, r.E + r.F
+    bad |= r.causal
+    bad |= r.B.astype(float) * r.P * r.M * (EF + r.taylor + 8) * 4 > _batch.SAFE
+    named = cascade.by_name(cascade.THREE_PASS)
+    slots = sum(_e_cycles(named[k], r, "array_1d") for k in ("M", "SN", "SD", "A"))
+
+    # Every plan (row-block size, spilled, resident) that fits, and its bound (the busiest stage) and words.
+    cand = _flat_candidates_b(r)
+    plans = [(j, spill, resident) for j in range(len(cand)) for spill in (False, True) for resident in (False, True)]
+    Q = len(plans)
+    rq = np.array([cand[j] for j, _, _ in plans])
+    spill = np.array([np.full(n, s) for _, s, _ in plans])
+    resident = np.array([np.full(n, res) for _, _, res in plans])
+    staging = 2 * 2 * R * np.maximum(r.E, r.F)
+    kv = np.where(resident, np.where(r.Bkv > 1, 2, 1) * r.M * EF, staging)
+    block = rq * EF + np.where(spill, 2 * R * rq, rq * r.M)
+    valid = (rq > 0) & (FLAT_PIPE.depth * block + kv <= r.words) & ~bad
+    bad |= ~valid.any(axis=0)  # no row block fits: the scalar form says so
+    safe_rq = np.where(valid, rq, 1)
+    bound = np.zeros((Q, n), dtype=np.int64)
+    words = np.zeros((Q, n), dtype=np.int64)
+    for q, (_, s, res) in enumerate(plans):
+        if valid[q].any():
+            sums = BatchSums(3, n)
+            words[q] = _flat_program_b(sums, r, safe_rq[q], s, res, slots, valid[q])
+            bound[q] = sums.sums.max(axis=0)
+
+    # Buffer and DRAM traffic of each row's plan follow from its choice; check the table prices them.
+    acc = _BAcc()
+    elems = r.B * r.P * r.M
+    for e in cascade.THREE_PASS:
+        where = "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d"
+        _charge_b(acc, r, where, e, elems, r.B * r.unmasked)
+    probe = acc.actions.copy()
+    for key in ("dram.read", "dram.write", "global_buffer.read", "global_buffer.write"):
+        probe[key] = 1
+    bad |= _batch.energy(table, probe, n)[0]
+    if bad.any():
+        raise BatchUnsupported("engine flat: rows the scalar form rejects or this batch form does not model", rows=bad)
+
+    cols = np.arange(n)
+
+    def time(q, go):
+        run = BatchRun(FLAT_PIPE, n)
+        for res in (False, True):
+            rows = go & (resident[q, cols] == res)
+            if rows.any():
+                _flat_program_b(run, r, np.where(rows, rq[q, cols], 1), spill[q, cols], res, slots, rows)
+        busy = run.busy
+        return run.cycles.copy(), {"tiles": run.tiles, "busy_2d": busy["array_2d"], "busy_1d": busy["array_1d"]}
+
+    best, cycles, kept = _batch.mapper([bound, words, rq, spill, resident], valid, bound, words, [words], time)
+    rq, spill, resident, dram_words = (a[best, cols] for a in (rq, spill, resident, words))
+    timing = (cycles, kept["tiles"], {"array_2d": kept["busy_2d"], "array_1d": kept["busy_1d"]})
+    nfull, rem = r.P // rq, r.P % rq
+    spilled = np.where(spill, 2 * elems, 0)
+    kv_words = dram_words - r.B * r.P * EF - 2 * spilled
+    qk_tiles = r.B * _batch.cdiv(r.M, R) * (nfull * _batch.cdiv(rq, r.C) + _batch.cdiv(rem, r.C))
+    qtile = np.minimum(rq, r.C)
+    _traffic_b(
+        points,
+        acc,
+        r,
+        dram_read=kv_words + r.B * r.P * r.E + spilled,
+        dram_write=r.B * r.P * r.F + spilled,
+        gb_read=4 * elems + qk_tiles * (qtile * r.E + R * EF) + r.B * r.P * r.F + spilled,
+        gb_write=3 * elems + kv_words + r.B * r.P * r.E + r.B * r.P * r.F + spilled,
+    )
+    extra = {"design": "flat", "row_block": rq, "spilled": spill, "kv_resident": resident, "mode": "closed"}
+    return _result_b("flat", points, table, r, timing, acc, extra)
 
 
 def fusemax_batch(points: Points, table: EnergyTable) -> dict:
@@ -1089,5 +1251,6 @@ _BATCH: dict[str, BatchFn] = {
     "fusemax": fusemax_batch,
     "fusemax-cascade-flat": cascade_flat_batch,
     "fusemax-serial": serial_batch,
+    "flat": flat_batch,
 }
 ENGINES = {n: Engine(fn, arch=("spatial",), workload=("attention",), batch=_BATCH.get(n)) for n, fn in _FNS.items()}
