@@ -60,7 +60,7 @@ walked run of equal blocks by run (causal: segment by segment, so a causal
 row costs steps in proportion to its distinct key-tile counts). ``flat``:
 the mapper's plans timed in the scalar mapper's order, row by row, with its
 pruning; causal rows (row blocks seeing different key tiles) are left to the
-scalar form.
+scalar form. ``unfused``: every phase one repeat, causal included.
 """
 
 from __future__ import annotations
@@ -971,6 +971,22 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile, active=None):
     return kv_keys
 
 
+def _group_sums(r: _Rows) -> tuple:
+    """Over the query groups g of C queries (nq of them, needing J key tiles holding ``keys`` keys): the
+    sums of J, nq x J and nq x keys per row, in closed form. Causal, every group but the last ends at
+    (g + 1) C and needs ceil((g + 1) C / R) key tiles; the last needs all M1."""
+    R, C, M1 = r.R, r.C, r.M1
+    G = _batch.cdiv(r.P, C)
+    nq_last = r.P - (G - 1) * C
+    head = _batch.floor_sum(G - 1, R, C, C + R - 1)  # J of groups 0 .. G-2
+    full = np.maximum(0, G - 1 - (M1 - 1) * R // C)  # of them, those needing all M1 tiles
+    causal = r.causal
+    sum_J = np.where(causal, head + M1, G * M1)
+    sum_nqJ = np.where(causal, C * head + nq_last * M1, r.P * M1)
+    sum_nq_keys = np.where(causal, C * (R * head - (R * M1 - r.P) * full) + nq_last * r.P, r.P * r.M)
+    return sum_J, sum_nqJ, sum_nq_keys
+
+
 def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bool, name: str) -> dict:
     """:func:`_one_pass` over a table of points."""
     cas = cascade.ONE_PASS
@@ -1010,15 +1026,7 @@ def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bo
     L = G * r.h
     gq = np.maximum(np.minimum(L, room // per_group), 1)
 
-    # Sums over the query groups g (nq queries, J key tiles): closed forms. Causal, every group but the
-    # last ends at (g + 1) C and needs ceil((g + 1) C / R) key tiles; the last needs all M1.
-    nq_last = r.P - (G - 1) * C
-    sum_J_head = _batch.floor_sum(G - 1, R, C, C + R - 1)  # groups 0 .. G-2
-    full = np.maximum(0, G - 1 - (M1 - 1) * R // C)  # of them, those needing all M1 tiles
-    causal = r.causal
-    sum_J = np.where(causal, sum_J_head + M1, G * M1)
-    sum_nqJ = np.where(causal, C * sum_J_head + nq_last * M1, r.P * M1)
-    sum_nq_keys = np.where(causal, C * (R * sum_J_head - (R * M1 - r.P) * full) + nq_last * r.P, r.P * r.M)
+    sum_J, sum_nqJ, sum_nq_keys = _group_sums(r)
     kv_keys = _kv_head_b(r, gq, None, None)
     nb = _batch.cdiv(L, gq)
 
@@ -1235,6 +1243,78 @@ def flat_batch(points: Points, table: EnergyTable) -> dict:
     return _result_b("flat", points, table, r, timing, acc, extra)
 
 
+def unfused_batch(points: Points, table: EnergyTable) -> dict:
+    """:func:`unfused` over a table of points (causal included: the tile sums in closed form)."""
+
+    def check(arch):
+        if arch.array_1d.pes < 1:
+            raise AttnkitError("no 1D array")
+        _need_ops(arch, "array_2d", cascade.THREE_PASS_2D, cascade.THREE_PASS)
+        _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
+        table.check_widths(arch)
+
+    bad = _batch.refused_archs(points, check)
+    r = _rows(points, bad)
+    R, C, N1, E, F = r.R, r.C, r.N1, r.E, r.F
+    bad |= r.B.astype(float) * r.P * r.M * (E + F + r.taylor + 8) * 4 > _batch.SAFE
+    named = cascade.by_name(cascade.THREE_PASS)
+    sum_J, _, sum_nq_keys = _group_sums(r)  # query tiles of C queries against key tiles of R keys
+    elems = r.B * sum_nq_keys
+    n_tiles = r.B * sum_J
+    off = elems > r.words // 2  # the score tensor does not fit: through DRAM
+    acc = _BAcc()
+    for e in cascade.THREE_PASS:
+        where = "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d"
+        _charge_b(acc, r, where, e, elems, r.B * r.unmasked)
+    inter = np.where(off, 7 * elems, 0)  # S w, S r x2, P w, P r, A w, A r
+    # K and V read once per K/V head when they fit half the buffer, else once per query head
+    kv_reads = np.where(r.M * (E + F) <= r.words // 2, r.Bkv, r.B)
+    _traffic_b(
+        points,
+        acc,
+        r,
+        dram_read=r.B * r.P * E + kv_reads * r.M * (E + F) + np.where(off, 4 * elems, 0),
+        dram_write=r.B * r.P * F + np.where(off, 3 * elems, 0),
+        gb_read=4 * elems + n_tiles * (R + C) * E + n_tiles * R * F,
+        gb_write=3 * elems + inter,
+    )
+    bad |= _batch.energy(table, acc.actions, r.n)[0]
+    if bad.any():
+        raise BatchUnsupported("engine unfused: rows the scalar form rejects", rows=bad)
+
+    wb = r.word_bits / 8
+    tile_w = R * C
+
+    def io(n_in, n_out):
+        return np.where(off, r.dram_cycles((n_in + n_out) * tile_w * wb), 0)
+
+    def row_1d(nm):
+        return _batch.cdiv(tile_w, N1) * _e_cycles(named[nm], r, "array_1d")
+
+    qk_in = r.dram_cycles((R + C) * E * wb)
+    av_in = r.dram_cycles(R * F * wb)
+    phases = [
+        (np.maximum(qk_in, io(0, 1)), E, 0),
+        (io(1, 0), 0, row_1d("M")),
+        (io(1, 1), 0, row_1d("SN") + row_1d("SD")),
+        (io(1, 1), 0, row_1d("A")),
+        (np.maximum(av_in, io(1, 0)), F, 0),
+    ]
+    # Phases are separated by barriers: each runs on its own and they add up.
+    cycles = np.zeros(r.n, dtype=np.int64)
+    tiles = np.zeros(r.n, dtype=np.int64)
+    busy = {res: np.zeros(r.n, dtype=np.int64) for res in TILE_PIPE.resources}
+    for d in phases:
+        run = BatchRun(TILE_PIPE, r.n)
+        run.repeat(n_tiles, d)
+        cycles += run.cycles
+        tiles += run.tiles
+        for res, b in run.busy.items():
+            busy[res] += b
+    extra = {"design": "unfused", "spilled": off, "mode": "closed"}
+    return _result_b("unfused", points, table, r, (cycles, tiles, busy), acc, extra)
+
+
 def fusemax_batch(points: Points, table: EnergyTable) -> dict:
     return _one_pass_batch(points, table, "fusemax", False, "fusemax")
 
@@ -1252,5 +1332,6 @@ _BATCH: dict[str, BatchFn] = {
     "fusemax-cascade-flat": cascade_flat_batch,
     "fusemax-serial": serial_batch,
     "flat": flat_batch,
+    "unfused": unfused_batch,
 }
 ENGINES = {n: Engine(fn, arch=("spatial",), workload=("attention",), batch=_BATCH.get(n)) for n, fn in _FNS.items()}
