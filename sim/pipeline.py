@@ -336,10 +336,13 @@ class BatchRun:
     programs share a shape share the calls.
     """
 
-    def __init__(self, pipe: Pipeline, n: int):
+    def __init__(self, pipe: Pipeline, n: int, settle: int = 0):
         if not pipe.dedicated:
             raise ValueError("the closed form needs one resource per stage")
         self.pipe, self.n = pipe, n
+        # repetitions of a body before its states count for a period: an engine's own state beside
+        # the pipeline's (gemm's last two outputs) is the body's own after that many
+        self.settle = settle
         self.S, self.D = len(pipe.stages), pipe.depth
         # end[s] of the last tile per stage, then the last `depth` ends of the last stage (oldest first)
         self.x = np.zeros((self.S + self.D, n), dtype=np.int64)
@@ -424,7 +427,8 @@ class BatchRun:
             bases[cur], shapes[cur] = self.x[0], self.x[1:] - self.x[0]
             valid = np.minimum(valid + 1, H)
             back = (cur - np.arange(H)) % H  # how many repetitions ago each slot was written
-            match = (shapes == shapes[cur]).all(axis=1) & (back[:, None] >= 1) & (back[:, None] < valid)
+            ok = (back >= 1) & (c - back >= self.settle)
+            match = (shapes == shapes[cur]).all(axis=1) & ok[:, None] & (back[:, None] < valid)
             p = np.where(match & live, back[:, None], H).min(axis=0)
             q = np.where(p < H, (count - k) // np.minimum(p, H - 1), 0)
             jump = q > 0
@@ -452,17 +456,17 @@ class BatchSums:
     """The tile count and each stage's summed durations of a tile program written for :class:`BatchRun`
     (the same calls), without timing it: what :func:`column_sums` gives, per row."""
 
-    def __init__(self, nstages: int, n: int):
+    def __init__(self, nstages: int, n: int, dtype=np.int64):
         self.n = n
         self.tiles = np.zeros(n, dtype=np.int64)
-        self.sums = np.zeros((nstages, n), dtype=np.int64)
+        self.sums = np.zeros((nstages, n), dtype=dtype)  # float64 for records with fractions
         self._times = np.ones(n, dtype=np.int64)  # repetitions of the body being summed
 
     def step(self, tile: Sequence, active: np.ndarray | None = None) -> None:
         times = self._times if active is None else np.where(active, self._times, 0)
         self.tiles += times
         for s, v in enumerate(tile):
-            self.sums[s] += times * _int_column(v)
+            self.sums[s] += times * (_int_column(v) if self.sums.dtype.kind == "i" else np.asarray(v))
 
     def repeat(
         self, count, body: Callable[[np.ndarray | None], None] | Sequence, active: np.ndarray | None = None

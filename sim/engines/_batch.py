@@ -96,9 +96,10 @@ class Counts(dict):
         self[key] = self.get(key, 0) + n
 
 
-def energy(table: EnergyTable, actions: Mapping[str, np.ndarray], n: int):
+def energy(table: EnergyTable, actions: Mapping[str, np.ndarray], n: int, zeros: bool = False):
     """(rows the table cannot price, energy column, {component: column}) as :meth:`EnergyTable.energy`
-    gives them; a component's column is ``None`` in rows where none of its actions happen."""
+    gives them; a component's column is ``None`` in rows where none of its actions happen (``zeros``:
+    the scalar form lists every action, counted or not, so every component is there)."""
     missing = np.zeros(n, dtype=bool)
     parts: dict[str, list] = {}
     for key, count in actions.items():
@@ -107,9 +108,9 @@ def energy(table: EnergyTable, actions: Mapping[str, np.ndarray], n: int):
         try:
             pj = table.components[comp].actions[act].energy_pj
         except KeyError:
-            missing |= count != 0
+            missing |= (count != 0) | zeros
             continue
-        parts.setdefault(comp, []).append((pj * count, count != 0))
+        parts.setdefault(comp, []).append((pj * count, (count != 0) | zeros))
     total = np.zeros(n)
     breakdown = {}
     for comp, terms in parts.items():
