@@ -391,6 +391,12 @@ class BatchRun:
             for s in range(S):
                 self.work[s] += np.where(active, d[s], 0)
 
+    def when(self, mask, body: Callable[[np.ndarray | None], None], active: np.ndarray | None = None) -> None:
+        """``body`` once on the rows of ``mask`` (and ``active``): a part of the program only some rows have."""
+        rows = np.broadcast_to(mask, (self.n,)) if active is None else active & mask
+        if rows.any():
+            body(None if rows.all() else rows)
+
     def repeat(
         self, count, body: Callable[[np.ndarray | None], None] | Sequence, active: np.ndarray | None = None
     ) -> None:
@@ -454,19 +460,24 @@ def _int_column(v) -> np.ndarray:
 
 class BatchSums:
     """The tile count and each stage's summed durations of a tile program written for :class:`BatchRun`
-    (the same calls), without timing it: what :func:`column_sums` gives, per row."""
+    (the same calls), without timing it: :func:`column_sums` per row, added in its order (a repeat's
+    body summed on its own, then times the count), so float durations give its very sums."""
 
     def __init__(self, nstages: int, n: int, dtype=np.int64):
         self.n = n
         self.tiles = np.zeros(n, dtype=np.int64)
         self.sums = np.zeros((nstages, n), dtype=dtype)  # float64 for records with fractions
-        self._times = np.ones(n, dtype=np.int64)  # repetitions of the body being summed
 
     def step(self, tile: Sequence, active: np.ndarray | None = None) -> None:
-        times = self._times if active is None else np.where(active, self._times, 0)
-        self.tiles += times
+        self.tiles += 1 if active is None else active
         for s, v in enumerate(tile):
-            self.sums[s] += times * (_int_column(v) if self.sums.dtype.kind == "i" else np.asarray(v))
+            v = _int_column(v) if self.sums.dtype.kind == "i" else np.asarray(v, dtype=self.sums.dtype)
+            self.sums[s] = self.sums[s] + (v if active is None else np.where(active, v, 0))
+
+    def when(self, mask, body: Callable[[np.ndarray | None], None], active: np.ndarray | None = None) -> None:
+        rows = np.broadcast_to(mask, (self.n,)) if active is None else active & mask
+        if rows.any():
+            body(None if rows.all() else rows)
 
     def repeat(
         self, count, body: Callable[[np.ndarray | None], None] | Sequence, active: np.ndarray | None = None
@@ -475,12 +486,12 @@ class BatchSums:
         live = count > 0 if active is None else active & (count > 0)
         if not live.any():
             return
-        outer = self._times
-        self._times = outer * count
-        try:
-            if callable(body):
-                body(None if live.all() else live)
-            else:
-                self.step(body, None if live.all() else live)
-        finally:
-            self._times = outer
+        tiles, sums = self.tiles, self.sums
+        self.tiles, self.sums = np.zeros_like(tiles), np.zeros_like(sums)
+        if callable(body):
+            body(None if live.all() else live)
+        else:
+            self.step(body, None if live.all() else live)
+        times = np.where(live, count, 0)
+        self.tiles = tiles + times * self.tiles
+        self.sums = sums + times * self.sums

@@ -176,3 +176,33 @@ def mapper(order: list[np.ndarray], valid: np.ndarray, bound: np.ndarray, traffi
         for k, v in other.items():
             kept[k] = np.where(take, v, kept[k]) if k in kept else np.where(take, v, 0)
     return best, best_cycles, kept
+
+
+def from_scalar(out: dict, rows: np.ndarray, fn, points: Points, table: EnergyTable) -> dict:
+    """``out`` with the rows of ``rows`` (a mask) computed by the scalar form ``fn`` instead: for rows whose
+    result hangs on a tie the scalar form breaks by its own float rounding."""
+    from attnkit.sim.result import flatten
+
+    n = len(points)
+    out = {k: (np.array(np.broadcast_to(v, (n,))) if np.ndim(v) == 0 else np.array(v)) for k, v in out.items()}
+    for i in np.flatnonzero(rows):
+        arch, wl = points.archs[points.arch_index[i]], points.workloads[points.workload_index[i]]
+        rec = flatten(fn(arch, wl, table).to_dict())
+        for k in set(rec) | set(out):
+            v = rec.get(k)
+            col = out.get(k)
+            if col is None:
+                col = out[k] = np.full(n, None, dtype=object)
+            kind = col.dtype.kind
+            fits = (
+                (kind == "i" and type(v) is int)
+                or (kind == "f" and type(v) is float)
+                or (kind == "b" and type(v) is bool)
+            )
+            fits = fits or (
+                kind in "US" and isinstance(v, str) and len(v) <= col.dtype.itemsize // (4 if kind == "U" else 1)
+            )
+            if not fits and kind != "O":
+                col = out[k] = col.astype(object)
+            col[i] = v
+    return out
