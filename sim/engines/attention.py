@@ -61,6 +61,8 @@ row costs steps in proportion to its distinct key-tile counts). ``flat``:
 the mapper's plans timed in the scalar mapper's order, row by row, with its
 pruning; causal rows (row blocks seeing different key tiles) are left to the
 scalar form. ``unfused``: every phase one repeat, causal included.
+``<engine>-layer``: the attention's batch form, then ``gemm``'s on each
+distinct (arch, matmul shape) of the rows.
 """
 
 from __future__ import annotations
@@ -1315,6 +1317,112 @@ def unfused_batch(points: Points, table: EnergyTable) -> dict:
     return _result_b("unfused", points, table, r, (cycles, tiles, busy), acc, extra)
 
 
+def _layer_batch(attn: BatchFn, name: str) -> BatchFn:
+    """:func:`_layer` over a table of points: the attention's batch form, then engine ``gemm``'s batch form
+    on every distinct (arch, projection or FFN shape) of the rows, added up in the scalar form's order."""
+
+    def run(points: Points, table: EnergyTable) -> dict:
+        from attnkit.sim import engines
+
+        gemm = engines.get("gemm")
+        n = len(points)
+        # The layer's GEMMs as points of their own: each distinct shape once per arch.
+        shapes: dict[tuple, int] = {}
+        objs: list[GemmWorkload] = []
+        used, inv = np.unique(points.workload_index, return_inverse=True)
+        per_wl = []
+        for j in used:
+            idx = []
+            for _, g in layer_gemms(points.workloads[j]):
+                key = (g.m, g.n, g.k)
+                if key not in shapes:
+                    shapes[key] = len(objs)
+                    objs.append(g)
+                idx.append(shapes[key])
+            per_wl.append(idx)
+        part_shape = np.array(per_wl, dtype=np.int64)[inv.reshape(-1)]  # (n, 6)
+        pairs = np.stack([np.repeat(points.arch_index, 6), part_shape.reshape(-1)])
+        uniq, back = np.unique(pairs, axis=1, return_inverse=True)
+        back = back.reshape(n, 6)
+        g_points = Points(points.archs, objs, uniq[0], uniq[1])
+        bad = np.zeros(n, dtype=bool)
+        try:
+            g_cols = gemm.batch(g_points, table)
+        except BatchUnsupported as e:
+            if e.rows is None:
+                raise
+            bad |= np.asarray(e.rows, dtype=bool)[back].any(axis=1)
+        try:
+            a_cols = attn(points, table)
+        except BatchUnsupported as e:
+            if e.rows is None:
+                raise
+            bad |= np.asarray(e.rows, dtype=bool)
+        bad |= _batch.energy(table, {"regfile_2d.read": 1, "regfile_2d.write": 1}, n, zeros=True)[0]
+        if bad.any():
+            raise BatchUnsupported(f"engine {name}: rows the scalar form rejects or does not model", rows=bad)
+
+        def column(cols, key, rows=None):  # a column of every row (a gemm column: of every pair, then picked)
+            v = np.asarray(cols[key])
+            v = np.broadcast_to(v, (len(uniq[0]) if rows is not None else n,)) if v.ndim == 0 else v
+            return v if rows is None else v[rows]
+
+        def numbers(v):  # an action column, None (not done) as 0
+            return np.where(v == None, 0.0, v).astype(np.float64) if v.dtype == object else v  # noqa: E711
+
+        att_cycles = column(a_cols, "cycles")
+        clock = points.arch("clock_hz").astype(np.float64)
+        pes2 = points.arch("array_2d.rows") * points.arch("array_2d.cols")
+        pes1 = points.arch("array_1d.pes")
+        opreg = points.arch("array_2d.operand_registers").astype(bool)
+        cycles = att_cycles
+        energy = column(a_cols, "energy_pj")
+        dram = column(a_cols, "dram_bytes")
+        ops_2d = column(a_cols, "util_2d") * pes2 * att_cycles
+        ops_1d = column(a_cols, "util_1d") * pes1 * att_cycles
+        actions = {k[8:]: numbers(column(a_cols, k)) for k in a_cols if k.startswith("actions.")}
+        done = {k: column(a_cols, f"actions.{k}") != None for k in actions}  # noqa: E711
+        everywhere = np.ones(n, dtype=bool)
+        macs_of = np.array([g.m * g.n * g.k for g in objs], dtype=np.int64)
+        parts = {"attention": att_cycles}
+        for p, gname in enumerate(("Q", "K", "V", "O", "FFN1", "FFN2")):
+            rows = back[:, p]
+            macs = macs_of[part_shape[:, p]]
+            regs = np.where(opreg, 3 * macs, macs)  # as in attention's MACs
+            extra_acts = {"regfile_2d.read": regs, "regfile_2d.write": regs}
+            _, e_regs, _ = _batch.energy(table, extra_acts, n)
+            r_cycles = column(g_cols, "cycles", rows)
+            cycles = cycles + r_cycles
+            energy = energy + (column(g_cols, "energy_pj", rows) + e_regs)
+            dram = dram + column(g_cols, "dram_bytes", rows)
+            ops_2d = ops_2d + macs
+            parts[gname] = r_cycles
+            acts = [(k[8:], column(g_cols, k, rows)) for k in g_cols if k.startswith("actions.")]
+            for key, v in acts + list(extra_acts.items()):
+                actions[key] = actions.get(key, 0.0) + v
+                done[key] = everywhere
+        _, _, breakdown = _batch.energy(table, actions, n)
+        out: dict[str, Any] = {
+            "engine": name,
+            "cycles": cycles,
+            "latency_s": cycles / clock,
+            "energy_pj": energy,
+            "area_mm2": a_cols["area_mm2"],
+            "util_2d": ops_2d / (pes2 * cycles),
+            "util_1d": ops_1d / (pes1 * cycles),
+            "dram_bytes": dram,
+            "design": name,
+        }
+        out.update({f"cycles_by_part.{k}": v for k, v in parts.items()})
+        out.update({"attention_cycles": att_cycles, "mode": "closed"})
+        out.update({f"energy_breakdown.{k}": v for k, v in breakdown.items()})
+        out.update({k: v for k, v in a_cols.items() if k.startswith("area_breakdown.")})
+        out.update({f"actions.{k}": _batch.present(np.asarray(v, np.float64), done[k]) for k, v in actions.items()})
+        return out
+
+    return run
+
+
 def fusemax_batch(points: Points, table: EnergyTable) -> dict:
     return _one_pass_batch(points, table, "fusemax", False, "fusemax")
 
@@ -1334,4 +1442,5 @@ _BATCH: dict[str, BatchFn] = {
     "flat": flat_batch,
     "unfused": unfused_batch,
 }
+_BATCH.update({f"{n}-layer": _layer_batch(fn, f"{n}-layer") for n, fn in list(_BATCH.items())})
 ENGINES = {n: Engine(fn, arch=("spatial",), workload=("attention",), batch=_BATCH.get(n)) for n, fn in _FNS.items()}
