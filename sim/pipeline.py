@@ -465,8 +465,8 @@ class BatchSums:
 
     def __init__(self, nstages: int, n: int, dtype=np.int64):
         self.n = n
-        self.tiles = np.zeros(n, dtype=np.int64)
-        self.sums = np.zeros((nstages, n), dtype=dtype)  # float64 for records with fractions
+        self.tiles: np.ndarray = np.zeros(n, dtype=np.int64)
+        self.sums: np.ndarray = np.zeros((nstages, n), dtype=dtype)  # float64 for records with fractions
 
     def step(self, tile: Sequence, active: np.ndarray | None = None) -> None:
         self.tiles += 1 if active is None else active

@@ -100,7 +100,10 @@ class _Evaluator:
         archs: dict[int, int] = {}
         wls: dict[int, int] = {}
         objs: tuple[list, list] = ([], [])
-        ai, wi, kept, errors = [], [], [], {}
+        ai: list[int] = []
+        wi: list[int] = []
+        kept: list[int] = []
+        errors: dict[int, str] = {}
         for i in indices:
             values = self.plan.points[i]
             arch, err = self._edited(self.plan.archs[values[0]], self.arch_edits, values)

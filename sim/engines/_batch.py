@@ -96,7 +96,7 @@ class Counts(dict):
         self[key] = self.get(key, 0) + n
 
 
-def energy(table: EnergyTable, actions: Mapping[str, np.ndarray], n: int, zeros: bool = False):
+def energy(table: EnergyTable, actions: Mapping[str, Any], n: int, zeros: bool = False):
     """(rows the table cannot price, energy column, {component: column}) as :meth:`EnergyTable.energy`
     gives them; a component's column is ``None`` in rows where none of its actions happen (``zeros``:
     the scalar form lists every action, counted or not, so every component is there)."""

@@ -785,7 +785,7 @@ def _rows(points: Points, bad: np.ndarray) -> _Rows:
         word_bits=arch("word_bits"),
         clock=arch("clock_hz").astype(np.float64),
         bw=arch("dram.bandwidth_bytes_per_s").astype(np.float64),
-        exp={w: _batch.per_arch(points, lambda a, w=w: "exp" in getattr(a, w).ops, bool) for w in ARRAYS},
+        exp={w: _has_exp(points, w) for w in ARRAYS},
         taylor=arch("exp_taylor_macs"),
         operand_registers=arch("array_2d.operand_registers").astype(bool),
     )
@@ -794,11 +794,21 @@ def _rows(points: Points, bad: np.ndarray) -> _Rows:
 ARRAYS = ("array_2d", "array_1d")
 
 
+def _has_exp(points: Points, where: str) -> np.ndarray:
+    def has(arch) -> bool:
+        return "exp" in getattr(arch, where).ops
+
+    return _batch.per_arch(points, has, bool)
+
+
 def _e_cycles(e: cascade.Einsum, r: _Rows, where: str):
     """:meth:`cascade.Einsum.cycles` per row."""
     if e.kind == "exp":
         return np.where(r.exp[where], 1, 1 + r.taylor)
-    return sum(e.actions(r.E, r.F, False, 0).values())
+    E: Any = r.E  # Einsum's action counts are arithmetic: columns in, columns out
+    F: Any = r.F
+    counts: Any = e.actions(E, F, False, 0).values()
+    return sum(counts)
 
 
 def _e_actions(e: cascade.Einsum, r: _Rows, where: str) -> dict:
@@ -806,7 +816,9 @@ def _e_actions(e: cascade.Einsum, r: _Rows, where: str) -> dict:
     if e.kind == "exp":
         has = r.exp[where]
         return {"adder.add": 1, "exp.exp": has.astype(np.int64), "mac.mac": np.where(has, 0, r.taylor)}
-    return e.actions(r.E, r.F, False, 0)
+    E: Any = r.E
+    F: Any = r.F
+    return e.actions(E, F, False, 0)
 
 
 @dataclass
@@ -956,12 +968,20 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile, active=None):
         seg = live & ~same
         N, m = e1 - s0, np.minimum(e1, y) - s0  # entries needing v or more key tiles; exactly v
         if run is not None:
-            run.repeat(nrep, lambda act, v=v: _block_b(run, tile, v, gq, act), _and(active, same))
+
+            def blocks(act, v=v):
+                _block_b(run, tile, v, gq, act)
+
+            run.repeat(nrep, blocks, _and(active, same))
             one = v == 1
             _row_b(run, tile, True, np.where(one, m, 0), np.where(one, N - m, N), seg & start)
             prev = np.where(start, 0, J(g - 1))
             mid = np.where(start, np.maximum(v - 2, 0), v - 1 - prev)
-            run.repeat(np.where(seg, mid, 0), lambda act, N=N: _row_b(run, tile, False, 0, N, act), seg)
+
+            def rows(act, N=N):
+                _row_b(run, tile, False, 0, N, act)
+
+            run.repeat(np.where(seg, mid, 0), rows, seg)
             _row_b(run, tile, False, m, N - m, seg & ~(start & one))
         inside = seg & (y < e1)  # the block goes on with the groups needing more
         done = np.where(same, nrep, 1)
@@ -1334,11 +1354,11 @@ def _layer_batch(attn: BatchFn, name: str) -> BatchFn:
         for j in used:
             idx = []
             for _, g in layer_gemms(points.workloads[j]):
-                key = (g.m, g.n, g.k)
-                if key not in shapes:
-                    shapes[key] = len(objs)
+                shape = (g.m, g.n, g.k)
+                if shape not in shapes:
+                    shapes[shape] = len(objs)
                     objs.append(g)
-                idx.append(shapes[key])
+                idx.append(shapes[shape])
             per_wl.append(idx)
         part_shape = np.array(per_wl, dtype=np.int64)[inv.reshape(-1)]  # (n, 6)
         pairs = np.stack([np.repeat(points.arch_index, 6), part_shape.reshape(-1)])
@@ -1346,6 +1366,7 @@ def _layer_batch(attn: BatchFn, name: str) -> BatchFn:
         back = back.reshape(n, 6)
         g_points = Points(points.archs, objs, uniq[0], uniq[1])
         bad = np.zeros(n, dtype=bool)
+        assert gemm.batch is not None
         try:
             g_cols = gemm.batch(g_points, table)
         except BatchUnsupported as e:

@@ -440,19 +440,19 @@ class _GemmRun:
     only summed (``sums``: a float :class:`BatchSums` of the five record columns)."""
 
     def __init__(self, g: _G, sums: bool = False):
-        self.g, self.n = g, g.n
-        self.run = None if sums else BatchRun(PIPE, g.n, settle=2)  # the FIFO is a body's own after two
-        self.sums = BatchSums(5, g.n, np.float64) if sums else None
+        self.g, self.n, self.timed = g, g.n, not sums
+        # the FIFO is a body's own after two repetitions
+        self.target: BatchRun | BatchSums = BatchSums(5, g.n, np.float64) if sums else BatchRun(PIPE, g.n, settle=2)
         self.fifo = [np.zeros(g.n), np.zeros(g.n)]
 
     def step(self, rec, active=None) -> None:
-        if self.sums is not None:
-            self.sums.step(rec, active)
+        if not self.timed:
+            self.target.step(rec, active)
             return
         g = self.g
         dram = np.ceil((rec[IN] + self.fifo[0]) * g.word_bytes / g.dram_bpc).astype(np.int64)
         feed = np.ceil((rec[GB_RD] + rec[GB_WR]) * g.word_bytes / g.gb_bpc).astype(np.int64)
-        self.run.step((dram, np.maximum(rec[ARRAY], feed)), active)
+        self.target.step((dram, np.maximum(rec[ARRAY], feed)), active)
         out = np.broadcast_to(np.asarray(rec[OUT], dtype=np.float64), (self.n,))
         if active is None:
             self.fifo = [self.fifo[1], out]
@@ -466,15 +466,15 @@ class _GemmRun:
             def body(act):
                 self.step(rec, act)
 
-        (self.sums or self.run).repeat(count, body, active)
+        self.target.repeat(count, body, active)
 
     def when(self, mask, body, active=None) -> None:
-        (self.sums or self.run).when(mask, body, active)
+        self.target.when(mask, body, active)
 
     def drain(self, active) -> None:
         """The last two tiles' results written back (two tiles of DRAM only)."""
         for out in list(self.fifo):
-            self.run.step((np.ceil(out * self.g.word_bytes / self.g.dram_bpc).astype(np.int64), 0), active)
+            self.target.step((np.ceil(out * self.g.word_bytes / self.g.dram_bpc).astype(np.int64), 0), active)
 
 
 class _G:
@@ -750,7 +750,8 @@ def simulate_batch(points: Points, table: EnergyTable) -> dict:
         if valid[q].any():
             run = _GemmRun(g, sums=True)
             _run_plan(run, g, order, np.maximum(L, 1), blocks, valid[q])
-            sums[q] = run.sums.sums
+            assert isinstance(run.target, BatchSums)
+            sums[q] = run.target.sums
     # The loop orders' sums are the scalar form's, added in its order. A blocked plan's are whole numbers
     # (a block's shares add up to its load) that its run-length program adds in another order: rounded.
     blocked = np.array([o == "blk" for o, _, _ in plans])
@@ -770,7 +771,8 @@ def simulate_batch(points: Points, table: EnergyTable) -> dict:
                 blocks = (mbs[q, cols], nbs[q, cols])
                 _run_plan(run, g, order, np.where(rows, -negL[q, cols], 1), blocks, rows)
         run.drain(go)
-        return run.run.cycles.copy(), {"tiles": run.run.tiles}
+        assert isinstance(run.target, BatchRun)
+        return run.target.cycles.copy(), {"tiles": run.target.tiles}
 
     best, cycles, kept = _batch.mapper([bound, traffic, negL, code], valid, bound, traffic, [traffic, negL, code], time)
     # A plan tying the chosen one's cycles and traffic, one of them blocked: which wins hangs on the
