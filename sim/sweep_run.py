@@ -97,6 +97,15 @@ class _Evaluator:
             return None, f"{type(e).__name__}: {e}"
         return flatten(res.to_dict() if isinstance(res, Result) else dict(res)), None
 
+    def points(self, indices) -> tuple[engines.Points, np.ndarray, dict[int, str]]:
+        """The plan's points at ``indices`` as a table for a batch form: its Points (each distinct edited
+        arch and workload once), the plan indices it holds, and the error of each index whose edits fail."""
+        idx = np.asarray(indices, dtype=np.int64)
+        errors = [""] * len(idx)
+        pts = self._objects([self.plan.points[i] for i in idx], errors)
+        ok = np.array([not e for e in errors], dtype=bool)
+        return pts.rows(ok), idx[ok], {int(i): e for i, e in zip(idx, errors) if e}
+
     def set_metric_columns(self, cols: list[str]) -> None:
         self.metric_columns = list(cols)
         self._metric_set = set(cols)

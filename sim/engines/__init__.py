@@ -22,8 +22,11 @@ points (:class:`Points`), arithmetic on NumPy columns, returning each metric
 as a column. The scalar form stays the reference: a batch form gives the same
 numbers (equal integers, floats within 1e-12 relative; tested on random
 points of every shipped sweep spec), and where a row is outside what it
-models it raises :class:`BatchUnsupported` and the caller runs those points
-one by one through the scalar form, which gives each its own result or error.
+models it raises :class:`BatchUnsupported` (naming those rows, or all of
+them) before computing, and the caller runs those points one by one through
+the scalar form, which gives each its own result or error, and the other
+rows through the batch form again. A batch form refuses the rows its scalar
+form would reject, so every error message is the scalar form's.
 """
 
 from __future__ import annotations
@@ -94,16 +97,25 @@ class Points:
 
 
 def _gather(objs: Sequence[Any], index: np.ndarray, path: str) -> np.ndarray:
-    values = [get_path(o, path) for o in objs]
+    used, inverse = np.unique(index, return_inverse=True)  # only the rows' objects (a subset may hold others)
+    values = [get_path(objs[i], path) for i in used]
     if all(isinstance(v, (bool, int)) for v in values) and not all(isinstance(v, bool) for v in values):
         column = np.array(values, dtype=np.int64)  # Python ints: exact (a batch form keeps them in int64)
     else:
         column = np.array(values)
-    return column[index]
+    return column[inverse.reshape(-1)]
 
 
 class BatchUnsupported(AttnkitError):
-    """A batch form does not model some of its rows (the caller runs them through the scalar form)."""
+    """A batch form does not model some of its rows (the caller runs them through the scalar form).
+
+    ``rows`` is a boolean mask over the points the batch form was given (None: all of them); the caller
+    runs the others through the batch form again, so a batch form raises it before the heavy work.
+    """
+
+    def __init__(self, message: str = "", rows: np.ndarray | None = None):
+        super().__init__(message)
+        self.rows = rows
 
 
 class BatchFn(Protocol):
@@ -225,11 +237,12 @@ def simulate_points(points: Points, engine: str | None = None) -> tuple[dict[str
         if not ok.any():
             continue
         if fn.batch is not None:
-            try:
-                parts.append((ok, fn.batch(points.rows(ok), table)))
-                continue
-            except BatchUnsupported:
-                pass
+            done, cols = _run_batch(fn.batch, points, ok, table)
+            if done.any():
+                parts.append((done, cols))
+            ok = ok & ~done
+        if not ok.any():
+            continue
         rows: list[dict[str, Any] | None] = []
         for i in np.flatnonzero(ok):
             try:
@@ -249,6 +262,25 @@ def columns_of(records: Sequence[dict[str, Any] | None]) -> dict[str, np.ndarray
         for k, v in (r or {}).items():
             columns.setdefault(k, [None] * len(records))[j] = v
     return {k: _column(v) for k, v in columns.items()}
+
+
+def _run_batch(batch: BatchFn, points: Points, ok: np.ndarray, table: EnergyTable) -> tuple[np.ndarray, dict]:
+    """The rows of ``ok`` a batch form computes (a mask over all points) and their columns; a refusal of
+    some rows leaves them out and runs the batch form again on the others (once: a second refusal of
+    any row leaves them all to the scalar form)."""
+    none = np.zeros_like(ok)
+    for _ in range(2):
+        try:
+            return ok, batch(points.rows(ok), table)
+        except BatchUnsupported as e:
+            if e.rows is None:
+                return none, {}
+            refused = np.zeros_like(ok)
+            refused[np.flatnonzero(ok)[np.asarray(e.rows, dtype=bool)]] = True
+            ok = ok & ~refused
+            if not ok.any():
+                return none, {}
+    return none, {}
 
 
 def _column(values: Sequence[Any]) -> np.ndarray:
