@@ -41,7 +41,6 @@ then agrees with the event-driven run cycle for cycle.
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -129,10 +128,20 @@ def totals(pipe: Pipeline, program: Program) -> tuple[int, dict[str, int]]:
 def column_sums(program: Program, nstages: int) -> tuple[int, list[int]]:
     """Tile count and the sum of each column of a program of ``nstages``-tuples, Repeats expanded
     arithmetically (engines use it for their own per-tile records too)."""
+    n, sums = _column_sums(program, nstages, {})
+    return n, list(sums)
+
+
+def _column_sums(program: Sequence, nstages: int, memo: dict) -> tuple[int, tuple]:
+    """:func:`column_sums` with the sums of every Repeat's body remembered by its ``id`` (a body
+    shared by several Repeats is summed once)."""
     n, sums = 0, [0] * nstages
     for item in program:
         if isinstance(item, Repeat):
-            k, s = column_sums(item.body, nstages)
+            got = memo.get(id(item.body))
+            if got is None:
+                got = memo[id(item.body)] = _column_sums(item.body, nstages, memo)
+            k, s = got
             n += item.count * k
             sums = [a + item.count * b for a, b in zip(sums, s)]
         else:
@@ -140,7 +149,7 @@ def column_sums(program: Program, nstages: int) -> tuple[int, list[int]]:
                 raise ValueError(f"tile {item} has {len(item)} durations for {nstages} stages")
             n += 1
             sums = [a + b for a, b in zip(sums, item)]
-    return n, sums
+    return n, tuple(sums)
 
 
 def uniform_cycles(durations: Tile, n: int, depth: int = 2) -> int:
@@ -226,72 +235,139 @@ def run_event(pipe: Pipeline, program: Program) -> Timing:
 _MAX_PERIOD = 8  # repetitions compared when looking for a periodic state
 
 
-class _State:
-    """end[s] of the previous tile per stage, and the last ``depth`` ends of the last stage."""
-
-    __slots__ = ("end", "hist")
-
-    def __init__(self, nstages: int, depth: int):
-        self.end = [0] * nstages
-        self.hist = deque([0] * depth, maxlen=depth) if depth else None
-
-    def vector(self) -> tuple[int, ...]:
-        return tuple(self.end) + (tuple(self.hist) if self.hist is not None else ())
-
-    def shift(self, delta: int) -> None:
-        self.end = [e + delta for e in self.end]
-        if self.hist is not None:
-            self.hist = deque((h + delta for h in self.hist), maxlen=self.hist.maxlen)
-
-    def step(self, d: Tile) -> None:
-        end = self.end
-        prev = end[0]
-        if self.hist is not None:
-            prev = max(prev, self.hist[0])  # the buffer slot of tile i - depth
-        t = prev + d[0]
-        end[0] = t
-        for s in range(1, len(end)):
-            t = max(t, end[s]) + d[s]
-            end[s] = t
-        if self.hist is not None:
-            self.hist.append(t)
-
-
 def run_closed(pipe: Pipeline, program: Program) -> Timing:
     if not pipe.dedicated:
         raise ValueError("the closed form needs one resource per stage; use mode='event' for shared resources")
     n, busy = totals(pipe, program)
-    state = _State(len(pipe.stages), pipe.depth)
-    _closed(state, program)
-    return Timing(cycles=state.end[-1] if n else 0, tiles=n, busy=busy)
+    walk = _Closed(len(pipe.stages), pipe.depth)
+    state = walk.seq(program, (0,) * (len(pipe.stages) + pipe.depth))
+    return Timing(cycles=state[len(pipe.stages) - 1] if n else 0, tiles=n, busy=busy)
 
 
-def _closed(state: _State, program: Program) -> None:
-    for item in program:
-        if not isinstance(item, Repeat):
-            state.step(item)
-            continue
+class _Closed:
+    """One closed-form walk of a program.
+
+    The state is a tuple: ``end[s]`` of the previous tile per stage, then the
+    last ``depth`` ends of the last stage (oldest first). The recurrence
+    commutes with a shift (adding ``c`` to every component of the state adds
+    ``c`` to every component of the state after any tile), so a Repeat or a
+    Repeat's body applied to a state is remembered by the node and the state
+    relative to its first component: a body met again in the same relative
+    state (the next repetition of an enclosing Repeat, once periodic) is a
+    lookup plus a shift, never walked again. Nodes are keyed by ``id`` for this
+    walk only, while the program holds them.
+    """
+
+    __slots__ = ("S", "D", "memo")
+
+    def __init__(self, nstages: int, depth: int):
+        self.S, self.D = nstages, depth
+        self.memo: dict = {}
+
+    def step(self, state: tuple, d: Tile) -> tuple:
+        S, D = self.S, self.D
+        t = (max(state[0], state[S]) if D else state[0]) + d[0]  # waits for the buffer slot of tile i - depth
+        out = [t]
+        for s in range(1, S):
+            t = max(t, state[s]) + d[s]
+            out.append(t)
+        if D:
+            out += state[S + 1 :]
+            out.append(t)
+        return tuple(out)
+
+    def seq(self, program: Sequence, state: tuple) -> tuple:
+        step = self.step
+        for item in program:
+            state = self.repeat(item, state) if isinstance(item, Repeat) else step(state, item)
+        return state
+
+    def _remembered(self, node, state: tuple, walk) -> tuple:
+        base = state[0]
+        key = (id(node), tuple(x - base for x in state))
+        rel = self.memo.get(key)
+        if rel is None:
+            after = walk(node, state)
+            self.memo[key] = tuple(x - base for x in after)
+            return after
+        return tuple(x + base for x in rel)
+
+    def repeat(self, item: Repeat, state: tuple) -> tuple:
         if item.count <= 0:
-            continue
-        history = [state.vector()]
+            return state
+        return self._remembered(item, state, self._repeat)
+
+    def _body(self, body: tuple, state: tuple) -> tuple:
+        return self.seq(body, state)
+
+    def _repeat(self, item: Repeat, state: tuple) -> tuple:
+        """Repetitions until the state is periodic (the state after repetition ``k`` equals the state
+        after ``k - p`` plus the same number of cycles in every component), then a jump over the rest."""
+        history = [state]
         k = 0
         while k < item.count:
-            _closed(state, item.body)
+            state = self._remembered(item.body, state, self._body)
             k += 1
-            vec = state.vector()
-            history.append(vec)
+            history.append(state)
             for p in range(1, min(_MAX_PERIOD, len(history) - 1) + 1):
                 old = history[-1 - p]
-                delta = vec[0] - old[0]
-                if all(a - b == delta for a, b in zip(vec, old)):
+                delta = state[0] - old[0]
+                if all(a - b == delta for a, b in zip(state, old)):
                     q = (item.count - k) // p
                     if q:
-                        state.shift(q * delta)
+                        state = tuple(x + q * delta for x in state)
                         k += q * p
-                        history = [state.vector()]
+                        history = [state]
                     break
             if len(history) > _MAX_PERIOD + 1:
                 history.pop(0)
+        return state
+
+
+def compress(program: Program) -> list:
+    """The same tiles in the same order, with equal neighbours merged: ``t, t`` becomes
+    ``Repeat(2, [t])``, ``Repeat(a, B), Repeat(b, B)`` becomes ``Repeat(a + b, B)``,
+    ``Repeat(n, [Repeat(m, B)])`` becomes ``Repeat(n m, B)``; empty Repeats go. Both modes give the
+    same timing for it (it expands to the same tiles); the closed form walks fewer nodes."""
+    return _compress(program, {})
+
+
+def _compress(program: Sequence, memo: dict) -> list:
+    out: list = []
+    for item in program:
+        if isinstance(item, Repeat):
+            key = id(item)
+            if key in memo:
+                item = memo[key]
+            else:
+                item = memo[key] = _compress_repeat(item, memo)
+            if item is None:
+                continue
+        if out:
+            last = out[-1]
+            lbody, lcount = (last.body, last.count) if isinstance(last, Repeat) else ((last,), 1)
+            ibody, icount = (item.body, item.count) if isinstance(item, Repeat) else ((item,), 1)
+            if lbody == ibody:
+                out[-1] = Repeat(lcount + icount, lbody)
+                continue
+        out.append(item)
+    return out
+
+
+def _compress_repeat(item: Repeat, memo: dict):
+    """A Repeat compressed (a single tile when it repeats one tile once; None when empty)."""
+    if item.count <= 0:
+        return None
+    body = _compress(item.body, memo)
+    count = item.count
+    while len(body) == 1 and isinstance(body[0], Repeat):
+        count *= body[0].count
+        body = list(body[0].body)
+    if not body:
+        return None
+    if len(body) == 1 and count == 1:
+        return body[0]
+    return Repeat(count, body)
 
 
 def run_length(runs, expand=None) -> list:

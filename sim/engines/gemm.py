@@ -201,6 +201,8 @@ def _time(arch: SpatialArch, records, mode):
         feed = ceil((rec[GB_RD] + rec[GB_WR]) * word_bytes / gb_bpc)
         return (dram, max(rec[ARRAY], feed))
 
+    if mode == "closed":  # the same tiles with equal neighbours merged: fewer nodes to time and walk
+        records = pipeline.compress(records)
     program, fifo = _delay_outputs(records, (0, 0), timed)
     program += [(ceil(out * word_bytes / dram_bpc), 0) for out in fifo]  # drain the last results
     return pipeline.run(PIPE, program, mode)
@@ -393,27 +395,38 @@ def _blocked_program(p) -> list:
     return prog + run_length([(cols0, n0 - 1)] + crest, lambda cols: col_block(cols, False))
 
 
-def _delay_outputs(program, fifo, timed):
+def _delay_outputs(program, fifo, timed, memo=None):
     """Time each record, charging its DRAM stage with the results of the tile two earlier.
 
     ``fifo`` holds the output words of the previous two tiles; returns the
     timed program and the fifo after it. A Repeat's first two repetitions
     see the outputs before it, later ones only the body's own, so the body
-    is timed three times at most.
+    is timed three times at most. A Repeat met again with the same fifo (the
+    same body in the next repetition of an enclosing Repeat) gives the same
+    timed items, shared rather than rebuilt (``memo``, keyed by the Repeat's
+    ``id`` while ``program`` holds it), so the closed form walks them once.
     """
+    if memo is None:
+        memo = {}
     out = []
     for item in program:
         if isinstance(item, Repeat):
-            if item.count <= 2:
-                for _ in range(item.count):
-                    body, fifo = _delay_outputs(item.body, fifo, timed)
-                    out += body
-                continue
-            b1, f1 = _delay_outputs(item.body, fifo, timed)
-            b2, f2 = _delay_outputs(item.body, f1, timed)
-            b3, f3 = _delay_outputs(item.body, f2, timed)
-            out += b1 + b2 + [Repeat(item.count - 2, b3)]
-            fifo = f3
+            key = (id(item), fifo)
+            done = memo.get(key)
+            if done is None:
+                if item.count <= 2:
+                    items, f = [], fifo
+                    for _ in range(item.count):
+                        body, f = _delay_outputs(item.body, f, timed, memo)
+                        items += body
+                else:
+                    b1, f1 = _delay_outputs(item.body, fifo, timed, memo)
+                    b2, f2 = _delay_outputs(item.body, f1, timed, memo)
+                    b3, f = _delay_outputs(item.body, f2, timed, memo)
+                    items = b1 + b2 + [Repeat(item.count - 2, b3)]
+                done = memo[key] = (items, f)
+            out += done[0]
+            fifo = done[1]
         else:
             out.append(timed(item, fifo[0]))
             fifo = (fifo[1], item[OUT])
