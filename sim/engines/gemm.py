@@ -31,6 +31,8 @@ convention), ``folds``, ``tiles``, ``tile_depth`` and ``loop_order``
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from math import ceil
 
 from attnkit.errors import AttnkitError
@@ -48,7 +50,35 @@ PIPE = Pipeline((Stage("dram", "dram"), Stage("array", "array_2d")), depth=2)
 IN, OUT, ARRAY, GB_RD, GB_WR = range(5)
 
 
+_MEMO: dict = {}  # see simulate
+_MEMO_SIZE = 4096
+
+
 def simulate(arch: SpatialArch, workload: GemmWorkload, table: EnergyTable, mode: str = "closed") -> Result:
+    """One GEMM (see the module docstring).
+
+    The mapping is a function of the arch's fields other than its ``name`` and ``engine``, the
+    GEMM's ``m``, ``n``, ``k``, the table and the mode, so a GEMM met again in a process (the same
+    layer GEMM on FLAT's and the unfused design's arrays, the same projection in another request)
+    is mapped once: remembered by those fields' ``repr`` (1 and 1.0 stay apart) and the table
+    object (held by the entry, so its ``id`` is not reused), and handed out as a copy.
+    """
+    key = (
+        repr([getattr(arch, f.name) for f in dataclasses.fields(arch) if f.name not in ("name", "engine")]),
+        type(arch),
+        repr((workload.m, workload.n, workload.k)),
+        id(table),
+        mode,
+    )
+    hit = _MEMO.get(key)
+    if hit is None or hit[0] is not table:
+        if len(_MEMO) >= _MEMO_SIZE:
+            _MEMO.clear()
+        hit = _MEMO[key] = (table, _simulate(arch, workload, table, mode))
+    return copy.deepcopy(hit[1])
+
+
+def _simulate(arch: SpatialArch, workload: GemmWorkload, table: EnergyTable, mode: str) -> Result:
     a = arch.array_2d
     if "mac" not in a.ops:
         raise AttnkitError(f"engine gemm needs 'mac' in array_2d.ops (got {', '.join(a.ops) or 'none'})")
@@ -371,10 +401,15 @@ def _blocked_program(p) -> list:
             gb_wr = (0 if kl else rr * cc) + dram
             return (dram, out, l + (p["fill"] if lead and first_of_gemm else 0), gb_rd, gb_wr)
 
-        prog = []
+        prog: list = []
+        made: dict = {}  # rows of one height after the first are the same: built once, their items shared
         for i, rr in enumerate(rows):
-            runs = [(tile(rr, cc, i == 0 and j == 0), 1) for j, cc in enumerate(cols)]
-            prog += run_length(runs)
+            part = made.get((rr, i == 0))
+            if part is None:
+                part = made[(rr, i == 0)] = run_length(
+                    [(tile(rr, cc, i == 0 and j == 0), 1) for j, cc in enumerate(cols)]
+                )
+            prog += part
         return prog
 
     def row_block(rows, cols, first_of_gemm):
