@@ -52,6 +52,7 @@ __all__ = [
     "lean_schedule",
     "flashdecoding_splits",
     "flashdecoding_schedule",
+    "split_blocks",
     "fa2_schedule",
     "block_n_for",
 ]
@@ -200,16 +201,16 @@ def flashdecoding_schedule(batch: int, kv_heads: int, context: int, block_n: int
     _check(batch, kv_heads, context, block_n)
     if int(splits) != splits or splits < 1:
         raise ValueError(f"splits must be a positive integer, got {splits}")
+    pieces = split_blocks(context, block_n, splits)
+    ctas = [(TileRange(b, h, a, e, a == 0),) for b in range(batch) for h in range(kv_heads) for a, e in pieces]
+    return Schedule(tuple(ctas), batch, kv_heads, context, block_n)
+
+
+def split_blocks(context: int, block_n: int, splits: int) -> list[tuple[int, int]]:
+    """Every head's splits in :func:`flashdecoding_schedule`: blocks ``[first, last)`` of each, in order."""
     m = ceil(context / block_n)
     per = ceil(m / splits)
-    ctas = []
-    for b in range(batch):
-        for h in range(kv_heads):
-            for s in range(splits):
-                a, e = s * per, min(m, (s + 1) * per)
-                if a < e:
-                    ctas.append((TileRange(b, h, a, e, a == 0),))
-    return Schedule(tuple(ctas), batch, kv_heads, context, block_n)
+    return [(s * per, min(m, (s + 1) * per)) for s in range(splits) if s * per < min(m, (s + 1) * per)]
 
 
 def fa2_schedule(batch: int, kv_heads: int, context: int, block_n: int) -> Schedule:

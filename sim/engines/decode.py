@@ -224,10 +224,16 @@ def _share(jobs: list[tuple[float, float, float]], bw: float) -> list[list[tuple
     slowed by the same factor. Returns each job's progress as breakpoints
     ``[(t, bytes done), ...]`` from t = 0 (identical jobs share one list).
     """
-    kinds = list(dict.fromkeys(jobs))
-    count = {j: 0 for j in kinds}
+    count: dict[tuple[float, float, float], int] = {}
     for j in jobs:
-        count[j] += 1
+        count[j] = count.get(j, 0) + 1
+    prog = _share_kinds(count, bw)
+    return [prog[j] for j in jobs]
+
+
+def _share_kinds(count: dict[tuple[float, float, float], int], bw: float) -> dict:
+    """:func:`_share` over the distinct jobs, ``count`` of each (in the order the jobs first come)."""
+    kinds = list(count)
     done = {j: 0.0 for j in kinds}
     prog = {j: [(0.0, 0.0)] for j in kinds}
     active = [j for j in kinds if j[0] > 0]
@@ -244,7 +250,7 @@ def _share(jobs: list[tuple[float, float, float]], bw: float) -> list[list[tuple
             if j[0] - done[j] > 1e-9 * j[0]:
                 still.append(j)
         active = still
-    return [prog[j] for j in jobs]
+    return prog
 
 
 def _at(prog: list[tuple[float, float]], x: float) -> float:
@@ -369,9 +375,105 @@ def run(
     else:
         end = _lean(ctas, s, costs, pw, mg, merged)
         partial_traffic = 2 * sum(merged.values()) * costs.partial_bytes(p.group)
-    return Run(
-        _result(name, arch, table, p, costs, s, ctas, combine, end, splits, merged, partial_traffic), s, ctas, combine
+    tot = _totals(ctas, combine, costs)
+    return Run(_result(name, arch, table, p, costs, tot, end, splits, merged, partial_traffic), s, ctas, combine)
+
+
+def _uniform(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable) -> Result:
+    """:func:`run`'s result for ``fa2`` and ``flashdecoding`` without a CTA object per CTA.
+
+    Their CTAs are every head's splits (fa2: one per query head), so CTA ``i``
+    is split ``i mod P`` of one of P splits; a wave's timing depends only on
+    where it starts in that cycle and how many CTAs it has, so each kind of
+    wave is shared once (:func:`_share_kinds`) and each wave placed at its
+    start. Every float is the reference's (:func:`run`), formed by the same
+    operations in the same order (ends as ``start + fixed + stream``, per-unit
+    busy times and DRAM bytes added CTA by CTA); tests compare the two.
+    """
+    p = problem(name, arch, workload)
+    costs = _Costs(arch, p)
+    bn, n = p.block_n, p.context
+    if name == "fa2":
+        pieces = sch.split_blocks(n, bn, 1)
+        sch.fa2_schedule(1, 1, n, bn)  # its checks (one head: the schedule is one CTA per head)
+        heads, queries, tile, splits = p.batch * p.heads, 1, costs.fwd, 1
+        share = 1.0 / p.group if costs.gpu else 1.0
+    else:
+        m_blocks = ceil(p.group / costs.split.block_m) if costs.split.block_m else 1
+        splits = sch.flashdecoding_splits(p.batch, p.kv_heads * m_blocks, p.blocks, costs.split_slots, costs.max_splits)
+        sch.flashdecoding_schedule(1, 1, n, bn, splits)
+        pieces = sch.split_blocks(n, bn, splits)
+        one = isinstance(arch, GpuArch) and splits == 1 and arch.profile.one_split == "fwd"
+        heads, queries, tile, share = p.batch * p.kv_heads, p.group, costs.fwd if one else costs.split, 1.0
+    P = len(pieces)
+    keys = [min(n, e * bn) - a * bn for a, e in pieces]
+    ptiles = [e - a for a, e in pieces]
+    N, U = heads * P, costs.units
+    slots = costs.slots(tile)
+    rows = costs.rows(queries, tile)
+    f = costs.fixed(queries)
+    tail = costs.partial_write(p.group) if name == "flashdecoding" and splits > 1 else 0.0
+    kb = costs.key_bytes
+    busy = [0.0] * U
+    utiles = [0] * U
+    kts: dict[int, float] = {}
+    waves: dict[tuple[int, int], tuple[list[int], list[float]]] = {}  # (first split, CTAs) -> (job of each, stream)
+    t = 0.0
+    nwaves = ceil(N / slots)
+    for w in range(nwaves):
+        i0 = w * slots
+        nw = min(slots, N - i0)
+        sig = (i0 % P, nw)
+        if sig not in waves:
+            count: dict[tuple[float, float, float], int] = {}
+            which = []
+            for j in range(nw):
+                r = nw // U + (1 if j % U < nw % U else 0)  # CTAs on this one's unit (round-robin)
+                if r not in kts:
+                    kts[r] = costs.key_time(rows, r)
+                job = (keys[(i0 + j) % P] * kb, kb / kts[r], share)
+                count[job] = count.get(job, 0) + 1
+                which.append(job)
+            progs = _share_kinds(count, costs.dram_bw)
+            order = {job: x for x, job in enumerate(count)}
+            waves[sig] = ([order[job] for job in which], [_at(progs[job], 0 + job[0]) for job in count])
+        which_i, stream = waves[sig]
+        ends = [t + f + e + tail for e in stream]
+        for j, x in enumerate(which_i):
+            busy[j % U] += ends[x] - t
+            utiles[j % U] += ptiles[(i0 + j) % P]
+        t = max(ends[x] for x in set(which_i))
+    end = t
+    combine_ctas = 0
+    merged: dict[tuple[int, int], int] = {}
+    partial_traffic = 0.0
+    if name == "flashdecoding" and splits > 1:
+        merged = {(b, h): P - 1 for b in range(p.batch) for h in range(p.kv_heads)}
+        rows_c = arch.profile.combine_rows(p.head_dim) if isinstance(arch, GpuArch) else p.group
+        combine_ctas = ceil(p.batch * p.heads / rows_c)
+        slots_c = costs.slots(costs.split)
+        for w in range(ceil(combine_ctas / slots_c)):
+            c_end = t + costs.fixed(rows_c) + P * costs.merge(rows_c, combine=True)
+            for j in range(min(slots_c, combine_ctas - w * slots_c)):
+                busy[j % U] += c_end - t
+            t = c_end
+        end = t
+        partial_traffic = 2 * P * len(merged) * costs.partial_bytes(p.group)
+    dram_kv = 0
+    per = [k * kb * share for k in keys]
+    for i in range(N):
+        dram_kv += per[i % P]
+    tot = _Totals(
+        keys=heads * sum(keys),
+        dram_kv=dram_kv,
+        tiles_of={rows: heads * sum(ptiles)},
+        busy=busy,
+        tiles=utiles,
+        grid=N,
+        ctas=N + combine_ctas,
+        waves=nwaves,
     )
+    return _result(name, arch, table, p, costs, tot, end, splits, merged, partial_traffic)
 
 
 def _lean(ctas, s, costs, pw, mg, merged) -> float:
@@ -405,38 +507,65 @@ def _lean(ctas, s, costs, pw, mg, merged) -> float:
     return max(c.end for c in ctas)
 
 
+@dataclass
+class _Totals:
+    """What the result needs of the CTAs, gathered in CTA order (float sums added one CTA at a time)."""
+
+    keys: int  # keys streamed by the first kernel's CTAs
+    dram_kv: float  # their DRAM bytes (keys x bytes per key x dram_share, summed in CTA order)
+    tiles_of: dict[int, int]  # padded rows -> tiles (in the order the rows first come)
+    busy: list[float]  # per unit: CTA end - start, both kernels, in CTA order
+    tiles: list[int]  # per unit
+    grid: int  # the first kernel's CTAs
+    ctas: int  # both kernels'
+    waves: int  # the first kernel's
+
+
+def _totals(ctas: list[Cta], combine: list[Cta], costs: _Costs) -> _Totals:
+    tiles_of: dict[int, int] = {}
+    for c in ctas:
+        rows = costs.rows(c.queries, c.tile)
+        tiles_of[rows] = tiles_of.get(rows, 0) + c.tiles
+    busy = [0.0] * costs.units
+    tiles = [0] * costs.units
+    for c in list(ctas) + list(combine):
+        busy[c.unit] += c.end - c.start
+        tiles[c.unit] += c.tiles
+    return _Totals(
+        keys=sum(sum(c.keys) for c in ctas),
+        dram_kv=sum(sum(c.keys) * costs.key_bytes * c.dram_share for c in ctas),
+        tiles_of=tiles_of,
+        busy=busy,
+        tiles=tiles,
+        grid=len(ctas),
+        ctas=len(ctas) + len(combine),
+        waves=max(c.wave for c in ctas) + 1,
+    )
+
+
 def _result(
     name,
     arch: GpuArch | MulticoreArch,
     table: EnergyTable,
     p,
     costs,
-    s,
-    ctas,
-    combine,
+    tot: _Totals,
     end,
     splits,
     merged,
     partial_traffic,
 ) -> Result:
     kv_bytes = p.batch * p.kv_heads * p.context * costs.key_bytes
-    stream_bytes = sum(sum(c.keys) for c in ctas) * costs.key_bytes
-    dram_kv = sum(sum(c.keys) * costs.key_bytes * c.dram_share for c in ctas)
+    stream_bytes = tot.keys * costs.key_bytes
+    dram_kv = tot.dram_kv
     qo_bytes = 2 * p.batch * p.heads * p.head_dim * arch.word_bytes
     dram = dram_kv + qo_bytes + partial_traffic
-    tiles_of: dict[int, int] = {}  # padded rows -> tiles
-    for c in ctas:
-        rows = costs.rows(c.queries, c.tile)
-        tiles_of[rows] = tiles_of.get(rows, 0) + c.tiles
+    tiles_of = tot.tiles_of
     flops = sum(costs.flops_per_key(rows) * t * p.block_n for rows, t in tiles_of.items())
     exps = sum(rows * t * p.block_n for rows, t in tiles_of.items())
     latency = end
     cycles = max(1, round(latency * arch.clock_hz))
-    busy = [0.0] * costs.units
-    tiles = [0] * costs.units
-    for c in list(ctas) + list(combine):
-        busy[c.unit] += c.end - c.start
-        tiles[c.unit] += c.tiles
+    busy, tiles = tot.busy, tot.tiles
     actions = {
         "dram.read": (dram - p.batch * p.heads * p.head_dim * arch.word_bytes) * 8 / arch.dram.access_bits,
         "dram.write": p.batch * p.heads * p.head_dim * arch.word_bytes * 8 / arch.dram.access_bits,
@@ -458,16 +587,16 @@ def _result(
         util_2d = (flops / 2) / (a.array_2d.pes * a.units * latency * a.clock_hz)
         util_1d = min(
             1.0,
-            sum(c.tiles for c in ctas)
+            sum(tiles_of.values())
             * ceil(p.group / a.array_1d.pes)
             * (2 * p.head_dim + a.exp_taylor_macs + 5)
             / (a.array_1d.pes * a.units * latency * a.clock_hz),
         )
     heads_order = sorted(merged) if merged else [(b, h) for b in range(p.batch) for h in range(p.kv_heads)]
     extra = {
-        "ctas": len(ctas) + len(combine),
-        "grid": len(ctas),
-        "waves": max(c.wave for c in ctas) + 1,
+        "ctas": tot.ctas,
+        "grid": tot.grid,
+        "waves": tot.waves,
         "splits": splits,
         "block_n": p.block_n,
         "group": p.group,
@@ -496,11 +625,22 @@ def _result(
     )
 
 
+def result(
+    name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable, mode: str = "closed"
+) -> Result:
+    """Engine ``name``'s result: :func:`run`'s, without its timeline (fa2 and flashdecoding by :func:`_uniform`)."""
+    if mode != "closed":
+        raise AttnkitError(f"engine {name} has a closed form only (mode 'closed'), not {mode!r}")
+    if name in ("fa2", "flashdecoding"):
+        return _uniform(name, arch, workload, table)
+    return run(name, arch, workload, table, mode).result
+
+
 def _engine(name: str) -> EngineFn:
     def simulate(
         arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable, mode: str = "closed"
     ) -> Result:
-        return run(name, arch, workload, table, mode).result
+        return result(name, arch, workload, table, mode)
 
     simulate.__name__ = name
     simulate.__doc__ = f"Engine ``{name}`` (see :mod:`attnkit.sim.engines.decode`)."
