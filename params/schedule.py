@@ -50,6 +50,7 @@ __all__ = [
     "TileRange",
     "Schedule",
     "lean_schedule",
+    "lean_cuts",
     "flashdecoding_splits",
     "flashdecoding_schedule",
     "split_blocks",
@@ -138,18 +139,40 @@ def _check(batch: int, heads: int, context: int, block_n: int) -> None:
 def _ranges(start: int, stop: int, m: int, heads: int) -> tuple[TileRange, ...]:
     """Cut linear tiles ``[start, stop)`` at head boundaries."""
     out = []
+    for head, first, last in _cuts(start, stop, m):
+        b, h = divmod(head, heads)
+        out.append(TileRange(b, h, first, last, first == 0))
+    return tuple(out)
+
+
+def _cuts(start: int, stop: int, m: int) -> list[tuple[int, int, int]]:
+    """Linear tiles ``[start, stop)`` cut at head boundaries: (head, first block, last block) each."""
+    out = []
     t = start
     while t < stop:
         head, blk = divmod(t, m)
         end = min(stop, (head + 1) * m)
-        b, h = divmod(head, heads)
-        out.append(TileRange(b, h, blk, blk + (end - t), blk == 0))
+        out.append((head, blk, blk + (end - t)))
         t = end
-    return tuple(out)
+    return out
 
 
 def lean_schedule(batch: int, kv_heads: int, context: int, block_n: int, grid: int) -> Schedule:
     """LeanAttention's stream-K split of ``T = ceil(context/block_n) * batch * kv_heads`` tiles over ``min(grid, T)`` CTAs."""
+    m, spans = _lean_spans(batch, kv_heads, context, block_n, grid)
+    ctas = [_ranges(start, stop, m, kv_heads) for start, stop in spans]
+    return Schedule(tuple(ctas), batch, kv_heads, context, block_n)
+
+
+def lean_cuts(batch: int, kv_heads: int, context: int, block_n: int, grid: int) -> list[list[tuple[int, int, int]]]:
+    """:func:`lean_schedule`'s CTAs as plain tuples: per CTA, (head, first block, last block) of each range, the
+    head numbered ``b * kv_heads + kv_head`` (a range is its head's host when its first block is 0)."""
+    m, spans = _lean_spans(batch, kv_heads, context, block_n, grid)
+    return [_cuts(start, stop, m) for start, stop in spans]
+
+
+def _lean_spans(batch: int, kv_heads: int, context: int, block_n: int, grid: int) -> tuple[int, list[tuple[int, int]]]:
+    """Blocks per head and each CTA's linear tiles ``[start, stop)``."""
     _check(batch, kv_heads, context, block_n)
     if int(grid) != grid or grid < 1:
         raise ValueError(f"grid must be a positive integer, got {grid}")
@@ -157,11 +180,11 @@ def lean_schedule(batch: int, kv_heads: int, context: int, block_n: int, grid: i
     total = m * batch * kv_heads
     g = min(grid, total)
     q, r = divmod(total, g)
-    ctas = []
+    spans = []
     for c in range(g):
         start = c * q + min(c, r)
-        ctas.append(_ranges(start, start + q + (1 if c < r else 0), m, kv_heads))
-    return Schedule(tuple(ctas), batch, kv_heads, context, block_n)
+        spans.append((start, start + q + (1 if c < r else 0)))
+    return m, spans
 
 
 def flashdecoding_splits(batch: int, heads: int, context_blocks: int, slots: int, max_splits: int = 128) -> int:

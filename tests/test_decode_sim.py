@@ -278,8 +278,9 @@ def test_report_draws_both_decode_families(rows, tmp_path):
 
 
 @pytest.mark.parametrize("arch", ["a100", "h200", "fusemax-decode", "fusemax-decode:units=3"])
-def test_fa2_and_flashdecoding_without_cta_objects_equal_the_reference(arch):
-    """decode.result times fa2's and flashdecoding's waves by kind; every figure equals run()'s, CTA by CTA."""
+def test_results_without_cta_objects_equal_the_reference(arch):
+    """decode.result times fa2's and flashdecoding's waves by kind and lean's CTAs from plain tuples; every
+    figure equals run()'s, which walks CTA objects."""
     import dataclasses
 
     name, _, sets = arch.partition(":")
@@ -290,5 +291,5 @@ def test_fa2_and_flashdecoding_without_cta_objects_equal_the_reference(arch):
     for b, h, kv, d in settings:
         for ctx in (1, 100, 1024, 3000, 65536, 131079):
             w = dataclasses.replace(base, batch=b, heads=h, kv_heads=kv, head_dim=d, context=ctx)
-            for engine in ("fa2", "flashdecoding"):
+            for engine in ("fa2", "flashdecoding", "lean"):
                 assert decode.result(engine, a, w, table) == decode.run(engine, a, w, table).result, (engine, w)

@@ -476,6 +476,85 @@ def _uniform(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload,
     return _result(name, arch, table, p, costs, tot, end, splits, merged, partial_traffic)
 
 
+def _stream_k(arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable) -> Result:
+    """:func:`run`'s result for ``lean`` from the schedule's plain tuples (:func:`~attnkit.params.schedule.lean_cuts`),
+    no CTA or range objects; every float formed as :func:`_time_wave`, :func:`_lean` and :func:`_totals` form it."""
+    p = problem("lean", arch, workload)
+    costs = _Costs(arch, p)
+    bn, n, kv = p.block_n, p.context, p.kv_heads
+    cuts = sch.lean_cuts(p.batch, kv, n, bn, costs.slots(costs.split))
+    pw, mg = costs.partial_write(p.group), costs.merge(p.group)
+    g, U, kb = len(cuts), costs.units, costs.key_bytes
+    rows = costs.rows(p.group, costs.split)
+    f = costs.fixed(p.group)
+    keys = [tuple(min(n, last * bn) - first * bn for _, first, last in rs) for rs in cuts]
+    kts: dict[int, float] = {}
+    count: dict[tuple[float, float, float], int] = {}
+    jobs = []
+    for j, ks in enumerate(keys):  # one wave: CTA j on unit j mod U
+        r = g // U + (1 if j % U < g % U else 0)
+        if r not in kts:
+            kts[r] = costs.key_time(rows, r)
+        job = (sum(ks) * kb, kb / kts[r], 1.0)
+        count[job] = count.get(job, 0) + 1
+        jobs.append(job)
+    progs = _share_kinds(count, costs.dram_bw)
+    memo: dict = {}
+    pieces: dict[int, int] = {}  # ranges per head
+    ready: dict[int, list[float]] = {}
+    stream_end = []
+    for rs, ks, job in zip(cuts, keys, jobs):
+        cum = memo.get((job, ks))
+        if cum is None:
+            acc, cum = 0, []
+            for k in ks:
+                acc += k * kb
+                cum.append(_at(progs[job], acc))
+            memo[(job, ks)] = cum
+        sh = 0.0
+        e = 0.0
+        for (head, first, _), c in zip(rs, cum):
+            e = 0.0 + f + c + sh
+            pieces[head] = pieces.get(head, 0) + 1
+            if first:  # a peer: its partial goes out before the CTA walks on
+                sh += pw
+                ready.setdefault(head, []).append(e + pw)
+        stream_end.append(e)
+    merged: dict[tuple[int, int], int] = {}
+    ends = []
+    for rs, se in zip(cuts, stream_end):
+        end = se
+        head, first, _ = rs[-1]
+        if not first:
+            npieces = pieces[head]
+            merged[divmod(head, kv)] = npieces - 1
+            if npieces > 1:
+                end = max(se, max(ready[head])) + (npieces - 1) * mg
+        for head, first, _ in rs[:-1]:
+            if not first:
+                merged[divmod(head, kv)] = 0
+        ends.append(end)
+    busy = [0.0] * U
+    utiles = [0] * U
+    dram_kv = 0
+    for j, (rs, ks, end) in enumerate(zip(cuts, keys, ends)):
+        busy[j % U] += end - 0.0
+        utiles[j % U] += sum(last - first for _, first, last in rs)
+        dram_kv += sum(ks) * kb * 1.0
+    tot = _Totals(
+        keys=sum(sum(ks) for ks in keys),
+        dram_kv=dram_kv,
+        tiles_of={rows: sum(utiles)},
+        busy=busy,
+        tiles=utiles,
+        grid=g,
+        ctas=g,
+        waves=1,
+    )
+    partial_traffic = 2 * sum(merged.values()) * costs.partial_bytes(p.group)
+    return _result("lean", arch, table, p, costs, tot, max(ends), 1, merged, partial_traffic)
+
+
 def _lean(ctas, s, costs, pw, mg, merged) -> float:
     """Time the stream-K kernel: peers write partials, each host waits for its peers and merges."""
     _time_wave(ctas, costs, 0.0)  # G <= slots: one wave
@@ -633,6 +712,8 @@ def result(
         raise AttnkitError(f"engine {name} has a closed form only (mode 'closed'), not {mode!r}")
     if name in ("fa2", "flashdecoding"):
         return _uniform(name, arch, workload, table)
+    if name == "lean":
+        return _stream_k(arch, workload, table)
     return run(name, arch, workload, table, mode).result
 
 
