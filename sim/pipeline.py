@@ -232,7 +232,7 @@ def run_event(pipe: Pipeline, program: Program) -> Timing:
 
 # ----------------------------------------------------------------------------- closed form
 
-_MAX_PERIOD = 8  # repetitions compared when looking for a periodic state
+_SEEN = 64  # relative states kept while looking for a period (the walk goes on past them)
 
 
 def run_closed(pipe: Pipeline, program: Program) -> Timing:
@@ -250,19 +250,22 @@ class _Closed:
     The state is a tuple: ``end[s]`` of the previous tile per stage, then the
     last ``depth`` ends of the last stage (oldest first). The recurrence
     commutes with a shift (adding ``c`` to every component of the state adds
-    ``c`` to every component of the state after any tile), so a Repeat or a
-    Repeat's body applied to a state is remembered by the node and the state
-    relative to its first component: a body met again in the same relative
-    state (the next repetition of an enclosing Repeat, once periodic) is a
-    lookup plus a shift, never walked again. Nodes are keyed by ``id`` for this
-    walk only, while the program holds them.
+    ``c`` to every component of the state after any tile), so what matters of
+    a state is its shape, the state less its first component: a Repeat is
+    periodic once its body leaves a shape it left before (repetition ``k``
+    and ``k - p`` differ by the same number of cycles everywhere), and the
+    rest of its repetitions are a jump; and a Repeat or a Repeat's body met
+    again in a shape it was walked from (the next repetition of an enclosing
+    Repeat, once periodic) is a lookup plus a shift, never walked again.
+    Nodes are keyed by ``id`` for this walk only, while the program holds them.
     """
 
-    __slots__ = ("S", "D", "memo")
+    __slots__ = ("S", "D", "memo", "plain")
 
     def __init__(self, nstages: int, depth: int):
         self.S, self.D = nstages, depth
-        self.memo: dict = {}
+        self.memo: dict = {}  # (id(node), shape before) -> (first component after - before, shape after)
+        self.plain: dict = {}  # id(body) -> True when the body has no Repeat
 
     def step(self, state: tuple, d: Tile) -> tuple:
         S, D = self.S, self.D
@@ -277,51 +280,67 @@ class _Closed:
         return tuple(out)
 
     def seq(self, program: Sequence, state: tuple) -> tuple:
-        step = self.step
+        step, repeat = self.step, self.repeat
         for item in program:
-            state = self.repeat(item, state) if isinstance(item, Repeat) else step(state, item)
+            state = repeat(item, state) if isinstance(item, Repeat) else step(state, item)
         return state
-
-    def _remembered(self, node, state: tuple, walk) -> tuple:
-        base = state[0]
-        key = (id(node), tuple(x - base for x in state))
-        rel = self.memo.get(key)
-        if rel is None:
-            after = walk(node, state)
-            self.memo[key] = tuple(x - base for x in after)
-            return after
-        return tuple(x + base for x in rel)
 
     def repeat(self, item: Repeat, state: tuple) -> tuple:
         if item.count <= 0:
             return state
-        return self._remembered(item, state, self._repeat)
+        base = state[0]
+        shape = tuple([x - base for x in state])
+        key = (id(item), shape)
+        got = self.memo.get(key)
+        if got is not None:
+            base += got[0]
+            return tuple([x + base for x in got[1]])
+        after, after_shape = self._repeat(item, state, shape)
+        self.memo[key] = (after[0] - base, after_shape)
+        return after
 
-    def _body(self, body: tuple, state: tuple) -> tuple:
-        return self.seq(body, state)
-
-    def _repeat(self, item: Repeat, state: tuple) -> tuple:
-        """Repetitions until the state is periodic (the state after repetition ``k`` equals the state
-        after ``k - p`` plus the same number of cycles in every component), then a jump over the rest."""
-        history = [state]
+    def _repeat(self, item: Repeat, state: tuple, shape: tuple) -> tuple[tuple, tuple]:
+        """The state after every repetition, and its shape: repetitions until the body leaves a shape it
+        left before, then a jump over whole periods."""
+        body, count = item.body, item.count
+        plain = self.plain.get(id(body))
+        if plain is None:
+            plain = self.plain[id(body)] = not any(isinstance(x, Repeat) for x in body)
+        memo, seq = self.memo, self.seq
+        seen = {shape: (0, state[0])}
         k = 0
-        while k < item.count:
-            state = self._remembered(item.body, state, self._body)
+        while k < count:
+            before = state[0]
+            if plain:
+                state = seq(body, state)
+                base = state[0]
+                shape = tuple([x - base for x in state])
+            else:  # a body with Repeats: remembered by its shape
+                key = (id(body), shape)
+                got = memo.get(key)
+                if got is None:
+                    state = seq(body, state)
+                    base = state[0]
+                    shape = tuple([x - base for x in state])
+                    memo[key] = (base - before, shape)
+                else:
+                    base = before + got[0]
+                    shape = got[1]
+                    state = tuple([x + base for x in shape])
             k += 1
-            history.append(state)
-            for p in range(1, min(_MAX_PERIOD, len(history) - 1) + 1):
-                old = history[-1 - p]
-                delta = state[0] - old[0]
-                if all(a - b == delta for a, b in zip(state, old)):
-                    q = (item.count - k) // p
-                    if q:
-                        state = tuple(x + q * delta for x in state)
-                        k += q * p
-                        history = [state]
-                    break
-            if len(history) > _MAX_PERIOD + 1:
-                history.pop(0)
-        return state
+            prev = seen.get(shape)
+            if prev is not None:
+                p, delta = k - prev[0], base - prev[1]
+                q = (count - k) // p
+                if q:
+                    k += q * p
+                    base += q * delta
+                    state = tuple([x + base for x in shape])
+                seen = {}
+            elif len(seen) >= _SEEN:
+                seen = {}
+            seen[shape] = (k, base)
+        return state, shape
 
 
 def compress(program: Program) -> list:
