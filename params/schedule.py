@@ -44,6 +44,7 @@ first, then the peers' ranges in increasing context position.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from math import ceil
 
 __all__ = [
@@ -187,6 +188,7 @@ def _lean_spans(batch: int, kv_heads: int, context: int, block_n: int, grid: int
     return m, spans
 
 
+@cache
 def flashdecoding_splits(batch: int, heads: int, context_blocks: int, slots: int, max_splits: int = 128) -> int:
     """flash-attention's ``num_splits_heuristic`` (FlashDecoding), called with ``slots = 2 x SMs``.
 
@@ -222,8 +224,6 @@ def flashdecoding_splits(batch: int, heads: int, context_blocks: int, slots: int
 def flashdecoding_schedule(batch: int, kv_heads: int, context: int, block_n: int, splits: int) -> Schedule:
     """One CTA per (batch, head, split); split ``s`` holds ``ceil(m/S)`` blocks from ``s * ceil(m/S)`` (empty splits dropped)."""
     _check(batch, kv_heads, context, block_n)
-    if int(splits) != splits or splits < 1:
-        raise ValueError(f"splits must be a positive integer, got {splits}")
     pieces = split_blocks(context, block_n, splits)
     ctas = [(TileRange(b, h, a, e, a == 0),) for b in range(batch) for h in range(kv_heads) for a, e in pieces]
     return Schedule(tuple(ctas), batch, kv_heads, context, block_n)
@@ -231,6 +231,9 @@ def flashdecoding_schedule(batch: int, kv_heads: int, context: int, block_n: int
 
 def split_blocks(context: int, block_n: int, splits: int) -> list[tuple[int, int]]:
     """Every head's splits in :func:`flashdecoding_schedule`: blocks ``[first, last)`` of each, in order."""
+    _check(1, 1, context, block_n)
+    if int(splits) != splits or splits < 1:
+        raise ValueError(f"splits must be a positive integer, got {splits}")
     m = ceil(context / block_n)
     per = ceil(m / splits)
     return [(s * per, min(m, (s + 1) * per)) for s in range(splits) if s * per < min(m, (s + 1) * per)]

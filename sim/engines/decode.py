@@ -62,6 +62,7 @@ returns the per-CTA timeline too (for the report's schedule figure).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from math import ceil
 
@@ -379,6 +380,21 @@ def run(
     return Run(_result(name, arch, table, p, costs, tot, end, splits, merged, partial_traffic), s, ctas, combine)
 
 
+def _sum_cycle(terms: list[float], n: int) -> float:
+    """``sum(terms[i % len(terms)] for i in range(n))``, added in that order. Integer-valued terms whose
+    total stays below 2**53 add exactly in any order (every partial sum is an integer a double holds), so
+    their total is the integers' sum; other terms are added one by one."""
+    k = len(terms)
+    if all(float(x).is_integer() for x in terms):
+        exact = (n // k) * sum(int(x) for x in terms) + sum(int(x) for x in terms[: n % k])
+        if abs(exact) < 2**53 and all(x >= 0 for x in terms):
+            return float(exact) if n else 0
+    total: float = 0
+    for i in range(n):
+        total += terms[i % k]
+    return total
+
+
 def _uniform(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable) -> Result:
     """:func:`run`'s result for ``fa2`` and ``flashdecoding`` without a CTA object per CTA.
 
@@ -395,13 +411,11 @@ def _uniform(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload,
     bn, n = p.block_n, p.context
     if name == "fa2":
         pieces = sch.split_blocks(n, bn, 1)
-        sch.fa2_schedule(1, 1, n, bn)  # its checks (one head: the schedule is one CTA per head)
         heads, queries, tile, splits = p.batch * p.heads, 1, costs.fwd, 1
         share = 1.0 / p.group if costs.gpu else 1.0
     else:
         m_blocks = ceil(p.group / costs.split.block_m) if costs.split.block_m else 1
         splits = sch.flashdecoding_splits(p.batch, p.kv_heads * m_blocks, p.blocks, costs.split_slots, costs.max_splits)
-        sch.flashdecoding_schedule(1, 1, n, bn, splits)
         pieces = sch.split_blocks(n, bn, splits)
         one = isinstance(arch, GpuArch) and splits == 1 and arch.profile.one_split == "fwd"
         heads, queries, tile, share = p.batch * p.kv_heads, p.group, costs.fwd if one else costs.split, 1.0
@@ -425,24 +439,36 @@ def _uniform(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload,
         nw = min(slots, N - i0)
         sig = (i0 % P, nw)
         if sig not in waves:
+            # CTA j: split (i0 + j) mod P, on unit j mod U with nw // U + (j mod U < nw mod U) CTAs (round-robin)
+            lo, extra = nw // U, nw % U
+            codes = [((i0 + j) % P) * 2 + (j % U < extra) for j in range(nw)]
             count: dict[tuple[float, float, float], int] = {}
-            which = []
-            for j in range(nw):
-                r = nw // U + (1 if j % U < nw % U else 0)  # CTAs on this one's unit (round-robin)
+            job_of: dict[int, tuple[float, float, float]] = {}
+            for code, c in Counter(codes).items():  # in the order the CTAs first have them
+                r = lo + (code & 1)
                 if r not in kts:
                     kts[r] = costs.key_time(rows, r)
-                job = (keys[(i0 + j) % P] * kb, kb / kts[r], share)
-                count[job] = count.get(job, 0) + 1
-                which.append(job)
+                job = job_of[code] = (keys[code >> 1] * kb, kb / kts[r], share)
+                count[job] = count.get(job, 0) + c
             progs = _share_kinds(count, costs.dram_bw)
             order = {job: x for x, job in enumerate(count)}
-            waves[sig] = ([order[job] for job in which], [_at(progs[job], 0 + job[0]) for job in count])
-        which_i, stream = waves[sig]
+            x_of = {code: order[job] for code, job in job_of.items()}
+            which = [x_of[code] for code in codes]
+            per_unit = [which[u::U] for u in range(min(U, nw))]  # each unit's CTAs, in order
+            tiles_of_unit = [0] * min(U, nw)
+            for j in range(nw):
+                tiles_of_unit[j % U] += ptiles[(i0 + j) % P]
+            waves[sig] = (per_unit, tiles_of_unit, sorted(set(which)), [_at(progs[job], 0 + job[0]) for job in count])
+        per_unit, tiles_of_unit, present, stream = waves[sig]
         ends = [t + f + e + tail for e in stream]
-        for j, x in enumerate(which_i):
-            busy[j % U] += ends[x] - t
-            utiles[j % U] += ptiles[(i0 + j) % P]
-        t = max(ends[x] for x in set(which_i))
+        spans = [e - t for e in ends]
+        for u, xs in enumerate(per_unit):
+            b = busy[u]
+            for x in xs:
+                b += spans[x]
+            busy[u] = b
+            utiles[u] += tiles_of_unit[u]
+        t = max(ends[x] for x in present)
     end = t
     combine_ctas = 0
     merged: dict[tuple[int, int], int] = {}
@@ -454,15 +480,14 @@ def _uniform(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload,
         slots_c = costs.slots(costs.split)
         for w in range(ceil(combine_ctas / slots_c)):
             c_end = t + costs.fixed(rows_c) + P * costs.merge(rows_c, combine=True)
+            span = c_end - t
             for j in range(min(slots_c, combine_ctas - w * slots_c)):
-                busy[j % U] += c_end - t
+                busy[j % U] += span
             t = c_end
         end = t
         partial_traffic = 2 * P * len(merged) * costs.partial_bytes(p.group)
-    dram_kv = 0
     per = [k * kb * share for k in keys]
-    for i in range(N):
-        dram_kv += per[i % P]
+    dram_kv = _sum_cycle(per, N)
     tot = _Totals(
         keys=heads * sum(keys),
         dram_kv=dram_kv,
