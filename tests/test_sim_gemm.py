@@ -146,7 +146,7 @@ def test_automatic_tile_depth_is_never_slower_than_the_largest():
 
 
 def test_a_gemm_met_again_is_mapped_once_and_handed_out_as_a_copy():
-    """The mapping depends on the arch's fields but its name and engine, the shape, the table and the mode."""
+    """The mapping depends on the arch's fields but its name and engine, the workload, the table and the mode."""
     import dataclasses
 
     from attnkit.params.kinds import load_arch
@@ -156,15 +156,13 @@ def test_a_gemm_met_again_is_mapped_once_and_handed_out_as_a_copy():
     arch = load_arch("fusemax")
     table = load_table(arch.energy)
     g = GemmWorkload(m=1024, n=768, k=768)
-    gemm._MEMO.clear()
+    gemm.simulate.memo.clear()
     first = gemm.simulate(arch, g, table)
     first.extra["tiles"] = -1  # a caller's edit stays its own
-    again = gemm.simulate(
-        dataclasses.replace(arch, name="other", engine="flat"), dataclasses.replace(g, name="Q"), table
-    )
+    again = gemm.simulate(dataclasses.replace(arch, name="other", engine="flat"), g, table)
     assert again == gemm._simulate(arch, g, table, "closed") and again.extra["tiles"] != -1
-    assert len(gemm._MEMO) == 1
+    assert len(gemm.simulate.memo) == 1
     bigger = dataclasses.replace(arch, global_buffer=dataclasses.replace(arch.global_buffer, bytes=1 << 25))
     assert gemm.simulate(bigger, g, table) == gemm._simulate(bigger, g, table, "closed")
     assert gemm.simulate(arch, g, table, "event") == gemm._simulate(arch, g, table, "event")
-    assert len(gemm._MEMO) == 3
+    assert len(gemm.simulate.memo) == 3

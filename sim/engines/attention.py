@@ -64,6 +64,7 @@ from attnkit.params.workload import AttentionWorkload, GemmWorkload
 from attnkit.sim import cascade, pipeline
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine, EngineFn
+from attnkit.sim.memo import remembered
 from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run_length
 from attnkit.sim.result import Result
 
@@ -687,12 +688,13 @@ def _layer(attn_fn: EngineFn, name: str) -> EngineFn:
     return run
 
 
+# Each remembered (attnkit.sim.memo): the -layer engines run the same attention again beside their GEMMs.
 _FNS: dict[str, EngineFn] = {
-    "fusemax": fusemax,
-    "fusemax-cascade-flat": cascade_flat,
-    "fusemax-serial": serial,
-    "flat": flat,
-    "unfused": unfused,
+    "fusemax": remembered(fusemax),
+    "fusemax-cascade-flat": remembered(cascade_flat),
+    "fusemax-serial": remembered(serial),
+    "flat": remembered(flat),
+    "unfused": remembered(unfused),
 }
 _FNS.update({f"{n}-layer": _layer(fn, f"{n}-layer") for n, fn in list(_FNS.items())})
 ENGINES = {n: Engine(fn, arch=("spatial",), workload=("attention",)) for n, fn in _FNS.items()}

@@ -31,8 +31,6 @@ convention), ``folds``, ``tiles``, ``tile_depth`` and ``loop_order``
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 from math import ceil
 
 from attnkit.errors import AttnkitError
@@ -41,6 +39,7 @@ from attnkit.params.workload import GemmWorkload
 from attnkit.sim import pipeline, systolic
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine
+from attnkit.sim.memo import remembered
 from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run_length
 from attnkit.sim.result import Result
 
@@ -50,35 +49,8 @@ PIPE = Pipeline((Stage("dram", "dram"), Stage("array", "array_2d")), depth=2)
 IN, OUT, ARRAY, GB_RD, GB_WR = range(5)
 
 
-_MEMO: dict = {}  # see simulate
-_MEMO_SIZE = 4096
-
-
-def simulate(arch: SpatialArch, workload: GemmWorkload, table: EnergyTable, mode: str = "closed") -> Result:
-    """One GEMM (see the module docstring).
-
-    The mapping is a function of the arch's fields other than its ``name`` and ``engine``, the
-    GEMM's ``m``, ``n``, ``k``, the table and the mode, so a GEMM met again in a process (the same
-    layer GEMM on FLAT's and the unfused design's arrays, the same projection in another request)
-    is mapped once: remembered by those fields' ``repr`` (1 and 1.0 stay apart) and the table
-    object (held by the entry, so its ``id`` is not reused), and handed out as a copy.
-    """
-    key = (
-        repr([getattr(arch, f.name) for f in dataclasses.fields(arch) if f.name not in ("name", "engine")]),
-        type(arch),
-        repr((workload.m, workload.n, workload.k)),
-        id(table),
-        mode,
-    )
-    hit = _MEMO.get(key)
-    if hit is None or hit[0] is not table:
-        if len(_MEMO) >= _MEMO_SIZE:
-            _MEMO.clear()
-        hit = _MEMO[key] = (table, _simulate(arch, workload, table, mode))
-    return copy.deepcopy(hit[1])
-
-
 def _simulate(arch: SpatialArch, workload: GemmWorkload, table: EnergyTable, mode: str) -> Result:
+    # one GEMM (see the module docstring); simulate is this, remembered
     a = arch.array_2d
     if "mac" not in a.ops:
         raise AttnkitError(f"engine gemm needs 'mac' in array_2d.ops (got {', '.join(a.ops) or 'none'})")
@@ -467,5 +439,10 @@ def _delay_outputs(program, fifo, timed, memo=None):
             fifo = (fifo[1], item[OUT])
     return out, fifo
 
+
+# The mapping reads the arch's fields but its name and engine, the GEMM's shape, the table and the mode: a
+# GEMM met again in a process (the same layer GEMM on FLAT's and the unfused design's arrays, the same
+# projection in another request) is mapped once.
+simulate = remembered(_simulate)
 
 ENGINES = {"gemm": Engine(simulate, arch=("spatial",), workload=("gemm",))}
