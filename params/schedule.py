@@ -52,6 +52,7 @@ __all__ = [
     "Schedule",
     "lean_schedule",
     "lean_cuts",
+    "lean_spans",
     "flashdecoding_splits",
     "flashdecoding_schedule",
     "split_blocks",
@@ -160,7 +161,7 @@ def _cuts(start: int, stop: int, m: int) -> list[tuple[int, int, int]]:
 
 def lean_schedule(batch: int, kv_heads: int, context: int, block_n: int, grid: int) -> Schedule:
     """LeanAttention's stream-K split of ``T = ceil(context/block_n) * batch * kv_heads`` tiles over ``min(grid, T)`` CTAs."""
-    m, spans = _lean_spans(batch, kv_heads, context, block_n, grid)
+    m, spans = lean_spans(batch, kv_heads, context, block_n, grid)
     ctas = [_ranges(start, stop, m, kv_heads) for start, stop in spans]
     return Schedule(tuple(ctas), batch, kv_heads, context, block_n)
 
@@ -168,12 +169,13 @@ def lean_schedule(batch: int, kv_heads: int, context: int, block_n: int, grid: i
 def lean_cuts(batch: int, kv_heads: int, context: int, block_n: int, grid: int) -> list[list[tuple[int, int, int]]]:
     """:func:`lean_schedule`'s CTAs as plain tuples: per CTA, (head, first block, last block) of each range, the
     head numbered ``b * kv_heads + kv_head`` (a range is its head's host when its first block is 0)."""
-    m, spans = _lean_spans(batch, kv_heads, context, block_n, grid)
+    m, spans = lean_spans(batch, kv_heads, context, block_n, grid)
     return [_cuts(start, stop, m) for start, stop in spans]
 
 
-def _lean_spans(batch: int, kv_heads: int, context: int, block_n: int, grid: int) -> tuple[int, list[tuple[int, int]]]:
-    """Blocks per head and each CTA's linear tiles ``[start, stop)``."""
+def lean_spans(batch: int, kv_heads: int, context: int, block_n: int, grid: int) -> tuple[int, list[tuple[int, int]]]:
+    """Blocks per head and each CTA's linear tiles ``[start, stop)`` in :func:`lean_schedule` (tile ``t`` is
+    block ``t mod m`` of head ``t // m``; a CTA's ranges are its span cut at head boundaries)."""
     _check(batch, kv_heads, context, block_n)
     if int(grid) != grid or grid < 1:
         raise ValueError(f"grid must be a positive integer, got {grid}")

@@ -502,73 +502,79 @@ def _uniform(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload,
 
 
 def _stream_k(arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable) -> Result:
-    """:func:`run`'s result for ``lean`` from the schedule's plain tuples (:func:`~attnkit.params.schedule.lean_cuts`),
-    no CTA or range objects; every float formed as :func:`_time_wave`, :func:`_lean` and :func:`_totals` form it."""
+    """:func:`run`'s result for ``lean`` from each CTA's span of tiles (:func:`~attnkit.params.schedule.lean_spans`),
+    no CTA or range objects, every float formed as :func:`_time_wave`, :func:`_lean` and :func:`_totals` form it.
+
+    A CTA's ranges are its span cut at head boundaries, so only its first range can be a peer (start past
+    block 0 of its head), the ranges between are whole heads (hosts with no peers) and only its last range
+    can host peers: the timing needs the stream's progress at the end of the first range and at the end
+    of the span. The progress is a function of the bytes streamed before; the engine adds them range by
+    range, and integer-valued bytes per key make every partial sum an integer a double holds (below 2**53),
+    so the span's total is the sum at its end; otherwise :func:`run` computes the result.
+    """
     p = problem("lean", arch, workload)
     costs = _Costs(arch, p)
     bn, n, kv = p.block_n, p.context, p.kv_heads
-    cuts = sch.lean_cuts(p.batch, kv, n, bn, costs.slots(costs.split))
+    kb = costs.key_bytes
+    if not float(kb).is_integer() or p.batch * kv * n * kb >= 2**53:
+        return run("lean", arch, workload, table).result
+    m, spans = sch.lean_spans(p.batch, kv, n, bn, costs.slots(costs.split))
     pw, mg = costs.partial_write(p.group), costs.merge(p.group)
-    g, U, kb = len(cuts), costs.units, costs.key_bytes
+    g, U = len(spans), costs.units
     rows = costs.rows(p.group, costs.split)
     f = costs.fixed(p.group)
-    keys = [tuple(min(n, last * bn) - first * bn for _, first, last in rs) for rs in cuts]
-    kts: dict[int, float] = {}
+    short = m * bn - n  # keys the last block of a head lacks
+    lo, extra = g // U, g % U  # one wave: CTA j on unit j mod U
+    kts = {r: costs.key_time(rows, r) for r in {lo + (j < extra) for j in range(min(U, g))}}
+    keys, jobs, firsts = [], [], []
     count: dict[tuple[float, float, float], int] = {}
-    jobs = []
-    for j, ks in enumerate(keys):  # one wave: CTA j on unit j mod U
-        r = g // U + (1 if j % U < g % U else 0)
-        if r not in kts:
-            kts[r] = costs.key_time(rows, r)
-        job = (sum(ks) * kb, kb / kts[r], 1.0)
+    for j, (a, z) in enumerate(spans):
+        k = (z - a) * bn - (z // m - a // m) * short  # heads ending inside the span lack `short` keys each
+        head, blk = divmod(a, m)
+        first_keys = min(n, min(z - a + blk, m) * bn) - blk * bn
+        job = (k * kb, kb / kts[lo + (j % U < extra)], 1.0)
         count[job] = count.get(job, 0) + 1
+        keys.append(k)
         jobs.append(job)
+        firsts.append((head, blk, first_keys, (z - 1) // m))
     progs = _share_kinds(count, costs.dram_bw)
-    memo: dict = {}
-    pieces: dict[int, int] = {}  # ranges per head
-    ready: dict[int, list[float]] = {}
+    at: dict[tuple, float] = {}
+    ready: dict[int, list[float]] = {}  # peers' partials of a head, when each is written
     stream_end = []
-    for rs, ks, job in zip(cuts, keys, jobs):
-        cum = memo.get((job, ks))
-        if cum is None:
-            acc, cum = 0, []
-            for k in ks:
-                acc += k * kb
-                cum.append(_at(progs[job], acc))
-            memo[(job, ks)] = cum
+    for k, job, (head, blk, first_keys, last_head) in zip(keys, jobs, firsts):
+        prog = progs[job]
+        c = at.get((job, first_keys))
+        if c is None:
+            c = at[(job, first_keys)] = _at(prog, 0 + first_keys * kb)
+        e = 0.0 + f + c + 0.0
         sh = 0.0
-        e = 0.0
-        for (head, first, _), c in zip(rs, cum):
+        if blk:  # the first range is a peer: its partial goes out before the CTA walks on
+            sh = pw
+            ready.setdefault(head, []).append(e + pw)
+        if last_head != head:  # more ranges: the last ends with the span
+            c = at.get((job, None))
+            if c is None:
+                c = at[(job, None)] = _at(prog, 0 + job[0])
             e = 0.0 + f + c + sh
-            pieces[head] = pieces.get(head, 0) + 1
-            if first:  # a peer: its partial goes out before the CTA walks on
-                sh += pw
-                ready.setdefault(head, []).append(e + pw)
         stream_end.append(e)
-    merged: dict[tuple[int, int], int] = {}
+    merged = dict.fromkeys(((b, h) for b in range(p.batch) for h in range(kv)), 0)
     ends = []
-    for rs, se in zip(cuts, stream_end):
+    for (head, blk, _, last_head), se in zip(firsts, stream_end):
         end = se
-        head, first, _ = rs[-1]
-        if not first:
-            npieces = pieces[head]
-            merged[divmod(head, kv)] = npieces - 1
-            if npieces > 1:
-                end = max(se, max(ready[head])) + (npieces - 1) * mg
-        for head, first, _ in rs[:-1]:
-            if not first:
-                merged[divmod(head, kv)] = 0
+        if last_head != head or not blk:  # the last range starts at block 0: its head's host
+            peers = ready.get(last_head, ())
+            merged[divmod(last_head, kv)] = len(peers)
+            if peers:
+                end = max(se, max(peers)) + len(peers) * mg
         ends.append(end)
     busy = [0.0] * U
     utiles = [0] * U
-    dram_kv = 0
-    for j, (rs, ks, end) in enumerate(zip(cuts, keys, ends)):
+    for j, ((a, z), end) in enumerate(zip(spans, ends)):
         busy[j % U] += end - 0.0
-        utiles[j % U] += sum(last - first for _, first, last in rs)
-        dram_kv += sum(ks) * kb * 1.0
+        utiles[j % U] += z - a
     tot = _Totals(
-        keys=sum(sum(ks) for ks in keys),
-        dram_kv=dram_kv,
+        keys=sum(keys),
+        dram_kv=_sum_cycle([k * kb * 1.0 for k in keys], g),
         tiles_of={rows: sum(utiles)},
         busy=busy,
         tiles=utiles,
