@@ -541,7 +541,7 @@ def _stream_k(arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: En
     at: dict[tuple, float] = {}
     ready: dict[int, list[float]] = {}  # peers' partials of a head, when each is written
     stream_end = []
-    for k, job, (head, blk, first_keys, last_head) in zip(keys, jobs, firsts):
+    for job, (head, blk, first_keys, last_head) in zip(jobs, firsts):
         prog = progs[job]
         c = at.get((job, first_keys))
         if c is None:
