@@ -460,6 +460,17 @@ def _uniform(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload,
                 tiles_of_unit[j % U] += ptiles[(i0 + j) % P]
             waves[sig] = (per_unit, tiles_of_unit, sorted(set(which)), [_at(progs[job], 0 + job[0]) for job in count])
         per_unit, tiles_of_unit, present, stream = waves[sig]
+        if len(stream) == 1:  # every CTA of the wave streams alike
+            end = t + f + stream[0] + tail
+            span = end - t
+            for u, xs in enumerate(per_unit):
+                b = busy[u]
+                for _ in xs:
+                    b += span
+                busy[u] = b
+                utiles[u] += tiles_of_unit[u]
+            t = end
+            continue
         ends = [t + f + e + tail for e in stream]
         spans = [e - t for e in ends]
         for u, xs in enumerate(per_unit):
@@ -702,7 +713,8 @@ def _result(
             * (2 * p.head_dim + a.exp_taylor_macs + 5)
             / (a.array_1d.pes * a.units * latency * a.clock_hz),
         )
-    heads_order = sorted(merged) if merged else [(b, h) for b in range(p.batch) for h in range(p.kv_heads)]
+    # per (batch, KV head) in order; a head no partial was merged for has 0
+    partials = [merged.get(k, 0) for k in sorted(merged)] if merged else [0] * (p.batch * p.kv_heads)
     extra = {
         "ctas": tot.ctas,
         "grid": tot.grid,
@@ -712,7 +724,7 @@ def _result(
         "group": p.group,
         "unit_busy_s": busy,
         "unit_tiles": tiles,
-        "partials_merged_per_head": [merged.get(k, 0) for k in heads_order],
+        "partials_merged_per_head": partials,
         "kv_bytes": kv_bytes,
         "streamed_bytes": stream_bytes,
         "dram_floor_s": kv_bytes / costs.dram_bw,
