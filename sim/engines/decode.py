@@ -537,50 +537,48 @@ def _stream_k(arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: En
     short = m * bn - n  # keys the last block of a head lacks
     lo, extra = g // U, g % U  # one wave: CTA j on unit j mod U
     kts = {r: costs.key_time(rows, r) for r in {lo + (j < extra) for j in range(min(U, g))}}
-    keys, jobs, firsts = [], [], []
+    keys = [(z - a) * bn - (z // m - a // m) * short for a, z in spans]  # heads ending inside lack `short` each
+    codes = [2 * k + (j % U < extra) for j, k in enumerate(keys)]  # a CTA's job: its keys and its unit's CTAs
     count: dict[tuple[float, float, float], int] = {}
-    for j, (a, z) in enumerate(spans):
-        k = (z - a) * bn - (z // m - a // m) * short  # heads ending inside the span lack `short` keys each
+    job_of: dict[int, tuple[float, float, float]] = {}
+    for code, c in Counter(codes).items():  # in the order the CTAs first have them
+        job = job_of[code] = ((code >> 1) * kb, kb / kts[lo + (code & 1)], 1.0)
+        count[job] = count.get(job, 0) + c
+    progs = _share_kinds(count, costs.dram_bw)
+    prog_of = {code: progs[job] for code, job in job_of.items()}
+    at_end = {code: _at(prog_of[code], 0 + job[0]) for code, job in job_of.items()}  # the span's last range ends
+    at: dict[tuple[int, int], float] = {}
+    ready: dict[int, list[float]] = {}  # peers' partials of a head, when each is written
+    firsts = []
+    stream_end = []
+    for (a, z), code in zip(spans, codes):
         head, blk = divmod(a, m)
         first_keys = min(n, min(z - a + blk, m) * bn) - blk * bn
-        job = (k * kb, kb / kts[lo + (j % U < extra)], 1.0)
-        count[job] = count.get(job, 0) + 1
-        keys.append(k)
-        jobs.append(job)
-        firsts.append((head, blk, first_keys, (z - 1) // m))
-    progs = _share_kinds(count, costs.dram_bw)
-    at: dict[tuple, float] = {}
-    ready: dict[int, list[float]] = {}  # peers' partials of a head, when each is written
-    stream_end = []
-    for job, (head, blk, first_keys, last_head) in zip(jobs, firsts):
-        prog = progs[job]
-        c = at.get((job, first_keys))
+        c = at.get((code, first_keys))
         if c is None:
-            c = at[(job, first_keys)] = _at(prog, 0 + first_keys * kb)
+            c = at[(code, first_keys)] = _at(prog_of[code], 0 + first_keys * kb)
         e = 0.0 + f + c + 0.0
         sh = 0.0
         if blk:  # the first range is a peer: its partial goes out before the CTA walks on
             sh = pw
             ready.setdefault(head, []).append(e + pw)
+        last_head = (z - 1) // m
         if last_head != head:  # more ranges: the last ends with the span
-            c = at.get((job, None))
-            if c is None:
-                c = at[(job, None)] = _at(prog, 0 + job[0])
-            e = 0.0 + f + c + sh
+            e = 0.0 + f + at_end[code] + sh
         stream_end.append(e)
+        firsts.append(-1 if last_head == head and blk else last_head)  # the head its last range hosts, if any
     merged = dict.fromkeys(((b, h) for b in range(p.batch) for h in range(kv)), 0)
+    busy = [0.0] * U
+    utiles = [0] * U
     ends = []
-    for (head, blk, _, last_head), se in zip(firsts, stream_end):
+    for j, (hosted, se, (a, z)) in enumerate(zip(firsts, stream_end, spans)):
         end = se
-        if last_head != head or not blk:  # the last range starts at block 0: its head's host
-            peers = ready.get(last_head, ())
-            merged[divmod(last_head, kv)] = len(peers)
+        if hosted >= 0:
+            peers = ready.get(hosted, ())
+            merged[divmod(hosted, kv)] = len(peers)
             if peers:
                 end = max(se, max(peers)) + len(peers) * mg
         ends.append(end)
-    busy = [0.0] * U
-    utiles = [0] * U
-    for j, ((a, z), end) in enumerate(zip(spans, ends)):
         busy[j % U] += end - 0.0
         utiles[j % U] += z - a
     tot = _Totals(
