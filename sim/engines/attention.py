@@ -459,7 +459,31 @@ def _flat_rows(s: Shape, rq: int, R: int) -> list[tuple[tuple[int, int], int]]:
     return out
 
 
-def _flat_plan(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool) -> tuple[list, float]:
+class _FlatMemo:
+    """One FLAT mapping's row blocks per row-block size and block costs, shared by its plans (every plan of a
+    size has the same row blocks; spilling and residency reuse the same block costs)."""
+
+    def __init__(self, arch: SpatialArch, s: Shape):
+        self.arch, self.s = arch, s
+        self._rows: dict[int, list] = {}
+        self._blocks: dict[tuple, tuple[int, int, int, float]] = {}
+
+    def rows(self, rq: int) -> list[tuple[tuple[int, int], int]]:
+        if rq not in self._rows:
+            self._rows[rq] = _flat_rows(self.s, rq, self.arch.array_2d.rows)
+        return self._rows[rq]
+
+    def block(self, n: int, keys: int, spill: bool, kv_words: float) -> tuple[int, int, int, float]:
+        key = (n, keys, spill, kv_words)
+        got = self._blocks.get(key)
+        if got is None:
+            got = self._blocks[key] = _flat_block(self.arch, self.s, n, keys, spill, kv_words)
+        return got
+
+
+def _flat_plan(
+    arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool, memo: _FlatMemo | None = None
+) -> tuple[list, float]:
     """The tile program (one part per K/V head) and its DRAM words.
 
     FLAT's row-granular tiling: a block of ``rq`` query rows runs QK, the softmax passes and AV
@@ -469,11 +493,11 @@ def _flat_plan(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool
     them; each next head's stream in during the blocks of the one before (double-buffered), an
     equal share per block. Otherwise every block fetches the K/V it sees.
     """
-    R = arch.array_2d.rows
-    rows = _flat_rows(s, rq, R)
+    memo = memo or _FlatMemo(arch, s)
+    rows = memo.rows(rq)
 
     def per_block(n, keys, kv):
-        return _flat_block(arch, s, n, keys, spill, kv)
+        return memo.block(n, keys, spill, kv)
 
     kv_all = s.M * (s.E + s.F)
     if not resident:
@@ -509,16 +533,18 @@ def _flat_plan(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool
     return program, words
 
 
-def _flat_sums(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool) -> tuple[list[int], float]:
+def _flat_sums(
+    arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool, memo: _FlatMemo | None = None
+) -> tuple[list[int], float]:
     """``column_sums`` of :func:`_flat_plan`'s program and its DRAM words, without building the program: the
     same blocks, each times how often the program runs it (all integers, so the order does not matter; a
     test compares the two). The mapper bounds every plan by these and builds only the ones it times."""
-    R = arch.array_2d.rows
-    rows = _flat_rows(s, rq, R)
+    memo = memo or _FlatMemo(arch, s)
+    rows = memo.rows(rq)
     EF = s.E + s.F
 
     def per_block(n, keys, kv):
-        return _flat_block(arch, s, n, keys, spill, kv)
+        return memo.block(n, keys, spill, kv)
 
     def add(acc: list[int], b: tuple, c: int) -> None:
         acc[0] += b[0] * c
@@ -575,18 +601,19 @@ def flat(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str 
     _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
     pipe = FLAT_PIPE
     plans = []
+    memo = _FlatMemo(arch, s)
     for rq in _flat_candidates(arch, s):
         for spill in (False, True):
             for resident in (False, True):
                 if _flat_fits(arch, s, rq, spill, resident):
-                    sums, words = _flat_sums(arch, s, rq, spill, resident)
+                    sums, words = _flat_sums(arch, s, rq, spill, resident, memo)
                     bound = max(sums)  # the busiest stage, never overlapped
                     plans.append((bound, words, rq, spill, resident))
     best = None
     for bound, words, rq, spill, resident in sorted(plans):
         if best is not None and (bound > best[0][0] or (bound >= best[0][0] and words >= best[0][1])):
             continue  # cannot be faster, nor as fast with less DRAM
-        program, _ = _flat_plan(arch, s, rq, spill, resident)
+        program, _ = _flat_plan(arch, s, rq, spill, resident, memo)
         timed = pipeline.run(pipe, program, "closed")
         key = (timed.cycles, words)  # fastest, then least DRAM
         if best is None or key < best[0]:
@@ -599,7 +626,7 @@ def flat(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str 
     timing = timed if mode == "closed" else pipeline.run(pipe, program, mode)
 
     acc = Acc()
-    rows = _flat_rows(s, rq, arch.array_2d.rows)
+    rows = memo.rows(rq)
     elems = s.B * sum(n * k * c for (n, k), c in rows)
     for e in cascade.THREE_PASS:
         _charge(acc, arch, "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d", e, elems, s, s.B * s.unmasked)
