@@ -264,4 +264,8 @@ def test_flat_bounds_its_plans_without_building_them():
                         want = (pipeline.column_sums(program, 3)[1], words)
                         assert attention._flat_sums(arch, s, rq, spill, resident) == want, (w, rq, spill, resident)
                         seen += 1
+                memo = attention._FlatMemo(arch, s)
+                for (n, k), _ in memo.rows(rq):
+                    for spill, kv in itertools.product((False, True), (0, k * (s.E + s.F), 1234.5678, 1 / 3)):
+                        assert memo.block(n, k, spill, kv) == attention._flat_block(arch, s, n, k, spill, kv)
     assert seen > 100

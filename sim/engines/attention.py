@@ -467,6 +467,9 @@ class _FlatMemo:
         self.arch, self.s = arch, s
         self._rows: dict[int, list] = {}
         self._blocks: dict[tuple, tuple[int, int, int, float]] = {}
+        self.R, self.C, self.N1, self.EF = arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.pes, s.E + s.F
+        self.slots = _softmax_slots(s.E, s.F, "exp" in arch.array_1d.ops, arch.exp_taylor_macs)
+        self.word_bits, self.clock_hz, self.bw = arch.word_bits, arch.clock_hz, arch.dram.bandwidth_bytes_per_s
 
     def rows(self, rq: int) -> list[tuple[tuple[int, int], int]]:
         if rq not in self._rows:
@@ -474,10 +477,16 @@ class _FlatMemo:
         return self._rows[rq]
 
     def block(self, n: int, keys: int, spill: bool, kv_words: float) -> tuple[int, int, int, float]:
+        """:func:`_flat_block`, its arithmetic written out with the mapping's constants (the same operations)."""
         key = (n, keys, spill, kv_words)
         got = self._blocks.get(key)
         if got is None:
-            got = self._blocks[key] = _flat_block(self.arch, self.s, n, keys, spill, kv_words)
+            d2 = ceil(keys / self.R) * ceil(n / self.C) * self.EF
+            d1 = n * ceil(keys / self.N1) * self.slots
+            words = n * self.EF + kv_words + (4 * n * keys if spill else 0)
+            nbytes = words * self.word_bits / 8
+            dram = ceil(nbytes * self.clock_hz / self.bw) if nbytes else 0  # _dram_cycles
+            got = self._blocks[key] = (dram, d2, d1, words)
         return got
 
 
