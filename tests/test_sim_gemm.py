@@ -166,3 +166,29 @@ def test_a_gemm_met_again_is_mapped_once_and_handed_out_as_a_copy():
     assert gemm.simulate(bigger, g, table) == gemm._simulate(bigger, g, table, "closed")
     assert gemm.simulate(arch, g, table, "event") == gemm._simulate(arch, g, table, "event")
     assert len(gemm.simulate.memo) == 3
+
+
+def test_a_remembered_result_is_a_deep_copy():
+    from attnkit.sim.memo import _copied
+    from attnkit.sim.result import Result
+
+    r = Result(
+        "e",
+        1,
+        1.0,
+        2.0,
+        3.0,
+        0.5,
+        0.5,
+        4.0,
+        {"a": 1.0},
+        {"b": 2.0},
+        {"c": 3.0},
+        {"d": {"x": [1, {"y": 2}]}, "t": (1, [2])},
+    )
+    c = _copied(r)
+    assert c == r and c is not r
+    c.extra["d"]["x"][1]["y"] = 9
+    c.extra["t"][1].append(3)
+    c.actions["c"] = 0.0
+    assert r.extra == {"d": {"x": [1, {"y": 2}]}, "t": (1, [2])} and r.actions == {"c": 3.0}
