@@ -455,9 +455,8 @@ def _uniform(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload,
             x_of = {code: order[job] for code, job in job_of.items()}
             which = [x_of[code] for code in codes]
             per_unit = [which[u::U] for u in range(min(U, nw))]  # each unit's CTAs, in order
-            tiles_of_unit = [0] * min(U, nw)
-            for j in range(nw):
-                tiles_of_unit[j % U] += ptiles[(i0 + j) % P]
+            cta_tiles = [ptiles[code >> 1] for code in codes]
+            tiles_of_unit = [sum(cta_tiles[u::U]) for u in range(min(U, nw))]
             waves[sig] = (per_unit, tiles_of_unit, sorted(set(which)), [_at(progs[job], 0 + job[0]) for job in count])
         per_unit, tiles_of_unit, present, stream = waves[sig]
         if len(stream) == 1:  # every CTA of the wave streams alike
