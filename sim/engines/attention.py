@@ -54,6 +54,7 @@ network and keeps accumulators and intermediates in its register file).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import cache
 from math import ceil
@@ -330,8 +331,9 @@ def _one_pass(
         for a, b in zip(cuts, cuts[1:]):
             if a >= Jmax:
                 break
-            n_last = sum(1 for j in J if j == a + 1)
-            n_cont = sum(1 for j in J if j > a + 1)
+            past = bisect_right(J, a + 1)  # J ascends: the groups whose last tile is a + 1, and those after it
+            n_last = past - bisect_left(J, a + 1)
+            n_cont = len(J) - past
             r = row(a == 0, n_last, n_cont)
             prog += r if b - a == 1 else [Repeat(b - a, r)]
         return prog
