@@ -6,7 +6,6 @@ system of the child), which moves less than the wall time when the machine is sh
 `python bench/run.py reproduce` runs this file alone.
 """
 
-import os
 import resource
 import subprocess
 import sys
@@ -41,7 +40,7 @@ def _once(target: str, out: str) -> tuple[float, float]:
 
 def run():
     rows = []
-    env_note = "bytecode not cached (PYTHONDONTWRITEBYTECODE)" if os.environ.get("PYTHONDONTWRITEBYTECODE") else ""
+    env_note = ""
     with tempfile.TemporaryDirectory() as tmp:
         for target in sorted(api.reproduce_targets()):
             out = f"{tmp}/{target}"
