@@ -302,7 +302,10 @@ def _one_pass(
     # The query groups that share one K/V head: position group g of each of its h query heads, in
     # position order, each with the key tiles it needs (causal: up to its last query's tile).
     nq = [min(C, s.P - g * C) for g in range(G)]
-    Js = [s.key_tiles(g * C + nq[g], R) for g in range(G) for _ in range(s.h)]
+    if s.causal:
+        Js = [s.key_tiles(g * C + nq[g], R) for g in range(G) for _ in range(s.h)]
+    else:  # every group needs every key tile
+        Js = [M1] * (G * s.h)
     nqs = [nq[g] for g in range(G) for _ in range(s.h)]
     gq = min(len(Js), room // per_group)  # query groups per resident block
     wb = arch.word_bits / 8
@@ -348,8 +351,12 @@ def _one_pass(
     # Actions: the work of the tiles run (padded PEs idle); utilisation counts the unmasked work only.
     acc = Acc()
     heads = s.Bkv
-    elems = heads * s.h * sum(n * s.keys(g * C + n, R) for g, n in enumerate(nq))
-    tq = heads * sum(n * j for n, j in zip(nqs, Js))
+    if s.causal:
+        elems = heads * s.h * sum(n * s.keys(g * C + n, R) for g, n in enumerate(nq))
+        tq = heads * sum(n * j for n, j in zip(nqs, Js))
+    else:  # every group sees all M keys in M1 tiles (integers: the same sums)
+        elems = heads * s.h * (s.P * s.M)
+        tq = heads * (s.h * s.P * M1)
     qs = s.B * s.P
     useful = {"element": s.B * s.unmasked, "tile_query": tq, "query": qs}
     units = {"element": elems, "tile_query": tq, "query": qs}
