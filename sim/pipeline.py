@@ -352,7 +352,7 @@ def compress(program: Program) -> list:
 
 
 def _compress(program: Sequence, memo: dict) -> list:
-    out: list = []
+    runs: list[list] = []  # [body, count, the item itself while it is alone]
     for item in program:
         if isinstance(item, Repeat):
             key = id(item)
@@ -362,15 +362,16 @@ def _compress(program: Sequence, memo: dict) -> list:
                 item = memo[key] = _compress_repeat(item, memo)
             if item is None:
                 continue
-        if out:
-            last = out[-1]
-            lbody, lcount = (last.body, last.count) if isinstance(last, Repeat) else ((last,), 1)
-            ibody, icount = (item.body, item.count) if isinstance(item, Repeat) else ((item,), 1)
-            if lbody == ibody:
-                out[-1] = Repeat(lcount + icount, lbody)
-                continue
-        out.append(item)
-    return out
+            body, count = (item.body, item.count) if isinstance(item, Repeat) else ((item,), 1)
+        else:
+            body, count = (item,), 1
+        if runs and runs[-1][0] == body:
+            runs[-1][1] += count
+            runs[-1][2] = None
+        else:
+            runs.append([body, count, item])
+    # an item left alone is kept (a Repeat met again elsewhere stays one object for the closed form's memo)
+    return [item if item is not None else Repeat(count, body) for body, count, item in runs]
 
 
 def _compress_repeat(item: Repeat, memo: dict):
