@@ -318,12 +318,20 @@ def _one_pass(
         (which AV follows on the 1D array); the row's first tile brings the K/V tile."""
         return ((kv if fetch_kv else 0) + (q if first else 0) + (o if last else 0), d2, (d1 + av) if last else d1)
 
-    def row(first: bool, n_last: int, n_cont: int) -> list:
-        """One key tile against the block's groups that need it: n_last end there, n_cont go on."""
-        runs = [(last, n) for last, n in ((True, n_last), (False, n_cont)) if n]
-        lead, n0 = runs[0]
-        rest = [(lead, n0 - 1)] + runs[1:]
-        return [tile(first, lead, True)] + run_length([(tile(first, last, False), n) for last, n in rest])
+    made: dict[tuple, list] = {}  # rows (and runs of rows) built once: equal ones are one object for the closed form
+
+    def row(first: bool, n_last: int, n_cont: int, times: int = 1) -> list:
+        """``times`` key tiles against the block's groups that need them: n_last end there, n_cont go on."""
+        key = (first, n_last, n_cont, times)
+        if key not in made:
+            if times > 1:
+                made[key] = [Repeat(times, row(first, n_last, n_cont))]
+            else:
+                runs = [(last, n) for last, n in ((True, n_last), (False, n_cont)) if n]
+                lead, n0 = runs[0]
+                rest = [(lead, n0 - 1)] + runs[1:]
+                made[key] = [tile(first, lead, True)] + run_length([(tile(first, last, False), n) for last, n in rest])
+        return made[key]
 
     def block(J: tuple) -> list:
         """Key tiles outer, the block's query groups inner (J: their key tiles, ascending); rows change
@@ -337,8 +345,7 @@ def _one_pass(
             past = bisect_right(J, a + 1)  # J ascends: the groups whose last tile is a + 1, and those after it
             n_last = past - bisect_left(J, a + 1)
             n_cont = len(J) - past
-            r = row(a == 0, n_last, n_cont)
-            prog += r if b - a == 1 else [Repeat(b - a, r)]
+            prog += row(a == 0, n_last, n_cont, b - a)
         return prog
 
     blocks = [tuple(Js[i : i + gq]) for i in range(0, len(Js), gq)]
