@@ -134,10 +134,15 @@ def column_sums(program: Program, nstages: int) -> tuple[int, list[int]]:
 
 def _column_sums(program: Sequence, nstages: int, memo: dict) -> tuple[int, tuple]:
     """:func:`column_sums` with the sums of every Repeat's body remembered by its ``id`` (a body
-    shared by several Repeats is summed once)."""
+    shared by several Repeats is summed once); each column is added in program order, as one
+    addition per tile or per Repeat."""
     n, sums = 0, [0] * nstages
+    tiles: list = []  # consecutive tiles, added column by column when a Repeat or the end comes
     for item in program:
         if isinstance(item, Repeat):
+            if tiles:
+                n += _add_tiles(sums, tiles, nstages)
+                tiles = []
             got = memo.get(id(item.body))
             if got is None:
                 got = memo[id(item.body)] = _column_sums(item.body, nstages, memo)
@@ -145,11 +150,22 @@ def _column_sums(program: Sequence, nstages: int, memo: dict) -> tuple[int, tupl
             n += item.count * k
             sums = [a + item.count * b for a, b in zip(sums, s)]
         else:
-            if len(item) != nstages:
-                raise ValueError(f"tile {item} has {len(item)} durations for {nstages} stages")
-            n += 1
-            sums = [a + b for a, b in zip(sums, item)]
+            tiles.append(item)
+    if tiles:
+        n += _add_tiles(sums, tiles, nstages)
     return n, tuple(sums)
+
+
+def _add_tiles(sums: list, tiles: list, nstages: int) -> int:
+    for t in tiles:
+        if len(t) != nstages:
+            raise ValueError(f"tile {t} has {len(t)} durations for {nstages} stages")
+    for i, column in enumerate(zip(*tiles)):
+        acc = sums[i]
+        for v in column:
+            acc = acc + v
+        sums[i] = acc
+    return len(tiles)
 
 
 def uniform_cycles(durations: Tile, n: int, depth: int = 2) -> int:
