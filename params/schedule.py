@@ -231,14 +231,15 @@ def flashdecoding_schedule(batch: int, kv_heads: int, context: int, block_n: int
     return Schedule(tuple(ctas), batch, kv_heads, context, block_n)
 
 
-def split_blocks(context: int, block_n: int, splits: int) -> list[tuple[int, int]]:
+@cache
+def split_blocks(context: int, block_n: int, splits: int) -> tuple[tuple[int, int], ...]:
     """Every head's splits in :func:`flashdecoding_schedule`: blocks ``[first, last)`` of each, in order."""
     _check(1, 1, context, block_n)
     if int(splits) != splits or splits < 1:
         raise ValueError(f"splits must be a positive integer, got {splits}")
     m = ceil(context / block_n)
     per = ceil(m / splits)
-    return [(s * per, min(m, (s + 1) * per)) for s in range(splits) if s * per < min(m, (s + 1) * per)]
+    return tuple((s * per, min(m, (s + 1) * per)) for s in range(splits) if s * per < min(m, (s + 1) * per))
 
 
 def fa2_schedule(batch: int, kv_heads: int, context: int, block_n: int) -> Schedule:

@@ -395,6 +395,27 @@ def _sum_cycle(terms: list[float], n: int) -> float:
     return total
 
 
+_WAVE_SHAPES: dict[tuple[int, int, int, int], tuple] = {}
+
+
+def _wave_shape(first: int, nw: int, P: int, U: int) -> tuple[list[tuple[int, int]], list[tuple[tuple, list]]]:
+    """A wave of ``nw`` CTAs from split ``first`` of P, round-robin on U units: CTA j is split
+    ``(first + j) mod P`` on unit ``j mod U``, which runs ``nw // U + (j mod U < nw mod U)`` CTAs. Its
+    codes (``2 split + (unit runs one more)``) with their counts, in the order the CTAs first have them,
+    and the units grouped by the codes of their CTAs in order. Integers only: kept for the process."""
+    key = (first, nw, P, U)
+    if key not in _WAVE_SHAPES:
+        extra = nw % U
+        codes = [((first + j) % P) * 2 + (j % U < extra) for j in range(nw)]
+        groups: dict[tuple, list] = {}
+        for u in range(min(U, nw)):
+            groups.setdefault(tuple(codes[u::U]), []).append(u)
+        if len(_WAVE_SHAPES) >= 4096:
+            _WAVE_SHAPES.clear()
+        _WAVE_SHAPES[key] = (list(Counter(codes).items()), list(groups.items()))
+    return _WAVE_SHAPES[key]
+
+
 def _uniform(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable) -> Result:
     """:func:`run`'s result for ``fa2`` and ``flashdecoding`` without a CTA object per CTA.
 
@@ -431,7 +452,7 @@ def _uniform(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload,
     busy = [0.0] * U
     utiles = [0] * U
     kts: dict[int, float] = {}
-    waves: dict[tuple[int, int], tuple[list[int], list[float]]] = {}  # (first split, CTAs) -> (job of each, stream)
+    waves: dict[tuple[int, int], tuple] = {}  # (first split, CTAs) -> its CTAs' jobs by unit group, and streams
     t = 0.0
     nwaves = ceil(N / slots)
     for w in range(nwaves):
@@ -439,12 +460,11 @@ def _uniform(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload,
         nw = min(slots, N - i0)
         sig = (i0 % P, nw)
         if sig not in waves:
-            # CTA j: split (i0 + j) mod P, on unit j mod U with nw // U + (j mod U < nw mod U) CTAs (round-robin)
-            lo, extra = nw // U, nw % U
-            codes = [((i0 + j) % P) * 2 + (j % U < extra) for j in range(nw)]
+            lo = nw // U
+            code_counts, groups = _wave_shape(i0 % P, nw, P, U)
             count: dict[tuple[float, float, float], int] = {}
             job_of: dict[int, tuple[float, float, float]] = {}
-            for code, c in Counter(codes).items():  # in the order the CTAs first have them
+            for code, c in code_counts:  # in the order the CTAs first have them
                 r = lo + (code & 1)
                 if r not in kts:
                     kts[r] = costs.key_time(rows, r)
@@ -453,31 +473,31 @@ def _uniform(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload,
             progs = _share_kinds(count, costs.dram_bw)
             order = {job: x for x, job in enumerate(count)}
             x_of = {code: order[job] for code, job in job_of.items()}
-            which = [x_of[code] for code in codes]
-            per_unit = [which[u::U] for u in range(min(U, nw))]  # each unit's CTAs, in order
-            cta_tiles = [ptiles[code >> 1] for code in codes]
-            tiles_of_unit = [sum(cta_tiles[u::U]) for u in range(min(U, nw))]
-            waves[sig] = (per_unit, tiles_of_unit, sorted(set(which)), [_at(progs[job], 0 + job[0]) for job in count])
-        per_unit, tiles_of_unit, present, stream = waves[sig]
-        if len(stream) == 1:  # every CTA of the wave streams alike
-            end = t + f + stream[0] + tail
-            span = end - t
-            for u, xs in enumerate(per_unit):
-                b = busy[u]
-                for _ in xs:
-                    b += span
-                busy[u] = b
-                utiles[u] += tiles_of_unit[u]
-            t = end
-            continue
+            tiles_of = {code: ptiles[code >> 1] for code in x_of}
+            jobs_of_group = [
+                (tuple(map(x_of.__getitem__, codes)), sum(map(tiles_of.__getitem__, codes)), units)
+                for codes, units in groups
+            ]
+            present = sorted({x_of[code] for code, _ in code_counts})
+            waves[sig] = (jobs_of_group, present, [_at(progs[job], 0 + job[0]) for job in count])
+        jobs_of_group, present, stream = waves[sig]
         ends = [t + f + e + tail for e in stream]
         spans = [e - t for e in ends]
-        for u, xs in enumerate(per_unit):
-            b = busy[u]
-            for x in xs:
-                b += spans[x]
-            busy[u] = b
-            utiles[u] += tiles_of_unit[u]
+        for xs, tiles, units in jobs_of_group:
+            if w == 0:  # every unit starts at 0.0: the group's units add the same spans from the same value
+                b = 0.0
+                for x in xs:
+                    b += spans[x]
+                for u in units:
+                    busy[u] = b
+                    utiles[u] += tiles
+                continue
+            for u in units:
+                b = busy[u]
+                for x in xs:
+                    b += spans[x]
+                busy[u] = b
+                utiles[u] += tiles
         t = max(ends[x] for x in present)
     end = t
     combine_ctas = 0
