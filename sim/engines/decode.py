@@ -573,10 +573,10 @@ def _stream_k(arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: En
     for (a, z), code in zip(spans, codes):
         head, blk = divmod(a, m)
         first_keys = min(n, min(z - a + blk, m) * bn) - blk * bn
-        c = at.get((code, first_keys))
-        if c is None:
-            c = at[(code, first_keys)] = _at(prog_of[code], 0 + first_keys * kb)
-        e = 0.0 + f + c + 0.0
+        done = at.get((code, first_keys))
+        if done is None:
+            done = at[(code, first_keys)] = _at(prog_of[code], 0 + first_keys * kb)
+        e = 0.0 + f + done + 0.0
         sh = 0.0
         if blk:  # the first range is a peer: its partial goes out before the CTA walks on
             sh = pw
