@@ -12,7 +12,10 @@ JOBS   ?= 2
 
 .PHONY: setup test test-slow demo reproduce sweep sweep-numerics golden csim synth verilog rtl mutate lint docs bench clean
 
+# The package's bytecode is compiled here (an editable install has none, and with PYTHONDONTWRITEBYTECODE
+# set every command would compile its modules again): up to date, it is a no-op.
 setup: $(STAMP) $(SCALESIM_STAMP)
+	@$(PY) -m compileall -q attnkit params models sim hw testbench reports hls scripts
 
 # SCALE-Sim (the cross-check for our GEMM cycles) pins numpy < 2.4, so it lives in its own venv.
 $(SCALESIM_STAMP): scripts/requirements-scalesim.txt

@@ -11,12 +11,7 @@ The Python API (:mod:`attnkit.api`) is available at the top level:
 It is imported on first use, so ``import attnkit`` stays cheap.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("attnkit")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+from attnkit._version import __version__  # not importlib.metadata: importing it costs a reproduction ~0.1 s
 
 __all__ = [
     "simulate",

@@ -1,7 +1,6 @@
-"""Decode engines (fa2, flashdecoding, lean): simulate time per point in closed form, and the whole reproduction."""
+"""Decode engines (fa2, flashdecoding, lean): simulate time per point in closed form (the reproduction: bench_reproduce)."""
 
 import dataclasses
-import tempfile
 import time
 
 from attnkit.params import kinds
@@ -35,17 +34,4 @@ def run():
                     "note": "batch 1/16, 32/64 heads, dim 64/128, context 1K/64K/512K",
                 }
             )
-    import attnkit
-
-    with tempfile.TemporaryDirectory() as out:
-        t0 = time.perf_counter()
-        rows_ = attnkit.reproduce("leanattention", out=out)
-        rows.append(
-            {
-                "name": "reproduce leanattention (all studies)",
-                "value": time.perf_counter() - t0,
-                "unit": "s",
-                "note": f"{sum(r['row'] == 'point' for r in rows_)} point rows",
-            }
-        )
     return rows

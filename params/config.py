@@ -85,7 +85,7 @@ def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> Any:
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
@@ -104,10 +104,30 @@ def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> Any:
     return data
 
 
+_PARSED: dict[str, Any] = {}  # YAML text -> its data (see parse_yaml)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load(text)``, a text met before in this process parsed once (a copy of its data is handed
+    out, so a caller's edits stay its own). libyaml's parser where PyYAML has it: its data is the pure-Python
+    loader's (the same constructor builds it; a test compares them on every shipped config); a text it refuses
+    goes to the pure-Python loader, which gives the data or the error it always gave."""
+    if text not in _PARSED:
+        try:
+            data = yaml.load(text, Loader=_LOADER)
+        except yaml.YAMLError:
+            data = yaml.safe_load(text)  # the error (or data) of the pure-Python parser
+        if len(_PARSED) >= 1024:
+            _PARSED.clear()
+        _PARSED[text] = data
+    return copy.deepcopy(_PARSED[text])
+
+
 def extends_of(path: str | Path) -> str | None:
     """The ``extends:`` name a config file gives, or None (also for a file that does not parse)."""
     try:
-        data = yaml.safe_load(Path(path).read_text())
+        data = parse_yaml(Path(path).read_text())
     except (OSError, yaml.YAMLError):
         return None
     return str(data["extends"]) if isinstance(data, dict) and "extends" in data else None

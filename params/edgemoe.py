@@ -285,12 +285,12 @@ class EdgeMoeParams:
     @property
     def attn_scale_raw(self) -> int:
         """``attn_scale`` truncated into ``act_fmt`` (exact for a power-of-four head_dim)."""
-        return int(self.numerics.act_fmt.quantize(self.attn_scale))
+        return self.numerics.act_fmt.quantize_one(self.attn_scale)
 
     @property
     def ln_inv_n_raw(self) -> int:
         """``1/d_model`` truncated into ``act_fmt``: LayerNorm's mean weight."""
-        return int(self.numerics.act_fmt.quantize(1.0 / self.workload.d_model))
+        return self.numerics.act_fmt.quantize_one(1.0 / self.workload.d_model)
 
     @classmethod
     def load(cls, arch: Any = "zcu102-edgemoe", workload: Any = "m3vit", sets: Iterable[str] = ()) -> EdgeMoeParams:

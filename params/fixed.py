@@ -22,17 +22,20 @@ ap_fixed itself, so all levels agree bit for bit.
 from __future__ import annotations
 
 import enum
+import math
+import operator
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
-from numpy.typing import ArrayLike
+from typing import TYPE_CHECKING, Any
 
 from attnkit.params.config import FieldError
 
-Raw = npt.NDArray[np.int64]  # raw integers of a format, as the models compute on them
+if TYPE_CHECKING:  # NumPy is imported by the functions that compute, so loading a config does not import it
+    import numpy as np
+    import numpy.typing as npt
+    from numpy.typing import ArrayLike
+
+    Raw = npt.NDArray[np.int64]  # raw integers of a format, as the models compute on them
 MAX_WIDTH = 62  # leaves headroom in int64 for one carry and one rounding add
 
 
@@ -87,6 +90,31 @@ class QFormat:
     def lsb(self) -> float:
         return 2.0**-self.frac_bits
 
+    def quantize_one(self, x: float) -> int:
+        """:meth:`quantize` of one real value (the same integer, formed by the same float operations), without NumPy."""
+        scaled = math.ldexp(float(x), self.frac_bits)
+        if not math.isfinite(scaled):
+            raise ValueError(f"{self}: cannot quantize inf or NaN")
+        if abs(scaled) >= 2.0**61:
+            raise ValueError(f"{self}: value too large to quantize exactly in int64")
+        floor = float(math.floor(scaled))
+        frac = scaled - floor
+        if self.rounding is Rounding.AP_TRN:
+            up = False
+        elif self.rounding is Rounding.AP_RND:
+            up = frac >= 0.5
+        else:
+            up = frac > 0.5 or (frac == 0.5 and math.fmod(floor, 2.0) != 0)
+        raw = int(floor) + up
+        if self.overflow is Overflow.AP_SAT:
+            return min(max(raw, self.min_raw), self.max_raw)
+        low = raw & ((1 << self.width) - 1)
+        return low - (1 << self.width) if self.signed and low > self.max_raw else low
+
+    def value(self, raw: int) -> float:
+        """One raw integer's real value: :meth:`to_float` of a scalar (the same float), without NumPy."""
+        return math.ldexp(float(raw), -self.frac_bits)
+
     def with_(self, **changes: Any) -> QFormat:
         fields = {k: getattr(self, k) for k in ("signed", "int_bits", "frac_bits", "rounding", "overflow")}
         fields.update(changes)
@@ -117,6 +145,8 @@ class QFormat:
     # -- conversions ------------------------------------------------------------------
     def quantize(self, x: ArrayLike) -> Raw:
         """Real values (float64) -> raw integers of this format."""
+        import numpy as np
+
         scaled = np.ldexp(np.asarray(x, dtype=np.float64), self.frac_bits)
         if not np.all(np.isfinite(scaled)):
             raise ValueError(f"{self}: cannot quantize inf or NaN")
@@ -133,10 +163,14 @@ class QFormat:
         return self.saturate_or_wrap(floor.astype(np.int64) + up)
 
     def to_float(self, raw: ArrayLike) -> npt.NDArray[np.float64]:
+        import numpy as np
+
         return np.ldexp(np.asarray(raw, dtype=np.int64).astype(np.float64), -self.frac_bits)
 
     def saturate_or_wrap(self, raw: ArrayLike) -> Raw:
         """Apply this format's overflow mode to integers already at its scale."""
+        import numpy as np
+
         r: Raw = np.asarray(raw, dtype=np.int64)
         if self.overflow is Overflow.AP_SAT:
             return np.clip(r, self.min_raw, self.max_raw)
@@ -159,9 +193,13 @@ class QFormat:
 
     # -- arithmetic: operands and result in this format ------------------------------
     def add(self, a: ArrayLike, b: ArrayLike) -> Raw:
+        import numpy as np
+
         return self.saturate_or_wrap(np.asarray(a, np.int64) + np.asarray(b, np.int64))
 
     def sub(self, a: ArrayLike, b: ArrayLike) -> Raw:
+        import numpy as np
+
         return self.saturate_or_wrap(np.asarray(a, np.int64) - np.asarray(b, np.int64))
 
     def mul(self, a: ArrayLike, b: ArrayLike) -> Raw:
@@ -177,6 +215,8 @@ def round_shift(raw: ArrayLike, shift: Any, rounding: Rounding) -> npt.NDArray[A
     Python ints (:func:`wide`) every shift is exact, for accumulators wider
     than int64.
     """
+    import numpy as np
+
     exact = np.asarray(raw).dtype == object
     dt: Any = object if exact else np.int64  # int64, or Python ints for wide accumulators
     raw = np.asarray(raw, dtype=dt)
@@ -205,7 +245,18 @@ def round_shift(raw: ArrayLike, shift: Any, rounding: Rounding) -> npt.NDArray[A
 
 def wide(x: ArrayLike) -> npt.NDArray[np.object_]:
     """``x`` as an array of Python ints: exact integer arithmetic at any width (slower than int64)."""
+    import numpy as np
+
     return np.asarray(x, dtype=object)
+
+
+def ceil_log2(n: int) -> int:
+    """The bits that count ``n`` values: log2 of the smallest power of two >= ``n`` (Amaranth's
+    ``amaranth.utils.ceil_log2``, here so the parameter layer does not import Amaranth)."""
+    n = operator.index(n)
+    if n < 0:
+        raise ValueError(f"{n} is negative")
+    return (n - 1).bit_length() if n else 0
 
 
 def _magnitude(f: QFormat) -> int:
@@ -214,6 +265,8 @@ def _magnitude(f: QFormat) -> int:
 
 def mul(a: ArrayLike, fa: QFormat, b: ArrayLike, fb: QFormat, out: QFormat) -> Raw:
     """``a * b`` computed exactly, then converted to ``out``."""
+    import numpy as np
+
     if _magnitude(fa) * _magnitude(fb) >= 1 << 62:
         raise ValueError(f"the product of {fa} and {fb} does not fit int64 exactly")
     prod = np.asarray(a, np.int64) * np.asarray(b, np.int64)
@@ -222,6 +275,8 @@ def mul(a: ArrayLike, fa: QFormat, b: ArrayLike, fb: QFormat, out: QFormat) -> R
 
 def add(a: ArrayLike, fa: QFormat, b: ArrayLike, fb: QFormat, out: QFormat) -> Raw:
     """``a + b`` computed exactly at the finer of the two scales, then converted to ``out``."""
+    import numpy as np
+
     frac = max(fa.frac_bits, fb.frac_bits)
     width = max(fa.width + frac - fa.frac_bits, fb.width + frac - fb.frac_bits) + 1
     if width > 63:

@@ -42,8 +42,8 @@ class ExpParams:
                 f"{self.table_bits} index bits but arg_fmt has only {self.arg_fmt.frac_bits} fraction bits",
             )
         # The reduced argument must reach as low as the input does, or the table is indexed outside its range.
-        lowest = self.in_fmt.to_float(self.in_fmt.min_raw) * LOG2E
-        if lowest < self.arg_fmt.to_float(self.arg_fmt.min_raw) - 1:
+        lowest = self.in_fmt.value(self.in_fmt.min_raw) * LOG2E
+        if lowest < self.arg_fmt.value(self.arg_fmt.min_raw) - 1:
             raise FieldError(
                 "arg_fmt.int_bits",
                 f"{self.arg_fmt} cannot hold x * log2(e) down to {lowest:.4g} (the lowest input of {self.in_fmt})",

@@ -23,10 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from amaranth.utils import ceil_log2
-
 from attnkit.params.arch import SpatialArch
 from attnkit.params.config import FieldError
+from attnkit.params.fixed import ceil_log2
 from attnkit.params.numerics import AttentionNumerics, accumulator_bits
 from attnkit.params.workload import AttentionWorkload
 

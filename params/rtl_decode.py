@@ -25,10 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from amaranth.utils import ceil_log2
-
 from attnkit.params.arch import MulticoreArch
 from attnkit.params.config import FieldError, within
+from attnkit.params.fixed import ceil_log2
 from attnkit.params.numerics import AttentionNumerics
 from attnkit.params.schedule import Schedule, block_n_for, lean_schedule
 from attnkit.params.workload import DecodeWorkload

@@ -44,14 +44,18 @@ first, then the peers' ranges in increasing context position.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from math import ceil
 
 __all__ = [
     "TileRange",
     "Schedule",
     "lean_schedule",
+    "lean_cuts",
+    "lean_spans",
     "flashdecoding_splits",
     "flashdecoding_schedule",
+    "split_blocks",
     "fa2_schedule",
     "block_n_for",
 ]
@@ -137,18 +141,41 @@ def _check(batch: int, heads: int, context: int, block_n: int) -> None:
 def _ranges(start: int, stop: int, m: int, heads: int) -> tuple[TileRange, ...]:
     """Cut linear tiles ``[start, stop)`` at head boundaries."""
     out = []
+    for head, first, last in _cuts(start, stop, m):
+        b, h = divmod(head, heads)
+        out.append(TileRange(b, h, first, last, first == 0))
+    return tuple(out)
+
+
+def _cuts(start: int, stop: int, m: int) -> list[tuple[int, int, int]]:
+    """Linear tiles ``[start, stop)`` cut at head boundaries: (head, first block, last block) each."""
+    out = []
     t = start
     while t < stop:
         head, blk = divmod(t, m)
         end = min(stop, (head + 1) * m)
-        b, h = divmod(head, heads)
-        out.append(TileRange(b, h, blk, blk + (end - t), blk == 0))
+        out.append((head, blk, blk + (end - t)))
         t = end
-    return tuple(out)
+    return out
 
 
 def lean_schedule(batch: int, kv_heads: int, context: int, block_n: int, grid: int) -> Schedule:
     """LeanAttention's stream-K split of ``T = ceil(context/block_n) * batch * kv_heads`` tiles over ``min(grid, T)`` CTAs."""
+    m, spans = lean_spans(batch, kv_heads, context, block_n, grid)
+    ctas = [_ranges(start, stop, m, kv_heads) for start, stop in spans]
+    return Schedule(tuple(ctas), batch, kv_heads, context, block_n)
+
+
+def lean_cuts(batch: int, kv_heads: int, context: int, block_n: int, grid: int) -> list[list[tuple[int, int, int]]]:
+    """:func:`lean_schedule`'s CTAs as plain tuples: per CTA, (head, first block, last block) of each range, the
+    head numbered ``b * kv_heads + kv_head`` (a range is its head's host when its first block is 0)."""
+    m, spans = lean_spans(batch, kv_heads, context, block_n, grid)
+    return [_cuts(start, stop, m) for start, stop in spans]
+
+
+def lean_spans(batch: int, kv_heads: int, context: int, block_n: int, grid: int) -> tuple[int, list[tuple[int, int]]]:
+    """Blocks per head and each CTA's linear tiles ``[start, stop)`` in :func:`lean_schedule` (tile ``t`` is
+    block ``t mod m`` of head ``t // m``; a CTA's ranges are its span cut at head boundaries)."""
     _check(batch, kv_heads, context, block_n)
     if int(grid) != grid or grid < 1:
         raise ValueError(f"grid must be a positive integer, got {grid}")
@@ -156,13 +183,14 @@ def lean_schedule(batch: int, kv_heads: int, context: int, block_n: int, grid: i
     total = m * batch * kv_heads
     g = min(grid, total)
     q, r = divmod(total, g)
-    ctas = []
+    spans = []
     for c in range(g):
         start = c * q + min(c, r)
-        ctas.append(_ranges(start, start + q + (1 if c < r else 0), m, kv_heads))
-    return Schedule(tuple(ctas), batch, kv_heads, context, block_n)
+        spans.append((start, start + q + (1 if c < r else 0)))
+    return m, spans
 
 
+@cache
 def flashdecoding_splits(batch: int, heads: int, context_blocks: int, slots: int, max_splits: int = 128) -> int:
     """flash-attention's ``num_splits_heuristic`` (FlashDecoding), called with ``slots = 2 x SMs``.
 
@@ -198,18 +226,20 @@ def flashdecoding_splits(batch: int, heads: int, context_blocks: int, slots: int
 def flashdecoding_schedule(batch: int, kv_heads: int, context: int, block_n: int, splits: int) -> Schedule:
     """One CTA per (batch, head, split); split ``s`` holds ``ceil(m/S)`` blocks from ``s * ceil(m/S)`` (empty splits dropped)."""
     _check(batch, kv_heads, context, block_n)
+    pieces = split_blocks(context, block_n, splits)
+    ctas = [(TileRange(b, h, a, e, a == 0),) for b in range(batch) for h in range(kv_heads) for a, e in pieces]
+    return Schedule(tuple(ctas), batch, kv_heads, context, block_n)
+
+
+@cache
+def split_blocks(context: int, block_n: int, splits: int) -> tuple[tuple[int, int], ...]:
+    """Every head's splits in :func:`flashdecoding_schedule`: blocks ``[first, last)`` of each, in order."""
+    _check(1, 1, context, block_n)
     if int(splits) != splits or splits < 1:
         raise ValueError(f"splits must be a positive integer, got {splits}")
     m = ceil(context / block_n)
     per = ceil(m / splits)
-    ctas = []
-    for b in range(batch):
-        for h in range(kv_heads):
-            for s in range(splits):
-                a, e = s * per, min(m, (s + 1) * per)
-                if a < e:
-                    ctas.append((TileRange(b, h, a, e, a == 0),))
-    return Schedule(tuple(ctas), batch, kv_heads, context, block_n)
+    return tuple((s * per, min(m, (s + 1) * per)) for s in range(splits) if s * per < min(m, (s + 1) * per))
 
 
 def fa2_schedule(batch: int, kv_heads: int, context: int, block_n: int) -> Schedule:

@@ -225,7 +225,7 @@ class Predictor:
         b = self.meas.backends[row["backend"]]
         a = dataclasses.replace(arch or self.arch, kernel=b.kernel)
         w = dataclasses.replace(self.base, **{k: row[k] for k in SHAPE})
-        return decode.run(b.engine, a, w, self.table).result.latency_s
+        return decode.result(b.engine, a, w, self.table).latency_s
 
 
 def calibration_points(meas: Measurements) -> dict[int, str]:

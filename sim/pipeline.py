@@ -47,7 +47,6 @@ exact, so every row gets the cycles its scalar run gives.
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -137,18 +136,44 @@ def totals(pipe: Pipeline, program: Program) -> tuple[int, dict[str, int]]:
 def column_sums(program: Program, nstages: int) -> tuple[int, list[int]]:
     """Tile count and the sum of each column of a program of ``nstages``-tuples, Repeats expanded
     arithmetically (engines use it for their own per-tile records too)."""
+    n, sums = _column_sums(program, nstages, {})
+    return n, list(sums)
+
+
+def _column_sums(program: Sequence, nstages: int, memo: dict) -> tuple[int, tuple]:
+    """:func:`column_sums` with the sums of every Repeat's body remembered by its ``id`` (a body
+    shared by several Repeats is summed once); each column is added in program order, as one
+    addition per tile or per Repeat."""
     n, sums = 0, [0] * nstages
+    tiles: list = []  # consecutive tiles, added column by column when a Repeat or the end comes
     for item in program:
         if isinstance(item, Repeat):
-            k, s = column_sums(item.body, nstages)
+            if tiles:
+                n += _add_tiles(sums, tiles, nstages)
+                tiles = []
+            got = memo.get(id(item.body))
+            if got is None:
+                got = memo[id(item.body)] = _column_sums(item.body, nstages, memo)
+            k, s = got
             n += item.count * k
             sums = [a + item.count * b for a, b in zip(sums, s)]
         else:
-            if len(item) != nstages:
-                raise ValueError(f"tile {item} has {len(item)} durations for {nstages} stages")
-            n += 1
-            sums = [a + b for a, b in zip(sums, item)]
-    return n, sums
+            tiles.append(item)
+    if tiles:
+        n += _add_tiles(sums, tiles, nstages)
+    return n, tuple(sums)
+
+
+def _add_tiles(sums: list, tiles: list, nstages: int) -> int:
+    for t in tiles:
+        if len(t) != nstages:
+            raise ValueError(f"tile {t} has {len(t)} durations for {nstages} stages")
+    for i, column in enumerate(zip(*tiles)):
+        acc = sums[i]
+        for v in column:
+            acc = acc + v
+        sums[i] = acc
+    return len(tiles)
 
 
 def uniform_cycles(durations: Tile, n: int, depth: int = 2) -> int:
@@ -231,75 +256,163 @@ def run_event(pipe: Pipeline, program: Program) -> Timing:
 
 # ----------------------------------------------------------------------------- closed form
 
-_MAX_PERIOD = 8  # repetitions compared when looking for a periodic state
-
-
-class _State:
-    """end[s] of the previous tile per stage, and the last ``depth`` ends of the last stage."""
-
-    __slots__ = ("end", "hist")
-
-    def __init__(self, nstages: int, depth: int):
-        self.end = [0] * nstages
-        self.hist = deque([0] * depth, maxlen=depth) if depth else None
-
-    def vector(self) -> tuple[int, ...]:
-        return tuple(self.end) + (tuple(self.hist) if self.hist is not None else ())
-
-    def shift(self, delta: int) -> None:
-        self.end = [e + delta for e in self.end]
-        if self.hist is not None:
-            self.hist = deque((h + delta for h in self.hist), maxlen=self.hist.maxlen)
-
-    def step(self, d: Tile) -> None:
-        end = self.end
-        prev = end[0]
-        if self.hist is not None:
-            prev = max(prev, self.hist[0])  # the buffer slot of tile i - depth
-        t = prev + d[0]
-        end[0] = t
-        for s in range(1, len(end)):
-            t = max(t, end[s]) + d[s]
-            end[s] = t
-        if self.hist is not None:
-            self.hist.append(t)
+_SEEN = 64  # relative states kept while looking for a period (the walk goes on past them)
+_MAX_PERIOD = 8  # repetitions BatchRun compares when looking for a periodic state
 
 
 def run_closed(pipe: Pipeline, program: Program) -> Timing:
     if not pipe.dedicated:
         raise ValueError("the closed form needs one resource per stage; use mode='event' for shared resources")
     n, busy = totals(pipe, program)
-    state = _State(len(pipe.stages), pipe.depth)
-    _closed(state, program)
-    return Timing(cycles=state.end[-1] if n else 0, tiles=n, busy=busy)
+    walk = _Closed(len(pipe.stages), pipe.depth)
+    state = walk.seq(program, (0,) * (len(pipe.stages) + pipe.depth))
+    return Timing(cycles=state[len(pipe.stages) - 1] if n else 0, tiles=n, busy=busy)
 
 
-def _closed(state: _State, program: Program) -> None:
-    for item in program:
-        if not isinstance(item, Repeat):
-            state.step(item)
-            continue
+class _Closed:
+    """One closed-form walk of a program.
+
+    The state is a tuple: ``end[s]`` of the previous tile per stage, then the
+    last ``depth`` ends of the last stage (oldest first). The recurrence
+    commutes with a shift (adding ``c`` to every component of the state adds
+    ``c`` to every component of the state after any tile), so what matters of
+    a state is its shape, the state less its first component: a Repeat is
+    periodic once its body leaves a shape it left before (repetition ``k``
+    and ``k - p`` differ by the same number of cycles everywhere), and the
+    rest of its repetitions are a jump; and a Repeat or a Repeat's body met
+    again in a shape it was walked from (the next repetition of an enclosing
+    Repeat, once periodic) is a lookup plus a shift, never walked again.
+    Nodes are keyed by ``id`` for this walk only, while the program holds them.
+    """
+
+    __slots__ = ("S", "D", "memo", "plain")
+
+    def __init__(self, nstages: int, depth: int):
+        self.S, self.D = nstages, depth
+        self.memo: dict = {}  # (id(node), shape before) -> (first component after - before, shape after)
+        self.plain: dict = {}  # id(body) -> True when the body has no Repeat
+
+    def step(self, state: tuple, d: Tile) -> tuple:
+        S, D = self.S, self.D
+        t = (max(state[0], state[S]) if D else state[0]) + d[0]  # waits for the buffer slot of tile i - depth
+        out = [t]
+        for s in range(1, S):
+            t = max(t, state[s]) + d[s]
+            out.append(t)
+        if D:
+            out += state[S + 1 :]
+            out.append(t)
+        return tuple(out)
+
+    def seq(self, program: Sequence, state: tuple) -> tuple:
+        step, repeat = self.step, self.repeat
+        for item in program:
+            state = repeat(item, state) if isinstance(item, Repeat) else step(state, item)
+        return state
+
+    def repeat(self, item: Repeat, state: tuple) -> tuple:
         if item.count <= 0:
-            continue
-        history = [state.vector()]
+            return state
+        base = state[0]
+        shape = tuple([x - base for x in state])
+        key = (id(item), shape)
+        got = self.memo.get(key)
+        if got is not None:
+            base += got[0]
+            return tuple([x + base for x in got[1]])
+        after, after_shape = self._repeat(item, state, shape)
+        self.memo[key] = (after[0] - base, after_shape)
+        return after
+
+    def _repeat(self, item: Repeat, state: tuple, shape: tuple) -> tuple[tuple, tuple]:
+        """The state after every repetition, and its shape: repetitions until the body leaves a shape it
+        left before, then a jump over whole periods."""
+        body, count = item.body, item.count
+        plain = self.plain.get(id(body))
+        if plain is None:
+            plain = self.plain[id(body)] = not any(isinstance(x, Repeat) for x in body)
+        memo, seq = self.memo, self.seq
+        seen = {shape: (0, state[0])}
         k = 0
-        while k < item.count:
-            _closed(state, item.body)
+        while k < count:
+            before = state[0]
+            if plain:
+                state = seq(body, state)
+                base = state[0]
+                shape = tuple([x - base for x in state])
+            else:  # a body with Repeats: remembered by its shape
+                key = (id(body), shape)
+                got = memo.get(key)
+                if got is None:
+                    state = seq(body, state)
+                    base = state[0]
+                    shape = tuple([x - base for x in state])
+                    memo[key] = (base - before, shape)
+                else:
+                    base = before + got[0]
+                    shape = got[1]
+                    state = tuple([x + base for x in shape])
             k += 1
-            vec = state.vector()
-            history.append(vec)
-            for p in range(1, min(_MAX_PERIOD, len(history) - 1) + 1):
-                old = history[-1 - p]
-                delta = vec[0] - old[0]
-                if all(a - b == delta for a, b in zip(vec, old)):
-                    q = (item.count - k) // p
-                    if q:
-                        state.shift(q * delta)
-                        k += q * p
-                        history = [state.vector()]
-                    break
-            if len(history) > _MAX_PERIOD + 1:
-                history.pop(0)
+            prev = seen.get(shape)
+            if prev is not None:
+                p, delta = k - prev[0], base - prev[1]
+                q = (count - k) // p
+                if q:
+                    k += q * p
+                    base += q * delta
+                    state = tuple([x + base for x in shape])
+                seen = {}
+            elif len(seen) >= _SEEN:
+                seen = {}
+            seen[shape] = (k, base)
+        return state, shape
+
+
+def compress(program: Program) -> list:
+    """The same tiles in the same order, with equal neighbours merged: ``t, t`` becomes
+    ``Repeat(2, [t])``, ``Repeat(a, B), Repeat(b, B)`` becomes ``Repeat(a + b, B)``,
+    ``Repeat(n, [Repeat(m, B)])`` becomes ``Repeat(n m, B)``; empty Repeats go. Both modes give the
+    same timing for it (it expands to the same tiles); the closed form walks fewer nodes."""
+    return _compress(program, {})
+
+
+def _compress(program: Sequence, memo: dict) -> list:
+    runs: list[list] = []  # [body, count, the item itself while it is alone]
+    for item in program:
+        if isinstance(item, Repeat):
+            key = id(item)
+            if key in memo:
+                item = memo[key]
+            else:
+                item = memo[key] = _compress_repeat(item, memo)
+            if item is None:
+                continue
+            body, count = (item.body, item.count) if isinstance(item, Repeat) else ((item,), 1)
+        else:
+            body, count = (item,), 1
+        if runs and runs[-1][0] == body:
+            runs[-1][1] += count
+            runs[-1][2] = None
+        else:
+            runs.append([body, count, item])
+    # an item left alone is kept (a Repeat met again elsewhere stays one object for the closed form's memo)
+    return [item if item is not None else Repeat(count, body) for body, count, item in runs]
+
+
+def _compress_repeat(item: Repeat, memo: dict):
+    """A Repeat compressed (a single tile when it repeats one tile once; None when empty)."""
+    if item.count <= 0:
+        return None
+    body = _compress(item.body, memo)
+    count = item.count
+    while len(body) == 1 and isinstance(body[0], Repeat):
+        count *= body[0].count
+        body = list(body[0].body)
+    if not body:
+        return None
+    if len(body) == 1 and count == 1:
+        return body[0]
+    return Repeat(count, body)
 
 
 def run_length(runs, expand=None) -> list:

@@ -97,6 +97,9 @@ class _Runner:
     def run(self, engine, w):
         return decode.run(engine, self.arch, w, self.table)
 
+    def result(self, engine, w):
+        return decode.result(engine, self.arch, w, self.table)
+
 
 def _workload(base, b, h, kv, d, ctx):
     return dataclasses.replace(base, batch=b, heads=h, kv_heads=kv, head_dim=d, context=ctx)
@@ -106,7 +109,7 @@ def _study(study, runner, base, settings, contexts, units) -> list[dict]:
     rows = []
     for b, h, kv, d in settings:
         for ctx in contexts:
-            res = {e: runner.run(e, _workload(base, b, h, kv, d, ctx)).result for e in ENGINES}
+            res = {e: runner.result(e, _workload(base, b, h, kv, d, ctx)) for e in ENGINES}
             lean = res["lean"].latency_s
             for e, r in res.items():
                 row = {

@@ -54,9 +54,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from attnkit.errors import AttnkitError
 from attnkit.params import config
@@ -67,6 +65,9 @@ from attnkit.params.workload import AttentionWorkload, DecodeWorkload, GemmWorkl
 from attnkit.sim import engines
 from attnkit.sim.energy import EnergyTable, load_table
 from attnkit.sim.result import Result
+
+if TYPE_CHECKING:
+    import numpy as np
 
 KINDS = ("attention", "gemm", "communication", "other")
 # the figures a person reads first, in this order (the CLI's table, the reproduction's columns)
@@ -116,10 +117,14 @@ class Request:
 
     @property
     def tpot_s(self) -> float:
+        import numpy as np
+
         return float(np.mean(self.tpot_steps_s)) if self.tpot_steps_s else 0.0
 
     @property
     def latency_s(self) -> float:
+        import numpy as np
+
         return self.ttft_s + float(np.sum(self.tpot_steps_s))
 
     @property
@@ -453,6 +458,8 @@ def _gemm_arch(first: Stage, second: Stage) -> SpatialArch | None:
 
 def _decode_contexts(w: RequestWorkload) -> tuple[np.ndarray, np.ndarray]:
     """Every decode step's context and the steps simulated (all, or ``decode_samples`` spread evenly)."""
+    import numpy as np
+
     contexts = w.prompt + np.arange(1, w.generate)
     if not w.decode_samples or w.decode_samples >= len(contexts):
         return contexts, contexts
@@ -462,6 +469,8 @@ def _decode_contexts(w: RequestWorkload) -> tuple[np.ndarray, np.ndarray]:
 
 def run(system: SystemArch, w: RequestWorkload, progress=None) -> Request:
     """Cost request ``w`` on ``system`` (refused in one line when it does not fit or split)."""
+    import numpy as np
+
     model, tp = w.model, system.tp
     if model.heads % tp:
         raise AttnkitError(

@@ -43,3 +43,22 @@ def test_verilog_json_and_set(tmp_path):
 def test_help_lists_commands():
     r = attnkit("--help")
     assert r.returncode == 0 and "rtl-test" in r.stdout and "verilog" in r.stdout
+
+
+def test_a_reproduction_imports_neither_numpy_nor_amaranth():
+    """Start-up is part of a reproduction's time: the command builds only its own arguments, the engine
+    registry and the configs load without NumPy or Amaranth, and edgemoe's checks compute without them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from attnkit.cli import main; "
+        "main(['reproduce', 'edgemoe', '--models', 'm3vit', '--out', sys.argv[1]]); "
+        "from attnkit.sim import engines; engines.registry(); "
+        "from attnkit.params import kinds; kinds.load_arch('fusemax'); kinds.load_arch('a100'); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('numpy', 'amaranth')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, "build/test-cli-imports"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -221,3 +221,22 @@ def test_configs_lists_what_a_config_extends():
     rows = {r["name"]: r for r in kit.configs("arch")}
     assert rows["h100"]["extends"] == "a100" and rows["unfused"]["extends"] == "flat"
     assert rows["a100"]["extends"] is None
+
+
+def test_yaml_text_parses_as_the_pure_python_loader_does_on_every_shipped_config():
+    """parse_yaml uses libyaml's parser and remembers a text: the data (types included) are safe_load's."""
+    import yaml
+
+    from attnkit.params import config
+
+    files = sorted(config.SHIPPED.rglob("*.yaml"))
+    assert len(files) > 30
+    for f in files:
+        text = f.read_text()
+        want = yaml.safe_load(text)
+        got = config.parse_yaml(text)
+        assert repr(got) == repr(want) and got == want, f
+        got["edited"] = True  # a copy: the next caller gets the file's data
+        assert repr(config.parse_yaml(text)) == repr(want), f
+    with pytest.raises(yaml.YAMLError, match="mapping values are not allowed here"):
+        config.parse_yaml("a: b: c")

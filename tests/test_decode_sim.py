@@ -275,3 +275,21 @@ def test_report_draws_both_decode_families(rows, tmp_path):
     timeline = fig_decode_timeline.figures(tables)
     assert len(speed) == 1 and len(timeline) == 2
     assert {r["engine"] for r in timeline[0].table} == {"fa2", "flashdecoding", "lean"}
+
+
+@pytest.mark.parametrize("arch", ["a100", "h200", "fusemax-decode", "fusemax-decode:units=3"])
+def test_results_without_cta_objects_equal_the_reference(arch):
+    """decode.result times fa2's and flashdecoding's waves by kind and lean's CTAs from plain tuples; every
+    figure equals run()'s, which walks CTA objects."""
+    import dataclasses
+
+    name, _, sets = arch.partition(":")
+    a = kinds.load_arch(name, [sets] if sets else [])
+    table = load_table(a.energy)
+    base = kinds.load_workload("decode")
+    settings = [(1, 32, 32, 128), (4, 32, 8, 128), (16, 64, 64, 64), (2, 16, 4, 64), (3, 6, 2, 128), (1, 8, 1, 64)]
+    for b, h, kv, d in settings:
+        for ctx in (1, 100, 1024, 3000, 65536, 131079):
+            w = dataclasses.replace(base, batch=b, heads=h, kv_heads=kv, head_dim=d, context=ctx)
+            for engine in ("fa2", "flashdecoding", "lean"):
+                assert decode.result(engine, a, w, table) == decode.run(engine, a, w, table).result, (engine, w)

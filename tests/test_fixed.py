@@ -108,3 +108,47 @@ def test_invalid_formats_are_refused_by_name(data, needle):
         config.build(QFormat, data, "test.yaml", "fmt")
     assert needle in str(e.value)
     assert str(e.value).startswith("test.yaml: ")
+
+
+@pytest.mark.parametrize("rounding,overflow", MODES)
+def test_scalar_quantize_and_value_are_the_array_forms_on_one_value(rounding, overflow):
+    """quantize_one and value (no NumPy, for config checks) give quantize's integer and to_float's float."""
+    import math
+    import random
+
+    rng = random.Random(hash((rounding.name, overflow.name)) % 1000)
+    for _ in range(400):
+        i = rng.randint(0, 30)
+        f = rng.randint(max(0, 1 - i), 62 - i)
+        q = QFormat(rng.random() < 0.7, i, f, rounding, overflow)
+        lsb = 2.0**-f
+        for x in (
+            rng.uniform(-(2.0**i), 2.0**i),
+            rng.uniform(-4, 4) * 2.0 ** rng.randint(-70, 40),
+            0.5 * lsb,
+            -2.5 * lsb,
+        ):
+            assert _outcome(q.quantize_one, x) == _outcome(lambda v: int(q.quantize(v)), x), (q, x)
+        for raw in (q.min_raw, q.max_raw, rng.randint(q.min_raw, q.max_raw)):
+            assert q.value(raw) == float(q.to_float(raw)) and isinstance(q.value(raw), float)
+    for bad in (math.inf, math.nan, 2.0**70):
+        with pytest.raises(ValueError):
+            QFormat(True, 8, 8, rounding, overflow).quantize_one(bad)
+
+
+def _outcome(fn, x):
+    try:
+        return fn(x)
+    except ValueError as e:
+        return str(e)
+
+
+def test_ceil_log2_is_amaranths():
+    from amaranth.utils import ceil_log2 as amaranth_ceil_log2
+
+    from attnkit.params.fixed import ceil_log2
+
+    for n in [*range(0, 1100), *(2**k + d for k in range(11, 70) for d in (-1, 0, 1))]:
+        assert ceil_log2(n) == amaranth_ceil_log2(n)
+    with pytest.raises(ValueError, match="negative"):
+        ceil_log2(-1)

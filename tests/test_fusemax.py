@@ -238,3 +238,34 @@ def test_flat_lacking_exp_unit_is_refused_for_fusemax_binding():
     arch = load_arch("flat")  # FLAT's 2D PEs have no max unit: FuseMax's LM cannot run there
     with pytest.raises(Exception, match="lacks 'max'"):
         simulate(arch, load_workload("bert"), "fusemax")
+
+
+def test_flat_bounds_its_plans_without_building_them():
+    """The FLAT mapper's bound and words per plan (_flat_sums) are the column sums and words of the plan it builds."""
+    import itertools
+
+    from attnkit.params.kinds import load_arch, load_workload
+    from attnkit.sim import pipeline
+    from attnkit.sim.engines import attention
+
+    seen = 0
+    for arch_name, (model, sets) in itertools.product(
+        ("flat", "fusemax"),
+        [("bert", ["seq_len=1024"]), ("bert", ["seq_len=4096", "causal=true"]), ("llama3-8b", ["seq_len=8192"])],
+    ):
+        arch = load_arch(arch_name)
+        for extra in ([], ["batch=3", "seq_len=1000"], ["batch=1", "kv_heads=1"]):
+            w = load_workload(model, sets + [e for e in extra if not e.startswith("kv_heads") or model == "llama3-8b"])
+            s = attention._shape(arch, w)
+            for rq in attention._flat_candidates(arch, s):
+                for spill, resident in itertools.product((False, True), repeat=2):
+                    if attention._flat_fits(arch, s, rq, spill, resident):
+                        program, words = attention._flat_plan(arch, s, rq, spill, resident)
+                        want = (pipeline.column_sums(program, 3)[1], words)
+                        assert attention._flat_sums(arch, s, rq, spill, resident) == want, (w, rq, spill, resident)
+                        seen += 1
+                memo = attention._FlatMemo(arch, s)
+                for (n, k), _ in memo.rows(rq):
+                    for spill, kv in itertools.product((False, True), (0, k * (s.E + s.F), 1234.5678, 1 / 3)):
+                        assert memo.block(n, k, spill, kv) == attention._flat_block(arch, s, n, k, spill, kv)
+    assert seen > 100

@@ -143,3 +143,52 @@ def test_automatic_tile_depth_is_never_slower_than_the_largest():
     # here the largest depth leaves no room to keep B's column block, so a smaller one wins
     assert auto.cycles < fixed.cycles and auto.dram_bytes < fixed.dram_bytes
     assert auto.extra["tile_depth"] < largest
+
+
+def test_a_gemm_met_again_is_mapped_once_and_handed_out_as_a_copy():
+    """The mapping depends on the arch's fields but its name and engine, the workload, the table and the mode."""
+    import dataclasses
+
+    from attnkit.params.kinds import load_arch
+    from attnkit.params.workload import GemmWorkload
+    from attnkit.sim.engines import gemm
+
+    arch = load_arch("fusemax")
+    table = load_table(arch.energy)
+    g = GemmWorkload(m=1024, n=768, k=768)
+    gemm.simulate.memo.clear()
+    first = gemm.simulate(arch, g, table)
+    first.extra["tiles"] = -1  # a caller's edit stays its own
+    again = gemm.simulate(dataclasses.replace(arch, name="other", engine="flat"), g, table)
+    assert again == gemm._simulate(arch, g, table, "closed") and again.extra["tiles"] != -1
+    assert len(gemm.simulate.memo) == 1
+    bigger = dataclasses.replace(arch, global_buffer=dataclasses.replace(arch.global_buffer, bytes=1 << 25))
+    assert gemm.simulate(bigger, g, table) == gemm._simulate(bigger, g, table, "closed")
+    assert gemm.simulate(arch, g, table, "event") == gemm._simulate(arch, g, table, "event")
+    assert len(gemm.simulate.memo) == 3
+
+
+def test_a_remembered_result_is_a_deep_copy():
+    from attnkit.sim.memo import _copied
+    from attnkit.sim.result import Result
+
+    r = Result(
+        "e",
+        1,
+        1.0,
+        2.0,
+        3.0,
+        0.5,
+        0.5,
+        4.0,
+        {"a": 1.0},
+        {"b": 2.0},
+        {"c": 3.0},
+        {"d": {"x": [1, {"y": 2}]}, "t": (1, [2])},
+    )
+    c = _copied(r)
+    assert c == r and c is not r
+    c.extra["d"]["x"][1]["y"] = 9
+    c.extra["t"][1].append(3)
+    c.actions["c"] = 0.0
+    assert r.extra == {"d": {"x": [1, {"y": 2}]}, "t": (1, [2])} and r.actions == {"c": 3.0}

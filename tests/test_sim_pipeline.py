@@ -4,16 +4,16 @@ import random
 
 import pytest
 
-from attnkit.sim.pipeline import Pipeline, Repeat, Stage, expand, run, uniform_cycles
+from attnkit.sim.pipeline import Pipeline, Repeat, Stage, compress, expand, run, uniform_cycles
 
 
-def _random_program(rng, nstages, level=0):
+def _random_program(rng, nstages, level=0, top=9):
     out = []
     for _ in range(rng.randint(1, 4)):
         if level < 2 and rng.random() < 0.5:
-            out.append(Repeat(rng.randint(0, 12), _random_program(rng, nstages, level + 1)))
+            out.append(Repeat(rng.randint(0, 12), _random_program(rng, nstages, level + 1, top)))
         else:
-            out.append(tuple(rng.randint(0, 9) for _ in range(nstages)))
+            out.append(tuple(rng.randint(0, top) for _ in range(nstages)))
     return out
 
 
@@ -26,6 +26,37 @@ def test_closed_equals_event_on_random_programs(seed):
         prog = _random_program(rng, s)
         ev, cf = run(pipe, prog, "event"), run(pipe, prog, "closed")
         assert (cf.cycles, cf.tiles, cf.busy) == (ev.cycles, ev.tiles, ev.busy), (depth, prog)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_closed_equals_event_with_shared_nodes(seed):
+    """The closed form remembers a node by its id and the state it starts from: the same Repeat
+    objects met again (here the whole program twice, inside a Repeat too) give the event-driven timing."""
+    rng = random.Random(100 + seed)
+    for _ in range(40):
+        s, depth = rng.randint(1, 3), rng.choice([0, 1, 2, 4])
+        pipe = Pipeline(tuple(Stage(f"s{j}", f"r{j}") for j in range(s)), depth=depth)
+        part = _random_program(rng, s, top=3)
+        prog = part + [Repeat(rng.randint(0, 2), part)] + part
+        ev, cf = run(pipe, prog, "event"), run(pipe, prog, "closed")
+        assert (cf.cycles, cf.tiles, cf.busy) == (ev.cycles, ev.tiles, ev.busy), (depth, prog)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compress_keeps_every_tile_in_order(seed):
+    rng = random.Random(200 + seed)
+    for _ in range(30):
+        s = rng.randint(1, 3)
+        part = _random_program(rng, s, top=1)  # few distinct tiles: many equal neighbours
+        prog = part + part + [Repeat(2, [Repeat(3, part)])]
+        small = compress(prog)
+        assert list(expand(small)) == list(expand(prog))
+        pipe = Pipeline(tuple(Stage(f"s{j}", f"r{j}") for j in range(s)), depth=2)
+        assert run(pipe, small, "closed") == run(pipe, prog, "event")
+    assert compress([(1, 2), (1, 2), Repeat(3, [(1, 2)]), Repeat(0, [(5, 5)]), Repeat(2, [Repeat(4, [(3, 3)])])]) == [
+        Repeat(5, [(1, 2)]),
+        Repeat(8, [(3, 3)]),
+    ]
 
 
 def test_uniform_tiles_are_prologue_plus_iterations_times_ii():

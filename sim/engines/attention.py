@@ -67,6 +67,7 @@ distinct (arch, matmul shape) of the rows.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import cache
 from math import ceil
@@ -80,6 +81,7 @@ from attnkit.params.workload import AttentionWorkload, GemmWorkload
 from attnkit.sim import cascade, pipeline
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import BatchFn, BatchUnsupported, Engine, EngineFn, Points, _batch
+from attnkit.sim.memo import remembered
 from attnkit.sim.pipeline import BatchRun, BatchSums, Pipeline, Repeat, Stage, run_length
 from attnkit.sim.result import Result
 
@@ -316,7 +318,10 @@ def _one_pass(
     # The query groups that share one K/V head: position group g of each of its h query heads, in
     # position order, each with the key tiles it needs (causal: up to its last query's tile).
     nq = [min(C, s.P - g * C) for g in range(G)]
-    Js = [s.key_tiles(g * C + nq[g], R) for g in range(G) for _ in range(s.h)]
+    if s.causal:
+        Js = [s.key_tiles(g * C + nq[g], R) for g in range(G) for _ in range(s.h)]
+    else:  # every group needs every key tile
+        Js = [M1] * (G * s.h)
     nqs = [nq[g] for g in range(G) for _ in range(s.h)]
     gq = min(len(Js), room // per_group)  # query groups per resident block
     wb = arch.word_bits / 8
@@ -329,12 +334,20 @@ def _one_pass(
         (which AV follows on the 1D array); the row's first tile brings the K/V tile."""
         return ((kv if fetch_kv else 0) + (q if first else 0) + (o if last else 0), d2, (d1 + av) if last else d1)
 
-    def row(first: bool, n_last: int, n_cont: int) -> list:
-        """One key tile against the block's groups that need it: n_last end there, n_cont go on."""
-        runs = [(last, n) for last, n in ((True, n_last), (False, n_cont)) if n]
-        lead, n0 = runs[0]
-        rest = [(lead, n0 - 1)] + runs[1:]
-        return [tile(first, lead, True)] + run_length([(tile(first, last, False), n) for last, n in rest])
+    made: dict[tuple, list] = {}  # rows (and runs of rows) built once: equal ones are one object for the closed form
+
+    def row(first: bool, n_last: int, n_cont: int, times: int = 1) -> list:
+        """``times`` key tiles against the block's groups that need them: n_last end there, n_cont go on."""
+        key = (first, n_last, n_cont, times)
+        if key not in made:
+            if times > 1:
+                made[key] = [Repeat(times, row(first, n_last, n_cont))]
+            else:
+                runs = [(last, n) for last, n in ((True, n_last), (False, n_cont)) if n]
+                lead, n0 = runs[0]
+                rest = [(lead, n0 - 1)] + runs[1:]
+                made[key] = [tile(first, lead, True)] + run_length([(tile(first, last, False), n) for last, n in rest])
+        return made[key]
 
     def block(J: tuple) -> list:
         """Key tiles outer, the block's query groups inner (J: their key tiles, ascending); rows change
@@ -345,10 +358,10 @@ def _one_pass(
         for a, b in zip(cuts, cuts[1:]):
             if a >= Jmax:
                 break
-            n_last = sum(1 for j in J if j == a + 1)
-            n_cont = sum(1 for j in J if j > a + 1)
-            r = row(a == 0, n_last, n_cont)
-            prog += r if b - a == 1 else [Repeat(b - a, r)]
+            past = bisect_right(J, a + 1)  # J ascends: the groups whose last tile is a + 1, and those after it
+            n_last = past - bisect_left(J, a + 1)
+            n_cont = len(J) - past
+            prog += row(a == 0, n_last, n_cont, b - a)
         return prog
 
     blocks = [tuple(Js[i : i + gq]) for i in range(0, len(Js), gq)]
@@ -361,8 +374,12 @@ def _one_pass(
     # Actions: the work of the tiles run (padded PEs idle); utilisation counts the unmasked work only.
     acc = Acc()
     heads = s.Bkv
-    elems = heads * s.h * sum(n * s.keys(g * C + n, R) for g, n in enumerate(nq))
-    tq = heads * sum(n * j for n, j in zip(nqs, Js))
+    if s.causal:
+        elems = heads * s.h * sum(n * s.keys(g * C + n, R) for g, n in enumerate(nq))
+        tq = heads * sum(n * j for n, j in zip(nqs, Js))
+    else:  # every group sees all M keys in M1 tiles (integers: the same sums)
+        elems = heads * s.h * (s.P * s.M)
+        tq = heads * (s.h * s.P * M1)
     qs = s.B * s.P
     useful = {"element": s.B * s.unmasked, "tile_query": tq, "query": qs}
     units = {"element": elems, "tile_query": tq, "query": qs}
@@ -474,7 +491,40 @@ def _flat_rows(s: Shape, rq: int, R: int) -> list[tuple[tuple[int, int], int]]:
     return out
 
 
-def _flat_plan(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool) -> tuple[list, float]:
+class _FlatMemo:
+    """One FLAT mapping's row blocks per row-block size and block costs, shared by its plans (every plan of a
+    size has the same row blocks; spilling and residency reuse the same block costs)."""
+
+    def __init__(self, arch: SpatialArch, s: Shape):
+        self.arch, self.s = arch, s
+        self._rows: dict[int, list] = {}
+        self._blocks: dict[tuple, tuple[int, int, int, float]] = {}
+        self.R, self.C, self.N1, self.EF = arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.pes, s.E + s.F
+        self.slots = _softmax_slots(s.E, s.F, "exp" in arch.array_1d.ops, arch.exp_taylor_macs)
+        self.word_bits, self.clock_hz, self.bw = arch.word_bits, arch.clock_hz, arch.dram.bandwidth_bytes_per_s
+
+    def rows(self, rq: int) -> list[tuple[tuple[int, int], int]]:
+        if rq not in self._rows:
+            self._rows[rq] = _flat_rows(self.s, rq, self.arch.array_2d.rows)
+        return self._rows[rq]
+
+    def block(self, n: int, keys: int, spill: bool, kv_words: float) -> tuple[int, int, int, float]:
+        """:func:`_flat_block`, its arithmetic written out with the mapping's constants (the same operations)."""
+        key = (n, keys, spill, kv_words)
+        got = self._blocks.get(key)
+        if got is None:
+            d2 = ceil(keys / self.R) * ceil(n / self.C) * self.EF
+            d1 = n * ceil(keys / self.N1) * self.slots
+            words = n * self.EF + kv_words + (4 * n * keys if spill else 0)
+            nbytes = words * self.word_bits / 8
+            dram = ceil(nbytes * self.clock_hz / self.bw) if nbytes else 0  # _dram_cycles
+            got = self._blocks[key] = (dram, d2, d1, words)
+        return got
+
+
+def _flat_plan(
+    arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool, memo: _FlatMemo | None = None
+) -> tuple[list, float]:
     """The tile program (one part per K/V head) and its DRAM words.
 
     FLAT's row-granular tiling: a block of ``rq`` query rows runs QK, the softmax passes and AV
@@ -484,11 +534,11 @@ def _flat_plan(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool
     them; each next head's stream in during the blocks of the one before (double-buffered), an
     equal share per block. Otherwise every block fetches the K/V it sees.
     """
-    R = arch.array_2d.rows
-    rows = _flat_rows(s, rq, R)
+    memo = memo or _FlatMemo(arch, s)
+    rows = memo.rows(rq)
 
     def per_block(n, keys, kv):
-        return _flat_block(arch, s, n, keys, spill, kv)
+        return memo.block(n, keys, spill, kv)
 
     kv_all = s.M * (s.E + s.F)
     if not resident:
@@ -524,6 +574,59 @@ def _flat_plan(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool
     return program, words
 
 
+def _flat_sums(
+    arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool, memo: _FlatMemo | None = None
+) -> tuple[list[int], float]:
+    """``column_sums`` of :func:`_flat_plan`'s program and its DRAM words, without building the program: the
+    same blocks, each times how often the program runs it (all integers, so the order does not matter; a
+    test compares the two). The mapper bounds every plan by these and builds only the ones it times."""
+    memo = memo or _FlatMemo(arch, s)
+    rows = memo.rows(rq)
+    EF = s.E + s.F
+
+    def per_block(n, keys, kv):
+        return memo.block(n, keys, spill, kv)
+
+    def add(acc: list[int], b: tuple, c: int) -> None:
+        acc[0] += b[0] * c
+        acc[1] += b[1] * c
+        acc[2] += b[2] * c
+
+    kv_all = s.M * EF
+    if not resident:
+        stream = [(per_block(n, k, k * EF), c) for (n, k), c in rows]
+        one = [0, 0, 0]
+        for b, c in stream:
+            add(one, b, c)
+        words = sum(b[3] * c for b, c in stream) * s.h
+        return [x * s.h * s.Bkv for x in one], words * s.Bkv
+
+    share = kv_all / (s.h * sum(c for _, c in rows))
+
+    def kv_head(first: bool, prefetch: bool) -> list[int]:
+        sh = share if prefetch else 0
+        blocks = [(per_block(n, k, sh), c) for (n, k), c in rows]
+        own, one = [0, 0, 0], [0, 0, 0]
+        seen = 0
+        for ((n, k), c), (b, _) in zip(rows, blocks):
+            add(one, b, c)
+            if first:
+                add(own, per_block(n, k, (k - seen) * EF + sh), 1)
+                add(own, b, c - 1)
+                seen = k
+            else:
+                add(own, b, c)
+        return [a + (s.h - 1) * b for a, b in zip(own, one)]
+
+    if s.Bkv == 1:
+        total = kv_head(True, False)
+    else:
+        parts = [kv_head(True, True), kv_head(False, True), kv_head(False, False)]
+        total = [a + (s.Bkv - 2) * b + c for a, b, c in zip(*parts)]
+    words = s.Bkv * (s.h * sum((n * EF + (4 * n * k if spill else 0)) * c for (n, k), c in rows) + kv_all)
+    return total, words
+
+
 def _flat_fits(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool) -> bool:
     words = arch.global_buffer.bytes * 8 // arch.word_bits
     R = arch.array_2d.rows
@@ -539,29 +642,32 @@ def flat(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str 
     _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
     pipe = FLAT_PIPE
     plans = []
+    memo = _FlatMemo(arch, s)
     for rq in _flat_candidates(arch, s):
         for spill in (False, True):
             for resident in (False, True):
                 if _flat_fits(arch, s, rq, spill, resident):
-                    program, words = _flat_plan(arch, s, rq, spill, resident)
-                    bound = max(pipeline.column_sums(program, 3)[1])  # the busiest stage, never overlapped
-                    plans.append((bound, words, rq, spill, resident, program))
+                    sums, words = _flat_sums(arch, s, rq, spill, resident, memo)
+                    bound = max(sums)  # the busiest stage, never overlapped
+                    plans.append((bound, words, rq, spill, resident))
     best = None
-    for bound, words, rq, spill, resident, program in sorted(plans, key=lambda x: x[:5]):
+    for bound, words, rq, spill, resident in sorted(plans):
         if best is not None and (bound > best[0][0] or (bound >= best[0][0] and words >= best[0][1])):
             continue  # cannot be faster, nor as fast with less DRAM
-        key = (pipeline.run(pipe, program, "closed").cycles, words)  # fastest, then least DRAM
+        program, _ = _flat_plan(arch, s, rq, spill, resident, memo)
+        timed = pipeline.run(pipe, program, "closed")
+        key = (timed.cycles, words)  # fastest, then least DRAM
         if best is None or key < best[0]:
-            best = (key, rq, spill, resident, program)
+            best = (key, rq, spill, resident, program, timed)
     if best is None:
         raise AttnkitError(
             f"arch {arch.name!r}: global_buffer.bytes = {arch.global_buffer.bytes} cannot hold even one FLAT row block"
         )
-    (_, dram_words), rq, spill, resident, program = best
-    timing = pipeline.run(pipe, program, mode)
+    (_, dram_words), rq, spill, resident, program, timed = best
+    timing = timed if mode == "closed" else pipeline.run(pipe, program, mode)
 
     acc = Acc()
-    rows = _flat_rows(s, rq, arch.array_2d.rows)
+    rows = memo.rows(rq)
     elems = s.B * sum(n * k * c for (n, k), c in rows)
     for e in cascade.THREE_PASS:
         _charge(acc, arch, "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d", e, elems, s, s.B * s.unmasked)
@@ -703,12 +809,13 @@ def _layer(attn_fn: EngineFn, name: str) -> EngineFn:
     return run
 
 
+# Each remembered (attnkit.sim.memo): the -layer engines run the same attention again beside their GEMMs.
 _FNS: dict[str, EngineFn] = {
-    "fusemax": fusemax,
-    "fusemax-cascade-flat": cascade_flat,
-    "fusemax-serial": serial,
-    "flat": flat,
-    "unfused": unfused,
+    "fusemax": remembered(fusemax),
+    "fusemax-cascade-flat": remembered(cascade_flat),
+    "fusemax-serial": remembered(serial),
+    "flat": remembered(flat),
+    "unfused": remembered(unfused),
 }
 _FNS.update({f"{n}-layer": _layer(fn, f"{n}-layer") for n, fn in list(_FNS.items())})
 

@@ -26,9 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
-
-from attnkit.models.attention import attention, attention_reference, error_bound
 from attnkit.params import kinds
 from attnkit.params.arch import NumericsArch
 from attnkit.params.rtl_attention import RtlAttentionParams
@@ -52,7 +49,10 @@ def _rtl_params(arch: NumericsArch, workload: AttentionWorkload) -> RtlAttention
 def attention_numerics(
     arch: NumericsArch, workload: AttentionWorkload, table: EnergyTable, mode: str = "closed"
 ) -> Result:
+    import numpy as np  # here, not at the top: the engine registry imports every engine module
+
     from attnkit.errors import ConfigError
+    from attnkit.models.attention import attention, attention_reference, error_bound
     from attnkit.models.error import attention_problem, error_stats
     from attnkit.sim.engines.rtl_attention import cycles
 

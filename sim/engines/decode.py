@@ -62,6 +62,7 @@ returns the per-CTA timeline too (for the report's schedule figure).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from math import ceil
 
@@ -224,10 +225,16 @@ def _share(jobs: list[tuple[float, float, float]], bw: float) -> list[list[tuple
     slowed by the same factor. Returns each job's progress as breakpoints
     ``[(t, bytes done), ...]`` from t = 0 (identical jobs share one list).
     """
-    kinds = list(dict.fromkeys(jobs))
-    count = {j: 0 for j in kinds}
+    count: dict[tuple[float, float, float], int] = {}
     for j in jobs:
-        count[j] += 1
+        count[j] = count.get(j, 0) + 1
+    prog = _share_kinds(count, bw)
+    return [prog[j] for j in jobs]
+
+
+def _share_kinds(count: dict[tuple[float, float, float], int], bw: float) -> dict:
+    """:func:`_share` over the distinct jobs, ``count`` of each (in the order the jobs first come)."""
+    kinds = list(count)
     done = {j: 0.0 for j in kinds}
     prog = {j: [(0.0, 0.0)] for j in kinds}
     active = [j for j in kinds if j[0] > 0]
@@ -244,7 +251,7 @@ def _share(jobs: list[tuple[float, float, float]], bw: float) -> list[list[tuple
             if j[0] - done[j] > 1e-9 * j[0]:
                 still.append(j)
         active = still
-    return [prog[j] for j in jobs]
+    return prog
 
 
 def _at(prog: list[tuple[float, float]], x: float) -> float:
@@ -369,9 +376,242 @@ def run(
     else:
         end = _lean(ctas, s, costs, pw, mg, merged)
         partial_traffic = 2 * sum(merged.values()) * costs.partial_bytes(p.group)
-    return Run(
-        _result(name, arch, table, p, costs, s, ctas, combine, end, splits, merged, partial_traffic), s, ctas, combine
+    tot = _totals(ctas, combine, costs)
+    return Run(_result(name, arch, table, p, costs, tot, end, splits, merged, partial_traffic), s, ctas, combine)
+
+
+def _sum_cycle(terms: list[float], n: int) -> float:
+    """``sum(terms[i % len(terms)] for i in range(n))``, added in that order. Integer-valued terms whose
+    total stays below 2**53 add exactly in any order (every partial sum is an integer a double holds), so
+    their total is the integers' sum; other terms are added one by one."""
+    k = len(terms)
+    if all(float(x).is_integer() for x in terms):
+        exact = (n // k) * sum(int(x) for x in terms) + sum(int(x) for x in terms[: n % k])
+        if abs(exact) < 2**53 and all(x >= 0 for x in terms):
+            return float(exact) if n else 0
+    total: float = 0
+    for i in range(n):
+        total += terms[i % k]
+    return total
+
+
+_WAVE_SHAPES: dict[tuple[int, int, int, int], tuple] = {}
+
+
+def _wave_shape(first: int, nw: int, P: int, U: int) -> tuple[list[tuple[int, int]], list[tuple[tuple, list]]]:
+    """A wave of ``nw`` CTAs from split ``first`` of P, round-robin on U units: CTA j is split
+    ``(first + j) mod P`` on unit ``j mod U``, which runs ``nw // U + (j mod U < nw mod U)`` CTAs. Its
+    codes (``2 split + (unit runs one more)``) with their counts, in the order the CTAs first have them,
+    and the units grouped by the codes of their CTAs in order. Integers only: kept for the process."""
+    key = (first, nw, P, U)
+    if key not in _WAVE_SHAPES:
+        extra = nw % U
+        codes = [((first + j) % P) * 2 + (j % U < extra) for j in range(nw)]
+        groups: dict[tuple, list] = {}
+        for u in range(min(U, nw)):
+            groups.setdefault(tuple(codes[u::U]), []).append(u)
+        if len(_WAVE_SHAPES) >= 4096:
+            _WAVE_SHAPES.clear()
+        _WAVE_SHAPES[key] = (list(Counter(codes).items()), list(groups.items()))
+    return _WAVE_SHAPES[key]
+
+
+def _uniform(name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable) -> Result:
+    """:func:`run`'s result for ``fa2`` and ``flashdecoding`` without a CTA object per CTA.
+
+    Their CTAs are every head's splits (fa2: one per query head), so CTA ``i``
+    is split ``i mod P`` of one of P splits; a wave's timing depends only on
+    where it starts in that cycle and how many CTAs it has, so each kind of
+    wave is shared once (:func:`_share_kinds`) and each wave placed at its
+    start. Every float is the reference's (:func:`run`), formed by the same
+    operations in the same order (ends as ``start + fixed + stream``, per-unit
+    busy times and DRAM bytes added CTA by CTA); tests compare the two.
+    """
+    p = problem(name, arch, workload)
+    costs = _Costs(arch, p)
+    bn, n = p.block_n, p.context
+    if name == "fa2":
+        pieces = sch.split_blocks(n, bn, 1)
+        heads, queries, tile, splits = p.batch * p.heads, 1, costs.fwd, 1
+        share = 1.0 / p.group if costs.gpu else 1.0
+    else:
+        m_blocks = ceil(p.group / costs.split.block_m) if costs.split.block_m else 1
+        splits = sch.flashdecoding_splits(p.batch, p.kv_heads * m_blocks, p.blocks, costs.split_slots, costs.max_splits)
+        pieces = sch.split_blocks(n, bn, splits)
+        one = isinstance(arch, GpuArch) and splits == 1 and arch.profile.one_split == "fwd"
+        heads, queries, tile, share = p.batch * p.kv_heads, p.group, costs.fwd if one else costs.split, 1.0
+    P = len(pieces)
+    keys = [min(n, e * bn) - a * bn for a, e in pieces]
+    ptiles = [e - a for a, e in pieces]
+    N, U = heads * P, costs.units
+    slots = costs.slots(tile)
+    rows = costs.rows(queries, tile)
+    f = costs.fixed(queries)
+    tail = costs.partial_write(p.group) if name == "flashdecoding" and splits > 1 else 0.0
+    kb = costs.key_bytes
+    busy = [0.0] * U
+    utiles = [0] * U
+    kts: dict[int, float] = {}
+    waves: dict[tuple[int, int], tuple] = {}  # (first split, CTAs) -> its CTAs' jobs by unit group, and streams
+    t = 0.0
+    nwaves = ceil(N / slots)
+    for w in range(nwaves):
+        i0 = w * slots
+        nw = min(slots, N - i0)
+        sig = (i0 % P, nw)
+        if sig not in waves:
+            lo = nw // U
+            code_counts, groups = _wave_shape(i0 % P, nw, P, U)
+            count: dict[tuple[float, float, float], int] = {}
+            job_of: dict[int, tuple[float, float, float]] = {}
+            for code, c in code_counts:  # in the order the CTAs first have them
+                r = lo + (code & 1)
+                if r not in kts:
+                    kts[r] = costs.key_time(rows, r)
+                job = job_of[code] = (keys[code >> 1] * kb, kb / kts[r], share)
+                count[job] = count.get(job, 0) + c
+            progs = _share_kinds(count, costs.dram_bw)
+            order = {job: x for x, job in enumerate(count)}
+            x_of = {code: order[job] for code, job in job_of.items()}
+            tiles_of = {code: ptiles[code >> 1] for code in x_of}
+            jobs_of_group = [
+                (tuple(map(x_of.__getitem__, codes)), sum(map(tiles_of.__getitem__, codes)), units)
+                for codes, units in groups
+            ]
+            present = sorted({x_of[code] for code, _ in code_counts})
+            waves[sig] = (jobs_of_group, present, [_at(progs[job], 0 + job[0]) for job in count])
+        jobs_of_group, present, stream = waves[sig]
+        ends = [t + f + e + tail for e in stream]
+        spans = [e - t for e in ends]
+        for xs, tiles, units in jobs_of_group:
+            if w == 0:  # every unit starts at 0.0: the group's units add the same spans from the same value
+                b = 0.0
+                for x in xs:
+                    b += spans[x]
+                for u in units:
+                    busy[u] = b
+                    utiles[u] += tiles
+                continue
+            for u in units:
+                b = busy[u]
+                for x in xs:
+                    b += spans[x]
+                busy[u] = b
+                utiles[u] += tiles
+        t = max(ends[x] for x in present)
+    end = t
+    combine_ctas = 0
+    merged: dict[tuple[int, int], int] = {}
+    partial_traffic = 0.0
+    if name == "flashdecoding" and splits > 1:
+        merged = {(b, h): P - 1 for b in range(p.batch) for h in range(p.kv_heads)}
+        rows_c = arch.profile.combine_rows(p.head_dim) if isinstance(arch, GpuArch) else p.group
+        combine_ctas = ceil(p.batch * p.heads / rows_c)
+        slots_c = costs.slots(costs.split)
+        for w in range(ceil(combine_ctas / slots_c)):
+            c_end = t + costs.fixed(rows_c) + P * costs.merge(rows_c, combine=True)
+            span = c_end - t
+            for j in range(min(slots_c, combine_ctas - w * slots_c)):
+                busy[j % U] += span
+            t = c_end
+        end = t
+        partial_traffic = 2 * P * len(merged) * costs.partial_bytes(p.group)
+    per = [k * kb * share for k in keys]
+    dram_kv = _sum_cycle(per, N)
+    tot = _Totals(
+        keys=heads * sum(keys),
+        dram_kv=dram_kv,
+        tiles_of={rows: heads * sum(ptiles)},
+        busy=busy,
+        tiles=utiles,
+        grid=N,
+        ctas=N + combine_ctas,
+        waves=nwaves,
     )
+    return _result(name, arch, table, p, costs, tot, end, splits, merged, partial_traffic)
+
+
+def _stream_k(arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable) -> Result:
+    """:func:`run`'s result for ``lean`` from each CTA's span of tiles (:func:`~attnkit.params.schedule.lean_spans`),
+    no CTA or range objects, every float formed as :func:`_time_wave`, :func:`_lean` and :func:`_totals` form it.
+
+    A CTA's ranges are its span cut at head boundaries, so only its first range can be a peer (start past
+    block 0 of its head), the ranges between are whole heads (hosts with no peers) and only its last range
+    can host peers: the timing needs the stream's progress at the end of the first range and at the end
+    of the span. The progress is a function of the bytes streamed before; the engine adds them range by
+    range, and integer-valued bytes per key make every partial sum an integer a double holds (below 2**53),
+    so the span's total is the sum at its end; otherwise :func:`run` computes the result.
+    """
+    p = problem("lean", arch, workload)
+    costs = _Costs(arch, p)
+    bn, n, kv = p.block_n, p.context, p.kv_heads
+    kb = costs.key_bytes
+    if not float(kb).is_integer() or p.batch * kv * n * kb >= 2**53:
+        return run("lean", arch, workload, table).result
+    m, spans = sch.lean_spans(p.batch, kv, n, bn, costs.slots(costs.split))
+    pw, mg = costs.partial_write(p.group), costs.merge(p.group)
+    g, U = len(spans), costs.units
+    rows = costs.rows(p.group, costs.split)
+    f = costs.fixed(p.group)
+    short = m * bn - n  # keys the last block of a head lacks
+    lo, extra = g // U, g % U  # one wave: CTA j on unit j mod U
+    kts = {r: costs.key_time(rows, r) for r in {lo + (j < extra) for j in range(min(U, g))}}
+    keys = [(z - a) * bn - (z // m - a // m) * short for a, z in spans]  # heads ending inside lack `short` each
+    codes = [2 * k + (j % U < extra) for j, k in enumerate(keys)]  # a CTA's job: its keys and its unit's CTAs
+    count: dict[tuple[float, float, float], int] = {}
+    job_of: dict[int, tuple[float, float, float]] = {}
+    for code, c in Counter(codes).items():  # in the order the CTAs first have them
+        job = job_of[code] = ((code >> 1) * kb, kb / kts[lo + (code & 1)], 1.0)
+        count[job] = count.get(job, 0) + c
+    progs = _share_kinds(count, costs.dram_bw)
+    prog_of = {code: progs[job] for code, job in job_of.items()}
+    at_end = {code: _at(prog_of[code], 0 + job[0]) for code, job in job_of.items()}  # the span's last range ends
+    at: dict[tuple[int, int], float] = {}
+    ready: dict[int, list[float]] = {}  # peers' partials of a head, when each is written
+    firsts = []
+    stream_end = []
+    for (a, z), code in zip(spans, codes):
+        head, blk = divmod(a, m)
+        first_keys = min(n, min(z - a + blk, m) * bn) - blk * bn
+        done = at.get((code, first_keys))
+        if done is None:
+            done = at[(code, first_keys)] = _at(prog_of[code], 0 + first_keys * kb)
+        e = 0.0 + f + done + 0.0
+        sh = 0.0
+        if blk:  # the first range is a peer: its partial goes out before the CTA walks on
+            sh = pw
+            ready.setdefault(head, []).append(e + pw)
+        last_head = (z - 1) // m
+        if last_head != head:  # more ranges: the last ends with the span
+            e = 0.0 + f + at_end[code] + sh
+        stream_end.append(e)
+        firsts.append(-1 if last_head == head and blk else last_head)  # the head its last range hosts, if any
+    merged = dict.fromkeys(((b, h) for b in range(p.batch) for h in range(kv)), 0)
+    busy = [0.0] * U
+    utiles = [0] * U
+    ends = []
+    for j, (hosted, se, (a, z)) in enumerate(zip(firsts, stream_end, spans)):
+        end = se
+        if hosted >= 0:
+            peers = ready.get(hosted, ())
+            merged[divmod(hosted, kv)] = len(peers)
+            if peers:
+                end = max(se, max(peers)) + len(peers) * mg
+        ends.append(end)
+        busy[j % U] += end - 0.0
+        utiles[j % U] += z - a
+    tot = _Totals(
+        keys=sum(keys),
+        dram_kv=_sum_cycle([k * kb * 1.0 for k in keys], g),
+        tiles_of={rows: sum(utiles)},
+        busy=busy,
+        tiles=utiles,
+        grid=g,
+        ctas=g,
+        waves=1,
+    )
+    partial_traffic = 2 * sum(merged.values()) * costs.partial_bytes(p.group)
+    return _result("lean", arch, table, p, costs, tot, max(ends), 1, merged, partial_traffic)
 
 
 def _lean(ctas, s, costs, pw, mg, merged) -> float:
@@ -405,38 +645,65 @@ def _lean(ctas, s, costs, pw, mg, merged) -> float:
     return max(c.end for c in ctas)
 
 
+@dataclass
+class _Totals:
+    """What the result needs of the CTAs, gathered in CTA order (float sums added one CTA at a time)."""
+
+    keys: int  # keys streamed by the first kernel's CTAs
+    dram_kv: float  # their DRAM bytes (keys x bytes per key x dram_share, summed in CTA order)
+    tiles_of: dict[int, int]  # padded rows -> tiles (in the order the rows first come)
+    busy: list[float]  # per unit: CTA end - start, both kernels, in CTA order
+    tiles: list[int]  # per unit
+    grid: int  # the first kernel's CTAs
+    ctas: int  # both kernels'
+    waves: int  # the first kernel's
+
+
+def _totals(ctas: list[Cta], combine: list[Cta], costs: _Costs) -> _Totals:
+    tiles_of: dict[int, int] = {}
+    for c in ctas:
+        rows = costs.rows(c.queries, c.tile)
+        tiles_of[rows] = tiles_of.get(rows, 0) + c.tiles
+    busy = [0.0] * costs.units
+    tiles = [0] * costs.units
+    for c in list(ctas) + list(combine):
+        busy[c.unit] += c.end - c.start
+        tiles[c.unit] += c.tiles
+    return _Totals(
+        keys=sum(sum(c.keys) for c in ctas),
+        dram_kv=sum(sum(c.keys) * costs.key_bytes * c.dram_share for c in ctas),
+        tiles_of=tiles_of,
+        busy=busy,
+        tiles=tiles,
+        grid=len(ctas),
+        ctas=len(ctas) + len(combine),
+        waves=max(c.wave for c in ctas) + 1,
+    )
+
+
 def _result(
     name,
     arch: GpuArch | MulticoreArch,
     table: EnergyTable,
     p,
     costs,
-    s,
-    ctas,
-    combine,
+    tot: _Totals,
     end,
     splits,
     merged,
     partial_traffic,
 ) -> Result:
     kv_bytes = p.batch * p.kv_heads * p.context * costs.key_bytes
-    stream_bytes = sum(sum(c.keys) for c in ctas) * costs.key_bytes
-    dram_kv = sum(sum(c.keys) * costs.key_bytes * c.dram_share for c in ctas)
+    stream_bytes = tot.keys * costs.key_bytes
+    dram_kv = tot.dram_kv
     qo_bytes = 2 * p.batch * p.heads * p.head_dim * arch.word_bytes
     dram = dram_kv + qo_bytes + partial_traffic
-    tiles_of: dict[int, int] = {}  # padded rows -> tiles
-    for c in ctas:
-        rows = costs.rows(c.queries, c.tile)
-        tiles_of[rows] = tiles_of.get(rows, 0) + c.tiles
+    tiles_of = tot.tiles_of
     flops = sum(costs.flops_per_key(rows) * t * p.block_n for rows, t in tiles_of.items())
     exps = sum(rows * t * p.block_n for rows, t in tiles_of.items())
     latency = end
     cycles = max(1, round(latency * arch.clock_hz))
-    busy = [0.0] * costs.units
-    tiles = [0] * costs.units
-    for c in list(ctas) + list(combine):
-        busy[c.unit] += c.end - c.start
-        tiles[c.unit] += c.tiles
+    busy, tiles = tot.busy, tot.tiles
     actions = {
         "dram.read": (dram - p.batch * p.heads * p.head_dim * arch.word_bytes) * 8 / arch.dram.access_bits,
         "dram.write": p.batch * p.heads * p.head_dim * arch.word_bytes * 8 / arch.dram.access_bits,
@@ -458,22 +725,23 @@ def _result(
         util_2d = (flops / 2) / (a.array_2d.pes * a.units * latency * a.clock_hz)
         util_1d = min(
             1.0,
-            sum(c.tiles for c in ctas)
+            sum(tiles_of.values())
             * ceil(p.group / a.array_1d.pes)
             * (2 * p.head_dim + a.exp_taylor_macs + 5)
             / (a.array_1d.pes * a.units * latency * a.clock_hz),
         )
-    heads_order = sorted(merged) if merged else [(b, h) for b in range(p.batch) for h in range(p.kv_heads)]
+    # per (batch, KV head) in order; a head no partial was merged for has 0
+    partials = [merged.get(k, 0) for k in sorted(merged)] if merged else [0] * (p.batch * p.kv_heads)
     extra = {
-        "ctas": len(ctas) + len(combine),
-        "grid": len(ctas),
-        "waves": max(c.wave for c in ctas) + 1,
+        "ctas": tot.ctas,
+        "grid": tot.grid,
+        "waves": tot.waves,
         "splits": splits,
         "block_n": p.block_n,
         "group": p.group,
         "unit_busy_s": busy,
         "unit_tiles": tiles,
-        "partials_merged_per_head": [merged.get(k, 0) for k in heads_order],
+        "partials_merged_per_head": partials,
         "kv_bytes": kv_bytes,
         "streamed_bytes": stream_bytes,
         "dram_floor_s": kv_bytes / costs.dram_bw,
@@ -496,11 +764,24 @@ def _result(
     )
 
 
+def result(
+    name: str, arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable, mode: str = "closed"
+) -> Result:
+    """Engine ``name``'s result: :func:`run`'s, without its timeline (fa2 and flashdecoding by :func:`_uniform`)."""
+    if mode != "closed":
+        raise AttnkitError(f"engine {name} has a closed form only (mode 'closed'), not {mode!r}")
+    if name in ("fa2", "flashdecoding"):
+        return _uniform(name, arch, workload, table)
+    if name == "lean":
+        return _stream_k(arch, workload, table)
+    return run(name, arch, workload, table, mode).result
+
+
 def _engine(name: str) -> EngineFn:
     def simulate(
         arch: GpuArch | MulticoreArch, workload: DecodeWorkload, table: EnergyTable, mode: str = "closed"
     ) -> Result:
-        return run(name, arch, workload, table, mode).result
+        return result(name, arch, workload, table, mode)
 
     simulate.__name__ = name
     simulate.__doc__ = f"Engine ``{name}`` (see :mod:`attnkit.sim.engines.decode`)."

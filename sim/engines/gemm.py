@@ -48,6 +48,7 @@ from attnkit.params.workload import GemmWorkload
 from attnkit.sim import pipeline, systolic
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import BatchUnsupported, Engine, Points, _batch
+from attnkit.sim.memo import remembered
 from attnkit.sim.pipeline import BatchRun, BatchSums, Pipeline, Repeat, Stage, run_length
 from attnkit.sim.result import Result
 
@@ -57,7 +58,8 @@ PIPE = Pipeline((Stage("dram", "dram"), Stage("array", "array_2d")), depth=2)
 IN, OUT, ARRAY, GB_RD, GB_WR = range(5)
 
 
-def simulate(arch: SpatialArch, workload: GemmWorkload, table: EnergyTable, mode: str = "closed") -> Result:
+def _simulate(arch: SpatialArch, workload: GemmWorkload, table: EnergyTable, mode: str) -> Result:
+    # one GEMM (see the module docstring); simulate is this, remembered
     a = arch.array_2d
     if "mac" not in a.ops:
         raise AttnkitError(f"engine gemm needs 'mac' in array_2d.ops (got {', '.join(a.ops) or 'none'})")
@@ -210,6 +212,8 @@ def _time(arch: SpatialArch, records, mode):
         feed = ceil((rec[GB_RD] + rec[GB_WR]) * word_bytes / gb_bpc)
         return (dram, max(rec[ARRAY], feed))
 
+    if mode == "closed":  # the same tiles with equal neighbours merged: fewer nodes to time and walk
+        records = pipeline.compress(records)
     program, fifo = _delay_outputs(records, (0, 0), timed)
     program += [(ceil(out * word_bytes / dram_bpc), 0) for out in fifo]  # drain the last results
     return pipeline.run(PIPE, program, mode)
@@ -378,10 +382,15 @@ def _blocked_program(p) -> list:
             gb_wr = (0 if kl else rr * cc) + dram
             return (dram, out, l + (p["fill"] if lead and first_of_gemm else 0), gb_rd, gb_wr)
 
-        prog = []
+        prog: list = []
+        made: dict = {}  # rows of one height after the first are the same: built once, their items shared
         for i, rr in enumerate(rows):
-            runs = [(tile(rr, cc, i == 0 and j == 0), 1) for j, cc in enumerate(cols)]
-            prog += run_length(runs)
+            part = made.get((rr, i == 0))
+            if part is None:
+                part = made[(rr, i == 0)] = run_length(
+                    [(tile(rr, cc, i == 0 and j == 0), 1) for j, cc in enumerate(cols)]
+                )
+            prog += part
         return prog
 
     def row_block(rows, cols, first_of_gemm):
@@ -402,27 +411,38 @@ def _blocked_program(p) -> list:
     return prog + run_length([(cols0, n0 - 1)] + crest, lambda cols: col_block(cols, False))
 
 
-def _delay_outputs(program, fifo, timed):
+def _delay_outputs(program, fifo, timed, memo=None):
     """Time each record, charging its DRAM stage with the results of the tile two earlier.
 
     ``fifo`` holds the output words of the previous two tiles; returns the
     timed program and the fifo after it. A Repeat's first two repetitions
     see the outputs before it, later ones only the body's own, so the body
-    is timed three times at most.
+    is timed three times at most. A Repeat met again with the same fifo (the
+    same body in the next repetition of an enclosing Repeat) gives the same
+    timed items, shared rather than rebuilt (``memo``, keyed by the Repeat's
+    ``id`` while ``program`` holds it), so the closed form walks them once.
     """
+    if memo is None:
+        memo = {}
     out = []
     for item in program:
         if isinstance(item, Repeat):
-            if item.count <= 2:
-                for _ in range(item.count):
-                    body, fifo = _delay_outputs(item.body, fifo, timed)
-                    out += body
-                continue
-            b1, f1 = _delay_outputs(item.body, fifo, timed)
-            b2, f2 = _delay_outputs(item.body, f1, timed)
-            b3, f3 = _delay_outputs(item.body, f2, timed)
-            out += b1 + b2 + [Repeat(item.count - 2, b3)]
-            fifo = f3
+            key = (id(item), fifo)
+            done = memo.get(key)
+            if done is None:
+                if item.count <= 2:
+                    items, f = [], fifo
+                    for _ in range(item.count):
+                        body, f = _delay_outputs(item.body, f, timed, memo)
+                        items += body
+                else:
+                    b1, f1 = _delay_outputs(item.body, fifo, timed, memo)
+                    b2, f2 = _delay_outputs(item.body, f1, timed, memo)
+                    b3, f = _delay_outputs(item.body, f2, timed, memo)
+                    items = b1 + b2 + [Repeat(item.count - 2, b3)]
+                done = memo[key] = (items, f)
+            out += done[0]
+            fifo = done[1]
         else:
             out.append(timed(item, fifo[0]))
             fifo = (fifo[1], item[OUT])
@@ -844,5 +864,10 @@ def _run_plan(run: _GemmRun, g: _G, order: str, L, blocks, active) -> None:
     else:
         _program_b(run, g, plan, order, active)
 
+
+# The mapping reads the arch's fields but its name and engine, the GEMM's shape, the table and the mode: a
+# GEMM met again in a process (the same layer GEMM on FLAT's and the unfused design's arrays, the same
+# projection in another request) is mapped once.
+simulate = remembered(_simulate)
 
 ENGINES = {"gemm": Engine(simulate, arch=("spatial",), workload=("gemm",), batch=simulate_batch)}
