@@ -150,19 +150,30 @@ def make_call(p: RtlEdgeMoeAttentionParams, j: int, tokens: int, rng: np.random.
 # -- beats --------------------------------------------------------------------------------------------------
 
 
-def _beat(p, kind: int, kv=None, q=None, last: int = 0, q_end: int = 0) -> int:
-    zero = np.zeros(p.dims, np.int64)
-    return streams.pack(
-        in_layout(p),
-        {
-            "kind": kind,
-            "last": last,
-            "q_valid": int(q is not None),
-            "q_end": q_end,
-            "kv": zero if kv is None else kv,
-            "q": zero if q is None else q,
-        },
-    )
+class _Packer:
+    """Input beats of :func:`in_layout` as raw bits, fast (the fields' offsets looked up once; a case has
+    thousands of beats): the same bits :func:`attnkit.testbench.streams.pack` gives."""
+
+    def __init__(self, p: RtlEdgeMoeAttentionParams):
+        lay = in_layout(p)
+        self.off = {name: lay[name].offset for name in ("kind", "last", "q_valid", "q_end", "kv", "q")}
+        self.w = p.numerics.act_fmt.width
+        self.mask = (1 << self.w) - 1
+
+    def block(self, values) -> int:
+        out, w, mask = 0, self.w, self.mask
+        for k, v in enumerate(values):
+            out |= (int(v) & mask) << (k * w)
+        return out
+
+    def beat(self, kind: int, kv=None, q=None, last: int = 0, q_end: int = 0) -> int:
+        o = self.off
+        bits = (kind << o["kind"]) | (last << o["last"]) | (int(q is not None) << o["q_valid"]) | (q_end << o["q_end"])
+        if kv is not None:
+            bits |= self.block(kv) << o["kv"]
+        if q is not None:
+            bits |= self.block(q) << o["q"]
+        return bits
 
 
 def q_blocks(p: RtlEdgeMoeAttentionParams, c: Call, b: int) -> list[np.ndarray]:
@@ -177,12 +188,13 @@ def sequence(p: RtlEdgeMoeAttentionParams, calls: list[Call]) -> tuple[list[int]
     block's Q rows ride on the V beats before them (the previous block's, or the previous call's last);
     those that do not fit, and the first call's first, go as Q beats."""
     P, B = p.dims, p.dim_blocks
+    pk = _Packer(p)
     beats: list[int] = []
     owner: list[tuple[int, str]] = []
 
     def q_only(blocks, who):
         for j, blk in enumerate(blocks):
-            beats.append(_beat(p, EdgeMoeAttention.Q, q=blk, q_end=int(j == len(blocks) - 1)))
+            beats.append(pk.beat(EdgeMoeAttention.Q, q=blk, q_end=int(j == len(blocks) - 1)))
             owner.append(who)
 
     q_only(q_blocks(p, calls[0], 0), (0, "q"))
@@ -191,7 +203,7 @@ def sequence(p: RtlEdgeMoeAttentionParams, calls: list[Call]) -> tuple[list[int]
         for b in range(nb):
             for t in range(T):
                 for j in range(B):
-                    beats.append(_beat(p, EdgeMoeAttention.K, kv=c.k[t, j * P : (j + 1) * P], last=int(t == T - 1)))
+                    beats.append(pk.beat(EdgeMoeAttention.K, kv=c.k[t, j * P : (j + 1) * P], last=int(t == T - 1)))
                     owner.append((ci, "k"))
             if b + 1 < nb:
                 nxt, who = q_blocks(p, c, b + 1), (ci, "q")
@@ -204,8 +216,7 @@ def sequence(p: RtlEdgeMoeAttentionParams, calls: list[Call]) -> tuple[list[int]
                     n = len(nxt) - (t * B + j)  # Q blocks left after this one
                     rider = nxt[t * B + j] if n > 0 else None
                     beats.append(
-                        _beat(
-                            p,
+                        pk.beat(
                             EdgeMoeAttention.V,
                             kv=c.v[t, j * P : (j + 1) * P],
                             q=rider,
