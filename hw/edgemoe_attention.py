@@ -60,11 +60,12 @@ taken.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from attnkit.hw.decode import pick
 from attnkit.hw.exp import Exp
 from attnkit.hw.fixed import shape_of
 from attnkit.hw.recip import RecipMantissa
@@ -108,6 +109,13 @@ def _tree(values: list):
 
 def _rng(n: int):
     return range(max(2, n))
+
+
+def _put(m: Module, regs: list, index, value, when) -> None:
+    """``regs[index] <= value`` when ``when`` (a register per head, written by a compare per element)."""
+    for j, reg in enumerate(regs):
+        with m.If(when & (index == j)):
+            m.d.sync += reg.eq(value)
 
 
 class EdgeMoeAttention(wiring.Component):
@@ -276,28 +284,26 @@ class EdgeMoeAttention(wiring.Component):
         scores7, acc_new = [], []
         for lane in range(L):
             nm = f"l{lane}_"
-            m_run = Array(Signal(signed(AW), name=f"{nm}m_run{j}") for j in range(H))
-            l_run = Array(Signal(SW, name=f"{nm}l_run{j}") for j in range(H))
-            m_row = Array(Signal(signed(AW), name=f"{nm}m_row{j}") for j in range(H))
-            r_row = Array(Signal(RW, name=f"{nm}r_row{j}") for j in range(H))
+            m_run = [Signal(signed(AW), name=f"{nm}m_run{j}") for j in range(H)]
+            l_run = [Signal(SW, name=f"{nm}l_run{j}") for j in range(H)]
+            m_row = [Signal(signed(AW), name=f"{nm}m_row{j}") for j in range(H)]
+            r_row = [Signal(RW, name=f"{nm}r_row{j}") for j in range(H)]
             m.submodules[f"{nm}exp_f"] = exp_f = Exp(sm.exp)
             m.submodules[f"{nm}exp_e"] = exp_e = Exp(sm.exp)
 
             # stage 1 (V): the score read at dispatch, exp(s - m) argument
             s1 = s_rd.data.word_select(lane, AW).as_signed()
-            arg2 = exp_arg(sm, s1, m_row[b1.h])
+            arg2 = exp_arg(sm, s1, pick(m_row, b1.h).as_signed())
             # stage 7 (K): the score, the running max, both exp arguments
             acc_h = Signal(AW, name=f"{nm}acc_h")  # the head's score so far; the score at stage 7
             s7 = acc_h.as_signed()
             keep7 = s7 != MIN
-            m_old = Mux(b7.first, MIN, m_run[b7.h])
+            m_old = Mux(b7.first, MIN, pick(m_run, b7.h).as_signed())
             sk = Mux(keep7, s7, MIN)
             m_new = Signal(signed(AW), name=f"{nm}m_new")
             m.d.comb += m_new.eq(Mux(sk > m_old, sk, m_old))
-            with m.If(advance & valid7):
-                m.d.sync += m_run[b7.h].eq(m_new)
-                with m.If(b7.lastkey):
-                    m.d.sync += m_row[b7.h].eq(m_new)
+            _put(m, m_run, b7.h, m_new, advance & valid7)
+            _put(m, m_row, b7.h, m_new, advance & valid7 & b7.lastkey)
             m.d.comb += [
                 exp_f.i.valid.eq(1),
                 exp_f.i.p.eq(exp_arg(sm, m_old, m_new)),
@@ -317,7 +323,7 @@ class EdgeMoeAttention(wiring.Component):
             # stage 4 (V): the probability, registered for the MAC array
             prob = Signal(signed(AW), name=f"{nm}prob")
             with m.If(advance):
-                m.d.sync += prob.eq(probability(sm, e, r_row[bands[4].h]))
+                m.d.sync += prob.eq(probability(sm, e, pick(r_row, b4.h)))
 
             # stage 5: the MAC array, q x k (K) or p x v (V), products truncated onto act_fmt
             qd = q_rd.data.word_select(lane, P * AW)
@@ -342,14 +348,13 @@ class EdgeMoeAttention(wiring.Component):
 
             # stage 10 (K): the running sum; after the last key, 1/sum
             f10 = exp_f.o.p
-            l_prev = Mux(b10.first, 0, l_run[b10.h])
+            l_prev = Mux(b10.first, 0, pick(l_run, b10.h))
             l_new = Signal(SW, name=f"{nm}l_new")
             m.d.comb += l_new.eq(sum_step(sm, l_prev, f10, e))
             go, l_fin, h_fin = Signal(name=f"{nm}go"), Signal(SW, name=f"{nm}l_fin"), Signal(_rng(H), name=f"{nm}h_fin")
             with m.If(advance):
                 m.d.sync += [go.eq(valid10 & b10.lastkey), l_fin.eq(l_new), h_fin.eq(b10.h)]
-                with m.If(valid10):
-                    m.d.sync += l_run[b10.h].eq(l_new)
+            _put(m, l_run, b10.h, l_new, advance & valid10)
             # stage 11 on: the reciprocal, its z, sign and head beside it
             mant, z, pos = recip_normalise(m, sm, l_fin, name=f"{nm}z")
             m.submodules[f"{nm}recip"] = rc = RecipMantissa(sm.recip)
@@ -367,8 +372,7 @@ class EdgeMoeAttention(wiring.Component):
                 side.append(regs)
             go_r, z_r, pos_r, h_r = side[-1]
             r_out = recip_denormalise(m, sm, rc.o.p, z_r, pos_r, name=f"{nm}sh")
-            with m.If(advance & go_r):
-                m.d.sync += r_row[h_r].eq(r_out)
+            _put(m, r_row, h_r, r_out, advance & go_r)
 
         # -- the scores (stage 7) and the accumulators (stage 6) into their memories ------------------------
         m.d.comb += [
