@@ -61,6 +61,7 @@ demo: setup
 	$(KIT) rtl-test gelu --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-gelu.json
 	$(KIT) rtl-test softmax --vectors 10000 --seed 2026 --json > $(DEMO)/rtl-softmax.json
 	$(KIT) rtl-test edgemoe_linear --vectors 200 --seed 2026 --json > $(DEMO)/rtl-edgemoe-linear.json
+	$(KIT) rtl-test edgemoe_attention --vectors 200 --seed 2026 --json > $(DEMO)/rtl-edgemoe-attention.json
 	$(KIT) rtl-test attention --set workload.causal=true --vectors 4 --seed 2026 --json > $(DEMO)/rtl-attention-causal.json
 	$(KIT) rtl-test attention --sim icarus --set array_2d.rows=2 --set array_2d.cols=2 --set workload.head_dim=8 \
 		--set workload.seq_len=7 --vectors 8 --seed 2026 --json > $(DEMO)/rtl-attention-coverage.json
@@ -142,6 +143,10 @@ rtl: setup
 	$(KIT) rtl-test softmax --vectors 10000 --seed 2026
 	$(KIT) rtl-test edgemoe_linear --vectors 200 --seed 2026
 	$(KIT) rtl-test edgemoe_linear --set linear.in_size=4 --set linear.out_size=8 --set gelu.units=8 --vectors 24 --seed 2026
+	$(KIT) rtl-test edgemoe_attention --vectors 200 --seed 2026
+	$(KIT) rtl-test edgemoe_attention --set attention.lanes=2 --set attention.dims=4 --set head_dim=16 --set tokens=6 \
+		--vectors 24 --seed 2026
+	$(KIT) rtl-test edgemoe_attention --set attention.lanes=8 --set heads=1 --set tokens=12 --vectors 12 --seed 2026
 	$(KIT) rtl-test exp --vectors 65536 --seed 2026
 	$(KIT) rtl-test recip --vectors 65536 --seed 2026
 	$(KIT) rtl-test merge --vectors 10000 --seed 2026
@@ -154,6 +159,8 @@ rtl: setup
 	$(KIT) rtl-test decode --sim icarus --vectors 4 --seed 2026
 	$(KIT) rtl-test softmax --sim icarus --vectors 1500 --seed 2026
 	$(KIT) rtl-test edgemoe_linear --sim icarus --vectors 200 --seed 2026
+	$(KIT) rtl-test edgemoe_attention --sim icarus --set attention.lanes=2 --set attention.dims=4 --set head_dim=16 \
+		--set tokens=6 --vectors 200 --seed 2026
 	$(KIT) rtl-test exp --sim icarus --vectors 3000 --seed 2026
 	$(KIT) rtl-test recip --sim icarus --vectors 3000 --seed 2026
 	$(KIT) rtl-test attention --sim icarus --set array_2d.rows=2 --set array_2d.cols=2 \

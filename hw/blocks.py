@@ -136,6 +136,19 @@ def _edgemoe_linear() -> Block:
     )
 
 
+def _edgemoe_attention() -> Block:
+    from attnkit.hw.edgemoe_attention import EdgeMoeAttention
+    from attnkit.params.edgemoe import RtlEdgeMoeAttentionParams
+
+    return Block(
+        "edgemoe_attention",
+        RtlEdgeMoeAttentionParams,
+        EdgeMoeAttention,
+        "attnkit.testbench.edgemoe_attention_tb",
+        "Edge-MoE reordered attention: lanes x dims MACs, Q x K with the online softmax, then A x V",
+    )
+
+
 def _exp() -> Block:
     from attnkit.hw.exp import Exp
     from attnkit.params.numerics import ExpParams
@@ -170,6 +183,7 @@ BLOCKS = {
     "gelu": _gelu,
     "softmax": _softmax,
     "edgemoe_linear": _edgemoe_linear,
+    "edgemoe_attention": _edgemoe_attention,
     "exp": _exp,
     "recip": _recip,
 }

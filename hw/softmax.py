@@ -44,6 +44,55 @@ from attnkit.hw.fixed import resize, saturate_or_wrap, shape_of, shift_signed_va
 from attnkit.hw.recip import RecipMantissa, leading_one
 from attnkit.params.edgemoe import RtlSoftmaxParams
 from attnkit.params.fixed import QFormat, Rounding
+from attnkit.params.numerics import SoftmaxParams
+
+# -- the datapath, shared with the Edge-MoE attention unit (hw/edgemoe_attention.py) ------------------------
+
+
+def exp_arg(n: SoftmaxParams, s, m):
+    """``s - m`` of two raw scores (``n.in_fmt``), exact, then into the exp unit's input format."""
+    fin = n.in_fmt
+    return resize(s - m, fin.with_(int_bits=fin.int_bits + 1), n.exp.in_fmt)
+
+
+def sum_step(n: SoftmaxParams, l_prev, f, e):
+    """The running sum's update ``l = tr(l * f) + e`` on ``n.sum_fmt`` (``f``, ``e`` raw exp outputs)."""
+    ex, sf = n.exp, n.sum_fmt
+    prod = resize(l_prev * f, sf.with_(frac_bits=sf.frac_bits + ex.out_fmt.frac_bits), sf)
+    return saturate_or_wrap(prod + resize(e, ex.out_fmt, sf), sf)
+
+
+def probability(n: SoftmaxParams, e, r):
+    """``p = e * r`` into ``n.prob_fmt`` (``e`` a raw exp output, ``r`` a raw reciprocal)."""
+    ex, rp = n.exp, n.recip
+    return resize(
+        e * r,
+        QFormat(False, ex.out_fmt.int_bits + rp.out_fmt.int_bits, ex.out_fmt.frac_bits + rp.out_fmt.frac_bits),
+        n.prob_fmt,
+    )
+
+
+def recip_normalise(m: Module, n: SoftmaxParams, l_fin, name: str = "z"):
+    """The running sum ``l_fin`` (raw ``n.sum_fmt``) for :class:`RecipMantissa`: ``(mantissa, z, l_fin > 0)``,
+    ``z`` its leading one (``models.recip.recip``'s normalisation)."""
+    sf, wf = n.sum_fmt, n.recip.work_fmt
+    pos = l_fin > 0
+    xs = Mux(pos, l_fin, 1).as_unsigned()[: sf.width]
+    z = leading_one(m, xs, name)
+    mant = shift_signed_var(xs, z - wf.frac_bits, sf.width, Rounding.AP_TRN, max_left=wf.frac_bits)
+    return mant[: wf.width], z, pos
+
+
+def recip_denormalise(m: Module, n: SoftmaxParams, y, z, pos, name: str = "sh"):
+    """``1/l`` raw in ``n.recip.out_fmt`` from :class:`RecipMantissa`'s ``y`` and the ``z`` and ``pos`` of
+    :func:`recip_normalise` (``l <= 0`` gives the format's maximum)."""
+    rp = n.recip
+    wf = rp.work_fmt
+    base = wf.frac_bits - rp.out_fmt.frac_bits - rp.in_fmt.frac_bits  # the shift is base + z
+    sh = Signal(signed(len(z) + abs(base).bit_length() + 2), name=name)
+    m.d.comb += sh.eq(base + z)
+    shifted = shift_signed_var(y, sh, wf.width, rp.out_fmt.rounding, max_left=max(0, -base))
+    return Mux(pos, saturate_or_wrap(shifted, rp.out_fmt), rp.out_fmt.max_raw)
 
 
 class Softmax(wiring.Component):
@@ -89,9 +138,8 @@ class Softmax(wiring.Component):
         sk = Mux(keep, s, MIN)
         m_new = Signal(signed(W))
         m.d.comb += m_new.eq(Mux(sk > m_old, sk, m_old))
-        diff = fin.with_(int_bits=fin.int_bits + 1)  # s - m, exact
-        d_f = resize(m_old - m_new, diff, ex.in_fmt)
-        d_e = resize(s - Mux(pass2, m_row, m_new), diff, ex.in_fmt)
+        d_f = exp_arg(n, m_old, m_new)
+        d_e = exp_arg(n, s, Mux(pass2, m_row, m_new))
         with m.If(take & ~pass2):
             m.d.sync += [m_run.eq(m_new), row_start.eq(last)]
             with m.If(last):
@@ -117,16 +165,10 @@ class Softmax(wiring.Component):
         f, e = exp_f.o.p, Mux(keep3, exp_e.o.p, 0)
         l_reg = Signal(shape_of(sf))
         l_prev = Mux(first3, 0, l_reg)
-        prod = resize(l_prev * f, sf.with_(frac_bits=sf.frac_bits + ex.out_fmt.frac_bits), sf)
         l_new = Signal(shape_of(sf))
-        m.d.comb += l_new.eq(saturate_or_wrap(prod + resize(e, ex.out_fmt, sf), sf))
+        m.d.comb += l_new.eq(sum_step(n, l_prev, f, e))
         r_reg = Signal(shape_of(rp.out_fmt))
-        pf = n.prob_fmt
-        y = resize(
-            e * r_reg,
-            QFormat(False, ex.out_fmt.int_bits + rp.out_fmt.int_bits, ex.out_fmt.frac_bits + rp.out_fmt.frac_bits),
-            pf,
-        )
+        y = probability(n, e, r_reg)
         l_fin, go = Signal(shape_of(sf)), Signal()
         m.d.sync += go.eq(0)
         with m.If(advance):
@@ -137,21 +179,12 @@ class Softmax(wiring.Component):
                     m.d.sync += [l_fin.eq(l_new), go.eq(1)]
 
         # -- the reciprocal of the final sum: models.recip.recip -----------------------------------
-        wf = rp.work_fmt
-        pos = l_fin > 0
-        xs = Mux(pos, l_fin, 1).as_unsigned()[: sf.width]
-        z = leading_one(m, xs, "z")
-        mant = shift_signed_var(xs, z - wf.frac_bits, sf.width, Rounding.AP_TRN, max_left=wf.frac_bits)
+        mant, z, pos = recip_normalise(m, n, l_fin)
         m.submodules.recip = recip = RecipMantissa(rp)
         z_hold, pos_hold = Signal.like(z), Signal()
-        m.d.comb += [recip.i.valid.eq(go), recip.i.p.eq(mant[: wf.width]), recip.o.ready.eq(1)]
+        m.d.comb += [recip.i.valid.eq(go), recip.i.p.eq(mant), recip.o.ready.eq(1)]
         with m.If(go):
             m.d.sync += [z_hold.eq(z), pos_hold.eq(pos)]
-        base = wf.frac_bits - rp.out_fmt.frac_bits - rp.in_fmt.frac_bits  # the shift is base + z
-        sh = Signal(signed(len(z) + abs(base).bit_length() + 2))
-        m.d.comb += sh.eq(base + z_hold)
-        shifted = shift_signed_var(recip.o.p, sh, wf.width, rp.out_fmt.rounding, max_left=max(0, -base))
-        out = saturate_or_wrap(shifted, rp.out_fmt)
         with m.If(recip.o.valid):
-            m.d.sync += [r_reg.eq(Mux(pos_hold, out, rp.out_fmt.max_raw)), busy.eq(0)]
+            m.d.sync += [r_reg.eq(recip_denormalise(m, n, recip.o.p, z_hold, pos_hold)), busy.eq(0)]
         return m

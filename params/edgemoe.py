@@ -491,3 +491,137 @@ class RtlLinearParams:
     def cycles(self, length: int) -> int:
         """:func:`linear_cycles` of one call on ``length`` rows."""
         return linear_cycles(self.arch, self.out_dim, self.in_dim, length)
+
+
+# -- the attention unit's schedule: the RTL block edgemoe_attention and the engine's attention stages -----------
+
+# Pipeline constants of hw/edgemoe_attention.py (its component checks them against its units): the exp unit's
+# latency (hw.exp.Exp.LATENCY) and the stages of a K/V beat after it is dispatched from the input register: the
+# Q read (4), the MAC array (5), the scale and head sum or the accumulator update (6), the score (7).
+ATTN_EXP_LATENCY = 3
+# From the last V beat dispatched to the first output taken: its products (5), the accumulator written (6), the
+# drain's first read (7), the output register (8), the output taken (9).
+ATTN_DEPTH = 9
+
+
+def attention_blocks(lanes: int, length: int) -> int:
+    """Query blocks of ``lanes`` over ``length`` tokens (the last one partial)."""
+    return -(-length // lanes)
+
+
+def attention_dim_blocks(d_model: int, dims: int) -> int:
+    """Beats of one token row of K, V or Q: ``d_model / dims`` blocks of ``dims`` (``attention.dims``)."""
+    return -(-d_model // dims)
+
+
+def attention_stats_gap(numerics: EdgeMoeNumerics) -> int:
+    """Idle cycles between a query block's last K beat and its first V beat, ``7 + recip.mantissa_latency``
+    (12 with two Newton steps). The last score comes 7 cycles after its K beat's dispatch, its running sum
+    ``ATTN_EXP_LATENCY`` later; the final sum is registered (1), goes through the reciprocal's mantissa
+    pipeline (``mantissa_latency``) and into its register (1). A V beat reads that register
+    ``1 + ATTN_EXP_LATENCY`` cycles after its dispatch (its score read, then its exp), so the first V beat is
+    dispatched ``8 + mantissa_latency`` cycles after the last K beat."""
+    return 7 + numerics.recip.mantissa_latency
+
+
+def attention_qk_cycles(arch: FpgaArch, d_model: int, length: int) -> int:
+    """The Q x K part of :func:`attention_cycles`: the first query block's Q rows (they must be in before its
+    first K beat; later blocks' Q rows ride on the V beats before them), then per query block its ``length``
+    K rows of ``B`` beats (one per cycle) and the stats gap (:func:`attention_stats_gap`)."""
+    if length <= 0:
+        return 0
+    L, B = arch.attention.lanes, attention_dim_blocks(d_model, arch.attention.dims)
+    first = min(L, length)
+    return first * B + attention_blocks(L, length) * (length * B + attention_stats_gap(arch.numerics))
+
+
+def attention_av_cycles(arch: FpgaArch, d_model: int, length: int) -> int:
+    """The A x V part of :func:`attention_cycles`: per query block its ``length`` V rows of ``B`` beats, then
+    the last block's outputs (``B`` beats per query; earlier blocks' drain behind the next block's Q x K)
+    and :data:`ATTN_DEPTH`."""
+    if length <= 0:
+        return 0
+    L, B = arch.attention.lanes, attention_dim_blocks(d_model, arch.attention.dims)
+    nb = attention_blocks(L, length)
+    last = length - (nb - 1) * L
+    return nb * length * B + last * B + ATTN_DEPTH
+
+
+def attention_cycles(arch: FpgaArch, d_model: int, length: int) -> int:
+    """Cycles of one call of the reordered attention unit on ``length`` tokens of ``d_model = heads x
+    head_dim``: from its first input beat taken to its last output taken, the output always ready.
+
+    ``L0 B + nb (2 T B + G) + Ll B + ATTN_DEPTH`` with ``B = d_model / dims`` beats per row, ``nb`` query
+    blocks of ``lanes`` (``L0`` queries in the first, ``Ll`` in the last), ``T = length`` and ``G`` =
+    :func:`attention_stats_gap`: the first block's Q rows load, then per block K streams (the Q x K pass with
+    the running max and sum), the reciprocals, V streams (A x V with the recomputed probabilities), and the
+    last block's outputs drain. The engine ``edgemoe`` charges its ``qk`` stage :func:`attention_qk_cycles`
+    and its ``av`` stage :func:`attention_av_cycles` (which add up to this); the RTL block
+    (``hw/edgemoe_attention.py``) takes it, as its testbench checks. 0 for no tokens."""
+    return attention_qk_cycles(arch, d_model, length) + attention_av_cycles(arch, d_model, length)
+
+
+@dataclass(frozen=True)
+class RtlEdgeMoeAttentionParams:
+    """The RTL reordered attention unit (``configs/blocks/edgemoe_attention.yaml``): the machine ``arch`` (its
+    ``attention.lanes`` x ``attention.dims`` MACs and ``numerics``, the softmax's among them), the heads it
+    is built for (``heads`` x ``head_dim``) and ``tokens``, the most tokens of a call (its score buffer)."""
+
+    arch: FpgaArch = field(default_factory=FpgaArch)
+    heads: int = required(2)
+    head_dim: int = required(64)
+    tokens: int = required(16)
+
+    def __post_init__(self) -> None:
+        P = self.arch.attention.dims
+        within("heads", self.heads, 1, 64, note="heads")
+        within("head_dim", self.head_dim, 1, 1024, note="dims per head")
+        within("tokens", self.tokens, 1, 4096, note="tokens per call (the score buffer's depth)")
+        within("arch.attention.lanes", self.lanes, 1, 64, note="query lanes")
+        if self.head_dim % P:
+            raise FieldError("head_dim", f"{self.head_dim}; expected a multiple of arch.attention.dims = {P}")
+        if self.scale_raw == 0:
+            raise FieldError("head_dim", f"{self.head_dim}: 1/sqrt(head_dim) rounds to 0 in act_fmt")
+        RtlSoftmaxParams(self.arch)  # the softmax datapath's own limits
+
+    @property
+    def numerics(self) -> EdgeMoeNumerics:
+        return self.arch.numerics
+
+    @property
+    def lanes(self) -> int:
+        return self.arch.attention.lanes
+
+    @property
+    def dims(self) -> int:
+        return self.arch.attention.dims
+
+    @property
+    def d_model(self) -> int:
+        return self.heads * self.head_dim
+
+    @property
+    def dim_blocks(self) -> int:
+        """Beats of one token row (``d_model / dims``)."""
+        return attention_dim_blocks(self.d_model, self.dims)
+
+    @property
+    def head_blocks(self) -> int:
+        """Beats of one head of a row (``head_dim / dims``)."""
+        return self.head_dim // self.dims
+
+    @property
+    def scale_raw(self) -> int:
+        """``1/sqrt(head_dim)`` truncated into ``act_fmt`` (:attr:`EdgeMoeParams.attn_scale_raw`)."""
+        return int(self.numerics.act_fmt.quantize(1.0 / math.sqrt(self.head_dim)))
+
+    @property
+    def stats_gap(self) -> int:
+        return attention_stats_gap(self.numerics)
+
+    def blocks(self, length: int) -> int:
+        return attention_blocks(self.lanes, length)
+
+    def cycles(self, length: int) -> int:
+        """:func:`attention_cycles` of one call on ``length`` tokens."""
+        return attention_cycles(self.arch, self.d_model, length)

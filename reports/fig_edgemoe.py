@@ -108,7 +108,8 @@ def _figure(rows, totals):
         "Cycles per M3ViT image on engine edgemoe (trip counts x II of the public HLS loops, port transfers"
         " at axi.bits, weight loads beside the call before them), by stage kind, at the HLS masters' 256-bit"
         " width and the ZCU102 PS ports' 128 bits, with 16 and 2 distinct experts per MoE layer."
-        " Pipeline fill depths are not counted."
+        " The linear and attention stages are their RTL units' closed forms, fill and drain included; the"
+        " other units' pipeline fill depths are not counted."
     )
     return Figure(
         "edgemoe_stages",

@@ -252,6 +252,61 @@ class LinearCoverage(_Covered):
         self._sample["backpressure"]("stalled" if stall_cycles else "none")
 
 
+EDGEMOE_ATTENTION_POINTS = {
+    "kind": ("normal", "wide", "extremes", "equal-rows", "masked"),
+    "blocks": ("1", "2+"),
+    "last_block": ("full", "partial"),
+    "masked": ("none", "some", "full-row"),
+    "wrap": ("wrapped", "in-range"),
+    "extremes": ("q-min", "q-max", "k-min", "k-max", "v-min", "v-max"),
+    "backpressure": POINTS["backpressure"],
+}
+
+
+class EdgeMoeAttentionCoverage(_Covered):
+    """The cover points of the Edge-MoE attention unit's testbench, sampled per call (:meth:`call`) and per
+    case's output stream (:meth:`output`); the same mechanism and report as :class:`AttentionCoverage`:
+
+    - ``kind``: the call's kind (:data:`attnkit.testbench.edgemoe_attention_tb.KINDS`);
+    - ``blocks``: its query blocks of ``attention.lanes``, ``1`` or ``2+``;
+    - ``last_block``: ``partial`` when its last query block has fewer than ``lanes`` queries;
+    - ``masked``: whether a score equals ``act_fmt``'s minimum (a masked key): ``none``, ``some``, or
+      ``full-row`` when some query's every key is masked in some head;
+    - ``wrap``: ``wrapped`` when an exact block sum of ``q x k`` products leaves ``act_fmt``'s range;
+    - ``extremes``: which inputs reach their format's limits;
+    - ``backpressure``: ``stalled`` if an output waited for ``o.ready``."""
+
+    def __init__(self, p, prefix: str = "edgemoe_attention"):
+        super().__init__(p, EDGEMOE_ATTENTION_POINTS, prefix)
+
+    def call(self, c) -> None:
+        """Sample one call (an :class:`attnkit.testbench.edgemoe_attention_tb.Call`)."""
+        from attnkit.models.edgemoe_golden import scores
+        from attnkit.testbench.edgemoe_attention_tb import golden_params
+
+        p = self.p
+        A = p.numerics.act_fmt
+        T, L = len(c.q), p.lanes
+        self._sample["kind"](c.kind)
+        self._sample["blocks"]("1" if T <= L else "2+")
+        self._sample["last_block"]("full" if T % L == 0 else "partial")
+        masked = scores(c.q, c.k, golden_params(p)) == A.min_raw
+        self._sample["masked"]("full-row" if masked.all(axis=2).any() else "some" if masked.any() else "none")
+        prods = (c.q[:, None, :] * c.k[None, :, :]) >> A.frac_bits
+        parts = prods.reshape(T, T, -1, p.dims).sum(axis=3)
+        self._sample["wrap"]("wrapped" if np.any((parts < A.min_raw) | (parts > A.max_raw)) else "in-range")
+        hit = {
+            f"{name}-{end}"
+            for name, x in (("q", c.q), ("k", c.k), ("v", c.v))
+            for end, raw in (("min", A.min_raw), ("max", A.max_raw))
+            if np.any(np.asarray(x) == raw)
+        }
+        self._sample["extremes"](frozenset(hit))
+
+    def output(self, stall_cycles: int) -> None:
+        self._sample["backpressure"]("stalled" if stall_cycles else "none")
+
+
 def merged(*reports: dict) -> dict:
     """Several runs' reports of the same points as one: hits added per bin."""
     out: dict = {}

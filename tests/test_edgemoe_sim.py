@@ -21,12 +21,16 @@ def stage(p, layer, name):
 
 
 def test_attention_trip_counts_follow_the_code():
-    """33 query blocks of 4 (129 + 3 stagger), K streamed per block: 33 x 129 x 24 blocks, II = 1;
-    at a 128-bit port every 256-bit block takes 2 cycles."""
+    """33 query blocks of 4 (129 tokens), K and V streamed per block: 33 x 129 x 24 blocks of 256 bits, II = 1,
+    at a 128-bit port 2 cycles each. The compute is the RTL unit's schedule (params.edgemoe.attention_*_cycles):
+    Q x K adds the first block's 4 Q rows (4 x 24 beats) and per block the 12-cycle gap for the reciprocals
+    (7 + the two Newton steps' 5 pipeline stages); A x V adds the last block's 1 x 24 outputs and the
+    pipeline depth (ATTN_DEPTH = 9)."""
     for bits, per_block in ((256, 1), (128, 2)):
         p = EdgeMoeParams.load(sets=[f"axi.bits={bits}"])
         qk, av = stage(p, "L0", "qk"), stage(p, "L0", "av")
-        assert qk.compute == 33 * 129 * 24 == av.compute
+        assert qk.compute == 4 * 24 + 33 * (129 * 24 + 12) == 102_660
+        assert av.compute == 33 * 129 * 24 + 1 * 24 + 9 == 102_201
         assert qk.memory == per_block * 33 * 129 * 24
         assert qk.cycles == max(qk.compute, qk.memory) + p.arch.axi.latency
     p = EdgeMoeParams.load()
@@ -135,9 +139,12 @@ def test_reproduce_edgemoe(tmp_path):
 
 
 @pytest.mark.parametrize("sets", [[], ["workload.cls_token=false"], ["workload.width=272"], ["attention.lanes=8"]])
-def test_attention_trips_equal_the_loop_nest_walked(sets):
-    """attention.cpp's Q x K nest walked literally: FOR_BLOCK over T + lanes - 1 in steps of lanes, every key,
-    returning once a block past the last query reaches (T + lanes - 1) mod lanes keys."""
+def test_attention_trips_against_the_boards_loop_nest_walked(sets):
+    """The engine's trips are the RTL unit's: ceil(T / lanes) query blocks, each streaming every key. The board's
+    attention.cpp nest, walked literally (FOR_BLOCK over T + lanes - 1 in steps of lanes, every key, returning
+    once a block past the last query reaches (T + lanes - 1) mod lanes keys), staggers its lanes and takes
+    (T - 1) mod lanes more key iterations: the same for M3ViT's 129 tokens on 4 or 8 lanes (and 137), 3 more
+    for 128 tokens on 4."""
     from attnkit.sim.engines.edgemoe import _Model
 
     p = EdgeMoeParams.load(sets=sets)
@@ -153,7 +160,10 @@ def test_attention_trips_equal_the_loop_nest_walked(sets):
             trips += 1
         if done:
             break
-    assert _Model(p)._attn_trips() == (-(-limit // lanes), trips)
+    blocks = -(-T // lanes)
+    assert _Model(p)._attn_trips() == (blocks, blocks * T)
+    assert trips == blocks * T + (T - 1) % lanes
+    assert (trips - blocks * T) == {129: 0, 128: 3, 137: 0}[T]
 
 
 def test_a_wider_mlp_overflows_the_block_ram():

@@ -149,6 +149,7 @@ OTHERS = {
     "merge": ([], 300),
     "decode": ([], 6),
     "edgemoe_linear": (["linear.in_size=8", "linear.out_size=8", "gelu.units=8", "in_dim=16", "out_dim=32"], 12),
+    "edgemoe_attention": (["attention.lanes=2", "attention.dims=4", "head_dim=16", "tokens=6"], 12),
 }
 
 

@@ -9,7 +9,17 @@ from attnkit.errors import AttnkitError
 from attnkit.hw import blocks
 from attnkit.testbench import streams
 
-STREAM_BLOCKS = ["attention", "decode", "edgemoe_linear", "exp", "gelu", "merge", "recip", "softmax"]
+STREAM_BLOCKS = [
+    "attention",
+    "decode",
+    "edgemoe_attention",
+    "edgemoe_linear",
+    "exp",
+    "gelu",
+    "merge",
+    "recip",
+    "softmax",
+]
 
 
 def test_pack_and_unpack_are_inverse_on_every_kind_of_layout():

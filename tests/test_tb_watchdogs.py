@@ -1,4 +1,4 @@
-"""Every stream testbench (mac, gelu, softmax, merge, decode, edgemoe_linear) fails within its watchdog when the DUT's output
+"""Every stream testbench (mac, gelu, softmax, merge, decode, edgemoe_linear, edgemoe_attention) fails within its watchdog when the DUT's output
 valid is stuck low, with the one line naming the block, the seed, the cycle and the output awaited
 (issue 12); the healthy DUT never trips it. Under Icarus: each build takes under a second."""
 
@@ -24,8 +24,17 @@ VALID = {
     "merge": "o.valid",
     "decode": "o.valid",
     "edgemoe_linear": "o.valid",
+    "edgemoe_attention": "o.valid",
 }
-VECTORS = {"mac": 2000, "gelu": 400, "softmax": 400, "merge": 200, "decode": 2, "edgemoe_linear": 2}
+VECTORS = {
+    "mac": 2000,
+    "gelu": 400,
+    "softmax": 400,
+    "merge": 200,
+    "decode": 2,
+    "edgemoe_linear": 2,
+    "edgemoe_attention": 1,
+}
 
 
 @pytest.mark.parametrize("block", sorted(VALID))

@@ -20,7 +20,13 @@ stage takes the longest of
   the linear unit's MAC process is
   :func:`attnkit.params.edgemoe.linear_cycles`: its trips, plus the first
   row's beats and the unit's pipeline depth (``LINEAR_DEPTH``), the schedule
-  the RTL block ``edgemoe_linear`` runs cycle for cycle;
+  the RTL block ``edgemoe_linear`` runs cycle for cycle; the attention unit's
+  Q x K and A x V are :func:`attnkit.params.edgemoe.attention_qk_cycles` and
+  :func:`~attnkit.params.edgemoe.attention_av_cycles`: ``ceil(T / lanes)``
+  query blocks streaming every K (then V) row, plus the first block's Q rows,
+  a gap per block for the reciprocals, the last block's outputs and the
+  pipeline depth (``ATTN_DEPTH``), the schedule the RTL block
+  ``edgemoe_attention`` runs cycle for cycle;
 - each memory port: the bits it moves / ``axi.bits`` per cycle (every HLS
   bundle has its own PS port, vivado.tcl; reads and writes are separate AXI
   channels). One loop iteration moves one 256-bit block (8 activations,
@@ -35,11 +41,11 @@ FC1 or the gate weights beside LayerNorm 2, FC2 beside FC1; per expert, its
 FC2 beside its FC1 and the next expert's FC1 beside this FC2; the first
 expert's FC1 beside the output zeroing), and the pair takes the longer of
 the two; without it, loads add. Not counted: the pipeline fill depths of
-the other units (attention, LayerNorm, gate, patch embedding) and the fixed
-latencies of the exp/sqrt/divide units (the public code has no schedule
-report, and they have no RTL here yet), so outside the linear stages this is
-an initiation-interval count: a lower bound on the board's cycles by those
-depths.
+the other units (LayerNorm, gate, patch embedding) and the fixed latencies
+of their sqrt/divide units (the public code has no schedule report, and
+they have no RTL here yet), so outside the linear and attention stages this
+is an initiation-interval count: a lower bound on the board's cycles by
+those depths.
 
 The gate runs its patches one after another (its patch loop is not
 pipelined): per patch the score loop (``d_model / gate.dims`` iterations)
@@ -70,7 +76,15 @@ from dataclasses import dataclass, field
 
 from attnkit.errors import AttnkitError
 from attnkit.params.arch import load_device
-from attnkit.params.edgemoe import EdgeMoeParams, FpgaArch, VitMoeWorkload, linear_cycles
+from attnkit.params.edgemoe import (
+    EdgeMoeParams,
+    FpgaArch,
+    VitMoeWorkload,
+    attention_av_cycles,
+    attention_blocks,
+    attention_qk_cycles,
+    linear_cycles,
+)
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine
 from attnkit.sim.result import Result
@@ -200,16 +214,13 @@ class _Model:
         )
 
     def _attn_trips(self) -> tuple[int, int]:
-        """(query blocks, key x block iterations): blocks of ``lanes`` over T + lanes - 1 (the stagger),
-        the last block returning early after ``(T + lanes - 1) mod lanes`` keys when that is not 0."""
-        lanes, T = self.a.attention.lanes, self.T
-        limit = T + lanes - 1
-        blocks = cdiv(limit, lanes)
-        keys = blocks * T
-        over = limit % lanes
-        if over:
-            keys -= T - over
-        return blocks, keys
+        """(query blocks, key iterations): ``ceil(T / lanes)`` blocks of ``lanes`` queries, each streaming all
+        ``T`` key (and value) rows, as the RTL unit ``edgemoe_attention`` runs them. The board's code staggers
+        its lanes over ``T + lanes - 1`` query slots (each lane's Q rows stream in beside the K rows) and stops
+        its last block early; the unit preloads its first block's Q rows instead and lets the others ride on
+        the V beats. The two give the same trips when ``T mod lanes = 1`` (M3ViT's 129 tokens on 4 lanes)."""
+        blocks = attention_blocks(self.a.attention.lanes, self.T)
+        return blocks, blocks * self.T
 
     def qk(self) -> Stage:
         lanes, T = self.a.attention.lanes, self.T
@@ -217,7 +228,10 @@ class _Model:
         nbh = self.nb(self.w.d_model)
         heads_bits = 2 ** math.ceil(math.log2(self.w.heads)) * self.aw  # heads_t: roundup_p2(H) values
         info_bits = 2 ** math.ceil(math.log2(2 * self.w.heads)) * self.aw  # softmax_info_row_t
-        s = Stage("qk", {"q.k": (keys * nbh, 1), "softmax": (keys * lanes, 1)})
+        # Q x K with the online softmax: the unit's closed form (the first block's Q rows, K streamed per query
+        # block, the running max and sum per lane beside it, the reciprocals' gap per block), which the RTL
+        # block edgemoe_attention takes cycle for cycle (params.edgemoe.attention_qk_cycles)
+        s = Stage("qk", {"q.k": (attention_qk_cycles(self.a, self.w.d_model, T), 1)})
         s.move("inout3", "r", keys * nbh, self.bbits)  # K again for every query block
         s.move("inout2", "r", T * nbh, self.bbits)  # Q once
         s.move("inout1", "w", keys * lanes, heads_bits)  # scores, per key and lane
@@ -230,7 +244,9 @@ class _Model:
         nbh = self.nb(self.w.d_model)
         heads_bits = 2 ** math.ceil(math.log2(self.w.heads)) * self.aw
         info_bits = 2 ** math.ceil(math.log2(2 * self.w.heads)) * self.aw
-        s = Stage("av", {"p.v": (keys * nbh, 1), "read scores": (keys * lanes, 1)})
+        # A x V: V streamed per query block, the last block's outputs and the pipeline depth
+        # (params.edgemoe.attention_av_cycles; with attention_qk_cycles, the unit's attention_cycles)
+        s = Stage("av", {"p.v": (attention_av_cycles(self.a, self.w.d_model, T), 1)})
         s.move("inout2", "r", keys * nbh, self.bbits)  # V again for every query block
         s.move("inout1", "r", keys * lanes, heads_bits)
         s.move("inout4", "r", T, info_bits)
