@@ -11,9 +11,11 @@ does):
   layer's weights load while this one computes), the unit sizes
   (``linear.in_size`` x ``linear.out_size`` MACs per cycle, ``attention.lanes``
   query lanes x ``attention.dims`` MACs, ``gelu.units``, ``gate.experts`` x
-  ``gate.dims``, ``layernorm.elements`` per cycle) and ``numerics``
+  ``gate.dims``, ``layernorm.elements`` per cycle), ``numerics``
   (:class:`EdgeMoeNumerics`: every fixed-point format and the exp, reciprocal,
-  inverse-square-root and GELU units).
+  inverse-square-root and GELU units), ``device`` (the part, for the fit
+  check) and ``synthesis`` (``configs/synthesis/*.yaml``: the RTL units'
+  synthesis records the fit check reads for LUTs and flip-flops).
 - ``workload``: :class:`VitMoeWorkload`, ``kind: vit-moe`` in
   ``configs/workloads/*.yaml`` (shipped: ``configs/workloads/m3vit.yaml``):
   the model. Image ``channels x height x width``, ``patch``, ``d_model``,

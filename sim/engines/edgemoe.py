@@ -58,9 +58,17 @@ energy is not counted and ``area_mm2`` is 0 (an FPGA's area is its part).
 Fit check (:func:`resources`): DSP slices from the multipliers each unit
 unrolls (from the code) times the DSP48E2 tiles a product of those widths
 needs (a 27 x 18 signed multiplier, AMD UG579), and 36-Kb block RAMs from the
-on-chip arrays of the code tiled into BRAM aspect ratios (UG573). LUTs and
-flip-flops are not estimated (no per-unit source). A design over the part's
-DSPs or block RAMs is refused: ``AttnkitError`` (exit 2) naming both numbers.
+on-chip arrays of the code tiled into BRAM aspect ratios (UG573). A unit that
+exists as an RTL block (:data:`UNITS`: the linear unit ``edgemoe_linear``
+with its GELU lanes) is counted as the block builds it, its memories placed
+as Yosys places them for UltraScale+ (:func:`rtl_bram36`); synthesis of the
+block on xcup gives those DSPs and block RAMs (docs/hardware/synthesis.md).
+LUTs and flip-flops: a synthesised unit's from its record in
+``configs/synthesis/<arch.synthesis>.yaml`` (the command, the Yosys and the
+size; scaled by its DSPs at another size), the other units' estimated at the
+synthesised units' LUTs and flip-flops per DSP, each named in
+``logic_sources``. A design over the part's DSPs, block RAMs, LUTs or
+flip-flops is refused: ``AttnkitError`` (exit 2) naming the numbers.
 """
 
 from __future__ import annotations
