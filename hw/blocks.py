@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from amaranth.back import verilog
+from amaranth.back import rtlil, verilog
 
 from attnkit.errors import AttnkitError
 from attnkit.params import blocks as param_files
@@ -214,6 +214,13 @@ def verilog_text(block: Block, params, wrap: Callable | None = None) -> str:
     signature, e.g. :class:`attnkit.hw.mutate.Stuck`) injects a fault."""
     component = block.component(params)
     return verilog.convert(wrap(component) if wrap else component, name=block.name, emit_src=False)
+
+
+def rtlil_text(block: Block, params) -> str:
+    """The RTLIL of ``block`` built from ``params``: Amaranth's own netlist, from which :func:`verilog_text`
+    is written. Yosys reads it in seconds where the Verilog of a large memory takes minutes (every word of its
+    initial value is a statement), so synthesis reads this."""
+    return rtlil.convert(block.component(params), name=block.name, emit_src=False)
 
 
 def write_verilog(block: Block, params, out_dir: str | Path, wrap: Callable | None = None) -> Path:

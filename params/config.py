@@ -498,6 +498,7 @@ FOLDERS = (
     "measurements",
     "models",
     "systems",
+    "synthesis",
 )
 _SUFFIXES = (".yaml", ".yml", ".json")  # JSON is YAML: a model card's config.json is read as it is
 

@@ -11,9 +11,11 @@ does):
   layer's weights load while this one computes), the unit sizes
   (``linear.in_size`` x ``linear.out_size`` MACs per cycle, ``attention.lanes``
   query lanes x ``attention.dims`` MACs, ``gelu.units``, ``gate.experts`` x
-  ``gate.dims``, ``layernorm.elements`` per cycle) and ``numerics``
+  ``gate.dims``, ``layernorm.elements`` per cycle), ``numerics``
   (:class:`EdgeMoeNumerics`: every fixed-point format and the exp, reciprocal,
-  inverse-square-root and GELU units).
+  inverse-square-root and GELU units), ``device`` (the part, for the fit
+  check) and ``synthesis`` (``configs/synthesis/*.yaml``: the RTL units'
+  synthesis records the fit check reads for LUTs and flip-flops).
 - ``workload``: :class:`VitMoeWorkload`, ``kind: vit-moe`` in
   ``configs/workloads/*.yaml`` (shipped: ``configs/workloads/m3vit.yaml``):
   the model. Image ``channels x height x width``, ``patch``, ``d_model``,
@@ -149,6 +151,8 @@ class FpgaArch:
     layernorm: LayerNormUnit = field(default_factory=LayerNormUnit)
     numerics: EdgeMoeNumerics = field(default_factory=EdgeMoeNumerics)
     device: str = "xczu9eg"  # the FPGA part (configs/devices/<name>.yaml: its resources, for the fit check)
+    # the synthesised RTL units (configs/synthesis/<name>.yaml): the fit check's LUTs and flip-flops; "" for none
+    synthesis: str = "edgemoe-xcup"
 
     def __post_init__(self) -> None:
         positive(self, "clock_hz")
@@ -394,6 +398,34 @@ def linear_cycles(arch: FpgaArch, out_dim: int, in_dim: int, length: int) -> int
     return r + (length - 1) * max(r, c) + c + LINEAR_DEPTH
 
 
+def linear_bias_width(arch: FpgaArch) -> int:
+    """Bits of one bias in the linear unit's bias beats and bank: the wider of ``bias_fmt`` and ``attn_bias_fmt``."""
+    n = arch.numerics
+    return max(n.bias_fmt.width, n.attn_bias_fmt.width)
+
+
+def _packed(per_beat: int, per_read: int, elements: int, width: int) -> tuple[int, int]:
+    """(words, bits a word) of two banks of ``elements`` in one memory, written ``per_beat`` elements a beat and
+    read ``per_read`` a cycle: words of ``max(per_beat, per_read)`` elements (hw/edgemoe_linear.py ``_Packed``)."""
+    g = max(per_beat, per_read)
+    return 2 * -(-elements // g), g * width
+
+
+def linear_memories(arch: FpgaArch, in_dim: int, out_dim: int, weights: int) -> dict[str, tuple[int, int]]:
+    """The linear unit's memories as ``(depth, width in bits)``, as the RTL block ``edgemoe_linear`` builds
+    them: each holds two banks (ping and pong, or two row slots) packed in one memory, in words of the wider of
+    an ``axi.bits`` beat and one cycle's read. ``rows``: two token rows of ``in_dim`` activations; ``weights``:
+    two banks of ``weights`` weights (``out_dim x in_dim`` for the block; the largest layer's for the
+    engine); ``bias``: two banks of ``out_dim`` biases. The engine's fit check maps them onto block RAM."""
+    n, L = arch.numerics, arch.linear
+    bw = linear_bias_width(arch)
+    return {
+        "rows": _packed(arch.acts_per_beat, L.in_size, in_dim, n.act_fmt.width),
+        "weights": _packed(arch.weights_per_beat, L.in_size * L.out_size, weights, n.weight_fmt.width),
+        "bias": _packed(arch.axi.bits // bw, L.out_size, out_dim, bw),
+    }
+
+
 @dataclass(frozen=True)
 class RtlLinearParams:
     """The RTL unified linear unit (``configs/blocks/edgemoe_linear.yaml``): the machine ``arch`` (its
@@ -453,7 +485,12 @@ class RtlLinearParams:
     @property
     def bias_width(self) -> int:
         """Bits of one bias in a bias beat: the wider of ``bias_fmt`` and ``attn_bias_fmt`` (sign-extended)."""
-        return max(self.numerics.bias_fmt.width, self.numerics.attn_bias_fmt.width)
+        return linear_bias_width(self.arch)
+
+    @property
+    def memories(self) -> dict[str, tuple[int, int]]:
+        """:func:`linear_memories` of this block: ``(depth, width in bits)`` of its rows, weights and bias."""
+        return linear_memories(self.arch, self.in_dim, self.out_dim, self.out_dim * self.in_dim)
 
     @property
     def biases_per_beat(self) -> int:

@@ -185,6 +185,21 @@ def run(sets=(), models=None, seq_lens=None) -> list[dict]:
             "ratio": None,
         }
     )
+    if fit["luts"] is not None:  # the synthesised units' and the rest's estimate (resources' logic_sources)
+        for key, what in (("luts", "LUTs"), ("ffs", "flip-flops")):
+            synthesised = [u for u in fit["logic_sources"] if fit["logic_sources"][u].startswith("synthesised")]
+            summary.append(
+                {
+                    "row": "summary",
+                    "metric": f"{what} used (of {fit[f'{key}_available']}; {', '.join(synthesised)} synthesised,"
+                    " the rest estimated)",
+                    "axi_bits": None,
+                    "active_experts": None,
+                    "ours": fit[key],
+                    "paper": None,
+                    "ratio": None,
+                }
+            )
     for key, what in (
         ("energy_efficiency_vs_gpu", "energy efficiency vs GPU (paper only)"),
         ("energy_efficiency_vs_cpu", "energy efficiency vs CPU (paper only)"),

@@ -133,6 +133,8 @@ def test_reproduce_edgemoe(tmp_path):
         assert all(key in r for r in rows if r["row"] == "point")
     assert json.loads((tmp_path / "results.json").read_text()) == rows
     assert "| qk |" in (tmp_path / "derivation.md").read_text()
+    luts = [r for r in rows if r["row"] == "summary" and r["metric"].startswith("LUTs used")]
+    assert len(luts) == 1 and luts[0]["ours"] > 0 and "edgemoe_linear synthesised" in luts[0]["metric"]
     with pytest.raises(AttnkitError, match="--models"):
         attnkit.reproduce("edgemoe", out=tmp_path / "refused", models=["bert"])
     assert not (tmp_path / "refused").exists()

@@ -64,26 +64,39 @@ energy is not counted and ``area_mm2`` is 0 (an FPGA's area is its part).
 Fit check (:func:`resources`): DSP slices from the multipliers each unit
 unrolls (from the code) times the DSP48E2 tiles a product of those widths
 needs (a 27 x 18 signed multiplier, AMD UG579), and 36-Kb block RAMs from the
-on-chip arrays of the code tiled into BRAM aspect ratios (UG573). LUTs and
-flip-flops are not estimated (no per-unit source). A design over the part's
-DSPs or block RAMs is refused: ``AttnkitError`` (exit 2) naming both numbers.
+on-chip arrays of the code tiled into BRAM aspect ratios (UG573). A unit that
+exists as an RTL block (:data:`UNITS`: the linear unit ``edgemoe_linear``
+with its GELU lanes) is counted as the block builds it, its memories placed
+as Yosys places them for UltraScale+ (:func:`rtl_bram36`); synthesis of the
+block on xcup gives those DSPs and block RAMs (docs/hardware/synthesis.md).
+LUTs and flip-flops: a synthesised unit's from its record in
+``configs/synthesis/<arch.synthesis>.yaml`` (the command, the Yosys and the
+size; scaled by its DSPs at another size), the other units' estimated at the
+synthesised units' LUTs and flip-flops per DSP, each named in
+``logic_sources``. A design over the part's DSPs, block RAMs, LUTs or
+flip-flops is refused: ``AttnkitError`` (exit 2) naming the numbers.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from attnkit.errors import AttnkitError
-from attnkit.params.arch import load_device
+from attnkit.errors import AttnkitError, ConfigError
+from attnkit.params.arch import load_device, load_synthesis
+from attnkit.params.blocks import load as load_block
 from attnkit.params.edgemoe import (
     EdgeMoeParams,
     FpgaArch,
+    RtlLinearParams,
     VitMoeWorkload,
     attention_av_cycles,
     attention_blocks,
     attention_qk_cycles,
     linear_cycles,
+    linear_memories,
 )
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine
@@ -390,15 +403,147 @@ def bram36(depth: int, width: int) -> float:
     return min(best, half)
 
 
+# How `attnkit synth --target xcup` (Yosys synth_xilinx -family xcup) places an RTL unit's memories, measured
+# on single memories of the RTL's shapes (a write port, one synchronous read port; tables with two): a RAM of
+# at most 64 words is LUT RAM (RAM32M16 up to 32, RAM64M8 up to 64; 64 x 512 takes 74 RAM64M8, 65 x 512 takes
+# 15 RAMB18), a read-only table of at most 512 entries is LUT logic (177 x 22, GELU's, takes 176 LUT6 for its
+# two read ports; 1024 x 22 one RAMB36), anything larger block RAM in the best aspect ratio (bram36).
+LUTRAM_DEPTH = 64
+ROM_LOGIC_DEPTH = 512
+
+
+def rtl_bram36(depth: int, width: int, rom: bool = False) -> float:
+    """36-Kb block RAMs for an RTL unit's ``depth x width`` memory (``rom``: a read-only table) as Yosys
+    maps it for UltraScale+: 0 for LUT RAM or logic (:data:`LUTRAM_DEPTH`, :data:`ROM_LOGIC_DEPTH`), else
+    :func:`bram36`."""
+    return 0.0 if depth <= (ROM_LOGIC_DEPTH if rom else LUTRAM_DEPTH) else bram36(depth, width)
+
+
+@dataclass(frozen=True)
+class UnitEstimate:
+    """One RTL unit's DSP slices by multiplier group and 36-Kb block RAMs by memory, under the fit check's
+    keys (``dsp_by_unit``, ``bram36_by_buffer``)."""
+
+    dsp: dict[str, int]
+    bram36: dict[str, float]
+
+    @property
+    def dsps(self) -> int:
+        return sum(self.dsp.values())
+
+    @property
+    def brams(self) -> float:
+        return sum(self.bram36.values())
+
+
+def linear_unit(a: FpgaArch, in_dim: int, out_dim: int, weights: int) -> UnitEstimate:
+    """The unified linear unit as the RTL block ``edgemoe_linear`` builds it, its banks holding ``weights``
+    weights and rows of ``in_dim``, ``out_dim`` outputs: ``in_size x out_size`` products of ``act_fmt`` by
+    ``weight_fmt`` (2 DSP48E2 each for 32 x 16), ``gelu.units`` GELU lanes (one interpolation product each),
+    and its memories (:func:`attnkit.params.edgemoe.linear_memories`: rows, weights and bias, each two banks
+    in one memory) and GELU tables placed by :func:`rtl_bram36`. Synthesis on xcup gives these DSPs exactly
+    and these block RAMs within a RAMB36 or so (docs/hardware/synthesis.md has the table)."""
+    n, L, gl = a.numerics, a.linear, a.numerics.gelu
+    sw = gl.table_fmt.width + (0 if gl.table_fmt.signed else 1)  # signed width a DSP sees
+    mem = linear_memories(a, in_dim, out_dim, weights)
+    return UnitEstimate(
+        dsp={
+            "linear": L.in_size * L.out_size * dsp_per_mult(n.act_fmt.width, n.weight_fmt.width),
+            "gelu": a.gelu.units * dsp_per_mult(sw + 1, gl.act_fmt.frac_bits - gl.step_bits + 1),
+        },
+        bram36={
+            "linear weights (ping + pong)": rtl_bram36(*mem["weights"]),
+            "linear rows (two slots)": rtl_bram36(*mem["rows"]),
+            "linear bias (two banks)": rtl_bram36(*mem["bias"]),
+            "gelu tables": a.gelu.units * rtl_bram36(gl.table_size, gl.table_fmt.width, rom=True),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class Unit:
+    """An RTL unit the fit check counts by its estimate and by its synthesis: the block's parameter class and
+    its :class:`UnitEstimate` at given block parameters."""
+
+    params: type
+    estimate: Callable[[Any], UnitEstimate]
+
+
+# Edge-MoE's units that exist as RTL blocks (hw/blocks.py names), each with its estimate at that block's
+# parameters. A unit here and in configs/synthesis/<arch.synthesis>.yaml has its LUTs and flip-flops from
+# synthesis; the synthesis test checks its DSPs and block RAMs against the estimate.
+UNITS: dict[str, Unit] = {
+    "edgemoe_linear": Unit(RtlLinearParams, lambda p: linear_unit(p.arch, p.in_dim, p.out_dim, p.out_dim * p.in_dim)),
+}
+DSP_TOLERANCE = BRAM_TOLERANCE = 0.15  # synthesis vs estimate, per unit (issue 25)
+
+
+def unit_estimate(block: str, params: Any) -> UnitEstimate:
+    """The estimate of RTL block ``block`` at its parameters ``params`` (what ``attnkit synth`` built)."""
+    if block not in UNITS:
+        raise AttnkitError(f"edgemoe: no resource estimate for block {block!r} (known: {', '.join(UNITS)})")
+    return UNITS[block].estimate(params)
+
+
+def _logic(a: FpgaArch, dsp: dict[str, int]) -> dict:
+    """LUTs and flip-flops: each synthesised unit's from its fit run in ``configs/synthesis/<a.synthesis>``,
+    scaled by the DSPs the unit takes here against there (1 at the size synthesised), and the remaining
+    units' estimated at the synthesised units' LUTs and flip-flops per DSP."""
+    if not a.synthesis:
+        return {"luts": None, "ffs": None, "luts_by_unit": {}, "ffs_by_unit": {}, "logic_sources": {}}
+    data, path = load_synthesis(a.synthesis)
+    if data.target != "xcup":
+        raise ConfigError(f"{path}: target: {data.target}; the edgemoe fit check reads xcup synthesis")
+    luts: dict[str, int] = {}
+    ffs: dict[str, int] = {}
+    sources: dict[str, str] = {}
+    taken = 0  # DSPs of the synthesised units here
+    covered: set[str] = set()  # their keys in dsp
+    for block, unit in data.units.items():
+        if block not in UNITS:
+            raise ConfigError(f"{path}: units.{block}: no such Edge-MoE unit (known: {', '.join(UNITS)})")
+        spec, run = UNITS[block], unit.fit_run
+        where = f"{path}: units.{block}.runs[{unit.fit_index}]"
+        try:
+            at_run = spec.estimate(load_block(spec.params, block, run.sets))
+        except (ConfigError, ValueError) as e:
+            raise ConfigError(f"{where}: sets: {e}") from None
+        here = sum(dsp[k] for k in at_run.dsp)
+        scale = here / at_run.dsps if at_run.dsps else 1.0
+        luts[block], ffs[block] = round(run.luts * scale), round(run.ffs * scale)
+        taken += here
+        sources[block] = f"synthesised: {data.command(block, run)} ({data.tool}; {where})" + (
+            "" if scale == 1 else f", scaled by its DSPs here / there = {here} / {at_run.dsps}"
+        )
+        covered |= set(at_run.dsp)
+    rest = {k: v for k, v in dsp.items() if k not in covered}
+    lut_rate, ff_rate = sum(luts.values()) / max(1, taken), sum(ffs.values()) / max(1, taken)
+    other = "other units (estimated)"
+    luts[other], ffs[other] = round(lut_rate * sum(rest.values())), round(ff_rate * sum(rest.values()))
+    sources[other] = (
+        f"estimated: {lut_rate:.1f} LUTs and {ff_rate:.1f} FFs per DSP (the synthesised units') x the "
+        f"{sum(rest.values())} DSPs of {', '.join(rest)}"
+    )
+    return {
+        "luts": sum(luts.values()),
+        "ffs": sum(ffs.values()),
+        "luts_by_unit": luts,
+        "ffs_by_unit": ffs,
+        "logic_sources": sources,
+    }
+
+
 def resources(p: EdgeMoeParams) -> dict:
-    """DSP slices and 36-Kb block RAMs of the design by unit, beside the part's; ``fits``."""
+    """DSP slices, 36-Kb block RAMs, LUTs and flip-flops of the design by unit, beside the part's; ``fits``."""
     a, w, n = p.arch, p.workload, p.numerics
     A, Wt = n.act_fmt.width, n.weight_fmt.width
-    sw = lambda f: f.width + (0 if f.signed else 1)  # noqa: E731  (signed width a DSP sees)
-    L, at, g, e = a.linear, a.attention, a.gate, a.layernorm.elements
-    gl = n.gelu
+    at, g, e = a.attention, a.gate, a.layernorm.elements
+    # the linear unit as the RTL builds it, for the largest layer: rows of the widest input, a bias per
+    # output of the widest output, banks of the most weights of any layer
+    dims = (w.d_model, w.ffn, w.expert_ffn)
+    lin = linear_unit(a, max(dims), max(dims), w.d_model * max(dims))
     dsp = {
-        "linear": L.in_size * L.out_size * dsp_per_mult(A, Wt),
+        "linear": lin.dsp["linear"],
         "attention q.k": at.lanes * at.dims * dsp_per_mult(A, A) + at.lanes * dsp_per_mult(A, A),  # + the scale
         "attention p.v": at.lanes * at.dims * dsp_per_mult(A, A) + at.lanes * w.heads * dsp_per_mult(A, A),
         "gate": g.experts * g.dims * dsp_per_mult(A, Wt),
@@ -407,43 +552,47 @@ def resources(p: EdgeMoeParams) -> dict:
         * max(1, (a.attention.dims * A // PIXEL_BITS) // w.patch)
         * w.patch
         * dsp_per_mult(PIXEL_BITS + 1, PATCH_WEIGHT_BITS),
-        "gelu": a.gelu.units * dsp_per_mult(sw(gl.table_fmt) + 1, gl.act_fmt.frac_bits - gl.step_bits + 1),
+        "gelu": lin.dsp["gelu"],
     }
     blk = a.attention.dims
     bbits = blk * A
-    maxin = max(w.d_model, w.ffn, w.expert_ffn)
-    maxprod = w.d_model * max(w.d_model, w.ffn, w.expert_ffn)
-    wpb = bbits // Wt
     T = w.tokens
     ppb = max(1, (bbits // PIXEL_BITS) // w.patch)
     bram = {
-        "linear weights (ping + pong)": 2 * bram36(cdiv(maxprod, L.in_size * L.out_size), L.in_size * L.out_size * Wt),
-        "linear weight cache": L.out_size * max(1, L.in_size // wpb) * bram36(cdiv(maxin, L.in_size), bbits),
-        "linear input blocks": bram36(cdiv(maxin, L.in_size), L.in_size * A),
+        **{k: v for k, v in lin.bram36.items() if k != "gelu tables"},
         "attention q/acc blocks": 2 * at.lanes * bram36(cdiv(w.d_model, blk), bbits),
         "patch embed weights": bram36(w.d_model // blk * w.channels * w.patch, blk * w.patch * PATCH_WEIGHT_BITS),
         "patch rows (ping + pong)": 2 * bram36(cdiv(w.width // w.patch, ppb) * cdiv(w.d_model, blk), ppb * bbits),
         "gate weights": bram36(cdiv(w.d_model, g.dims), g.experts * g.dims * Wt),
         "expert queues and scores": 2 * w.experts * bram36(T, 32),
-        "gelu tables": a.gelu.units * bram36(gl.table_size, gl.table_fmt.width),
+        "gelu tables": lin.bram36["gelu tables"],
         "layernorm weights": 4 * bram36(cdiv(w.d_model, e), e * n.norm_fmt.width),
     }
     d = load_device(a.device, "xcup")
     used_dsp, used_bram = sum(dsp.values()), math.ceil(sum(bram.values()))
+    logic = _logic(a, dsp)
+    fits = used_dsp <= d.dsps and used_bram <= d.brams
+    if logic["luts"] is not None:
+        fits = fits and logic["luts"] <= d.luts and logic["ffs"] <= d.ffs
     return {
         "part": d.part,
         "dsp": used_dsp,
         "dsp_available": d.dsps,
         "bram36": used_bram,
         "bram36_available": d.brams,
-        "luts": None,
-        "ffs": None,
+        "luts": logic["luts"],
+        "ffs": logic["ffs"],
         "luts_available": d.luts,
         "ffs_available": d.ffs,
-        "fits": used_dsp <= d.dsps and used_bram <= d.brams,
+        "fits": fits,
         "dsp_by_unit": dsp,
         "bram36_by_buffer": {k: round(v, 1) for k, v in bram.items()},
-        "note": "DSP: unrolled multipliers x DSP48E2 tiles; BRAM: on-chip arrays of the HLS code; LUT/FF not estimated",
+        "luts_by_unit": logic["luts_by_unit"],
+        "ffs_by_unit": logic["ffs_by_unit"],
+        "logic_sources": logic["logic_sources"],
+        "note": "DSP: unrolled multipliers x DSP48E2 tiles; BRAM: the RTL units' memories as Yosys maps them, the"
+        " other units' on-chip arrays of the HLS code; LUT/FF: the synthesised units' (logic_sources), the other"
+        " units' estimated per DSP",
     }
 
 
@@ -460,6 +609,11 @@ def check_fit(p: EdgeMoeParams) -> dict:
             over.append(
                 f"BRAM36 {r['bram36']} > {r['bram36_available']} (largest: {top} {r['bram36_by_buffer'][top]:g})"
             )
+        for key, label in (("luts", "LUTs"), ("ffs", "FFs")):
+            if r[key] is not None and r[key] > r[f"{key}_available"]:
+                by = r[f"{key}_by_unit"]
+                top = max(by, key=by.get)
+                over.append(f"{label} {r[key]} > {r[f'{key}_available']} (largest: {top} {by[top]})")
         raise AttnkitError(f"edgemoe: the design does not fit the {r['part']}: " + "; ".join(over))
     return r
 
