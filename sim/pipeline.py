@@ -353,6 +353,16 @@ class BatchRun:
     def cycles(self) -> np.ndarray:
         return self.x[self.S - 1]
 
+    def take(self, rows: np.ndarray) -> BatchRun:
+        """A run of the rows at indices ``rows`` only, in their present state (:meth:`put` it back)."""
+        sub = BatchRun(self.pipe, len(rows), self.settle)
+        sub.x, sub.tiles, sub.work = self.x[:, rows], self.tiles[rows], self.work[:, rows]
+        return sub
+
+    def put(self, sub: BatchRun, rows: np.ndarray) -> None:
+        """The state of ``sub`` (from :meth:`take`) back into rows ``rows``."""
+        self.x[:, rows], self.tiles[rows], self.work[:, rows] = sub.x, sub.tiles, sub.work
+
     @property
     def busy(self) -> dict[str, np.ndarray]:
         out = {r: np.zeros(self.n, dtype=np.int64) for r in self.pipe.resources}
