@@ -987,12 +987,12 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=N
     live &= b < nb
     while live.any():
         if n >= 256 and 4 * np.count_nonzero(live) < n:
-            rows = np.flatnonzero(live)
-            sub = None if run is None else run.take(rows)
-            part = None if tile is None else tile.take(rows)
-            kv_keys[rows] += _kv_head_b(r.take(rows), gq[rows], sub, part, None, (b[rows], g[rows]))
+            left = np.flatnonzero(live)
+            sub = None if run is None else run.take(left)
+            part = None if tile is None else tile.take(left)
+            kv_keys[left] += _kv_head_b(r.take(left), gq[left], sub, part, None, (b[left], g[left]))
             if run is not None and sub is not None:
-                run.put(sub, rows)
+                run.put(sub, left)
             break
         e0 = b * gq
         e1 = np.minimum(e0 + gq, L)
@@ -1119,7 +1119,8 @@ def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bo
     kv = r.dram_cycles(R * (E + F) * wb)
     q = r.dram_cycles(C * E * wb)
     o = r.dram_cycles(C * F * wb)
-    tile = _Tiles(*(np.broadcast_to(v, (r.n,)) for v in (kv, q, o, d2, d1, d1 + av)), serial)
+    kv, q, o, d2, d1, d1_last = (np.broadcast_to(v, (r.n,)) for v in (kv, q, o, d2, d1, d1 + av))
+    tile = _Tiles(kv=kv, q=q, o=o, d2=d2, d1=d1, d1_last=d1_last, serial=serial)
     run = BatchRun(SERIAL_PIPE if serial else TILE_PIPE, r.n)
     run.repeat(r.Bkv, lambda act: _kv_head_b(r, gq, run, tile, act))
     extra = {
