@@ -466,6 +466,16 @@ class BatchRun:
     def cycles(self) -> np.ndarray:
         return self.x[self.S - 1]
 
+    def take(self, rows: np.ndarray) -> BatchRun:
+        """A run of the rows at indices ``rows`` only, in their present state (:meth:`put` it back)."""
+        sub = BatchRun(self.pipe, len(rows), self.settle)
+        sub.x, sub.tiles, sub.work = self.x[:, rows], self.tiles[rows], self.work[:, rows]
+        return sub
+
+    def put(self, sub: BatchRun, rows: np.ndarray) -> None:
+        """The state of ``sub`` (from :meth:`take`) back into rows ``rows``."""
+        self.x[:, rows], self.tiles[rows], self.work[:, rows] = sub.x, sub.tiles, sub.work
+
     @property
     def busy(self) -> dict[str, np.ndarray]:
         out = {r: np.zeros(self.n, dtype=np.int64) for r in self.pipe.resources}
@@ -526,39 +536,49 @@ class BatchRun:
             def run_body(act):
                 self._step(d, act)
 
+        most = int(count[live].max())
+        if most <= 2 + self.settle:  # too few repetitions for a jump to save any
+            for i in range(most):
+                rows = live & (count > i)
+                run_body(None if rows.all() else rows)
+            return
         k = np.zeros(n, dtype=np.int64)
         # The states after the last repetitions (a ring), as (x[0], x - x[0]): periodic when the
         # differences recur; `valid`: how many of them count for each row (1 after a jump).
         H = _MAX_PERIOD + 1
         bases = np.empty((H, n), dtype=np.int64)
         shapes = np.empty((H, self.S + self.D - 1, n), dtype=np.int64)
-        bases[0], shapes[0] = self.x[0], self.x[1:] - self.x[0]
+        tiles = np.empty((H, n), dtype=np.int64)
+        work = np.empty((H, self.S, n), dtype=np.int64)
+        bases[0], shapes[0], tiles[0], work[0] = self.x[0], self.x[1:] - self.x[0], self.tiles, self.work
         valid = np.ones(n, dtype=np.int64)
         cols = np.arange(n)
         c = 0
         while True:
-            tiles0, work0 = self.tiles.copy(), self.work.copy()
             run_body(None if live.all() else live)
             k += live
-            dt, dw = self.tiles - tiles0, self.work - work0  # every repetition adds the same
             c += 1
             cur = c % H
-            bases[cur], shapes[cur] = self.x[0], self.x[1:] - self.x[0]
+            bases[cur], shapes[cur], tiles[cur], work[cur] = self.x[0], self.x[1:] - self.x[0], self.tiles, self.work
             valid = np.minimum(valid + 1, H)
-            back = (cur - np.arange(H)) % H  # how many repetitions ago each slot was written
-            ok = (back >= 1) & (c - back >= self.settle)
-            match = (shapes == shapes[cur]).all(axis=1) & ok[:, None] & (back[:, None] < valid)
-            p = np.where(match & live, back[:, None], H).min(axis=0)
-            q = np.where(p < H, (count - k) // np.minimum(p, H - 1), 0)
-            jump = q > 0
-            if jump.any():
-                p = np.where(jump, p, 0)
-                self.x += q * (bases[cur] - bases[(cur - p) % H, cols])
-                self.tiles += q * p * dt
-                self.work += q * p * dw
-                k += q * p
-                valid[jump] = 1
-                bases[cur] = self.x[0]
+            # the slots written 1 .. min(c, H - 1) repetitions ago, those at least `settle` in
+            back = np.arange(1, min(c - self.settle, H - 1) + 1)
+            if back.size:
+                slots = (cur - back) % H
+                match = (shapes[slots] == shapes[cur]).all(axis=1) & (back[:, None] < valid) & live
+                p = np.where(match, back[:, None], H).min(axis=0)
+                q = np.where(p < H, (count - k) // np.minimum(p, H - 1), 0)
+                jump = q > 0
+                if jump.any():
+                    p = np.where(jump, p, 0)
+                    then = (cur - p) % H
+                    # every repetition adds the same tiles and work: q times those of the last p
+                    self.x += q * (bases[cur] - bases[then, cols])
+                    self.tiles += q * (tiles[cur] - tiles[then, cols])
+                    self.work += q * (work[cur] - work[then, :, cols].T)
+                    k += q * p
+                    valid[jump] = 1
+                    bases[cur], tiles[cur], work[cur] = self.x[0], self.tiles, self.work
             live &= k < count
             if not live.any():
                 return

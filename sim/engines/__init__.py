@@ -206,7 +206,8 @@ def simulate_points(points: Points, engine: str | None = None) -> tuple[dict[str
     Returns the metric columns (flattened ``Result.to_dict()`` keys; ``None`` in a row that lacks one) and
     each row's error (``""`` for none). Rows sharing an engine and energy table go to its batch form in one
     call; engines without one, and rows a batch form raises :class:`BatchUnsupported` for, run point by
-    point through the scalar form, whose exceptions become the row's error.
+    point through the scalar form, whose exceptions become the row's error. A batch form keeps a few
+    dozen int64 columns per row (and a ring of states per repeat): give it chunks of up to some 10^5 rows.
     """
     n = len(points)
     errors = np.full(n, "", dtype=object)

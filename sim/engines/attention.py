@@ -67,6 +67,7 @@ distinct (arch, matmul shape) of the rows.
 
 from __future__ import annotations
 
+import dataclasses
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from functools import cache
@@ -863,6 +864,12 @@ class _Rows:
     def keys(self, q_end) -> np.ndarray:
         return np.minimum(self.M, self.key_tiles(q_end) * self.R)
 
+    def take(self, rows: np.ndarray) -> _Rows:
+        """The rows at indices ``rows``."""
+        cols = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        cols = {k: v[rows] if isinstance(v, np.ndarray) else v for k, v in cols.items()}
+        return _Rows(**{**cols, "n": len(rows), "exp": {w: v[rows] for w, v in self.exp.items()}})
+
     def dram_cycles(self, nbytes) -> np.ndarray:
         """:func:`_dram_cycles` per row (``nbytes`` a float column, computed as the scalar form does)."""
         return np.ceil(nbytes * self.clock / self.bw).astype(np.int64)
@@ -1043,13 +1050,36 @@ def _block_b(run: BatchRun, tile, J, n, active) -> None:
     _row_b(run, tile, False, n, 0, _and(active, ~one))
 
 
-def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile, active=None):
+@dataclass
+class _Tiles:
+    """The durations of :func:`_one_pass`'s tiles, per row: ``tile(first, last, fetch)``."""
+
+    kv: np.ndarray
+    q: np.ndarray
+    o: np.ndarray
+    d2: np.ndarray
+    d1: np.ndarray
+    d1_last: np.ndarray
+    serial: bool
+
+    def __call__(self, first: bool, last, fetch: bool) -> tuple:
+        dram = (self.kv if fetch else 0) + (self.q if first else 0) + np.where(last, self.o, 0)
+        one_d = np.where(last, self.d1_last, self.d1)
+        return (dram, self.d2 + one_d) if self.serial else (dram, self.d2, one_d)
+
+    def take(self, rows: np.ndarray) -> _Tiles:
+        cols = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return _Tiles(**{k: v[rows] if isinstance(v, np.ndarray) else v for k, v in cols.items()})
+
+
+def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=None, at=None):
     """One K/V head's blocks (``run``: time them; None: only count) and the keys its blocks fetch.
 
     The walk visits, per row, each run of equal blocks (every block of it inside one run of query groups
     needing the same key tiles: one repeat, as the scalar form's run-length program has it) or else each
     segment of a block: the groups needing the same key tiles, with the key tiles only the later ones need
-    before them. Steps: about twice the distinct key-tile counts, not the blocks or the groups."""
+    before them. Steps: about twice the distinct key-tile counts, not the blocks or the groups. Once most
+    rows are done, the walk goes on with the others alone (``at``: their blocks and groups so far)."""
     n, R, C, h, M1 = r.n, r.R, r.C, r.h, r.M1
     G = _batch.cdiv(r.P, C)
     L = G * h
@@ -1058,11 +1088,19 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile, active=None):
     def J(g):  # key tiles group g needs
         return r.key_tiles(np.minimum((g + 1) * C, r.P))
 
-    b = np.zeros(n, dtype=np.int64)
-    g = np.zeros(n, dtype=np.int64)
+    b, g = (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)) if at is None else at
     kv_keys = np.zeros(n, dtype=np.int64)
     live = np.ones(n, dtype=bool) if active is None else active.copy()
+    live &= b < nb
     while live.any():
+        if n >= 256 and 4 * np.count_nonzero(live) < n:
+            left = np.flatnonzero(live)
+            sub = None if run is None else run.take(left)
+            part = None if tile is None else tile.take(left)
+            kv_keys[left] += _kv_head_b(r.take(left), gq[left], sub, part, None, (b[left], g[left]))
+            if run is not None and sub is not None:
+                run.put(sub, left)
+            break
         e0 = b * gq
         e1 = np.minimum(e0 + gq, L)
         v = J(g)
@@ -1074,7 +1112,7 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile, active=None):
         same = nrep > 0
         seg = live & ~same
         N, m = e1 - s0, np.minimum(e1, y) - s0  # entries needing v or more key tiles; exactly v
-        if run is not None:
+        if run is not None and tile is not None:
 
             def blocks(act, v=v):
                 _block_b(run, tile, v, gq, act)
@@ -1188,13 +1226,8 @@ def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bo
     kv = r.dram_cycles(R * (E + F) * wb)
     q = r.dram_cycles(C * E * wb)
     o = r.dram_cycles(C * F * wb)
-    d1_last = d1 + av
-
-    def tile(first: bool, last, fetch: bool) -> tuple:
-        dram = (kv if fetch else 0) + (q if first else 0) + np.where(last, o, 0)
-        one_d = np.where(last, d1_last, d1)
-        return (dram, d2 + one_d) if serial else (dram, d2, one_d)
-
+    kv, q, o, d2, d1, d1_last = (np.broadcast_to(v, (r.n,)) for v in (kv, q, o, d2, d1, d1 + av))
+    tile = _Tiles(kv=kv, q=q, o=o, d2=d2, d1=d1, d1_last=d1_last, serial=serial)
     run = BatchRun(SERIAL_PIPE if serial else TILE_PIPE, r.n)
     run.repeat(r.Bkv, lambda act: _kv_head_b(r, gq, run, tile, act))
     extra = {
