@@ -465,10 +465,12 @@ def _flat_rows(s: Shape, rq: int, R: int) -> list[tuple[tuple[int, int], int]]:
     nfull, rem = divmod(s.P, rq)
     out = []
     k = 0
+    M, M1 = s.M, ceil(s.M / R)
     while k < nfull:  # causal: blocks seeing the same key tiles form one run
         t = ceil((k + 1) * rq / R)
         k2 = min(nfull - 1, t * R // rq - 1) if s.causal else nfull - 1
-        out.append(((rq, s.keys((k + 1) * rq, R)), k2 - k + 1))
+        q_end = (k + 1) * rq  # s.keys(q_end, R), written out
+        out.append(((rq, min(M, (min(M1, (q_end - 1) // R + 1) if s.causal else M1) * R)), k2 - k + 1))
         k = k2 + 1
     if rem:
         out.append(((rem, s.keys(s.P, R)), 1))
