@@ -3,7 +3,8 @@
 Each run is a fresh `attnkit reproduce TARGET --out DIR` process: Python's start-up, the imports, the
 configs, the engines and the files written all count. The note gives the best run's CPU time (user +
 system of the child), which moves less than the wall time when the machine is shared, and the rows.
-`python bench/run.py reproduce` runs this file alone.
+`python bench/run.py reproduce` runs this file alone. On a shared machine compare revisions in one
+sitting, runs interleaved: wall time follows the load, the CPU time less so.
 """
 
 import resource

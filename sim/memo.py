@@ -25,7 +25,7 @@ from typing import Any
 
 from attnkit.sim.result import Result
 
-SIZE = 4096  # entries per engine; past it the memo starts again
+SIZE = 1024  # entries per engine (a sweep of many points stays small); past it the memo starts again
 
 EngineCall = Callable[..., Result]
 

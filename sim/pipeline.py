@@ -331,13 +331,14 @@ class _Closed:
         plain = self.plain.get(id(body))
         if plain is None:
             plain = self.plain[id(body)] = not any(isinstance(x, Repeat) for x in body)
-        memo, seq = self.memo, self.seq
+        memo, seq, step = self.memo, self.seq, self.step
+        single = plain and len(body) == 1
         seen = {shape: (0, state[0])}
         k = 0
         while k < count:
             before = state[0]
             if plain:
-                state = seq(body, state)
+                state = step(state, body[0]) if single else seq(body, state)
                 base = state[0]
                 shape = tuple([x - base for x in state])
             else:  # a body with Repeats: remembered by its shape

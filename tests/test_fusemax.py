@@ -269,3 +269,48 @@ def test_flat_bounds_its_plans_without_building_them():
                     for spill, kv in itertools.product((False, True), (0, k * (s.E + s.F), 1234.5678, 1 / 3)):
                         assert memo.block(n, k, spill, kv) == attention._flat_block(arch, s, n, k, spill, kv)
     assert seen > 100
+
+
+def test_flat_mapper_chooses_as_visiting_every_plan_by_its_exact_bound():
+    """_flat_choose skips plans by a cheaper bound; its choice is the original mapper's: every plan by
+    (bound, words, rq, spill, resident), the first that is fastest, then moves the least DRAM."""
+    import itertools
+
+    from attnkit.params.kinds import load_arch, load_workload
+    from attnkit.sim import pipeline
+    from attnkit.sim.engines import attention as at
+
+    checked = 0
+    for arch_sets, (model, sets) in itertools.product(
+        ([], ["global_buffer.bytes=1048576"], ["global_buffer.bytes=262144", "array_2d.rows=64", "array_2d.cols=64"]),
+        [
+            ("bert", ["seq_len=1024"]),
+            ("bert", ["seq_len=4096", "causal=true"]),
+            ("llama3-8b", ["seq_len=8192", "causal=true"]),
+            ("llama3-8b", ["seq_len=2000", "batch=2"]),
+        ],
+    ):
+        arch = load_arch("flat", arch_sets)
+        s = at._shape(arch, load_workload(model, sets))
+        memo = at._FlatMemo(arch, s)
+        plans = []
+        for rq in at._flat_candidates(arch, s):
+            for spill, resident in itertools.product((False, True), repeat=2):
+                if at._flat_fits(arch, s, rq, spill, resident):
+                    sums, words = at._flat_sums(arch, s, rq, spill, resident, memo)
+                    plans.append((max(sums), words, rq, spill, resident))
+        best = None
+        for bound, words, rq, spill, resident in sorted(plans):
+            if best is not None and (bound > best[0][0] or (bound >= best[0][0] and words >= best[0][1])):
+                continue
+            program, _ = at._flat_plan(arch, s, rq, spill, resident, memo)
+            key = (pipeline.run(at.FLAT_PIPE, program, "closed").cycles, words)
+            if best is None or key < best[0]:
+                best = (key, rq, spill, resident)
+        got = at._flat_choose(arch, s, at._FlatMemo(arch, s))
+        if best is None:
+            assert got is None
+            continue
+        assert got[:4] == (best[1], best[2], best[3], best[0][1]) and got[5].cycles == best[0][0], (arch_sets, sets)
+        checked += 1
+    assert checked >= 8

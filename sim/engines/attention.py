@@ -482,10 +482,12 @@ def _flat_rows(s: Shape, rq: int, R: int) -> list[tuple[tuple[int, int], int]]:
     nfull, rem = divmod(s.P, rq)
     out = []
     k = 0
+    M, M1 = s.M, ceil(s.M / R)
     while k < nfull:  # causal: blocks seeing the same key tiles form one run
         t = ceil((k + 1) * rq / R)
         k2 = min(nfull - 1, t * R // rq - 1) if s.causal else nfull - 1
-        out.append(((rq, s.keys((k + 1) * rq, R)), k2 - k + 1))
+        q_end = (k + 1) * rq  # s.keys(q_end, R), written out
+        out.append(((rq, min(M, (min(M1, (q_end - 1) // R + 1) if s.causal else M1) * R)), k2 - k + 1))
         k = k2 + 1
     if rem:
         out.append(((rem, s.keys(s.P, R)), 1))
@@ -503,6 +505,15 @@ class _FlatMemo:
         self.R, self.C, self.N1, self.EF = arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.pes, s.E + s.F
         self.slots = _softmax_slots(s.E, s.F, "exp" in arch.array_1d.ops, arch.exp_taylor_macs)
         self.word_bits, self.clock_hz, self.bw = arch.word_bits, arch.clock_hz, arch.dram.bandwidth_bytes_per_s
+
+    def array_sums(self, rq: int) -> tuple[int, int]:
+        """One head's 2D and 1D cycles over its row blocks of size ``rq`` (any plan of that size runs them
+        ``heads x K/V heads`` times; only its DRAM stage differs)."""
+        d2 = d1 = 0
+        for (n, keys), c in self.rows(rq):
+            d2 += ceil(keys / self.R) * ceil(n / self.C) * self.EF * c
+            d1 += n * ceil(keys / self.N1) * self.slots * c
+        return d2, d1
 
     def rows(self, rq: int) -> list[tuple[tuple[int, int], int]]:
         if rq not in self._rows:
@@ -637,34 +648,66 @@ def _flat_fits(arch: SpatialArch, s: Shape, rq: int, spill: bool, resident: bool
     return FLAT_PIPE.depth * block + kv <= words
 
 
+def _flat_choose(arch: SpatialArch, s: Shape, memo: _FlatMemo):
+    """FLAT's mapper: of the plans that fit, the fastest (closed form), then the one moving the least DRAM,
+    then the one with the least busiest-stage bound, then the smallest (row block, spill, resident).
+    Returns (rq, spill, resident, DRAM words, program, timing), or None when no plan fits.
+
+    A plan's cycles are at least its bound (its busiest stage's column sum), which is at least the busier
+    array's sum; the arrays' sums are the same for the four plans of a row-block size and cost no DRAM
+    arithmetic, so plans are visited by that cheaper bound and their exact bound is computed only for
+    those that could still win, and timed only when that could still win. This is the choice of
+    visiting every plan by its exact bound and keeping the first fastest-then-least-DRAM one (a test
+    compares the two)."""
+    plans = []
+    for rq in _flat_candidates(arch, s):
+        arrays = max(memo.array_sums(rq)) * s.h * s.Bkv
+        for spill in (False, True):
+            for resident in (False, True):
+                if _flat_fits(arch, s, rq, spill, resident):
+                    plans.append((arrays, _flat_words(memo, rq, spill, resident), rq, spill, resident))
+    best: tuple | None = None  # ((cycles, words, bound, rq, spill, resident), program, timing)
+    for arrays, words, rq, spill, resident in sorted(plans):
+        if best is not None and (arrays, words, arrays, rq, spill, resident) >= best[0]:
+            if arrays > best[0][0]:
+                break  # every plan after this one is slower still
+            continue
+        sums, _ = _flat_sums(arch, s, rq, spill, resident, memo)
+        bound = max(sums)  # the busiest stage, never overlapped
+        if best is not None and (bound, words, bound, rq, spill, resident) >= best[0]:
+            continue
+        program, _ = _flat_plan(arch, s, rq, spill, resident, memo)
+        timed = pipeline.run(FLAT_PIPE, program, "closed")
+        key = (timed.cycles, words, bound, rq, spill, resident)
+        if best is None or key < best[0]:
+            best = (key, program, timed)
+    if best is None:
+        return None
+    (_, words, _, rq, spill, resident), program, timed = best
+    return rq, spill, resident, words, program, timed
+
+
+def _flat_words(memo: _FlatMemo, rq: int, spill: bool, resident: bool) -> int:
+    """The DRAM words of :func:`_flat_plan`'s plan (integers, as it adds them), from its row blocks."""
+    s, EF = memo.s, memo.EF
+    rows = memo.rows(rq)
+    if not resident:
+        return sum((n * EF + k * EF + (4 * n * k if spill else 0)) * c for (n, k), c in rows) * s.h * s.Bkv
+    return s.Bkv * (s.h * sum((n * EF + (4 * n * k if spill else 0)) * c for (n, k), c in rows) + s.M * EF)
+
+
 def flat(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     s = _shape(arch, w)
     _need_ops(arch, "array_2d", cascade.THREE_PASS_2D, cascade.THREE_PASS)
     _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
     pipe = FLAT_PIPE
-    plans = []
     memo = _FlatMemo(arch, s)
-    for rq in _flat_candidates(arch, s):
-        for spill in (False, True):
-            for resident in (False, True):
-                if _flat_fits(arch, s, rq, spill, resident):
-                    sums, words = _flat_sums(arch, s, rq, spill, resident, memo)
-                    bound = max(sums)  # the busiest stage, never overlapped
-                    plans.append((bound, words, rq, spill, resident))
-    best = None
-    for bound, words, rq, spill, resident in sorted(plans):
-        if best is not None and (bound > best[0][0] or (bound >= best[0][0] and words >= best[0][1])):
-            continue  # cannot be faster, nor as fast with less DRAM
-        program, _ = _flat_plan(arch, s, rq, spill, resident, memo)
-        timed = pipeline.run(pipe, program, "closed")
-        key = (timed.cycles, words)  # fastest, then least DRAM
-        if best is None or key < best[0]:
-            best = (key, rq, spill, resident, program, timed)
-    if best is None:
+    chosen = _flat_choose(arch, s, memo)
+    if chosen is None:
         raise AttnkitError(
             f"arch {arch.name!r}: global_buffer.bytes = {arch.global_buffer.bytes} cannot hold even one FLAT row block"
         )
-    (_, dram_words), rq, spill, resident, program, timed = best
+    rq, spill, resident, dram_words, program, timed = chosen
     timing = timed if mode == "closed" else pipeline.run(pipe, program, mode)
 
     acc = Acc()
