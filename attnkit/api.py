@@ -332,7 +332,7 @@ def sweep_plan(spec) -> dict:
     return {
         "spec": plan.spec_path,
         "name": plan.name,
-        "points": len(plan.ids),
+        "points": len(plan),
         "rejected_by_constraints": plan.rejected,
         "columns": plan.columns,
     }
