@@ -117,6 +117,10 @@ SYNTH_BLOCKS = $(filter-out attention,$(BLOCKS))
 # edgemoe_linear's 256 32 x 16 multipliers need more than the part's 156 multipliers, so it has no ECP5 layout
 SYNTH_PNR = $(filter-out decode edgemoe_linear,$(SYNTH_BLOCKS))
 SYNTH_F16 = --set numerics.acc_frac_bits=16 --set numerics.acc_rounding=AP_RND
+# Edge-MoE's linear unit beside the fit check (configs/synthesis/edgemoe-xcup.yaml): 4 x 8, and 16 x 16 with
+# banks of M3ViT's largest layer
+SYNTH_LINEAR_4X8 = --set linear.in_size=4 --set linear.out_size=8 --set gelu.units=8
+SYNTH_LINEAR_M3VIT = --set in_dim=768 --set out_dim=192
 # $(call synth_record,NAME,ARGS): attnkit synth ARGS --json into $(SYNTH)/NAME.json
 synth_record = echo "synth $(1)"; $(KIT) synth $(2) --json > $(SYNTH)/$(1).tmp; s=$$?; \
 	if [ $$s = 0 ] || [ $$s = 2 ]; then mv $(SYNTH)/$(1).tmp $(SYNTH)/$(1).json; else rm -f $(SYNTH)/$(1).tmp; exit 1; fi
@@ -126,6 +130,8 @@ synth: setup
 		for r in 2 4 8; do size="--set array_2d.rows=$$r --set array_2d.cols=$$r"; \
 		$(call synth_record,attention$${r}x$${r}-$$t,attention --target $$t $$size); \
 		$(call synth_record,attention$${r}x$${r}-f16-$$t,attention --target $$t $$size $(SYNTH_F16)); done; done
+	@$(call synth_record,edgemoe_linear4x8-xcup,edgemoe_linear --target xcup $(SYNTH_LINEAR_4X8))
+	@$(call synth_record,edgemoe_linear-m3vit-xcup,edgemoe_linear --target xcup $(SYNTH_LINEAR_M3VIT))
 	@for b in $(SYNTH_PNR); do $(call synth_record,$$b-ecp5-pnr,$$b --target ecp5 --pnr); done
 	@$(call synth_record,attention4x4-f16-ecp5-pnr,attention --target ecp5 $(SYNTH_F16) --pnr)
 	$(KIT) report $(SYNTH) -o build/reports/synth

@@ -470,8 +470,10 @@ class Unit:
 
 
 # Edge-MoE's units that exist as RTL blocks (hw/blocks.py names), each with its estimate at that block's
-# parameters. A unit here and in configs/synthesis/<arch.synthesis>.yaml has its LUTs and flip-flops from
-# synthesis; the synthesis test checks its DSPs and block RAMs against the estimate.
+# parameters, its DSP keys those of resources' dsp_by_unit. A unit here and in
+# configs/synthesis/<arch.synthesis>.yaml has its LUTs and flip-flops from synthesis (the rest are estimated);
+# tests/test_synth_edgemoe.py checks its synthesised DSPs and block RAMs against the estimate. Adding a unit
+# (the attention unit) is an entry here and its runs in the YAML.
 UNITS: dict[str, Unit] = {
     "edgemoe_linear": Unit(RtlLinearParams, lambda p: linear_unit(p.arch, p.in_dim, p.out_dim, p.out_dim * p.in_dim)),
 }
@@ -508,6 +510,11 @@ def _logic(a: FpgaArch, dsp: dict[str, int]) -> dict:
             at_run = spec.estimate(load_block(spec.params, block, run.sets))
         except (ConfigError, ValueError) as e:
             raise ConfigError(f"{where}: sets: {e}") from None
+        unknown = sorted(set(at_run.dsp) - set(dsp))
+        if unknown:
+            raise AttnkitError(
+                f"edgemoe: unit {block}'s estimate counts DSPs under {unknown[0]!r}, not a fit-check key"
+            )
         here = sum(dsp[k] for k in at_run.dsp)
         scale = here / at_run.dsps if at_run.dsps else 1.0
         luts[block], ffs[block] = round(run.luts * scale), round(run.ffs * scale)
