@@ -44,7 +44,7 @@ Interfaces (``lib.stream``); the block is built from
   The unit holds the beats it cannot take yet: a block's K beats until its Q
   rows are in, its V beats until its reciprocals are ready.
 - ``o``: one beat per query and block of dims, ``P`` raw ``act_fmt`` outputs
-  (``ArrayLayout``), queries in order.
+  (the bits of :func:`out_layout`, an ``ArrayLayout``), queries in order.
 
 Timing: the input goes through a one-beat register (so ``i.ready`` depends
 on no payload). A call of ``T`` tokens takes
@@ -133,7 +133,12 @@ class EdgeMoeAttention(wiring.Component):
         if Exp.LATENCY != ATTN_EXP_LATENCY:  # the closed form (params.edgemoe) is built on it
             raise ValueError(f"Exp.LATENCY is {Exp.LATENCY}; params.edgemoe.ATTN_EXP_LATENCY says {ATTN_EXP_LATENCY}")
         self.p = p
-        super().__init__({"i": In(stream.Signature(in_layout(p))), "o": Out(stream.Signature(out_layout(p)))})
+        # o's payload is the bits of out_layout(p) as a plain value: a registered output port viewed as an array
+        # has per-element alias wires (o__payload[0], ...) whose names collide with the port's bits in yosys's
+        # ABC9 reintegration (synth_xilinx and synth_ecp5 stop on an assertion, as in YosysHQ/yosys#4349)
+        super().__init__(
+            {"i": In(stream.Signature(in_layout(p))), "o": Out(stream.Signature(unsigned(out_layout(p).size)))}
+        )
 
     def elaborate(self, platform):
         m = Module()
