@@ -2,7 +2,7 @@
 
 The 10,752-point FuseMax sweep (configs/sweeps/fusemax-arrays.yaml): every point's arch and workload
 built once (as the sweep builds them), then the whole table through
-:func:`attnkit.sim.engines.simulate_points` twice in one process: with the engine's batch form, and
+:func:`attnkit.sim.batch.simulate_points` twice in one process: with the engine's batch form, and
 with it removed (every point through the scalar form, one by one). Both give the same rows (checked
 here on every point: equal integers, floats within 1e-12 relative). Neither counts the building of the
 points, nor CSV writing: the figures are the engine's alone.
@@ -14,14 +14,14 @@ import time
 
 import numpy as np
 
-from attnkit.sim import engines, sweep, sweep_run
+from attnkit.sim import batch, engines, sweep, sweep_run
 
 SPEC = "fusemax-arrays"
 
 
 def _timed(points, engine):
     t0 = time.perf_counter()
-    cols, errors = engines.simulate_points(points, engine)
+    cols, errors = batch.simulate_points(points, engine)
     return time.perf_counter() - t0, cols, errors
 
 

@@ -37,20 +37,15 @@ found rather than assumed, so it is exact wherever the recurrence holds:
 the closed form requires each resource to be used by a single stage, and
 then agrees with the event-driven run cycle for cycle.
 
-:class:`BatchRun` is the closed form over many rows at once (one schedule
-per design point, NumPy columns): an engine's batch form steps tiles whose
-durations are columns and repeats bodies a column of times, each row
-jumping over its repetitions once its own state is periodic. The jumps are
-exact, so every row gets the cycles its scalar run gives.
+:mod:`attnkit.sim.batch.pipeline` is this closed form over many rows at
+once (one schedule per design point, NumPy columns).
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
 
 Tile = tuple[int, ...]
 
@@ -257,7 +252,6 @@ def run_event(pipe: Pipeline, program: Program) -> Timing:
 # ----------------------------------------------------------------------------- closed form
 
 _SEEN = 64  # relative states kept while looking for a period (the walk goes on past them)
-_MAX_PERIOD = 8  # repetitions BatchRun compares when looking for a periodic state
 
 
 def run_closed(pipe: Pipeline, program: Program) -> Timing:
@@ -433,199 +427,3 @@ def run_length(runs, expand=None) -> list:
         body = expand(item) if expand else [item]
         out += body if n == 1 else [Repeat(n, body)]
     return out
-
-
-# ----------------------------------------------------------------------------- closed form, many rows
-
-
-class BatchRun:
-    """The closed form of one pipeline for ``n`` rows at once (each row its own schedule).
-
-    :meth:`step` runs one tile on the rows of ``active`` (None: all), its
-    durations integers or int columns; :meth:`repeat` runs ``body(active)``
-    ``count`` times per row (a column), or the tile ``body`` when it is a
-    tuple of durations, jumping, row by row, over the repetitions once that
-    row's state is periodic (as :func:`run_closed` does). An engine writes its
-    tile program as calls, its counts and durations columns, so rows whose
-    programs share a shape share the calls.
-    """
-
-    def __init__(self, pipe: Pipeline, n: int, settle: int = 0):
-        if not pipe.dedicated:
-            raise ValueError("the closed form needs one resource per stage")
-        self.pipe, self.n = pipe, n
-        # repetitions of a body before its states count for a period: an engine's own state beside
-        # the pipeline's (gemm's last two outputs) is the body's own after that many
-        self.settle = settle
-        self.S, self.D = len(pipe.stages), pipe.depth
-        # end[s] of the last tile per stage, then the last `depth` ends of the last stage (oldest first)
-        self.x = np.zeros((self.S + self.D, n), dtype=np.int64)
-        self.tiles = np.zeros(n, dtype=np.int64)
-        self.work = np.zeros((self.S, n), dtype=np.int64)  # busy cycles per stage
-
-    @property
-    def cycles(self) -> np.ndarray:
-        return self.x[self.S - 1]
-
-    def take(self, rows: np.ndarray) -> BatchRun:
-        """A run of the rows at indices ``rows`` only, in their present state (:meth:`put` it back)."""
-        sub = BatchRun(self.pipe, len(rows), self.settle)
-        sub.x, sub.tiles, sub.work = self.x[:, rows], self.tiles[rows], self.work[:, rows]
-        return sub
-
-    def put(self, sub: BatchRun, rows: np.ndarray) -> None:
-        """The state of ``sub`` (from :meth:`take`) back into rows ``rows``."""
-        self.x[:, rows], self.tiles[rows], self.work[:, rows] = sub.x, sub.tiles, sub.work
-
-    @property
-    def busy(self) -> dict[str, np.ndarray]:
-        out = {r: np.zeros(self.n, dtype=np.int64) for r in self.pipe.resources}
-        for stage, w in zip(self.pipe.stages, self.work):
-            out[stage.resource] += w
-        return out
-
-    def _durations(self, tile: Sequence) -> list[np.ndarray]:
-        d = [_int_column(v) for v in tile]
-        if len(d) != self.S:
-            raise ValueError(f"a tile of {len(d)} durations for {self.S} stages")
-        return d
-
-    def step(self, tile: Sequence, active: np.ndarray | None = None) -> None:
-        self._step(self._durations(tile), active)
-
-    def _step(self, d: list[np.ndarray], active: np.ndarray | None) -> None:
-        S, D, x = self.S, self.D, self.x
-        new = np.empty_like(x)
-        t = (np.maximum(x[0], x[S]) if D else x[0]) + d[0]  # and the buffer slot of tile i - depth
-        new[0] = t
-        for s in range(1, S):
-            t = np.maximum(t, x[s]) + d[s]
-            new[s] = t
-        if D:
-            new[S : S + D - 1] = x[S + 1 :]
-            new[S + D - 1] = t
-        if active is None:
-            self.x = new
-            self.tiles += 1
-            for s in range(S):
-                self.work[s] += d[s]
-        else:
-            self.x = np.where(active, new, x)
-            self.tiles += active
-            for s in range(S):
-                self.work[s] += np.where(active, d[s], 0)
-
-    def when(self, mask, body: Callable[[np.ndarray | None], None], active: np.ndarray | None = None) -> None:
-        """``body`` once on the rows of ``mask`` (and ``active``): a part of the program only some rows have."""
-        rows = np.broadcast_to(mask, (self.n,)) if active is None else active & mask
-        if rows.any():
-            body(None if rows.all() else rows)
-
-    def repeat(
-        self, count, body: Callable[[np.ndarray | None], None] | Sequence, active: np.ndarray | None = None
-    ) -> None:
-        n = self.n
-        count = np.broadcast_to(_int_column(count), (n,))
-        live = count > 0 if active is None else active & (count > 0)
-        if not live.any():
-            return
-        if callable(body):
-            run_body = body
-        else:
-            d = self._durations(body)
-
-            def run_body(act):
-                self._step(d, act)
-
-        most = int(count[live].max())
-        if most <= 2 + self.settle:  # too few repetitions for a jump to save any
-            for i in range(most):
-                rows = live & (count > i)
-                run_body(None if rows.all() else rows)
-            return
-        k = np.zeros(n, dtype=np.int64)
-        # The states after the last repetitions (a ring), as (x[0], x - x[0]): periodic when the
-        # differences recur; `valid`: how many of them count for each row (1 after a jump).
-        H = _MAX_PERIOD + 1
-        bases = np.empty((H, n), dtype=np.int64)
-        shapes = np.empty((H, self.S + self.D - 1, n), dtype=np.int64)
-        tiles = np.empty((H, n), dtype=np.int64)
-        work = np.empty((H, self.S, n), dtype=np.int64)
-        bases[0], shapes[0], tiles[0], work[0] = self.x[0], self.x[1:] - self.x[0], self.tiles, self.work
-        valid = np.ones(n, dtype=np.int64)
-        cols = np.arange(n)
-        c = 0
-        while True:
-            run_body(None if live.all() else live)
-            k += live
-            c += 1
-            cur = c % H
-            bases[cur], shapes[cur], tiles[cur], work[cur] = self.x[0], self.x[1:] - self.x[0], self.tiles, self.work
-            valid = np.minimum(valid + 1, H)
-            # the slots written 1 .. min(c, H - 1) repetitions ago, those at least `settle` in
-            back = np.arange(1, min(c - self.settle, H - 1) + 1)
-            if back.size:
-                slots = (cur - back) % H
-                match = (shapes[slots] == shapes[cur]).all(axis=1) & (back[:, None] < valid) & live
-                p = np.where(match, back[:, None], H).min(axis=0)
-                q = np.where(p < H, (count - k) // np.minimum(p, H - 1), 0)
-                jump = q > 0
-                if jump.any():
-                    p = np.where(jump, p, 0)
-                    then = (cur - p) % H
-                    # every repetition adds the same tiles and work: q times those of the last p
-                    self.x += q * (bases[cur] - bases[then, cols])
-                    self.tiles += q * (tiles[cur] - tiles[then, cols])
-                    self.work += q * (work[cur] - work[then, :, cols].T)
-                    k += q * p
-                    valid[jump] = 1
-                    bases[cur], tiles[cur], work[cur] = self.x[0], self.tiles, self.work
-            live &= k < count
-            if not live.any():
-                return
-
-
-def _int_column(v) -> np.ndarray:
-    a = np.asarray(v)
-    if a.dtype.kind not in "iub":
-        raise TypeError(f"durations and counts must be integers, got {a.dtype}")
-    return a.astype(np.int64, copy=False)
-
-
-class BatchSums:
-    """The tile count and each stage's summed durations of a tile program written for :class:`BatchRun`
-    (the same calls), without timing it: :func:`column_sums` per row, added in its order (a repeat's
-    body summed on its own, then times the count), so float durations give its very sums."""
-
-    def __init__(self, nstages: int, n: int, dtype=np.int64):
-        self.n = n
-        self.tiles: np.ndarray = np.zeros(n, dtype=np.int64)
-        self.sums: np.ndarray = np.zeros((nstages, n), dtype=dtype)  # float64 for records with fractions
-
-    def step(self, tile: Sequence, active: np.ndarray | None = None) -> None:
-        self.tiles += 1 if active is None else active
-        for s, v in enumerate(tile):
-            v = _int_column(v) if self.sums.dtype.kind == "i" else np.asarray(v, dtype=self.sums.dtype)
-            self.sums[s] = self.sums[s] + (v if active is None else np.where(active, v, 0))
-
-    def when(self, mask, body: Callable[[np.ndarray | None], None], active: np.ndarray | None = None) -> None:
-        rows = np.broadcast_to(mask, (self.n,)) if active is None else active & mask
-        if rows.any():
-            body(None if rows.all() else rows)
-
-    def repeat(
-        self, count, body: Callable[[np.ndarray | None], None] | Sequence, active: np.ndarray | None = None
-    ) -> None:
-        count = np.broadcast_to(_int_column(count), (self.n,))
-        live = count > 0 if active is None else active & (count > 0)
-        if not live.any():
-            return
-        tiles, sums = self.tiles, self.sums
-        self.tiles, self.sums = np.zeros_like(tiles), np.zeros_like(sums)
-        if callable(body):
-            body(None if live.all() else live)
-        else:
-            self.step(body, None if live.all() else live)
-        times = np.where(live, count, 0)
-        self.tiles = tiles + times * self.tiles
-        self.sums = sums + times * self.sums

@@ -34,7 +34,7 @@ import numpy as np
 from attnkit.errors import AttnkitError, ConfigError
 from attnkit.params.config import apply_edits
 from attnkit.params.kinds import split_key
-from attnkit.sim import engines
+from attnkit.sim import batch, engines
 from attnkit.sim.result import Result, flatten, write_manifest
 from attnkit.sim.sweep import Plan
 
@@ -97,7 +97,7 @@ class _Evaluator:
             return None, f"{type(e).__name__}: {e}"
         return flatten(res.to_dict() if isinstance(res, Result) else dict(res)), None
 
-    def points(self, indices) -> tuple[engines.Points, np.ndarray, dict[int, str]]:
+    def points(self, indices) -> tuple[batch.Points, np.ndarray, dict[int, str]]:
         """The plan's points at ``indices`` as a table for a batch form: its Points (each distinct edited
         arch and workload once), the plan indices it holds, and the error of each index whose edits fail."""
         idx = np.asarray(indices, dtype=np.int64)
@@ -110,7 +110,7 @@ class _Evaluator:
         self.metric_columns = list(cols)
         self._metric_set = set(cols)
 
-    def _objects(self, values: list[tuple], errors: list[str]) -> engines.Points:
+    def _objects(self, values: list[tuple], errors: list[str]) -> batch.Points:
         """The points' edited arch and workload objects, each distinct one once; a failed edit is the row's error."""
         plan = self.plan
         archs: list = []
@@ -131,15 +131,15 @@ class _Evaluator:
                     j = seen[id(obj)] = len(objs)
                     objs.append(obj)
                 index[i] = j
-        return engines.Points(archs, wls, ai, wi)
+        return batch.Points(archs, wls, ai, wi)
 
-    def _metrics_of(self, points: engines.Points, rows: np.ndarray, errors: list[str]) -> dict[str, Any]:
+    def _metrics_of(self, points: batch.Points, rows: np.ndarray, errors: list[str]) -> dict[str, Any]:
         """Metric columns of ``rows`` (the rows whose objects were built): the engine's batch form where it has
         one (closed form, no custom evaluator), else one evaluation per point."""
         plan = self.plan
         pts = points.rows(rows)
         if plan.evaluate is None and plan.mode == "closed":
-            metrics, errs = engines.simulate_points(pts, plan.engine)
+            metrics, errs = batch.simulate_points(pts, plan.engine)
             for i, e in zip(rows, errs):
                 if e:
                     errors[i] = _one_line(e)
@@ -152,7 +152,7 @@ class _Evaluator:
             except Exception as e:
                 errors[i] = _one_line(f"{type(e).__name__}: {e}")
                 records.append(None)
-        return engines.columns_of(records)
+        return batch.columns_of(records)
 
     def evaluate(self, points: list[tuple[str, tuple]]) -> dict[str, list]:
         """The rows of ``points`` as columns (``point_id``, the plan's columns, the metric columns, STATUS)."""

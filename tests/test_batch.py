@@ -12,6 +12,7 @@ and GQA included; tests/test_sim_gemm.py and tests/test_llm.py: gemm's loop orde
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import cache
 from pathlib import Path
@@ -22,8 +23,9 @@ import pytest
 from attnkit.errors import AttnkitError
 from attnkit.evaluators import load_spec
 from attnkit.sim import engines
+from attnkit.sim.batch import BatchUnsupported, Points, simulate_points
 from attnkit.sim.energy import load_table
-from attnkit.sim.engines import BatchUnsupported, Engine, Points, simulate_points
+from attnkit.sim.engines import Engine
 from attnkit.sim.result import Result, flatten
 from attnkit.sim.sweep_run import _Evaluator
 
@@ -142,8 +144,8 @@ def test_batch_equals_scalar(spec, engine):
     """The batch form itself (no fallback) refuses exactly the rows the scalar form rejects and gives the
     others' numbers, a column of one value per row (or one value for all) for every key; through
     simulate_points (a few of the rows, the refused ones among them) every row is the scalar form's."""
-    eng = engines.get(engine)
-    assert eng.batch is not None
+    form = engines.get(engine).batch_form()
+    assert form is not None
     points = _points(spec)
     table = load_table(points.archs[0].energy)
     failing = np.array([bool(err) for _, err in _reference(spec, engine)])
@@ -151,11 +153,11 @@ def test_batch_equals_scalar(spec, engine):
     failing |= [skip(points.archs[a], points.workloads[w]) for a, w in zip(points.arch_index, points.workload_index)]
     refused = np.zeros(len(points), dtype=bool)
     try:
-        cols = eng.batch(points, table)
+        cols = form(points, table)
     except BatchUnsupported as e:
         assert e.rows is not None, f"{engine}: refused all of {spec}'s points: {e}"
         refused = np.asarray(e.rows, dtype=bool)
-        cols = eng.batch(points.rows(~refused), table) if (~refused).any() else {}
+        cols = form(points.rows(~refused), table) if (~refused).any() else {}
     assert (refused == failing).all(), f"refused {np.flatnonzero(refused)}, expected {np.flatnonzero(failing)}"
     n = int((~refused).sum())
     for k, v in cols.items():
@@ -256,7 +258,8 @@ def test_simulate_points_wrong_kind_is_a_row_error(monkeypatch):
 def test_batch_run_equals_scalar_closed_form(seed):
     """BatchRun over rows of one program shape (nested repeats, counts and durations per row) gives each
     row the cycles, tiles and busy cycles of its own program through the scalar closed form."""
-    from attnkit.sim.pipeline import BatchRun, Pipeline, Repeat, Stage, run
+    from attnkit.sim.batch.pipeline import BatchRun
+    from attnkit.sim.pipeline import Pipeline, Repeat, Stage, run
 
     rng = np.random.default_rng(seed)
     n = 40
@@ -293,3 +296,14 @@ def test_batch_run_equals_scalar_closed_form(seed):
         t = run(pipe, scalar(prog, r), "closed")
         assert (int(b.cycles[r]), int(b.tiles[r])) == (t.cycles, t.tiles)
         assert {k: int(v[r]) for k, v in b.busy.items()} == t.busy
+
+
+def test_every_declared_batch_form_is_found():
+    """An engine naming a batch module finds its form there (the module is imported on first use only)."""
+    named = {n: e for n, e in engines.registry().items() if isinstance(e.batch, str)}
+    assert {"fusemax", "flat", "unfused", "gemm", "fusemax-layer"} <= set(named)
+    for name, eng in named.items():
+        assert callable(eng.batch_form()), name
+    broken = dataclasses.replace(named["gemm"], batch="attnkit.sim.batch.attention")
+    with pytest.raises(AttnkitError, match="has no FORMS"):
+        broken.batch_form()

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from attnkit.sim.batch import Points
 from attnkit.sim.energy import EnergyTable
-from attnkit.sim.engines import Points
 
 INT = np.int64
 # Rows whose counts could pass this (a bound, computed in floats) are left to the scalar form's Python

@@ -1,0 +1,802 @@
+"""The batch forms of :mod:`attnkit.sim.engines.attention` (FuseMax's cascades, FLAT, the unfused
+mapping and their ``-layer`` forms): the scalar forms' arithmetic over columns of rows, one
+:class:`~attnkit.sim.batch.pipeline.BatchRun` for their tile programs."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from attnkit.errors import AttnkitError
+from attnkit.params.workload import GemmWorkload
+from attnkit.sim import cascade
+from attnkit.sim.batch import BatchFn, BatchUnsupported, Points, common
+from attnkit.sim.batch.pipeline import BatchRun, BatchSums
+from attnkit.sim.energy import EnergyTable
+from attnkit.sim.engines.attention import FLAT_PIPE, SERIAL_PIPE, TILE_PIPE, _area, _need_ops, layer_gemms
+
+
+@dataclass
+class _Rows:
+    """The columns a batch form reads (one value per row), named as in the scalar forms."""
+
+    n: int
+    R: np.ndarray
+    C: np.ndarray
+    N1: np.ndarray
+    E: np.ndarray
+    F: np.ndarray
+    B: np.ndarray
+    Bkv: np.ndarray
+    h: np.ndarray
+    M: np.ndarray
+    P: np.ndarray
+    causal: np.ndarray
+    words: np.ndarray  # global buffer words
+    word_bits: np.ndarray
+    clock: np.ndarray
+    bw: np.ndarray
+    exp: dict  # "array_2d" / "array_1d": has an exp unit
+    taylor: np.ndarray
+    operand_registers: np.ndarray
+
+    @property
+    def M1(self) -> np.ndarray:
+        return common.cdiv(self.M, self.R)
+
+    @property
+    def unmasked(self) -> np.ndarray:
+        return np.where(self.causal, self.P * (self.P + 1) // 2, self.M * self.P)
+
+    def key_tiles(self, q_end) -> np.ndarray:
+        """:meth:`Shape.key_tiles` per row."""
+        M1 = self.M1
+        return np.where(self.causal, np.minimum(M1, (q_end - 1) // self.R + 1), M1)
+
+    def keys(self, q_end) -> np.ndarray:
+        return np.minimum(self.M, self.key_tiles(q_end) * self.R)
+
+    def take(self, rows: np.ndarray) -> _Rows:
+        """The rows at indices ``rows``."""
+        cols = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        cols = {k: v[rows] if isinstance(v, np.ndarray) else v for k, v in cols.items()}
+        return _Rows(**{**cols, "n": len(rows), "exp": {w: v[rows] for w, v in self.exp.items()}})
+
+    def dram_cycles(self, nbytes) -> np.ndarray:
+        """:func:`_dram_cycles` per row (``nbytes`` a float column, computed as the scalar form does)."""
+        return np.ceil(nbytes * self.clock / self.bw).astype(np.int64)
+
+
+def _rows(points: Points, bad: np.ndarray) -> _Rows:
+    """The rows' columns; rows in ``bad`` (refused) get harmless stand-ins where a division needs them."""
+    arch, wl = points.arch, points.workload
+    one = np.int64(1)
+    context = wl("context")
+    seq = wl("seq_len")
+    return _Rows(
+        n=len(points),
+        R=arch("array_2d.rows"),
+        C=arch("array_2d.cols"),
+        N1=np.where(bad, one, arch("array_1d.pes")),
+        E=wl("head_dim"),
+        F=wl("head_dim"),
+        B=wl("batch") * wl("heads"),
+        Bkv=wl("batch") * wl("groups"),
+        h=wl("heads") // wl("groups"),
+        M=np.where(context > 0, context, seq),
+        P=np.where(context > 0, 1, seq),
+        # decode (context > 0): the one query is the newest position and sees every key
+        causal=wl("causal").astype(bool) & (context == 0),
+        words=arch("global_buffer.bytes") * 8 // arch("word_bits"),
+        word_bits=arch("word_bits"),
+        clock=arch("clock_hz").astype(np.float64),
+        bw=arch("dram.bandwidth_bytes_per_s").astype(np.float64),
+        exp={w: _has_exp(points, w) for w in ARRAYS},
+        taylor=arch("exp_taylor_macs"),
+        operand_registers=arch("array_2d.operand_registers").astype(bool),
+    )
+
+
+ARRAYS = ("array_2d", "array_1d")
+
+
+def _has_exp(points: Points, where: str) -> np.ndarray:
+    def has(arch) -> bool:
+        return "exp" in getattr(arch, where).ops
+
+    return common.per_arch(points, has, bool)
+
+
+def _e_cycles(e: cascade.Einsum, r: _Rows, where: str):
+    """:meth:`cascade.Einsum.cycles` per row."""
+    if e.kind == "exp":
+        return np.where(r.exp[where], 1, 1 + r.taylor)
+    E: Any = r.E  # Einsum's action counts are arithmetic: columns in, columns out
+    F: Any = r.F
+    counts: Any = e.actions(E, F, False, 0).values()
+    return sum(counts)
+
+
+def _e_actions(e: cascade.Einsum, r: _Rows, where: str) -> dict:
+    """:meth:`cascade.Einsum.actions` per row (an action a row does not do: 0)."""
+    if e.kind == "exp":
+        has = r.exp[where]
+        return {"adder.add": 1, "exp.exp": has.astype(np.int64), "mac.mac": np.where(has, 0, r.taylor)}
+    E: Any = r.E
+    F: Any = r.F
+    return e.actions(E, F, False, 0)
+
+
+@dataclass
+class _BAcc:
+    """:class:`Acc` with a column per figure (exact int64 sums)."""
+
+    actions: common.Counts = field(default_factory=common.Counts)
+    ops_2d: Any = 0
+    ops_1d: Any = 0
+    einsum_2d: dict = field(default_factory=dict)
+    einsum_1d: dict = field(default_factory=dict)
+    dram_words: Any = 0  # words read and written (bytes: times word_bits / 8)
+
+
+def _charge_b(acc: _BAcc, r: _Rows, where: str, e: cascade.Einsum, units, useful) -> None:
+    """:func:`_charge` per row."""
+    acts = _e_actions(e, r, where)
+    per = _e_cycles(e, r, where)
+    slots = per * units
+    ops = per * useful
+    for k, v in acts.items():
+        acc.actions.add(k, v * units)
+    if where == "array_2d":
+        acc.ops_2d = acc.ops_2d + ops
+        acc.einsum_2d[e.name] = acc.einsum_2d.get(e.name, 0) + ops
+        macs = acts.get("mac.mac", 0) * units
+        latched = 3 * macs + (slots - macs)  # operand_registers: both operands latched, accumulator updated
+        if e.kind == "mac_e":
+            read = write = macs
+        elif e.kind == "mac_f":
+            read, write = units, 0
+        else:
+            read, write = slots, (slots if e.kind != "max" else 0)
+        acc.actions.add("regfile_2d.read", np.where(r.operand_registers, latched, read))
+        acc.actions.add("regfile_2d.write", np.where(r.operand_registers, latched, write))
+    else:
+        acc.ops_1d = acc.ops_1d + ops
+        acc.einsum_1d[e.name] = acc.einsum_1d.get(e.name, 0) + ops
+        acc.actions.add("regfile_1d.read", slots)
+        acc.actions.add("regfile_1d.write", slots)
+
+
+def _traffic_b(points: Points, acc: _BAcc, r: _Rows, dram_read, dram_write, gb_read, gb_write) -> None:
+    """:func:`_dram` and :func:`_gb` per row (word counts exact; actions as the scalar form divides them)."""
+    per = points.arch("dram.access_bits") / r.word_bits
+    row = points.arch("global_buffer.row_bits") / r.word_bits
+    acc.actions.add("dram.read", dram_read / per)
+    acc.actions.add("dram.write", dram_write / per)
+    acc.actions.add("global_buffer.read", gb_read / row)
+    acc.actions.add("global_buffer.write", gb_write / row)
+    acc.dram_words = acc.dram_words + dram_read + dram_write
+
+
+def _result_b(name: str, points: Points, table: EnergyTable, r: _Rows, timing: tuple, acc: _BAcc, extra: dict) -> dict:
+    """:func:`_result` per row: the flattened ``Result.to_dict()`` columns; ``timing``: (cycles, tiles,
+    busy cycles by resource) columns."""
+    n = r.n
+    cyc, tiles, busy = timing
+    _, energy, breakdown = common.energy(table, acc.actions, n)
+    area = common.per_arch(points, lambda a: _area(a, table)[0], np.float64)
+    area_breakdown = common.per_arch_dict(points, lambda a: _area(a, table)[1])
+    some = cyc > 0
+    safe = np.where(some, cyc, 1)
+    pes2 = r.R * r.C
+    pes1 = r.N1
+    ops_2d = np.broadcast_to(acc.ops_2d, (n,)).astype(np.float64)
+    ops_1d = np.broadcast_to(acc.ops_1d, (n,)).astype(np.float64)
+
+    def frac(v, pes):  # v / (pes * cyc), 0.0 where no cycles
+        return np.where(some, np.asarray(v, dtype=np.float64) / (pes * safe), 0.0)
+
+    out: dict[str, Any] = {
+        "engine": name,
+        "cycles": cyc,
+        "latency_s": cyc / r.clock,
+        "energy_pj": energy,
+        "area_mm2": area,
+        "util_2d": frac(ops_2d, pes2),
+        "util_1d": frac(ops_1d, pes1),
+        "dram_bytes": acc.dram_words * r.word_bits / 8,
+    }
+    out.update({f"einsum_util_2d.{k}": frac(v, pes2) for k, v in acc.einsum_2d.items()})
+    out.update({f"einsum_util_1d.{k}": frac(v, pes1) for k, v in acc.einsum_1d.items()})
+    out["busy_2d"] = np.where(some, busy.get("array_2d", 0) / safe, 0.0)
+    out["busy_1d"] = np.where(some, busy.get("array_1d", 0) / safe, 0.0)
+    out["tiles"] = tiles
+    out["bound_compute_s"] = np.maximum(ops_2d / pes2, np.where(pes1 > 0, ops_1d / np.maximum(pes1, 1), 0.0)) / r.clock
+    out["bound_dram_s"] = r.word_bits / 8 * (r.B * r.P + r.Bkv * r.M) * (r.E + r.F) / r.bw
+    out.update(extra)
+    out.update({f"energy_breakdown.{k}": v for k, v in breakdown.items()})
+    out.update({f"area_breakdown.{k}": v for k, v in area_breakdown.items()})
+    out.update(common.actions_columns(acc.actions, n))
+    return out
+
+
+def _and(active, mask):
+    return mask if active is None else active & mask
+
+
+def _row_b(run: BatchRun, tile, first: bool, n_last, n_cont, active) -> None:
+    """:func:`row` of :func:`_one_pass` per row: one key tile against a block's groups (n_last end there)."""
+    if active is not None and not active.any():
+        return
+    ends = n_last > 0
+    run.step(tile(first, ends, True), active)
+    run.repeat(np.where(ends, n_last - 1, 0), lambda act: run.step(tile(first, True, False), act), active)
+    run.repeat(np.where(ends, n_cont, n_cont - 1), lambda act: run.step(tile(first, False, False), act), active)
+
+
+def _block_b(run: BatchRun, tile, J, n, active) -> None:
+    """A block of ``n`` query groups that all need key tiles 0 .. J - 1."""
+    one = J == 1
+    _row_b(run, tile, True, np.where(one, n, 0), np.where(one, 0, n), active)
+    run.repeat(np.maximum(J - 2, 0), lambda act: _row_b(run, tile, False, 0, n, act), active)
+    _row_b(run, tile, False, n, 0, _and(active, ~one))
+
+
+@dataclass
+class _Tiles:
+    """The durations of :func:`_one_pass`'s tiles, per row: ``tile(first, last, fetch)``."""
+
+    kv: np.ndarray
+    q: np.ndarray
+    o: np.ndarray
+    d2: np.ndarray
+    d1: np.ndarray
+    d1_last: np.ndarray
+    serial: bool
+
+    def __call__(self, first: bool, last, fetch: bool) -> tuple:
+        dram = (self.kv if fetch else 0) + (self.q if first else 0) + np.where(last, self.o, 0)
+        one_d = np.where(last, self.d1_last, self.d1)
+        return (dram, self.d2 + one_d) if self.serial else (dram, self.d2, one_d)
+
+    def take(self, rows: np.ndarray) -> _Tiles:
+        cols = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return _Tiles(**{k: v[rows] if isinstance(v, np.ndarray) else v for k, v in cols.items()})
+
+
+def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=None, at=None):
+    """One K/V head's blocks (``run``: time them; None: only count) and the keys its blocks fetch.
+
+    The walk visits, per row, each run of equal blocks (every block of it inside one run of query groups
+    needing the same key tiles: one repeat, as the scalar form's run-length program has it) or else each
+    segment of a block: the groups needing the same key tiles, with the key tiles only the later ones need
+    before them. Steps: about twice the distinct key-tile counts, not the blocks or the groups. Once most
+    rows are done, the walk goes on with the others alone (``at``: their blocks and groups so far)."""
+    n, R, C, h, M1 = r.n, r.R, r.C, r.h, r.M1
+    G = common.cdiv(r.P, C)
+    L = G * h
+    nb = common.cdiv(L, gq)
+
+    def J(g):  # key tiles group g needs
+        return r.key_tiles(np.minimum((g + 1) * C, r.P))
+
+    b, g = (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)) if at is None else at
+    kv_keys = np.zeros(n, dtype=np.int64)
+    live = np.ones(n, dtype=bool) if active is None else active.copy()
+    live &= b < nb
+    while live.any():
+        if n >= 256 and 4 * np.count_nonzero(live) < n:
+            left = np.flatnonzero(live)
+            sub = None if run is None else run.take(left)
+            part = None if tile is None else tile.take(left)
+            kv_keys[left] += _kv_head_b(r.take(left), gq[left], sub, part, None, (b[left], g[left]))
+            if run is not None and sub is not None:
+                run.put(sub, left)
+            break
+        e0 = b * gq
+        e1 = np.minimum(e0 + gq, L)
+        v = J(g)
+        start = g * h <= e0  # at the block's first entry
+        s0 = np.maximum(e0, g * h)
+        gn = np.where(r.causal & (v < M1), v * R // C, G)  # the first group needing more key tiles
+        y = np.minimum(gn * h, L)  # the first entry needing more
+        nrep = np.where(start & live, (y - e0) // gq, 0)  # whole blocks inside this run
+        same = nrep > 0
+        seg = live & ~same
+        N, m = e1 - s0, np.minimum(e1, y) - s0  # entries needing v or more key tiles; exactly v
+        if run is not None and tile is not None:
+
+            def blocks(act, v=v):
+                _block_b(run, tile, v, gq, act)
+
+            run.repeat(nrep, blocks, _and(active, same))
+            one = v == 1
+            _row_b(run, tile, True, np.where(one, m, 0), np.where(one, N - m, N), seg & start)
+            prev = np.where(start, 0, J(g - 1))
+            mid = np.where(start, np.maximum(v - 2, 0), v - 1 - prev)
+
+            def rows(act, N=N):
+                _row_b(run, tile, False, 0, N, act)
+
+            run.repeat(np.where(seg, mid, 0), rows, seg)
+            _row_b(run, tile, False, m, N - m, seg & ~(start & one))
+        inside = seg & (y < e1)  # the block goes on with the groups needing more
+        done = np.where(same, nrep, 1)
+        kv_keys += np.where(same, nrep * np.minimum(r.M, v * R), 0)
+        kv_keys += np.where(seg & ~inside, np.minimum(r.M, R * J((e1 - 1) // h)), 0)
+        g = np.where(inside, gn, np.where(live, (b + done) * gq // h, g))
+        b = np.where(inside | ~live, b, b + done)
+        live &= b < nb
+    return kv_keys
+
+
+def _group_sums(r: _Rows) -> tuple:
+    """Over the query groups g of C queries (nq of them, needing J key tiles holding ``keys`` keys): the
+    sums of J, nq x J and nq x keys per row, in closed form. Causal, every group but the last ends at
+    (g + 1) C and needs ceil((g + 1) C / R) key tiles; the last needs all M1."""
+    R, C, M1 = r.R, r.C, r.M1
+    G = common.cdiv(r.P, C)
+    nq_last = r.P - (G - 1) * C
+    head = common.floor_sum(G - 1, R, C, C + R - 1)  # J of groups 0 .. G-2
+    full = np.maximum(0, G - 1 - (M1 - 1) * R // C)  # of them, those needing all M1 tiles
+    causal = r.causal
+    sum_J = np.where(causal, head + M1, G * M1)
+    sum_nqJ = np.where(causal, C * head + nq_last * M1, r.P * M1)
+    sum_nq_keys = np.where(causal, C * (R * head - (R * M1 - r.P) * full) + nq_last * r.P, r.P * r.M)
+    return sum_J, sum_nqJ, sum_nq_keys
+
+
+def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bool, name: str) -> dict:
+    """:func:`_one_pass` over a table of points."""
+    cas = cascade.ONE_PASS
+    on_2d = cascade.BINDINGS[binding]
+    on_1d = [e.name for e in cas if e.name not in on_2d]
+    named = cascade.by_name(cas)
+
+    def check(arch):
+        if arch.array_1d.pes < 1:
+            raise AttnkitError("no 1D array")
+        _need_ops(arch, "array_2d", on_2d, cas)
+        _need_ops(arch, "array_1d", on_1d, cas)
+        table.check_widths(arch)
+
+    bad = common.refused_archs(points, check)
+    r = _rows(points, bad)
+    R, C, N1, E, F = r.R, r.C, r.N1, r.E, r.F
+    k = common.cdiv(C, N1)  # 1D passes per query group
+
+    def slots(nm, where):
+        e = named[nm]
+        c = _e_cycles(e, r, where)
+        if e.per == "element":
+            return c * (1 if where == "array_2d" else common.cdiv(R * C, N1))
+        return c * k
+
+    d2 = sum(slots(nm, "array_2d") for nm in on_2d)
+    d2 = d2 + sum(slots(nm, "array_1d") for nm in cascade.stall_between(cas, on_2d))
+    d1 = sum(slots(nm, "array_1d") for nm in on_1d if named[nm].per != "query")
+    av = slots("AV", "array_1d")
+    room = r.words - TILE_PIPE.depth * R * (E + F)
+    per_group = C * (E + 2 + F)
+    bad |= room < per_group
+    # every count below is at most (batch x heads) x queries x keys x (issue slots per element) x 4
+    bad |= r.B.astype(float) * r.P * r.M * (E + F + r.taylor + 8) * 4 > common.SAFE
+    M1, G = r.M1, common.cdiv(r.P, C)
+    L = G * r.h
+    gq = np.maximum(np.minimum(L, room // per_group), 1)
+
+    sum_J, sum_nqJ, sum_nq_keys = _group_sums(r)
+    kv_keys = _kv_head_b(r, gq, None, None)
+    nb = common.cdiv(L, gq)
+
+    acc = _BAcc()
+    elems = r.B * sum_nq_keys
+    tq = r.B * sum_nqJ
+    qs = r.B * r.P
+    useful = {"element": r.B * r.unmasked, "tile_query": tq, "query": qs}
+    units = {"element": elems, "tile_query": tq, "query": qs}
+    for e in cas:
+        _charge_b(acc, r, "array_2d" if e.name in on_2d else "array_1d", e, units[e.per], useful[e.per])
+    kv_words = r.Bkv * kv_keys * (E + F)
+    rnv_in_gb = F + 4 > points.arch("array_1d.regfile_entries")
+    tiles = r.Bkv * r.h * sum_J
+    rnv = np.where(rnv_in_gb, F * tq, 0)
+    _traffic_b(
+        points,
+        acc,
+        r,
+        dram_read=kv_words + r.B * r.P * E,
+        dram_write=r.B * r.P * F,
+        gb_read=tiles * (C * E + R * (E + F)) + 2 * rnv + r.B * r.P * F,
+        gb_write=kv_words + r.B * r.P * E + rnv + r.B * r.P * F,
+    )
+    bad |= common.energy(table, acc.actions, r.n)[0]
+    if bad.any():
+        raise BatchUnsupported(f"engine {name}: rows the scalar form rejects", rows=bad)
+
+    wb = r.word_bits / 8
+    kv = r.dram_cycles(R * (E + F) * wb)
+    q = r.dram_cycles(C * E * wb)
+    o = r.dram_cycles(C * F * wb)
+    kv, q, o, d2, d1, d1_last = (np.broadcast_to(v, (r.n,)) for v in (kv, q, o, d2, d1, d1 + av))
+    tile = _Tiles(kv=kv, q=q, o=o, d2=d2, d1=d1, d1_last=d1_last, serial=serial)
+    run = BatchRun(SERIAL_PIPE if serial else TILE_PIPE, r.n)
+    run.repeat(r.Bkv, lambda act: _kv_head_b(r, gq, run, tile, act))
+    extra = {
+        "design": name,
+        "binding": binding,
+        "pipelined": not serial,
+        "ii_2d": d2,
+        "ii_1d": d1,
+        "query_groups_per_block": gq,
+        "key_tiles": M1,
+        "tiles_run": tiles,
+        "tiles_unmasked": r.B * M1 * G,
+        "kv_fetches_per_kv_head": nb,
+        "mode": "closed",
+    }
+    return _result_b(name, points, table, r, (run.cycles, run.tiles, run.busy), acc, extra)
+
+
+def _flat_block_b(r: _Rows, n, keys, spill, kv_words, slots) -> tuple:
+    """:func:`_flat_block` per row: (dram, 2D, 1D) cycles and DRAM words of one row block."""
+    d2 = common.cdiv(keys, r.R) * common.cdiv(n, r.C) * (r.E + r.F)
+    d1 = n * common.cdiv(keys, r.N1) * slots
+    words = n * (r.E + r.F) + kv_words + np.where(spill, 4 * n * keys, 0)
+    return r.dram_cycles(words * r.word_bits / 8), d2, d1, words
+
+
+def _flat_program_b(run, r: _Rows, rq, spill, resident: bool, slots, active=None):
+    """:func:`_flat_plan` per row (not causal: every row block sees all M keys): the tile program on
+    ``run`` (a BatchRun or BatchSums) and its DRAM words."""
+    M, EF, h = r.M, r.E + r.F, r.h
+    nfull, rem = r.P // rq, r.P % rq
+    some = rem > 0
+
+    def blk(n, kv):
+        return _flat_block_b(r, n, M, spill, kv, slots)
+
+    kv_all = M * EF
+    if not resident:
+        full, part = blk(rq, kv_all), blk(rem, kv_all)
+
+        def head(act):
+            run.repeat(nfull, full[:3], act)
+            run.repeat(some, part[:3], act)
+
+        run.repeat(r.Bkv, lambda act: run.repeat(h, head, act), active)
+        return (nfull * full[3] + np.where(some, part[3], 0)) * h * r.Bkv
+
+    share = kv_all / (h * (nfull + some))  # the next K/V head's, per block
+
+    def kv_head(first: bool, prefetch, act):
+        sh = np.where(prefetch, share, 0.0)
+        full, part = blk(rq, sh), blk(rem, sh)
+        if first:  # the head's K/V arrive with its first block
+            run.step(blk(rq, kv_all + sh)[:3], act)
+            run.repeat(nfull - 1, full[:3], act)
+        else:
+            run.repeat(nfull, full[:3], act)
+        run.repeat(some, part[:3], act)
+
+        def others(a):
+            run.repeat(nfull, full[:3], a)
+            run.repeat(some, part[:3], a)
+
+        run.repeat(h - 1, others, act)
+
+    many = r.Bkv > 1
+    kv_head(True, many, active)
+    run.repeat(np.maximum(r.Bkv - 2, 0), lambda act: kv_head(False, True, act), active)
+    run.repeat(many, lambda act: kv_head(False, False, act), active)
+    return r.Bkv * (h * (r.P * EF + np.where(spill, 4 * r.P * M, 0)) + kv_all)
+
+
+def _flat_candidates_b(r: _Rows) -> np.ndarray:
+    """:func:`_flat_candidates` per row: a (K, n) table of row-block sizes, 0 where a row has fewer."""
+    C, P = r.C, r.P
+    cands = []
+    v = C.copy()
+    while (v > 1).any():  # C / 2, C / 4, ..., 1
+        v = np.where(v > 1, v // 2, 0)
+        cands.append(v)
+    v = C.copy()
+    while (v < P).any():  # C, 2 C, ... below P
+        cands.append(np.where(v < P, v, 0))
+        v = np.where(v < P, v * 2, v)
+    cands.append(P)
+    room = r.words - 2 * 2 * r.R * np.maximum(r.E, r.F)
+    cands.append(np.maximum(1, np.minimum(P, room // (FLAT_PIPE.depth * (r.M + r.E + r.F)))))
+    table = np.sort(np.where(np.array(cands) <= P, np.array(cands), 0), axis=0)
+    table[1:][table[1:] == table[:-1]] = 0  # each size once
+    return table
+
+
+def flat_batch(points: Points, table: EnergyTable) -> dict:
+    """:func:`flat` over a table of points; causal rows (row blocks seeing different key tiles) are left
+    to the scalar form."""
+
+    def check(arch):
+        if arch.array_1d.pes < 1:
+            raise AttnkitError("no 1D array")
+        _need_ops(arch, "array_2d", cascade.THREE_PASS_2D, cascade.THREE_PASS)
+        _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
+        table.check_widths(arch)
+
+    bad = common.refused_archs(points, check)
+    r = _rows(points, bad)
+    n, R, EF = r.n, r.R, r.E + r.F
+    bad |= r.causal
+    bad |= r.B.astype(float) * r.P * r.M * (EF + r.taylor + 8) * 4 > common.SAFE
+    named = cascade.by_name(cascade.THREE_PASS)
+    slots = sum(_e_cycles(named[k], r, "array_1d") for k in ("M", "SN", "SD", "A"))
+
+    # Every plan (row-block size, spilled, resident) that fits, and its bound (the busiest stage) and words.
+    cand = _flat_candidates_b(r)
+    plans = [(j, spill, resident) for j in range(len(cand)) for spill in (False, True) for resident in (False, True)]
+    Q = len(plans)
+    rq = np.array([cand[j] for j, _, _ in plans])
+    spill = np.array([np.full(n, s) for _, s, _ in plans])
+    resident = np.array([np.full(n, res) for _, _, res in plans])
+    staging = 2 * 2 * R * np.maximum(r.E, r.F)
+    kv = np.where(resident, np.where(r.Bkv > 1, 2, 1) * r.M * EF, staging)
+    block = rq * EF + np.where(spill, 2 * R * rq, rq * r.M)
+    valid = (rq > 0) & (FLAT_PIPE.depth * block + kv <= r.words) & ~bad
+    bad |= ~valid.any(axis=0)  # no row block fits: the scalar form says so
+    safe_rq = np.where(valid, rq, 1)
+    bound = np.zeros((Q, n), dtype=np.int64)
+    words = np.zeros((Q, n), dtype=np.int64)
+    for q, (_, s, res) in enumerate(plans):
+        if valid[q].any():
+            sums = BatchSums(3, n)
+            words[q] = _flat_program_b(sums, r, safe_rq[q], s, res, slots, valid[q])
+            bound[q] = sums.sums.max(axis=0)
+
+    # Buffer and DRAM traffic of each row's plan follow from its choice; check the table prices them.
+    acc = _BAcc()
+    elems = r.B * r.P * r.M
+    for e in cascade.THREE_PASS:
+        where = "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d"
+        _charge_b(acc, r, where, e, elems, r.B * r.unmasked)
+    probe = acc.actions.copy()
+    for key in ("dram.read", "dram.write", "global_buffer.read", "global_buffer.write"):
+        probe[key] = 1
+    bad |= common.energy(table, probe, n)[0]
+    if bad.any():
+        raise BatchUnsupported("engine flat: rows the scalar form rejects or this batch form does not model", rows=bad)
+
+    cols = np.arange(n)
+
+    def time(q, go):
+        run = BatchRun(FLAT_PIPE, n)
+        for res in (False, True):
+            rows = go & (resident[q, cols] == res)
+            if rows.any():
+                _flat_program_b(run, r, np.where(rows, rq[q, cols], 1), spill[q, cols], res, slots, rows)
+        busy = run.busy
+        return run.cycles.copy(), {"tiles": run.tiles, "busy_2d": busy["array_2d"], "busy_1d": busy["array_1d"]}
+
+    best, cycles, kept = common.mapper([bound, words, rq, spill, resident], valid, bound, words, [words], time)
+    rq, spill, resident, dram_words = (a[best, cols] for a in (rq, spill, resident, words))
+    timing = (cycles, kept["tiles"], {"array_2d": kept["busy_2d"], "array_1d": kept["busy_1d"]})
+    nfull, rem = r.P // rq, r.P % rq
+    spilled = np.where(spill, 2 * elems, 0)
+    kv_words = dram_words - r.B * r.P * EF - 2 * spilled
+    qk_tiles = r.B * common.cdiv(r.M, R) * (nfull * common.cdiv(rq, r.C) + common.cdiv(rem, r.C))
+    qtile = np.minimum(rq, r.C)
+    _traffic_b(
+        points,
+        acc,
+        r,
+        dram_read=kv_words + r.B * r.P * r.E + spilled,
+        dram_write=r.B * r.P * r.F + spilled,
+        gb_read=4 * elems + qk_tiles * (qtile * r.E + R * EF) + r.B * r.P * r.F + spilled,
+        gb_write=3 * elems + kv_words + r.B * r.P * r.E + r.B * r.P * r.F + spilled,
+    )
+    extra = {"design": "flat", "row_block": rq, "spilled": spill, "kv_resident": resident, "mode": "closed"}
+    return _result_b("flat", points, table, r, timing, acc, extra)
+
+
+def unfused_batch(points: Points, table: EnergyTable) -> dict:
+    """:func:`unfused` over a table of points (causal included: the tile sums in closed form)."""
+
+    def check(arch):
+        if arch.array_1d.pes < 1:
+            raise AttnkitError("no 1D array")
+        _need_ops(arch, "array_2d", cascade.THREE_PASS_2D, cascade.THREE_PASS)
+        _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
+        table.check_widths(arch)
+
+    bad = common.refused_archs(points, check)
+    r = _rows(points, bad)
+    R, C, N1, E, F = r.R, r.C, r.N1, r.E, r.F
+    bad |= r.B.astype(float) * r.P * r.M * (E + F + r.taylor + 8) * 4 > common.SAFE
+    named = cascade.by_name(cascade.THREE_PASS)
+    sum_J, _, sum_nq_keys = _group_sums(r)  # query tiles of C queries against key tiles of R keys
+    elems = r.B * sum_nq_keys
+    n_tiles = r.B * sum_J
+    off = elems > r.words // 2  # the score tensor does not fit: through DRAM
+    acc = _BAcc()
+    for e in cascade.THREE_PASS:
+        where = "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d"
+        _charge_b(acc, r, where, e, elems, r.B * r.unmasked)
+    inter = np.where(off, 7 * elems, 0)  # S w, S r x2, P w, P r, A w, A r
+    # K and V read once per K/V head when they fit half the buffer, else once per query head
+    kv_reads = np.where(r.M * (E + F) <= r.words // 2, r.Bkv, r.B)
+    _traffic_b(
+        points,
+        acc,
+        r,
+        dram_read=r.B * r.P * E + kv_reads * r.M * (E + F) + np.where(off, 4 * elems, 0),
+        dram_write=r.B * r.P * F + np.where(off, 3 * elems, 0),
+        gb_read=4 * elems + n_tiles * (R + C) * E + n_tiles * R * F,
+        gb_write=3 * elems + inter,
+    )
+    bad |= common.energy(table, acc.actions, r.n)[0]
+    if bad.any():
+        raise BatchUnsupported("engine unfused: rows the scalar form rejects", rows=bad)
+
+    wb = r.word_bits / 8
+    tile_w = R * C
+
+    def io(n_in, n_out):
+        return np.where(off, r.dram_cycles((n_in + n_out) * tile_w * wb), 0)
+
+    def row_1d(nm):
+        return common.cdiv(tile_w, N1) * _e_cycles(named[nm], r, "array_1d")
+
+    qk_in = r.dram_cycles((R + C) * E * wb)
+    av_in = r.dram_cycles(R * F * wb)
+    phases = [
+        (np.maximum(qk_in, io(0, 1)), E, 0),
+        (io(1, 0), 0, row_1d("M")),
+        (io(1, 1), 0, row_1d("SN") + row_1d("SD")),
+        (io(1, 1), 0, row_1d("A")),
+        (np.maximum(av_in, io(1, 0)), F, 0),
+    ]
+    # Phases are separated by barriers: each runs on its own and they add up.
+    cycles = np.zeros(r.n, dtype=np.int64)
+    tiles = np.zeros(r.n, dtype=np.int64)
+    busy = {res: np.zeros(r.n, dtype=np.int64) for res in TILE_PIPE.resources}
+    for d in phases:
+        run = BatchRun(TILE_PIPE, r.n)
+        run.repeat(n_tiles, d)
+        cycles += run.cycles
+        tiles += run.tiles
+        for res, b in run.busy.items():
+            busy[res] += b
+    extra = {"design": "unfused", "spilled": off, "mode": "closed"}
+    return _result_b("unfused", points, table, r, (cycles, tiles, busy), acc, extra)
+
+
+def _layer_batch(attn: BatchFn, name: str) -> BatchFn:
+    """:func:`_layer` over a table of points: the attention's batch form, then engine ``gemm``'s batch form
+    on every distinct (arch, projection or FFN shape) of the rows, added up in the scalar form's order."""
+
+    def run(points: Points, table: EnergyTable) -> dict:
+        from attnkit.sim import engines
+
+        gemm = engines.get("gemm")
+        n = len(points)
+        # The layer's GEMMs as points of their own: each distinct shape once per arch.
+        shapes: dict[tuple, int] = {}
+        objs: list[GemmWorkload] = []
+        used, inv = np.unique(points.workload_index, return_inverse=True)
+        per_wl = []
+        for j in used:
+            idx = []
+            for _, g in layer_gemms(points.workloads[j]):
+                shape = (g.m, g.n, g.k)
+                if shape not in shapes:
+                    shapes[shape] = len(objs)
+                    objs.append(g)
+                idx.append(shapes[shape])
+            per_wl.append(idx)
+        part_shape = np.array(per_wl, dtype=np.int64)[inv.reshape(-1)]  # (n, 6)
+        pairs = np.stack([np.repeat(points.arch_index, 6), part_shape.reshape(-1)])
+        uniq, back = np.unique(pairs, axis=1, return_inverse=True)
+        back = back.reshape(n, 6)
+        g_points = Points(points.archs, objs, uniq[0], uniq[1])
+        bad = np.zeros(n, dtype=bool)
+        gemm_batch = gemm.batch_form()
+        assert gemm_batch is not None
+        try:
+            g_cols = gemm_batch(g_points, table)
+        except BatchUnsupported as e:
+            if e.rows is None:
+                raise
+            bad |= np.asarray(e.rows, dtype=bool)[back].any(axis=1)
+        try:
+            a_cols = attn(points, table)
+        except BatchUnsupported as e:
+            if e.rows is None:
+                raise
+            bad |= np.asarray(e.rows, dtype=bool)
+        bad |= common.energy(table, {"regfile_2d.read": 1, "regfile_2d.write": 1}, n, zeros=True)[0]
+        if bad.any():
+            raise BatchUnsupported(f"engine {name}: rows the scalar form rejects or does not model", rows=bad)
+
+        def column(cols, key, rows=None):  # a column of every row (a gemm column: of every pair, then picked)
+            v = np.asarray(cols[key])
+            v = np.broadcast_to(v, (len(uniq[0]) if rows is not None else n,)) if v.ndim == 0 else v
+            return v if rows is None else v[rows]
+
+        def numbers(v):  # an action column, None (not done) as 0
+            return np.where(v == None, 0.0, v).astype(np.float64) if v.dtype == object else v  # noqa: E711
+
+        att_cycles = column(a_cols, "cycles")
+        clock = points.arch("clock_hz").astype(np.float64)
+        pes2 = points.arch("array_2d.rows") * points.arch("array_2d.cols")
+        pes1 = points.arch("array_1d.pes")
+        opreg = points.arch("array_2d.operand_registers").astype(bool)
+        cycles = att_cycles
+        energy = column(a_cols, "energy_pj")
+        dram = column(a_cols, "dram_bytes")
+        ops_2d = column(a_cols, "util_2d") * pes2 * att_cycles
+        ops_1d = column(a_cols, "util_1d") * pes1 * att_cycles
+        actions = {k[8:]: numbers(column(a_cols, k)) for k in a_cols if k.startswith("actions.")}
+        done = {k: column(a_cols, f"actions.{k}") != None for k in actions}  # noqa: E711
+        everywhere = np.ones(n, dtype=bool)
+        macs_of = np.array([g.m * g.n * g.k for g in objs], dtype=np.int64)
+        parts = {"attention": att_cycles}
+        for p, gname in enumerate(("Q", "K", "V", "O", "FFN1", "FFN2")):
+            rows = back[:, p]
+            macs = macs_of[part_shape[:, p]]
+            regs = np.where(opreg, 3 * macs, macs)  # as in attention's MACs
+            extra_acts = {"regfile_2d.read": regs, "regfile_2d.write": regs}
+            _, e_regs, _ = common.energy(table, extra_acts, n)
+            r_cycles = column(g_cols, "cycles", rows)
+            cycles = cycles + r_cycles
+            energy = energy + (column(g_cols, "energy_pj", rows) + e_regs)
+            dram = dram + column(g_cols, "dram_bytes", rows)
+            ops_2d = ops_2d + macs
+            parts[gname] = r_cycles
+            acts = [(k[8:], column(g_cols, k, rows)) for k in g_cols if k.startswith("actions.")]
+            for key, v in acts + list(extra_acts.items()):
+                actions[key] = actions.get(key, 0.0) + v
+                done[key] = everywhere
+        _, _, breakdown = common.energy(table, actions, n)
+        out: dict[str, Any] = {
+            "engine": name,
+            "cycles": cycles,
+            "latency_s": cycles / clock,
+            "energy_pj": energy,
+            "area_mm2": a_cols["area_mm2"],
+            "util_2d": ops_2d / (pes2 * cycles),
+            "util_1d": ops_1d / (pes1 * cycles),
+            "dram_bytes": dram,
+            "design": name,
+        }
+        out.update({f"cycles_by_part.{k}": v for k, v in parts.items()})
+        out.update({"attention_cycles": att_cycles, "mode": "closed"})
+        out.update({f"energy_breakdown.{k}": v for k, v in breakdown.items()})
+        out.update({k: v for k, v in a_cols.items() if k.startswith("area_breakdown.")})
+        out.update({f"actions.{k}": common.present(np.asarray(v, np.float64), done[k]) for k, v in actions.items()})
+        return out
+
+    return run
+
+
+def fusemax_batch(points: Points, table: EnergyTable) -> dict:
+    return _one_pass_batch(points, table, "fusemax", False, "fusemax")
+
+
+def cascade_flat_batch(points: Points, table: EnergyTable) -> dict:
+    return _one_pass_batch(points, table, "flat", False, "fusemax-cascade-flat")
+
+
+def serial_batch(points: Points, table: EnergyTable) -> dict:
+    return _one_pass_batch(points, table, "fusemax", True, "fusemax-serial")
+
+
+FORMS: dict[str, BatchFn] = {
+    "fusemax": fusemax_batch,
+    "fusemax-cascade-flat": cascade_flat_batch,
+    "fusemax-serial": serial_batch,
+    "flat": flat_batch,
+    "unfused": unfused_batch,
+}
+FORMS.update({f"{n}-layer": _layer_batch(fn, f"{n}-layer") for n, fn in list(FORMS.items())})
