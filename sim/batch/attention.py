@@ -16,7 +16,15 @@ from attnkit.sim import cascade
 from attnkit.sim.batch import BatchFn, BatchUnsupported, Points, common
 from attnkit.sim.batch.pipeline import BatchRun, BatchSums
 from attnkit.sim.energy import EnergyTable
-from attnkit.sim.engines.attention import FLAT_PIPE, SERIAL_PIPE, TILE_PIPE, _area, _need_ops, layer_gemms
+from attnkit.sim.engines.attention import (
+    FLAT_PIPE,
+    SERIAL_PIPE,
+    TILE_PIPE,
+    _area,
+    _need_binding,
+    _one_pass_extra,
+    layer_gemms,
+)
 
 
 @dataclass
@@ -349,6 +357,18 @@ def _group_sums(r: _Rows) -> tuple:
     return sum_J, sum_nqJ, sum_nq_keys
 
 
+def _checker(table: EnergyTable, cas, on_2d):
+    """The scalar forms' refusals of an arch (a 1D array, the ops its Einsums need, the table's widths)."""
+
+    def check(arch):
+        if arch.array_1d.pes < 1:
+            raise AttnkitError("no 1D array")
+        _need_binding(arch, cas, on_2d)
+        table.check_widths(arch)
+
+    return check
+
+
 def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bool, name: str) -> dict:
     """:func:`_one_pass` over a table of points."""
     cas = cascade.ONE_PASS
@@ -356,14 +376,7 @@ def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bo
     on_1d = [e.name for e in cas if e.name not in on_2d]
     named = cascade.by_name(cas)
 
-    def check(arch):
-        if arch.array_1d.pes < 1:
-            raise AttnkitError("no 1D array")
-        _need_ops(arch, "array_2d", on_2d, cas)
-        _need_ops(arch, "array_1d", on_1d, cas)
-        table.check_widths(arch)
-
-    bad = common.refused_archs(points, check)
+    bad = common.refused_archs(points, _checker(table, cas, on_2d))
     r = _rows(points, bad)
     R, C, N1, E, F = r.R, r.C, r.N1, r.E, r.F
     k = common.cdiv(C, N1)  # 1D passes per query group
@@ -425,19 +438,7 @@ def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bo
     tile = _Tiles(kv=kv, q=q, o=o, d2=d2, d1=d1, d1_last=d1_last, serial=serial)
     run = BatchRun(SERIAL_PIPE if serial else TILE_PIPE, r.n)
     run.repeat(r.Bkv, lambda act: _kv_head_b(r, gq, run, tile, act))
-    extra = {
-        "design": name,
-        "binding": binding,
-        "pipelined": not serial,
-        "ii_2d": d2,
-        "ii_1d": d1,
-        "query_groups_per_block": gq,
-        "key_tiles": M1,
-        "tiles_run": tiles,
-        "tiles_unmasked": r.B * M1 * G,
-        "kv_fetches_per_kv_head": nb,
-        "mode": "closed",
-    }
+    extra = _one_pass_extra(name, binding, serial, d2, d1, gq, M1, tiles, r.B * M1 * G, nb, "closed")
     return _result_b(name, points, table, r, (run.cycles, run.tiles, run.busy), acc, extra)
 
 
@@ -519,14 +520,7 @@ def flat_batch(points: Points, table: EnergyTable) -> dict:
     """:func:`flat` over a table of points; causal rows (row blocks seeing different key tiles) are left
     to the scalar form."""
 
-    def check(arch):
-        if arch.array_1d.pes < 1:
-            raise AttnkitError("no 1D array")
-        _need_ops(arch, "array_2d", cascade.THREE_PASS_2D, cascade.THREE_PASS)
-        _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
-        table.check_widths(arch)
-
-    bad = common.refused_archs(points, check)
+    bad = common.refused_archs(points, _checker(table, cascade.THREE_PASS, cascade.THREE_PASS_2D))
     r = _rows(points, bad)
     n, R, EF = r.n, r.R, r.E + r.F
     bad |= r.causal
@@ -603,14 +597,7 @@ def flat_batch(points: Points, table: EnergyTable) -> dict:
 def unfused_batch(points: Points, table: EnergyTable) -> dict:
     """:func:`unfused` over a table of points (causal included: the tile sums in closed form)."""
 
-    def check(arch):
-        if arch.array_1d.pes < 1:
-            raise AttnkitError("no 1D array")
-        _need_ops(arch, "array_2d", cascade.THREE_PASS_2D, cascade.THREE_PASS)
-        _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
-        table.check_widths(arch)
-
-    bad = common.refused_archs(points, check)
+    bad = common.refused_archs(points, _checker(table, cascade.THREE_PASS, cascade.THREE_PASS_2D))
     r = _rows(points, bad)
     R, C, N1, E, F = r.R, r.C, r.N1, r.E, r.F
     bad |= r.B.astype(float) * r.P * r.M * (E + F + r.taylor + 8) * 4 > common.SAFE

@@ -155,6 +155,13 @@ def _shape(arch: SpatialArch, w: AttentionWorkload) -> Shape:
     )
 
 
+def _need_binding(arch: SpatialArch, cas, on_2d) -> None:
+    """Refuse an arch whose arrays lack an op of the Einsums of ``cas`` bound to them: ``on_2d`` on the 2D
+    array, the others on the 1D array."""
+    _need_ops(arch, "array_2d", on_2d, cas)
+    _need_ops(arch, "array_1d", [e.name for e in cas if e.name not in on_2d], cas)
+
+
 def _need_ops(arch: SpatialArch, where: str, einsums, cas) -> None:
     named = cascade.by_name(cas)
     ops = set(getattr(arch, where).ops)
@@ -280,8 +287,7 @@ def _one_pass(
     cas = cascade.ONE_PASS
     on_2d = cascade.BINDINGS[binding]
     on_1d = [e.name for e in cas if e.name not in on_2d]
-    _need_ops(arch, "array_2d", on_2d, cas)
-    _need_ops(arch, "array_1d", on_1d, cas)
+    _need_binding(arch, cas, on_2d)
     R, C, N1 = arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.pes
     E, F = s.E, s.F
     named = cascade.by_name(cas)
@@ -395,20 +401,25 @@ def _one_pass(
         reads=tiles * (C * E + R * (E + F)) + (2 * F * tq if rnv_in_gb else 0) + s.B * s.P * F,
         writes=kv_words + s.B * s.P * E + (F * tq if rnv_in_gb else 0) + s.B * s.P * F,
     )
-    extra = {
+    extra = _one_pass_extra(name, binding, serial, d2, d1, gq, M1, tiles, s.B * M1 * G, len(blocks), mode)
+    return _result(name, arch, table, timing, acc, s, extra)
+
+
+def _one_pass_extra(name, binding, serial, d2, d1, gq, key_tiles, tiles, unmasked, fetches, mode) -> dict:
+    """The 1-pass designs' own JSON keys (values or columns: the batch form gives the same keys)."""
+    return {
         "design": name,
         "binding": binding,
         "pipelined": not serial,
         "ii_2d": d2,
         "ii_1d": d1,
         "query_groups_per_block": gq,
-        "key_tiles": M1,
+        "key_tiles": key_tiles,
         "tiles_run": tiles,
-        "tiles_unmasked": s.B * M1 * G,
-        "kv_fetches_per_kv_head": len(blocks),
+        "tiles_unmasked": unmasked,
+        "kv_fetches_per_kv_head": fetches,
         "mode": mode,
     }
-    return _result(name, arch, table, timing, acc, s, extra)
 
 
 def _merge_arrays(program):
@@ -694,8 +705,7 @@ def _flat_words(memo: _FlatMemo, rq: int, spill: bool, resident: bool) -> int:
 
 def flat(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     s = _shape(arch, w)
-    _need_ops(arch, "array_2d", cascade.THREE_PASS_2D, cascade.THREE_PASS)
-    _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
+    _need_binding(arch, cascade.THREE_PASS, cascade.THREE_PASS_2D)
     pipe = FLAT_PIPE
     memo = _FlatMemo(arch, s)
     chosen = _flat_choose(arch, s, memo)
@@ -733,8 +743,7 @@ def flat(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str 
 
 def unfused(arch: SpatialArch, w: AttentionWorkload, table: EnergyTable, mode: str = "closed") -> Result:
     s = _shape(arch, w)
-    _need_ops(arch, "array_2d", cascade.THREE_PASS_2D, cascade.THREE_PASS)
-    _need_ops(arch, "array_1d", ("M", "SN", "SD", "A"), cascade.THREE_PASS)
+    _need_binding(arch, cascade.THREE_PASS, cascade.THREE_PASS_2D)
     R, C, N1 = arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.pes
     has_exp = "exp" in arch.array_1d.ops
     named = cascade.by_name(cascade.THREE_PASS)
