@@ -52,7 +52,7 @@ import functools
 import hashlib
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -307,6 +307,13 @@ class Plan:
         """The :func:`point_id` of the points ``start:stop`` (or of ``rows``, as :meth:`rows` gives them)."""
         keys = [*AXES, *self.params]
         return [point_id(keys, r[: len(keys)]) for r in (self.rows(start, stop) if rows is None else rows)]
+
+    def take(self, indices: Sequence[int]) -> Plan:
+        """The same plan over the points at ``indices`` only (in that order): a sample to run."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if len(idx) and (idx.min() < 0 or idx.max() >= len(self)):
+            raise IndexError(f"plan {self.name}: point indices outside 0..{len(self) - 1}")
+        return dataclasses.replace(self, table={k: v[idx] for k, v in self.table.items()})
 
     @functools.cached_property
     def points(self) -> list[tuple]:

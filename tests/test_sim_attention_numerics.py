@@ -105,8 +105,7 @@ def test_shipped_spec_rows_equal_simulate(tmp_path):
     plan = load_spec("configs/sweeps/attention-numerics.yaml")
     synth_col = plan.columns.index("synth")
     pick = [i for i, p in enumerate(plan.points) if p[synth_col] == ""][::10]
-    plan.points = [plan.points[i] for i in pick]
-    plan.ids = [plan.ids[i] for i in pick]
+    plan = plan.take(pick)
     sweep_run.run(plan, tmp_path, jobs=1, progress=False)
     from attnkit.sim.result import load_results
 

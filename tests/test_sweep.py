@@ -358,3 +358,13 @@ def test_expansion_equals_the_point_by_point_definition(tmp_path, seed):
         and len(want) < len(grid["array_2d.rows"]) * 2 * 4 * 3 * 2 * len(draws)
     )
     assert all(type(x) is type(y) for (_, p), q in zip(want, plan.points) for x, y in zip(p, q))
+
+
+def test_take_narrows_a_plan_to_a_sample():
+    """A plan narrowed with take() holds those points only, their ids and values those of the full plan."""
+    plan = sweep.load_spec("fusemax-arrays")
+    pick = [3, 0, len(plan) - 1]
+    sub = plan.take(pick)
+    assert len(sub) == 3 and sub.points == [plan.points[i] for i in pick] and sub.ids == [plan.ids[i] for i in pick]
+    with pytest.raises(IndexError, match="outside"):
+        plan.take([len(plan)])

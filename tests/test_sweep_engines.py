@@ -4,6 +4,7 @@ import random
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from attnkit.errors import ConfigError
@@ -35,18 +36,21 @@ def test_shipped_spec_loads_and_rows_equal_simulate_with_sets(spec, tmp_path):
     if spec.stem == "attention-numerics":  # 40 golden-model points, some synthesised (minutes each)
         pytest.skip("checked by tests/test_sim_attention_numerics.py")
     plan = sweep.load_spec(spec)
-    assert len(plan.ids) >= 1000
+    assert len(plan) >= 1000
     # A sample of points, run through the sweep machinery...
     rng = random.Random(0)
-    pick = sorted(rng.sample(range(len(plan.ids)), 40))
+    pick = sorted(rng.sample(range(len(plan)), 40))
     if "fusemax" in spec.stem:  # and a design whose tile cannot fit its buffer (512 x 512 array, 1 MiB)
-        pick = sorted(set(pick) | {next(i for i, p in enumerate(plan.points) if p[2:5] == (512, 512, 1048576))})
-    plan.points = [plan.points[i] for i in pick]
-    plan.ids = [plan.ids[i] for i in pick]
+        t = plan.table
+        rows, cols, gb = (t[c] for c in plan.columns[2:5])
+        pick = sorted(set(pick) | {int(np.flatnonzero((rows == 512) & (cols == 512) & (gb == 1048576))[0])})
+    plan = plan.take(pick)
+    assert len(plan) == len(pick)
     sweep_run.run(plan, tmp_path, jobs=1, progress=False)
     from attnkit.sim.result import load_results
 
-    rows = {r["point_id"]: r for r in load_results(tmp_path / "results.csv").rows}
+    out = tmp_path / ("results.parquet" if plan.output == "parquet" else "results.csv")
+    rows = {r["point_id"]: r for r in load_results(out).rows}
     assert len(rows) == len(pick)
     # ...equal the simulate API given the same parameters as --set strings on the loaded configs.
     errors = 0
