@@ -31,7 +31,7 @@ from amaranth.lib import data
 from attnkit.models.attention import attention
 from attnkit.params.rtl_attention import RtlAttentionParams
 from attnkit.testbench import streams
-from attnkit.testbench.coverage import AttentionCoverage, summary
+from attnkit.testbench.coverage import AttentionCoverage, CoverageMonitor
 
 PERIOD_NS = 10
 KINDS = ("plain", "random-mask", "sparse-mask", "corners")
@@ -148,16 +148,15 @@ class AttentionBench(streams.Bench):
         return _Monitor(p, dut)
 
 
-class _Monitor:
-    """Coverage of every problem and the array's busy counter (cycles a wave beat issued) per problem."""
+class _Monitor(CoverageMonitor):
+    """Coverage, and the array's busy counter (cycles a wave beat issued) per problem."""
 
     def __init__(self, p, dut):
-        self.p, self.dut, self.cov, self.busy, self.before = p, dut, AttentionCoverage(p), [], 0
-        self.spans = []
+        super().__init__(AttentionCoverage(p))
+        self.p, self.dut, self.busy, self.before, self.spans = p, dut, [], 0, []
 
     def case_done(self, case, trace):
-        self.cov.problem(*case.info)
-        self.cov.output(sum(trace.held))
+        super().case_done(case, trace)
         b = int(self.dut.busy_cycles.value)
         self.busy.append((b - self.before) % (1 << 32))
         self.before = b
@@ -171,8 +170,7 @@ class _Monitor:
             "array_window_cycles": window,
             "steady_util_2d": (busy[0] / window) if busy else 0.0,
             "util_2d": p.mac_cycles_used() / (p.rows * p.cols * self.spans[0]) if self.spans else 0.0,
-            "coverage": self.cov.report(),
-            "coverage_total": summary(self.cov.report()),
+            **super().result(),
         }
 
 

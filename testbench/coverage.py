@@ -89,6 +89,14 @@ class _Covered:
         for label in labels:
             s(label)
 
+    def output(self, stall_cycles: int) -> None:
+        """Sample one problem's output stream: the cycles an offered row waited for ``o.ready``."""
+        self._sample["backpressure"]("stalled" if stall_cycles else "none")
+
+    def case(self, case) -> None:
+        """Sample one case of the testbench (its problem, or each of its calls)."""
+        raise NotImplementedError
+
     def report(self) -> dict:
         out = {}
         for name in self.points:
@@ -103,6 +111,9 @@ class AttentionCoverage(_Covered):
 
     def __init__(self, p, prefix: str = "attention"):
         super().__init__(p, POINTS, prefix)
+
+    def case(self, case) -> None:
+        self.problem(*case.info)
 
     def problem(self, q, k, v, mask) -> None:
         """Sample one problem's inputs (raw ``in_fmt``, N x d; ``mask`` N x N, True = keep), causal mask applied."""
@@ -151,9 +162,21 @@ class AttentionCoverage(_Covered):
         if n % R:
             self._sample["ragged_tile"]("ragged")
 
-    def output(self, stall_cycles: int) -> None:
-        """Sample one problem's output stream: the cycles an offered row waited for ``o.ready``."""
-        self._sample["backpressure"]("stalled" if stall_cycles else "none")
+
+class CoverageMonitor:
+    """A testbench's monitor (:meth:`attnkit.testbench.streams.StreamBench.monitor`): samples ``cov``, one
+    of the coverages here, with every case and its output stream's stalls, and reports it with its total."""
+
+    def __init__(self, cov: _Covered):
+        self.cov = cov
+
+    def case_done(self, case, trace) -> None:
+        self.cov.case(case)
+        self.cov.output(sum(trace.held))
+
+    def result(self) -> dict:
+        report = self.cov.report()
+        return {"coverage": report, "coverage_total": summary(report)}
 
 
 def summary(report: dict) -> dict:
@@ -186,6 +209,9 @@ class DecodeCoverage(_Covered):
     def __init__(self, p, prefix: str = "decode"):
         super().__init__(p, decode_bins(p.units), prefix)
 
+    def case(self, case) -> None:
+        self.problem()
+
     def problem(self) -> None:
         """Sample one problem: what the schedule has its cores and host do (its values do not change that)."""
         s = self.p.schedule
@@ -195,10 +221,6 @@ class DecodeCoverage(_Covered):
                 self._sample["peer_then_host"]("yes")
         self._many("pieces", [str(len(v)) for v in s.ranges_by_head().values()])
         self._sample["group"]("gqa" if self.p.group > 1 else "mha")
-
-    def output(self, stall_cycles: int) -> None:
-        """Sample one problem's output stream: the cycles an offered row waited for ``o.ready``."""
-        self._sample["backpressure"]("stalled" if stall_cycles else "none")
 
 
 LINEAR_POINTS = {
@@ -226,6 +248,10 @@ class LinearCoverage(_Covered):
     def __init__(self, p, prefix: str = "edgemoe_linear"):
         super().__init__(p, LINEAR_POINTS, prefix)
 
+    def case(self, case) -> None:
+        for c in case.info["calls"]:
+            self.call(c)
+
     def call(self, c) -> None:
         """Sample one call (an :class:`attnkit.testbench.edgemoe_linear_tb.Call`)."""
         n = self.p.numerics
@@ -247,9 +273,6 @@ class LinearCoverage(_Covered):
             if np.any(np.asarray(x) == raw)
         }
         self._sample["extremes"](frozenset(hit))
-
-    def output(self, stall_cycles: int) -> None:
-        self._sample["backpressure"]("stalled" if stall_cycles else "none")
 
 
 EDGEMOE_ATTENTION_POINTS = {
@@ -279,6 +302,10 @@ class EdgeMoeAttentionCoverage(_Covered):
     def __init__(self, p, prefix: str = "edgemoe_attention"):
         super().__init__(p, EDGEMOE_ATTENTION_POINTS, prefix)
 
+    def case(self, case) -> None:
+        for c in case.info["calls"]:
+            self.call(c)
+
     def call(self, c) -> None:
         """Sample one call (an :class:`attnkit.testbench.edgemoe_attention_tb.Call`)."""
         from attnkit.models.edgemoe_golden import scores
@@ -302,9 +329,6 @@ class EdgeMoeAttentionCoverage(_Covered):
             if np.any(np.asarray(x) == raw)
         }
         self._sample["extremes"](frozenset(hit))
-
-    def output(self, stall_cycles: int) -> None:
-        self._sample["backpressure"]("stalled" if stall_cycles else "none")
 
 
 def merged(*reports: dict) -> dict:

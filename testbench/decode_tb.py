@@ -36,7 +36,7 @@ from amaranth.lib import data
 from attnkit.models.decode import decode_scheduled
 from attnkit.params.rtl_decode import RtlDecodeParams
 from attnkit.testbench import streams
-from attnkit.testbench.coverage import DecodeCoverage, summary
+from attnkit.testbench.coverage import CoverageMonitor, DecodeCoverage
 
 PERIOD_NS = 10
 KINDS = ("random", "small", "peaked", "corners")
@@ -180,19 +180,7 @@ class DecodeBench(streams.Bench):
         }
 
     def monitor(self, p, dut):
-        return _Monitor(p)
-
-
-class _Monitor:
-    def __init__(self, p):
-        self.cov = DecodeCoverage(p)
-
-    def case_done(self, case, trace):
-        self.cov.problem()
-        self.cov.output(sum(trace.held))
-
-    def result(self):
-        return {"coverage": self.cov.report(), "coverage_total": summary(self.cov.report())}
+        return CoverageMonitor(DecodeCoverage(p))
 
 
 BENCHES = {"decode": DecodeBench()}

@@ -344,26 +344,9 @@ class AttentionBench(streams.Bench):
         }
 
     def monitor(self, p, dut):
-        return _Monitor(p)
+        from attnkit.testbench.coverage import CoverageMonitor, EdgeMoeAttentionCoverage
 
-
-class _Monitor:
-    """Coverage of every call and of the output stream's stalls."""
-
-    def __init__(self, p):
-        from attnkit.testbench.coverage import EdgeMoeAttentionCoverage
-
-        self.cov = EdgeMoeAttentionCoverage(p)
-
-    def case_done(self, case, trace):
-        for c in case.info["calls"]:
-            self.cov.call(c)
-        self.cov.output(sum(trace.held))
-
-    def result(self):
-        from attnkit.testbench.coverage import summary
-
-        return {"coverage": self.cov.report(), "coverage_total": summary(self.cov.report())}
+        return CoverageMonitor(EdgeMoeAttentionCoverage(p))
 
 
 BENCHES = {"edgemoe_attention": AttentionBench()}
