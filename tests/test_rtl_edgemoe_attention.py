@@ -1,7 +1,7 @@
 """Edge-MoE's reordered attention unit in RTL (hw/edgemoe_attention.py) against the golden attention
 (models/edgemoe_golden.py) and the HLS kernel (hls/attention.cpp), bit for bit, and against the engine's closed
-form (params.edgemoe.attention_cycles), cycle for cycle: under Amaranth's simulator, Verilator and Icarus,
-through the CLI's runner."""
+form (params.edgemoe.attention_cycles), cycle for cycle; what both units share (the simulators, the sizes, a
+wrong DUT, the watchdog, lint) is tested in test_rtl_edgemoe_units.py."""
 
 import re
 import subprocess
@@ -9,10 +9,10 @@ import subprocess
 import numpy as np
 import pytest
 from conftest import require_simulator
+from test_rtl_edgemoe_units import one_call_fast
 
 from attnkit.errors import AttnkitError
 from attnkit.hw import blocks
-from attnkit.hw.mutate import Stuck
 from attnkit.models.edgemoe_golden import attention, scores
 from attnkit.params.edgemoe import (
     ATTN_DEPTH,
@@ -22,18 +22,10 @@ from attnkit.params.edgemoe import (
     attention_qk_cycles,
 )
 from attnkit.sim.engines.edgemoe import derive
-from attnkit.testbench import pysim, runner, streams
+from attnkit.testbench import runner
 from attnkit.testbench.edgemoe_attention_tb import AttentionBench, chained_cycles, golden_params, make_call, mask_parts
 
 pytestmark = pytest.mark.rtl
-
-# Three unit sizes (lanes x dims): the shipped 4 x 8 (the block file: 2 heads of 64, calls of up to 12 tokens),
-# and two more, each with a problem small enough to simulate and long enough to chain calls
-UNITS = {
-    "4x8": [],
-    "2x4": ["attention.lanes=2", "attention.dims=4", "head_dim=16", "tokens=6"],
-    "8x8": ["attention.lanes=8", "heads=1", "tokens=12"],
-}
 
 
 def params(sets=()):
@@ -103,96 +95,6 @@ def test_masked_calls_score_the_mask_code():
     assert make_call(params(["head_dim=16"]), 4, 3, rng).kind == "normal"
 
 
-def test_amaranth_simulator_bit_and_cycle_exact():
-    p = params(UNITS["2x4"])
-    bench = AttentionBench()
-    cases = bench.cases(p, 6, 5)
-    r = streams.score(bench, p, cases, pysim.run(bench, p, cases)["traces"])
-    assert (r["mismatches"], r["missing"], r["latency_errors"]) == (0, 0, 0), r["first_mismatches"]
-    assert r["cycles"] == r["predicted_cycles"] > 0
-    assert [c.kind for c in cases] == ["single", "single", "chained", "random-flow"]
-
-
-def test_verilator_200_problems_bit_and_cycle_exact(rtl_build):
-    """The shipped 4 x 8 unit: 200 calls, 0 mismatches, every timed case on the closed form, every cover point
-    hit (masked keys and fully masked rows among them)."""
-    require_simulator("verilator")
-    r = runner.run("edgemoe_attention", vectors=200, seed=2026, build_root=rtl_build)
-    assert (r["vectors"], r["calls"], r["mismatches"], r["latency_errors"]) == (200, 200, 0, 0)
-    assert r["cycles"] == r["predicted_cycles"] > 0 and r["unit"] == "4x8"
-    assert r["masked_scores"] > 0 and r["fully_masked_rows"] > 0
-    assert r["coverage_total"]["hit"] == r["coverage_total"]["declared"], r["coverage_total"]["missed"]
-
-
-@pytest.mark.slow  # two more Verilator builds; the 2 x 4 unit also runs in tests/test_rtl_fast.py
-@pytest.mark.parametrize("unit", ["2x4", "8x8"])
-def test_verilator_cycle_exact_other_units(unit, rtl_build):
-    require_simulator("verilator")
-    r = runner.run("edgemoe_attention", UNITS[unit], vectors=12, seed=7, build_root=rtl_build)
-    assert (r["mismatches"], r["latency_errors"]) == (0, 0), r["first_mismatches"]
-    assert r["cycles"] == r["predicted_cycles"] > 0 and r["unit"] == unit
-
-
-@pytest.mark.slow
-def test_icarus_200_problems_bit_and_cycle_exact(rtl_build):
-    """Icarus runs this unit at a few hundred cycles a second: 200 calls of the 2 x 4 unit."""
-    require_simulator("icarus")
-    r = runner.run("edgemoe_attention", UNITS["2x4"], sim="icarus", vectors=200, seed=2026, build_root=rtl_build)
-    assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (200, 0, 0)
-    assert r["cycles"] == r["predicted_cycles"] > 0
-    assert r["coverage_total"]["hit"] == r["coverage_total"]["declared"], r["coverage_total"]["missed"]
-
-
-def test_icarus_small_unit(rtl_build):
-    require_simulator("icarus")
-    r = runner.run("edgemoe_attention", UNITS["2x4"], sim="icarus", vectors=10, seed=3, build_root=rtl_build)
-    assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (10, 0, 0)
-    assert r["cycles"] == r["predicted_cycles"] > 0
-
-
-def test_testbench_catches_a_wrong_reciprocal(rtl_build):
-    """A DUT with one Newton step fewer in its reciprocals must be caught (values, and cycles: its gap is
-    two cycles shorter)."""
-    require_simulator("icarus")
-    r = runner.run(
-        "edgemoe_attention",
-        UNITS["2x4"],
-        sim="icarus",
-        vectors=4,
-        seed=4,
-        build_root=rtl_build,
-        dut_sets=["numerics.recip.iters=1"],
-    )
-    assert r["mismatches"] > 0 and r["latency_errors"] > 0
-
-
-def test_stuck_output_valid_trips_the_watchdog(rtl_build):
-    require_simulator("icarus")
-    r = runner.run(
-        "edgemoe_attention",
-        UNITS["2x4"],
-        sim="icarus",
-        vectors=2,
-        seed=5,
-        build_root=rtl_build,
-        dut_wrap=lambda c: Stuck(c, "o.valid", 0),
-    )
-    assert re.fullmatch(
-        r"edgemoe_attention: watchdog: no output for \d+ cycles \(limit \d+, from the predicted cycles\) "
-        r"at cycle \d+, seed 5; waiting for edgemoe_attention\[0\]",
-        r.get("watchdog", ""),
-    ), r.get("watchdog")
-    assert r["mismatches"] > 0
-
-
-def test_lint_clean(tmp_path):
-    """verilator -Wall finds nothing but the generator-style warning kinds (testbench/lint.py)."""
-    from attnkit.testbench.lint import GENERATOR_STYLE, lint
-
-    kinds = lint("edgemoe_attention", ["heads=3"], tmp_path)  # 3 heads: per-head tables not a power of two
-    assert set(kinds) <= GENERATOR_STYLE, {k: n for k, n in kinds.items() if k not in GENERATOR_STYLE}
-
-
 def _hls_attention(calls, p: EdgeMoeParams, tmp_path) -> list[np.ndarray]:
     """The HLS kernel (hls/attention.cpp, g++ C-simulation) on the calls' Q, K and V: its outputs per call."""
     from attnkit.hls.build import build
@@ -232,16 +134,7 @@ def test_m3vit_attention_takes_the_engines_attention_stages(rtl_build):
     """One call at M3ViT's shape (3 heads of 64, 129 tokens) on the shipped 4 x 8 unit, Verilated (--fast
     harness): bit-exact, and its first beat to last output is the engine's qk plus av stage compute,
     204,861 cycles."""
-    from attnkit.testbench import fast
-
-    require_simulator("verilator")
     p = params(["heads=3", "tokens=129"])
-    bench = AttentionBench()
-    case = bench._case(p, [make_call(p, 0, 129, np.random.default_rng(2026))], "single")
-    binary, _ = fast.build("edgemoe_attention", p, rtl_build)
-    lay_in, lay_out = streams.width(bench.in_layout(p)), streams.width(bench.out_layout(p))
-    tr = fast.simulate(binary, [case], lay_in, lay_out, 10**6)["traces"][0]
-    r = streams.score(bench, p, [case], [tr])
-    assert (r["mismatches"], r["missing"], r["latency_errors"]) == (0, 0, 0)
+    tr = one_call_fast("edgemoe_attention", p, make_call(p, 0, 129, np.random.default_rng(2026)), rtl_build)
     rows = {row.stage: row for row in derive(EdgeMoeParams.load()) if row.layer == "L0"}
     assert tr.span == p.cycles(129) == rows["qk"].compute + rows["av"].compute == 204_861

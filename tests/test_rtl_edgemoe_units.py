@@ -1,0 +1,171 @@
+"""What Edge-MoE's two RTL units share, tested alike on both (hw/edgemoe_linear.py, hw/edgemoe_attention.py):
+bit- and cycle-exact under Amaranth's simulator, Verilator and Icarus at several sizes, a wrong DUT caught, a
+stuck one stopped by the watchdog, and lint-clean Verilog. What is each unit's own (its closed form, its
+refusals, its golden and HLS checks, the engine's stages) lives in test_rtl_edgemoe_linear.py and
+test_rtl_edgemoe_attention.py."""
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from conftest import require_simulator
+
+from attnkit.hw import blocks
+from attnkit.hw.mutate import Stuck
+from attnkit.testbench import pysim, runner, streams
+
+pytestmark = pytest.mark.rtl
+
+
+@dataclass(frozen=True)
+class Unit:
+    shipped: str  # the block file's size (in x out lanes, or lanes x dims)
+    sizes: dict[str, list[str]]  # more sizes: their --set edits, each small enough to simulate in seconds
+    small: str  # the size the Icarus tests run
+    pysim: tuple[str, ...]  # the sizes Amaranth's simulator runs
+    wrong_dut: list[str]  # a DUT built with these edits must disagree with the testbench
+    wrong_cycles: bool  # ... in its cycles too
+    lint_sets: list[str] = field(default_factory=list)
+    holds: Callable[[dict], bool] = lambda r: True  # of every run's summary
+    shipped_holds: Callable[[dict], bool] = lambda r: True  # of the shipped size's 200 calls
+    small_covers: bool = False  # 200 calls of the small size hit every cover point
+
+
+UNITS = {
+    # gelu.units = out_size: one GELU lane per output
+    "edgemoe_linear": Unit(
+        shipped="16x16",
+        sizes={
+            "2x2": ["linear.in_size=2", "linear.out_size=2", "gelu.units=2", "in_dim=8", "out_dim=6"],
+            "4x8": ["linear.in_size=4", "linear.out_size=8", "gelu.units=8"],
+            "8x8": ["linear.in_size=8", "linear.out_size=8", "gelu.units=8", "in_dim=16", "out_dim=32"],
+        },
+        small="8x8",
+        pysim=("2x2", "4x8"),
+        wrong_dut=["numerics.weight_fmt=ap_fixed<16,1,AP_TRN,AP_WRAP>"],  # one more fraction bit dropped
+        wrong_cycles=False,
+        holds=lambda r: r["overlapped_load_beats"] == r["pingpong_load_beats"] > 0,  # every ping-pong load hidden
+    ),
+    # the shipped 4 x 8: 2 heads of 64, calls of up to 12 tokens
+    "edgemoe_attention": Unit(
+        shipped="4x8",
+        sizes={
+            "2x4": ["attention.lanes=2", "attention.dims=4", "head_dim=16", "tokens=6"],
+            "8x8": ["attention.lanes=8", "heads=1", "tokens=12"],
+        },
+        small="2x4",
+        pysim=("2x4",),
+        wrong_dut=["numerics.recip.iters=1"],  # one Newton step fewer: values, and a gap two cycles shorter
+        wrong_cycles=True,
+        lint_sets=["heads=3"],  # 3 heads: per-head tables not a power of two
+        shipped_holds=lambda r: r["masked_scores"] > 0 and r["fully_masked_rows"] > 0,
+        small_covers=True,
+    ),
+}
+
+
+def _exact(block: str, r: dict) -> None:
+    assert (r["mismatches"], r.get("missing", 0), r["latency_errors"]) == (0, 0, 0), r.get("first_mismatches")
+    assert r["cycles"] == r["predicted_cycles"] > 0
+    assert UNITS[block].holds(r)
+
+
+def _small(block: str) -> list[str]:
+    u = UNITS[block]
+    return u.sizes[u.small]
+
+
+@pytest.mark.parametrize("block,size", [(b, s) for b, u in UNITS.items() for s in u.pysim])
+def test_amaranth_simulator_bit_and_cycle_exact(block, size):
+    p = blocks.get(block).load_params(UNITS[block].sizes[size])
+    bench = streams.bench_of(blocks.get(block))
+    cases = bench.cases(p, 6, 5)
+    _exact(block, streams.score(bench, p, cases, pysim.run(bench, p, cases)["traces"]))
+
+
+@pytest.mark.parametrize("block", UNITS)
+def test_verilator_200_calls_bit_and_cycle_exact(block, rtl_build):
+    """The shipped size: 200 calls, 0 mismatches, every timed case on the closed form, every cover point hit."""
+    require_simulator("verilator")
+    r = runner.run(block, vectors=200, seed=2026, build_root=rtl_build)
+    assert (r["vectors"], r["calls"]) == (200, 200) and r["unit"] == UNITS[block].shipped
+    _exact(block, r)
+    assert UNITS[block].shipped_holds(r)
+    assert r["coverage_total"]["hit"] == r["coverage_total"]["declared"], r["coverage_total"]["missed"]
+
+
+@pytest.mark.slow  # more Verilator builds; the small sizes also run in tests/test_rtl_fast.py
+@pytest.mark.parametrize("block,size", [(b, s) for b, u in UNITS.items() for s in u.sizes])
+def test_verilator_cycle_exact_other_sizes(block, size, rtl_build):
+    require_simulator("verilator")
+    r = runner.run(block, UNITS[block].sizes[size], vectors=12, seed=7, build_root=rtl_build)
+    _exact(block, r)
+    assert r["unit"] == size
+
+
+@pytest.mark.parametrize("block", UNITS)
+def test_icarus_small_size(block, rtl_build):
+    require_simulator("icarus")
+    r = runner.run(block, _small(block), sim="icarus", vectors=10, seed=3, build_root=rtl_build)
+    assert r["vectors"] == 10
+    _exact(block, r)
+
+
+@pytest.mark.slow  # Icarus runs these units at a few hundred cycles a second
+@pytest.mark.parametrize("block", UNITS)
+def test_icarus_200_calls_bit_and_cycle_exact(block, rtl_build):
+    require_simulator("icarus")
+    r = runner.run(block, _small(block), sim="icarus", vectors=200, seed=2026, build_root=rtl_build)
+    assert r["vectors"] == 200
+    _exact(block, r)
+    if UNITS[block].small_covers:
+        assert r["coverage_total"]["hit"] == r["coverage_total"]["declared"], r["coverage_total"]["missed"]
+
+
+@pytest.mark.parametrize("block", UNITS)
+def test_testbench_catches_a_wrong_dut(block, rtl_build):
+    require_simulator("icarus")
+    u = UNITS[block]
+    r = runner.run(block, _small(block), sim="icarus", vectors=4, seed=4, build_root=rtl_build, dut_sets=u.wrong_dut)
+    assert r["mismatches"] > 0
+    assert (r["latency_errors"] > 0) == u.wrong_cycles
+
+
+@pytest.mark.parametrize("block", UNITS)
+def test_stuck_output_valid_trips_the_watchdog(block, rtl_build):
+    require_simulator("icarus")
+    r = runner.run(
+        block, _small(block), sim="icarus", vectors=2, seed=5, build_root=rtl_build,
+        dut_wrap=lambda c: Stuck(c, "o.valid", 0),
+    )  # fmt: skip
+    assert re.fullmatch(
+        rf"{block}: watchdog: no output for \d+ cycles \(limit \d+, from the predicted cycles\) "
+        rf"at cycle \d+, seed 5; waiting for {block}\[0\]",
+        r.get("watchdog", ""),
+    ), r.get("watchdog")
+    assert r["mismatches"] > 0
+
+
+@pytest.mark.parametrize("block", UNITS)
+def test_lint_clean(block, tmp_path):
+    """verilator -Wall finds nothing but the generator-style warning kinds (testbench/lint.py)."""
+    from attnkit.testbench.lint import GENERATOR_STYLE, lint
+
+    kinds = lint(block, UNITS[block].lint_sets, tmp_path)
+    assert set(kinds) <= GENERATOR_STYLE, {k: n for k, n in kinds.items() if k not in GENERATOR_STYLE}
+
+
+def one_call_fast(block: str, p, call, rtl_build):
+    """One call through the Verilated unit (--fast harness), scored: its trace, after checking it bit-exact."""
+    from attnkit.testbench import fast
+
+    require_simulator("verilator")
+    bench = streams.bench_of(blocks.get(block))
+    case = bench._case(p, [call], "single")
+    binary, _ = fast.build(block, p, rtl_build)
+    lay_in, lay_out = streams.width(bench.in_layout(p)), streams.width(bench.out_layout(p))
+    tr = fast.simulate(binary, [case], lay_in, lay_out, 10**6)["traces"][0]
+    r = streams.score(bench, p, [case], [tr])
+    assert (r["mismatches"], r["missing"], r["latency_errors"]) == (0, 0, 0)
+    return tr
