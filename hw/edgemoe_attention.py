@@ -67,7 +67,7 @@ from amaranth.lib.wiring import In, Out
 
 from attnkit.hw.decode import pick
 from attnkit.hw.exp import Exp
-from attnkit.hw.fixed import shape_of
+from attnkit.hw.fixed import adder_tree, low_bits, shape_of
 from attnkit.hw.recip import RecipMantissa
 from attnkit.hw.softmax import exp_arg, probability, recip_denormalise, recip_normalise, sum_step
 from attnkit.params.edgemoe import ATTN_DEPTH, ATTN_EXP_LATENCY, RtlEdgeMoeAttentionParams
@@ -91,20 +91,6 @@ def in_layout(p: RtlEdgeMoeAttentionParams) -> data.StructLayout:
 def out_layout(p: RtlEdgeMoeAttentionParams) -> data.ArrayLayout:
     """An output beat: ``dims`` outputs of one query."""
     return data.ArrayLayout(signed(p.numerics.act_fmt.width), p.dims)
-
-
-def _low(value, width: int):
-    """The low ``width`` bits of ``value``, sign-extended first if it is narrower (a signed value)."""
-    if len(value) >= width:
-        return value[:width]
-    return Cat(value, value[-1].replicate(width - len(value)))
-
-
-def _tree(values: list):
-    """Sum of ``values`` as a balanced tree of adders."""
-    while len(values) > 1:
-        values = [a + b for a, b in zip(values[::2], values[1::2])] + ([values[-1]] if len(values) % 2 else [])
-    return values[0]
 
 
 def _rng(n: int):
@@ -335,14 +321,16 @@ class EdgeMoeAttention(wiring.Component):
             prods = []
             for i in range(P):
                 a = Mux(b5.pass2, prob, qd.word_select(i, AW).as_signed())
-                prods.append(_low((a * kvs[5].word_select(i, AW).as_signed()) >> F, AW))
+                prods.append(low_bits((a * kvs[5].word_select(i, AW).as_signed()) >> F, AW))
             psum = Signal(AW, name=f"{nm}psum")  # stage 6 (K): the block's sum
             pv = [Signal(AW, name=f"{nm}pv{i}") for i in range(P)]  # stage 6 (V): the products
             with m.If(advance):
-                m.d.sync += [psum.eq(_tree(prods)[:AW])] + [pv[i].eq(prods[i]) for i in range(P)]
+                m.d.sync += [psum.eq(adder_tree(prods)[:AW])] + [pv[i].eq(prods[i]) for i in range(P)]
 
             # stage 6 (K): scaled block sum into the head's score
-            scaled = _low((psum.as_signed() * Const(p.scale_raw, unsigned(max(1, p.scale_raw.bit_length())))) >> F, AW)
+            scaled = low_bits(
+                (psum.as_signed() * Const(p.scale_raw, unsigned(max(1, p.scale_raw.bit_length())))) >> F, AW
+            )
             with m.If(advance & pass1_at(b6)):
                 m.d.sync += acc_h.eq((Mux(b6.hfirst, 0, acc_h) + scaled)[:AW])
             scores7.append(acc_h)

@@ -63,6 +63,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from attnkit.hw.fixed import adder_tree, low_bits
 from attnkit.hw.gelu import Gelu
 from attnkit.params.edgemoe import LINEAR_DEPTH, RtlGeluParams, RtlLinearParams
 
@@ -136,20 +137,6 @@ class _Packed:
         with m.If(en):
             m.d.sync += lane.eq(index[: self.rbits])
         return self.rd.data.word_select(lane, self.g * self.width)
-
-
-def _low(value, width: int):
-    """The low ``width`` bits of ``value``, sign-extended first if it is narrower (a signed value)."""
-    if len(value) >= width:
-        return value[:width]
-    return Cat(value, value[-1].replicate(width - len(value)))
-
-
-def _tree(values: list):
-    """Sum of ``values`` as a balanced tree of adders."""
-    while len(values) > 1:
-        values = [a + b for a, b in zip(values[::2], values[1::2])] + ([values[-1]] if len(values) % 2 else [])
-    return values[0]
 
 
 class EdgeMoeLinear(wiring.Component):
@@ -294,10 +281,10 @@ class EdgeMoeLinear(wiring.Component):
         with m.If(advance):
             m.d.sync += [v2.eq(v1), first2.eq(first1), last2.eq(last1), gelu2.eq(gelu1)]
             for o in range(O):
-                prods = [_low((xs[i] * ws[o * I + i]) >> wf.frac_bits, AW) for i in range(I)]
+                prods = [low_bits((xs[i] * ws[o * I + i]) >> wf.frac_bits, AW) for i in range(I)]
                 m.d.sync += [
-                    psum[o].eq(_tree(prods)[:AW]),
-                    bal[o].eq(_low(Mux(attn1, bs[o] << sh_attn, bs[o] << sh_bias), AW)),
+                    psum[o].eq(adder_tree(prods)[:AW]),
+                    bal[o].eq(low_bits(Mux(attn1, bs[o] << sh_attn, bs[o] << sh_bias), AW)),
                 ]
 
         # -- stage 2: the accumulators, the bias preloaded with an output block's first word ---------------

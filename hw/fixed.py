@@ -9,7 +9,7 @@ exactly as ``QFormat.resize`` does on integers; :func:`shift_right_var` and
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Mux, Shape, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Mux, Shape, Value, signed, unsigned
 
 from attnkit.params.fixed import Overflow, QFormat, Rounding
 
@@ -79,3 +79,18 @@ def shift_signed_var(raw, sh, width: int, rounding: Rounding, max_left: int):
     lsh = Mux(lsh > max_left, max_left, lsh)
     left = raw << lsh[: max(1, max_left.bit_length())]
     return Mux(neg, left, right)
+
+
+def low_bits(value: Value, width: int) -> Value:
+    """The low ``width`` bits of ``value``, sign-extended first if it is narrower (a signed value): an
+    ``AP_WRAP`` resize of an integer."""
+    if len(value) >= width:
+        return value[:width]
+    return Cat(value, value[-1].replicate(width - len(value)))
+
+
+def adder_tree(values: list) -> Value:
+    """Sum of ``values`` as a balanced tree of adders."""
+    while len(values) > 1:
+        values = [a + b for a, b in zip(values[::2], values[1::2])] + ([values[-1]] if len(values) % 2 else [])
+    return values[0]
