@@ -259,29 +259,21 @@ def reproduce(
     return Rows(rows)
 
 
-def sweep(
-    spec,
-    out: str | Path | None = None,
-    jobs: int | None = None,
-    resume: bool = False,
-    executor: str = "local",
-    scheduler: str | None = None,
-    chunk: int | None = None,
-    progress: bool = False,
-    output: str | None = None,
-) -> Rows:
+def sweep(spec, out: str | Path | None = None, **options: Any) -> Rows:
     """Run a design-space sweep (a spec path or name, see the docs' Sweeps page, docs/sweeps.md); its rows.
 
     Rows are written as points finish, to ``out``/results.csv or, for a
     sweep of more than 100,000 points (or ``output="parquet"``), to
     ``out``/results.parquet/ one file per chunk (default out:
     ``build/sweeps/<spec name>``), so an interrupted sweep loses nothing and
-    ``resume=True`` completes it. Returns every row, values parsed
-    (``.summary`` is :func:`run_sweep`'s); ``.to_pandas()`` gives a DataFrame.
+    ``resume=True`` completes it. ``options`` are :func:`run_sweep`'s
+    (``jobs``, ``resume``, ``executor``, ``scheduler``, ``chunk``,
+    ``progress``, ``output``). Returns every row, values parsed (``.summary``
+    is :func:`run_sweep`'s); ``.to_pandas()`` gives a DataFrame.
     """
     from attnkit.sim.result import load_results
 
-    summary = run_sweep(spec, out, jobs, resume, executor, scheduler, chunk, progress, output)
+    summary = run_sweep(spec, out, **options)
     rows = Rows(load_results(summary["csv"] or summary["parquet"]).rows)
     rows.summary = summary
     return rows
@@ -290,6 +282,7 @@ def sweep(
 def run_sweep(
     spec,
     out: str | Path | None = None,
+    *,
     jobs: int | None = None,
     resume: bool = False,
     executor: str = "local",
@@ -299,7 +292,14 @@ def run_sweep(
     output: str | None = None,
 ) -> dict[str, Any]:
     """Run a sweep as :func:`sweep` does, without reading its rows back: its summary (what ``attnkit sweep``
-    prints), for sweeps too large to hold as dicts."""
+    prints), for sweeps too large to hold as dicts.
+
+    ``jobs``: worker processes (default: the cores); ``resume``: complete the
+    rows ``out`` already holds; ``executor``: ``local`` or ``dask``
+    (``scheduler``: its address; none: a LocalCluster); ``chunk``: points per task;
+    ``progress``: a progress line on stderr; ``output``: ``csv`` or
+    ``parquet`` (default: by the number of points).
+    """
     from attnkit import evaluators
     from attnkit.sim import sweep_run
 

@@ -35,7 +35,8 @@ def run():
     plan = sweep.load_spec(SPEC)
     engine = plan.engine or "fusemax"
     t0 = time.perf_counter()
-    points, kept, failed = sweep_run._Evaluator(plan).points(range(len(plan.points)))
+    points, errors = sweep_run._Evaluator(plan).objects(plan.rows())
+    points = points.rows(np.array([not e for e in errors], dtype=bool))
     t_build = time.perf_counter() - t0
     n = len(points)
     t_batch, cols_b, err_b = _timed(points, engine)

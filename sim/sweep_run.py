@@ -97,22 +97,15 @@ class _Evaluator:
             return None, f"{type(e).__name__}: {e}"
         return flatten(res.to_dict() if isinstance(res, Result) else dict(res)), None
 
-    def points(self, indices) -> tuple[batch.Points, np.ndarray, dict[int, str]]:
-        """The plan's points at ``indices`` as a table for a batch form: its Points (each distinct edited
-        arch and workload once), the plan indices it holds, and the error of each index whose edits fail."""
-        idx = np.asarray(indices, dtype=np.int64)
-        errors = [""] * len(idx)
-        pts = self._objects([self.plan.points[i] for i in idx], errors)
-        ok = np.array([not e for e in errors], dtype=bool)
-        return pts.rows(ok), idx[ok], {int(i): e for i, e in zip(idx, errors) if e}
-
     def set_metric_columns(self, cols: list[str]) -> None:
         self.metric_columns = list(cols)
         self._metric_set = set(cols)
 
-    def _objects(self, values: list[tuple], errors: list[str]) -> batch.Points:
-        """The points' edited arch and workload objects, each distinct one once; a failed edit is the row's error."""
+    def objects(self, values: list[tuple]) -> tuple[batch.Points, list[str]]:
+        """The points' (as :meth:`Plan.rows` gives them) edited arch and workload objects, each distinct one
+        once, for a batch form; and each row's error ("" for none: a failed edit leaves its row unbuilt)."""
         plan = self.plan
+        errors = [""] * len(values)
         archs: list = []
         wls: list = []
         seen: dict[int, int] = {}
@@ -131,7 +124,7 @@ class _Evaluator:
                     j = seen[id(obj)] = len(objs)
                     objs.append(obj)
                 index[i] = j
-        return batch.Points(archs, wls, ai, wi)
+        return batch.Points(archs, wls, ai, wi), errors
 
     def _metrics_of(self, points: batch.Points, rows: np.ndarray, errors: list[str]) -> dict[str, Any]:
         """Metric columns of ``rows`` (the rows whose objects were built): the engine's batch form where it has
@@ -161,8 +154,7 @@ class _Evaluator:
         out: dict[str, list] = {"point_id": [pid for pid, _ in points]}
         for j, c in enumerate(self.columns):
             out[c] = [v[j] for v in values]
-        errors = [""] * n
-        objects = self._objects(values, errors)
+        objects, errors = self.objects(values)
         built = np.array([not e for e in errors], dtype=bool)
         rows = np.flatnonzero(built)
         metrics = self._metrics_of(objects, rows, errors) if len(rows) else {}

@@ -60,8 +60,8 @@ def _points(spec: str) -> Points:
         pool = np.array([i for i in pool if plan.points[i][j] <= most])
     rng = np.random.default_rng(sum(map(ord, spec)))
     pick = rng.choice(pool, size=min(N_POINTS, len(pool)), replace=False)
-    points, _, _ = _Evaluator(plan).points(sorted(pick))
-    return points
+    points, errors = _Evaluator(plan).objects(plan.take(sorted(pick)).rows())
+    return points.rows(np.array([not e for e in errors], dtype=bool))
 
 
 def _cases():
