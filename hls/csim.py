@@ -211,6 +211,22 @@ def _expected(case: _Case):
     return np.concatenate(flat).astype(np.int64), np.concatenate(owner), v
 
 
+def run_harness(kernel: str, exe: Path, ins: list, root: Path | str = BUILD) -> np.ndarray:
+    """The C-simulation harness ``exe`` (of ``kernel``, from :func:`build`) on ``ins``, the integers it reads
+    (a case count, then each case's, as hls/harness.cpp reads them): the raw values it writes."""
+    Path(root).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=Path(root)) as tmp:
+        fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
+        np.concatenate([np.asarray(x, dtype=np.int64).ravel() for x in ins]).astype("<i8").tofile(fin)
+        res = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise AttnkitError(
+                f"csim {kernel}: the harness failed (exit {res.returncode}): "
+                f"{(res.stderr.strip().splitlines() or ['no message'])[-1]}"
+            )
+        return np.fromfile(fout, dtype="<i8").astype(np.int64)
+
+
 def run_csim(
     kernel: str, vectors: int = 100, seed: int = 0, params: EdgeMoeParams | None = None, root: Path | str = BUILD
 ) -> dict:
@@ -229,18 +245,9 @@ def run_csim(
     _MAKERS[kernel](p, vectors, rng, case)
     expect, owner, nvec = _expected(case)
     golden_s = time.perf_counter() - t0
-    with tempfile.TemporaryDirectory(dir=Path(root)) as tmp:
-        fin, fout = Path(tmp) / "in.bin", Path(tmp) / "out.bin"
-        np.concatenate(case.ins).astype("<i8").tofile(fin)
-        t0 = time.perf_counter()
-        res = subprocess.run([str(exe), str(fin), str(fout)], capture_output=True, text=True)
-        run_s = time.perf_counter() - t0
-        if res.returncode != 0:
-            raise AttnkitError(
-                f"csim {kernel}: the harness failed (exit {res.returncode}): "
-                f"{(res.stderr.strip().splitlines() or ['no message'])[-1]}"
-            )
-        got = np.fromfile(fout, dtype="<i8").astype(np.int64)
+    t0 = time.perf_counter()
+    got = run_harness(kernel, exe, case.ins, root)
+    run_s = time.perf_counter() - t0
     if got.size != expect.size:
         raise AttnkitError(f"csim {kernel}: the harness wrote {got.size} values, the golden model {expect.size}")
     bad = got != expect

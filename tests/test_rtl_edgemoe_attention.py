@@ -4,7 +4,6 @@ form (params.edgemoe.attention_cycles), cycle for cycle; what both units share (
 wrong DUT, the watchdog, lint) is tested in test_rtl_edgemoe_units.py."""
 
 import re
-import subprocess
 
 import numpy as np
 import pytest
@@ -95,22 +94,17 @@ def test_masked_calls_score_the_mask_code():
     assert make_call(params(["head_dim=16"]), 4, 3, rng).kind == "normal"
 
 
-def _hls_attention(calls, p: EdgeMoeParams, tmp_path) -> list[np.ndarray]:
+def _hls_attention(calls, p: EdgeMoeParams) -> list[np.ndarray]:
     """The HLS kernel (hls/attention.cpp, g++ C-simulation) on the calls' Q, K and V: its outputs per call."""
     from attnkit.hls.build import build
+    from attnkit.hls.csim import run_harness
 
-    exe = build("attention", p)
-    ins = [np.array([len(calls)])]
-    for c in calls:
-        ins += [np.array([c.tokens]), c.q.ravel(), c.k.ravel(), c.v.ravel()]
-    fin, fout = tmp_path / "in.bin", tmp_path / "out.bin"
-    np.concatenate(ins).astype("<i8").tofile(fin)
-    subprocess.run([str(exe), str(fin), str(fout)], check=True, capture_output=True)
-    got = np.fromfile(fout, dtype="<i8")
+    ins = [[len(calls)]] + [x for c in calls for x in ([c.tokens], c.q, c.k, c.v)]
+    got = run_harness("attention", build("attention", p), ins)
     return np.split(got, np.cumsum([c.q.size for c in calls])[:-1])
 
 
-def test_hls_rtl_and_golden_agree_on_the_same_inputs(rtl_build, tmp_path):
+def test_hls_rtl_and_golden_agree_on_the_same_inputs(rtl_build):
     """M3ViT's attention (3 heads of 64) on the shipped 4 x 8 unit: the calls of one seeded run (every kind:
     wrapping, extremes, equal keys, masked keys) through the HLS kernel (g++), the RTL (Icarus) and the golden
     model: all three equal."""
@@ -121,7 +115,7 @@ def test_hls_rtl_and_golden_agree_on_the_same_inputs(rtl_build, tmp_path):
     calls = [c for case in cases for c in case.info["calls"]]
     assert {c.kind for c in calls} == {"normal", "wide", "extremes", "equal-rows", "masked"}
     m3vit = EdgeMoeParams.load()
-    hls = _hls_attention(calls, m3vit, tmp_path)
+    hls = _hls_attention(calls, m3vit)
     for c, h in zip(calls, hls):
         assert (c.y == attention(c.q, c.k, c.v, m3vit)).all()
         assert (h == c.y.ravel()).all()

@@ -81,3 +81,40 @@ def test_m3vit_q_projection_takes_the_engines_q_stage(rtl_build):
     q = next(row for row in derive(EdgeMoeParams.load()) if row.layer == "L0" and row.stage == "q")
     assert tr.taken[-1] - tr.accepted[p.load_beats] + 1 == p.cycles(129) == 18_606
     assert q.loops.startswith("mac 18606x1;")
+
+
+def _hls_linear(calls, p: EdgeMoeParams) -> list[np.ndarray]:
+    """The HLS kernel (hls/linear.cpp, g++ C-simulation) on the calls' rows, weights and bias: its outputs per
+    call."""
+    from attnkit.hls.build import build
+    from attnkit.hls.csim import run_harness
+
+    ins = [[len(calls)]]
+    for c in calls:
+        ins += [[c.w.shape[0], c.w.shape[1], len(c.x), int(c.gelu), int(c.attn_bias)], c.x, c.w, c.b]
+    got = run_harness("linear", build("linear", p), ins)
+    return np.split(got, np.cumsum([c.x.shape[0] * c.w.shape[0] for c in calls])[:-1])
+
+
+def test_hls_rtl_and_golden_agree_on_the_same_inputs(rtl_build):
+    """An 8 x 8 unit's calls of one seeded run (every kind: wrapping, extremes, equal rows, GELU on and off,
+    both bias formats) through the HLS kernel (g++), the RTL (Icarus) and the golden model: all three equal."""
+    from conftest import require_simulator
+
+    from attnkit.models.edgemoe_golden import linear
+    from attnkit.testbench import runner
+    from attnkit.testbench.edgemoe_linear_tb import LinearBench, golden_params
+
+    require_simulator("icarus")
+    sets = ["linear.in_size=8", "linear.out_size=8", "gelu.units=8", "in_dim=16", "out_dim=32"]
+    p = params(sets)
+    calls = [c for case in LinearBench().cases(p, 6, 11) for c in case.info["calls"]]
+    assert {c.kind for c in calls} >= {"normal", "wide", "extremes", "equal-rows"}
+    assert {c.gelu for c in calls} == {True, False} and {c.attn_bias for c in calls} == {True, False}
+    g = golden_params(p)
+    for c, h in zip(calls, _hls_linear(calls, EdgeMoeParams.load())):
+        bias_fmt = g.numerics.attn_bias_fmt if c.attn_bias else g.numerics.bias_fmt
+        assert (c.y == linear(c.x, c.w, c.b, g, bias_fmt=bias_fmt, gelu=c.gelu)).all()
+        assert (h == c.y.ravel()).all()
+    r = runner.run("edgemoe_linear", sets, sim="icarus", vectors=6, seed=11, build_root=rtl_build)
+    assert (r["vectors"], r["mismatches"], r["latency_errors"]) == (6, 0, 0)
