@@ -141,12 +141,13 @@ class EdgeMoeAttention(wiring.Component):
 
         # -- memories: the block's Q rows, its scores, its output accumulators ----------------------------
         # lane l's block j of Q (and of the outputs) at bits l P AW of word j; key k's head h scores at word k H + h
-        m.submodules.qmem = qmem = Memory(shape=unsigned(L * P * AW), depth=B, init=[])
+        mems = p.memories  # (depth, width) of each, as the fit check counts them
+        m.submodules.qmem = qmem = Memory(shape=unsigned(mems["q"][1]), depth=mems["q"][0], init=[])
         q_wr = qmem.write_port(granularity=P * AW if L > 1 else None)
         q_rd = qmem.read_port()
-        m.submodules.smem = smem = Memory(shape=unsigned(L * AW), depth=p.tokens * H, init=[])
+        m.submodules.smem = smem = Memory(shape=unsigned(mems["scores"][1]), depth=mems["scores"][0], init=[])
         s_wr, s_rd = smem.write_port(), smem.read_port()
-        m.submodules.amem = amem = Memory(shape=unsigned(L * P * AW), depth=B, init=[])
+        m.submodules.amem = amem = Memory(shape=unsigned(mems["acc"][1]), depth=mems["acc"][0], init=[])
         a_wr = amem.write_port()
         a_rd = amem.read_port(transparent_for=(a_wr,))
 

@@ -598,6 +598,16 @@ def attention_cycles(arch: FpgaArch, d_model: int, length: int) -> int:
     return attention_qk_cycles(arch, d_model, length) + attention_av_cycles(arch, d_model, length)
 
 
+def attention_memories(arch: FpgaArch, d_model: int, heads: int, tokens: int) -> dict[str, tuple[int, int]]:
+    """The attention unit's memories as ``(depth, width in bits)``, as the RTL block ``edgemoe_attention``
+    builds them: ``q``, a query block's Q rows (a word per block of ``attention.dims``, every lane's);
+    ``scores``, each lane's score of every key and head of a call of up to ``tokens`` tokens; ``acc``, the
+    output accumulators (as ``q``). The engine's fit check maps them onto block RAM."""
+    L, P, AW = arch.attention.lanes, arch.attention.dims, arch.numerics.act_fmt.width
+    B = attention_dim_blocks(d_model, P)
+    return {"q": (B, L * P * AW), "scores": (tokens * heads, L * AW), "acc": (B, L * P * AW)}
+
+
 @dataclass(frozen=True)
 class RtlEdgeMoeAttentionParams:
     """The RTL reordered attention unit (``configs/blocks/edgemoe_attention.yaml``): the machine ``arch`` (its
@@ -655,6 +665,12 @@ class RtlEdgeMoeAttentionParams:
     @property
     def stats_gap(self) -> int:
         return attention_stats_gap(self.numerics)
+
+    @property
+    def memories(self) -> dict[str, tuple[int, int]]:
+        """:func:`attention_memories` of this block: ``(depth, width in bits)`` of its Q, score and output
+        memories."""
+        return attention_memories(self.arch, self.d_model, self.heads, self.tokens)
 
     def blocks(self, length: int) -> int:
         return attention_blocks(self.lanes, length)

@@ -112,7 +112,7 @@ def test_not_fitting_is_one_line_exit_2():
     assert out.returncode == 2 and out.stdout == ""
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("attnkit: error: edgemoe: the design does not fit")
-    assert "DSP 3008 > 2520" in lines[0]
+    assert "DSP 2952 > 2520" in lines[0]
 
 
 def test_wrong_kinds_refused():
@@ -133,8 +133,19 @@ def test_reproduce_edgemoe(tmp_path):
         assert all(key in r for r in rows if r["row"] == "point")
     assert json.loads((tmp_path / "results.json").read_text()) == rows
     assert "| qk |" in (tmp_path / "derivation.md").read_text()
+    # what the units' RTL schedules add over their MAC trips alone, at 256 bits and 16 experts
+    summary = {
+        r["metric"]: r["ours"]
+        for r in rows
+        if r["row"] == "summary" and r["axi_bits"] == 256 and r["active_experts"] == 16
+    }
+    trips = summary["cycles per image, the units' MAC trips only (no fill or drain)"]
+    linear, attention = (summary[f"cycles the {u} unit's RTL schedule adds"] for u in ("linear", "attention"))
+    assert trips + linear + attention == totals[(256, 16)] and linear > 0 and attention > 0
     luts = [r for r in rows if r["row"] == "summary" and r["metric"].startswith("LUTs used")]
-    assert len(luts) == 1 and luts[0]["ours"] > 0 and "edgemoe_linear synthesised" in luts[0]["metric"]
+    assert (
+        len(luts) == 1 and luts[0]["ours"] > 0 and "edgemoe_linear, edgemoe_attention synthesised" in luts[0]["metric"]
+    )
     with pytest.raises(AttnkitError, match="--models"):
         attnkit.reproduce("edgemoe", out=tmp_path / "refused", models=["bert"])
     assert not (tmp_path / "refused").exists()

@@ -66,9 +66,11 @@ unrolls (from the code) times the DSP48E2 tiles a product of those widths
 needs (a 27 x 18 signed multiplier, AMD UG579), and 36-Kb block RAMs from the
 on-chip arrays of the code tiled into BRAM aspect ratios (UG573). A unit that
 exists as an RTL block (:data:`UNITS`: the linear unit ``edgemoe_linear``
-with its GELU lanes) is counted as the block builds it, its memories placed
-as Yosys places them for UltraScale+ (:func:`rtl_bram36`); synthesis of the
-block on xcup gives those DSPs and block RAMs (docs/hardware/synthesis.md).
+with its GELU lanes, the attention unit ``edgemoe_attention`` with its
+softmax datapath) is counted as the block builds it, its products tiled and
+its memories placed as Yosys does for UltraScale+ (:func:`rtl_dsps`,
+:func:`rtl_bram36`); synthesis of the block on xcup gives those DSPs and
+block RAMs (docs/hardware/synthesis.md).
 LUTs and flip-flops: a synthesised unit's from its record in
 ``configs/synthesis/<arch.synthesis>.yaml`` (the command, the Yosys and the
 size; scaled by its DSPs at another size), the other units' estimated at the
@@ -90,10 +92,12 @@ from attnkit.params.blocks import load as load_block
 from attnkit.params.edgemoe import (
     EdgeMoeParams,
     FpgaArch,
+    RtlEdgeMoeAttentionParams,
     RtlLinearParams,
     VitMoeWorkload,
     attention_av_cycles,
     attention_blocks,
+    attention_memories,
     attention_qk_cycles,
     linear_cycles,
     linear_memories,
@@ -166,8 +170,9 @@ class Row:
 
 
 class _Model:
-    def __init__(self, p: EdgeMoeParams):
+    def __init__(self, p: EdgeMoeParams, fill: bool = True):
         self.p, self.a, self.w = p, p.arch, p.workload
+        self.fill = fill  # False: the linear and attention units' MAC trips only (derive's fill)
         n = p.numerics
         self.aw = n.act_fmt.width
         self.blk = self.a.attention.dims  # activations per 256-bit block (FEATURE_BLOCK_SIZE)
@@ -196,7 +201,12 @@ class _Model:
         s = Stage(
             name,
             {
-                "mac": (linear_cycles(self.a, out_dim, in_dim, length), 1),
+                "mac": (
+                    linear_cycles(self.a, out_dim, in_dim, length)
+                    if self.fill
+                    else length * cdiv(out_dim, self.a.linear.out_size) * cdiv(in_dim, self.a.linear.in_size),
+                    1,
+                ),
                 "read": (length * self.nb(in_dim), 1),
                 "write": (length * self.nb(out_dim), 1),
             },
@@ -244,7 +254,8 @@ class _Model:
         # Q x K with the online softmax: the unit's closed form (the first block's Q rows, K streamed per query
         # block, the running max and sum per lane beside it, the reciprocals' gap per block), which the RTL
         # block edgemoe_attention takes cycle for cycle (params.edgemoe.attention_qk_cycles)
-        s = Stage("qk", {"q.k": (attention_qk_cycles(self.a, self.w.d_model, T), 1)})
+        trips = attention_blocks(lanes, T) * T * nbh  # every K row per query block, a beat per block of dims
+        s = Stage("qk", {"q.k": (attention_qk_cycles(self.a, self.w.d_model, T) if self.fill else trips, 1)})
         s.move("inout3", "r", keys * nbh, self.bbits)  # K again for every query block
         s.move("inout2", "r", T * nbh, self.bbits)  # Q once
         s.move("inout1", "w", keys * lanes, heads_bits)  # scores, per key and lane
@@ -259,7 +270,8 @@ class _Model:
         info_bits = 2 ** math.ceil(math.log2(2 * self.w.heads)) * self.aw
         # A x V: V streamed per query block, the last block's outputs and the pipeline depth
         # (params.edgemoe.attention_av_cycles; with attention_qk_cycles, the unit's attention_cycles)
-        s = Stage("av", {"p.v": (attention_av_cycles(self.a, self.w.d_model, T), 1)})
+        trips = attention_blocks(lanes, T) * T * nbh
+        s = Stage("av", {"p.v": (attention_av_cycles(self.a, self.w.d_model, T) if self.fill else trips, 1)})
         s.move("inout2", "r", keys * nbh, self.bbits)  # V again for every query block
         s.move("inout1", "r", keys * lanes, heads_bits)
         s.move("inout4", "r", T, info_bits)
@@ -312,9 +324,12 @@ def _fmt_loops(s: Stage) -> str:
     )
 
 
-def derive(p: EdgeMoeParams) -> list[Row]:
-    """Every stage of one image in order, with the cycles it adds (see the module docstring)."""
-    m, a, w = _Model(p), p.arch, p.workload
+def derive(p: EdgeMoeParams, fill: bool = True) -> list[Row]:
+    """Every stage of one image in order, with the cycles it adds (see the module docstring). ``fill=False``
+    charges the linear and attention units their MAC trips only, one per cycle, without the first row or Q
+    rows, the reciprocals' gaps, the drains and pipeline depths of the schedule their RTL runs: what that
+    schedule adds is the difference."""
+    m, a, w = _Model(p, fill), p.arch, p.workload
     D = w.d_model
     rows: list[Row] = []
 
@@ -460,6 +475,82 @@ def linear_unit(a: FpgaArch, in_dim: int, out_dim: int, weights: int) -> UnitEst
     )
 
 
+# An exp unit's table, 2^table_bits + 1 entries read at two addresses, as Yosys maps it for xcup (measured on
+# single tables of 28-bit entries, two read ports): 1,025 entries are LUT logic (411 MUXF7; 1,024 take one
+# RAMB36), 2,049 five RAMB18, 4,097 four RAMB36.
+EXP_TABLE_LOGIC_DEPTH = 1025
+
+
+def exp_table_bram36(ex) -> float:
+    """36-Kb block RAMs of one exp unit's table (``ex`` an :class:`~attnkit.params.numerics.ExpParams`)."""
+    depth = (1 << ex.table_bits) + 1
+    return 0.0 if depth <= EXP_TABLE_LOGIC_DEPTH else bram36(depth, ex.table_fmt.width)
+
+
+# How `attnkit synth --target xcup` (Yosys's mul2dsp for DSP48E2) tiles a signed a x b product: the wider
+# operand on the 27-bit port, the narrower on the 18-bit one, ceil(wide / 27) x ceil(narrow / 18) tiles; a
+# product by a constant power of two is a shift. Measured on the attention unit's products (per module of its
+# synthesis): 32 x 32 and 32 x 24 take 4, 24 x 24 2, 31 x 19 and 32 x 26 4 (where dsp_per_mult's better
+# orientation would take 2), a reciprocal seed's 14 bits x 31 2.
+def rtl_dsps(a_bits: int, b_bits: int) -> int:
+    """DSP48E2 slices for a signed ``a x b``-bit product of an RTL unit as Yosys tiles it for xcup."""
+    return cdiv(max(a_bits, b_bits), 27) * cdiv(min(a_bits, b_bits), 18)
+
+
+def _signed(fmt) -> int:
+    """The width a DSP's signed port sees for a value of ``fmt`` (an unsigned one takes a sign bit)."""
+    return fmt.width + (0 if fmt.signed else 1)
+
+
+def softmax_lane_dsps(sm) -> dict[str, int]:
+    """DSPs of one lane of the online softmax datapath as the RTL builds it (``attnkit.hw.softmax``'s helpers,
+    ``hw/exp.py``, ``hw/recip.py``) for ``sm`` (a :class:`~attnkit.params.numerics.SoftmaxParams`): two exp
+    units (each ``x * log2(e)`` and its table interpolation), the running sum's ``l * exp(m - m')``, the
+    probability ``exp(s - m) * r``, and the reciprocal's Newton steps (two products each, the first on the
+    seed's bits)."""
+    ex, rc = sm.exp, sm.recip
+    e_out, r_out = _signed(ex.out_fmt), _signed(rc.out_fmt)
+    interp = rtl_dsps(ex.table_fmt.width + 3, ex.arg_fmt.frac_bits - ex.table_bits + 1)  # (t1 - t0) * r
+    log2e = rtl_dsps(_signed(ex.in_fmt), _signed(ex.log2e_fmt))
+    w, seed = _signed(rc.work_fmt), _signed(rc.seed_fmt)
+    newton = sum(rtl_dsps(w, y) + rtl_dsps(y, rc.work_fmt.width + 3) for y in [seed] + [w] * (rc.iters - 1))
+    return {
+        "exp": 2 * (log2e + interp),
+        "running sum": rtl_dsps(_signed(sm.sum_fmt), e_out),
+        "probability": rtl_dsps(e_out, r_out),
+        "reciprocal": newton if rc.iters else 0,
+    }
+
+
+def attention_unit(a: FpgaArch, heads: int, head_dim: int, tokens: int) -> UnitEstimate:
+    """The reordered attention unit as the RTL block ``edgemoe_attention`` builds it for ``heads x head_dim``
+    and calls of up to ``tokens`` tokens: one ``lanes x dims`` array of ``act_fmt`` products serving Q x K and
+    then A x V (the passes run one after the other), per lane the scale (a shift where ``1/sqrt(head_dim)``
+    is a power of two) and the softmax datapath (:func:`softmax_lane_dsps`); its memories
+    (:func:`attnkit.params.edgemoe.attention_memories`) placed by :func:`rtl_bram36`, and per lane two exp
+    tables and a reciprocal seed table (read-only)."""
+    n, at = a.numerics, a.attention
+    A = n.act_fmt.width
+    scale = n.act_fmt.quantize_one(1.0 / math.sqrt(head_dim))
+    sm = n.softmax
+    mem = attention_memories(a, heads * head_dim, heads, tokens)
+    ex, rc = sm.exp, sm.recip
+    return UnitEstimate(
+        dsp={
+            "attention q.k and p.v": at.lanes * at.dims * rtl_dsps(A, A),
+            "attention scale": 0 if scale & (scale - 1) == 0 else at.lanes * rtl_dsps(A, scale.bit_length() + 1),
+            "attention softmax": at.lanes * sum(softmax_lane_dsps(sm).values()),
+        },
+        bram36={
+            "attention q rows": rtl_bram36(*mem["q"]),
+            "attention scores": rtl_bram36(*mem["scores"]),
+            "attention accumulators": rtl_bram36(*mem["acc"]),
+            "attention exp tables": at.lanes * 2 * exp_table_bram36(ex),
+            "attention reciprocal seeds": at.lanes * rtl_bram36(1 << rc.seed_bits, rc.seed_fmt.width, rom=True),
+        },
+    )
+
+
 @dataclass(frozen=True)
 class Unit:
     """An RTL unit the fit check counts by its estimate and by its synthesis: the block's parameter class and
@@ -473,9 +564,12 @@ class Unit:
 # parameters, its DSP keys those of resources' dsp_by_unit. A unit here and in
 # configs/synthesis/<arch.synthesis>.yaml has its LUTs and flip-flops from synthesis (the rest are estimated);
 # tests/test_synth_edgemoe.py checks its synthesised DSPs and block RAMs against the estimate. Adding a unit
-# (the attention unit) is an entry here and its runs in the YAML.
+# is an entry here and its runs in the YAML.
 UNITS: dict[str, Unit] = {
     "edgemoe_linear": Unit(RtlLinearParams, lambda p: linear_unit(p.arch, p.in_dim, p.out_dim, p.out_dim * p.in_dim)),
+    "edgemoe_attention": Unit(
+        RtlEdgeMoeAttentionParams, lambda p: attention_unit(p.arch, p.heads, p.head_dim, p.tokens)
+    ),
 }
 DSP_TOLERANCE = BRAM_TOLERANCE = 0.15  # synthesis vs estimate, per unit (issue 25)
 
@@ -544,15 +638,16 @@ def resources(p: EdgeMoeParams) -> dict:
     """DSP slices, 36-Kb block RAMs, LUTs and flip-flops of the design by unit, beside the part's; ``fits``."""
     a, w, n = p.arch, p.workload, p.numerics
     A, Wt = n.act_fmt.width, n.weight_fmt.width
-    at, g, e = a.attention, a.gate, a.layernorm.elements
+    g, e = a.gate, a.layernorm.elements
     # the linear unit as the RTL builds it, for the largest layer: rows of the widest input, a bias per
     # output of the widest output, banks of the most weights of any layer
     dims = (w.d_model, w.ffn, w.expert_ffn)
     lin = linear_unit(a, max(dims), max(dims), w.d_model * max(dims))
+    # the attention unit as the RTL builds it, for the model's heads and an image's tokens per call
+    att = attention_unit(a, w.heads, w.d_model // w.heads, w.tokens)
     dsp = {
         "linear": lin.dsp["linear"],
-        "attention q.k": at.lanes * at.dims * dsp_per_mult(A, A) + at.lanes * dsp_per_mult(A, A),  # + the scale
-        "attention p.v": at.lanes * at.dims * dsp_per_mult(A, A) + at.lanes * w.heads * dsp_per_mult(A, A),
+        **att.dsp,
         "gate": g.experts * g.dims * dsp_per_mult(A, Wt),
         "layernorm": e * (2 * dsp_per_mult(A, A) + dsp_per_mult(A, A) + dsp_per_mult(A, n.norm_fmt.width)),
         "patch embed": a.attention.dims
@@ -567,7 +662,7 @@ def resources(p: EdgeMoeParams) -> dict:
     ppb = max(1, (bbits // PIXEL_BITS) // w.patch)
     bram = {
         **{k: v for k, v in lin.bram36.items() if k != "gelu tables"},
-        "attention q/acc blocks": 2 * at.lanes * bram36(cdiv(w.d_model, blk), bbits),
+        **att.bram36,
         "patch embed weights": bram36(w.d_model // blk * w.channels * w.patch, blk * w.patch * PATCH_WEIGHT_BITS),
         "patch rows (ping + pong)": 2 * bram36(cdiv(w.width // w.patch, ppb) * cdiv(w.d_model, blk), ppb * bbits),
         "gate weights": bram36(cdiv(w.d_model, g.dims), g.experts * g.dims * Wt),
