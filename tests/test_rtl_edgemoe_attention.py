@@ -123,7 +123,6 @@ def test_hls_rtl_and_golden_agree_on_the_same_inputs(rtl_build):
     assert (r["vectors"], r["calls"], r["mismatches"], r["latency_errors"]) == (5, 5, 0, 0)
 
 
-@pytest.mark.slow
 def test_m3vit_attention_takes_the_engines_attention_stages(rtl_build):
     """One call at M3ViT's shape (3 heads of 64, 129 tokens) on the shipped 4 x 8 unit, Verilated (--fast
     harness): bit-exact, and its first beat to last output is the engine's qk plus av stage compute,

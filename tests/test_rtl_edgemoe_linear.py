@@ -72,7 +72,6 @@ def test_pingpong_loads_fit_the_slack():
     assert owner.count((1, "load")) == p.load_beats and owner.count((0, "load")) == p.load_beats
 
 
-@pytest.mark.slow
 def test_m3vit_q_projection_takes_the_engines_q_stage(rtl_build):
     """One call at M3ViT's Q shape (192 x 192, 129 tokens) on the shipped 16 x 16 unit, Verilated (--fast
     harness): bit-exact, and its first row to last output is the engine's q stage MAC process, 18,606 cycles."""

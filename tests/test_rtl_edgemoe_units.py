@@ -95,7 +95,6 @@ def test_verilator_200_calls_bit_and_cycle_exact(block, rtl_build):
     assert r["coverage_total"]["hit"] == r["coverage_total"]["declared"], r["coverage_total"]["missed"]
 
 
-@pytest.mark.slow  # more Verilator builds; the small sizes also run in tests/test_rtl_fast.py
 @pytest.mark.parametrize("block,size", [(b, s) for b, u in UNITS.items() for s in u.sizes])
 def test_verilator_cycle_exact_other_sizes(block, size, rtl_build):
     require_simulator("verilator")
@@ -105,16 +104,8 @@ def test_verilator_cycle_exact_other_sizes(block, size, rtl_build):
 
 
 @pytest.mark.parametrize("block", UNITS)
-def test_icarus_small_size(block, rtl_build):
-    require_simulator("icarus")
-    r = runner.run(block, _small(block), sim="icarus", vectors=10, seed=3, build_root=rtl_build)
-    assert r["vectors"] == 10
-    _exact(block, r)
-
-
-@pytest.mark.slow  # Icarus runs these units at a few hundred cycles a second
-@pytest.mark.parametrize("block", UNITS)
 def test_icarus_200_calls_bit_and_cycle_exact(block, rtl_build):
+    """The small size under Icarus (a few hundred cycles a second at the shipped sizes)."""
     require_simulator("icarus")
     r = runner.run(block, _small(block), sim="icarus", vectors=200, seed=2026, build_root=rtl_build)
     assert r["vectors"] == 200
