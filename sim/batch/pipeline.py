@@ -98,9 +98,7 @@ class BatchRun:
 
     def when(self, mask, body: Callable[[np.ndarray | None], None], active: np.ndarray | None = None) -> None:
         """``body`` once on the rows of ``mask`` (and ``active``): a part of the program only some rows have."""
-        rows = np.broadcast_to(mask, (self.n,)) if active is None else active & mask
-        if rows.any():
-            body(None if rows.all() else rows)
+        _when(self.n, mask, body, active)
 
     def repeat(
         self, count, body: Callable[[np.ndarray | None], None] | Sequence, active: np.ndarray | None = None
@@ -166,6 +164,12 @@ class BatchRun:
                 return
 
 
+def _when(n: int, mask, body: Callable[[np.ndarray | None], None], active: np.ndarray | None) -> None:
+    rows = np.broadcast_to(mask, (n,)) if active is None else active & mask
+    if rows.any():
+        body(None if rows.all() else rows)
+
+
 def _int_column(v) -> np.ndarray:
     a = np.asarray(v)
     if a.dtype.kind not in "iub":
@@ -190,9 +194,7 @@ class BatchSums:
             self.sums[s] = self.sums[s] + (v if active is None else np.where(active, v, 0))
 
     def when(self, mask, body: Callable[[np.ndarray | None], None], active: np.ndarray | None = None) -> None:
-        rows = np.broadcast_to(mask, (self.n,)) if active is None else active & mask
-        if rows.any():
-            body(None if rows.all() else rows)
+        _when(self.n, mask, body, active)
 
     def repeat(
         self, count, body: Callable[[np.ndarray | None], None] | Sequence, active: np.ndarray | None = None
