@@ -598,6 +598,11 @@ def attention_cycles(arch: FpgaArch, d_model: int, length: int) -> int:
     return attention_qk_cycles(arch, d_model, length) + attention_av_cycles(arch, d_model, length)
 
 
+def attention_scale_raw(numerics: EdgeMoeNumerics, head_dim: int) -> int:
+    """``1/sqrt(head_dim)`` truncated into ``act_fmt``, raw: the attention unit's score scale."""
+    return numerics.act_fmt.quantize_one(1.0 / math.sqrt(head_dim))
+
+
 def attention_memories(arch: FpgaArch, d_model: int, heads: int, tokens: int) -> dict[str, tuple[int, int]]:
     """The attention unit's memories as ``(depth, width in bits)``, as the RTL block ``edgemoe_attention``
     builds them: ``q``, a query block's Q rows (a word per block of ``attention.dims``, every lane's);
@@ -660,7 +665,7 @@ class RtlEdgeMoeAttentionParams:
     @property
     def scale_raw(self) -> int:
         """``1/sqrt(head_dim)`` truncated into ``act_fmt`` (:attr:`EdgeMoeParams.attn_scale_raw`)."""
-        return int(self.numerics.act_fmt.quantize(1.0 / math.sqrt(self.head_dim)))
+        return attention_scale_raw(self.numerics, self.head_dim)
 
     @property
     def stats_gap(self) -> int:

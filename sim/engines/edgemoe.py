@@ -99,6 +99,7 @@ from attnkit.params.edgemoe import (
     attention_blocks,
     attention_memories,
     attention_qk_cycles,
+    attention_scale_raw,
     linear_cycles,
     linear_memories,
 )
@@ -531,7 +532,7 @@ def attention_unit(a: FpgaArch, heads: int, head_dim: int, tokens: int) -> UnitE
     tables and a reciprocal seed table (read-only)."""
     n, at = a.numerics, a.attention
     A = n.act_fmt.width
-    scale = n.act_fmt.quantize_one(1.0 / math.sqrt(head_dim))
+    scale = attention_scale_raw(n, head_dim)
     sm = n.softmax
     mem = attention_memories(a, heads * head_dim, heads, tokens)
     ex, rc = sm.exp, sm.recip
