@@ -44,7 +44,7 @@ from attnkit.params.numerics import ExpParams
 def exp2_table(p: ExpParams) -> np.ndarray:
     """The ROM: ``2^(i / 2^table_bits)`` for ``i = 0 .. 2^table_bits``, raw in ``p.table_fmt``."""
     size = 1 << p.table_bits
-    return p.table_fmt.quantize(np.exp2(np.arange(size + 1, dtype=np.float64) / size))
+    return p.table_fmt.quantize(np.exp2(np.arange(p.table_entries, dtype=np.float64) / size))
 
 
 def exp2_mantissa(y, frac_bits: int, p: ExpParams, table: np.ndarray | None = None):

@@ -56,6 +56,11 @@ class ExpParams:
             raise FieldError("table_fmt", f"{self.table_fmt}: at most 40 bits so interpolation products fit int64")
 
     @property
+    def table_entries(self) -> int:
+        """Entries of the exp table, ``2^table_bits + 1`` (the last one is 2)."""
+        return (1 << self.table_bits) + 1
+
+    @property
     def mantissa_bits(self) -> int:
         """Fraction bits of the mantissa ``E`` that :func:`exp2_mantissa` returns."""
         return self.table_fmt.frac_bits

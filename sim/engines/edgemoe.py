@@ -102,6 +102,7 @@ from attnkit.params.edgemoe import (
     attention_scale_raw,
     linear_cycles,
     linear_memories,
+    linear_row_cycles,
 )
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines import Engine
@@ -205,7 +206,7 @@ class _Model:
                 "mac": (
                     linear_cycles(self.a, out_dim, in_dim, length)
                     if self.fill
-                    else length * cdiv(out_dim, self.a.linear.out_size) * cdiv(in_dim, self.a.linear.in_size),
+                    else length * linear_row_cycles(self.a.linear, out_dim, in_dim),
                     1,
                 ),
                 "read": (length * self.nb(in_dim), 1),
@@ -255,8 +256,8 @@ class _Model:
         # Q x K with the online softmax: the unit's closed form (the first block's Q rows, K streamed per query
         # block, the running max and sum per lane beside it, the reciprocals' gap per block), which the RTL
         # block edgemoe_attention takes cycle for cycle (params.edgemoe.attention_qk_cycles)
-        trips = attention_blocks(lanes, T) * T * nbh  # every K row per query block, a beat per block of dims
-        s = Stage("qk", {"q.k": (attention_qk_cycles(self.a, self.w.d_model, T) if self.fill else trips, 1)})
+        # fill=False: every K row per query block, a beat per block of dims
+        s = Stage("qk", {"q.k": (attention_qk_cycles(self.a, self.w.d_model, T) if self.fill else keys * nbh, 1)})
         s.move("inout3", "r", keys * nbh, self.bbits)  # K again for every query block
         s.move("inout2", "r", T * nbh, self.bbits)  # Q once
         s.move("inout1", "w", keys * lanes, heads_bits)  # scores, per key and lane
@@ -271,8 +272,7 @@ class _Model:
         info_bits = 2 ** math.ceil(math.log2(2 * self.w.heads)) * self.aw
         # A x V: V streamed per query block, the last block's outputs and the pipeline depth
         # (params.edgemoe.attention_av_cycles; with attention_qk_cycles, the unit's attention_cycles)
-        trips = attention_blocks(lanes, T) * T * nbh
-        s = Stage("av", {"p.v": (attention_av_cycles(self.a, self.w.d_model, T) if self.fill else trips, 1)})
+        s = Stage("av", {"p.v": (attention_av_cycles(self.a, self.w.d_model, T) if self.fill else keys * nbh, 1)})
         s.move("inout2", "r", keys * nbh, self.bbits)  # V again for every query block
         s.move("inout1", "r", keys * lanes, heads_bits)
         s.move("inout4", "r", T, info_bits)
@@ -484,8 +484,7 @@ EXP_TABLE_LOGIC_DEPTH = 1025
 
 def exp_table_bram36(ex) -> float:
     """36-Kb block RAMs of one exp unit's table (``ex`` an :class:`~attnkit.params.numerics.ExpParams`)."""
-    depth = (1 << ex.table_bits) + 1
-    return 0.0 if depth <= EXP_TABLE_LOGIC_DEPTH else bram36(depth, ex.table_fmt.width)
+    return 0.0 if ex.table_entries <= EXP_TABLE_LOGIC_DEPTH else bram36(ex.table_entries, ex.table_fmt.width)
 
 
 # How `attnkit synth --target xcup` (Yosys's mul2dsp for DSP48E2) tiles a signed a x b product: the wider
