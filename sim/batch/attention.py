@@ -14,7 +14,7 @@ from attnkit.errors import AttnkitError
 from attnkit.params.workload import GemmWorkload
 from attnkit.sim import cascade
 from attnkit.sim.batch import BatchFn, BatchUnsupported, Points, common
-from attnkit.sim.batch.pipeline import BatchRun, BatchSums
+from attnkit.sim.batch.pipeline import _MAX_PERIOD, BatchRun, BatchSums, PeriodicWalk
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines.attention import (
     FLAT_PIPE,
@@ -54,6 +54,10 @@ class _Rows:
     @property
     def M1(self) -> np.ndarray:
         return common.cdiv(self.M, self.R)
+
+    @property
+    def G(self) -> np.ndarray:
+        return common.cdiv(self.P, self.C)
 
     @property
     def unmasked(self) -> np.ndarray:
@@ -275,24 +279,127 @@ class _Tiles:
         return _Tiles(**{k: v[rows] if isinstance(v, np.ndarray) else v for k, v in cols.items()})
 
 
+def _nodes(r: _Rows, gq, b, g) -> dict:
+    """Everything a walk iteration at block ``b``, group ``g`` derives from them: each node one floor,
+    min, comparison or product of earlier ones (so :func:`_leap` can tell where they stay affine)."""
+    R, C, h, M1, P, L = r.R, r.C, r.h, r.M1, r.P, r.G * r.h
+    d: dict[str, np.ndarray] = {}
+
+    def J(name, grp):  # key tiles group ``grp`` needs, through its nodes
+        d[f"{name}q"] = np.minimum((grp + 1) * C, P)
+        d[f"{name}k"] = (d[f"{name}q"] - 1) // R
+        d[name] = np.where(r.causal, np.minimum(M1, d[f"{name}k"] + 1), M1)
+        return d[name]
+
+    d["live"] = b < common.cdiv(L, gq)
+    e0 = d["e0"] = b * gq
+    e1 = d["e1"] = np.minimum(e0 + gq, L)
+    v = J("v", g)
+    d["one"] = v == 1
+    d["v2"] = np.maximum(v - 2, 0)
+    start = d["start"] = g * h <= e0
+    s0 = d["s0"] = np.maximum(e0, g * h)
+    d["more"] = r.causal & (v < M1)
+    d["vRC"] = v * R // C
+    gn = d["gn"] = np.where(d["more"], d["vRC"], r.G)  # the first group needing more key tiles
+    y = d["y"] = np.minimum(gn * h, L)  # the first entry needing more
+    d["ye"] = (y - e0) // gq
+    nrep = d["nrep"] = np.where(start & d["live"], d["ye"], 0)  # whole blocks inside this run
+    same = d["same"] = nrep > 0
+    d["N"] = e1 - s0  # entries needing v or more key tiles
+    d["me"] = np.minimum(e1, y)
+    m = d["m"] = d["me"] - s0  # exactly v
+    d["Nm"] = d["N"] - m
+    d["mpos"], d["Nmpos"] = m > 0, d["Nm"] > 0
+    prev = np.where(start, 0, J("p", g - 1))
+    d["mid"] = np.where(start, d["v2"], v - 1 - prev)
+    inside = d["inside"] = ~same & (y < e1)  # the block goes on with the groups needing more
+    d["bn"] = b + np.where(same, nrep, 1)
+    d["gb"] = d["bn"] * gq // h
+    d["l"] = (e1 - 1) // h
+    d["kvl"] = np.minimum(r.M, R * J("lv", d["l"]))
+    d["kvv"] = np.minimum(r.M, v * R)
+    d["g2"] = np.where(inside, gn, d["gb"])
+    d["b2"] = np.where(inside, b, d["bn"])
+    return d
+
+
+# Counts of repeats a walk iteration runs: where one moves, its runs must be past their transient.
+_COUNTS = ("nrep", "v2", "N", "m", "Nm", "mid")
+
+
+def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run: BatchRun | None) -> np.ndarray:
+    """Per row of ``rows``, the most whole periods (of ``p`` iterations) the walk may jump: every node of
+    every iteration of the period affine over the three recorded periods and still affine ``q`` periods
+    on (a floor affine on two consecutive periods stays so; a min or comparison equal at both ends of an
+    affine range is the same between), and every moving count then past its runs' transient."""
+    sub = r.take(rows)
+    sgq = gq[rows]
+    step = walk.step(rows, p)
+    L = sub.G * sub.h
+    b0, g0 = walk.at(np.zeros_like(p), rows)
+    # a bound to search below: the walk's end (blocks, or groups within the block)
+    hi = np.where(step[0] > 0, (common.cdiv(L, sgq) - b0) // np.maximum(step[0], 1), (sub.G - g0) // np.maximum(step[1], 1))
+    hi = np.maximum(hi, 0)
+    thr = 0 if run is None else run.transient[rows] + _MAX_PERIOD + 1
+    ok_all = np.ones(len(rows), dtype=bool)
+    phases = []
+    for i in range(int(p.max())):
+        on = i < p
+        back = np.where(on, p - i, p)  # boundary t - p + i (rows with shorter periods: repeat phase 0)
+        c1 = walk.at(back, rows)
+        n1 = _nodes(sub, sgq, *c1)
+        n2 = _nodes(sub, sgq, *walk.at(back + p, rows))
+        n3 = _nodes(sub, sgq, *walk.at(back + 2 * p, rows))
+        slope = {}
+        for key in n1:
+            a1, a2, a3 = (np.asarray(x, dtype=np.int64) for x in (n1[key], n2[key], n3[key]))
+            ok_all &= a1 - a2 == a2 - a3
+            slope[key] = a1 - a2
+        for key in _COUNTS:
+            moving = slope[key] != 0
+            ok_all &= ~moving | (np.asarray(n3[key]) >= thr) & (np.asarray(n1[key]) >= thr)
+        phases.append((c1, n1, slope))
+    hi = np.where(ok_all, hi, 0)
+
+    def ok(q):
+        good = np.ones(len(rows), dtype=bool)
+        for c1, n1, slope in phases:
+            far = _nodes(sub, sgq, *(c1 + q * step))
+            for key, val in far.items():
+                good &= np.asarray(val, dtype=np.int64) == np.asarray(n1[key], dtype=np.int64) + q * slope[key]
+            for key in _COUNTS:
+                good &= (slope[key] >= 0) | (np.asarray(far[key]) >= thr)
+        return good
+
+    lo = np.zeros(len(rows), dtype=np.int64)  # ok(lo) holds; search (lo, hi]
+    while (hi > lo).any():
+        mid = np.where(hi > lo, (lo + hi + 1) // 2, lo)
+        good = ok(mid)
+        lo = np.where(good, mid, lo)
+        hi = np.where(good, hi, mid - 1)
+    return lo
+
+
 def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=None, at=None):
     """One K/V head's blocks (``run``: time them; None: only count) and the keys its blocks fetch.
 
     The walk visits, per row, each run of equal blocks (every block of it inside one run of query groups
     needing the same key tiles: one repeat, as the scalar form's run-length program has it) or else each
     segment of a block: the groups needing the same key tiles, with the key tiles only the later ones need
-    before them. Steps: about twice the distinct key-tile counts, not the blocks or the groups. Once most
-    rows are done, the walk goes on with the others alone (``at``: their blocks and groups so far)."""
-    n, R, C, h, M1 = r.n, r.R, r.C, r.h, r.M1
-    G = common.cdiv(r.P, C)
-    L = G * h
-    nb = common.cdiv(L, gq)
-
-    def J(g):  # key tiles group g needs
-        return r.key_tiles(np.minimum((g + 1) * C, r.P))
-
-    b, g = (np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)) if at is None else at
-    kv_keys = np.zeros(n, dtype=np.int64)
+    before them. Once its iterations repeat with counts growing or shrinking by the same amounts, a
+    :class:`PeriodicWalk` jumps over whole periods, so a row takes steps in proportion to its periods'
+    phases, not to its key tiles. Once most rows are done, the walk goes on with the others alone
+    (``at``: their blocks, groups and fetched keys so far, and the walk's record)."""
+    n = r.n
+    nb = common.cdiv(r.G * r.h, gq)
+    if at is None:
+        b, g = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        kv_keys = np.zeros(n, dtype=np.int64)
+        walk = PeriodicWalk(n, 2, 1, run)
+        walk.record([b, g], [kv_keys])
+    else:
+        b, g, kv_keys, walk = at
     live = np.ones(n, dtype=bool) if active is None else active.copy()
     live &= b < nb
     while live.any():
@@ -300,44 +407,45 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=N
             left = np.flatnonzero(live)
             sub = None if run is None else run.take(left)
             part = None if tile is None else tile.take(left)
-            kv_keys[left] += _kv_head_b(r.take(left), gq[left], sub, part, None, (b[left], g[left]))
+            state = (b[left], g[left], kv_keys[left], walk.take(left, sub))
+            kv_keys[left] = _kv_head_b(r.take(left), gq[left], sub, part, None, state)
             if run is not None and sub is not None:
                 run.put(sub, left)
             break
-        e0 = b * gq
-        e1 = np.minimum(e0 + gq, L)
-        v = J(g)
-        start = g * h <= e0  # at the block's first entry
-        s0 = np.maximum(e0, g * h)
-        gn = np.where(r.causal & (v < M1), v * R // C, G)  # the first group needing more key tiles
-        y = np.minimum(gn * h, L)  # the first entry needing more
-        nrep = np.where(start & live, (y - e0) // gq, 0)  # whole blocks inside this run
-        same = nrep > 0
+        d = _nodes(r, gq, b, g)
+        same = d["same"] & live
         seg = live & ~same
-        N, m = e1 - s0, np.minimum(e1, y) - s0  # entries needing v or more key tiles; exactly v
+        v, N, m, start = d["v"], d["N"], d["m"], d["start"]
         if run is not None and tile is not None:
 
             def blocks(act, v=v):
                 _block_b(run, tile, v, gq, act)
 
-            run.repeat(nrep, blocks, _and(active, same))
-            one = v == 1
+            run.repeat(d["nrep"], blocks, _and(active, same))
+            one = d["one"]
             _row_b(run, tile, True, np.where(one, m, 0), np.where(one, N - m, N), seg & start)
-            prev = np.where(start, 0, J(g - 1))
-            mid = np.where(start, np.maximum(v - 2, 0), v - 1 - prev)
 
             def rows(act, N=N):
                 _row_b(run, tile, False, 0, N, act)
 
-            run.repeat(np.where(seg, mid, 0), rows, seg)
+            run.repeat(np.where(seg, d["mid"], 0), rows, seg)
             _row_b(run, tile, False, m, N - m, seg & ~(start & one))
-        inside = seg & (y < e1)  # the block goes on with the groups needing more
-        done = np.where(same, nrep, 1)
-        kv_keys += np.where(same, nrep * np.minimum(r.M, v * R), 0)
-        kv_keys += np.where(seg & ~inside, np.minimum(r.M, R * J((e1 - 1) // h)), 0)
-        g = np.where(inside, gn, np.where(live, (b + done) * gq // h, g))
-        b = np.where(inside | ~live, b, b + done)
+        kv_keys += np.where(same, d["nrep"] * d["kvv"], 0)
+        kv_keys += np.where(seg & ~d["inside"], d["kvl"], 0)
+        g = np.where(live, d["g2"], g)
+        b = np.where(live, d["b2"], b)
         live &= b < nb
+        walk.record([b, g], [kv_keys])
+        p = walk.periods(live)
+        if p.any():
+            rows_ = np.flatnonzero(p > 0)
+            q = _leap(r, gq, walk, rows_, p[rows_], run)
+            go = q > 0
+            if go.any():
+                rows_, p_, q_ = rows_[go], p[rows_][go], q[go]
+                coords, sums = walk.jump(rows_, p_, q_)
+                b[rows_], g[rows_], kv_keys[rows_] = coords[0], coords[1], sums[0]
+                live &= b < nb
     return kv_keys
 
 
