@@ -59,6 +59,12 @@ class _Rows:
     def G(self) -> np.ndarray:
         return common.cdiv(self.P, self.C)
 
+    def A(self, gq) -> np.ndarray:
+        """Blocks of ``gq`` entries per block period: causal, the key tiles of the entries ``A gq`` on are
+        those here plus the same number (entries: h per query group, J(g) = ceil((g + 1) C / R))."""
+        a = self.h * self.R // np.gcd(self.R, self.C)
+        return np.where(self.causal, a // np.gcd(a, gq), 1 << 40)  # not causal: every block alike
+
     @property
     def unmasked(self) -> np.ndarray:
         return np.where(self.causal, self.P * (self.P + 1) // 2, self.M * self.P)
@@ -304,7 +310,9 @@ def _nodes(r: _Rows, gq, b, g) -> dict:
     gn = d["gn"] = np.where(d["more"], d["vRC"], r.G)  # the first group needing more key tiles
     y = d["y"] = np.minimum(gn * h, L)  # the first entry needing more
     d["ye"] = (y - e0) // gq
-    nrep = d["nrep"] = np.where(start & d["live"], d["ye"], 0)  # whole blocks inside this run
+    d["bA"] = b // r.A(gq)
+    d["toA"] = np.minimum(d["ye"], (d["bA"] + 1) * r.A(gq) - b)  # not past the next block period
+    nrep = d["nrep"] = np.where(start & d["live"], d["toA"], 0)  # whole blocks inside this run
     same = d["same"] = nrep > 0
     d["N"] = e1 - s0  # entries needing v or more key tiles
     d["me"] = np.minimum(e1, y)
@@ -321,11 +329,16 @@ def _nodes(r: _Rows, gq, b, g) -> dict:
     d["kvv"] = np.minimum(r.M, v * R)
     d["g2"] = np.where(inside, gn, d["gb"])
     d["b2"] = np.where(inside, b, d["bn"])
+    # the counts of the repeats the iteration runs (0: it runs no such repeat)
+    seg = ~same
+    d["c_rows"] = np.where(same, d["v2"], 0)
+    for k in ("N", "m", "Nm", "mid"):
+        d[f"c_{k}"] = np.where(seg, d[k], 0)
     return d
 
 
 # Counts of repeats a walk iteration runs: where one moves, its runs must be past their transient.
-_COUNTS = ("nrep", "v2", "N", "m", "Nm", "mid")
+_COUNTS = ("nrep", "c_rows", "c_N", "c_m", "c_Nm", "c_mid")
 
 
 def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run: BatchRun | None) -> np.ndarray:
@@ -342,6 +355,7 @@ def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run
     hi = np.where(step[0] > 0, (common.cdiv(L, sgq) - b0) // np.maximum(step[0], 1), (sub.G - g0) // np.maximum(step[1], 1))
     hi = np.maximum(hi, 0)
     thr = 0 if run is None else run.transient[rows] + _MAX_PERIOD + 1
+    cycle = 1 if run is None else run.cycle[rows]
     ok_all = np.ones(len(rows), dtype=bool)
     phases = []
     for i in range(int(p.max())):
@@ -358,7 +372,7 @@ def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run
             slope[key] = a1 - a2
         for key in _COUNTS:
             moving = slope[key] != 0
-            ok_all &= ~moving | (np.asarray(n3[key]) >= thr) & (np.asarray(n1[key]) >= thr)
+            ok_all &= ~moving | (np.asarray(n3[key]) >= thr) & (np.asarray(n1[key]) >= thr) & (slope[key] % cycle == 0)
         phases.append((c1, n1, slope))
     hi = np.where(ok_all, hi, 0)
 
@@ -373,6 +387,15 @@ def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run
         return good
 
     lo = np.zeros(len(rows), dtype=np.int64)  # ok(lo) holds; search (lo, hi]
+    probe = np.minimum(hi, 1)
+    while True:  # gallop: 1, 2, 4, ... while it holds, then halve the gap
+        up = probe > lo
+        if not up.any():
+            break
+        good = ok(probe) & up
+        lo = np.where(good, probe, lo)
+        hi = np.where(up & ~good, probe - 1, hi)
+        probe = np.where(good, np.minimum(hi, 2 * probe), lo)
     while (hi > lo).any():
         mid = np.where(hi > lo, (lo + hi + 1) // 2, lo)
         good = ok(mid)
@@ -381,25 +404,55 @@ def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run
     return lo
 
 
+def _regular_blocks(r: _Rows, gq) -> np.ndarray:
+    """Per row, the blocks before which :meth:`_Rows.A` holds: every entry's group ends at a query below
+    P (J by the formula, not capped at M1) and fetches at most M keys (R J <= M)."""
+    X = np.minimum(r.G * r.h, r.h * np.minimum(r.P // r.C, r.R * (r.M // r.R) // r.C))
+    return X // gq
+
+
+def _block_leap(r: _Rows, gq, blocks: PeriodicWalk, rows: np.ndarray, run: BatchRun | None) -> np.ndarray:
+    """Per row of ``rows`` (recorded at four block periods running, found periodic), the block periods
+    the walk may jump: all inside the regular blocks, where each period's program is the last one's with
+    dJ more full rows in every block; those runs past their transient, dJ whole periods of theirs."""
+    sub = r.take(rows)
+    sgq = gq[rows]
+    A = sub.A(sgq)
+    b, _ = blocks.at(np.zeros(len(rows), dtype=np.int64), rows)
+    b_old, g_old = blocks.at(np.full(len(rows), 3), rows)
+    q = np.maximum((_regular_blocks(sub, sgq) - b) // A, 0)
+    q = np.where(b - b_old == 3 * A, q, 0)
+    if run is not None:
+        dJ = A * sgq // sub.h * sub.C // sub.R
+        full = sub.key_tiles(np.minimum((g_old + 1) * sub.C, sub.P)) - 2  # the fewest full rows seen
+        ok = (full >= run.transient[rows] + _MAX_PERIOD + 1) & (dJ % run.cycle[rows] == 0)
+        q = np.where(ok, q, 0)
+    return q
+
+
 def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=None, at=None):
     """One K/V head's blocks (``run``: time them; None: only count) and the keys its blocks fetch.
 
     The walk visits, per row, each run of equal blocks (every block of it inside one run of query groups
     needing the same key tiles: one repeat, as the scalar form's run-length program has it) or else each
     segment of a block: the groups needing the same key tiles, with the key tiles only the later ones need
-    before them. Once its iterations repeat with counts growing or shrinking by the same amounts, a
-    :class:`PeriodicWalk` jumps over whole periods, so a row takes steps in proportion to its periods'
-    phases, not to its key tiles. Once most rows are done, the walk goes on with the others alone
-    (``at``: their blocks, groups and fetched keys so far, and the walk's record)."""
+    before them. Causal, every :meth:`_Rows.A` blocks the program repeats with more full rows per block, so
+    a :class:`PeriodicWalk` over block periods jumps the regular blocks a few periods in; another, over
+    iterations, jumps a long block's segments. A row takes steps in proportion to its period, not to its
+    key tiles. Once most rows are done, the walk goes on with the others alone (``at``: their blocks,
+    groups and fetched keys so far, and the walks' records)."""
     n = r.n
     nb = common.cdiv(r.G * r.h, gq)
+    A = r.A(gq)
     if at is None:
         b, g = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         kv_keys = np.zeros(n, dtype=np.int64)
         walk = PeriodicWalk(n, 2, 1, run)
+        blocks = PeriodicWalk(n, 2, 1, run, longest=1)
         walk.record([b, g], [kv_keys])
+        blocks.record([b, g], [kv_keys])
     else:
-        b, g, kv_keys, walk = at
+        b, g, kv_keys, walk, blocks = at
     live = np.ones(n, dtype=bool) if active is None else active.copy()
     live &= b < nb
     while live.any():
@@ -407,7 +460,7 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=N
             left = np.flatnonzero(live)
             sub = None if run is None else run.take(left)
             part = None if tile is None else tile.take(left)
-            state = (b[left], g[left], kv_keys[left], walk.take(left, sub))
+            state = (b[left], g[left], kv_keys[left], walk.take(left, sub), blocks.take(left, sub))
             kv_keys[left] = _kv_head_b(r.take(left), gq[left], sub, part, None, state)
             if run is not None and sub is not None:
                 run.put(sub, left)
@@ -418,10 +471,10 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=N
         v, N, m, start = d["v"], d["N"], d["m"], d["start"]
         if run is not None and tile is not None:
 
-            def blocks(act, v=v):
+            def blocks_(act, v=v):
                 _block_b(run, tile, v, gq, act)
 
-            run.repeat(d["nrep"], blocks, _and(active, same))
+            run.repeat(d["nrep"], blocks_, _and(active, same))
             one = d["one"]
             _row_b(run, tile, True, np.where(one, m, 0), np.where(one, N - m, N), seg & start)
 
@@ -432,15 +485,34 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=N
             _row_b(run, tile, False, m, N - m, seg & ~(start & one))
         kv_keys += np.where(same, d["nrep"] * d["kvv"], 0)
         kv_keys += np.where(seg & ~d["inside"], d["kvl"], 0)
+        moved = live & (d["b2"] != b)
         g = np.where(live, d["g2"], g)
         b = np.where(live, d["b2"], b)
         live &= b < nb
         walk.record([b, g], [kv_keys])
+        # a block period's start: record it, and jump whole periods once they repeat
+        edge = moved & live & (b % A == 0)
+        if edge.any():
+            blocks.record([b, g], [kv_keys], edge)
+            p = blocks.periods(edge)
+            rows_ = np.flatnonzero(p > 0)
+            if rows_.size:
+                q = _block_leap(r, gq, blocks, rows_, run)
+                go = q > 0
+                if go.any():
+                    rows_ = rows_[go]
+                    coords, sums = blocks.jump(rows_, p[rows_], q[go])
+                    b[rows_], g[rows_], kv_keys[rows_] = coords[0], coords[1], sums[0]
+                    walk.valid[rows_] = 0
+                    walk.record([b, g], [kv_keys], np.isin(np.arange(n), rows_))
+                    live &= b < nb
+                    continue
         p = walk.periods(live)
         if p.any():
             rows_ = np.flatnonzero(p > 0)
             q = _leap(r, gq, walk, rows_, p[rows_], run)
             go = q > 0
+            walk.valid[rows_[~go]] = 1  # no leap here: look again three periods on
             if go.any():
                 rows_, p_, q_ = rows_[go], p[rows_][go], q[go]
                 coords, sums = walk.jump(rows_, p_, q_)

@@ -46,6 +46,7 @@ class BatchRun:
         # per row, the most repetitions any repeat ran before its state was periodic (a repeat that never
         # became periodic: its count); a walk reads it to know how short a run may become (PeriodicWalk)
         self.transient = np.zeros(n, dtype=np.int64)
+        self.cycle = np.ones(n, dtype=np.int64)  # and the lcm of the periods it found
 
     @property
     def cycles(self) -> np.ndarray:
@@ -55,13 +56,13 @@ class BatchRun:
         """A run of the rows at indices ``rows`` only, in their present state (:meth:`put` it back)."""
         sub = BatchRun(self.pipe, len(rows), self.settle)
         sub.x, sub.tiles, sub.work = self.x[:, rows], self.tiles[rows], self.work[:, rows]
-        sub.transient = self.transient[rows]
+        sub.transient, sub.cycle = self.transient[rows], self.cycle[rows]
         return sub
 
     def put(self, sub: BatchRun, rows: np.ndarray) -> None:
         """The state of ``sub`` (from :meth:`take`) back into rows ``rows``."""
         self.x[:, rows], self.tiles[rows], self.work[:, rows] = sub.x, sub.tiles, sub.work
-        self.transient[rows] = sub.transient
+        self.transient[rows], self.cycle[rows] = sub.transient, sub.cycle
 
     @property
     def busy(self) -> dict[str, np.ndarray]:
@@ -160,6 +161,7 @@ class BatchRun:
                     self.transient = np.where(jump & ~jumped, np.maximum(self.transient, k), self.transient)
                     jumped |= jump
                     p = np.where(jump, p, 0)
+                    self.cycle = np.where(jump, np.lcm(self.cycle, p), self.cycle)
                     then = (cur - p) % H
                     # every repetition adds the same tiles and work: q times those of the last p
                     self.x += q * (bases[cur] - bases[then, cols])
@@ -225,66 +227,60 @@ class BatchSums:
         self.sums = sums + times * self.sums
 
 
-_WALK_PERIOD = 12  # iterations: the longest period PeriodicWalk looks for
-
-
 class PeriodicWalk:
     """The closed form of a walk: a loop whose iteration runs a program on a :class:`BatchRun` (or only
     adds up sums) fixed by the walk's coordinates at its start, such as the blocks of a causal schedule.
 
-    After every iteration the walk :meth:`record` s its coordinates and sums (int columns) and the run's
-    state. :meth:`periods` finds, per row, the shortest period p (up to 12 iterations) over which, for
-    three periods running, the coordinates moved by the same amounts, the run's state had the same shape
-    (its ends less the first) at the period boundaries, and its growing figures (the first end, tiles,
-    busy cycles, the sums) had the same second difference. :meth:`jump` then moves a row ``q`` whole
-    periods on: coordinates by ``q`` times their step, each growing figure ``f`` by Newton's forward
-    formula ``f + q d1 + q (q + 1) / 2 d2``, the shape unchanged.
+    The walk :meth:`record` s, per row, its coordinates and sums (int columns) and the run's state at
+    the points it chooses (after every iteration, or once a period). :meth:`periods` finds, per row, the
+    shortest period p (up to ``longest`` records) over which, for three periods running, the coordinates
+    moved by the same amounts, the run's state had the same shape (its ends less the first) and its
+    growing figures (the first end, tiles, busy cycles, the sums) had the same second difference.
+    :meth:`jump` then moves a row ``q`` whole periods on: coordinates by ``q`` times their step, each
+    growing figure ``f`` by Newton's forward formula ``f + q d1 + q (q + 1) / 2 d2``, the shape unchanged.
 
     That is exact when each of the next ``q`` periods runs the same calls as the last, every count
-    moved by the same amount per period, and every run whose count moves is past its transient. The
-    caller checks the first (its coordinates' derived quantities, affine on the recorded periods and at
-    the far end: see :func:`attnkit.sim.batch.attention._leap`); :attr:`BatchRun.transient` gives the
-    second. Then every period starts from the same shape, a repeat's extra or missing repetitions add
-    or take its periodic increment, and the per-period increments are affine in the period index.
+    moved by the same amount per period, and every run whose count moves is past its transient and
+    moves by whole periods of its own (:attr:`BatchRun.transient`, :attr:`BatchRun.cycle`); the caller
+    checks those. Then every period starts from the same shape, a repeat's extra or missing repetitions
+    add or take its periodic increment, and the per-period increments are affine in the period index.
     """
 
-    def __init__(self, n: int, coords: int, sums: int, run: BatchRun | None):
-        self.n, self.run = n, run
-        self.H = 3 * _WALK_PERIOD + 1
+    def __init__(self, n: int, coords: int, sums: int, run: BatchRun | None, longest: int = 4):
+        self.n, self.run, self.longest = n, run, longest
+        self.H = 3 * longest + 1
         S = 0 if run is None else run.S + run.D
         self.nshape = max(S - 1, 0)
-        self.ncoord = coords
+        self.ncoord, self.nsums = coords, sums
         self.ngrow = sums + (0 if run is None else 1 + 1 + run.S)  # sums, first end, tiles, work
         self.ring = np.zeros((self.H, self.nshape + coords + self.ngrow, n), dtype=np.int64)
-        self.valid = np.zeros(n, dtype=np.int64)  # boundaries recorded since the row's last jump
-        self.c = -1  # the slot of the last record
+        self.valid = np.zeros(n, dtype=np.int64)  # records since the row's last jump
+        self.c = np.full(n, -1, dtype=np.int64)  # the slot of each row's last record
 
     def take(self, rows: np.ndarray, run: BatchRun | None) -> PeriodicWalk:
         sub = PeriodicWalk.__new__(PeriodicWalk)
         sub.__dict__.update(self.__dict__)
-        sub.n, sub.run, sub.ring, sub.valid = len(rows), run, self.ring[:, :, rows], self.valid[rows]
+        sub.n, sub.run, sub.ring = len(rows), run, self.ring[:, :, rows]
+        sub.valid, sub.c = self.valid[rows], self.c[rows]
         return sub
 
-    def _state(self, coords: list, sums: list) -> np.ndarray:
-        parts = []
+    def record(self, coords: list, sums: list, rows: np.ndarray | None = None) -> None:
+        """A record of the rows of mask ``rows`` (None: all)."""
         run = self.run
-        if run is not None:
-            parts += [run.x[1:] - run.x[0]]
-        parts += [np.asarray(c, dtype=np.int64)[None] for c in coords]
-        parts += [np.asarray(s, dtype=np.int64)[None] for s in sums]
+        parts = [] if run is None else [run.x[1:] - run.x[0]]
+        parts += [np.asarray(v, dtype=np.int64)[None] for v in (*coords, *sums)]
         if run is not None:
             parts += [run.x[:1], run.tiles[None], run.work]
-        return np.concatenate(parts)
-
-    def record(self, coords: list, sums: list) -> None:
-        self.c = (self.c + 1) % self.H
-        self.ring[self.c] = self._state(coords, sums)
-        self.valid = np.minimum(self.valid + 1, self.H)
+        state = np.concatenate(parts)
+        idx = np.arange(self.n) if rows is None else np.flatnonzero(rows)
+        self.c[idx] = (self.c[idx] + 1) % self.H
+        self.ring[self.c[idx], :, idx] = state[:, idx].T
+        self.valid[idx] = np.minimum(self.valid[idx] + 1, self.H)
 
     def at(self, back: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The coordinates (ncoord, len(rows)) of rows ``rows`` ``back`` records ago."""
         k = self.nshape
-        return self.ring[(self.c - back) % self.H, k : k + self.ncoord, rows].T
+        return self.ring[(self.c[rows] - back) % self.H, k : k + self.ncoord, rows].T
 
     def periods(self, live: np.ndarray) -> np.ndarray:
         """Per row, the shortest period found (0: none)."""
@@ -292,18 +288,17 @@ class PeriodicWalk:
         best = np.zeros(self.n, dtype=np.int64)
         if not rows.size:
             return best
-        P = min(_WALK_PERIOD, int(self.valid[rows].max() - 1) // 3)
+        P = min(self.longest, int(self.valid[rows].max() - 1) // 3)
         p = np.arange(1, P + 1)
-        s = [(self.c - j * p) % self.H for j in range(4)]  # (P,) slots of the four boundaries
-        ring = self.ring[:, :, rows]
-        v = [ring[si] for si in s]  # (P, cols, rows)
+        c = self.c[rows]
+        v = [self.ring[(c[None] - j * p[:, None]) % self.H, :, rows[None]] for j in range(4)]  # (P, rows, cols)
         k, m = self.nshape, self.nshape + self.ncoord
-        same = (v[0][:, :k] == v[1][:, :k]).all(1) & (v[1][:, :k] == v[2][:, :k]).all(1)
-        same &= (v[2][:, :k] == v[3][:, :k]).all(1)
-        d = [v[j][:, k:] - v[j + 1][:, k:] for j in range(3)]
-        same &= (d[0][:, : m - k] == d[1][:, : m - k]).all(1) & (d[1][:, : m - k] == d[2][:, : m - k]).all(1)
-        same &= (d[0][:, : m - k] != 0).any(1)  # the walk moves
-        same &= (d[0][:, m - k :] - d[1][:, m - k :] == d[1][:, m - k :] - d[2][:, m - k :]).all(1)
+        same = (v[0][..., :k] == v[1][..., :k]).all(-1) & (v[1][..., :k] == v[2][..., :k]).all(-1)
+        same &= (v[2][..., :k] == v[3][..., :k]).all(-1)
+        d = [v[j][..., k:] - v[j + 1][..., k:] for j in range(3)]
+        same &= (d[0][..., : m - k] == d[1][..., : m - k]).all(-1) & (d[1][..., : m - k] == d[2][..., : m - k]).all(-1)
+        same &= (d[0][..., : m - k] != 0).any(-1)  # the walk moves
+        same &= (d[0][..., m - k :] - d[1][..., m - k :] == d[1][..., m - k :] - d[2][..., m - k :]).all(-1)
         same &= self.valid[rows][None] >= 3 * p[:, None] + 1
         found = same.any(0)
         best[rows[found]] = p[same[:, found].argmax(0)]
@@ -311,28 +306,25 @@ class PeriodicWalk:
 
     def step(self, rows: np.ndarray, p: np.ndarray) -> np.ndarray:
         """The coordinates' step per period (ncoord, len(rows))."""
-        k = self.nshape
-        now = self.ring[self.c, k : k + self.ncoord, rows].T
-        return now - self.at(p, rows)
+        return self.at(np.zeros_like(p), rows) - self.at(p, rows)
 
     def jump(self, rows: np.ndarray, p: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows ``rows`` ``q`` periods of ``p`` records on; returns their coordinates and sums then
         ((ncoord, len(rows)), (sums, len(rows)))."""
         k, m = self.nshape, self.nshape + self.ncoord
-        v = [self.ring[(self.c - j * p) % self.H, :, rows].T for j in range(3)]  # (cols, rows)
+        c = self.c[rows]
+        v = [self.ring[(c - j * p) % self.H, :, rows].T for j in range(3)]  # (cols, rows)
         d1, d2 = v[0][k:] - v[1][k:], v[1][k:] - v[2][k:]
         new = v[0].copy()
         new[k:m] += q * d1[: m - k]
         new[m:] += q * d1[m - k :] + q * (q + 1) // 2 * (d1[m - k :] - d2[m - k :])
-        self.ring[self.c, :, rows] = new.T
+        self.ring[c, :, rows] = new.T
         self.valid[rows] = 1
-        nsums = self.ngrow - (0 if self.run is None else 2 + self.run.S)
         run = self.run
         if run is not None:
-            g = m + nsums
+            g = m + self.nsums
             base = new[g]
             run.x[:, rows] = np.concatenate([base[None], base + new[:k]])
             run.tiles[rows] = new[g + 1]
             run.work[:, rows] = new[g + 2 :]
-            run.transient[rows] = 0
-        return new[k:m], new[m : m + nsums]
+        return new[k:m], new[m : m + self.nsums]
