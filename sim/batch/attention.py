@@ -341,66 +341,70 @@ def _nodes(r: _Rows, gq, b, g) -> dict:
 _COUNTS = ("nrep", "c_rows", "c_N", "c_m", "c_Nm", "c_mid")
 
 
+def _node_table(r: _Rows, gq, b, g) -> np.ndarray:
+    """:func:`_nodes` as one (nodes, rows) int table, in their order."""
+    return np.stack([np.asarray(v, dtype=np.int64) for v in _nodes(r, gq, b, g).values()])
+
+
 def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run: BatchRun | None) -> np.ndarray:
     """Per row of ``rows``, the most whole periods (of ``p`` iterations) the walk may jump: every node of
     every iteration of the period affine over the three recorded periods and still affine ``q`` periods
-    on (a floor affine on two consecutive periods stays so; a min or comparison equal at both ends of an
-    affine range is the same between), and every moving count then past its runs' transient."""
+    on (whether a floor of an affine sequence, or a min or comparison of two, follows the line through
+    its first values is monotone in how far one looks: true at the far end, true between), and every
+    moving count past its runs' transient and moving by whole periods of theirs."""
     sub = r.take(rows)
     sgq = gq[rows]
     step = walk.step(rows, p)
-    L = sub.G * sub.h
     b0, g0 = walk.at(np.zeros_like(p), rows)
     # a bound to search below: the walk's end (blocks, or groups within the block)
-    hi = np.where(step[0] > 0, (common.cdiv(L, sgq) - b0) // np.maximum(step[0], 1), (sub.G - g0) // np.maximum(step[1], 1))
+    hi = np.where(step[0] > 0, (common.cdiv(sub.G * sub.h, sgq) - b0) // np.maximum(step[0], 1), (sub.G - g0) // np.maximum(step[1], 1))
     hi = np.maximum(hi, 0)
     thr = 0 if run is None else run.transient[rows] + _MAX_PERIOD + 1
     cycle = 1 if run is None else run.cycle[rows]
+    keys = list(_nodes(sub.take(np.arange(1)), sgq[:1], b0[:1], g0[:1]))
+    counts = np.array([keys.index(k) for k in _COUNTS])
     ok_all = np.ones(len(rows), dtype=bool)
     phases = []
     for i in range(int(p.max())):
-        on = i < p
-        back = np.where(on, p - i, p)  # boundary t - p + i (rows with shorter periods: repeat phase 0)
+        back = np.where(i < p, p - i, p)  # boundary t - p + i (rows with shorter periods: repeat phase 0)
         c1 = walk.at(back, rows)
-        n1 = _nodes(sub, sgq, *c1)
-        n2 = _nodes(sub, sgq, *walk.at(back + p, rows))
-        n3 = _nodes(sub, sgq, *walk.at(back + 2 * p, rows))
-        slope = {}
-        for key in n1:
-            a1, a2, a3 = (np.asarray(x, dtype=np.int64) for x in (n1[key], n2[key], n3[key]))
-            ok_all &= a1 - a2 == a2 - a3
-            slope[key] = a1 - a2
-        for key in _COUNTS:
-            moving = slope[key] != 0
-            ok_all &= ~moving | (np.asarray(n3[key]) >= thr) & (np.asarray(n1[key]) >= thr) & (slope[key] % cycle == 0)
+        n1, n2, n3 = (_node_table(sub, sgq, *walk.at(back + j * p, rows)) for j in range(3))
+        slope = n1 - n2
+        ok_all &= (slope == n2 - n3).all(0)
+        moving = slope[counts] != 0
+        fine = (n3[counts] >= thr) & (n1[counts] >= thr) & (slope[counts] % cycle == 0)
+        ok_all &= (~moving | fine).all(0)
         phases.append((c1, n1, slope))
     hi = np.where(ok_all, hi, 0)
 
-    def ok(q):
-        good = np.ones(len(rows), dtype=bool)
+    def ok(q, idx):  # the far-end check of rows idx, q periods on
+        good = np.ones(len(idx), dtype=bool)
+        s = sub.take(idx)
+        t = thr if run is None else thr[idx]
         for c1, n1, slope in phases:
-            far = _nodes(sub, sgq, *(c1 + q * step))
-            for key, val in far.items():
-                good &= np.asarray(val, dtype=np.int64) == np.asarray(n1[key], dtype=np.int64) + q * slope[key]
-            for key in _COUNTS:
-                good &= (slope[key] >= 0) | (np.asarray(far[key]) >= thr)
+            far = _node_table(s, sgq[idx], *(c1[:, idx] + q * step[:, idx]))
+            good &= (far == n1[:, idx] + q * slope[:, idx]).all(0)
+            good &= ((slope[counts][:, idx] >= 0) | (far[counts] >= t)).all(0)
         return good
 
     lo = np.zeros(len(rows), dtype=np.int64)  # ok(lo) holds; search (lo, hi]
     probe = np.minimum(hi, 1)
     while True:  # gallop: 1, 2, 4, ... while it holds, then halve the gap
-        up = probe > lo
-        if not up.any():
+        idx = np.flatnonzero(probe > lo)
+        if not idx.size:
             break
-        good = ok(probe) & up
-        lo = np.where(good, probe, lo)
-        hi = np.where(up & ~good, probe - 1, hi)
-        probe = np.where(good, np.minimum(hi, 2 * probe), lo)
-    while (hi > lo).any():
-        mid = np.where(hi > lo, (lo + hi + 1) // 2, lo)
-        good = ok(mid)
-        lo = np.where(good, mid, lo)
-        hi = np.where(good, hi, mid - 1)
+        good = ok(probe[idx], idx)
+        lo[idx] = np.where(good, probe[idx], lo[idx])
+        hi[idx] = np.where(good, hi[idx], probe[idx] - 1)
+        probe[idx] = np.where(good, np.minimum(hi[idx], 2 * probe[idx]), lo[idx])
+    while True:
+        idx = np.flatnonzero(hi > lo)
+        if not idx.size:
+            break
+        mid = (lo[idx] + hi[idx] + 1) // 2
+        good = ok(mid, idx)
+        lo[idx] = np.where(good, mid, lo[idx])
+        hi[idx] = np.where(good, hi[idx], mid - 1)
     return lo
 
 
@@ -412,16 +416,17 @@ def _regular_blocks(r: _Rows, gq) -> np.ndarray:
 
 
 def _block_leap(r: _Rows, gq, blocks: PeriodicWalk, rows: np.ndarray, run: BatchRun | None) -> np.ndarray:
-    """Per row of ``rows`` (recorded at four block periods running, found periodic), the block periods
+    """Per row of ``rows`` (recorded at three block periods running, found periodic), the block periods
     the walk may jump: all inside the regular blocks, where each period's program is the last one's with
-    dJ more full rows in every block; those runs past their transient, dJ whole periods of theirs."""
+    dJ more full rows in every block; those runs past their transient, dJ whole periods of theirs. So the
+    per-period increments are affine, and two of them give the line."""
     sub = r.take(rows)
     sgq = gq[rows]
     A = sub.A(sgq)
     b, _ = blocks.at(np.zeros(len(rows), dtype=np.int64), rows)
-    b_old, g_old = blocks.at(np.full(len(rows), 3), rows)
+    b_old, g_old = blocks.at(np.full(len(rows), 2), rows)
     q = np.maximum((_regular_blocks(sub, sgq) - b) // A, 0)
-    q = np.where(b - b_old == 3 * A, q, 0)
+    q = np.where(b - b_old == 2 * A, q, 0)
     if run is not None:
         dJ = A * sgq // sub.h * sub.C // sub.R
         full = sub.key_tiles(np.minimum((g_old + 1) * sub.C, sub.P)) - 2  # the fewest full rows seen
@@ -448,7 +453,7 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=N
         b, g = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         kv_keys = np.zeros(n, dtype=np.int64)
         walk = PeriodicWalk(n, 2, 1, run)
-        blocks = PeriodicWalk(n, 2, 1, run, longest=1)
+        blocks = PeriodicWalk(n, 2, 1, run, longest=1, seen=2)
         walk.record([b, g], [kv_keys])
         blocks.record([b, g], [kv_keys])
     else:

@@ -233,9 +233,10 @@ class PeriodicWalk:
 
     The walk :meth:`record` s, per row, its coordinates and sums (int columns) and the run's state at
     the points it chooses (after every iteration, or once a period). :meth:`periods` finds, per row, the
-    shortest period p (up to ``longest`` records) over which, for three periods running, the coordinates
-    moved by the same amounts, the run's state had the same shape (its ends less the first) and its
-    growing figures (the first end, tiles, busy cycles, the sums) had the same second difference.
+    shortest period p (up to ``longest`` records) over which, for ``seen`` periods running, the
+    coordinates moved by the same amounts, the run's state had the same shape (its ends less the first)
+    and its growing figures (the first end, tiles, busy cycles, the sums) had the same second difference
+    (three periods; two where the caller knows the increments are affine).
     :meth:`jump` then moves a row ``q`` whole periods on: coordinates by ``q`` times their step, each
     growing figure ``f`` by Newton's forward formula ``f + q d1 + q (q + 1) / 2 d2``, the shape unchanged.
 
@@ -246,9 +247,9 @@ class PeriodicWalk:
     add or take its periodic increment, and the per-period increments are affine in the period index.
     """
 
-    def __init__(self, n: int, coords: int, sums: int, run: BatchRun | None, longest: int = 4):
-        self.n, self.run, self.longest = n, run, longest
-        self.H = 3 * longest + 1
+    def __init__(self, n: int, coords: int, sums: int, run: BatchRun | None, longest: int = 4, seen: int = 3):
+        self.n, self.run, self.longest, self.seen = n, run, longest, seen
+        self.H = seen * longest + 1
         S = 0 if run is None else run.S + run.D
         self.nshape = max(S - 1, 0)
         self.ncoord, self.nsums = coords, sums
@@ -283,23 +284,27 @@ class PeriodicWalk:
         return self.ring[(self.c[rows] - back) % self.H, k : k + self.ncoord, rows].T
 
     def periods(self, live: np.ndarray) -> np.ndarray:
-        """Per row, the shortest period found (0: none)."""
-        rows = np.flatnonzero(live & (self.valid >= 4))
+        """Per row, the shortest period found (0: none): over the last ``seen`` periods the same shape at
+        their boundaries, the same coordinate steps and (``seen`` >= 3) the same second differences."""
+        n_rec = self.seen + 1
+        rows = np.flatnonzero(live & (self.valid >= n_rec))
         best = np.zeros(self.n, dtype=np.int64)
         if not rows.size:
             return best
-        P = min(self.longest, int(self.valid[rows].max() - 1) // 3)
+        P = min(self.longest, int(self.valid[rows].max() - 1) // self.seen)
         p = np.arange(1, P + 1)
         c = self.c[rows]
-        v = [self.ring[(c[None] - j * p[:, None]) % self.H, :, rows[None]] for j in range(4)]  # (P, rows, cols)
+        v = [self.ring[(c[None] - j * p[:, None]) % self.H, :, rows[None]] for j in range(n_rec)]  # (P, rows, cols)
         k, m = self.nshape, self.nshape + self.ncoord
-        same = (v[0][..., :k] == v[1][..., :k]).all(-1) & (v[1][..., :k] == v[2][..., :k]).all(-1)
-        same &= (v[2][..., :k] == v[3][..., :k]).all(-1)
-        d = [v[j][..., k:] - v[j + 1][..., k:] for j in range(3)]
-        same &= (d[0][..., : m - k] == d[1][..., : m - k]).all(-1) & (d[1][..., : m - k] == d[2][..., : m - k]).all(-1)
+        same = self.valid[rows][None] >= self.seen * p[:, None] + 1
+        for j in range(1, n_rec):
+            same &= (v[j][..., :k] == v[0][..., :k]).all(-1)
+        d = [v[j][..., k:] - v[j + 1][..., k:] for j in range(self.seen)]
+        for j in range(1, self.seen):
+            same &= (d[j][..., : m - k] == d[0][..., : m - k]).all(-1)
         same &= (d[0][..., : m - k] != 0).any(-1)  # the walk moves
-        same &= (d[0][..., m - k :] - d[1][..., m - k :] == d[1][..., m - k :] - d[2][..., m - k :]).all(-1)
-        same &= self.valid[rows][None] >= 3 * p[:, None] + 1
+        for j in range(1, self.seen - 1):
+            same &= (d[j - 1][..., m - k :] - d[j][..., m - k :] == d[j][..., m - k :] - d[j + 1][..., m - k :]).all(-1)
         found = same.any(0)
         best[rows[found]] = p[same[:, found].argmax(0)]
         return best
