@@ -298,6 +298,50 @@ def test_batch_run_equals_scalar_closed_form(seed):
         assert {k: int(v[r]) for k, v in b.busy.items()} == t.busy
 
 
+@pytest.mark.parametrize("engine", ["fusemax", "fusemax-serial", "fusemax-cascade-flat"])
+def test_causal_walk_jumps_equal_scalar(engine, monkeypatch):
+    """The causal walk's jumps (PeriodicWalk over block periods and over a block's segments) give every
+    row the scalar form's cycles, tiles, busy cycles and DRAM bytes: random arrays (powers of two and
+    not), buffers holding 1 to 60 query groups, 1, 4 or 8 query heads per K/V head, lengths that leave
+    a partial last group; the test fails if no row jumped at all."""
+    import attnkit.api as api
+    from attnkit.sim.batch import pipeline
+
+    jumps = []
+    jump = pipeline.PeriodicWalk.jump
+
+    def counted(self, rows, p, q):
+        jumps.append(int(q.sum()))
+        return jump(self, rows, p, q)
+
+    monkeypatch.setattr(pipeline.PeriodicWalk, "jump", counted)
+    rng = np.random.default_rng(2026)
+    archs, wls = [], []
+    for _ in range(40):
+        R, C = (int(rng.choice([8, 12, 16, 24, 32, 48, 64, 128])) for _ in range(2))
+        model = str(rng.choice(["bert", "llama3-8b", "llama3-70b"]))
+        wl = api.load_workload(model, set=[f"seq_len={int(rng.integers(300, 6000))}", "causal=true"])
+        E = wl.head_dim
+        words = 4 * R * 2 * E + int(rng.integers(1, 60)) * C * (2 * E + 2) + int(rng.integers(0, C * E))
+        sets = [f"array_2d.rows={R}", f"array_2d.cols={C}", f"array_1d.pes={C}", "word_bits=16"]
+        archs.append(api.load_arch("fusemax", set=[*sets, f"global_buffer.bytes={2 * words}"]))
+        wls.append(wl)
+    idx = np.arange(len(archs))
+    points = Points(archs, wls, idx, idx)
+    eng = engines.get(engine)
+    table = load_table(archs[0].energy)
+    form = eng.batch_form()
+    assert form is not None
+    cols = form(points, table)
+    for i, (arch, wl) in enumerate(zip(archs, wls)):
+        want = flatten(eng(arch, wl, table).to_dict())
+        got = {k: cols[k][i] for k in ("cycles", "tiles", "dram_bytes")}
+        assert got == {k: want[k] for k in got}, (i, arch.array_2d, wl.name, wl.seq_len)
+        for k in ("busy_2d", "busy_1d"):
+            assert math.isclose(cols[k][i], want[k], rel_tol=REL), (i, k)
+    assert sum(jumps) > 0
+
+
 def test_every_declared_batch_form_is_found():
     """An engine naming a batch module finds its form there (the module is imported on first use only)."""
     named = {n: e for n, e in engines.registry().items() if isinstance(e.batch, str)}
