@@ -461,7 +461,7 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=N
     live = np.ones(n, dtype=bool) if active is None else active.copy()
     live &= b < nb
     while live.any():
-        if n >= 256 and 4 * np.count_nonzero(live) < n:
+        if n >= 64 and 2 * np.count_nonzero(live) < n:
             left = np.flatnonzero(live)
             sub = None if run is None else run.take(left)
             part = None if tile is None else tile.take(left)
