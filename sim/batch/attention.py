@@ -359,8 +359,8 @@ def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run
     # a bound to search below: the walk's end (blocks, or groups within the block)
     hi = np.where(step[0] > 0, (common.cdiv(sub.G * sub.h, sgq) - b0) // np.maximum(step[0], 1), (sub.G - g0) // np.maximum(step[1], 1))
     hi = np.maximum(hi, 0)
-    thr = 0 if run is None else run.transient[rows] + _MAX_PERIOD + 1
-    cycle = 1 if run is None else run.cycle[rows]
+    thr = 0 if run is None else run.transient[1, rows] + _MAX_PERIOD + 1
+    cycle = 1 if run is None else run.cycle[1, rows]
     keys = list(_nodes(sub.take(np.arange(1)), sgq[:1], b0[:1], g0[:1]))
     counts = np.array([keys.index(k) for k in _COUNTS])
     ok_all = np.ones(len(rows), dtype=bool)
@@ -375,7 +375,11 @@ def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run
         fine = (n3[counts] >= thr) & (n1[counts] >= thr) & (slope[counts] % cycle == 0)
         ok_all &= (~moving | fine).all(0)
         phases.append((c1, n1, slope))
-    hi = np.where(ok_all, hi, 0)
+        # a count moving down stays at thr or more for (count - thr) // -slope periods
+        down = slope[counts] < 0
+        room = (n1[counts] - thr) // np.where(down, -slope[counts], 1)
+        hi = np.minimum(hi, np.where(down, room, hi).min(0))
+    hi = np.where(ok_all, np.maximum(hi, 0), 0)
 
     def ok(q, idx):  # the far-end check of rows idx, q periods on
         good = np.ones(len(idx), dtype=bool)
@@ -388,6 +392,11 @@ def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run
         return good
 
     lo = np.zeros(len(rows), dtype=np.int64)  # ok(lo) holds; search (lo, hi]
+    idx = np.flatnonzero(hi > 0)
+    if idx.size:  # mostly the bound itself holds
+        good = ok(hi[idx], idx)
+        lo[idx] = np.where(good, hi[idx], 0)
+        hi[idx] = np.where(good, hi[idx], hi[idx] - 1)
     probe = np.minimum(hi, 1)
     while True:  # gallop: 1, 2, 4, ... while it holds, then halve the gap
         idx = np.flatnonzero(probe > lo)
@@ -430,7 +439,7 @@ def _block_leap(r: _Rows, gq, blocks: PeriodicWalk, rows: np.ndarray, run: Batch
     if run is not None:
         dJ = A * sgq // sub.h * sub.C // sub.R
         full = sub.key_tiles(np.minimum((g_old + 1) * sub.C, sub.P)) - 2  # the fewest full rows seen
-        ok = (full >= run.transient[rows] + _MAX_PERIOD + 1) & (dJ % run.cycle[rows] == 0)
+        ok = (full >= run.transient[0, rows] + _MAX_PERIOD + 1) & (dJ % run.cycle[0, rows] == 0)
         q = np.where(ok, q, 0)
     return q
 
@@ -509,6 +518,8 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=N
                     coords, sums = blocks.jump(rows_, p[rows_], q[go])
                     b[rows_], g[rows_], kv_keys[rows_] = coords[0], coords[1], sums[0]
                     walk.valid[rows_] = 0
+                    if run is not None:
+                        run.restart(rows_)
                     walk.record([b, g], [kv_keys], np.isin(np.arange(n), rows_))
                     live &= b < nb
                     continue
@@ -518,6 +529,8 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=N
             q = _leap(r, gq, walk, rows_, p[rows_], run)
             go = q > 0
             walk.valid[rows_[~go]] = 1  # no leap here: look again three periods on
+            if run is not None:
+                run.restart(rows_)  # the runs of the next three periods bound the next leap
             if go.any():
                 rows_, p_, q_ = rows_[go], p[rows_][go], q[go]
                 coords, sums = walk.jump(rows_, p_, q_)

@@ -44,9 +44,11 @@ class BatchRun:
         self.tiles = np.zeros(n, dtype=np.int64)
         self.work = np.zeros((self.S, n), dtype=np.int64)  # busy cycles per stage
         # per row, the most repetitions any repeat ran before its state was periodic (a repeat that never
-        # became periodic: its count); a walk reads it to know how short a run may become (PeriodicWalk)
-        self.transient = np.zeros(n, dtype=np.int64)
-        self.cycle = np.ones(n, dtype=np.int64)  # and the lcm of the periods it found
+        # became periodic: its count), and the lcm of the periods found; a walk reads them to know how
+        # short a run may become and by how much it may move (PeriodicWalk). Row 0: since the run began;
+        # row 1: since the row's last restart().
+        self.transient = np.zeros((2, n), dtype=np.int64)
+        self.cycle = np.ones((2, n), dtype=np.int64)
 
     @property
     def cycles(self) -> np.ndarray:
@@ -56,13 +58,17 @@ class BatchRun:
         """A run of the rows at indices ``rows`` only, in their present state (:meth:`put` it back)."""
         sub = BatchRun(self.pipe, len(rows), self.settle)
         sub.x, sub.tiles, sub.work = self.x[:, rows], self.tiles[rows], self.work[:, rows]
-        sub.transient, sub.cycle = self.transient[rows], self.cycle[rows]
+        sub.transient, sub.cycle = self.transient[:, rows], self.cycle[:, rows]
         return sub
 
     def put(self, sub: BatchRun, rows: np.ndarray) -> None:
         """The state of ``sub`` (from :meth:`take`) back into rows ``rows``."""
         self.x[:, rows], self.tiles[rows], self.work[:, rows] = sub.x, sub.tiles, sub.work
-        self.transient[rows], self.cycle[rows] = sub.transient, sub.cycle
+        self.transient[:, rows], self.cycle[:, rows] = sub.transient, sub.cycle
+
+    def restart(self, rows: np.ndarray) -> None:
+        """Begin row 1 of :attr:`transient` and :attr:`cycle` again for rows ``rows``."""
+        self.transient[1, rows], self.cycle[1, rows] = 0, 1
 
     @property
     def busy(self) -> dict[str, np.ndarray]:
