@@ -600,7 +600,6 @@ def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bo
     gq = np.maximum(np.minimum(L, room // per_group), 1)
 
     sum_J, sum_nqJ, sum_nq_keys = _group_sums(r)
-    kv_keys = _kv_head_b(r, gq, None, None)
     nb = common.cdiv(L, gq)
 
     acc = _BAcc()
@@ -611,7 +610,29 @@ def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bo
     units = {"element": elems, "tile_query": tq, "query": qs}
     for e in cas:
         _charge_b(acc, r, "array_2d" if e.name in on_2d else "array_1d", e, units[e.per], useful[e.per])
-    kv_words = r.Bkv * kv_keys * (E + F)
+    probe = acc.actions.copy()  # every row moves data through DRAM and the buffer: the table must price it
+    for key in ("dram.read", "dram.write", "global_buffer.read", "global_buffer.write"):
+        probe[key] = 1
+    bad |= common.energy(table, probe, r.n)[0]
+    if bad.any():
+        raise BatchUnsupported(f"engine {name}: rows the scalar form rejects", rows=bad)
+
+    wb = r.word_bits / 8
+    kv = r.dram_cycles(R * (E + F) * wb)
+    q = r.dram_cycles(C * E * wb)
+    o = r.dram_cycles(C * F * wb)
+    kv, q, o, d2, d1, d1_last = (np.broadcast_to(v, (r.n,)) for v in (kv, q, o, d2, d1, d1 + av))
+    tile = _Tiles(kv=kv, q=q, o=o, d2=d2, d1=d1, d1_last=d1_last, serial=serial)
+    run = BatchRun(SERIAL_PIPE if serial else TILE_PIPE, r.n)
+    fetched: list[np.ndarray] = []  # the keys one K/V head's blocks fetch: the first head's walk counts them
+
+    def kv_head(act):
+        keys = _kv_head_b(r, gq, run, tile, act)
+        if not fetched:
+            fetched.append(keys)
+
+    run.repeat(r.Bkv, kv_head)
+    kv_words = r.Bkv * fetched[0] * (E + F)
     rnv_in_gb = F + 4 > points.arch("array_1d.regfile_entries")
     tiles = r.Bkv * r.h * sum_J
     rnv = np.where(rnv_in_gb, F * tq, 0)
@@ -624,18 +645,6 @@ def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bo
         gb_read=tiles * (C * E + R * (E + F)) + 2 * rnv + r.B * r.P * F,
         gb_write=kv_words + r.B * r.P * E + rnv + r.B * r.P * F,
     )
-    bad |= common.energy(table, acc.actions, r.n)[0]
-    if bad.any():
-        raise BatchUnsupported(f"engine {name}: rows the scalar form rejects", rows=bad)
-
-    wb = r.word_bits / 8
-    kv = r.dram_cycles(R * (E + F) * wb)
-    q = r.dram_cycles(C * E * wb)
-    o = r.dram_cycles(C * F * wb)
-    kv, q, o, d2, d1, d1_last = (np.broadcast_to(v, (r.n,)) for v in (kv, q, o, d2, d1, d1 + av))
-    tile = _Tiles(kv=kv, q=q, o=o, d2=d2, d1=d1, d1_last=d1_last, serial=serial)
-    run = BatchRun(SERIAL_PIPE if serial else TILE_PIPE, r.n)
-    run.repeat(r.Bkv, lambda act: _kv_head_b(r, gq, run, tile, act))
     extra = _one_pass_extra(name, binding, serial, d2, d1, gq, M1, tiles, r.B * M1 * G, nb, "closed")
     return _result_b(name, points, table, r, (run.cycles, run.tiles, run.busy), acc, extra)
 

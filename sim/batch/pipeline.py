@@ -135,51 +135,67 @@ class BatchRun:
                 run_body(None if rows.all() else rows)
             self.transient = np.where(live, np.maximum(self.transient, count), self.transient)
             return
-        started, jumped = live.copy(), np.zeros(n, dtype=bool)
-        k = np.zeros(n, dtype=np.int64)
+        # Only the rows that repeat at all are tracked (idx), the body runs on the whole run.
+        idx = np.flatnonzero(live)
+        m = len(idx)
+        cnt = count[idx]
+        on = np.ones(m, dtype=bool)  # idx rows still repeating
+        jumped = np.zeros(m, dtype=bool)
+        k = np.zeros(m, dtype=np.int64)
         # The states after the last repetitions (a ring), as (x[0], x - x[0]): periodic when the
         # differences recur; `valid`: how many of them count for each row (1 after a jump).
         H = _MAX_PERIOD + 1
-        bases = np.empty((H, n), dtype=np.int64)
-        shapes = np.empty((H, self.S + self.D - 1, n), dtype=np.int64)
-        tiles = np.empty((H, n), dtype=np.int64)
-        work = np.empty((H, self.S, n), dtype=np.int64)
-        bases[0], shapes[0], tiles[0], work[0] = self.x[0], self.x[1:] - self.x[0], self.tiles, self.work
-        valid = np.ones(n, dtype=np.int64)
-        cols = np.arange(n)
+        bases = np.empty((H, m), dtype=np.int64)
+        shapes = np.empty((H, self.S + self.D - 1, m), dtype=np.int64)
+        tiles = np.empty((H, m), dtype=np.int64)
+        work = np.empty((H, self.S, m), dtype=np.int64)
+
+        def keep(slot):
+            x = self.x[:, idx]
+            bases[slot], shapes[slot], tiles[slot], work[slot] = x[0], x[1:] - x[0], self.tiles[idx], self.work[:, idx]
+
+        keep(0)
+        valid = np.ones(m, dtype=np.int64)
+        cols = np.arange(m)
         c = 0
         while True:
-            run_body(None if live.all() else live)
-            k += live
+            if on.all():
+                run_body(None if m == n else live)
+            else:
+                act = np.zeros(n, dtype=bool)
+                act[idx[on]] = True
+                run_body(act)
+            k += on
             c += 1
             cur = c % H
-            bases[cur], shapes[cur], tiles[cur], work[cur] = self.x[0], self.x[1:] - self.x[0], self.tiles, self.work
+            keep(cur)
             valid = np.minimum(valid + 1, H)
             # the slots written 1 .. min(c, H - 1) repetitions ago, those at least `settle` in
             back = np.arange(1, min(c - self.settle, H - 1) + 1)
             if back.size:
                 slots = (cur - back) % H
-                match = (shapes[slots] == shapes[cur]).all(axis=1) & (back[:, None] < valid) & live
+                match = (shapes[slots] == shapes[cur]).all(axis=1) & (back[:, None] < valid) & on
                 p = np.where(match, back[:, None], H).min(axis=0)
-                q = np.where(p < H, (count - k) // np.minimum(p, H - 1), 0)
+                q = np.where(p < H, (cnt - k) // np.minimum(p, H - 1), 0)
                 jump = q > 0
                 if jump.any():
-                    self.transient = np.where(jump & ~jumped, np.maximum(self.transient, k), self.transient)
+                    first = idx[jump & ~jumped]
+                    self.transient[:, first] = np.maximum(self.transient[:, first], k[jump & ~jumped])
                     jumped |= jump
                     p = np.where(jump, p, 0)
-                    self.cycle = np.where(jump, np.lcm(self.cycle, p), self.cycle)
+                    self.cycle[:, idx] = np.where(jump, np.lcm(self.cycle[:, idx], p), self.cycle[:, idx])
                     then = (cur - p) % H
                     # every repetition adds the same tiles and work: q times those of the last p
-                    self.x += q * (bases[cur] - bases[then, cols])
-                    self.tiles += q * (tiles[cur] - tiles[then, cols])
-                    self.work += q * (work[cur] - work[then, :, cols].T)
+                    self.x[:, idx] += q * (bases[cur] - bases[then, cols])
+                    self.tiles[idx] += q * (tiles[cur] - tiles[then, cols])
+                    self.work[:, idx] += q * (work[cur] - work[then, :, cols].T)
                     k += q * p
                     valid[jump] = 1
-                    bases[cur], tiles[cur], work[cur] = self.x[0], self.tiles, self.work
-            live &= k < count
-            if not live.any():
-                unsettled = started & ~jumped
-                self.transient = np.where(unsettled, np.maximum(self.transient, count), self.transient)
+                    keep(cur)
+            on &= k < cnt
+            if not on.any():
+                unsettled = idx[~jumped]
+                self.transient[:, unsettled] = np.maximum(self.transient[:, unsettled], cnt[~jumped])
                 return
 
 
