@@ -346,7 +346,7 @@ def _node_table(r: _Rows, gq, b, g) -> np.ndarray:
     return np.stack([np.asarray(v, dtype=np.int64) for v in _nodes(r, gq, b, g).values()])
 
 
-def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run: BatchRun | None) -> np.ndarray:
+def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run: BatchRun) -> np.ndarray:
     """Per row of ``rows``, the most whole periods (of ``p`` iterations) the walk may jump: every node of
     every iteration of the period affine over the three recorded periods and still affine ``q`` periods
     on (whether a floor of an affine sequence, or a min or comparison of two, follows the line through
@@ -357,10 +357,14 @@ def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run
     step = walk.step(rows, p)
     b0, g0 = walk.at(np.zeros_like(p), rows)
     # a bound to search below: the walk's end (blocks, or groups within the block)
-    hi = np.where(step[0] > 0, (common.cdiv(sub.G * sub.h, sgq) - b0) // np.maximum(step[0], 1), (sub.G - g0) // np.maximum(step[1], 1))
+    hi = np.where(
+        step[0] > 0,
+        (common.cdiv(sub.G * sub.h, sgq) - b0) // np.maximum(step[0], 1),
+        (sub.G - g0) // np.maximum(step[1], 1),
+    )
     hi = np.maximum(hi, 0)
-    thr = 0 if run is None else run.transient[1, rows] + _MAX_PERIOD + 1
-    cycle = 1 if run is None else run.cycle[1, rows]
+    thr = run.transient[1, rows] + _MAX_PERIOD + 1
+    cycle = run.cycle[1, rows]
     keys = list(_nodes(sub.take(np.arange(1)), sgq[:1], b0[:1], g0[:1]))
     counts = np.array([keys.index(k) for k in _COUNTS])
     ok_all = np.ones(len(rows), dtype=bool)
@@ -384,7 +388,7 @@ def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run
     def ok(q, idx):  # the far-end check of rows idx, q periods on
         good = np.ones(len(idx), dtype=bool)
         s = sub.take(idx)
-        t = thr if run is None else thr[idx]
+        t = thr[idx]
         for c1, n1, slope in phases:
             far = _node_table(s, sgq[idx], *(c1[:, idx] + q * step[:, idx]))
             good &= (far == n1[:, idx] + q * slope[:, idx]).all(0)
@@ -424,7 +428,7 @@ def _regular_blocks(r: _Rows, gq) -> np.ndarray:
     return X // gq
 
 
-def _block_leap(r: _Rows, gq, blocks: PeriodicWalk, rows: np.ndarray, run: BatchRun | None) -> np.ndarray:
+def _block_leap(r: _Rows, gq, blocks: PeriodicWalk, rows: np.ndarray, run: BatchRun) -> np.ndarray:
     """Per row of ``rows`` (recorded at three block periods running, found periodic), the block periods
     the walk may jump: all inside the regular blocks, where each period's program is the last one's with
     dJ more full rows in every block; those runs past their transient, dJ whole periods of theirs. So the
@@ -436,16 +440,14 @@ def _block_leap(r: _Rows, gq, blocks: PeriodicWalk, rows: np.ndarray, run: Batch
     b_old, g_old = blocks.at(np.full(len(rows), 2), rows)
     q = np.maximum((_regular_blocks(sub, sgq) - b) // A, 0)
     q = np.where(b - b_old == 2 * A, q, 0)
-    if run is not None:
-        dJ = A * sgq // sub.h * sub.C // sub.R
-        full = sub.key_tiles(np.minimum((g_old + 1) * sub.C, sub.P)) - 2  # the fewest full rows seen
-        ok = (full >= run.transient[0, rows] + _MAX_PERIOD + 1) & (dJ % run.cycle[0, rows] == 0)
-        q = np.where(ok, q, 0)
-    return q
+    dJ = A * sgq // sub.h * sub.C // sub.R
+    full = sub.key_tiles(np.minimum((g_old + 1) * sub.C, sub.P)) - 2  # the fewest full rows seen
+    ok = (full >= run.transient[0, rows] + _MAX_PERIOD + 1) & (dJ % run.cycle[0, rows] == 0)
+    return np.where(ok, q, 0)
 
 
-def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=None, at=None):
-    """One K/V head's blocks (``run``: time them; None: only count) and the keys its blocks fetch.
+def _kv_head_b(r: _Rows, gq, run: BatchRun, tile: _Tiles, active=None, at=None):
+    """One K/V head's blocks timed on ``run``, and the keys its blocks fetch.
 
     The walk visits, per row, each run of equal blocks (every block of it inside one run of query groups
     needing the same key tiles: one repeat, as the scalar form's run-length program has it) or else each
@@ -472,31 +474,28 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=N
     while live.any():
         if n >= 64 and 2 * np.count_nonzero(live) < n:
             left = np.flatnonzero(live)
-            sub = None if run is None else run.take(left)
-            part = None if tile is None else tile.take(left)
+            sub, part = run.take(left), tile.take(left)
             state = (b[left], g[left], kv_keys[left], walk.take(left, sub), blocks.take(left, sub))
             kv_keys[left] = _kv_head_b(r.take(left), gq[left], sub, part, None, state)
-            if run is not None and sub is not None:
-                run.put(sub, left)
+            run.put(sub, left)
             break
         d = _nodes(r, gq, b, g)
         same = d["same"] & live
         seg = live & ~same
         v, N, m, start = d["v"], d["N"], d["m"], d["start"]
-        if run is not None and tile is not None:
 
-            def blocks_(act, v=v):
-                _block_b(run, tile, v, gq, act)
+        def blocks_(act, v=v):
+            _block_b(run, tile, v, gq, act)
 
-            run.repeat(d["nrep"], blocks_, _and(active, same))
-            one = d["one"]
-            _row_b(run, tile, True, np.where(one, m, 0), np.where(one, N - m, N), seg & start)
+        run.repeat(d["nrep"], blocks_, _and(active, same))
+        one = d["one"]
+        _row_b(run, tile, True, np.where(one, m, 0), np.where(one, N - m, N), seg & start)
 
-            def rows(act, N=N):
-                _row_b(run, tile, False, 0, N, act)
+        def rows(act, N=N):
+            _row_b(run, tile, False, 0, N, act)
 
-            run.repeat(np.where(seg, d["mid"], 0), rows, seg)
-            _row_b(run, tile, False, m, N - m, seg & ~(start & one))
+        run.repeat(np.where(seg, d["mid"], 0), rows, seg)
+        _row_b(run, tile, False, m, N - m, seg & ~(start & one))
         kv_keys += np.where(same, d["nrep"] * d["kvv"], 0)
         kv_keys += np.where(seg & ~d["inside"], d["kvl"], 0)
         moved = live & (d["b2"] != b)
@@ -518,8 +517,7 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=N
                     coords, sums = blocks.jump(rows_, p[rows_], q[go])
                     b[rows_], g[rows_], kv_keys[rows_] = coords[0], coords[1], sums[0]
                     walk.valid[rows_] = 0
-                    if run is not None:
-                        run.restart(rows_)
+                    run.restart(rows_)
                     walk.record([b, g], [kv_keys], np.isin(np.arange(n), rows_))
                     live &= b < nb
                     continue
@@ -529,8 +527,7 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun | None, tile: _Tiles | None, active=N
             q = _leap(r, gq, walk, rows_, p[rows_], run)
             go = q > 0
             walk.valid[rows_[~go]] = 1  # no leap here: look again three periods on
-            if run is not None:
-                run.restart(rows_)  # the runs of the next three periods bound the next leap
+            run.restart(rows_)  # the runs of the next three periods bound the next leap
             if go.any():
                 rows_, p_, q_ = rows_[go], p[rows_][go], q[go]
                 coords, sums = walk.jump(rows_, p_, q_)

@@ -250,8 +250,8 @@ class BatchSums:
 
 
 class PeriodicWalk:
-    """The closed form of a walk: a loop whose iteration runs a program on a :class:`BatchRun` (or only
-    adds up sums) fixed by the walk's coordinates at its start, such as the blocks of a causal schedule.
+    """The closed form of a walk: a loop whose iteration runs a program on a :class:`BatchRun`, fixed by
+    the walk's coordinates at its start (and adding to its own sums), such as a causal schedule's blocks.
 
     The walk :meth:`record` s, per row, its coordinates and sums (int columns) and the run's state at
     the points it chooses (after every iteration, or once a period). :meth:`periods` finds, per row, the
@@ -269,18 +269,17 @@ class PeriodicWalk:
     add or take its periodic increment, and the per-period increments are affine in the period index.
     """
 
-    def __init__(self, n: int, coords: int, sums: int, run: BatchRun | None, longest: int = 4, seen: int = 3):
+    def __init__(self, n: int, coords: int, sums: int, run: BatchRun, longest: int = 4, seen: int = 3):
         self.n, self.run, self.longest, self.seen = n, run, longest, seen
         self.H = seen * longest + 1
-        S = 0 if run is None else run.S + run.D
-        self.nshape = max(S - 1, 0)
+        self.nshape = run.S + run.D - 1
         self.ncoord, self.nsums = coords, sums
-        self.ngrow = sums + (0 if run is None else 1 + 1 + run.S)  # sums, first end, tiles, work
+        self.ngrow = sums + 1 + 1 + run.S  # sums, first end, tiles, work
         self.ring = np.zeros((self.H, self.nshape + coords + self.ngrow, n), dtype=np.int64)
         self.valid = np.zeros(n, dtype=np.int64)  # records since the row's last jump
         self.c = np.full(n, -1, dtype=np.int64)  # the slot of each row's last record
 
-    def take(self, rows: np.ndarray, run: BatchRun | None) -> PeriodicWalk:
+    def take(self, rows: np.ndarray, run: BatchRun) -> PeriodicWalk:
         sub = PeriodicWalk.__new__(PeriodicWalk)
         sub.__dict__.update(self.__dict__)
         sub.n, sub.run, sub.ring = len(rows), run, self.ring[:, :, rows]
@@ -290,10 +289,9 @@ class PeriodicWalk:
     def record(self, coords: list, sums: list, rows: np.ndarray | None = None) -> None:
         """A record of the rows of mask ``rows`` (None: all)."""
         run = self.run
-        parts = [] if run is None else [run.x[1:] - run.x[0]]
+        parts = [run.x[1:] - run.x[0]]
         parts += [np.asarray(v, dtype=np.int64)[None] for v in (*coords, *sums)]
-        if run is not None:
-            parts += [run.x[:1], run.tiles[None], run.work]
+        parts += [run.x[:1], run.tiles[None], run.work]
         state = np.concatenate(parts)
         idx = np.arange(self.n) if rows is None else np.flatnonzero(rows)
         self.c[idx] = (self.c[idx] + 1) % self.H
@@ -347,11 +345,9 @@ class PeriodicWalk:
         new[m:] += q * d1[m - k :] + q * (q + 1) // 2 * (d1[m - k :] - d2[m - k :])
         self.ring[c, :, rows] = new.T
         self.valid[rows] = 1
-        run = self.run
-        if run is not None:
-            g = m + self.nsums
-            base = new[g]
-            run.x[:, rows] = np.concatenate([base[None], base + new[:k]])
-            run.tiles[rows] = new[g + 1]
-            run.work[:, rows] = new[g + 2 :]
+        run, g = self.run, m + self.nsums
+        base = new[g]
+        run.x[:, rows] = np.concatenate([base[None], base + new[:k]])
+        run.tiles[rows] = new[g + 1]
+        run.work[:, rows] = new[g + 2 :]
         return new[k:m], new[m : m + self.nsums]
