@@ -32,9 +32,6 @@ from attnkit.sim.sweep_run import _Evaluator
 SPECS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "configs" / "sweeps").glob("*.yaml"))
 N_POINTS = 24
 REL = 1e-12
-# Causal rows cost the batch form steps in proportion to their key tiles (thousands at 128K tokens):
-# `make test` draws these specs' points below the bound, `make test-slow` from all of them.
-SHORT = {"llm-arrays": ("workload.seq_len", 8192)}
 # Rows a batch form leaves to the scalar form by design (its docstring says so), besides those it rejects.
 NOT_MODELLED = {
     "flat": lambda arch, w: w.causal and not w.context,  # causal row blocks see different key tiles
@@ -49,15 +46,9 @@ def _plan(spec: str):
 
 @cache
 def _points(spec: str) -> Points:
-    """N_POINTS seeded random points of the spec (``spec:short``: below its SHORT bound), built as the
-    sweep builds them."""
-    name, _, short = spec.partition(":")
-    plan = _plan(name)
-    pool = np.arange(len(plan.points))
-    if short:
-        col, most = SHORT[name]
-        j = plan.columns.index(col)
-        pool = np.array([i for i in pool if plan.points[i][j] <= most])
+    """N_POINTS seeded random points of the spec, built as the sweep builds them."""
+    plan = _plan(spec)
+    pool = np.arange(len(plan))
     rng = np.random.default_rng(sum(map(ord, spec)))
     pick = rng.choice(pool, size=min(N_POINTS, len(pool)), replace=False)
     points, errors = _Evaluator(plan).objects(plan.take(sorted(pick)).rows())
@@ -76,11 +67,7 @@ def _cases():
             if (eng.arch is None or arch_kinds <= set(eng.arch)) and (
                 eng.workload is None or wl_kinds <= set(eng.workload)
             ):
-                if spec in SHORT:
-                    out.append(pytest.param(f"{spec}:short", name, id=f"{spec}-short-{name}"))
-                    out.append(pytest.param(spec, name, id=f"{spec}-{name}", marks=pytest.mark.slow))
-                else:
-                    out.append(pytest.param(spec, name, id=f"{spec}-{name}"))
+                out.append(pytest.param(spec, name, id=f"{spec}-{name}"))
     return out
 
 

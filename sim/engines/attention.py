@@ -56,8 +56,11 @@ the tile programs run for all rows at once by
 :class:`~attnkit.sim.batch.pipeline.BatchRun`; rows the scalar form rejects are
 left to it. ``fusemax``, ``fusemax-cascade-flat``, ``fusemax-serial``: the
 sums over query groups in closed form (floor sums where causal), a K/V head
-walked run of equal blocks by run (causal: segment by segment, so a causal
-row costs steps in proportion to its distinct key-tile counts). ``flat``:
+walked run of equal blocks by run (causal: segment by segment, jumping whole
+periods of blocks and of a block's segments once they repeat with counts
+moving by the same amounts: :class:`~attnkit.sim.batch.pipeline.PeriodicWalk`,
+so a causal row costs steps in proportion to its period, not its key tiles).
+``flat``:
 the mapper's plans timed in the scalar mapper's order, row by row, with its
 pruning; causal rows (row blocks seeing different key tiles) are left to the
 scalar form. ``unfused``: every phase one repeat, causal included.
