@@ -518,9 +518,8 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun, tile: _Tiles, active=None, at=None):
                     b[rows_], g[rows_], kv_keys[rows_] = coords[0], coords[1], sums[0]
                     walk.valid[rows_] = 0
                     run.restart(rows_)
-                    walk.record([b, g], [kv_keys], np.isin(np.arange(n), rows_))
+                    walk.record([b, g], [kv_keys], np.isin(np.arange(n), rows_))  # their first record
                     live &= b < nb
-                    continue
         p = walk.periods(live)
         if p.any():
             rows_ = np.flatnonzero(p > 0)
