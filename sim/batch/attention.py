@@ -310,8 +310,9 @@ def _nodes(r: _Rows, gq, b, g) -> dict:
     gn = d["gn"] = np.where(d["more"], d["vRC"], r.G)  # the first group needing more key tiles
     y = d["y"] = np.minimum(gn * h, L)  # the first entry needing more
     d["ye"] = (y - e0) // gq
-    d["bA"] = b // r.A(gq)
-    d["toA"] = np.minimum(d["ye"], (d["bA"] + 1) * r.A(gq) - b)  # not past the next block period
+    A = r.A(gq)
+    d["bA"] = b // A
+    d["toA"] = np.minimum(d["ye"], (d["bA"] + 1) * A - b)  # not past the next block period
     nrep = d["nrep"] = np.where(start & d["live"], d["toA"], 0)  # whole blocks inside this run
     same = d["same"] = nrep > 0
     d["N"] = e1 - s0  # entries needing v or more key tiles

@@ -150,9 +150,11 @@ class BatchRun:
         tiles = np.empty((H, m), dtype=np.int64)
         work = np.empty((H, self.S, m), dtype=np.int64)
 
+        at = slice(None) if m == n else idx  # a view, not a copy, where every row repeats
+
         def keep(slot):
-            x = self.x[:, idx]
-            bases[slot], shapes[slot], tiles[slot], work[slot] = x[0], x[1:] - x[0], self.tiles[idx], self.work[:, idx]
+            x = self.x[:, at]
+            bases[slot], shapes[slot], tiles[slot], work[slot] = x[0], x[1:] - x[0], self.tiles[at], self.work[:, at]
 
         keep(0)
         valid = np.ones(m, dtype=np.int64)
@@ -186,9 +188,9 @@ class BatchRun:
                     self.cycle[:, idx] = np.where(jump, np.lcm(self.cycle[:, idx], p), self.cycle[:, idx])
                     then = (cur - p) % H
                     # every repetition adds the same tiles and work: q times those of the last p
-                    self.x[:, idx] += q * (bases[cur] - bases[then, cols])
-                    self.tiles[idx] += q * (tiles[cur] - tiles[then, cols])
-                    self.work[:, idx] += q * (work[cur] - work[then, :, cols].T)
+                    self.x[:, at] += q * (bases[cur] - bases[then, cols])
+                    self.tiles[at] += q * (tiles[cur] - tiles[then, cols])
+                    self.work[:, at] += q * (work[cur] - work[then, :, cols].T)
                     k += q * p
                     valid[jump] = 1
                     keep(cur)
