@@ -329,6 +329,59 @@ def test_causal_walk_jumps_equal_scalar(engine, monkeypatch):
     assert sum(jumps) > 0
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_periodic_walk_jump_lands_where_walking_does(seed):
+    """A walk whose iteration i runs a row of c0 + i identical tiles (and adds c0 + i to a sum) jumped by
+    PeriodicWalk, once its caller sees the growing runs past their transient and moving by whole periods
+    of their own, ends with the cycles, tiles, busy cycles and sum of walking every iteration."""
+    from attnkit.sim.batch.pipeline import _MAX_PERIOD, BatchRun, PeriodicWalk
+    from attnkit.sim.pipeline import Pipeline, Stage
+
+    rng = np.random.default_rng(seed)
+    n = 30
+    pipe = Pipeline((Stage("load", "dram"), Stage("mac", "array_2d"), Stage("out", "array_1d")), depth=2)
+    tile = tuple(rng.integers(0, 40, (3, n)))
+    c0, iters = rng.integers(1, 30, n), rng.integers(20, 400, n)
+
+    def walk(jumps: bool):
+        run = BatchRun(pipe, n)
+        i, total = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        w = PeriodicWalk(n, 1, 1, run)
+        w.record([i], [total])
+        live = i < iters
+        taken = 0
+        while live.any():
+            run.repeat(np.where(live, c0 + i, 0), tile, live)
+            total += np.where(live, c0 + i, 0)
+            i += live
+            live &= i < iters
+            w.record([i], [total])
+            if not jumps:
+                continue
+            p = w.periods(live)
+            rows = np.flatnonzero(p > 0)
+            if rows.size:
+                p = p[rows]
+                oldest = c0[rows] + i[rows] - 3 * p  # the shortest run of the three periods seen
+                fine = (oldest >= run.transient[1, rows] + _MAX_PERIOD + 1) & (p % run.cycle[1, rows] == 0)
+                q = np.where(fine, (iters[rows] - i[rows]) // p, 0)
+                go = q > 0
+                if go.any():
+                    coords, sums = w.jump(rows[go], p[go], q[go])
+                    i[rows[go]], total[rows[go]] = coords[0], sums[0]
+                    taken += int(go.sum())
+                w.valid[rows[~go]] = 1
+                run.restart(rows)
+                live &= i < iters
+        return run, total, taken
+
+    slow, slow_total, _ = walk(False)
+    fast, fast_total, taken = walk(True)
+    assert taken > 0
+    assert (fast.cycles == slow.cycles).all() and (fast.tiles == slow.tiles).all()
+    assert (fast.work == slow.work).all() and (fast_total == slow_total).all()
+
+
 def test_every_declared_batch_form_is_found():
     """An engine naming a batch module finds its form there (the module is imported on first use only)."""
     named = {n: e for n, e in engines.registry().items() if isinstance(e.batch, str)}
