@@ -334,7 +334,7 @@ def test_periodic_walk_jump_lands_where_walking_does(seed):
     """A walk whose iteration i runs a row of c0 + i identical tiles (and adds c0 + i to a sum) jumped by
     PeriodicWalk, once its caller sees the growing runs past their transient and moving by whole periods
     of their own, ends with the cycles, tiles, busy cycles and sum of walking every iteration."""
-    from attnkit.sim.batch.pipeline import _MAX_PERIOD, BatchRun, PeriodicWalk
+    from attnkit.sim.batch.pipeline import BatchRun, PeriodicWalk
     from attnkit.sim.pipeline import Pipeline, Stage
 
     rng = np.random.default_rng(seed)
@@ -363,7 +363,7 @@ def test_periodic_walk_jump_lands_where_walking_does(seed):
             if rows.size:
                 p = p[rows]
                 oldest = c0[rows] + i[rows] - 3 * p  # the shortest run of the three periods seen
-                fine = (oldest >= run.transient[1, rows] + _MAX_PERIOD + 1) & (p % run.cycle[1, rows] == 0)
+                fine = (oldest >= run.settled(rows, 1)) & (p % run.cycle[1, rows] == 0)
                 q = np.where(fine, (iters[rows] - i[rows]) // p, 0)
                 go = q > 0
                 if go.any():

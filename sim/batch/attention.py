@@ -14,7 +14,7 @@ from attnkit.errors import AttnkitError
 from attnkit.params.workload import GemmWorkload
 from attnkit.sim import cascade
 from attnkit.sim.batch import BatchFn, BatchUnsupported, Points, common
-from attnkit.sim.batch.pipeline import _MAX_PERIOD, BatchRun, BatchSums, PeriodicWalk
+from attnkit.sim.batch.pipeline import BatchRun, BatchSums, PeriodicWalk
 from attnkit.sim.energy import EnergyTable
 from attnkit.sim.engines.attention import (
     FLAT_PIPE,
@@ -58,6 +58,15 @@ class _Rows:
     @property
     def G(self) -> np.ndarray:
         return common.cdiv(self.P, self.C)
+
+    @property
+    def L(self) -> np.ndarray:
+        """Entries of a K/V head: a query group per query head (h of them) and position group."""
+        return self.G * self.h
+
+    def blocks(self, gq) -> np.ndarray:
+        """Blocks of ``gq`` entries in a K/V head."""
+        return common.cdiv(self.L, gq)
 
     def A(self, gq) -> np.ndarray:
         """Blocks of ``gq`` entries per block period: causal, the key tiles of the entries ``A gq`` on are
@@ -199,6 +208,15 @@ def _traffic_b(points: Points, acc: _BAcc, r: _Rows, dram_read, dram_write, gb_r
     acc.dram_words = acc.dram_words + dram_read + dram_write
 
 
+def _unpriced_traffic(table: EnergyTable, acc: _BAcc, n: int) -> np.ndarray:
+    """Rows whose actions so far, with DRAM and buffer traffic beside them (every design moves data through
+    both), the table cannot price: those the scalar form refuses, known before the traffic is."""
+    probe = acc.actions.copy()
+    for key in ("dram.read", "dram.write", "global_buffer.read", "global_buffer.write"):
+        probe[key] = 1
+    return common.energy(table, probe, n)[0]
+
+
 def _result_b(name: str, points: Points, table: EnergyTable, r: _Rows, timing: tuple, acc: _BAcc, extra: dict) -> dict:
     """:func:`_result` per row: the flattened ``Result.to_dict()`` columns; ``timing``: (cycles, tiles,
     busy cycles by resource) columns."""
@@ -288,7 +306,7 @@ class _Tiles:
 def _nodes(r: _Rows, gq, b, g) -> dict:
     """Everything a walk iteration at block ``b``, group ``g`` derives from them: each node one floor,
     min, comparison or product of earlier ones (so :func:`_leap` can tell where they stay affine)."""
-    R, C, h, M1, P, L = r.R, r.C, r.h, r.M1, r.P, r.G * r.h
+    R, C, h, M1, P, L = r.R, r.C, r.h, r.M1, r.P, r.L
     d: dict[str, np.ndarray] = {}
 
     def J(name, grp):  # key tiles group ``grp`` needs, through its nodes
@@ -297,7 +315,7 @@ def _nodes(r: _Rows, gq, b, g) -> dict:
         d[name] = np.where(r.causal, np.minimum(M1, d[f"{name}k"] + 1), M1)
         return d[name]
 
-    d["live"] = b < common.cdiv(L, gq)
+    d["live"] = b < r.blocks(gq)
     e0 = d["e0"] = b * gq
     e1 = d["e1"] = np.minimum(e0 + gq, L)
     v = J("v", g)
@@ -342,9 +360,10 @@ def _nodes(r: _Rows, gq, b, g) -> dict:
 _COUNTS = ("nrep", "c_rows", "c_N", "c_m", "c_Nm", "c_mid")
 
 
-def _node_table(r: _Rows, gq, b, g) -> np.ndarray:
-    """:func:`_nodes` as one (nodes, rows) int table, in their order."""
-    return np.stack([np.asarray(v, dtype=np.int64) for v in _nodes(r, gq, b, g).values()])
+def _node_table(r: _Rows, gq, b, g) -> tuple[list[str], np.ndarray]:
+    """:func:`_nodes` as one (nodes, rows) int table, and the nodes' names in its order."""
+    d = _nodes(r, gq, b, g)
+    return list(d), np.stack([np.asarray(v, dtype=np.int64) for v in d.values()])
 
 
 def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run: BatchRun) -> np.ndarray:
@@ -360,20 +379,19 @@ def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run
     # a bound to search below: the walk's end (blocks, or groups within the block)
     hi = np.where(
         step[0] > 0,
-        (common.cdiv(sub.G * sub.h, sgq) - b0) // np.maximum(step[0], 1),
+        (sub.blocks(sgq) - b0) // np.maximum(step[0], 1),
         (sub.G - g0) // np.maximum(step[1], 1),
     )
     hi = np.maximum(hi, 0)
-    thr = run.transient[1, rows] + _MAX_PERIOD + 1
+    thr = run.settled(rows, 1)
     cycle = run.cycle[1, rows]
-    keys = list(_nodes(sub.take(np.arange(1)), sgq[:1], b0[:1], g0[:1]))
-    counts = np.array([keys.index(k) for k in _COUNTS])
     ok_all = np.ones(len(rows), dtype=bool)
     phases = []
     for i in range(int(p.max())):
         back = np.where(i < p, p - i, p)  # boundary t - p + i (rows with shorter periods: repeat phase 0)
         c1 = walk.at(back, rows)
-        n1, n2, n3 = (_node_table(sub, sgq, *walk.at(back + j * p, rows)) for j in range(3))
+        (keys, n1), (_, n2), (_, n3) = (_node_table(sub, sgq, *walk.at(back + j * p, rows)) for j in range(3))
+        counts = np.array([keys.index(k) for k in _COUNTS])
         slope = n1 - n2
         ok_all &= (slope == n2 - n3).all(0)
         moving = slope[counts] != 0
@@ -391,7 +409,7 @@ def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run
         s = sub.take(idx)
         t = thr[idx]
         for c1, n1, slope in phases:
-            far = _node_table(s, sgq[idx], *(c1[:, idx] + q * step[:, idx]))
+            _, far = _node_table(s, sgq[idx], *(c1[:, idx] + q * step[:, idx]))
             good &= (far == n1[:, idx] + q * slope[:, idx]).all(0)
             good &= ((slope[counts][:, idx] >= 0) | (far[counts] >= t)).all(0)
         return good
@@ -425,7 +443,7 @@ def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run
 def _regular_blocks(r: _Rows, gq) -> np.ndarray:
     """Per row, the blocks before which :meth:`_Rows.A` holds: every entry's group ends at a query below
     P (J by the formula, not capped at M1) and fetches at most M keys (R J <= M)."""
-    X = np.minimum(r.G * r.h, r.h * np.minimum(r.P // r.C, r.R * (r.M // r.R) // r.C))
+    X = np.minimum(r.L, r.h * np.minimum(r.P // r.C, r.R * (r.M // r.R) // r.C))
     return X // gq
 
 
@@ -443,7 +461,7 @@ def _block_leap(r: _Rows, gq, blocks: PeriodicWalk, rows: np.ndarray, run: Batch
     q = np.where(b - b_old == 2 * A, q, 0)
     dJ = A * sgq // sub.h * sub.C // sub.R
     full = sub.key_tiles(np.minimum((g_old + 1) * sub.C, sub.P)) - 2  # the fewest full rows seen
-    ok = (full >= run.transient[0, rows] + _MAX_PERIOD + 1) & (dJ % run.cycle[0, rows] == 0)
+    ok = (full >= run.settled(rows, 0)) & (dJ % run.cycle[0, rows] == 0)
     return np.where(ok, q, 0)
 
 
@@ -459,7 +477,7 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun, tile: _Tiles, active=None, at=None):
     key tiles. Once most rows are done, the walk goes on with the others alone (``at``: their blocks,
     groups and fetched keys so far, and the walks' records)."""
     n = r.n
-    nb = common.cdiv(r.G * r.h, gq)
+    nb = r.blocks(gq)
     A = r.A(gq)
     if at is None:
         b, g = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
@@ -507,7 +525,7 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun, tile: _Tiles, active=None, at=None):
         # a block period's start: record it, and jump whole periods once they repeat
         edge = moved & live & (b % A == 0)
         if edge.any():
-            blocks.record([b, g], [kv_keys], edge)
+            blocks.record([b, g], [kv_keys], np.flatnonzero(edge))
             p = blocks.periods(edge)
             rows_ = np.flatnonzero(p > 0)
             if rows_.size:
@@ -519,7 +537,7 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun, tile: _Tiles, active=None, at=None):
                     b[rows_], g[rows_], kv_keys[rows_] = coords[0], coords[1], sums[0]
                     walk.valid[rows_] = 0
                     run.restart(rows_)
-                    walk.record([b, g], [kv_keys], np.isin(np.arange(n), rows_))  # their first record
+                    walk.record([b, g], [kv_keys], rows_)  # their first record
                     live &= b < nb
         p = walk.periods(live)
         if p.any():
@@ -592,12 +610,11 @@ def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bo
     bad |= room < per_group
     # every count below is at most (batch x heads) x queries x keys x (issue slots per element) x 4
     bad |= r.B.astype(float) * r.P * r.M * (E + F + r.taylor + 8) * 4 > common.SAFE
-    M1, G = r.M1, common.cdiv(r.P, C)
-    L = G * r.h
-    gq = np.maximum(np.minimum(L, room // per_group), 1)
+    M1, G = r.M1, r.G
+    gq = np.maximum(np.minimum(r.L, room // per_group), 1)
 
     sum_J, sum_nqJ, sum_nq_keys = _group_sums(r)
-    nb = common.cdiv(L, gq)
+    nb = r.blocks(gq)
 
     acc = _BAcc()
     elems = r.B * sum_nq_keys
@@ -607,10 +624,7 @@ def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bo
     units = {"element": elems, "tile_query": tq, "query": qs}
     for e in cas:
         _charge_b(acc, r, "array_2d" if e.name in on_2d else "array_1d", e, units[e.per], useful[e.per])
-    probe = acc.actions.copy()  # every row moves data through DRAM and the buffer: the table must price it
-    for key in ("dram.read", "dram.write", "global_buffer.read", "global_buffer.write"):
-        probe[key] = 1
-    bad |= common.energy(table, probe, r.n)[0]
+    bad |= _unpriced_traffic(table, acc, r.n)
     if bad.any():
         raise BatchUnsupported(f"engine {name}: rows the scalar form rejects", rows=bad)
 
@@ -759,10 +773,7 @@ def flat_batch(points: Points, table: EnergyTable) -> dict:
     for e in cascade.THREE_PASS:
         where = "array_2d" if e.name in cascade.THREE_PASS_2D else "array_1d"
         _charge_b(acc, r, where, e, elems, r.B * r.unmasked)
-    probe = acc.actions.copy()
-    for key in ("dram.read", "dram.write", "global_buffer.read", "global_buffer.write"):
-        probe[key] = 1
-    bad |= common.energy(table, probe, n)[0]
+    bad |= _unpriced_traffic(table, acc, n)
     if bad.any():
         raise BatchUnsupported("engine flat: rows the scalar form rejects or this batch form does not model", rows=bad)
 

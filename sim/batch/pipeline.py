@@ -70,6 +70,11 @@ class BatchRun:
         """Begin row 1 of :attr:`transient` and :attr:`cycle` again for rows ``rows``."""
         self.transient[1, rows], self.cycle[1, rows] = 0, 1
 
+    def settled(self, rows: np.ndarray, since: int) -> np.ndarray:
+        """Per row of ``rows``, the count from which a run of this run's repeats (row ``since`` of
+        :attr:`transient`) is past its transient by more than the longest period looked for."""
+        return self.transient[since, rows] + _MAX_PERIOD + 1
+
     @property
     def busy(self) -> dict[str, np.ndarray]:
         out = {r: np.zeros(self.n, dtype=np.int64) for r in self.pipe.resources}
@@ -289,13 +294,13 @@ class PeriodicWalk:
         return sub
 
     def record(self, coords: list, sums: list, rows: np.ndarray | None = None) -> None:
-        """A record of the rows of mask ``rows`` (None: all)."""
+        """A record of the rows at indices ``rows`` (None: all)."""
         run = self.run
         parts = [run.x[1:] - run.x[0]]
         parts += [np.asarray(v, dtype=np.int64)[None] for v in (*coords, *sums)]
         parts += [run.x[:1], run.tiles[None], run.work]
         state = np.concatenate(parts)
-        idx = np.arange(self.n) if rows is None else np.flatnonzero(rows)
+        idx = np.arange(self.n) if rows is None else rows
         self.c[idx] = (self.c[idx] + 1) % self.H
         self.ring[self.c[idx], :, idx] = state[:, idx].T
         self.valid[idx] = np.minimum(self.valid[idx] + 1, self.H)
