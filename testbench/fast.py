@@ -132,6 +132,7 @@ def build(
                 "Vdut.mk",
                 f"-j{os.cpu_count() or 1}",
                 *shlex.split(make_flags),
+                *shlex.split(runner.OBJCACHE),
                 "harness",
             ]
         )
