@@ -465,8 +465,40 @@ def _block_leap(r: _Rows, gq, blocks: PeriodicWalk, rows: np.ndarray, run: Batch
     return np.where(ok, q, 0)
 
 
-def _kv_head_b(r: _Rows, gq, run: BatchRun, tile: _Tiles, active=None, at=None):
-    """One K/V head's blocks timed on ``run``, and the keys its blocks fetch.
+@dataclass
+class _Walk:
+    """Where a K/V head's walk is, per row: its block and group, the keys its blocks fetched so far, and
+    the records of its two periodic walks (segments and block periods)."""
+
+    b: np.ndarray
+    g: np.ndarray
+    kv_keys: np.ndarray
+    segs: PeriodicWalk
+    blocks: PeriodicWalk
+
+    @classmethod
+    def start(cls, n: int, run: BatchRun) -> _Walk:
+        zero = np.zeros(n, dtype=np.int64)
+        w = cls(zero, zero.copy(), zero.copy(), PeriodicWalk(n, 2, 1, run), PeriodicWalk(n, 2, 1, run, longest=1, seen=2))
+        w.segs.record([w.b, w.g], [w.kv_keys])
+        w.blocks.record([w.b, w.g], [w.kv_keys])
+        return w
+
+    def take(self, rows: np.ndarray, run: BatchRun) -> _Walk:
+        """The walk of rows ``rows`` only, on ``run`` (their own; :meth:`put` it back)."""
+        return _Walk(self.b[rows], self.g[rows], self.kv_keys[rows], self.segs.take(rows, run), self.blocks.take(rows, run))
+
+    def put(self, sub: _Walk, rows: np.ndarray) -> None:
+        """The records of ``sub`` (from :meth:`take`) back into rows ``rows``."""
+        self.segs.put(sub.segs, rows)
+        self.blocks.put(sub.blocks, rows)
+
+
+def _kv_head_b(
+    r: _Rows, gq, run: BatchRun, tile: _Tiles, active=None, at: _Walk | None = None, stop: int | None = None
+) -> _Walk:
+    """One K/V head's blocks timed on ``run`` (from where ``at`` left them; ``stop``: for that many walk
+    iterations only), and where its walk ends (with the keys its blocks fetch).
 
     The walk visits, per row, each run of equal blocks (every block of it inside one run of query groups
     needing the same key tiles: one repeat, as the scalar form's run-length program has it) or else each
@@ -474,30 +506,25 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun, tile: _Tiles, active=None, at=None):
     before them. Causal, every :meth:`_Rows.A` blocks the program repeats with more full rows per block, so
     a :class:`PeriodicWalk` over block periods jumps the regular blocks a few periods in; another, over
     iterations, jumps a long block's segments. A row takes steps in proportion to its period, not to its
-    key tiles. Once most rows are done, the walk goes on with the others alone (``at``: their blocks,
-    groups and fetched keys so far, and the walks' records)."""
+    key tiles. Once most rows are done, the walk goes on with the others alone."""
     n = r.n
     nb = r.blocks(gq)
     A = r.A(gq)
-    if at is None:
-        b, g = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-        kv_keys = np.zeros(n, dtype=np.int64)
-        walk = PeriodicWalk(n, 2, 1, run)
-        blocks = PeriodicWalk(n, 2, 1, run, longest=1, seen=2)
-        walk.record([b, g], [kv_keys])
-        blocks.record([b, g], [kv_keys])
-    else:
-        b, g, kv_keys, walk, blocks = at
+    at = _Walk.start(n, run) if at is None else at
+    b, g, kv_keys, walk, blocks = at.b, at.g, at.kv_keys, at.segs, at.blocks
     live = np.ones(n, dtype=bool) if active is None else active.copy()
     live &= b < nb
-    while live.any():
+    while live.any() and stop != 0:
         if n >= 64 and 2 * np.count_nonzero(live) < n:
             left = np.flatnonzero(live)
             sub, part = run.take(left), tile.take(left)
-            state = (b[left], g[left], kv_keys[left], walk.take(left, sub), blocks.take(left, sub))
-            kv_keys[left] = _kv_head_b(r.take(left), gq[left], sub, part, None, state)
+            end = _kv_head_b(r.take(left), gq[left], sub, part, None, at.take(left, sub), stop)
+            b[left], g[left], kv_keys[left] = end.b, end.g, end.kv_keys
+            at.put(end, left)
             run.put(sub, left)
             break
+        if stop is not None:
+            stop -= 1
         d = _nodes(r, gq, b, g)
         same = d["same"] & live
         seg = live & ~same
@@ -551,7 +578,55 @@ def _kv_head_b(r: _Rows, gq, run: BatchRun, tile: _Tiles, active=None, at=None):
                 coords, sums = walk.jump(rows_, p_, q_)
                 b[rows_], g[rows_], kv_keys[rows_] = coords[0], coords[1], sums[0]
                 live &= b < nb
-    return kv_keys
+    at.b, at.g, at.kv_keys = b, g, kv_keys
+    return at
+
+
+# Walk iterations after which the first K/V head's state is kept, and the second's compared with it.
+_COUPLE = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+def _kv_heads_b(r: _Rows, gq, run: BatchRun, tile: _Tiles) -> np.ndarray:
+    """``r.Bkv`` K/V heads timed on ``run`` one after another (:func:`_kv_head_b`); the keys one fetches.
+
+    Every head runs the same program. The first is walked, its state kept after the iterations of
+    :data:`_COUPLE`. The second is walked until, at one of those, its state has the shape the first's
+    had: from there it runs as the first ran, later by the same cycles, and ends in the first's end
+    shape, so every head after it adds what the second added (:meth:`BatchRun.follow`). Rows that do
+    not couple walk on, and their later heads are repeated as any body is."""
+    heads = r.Bkv
+    nb = r.blocks(gq)
+    at, kept, done = None, [], 0
+    for k in _COUPLE:
+        at = _kv_head_b(r, gq, run, tile, None, at, stop=k - done)
+        kept.append((run.snapshot(), at.b.copy(), at.g.copy()))
+        done = k
+        if not (at.b < nb).any():
+            break
+    keys = _kv_head_b(r, gq, run, tile, None, at).kv_keys
+    first = run.snapshot()
+    left = heads >= 2
+    at, done = None, 0
+    for k, (state, b, g) in zip(_COUPLE, kept):
+        if not left.any():
+            break
+        at = _kv_head_b(r, gq, run, tile, left, at, stop=k - done)
+        done = k
+        # the same point of the program (a jump of one head's walk need not be the other's) in the same shape
+        rows = np.flatnonzero(left & (at.b == b) & (at.g == g) & run.same_shape(state))
+        run.follow(rows, state, first)
+        left[rows] = False
+    if left.any():
+        _kv_head_b(r, gq, run, tile, left, at)
+    second = run.snapshot()
+    more = np.maximum(heads - 2, 0)
+    periodic = (more > 0) & run.same_shape(first)
+    rows = np.flatnonzero(periodic)
+    run.follow(rows, first, second, more[rows])
+    rest = (more > 0) & ~periodic
+    if rest.any():
+        run.repeat(np.where(rest, more, 0), lambda act: _kv_head_b(r, gq, run, tile, act), rest)
+    return keys
 
 
 def _group_sums(r: _Rows) -> tuple:
@@ -635,15 +710,7 @@ def _one_pass_batch(points: Points, table: EnergyTable, binding: str, serial: bo
     kv, q, o, d2, d1, d1_last = (np.broadcast_to(v, (r.n,)) for v in (kv, q, o, d2, d1, d1 + av))
     tile = _Tiles(kv=kv, q=q, o=o, d2=d2, d1=d1, d1_last=d1_last, serial=serial)
     run = BatchRun(SERIAL_PIPE if serial else TILE_PIPE, r.n)
-    fetched: list[np.ndarray] = []  # the keys one K/V head's blocks fetch: the first head's walk counts them
-
-    def kv_head(act):
-        keys = _kv_head_b(r, gq, run, tile, act)
-        if not fetched:
-            fetched.append(keys)
-
-    run.repeat(r.Bkv, kv_head)
-    kv_words = r.Bkv * fetched[0] * (E + F)
+    kv_words = r.Bkv * _kv_heads_b(r, gq, run, tile) * (E + F)
     rnv_in_gb = F + 4 > points.arch("array_1d.regfile_entries")
     tiles = r.Bkv * r.h * sum_J
     rnv = np.where(rnv_in_gb, F * tq, 0)

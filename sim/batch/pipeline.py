@@ -75,6 +75,28 @@ class BatchRun:
         :attr:`transient`) is past its transient by more than the longest period looked for."""
         return self.transient[since, rows] + _MAX_PERIOD + 1
 
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The state now (copies of the ends, tiles and busy cycles), for :meth:`same_shape` and :meth:`follow`."""
+        return self.x.copy(), self.tiles.copy(), self.work.copy()
+
+    def same_shape(self, snap: tuple) -> np.ndarray:
+        """Per row: the state now is ``snap``'s with every end later by one number of cycles, so a program
+        run from here runs as it ran from there, that much later."""
+        x = snap[0]
+        return ((self.x[1:] - self.x[0]) == (x[1:] - x[0])).all(0)
+
+    def follow(self, rows: np.ndarray, since: tuple, then: tuple, times=1) -> None:
+        """Rows ``rows``, in :meth:`same_shape` of snapshot ``since``, run ``times`` over what ran from
+        ``since`` to snapshot ``then`` (more than once only where ``then`` has ``since``'s shape): their
+        ends become ``then``'s, later by the cycles they are later than ``since`` and by ``times - 1``
+        times the cycles ``then`` is later than ``since``; tiles and busy cycles add ``times`` increments."""
+        (x0, t0, w0), (x1, t1, w1) = since, then
+        times = np.asarray(times)
+        late = self.x[0, rows] - x0[0, rows] + (times - 1) * (x1[0, rows] - x0[0, rows])
+        self.x[:, rows] = x1[:, rows] + late
+        self.tiles[rows] += times * (t1[rows] - t0[rows])
+        self.work[:, rows] += times * (w1[:, rows] - w0[:, rows])
+
     @property
     def busy(self) -> dict[str, np.ndarray]:
         out = {r: np.zeros(self.n, dtype=np.int64) for r in self.pipe.resources}
@@ -292,6 +314,10 @@ class PeriodicWalk:
         sub.n, sub.run, sub.ring = len(rows), run, self.ring[:, :, rows]
         sub.valid, sub.c = self.valid[rows], self.c[rows]
         return sub
+
+    def put(self, sub: PeriodicWalk, rows: np.ndarray) -> None:
+        """The records of ``sub`` (from :meth:`take`) back into rows ``rows``."""
+        self.ring[:, :, rows], self.valid[rows], self.c[rows] = sub.ring, sub.valid, sub.c
 
     def record(self, coords: list, sums: list, rows: np.ndarray | None = None) -> None:
         """A record of the rows at indices ``rows`` (None: all)."""
