@@ -366,7 +366,7 @@ def _node_table(r: _Rows, gq, b, g) -> tuple[list[str], np.ndarray]:
     return list(d), np.stack([np.asarray(v, dtype=np.int64) for v in d.values()])
 
 
-def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run: BatchRun) -> np.ndarray:
+def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run: BatchRun, nb) -> np.ndarray:
     """Per row of ``rows``, the most whole periods (of ``p`` iterations) the walk may jump: every node of
     every iteration of the period affine over the three recorded periods and still affine ``q`` periods
     on (whether a floor of an affine sequence, or a min or comparison of two, follows the line through
@@ -376,10 +376,10 @@ def _leap(r: _Rows, gq, walk: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run
     sgq = gq[rows]
     step = walk.step(rows, p)
     b0, g0 = walk.at(np.zeros_like(p), rows)
-    # a bound to search below: the walk's end (blocks, or groups within the block)
+    # a bound to search below: the walk's end (its last block ``nb``, or groups within the block)
     hi = np.where(
         step[0] > 0,
-        (sub.blocks(sgq) - b0) // np.maximum(step[0], 1),
+        (nb - b0) // np.maximum(step[0], 1),
         (sub.G - g0) // np.maximum(step[1], 1),
     )
     hi = np.maximum(hi, 0)
@@ -468,37 +468,157 @@ def _block_leap(r: _Rows, gq, blocks: PeriodicWalk, rows: np.ndarray, run: Batch
 @dataclass
 class _Walk:
     """Where a K/V head's walk is, per row: its block and group, the keys its blocks fetched so far, and
-    the records of its two periodic walks (segments and block periods)."""
+    the records of its two periodic walks (segments and block periods). ``skip``: the row's next
+    iteration, at a block's start, begins after the block's full rows (a probe of :func:`_stretch`);
+    ``tried``: a stretch was tried from here on and did not hold."""
 
     b: np.ndarray
     g: np.ndarray
     kv_keys: np.ndarray
     segs: PeriodicWalk
     blocks: PeriodicWalk
+    skip: np.ndarray
+    tried: np.ndarray
 
     @classmethod
-    def start(cls, n: int, run: BatchRun) -> _Walk:
+    def start(cls, n: int, run: BatchRun, b=None, g=None) -> _Walk:
         zero = np.zeros(n, dtype=np.int64)
-        w = cls(zero, zero.copy(), zero.copy(), PeriodicWalk(n, 2, 1, run), PeriodicWalk(n, 2, 1, run, longest=1, seen=2))
+        b = zero.copy() if b is None else b
+        g = zero.copy() if g is None else g
+        no = np.zeros(n, dtype=bool)
+        segs, blocks = PeriodicWalk(n, 2, 1, run), PeriodicWalk(n, 2, 1, run, longest=1, seen=2)
+        w = cls(b, g, zero, segs, blocks, no, no.copy())
         w.segs.record([w.b, w.g], [w.kv_keys])
         w.blocks.record([w.b, w.g], [w.kv_keys])
         return w
 
     def take(self, rows: np.ndarray, run: BatchRun) -> _Walk:
         """The walk of rows ``rows`` only, on ``run`` (their own; :meth:`put` it back)."""
-        return _Walk(self.b[rows], self.g[rows], self.kv_keys[rows], self.segs.take(rows, run), self.blocks.take(rows, run))
+        walks = self.segs.take(rows, run), self.blocks.take(rows, run)
+        return _Walk(self.b[rows], self.g[rows], self.kv_keys[rows], *walks, self.skip[rows], self.tried[rows])
 
     def put(self, sub: _Walk, rows: np.ndarray) -> None:
-        """The records of ``sub`` (from :meth:`take`) back into rows ``rows``."""
+        """The state of ``sub`` (from :meth:`take`) back into rows ``rows``."""
+        self.b[rows], self.g[rows], self.kv_keys[rows] = sub.b, sub.g, sub.kv_keys
+        self.skip[rows], self.tried[rows] = sub.skip, sub.tried
         self.segs.put(sub.segs, rows)
         self.blocks.put(sub.blocks, rows)
 
+    def moved(self, rows: np.ndarray) -> None:
+        """Rows ``rows`` were moved by other means than walking: their records start again."""
+        self.segs.valid[rows] = 0
+        self.blocks.valid[rows] = 0
+        self.segs.record([self.b, self.g], [self.kv_keys], rows)
+        self.blocks.record([self.b, self.g], [self.kv_keys], rows)
+
+
+# Full rows a block runs after its first before its state is taken for the full rows' own (checked).
+_SETTLE_ROWS = 2
+
+
+def _enter(run: BatchRun, tile: _Tiles, n, full, active) -> None:
+    """A block's first row and ``full`` full rows, all ``n`` of its groups going on."""
+    _row_b(run, tile, True, 0, n, active)
+    run.repeat(full, lambda act: _row_b(run, tile, False, 0, n, act), active)
+
+
+def _stretch_end(r: _Rows, gq, at: _Walk, live) -> np.ndarray:
+    """Per row, the block where a stretch from the walk's place would end (0: none may start there): the
+    row at a block's start, causal, every block on to the end of the regular ones with at least one
+    key-tile step inside it (no run of equal blocks) and ``_SETTLE_ROWS + 1`` full rows or more."""
+    b, g, h = at.b, at.g, r.h
+    b1 = np.minimum(_regular_blocks(r, gq), r.blocks(gq))
+    v = r.key_tiles(np.minimum((g + 1) * r.C, r.P))
+    ok = live & r.causal & ~at.tried & (g * h <= b * gq) & (b1 - b >= 2) & (v >= _SETTLE_ROWS + 3)
+    ok &= gq >= h * (common.cdiv(r.R, r.C) + 1)
+    return np.where(ok, b1, 0)
+
+
+def _stretch(r: _Rows, gq, run: BatchRun, tile: _Tiles, at: _Walk, rows: np.ndarray, b1: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` of the walk, at the start of block b0, on to the start of block ``b1`` (theirs) at
+    once; returns those moved (the others are marked ``tried`` and walk on).
+
+    In the regular blocks a block's program is its first row, ``F_b`` full rows (every group goes on),
+    then its diagonal: the rows where its groups end. After a few full rows the state has the full rows'
+    own shape u (one more adds lambda to every end), whatever came before. So from that point of block
+    b, the program to the same point of block b + 1 (the rest of b's full rows, its diagonal, b + 1's
+    first row and first full rows) takes ``(F_b - settled) lambda + kappa(b)``, and kappa depends only on
+    b's diagonal, the same for b and b + A (:meth:`_Rows.A`). One probe per class, all rows' probes
+    walked side by side from state u, gives each kappa; the full-row counts add in closed form."""
+    T = _SETTLE_ROWS
+    sr, sgq, stile = r.take(rows), gq[rows], tile.take(rows)
+    m = len(rows)
+    first = run.take(rows)  # the real state is changed only if the stretch holds
+    _enter(first, stile, sgq, T, None)
+    a0 = first.snapshot()
+    _row_b(first, stile, False, 0, sgq, None)
+    a1 = first.snapshot()
+    ok = first.same_shape(a0)
+    u = a1[0][1:] - a1[0][0]
+    b0 = at.b[rows]
+    ns = b1[rows] - b0
+    A = sr.A(sgq)
+    npr = np.minimum(A, ns)
+    owner = np.repeat(np.arange(m), npr)
+    starts = np.cumsum(npr) - npr
+    j = np.arange(owner.size) - starts[owner]
+    vr, vgq, vtile = sr.take(owner), sgq[owner], stile.take(owner)
+    probe = BatchRun(run.pipe, owner.size, run.settle)
+    probe.x = np.concatenate([np.zeros((1, owner.size), dtype=np.int64), u[:, owner]])
+    vb = b0[owner] + j
+    vat = _Walk.start(owner.size, probe, vb, vb * vgq // vr.h)
+    vat.skip[:] = True
+    _kv_head_b(vr, vgq, probe, vtile, None, vat, end=vb + 1, stretch=False)
+    z = probe.snapshot()
+    _enter(probe, vtile, vgq, T, None)
+    e = probe.snapshot()
+    # blocks of each probe's class before the last block (their kappa counts) and in all
+    before = np.maximum(common.cdiv(ns[owner] - 1 - j, A[owner]), 0)
+    every = common.cdiv(ns[owner] - j, A[owner])
+    held = ((e[0][1:] - e[0][0]) == u[:, owner]).all(0) | (before == 0)
+    ok &= np.logical_and.reduceat(held, starts)
+
+    def total(v):  # per row, the sum over its probes
+        return np.add.reduceat(v, starts, axis=-1)
+
+    dJ = A * sgq // sr.h * sr.C // sr.R  # key tiles a block has more than the block A before it
+    grow = every * (every - 1) // 2  # the class's blocks: 0, 1, ... periods on
+    v = vr.key_tiles(np.minimum((vb * vgq // vr.h + 1) * vr.C, vr.P))
+    extra = total(every * v) + dJ * total(grow) - 2 * ns - T * ns - 1  # full rows beyond those run
+    last = starts + (ns - 1) % A  # the probe of the last block's class
+    base = a1[0][0] + extra * (a1[0][0] - a0[0][0]) + total(before * e[0][0])
+    x = z[0][:, last] + base
+    tiles = a1[1] + extra * (a1[1] - a0[1]) + total(before * e[1]) + z[1][last]
+    work = a1[2] + extra * (a1[2] - a0[2]) + total(before * e[2]) + z[2][:, last]
+    keys = total(every * vat.kv_keys) + sr.R * dJ * total(grow)
+
+    go, stay = rows[ok], rows[~ok]
+    at.tried[stay] = True
+    run.x[:, go], run.tiles[go], run.work[:, go] = x[:, ok], tiles[ok], work[:, ok]
+    # the runs' transients and periods, the probes' included, bound later jumps
+    run.transient[:, go] = np.maximum(first.transient[:, ok], np.maximum.reduceat(probe.transient, starts, axis=1)[:, ok])
+    run.cycle[:, go] = np.lcm(first.cycle[:, ok], np.lcm.reduceat(probe.cycle, starts, axis=1)[:, ok])
+    run.restart(go)
+    at.b[go] = b1[go]
+    at.g[go] = b1[go] * gq[go] // r.h[go]
+    at.kv_keys[go] += keys[ok]
+    at.moved(go)
+    return go
+
 
 def _kv_head_b(
-    r: _Rows, gq, run: BatchRun, tile: _Tiles, active=None, at: _Walk | None = None, stop: int | None = None
+    r: _Rows,
+    gq,
+    run: BatchRun,
+    tile: _Tiles,
+    active=None,
+    at: _Walk | None = None,
+    stop: int | None = None,
+    end=None,
+    stretch: bool = True,
 ) -> _Walk:
     """One K/V head's blocks timed on ``run`` (from where ``at`` left them; ``stop``: for that many walk
-    iterations only), and where its walk ends (with the keys its blocks fetch).
+    iterations only; ``end``: up to that block), and where its walk ends (with the keys its blocks fetch).
 
     The walk visits, per row, each run of equal blocks (every block of it inside one run of query groups
     needing the same key tiles: one repeat, as the scalar form's run-length program has it) or else each
@@ -506,25 +626,32 @@ def _kv_head_b(
     before them. Causal, every :meth:`_Rows.A` blocks the program repeats with more full rows per block, so
     a :class:`PeriodicWalk` over block periods jumps the regular blocks a few periods in; another, over
     iterations, jumps a long block's segments. A row takes steps in proportion to its period, not to its
-    key tiles. Once most rows are done, the walk goes on with the others alone."""
+    key tiles. With ``stretch``, a row goes through its regular blocks at once where :func:`_stretch` holds.
+    Once most rows are done, the walk goes on with the others alone."""
     n = r.n
-    nb = r.blocks(gq)
+    nb = r.blocks(gq) if end is None else np.minimum(end, r.blocks(gq))
     A = r.A(gq)
     at = _Walk.start(n, run) if at is None else at
-    b, g, kv_keys, walk, blocks = at.b, at.g, at.kv_keys, at.segs, at.blocks
+    walk, blocks = at.segs, at.blocks
     live = np.ones(n, dtype=bool) if active is None else active.copy()
-    live &= b < nb
+    live &= at.b < nb
     while live.any() and stop != 0:
         if n >= 64 and 2 * np.count_nonzero(live) < n:
             left = np.flatnonzero(live)
             sub, part = run.take(left), tile.take(left)
-            end = _kv_head_b(r.take(left), gq[left], sub, part, None, at.take(left, sub), stop)
-            b[left], g[left], kv_keys[left] = end.b, end.g, end.kv_keys
-            at.put(end, left)
+            sub_at = at.take(left, sub)
+            _kv_head_b(r.take(left), gq[left], sub, part, None, sub_at, stop, nb[left], stretch)
+            at.put(sub_at, left)
             run.put(sub, left)
             break
         if stop is not None:
             stop -= 1
+        if stretch:
+            b1 = _stretch_end(r, gq, at, live)
+            if b1.any():
+                _stretch(r, gq, run, tile, at, np.flatnonzero(b1 > 0), b1)
+                live &= at.b < nb
+        b, g, kv_keys = at.b, at.g, at.kv_keys
         d = _nodes(r, gq, b, g)
         same = d["same"] & live
         seg = live & ~same
@@ -535,12 +662,15 @@ def _kv_head_b(
 
         run.repeat(d["nrep"], blocks_, _and(active, same))
         one = d["one"]
-        _row_b(run, tile, True, np.where(one, m, 0), np.where(one, N - m, N), seg & start)
+        full = seg & ~at.skip  # a probe's first iteration begins after the block's full rows
+        skipped = np.flatnonzero(at.skip & live)
+        at.skip = at.skip & ~live
+        _row_b(run, tile, True, np.where(one, m, 0), np.where(one, N - m, N), full & start)
 
         def rows(act, N=N):
             _row_b(run, tile, False, 0, N, act)
 
-        run.repeat(np.where(seg, d["mid"], 0), rows, seg)
+        run.repeat(np.where(full, d["mid"], 0), rows, full)
         _row_b(run, tile, False, m, N - m, seg & ~(start & one))
         kv_keys += np.where(same, d["nrep"] * d["kvv"], 0)
         kv_keys += np.where(seg & ~d["inside"], d["kvl"], 0)
@@ -549,6 +679,7 @@ def _kv_head_b(
         b = np.where(live, d["b2"], b)
         live &= b < nb
         walk.record([b, g], [kv_keys])
+        walk.valid[skipped] = 1  # a period never spans a probe's shortened first iteration
         # a block period's start: record it, and jump whole periods once they repeat
         edge = moved & live & (b % A == 0)
         if edge.any():
@@ -556,7 +687,7 @@ def _kv_head_b(
             p = blocks.periods(edge)
             rows_ = np.flatnonzero(p > 0)
             if rows_.size:
-                q = _block_leap(r, gq, blocks, rows_, run)
+                q = np.minimum(_block_leap(r, gq, blocks, rows_, run), (nb[rows_] - b[rows_]) // A[rows_])
                 go = q > 0
                 if go.any():
                     rows_ = rows_[go]
@@ -569,7 +700,7 @@ def _kv_head_b(
         p = walk.periods(live)
         if p.any():
             rows_ = np.flatnonzero(p > 0)
-            q = _leap(r, gq, walk, rows_, p[rows_], run)
+            q = _leap(r, gq, walk, rows_, p[rows_], run, nb[rows_])
             go = q > 0
             walk.valid[rows_[~go]] = 1  # no leap here: look again three periods on
             run.restart(rows_)  # the runs of the next three periods bound the next leap
@@ -578,7 +709,7 @@ def _kv_head_b(
                 coords, sums = walk.jump(rows_, p_, q_)
                 b[rows_], g[rows_], kv_keys[rows_] = coords[0], coords[1], sums[0]
                 live &= b < nb
-    at.b, at.g, at.kv_keys = b, g, kv_keys
+        at.b, at.g, at.kv_keys = b, g, kv_keys
     return at
 
 
