@@ -285,23 +285,12 @@ def test_batch_run_equals_scalar_closed_form(seed):
         assert {k: int(v[r]) for k, v in b.busy.items()} == t.busy
 
 
-@pytest.mark.parametrize("engine", ["fusemax", "fusemax-serial", "fusemax-cascade-flat"])
-def test_causal_walk_jumps_equal_scalar(engine, monkeypatch):
-    """The causal walk's jumps (PeriodicWalk over block periods and over a block's segments) give every
-    row the scalar form's cycles, tiles, busy cycles and DRAM bytes: random arrays (powers of two and
-    not), buffers holding 1 to 60 query groups, 1, 4 or 8 query heads per K/V head, lengths that leave
-    a partial last group; the test fails if no row jumped at all."""
+def _random_causal_rows_equal_scalar(engine: str) -> None:
+    """40 seeded random causal shapes through ``engine``'s batch form equal its scalar form: random arrays
+    (powers of two and not), buffers holding 1 to 60 query groups, 1, 4 or 8 query heads per K/V head,
+    lengths that leave a partial last group."""
     import attnkit.api as api
-    from attnkit.sim.batch import pipeline
 
-    jumps = []
-    jump = pipeline.PeriodicWalk.jump
-
-    def counted(self, rows, p, q):
-        jumps.append(int(q.sum()))
-        return jump(self, rows, p, q)
-
-    monkeypatch.setattr(pipeline.PeriodicWalk, "jump", counted)
     rng = np.random.default_rng(2026)
     archs, wls = [], []
     for _ in range(40):
@@ -326,7 +315,56 @@ def test_causal_walk_jumps_equal_scalar(engine, monkeypatch):
         assert got == {k: want[k] for k in got}, (i, arch.array_2d, wl.name, wl.seq_len)
         for k in ("busy_2d", "busy_1d"):
             assert math.isclose(cols[k][i], want[k], rel_tol=REL), (i, k)
+
+
+def _count_stretches(monkeypatch) -> dict:
+    """Rows :func:`_stretch` is tried on and rows it moves, counted from here on."""
+    from attnkit.sim.batch import attention
+
+    seen = {"tried": 0, "moved": 0}
+    stretch = attention._stretch
+
+    def counted(r, gq, run, tile, at, rows, b1):
+        moved = stretch(r, gq, run, tile, at, rows, b1)
+        seen["tried"] += len(rows)
+        seen["moved"] += len(moved)
+        return moved
+
+    monkeypatch.setattr(attention, "_stretch", counted)
+    return seen
+
+
+@pytest.mark.parametrize("engine", ["fusemax", "fusemax-serial", "fusemax-cascade-flat"])
+def test_causal_walk_jumps_equal_scalar(engine, monkeypatch):
+    """The causal walk's shortcuts (PeriodicWalk over block periods and over a block's segments, and the
+    stretch through the regular blocks) give every row the scalar form's cycles, tiles, busy cycles and
+    DRAM bytes; the test fails if no row jumped or stretched."""
+    from attnkit.sim.batch import pipeline
+
+    jumps = []
+    jump = pipeline.PeriodicWalk.jump
+
+    def counted(self, rows, p, q):
+        jumps.append(int(q.sum()))
+        return jump(self, rows, p, q)
+
+    monkeypatch.setattr(pipeline.PeriodicWalk, "jump", counted)
+    stretches = _count_stretches(monkeypatch)
+    _random_causal_rows_equal_scalar(engine)
     assert sum(jumps) > 0
+    assert stretches["moved"] > 0
+
+
+def test_causal_stretch_that_does_not_hold_walks_on(monkeypatch):
+    """With no full rows to settle in, a block's state after its first row is not the full rows' own, the
+    stretch's check refuses every row, and they walk on to the scalar form's figures."""
+    from attnkit.sim.batch import attention
+
+    monkeypatch.setattr(attention, "_SETTLE_ROWS", 0)
+    stretches = _count_stretches(monkeypatch)
+    _random_causal_rows_equal_scalar("fusemax")
+    assert stretches["tried"] > 0
+    assert stretches["moved"] == 0
 
 
 @pytest.mark.parametrize("seed", range(4))
