@@ -427,9 +427,14 @@ def _table(rows: Sequence[dict[str, Any]], minimize: list[str], maximize: list[s
     return x, ok
 
 
-def _front_of(rows, idx: np.ndarray, x: np.ndarray, ok: np.ndarray) -> list[dict[str, Any]]:
+def _front_index(idx: np.ndarray, x: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """The front of the rows at ``idx`` (indices into ``x``), in :func:`front`'s order."""
     idx = idx[ok[idx]]
-    order = idx[_front_order(x[idx])].tolist()
+    return idx[_front_order(x[idx])]
+
+
+def _take(rows, order: np.ndarray) -> list[dict[str, Any]]:
+    order = order.tolist()
     return rows.take(order) if isinstance(rows, ColumnRows) else [rows[i] for i in order]
 
 
@@ -444,7 +449,7 @@ def front(
         return []
     _check_columns(rows[0], metrics, source)
     x, ok = _table(rows, minimize, maximize)
-    return _front_of(rows, np.arange(len(rows)), x, ok)
+    return _take(rows, _front_index(np.arange(len(rows)), x, ok))
 
 
 def front_by(rows, minimize=(), maximize=(), by: Sequence[str] = (), source: str = "rows") -> list[dict[str, Any]]:
@@ -465,12 +470,12 @@ def front_by(rows, minimize=(), maximize=(), by: Sequence[str] = (), source: str
     x, ok = _table(rows, minimize, maximize)
     members = np.argsort(group, kind="stable")  # each group's rows, in their order
     bounds = np.searchsorted(group[members], np.arange(len(ids) + 1))
-    out: list[dict[str, Any]] = []
+    fronts = []
     for key in sorted(ids, key=lambda k: tuple(map(str, k))):
         idx = members[bounds[ids[key]] : bounds[ids[key] + 1]]
         _check_columns(rows[idx[0]], metrics, source)  # as front() checks each group's first row
-        out.extend(_front_of(rows, idx, x, ok))
-    return out
+        fronts.append(_front_index(idx, x, ok))
+    return _take(rows, np.concatenate(fronts))  # one take: a column table's take costs the same for 1 row or 10^4
 
 
 def write_rows(rows: Sequence[dict[str, Any]], path: str | Path) -> None:

@@ -174,11 +174,7 @@ class _Evaluator:
                     f[i] = None
         for c in self.metric_columns:
             out[c] = full.get(c) or [None] * n
-        other_keys = [k for k in full if k not in self._metric_set]
-        other = [""] * n
-        for i in np.flatnonzero(ok) if other_keys else ():
-            d = {k: full[k][i] for k in other_keys if full[k][i] is not None}
-            other[i] = json.dumps(d, default=str) if d else ""
+        other = _json_records({k: metrics[k] for k in full if k not in self._metric_set}, rows, ok, n)
         feasible: list = [True if o else None for o in ok]
         violated = [""] * n
         if self.plan.post:
@@ -236,6 +232,27 @@ class _Evaluator:
         w = csv.writer(buf, lineterminator="\n")
         w.writerows(zip(*[["" if v is None else v for v in c] for c in cols.values()]))
         return buf.getvalue(), *stats
+
+
+def _json_records(cols: dict[str, Any], rows: np.ndarray, ok: np.ndarray, n: int) -> list[str]:
+    """Per row: ``json.dumps({k: cols[k][j] for k in cols if not None}, default=str)`` for the ``j``-th row
+    of ``rows`` where ``ok`` holds ("" for an empty record and elsewhere). The same text, made a column
+    at a time: a number column is encoded in one call and split, not a dict per row."""
+    out = [""] * n
+    if not cols or not len(rows):
+        return out
+    pieces = []
+    for k, col in cols.items():
+        head = json.dumps(k) + ": "
+        if isinstance(col, np.ndarray) and col.dtype.kind in "biuf":  # no None, no text: split at ", " is safe
+            pieces.append([head + t for t in json.dumps(col.tolist())[1:-1].split(", ")])
+        else:
+            pieces.append(["" if v is None else head + json.dumps(v, default=str) for v in col])
+    for i, parts in zip(rows, zip(*pieces)):
+        if ok[i]:
+            text = ", ".join(filter(None, parts))
+            out[i] = "{" + text + "}" if text else ""
+    return out
 
 
 def _float_column(values: list) -> np.ndarray:
