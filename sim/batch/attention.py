@@ -524,13 +524,12 @@ def _enter(run: BatchRun, tile: _Tiles, n, full, active) -> None:
 
 def _stretch_end(r: _Rows, gq, at: _Walk, live) -> np.ndarray:
     """Per row, the block where a stretch from the walk's place would end (0: none may start there): the
-    row at a block's start, causal, every block on to the end of the regular ones with at least one
-    key-tile step inside it (no run of equal blocks) and ``_SETTLE_ROWS + 1`` full rows or more."""
+    row at a block's start, causal, every block on to the end of the regular ones with ``_SETTLE_ROWS + 1``
+    full rows or more."""
     b, g, h = at.b, at.g, r.h
     b1 = np.minimum(_regular_blocks(r, gq), r.blocks(gq))
     v = r.key_tiles(np.minimum((g + 1) * r.C, r.P))
     ok = live & r.causal & ~at.tried & (g * h <= b * gq) & (b1 - b >= 2) & (v >= _SETTLE_ROWS + 3)
-    ok &= gq >= h * (common.cdiv(r.R, r.C) + 1)
     return np.where(ok, b1, 0)
 
 
@@ -660,11 +659,14 @@ def _kv_head_b(
         def blocks_(act, v=v):
             _block_b(run, tile, v, gq, act)
 
-        run.repeat(d["nrep"], blocks_, _and(active, same))
-        one = d["one"]
-        full = seg & ~at.skip  # a probe's first iteration begins after the block's full rows
-        skipped = np.flatnonzero(at.skip & live)
+        # a probe's first iteration begins after its block's full rows, and runs that block only
+        skip = at.skip & live
+        skipped = np.flatnonzero(skip)
         at.skip = at.skip & ~live
+        run.repeat(d["nrep"], blocks_, _and(active, same & ~skip))
+        _row_b(run, tile, False, N, 0, same & skip)  # a block whose groups all end on one row: its last
+        one = d["one"]
+        full = seg & ~skip
         _row_b(run, tile, True, np.where(one, m, 0), np.where(one, N - m, N), full & start)
 
         def rows(act, N=N):
@@ -672,11 +674,13 @@ def _kv_head_b(
 
         run.repeat(np.where(full, d["mid"], 0), rows, full)
         _row_b(run, tile, False, m, N - m, seg & ~(start & one))
-        kv_keys += np.where(same, d["nrep"] * d["kvv"], 0)
+        nrep = np.where(skip, 1, d["nrep"])
+        kv_keys += np.where(same, nrep * d["kvv"], 0)
         kv_keys += np.where(seg & ~d["inside"], d["kvl"], 0)
-        moved = live & (d["b2"] != b)
-        g = np.where(live, d["g2"], g)
-        b = np.where(live, d["b2"], b)
+        b2 = np.where(same, b + nrep, d["b2"])
+        moved = live & (b2 != b)
+        g = np.where(live, np.where(same, b2 * gq // r.h, d["g2"]), g)
+        b = np.where(live, b2, b)
         live &= b < nb
         walk.record([b, g], [kv_keys])
         walk.valid[skipped] = 1  # a period never spans a probe's shortened first iteration
