@@ -38,7 +38,7 @@ from attnkit.sim import batch, engines
 from attnkit.sim.result import Result, flatten, write_manifest
 from attnkit.sim.sweep import Plan
 
-STATUS = ("feasible", "violated", "error", "other_metrics")
+STATUS = ("feasible", "violated", "error", "other_metrics")  # Parquet: the other metrics are columns
 MAX_PROBES = 16
 OUTPUTS = ("csv", "parquet")
 CSV_MAX = 100_000  # by default a sweep of more points writes Parquet: a CSV that size is no longer read by eye
@@ -147,8 +147,10 @@ class _Evaluator:
                 records.append(None)
         return batch.columns_of(records)
 
-    def evaluate(self, points: list[tuple[str, tuple]]) -> dict[str, list]:
-        """The rows of ``points`` as columns (``point_id``, the plan's columns, the metric columns, STATUS)."""
+    def evaluate(self, points: list[tuple[str, tuple]], fmt: str = "csv") -> dict[str, Any]:
+        """The rows of ``points`` as columns (``point_id``, the plan's columns, the metric columns, STATUS).
+        The metrics beyond the metric columns go into ``other_metrics``, one JSON record per row (``fmt``
+        csv), or each into its own column after STATUS's others (parquet, a columnar file)."""
         n = len(points)
         values = [v for _, v in points]
         out: dict[str, list] = {"point_id": [pid for pid, _ in points]}
@@ -174,7 +176,7 @@ class _Evaluator:
                     f[i] = None
         for c in self.metric_columns:
             out[c] = full.get(c) or [None] * n
-        other = _json_records({k: metrics[k] for k in full if k not in self._metric_set}, rows, ok, n)
+        other_keys = [k for k in full if k not in self._metric_set]
         feasible: list = [True if o else None for o in ok]
         violated = [""] * n
         if self.plan.post:
@@ -183,7 +185,10 @@ class _Evaluator:
         out["feasible"] = feasible
         out["violated"] = violated
         out["error"] = errors
-        out["other_metrics"] = other
+        if fmt == "parquet":
+            out.update({k: _full_column(metrics[k], rows, ok, n) for k in other_keys})
+        else:
+            out["other_metrics"] = _json_records({k: metrics[k] for k in other_keys}, rows, ok, n)
         return out
 
     def _constraints(self, env: dict[str, list], ok: np.ndarray, feasible: list, violated: list, errors: list) -> None:
@@ -222,7 +227,7 @@ class _Evaluator:
         if isinstance(points, dict):
             rows = list(zip(*(points[c].tolist() for c in self.columns)))
             points = list(zip(self.plan.point_ids(rows=rows), rows))
-        cols = self.evaluate(points)
+        cols = self.evaluate(points, fmt)
         stats = sum(bool(e) for e in cols["error"]), sum(f is False for f in cols["feasible"])
         if fmt == "parquet":
             import pyarrow as pa
@@ -232,6 +237,18 @@ class _Evaluator:
         w = csv.writer(buf, lineterminator="\n")
         w.writerows(zip(*[["" if v is None else v for v in c] for c in cols.values()]))
         return buf.getvalue(), *stats
+
+
+def _full_column(col: Any, rows: np.ndarray, ok: np.ndarray, n: int) -> Any:
+    """A metric column over all ``n`` rows (None where a row is not ``ok``), kept a NumPy array where it
+    can be (every row has a number)."""
+    if isinstance(col, np.ndarray) and col.dtype.kind in "biuf" and len(rows) == n and ok.all():
+        return np.ascontiguousarray(col)
+    out: list = [None] * n
+    for i, v in zip(rows, col.tolist() if isinstance(col, np.ndarray) else col):
+        if ok[i]:
+            out[i] = v
+    return out
 
 
 def _json_records(cols: dict[str, Any], rows: np.ndarray, ok: np.ndarray, n: int) -> list[str]:

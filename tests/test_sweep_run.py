@@ -2,6 +2,7 @@
 the process pool and Dask give the rows of the in-process run, impossible points record their error."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -203,8 +204,15 @@ def test_dask_scheduler_address_equals_local(tmp_path):
 
 
 def _plain(rows):
-    """Rows as comparable tuples: blank text and None alike (CSV cannot tell them apart)."""
-    return sorted((tuple((k, None if v == "" else v) for k, v in sorted(r.items())) for r in rows), key=repr)
+    """Rows as comparable tuples, a CSV row's other_metrics record spread into columns as Parquet keeps
+    them; blank text, None and no column alike (CSV cannot tell them apart)."""
+    out = []
+    for r in rows:
+        r = dict(r)
+        other = r.pop("other_metrics", None) or {}
+        r.update(json.loads(other) if isinstance(other, str) else other)
+        out.append(tuple((k, v) for k, v in sorted(r.items()) if v not in ("", None)))
+    return sorted(out, key=repr)
 
 
 def test_parquet_chunks_hold_the_rows_of_the_csv(tmp_path):
