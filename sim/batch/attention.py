@@ -470,7 +470,7 @@ class _Walk:
     """Where a K/V head's walk is, per row: its block and group, the keys its blocks fetched so far, and
     the records of its two periodic walks (segments and block periods). ``skip``: the row's next
     iteration, at a block's start, begins after the block's full rows (a probe of :func:`_stretch`);
-    ``tried``: a stretch was tried from here on and did not hold."""
+    ``tried``: the stretches tried from the row's block starts that did not hold."""
 
     b: np.ndarray
     g: np.ndarray
@@ -487,7 +487,7 @@ class _Walk:
         g = zero.copy() if g is None else g
         no = np.zeros(n, dtype=bool)
         segs, blocks = PeriodicWalk(n, 2, 1, run), PeriodicWalk(n, 2, 1, run, longest=1, seen=2)
-        w = cls(b, g, zero, segs, blocks, no, no.copy())
+        w = cls(b, g, zero, segs, blocks, no, zero.copy())
         w.segs.record([w.b, w.g], [w.kv_keys])
         w.blocks.record([w.b, w.g], [w.kv_keys])
         return w
@@ -514,6 +514,10 @@ class _Walk:
 
 # Full rows a block runs after its first before its state is taken for the full rows' own (checked).
 _SETTLE_ROWS = 2
+# Block starts a row tries a stretch from: the full rows' state after the walk's first blocks may be one
+# of several the full rows keep (a stage that is never the bottleneck keeps its lag), and differ from
+# the one a block boundary leaves, which is the one the probes start from.
+_TRIES = 3
 
 
 def _enter(run: BatchRun, tile: _Tiles, n, full, active) -> None:
@@ -529,13 +533,13 @@ def _stretch_end(r: _Rows, gq, at: _Walk, live) -> np.ndarray:
     b, g, h = at.b, at.g, r.h
     b1 = np.minimum(_regular_blocks(r, gq), r.blocks(gq))
     v = r.key_tiles(np.minimum((g + 1) * r.C, r.P))
-    ok = live & r.causal & ~at.tried & (g * h <= b * gq) & (b1 - b >= 2) & (v >= _SETTLE_ROWS + 3)
+    ok = live & r.causal & (at.tried < _TRIES) & (g * h <= b * gq) & (b1 - b >= 2) & (v >= _SETTLE_ROWS + 3)
     return np.where(ok, b1, 0)
 
 
 def _stretch(r: _Rows, gq, run: BatchRun, tile: _Tiles, at: _Walk, rows: np.ndarray, b1: np.ndarray) -> np.ndarray:
     """Rows ``rows`` of the walk, at the start of block b0, on to the start of block ``b1`` (theirs) at
-    once; returns those moved (the others are marked ``tried`` and walk on).
+    once; returns those moved (the others count one more in ``tried`` and walk on to the next block).
 
     In the regular blocks a block's program is its first row, ``F_b`` full rows (every group goes on),
     then its diagonal: the rows where its groups end. After a few full rows the state has the full rows'
@@ -592,7 +596,7 @@ def _stretch(r: _Rows, gq, run: BatchRun, tile: _Tiles, at: _Walk, rows: np.ndar
     keys = total(every * vat.kv_keys) + sr.R * dJ * total(grow)
 
     go, stay = rows[ok], rows[~ok]
-    at.tried[stay] = True
+    at.tried[stay] += 1
     run.x[:, go], run.tiles[go], run.work[:, go] = x[:, ok], tiles[ok], work[:, ok]
     # the runs' transients and periods, the probes' included, bound later jumps
     run.transient[:, go] = np.maximum(first.transient[:, ok], np.maximum.reduceat(probe.transient, starts, axis=1)[:, ok])
