@@ -373,6 +373,11 @@ def _check_metrics(minimize: list[str], maximize: list[str]) -> list[str]:
     return metrics
 
 
+def _has_columns(rows, names: list[str]) -> bool:
+    """Rows held as columns that have every one of ``names`` (each of their rows has them all)."""
+    return isinstance(rows, ColumnRows) and all(n in rows.columns for n in names)
+
+
 def _check_columns(row: dict[str, Any], metrics: list[str], source: str) -> None:
     for m in metrics:
         if m not in row:
@@ -447,7 +452,8 @@ def front(
     metrics = _check_metrics(minimize, maximize)
     if not len(rows):
         return []
-    _check_columns(rows[0], metrics, source)
+    if not _has_columns(rows, metrics):
+        _check_columns(rows[0], metrics, source)
     x, ok = _table(rows, minimize, maximize)
     return _take(rows, _front_index(np.arange(len(rows)), x, ok))
 
@@ -458,7 +464,7 @@ def front_by(rows, minimize=(), maximize=(), by: Sequence[str] = (), source: str
     if not by:
         return front(rows, minimize, maximize, source)
     for b in by:
-        if len(rows) and b not in rows[0]:
+        if len(rows) and not _has_columns(rows, [b]) and b not in rows[0]:
             raise AttnkitError(f"{source}: no column {b!r} to group by")
     if not len(rows):
         return []
@@ -469,11 +475,13 @@ def front_by(rows, minimize=(), maximize=(), by: Sequence[str] = (), source: str
     group = np.fromiter((ids.setdefault(key, len(ids)) for key in keys), dtype=np.intp, count=len(rows))
     x, ok = _table(rows, minimize, maximize)
     members = np.argsort(group, kind="stable")  # each group's rows, in their order
+    checked = _has_columns(rows, metrics)
     bounds = np.searchsorted(group[members], np.arange(len(ids) + 1))
     fronts = []
     for key in sorted(ids, key=lambda k: tuple(map(str, k))):
         idx = members[bounds[ids[key]] : bounds[ids[key] + 1]]
-        _check_columns(rows[idx[0]], metrics, source)  # as front() checks each group's first row
+        if not checked:
+            _check_columns(rows[idx[0]], metrics, source)  # as front() checks each group's first row
         fronts.append(_front_index(idx, x, ok))
     return _take(rows, np.concatenate(fronts))  # one take: a column table's take costs the same for 1 row or 10^4
 

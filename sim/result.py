@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from attnkit.errors import AttnkitError
 
 
@@ -187,13 +189,39 @@ def _csv_rows(path: Path, raw: bytes) -> tuple[list[str], list[dict[str, Any]]]:
 
 class ColumnRows(Sequence[dict[str, Any]]):
     """Rows held as columns (a Parquet sweep's, an Arrow table): a row is a dict built when asked for, and
-    :meth:`column` gives a whole column at once, so a million rows cost their columns, not a million dicts."""
+    :meth:`column` gives a whole column at once, so a million rows cost their columns, not a million dicts.
 
-    def __init__(self, table: Any):
-        self.table = table
+    Built from Parquet files (:meth:`of_files`), it reads a column from every file when first asked for it
+    and a row's whole record only from its own file (:meth:`take`), so a Pareto front of a million rows
+    decodes a few columns, not all of them; :attr:`table` reads everything (once)."""
+
+    def __init__(self, table: Any = None):
+        self._table = table
+        self._files: list[Path] = []
+        self._counts: list[int] = []
+        self._names: list[str] = [] if table is None else list(table.column_names)
+        self._cache: dict[str, Any] = {}
+
+    @classmethod
+    def of_files(cls, files: Sequence[Path]) -> ColumnRows:
+        import pyarrow.parquet as pq
+
+        rows = cls()
+        rows._files = list(files)
+        metas = [pq.read_metadata(f) for f in files]
+        rows._counts = [m.num_rows for m in metas]
+        rows._names = list(dict.fromkeys(n for m in metas for n in m.schema.to_arrow_schema().names))
+        return rows
+
+    @property
+    def table(self) -> Any:
+        """Every column as one Arrow table."""
+        if self._table is None:
+            self._table = _concat([_read(f) for f in self._files])
+        return self._table
 
     def __len__(self) -> int:
-        return int(self.table.num_rows)
+        return int(self._table.num_rows) if self._table is not None else sum(self._counts)
 
     def __getitem__(self, i):
         if isinstance(i, slice):
@@ -201,7 +229,7 @@ class ColumnRows(Sequence[dict[str, Any]]):
         n = len(self)
         if not -n <= i < n:
             raise IndexError(i)
-        return self.table.slice(i % n, 1).to_pylist()[0]
+        return self.take([i % n])[0]
 
     def __iter__(self):
         for batch in self.table.to_batches(max_chunksize=4096):
@@ -209,17 +237,62 @@ class ColumnRows(Sequence[dict[str, Any]]):
 
     @property
     def columns(self) -> list[str]:
-        return list(self.table.column_names)
+        return list(self._names)
 
     def column(self, name: str) -> Any:
         """Column ``name`` as an Arrow array (KeyError if there is none)."""
-        if name not in self.table.column_names:
+        if name not in self._names:
             raise KeyError(name)
-        return self.table.column(name)
+        if self._table is not None:
+            return self._table.column(name)
+        if name not in self._cache:  # a file without the column (a chunk of errors) gives nulls
+            self._cache[name] = _concat([_read(f, [name], k) for f, k in zip(self._files, self._counts)]).column(name)
+        return self._cache[name]
 
     def take(self, index: Sequence[int]) -> list[dict[str, Any]]:
         """The rows at ``index``, in that order."""
-        return self.table.take(list(index)).to_pylist() if len(index) else []
+        if not len(index):
+            return []
+        if self._table is not None:
+            return self._table.take(list(index)).to_pylist()
+        index = np.asarray(index, dtype=np.int64)
+        starts = np.cumsum([0, *self._counts])
+        order = np.argsort(index, kind="stable")
+        file_of = np.searchsorted(starts, index[order], side="right") - 1
+        parts = []
+        for f in np.unique(file_of):
+            local = index[order][file_of == f] - starts[f]
+            parts.append(_read(self._files[f]).take(local))
+        got = _concat(parts)
+        back = np.empty_like(order)
+        back[order] = np.arange(len(order))
+        return got.take(back).to_pylist()
+
+
+def _read(path: Path, columns: list[str] | None = None, rows: int = 0) -> Any:
+    """A Parquet file's table (its ``columns`` only: one missing from the file is ``rows`` nulls). One
+    thread a file: Arrow's pool over a chunk's few rows costs more than it gives (54 chunks of the
+    million-point sweep: 3.4 s threaded, 0.7 s not, on 2 cores)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        if columns is None:
+            return pq.read_table(path, use_threads=False)
+        have = set(pq.read_schema(path).names)
+        table = pq.read_table(path, columns=[c for c in columns if c in have], use_threads=False)
+    except (OSError, pa.ArrowException) as e:
+        raise AttnkitError(f"{path}: not a readable Parquet file ({e})") from None
+    for c in columns:
+        if c not in have:
+            table = table.append_column(c, pa.nulls(rows))
+    return table
+
+
+def _concat(tables: list[Any]) -> Any:
+    import pyarrow as pa
+
+    return pa.concat_tables(tables, promote_options="permissive")
 
 
 def _slice_bounds(s: slice, n: int) -> tuple[int, int]:
@@ -233,19 +306,15 @@ def _parquet_rows(path: Path) -> ColumnRows:
     """A Parquet file, or a folder of them (a sweep's results.parquet/: one file per chunk), as rows."""
     try:
         import pyarrow as pa
-        import pyarrow.parquet as pq
     except ImportError:
         raise AttnkitError(f"{path}: reading Parquet needs pyarrow (pip install pyarrow)") from None
     files = sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
+    if not files:
+        raise AttnkitError(f"{path}: no Parquet chunks (part-*.parquet) in it")
     try:
-        # one thread per file: Arrow's pool over a chunk's few rows and many columns costs more than it
-        # gives (the million-point sweep's 54 chunks: 3.4 s threaded, 0.7 s not, on 2 cores)
-        tables = [pq.read_table(f, use_threads=False) for f in files]
+        return ColumnRows.of_files(files)
     except (OSError, pa.ArrowException) as e:
         raise AttnkitError(f"{path}: not a readable Parquet file ({e})") from None
-    if not tables:
-        raise AttnkitError(f"{path}: no Parquet chunks (part-*.parquet) in it")
-    return ColumnRows(pa.concat_tables(tables, promote_options="permissive"))
 
 
 def _manifest(path: Path) -> dict:
