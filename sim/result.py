@@ -249,20 +249,20 @@ class ColumnRows(Sequence[dict[str, Any]]):
             self._cache[name] = _concat([_read(f, [name], k) for f, k in zip(self._files, self._counts)]).column(name)
         return self._cache[name]
 
-    def take(self, index: Sequence[int]) -> list[dict[str, Any]]:
+    def take(self, index: Sequence[int] | np.ndarray) -> list[dict[str, Any]]:
         """The rows at ``index``, in that order."""
         if not len(index):
             return []
         if self._table is not None:
             return self._table.take(list(index)).to_pylist()
-        index = np.asarray(index, dtype=np.int64)
+        at = np.asarray(index, dtype=np.int64)
         starts = np.cumsum([0, *self._counts])
-        order = np.argsort(index, kind="stable")
-        file_of = np.searchsorted(starts, index[order], side="right") - 1
+        order = np.argsort(at, kind="stable")
+        file_of = np.searchsorted(starts, at[order], side="right") - 1
         parts = []
         for f in np.unique(file_of):
-            local = index[order][file_of == f] - starts[f]
-            parts.append(_read(self._files[f]).take(local))
+            local = at[order][file_of == f] - starts[f]
+            parts.append(_read(self._files[int(f)]).take(local))
         got = _concat(parts)
         back = np.empty_like(order)
         back[order] = np.arange(len(order))

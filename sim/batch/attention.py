@@ -599,7 +599,9 @@ def _stretch(r: _Rows, gq, run: BatchRun, tile: _Tiles, at: _Walk, rows: np.ndar
     at.tried[stay] += 1
     run.x[:, go], run.tiles[go], run.work[:, go] = x[:, ok], tiles[ok], work[:, ok]
     # the runs' transients and periods, the probes' included, bound later jumps
-    run.transient[:, go] = np.maximum(first.transient[:, ok], np.maximum.reduceat(probe.transient, starts, axis=1)[:, ok])
+    run.transient[:, go] = np.maximum(
+        first.transient[:, ok], np.maximum.reduceat(probe.transient, starts, axis=1)[:, ok]
+    )
     run.cycle[:, go] = np.lcm(first.cycle[:, ok], np.lcm.reduceat(probe.cycle, starts, axis=1)[:, ok])
     run.restart(go)
     at.b[go] = b1[go]
@@ -764,7 +766,11 @@ def _kv_heads_b(r: _Rows, gq, run: BatchRun, tile: _Tiles) -> np.ndarray:
     run.follow(rows, first, second, more[rows])
     rest = (more > 0) & ~periodic
     if rest.any():
-        run.repeat(np.where(rest, more, 0), lambda act: _kv_head_b(r, gq, run, tile, act), rest)
+
+        def head(act):
+            _kv_head_b(r, gq, run, tile, act)
+
+        run.repeat(np.where(rest, more, 0), head, rest)
     return keys
 
 
