@@ -367,6 +367,42 @@ def test_causal_stretch_that_does_not_hold_walks_on(monkeypatch):
     assert stretches["moved"] == 0
 
 
+def test_causal_block_periods_whose_state_alternates_jump_in_pairs(monkeypatch):
+    """Where a K/V head's state at the start of a block period alternates between two shapes (equal 2D
+    and 1D tile times: the 2D stage keeps one of two lags), the block walk jumps two periods at a time
+    and lands on the scalar form's figures (128 x 128 arrays, 3 query groups a block, 100 GB/s)."""
+    import attnkit.api as api
+    from attnkit.sim.batch import attention
+
+    pairs = []
+    leap = attention._block_leap
+
+    def counted(r, gq, blocks, rows, p, run):
+        q = leap(r, gq, blocks, rows, p, run)
+        pairs.append(int(((p == 2) & (q > 0)).sum()))
+        return q
+
+    monkeypatch.setattr(attention, "_block_leap", counted)
+    sets = ["array_2d.rows=128", "array_2d.cols=128", "array_1d.pes=128", "word_bits=16", "clock_hz=1e9"]
+    arch = api.load_arch("fusemax", set=[*sets, "dram.bandwidth_bytes_per_s=1e11", "global_buffer.bytes=460288"])
+    wls = [
+        api.load_workload(m, set=[f"seq_len={n}", "causal=true"])
+        for m, n in [("llama3-70b", 7170), ("llama3-8b", 7804)]
+    ]
+    idx = np.arange(len(wls))
+    eng = engines.get("fusemax")
+    table = load_table(arch.energy)
+    cols = eng.batch_form()(Points([arch], wls, np.zeros_like(idx), idx), table)
+    for i, wl in enumerate(wls):
+        want = flatten(eng(arch, wl, table).to_dict())
+        assert {k: cols[k][i] for k in ("cycles", "tiles", "dram_bytes")} == {
+            k: want[k] for k in ("cycles", "tiles", "dram_bytes")
+        }
+        for k in ("busy_2d", "busy_1d"):
+            assert math.isclose(cols[k][i], want[k], rel_tol=REL), (i, k)
+    assert sum(pairs) > 0
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_periodic_walk_jump_lands_where_walking_does(seed):
     """A walk whose iteration i runs a row of c0 + i identical tiles (and adds c0 + i to a sum) jumped by

@@ -447,16 +447,17 @@ def _regular_blocks(r: _Rows, gq) -> np.ndarray:
     return X // gq
 
 
-def _block_leap(r: _Rows, gq, blocks: PeriodicWalk, rows: np.ndarray, run: BatchRun) -> np.ndarray:
-    """Per row of ``rows`` (recorded at three block periods running, found periodic), the block periods
-    the walk may jump: all inside the regular blocks, where each period's program is the last one's with
-    dJ more full rows in every block; those runs past their transient, dJ whole periods of theirs. So the
-    per-period increments are affine, and two of them give the line."""
+def _block_leap(r: _Rows, gq, blocks: PeriodicWalk, rows: np.ndarray, p: np.ndarray, run: BatchRun) -> np.ndarray:
+    """Per row of ``rows`` (recorded at block periods, found periodic over ``p`` of them: the state at a
+    period's start may alternate), the spans of ``p`` block periods the walk may jump: all inside the
+    regular blocks, where each span's program is the last one's with dJ more full rows in every block;
+    those runs past their transient, dJ whole periods of theirs. So the per-span increments are affine,
+    and two of them give the line."""
     sub = r.take(rows)
     sgq = gq[rows]
-    A = sub.A(sgq)
+    A = sub.A(sgq) * p
     b, _ = blocks.at(np.zeros(len(rows), dtype=np.int64), rows)
-    b_old, g_old = blocks.at(np.full(len(rows), 2), rows)
+    b_old, g_old = blocks.at(2 * p, rows)
     q = np.maximum((_regular_blocks(sub, sgq) - b) // A, 0)
     q = np.where(b - b_old == 2 * A, q, 0)
     dJ = A * sgq // sub.h * sub.C // sub.R
@@ -486,7 +487,7 @@ class _Walk:
         b = zero.copy() if b is None else b
         g = zero.copy() if g is None else g
         no = np.zeros(n, dtype=bool)
-        segs, blocks = PeriodicWalk(n, 2, 1, run), PeriodicWalk(n, 2, 1, run, longest=1, seen=2)
+        segs, blocks = PeriodicWalk(n, 2, 1, run), PeriodicWalk(n, 2, 1, run, longest=2, seen=2)
         w = cls(b, g, zero, segs, blocks, no, zero.copy())
         w.segs.record([w.b, w.g], [w.kv_keys])
         w.blocks.record([w.b, w.g], [w.kv_keys])
@@ -697,7 +698,8 @@ def _kv_head_b(
             p = blocks.periods(edge)
             rows_ = np.flatnonzero(p > 0)
             if rows_.size:
-                q = np.minimum(_block_leap(r, gq, blocks, rows_, run), (nb[rows_] - b[rows_]) // A[rows_])
+                q = _block_leap(r, gq, blocks, rows_, p[rows_], run)
+                q = np.minimum(q, (nb[rows_] - b[rows_]) // (A[rows_] * p[rows_]))
                 go = q > 0
                 if go.any():
                     rows_ = rows_[go]
