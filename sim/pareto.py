@@ -439,8 +439,8 @@ def _front_index(idx: np.ndarray, x: np.ndarray, ok: np.ndarray) -> np.ndarray:
 
 
 def _take(rows, order: np.ndarray) -> list[dict[str, Any]]:
-    order = order.tolist()
-    return rows.take(order) if isinstance(rows, ColumnRows) else [rows[i] for i in order]
+    index = order.tolist()
+    return rows.take(index) if isinstance(rows, ColumnRows) else [rows[i] for i in index]
 
 
 def front(

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from attnkit.errors import AttnkitError
 
 
@@ -249,12 +247,14 @@ class ColumnRows(Sequence[dict[str, Any]]):
             self._cache[name] = _concat([_read(f, [name], k) for f, k in zip(self._files, self._counts)]).column(name)
         return self._cache[name]
 
-    def take(self, index: Sequence[int] | np.ndarray) -> list[dict[str, Any]]:
+    def take(self, index: Sequence[int]) -> list[dict[str, Any]]:
         """The rows at ``index``, in that order."""
         if not len(index):
             return []
         if self._table is not None:
             return self._table.take(list(index)).to_pylist()
+        import numpy as np  # here: reading CSV results (a reproduction's start-up) needs no NumPy
+
         at = np.asarray(index, dtype=np.int64)
         starts = np.cumsum([0, *self._counts])
         order = np.argsort(at, kind="stable")
