@@ -355,6 +355,17 @@ def test_causal_walk_jumps_equal_scalar(engine, monkeypatch):
     assert stretches["moved"] > 0
 
 
+def test_causal_stretch_in_batches_of_probes(monkeypatch):
+    """A stretch walks its probes a batch at a time (memory bounded as a chunk's is): with batches of a
+    few probes, the rows still stretch, to the scalar form's figures."""
+    from attnkit.sim.batch import attention
+
+    monkeypatch.setattr(attention, "_PROBES", 5)
+    stretches = _count_stretches(monkeypatch)
+    _random_causal_rows_equal_scalar("fusemax")
+    assert stretches["moved"] > 0
+
+
 def test_causal_stretch_that_does_not_hold_walks_on(monkeypatch):
     """With no full rows to settle in, a block's state after its first row is not the full rows' own, the
     stretch's check refuses every row, and they walk on to the scalar form's figures."""

@@ -513,6 +513,8 @@ class _Walk:
         self.blocks.record([self.b, self.g], [self.kv_keys], rows)
 
 
+# Probes (rows x block classes) a stretch walks at once.
+_PROBES = 1 << 17
 # Full rows a block runs after its first before its state is taken for the full rows' own (checked).
 _SETTLE_ROWS = 2
 # Block starts a row tries a stretch from: the full rows' state after the walk's first blocks may be one
@@ -530,11 +532,12 @@ def _enter(run: BatchRun, tile: _Tiles, n, full, active) -> None:
 def _stretch_end(r: _Rows, gq, at: _Walk, live) -> np.ndarray:
     """Per row, the block where a stretch from the walk's place would end (0: none may start there): the
     row at a block's start, causal, every block on to the end of the regular ones with ``_SETTLE_ROWS + 1``
-    full rows or more."""
+    full rows or more, and no more than ``_PROBES`` probes."""
     b, g, h = at.b, at.g, r.h
     b1 = np.minimum(_regular_blocks(r, gq), r.blocks(gq))
     v = r.key_tiles(np.minimum((g + 1) * r.C, r.P))
     ok = live & r.causal & (at.tried < _TRIES) & (g * h <= b * gq) & (b1 - b >= 2) & (v >= _SETTLE_ROWS + 3)
+    ok &= np.minimum(r.A(gq), b1 - b) <= _PROBES
     return np.where(ok, b1, 0)
 
 
@@ -549,6 +552,12 @@ def _stretch(r: _Rows, gq, run: BatchRun, tile: _Tiles, at: _Walk, rows: np.ndar
     first row and first full rows) takes ``(F_b - settled) lambda + kappa(b)``, and kappa depends only on
     b's diagonal, the same for b and b + A (:meth:`_Rows.A`). One probe per class, all rows' probes
     walked side by side from state u, gives each kappa; the full-row counts add in closed form."""
+    npr = np.minimum(r.A(gq)[rows], b1[rows] - at.b[rows])  # probes per row
+    if npr.sum() > _PROBES:  # a batch of probes at a time: memory bounded as the chunk's is
+        cut = np.searchsorted(np.cumsum(npr), np.arange(_PROBES, int(npr.sum()), _PROBES), side="right")
+        parts = np.split(rows, np.unique(np.clip(cut, 1, len(rows) - 1))) if len(rows) > 1 else [rows]
+        if len(parts) > 1:
+            return np.concatenate([_stretch(r, gq, run, tile, at, part, b1) for part in parts])
     T = _SETTLE_ROWS
     sr, sgq, stile = r.take(rows), gq[rows], tile.take(rows)
     m = len(rows)
@@ -562,7 +571,6 @@ def _stretch(r: _Rows, gq, run: BatchRun, tile: _Tiles, at: _Walk, rows: np.ndar
     b0 = at.b[rows]
     ns = b1[rows] - b0
     A = sr.A(sgq)
-    npr = np.minimum(A, ns)
     owner = np.repeat(np.arange(m), npr)
     starts = np.cumsum(npr) - npr
     j = np.arange(owner.size) - starts[owner]
