@@ -529,15 +529,14 @@ def _enter(run: BatchRun, tile: _Tiles, n, full, active) -> None:
     run.repeat(full, lambda act: _row_b(run, tile, False, 0, n, act), active)
 
 
-def _stretch_end(r: _Rows, gq, at: _Walk, live) -> np.ndarray:
+def _stretch_end(r: _Rows, gq, at: _Walk, live, A, b1) -> np.ndarray:
     """Per row, the block where a stretch from the walk's place would end (0: none may start there): the
-    row at a block's start, causal, every block on to the end of the regular ones with ``_SETTLE_ROWS + 1``
-    full rows or more, and no more than ``_PROBES`` probes."""
-    b, g, h = at.b, at.g, r.h
-    b1 = np.minimum(_regular_blocks(r, gq), r.blocks(gq))
+    row at a block's start, causal, every block on to ``b1``, the end of the regular ones, with
+    ``_SETTLE_ROWS + 1`` full rows or more, and no more than ``_PROBES`` probes (``A``: blocks a period)."""
+    b, g = at.b, at.g
     v = r.key_tiles(np.minimum((g + 1) * r.C, r.P))
-    ok = live & r.causal & (at.tried < _TRIES) & (g * h <= b * gq) & (b1 - b >= 2) & (v >= _SETTLE_ROWS + 3)
-    ok &= np.minimum(r.A(gq), b1 - b) <= _PROBES
+    ok = live & r.causal & (at.tried < _TRIES) & (g * r.h <= b * gq) & (b1 - b >= 2) & (v >= _SETTLE_ROWS + 3)
+    ok &= np.minimum(A, b1 - b) <= _PROBES
     return np.where(ok, b1, 0)
 
 
@@ -645,6 +644,7 @@ def _kv_head_b(
     n = r.n
     nb = r.blocks(gq) if end is None else np.minimum(end, r.blocks(gq))
     A = r.A(gq)
+    regular = np.minimum(_regular_blocks(r, gq), r.blocks(gq))
     at = _Walk.start(n, run) if at is None else at
     walk, blocks = at.segs, at.blocks
     live = np.ones(n, dtype=bool) if active is None else active.copy()
@@ -661,7 +661,7 @@ def _kv_head_b(
         if stop is not None:
             stop -= 1
         if stretch:
-            b1 = _stretch_end(r, gq, at, live)
+            b1 = _stretch_end(r, gq, at, live, A, regular)
             if b1.any():
                 _stretch(r, gq, run, tile, at, np.flatnonzero(b1 > 0), b1)
                 live &= at.b < nb
