@@ -651,6 +651,7 @@ def _run_pool(plan, metric_columns, chunks, jobs, take) -> float:
         try:
             for f in as_completed(futures):
                 take(f.result())
+                del futures[f]  # its rows are written: a finished future kept would keep them in memory
         except BaseException:
             for f in futures:
                 f.cancel()
@@ -693,6 +694,7 @@ def _run_dask(plan, metric_columns, chunks, client, take) -> None:
     try:
         for f in as_completed(futures):
             take(f.result())
+            del futures[f]  # released: its result leaves the worker's memory
     except BaseException:
         client.cancel(list(futures))
         raise
