@@ -196,7 +196,8 @@ class ColumnRows(Sequence[dict[str, Any]]):
     def __init__(self, table: Any = None):
         self._table = table
         self._files: list[Path] = []
-        self._counts: list[int] = []
+        self._counts: list[int] = []  # rows per file
+        self._has: list[set[str]] = []  # columns per file (a chunk of errors lacks the metrics)
         self._names: list[str] = [] if table is None else list(table.column_names)
         self._cache: dict[str, Any] = {}
 
@@ -208,7 +209,9 @@ class ColumnRows(Sequence[dict[str, Any]]):
         rows._files = list(files)
         metas = [pq.read_metadata(f) for f in files]
         rows._counts = [m.num_rows for m in metas]
-        rows._names = list(dict.fromkeys(n for m in metas for n in m.schema.to_arrow_schema().names))
+        names = [m.schema.to_arrow_schema().names for m in metas]
+        rows._has = [set(n) for n in names]
+        rows._names = list(dict.fromkeys(c for n in names for c in n))
         return rows
 
     @property
@@ -243,8 +246,14 @@ class ColumnRows(Sequence[dict[str, Any]]):
             raise KeyError(name)
         if self._table is not None:
             return self._table.column(name)
-        if name not in self._cache:  # a file without the column (a chunk of errors) gives nulls
-            self._cache[name] = _concat([_read(f, [name], k) for f, k in zip(self._files, self._counts)]).column(name)
+        if name not in self._cache:
+            import pyarrow as pa
+
+            parts = [
+                _read(f, [name]) if name in has else pa.table({name: pa.nulls(k)})
+                for f, k, has in zip(self._files, self._counts, self._has)
+            ]
+            self._cache[name] = _concat(parts).column(name)
         return self._cache[name]
 
     def take(self, index: Sequence[int]) -> list[dict[str, Any]]:
@@ -269,24 +278,17 @@ class ColumnRows(Sequence[dict[str, Any]]):
         return got.take(back).to_pylist()
 
 
-def _read(path: Path, columns: list[str] | None = None, rows: int = 0) -> Any:
-    """A Parquet file's table (its ``columns`` only: one missing from the file is ``rows`` nulls). One
-    thread a file: Arrow's pool over a chunk's few rows costs more than it gives (54 chunks of the
-    million-point sweep: 3.4 s threaded, 0.7 s not, on 2 cores)."""
+def _read(path: Path, columns: list[str] | None = None) -> Any:
+    """A Parquet file's table (its ``columns`` only). One thread a file: Arrow's pool over a chunk's few
+    rows costs more than it gives (54 chunks of the million-point sweep: 3.4 s threaded, 0.7 s not, on 2
+    cores)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        if columns is None:
-            return pq.read_table(path, use_threads=False)
-        have = set(pq.read_schema(path).names)
-        table = pq.read_table(path, columns=[c for c in columns if c in have], use_threads=False)
+        return pq.read_table(path, columns=columns, use_threads=False)
     except (OSError, pa.ArrowException) as e:
         raise AttnkitError(f"{path}: not a readable Parquet file ({e})") from None
-    for c in columns:
-        if c not in have:
-            table = table.append_column(c, pa.nulls(rows))
-    return table
 
 
 def _concat(tables: list[Any]) -> Any:

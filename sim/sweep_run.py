@@ -185,8 +185,10 @@ class _Evaluator:
         out["feasible"] = feasible
         out["violated"] = violated
         out["error"] = errors
-        if fmt == "parquet":
-            out.update({k: _full_column(metrics[k], rows, ok, n) for k in other_keys})
+        if fmt == "parquet":  # NumPy where every row has a number (Arrow takes it whole), else the list
+            for k in other_keys:
+                numbers = _numbers(metrics[k], n, ok)
+                out[k] = full[k] if numbers is None else numbers
         else:
             out["other_metrics"] = _json_records({k: metrics[k] for k in other_keys}, rows, ok, n)
         return out
@@ -239,16 +241,11 @@ class _Evaluator:
         return buf.getvalue(), *stats
 
 
-def _full_column(col: Any, rows: np.ndarray, ok: np.ndarray, n: int) -> Any:
-    """A metric column over all ``n`` rows (None where a row is not ``ok``), kept a NumPy array where it
-    can be (every row has a number)."""
-    if isinstance(col, np.ndarray) and col.dtype.kind in "biuf" and len(rows) == n and ok.all():
+def _numbers(col: Any, n: int, ok: np.ndarray) -> np.ndarray | None:
+    """``col`` as a NumPy column of numbers if it is one with a value in each of the ``n`` rows."""
+    if isinstance(col, np.ndarray) and col.dtype.kind in "biuf" and len(col) == n and ok.all():
         return np.ascontiguousarray(col)
-    out: list = [None] * n
-    for i, v in zip(rows, col.tolist() if isinstance(col, np.ndarray) else col):
-        if ok[i]:
-            out[i] = v
-    return out
+    return None
 
 
 def _json_records(cols: dict[str, Any], rows: np.ndarray, ok: np.ndarray, n: int) -> list[str]:

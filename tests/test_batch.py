@@ -285,10 +285,27 @@ def test_batch_run_equals_scalar_closed_form(seed):
         assert {k: int(v[r]) for k, v in b.busy.items()} == t.busy
 
 
+def _equal_scalar(engine: str, archs: list, wls: list) -> None:
+    """Point i (``archs[i]``, ``wls[i]``) through ``engine``'s batch form gives its scalar form's cycles,
+    tiles and DRAM bytes, and busy cycles within REL."""
+    idx = np.arange(len(wls))
+    eng = engines.get(engine)
+    table = load_table(archs[0].energy)
+    form = eng.batch_form()
+    assert form is not None
+    cols = form(Points(archs, wls, idx, idx), table)
+    for i, (arch, wl) in enumerate(zip(archs, wls)):
+        want = flatten(eng(arch, wl, table).to_dict())
+        got = {k: cols[k][i] for k in ("cycles", "tiles", "dram_bytes")}
+        assert got == {k: want[k] for k in got}, (i, arch.array_2d, wl.name, wl.seq_len)
+        for k in ("busy_2d", "busy_1d"):
+            assert math.isclose(cols[k][i], want[k], rel_tol=REL), (i, k)
+
+
 def _random_causal_rows_equal_scalar(engine: str) -> None:
-    """40 seeded random causal shapes through ``engine``'s batch form equal its scalar form: random arrays
-    (powers of two and not), buffers holding 1 to 60 query groups, 1, 4 or 8 query heads per K/V head,
-    lengths that leave a partial last group."""
+    """40 seeded random causal shapes through ``engine`` equal its scalar form: random arrays (powers of two
+    and not), buffers holding 1 to 60 query groups, 1, 4 or 8 query heads per K/V head, lengths that leave
+    a partial last group."""
     import attnkit.api as api
 
     rng = np.random.default_rng(2026)
@@ -302,36 +319,26 @@ def _random_causal_rows_equal_scalar(engine: str) -> None:
         sets = [f"array_2d.rows={R}", f"array_2d.cols={C}", f"array_1d.pes={C}", "word_bits=16"]
         archs.append(api.load_arch("fusemax", set=[*sets, f"global_buffer.bytes={2 * words}"]))
         wls.append(wl)
-    idx = np.arange(len(archs))
-    points = Points(archs, wls, idx, idx)
-    eng = engines.get(engine)
-    table = load_table(archs[0].energy)
-    form = eng.batch_form()
-    assert form is not None
-    cols = form(points, table)
-    for i, (arch, wl) in enumerate(zip(archs, wls)):
-        want = flatten(eng(arch, wl, table).to_dict())
-        got = {k: cols[k][i] for k in ("cycles", "tiles", "dram_bytes")}
-        assert got == {k: want[k] for k in got}, (i, arch.array_2d, wl.name, wl.seq_len)
-        for k in ("busy_2d", "busy_1d"):
-            assert math.isclose(cols[k][i], want[k], rel_tol=REL), (i, k)
+    _equal_scalar(engine, archs, wls)
 
 
-def _count_stretches(monkeypatch) -> dict:
-    """Rows :func:`_stretch` is tried on and rows it moves, counted from here on."""
-    from attnkit.sim.batch import attention
+def _calls(monkeypatch, owner, name: str) -> list[tuple]:
+    """Every call of ``owner.name`` from here on, as (arguments, result)."""
+    fn = getattr(owner, name)
+    seen: list[tuple] = []
 
-    seen = {"tried": 0, "moved": 0}
-    stretch = attention._stretch
+    def recorded(*args):
+        out = fn(*args)
+        seen.append((args, out))
+        return out
 
-    def counted(r, gq, run, tile, at, rows, b1):
-        moved = stretch(r, gq, run, tile, at, rows, b1)
-        seen["tried"] += len(rows)
-        seen["moved"] += len(moved)
-        return moved
-
-    monkeypatch.setattr(attention, "_stretch", counted)
+    monkeypatch.setattr(owner, name, recorded)
     return seen
+
+
+def _stretched(calls: list[tuple]) -> tuple[int, int]:
+    """Rows tried and rows moved, over recorded :func:`_stretch` calls."""
+    return sum(len(args[5]) for args, _ in calls), sum(len(moved) for _, moved in calls)
 
 
 @pytest.mark.parametrize("engine", ["fusemax", "fusemax-serial", "fusemax-cascade-flat"])
@@ -341,18 +348,13 @@ def test_causal_walk_jumps_equal_scalar(engine, monkeypatch):
     DRAM bytes; the test fails if no row jumped or stretched."""
     from attnkit.sim.batch import pipeline
 
-    jumps = []
-    jump = pipeline.PeriodicWalk.jump
+    from attnkit.sim.batch import attention
 
-    def counted(self, rows, p, q):
-        jumps.append(int(q.sum()))
-        return jump(self, rows, p, q)
-
-    monkeypatch.setattr(pipeline.PeriodicWalk, "jump", counted)
-    stretches = _count_stretches(monkeypatch)
+    jumps = _calls(monkeypatch, pipeline.PeriodicWalk, "jump")
+    stretches = _calls(monkeypatch, attention, "_stretch")
     _random_causal_rows_equal_scalar(engine)
-    assert sum(jumps) > 0
-    assert stretches["moved"] > 0
+    assert sum(int(q.sum()) for (_, _, _, q), _ in jumps) > 0
+    assert _stretched(stretches)[1] > 0
 
 
 def test_causal_stretch_in_batches_of_probes(monkeypatch):
@@ -361,9 +363,9 @@ def test_causal_stretch_in_batches_of_probes(monkeypatch):
     from attnkit.sim.batch import attention
 
     monkeypatch.setattr(attention, "_PROBES", 5)
-    stretches = _count_stretches(monkeypatch)
+    stretches = _calls(monkeypatch, attention, "_stretch")
     _random_causal_rows_equal_scalar("fusemax")
-    assert stretches["moved"] > 0
+    assert _stretched(stretches)[1] > 0
 
 
 def test_causal_stretch_that_does_not_hold_walks_on(monkeypatch):
@@ -372,10 +374,10 @@ def test_causal_stretch_that_does_not_hold_walks_on(monkeypatch):
     from attnkit.sim.batch import attention
 
     monkeypatch.setattr(attention, "_SETTLE_ROWS", 0)
-    stretches = _count_stretches(monkeypatch)
+    stretches = _calls(monkeypatch, attention, "_stretch")
     _random_causal_rows_equal_scalar("fusemax")
-    assert stretches["tried"] > 0
-    assert stretches["moved"] == 0
+    tried, moved = _stretched(stretches)
+    assert tried > 0 and moved == 0
 
 
 def test_causal_block_periods_whose_state_alternates_jump_in_pairs(monkeypatch):
@@ -385,33 +387,15 @@ def test_causal_block_periods_whose_state_alternates_jump_in_pairs(monkeypatch):
     import attnkit.api as api
     from attnkit.sim.batch import attention
 
-    pairs = []
-    leap = attention._block_leap
-
-    def counted(r, gq, blocks, rows, p, run):
-        q = leap(r, gq, blocks, rows, p, run)
-        pairs.append(int(((p == 2) & (q > 0)).sum()))
-        return q
-
-    monkeypatch.setattr(attention, "_block_leap", counted)
+    leaps = _calls(monkeypatch, attention, "_block_leap")
     sets = ["array_2d.rows=128", "array_2d.cols=128", "array_1d.pes=128", "word_bits=16", "clock_hz=1e9"]
     arch = api.load_arch("fusemax", set=[*sets, "dram.bandwidth_bytes_per_s=1e11", "global_buffer.bytes=460288"])
     wls = [
         api.load_workload(m, set=[f"seq_len={n}", "causal=true"])
         for m, n in [("llama3-70b", 7170), ("llama3-8b", 7804)]
     ]
-    idx = np.arange(len(wls))
-    eng = engines.get("fusemax")
-    table = load_table(arch.energy)
-    cols = eng.batch_form()(Points([arch], wls, np.zeros_like(idx), idx), table)
-    for i, wl in enumerate(wls):
-        want = flatten(eng(arch, wl, table).to_dict())
-        assert {k: cols[k][i] for k in ("cycles", "tiles", "dram_bytes")} == {
-            k: want[k] for k in ("cycles", "tiles", "dram_bytes")
-        }
-        for k in ("busy_2d", "busy_1d"):
-            assert math.isclose(cols[k][i], want[k], rel_tol=REL), (i, k)
-    assert sum(pairs) > 0
+    _equal_scalar("fusemax", [arch] * len(wls), wls)
+    assert sum(int(((args[4] == 2) & (q > 0)).sum()) for args, q in leaps) > 0
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -551,7 +551,10 @@ def _stretch(r: _Rows, gq, run: BatchRun, tile: _Tiles, at: _Walk, rows: np.ndar
     first row and first full rows) takes ``(F_b - settled) lambda + kappa(b)``, and kappa depends only on
     b's diagonal, the same for b and b + A (:meth:`_Rows.A`). One probe per class, all rows' probes
     walked side by side from state u, gives each kappa; the full-row counts add in closed form."""
-    npr = np.minimum(r.A(gq)[rows], b1[rows] - at.b[rows])  # probes per row
+    A = r.A(gq)[rows]
+    b0 = at.b[rows]
+    ns = b1[rows] - b0
+    npr = np.minimum(A, ns)  # probes per row
     if npr.sum() > _PROBES:  # a batch of probes at a time: memory bounded as the chunk's is
         cut = np.searchsorted(np.cumsum(npr), np.arange(_PROBES, int(npr.sum()), _PROBES), side="right")
         parts = np.split(rows, np.unique(np.clip(cut, 1, len(rows) - 1))) if len(rows) > 1 else [rows]
@@ -567,9 +570,6 @@ def _stretch(r: _Rows, gq, run: BatchRun, tile: _Tiles, at: _Walk, rows: np.ndar
     a1 = first.snapshot()
     ok = first.same_shape(a0)
     u = a1[0][1:] - a1[0][0]
-    b0 = at.b[rows]
-    ns = b1[rows] - b0
-    A = sr.A(sgq)
     owner = np.repeat(np.arange(m), npr)
     starts = np.cumsum(npr) - npr
     j = np.arange(owner.size) - starts[owner]

@@ -59,7 +59,9 @@ sums over query groups in closed form (floor sums where causal), a K/V head
 walked run of equal blocks by run (causal: segment by segment, jumping whole
 periods of blocks and of a block's segments once they repeat with counts
 moving by the same amounts: :class:`~attnkit.sim.batch.pipeline.PeriodicWalk`,
-so a causal row costs steps in proportion to its period, not its key tiles).
+and taking the regular blocks at once from one probe per block class, so a
+causal row costs steps in proportion to its period, not its key tiles); the
+second K/V head is walked only until its state has the first's shape.
 ``flat``:
 the mapper's plans timed in the scalar mapper's order, row by row, with its
 pruning; causal rows (row blocks seeing different key tiles) are left to the
