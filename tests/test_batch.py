@@ -346,9 +346,7 @@ def test_causal_walk_jumps_equal_scalar(engine, monkeypatch):
     """The causal walk's shortcuts (PeriodicWalk over block periods and over a block's segments, and the
     stretch through the regular blocks) give every row the scalar form's cycles, tiles, busy cycles and
     DRAM bytes; the test fails if no row jumped or stretched."""
-    from attnkit.sim.batch import pipeline
-
-    from attnkit.sim.batch import attention
+    from attnkit.sim.batch import attention, pipeline
 
     jumps = _calls(monkeypatch, pipeline.PeriodicWalk, "jump")
     stretches = _calls(monkeypatch, attention, "_stretch")
