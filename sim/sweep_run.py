@@ -153,7 +153,7 @@ class _Evaluator:
         csv), or each into its own column after STATUS's others (parquet, a columnar file)."""
         n = len(points)
         values = [v for _, v in points]
-        out: dict[str, list] = {"point_id": [pid for pid, _ in points]}
+        out: dict[str, Any] = {"point_id": [pid for pid, _ in points]}
         for j, c in enumerate(self.columns):
             out[c] = [v[j] for v in values]
         objects, errors = self.objects(values)
