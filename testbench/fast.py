@@ -56,9 +56,7 @@ BIG_VERILOG_CHARS = 2_000_000
 
 def make_flags_for(verilog: str) -> str:
     """The make variables the model compiles with: the cocotb runner's, -O1 for large designs."""
-    if len(verilog) > BIG_VERILOG_CHARS:
-        return runner.VERILATOR_MAKEFLAGS.replace("OPT_FAST=-O3", "OPT_FAST=-O1")
-    return runner.VERILATOR_MAKEFLAGS
+    return runner.make_flags("-O1" if len(verilog) > BIG_VERILOG_CHARS else None)
 
 
 def _words(bits: int) -> int:
@@ -78,7 +76,7 @@ def build(
         raise AttnkitError(f"--fast: {reason}")
     block = blocks.get(block_name)
     verilog = verilog if verilog is not None else blocks.verilog_text(block, params)
-    key = hashlib.sha256(f"fast:{FAST_ARGS}:{runner.VERILATOR_MAKEFLAGS}:{verilog}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"fast:{FAST_ARGS}:{runner.make_flags()}:{verilog}".encode()).hexdigest()[:12]
     build_dir = Path(build_root).resolve() / f"{block.name}-fast-{key}"
     obj = build_dir / "obj"
     src = build_dir / f"{block.name}.v"
@@ -136,7 +134,7 @@ def build(
                 "harness",
             ]
         )
-        if make_flags != runner.VERILATOR_MAKEFLAGS:
+        if make_flags != runner.make_flags():
             log(f"compiled with {make_flags} ({len(verilog) // 1000} kB of Verilog)")
     return obj / "harness", time.perf_counter() - t0
 

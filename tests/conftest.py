@@ -1,13 +1,18 @@
 """Helpers shared by the test modules."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from attnkit.testbench import toolchain
+from attnkit.testbench import runner, toolchain
+
+# The suite simulates a few problems per build, so a build is mostly gcc: -O1 compiles the engines' models
+# 2-3x faster than -O3 (runner.make_flags). A variable, so the CLI runs in subprocesses take it too.
+os.environ.setdefault(runner.OPT_ENV, "-O1")
 
 
 def require_simulator(sim: str) -> None:

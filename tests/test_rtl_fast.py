@@ -11,6 +11,7 @@ block through ``fast.run`` on a few vectors. Slow (``make test-slow``):
 """
 
 import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from conftest import require_simulator
 
 from attnkit.hw import blocks
 from attnkit.sim.engines.rtl_attention import cycles as predict
-from attnkit.testbench import fast, pysim, streams
+from attnkit.testbench import fast, pysim, runner, streams
 
 pytestmark = pytest.mark.rtl
 
@@ -206,9 +207,15 @@ def test_fast_cli_refuses_bad_jobs(args, message):
     assert r.returncode == 2 and r.stderr.strip() == message
 
 
-def test_fast_runs_one_process_per_core_by_default(small, monkeypatch):
-    import os
+def test_rtl_test_refuses_an_unknown_optimisation_level():
+    env = os.environ | {runner.OPT_ENV: "-O9"}
+    cmd = [sys.executable, "-m", "attnkit", "rtl-test", "exp", "--vectors", "2"]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "attnkit: error: ATTNKIT_VERILATOR_OPT=-O9: expected one of -O0, -O1, -O2, -O3, -Os"
 
+
+def test_fast_runs_one_process_per_core_by_default(small, monkeypatch):
     p, bench, binary, cases, _ = small
     monkeypatch.setattr(fast, "build", lambda *a, **k: (binary, 0.0))  # the small build, already made
     r = fast.run("attention", SMALL, vectors=8, seed=21, build_root=BUILD)
