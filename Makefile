@@ -7,7 +7,8 @@ STAMP  := $(VENV)/.installed
 SCALESIM_VENV  := .venv-scalesim
 SCALESIM_STAMP := $(SCALESIM_VENV)/.installed
 PYTEST := $(PY) -m pytest
-# Two workers on this kind of machine; override with `make test JOBS=1`.
+# Two workers on this kind of machine (three are slower); override with `make test JOBS=1`. The tests
+# range from milliseconds to 20 s, so an idle worker takes queued tests from the busy one (worksteal).
 JOBS   ?= 2
 
 .PHONY: setup test test-slow demo reproduce sweep sweep-numerics golden csim synth verilog rtl mutate lint docs bench clean
@@ -33,10 +34,10 @@ $(STAMP): pyproject.toml scripts/install-system-deps.sh
 	touch $(STAMP)
 
 test: setup
-	$(PYTEST) -q -n $(JOBS) -m "not slow"
+	$(PYTEST) -q -n $(JOBS) --dist worksteal -m "not slow"
 
 test-slow: setup
-	$(PYTEST) -q -n $(JOBS) -m slow
+	$(PYTEST) -q -n $(JOBS) --dist worksteal -m slow
 
 # The main job on the shipped defaults: reproduce FuseMax, sweep its design space,
 # check the RTL against the golden models under Verilator, and draw the report.
