@@ -56,3 +56,9 @@ def rtl_build(request) -> Path:
     """The test module's own folder of compiled RTL models, kept between runs: a build is keyed by its Verilog
     and tools, so a warm machine compiles nothing twice (and no two modules share a build directory)."""
     return Path(__file__).resolve().parents[1] / "build" / "rtl" / request.module.__name__.rpartition(".")[2]
+
+
+def pytest_collection_modifyitems(items):
+    """The RTL tests first: each builds or simulates for seconds, so the many short tests after them fill the
+    workers' last minutes and neither waits long for the other to finish."""
+    items.sort(key=lambda item: item.get_closest_marker("rtl") is None)
