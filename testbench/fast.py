@@ -55,8 +55,10 @@ BIG_VERILOG_CHARS = 2_000_000
 
 
 def make_flags_for(verilog: str) -> str:
-    """The make variables the model compiles with: the cocotb runner's, -O1 for large designs."""
-    return runner.make_flags("-O1" if len(verilog) > BIG_VERILOG_CHARS else None)
+    """The make variables the model compiles with: the cocotb runner's, -O1 for large designs unless
+    ATTNKIT_VERILATOR_OPT chooses."""
+    big = len(verilog) > BIG_VERILOG_CHARS and not os.environ.get(runner.OPT_ENV)
+    return runner.make_flags("-O1" if big else None)
 
 
 def _words(bits: int) -> int:

@@ -10,9 +10,9 @@ import pytest
 
 from attnkit.testbench import runner, toolchain
 
-# The suite simulates a few problems per build, so a build is mostly gcc: -O1 compiles the engines' models
-# 2-3x faster than -O3 (runner.make_flags). A variable, so the CLI runs in subprocesses take it too.
-os.environ.setdefault(runner.OPT_ENV, "-O1")
+# The suite simulates a few problems per build, so a build is mostly gcc: -Og compiles the engines' models
+# several times faster than -O3 (runner.make_flags). A variable, so the CLI runs in subprocesses take it too.
+os.environ.setdefault(runner.OPT_ENV, "-Og")
 
 
 def require_simulator(sim: str) -> None:

@@ -212,7 +212,7 @@ def test_rtl_test_refuses_an_unknown_optimisation_level():
     cmd = [sys.executable, "-m", "attnkit", "rtl-test", "exp", "--vectors", "2"]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     assert r.returncode == 2
-    assert r.stderr.strip() == "attnkit: error: ATTNKIT_VERILATOR_OPT=-O9: expected one of -O0, -O1, -O2, -O3, -Os"
+    assert r.stderr.strip() == "attnkit: error: ATTNKIT_VERILATOR_OPT=-O9: expected one of -O0, -Og, -O1, -O2, -O3, -Os"
 
 
 def test_fast_runs_one_process_per_core_by_default(small, monkeypatch):
