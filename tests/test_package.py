@@ -8,6 +8,7 @@ directory, so nothing can come from the source tree.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -39,30 +40,38 @@ def _requirements(wheel: Path) -> str:
 
 
 @pytest.fixture(scope="session")
-def fresh_venv(tmp_path_factory):
+def fresh_venv(tmp_path_factory, testrun_uid):
     """A venv made by ``python -m venv`` with attnkit installed from this session's wheel (not editable).
 
     The wheel is built anew every session. The venv, with the dependencies pip resolved from the wheel's
     metadata, is kept outside the source tree (so a path from the tree still shows in what runs) in
     ~/.cache/attnkit/test-venv/, keyed by those requirements, this Python and this clone, as build/rtl keeps
     compiled models: a session that finds it replaces attnkit in it by the new wheel (pip uninstalls the old
-    one's files first), so what runs is always this session's wheel; new requirements make a new venv."""
+    one's files first), so what runs is always this session's wheel; new requirements make a new venv.
+    The xdist workers of one session share it: the first to take its lock installs, and stamps the session
+    (``testrun_uid``), so the others use it as it is and nothing is installed while a test runs from it."""
     base = tmp_path_factory.mktemp("wheel")
-    run([PY, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist", ROOT], cwd=base)
-    wheel = next((base / "dist").glob("attnkit-*.whl"))
-    key = hashlib.sha256(f"{sys.version}\n{sys.base_prefix}\n{ROOT}\n{_requirements(wheel)}".encode()).hexdigest()
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")  # one per xdist worker: none installs into another's
-    venv = Path.home() / ".cache" / "attnkit" / "test-venv" / f"{key[:12]}-{worker}"
-    vpy = venv / "bin" / "python"
-    ready = venv / ".attnkit-deps-installed"
-    if ready.is_file():
-        run([vpy, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", wheel], cwd=base)
-    else:
-        shutil.rmtree(venv, ignore_errors=True)
-        run([PY, "-m", "venv", venv], cwd=base)
-        run([vpy, "-m", "pip", "install", "-q", wheel], cwd=base)
-        ready.write_text(_requirements(wheel) + "\n")
-    run([vpy, "-m", "pip", "check"], cwd=base)  # every requirement of the wheel is installed and consistent
+    venvs = Path.home() / ".cache" / "attnkit" / "test-venv"
+    venvs.mkdir(parents=True, exist_ok=True)
+    with open(venvs / "lock", "w") as lock:  # also keeps two workers from building the wheel in one tree at once
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        run([PY, "-m", "pip", "wheel", "-q", "--no-deps", "-w", base / "dist", ROOT], cwd=base)
+        wheel = next((base / "dist").glob("attnkit-*.whl"))
+        key = hashlib.sha256(f"{sys.version}\n{sys.base_prefix}\n{ROOT}\n{_requirements(wheel)}".encode()).hexdigest()
+        venv = venvs / key[:12]
+        vpy = venv / "bin" / "python"
+        ready, session = venv / ".attnkit-deps-installed", venv / ".attnkit-session"
+        if session.is_file() and session.read_text() == testrun_uid:
+            return venv / "bin"
+        if ready.is_file():
+            run([vpy, "-m", "pip", "install", "-q", "--no-deps", "--force-reinstall", wheel], cwd=base)
+        else:
+            shutil.rmtree(venv, ignore_errors=True)
+            run([PY, "-m", "venv", venv], cwd=base)
+            run([vpy, "-m", "pip", "install", "-q", wheel], cwd=base)
+            ready.write_text(_requirements(wheel) + "\n")
+        run([vpy, "-m", "pip", "check"], cwd=base)  # every requirement of the wheel is installed and consistent
+        session.write_text(testrun_uid)
     return venv / "bin"
 
 
