@@ -106,10 +106,7 @@ def test_wheel_works_from_any_directory(fresh_venv, elsewhere):
     # the installed package is the one that ran, not the source tree
     where = run([fresh_venv / "python", "-c", "import attnkit.params.config as c; print(c.SHIPPED)"], cwd, env).stdout
     assert str(fresh_venv.parent) in where and str(ROOT) not in where
-
-
-def test_version_agrees_with_metadata(fresh_venv, elsewhere):
-    cwd, env = elsewhere
+    # its version is the metadata's, by the script, by -m and from the source tree (one test: one venv to make)
     meta = run(
         [fresh_venv / "python", "-c", "import importlib.metadata as m; print(m.version('attnkit'))"], cwd, env
     ).stdout.strip()
