@@ -121,5 +121,5 @@ def test_testbench_catches_a_dut_that_ignores_back_pressure():
     assert r["mismatches"] > 0
     # the first four problems (no back-pressure) pass; the first wrong row is in a back-pressured one
     wrong = [int(k) for rep in r["first_mismatches"] for k in re.findall(r"'problem': (\d+)", rep)]
-    wrong += [int(k) // 3 for k in re.findall(r"waiting for out\[(\d+)\]", r.get("watchdog", ""))]  # 3 rows each
+    wrong += [int(k) // 3 for k in re.findall(r"waiting for decode\[(\d+)\]", r.get("watchdog", ""))]  # 3 rows each
     assert wrong and min(wrong) >= 4, r["first_mismatches"]
