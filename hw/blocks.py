@@ -247,7 +247,7 @@ def verilog_text(block: Block, params, wrap: Callable | None = None) -> str:
     kept in ``VERILOG_CACHE`` under a hash of its parameters and :func:`_source_key`."""
     cached = wrap is None and getattr(block.component, "__module__", "").startswith("attnkit.")
     if cached:
-        data = json.dumps([block.name, config.to_data(params)], sort_keys=True, default=str)
+        data = json.dumps([block.name, config.to_data(params)], sort_keys=True)
         key = hashlib.sha256(f"{_source_key()}:{data}".encode()).hexdigest()[:16]
         path = VERILOG_CACHE / f"{block.name}-{key}.v"
         if path.is_file():
