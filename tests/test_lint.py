@@ -8,10 +8,16 @@ from attnkit.testbench.lint import GENERATOR_STYLE, lint
 SMALL = ["array_2d.rows=2", "array_2d.cols=2", "workload.head_dim=8", "workload.seq_len=13", "workload.causal=true"]
 # 3 cores (tables and core selects not a power of two long), GQA with 2 query heads per KV head
 DECODE_3 = ["units=3", "workload.heads=8", "workload.kv_heads=4", "workload.context=9"]
+# Edge-MoE's attention unit with 3 heads: per-head tables not a power of two long
+EDGEMOE_3 = ["heads=3"]
 
 
-# every registered block on its shipped configs (as `make lint`), and two more shapes
-CASES = [(name, []) for name in blocks.names()] + [("attention", SMALL), ("decode", DECODE_3)]
+# every registered block on its shipped configs (as `make lint`), and three more shapes
+CASES = [(name, []) for name in blocks.names()] + [
+    ("attention", SMALL),
+    ("decode", DECODE_3),
+    ("edgemoe_attention", EDGEMOE_3),
+]
 
 
 @pytest.mark.parametrize("block,sets", CASES)

@@ -1,18 +1,16 @@
 """What Edge-MoE's two RTL units share, tested alike on both (hw/edgemoe_linear.py, hw/edgemoe_attention.py):
-bit- and cycle-exact under Amaranth's simulator, Verilator and Icarus at several sizes, a wrong DUT caught, a
-stuck one stopped by the watchdog, and lint-clean Verilog. What is each unit's own (its closed form, its
-refusals, its golden and HLS checks, the engine's stages) lives in test_rtl_edgemoe_linear.py and
-test_rtl_edgemoe_attention.py."""
+bit- and cycle-exact under Amaranth's simulator, Verilator and Icarus at several sizes, and a wrong DUT caught.
+What is each unit's own (its closed form, its refusals, its golden and HLS checks, the engine's stages) lives in
+test_rtl_edgemoe_linear.py and test_rtl_edgemoe_attention.py; a stuck DUT stopped by the watchdog in
+test_tb_watchdogs.py, lint in test_lint.py, as for every block."""
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 from conftest import require_simulator
 
 from attnkit.hw import blocks
-from attnkit.hw.mutate import Stuck
 from attnkit.testbench import pysim, runner, streams
 
 pytestmark = pytest.mark.rtl
@@ -26,7 +24,7 @@ class Unit:
     pysim: tuple[str, ...]  # the sizes Amaranth's simulator runs
     wrong_dut: list[str]  # a DUT built with these edits must disagree with the testbench
     wrong_cycles: bool  # ... in its cycles too
-    lint_sets: list[str] = field(default_factory=list)
+    slow_sizes: tuple[str, ...] = ()  # of ``sizes``, those only `make test-slow` runs (their build takes longest)
     holds: Callable[[dict], bool] = lambda r: True  # of every run's summary
     shipped_holds: Callable[[dict], bool] = lambda r: True  # of the shipped size's 200 calls
     small_covers: bool = False  # 200 calls of the small size hit every cover point
@@ -52,13 +50,14 @@ UNITS = {
         shipped="4x8",
         sizes={
             "2x4": ["attention.lanes=2", "attention.dims=4", "head_dim=16", "tokens=6"],
+            "1x8": ["attention.lanes=1", "heads=1", "tokens=5"],  # one query lane: the narrowest unit
             "8x8": ["attention.lanes=8", "heads=1", "tokens=12"],
         },
+        slow_sizes=("8x8",),  # 16 exp tables: the suite's costliest build (18 s cold)
         small="2x4",
         pysim=("2x4",),
         wrong_dut=["numerics.recip.iters=1"],  # one Newton step fewer: values, and a gap two cycles shorter
         wrong_cycles=True,
-        lint_sets=["heads=3"],  # 3 heads: per-head tables not a power of two
         shipped_holds=lambda r: r["masked_scores"] > 0 and r["fully_masked_rows"] > 0,
         small_covers=True,
     ),
@@ -96,7 +95,14 @@ def test_verilator_200_calls_bit_and_cycle_exact(block, rtl_build):
     assert r["coverage_total"]["hit"] == r["coverage_total"]["declared"], r["coverage_total"]["missed"]
 
 
-@pytest.mark.parametrize("block,size", [(b, s) for b, u in UNITS.items() for s in u.sizes])
+@pytest.mark.parametrize(
+    "block,size",
+    [
+        pytest.param(b, s, marks=[pytest.mark.slow] if s in u.slow_sizes else [])
+        for b, u in UNITS.items()
+        for s in u.sizes
+    ],
+)
 def test_verilator_cycle_exact_other_sizes(block, size, rtl_build):
     require_simulator("verilator")
     r = runner.run(block, UNITS[block].sizes[size], vectors=12, seed=7, build_root=rtl_build)
@@ -122,42 +128,3 @@ def test_testbench_catches_a_wrong_dut(block, rtl_build):
     r = runner.run(block, _small(block), sim="icarus", vectors=4, seed=4, build_root=rtl_build, dut_sets=u.wrong_dut)
     assert r["mismatches"] > 0
     assert (r["latency_errors"] > 0) == u.wrong_cycles
-
-
-@pytest.mark.parametrize("block", UNITS)
-def test_stuck_output_valid_trips_the_watchdog(block, rtl_build):
-    require_simulator("icarus")
-    r = runner.run(
-        block, _small(block), sim="icarus", vectors=2, seed=5, build_root=rtl_build,
-        dut_wrap=lambda c: Stuck(c, "o.valid", 0),
-    )  # fmt: skip
-    assert re.fullmatch(
-        rf"{block}: watchdog: no output for \d+ cycles \(limit \d+, from the predicted cycles\) "
-        rf"at cycle \d+, seed 5; waiting for {block}\[0\]",
-        r.get("watchdog", ""),
-    ), r.get("watchdog")
-    assert r["mismatches"] > 0
-
-
-@pytest.mark.parametrize("block", UNITS)
-def test_lint_clean(block, tmp_path):
-    """verilator -Wall finds nothing but the generator-style warning kinds (testbench/lint.py)."""
-    from attnkit.testbench.lint import GENERATOR_STYLE, lint
-
-    kinds = lint(block, UNITS[block].lint_sets, tmp_path)
-    assert set(kinds) <= GENERATOR_STYLE, {k: n for k, n in kinds.items() if k not in GENERATOR_STYLE}
-
-
-def one_call_fast(block: str, p, call, rtl_build):
-    """One call through the Verilated unit (--fast harness), scored: its trace, after checking it bit-exact."""
-    from attnkit.testbench import fast
-
-    require_simulator("verilator")
-    bench = streams.bench_of(blocks.get(block))
-    case = bench._case(p, [call], "single")
-    binary, _ = fast.build(block, p, rtl_build)
-    lay_in, lay_out = streams.width(bench.in_layout(p)), streams.width(bench.out_layout(p))
-    tr = fast.simulate(binary, [case], lay_in, lay_out, 10**6)["traces"][0]
-    r = streams.score(bench, p, [case], [tr])
-    assert (r["mismatches"], r["missing"], r["latency_errors"]) == (0, 0, 0)
-    return tr
