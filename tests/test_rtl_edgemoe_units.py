@@ -128,3 +128,18 @@ def test_testbench_catches_a_wrong_dut(block, rtl_build):
     r = runner.run(block, _small(block), sim="icarus", vectors=4, seed=4, build_root=rtl_build, dut_sets=u.wrong_dut)
     assert r["mismatches"] > 0
     assert (r["latency_errors"] > 0) == u.wrong_cycles
+
+
+def one_call_fast(block: str, p, call, rtl_build):
+    """One call through the Verilated unit (--fast harness), scored: its trace, after checking it bit-exact."""
+    from attnkit.testbench import fast
+
+    require_simulator("verilator")
+    bench = streams.bench_of(blocks.get(block))
+    case = bench._case(p, [call], "single")
+    binary, _ = fast.build(block, p, rtl_build)
+    lay_in, lay_out = streams.width(bench.in_layout(p)), streams.width(bench.out_layout(p))
+    tr = fast.simulate(binary, [case], lay_in, lay_out, 10**6)["traces"][0]
+    r = streams.score(bench, p, [case], [tr])
+    assert (r["mismatches"], r["missing"], r["latency_errors"]) == (0, 0, 0)
+    return tr
