@@ -179,7 +179,9 @@ class ReproduceTarget(Protocol):
     (the archs and workloads it used, written as config.json), ``files(sets) ->
     {file name: text}`` (more files for the folder, named in the stderr line)
     and ``counted(rows) -> str`` (what the stderr line counts; default ``"N
-    points"``, the point rows).
+    points"``, the point rows), and ``SHOW_POINTS = False`` where the point
+    rows are too many for a screen (a figure's series): the CLI then prints the
+    summary rows only, and the points stay in results.csv.
     """
 
     COLUMNS: list[str]  # results.csv's columns (results.json keeps every key)

@@ -76,6 +76,7 @@ POINT_COLUMNS = [
     "dram_fraction",
 ]
 SUMMARY_COLUMNS = ["metric", "study", "arch", "units", "context", "ours", "paper", "ratio", "note"]
+SHOW_POINTS = False  # some 1,700 points, the figures' series: the CLI shows the headline rows, results.csv has all
 KIND = "decode"  # the kind its result files declare: drawn by the decode figures, not as a reproduction
 TIMELINE_COLUMNS = ["engine", "arch", "units", "unit", "slot", "kernel", "start_s", "end_s", "tiles", "role"]
 COLUMNS = (

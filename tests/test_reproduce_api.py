@@ -13,7 +13,7 @@ import types
 import pytest
 
 import attnkit
-from attnkit import api
+from attnkit import api, cli
 from attnkit.errors import AttnkitError
 
 LINE = re.compile(r"^reproduce (?P<name>\S+): (?P<counted>.+) in \d+\.\d\d s; wrote (?P<written>.+)$")
@@ -86,6 +86,27 @@ def test_configuration_files_and_count(monkeypatch, tmp_path, capsys):
     m = LINE.match(capsys.readouterr().err.strip())
     assert m and m["counted"] == "3 things"
     assert m["written"] == f"{tmp_path}/results.csv, results.json and notes.md"
+
+
+@pytest.mark.parametrize("show", [True, False])
+def test_cli_shows_the_points_unless_the_target_says_they_are_too_many(monkeypatch, tmp_path, capsys, show):
+    mod, _ = _target(**({} if show else {"SHOW_POINTS": False}))
+    monkeypatch.setattr(api, "reproduce_module", lambda name: mod)
+    monkeypatch.setattr(api, "reproduce_targets", lambda: {"toy": "toy"})
+    assert cli.main(["reproduce", "toy", "--out", str(tmp_path / "o")]) == 0
+    shown = [line.split() for line in capsys.readouterr().out.splitlines() if line.strip()]
+    points = [["a", "b"], ["1", "-"], ["2", "3.5"]]
+    assert shown == (points if show else []) + [["metric", "ours"], ["m", "1.5"]]
+    assert len((tmp_path / "o" / "results.csv").read_text().splitlines()) == 4  # every row written either way
+
+
+def test_leanattention_summary_fits_on_one_screen(tmp_path, capsys):
+    """Its ~1,700 points are the figures' series (results.csv); the CLI prints the headline rows only."""
+    assert cli.main(["reproduce", "leanattention", "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[0] == "metric" and 10 <= len(lines) <= 40
+    points = sum(1 for line in (tmp_path / "results.csv").read_text().splitlines() if line.startswith("point,"))
+    assert points > 1000
 
 
 def test_refused_filter_writes_nothing(monkeypatch, tmp_path, capsys):

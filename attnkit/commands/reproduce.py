@@ -8,7 +8,8 @@ AttnkitError), ``COLUMNS`` (results.csv's), ``POINT_COLUMNS`` and
 ``SUMMARY_COLUMNS`` (what a person is shown), and optionally ``KIND`` (the
 kind its results declare, default ``reproduce``), ``configuration(sets,
 models)`` (config.json), ``files(sets)`` (more files) and ``counted(rows)``
-(what the progress line counts).
+(what the progress line counts), and ``SHOW_POINTS = False`` (print the
+summary only: the points are too many for a screen).
 :func:`attnkit.api.reproduce` runs it, times it, writes DIR/results.csv,
 DIR/results.json, DIR/manifest.json and those files (default build/reproduce/TARGET) and prints
 one progress line to stderr.
@@ -44,8 +45,10 @@ def run(args) -> int:
     module = api.reproduce_module(args.target)
     points = [r for r in rows if r.get("row") == "point"]
     summary = [r for r in rows if r.get("row") == "summary"]
-    emit(args, points, module.POINT_COLUMNS)
+    if getattr(module, "SHOW_POINTS", True) or not summary:
+        emit(args, points, module.POINT_COLUMNS)
+        if summary:
+            print()
     if summary:
-        print()
         emit(args, summary, module.SUMMARY_COLUMNS)
     return 0
