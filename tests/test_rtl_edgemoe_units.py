@@ -24,7 +24,7 @@ class Unit:
     pysim: tuple[str, ...]  # the sizes Amaranth's simulator runs
     wrong_dut: list[str]  # a DUT built with these edits must disagree with the testbench
     wrong_cycles: bool  # ... in its cycles too
-    slow_sizes: tuple[str, ...] = ()  # of ``sizes``, those only `make test-slow` runs (their build takes longest)
+    slow_sizes: tuple[str, ...] = ()  # of ``sizes``, those only `make test-slow` runs under Verilator
     holds: Callable[[dict], bool] = lambda r: True  # of every run's summary
     shipped_holds: Callable[[dict], bool] = lambda r: True  # of the shipped size's 200 calls
     small_covers: bool = False  # 200 calls of the small size hit every cover point
@@ -40,6 +40,7 @@ UNITS = {
             "8x8": ["linear.in_size=8", "linear.out_size=8", "gelu.units=8", "in_dim=16", "out_dim=32"],
         },
         small="8x8",
+        slow_sizes=("8x8",),  # make test runs it under Icarus, and Verilated in test_rtl_fast.py
         pysim=("2x2", "4x8"),
         wrong_dut=["numerics.weight_fmt=ap_fixed<16,1,AP_TRN,AP_WRAP>"],  # one more fraction bit dropped
         wrong_cycles=False,
@@ -53,7 +54,7 @@ UNITS = {
             "1x8": ["attention.lanes=1", "heads=1", "tokens=5"],  # one query lane: the narrowest unit
             "8x8": ["attention.lanes=8", "heads=1", "tokens=12"],
         },
-        slow_sizes=("8x8",),  # 16 exp tables: the suite's costliest build (18 s cold)
+        slow_sizes=("2x4", "8x8"),  # 2x4: as linear's 8x8; 8x8: 16 exp tables, the suite's costliest build
         small="2x4",
         pysim=("2x4",),
         wrong_dut=["numerics.recip.iters=1"],  # one Newton step fewer: values, and a gap two cycles shorter
