@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from test_simulate_cli import JSON_KEYS
 
 from attnkit import cli
 from attnkit.params import kinds
@@ -54,15 +55,9 @@ def rows(tmp_path_factory):
 
 
 def _summary(rows, metric, study="a100", units=None, context=None):
-    hits = [
-        r
-        for r in rows
-        if r["row"] == "summary"
-        and r["metric"] == metric
-        and r["study"] == study
-        and (units is None or r["units"] == units)
-        and (context is None or r["context"] == context)
-    ]
+    """The one summary row of ``metric`` in ``study``; ``units`` and ``context``, when given, narrow the search."""
+    wanted = {"row": "summary", "metric": metric, "study": study, "units": units, "context": context}
+    hits = [r for r in rows if all(v is None or r[k] == v for k, v in wanted.items())]
     assert len(hits) == 1, (metric, hits)
     return hits[0]
 
@@ -211,15 +206,7 @@ def test_simulate_json_shows_the_schedule(capsys):
     )
     out = json.loads(capsys.readouterr().out)
     for key in (
-        "engine",
-        "cycles",
-        "latency_s",
-        "energy_pj",
-        "area_mm2",
-        "util_2d",
-        "util_1d",
-        "dram_bytes",
-        "energy_breakdown",
+        *JSON_KEYS,
         "unit_busy_s",
         "unit_tiles",
         "partials_merged_per_head",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 
@@ -23,6 +23,33 @@ def add_set(parser) -> None:
     )
 
 
+def add_block(parser, names: Iterable[str], also: str = "") -> None:
+    """BLOCK: the name of an RTL block, one of ``names`` (``also`` adds to the help, e.g. " or 'all'")."""
+    parser.add_argument("block", metavar="BLOCK", help=f"block name ({', '.join(names)}){also}")
+
+
+def add_config(parser, name: str, metavar: str, what: str, folder: str, example: str = "", **kwargs: Any) -> None:
+    """An argument naming a config file: a path, or a name that ``attnkit configs FOLDER`` lists (``kwargs``,
+    e.g. ``required=True``, go to argparse)."""
+    eg = f"; e.g. {example}" if example else ""
+    parser.add_argument(
+        name,
+        metavar=metavar,
+        help=f"{what}: a path, or a name on the config search path (`attnkit configs {folder}`{eg})",
+        **kwargs,
+    )
+
+
+def add_choice(parser, flag: str, choices: Sequence[str], help: str) -> None:
+    """An option taking one of ``choices``; the first is the default."""
+    parser.add_argument(flag, choices=choices, default=choices[0], help=help)
+
+
+def add_jobs(parser, help: str) -> None:
+    """``--jobs``/``-j N``: how many worker processes (``None``, the default, leaves it to the command)."""
+    parser.add_argument("--jobs", "-j", type=int, default=None, metavar="N", help=help)
+
+
 def add_measurements(parser, arch_help: str, out_metavar: str, out_help: str) -> None:
     """MEASUREMENTS, ``--arch``, ``-o`` and ``--json``: the arguments of the commands that read GPU measurements."""
     parser.add_argument(
@@ -34,6 +61,12 @@ def add_measurements(parser, arch_help: str, out_metavar: str, out_help: str) ->
     parser.add_argument("--arch", required=True, metavar="ARCH", help=arch_help)
     parser.add_argument("-o", "--out", default=None, metavar=out_metavar, help=out_help)
     add_json(parser)
+
+
+def keywords(args, *names: str, **renamed: str) -> dict[str, Any]:
+    """The options ``names`` of ``args`` as keyword arguments of an API call that takes them under the same
+    names; ``renamed`` maps a keyword to the option that holds it, e.g. ``set="sets"``."""
+    return {name: getattr(args, name) for name in names} | {kw: getattr(args, opt) for kw, opt in renamed.items()}
 
 
 def emit(args, value: Any, columns: Sequence[str] | None = None, kind: str | None = None) -> None:

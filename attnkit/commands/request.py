@@ -2,12 +2,24 @@
 
 import sys
 
-from attnkit.commands._common import add_json, add_set, emit
+from attnkit.commands._common import add_json, add_set, emit, keywords
 
 NAME = "request"
 HELP = "cost a whole LLM request on a system: TTFT, TPOT, tokens/s, energy per token, memory per chip"
 
 _MEMORY = ("weights_bytes", "kv_cache_bytes", "capacity_bytes", "max_batch")
+# The request's whole-number options (flag, default, metavar, help), each passed on to api.request by its name.
+_COUNTS = (
+    ("--prompt", 1024, "P", "prompt tokens per sequence (default 1024)"),
+    ("--generate", 256, "G", "tokens generated per sequence (default 256)"),
+    ("--batch", 1, "B", "sequences served together (default 1)"),
+    (
+        "--decode-samples",
+        0,
+        "N",
+        "simulate N decode steps spread over the context and interpolate the rest (default 0: every step)",
+    ),
+)
 
 
 def add_arguments(p) -> None:
@@ -24,16 +36,8 @@ def add_arguments(p) -> None:
         metavar="S",
         help="a serving system: a name in configs/systems/ (`attnkit configs systems`; e.g. h200-8) or a path",
     )
-    p.add_argument("--prompt", type=int, default=1024, metavar="P", help="prompt tokens per sequence (default 1024)")
-    p.add_argument("--generate", type=int, default=256, metavar="G", help="tokens generated per sequence (default 256)")
-    p.add_argument("--batch", type=int, default=1, metavar="B", help="sequences served together (default 1)")
-    p.add_argument(
-        "--decode-samples",
-        type=int,
-        default=0,
-        metavar="N",
-        help="simulate N decode steps spread over the context and interpolate the rest (default 0: every step)",
-    )
+    for flag, default, metavar, help in _COUNTS:
+        p.add_argument(flag, type=int, default=default, metavar=metavar, help=help)
     add_set(p)
     add_json(p)
 
@@ -49,11 +53,7 @@ def run(args) -> int:
     r = api.request(
         args.model,
         args.system,
-        prompt=args.prompt,
-        generate=args.generate,
-        batch=args.batch,
-        decode_samples=args.decode_samples,
-        set=args.sets,
+        **keywords(args, "prompt", "generate", "batch", "decode_samples", set="sets"),
         progress=progress,
     )
     record = r.to_dict()

@@ -2,7 +2,7 @@
 
 import sys
 
-from attnkit.commands._common import add_json, emit
+from attnkit.commands._common import add_block, add_json, emit
 from attnkit.testbench import toolchain
 
 NAME = "rtl-mutate"
@@ -15,7 +15,7 @@ HELP = (
 def add_arguments(p) -> None:
     from attnkit.testbench import mutation
 
-    p.add_argument("block", metavar="BLOCK", help=f"block name ({', '.join(mutation.blocks())}) or 'all'")
+    add_block(p, mutation.blocks(), " or 'all'")
     p.add_argument(
         "--sim",
         default="icarus",

@@ -3,7 +3,7 @@
 import random
 import sys
 
-from attnkit.commands._common import add_json, add_set, emit
+from attnkit.commands._common import add_block, add_jobs, add_json, add_set, emit
 from attnkit.hw import blocks
 from attnkit.testbench import toolchain
 
@@ -12,7 +12,7 @@ HELP = "simulate an RTL block under Verilator or Icarus and check it bit for bit
 
 
 def add_arguments(p) -> None:
-    p.add_argument("block", metavar="BLOCK", help=f"block name ({', '.join(blocks.names())})")
+    add_block(p, blocks.names())
     p.add_argument(
         "--sim", default="verilator", choices=toolchain.SIMULATORS, help="HDL simulator (default: verilator)"
     )
@@ -25,13 +25,9 @@ def add_arguments(p) -> None:
         help="blocks with one input and one output stream: clock and stimulus in a C++ Verilator harness"
         " instead of cocotb (same cases and checks)",
     )
-    p.add_argument(
-        "--jobs",
-        "-j",
-        type=int,
-        default=None,
-        metavar="N",
-        help="with --fast: harness processes running a share of the problems each (default: one per"
+    add_jobs(
+        p,
+        "with --fast: harness processes running a share of the problems each (default: one per"
         " core; the results do not depend on it)",
     )
     add_set(p)

@@ -1,6 +1,6 @@
 """attnkit simulate: cycles, energy, area and utilisation of an engine on a workload."""
 
-from attnkit.commands._common import add_json, add_set, emit
+from attnkit.commands._common import add_choice, add_config, add_json, add_set, emit
 
 NAME = "simulate"
 HELP = "simulate an engine on a workload: cycles, latency, energy, area, utilisation, DRAM bytes"
@@ -19,28 +19,18 @@ _SHOWN = (
 
 
 def add_arguments(p) -> None:
-    p.add_argument(
-        "--arch",
-        required=True,
-        metavar="A.yaml",
-        help="architecture: a path, or a name on the config search path (`attnkit configs arch`; e.g. systolic)",
-    )
-    p.add_argument(
-        "--workload",
-        required=True,
-        metavar="W.yaml",
-        help="workload: a path, or a name on the config search path (`attnkit configs workloads`; e.g. gemm)",
-    )
+    add_config(p, "--arch", "A.yaml", "architecture", "arch", example="systolic", required=True)
+    add_config(p, "--workload", "W.yaml", "workload", "workloads", example="gemm", required=True)
     p.add_argument(
         "--engine",
         default=None,
         metavar="NAME",
         help="engine to run (default: the arch's `engine` key; `attnkit configs --engines` lists them)",
     )
-    p.add_argument(
+    add_choice(
+        p,
         "--mode",
-        choices=("closed", "event"),
-        default="closed",
+        ("closed", "event"),
         help="closed form (default, fast) or the event-driven run (exact, small problems)",
     )
     add_set(p)

@@ -1,35 +1,24 @@
 """attnkit sweep SPEC.yaml: run a design-space sweep and append one CSV row per design point."""
 
-from attnkit.commands._common import add_json, emit
+from attnkit.commands._common import add_choice, add_config, add_jobs, add_json, emit, keywords
 
 NAME = "sweep"
 HELP = "run a design-space sweep (configs/sweeps/*.yaml); writes DIR/results.csv (and .parquet), one row per point"
 
 
 def add_arguments(p) -> None:
-    p.add_argument(
-        "spec",
-        metavar="SPEC.yaml",
-        help="sweep spec: a path, or a name on the config search path (`attnkit configs sweeps`)",
-    )
-    p.add_argument(
-        "--jobs",
-        "-j",
-        type=int,
-        default=None,
-        metavar="N",
-        help="worker processes (default: one per core; 1 runs in this process)",
-    )
+    add_config(p, "spec", "SPEC.yaml", "sweep spec", "sweeps")
+    add_jobs(p, "worker processes (default: one per core; 1 runs in this process)")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: build/sweeps/<spec name>)")
     p.add_argument(
         "--resume",
         action="store_true",
         help="complete an interrupted sweep in DIR: run only the points (or Parquet chunks) not written yet",
     )
-    p.add_argument(
+    add_choice(
+        p,
         "--executor",
-        choices=("local", "dask"),
-        default="local",
+        ("local", "dask"),
         help="local: a process pool on this machine; dask: a Dask cluster (default: local)",
     )
     p.add_argument(
@@ -65,13 +54,7 @@ def run(args) -> int:
         return 0
     summary = api.run_sweep(
         args.spec,
-        out=args.out,
-        jobs=args.jobs,
-        resume=args.resume,
-        executor=args.executor,
-        scheduler=args.scheduler,
-        chunk=args.chunk,
-        output=args.output,
+        **keywords(args, "out", "jobs", "resume", "executor", "scheduler", "chunk", "output"),
         progress=not args.no_progress,
     )
     emit(args, summary)

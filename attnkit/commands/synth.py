@@ -2,7 +2,7 @@
 
 import sys
 
-from attnkit.commands._common import add_json, add_set, emit
+from attnkit.commands._common import add_block, add_json, add_set, emit, keywords
 
 NAME = "synth"
 HELP = (
@@ -15,7 +15,7 @@ def add_arguments(p) -> None:
     from attnkit.hw import blocks
     from attnkit.hw.synth import FLOWS
 
-    p.add_argument("block", metavar="BLOCK", help=f"block name ({', '.join(blocks.names())})")
+    add_block(p, blocks.names())
     p.add_argument(
         "--target",
         required=True,
@@ -51,12 +51,7 @@ def run(args) -> int:
     record = api.synth(
         args.block,
         args.target,
-        set=args.sets,
-        pnr=args.pnr,
-        device=args.device,
-        out=args.out,
-        freq_mhz=args.freq,
-        pnr_timeout_s=args.pnr_timeout,
+        **keywords(args, "pnr", "device", "out", set="sets", freq_mhz="freq", pnr_timeout_s="pnr_timeout"),
         log=lambda msg: print(msg, file=sys.stderr, flush=True),
     )
     emit(

@@ -1,6 +1,6 @@
 """attnkit verilog BLOCK: export a block's RTL as Verilog."""
 
-from attnkit.commands._common import add_json, add_set, emit
+from attnkit.commands._common import add_block, add_json, add_set, emit
 from attnkit.hw import blocks
 
 NAME = "verilog"
@@ -8,7 +8,7 @@ HELP = "export an RTL block to Verilog (writes DIR/BLOCK.v)"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("block", metavar="BLOCK", help=f"block name ({', '.join(blocks.names())})")
+    add_block(p, blocks.names())
     p.add_argument("-o", "--out", default="build/verilog", metavar="DIR", help="output folder (default: build/verilog)")
     add_set(p)
     add_json(p)
