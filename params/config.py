@@ -38,6 +38,15 @@ class FieldError(ValueError):
         self.message = message
 
 
+def integers(obj: Any, *names: str) -> None:
+    """Refuse a field of ``obj`` that is not an ``int`` (a bool too: Python counts ``True`` as 1), for objects built
+    in Python, which :func:`build`'s type check does not see."""
+    for name in names:
+        value = getattr(obj, name)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise FieldError(name, f"expected an integer, got {value!r}")
+
+
 def positive(obj: Any, *names: str) -> None:
     """Refuse a field of ``obj`` (a parameter dataclass, in ``__post_init__``) that is not above 0."""
     for name in names:

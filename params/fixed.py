@@ -28,7 +28,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from attnkit.params.config import FieldError
+from attnkit.params.config import FieldError, integers
 
 if TYPE_CHECKING:  # NumPy is imported by the functions that compute, so loading a config does not import it
     import numpy as np
@@ -61,9 +61,7 @@ class QFormat:
     overflow: Overflow = Overflow.AP_WRAP
 
     def __post_init__(self) -> None:
-        for name in ("int_bits", "frac_bits"):
-            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), int):
-                raise FieldError(name, f"expected an integer, got {getattr(self, name)!r}")
+        integers(self, "int_bits", "frac_bits")
         if self.width < 1:
             raise FieldError("int_bits", f"width int_bits + frac_bits = {self.width}; it must be at least 1")
         if self.width > MAX_WIDTH:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from attnkit.params.config import FieldError, within
+from attnkit.params.config import FieldError, integers, within
 from attnkit.params.fixed import Overflow, QFormat, Rounding
 
 TRN, RND, WRAP, SAT = Rounding.AP_TRN, Rounding.AP_RND, Overflow.AP_WRAP, Overflow.AP_SAT
@@ -27,8 +27,7 @@ class ExpParams:
     out_fmt: QFormat = field(default_factory=lambda: QFormat(False, 1, 16, Rounding.AP_RND, Overflow.AP_SAT))
 
     def __post_init__(self) -> None:
-        if isinstance(self.table_bits, bool) or not isinstance(self.table_bits, int):
-            raise FieldError("table_bits", f"expected an integer, got {self.table_bits!r}")
+        integers(self, "table_bits")
         within("table_bits", self.table_bits, 1, 16, "index bits", "(a table of 2^table_bits + 1 entries)")
         if not self.in_fmt.signed:
             raise FieldError("in_fmt.signed", "exp takes arguments <= 0, so its input format must be signed")
@@ -82,10 +81,7 @@ class RecipParams:
     out_fmt: QFormat = field(default_factory=lambda: QFormat(False, 9, 16, Rounding.AP_RND, Overflow.AP_SAT))
 
     def __post_init__(self) -> None:
-        for name in ("seed_bits", "iters"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise FieldError(name, f"expected an integer, got {v!r}")
+        integers(self, "seed_bits", "iters")
         within("seed_bits", self.seed_bits, 1, 16, "index bits", "(a seed table of 2^seed_bits entries)")
         within("iters", self.iters, 0, 4, "Newton-Raphson steps")
         if self.seed_bits > self.work_fmt.frac_bits:
@@ -120,10 +116,7 @@ class GeluParams:
     table_fmt: QFormat = field(default_factory=lambda: QFormat(False, 0, 22, Rounding.AP_TRN, Overflow.AP_SAT))
 
     def __post_init__(self) -> None:
-        for name in ("table_size", "step_bits"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise FieldError(name, f"expected an integer, got {v!r}")
+        integers(self, "table_size", "step_bits")
         if not 0 <= self.step_bits <= self.act_fmt.frac_bits:
             raise FieldError(
                 "step_bits", f"step 2^-{self.step_bits}; expected 0 to act_fmt.frac_bits = {self.act_fmt.frac_bits}"
@@ -372,10 +365,7 @@ class RsqrtParams:
     out_fmt: QFormat = field(default_factory=lambda: QFormat(False, 11, 19, TRN, SAT))
 
     def __post_init__(self) -> None:
-        for name in ("seed_bits", "iters"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise FieldError(name, f"expected an integer, got {v!r}")
+        integers(self, "seed_bits", "iters")
         within("seed_bits", self.seed_bits, 2, 12)
         within("iters", self.iters, 0, 4, "Newton steps")
         if self.work_fmt.signed or self.work_fmt.int_bits < 3 or self.work_fmt.width > 30:
