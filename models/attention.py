@@ -217,6 +217,22 @@ def _check(q, k, v, num):
     return q, k, v
 
 
+def _cascade_inputs(q, k, v, num, mask, causal: bool, tile_k: int | None):
+    """What both cascades start from: the checked ``q``, ``k``, ``v``, the keep mask (broadcasting to
+    ``..., Q, N``) and the key tile (default all keys)."""
+    q, k, v = _check(q, k, v, num)
+    nq, nk = q.shape[-2], k.shape[-2]
+    tile_k = nk if tile_k is None else int(tile_k)
+    if tile_k < 1:
+        raise ValueError(f"tile_k = {tile_k}; expected at least 1")
+    return q, k, v, _keep(nq, nk, mask, causal), tile_k
+
+
+def _sums(num: AttentionNumerics):
+    """The cascade the numerics ask for: :func:`finite_sums` with finite accumulators, else :func:`exact_sums`."""
+    return finite_sums if num.finite else exact_sums
+
+
 def exact_sums(
     q,
     k,
@@ -238,12 +254,8 @@ def exact_sums(
     """
     if num.finite:
         raise ValueError("exact_sums is the exact mode; numerics with acc_frac_bits set: finite_sums")
-    q, k, v = _check(q, k, v, num)
+    q, k, v, keep, tile_k = _cascade_inputs(q, k, v, num, mask, causal, tile_k)
     nq, nk = q.shape[-2], k.shape[-2]
-    tile_k = nk if tile_k is None else int(tile_k)
-    if tile_k < 1:
-        raise ValueError(f"tile_k = {tile_k}; expected at least 1")
-    keep = _keep(nq, nk, mask, causal)
     table = exp2_table(num.exp)
     tile_q = tile_q or max(1, min(nq, _CHUNK // max(1, min(tile_k, nk))))
     batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2], keep.shape[:-2])
@@ -315,15 +327,11 @@ def finite_sums(
     """
     if not num.finite:
         raise ValueError("finite_sums needs numerics with acc_frac_bits set (exact mode: exact_sums)")
-    q, k, v = _check(q, k, v, num)
+    q, k, v, keep, tile_k = _cascade_inputs(q, k, v, num, mask, causal, tile_k)
     nq, nk, d = q.shape[-2], k.shape[-2], v.shape[-1]
     bits = accumulator_bits(num, nk)
     if bits["rnv"]["width"] + 1 > 62 or num.mantissa_bits + 2 + num.in_fmt.width + bits["rd"]["frac_bits"] > 62:
         raise ValueError(f"acc_frac_bits = {num.acc_frac_bits}: the accumulators for {nk} keys exceed int64")
-    tile_k = nk if tile_k is None else int(tile_k)
-    if tile_k < 1:
-        raise ValueError(f"tile_k = {tile_k}; expected at least 1")
-    keep = _keep(nq, nk, mask, causal)
     batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2], keep.shape[:-2])
     q = np.broadcast_to(q, batch + q.shape[-2:])
     k = np.broadcast_to(k, batch + k.shape[-2:])
@@ -379,8 +387,7 @@ def attention(
     keys after each query, the queries being the last ``Q`` of the ``N``
     positions. ``tile_q`` only chunks the work; it never changes a value.
     """
-    sums = finite_sums if num.finite else exact_sums
-    o, l, _ = sums(q, k, v, num, mask, causal, tile_k, tile_q)
+    o, l, _ = _sums(num)(q, k, v, num, mask, causal, tile_k, tile_q)
     return normalise(o, l, num)
 
 
@@ -399,8 +406,7 @@ def decode_attention(q, k, v, num: AttentionNumerics, mask=None, tile_k: int | N
 def cascade_state(q, k, v, num: AttentionNumerics, tile_k: int, mask=None, causal: bool = False):
     """The row unit's registers after each key tile: a list of ``(M, RD, RNV)`` (exact: Python ints, ``Pm + S``
     fraction bits; finite: int64, ``acc_frac_bits``)."""
-    sums = finite_sums if num.finite else exact_sums
-    return sums(q, k, v, num, mask, causal, tile_k, trace=True)[3]
+    return _sums(num)(q, k, v, num, mask, causal, tile_k, trace=True)[3]
 
 
 def error_bound(

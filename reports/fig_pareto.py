@@ -177,6 +177,24 @@ def _annotate(ax, pts, texts) -> None:
     ax.text(0.0, -0.16, "\n".join(lines), transform=ax.transAxes, va="top", fontsize=7, family="monospace")
 
 
+def _front_panel(ax, group, front, keys, *, x, y, colour, front_label, title, legend_loc) -> None:
+    """One panel: every design of ``group`` a point coloured by ``colour`` (values, colour map, label) at ``x``
+    and ``y`` (each an axis label and the row's value), ``front`` a red line numbered with a key under the panel."""
+    (xlabel, fx), (ylabel, fy) = x, y
+    xs, ys = [fx(r) for r in group], [fy(r) for r in group]
+    sc, what = _points(ax, xs, ys, *colour)
+    front_xs, front_ys = [fx(r) for r in front], [fy(r) for r in front]
+    ax.plot(front_xs, front_ys, color="red", marker="o", ms=5, mfc="none", lw=1.2, label=front_label)
+    _scale(ax.set_xscale, xs, ax.xaxis)
+    _scale(ax.set_yscale, ys, ax.yaxis)
+    _annotate(ax, list(zip(front_xs, front_ys)), [label(r, keys) for r in front])
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, loc=legend_loc)
+    ax.figure.colorbar(sc, ax=ax, label=what)
+
+
 def figures(tables) -> list[Figure]:
     out = []
     for t in tables:
@@ -210,65 +228,35 @@ def figures(tables) -> list[Figure]:
                 r["_energy_per_token"] = r["energy_pj"] * 1e-12 / tok
             # latency against area, energy as colour
             front = sorted(pareto.front(group, minimize=["latency_s", "area_mm2"]), key=lambda r: r["area_mm2"])
-            sc, what = _points(
+            _front_panel(
                 ax,
-                [r["area_mm2"] for r in group],
-                [r["latency_s"] for r in group],
-                energies,
-                "viridis",
-                "energy (J)",
+                group,
+                front,
+                keys,
+                x=("area (mm$^2$)", lambda r: r["area_mm2"]),
+                y=("latency (s)", lambda r: r["latency_s"]),
+                colour=(energies, "viridis", "energy (J)"),
+                front_label="front (latency, area)",
+                title=f"{w}: {len(group)} designs, {len(front)} on the front",
+                legend_loc="upper right",
             )
-            ax.plot(
-                [r["area_mm2"] for r in front],
-                [r["latency_s"] for r in front],
-                color="red",
-                marker="o",
-                ms=5,
-                mfc="none",
-                lw=1.2,
-                label="front (latency, area)",
-            )
-            _scale(ax.set_xscale, [r["area_mm2"] for r in group], ax.xaxis)
-            _scale(ax.set_yscale, [r["latency_s"] for r in group], ax.yaxis)
-            _annotate(ax, [(r["area_mm2"], r["latency_s"]) for r in front], [label(r, keys) for r in front])
-            ax.set_title(f"{w}: {len(group)} designs, {len(front)} on the front", fontsize=9)
-            ax.set_xlabel("area (mm$^2$)")
-            ax.set_ylabel("latency (s)")
-            ax.legend(fontsize=7, loc="upper right")
-            fig.colorbar(sc, ax=ax, label=what)
             # throughput per mm^2 against energy per token, area as colour
             front2 = sorted(
                 pareto.front(group, minimize=["_energy_per_token"], maximize=["_density"]),
                 key=lambda r: r["_energy_per_token"],
             )
-            sc2, what2 = _points(
+            _front_panel(
                 ax2,
-                [r["_energy_per_token"] * 1e6 for r in group],
-                [r["_density"] for r in group],
-                areas,
-                "plasma",
-                "area (mm$^2$)",
+                group,
+                front2,
+                keys,
+                x=("energy per token ($\\mu$J)", lambda r: r["_energy_per_token"] * 1e6),
+                y=("throughput (tokens/s per mm$^2$)", lambda r: r["_density"]),
+                colour=(areas, "plasma", "area (mm$^2$)"),
+                front_label="front (throughput/mm$^2$, energy)",
+                title=f"{w}: throughput per mm$^2$ against energy per token",
+                legend_loc="lower right",
             )
-            ax2.plot(
-                [r["_energy_per_token"] * 1e6 for r in front2],
-                [r["_density"] for r in front2],
-                color="red",
-                marker="o",
-                ms=5,
-                mfc="none",
-                lw=1.2,
-                label="front (throughput/mm$^2$, energy)",
-            )
-            _scale(ax2.set_xscale, [r["_energy_per_token"] * 1e6 for r in group], ax2.xaxis)
-            _scale(ax2.set_yscale, [r["_density"] for r in group], ax2.yaxis)
-            _annotate(
-                ax2, [(r["_energy_per_token"] * 1e6, r["_density"]) for r in front2], [label(r, keys) for r in front2]
-            )
-            ax2.set_title(f"{w}: throughput per mm$^2$ against energy per token", fontsize=9)
-            ax2.set_xlabel("energy per token ($\\mu$J)")
-            ax2.set_ylabel("throughput (tokens/s per mm$^2$)")
-            ax2.legend(fontsize=7, loc="lower right")
-            fig.colorbar(sc2, ax=ax2, label=what2)
             on2 = {id(r) for r in front2}
             table += [
                 {

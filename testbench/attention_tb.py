@@ -89,11 +89,12 @@ def beats(p: RtlAttentionParams, q, k, v, mask) -> list[int]:
     ]
 
 
-class AttentionBench(streams.Bench):
+class AttentionBench(streams.EngineBench):
     """Problems of :func:`problem`, one case each; output rows of d out_fmt values; every problem takes the
     ``rtl-attention`` event prediction plus its output stalls (the engine freezes in a stall)."""
 
-    CYCLES = "first"
+    P_STALL = P_STALL
+    backpressure = staticmethod(backpressure)
 
     def component(self, p):
         from attnkit.hw.attention import AttentionEngine
@@ -103,34 +104,15 @@ class AttentionBench(streams.Bench):
     def in_layout(self, p):
         return row_layout(p)
 
-    def out_layout(self, p):
-        return data.ArrayLayout(signed(p.numerics.out_fmt.width), p.head_dim)
-
-    def cases(self, p, vectors, seed):
-        rng, ready_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
-        out = []
-        for k in range(vectors):
-            q, kk, v, mask, kind = problem(p, k, rng)
-            want = attention(q, kk, v, p.numerics, mask=mask, causal=p.causal, tile_k=p.rows)
-            out.append(
-                streams.Case(
-                    beats(p, q, kk, v, mask),
-                    [tuple(r) for r in want.tolist()],
-                    kind,
-                    stalls=streams.stall_draws(p.seq_len, ready_rng, P_STALL) if backpressure(k) else None,
-                    info=(q, kk, v, mask),
-                )
-            )
-        return out
+    def problem_case(self, p, k, rng):
+        q, kk, v, mask, kind = problem(p, k, rng)
+        want = attention(q, kk, v, p.numerics, mask=mask, causal=p.causal, tile_k=p.rows)
+        return beats(p, q, kk, v, mask), [tuple(r) for r in want.tolist()], kind, (q, kk, v, mask)
 
     def predicted_cycles(self, p, case):
         from attnkit.sim.engines.rtl_attention import cycles as predict
 
         return predict(p, "event")
-
-    def watchdog_gap(self, p, cases):
-        # a problem's first row comes at most `predicted` cycles after the previous problem's last
-        return self.predicted_cycles(p, None)
 
     def summary(self, p, cases, traces):
         n, d = p.seq_len, p.head_dim

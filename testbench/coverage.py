@@ -97,6 +97,10 @@ class _Covered:
         """Sample one case of the testbench (its problem, or each of its calls)."""
         raise NotImplementedError
 
+    def _wrap(self, exact, fmt) -> None:
+        """Sample ``wrap``: whether any exact sum leaves ``fmt``'s range."""
+        self._sample["wrap"]("wrapped" if np.any((exact < fmt.min_raw) | (exact > fmt.max_raw)) else "in-range")
+
     def report(self) -> dict:
         out = {}
         for name in self.points:
@@ -104,6 +108,28 @@ class _Covered:
             bins = {str(b): int(h) for b, h in item.detailed_coverage.items()}
             out[name] = {"hit": sum(h > 0 for h in bins.values()), "declared": len(bins), "bins": bins}
         return out
+
+
+class _CallsCovered(_Covered):
+    """Cover points sampled per call of a case (the Edge-MoE units' testbenches: ``case.info["calls"]``)."""
+
+    def case(self, case) -> None:
+        for c in case.info["calls"]:
+            self.call(c)
+
+    def call(self, c) -> None:
+        raise NotImplementedError
+
+
+def _extremes_hit(inputs) -> set[str]:
+    """``NAME-min`` and ``NAME-max`` for each ``(NAME, raw values, format)`` of ``inputs`` whose values reach
+    that limit of the format."""
+    return {
+        f"{name}-{end}"
+        for name, x, f in inputs
+        for end, raw in (("min", f.min_raw), ("max", f.max_raw))
+        if np.any(np.asarray(x) == raw)
+    }
 
 
 class AttentionCoverage(_Covered):
@@ -150,12 +176,7 @@ class AttentionCoverage(_Covered):
         two = kept >= 2
         self._many("equal_scores", np.where(lo[two] == hi[two], "all-equal", "varied").tolist())
         f = num.in_fmt
-        hit = {
-            f"{name}-{end}"
-            for name, x in (("q", q), ("k", k), ("v", v))
-            for end, raw in (("min", f.min_raw), ("max", f.max_raw))
-            if np.any(np.asarray(x) == raw)
-        }
+        hit = _extremes_hit((("q", q, f), ("k", k, f), ("v", v, f)))
         if np.any(keep & (t == lf.max_raw)):
             hit.add("logit-max")
         self._sample["extremes"](frozenset(hit))
@@ -234,7 +255,7 @@ LINEAR_POINTS = {
 }
 
 
-class LinearCoverage(_Covered):
+class LinearCoverage(_CallsCovered):
     """The cover points of the linear unit's testbench, sampled per call (:meth:`call`) and per case's
     output stream (:meth:`output`); the same mechanism and report as :class:`AttentionCoverage`:
 
@@ -247,10 +268,6 @@ class LinearCoverage(_Covered):
 
     def __init__(self, p, prefix: str = "edgemoe_linear"):
         super().__init__(p, LINEAR_POINTS, prefix)
-
-    def case(self, case) -> None:
-        for c in case.info["calls"]:
-            self.call(c)
 
     def call(self, c) -> None:
         """Sample one call (an :class:`attnkit.testbench.edgemoe_linear_tb.Call`)."""
@@ -265,14 +282,8 @@ class LinearCoverage(_Covered):
         exact = (c.b << (A.frac_bits - bf.frac_bits))[None, :] + (
             (c.x[:, None, :] * c.w[None, :, :]) >> wf.frac_bits
         ).sum(axis=2)
-        self._sample["wrap"]("wrapped" if np.any((exact < A.min_raw) | (exact > A.max_raw)) else "in-range")
-        hit = {
-            f"{name}-{end}"
-            for name, x, f in (("x", c.x, A), ("w", c.w, wf), ("b", c.b, bf))
-            for end, raw in (("min", f.min_raw), ("max", f.max_raw))
-            if np.any(np.asarray(x) == raw)
-        }
-        self._sample["extremes"](frozenset(hit))
+        self._wrap(exact, A)
+        self._sample["extremes"](frozenset(_extremes_hit((("x", c.x, A), ("w", c.w, wf), ("b", c.b, bf)))))
 
 
 EDGEMOE_ATTENTION_POINTS = {
@@ -286,7 +297,7 @@ EDGEMOE_ATTENTION_POINTS = {
 }
 
 
-class EdgeMoeAttentionCoverage(_Covered):
+class EdgeMoeAttentionCoverage(_CallsCovered):
     """The cover points of the Edge-MoE attention unit's testbench, sampled per call (:meth:`call`) and per
     case's output stream (:meth:`output`); the same mechanism and report as :class:`AttentionCoverage`:
 
@@ -301,10 +312,6 @@ class EdgeMoeAttentionCoverage(_Covered):
 
     def __init__(self, p, prefix: str = "edgemoe_attention"):
         super().__init__(p, EDGEMOE_ATTENTION_POINTS, prefix)
-
-    def case(self, case) -> None:
-        for c in case.info["calls"]:
-            self.call(c)
 
     def call(self, c) -> None:
         """Sample one call (an :class:`attnkit.testbench.edgemoe_attention_tb.Call`)."""
@@ -321,14 +328,8 @@ class EdgeMoeAttentionCoverage(_Covered):
         self._sample["masked"]("full-row" if masked.all(axis=2).any() else "some" if masked.any() else "none")
         prods = (c.q[:, None, :] * c.k[None, :, :]) >> A.frac_bits
         parts = prods.reshape(T, T, -1, p.dims).sum(axis=3)
-        self._sample["wrap"]("wrapped" if np.any((parts < A.min_raw) | (parts > A.max_raw)) else "in-range")
-        hit = {
-            f"{name}-{end}"
-            for name, x in (("q", c.q), ("k", c.k), ("v", c.v))
-            for end, raw in (("min", A.min_raw), ("max", A.max_raw))
-            if np.any(np.asarray(x) == raw)
-        }
-        self._sample["extremes"](frozenset(hit))
+        self._wrap(parts, A)
+        self._sample["extremes"](frozenset(_extremes_hit((("q", c.q, A), ("k", c.k, A), ("v", c.v, A)))))
 
 
 def merged(*reports: dict) -> dict:

@@ -111,12 +111,13 @@ def expected_rows(p: RtlDecodeParams, want) -> list[tuple]:
     return [tuple(int(x) for x in want[b, h]) for b in range(p.batch) for h in range(p.heads)]
 
 
-class DecodeBench(streams.Bench):
+class DecodeBench(streams.EngineBench):
     """Problems of :func:`problem`, one case each; output rows of D out_fmt values. A problem takes the
     ``rtl-decode`` prediction; its output stalls delay it by :func:`stalled_cycles` less that (the host
     waits, the cores go on), from the stalls of each KV group's rows."""
 
-    CYCLES = "first"
+    P_STALL = P_STALL
+    backpressure = staticmethod(backpressure)
 
     def component(self, p):
         from attnkit.hw.decode import DecodeEngine
@@ -126,9 +127,6 @@ class DecodeBench(streams.Bench):
     def in_layout(self, p):
         return beat_layout(p)
 
-    def out_layout(self, p):
-        return data.ArrayLayout(signed(p.numerics.out_fmt.width), p.head_dim)
-
     def cases(self, p, vectors, seed):
         predicted = self.predicted_cycles(p, None)
         if stalled_cycles(p, [0] * p.kv_groups) != predicted:  # the stall model must be the simulator's without stalls
@@ -136,19 +134,11 @@ class DecodeBench(streams.Bench):
                 f"decode_tb.stalled_cycles gives {stalled_cycles(p, [0] * p.kv_groups)} without"
                 f" stalls, rtl-decode {predicted}"
             )
-        rng, ready_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
-        out = []
-        for k in range(vectors):
-            q, kk, v, kind = problem(p, k, rng)
-            out.append(
-                streams.Case(
-                    beats(p, q, kk, v),
-                    expected_rows(p, golden(p, q, kk, v)),
-                    kind,
-                    stalls=streams.stall_draws(p.batch * p.heads, ready_rng, P_STALL) if backpressure(k) else None,
-                )
-            )
-        return out
+        return super().cases(p, vectors, seed)
+
+    def problem_case(self, p, k, rng):
+        q, kk, v, kind = problem(p, k, rng)
+        return beats(p, q, kk, v), expected_rows(p, golden(p, q, kk, v)), kind, None
 
     def predicted_cycles(self, p, case):
         from attnkit.sim.engines.rtl_decode import cycles as predict
@@ -160,10 +150,6 @@ class DecodeBench(streams.Bench):
         for j, h in enumerate(trace.held):
             stalls[j // p.group] += h
         return stalled_cycles(p, stalls) - self.predicted_cycles(p, case)
-
-    def watchdog_gap(self, p, cases):
-        # a problem's first row comes at most `predicted` cycles after the previous problem's last
-        return self.predicted_cycles(p, None)
 
     def summary(self, p, cases, traces):
         kinds = [c.kind for c in cases]

@@ -256,23 +256,15 @@ def chainable(p: RtlEdgeMoeAttentionParams, tokens: int) -> bool:
 # -- the bench ----------------------------------------------------------------------------------------------
 
 
-class AttentionBench(streams.Bench):
+class AttentionBench(streams.CallsBench):
     """Calls of :func:`make_call`: ``single`` cases, one ``chained`` case and one ``random-flow`` case (the
     module docstring)."""
 
-    def component(self, p):
-        return streams.inspected(EdgeMoeAttention(p))
-
-    def in_layout(self, p):
-        return in_layout(p)
-
-    def out_layout(self, p):
-        return out_layout(p)
-
-    def _case(self, p, calls: list[Call], kind: str, **flow) -> streams.Case:
-        beats, owner = sequence(p, calls)
-        want = [o for c in calls for o in outputs(p, c)]
-        return streams.Case(beats, want, kind, info={"calls": calls, "owner": owner}, **flow)
+    unit = EdgeMoeAttention
+    in_layout = staticmethod(in_layout)
+    out_layout = staticmethod(out_layout)
+    sequence = staticmethod(sequence)
+    outputs = staticmethod(outputs)
 
     def cases(self, p, vectors, seed):
         rng = np.random.default_rng(seed)
@@ -290,11 +282,7 @@ class AttentionBench(streams.Bench):
             j += n_ch
         if n_flow:
             calls = [make_call(p, j + i, int(rng.integers(1, p.tokens + 1)), rng) for i in range(n_flow)]
-            beats, _ = sequence(p, calls)
-            gaps = streams.gap_schedule(len(beats), rng, P_FLOW)
-            span = len(beats) + sum(gaps) + sum(p.cycles(c.tokens) for c in calls)
-            ready = streams.ready_bernoulli(2 * span + 8, rng, P_FLOW)
-            out.append(self._case(p, calls, "random-flow", gaps=gaps, ready=ready))
+            out.append(self._flow_case(p, calls, rng, P_FLOW))
         return out
 
     def predicted_cycles(self, p, case):

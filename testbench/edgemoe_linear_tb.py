@@ -62,6 +62,10 @@ class Call:
     kind: str
     y: np.ndarray | None = None
 
+    @property
+    def tokens(self) -> int:
+        return len(self.x)
+
 
 def golden_params(p: RtlLinearParams) -> EdgeMoeParams:
     """The Edge-MoE parameters the golden model reads (only their numerics matter to ``linear``)."""
@@ -194,23 +198,15 @@ def outputs(p: RtlLinearParams, c: Call) -> list[tuple]:
 # -- the bench ----------------------------------------------------------------------------------------------
 
 
-class LinearBench(streams.Bench):
+class LinearBench(streams.CallsBench):
     """Calls of :func:`make_call`: ``single`` cases, one ``ping-pong`` case and one ``random-flow`` case
     (the module docstring)."""
 
-    def component(self, p):
-        return streams.inspected(EdgeMoeLinear(p))
-
-    def in_layout(self, p):
-        return in_layout(p)
-
-    def out_layout(self, p):
-        return out_layout(p)
-
-    def _case(self, p, calls: list[Call], kind: str, **flow) -> streams.Case:
-        beats, owner = sequence(p, calls)
-        want = [o for c in calls for o in outputs(p, c)]
-        return streams.Case(beats, want, kind, info={"calls": calls, "owner": owner}, **flow)
+    unit = EdgeMoeLinear
+    in_layout = staticmethod(in_layout)
+    out_layout = staticmethod(out_layout)
+    sequence = staticmethod(sequence)
+    outputs = staticmethod(outputs)
 
     def cases(self, p, vectors, seed):
         rng = np.random.default_rng(seed)
@@ -230,11 +226,7 @@ class LinearBench(streams.Bench):
             calls = []
             for j in range(n_flow):
                 calls.append(make_call(p, k + j, int(rng.integers(1, SINGLE_MAX_ROWS + 1)), rng))
-            beats, _ = sequence(p, calls)
-            gaps = streams.gap_schedule(len(beats), rng, P_FLOW)
-            span = len(beats) + sum(gaps) + sum(p.cycles(len(c.x)) for c in calls)
-            ready = streams.ready_bernoulli(2 * span + 8, rng, P_FLOW)
-            out.append(self._case(p, calls, "random-flow", gaps=gaps, ready=ready))
+            out.append(self._flow_case(p, calls, rng, P_FLOW))
         return out
 
     def predicted_cycles(self, p, case):

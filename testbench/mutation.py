@@ -69,187 +69,83 @@ def _m(block, name, kind, change, sets=(), wrap=None) -> Mutant:
     return Mutant(block, name, kind, change, tuple(sets), wrap)
 
 
+# A port fault's name and a parameter's change text come from the fault itself, so the table cannot misname one.
+
+
+def _stuck(block, port, value, kind, change) -> Mutant:
+    return _m(block, f"{port}-stuck-{value}", kind, change, wrap=lambda c: mutate.Stuck(c, port, value))
+
+
+def _flipped(block, port, bit, change) -> Mutant:
+    return _m(block, f"{port}-bit{bit}-flipped", "inverted-bit", change, wrap=lambda c: mutate.Flip(c, port, bit))
+
+
+def _plus_one(block, port, change) -> Mutant:
+    return _m(block, f"{port}-plus-1", "off-by-one", change, wrap=lambda c: mutate.Offset(c, port, 1))
+
+
+def _late(block, port, change) -> Mutant:
+    return _m(block, f"{port}-late", "delayed-valid", change, wrap=lambda c: mutate.Delay(c, port, 1))
+
+
+def _changed(key, value, was, why) -> str:
+    text = value.value if isinstance(value, Rounding) else value
+    return f"{key} {text} instead of {was}" + (f" ({why})" if why else "")
+
+
+def _set(block, name, kind, key, value, was, why="") -> Mutant:
+    """The DUT built with ``--set key=value`` (the golden keeps ``was``)."""
+    return _m(block, name, kind, _changed(key, value, was, why), sets=[f"{key}={value}"])
+
+
+def _rebuilt(block, name, kind, key, value, was) -> Mutant:
+    """The DUT rebuilt with parameter ``key`` = ``value`` (one the block's loader does not take)."""
+    return _m(block, name, kind, _changed(key, value, was, ""), wrap=mutate.rebuilt({key: value}))
+
+
 def _table() -> list[Mutant]:
-    S, F, O, D = mutate.Stuck, mutate.Flip, mutate.Offset, mutate.Delay
+    R = Rounding
     return [
         # mac: acc = first ? a*b : acc + a*b, acc_valid `pipeline` cycles after valid
-        _m(
-            "mac", "acc_valid-stuck-0", "stuck-valid", "output acc_valid tied to 0", wrap=lambda c: S(c, "acc_valid", 0)
-        ),
-        _m(
-            "mac",
-            "valid-stuck-0",
-            "stuck-enable",
-            "input valid tied to 0 inside (the PE never takes an input)",
-            wrap=lambda c: S(c, "valid", 0),
-        ),
-        _m(
-            "mac",
-            "first-stuck-0",
-            "stuck-enable",
-            "input first tied to 0 (the accumulator is never restarted)",
-            wrap=lambda c: S(c, "first", 0),
-        ),
-        _m("mac", "a-bit0-flipped", "inverted-bit", "bit 0 of operand a inverted", wrap=lambda c: F(c, "a", 0)),
-        _m("mac", "acc-plus-1", "off-by-one", "output acc + 1", wrap=lambda c: O(c, "acc", 1)),
-        _m("mac", "acc_valid-late", "delayed-valid", "acc_valid one cycle late", wrap=lambda c: D(c, "acc_valid", 1)),
-        _m(
-            "mac",
-            "pipeline-3",
-            "pipeline-depth",
-            "pipeline 3 instead of 2 (one more register stage)",
-            sets=["pipeline=3"],
-        ),
-        _m(
-            "mac",
-            "acc-overflow-wrap",
-            "overflow-mode",
-            "acc_fmt.overflow AP_WRAP instead of AP_SAT",
-            sets=["acc_fmt.overflow=AP_WRAP"],
-        ),
-        _m(
-            "mac",
-            "acc-rounding-trn",
-            "rounding-mode",
-            "acc_fmt.rounding AP_TRN instead of AP_RND",
-            sets=["acc_fmt.rounding=AP_TRN"],
-        ),
-        _m(
-            "mac",
-            "acc-7-int-bits",
-            "dropped-carry",
-            "acc_fmt.int_bits 7 instead of 8 (the accumulator's top carry dropped)",
-            sets=["acc_fmt.int_bits=7"],
-        ),
+        _stuck("mac", "acc_valid", 0, "stuck-valid", "output acc_valid tied to 0"),
+        _stuck("mac", "valid", 0, "stuck-enable", "input valid tied to 0 inside (the PE never takes an input)"),
+        _stuck("mac", "first", 0, "stuck-enable", "input first tied to 0 (the accumulator is never restarted)"),
+        _flipped("mac", "a", 0, "bit 0 of operand a inverted"),
+        _plus_one("mac", "acc", "output acc + 1"),
+        _late("mac", "acc_valid", "acc_valid one cycle late"),
+        _set("mac", "pipeline-3", "pipeline-depth", "pipeline", 3, 2, "one more register stage"),
+        _set("mac", "acc-overflow-wrap", "overflow-mode", "acc_fmt.overflow", "AP_WRAP", "AP_SAT"),
+        _set("mac", "acc-rounding-trn", "rounding-mode", "acc_fmt.rounding", "AP_TRN", "AP_RND"),
+        _set("mac", "acc-7-int-bits", "dropped-carry", "acc_fmt.int_bits", 7, 8, "the accumulator's top carry dropped"),
         # exp: x * log2e, a 2^f table with interpolation, a shift; a stream pipeline
-        _m("exp", "table-5-bits", "table-size", "table_bits 5 instead of 6 (33-entry table)", sets=["table_bits=5"]),
-        _m(
-            "exp",
-            "out-rounding-trn",
-            "rounding-mode",
-            "out_fmt.rounding AP_TRN instead of AP_RND",
-            sets=["out_fmt.rounding=AP_TRN"],
-        ),
-        _m(
-            "exp",
-            "log2e-12-bits",
-            "constant-precision",
-            "log2e_fmt.frac_bits 12 instead of 16",
-            sets=["log2e_fmt.frac_bits=12"],
-        ),
-        _m(
-            "exp",
-            "arg-overflow-wrap",
-            "overflow-mode",
-            "arg_fmt.overflow AP_WRAP instead of AP_SAT",
-            sets=["arg_fmt.overflow=AP_WRAP"],
-        ),
-        _m(
-            "exp",
-            "o.payload-bit0-flipped",
-            "inverted-bit",
-            "bit 0 of the output inverted",
-            wrap=lambda c: F(c, "o.payload", 0),
-        ),
-        _m(
-            "exp",
-            "o.ready-stuck-1",
-            "stuck-ready",
-            "o.ready tied to 1 inside (back-pressure ignored)",
-            wrap=lambda c: S(c, "o.ready", 1),
-        ),
-        _m("exp", "o.valid-late", "delayed-valid", "o.valid one cycle late", wrap=lambda c: D(c, "o.valid", 1)),
+        _set("exp", "table-5-bits", "table-size", "table_bits", 5, 6, "33-entry table"),
+        _set("exp", "out-rounding-trn", "rounding-mode", "out_fmt.rounding", "AP_TRN", "AP_RND"),
+        _set("exp", "log2e-12-bits", "constant-precision", "log2e_fmt.frac_bits", 12, 16),
+        _set("exp", "arg-overflow-wrap", "overflow-mode", "arg_fmt.overflow", "AP_WRAP", "AP_SAT"),
+        _flipped("exp", "o.payload", 0, "bit 0 of the output inverted"),
+        _stuck("exp", "o.ready", 1, "stuck-ready", "o.ready tied to 1 inside (back-pressure ignored)"),
+        _late("exp", "o.valid", "o.valid one cycle late"),
         # recip: leading one, seed table, Newton-Raphson, a shift; a stream pipeline
         _m("recip", "iters-0", "nr-iterations", "no Newton-Raphson step instead of 1", sets=["iters=0"]),
-        _m(
-            "recip",
-            "seed-7-bits",
-            "table-size",
-            "seed_bits 7 instead of 8 (128-entry seed table)",
-            sets=["seed_bits=7"],
-        ),
-        _m(
-            "recip",
-            "out-rounding-trn",
-            "rounding-mode",
-            "out_fmt.rounding AP_TRN instead of AP_RND",
-            sets=["out_fmt.rounding=AP_TRN"],
-        ),
-        _m(
-            "recip",
-            "out-overflow-wrap",
-            "overflow-mode",
-            "out_fmt.overflow AP_WRAP instead of AP_SAT",
-            sets=["out_fmt.overflow=AP_WRAP"],
-        ),
-        _m("recip", "i.payload-plus-1", "off-by-one", "input + 1 inside", wrap=lambda c: O(c, "i.payload", 1)),
-        _m("recip", "o.valid-stuck-0", "stuck-valid", "o.valid tied to 0", wrap=lambda c: S(c, "o.valid", 0)),
-        _m(
-            "recip",
-            "i.ready-stuck-1",
-            "stuck-ready",
-            "i.ready tied to 1 outside (inputs offered while stalled are lost)",
-            wrap=lambda c: S(c, "i.ready", 1),
+        _set("recip", "seed-7-bits", "table-size", "seed_bits", 7, 8, "128-entry seed table"),
+        _set("recip", "out-rounding-trn", "rounding-mode", "out_fmt.rounding", "AP_TRN", "AP_RND"),
+        _set("recip", "out-overflow-wrap", "overflow-mode", "out_fmt.overflow", "AP_WRAP", "AP_SAT"),
+        _plus_one("recip", "i.payload", "input + 1 inside"),
+        _stuck("recip", "o.valid", 0, "stuck-valid", "o.valid tied to 0"),
+        _stuck(
+            "recip", "i.ready", 1, "stuck-ready", "i.ready tied to 1 outside (inputs offered while stalled are lost)"
         ),
         # attention: the whole engine (array, row unit, controller), numerics rebuilt from its parameters
-        _m("attention", "o.valid-stuck-0", "stuck-valid", "o.valid tied to 0", wrap=lambda c: S(c, "o.valid", 0)),
-        _m(
-            "attention",
-            "i.ready-stuck-0",
-            "stuck-ready",
-            "i.ready tied to 0 (the engine never takes a problem)",
-            wrap=lambda c: S(c, "i.ready", 0),
-        ),
-        _m(
-            "attention",
-            "o.ready-stuck-1",
-            "stuck-ready",
-            "o.ready tied to 1 inside (back-pressure ignored)",
-            wrap=lambda c: S(c, "o.ready", 1),
-        ),
-        _m(
-            "attention",
-            "o.payload-bit0-flipped",
-            "inverted-bit",
-            "bit 0 of the output row inverted",
-            wrap=lambda c: F(c, "o.payload", 0),
-        ),
-        _m(
-            "attention",
-            "i.payload-bit3-flipped",
-            "inverted-bit",
-            "bit 3 of every input row inverted inside",
-            wrap=lambda c: F(c, "i.payload", 3),
-        ),
-        _m("attention", "o.valid-late", "delayed-valid", "o.valid one cycle late", wrap=lambda c: D(c, "o.valid", 1)),
-        _m(
-            "attention",
-            "exp-table-5-bits",
-            "table-size",
-            "numerics.exp.table_bits 5 instead of 6",
-            wrap=mutate.rebuilt({"numerics.exp.table_bits": 5}),
-        ),
-        _m(
-            "attention",
-            "recip-iters-0",
-            "nr-iterations",
-            "numerics.recip.iters 0 instead of 1",
-            wrap=mutate.rebuilt({"numerics.recip.iters": 0}),
-        ),
-        _m(
-            "attention",
-            "out-rounding-trn",
-            "rounding-mode",
-            "numerics.out_fmt.rounding AP_TRN instead of AP_RND",
-            wrap=mutate.rebuilt({"numerics.out_fmt.rounding": Rounding.AP_TRN}),
-        ),
-        _m(
-            "attention",
-            "logit-rounding-rnd",
-            "rounding-mode",
-            "numerics.logit_fmt.rounding AP_RND instead of AP_TRN",
-            wrap=mutate.rebuilt({"numerics.logit_fmt.rounding": Rounding.AP_RND}),
-        ),
+        _stuck("attention", "o.valid", 0, "stuck-valid", "o.valid tied to 0"),
+        _stuck("attention", "i.ready", 0, "stuck-ready", "i.ready tied to 0 (the engine never takes a problem)"),
+        _stuck("attention", "o.ready", 1, "stuck-ready", "o.ready tied to 1 inside (back-pressure ignored)"),
+        _flipped("attention", "o.payload", 0, "bit 0 of the output row inverted"),
+        _flipped("attention", "i.payload", 3, "bit 3 of every input row inverted inside"),
+        _late("attention", "o.valid", "o.valid one cycle late"),
+        _rebuilt("attention", "exp-table-5-bits", "table-size", "numerics.exp.table_bits", 5, 6),
+        _rebuilt("attention", "recip-iters-0", "nr-iterations", "numerics.recip.iters", 0, 1),
+        _rebuilt("attention", "out-rounding-trn", "rounding-mode", "numerics.out_fmt.rounding", R.AP_TRN, "AP_RND"),
+        _rebuilt("attention", "logit-rounding-rnd", "rounding-mode", "numerics.logit_fmt.rounding", R.AP_RND, "AP_TRN"),
     ]
 
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-from amaranth.hdl import Shape
+from amaranth.hdl import Shape, signed
 from amaranth.lib import data
 
 from attnkit.errors import AttnkitError
@@ -216,6 +216,68 @@ class Bench:
     def monitor(self, p, dut):
         """cocotb only: an object with ``case_done(case, trace)`` and ``result() -> dict`` (coverage, counters)."""
         return None
+
+
+class CallsBench(Bench):
+    """A :class:`Bench` whose cases are runs of calls of one unit (the Edge-MoE benches). A subclass names the
+    unit (``unit``, its component class) and, as static functions of its module, its payload layouts
+    (``in_layout``, ``out_layout``), how calls lay out as beats (``sequence(p, calls) -> (beats, owner)``) and
+    one call's expected output beats (``outputs(p, call)``). A call has ``tokens``; ``p.cycles(tokens)`` is its
+    predicted cycles. A case's ``info`` keeps its calls and each beat's owner."""
+
+    unit: Any = None
+    sequence: Any = None
+    outputs: Any = None
+
+    def component(self, p):
+        return inspected(self.unit(p))
+
+    def _case(self, p, calls: list, kind: str, **flow) -> Case:
+        beats, owner = self.sequence(p, calls)
+        want = [o for c in calls for o in self.outputs(p, c)]
+        return Case(beats, want, kind, info={"calls": calls, "owner": owner}, **flow)
+
+    def _flow_case(self, p, calls: list, rng: np.random.Generator, p_flow: float) -> Case:
+        """The ``random-flow`` case of ``calls``: an idle input cycle and ``o.ready`` low each with probability
+        ``p_flow``; the ready schedule covers twice the calls' span, so it never runs out."""
+        beats, _ = self.sequence(p, calls)
+        gaps = gap_schedule(len(beats), rng, p_flow)
+        span = len(beats) + sum(gaps) + sum(p.cycles(c.tokens) for c in calls)
+        ready = ready_bernoulli(2 * span + 8, rng, p_flow)
+        return self._case(p, calls, "random-flow", gaps=gaps, ready=ready)
+
+
+class EngineBench(Bench):
+    """A :class:`Bench` of a whole attention engine (``attention``, ``decode``): one problem a case, its output
+    rows of ``head_dim`` ``out_fmt`` values. A subclass gives :meth:`problem` and, as static functions of its
+    module, ``backpressure(k)`` (whether problem ``k`` runs with random output stalls, each offered cycle one
+    with probability ``P_STALL``) and its engine's predicted cycles; the record's cycles are the first
+    problem's."""
+
+    CYCLES = "first"
+    P_STALL: float
+    backpressure: Any = None
+
+    def problem_case(self, p, k: int, rng: np.random.Generator) -> tuple[list[int], list, str, Any]:
+        """Problem ``k``: its input beats, expected output rows, kind and ``info``."""
+        raise NotImplementedError
+
+    def out_layout(self, p):
+        return data.ArrayLayout(signed(p.numerics.out_fmt.width), p.head_dim)
+
+    def cases(self, p, vectors, seed):
+        # the stalls from their own generator, so that a problem's values do not depend on the flow
+        rng, ready_rng = np.random.default_rng(seed), np.random.default_rng([seed, 1])
+        out = []
+        for k in range(vectors):
+            beats, want, kind, info = self.problem_case(p, k, rng)
+            stalls = stall_draws(len(want), ready_rng, self.P_STALL) if self.backpressure(k) else None
+            out.append(Case(beats, want, kind, stalls=stalls, info=info))
+        return out
+
+    def watchdog_gap(self, p, cases):
+        # a problem's first row comes at most `predicted` cycles after the previous problem's last
+        return self.predicted_cycles(p, None)
 
 
 def bench_of(block) -> Any:
