@@ -28,6 +28,7 @@ from attnkit.params import config
 from attnkit.params.kinds import load_arch, load_workload, split_sets
 from attnkit.sim import engines
 from attnkit.sim.energy import CONFIG_DIR, load_table
+from attnkit.sim.result import Result
 
 DESIGNS = {  # design: (arch config, attention engine)
     "flat": ("flat", "flat"),
@@ -37,12 +38,10 @@ DESIGNS = {  # design: (arch config, attention engine)
     "fusemax": ("fusemax", "fusemax"),
 }
 END_TO_END = ("fusemax", "flat", "unfused")
+KEY_COLUMNS = ["model", "seq_len", "design", "scope"]  # what tells point rows apart (reproduce llm's too)
 COLUMNS = [
     "row",
-    "model",
-    "seq_len",
-    "design",
-    "scope",
+    *KEY_COLUMNS,
     "latency_s",
     "paper_latency_s",
     "latency_ratio",
@@ -62,6 +61,31 @@ COLUMNS = [
 
 def anchors() -> dict:
     return config.load_yaml(CONFIG_DIR / "anchors" / "fusemax.yaml")
+
+
+def measures(r: Result) -> dict:
+    """An engine result's figures in a point row, in the rows' order (reproduce llm's rows hold them too)."""
+    return {
+        "latency_s": r.latency_s,
+        "energy_pj": r.energy_pj,
+        "util_2d": r.util_2d,
+        "util_1d": r.util_1d,
+        "dram_bytes": r.dram_bytes,
+        "cycles": r.cycles,
+    }
+
+
+def points(rows: list[dict], design: str, scope: str = "attention", model=None, L=None) -> list[dict]:
+    """The point rows of one design and scope, of one model and sequence length where given."""
+    return [
+        r
+        for r in rows
+        if r["row"] == "point"
+        and r["design"] == design
+        and r["scope"] == scope
+        and (model is None or r["model"] == model)
+        and (L is None or r["seq_len"] == L)
+    ]
 
 
 def run(sets=(), models=None, seq_lens=None, mode: str = "closed") -> list[dict]:
@@ -91,12 +115,7 @@ def run(sets=(), models=None, seq_lens=None, mode: str = "closed") -> list[dict]
                         "seq_len": L,
                         "design": design,
                         "scope": scope,
-                        "latency_s": r.latency_s,
-                        "energy_pj": r.energy_pj,
-                        "util_2d": r.util_2d,
-                        "util_1d": r.util_1d,
-                        "dram_bytes": r.dram_bytes,
-                        "cycles": r.cycles,
+                        **measures(r),
                         "einsum_util_2d": r.extra.get("einsum_util_2d"),
                         "einsum_util_1d": r.extra.get("einsum_util_1d"),
                         "bound_compute_s": r.extra.get("bound_compute_s"),
@@ -121,17 +140,6 @@ def run(sets=(), models=None, seq_lens=None, mode: str = "closed") -> list[dict]
 def summary(rows: list[dict], ref: dict | None) -> list[dict]:
     """Mean speedups and energy ratios over FLAT, per model, utilisations, the ablation."""
 
-    def pick(design, scope="attention", model=None, L=None):
-        return [
-            r
-            for r in rows
-            if r["row"] == "point"
-            and r["design"] == design
-            and r["scope"] == scope
-            and (model is None or r["model"] == model)
-            and (L is None or r["seq_len"] == L)
-        ]
-
     def line(metric, ours, paper=None, scope="attention", model="all", design="fusemax"):
         return {
             "row": "summary",
@@ -148,7 +156,7 @@ def summary(rows: list[dict], ref: dict | None) -> list[dict]:
     g = (lambda *keys: _get(ref, *keys)) if ref else (lambda *keys: None)
     out = []
     for scope, key in (("attention", "attention"), ("end-to-end", "end_to_end")):
-        fm = pick("fusemax", scope)
+        fm = points(rows, "fusemax", scope)
         if not fm:
             continue
         out.append(line("mean_speedup_vs_flat", fmean(r["speedup_vs_flat"] for r in fm), g(key, "mean_speedup"), scope))
@@ -166,12 +174,12 @@ def summary(rows: list[dict], ref: dict | None) -> list[dict]:
         out.append(
             line(
                 "mean_speedup_vs_flat",
-                fmean(r["speedup_vs_flat"] for r in pick("fusemax", model=m)),
+                fmean(r["speedup_vs_flat"] for r in points(rows, "fusemax", model=m)),
                 g("attention", "model_speedup", m),
                 model=m,
             )
         )
-    fm = pick("fusemax")
+    fm = points(rows, "fusemax")
     if fm:
         sp = [r["speedup_vs_flat"] for r in fm]
         out.append(line("min_speedup_vs_flat", min(sp), g("attention", "min_speedup", "value")))
@@ -179,7 +187,7 @@ def summary(rows: list[dict], ref: dict | None) -> list[dict]:
         out.append(line("util_2d_mean", fmean(r["util_2d"] for r in fm), g("utilisation", "fusemax_2d_mean")))
         out.append(line("util_1d_mean", fmean(r["util_1d"] for r in fm), g("utilisation", "fusemax_1d")))
     for design in ("ablation-cascade", "ablation-architecture", "fusemax"):
-        rs = pick(design)
+        rs = points(rows, design)
         if rs:
             out.append(
                 line(
@@ -189,7 +197,7 @@ def summary(rows: list[dict], ref: dict | None) -> list[dict]:
                     design=design,
                 )
             )
-    bert_1m = pick("fusemax", model="bert", L=1 << 20)
+    bert_1m = points(rows, "fusemax", model="bert", L=1 << 20)
     if bert_1m:
         for e, v in bert_1m[0]["einsum_util_2d"].items():
             out.append(line(f"einsum_share_2d_{e}", v, g("einsum_share_2d_bert_1m", e), model="bert"))
@@ -205,10 +213,7 @@ def _get(d, *keys):
 
 
 POINT_COLUMNS = [
-    "model",
-    "seq_len",
-    "design",
-    "scope",
+    *KEY_COLUMNS,
     "latency_s",
     "paper_latency_s",
     "latency_ratio",

@@ -33,6 +33,7 @@ from attnkit.params.kinds import load_arch, load_workload, split_sets
 from attnkit.params.model import load_model
 from attnkit.sim import engines
 from attnkit.sim.energy import load_table
+from attnkit.sim.reproduce_fusemax import KEY_COLUMNS, measures
 
 MODELS = ("llama3-8b", "llama3-70b")
 SEQ_LENS = (4096, 8192, 16384, 32768, 65536, 131072)
@@ -60,10 +61,7 @@ POINT_COLUMNS = [
 SUMMARY_COLUMNS = ["metric", "model", "design", "ours"]
 COLUMNS = [
     "row",
-    "model",
-    "seq_len",
-    "design",
-    "scope",
+    *KEY_COLUMNS,
     "causal",
     "kv_heads",
     "heads",
@@ -159,12 +157,7 @@ def run(sets=(), models=None, seq_lens=None, mode: str = "closed") -> list[dict]
                     "causal": w.causal,
                     "kv_heads": w.groups,
                     "heads": w.heads,
-                    "latency_s": r.latency_s,
-                    "energy_pj": r.energy_pj,
-                    "util_2d": r.util_2d,
-                    "util_1d": r.util_1d,
-                    "dram_bytes": r.dram_bytes,
-                    "cycles": r.cycles,
+                    **measures(r),
                     "tiles_run": r.extra.get("tiles_run"),
                     "tiles_unmasked": r.extra.get("tiles_unmasked"),
                     "bound_compute_s": r.extra.get("bound_compute_s"),

@@ -5,14 +5,21 @@ data); everything compared with them is computed by the engines.
 """
 
 import json
-import subprocess
-import sys
 
 import pytest
+from helpers import (
+    ABLATION_ENGINES,
+    DESIGN_ENGINES,
+    LAYER_ENGINES,
+    assert_event_equals_closed,
+    attnkit_cli,
+    attnkit_json,
+)
 
 from attnkit.params.kinds import load_arch, load_workload
 from attnkit.sim import cascade, reproduce_fusemax
 from attnkit.sim.engines import simulate
+from attnkit.sim.reproduce_fusemax import points
 
 REF = reproduce_fusemax.anchors()
 
@@ -20,18 +27,6 @@ REF = reproduce_fusemax.anchors()
 @pytest.fixture(scope="module")
 def rows():
     return reproduce_fusemax.run()
-
-
-def points(rows, design, scope="attention", model=None, L=None):
-    return [
-        r
-        for r in rows
-        if r["row"] == "point"
-        and r["design"] == design
-        and r["scope"] == scope
-        and (model is None or r["model"] == model)
-        and (L is None or r["seq_len"] == L)
-    ]
 
 
 def metric(rows, name, scope="attention", model="all", design="fusemax"):
@@ -118,18 +113,7 @@ def test_cascade_op_count():
 SMALL = ["workload.batch=2", "workload.heads=2"]
 
 
-@pytest.mark.parametrize(
-    "engine,arch",
-    [
-        ("fusemax", "fusemax"),
-        ("flat", "flat"),
-        ("unfused", "unfused"),
-        ("fusemax-serial", "fusemax"),
-        ("fusemax-cascade-flat", "flat"),
-        ("fusemax-layer", "fusemax"),
-        ("flat-layer", "flat"),
-    ],
-)
+@pytest.mark.parametrize("engine,arch", DESIGN_ENGINES + ABLATION_ENGINES + LAYER_ENGINES)
 @pytest.mark.parametrize(
     "sets",
     [
@@ -139,10 +123,7 @@ SMALL = ["workload.batch=2", "workload.heads=2"]
     ],
 )
 def test_event_equals_closed(engine, arch, sets):
-    closed = simulate(arch, "bert", engine, sets=SMALL + sets)
-    event = simulate(arch, "bert", engine, sets=SMALL + sets, mode="event")
-    assert event.cycles == closed.cycles
-    assert event.energy_pj == pytest.approx(closed.energy_pj)
+    assert_event_equals_closed(arch, "bert", engine, SMALL + sets)
 
 
 def test_padding_loss_is_visible():
@@ -169,32 +150,10 @@ def test_head_dim_larger_than_the_array():
 
 
 def test_smaller_array_is_slower_and_prediction_is_labelled(tmp_path):
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "attnkit",
-            "reproduce",
-            "fusemax",
-            "--json",
-            "--models",
-            "bert",
-            "--seq-lens",
-            "4096",
-            "--set",
-            "array_2d.rows=64",
-            "--set",
-            "array_2d.cols=64",
-            "--set",
-            "array_1d.pes=64",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
+    array_64 = ["--set", "array_2d.rows=64", "--set", "array_2d.cols=64", "--set", "array_1d.pes=64"]
+    rows = attnkit_json(
+        "reproduce", "fusemax", "--json", "--models", "bert", "--seq-lens", "4096", *array_64, "--out", tmp_path
     )
-    assert r.returncode == 0, r.stderr
-    rows = json.loads(r.stdout)
     fm = [x for x in rows if x["row"] == "point" and x["design"] == "fusemax" and x["scope"] == "attention"]
     assert len(fm) == 1 and fm[0].get("paper_latency_s") is None  # the paper did not publish 64 x 64
     assert fm[0]["latency_s"] > 10 * REF["latency_s"]["bert"][4096]["fusemax"]
@@ -211,24 +170,7 @@ def test_smaller_array_is_slower_and_prediction_is_labelled(tmp_path):
     ],
 )
 def test_user_mistakes(args, needle, tmp_path):
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "attnkit",
-            "reproduce",
-            "fusemax",
-            "--models",
-            "bert",
-            "--seq-lens",
-            "1024",
-            "--out",
-            str(tmp_path),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-    )
+    r = attnkit_cli("reproduce", "fusemax", "--models", "bert", "--seq-lens", "1024", "--out", tmp_path, *args)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("attnkit: error: ") and needle in lines[0], r.stderr

@@ -2,12 +2,12 @@
 FLAT's DRAM traffic: each figure checked against a count from first principles (array and buffer sizes,
 tile counts), not against stored answers."""
 
-import json
 import subprocess
 import sys
 from math import ceil
 
 import pytest
+from helpers import ABLATION_ENGINES, DESIGN_ENGINES, LAYER_ENGINES, assert_event_equals_closed, attnkit_json
 
 import attnkit
 from attnkit.params.kinds import load_arch, load_workload
@@ -48,32 +48,14 @@ def test_causal_fusemax_1k_ratio_is_stated():
     assert causal.dram_bytes == dense.dram_bytes
 
 
-@pytest.mark.parametrize(
-    "engine,arch",
-    [
-        ("fusemax", "fusemax"),
-        ("flat", "flat"),
-        ("unfused", "unfused"),
-        ("fusemax-serial", "fusemax"),
-        ("fusemax-cascade-flat", "flat"),
-    ],
-)
+@pytest.mark.parametrize("engine,arch", DESIGN_ENGINES + ABLATION_ENGINES)
 def test_causal_skips_tiles_in_every_prefill_engine(engine, arch):
     r, causal, dense = ratio(engine, arch, "bert", SMALL + ["workload.seq_len=4096"])
     assert 0.5 < r < 0.62, r  # 10 of 16 tiles at 1K .. 136/256 at 4K: about half
     assert causal.energy_pj < 0.65 * dense.energy_pj
 
 
-@pytest.mark.parametrize(
-    "engine,arch",
-    [
-        ("fusemax", "fusemax"),
-        ("flat", "flat"),
-        ("unfused", "unfused"),
-        ("fusemax-layer", "fusemax"),
-        ("flat-layer", "flat"),
-    ],
-)
+@pytest.mark.parametrize("engine,arch", DESIGN_ENGINES + LAYER_ENGINES)
 @pytest.mark.parametrize(
     "sets",
     [
@@ -90,10 +72,7 @@ def test_causal_skips_tiles_in_every_prefill_engine(engine, arch):
     ],
 )
 def test_event_equals_closed_causal_gqa(engine, arch, sets):
-    closed = simulate(arch, "bert", engine, sets=SMALL + sets)
-    event = simulate(arch, "bert", engine, sets=SMALL + sets, mode="event")
-    assert event.cycles == closed.cycles
-    assert event.energy_pj == pytest.approx(closed.energy_pj)
+    assert_event_equals_closed(arch, "bert", engine, SMALL + sets)
 
 
 def fusemax_dram_count(arch, batch, heads, kv_heads, n, d):
@@ -229,26 +208,7 @@ def test_reproduce_llm(tmp_path):
 
 
 def test_reproduce_llm_cli_json(tmp_path):
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "attnkit",
-            "reproduce",
-            "llm",
-            "--json",
-            "--models",
-            "llama3-8b",
-            "--seq-lens",
-            "4096",
-            "--out",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 0, r.stderr
-    rows = json.loads(r.stdout)
+    rows = attnkit_json("reproduce", "llm", "--json", "--models", "llama3-8b", "--seq-lens", "4096", "--out", tmp_path)
     assert {x["design"] for x in rows if x["row"] == "point"} == {"fusemax", "flat", "unfused"}
 
 

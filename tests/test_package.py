@@ -206,39 +206,25 @@ def test_plugin_engine_in_simulate_and_sweep(roofline_plugin, tmp_path):
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "unknown engine 'example-roofline'" in p.stderr
 
 
-def test_plugin_defining_an_engine_twice_is_one_line(roofline_plugin, tmp_path):
-    src = _plugin_package(
-        tmp_path,
-        "dup",
-        {"attnkit.engines": 'dup = "attnkit_dup"'},
-        {"__init__.py": "from attnkit_roofline import roofline\nENGINES = {'example-roofline': roofline}\n"},
-    )
+def _simulate_with_engines_plugin(tmp_path: Path, name: str, init: str, *others: Path) -> subprocess.CompletedProcess:
+    """Install plugin ``attnkit-<name>`` (one ``attnkit.engines`` entry point, its package's __init__.py ``init``)
+    and run ``attnkit simulate`` with ``others`` and it on PYTHONPATH: the finished process, for the caller to check."""
+    src = _plugin_package(tmp_path, name, {"attnkit.engines": f'{name} = "attnkit_{name}"'}, {"__init__.py": init})
     _install_plugin(src, tmp_path / "site")
-    p = run(
-        [PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "bert"],
-        tmp_path,
-        _env_with(roofline_plugin, tmp_path / "site"),
-        check=False,
-    )
+    cmd = [PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "bert"]
+    return run(cmd, tmp_path, _env_with(*others, tmp_path / "site"), check=False)
+
+
+def test_plugin_defining_an_engine_twice_is_one_line(roofline_plugin, tmp_path):
+    init = "from attnkit_roofline import roofline\nENGINES = {'example-roofline': roofline}\n"
+    p = _simulate_with_engines_plugin(tmp_path, "dup", init, roofline_plugin)
     assert p.returncode == 2 and p.stderr.count("\n") == 1, p.stderr
     assert "engine 'example-roofline' is defined twice" in p.stderr
     assert "attnkit-dup" in p.stderr and "attnkit-roofline" in p.stderr
 
 
 def test_plugin_shadowing_a_builtin_engine_is_refused(tmp_path):
-    src = _plugin_package(
-        tmp_path,
-        "shadow",
-        {"attnkit.engines": 'shadow = "attnkit_shadow"'},
-        {"__init__.py": "ENGINES = {'fusemax': print}\n"},
-    )
-    _install_plugin(src, tmp_path / "site")
-    p = run(
-        [PY, "-m", "attnkit", "simulate", "--arch", "fusemax", "--workload", "bert"],
-        tmp_path,
-        _env_with(tmp_path / "site"),
-        check=False,
-    )
+    p = _simulate_with_engines_plugin(tmp_path, "shadow", "ENGINES = {'fusemax': print}\n")
     assert p.returncode == 2 and "engine 'fusemax' is defined twice: by attnkit.sim.engines" in p.stderr
 
 

@@ -1,14 +1,12 @@
 """Pareto fronts: checked against a brute-force dominance test, and the `attnkit pareto` command."""
 
-import json
 import math
 import random
-import subprocess
-import sys
 from unittest import mock
 
 import numpy as np
 import pytest
+from helpers import attnkit_cli, attnkit_json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -62,51 +60,14 @@ def test_cli(tmp_path):
         "p4,t5,1.0,1.0,0.2,,True\np5,t5,9.0,9.0,0.1,,True\np6,t5,0.5,0.5,0.0,too big,\n"
         "p7,t5,0.1,0."
     )  # a torn last line is ignored
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "attnkit",
-            "pareto",
-            str(csv_path),
-            "--minimize",
-            "lat",
-            "energy",
-            "--json",
-            "-o",
-            str(tmp_path / "front.csv"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 0, r.stderr
-    assert [row["point_id"] for row in json.loads(r.stdout)] == ["p4"]
+    front = attnkit_json("pareto", csv_path, "--minimize", "lat", "energy", "--json", "-o", tmp_path / "front.csv")
+    assert [row["point_id"] for row in front] == ["p4"]
     assert (tmp_path / "front.csv").read_text().splitlines()[1].startswith("p4,t5,1.0,1.0")
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "attnkit",
-            "pareto",
-            str(csv_path),
-            "--minimize",
-            "lat",
-            "energy",
-            "--maximize",
-            "util",
-            "--by",
-            "workload",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+    fronts = attnkit_json(
+        "pareto", csv_path, "--minimize", "lat", "energy", "--maximize", "util", "--by", "workload", "--json"
     )
-    assert [row["point_id"] for row in json.loads(r.stdout)] == ["p1", "p2", "p4"]
-    r = subprocess.run(
-        [sys.executable, "-m", "attnkit", "pareto", str(csv_path), "--minimize", "latency"],
-        capture_output=True,
-        text=True,
-    )
+    assert [row["point_id"] for row in fronts] == ["p1", "p2", "p4"]
+    r = attnkit_cli("pareto", csv_path, "--minimize", "latency")
     assert r.returncode == 2 and r.stderr.startswith(f"attnkit: error: {csv_path}: no column 'latency'")
 
 

@@ -10,42 +10,15 @@ from pathlib import Path
 
 import pytest
 from conftest import require_simulator
+from helpers import RTL_BUILD, attention_sets, check_rtl, run_wrong_dut
 
-from attnkit.params import kinds
-from attnkit.sim import engines
 from attnkit.testbench import runner
 
 pytestmark = pytest.mark.rtl
 
-# Builds are keyed by their Verilog text, so a rerun reuses them.
-BUILD = Path(__file__).resolve().parent.parent / "build" / "rtl-tests"
-
-
-def _sets(R, C, d, n, causal):
-    return [
-        f"array_2d.rows={R}",
-        f"array_2d.cols={C}",
-        f"workload.head_dim={d}",
-        f"workload.seq_len={n}",
-        f"workload.causal={str(causal).lower()}",
-    ]
-
 
 def _check(sets, problems, seed, sim="verilator"):
-    require_simulator(sim)
-    r = runner.run("attention", sets, sim=sim, vectors=problems, seed=seed, build_root=BUILD)
-    assert (r["vectors"], r["mismatches"]) == (problems, 0), r["first_mismatches"]
-    arch_sets, wl_sets = kinds.split_sets(sets)
-    for mode in ("event", "closed"):
-        predicted = engines.simulate(
-            kinds.load_arch("rtl-attention-4x4", arch_sets),
-            "rtl-attention",
-            sets=["workload." + s for s in wl_sets],
-            mode=mode,
-        ).cycles
-        assert r["cycles_per_problem"] == [predicted], mode
-    assert r["latency_errors"] == 0
-    return r
+    return check_rtl("attention", sets, problems, seed, "rtl-attention-4x4", "rtl-attention", sim=sim)
 
 
 FAST = [((2, 2, 8, 7, False), 4, 11), ((4, 4, 8, 18, True), 4, 12)]
@@ -53,7 +26,7 @@ FAST = [((2, 2, 8, 7, False), 4, 11), ((4, 4, 8, 18, True), 4, 12)]
 
 @pytest.mark.parametrize("shape,problems,seed", FAST)
 def test_verilator_bit_and_cycle_exact(shape, problems, seed):
-    r = _check(_sets(*shape), problems, seed)
+    r = _check(attention_sets(*shape), problems, seed)
     assert r["kinds"] == {"plain": 1, "random-mask": 1, "sparse-mask": 1, "corners": 1}
     if shape[4]:  # causal, N = 18 on 4 x 4: blocks run 1, 2, 3, 4, 5 key tiles (15 of 25)
         assert (r["tiles"], r["tiles_unmasked"]) == (15, 25)
@@ -72,7 +45,7 @@ CAUSAL = [  # (R, C, d, N, causal), problems, seed: 50 causal problems, ragged N
 @pytest.mark.parametrize("shape,problems,seed", CAUSAL)
 def test_verilator_causal_matrix(shape, problems, seed):
     """Causal problems skip the key tiles the mask empties, bit- and cycle-exact."""
-    r = _check(_sets(*shape), problems, seed)
+    r = _check(attention_sets(*shape), problems, seed)
     R, C, d, n, _ = shape
     blocks, J = -(-n // C), -(-n // R)
     assert r["tiles_unmasked"] == blocks * J
@@ -95,7 +68,7 @@ SLOW = [  # (R, C, d, N, causal), problems, seed: 210 problems
 @pytest.mark.slow
 @pytest.mark.parametrize("shape,problems,seed", SLOW)
 def test_verilator_matrix(shape, problems, seed):
-    r = _check(_sets(*shape), problems, seed)
+    r = _check(attention_sets(*shape), problems, seed)
     R, C, d, n, causal = shape
     if n >= 16 * R:
         assert r["steady_util_2d"] >= 0.9
@@ -103,18 +76,19 @@ def test_verilator_matrix(shape, problems, seed):
 
 @pytest.mark.slow
 def test_icarus_agrees():
-    _check(_sets(2, 2, 8, 13, True), 8, 31, sim="icarus")
+    _check(attention_sets(2, 2, 8, 13, True), 8, 31, sim="icarus")
 
 
 def test_icarus_first_problem():
     """Four-state: the output valid must be defined from reset on (problem 0 is read right after loading)."""
-    _check(_sets(2, 2, 8, 7, True), 2, 5, sim="icarus")
+    _check(attention_sets(2, 2, 8, 7, True), 2, 5, sim="icarus")
 
 
 def test_icarus_waves_listed():
     """--waves reports the wave file this run wrote, in the run's own directory."""
     require_simulator("icarus")
-    r = runner.run("attention", _sets(2, 2, 8, 4, False), sim="icarus", vectors=1, seed=6, waves=True, build_root=BUILD)
+    sets = attention_sets(2, 2, 8, 4, False)
+    r = runner.run("attention", sets, sim="icarus", vectors=1, seed=6, waves=True, build_root=RTL_BUILD)
     assert r["mismatches"] == 0
     (fst,) = r["waves"]
     assert Path(fst).parent == Path(r["log"]).parent and Path(fst).suffix == ".fst"
@@ -124,8 +98,5 @@ def test_icarus_waves_listed():
 @pytest.mark.slow
 def test_testbench_catches_a_wrong_dut():
     """A DUT built causal, checked against the non-causal golden model, must be caught."""
-    require_simulator("verilator")
-    r = runner.run(
-        "attention", _sets(2, 2, 8, 7, False), vectors=4, seed=3, build_root=BUILD, dut_sets=["workload.causal=true"]
-    )
+    r = run_wrong_dut("attention", attention_sets(2, 2, 8, 7, False), 4, 3, dut_sets=["workload.causal=true"])
     assert r["mismatches"] > 0

@@ -8,48 +8,27 @@ against a finite golden model must be caught.
 """
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import require_simulator
+from helpers import attention_sets, check_rtl, run_wrong_dut
 
 from attnkit.hw import blocks
 from attnkit.models.attention import attention
-from attnkit.params import kinds
-from attnkit.sim import engines
-from attnkit.testbench import runner
 
 pytestmark = pytest.mark.rtl
 
-BUILD = Path(__file__).resolve().parent.parent / "build" / "rtl-tests"
-
 
 def _sets(R, C, d, n, causal, frac, rounding):
-    return [
-        f"array_2d.rows={R}",
-        f"array_2d.cols={C}",
-        f"workload.head_dim={d}",
-        f"workload.seq_len={n}",
-        f"workload.causal={str(causal).lower()}",
-        f"numerics.acc_frac_bits={frac}",
-        f"numerics.acc_rounding={rounding}",
-    ]
+    return attention_sets(R, C, d, n, causal) + [f"numerics.acc_frac_bits={frac}", f"numerics.acc_rounding={rounding}"]
 
 
 def _check(sets, problems, seed):
-    require_simulator("verilator")
-    r = runner.run("attention", sets, vectors=problems, seed=seed, build_root=BUILD)
-    assert (r["vectors"], r["mismatches"]) == (problems, 0), r["first_mismatches"]
-    arch_sets, wl_sets = kinds.split_sets([s for s in sets if not s.startswith("numerics.")])
-    predicted = engines.simulate(
-        kinds.load_arch("rtl-attention-4x4", arch_sets),
-        "rtl-attention",
-        sets=["workload." + s for s in wl_sets],
-        mode="event",
-    ).cycles
-    assert r["cycles_per_problem"] == [predicted] and r["latency_errors"] == 0
-    return r
+    # the engine's cycles take no numerics: it predicts from the other sets
+    shape = [s for s in sets if not s.startswith("numerics.")]
+    return check_rtl(
+        "attention", sets, problems, seed, "rtl-attention-4x4", "rtl-attention", modes=("event",), predicted_from=shape
+    )
 
 
 def _differs_from_exact(sets, problems, seed) -> int:
@@ -96,7 +75,6 @@ def test_finite_engine_matrix(shape, problems, seed):
 
 @pytest.mark.slow
 def test_exact_dut_against_finite_golden_is_caught():
-    require_simulator("verilator")
     sets = _sets(2, 2, 8, 7, False, 8, "AP_TRN")
-    r = runner.run("attention", sets, vectors=4, seed=3, build_root=BUILD, dut_sets=["numerics.acc_frac_bits=null"])
+    r = run_wrong_dut("attention", sets, 4, 3, dut_sets=["numerics.acc_frac_bits=null"])
     assert r["mismatches"] > 0

@@ -10,50 +10,19 @@ ignores ``o.ready``.
 """
 
 import re
-from pathlib import Path
 
 import pytest
-from conftest import require_simulator
+from helpers import check_rtl, decode_sets, run_wrong_dut
 
 from attnkit.hw import mutate
-from attnkit.params import kinds
-from attnkit.sim import engines
-from attnkit.testbench import runner
 
 pytestmark = pytest.mark.rtl
 
-BUILD = Path(__file__).resolve().parent.parent / "build" / "rtl-tests"
-
-
-def _sets(units, batch, heads, kv, d, n, bn):
-    return [
-        f"units={units}",
-        f"kernels.block_n={bn}",
-        f"workload.batch={batch}",
-        f"workload.heads={heads}",
-        f"workload.kv_heads={kv}",
-        f"workload.head_dim={d}",
-        f"workload.context={n}",
-    ]
+SMALL = decode_sets(2, 1, 3, 3, 4, 10, 4)  # the default suite's build: the wrong DUTs are made from it
 
 
 def _check(cfg, problems, seed):
-    require_simulator("verilator")
-    sets = _sets(*cfg)
-    r = runner.run("decode", sets, vectors=problems, seed=seed, build_root=BUILD)
-    assert (r["vectors"], r["mismatches"]) == (problems, 0), r["first_mismatches"]
-    arch_sets, wl_sets = kinds.split_sets(sets)
-    for mode in ("event", "closed"):
-        predicted = engines.simulate(
-            kinds.load_arch("rtl-decode-2core", arch_sets),
-            "rtl-decode",
-            engine="rtl-decode",
-            sets=["workload." + s for s in wl_sets],
-            mode=mode,
-        ).cycles
-        assert r["cycles_per_problem"] == [predicted], mode
-    assert r["latency_errors"] == 0
-    return r
+    return check_rtl("decode", decode_sets(*cfg), problems, seed, "rtl-decode-2core", "rtl-decode", engine="rtl-decode")
 
 
 def test_verilator_bit_and_cycle_exact():
@@ -93,15 +62,8 @@ def test_verilator_matrix(cfg, problems, seed):
 @pytest.mark.slow
 def test_testbench_catches_a_wrong_dut():
     """A DUT whose partials keep 6 fraction bits (the golden model's 30) must be caught."""
-    require_simulator("verilator")
-    r = runner.run(
-        "decode",
-        _sets(2, 1, 3, 3, 4, 10, 4),
-        vectors=4,
-        seed=3,
-        build_root=BUILD,
-        dut_sets=["numerics.partial_fmt.frac_bits=6", "numerics.partial_l_fmt.frac_bits=6"],
-    )
+    wrong = ["numerics.partial_fmt.frac_bits=6", "numerics.partial_l_fmt.frac_bits=6"]
+    r = run_wrong_dut("decode", SMALL, 4, 3, dut_sets=wrong)
     assert r["mismatches"] > 0
 
 
@@ -109,15 +71,7 @@ def test_testbench_catches_a_wrong_dut():
 def test_testbench_catches_a_dut_that_ignores_back_pressure():
     """A DUT whose host sees o.ready tied to 1 drops the rows offered in stall cycles: the back-pressured
     problems must fail (rows out of place, then missing: the watchdog ends the run)."""
-    require_simulator("verilator")
-    r = runner.run(
-        "decode",
-        _sets(2, 1, 3, 3, 4, 10, 4),
-        vectors=8,
-        seed=12,
-        build_root=BUILD,
-        dut_wrap=lambda c: mutate.Stuck(c, "o.ready", 1),
-    )
+    r = run_wrong_dut("decode", SMALL, 8, 12, dut_wrap=lambda c: mutate.Stuck(c, "o.ready", 1))
     assert r["mismatches"] > 0
     # the first four problems (no back-pressure) pass; the first wrong row is in a back-pressured one
     wrong = [int(k) for rep in r["first_mismatches"] for k in re.findall(r"'problem': (\d+)", rep)]

@@ -3,6 +3,7 @@
 import itertools
 
 import pytest
+from helpers import gemm_sets
 
 from attnkit.sim import engines, systolic
 from attnkit.sim.energy import load_table
@@ -13,15 +14,7 @@ def sim(mode="closed", rows=8, cols=8, df="os", m=16, n=16, k=16, sets=()):
         "systolic",
         "gemm",
         mode=mode,
-        sets=[
-            f"array_2d.rows={rows}",
-            f"array_2d.cols={cols}",
-            f"array_2d.dataflow={df}",
-            f"workload.m={m}",
-            f"workload.n={n}",
-            f"workload.k={k}",
-            *sets,
-        ],
+        sets=[*gemm_sets(rows, cols, df, m, n, k), *sets],
     )
 
 

@@ -1,66 +1,30 @@
 """The gemm engine's compute cycles equal SCALE-Sim's, run side by side (scalesim in .venv-scalesim)."""
 
 import pytest
+from helpers import gemm_sets
 
 from attnkit.sim import engines, scalesim_bridge
 
 pytestmark = pytest.mark.skipif(not scalesim_bridge.available(), reason=scalesim_bridge.missing_reason())
 
-# Square, skinny, shapes that do not divide the array, one row/column/depth.
-SHAPES = [
-    (8, 8, 8),
-    (16, 16, 16),
-    (32, 32, 32),
-    (24, 24, 24),  # square (multiples of the array)
-    (7, 7, 7),
-    (9, 9, 9),
-    (13, 13, 13),
-    (31, 31, 31),  # square, not dividing it
-    (64, 4, 4),
-    (4, 64, 4),
-    (4, 4, 64),
-    (96, 8, 3),
-    (3, 8, 96),  # skinny
-    (128, 2, 16),
-    (2, 128, 16),
-    (50, 1, 20),
-    (1, 50, 20),
-    (1, 8, 8),
-    (1, 1, 1),
-    (1, 17, 33),
-    (1, 64, 5),
-    (1, 3, 100),  # one row
-    (8, 1, 8),
-    (17, 33, 1),
-    (40, 1, 1),
-    (1, 1, 40),  # one column / depth 1
-    (10, 20, 30),
-    (30, 20, 10),
-    (33, 17, 9),
-    (45, 11, 27),
-    (12, 40, 6),
-    (5, 3, 7),
-]
+# Square, skinny, shapes that do not divide the array, one row/column/depth: (m, n, k) by kind.
+SHAPE_KINDS = {
+    "square (multiples of the array)": [(8, 8, 8), (16, 16, 16), (32, 32, 32), (24, 24, 24)],
+    "square, not dividing it": [(7, 7, 7), (9, 9, 9), (13, 13, 13), (31, 31, 31)],
+    "skinny": [(64, 4, 4), (4, 64, 4), (4, 4, 64), (96, 8, 3), (3, 8, 96)],
+    "skinnier (a side of 1 or 2)": [(128, 2, 16), (2, 128, 16), (50, 1, 20), (1, 50, 20)],
+    "one row": [(1, 8, 8), (1, 1, 1), (1, 17, 33), (1, 64, 5), (1, 3, 100)],
+    "one column / depth 1": [(8, 1, 8), (17, 33, 1), (40, 1, 1), (1, 1, 40)],
+    "other": [(10, 20, 30), (30, 20, 10), (33, 17, 9), (45, 11, 27), (12, 40, 6), (5, 3, 7)],
+}
+SHAPES = [shape for shapes in SHAPE_KINDS.values() for shape in shapes]
 ARRAYS = [(8, 8), (4, 16)]
 SLOW_ARRAYS = [(16, 4), (1, 8), (8, 1), (32, 32), (5, 3)]
 DATAFLOWS = ["os", "ws", "is"]
 
 
 def _ours(rows, cols, df, shape):
-    m, n, k = shape
-    r = engines.simulate(
-        "systolic",
-        "gemm",
-        sets=[
-            f"array_2d.rows={rows}",
-            f"array_2d.cols={cols}",
-            f"array_2d.dataflow={df}",
-            f"workload.m={m}",
-            f"workload.n={n}",
-            f"workload.k={k}",
-        ],
-    )
-    return r.extra["compute_cycles"]
+    return engines.simulate("systolic", "gemm", sets=gemm_sets(rows, cols, df, *shape)).extra["compute_cycles"]
 
 
 def _check(arrays):
