@@ -265,6 +265,7 @@ class AttentionBench(streams.CallsBench):
     out_layout = staticmethod(out_layout)
     sequence = staticmethod(sequence)
     outputs = staticmethod(outputs)
+    coverage = "EdgeMoeAttentionCoverage"
 
     def cases(self, p, vectors, seed):
         rng = np.random.default_rng(seed)
@@ -330,11 +331,6 @@ class AttentionBench(streams.CallsBench):
                 for t in sorted({c.tokens for case in cases if case.kind == "single" for c in case.info["calls"]})
             },
         }
-
-    def monitor(self, p, dut):
-        from attnkit.testbench.coverage import CoverageMonitor, EdgeMoeAttentionCoverage
-
-        return CoverageMonitor(EdgeMoeAttentionCoverage(p))
 
 
 BENCHES = {"edgemoe_attention": AttentionBench()}

@@ -207,6 +207,7 @@ class LinearBench(streams.CallsBench):
     out_layout = staticmethod(out_layout)
     sequence = staticmethod(sequence)
     outputs = staticmethod(outputs)
+    coverage = "LinearCoverage"
 
     def cases(self, p, vectors, seed):
         rng = np.random.default_rng(seed)
@@ -277,11 +278,6 @@ class LinearBench(streams.CallsBench):
             "pingpong_load_beats": hidden,
             "overlapped_load_beats": int(overlapped),
         }
-
-    def monitor(self, p, dut):
-        from attnkit.testbench.coverage import CoverageMonitor, LinearCoverage
-
-        return CoverageMonitor(LinearCoverage(p))
 
 
 BENCHES = {"edgemoe_linear": LinearBench()}

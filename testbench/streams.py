@@ -228,9 +228,15 @@ class CallsBench(Bench):
     unit: Any = None
     sequence: Any = None
     outputs: Any = None
+    coverage = ""  # the unit's coverage class in testbench/coverage.py (cocotb-coverage: imported only to monitor)
 
     def component(self, p):
         return inspected(self.unit(p))
+
+    def monitor(self, p, dut):
+        from attnkit.testbench import coverage
+
+        return coverage.CoverageMonitor(getattr(coverage, self.coverage)(p))
 
     def _case(self, p, calls: list, kind: str, **flow) -> Case:
         beats, owner = self.sequence(p, calls)
