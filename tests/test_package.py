@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+CLONE = ".attnkit-clone"  # a kept venv names the source tree it was made for
 
 
 def run(cmd, cwd, env=None, check=True):
@@ -39,6 +41,36 @@ def _requirements(wheel: Path) -> str:
     return "\n".join(line for line in lines if line.startswith(("Requires-Python:", "Requires-Dist:")))
 
 
+def _stale_venvs(venvs: Path, keep: Path, idle_s: float = 86400.0) -> list[Path]:
+    """The kept venvs under ``venvs``, other than ``keep``, that no session will use again: the clone they were
+    made for is gone, or (made before venvs named their clone) no session has used them for ``idle_s``."""
+    stale = []
+    for v in sorted(p for p in venvs.iterdir() if p.is_dir() and p != keep):
+        clone, stamp = v / CLONE, v / ".attnkit-session"
+        if clone.is_file():
+            gone = not Path(clone.read_text().strip()).is_dir()
+        else:
+            gone = time.time() - (stamp if stamp.is_file() else v).stat().st_mtime > idle_s
+        if gone:
+            stale.append(v)
+    return stale
+
+
+def test_kept_venvs_of_gone_clones_are_pruned(tmp_path):
+    names = ("live", "gone", "idle", "recent", "this")
+    live, gone, idle, recent, this = (tmp_path / n for n in names)
+    for v in (live, gone, idle, recent, this):
+        v.mkdir()
+    (live / CLONE).write_text(str(ROOT))
+    (gone / CLONE).write_text(str(tmp_path / "a-deleted-clone"))
+    (this / CLONE).write_text(str(tmp_path / "a-deleted-clone"))  # this session's is never pruned
+    for v, t in ((idle, 0), (recent, time.time())):
+        (v / ".attnkit-session").write_text("x")
+        os.utime(v / ".attnkit-session", (t, t))
+    (tmp_path / "lock").write_text("")
+    assert _stale_venvs(tmp_path, this) == [gone, idle]
+
+
 @pytest.fixture(scope="session")
 def fresh_venv(tmp_path_factory, testrun_uid):
     """A venv made by ``python -m venv --without-pip`` with attnkit installed from this session's wheel (not
@@ -50,7 +82,8 @@ def fresh_venv(tmp_path_factory, testrun_uid):
     compiled models: a session that finds it replaces attnkit in it by the new wheel (pip uninstalls the old
     one's files first), so what runs is always this session's wheel; new requirements make a new venv.
     The xdist workers of one session share it: the first to take its lock installs, and stamps the session
-    (``testrun_uid``), so the others use it as it is and nothing is installed while a test runs from it."""
+    (``testrun_uid``), so the others use it as it is and nothing is installed while a test runs from it.
+    The venvs of clones that are gone are removed then (:func:`_stale_venvs`): each holds a few hundred MB."""
     base = tmp_path_factory.mktemp("wheel")
     venvs = Path.home() / ".cache" / "attnkit" / "test-venv"
     venvs.mkdir(parents=True, exist_ok=True)
@@ -74,8 +107,11 @@ def fresh_venv(tmp_path_factory, testrun_uid):
             run([PY, "-m", "venv", "--without-pip", venv], cwd=base)
             run([*pip, "install", "-q", "--no-compile", wheel], cwd=base)
             ready.write_text(_requirements(wheel) + "\n")
+            (venv / CLONE).write_text(f"{ROOT}\n")
         run([*pip, "check"], cwd=base)  # every requirement of the wheel is installed and consistent
         session.write_text(testrun_uid)
+        for stale in _stale_venvs(venvs, venv):
+            shutil.rmtree(stale, ignore_errors=True)
     return venv / "bin"
 
 
