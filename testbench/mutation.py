@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cache, reduce
 from typing import Any
 
 import numpy as np
@@ -88,19 +89,32 @@ def _late(block, port, change) -> Mutant:
     return _m(block, f"{port}-late", "delayed-valid", change, wrap=lambda c: mutate.Delay(c, port, 1))
 
 
-def _changed(key, value, was, why) -> str:
-    text = value.value if isinstance(value, Rounding) else value
-    return f"{key} {text} instead of {was}" + (f" ({why})" if why else "")
+@cache
+def _base(block: str):
+    """``block``'s parameters as :data:`RUNS` builds them: what the golden model keeps."""
+    from attnkit.hw import blocks as hw_blocks
+
+    return hw_blocks.get(block).load_params(list(RUNS[block].sets))
 
 
-def _set(block, name, kind, key, value, was, why="") -> Mutant:
-    """The DUT built with ``--set key=value`` (the golden keeps ``was``)."""
-    return _m(block, name, kind, _changed(key, value, was, why), sets=[f"{key}={value}"])
+def _shipped(block: str, key: str):
+    """The value of the dotted ``key`` in :func:`_base`, read there rather than written into the table again."""
+    return reduce(getattr, key.split("."), _base(block))
 
 
-def _rebuilt(block, name, kind, key, value, was) -> Mutant:
+def _changed(block, key, value, why) -> str:
+    text = [getattr(x, "value", x) for x in (value, _shipped(block, key))]  # an enum by its name (AP_TRN)
+    return f"{key} {text[0]} instead of {text[1]}" + (f" ({why})" if why else "")
+
+
+def _set(block, name, kind, key, value, why="") -> Mutant:
+    """The DUT built with ``--set key=value`` (the golden keeps the shipped value)."""
+    return _m(block, name, kind, _changed(block, key, value, why), sets=[f"{key}={value}"])
+
+
+def _rebuilt(block, name, kind, key, value) -> Mutant:
     """The DUT rebuilt with parameter ``key`` = ``value`` (one the block's loader does not take)."""
-    return _m(block, name, kind, _changed(key, value, was, ""), wrap=mutate.rebuilt({key: value}))
+    return _m(block, name, kind, _changed(block, key, value, ""), wrap=mutate.rebuilt({key: value}))
 
 
 def _table() -> list[Mutant]:
@@ -113,23 +127,29 @@ def _table() -> list[Mutant]:
         _flipped("mac", "a", 0, "bit 0 of operand a inverted"),
         _plus_one("mac", "acc", "output acc + 1"),
         _late("mac", "acc_valid", "acc_valid one cycle late"),
-        _set("mac", "pipeline-3", "pipeline-depth", "pipeline", 3, 2, "one more register stage"),
-        _set("mac", "acc-overflow-wrap", "overflow-mode", "acc_fmt.overflow", "AP_WRAP", "AP_SAT"),
-        _set("mac", "acc-rounding-trn", "rounding-mode", "acc_fmt.rounding", "AP_TRN", "AP_RND"),
-        _set("mac", "acc-7-int-bits", "dropped-carry", "acc_fmt.int_bits", 7, 8, "the accumulator's top carry dropped"),
+        _set("mac", "pipeline-3", "pipeline-depth", "pipeline", 3, "one more register stage"),
+        _set("mac", "acc-overflow-wrap", "overflow-mode", "acc_fmt.overflow", "AP_WRAP"),
+        _set("mac", "acc-rounding-trn", "rounding-mode", "acc_fmt.rounding", "AP_TRN"),
+        _set("mac", "acc-7-int-bits", "dropped-carry", "acc_fmt.int_bits", 7, "the accumulator's top carry dropped"),
         # exp: x * log2e, a 2^f table with interpolation, a shift; a stream pipeline
-        _set("exp", "table-5-bits", "table-size", "table_bits", 5, 6, "33-entry table"),
-        _set("exp", "out-rounding-trn", "rounding-mode", "out_fmt.rounding", "AP_TRN", "AP_RND"),
-        _set("exp", "log2e-12-bits", "constant-precision", "log2e_fmt.frac_bits", 12, 16),
-        _set("exp", "arg-overflow-wrap", "overflow-mode", "arg_fmt.overflow", "AP_WRAP", "AP_SAT"),
+        _set("exp", "table-5-bits", "table-size", "table_bits", 5, "33-entry table"),
+        _set("exp", "out-rounding-trn", "rounding-mode", "out_fmt.rounding", "AP_TRN"),
+        _set("exp", "log2e-12-bits", "constant-precision", "log2e_fmt.frac_bits", 12),
+        _set("exp", "arg-overflow-wrap", "overflow-mode", "arg_fmt.overflow", "AP_WRAP"),
         _flipped("exp", "o.payload", 0, "bit 0 of the output inverted"),
         _stuck("exp", "o.ready", 1, "stuck-ready", "o.ready tied to 1 inside (back-pressure ignored)"),
         _late("exp", "o.valid", "o.valid one cycle late"),
         # recip: leading one, seed table, Newton-Raphson, a shift; a stream pipeline
-        _m("recip", "iters-0", "nr-iterations", "no Newton-Raphson step instead of 1", sets=["iters=0"]),
-        _set("recip", "seed-7-bits", "table-size", "seed_bits", 7, 8, "128-entry seed table"),
-        _set("recip", "out-rounding-trn", "rounding-mode", "out_fmt.rounding", "AP_TRN", "AP_RND"),
-        _set("recip", "out-overflow-wrap", "overflow-mode", "out_fmt.overflow", "AP_WRAP", "AP_SAT"),
+        _m(
+            "recip",
+            "iters-0",
+            "nr-iterations",
+            f"no Newton-Raphson step instead of {_shipped('recip', 'iters')}",
+            sets=["iters=0"],
+        ),
+        _set("recip", "seed-7-bits", "table-size", "seed_bits", 7, "128-entry seed table"),
+        _set("recip", "out-rounding-trn", "rounding-mode", "out_fmt.rounding", "AP_TRN"),
+        _set("recip", "out-overflow-wrap", "overflow-mode", "out_fmt.overflow", "AP_WRAP"),
         _plus_one("recip", "i.payload", "input + 1 inside"),
         _stuck("recip", "o.valid", 0, "stuck-valid", "o.valid tied to 0"),
         _stuck(
@@ -142,10 +162,10 @@ def _table() -> list[Mutant]:
         _flipped("attention", "o.payload", 0, "bit 0 of the output row inverted"),
         _flipped("attention", "i.payload", 3, "bit 3 of every input row inverted inside"),
         _late("attention", "o.valid", "o.valid one cycle late"),
-        _rebuilt("attention", "exp-table-5-bits", "table-size", "numerics.exp.table_bits", 5, 6),
-        _rebuilt("attention", "recip-iters-0", "nr-iterations", "numerics.recip.iters", 0, 1),
-        _rebuilt("attention", "out-rounding-trn", "rounding-mode", "numerics.out_fmt.rounding", R.AP_TRN, "AP_RND"),
-        _rebuilt("attention", "logit-rounding-rnd", "rounding-mode", "numerics.logit_fmt.rounding", R.AP_RND, "AP_TRN"),
+        _rebuilt("attention", "exp-table-5-bits", "table-size", "numerics.exp.table_bits", 5),
+        _rebuilt("attention", "recip-iters-0", "nr-iterations", "numerics.recip.iters", 0),
+        _rebuilt("attention", "out-rounding-trn", "rounding-mode", "numerics.out_fmt.rounding", R.AP_TRN),
+        _rebuilt("attention", "logit-rounding-rnd", "rounding-mode", "numerics.logit_fmt.rounding", R.AP_RND),
     ]
 
 
