@@ -36,7 +36,7 @@ from amaranth.lib import data
 from attnkit.models.decode import decode_scheduled
 from attnkit.params.rtl_decode import RtlDecodeParams
 from attnkit.testbench import streams
-from attnkit.testbench.coverage import CoverageMonitor, DecodeCoverage
+from attnkit.testbench.coverage import DecodeCoverage
 
 PERIOD_NS = 10
 KINDS = ("random", "small", "peaked", "corners")
@@ -118,6 +118,7 @@ class DecodeBench(streams.EngineBench):
 
     P_STALL = P_STALL
     backpressure = staticmethod(backpressure)
+    coverage = DecodeCoverage
 
     def component(self, p):
         from attnkit.hw.decode import DecodeEngine
@@ -164,9 +165,6 @@ class DecodeBench(streams.EngineBench):
             "stall_delay": sum(delay),
             "stalled_problems": sum(sum(t.held) > 0 for t in traces),
         }
-
-    def monitor(self, p, dut):
-        return CoverageMonitor(DecodeCoverage(p))
 
 
 BENCHES = {"decode": DecodeBench()}

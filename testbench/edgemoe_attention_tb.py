@@ -57,6 +57,7 @@ from attnkit.params.edgemoe import (
     VitMoeWorkload,
 )
 from attnkit.testbench import streams
+from attnkit.testbench.coverage import EdgeMoeAttentionCoverage
 
 KINDS = ("normal", "wide", "extremes", "equal-rows", "masked")
 CHAINED_CALLS = 3
@@ -265,7 +266,7 @@ class AttentionBench(streams.CallsBench):
     out_layout = staticmethod(out_layout)
     sequence = staticmethod(sequence)
     outputs = staticmethod(outputs)
-    coverage = "EdgeMoeAttentionCoverage"
+    coverage = EdgeMoeAttentionCoverage
 
     def cases(self, p, vectors, seed):
         rng = np.random.default_rng(seed)

@@ -42,6 +42,7 @@ from attnkit.hw.edgemoe_linear import EdgeMoeLinear, in_layout, out_layout
 from attnkit.models.edgemoe_golden import linear
 from attnkit.params.edgemoe import LINEAR_DEPTH, EdgeMoeParams, RtlLinearParams, VitMoeWorkload
 from attnkit.testbench import streams
+from attnkit.testbench.coverage import LinearCoverage
 
 KINDS = ("normal", "wide", "extremes", "equal-rows")
 SINGLE_MAX_ROWS = 6
@@ -207,7 +208,7 @@ class LinearBench(streams.CallsBench):
     out_layout = staticmethod(out_layout)
     sequence = staticmethod(sequence)
     outputs = staticmethod(outputs)
-    coverage = "LinearCoverage"
+    coverage = LinearCoverage
 
     def cases(self, p, vectors, seed):
         rng = np.random.default_rng(seed)

@@ -184,6 +184,7 @@ class Bench:
     ``cycles`` in the record sums the timed cases (``CYCLES = "first"``: the first one's, per problem)."""
 
     CYCLES = "sum"
+    coverage: Any = None  # the cover points' class (testbench/coverage.py) built from ``p``, if any
 
     def component(self, p):
         raise NotImplementedError
@@ -214,8 +215,13 @@ class Bench:
         return {}
 
     def monitor(self, p, dut):
-        """cocotb only: an object with ``case_done(case, trace)`` and ``result() -> dict`` (coverage, counters)."""
-        return None
+        """cocotb only: an object with ``case_done(case, trace)`` and ``result() -> dict`` (coverage, counters);
+        by default the :attr:`coverage` points' monitor."""
+        if self.coverage is None:
+            return None
+        from attnkit.testbench.coverage import CoverageMonitor  # cocotb-coverage: only where a run monitors
+
+        return CoverageMonitor(self.coverage(p))
 
 
 class CallsBench(Bench):
@@ -228,15 +234,9 @@ class CallsBench(Bench):
     unit: Any = None
     sequence: Any = None
     outputs: Any = None
-    coverage = ""  # the unit's coverage class in testbench/coverage.py (cocotb-coverage: imported only to monitor)
 
     def component(self, p):
         return inspected(self.unit(p))
-
-    def monitor(self, p, dut):
-        from attnkit.testbench import coverage
-
-        return coverage.CoverageMonitor(getattr(coverage, self.coverage)(p))
 
     def _case(self, p, calls: list, kind: str, **flow) -> Case:
         beats, owner = self.sequence(p, calls)
