@@ -21,6 +21,13 @@ from attnkit.testbench import runner
 # The RTL test modules' builds, keyed by their Verilog text, so a rerun reuses them.
 RTL_BUILD = Path(__file__).resolve().parent.parent / "build" / "rtl-tests"
 
+# Edge-MoE's units at the small size the suite builds them at (linear 8x8, attention 2 lanes x 4 dims), as --set
+# edits: seconds to compile where the shipped 16x16 and 4x8 take longer, and one build shared by the tests.
+EDGEMOE_SMALL = {
+    "edgemoe_linear": ["linear.in_size=8", "linear.out_size=8", "gelu.units=8", "in_dim=16", "out_dim=32"],
+    "edgemoe_attention": ["attention.lanes=2", "attention.dims=4", "head_dim=16", "tokens=6"],
+}
+
 # (engine, arch) of the prefill designs: FuseMax, FLAT and unfused attention, the ablation steps between FLAT
 # and FuseMax, and the whole layers (the model's GEMMs around the attention).
 DESIGN_ENGINES = [("fusemax", "fusemax"), ("flat", "flat"), ("unfused", "unfused")]

@@ -5,7 +5,7 @@ in test_rtl_edgemoe_units.py."""
 
 import numpy as np
 import pytest
-from helpers import assert_refused
+from helpers import EDGEMOE_SMALL, assert_refused
 from test_rtl_edgemoe_units import one_call_fast
 
 from attnkit.errors import AttnkitError
@@ -103,7 +103,7 @@ def test_hls_rtl_and_golden_agree_on_the_same_inputs(rtl_build):
     from attnkit.testbench.edgemoe_linear_tb import LinearBench, golden_params
 
     require_simulator("icarus")
-    sets = ["linear.in_size=8", "linear.out_size=8", "gelu.units=8", "in_dim=16", "out_dim=32"]
+    sets = EDGEMOE_SMALL["edgemoe_linear"]
     p = params(sets)
     calls = [c for case in LinearBench().cases(p, 6, 11) for c in case.info["calls"]]
     assert {c.kind for c in calls} >= {"normal", "wide", "extremes", "equal-rows"}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pytest
 from conftest import require_simulator
+from helpers import EDGEMOE_SMALL
 
 from attnkit.hw import blocks
 from attnkit.testbench import pysim, runner, streams
@@ -37,7 +38,7 @@ UNITS = {
         sizes={
             "2x2": ["linear.in_size=2", "linear.out_size=2", "gelu.units=2", "in_dim=8", "out_dim=6"],
             "4x8": ["linear.in_size=4", "linear.out_size=8", "gelu.units=8"],
-            "8x8": ["linear.in_size=8", "linear.out_size=8", "gelu.units=8", "in_dim=16", "out_dim=32"],
+            "8x8": EDGEMOE_SMALL["edgemoe_linear"],
         },
         small="8x8",
         slow_sizes=("8x8",),  # make test runs it under Icarus, and Verilated in test_rtl_fast.py
@@ -50,7 +51,7 @@ UNITS = {
     "edgemoe_attention": Unit(
         shipped="4x8",
         sizes={
-            "2x4": ["attention.lanes=2", "attention.dims=4", "head_dim=16", "tokens=6"],
+            "2x4": EDGEMOE_SMALL["edgemoe_attention"],
             "1x8": ["attention.lanes=1", "heads=1", "tokens=5"],  # one query lane: the narrowest unit
             "8x8": ["attention.lanes=8", "heads=1", "tokens=12"],
         },

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import require_simulator
+from helpers import EDGEMOE_SMALL
 
 from attnkit.hw import blocks
 from attnkit.sim.engines.rtl_attention import cycles as predict
@@ -149,8 +150,8 @@ OTHERS = {
     "softmax": ([], 300),
     "merge": ([], 300),
     "decode": ([], 6),
-    "edgemoe_linear": (["linear.in_size=8", "linear.out_size=8", "gelu.units=8", "in_dim=16", "out_dim=32"], 12),
-    "edgemoe_attention": (["attention.lanes=2", "attention.dims=4", "head_dim=16", "tokens=6"], 12),
+    "edgemoe_linear": (EDGEMOE_SMALL["edgemoe_linear"], 12),
+    "edgemoe_attention": (EDGEMOE_SMALL["edgemoe_attention"], 12),
 }
 
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import EDGEMOE_SMALL
 
 from attnkit.hw.mutate import Stuck
 from attnkit.testbench import runner, toolchain
@@ -35,11 +36,7 @@ VECTORS = {
     "edgemoe_linear": 2,
     "edgemoe_attention": 1,
 }
-# Edge-MoE's units at a small size (as test_rtl_edgemoe_units.py's Icarus runs): the shipped ones take seconds to build
-SETS = {
-    "edgemoe_linear": ["linear.in_size=8", "linear.out_size=8", "gelu.units=8", "in_dim=16", "out_dim=32"],
-    "edgemoe_attention": ["attention.lanes=2", "attention.dims=4", "head_dim=16", "tokens=6"],
-}
+SETS = EDGEMOE_SMALL  # Edge-MoE's units at a small size: the shipped ones take seconds to build
 
 
 @pytest.mark.parametrize("block", sorted(VALID))
